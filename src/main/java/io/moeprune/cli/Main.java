@@ -1,0 +1,57 @@
+package io.moeprune.cli;
+
+import io.moeprune.MoepruneException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code moeprune} command line. Each subcommand is a small class of its own; this class only wires them
+ * together and turns {@link MoepruneException}s into one-line errors with meaningful exit codes:
+ * 0 success, 1 the work failed, 2 bad input or usage.
+ */
+@Command(name = "moeprune", mixinStandardHelpOptions = true, version = "moeprune 0.1.0",
+        description = "Shrinks Mixture-of-Experts language models for a domain: calibrate on a few demonstrations, "
+                + "score every routed expert, keep the important ones and write a smaller checkpoint.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        for (Object sub : Subcommands.all()) cl.addSubcommand(sub);
+        cl.setExecutionExceptionHandler((ex, line, parsed) -> {
+            Throwable t = ex;
+            while (!(t instanceof MoepruneException) && t.getCause() != null && t.getCause() != t) t = t.getCause();
+            if (t instanceof MoepruneException me) {
+                line.getErr().println("moeprune: error: " + me.getMessage());
+                return me.exitCode();
+            }
+            if (t instanceof OutOfMemoryError) {
+                line.getErr().println("moeprune: error: out of memory; give the JVM more heap with JAVA_OPTS=-Xmx...");
+                return MoepruneException.FAILED;
+            }
+            // A bug: keep the trace for the report, but say so plainly first.
+            line.getErr().println("moeprune: internal error (please report): " + ex);
+            ex.printStackTrace(line.getErr());
+            return 70;
+        });
+        cl.setParameterExceptionHandler((ex, args) -> {
+            ex.getCommandLine().getErr().println("moeprune: error: " + ex.getMessage());
+            ex.getCommandLine().getErr().println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName()
+                    + " --help' for usage.");
+            return MoepruneException.BAD_INPUT;
+        });
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+}

@@ -1,0 +1,13 @@
+package io.moeprune.cli;
+
+import java.util.List;
+
+/** The registered subcommands, in the order `moeprune --help` lists them. Add new commands here. */
+final class Subcommands {
+    private Subcommands() {
+    }
+
+    static List<Object> all() {
+        return List.of();
+    }
+}

@@ -1,0 +1,228 @@
+package io.moeprune.safetensors;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.moeprune.MoepruneException;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One safetensors file, memory-mapped once as a single {@link MemorySegment} (no 2 GiB limit), with its header
+ * parsed and validated. Tensors are views into the mapping: nothing is copied.
+ */
+public final class SafetensorsFile implements AutoCloseable {
+    /** Headers larger than this are refused as corrupt (the reference implementation uses the same bound). */
+    public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+    static final ObjectMapper JSON = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment mapping;
+    private final long dataStart;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafetensorsFile(Path path, Arena arena, MemorySegment mapping, long dataStart,
+                            Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+        this.path = path;
+        this.arena = arena;
+        this.mapping = mapping;
+        this.dataStart = dataStart;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    /** Maps and validates a file; every problem is a {@link MoepruneException} naming the file. */
+    public static SafetensorsFile open(Path path) {
+        Arena arena = Arena.ofShared();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) {
+                throw MoepruneException.inFile(path, "truncated safetensors file: " + size + " bytes, no header length");
+            }
+            MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            long headerLen = map.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+            if (headerLen < 0 || headerLen > size - 8) {
+                throw MoepruneException.inFile(path, "header length " + Long.toUnsignedString(headerLen)
+                        + " goes beyond the end of the file (" + size + " bytes): truncated or not a safetensors file");
+            }
+            if (headerLen > MAX_HEADER_BYTES) {
+                throw MoepruneException.inFile(path, "header of " + headerLen + " bytes is larger than the "
+                        + MAX_HEADER_BYTES + "-byte limit");
+            }
+            byte[] header = map.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+            long dataStart = 8 + headerLen;
+            Map<String, String> metadata = new LinkedHashMap<>();
+            Map<String, TensorInfo> tensors = parseHeader(path, header, size - dataStart, metadata);
+            return new SafetensorsFile(path, arena, map, dataStart, tensors, metadata);
+        } catch (NoSuchFileException e) {
+            arena.close();
+            throw MoepruneException.inFile(path, "file not found");
+        } catch (IOException e) {
+            arena.close();
+            throw MoepruneException.inFile(path, "cannot read: " + e.getMessage());
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    static Map<String, TensorInfo> parseHeader(Path path, byte[] header, long dataSize, Map<String, String> metadata) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw MoepruneException.inFile(path, "header is not valid JSON: " + firstLine(e.getMessage()));
+        }
+        if (root == null || !root.isObject()) {
+            throw MoepruneException.inFile(path, "header is not a JSON object");
+        }
+        Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String name = e.getKey();
+            JsonNode v = e.getValue();
+            if (name.equals("__metadata__")) {
+                if (!v.isObject()) throw MoepruneException.inFile(path, "__metadata__ is not a JSON object");
+                v.fields().forEachRemaining(m -> {
+                    if (!m.getValue().isTextual()) {
+                        throw MoepruneException.inFile(path, "__metadata__ value for '" + m.getKey() + "' is not a string");
+                    }
+                    metadata.put(m.getKey(), m.getValue().asText());
+                });
+                continue;
+            }
+            tensors.put(name, parseEntry(path, name, v, dataSize));
+        }
+        checkNoOverlap(path, tensors.values());
+        return Collections.unmodifiableMap(tensors);
+    }
+
+    private static TensorInfo parseEntry(Path path, String name, JsonNode v, long dataSize) {
+        String where = "tensor '" + name + "': ";
+        if (!v.isObject()) throw MoepruneException.inFile(path, where + "entry is not a JSON object");
+        JsonNode dt = v.get("dtype");
+        if (dt == null || !dt.isTextual()) throw MoepruneException.inFile(path, where + "missing dtype");
+        DType dtype = DType.fromHeader(dt.asText()).orElseThrow(
+                () -> MoepruneException.inFile(path, where + "unknown dtype '" + dt.asText() + "'"));
+        JsonNode sh = v.get("shape");
+        if (sh == null || !sh.isArray()) throw MoepruneException.inFile(path, where + "missing shape");
+        long[] shape = new long[sh.size()];
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode d = sh.get(i);
+            if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
+                throw MoepruneException.inFile(path, where + "shape entry " + d + " is not a non-negative integer");
+            }
+            shape[i] = d.asLong();
+        }
+        JsonNode off = v.get("data_offsets");
+        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
+                || !off.get(1).isIntegralNumber() || !off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
+            throw MoepruneException.inFile(path, where + "data_offsets must be two integers");
+        }
+        long begin = off.get(0).asLong(), end = off.get(1).asLong();
+        if (begin < 0 || end < begin) {
+            throw MoepruneException.inFile(path, where + "data_offsets [" + begin + ", " + end + "] are not increasing");
+        }
+        if (end > dataSize) {
+            throw MoepruneException.inFile(path, where + "data_offsets [" + begin + ", " + end
+                    + "] go beyond the data area (" + dataSize + " bytes): file truncated or header corrupt");
+        }
+        long elements;
+        try {
+            elements = 1;
+            for (long d : shape) elements = Math.multiplyExact(elements, d);
+            long expected = Math.multiplyExact(elements, dtype.byteSize());
+            if (expected != end - begin) {
+                throw MoepruneException.inFile(path, where + "shape " + java.util.Arrays.toString(shape) + " of "
+                        + dtype + " needs " + expected + " bytes but data_offsets give " + (end - begin));
+            }
+        } catch (ArithmeticException e) {
+            throw MoepruneException.inFile(path, where + "shape " + java.util.Arrays.toString(shape) + " is too large");
+        }
+        return new TensorInfo(name, dtype, shape, begin, end);
+    }
+
+    private static void checkNoOverlap(Path path, java.util.Collection<TensorInfo> infos) {
+        List<TensorInfo> sorted = new ArrayList<>(infos);
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+        TensorInfo prev = null;
+        for (TensorInfo t : sorted) {
+            if (prev != null && t.begin() < prev.end() && t.byteSize() > 0) {
+                throw MoepruneException.inFile(path, "tensors '" + prev.name() + "' and '" + t.name()
+                        + "' overlap in the data area");
+            }
+            if (t.byteSize() > 0 || prev == null) prev = t;
+        }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    public Map<String, String> metadata() {
+        return Collections.unmodifiableMap(metadata);
+    }
+
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
+
+    /** Offset in the file of the first data byte; tensor offsets are relative to it. */
+    public long dataStart() {
+        return dataStart;
+    }
+
+    public long fileSize() {
+        return mapping.byteSize();
+    }
+
+    public Tensor tensor(String name) {
+        TensorInfo info = tensors.get(name);
+        if (info == null) throw MoepruneException.inFile(path, "no tensor named '" + name + "'");
+        return new Tensor(info, mapping.asSlice(dataStart + info.begin(), info.byteSize()), path);
+    }
+
+    /** The whole mapping, for byte-level copies. */
+    public MemorySegment mapping() {
+        return mapping;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+
+    static long fileSize(Path p) throws IOException {
+        return Files.size(p);
+    }
+}
