@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 
 import java.nio.file.Path;
@@ -14,6 +15,6 @@ public final class Models {
     }
 
     public static ModelSpec spec(Path dir) {
-        throw new io.moeprune.MoepruneException("ConfigReader not merged yet");
+        return ConfigReader.read(dir);
     }
 }
