@@ -8,6 +8,6 @@ final class Subcommands {
     }
 
     static List<Object> all() {
-        return List.of(new CalibrateCommand(), new SelectCommand(), new AnalyzeCommand());
+        return List.of(new InspectCommand(), new CalibrateCommand(), new SelectCommand(), new AnalyzeCommand());
     }
 }

@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 
 import java.nio.file.Path;
@@ -10,6 +11,6 @@ final class TestModels {
     }
 
     static ModelSpec spec(Path dir) {
-        return FixtureSpecs.read(dir);
+        return ConfigReader.read(dir);
     }
 }
