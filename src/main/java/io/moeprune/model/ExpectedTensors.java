@@ -182,9 +182,20 @@ public final class ExpectedTensors {
         }
     }
 
-    /** transformers skips a module when any modules_to_not_convert entry is a substring of its name. */
+    /**
+     * transformers skips a module when a modules_to_not_convert entry is a substring of its name; gpt-oss configs
+     * also use globs such as {@code model.layers.*.self_attn}.
+     */
     private boolean excluded(String name) {
-        for (String s : spec.quantization().modulesToNotConvert()) if (name.contains(s)) return true;
+        for (String s : spec.quantization().modulesToNotConvert()) {
+            if (s.contains("*")) {
+                String regex = ".*" + java.util.Arrays.stream(s.split("\\*", -1)).map(Pattern::quote)
+                        .collect(java.util.stream.Collectors.joining(".*")) + ".*";
+                if (name.matches(regex)) return true;
+            } else if (name.contains(s)) {
+                return true;
+            }
+        }
         return false;
     }
 
