@@ -12,11 +12,11 @@ import java.nio.file.Path;
 import java.util.function.Consumer;
 
 /** Test helper: copies a single-file fixture with its safetensors header edited (data area unchanged). */
-final class CheckpointEdits {
+public final class CheckpointEdits {
     private CheckpointEdits() {
     }
 
-    static Path copyWithHeader(Path fixture, Path target, Consumer<ObjectNode> edit) throws IOException {
+    public static Path copyWithHeader(Path fixture, Path target, Consumer<ObjectNode> edit) throws IOException {
         Files.createDirectories(target);
         Files.copy(fixture.resolve("config.json"), target.resolve("config.json"));
         byte[] all = Files.readAllBytes(fixture.resolve("model.safetensors"));
@@ -32,12 +32,12 @@ final class CheckpointEdits {
     }
 
     /** Renames a tensor in the header. */
-    static void rename(ObjectNode header, String from, String to) {
+    public static void rename(ObjectNode header, String from, String to) {
         header.set(to, header.remove(from));
     }
 
     /** Gives a tensor another shape with the same element count. */
-    static void reshape(ObjectNode header, String name, long... shape) {
+    public static void reshape(ObjectNode header, String name, long... shape) {
         var arr = ((ObjectNode) header.get(name)).putArray("shape");
         for (long d : shape) arr.add(d);
     }
