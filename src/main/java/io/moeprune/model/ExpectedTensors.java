@@ -45,10 +45,12 @@ public final class ExpectedTensors {
     /**
      * Why a checkpoint tensor that the causal LM does not use is nonetheless legitimate, or null when it is not:
      * DeepSeek-V3 multi-token-prediction layers (stored as layers num_hidden_layers..+num_nextn_predict_layers-1,
-     * which transformers skips on load) and rotary {@code inv_freq} buffers of older checkpoints.
+     * which transformers skips on load), rotary {@code inv_freq} buffers of older checkpoints and an LM head saved
+     * although the embeddings are tied (transformers ignores it).
      */
     public static String ignoredReason(ModelSpec spec, String name) {
         if (name.endsWith(".rotary_emb.inv_freq")) return "rotary buffer";
+        if (spec.tieWordEmbeddings() && name.equals(spec.names().lmHead())) return "copy of the tied embedding";
         Matcher m = LAYER.matcher(name);
         if (m.find() && spec.mtpLayers() > 0) {
             long layer = Long.parseLong(m.group(1));

@@ -98,6 +98,9 @@ class ExpectedTensorsTest {
         assertEquals("multi-token-prediction layer", ExpectedTensors.ignoredReason(s, "model.layers.3.eh_proj.weight"));
         assertNull(ExpectedTensors.ignoredReason(s, "model.layers.4.eh_proj.weight"));
         assertNull(ExpectedTensors.ignoredReason(ConfigReaderTest.fixture("qwen3_moe"), "model.layers.3.mlp.gate.weight"));
+        assertNull(ExpectedTensors.ignoredReason(ConfigReaderTest.fixture("qwen3_moe"), "lm_head.weight"));
+        assertEquals("copy of the tied embedding", ExpectedTensors.ignoredReason(ConfigReaderTest.fixture("qwen3_moe_f32"), "lm_head.weight"));
+        assertEquals("rotary buffer", ExpectedTensors.ignoredReason(ConfigReaderTest.fixture("mixtral"), "model.layers.0.self_attn.rotary_emb.inv_freq"));
     }
 
     @Test
