@@ -50,6 +50,21 @@ public final class Checkpoint implements AutoCloseable {
         throw MoepruneException.inFile(dir, "no " + SINGLE + " or " + INDEX + " in the model directory");
     }
 
+    /**
+     * A checkpoint made of one safetensors file of any name (e.g. a test fixture or a single exported tensor
+     * file); {@link #dir()} is the file's directory.
+     */
+    public static Checkpoint openFile(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw MoepruneException.inFile(file, Files.exists(file) ? "not a regular file" : "file not found");
+        }
+        SafetensorsFile f = SafetensorsFile.open(file);
+        Map<String, SafetensorsFile> byTensor = new LinkedHashMap<>();
+        for (String n : f.tensors().keySet()) byTensor.put(n, f);
+        Path parent = file.toAbsolutePath().getParent();
+        return new Checkpoint(parent, Map.of(file.getFileName().toString(), f), byTensor, Map.of());
+    }
+
     private static Checkpoint openIndexed(Path dir, Path index) {
         JsonNode root;
         try {

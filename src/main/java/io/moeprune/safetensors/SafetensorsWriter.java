@@ -50,19 +50,12 @@ public final class SafetensorsWriter implements AutoCloseable {
             .build();
 
     /** The outcome: the shards in order, the tensor -> shard map and the index's total_size. */
-    public record Result(Path dir, List<Path> shards, Map<String, String> weightMap, long totalSize,
-                         long totalParameters) {
+    public record Result(Path dir, List<Path> shards, Map<String, String> weightMap, long totalSize) {
     }
 
     private record Entry(String name, DType dtype, long[] shape, TensorSource source) {
         long byteSize() {
             return source.byteSize();
-        }
-
-        long elementCount() {
-            long n = 1;
-            for (long d : shape) n *= d;
-            return n;
         }
     }
 
@@ -76,7 +69,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     private final List<List<String>> shardTensors = new ArrayList<>(); // tensor names per written shard
     private final List<Path> created = new ArrayList<>();             // every file made, for clean-up
     private final Map<Path, FileChannel> sources = new HashMap<>();
-    private long totalSize, totalParameters;
+    private long totalSize;
     private boolean finished, failed;
 
     /**
@@ -160,6 +153,35 @@ public final class SafetensorsWriter implements AutoCloseable {
         add(newName, t.dtype(), shape, TensorSource.dim0(f, name, indices));
     }
 
+    /**
+     * Copies every stored part of a logical tensor unchanged under a new logical name: an FP8 weight with its
+     * {@code _scale_inv}, an MXFP4 pair, or a plain tensor. Part names keep their suffix ({@code Y.weight_scale_inv}
+     * for new name {@code Y.weight}; {@code Q_blocks}/{@code Q_scales} for {@code Q}).
+     */
+    public void copy(Checkpoint src, LogicalTensor t, String newName) {
+        for (Tensor part : t.parts()) copy(src, part.name(), newName + suffix(t, part));
+    }
+
+    /**
+     * Copies slices {@code indices} along dimension 0 of every part of a logical tensor (the kept experts of a
+     * fused FP8 or MXFP4 expert tensor); a single per-tensor scale is copied whole.
+     */
+    public void copyDim0(Checkpoint src, LogicalTensor t, String newName, int[] indices) {
+        for (Tensor part : t.parts()) {
+            String name = newName + suffix(t, part);
+            boolean perTensorScale = t instanceof LogicalTensor.Fp8Blocks f && f.perTensorScale() && part == f.scaleInv();
+            if (perTensorScale) copy(src, part.name(), name);
+            else copyDim0(src, part.name(), name, indices);
+        }
+    }
+
+    private static String suffix(LogicalTensor t, Tensor part) {
+        if (!part.name().startsWith(t.name())) {
+            throw new IllegalArgumentException("part '" + part.name() + "' does not extend '" + t.name() + "'");
+        }
+        return part.name().substring(t.name().length());
+    }
+
     /** Adds a tensor made in memory; the buffer's remaining bytes are the tensor (little-endian, row-major). */
     public void add(String name, DType dtype, long[] shape, ByteBuffer bytes) {
         add(name, dtype, shape, new TensorSource.Bytes(bytes));
@@ -202,7 +224,8 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
             if (n > 1) {
                 Map<String, Object> index = new LinkedHashMap<>();
-                index.put("metadata", Map.of("total_parameters", totalParameters, "total_size", totalSize));
+                // Only total_size: transformers' total_parameters leaves out buffers, which a byte copy cannot tell.
+                index.put("metadata", Map.of("total_size", totalSize));
                 index.put("weight_map", weightMap);
                 Path indexFile = dir.resolve(Checkpoint.INDEX);
                 created.add(indexFile);
@@ -210,7 +233,7 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
             closeSources();
             finished = true;
-            return new Result(dir, List.copyOf(finals), Map.copyOf(weightMap), totalSize, totalParameters);
+            return new Result(dir, List.copyOf(finals), Map.copyOf(weightMap), totalSize);
         } catch (IOException e) {
             throw fail(dir, e);
         } catch (RuntimeException e) {
@@ -262,7 +285,6 @@ public final class SafetensorsWriter implements AutoCloseable {
         for (Entry e : entries) {
             tensorNames.add(e.name());
             totalSize += e.byteSize();
-            totalParameters += e.elementCount();
         }
         shardTensors.add(tensorNames);
         pending.clear();

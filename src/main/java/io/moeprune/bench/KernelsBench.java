@@ -1,0 +1,147 @@
+package io.moeprune.bench;
+
+import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.Parallel;
+import io.moeprune.kernels.Weights;
+import io.moeprune.safetensors.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code bench/run kernels [--threads N] [--quick]}: the kernels against this machine's rooflines.
+ * <ol>
+ *   <li>read bandwidth of a large off-heap buffer, 1 thread and N threads (the decode ceiling);</li>
+ *   <li>matVec per dtype on a decode-sized 4096×4096 matrix and on a pool of 128×256 MoE-expert matrices (cycled
+ *       so they come from memory, as distinct experts do): GB/s of weight bytes and % of the bandwidth;</li>
+ *   <li>matMul GFLOP/s for prefill batches of 64 and 256 rows on 2048×2048 weights, against the F32 FMA peak and a
+ *       cache-resident F32 GEMM (the prefill ceiling); scalar vs vector.</li>
+ * </ol>
+ */
+public final class KernelsBench {
+    private static final double MIN_SECONDS = 0.25;
+
+    private KernelsBench() {
+    }
+
+    public static void main(String[] args) {
+        int threads = Parallel.threads();
+        boolean quick = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--quick" -> quick = true;
+                default -> {
+                    System.err.println("usage: bench/run kernels [--threads N] [--quick]");
+                    System.exit(2);
+                }
+            }
+        }
+        double minSeconds = quick ? 0.08 : MIN_SECONDS;
+        Kernels scalar = Kernels.named("scalar"), vector = Kernels.named("vector");
+        int[] threadCounts = threads == 1 ? new int[]{1} : new int[]{1, threads};
+        System.out.printf("kernels bench: %d threads, vector = %s, %d processors, java %s%n", threads,
+                vector.description(), Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
+
+        try (Arena arena = Arena.ofShared()) {
+            // (a) rooflines
+            MemorySegment big = Roofline.randomBytes(arena, quick ? 256L << 20 : 1L << 30, 1);
+            double[] bw = new double[threads + 1];
+            double[] fma = new double[threads + 1];
+            System.out.println();
+            System.out.printf("%-44s %8s %12s%n", "roofline", "threads", "value");
+            for (int t : threadCounts) {
+                Parallel.setThreads(t);
+                bw[t] = Roofline.readBandwidth(big, minSeconds);
+                System.out.printf("%-44s %8d %9.1f GB/s%n", "read bandwidth (" + (big.byteSize() >> 20) + " MiB buffer)", t, bw[t]);
+            }
+            for (int t : threadCounts) {
+                Parallel.setThreads(t);
+                fma[t] = Roofline.fmaPeak(minSeconds);
+                System.out.printf("%-44s %8d %7.1f GFLOP/s%n", "F32 FMA peak (registers only)", t, fma[t]);
+            }
+            for (int t : threadCounts) {
+                Parallel.setThreads(t);
+                System.out.printf("%-44s %8d %7.1f GFLOP/s%n", "F32 GEMM 512x512 x128, cache-resident (vector)", t,
+                        Roofline.gemmF32(vector, minSeconds));
+            }
+
+            // (b) decode: matVec
+            System.out.println();
+            System.out.printf("%-30s %-7s %7s %11s %9s %9s%n", "matVec (decode)", "kernels", "threads", "us/call",
+                    "GB/s", "% of BW");
+            DType[] dtypes = {DType.F32, DType.BF16, DType.F16, DType.F8_E4M3};
+            for (DType d : dtypes) {
+                Weights w = Roofline.randomWeights(arena, d, 4096, 4096, 2);
+                float[] x = Roofline.randomFloats(4096, 3);
+                float[] out = new float[4096];
+                for (Kernels k : List.of(scalar, vector)) {
+                    for (int t : threadCounts) {
+                        Parallel.setThreads(t);
+                        double s = Roofline.medianSeconds(() -> k.matVec(w, x, 0, out, 0), minSeconds, 5);
+                        row("4096x4096 " + d, k, t, s, w.byteSize(), bw[t]);
+                    }
+                }
+            }
+            for (DType d : dtypes) {
+                // 128x256 experts, enough distinct ones (≥ 64 MiB in all) that they stream from memory.
+                int count = (int) Math.max(256, (64L << 20) / (128L * 256 * d.byteSize()));
+                List<Weights> experts = new ArrayList<>(count);
+                Weights pool = Roofline.randomWeights(arena, d, 128 * count, 256, 4);
+                for (int e = 0; e < count; e++) {
+                    long bytes = 128L * 256 * d.byteSize();
+                    MemorySegment slice = pool.data().asSlice(e * bytes, bytes);
+                    float[] scales = d == DType.F8_E4M3 ? new float[]{0.01f, 0.02f} : null;
+                    experts.add(new Weights(slice, d, 128, 256, scales));
+                }
+                float[] x = Roofline.randomFloats(256, 5);
+                float[] out = new float[128];
+                for (Kernels k : List.of(scalar, vector)) {
+                    for (int t : threadCounts) {
+                        Parallel.setThreads(t);
+                        int[] next = {0};
+                        double s = Roofline.medianSeconds(() -> {
+                            k.matVec(experts.get(next[0]), x, 0, out, 0);
+                            next[0] = (next[0] + 1) % count;
+                        }, minSeconds, 5);
+                        row("128x256 " + d + " experts", k, t, s, experts.get(0).byteSize(), bw[t]);
+                    }
+                }
+            }
+
+            // (c) prefill: matMul
+            System.out.println();
+            System.out.printf("%-30s %-7s %7s %11s %9s %9s%n", "matMul (prefill)", "kernels", "threads", "ms/call",
+                    "GFLOP/s", "% of FMA");
+            for (DType d : new DType[]{DType.F32, DType.BF16, DType.F8_E4M3}) {
+                Weights w = Roofline.randomWeights(arena, d, 2048, 2048, 6);
+                for (int n : new int[]{64, 256}) {
+                    float[] x = Roofline.randomFloats(n * 2048, 7);
+                    float[] out = new float[n * 2048];
+                    for (Kernels k : List.of(scalar, vector)) {
+                        if (k == scalar && n > 64) continue;  // seconds per call; 64 shows the gap
+                        for (int t : threadCounts) {
+                            Parallel.setThreads(t);
+                            double s = Roofline.medianSeconds(() -> k.matMul(w, x, n, out), minSeconds, k == scalar ? 1 : 3);
+                            double gflops = 2.0 * 2048 * 2048 * n / s / 1e9;
+                            System.out.printf("%-30s %-7s %7d %11.2f %9.1f %8.0f%%%n", "2048x2048 " + d + " n=" + n,
+                                    name(k), t, s * 1e3, gflops, 100 * gflops / fma[t]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void row(String what, Kernels k, int threads, double seconds, long bytes, double bandwidth) {
+        double gbs = bytes / seconds / 1e9;
+        System.out.printf("%-30s %-7s %7d %11.1f %9.1f %8.0f%%%n", what, name(k), threads, seconds * 1e6, gbs,
+                100 * gbs / bandwidth);
+    }
+
+    private static String name(Kernels k) {
+        return k.description().startsWith("scalar") ? "scalar" : "vector";
+    }
+}
