@@ -1,0 +1,463 @@
+package io.moeprune.kernels;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Kernels on the Vector API ({@code jdk.incubator.vector}), at the preferred species width (8 floats with AVX2,
+ * 16 with AVX-512). Weights are loaded straight from the mapped segment and widened to float in registers:
+ * <ul>
+ *   <li>F32: a plain vector load;</li>
+ *   <li>BF16: a short load of half width, sign-extending S2I conversion to int lanes, shift left 16, reinterpret
+ *       (bf16 is the top half of an f32, so the sign-extended bits fall off);</li>
+ *   <li>F16: JDK 25 has no half-float lane conversion in the Vector API, so the bits are rebuilt with integer
+ *       ops: exponent re-biased by adding 112 to it, subnormals by the "magic number" subtraction, Inf/NaN by
+ *       a second re-bias, sign or-ed back (exact for every half value);</li>
+ *   <li>F8_E4M3: bytes widened B2I and rebuilt the same way (re-bias 120, subnormals by subtraction, NaN
+ *       blended), one vector accumulator per 128-column block scaled once. Needs at least 8 float lanes
+ *       (a 64-bit byte vector); on narrower machines FP8 rows use the scalar code.</li>
+ * </ul>
+ * Every loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
+ * vector length. {@link #matMul} decodes a block of two weight rows into a small float buffer once and then runs a
+ * 2-rows × 4-inputs register tile over the whole batch, so the weight bytes are read (and decoded) once per batch.
+ */
+final class VectorKernels implements Kernels {
+    static final VectorKernels INSTANCE = new VectorKernels();
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int L = F.length();
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    /** Byte species with L lanes, or null when that would be narrower than the smallest (64-bit) shape. */
+    private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final int BLOCK = Weights.SCALE_BLOCK;
+    /** Columns of one matMul k-block: the decoded rows plus the batch slice should stay within L1/L2. */
+    private static final int MAX_KC = 1024;
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[2 * MAX_KC]);
+
+    private static final float HALF_MAGIC = 0x1p-14f;   // smallest normal half
+    private static final float E4M3_MAGIC = 0x1p-6f;    // smallest normal E4M3
+
+    private VectorKernels() {
+    }
+
+    /** Whether the preferred species is wide enough to be worth it (at least 128 bits, i.e. 4 floats). */
+    static boolean usable() {
+        return F.vectorBitSize() >= 128;
+    }
+
+    @Override
+    public String description() {
+        return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats)";
+    }
+
+    // ---------------------------------------------------------------- decoders: L weights at a byte offset
+
+    static FloatVector f32(MemorySegment m, long byteOff) {
+        return FloatVector.fromMemorySegment(F, m, byteOff, LE);
+    }
+
+    static FloatVector bf16(MemorySegment m, long byteOff) {
+        IntVector wide = (IntVector) ShortVector.fromMemorySegment(S, m, byteOff, LE).convertShape(VectorOperators.S2I, I, 0);
+        return wide.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    static FloatVector f16(MemorySegment m, long byteOff) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, m, byteOff, LE).convertShape(VectorOperators.S2I, I, 0);
+        IntVector em = h.and(0x7fff);
+        VectorMask<Integer> sub = em.compare(VectorOperators.LT, 0x0400);      // zero or subnormal
+        VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7c00);  // Inf or NaN
+        IntVector bits = em.lanewise(VectorOperators.LSHL, 13).add(112 << 23)
+                .lanewise(VectorOperators.ADD, 1 << 23, sub)
+                .lanewise(VectorOperators.ADD, 112 << 23, special);
+        FloatVector mag = bits.reinterpretAsFloats().lanewise(VectorOperators.SUB, HALF_MAGIC, sub.cast(F));
+        IntVector sign = h.lanewise(VectorOperators.LSHL, 16).and(0x80000000);
+        return mag.reinterpretAsInts().or(sign).reinterpretAsFloats();
+    }
+
+    static FloatVector e4m3(MemorySegment m, long byteOff) {
+        IntVector b = (IntVector) ByteVector.fromMemorySegment(B, m, byteOff, LE).convertShape(VectorOperators.B2I, I, 0);
+        IntVector em = b.and(0x7f);
+        VectorMask<Integer> sub = em.compare(VectorOperators.LT, 0x08);
+        VectorMask<Integer> nan = em.compare(VectorOperators.EQ, 0x7f);
+        IntVector bits = em.lanewise(VectorOperators.LSHL, 20).add(120 << 23)
+                .lanewise(VectorOperators.ADD, 1 << 23, sub)
+                .blend(0x7fc00000, nan);
+        FloatVector mag = bits.reinterpretAsFloats().lanewise(VectorOperators.SUB, E4M3_MAGIC, sub.cast(F));
+        IntVector sign = b.lanewise(VectorOperators.LSHL, 24).and(0x80000000);
+        return mag.reinterpretAsInts().or(sign).reinterpretAsFloats();
+    }
+
+    // ---------------------------------------------------------------- row dot products (decode in registers)
+
+    private static float dotF32(MemorySegment m, long off, float[] x, int xo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= n - 4 * L; i += 4 * L) {
+            long o = off + 4L * i;
+            a0 = f32(m, o).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            a1 = f32(m, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+            a2 = f32(m, o + 8L * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
+            a3 = f32(m, o + 12L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
+        }
+        for (; i <= n - L; i += L) a0 = f32(m, off + 4L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += m.get(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), off + 4L * i) * x[xo + i];
+        return s;
+    }
+
+    private static float dotBf16(MemorySegment m, long off, float[] x, int xo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= n - 4 * L; i += 4 * L) {
+            long o = off + 2L * i;
+            a0 = bf16(m, o).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            a1 = bf16(m, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+            a2 = bf16(m, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
+            a3 = bf16(m, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
+        }
+        for (; i <= n - L; i += L) a0 = bf16(m, off + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += bf16Scalar(m, off + 2L * i) * x[xo + i];
+        return s;
+    }
+
+    private static float dotF16(MemorySegment m, long off, float[] x, int xo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= n - 4 * L; i += 4 * L) {
+            long o = off + 2L * i;
+            a0 = f16(m, o).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            a1 = f16(m, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+            a2 = f16(m, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
+            a3 = f16(m, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
+        }
+        for (; i <= n - L; i += L) a0 = f16(m, off + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += f16Scalar(m, off + 2L * i) * x[xo + i];
+        return s;
+    }
+
+    /** Row r of block-scaled FP8 weights: one accumulator per 128-column block, multiplied by its scale once. */
+    private static float dotE4m3(Weights w, int r, float[] x, int xo) {
+        MemorySegment m = w.data();
+        int n = w.cols();
+        long off = (long) r * n;
+        FloatVector total = FloatVector.zero(F);
+        float tail = 0f;
+        for (int c0 = 0; c0 < n; c0 += BLOCK) {
+            int end = Math.min(n, c0 + BLOCK);
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            int i = c0;
+            for (; i <= end - 2 * L; i += 2 * L) {
+                a0 = e4m3(m, off + i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+                a1 = e4m3(m, off + i + L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+            }
+            for (; i <= end - L; i += L) a0 = e4m3(m, off + i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            float scale = w.scaleAt(r, c0);
+            total = a0.add(a1).fma(FloatVector.broadcast(F, scale), total);
+            if (i < end) {
+                float part = 0f;
+                for (; i < end; i++) part += e4m3Scalar(m, off + i) * x[xo + i];
+                tail += part * scale;
+            }
+        }
+        return total.reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    private static float rowDot(Weights w, int r, float[] x, int xo) {
+        MemorySegment m = w.data();
+        long row = (long) r * w.cols();
+        return switch (w.dtype()) {
+            case F32 -> dotF32(m, row * 4, x, xo, w.cols());
+            case BF16 -> dotBf16(m, row * 2, x, xo, w.cols());
+            case F16 -> dotF16(m, row * 2, x, xo, w.cols());
+            case F8_E4M3 -> B != null ? dotE4m3(w, r, x, xo) : ScalarKernels.rowDot(w, r, x, xo);
+            default -> throw new UnsupportedOperationException("matVec on " + w.dtype() + " weights");
+        };
+    }
+
+    private static float bf16Scalar(MemorySegment m, long byteOff) {
+        return Float.intBitsToFloat((m.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE), byteOff) & 0xffff) << 16);
+    }
+
+    private static float f16Scalar(MemorySegment m, long byteOff) {
+        return Float.float16ToFloat(m.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE), byteOff));
+    }
+
+    private static float e4m3Scalar(MemorySegment m, long byteOff) {
+        return io.moeprune.safetensors.Fp8.e4m3ToFloat(m.get(ValueLayout.JAVA_BYTE, byteOff));
+    }
+
+    // ---------------------------------------------------------------- matrix products
+
+    @Override
+    public void matVec(Weights w, float[] x, int xOff, float[] out, int outOff) {
+        checkInput(w, x, xOff, 1);
+        Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
+            for (int r = from; r < to; r++) out[outOff + r] = rowDot(w, r, x, xOff);
+        });
+    }
+
+    @Override
+    public void matMul(Weights w, float[] x, int n, float[] out) {
+        if (n == 1) {
+            matVec(w, x, 0, out, 0);
+            return;
+        }
+        if (n <= 0) return;
+        checkInput(w, x, 0, n);
+        int rows = w.rows(), cols = w.cols();
+        if ((long) n * rows > out.length) throw new IndexOutOfBoundsException("out has " + out.length + " < " + n + "·" + rows);
+        // k-block so that the batch's slice of x (n·kc floats) stays in L2 while a row pair sweeps over it.
+        int kc = Math.max(64, Math.min(MAX_KC, (1 << 16) / n));
+        kc = Math.min(cols, kc - kc % 64);
+        int blockCols = kc;
+        int pairs = (rows + 1) / 2;
+        Parallel.forRange(pairs, 4L * cols * n, (from, to) -> matMulPairs(w, x, n, out, from, to, blockCols));
+    }
+
+    private static void matMulPairs(Weights w, float[] x, int n, float[] out, int fromPair, int toPair, int kc) {
+        int rows = w.rows(), cols = w.cols();
+        float[] buf = SCRATCH.get();
+        for (int k0 = 0; k0 < cols; k0 += kc) {
+            int kl = Math.min(kc, cols - k0);
+            boolean first = k0 == 0;
+            for (int p = fromPair; p < toPair; p++) {
+                int r0 = 2 * p;
+                boolean two = r0 + 1 < rows;
+                decode(w, r0, k0, kl, buf, 0);
+                if (two) decode(w, r0 + 1, k0, kl, buf, MAX_KC);
+                int i = 0;
+                for (; i <= n - 4; i += 4) {
+                    if (two) tile2x4(buf, x, i * cols + k0, cols, kl, out, i * rows + r0, rows, first);
+                    else tile1x4(buf, x, i * cols + k0, cols, kl, out, i * rows + r0, rows, first);
+                }
+                for (; i < n; i++) {
+                    float s0 = dotArrays(buf, 0, x, i * cols + k0, kl);
+                    out[i * rows + r0] = first ? s0 : out[i * rows + r0] + s0;
+                    if (two) {
+                        float s1 = dotArrays(buf, MAX_KC, x, i * cols + k0, kl);
+                        out[i * rows + r0 + 1] = first ? s1 : out[i * rows + r0 + 1] + s1;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Two weight rows (buf[0..], buf[MAX_KC..]) against four inputs (x at xo, xo+stride, ...): 8 accumulators. */
+    private static void tile2x4(float[] buf, float[] x, int xo, int stride, int kl, float[] out, int oo, int rows,
+                                boolean first) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        int k = 0;
+        for (; k <= kl - L; k += L) {
+            FloatVector w0 = FloatVector.fromArray(F, buf, k);
+            FloatVector w1 = FloatVector.fromArray(F, buf, MAX_KC + k);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+            c00 = w0.fma(x0, c00);
+            c10 = w1.fma(x0, c10);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + stride + k);
+            c01 = w0.fma(x1, c01);
+            c11 = w1.fma(x1, c11);
+            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * stride + k);
+            c02 = w0.fma(x2, c02);
+            c12 = w1.fma(x2, c12);
+            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * stride + k);
+            c03 = w0.fma(x3, c03);
+            c13 = w1.fma(x3, c13);
+        }
+        float s00 = c00.reduceLanes(VectorOperators.ADD), s01 = c01.reduceLanes(VectorOperators.ADD);
+        float s02 = c02.reduceLanes(VectorOperators.ADD), s03 = c03.reduceLanes(VectorOperators.ADD);
+        float s10 = c10.reduceLanes(VectorOperators.ADD), s11 = c11.reduceLanes(VectorOperators.ADD);
+        float s12 = c12.reduceLanes(VectorOperators.ADD), s13 = c13.reduceLanes(VectorOperators.ADD);
+        for (; k < kl; k++) {
+            float w0 = buf[k], w1 = buf[MAX_KC + k];
+            float v0 = x[xo + k], v1 = x[xo + stride + k], v2 = x[xo + 2 * stride + k], v3 = x[xo + 3 * stride + k];
+            s00 += w0 * v0; s01 += w0 * v1; s02 += w0 * v2; s03 += w0 * v3;
+            s10 += w1 * v0; s11 += w1 * v1; s12 += w1 * v2; s13 += w1 * v3;
+        }
+        store(out, oo, first, s00, s10);
+        store(out, oo + rows, first, s01, s11);
+        store(out, oo + 2 * rows, first, s02, s12);
+        store(out, oo + 3 * rows, first, s03, s13);
+    }
+
+    private static void store(float[] out, int o, boolean first, float a, float b) {
+        if (first) {
+            out[o] = a;
+            out[o + 1] = b;
+        } else {
+            out[o] += a;
+            out[o + 1] += b;
+        }
+    }
+
+    /** The last row of an odd row count against four inputs. */
+    private static void tile1x4(float[] buf, float[] x, int xo, int stride, int kl, float[] out, int oo, int rows,
+                                boolean first) {
+        for (int j = 0; j < 4; j++) {
+            float s = dotArrays(buf, 0, x, xo + j * stride, kl);
+            int o = oo + j * rows;
+            out[o] = first ? s : out[o] + s;
+        }
+    }
+
+    /** Decodes W[r, k0..k0+len) (scaled, for FP8) into dst[off..]. */
+    private static void decode(Weights w, int r, int k0, int len, float[] dst, int off) {
+        MemorySegment m = w.data();
+        long e = (long) r * w.cols() + k0;
+        int i = 0;
+        switch (w.dtype()) {
+            case F32 -> MemorySegment.copy(m, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), e * 4, dst, off, len);
+            case BF16 -> {
+                for (; i <= len - L; i += L) bf16(m, (e + i) * 2).intoArray(dst, off + i);
+                for (; i < len; i++) dst[off + i] = bf16Scalar(m, (e + i) * 2);
+            }
+            case F16 -> {
+                for (; i <= len - L; i += L) f16(m, (e + i) * 2).intoArray(dst, off + i);
+                for (; i < len; i++) dst[off + i] = f16Scalar(m, (e + i) * 2);
+            }
+            case F8_E4M3 -> {
+                // Column blocks of 128 share a scale; L divides 128, and k0 is a multiple of 64 (see matMul).
+                while (i < len) {
+                    int end = Math.min(len, i + BLOCK - (k0 + i) % BLOCK);
+                    float scale = w.scaleAt(r, k0 + i);
+                    if (B != null) {
+                        for (; i <= end - L; i += L) e4m3(m, e + i).mul(scale).intoArray(dst, off + i);
+                    }
+                    for (; i < end; i++) dst[off + i] = e4m3Scalar(m, e + i) * scale;
+                }
+            }
+            default -> throw new UnsupportedOperationException("matMul on " + w.dtype() + " weights");
+        }
+    }
+
+    private static void checkInput(Weights w, float[] x, int xOff, int n) {
+        if (xOff < 0 || xOff + (long) n * w.cols() > x.length) {
+            throw new IndexOutOfBoundsException("input of " + x.length + " floats at " + xOff + " is too short for "
+                    + n + " rows of " + w.cols());
+        }
+    }
+
+    // ---------------------------------------------------------------- vectors
+
+    private static float dotArrays(float[] a, int ao, float[] b, int bo, int len) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= len - 4 * L; i += 4 * L) {
+            a0 = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), a0);
+            a1 = FloatVector.fromArray(F, a, ao + i + L).fma(FloatVector.fromArray(F, b, bo + i + L), a1);
+            a2 = FloatVector.fromArray(F, a, ao + i + 2 * L).fma(FloatVector.fromArray(F, b, bo + i + 2 * L), a2);
+            a3 = FloatVector.fromArray(F, a, ao + i + 3 * L).fma(FloatVector.fromArray(F, b, bo + i + 3 * L), a3);
+        }
+        for (; i <= len - L; i += L) a0 = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), a0);
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        return dotArrays(a, aOff, b, bOff, len);
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
+        int i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.broadcast(F, alpha), FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < len; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff, int len) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+            acc = v.fma(v, acc);
+        }
+        float ss = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) ss += x[xOff + i] * x[xOff + i];
+        float inv = (float) (1.0 / Math.sqrt(ss / len + eps));
+        i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xOff + i).mul(inv);
+            if (weight != null) v = v.mul(FloatVector.fromArray(F, weight, i));
+            v.intoArray(out, outOff + i);
+        }
+        for (; i < len; i++) {
+            float v = x[xOff + i] * inv;
+            out[outOff + i] = weight == null ? v : v * weight[i];
+        }
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int len) {
+        int i = 0;
+        float max = Float.NEGATIVE_INFINITY;
+        if (len >= L) {
+            FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (; i <= len - L; i += L) m = m.max(FloatVector.fromArray(F, x, off + i));
+            max = m.reduceLanes(VectorOperators.MAX);
+        }
+        for (; i < len; i++) max = Math.max(max, x[off + i]);
+        FloatVector sumV = FloatVector.zero(F);
+        i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(x, off + i);
+            sumV = sumV.add(e);
+        }
+        float sum = sumV.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            float e = (float) Math.exp(x[off + i] - max);
+            x[off + i] = e;
+            sum += e;
+        }
+        scale(x, off, len, 1f / sum);
+    }
+
+    @Override
+    public void siluMul(float[] gate, int gOff, float[] up, int uOff, float[] out, int outOff, int len) {
+        int i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector g = FloatVector.fromArray(F, gate, gOff + i);
+            FloatVector e = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            g.div(e).mul(FloatVector.fromArray(F, up, uOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < len; i++) {
+            float g = gate[gOff + i];
+            out[outOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
+        }
+    }
+
+    @Override
+    public void add(float[] x, int xOff, float[] y, int yOff, int len) {
+        int i = 0;
+        for (; i <= len - L; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).add(FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < len; i++) y[yOff + i] += x[xOff + i];
+    }
+
+    @Override
+    public void scale(float[] x, int off, int len, float alpha) {
+        int i = 0;
+        for (; i <= len - L; i += L) FloatVector.fromArray(F, x, off + i).mul(alpha).intoArray(x, off + i);
+        for (; i < len; i++) x[off + i] *= alpha;
+    }
+}
