@@ -1,6 +1,7 @@
 package io.moeprune.bench;
 
 import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.Parallel;
 import io.moeprune.kernels.Weights;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.InferenceState;
@@ -45,14 +46,14 @@ public final class RuntimeBench {
         int promptLen = 256, decodeLen = 32, runs = 3;
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
-                case "--threads" -> System.setProperty("moeprune.threads", args[i + 1]);
+                case "--threads" -> Parallel.setThreads(Integer.parseInt(args[i + 1]));
                 case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
                 case "--runs" -> runs = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        int threads = Integer.getInteger("moeprune.threads", Runtime.getRuntime().availableProcessors());
+        int threads = Parallel.threads();
         try (Model model = Models.open(dir)) {
             ModelSpec spec = model.spec();
             Random random = new Random(7);
@@ -81,7 +82,7 @@ public final class RuntimeBench {
             double prefillRoof = gemm / (2.0 * activeParams);
             System.out.printf("model %s: %s, %d layers, %d experts top-%d, kernels %s, threads %d%n", dir.getFileName(),
                     spec.family().modelType(), spec.numLayers(), spec.moe().numExperts(), spec.moe().topK(),
-                    Kernels.get().getClass().getSimpleName(), threads);
+                    Kernels.get().description(), threads);
             System.out.printf("active weights per token: %.1f MB (%.0f M parameters)%n", activeBytes / 1e6, activeParams / 1e6);
             System.out.printf("measured: memory bandwidth %.1f GB/s, F32 GEMM %.1f GFLOP/s%n", bandwidth / 1e9, gemm / 1e9);
             System.out.println();

@@ -2,7 +2,7 @@ package io.moeprune.runtime;
 
 import io.moeprune.model.AttentionSpec;
 
-import java.util.stream.IntStream;
+import io.moeprune.kernels.Parallel;
 
 /**
  * Multi-head / grouped-query attention as in Llama-style decoders: q, k, v projections (optional biases), optional
@@ -77,10 +77,10 @@ public final class GqaAttention implements AttentionLayer {
         System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
 
         float[] ctx = new float[n * heads * valueDim];
-        IntStream tasks = IntStream.range(0, n * heads);
-        long work = (long) n * heads * (startPos + n) * headDim;
-        (work > 1 << 16 ? tasks.parallel() : tasks).forEach(task -> attendOne(task / heads, task % heads, startPos, qs,
-                kc, vc, ctx));
+        // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
+        Parallel.forRange(n * heads, 8L * (startPos + n) * headDim, (from, to) -> {
+            for (int task = from; task < to; task++) attendOne(task / heads, task % heads, startPos, qs, kc, vc, ctx);
+        });
         o.apply(ctx, n, out);
     }
 
