@@ -20,7 +20,12 @@ import java.util.List;
  * @param tieWordEmbeddings whether the LM head reuses the embedding matrix
  * @param scaling           family-specific multipliers (GraniteMoE); {@link Scaling#NONE} elsewhere
  * @param names             tensor names of this family's checkpoints
- * @param expertCountKey    the config key that holds the routed-expert count (rewritten by pruning)
+ * @param expertCountKey    the config key that holds the routed-expert count (rewritten by pruning); it is the key
+ *                          actually present in the file ({@code num_experts}, {@code num_local_experts} or
+ *                          {@code n_routed_experts})
+ * @param quantization      weight quantisation of the checkpoint ({@link Quantization#NONE} when plain)
+ * @param mtpLayers         DeepSeek-V3 multi-token-prediction layers stored after the decoder layers
+ *                          ({@code num_nextn_predict_layers}); not part of the causal LM, ignored by inference
  */
 public record ModelSpec(
         Family family,
@@ -36,7 +41,17 @@ public record ModelSpec(
         boolean tieWordEmbeddings,
         Scaling scaling,
         TensorNames names,
-        String expertCountKey) {
+        String expertCountKey,
+        Quantization quantization,
+        int mtpLayers) {
+
+    /** The original shape without quantisation and MTP layers (kept so code written against it still compiles). */
+    public ModelSpec(Family family, String architecture, int vocabSize, int hiddenSize, List<LayerSpec> layers,
+                     AttentionSpec attention, RopeSpec rope, MoeSpec moe, int denseIntermediateSize, float rmsNormEps,
+                     boolean tieWordEmbeddings, Scaling scaling, TensorNames names, String expertCountKey) {
+        this(family, architecture, vocabSize, hiddenSize, layers, attention, rope, moe, denseIntermediateSize,
+                rmsNormEps, tieWordEmbeddings, scaling, names, expertCountKey, Quantization.NONE, 0);
+    }
 
     public int numLayers() {
         return layers.size();

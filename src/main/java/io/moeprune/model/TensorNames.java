@@ -5,7 +5,13 @@ package io.moeprune.model;
  * expert index; {@link #format} fills them in. A template is null when the family has no such tensor.
  *
  * <p>For {@link MoeSpec.ExpertLayout#PER_EXPERT} the expert templates contain {@code {E}}; for the fused layouts
- * they name one 3-D tensor per layer holding all experts (first dimension = expert).
+ * they name one 3-D tensor per layer holding all experts (first dimension = expert): {@code expertGate} names the
+ * fused gate+up tensor (gpt-oss {@code mlp.experts.gate_up_proj} [E,H,2I], GraniteMoE
+ * {@code block_sparse_moe.input_linear.weight} [E,2I,H]), {@code expertUp} is null, {@code expertDown} names the
+ * fused down tensor. {@code lmHead} is always named; with tied embeddings the checkpoint has no such tensor and the
+ * embedding is used instead. {@code attentionPrefix} ends with a dot; the projections under it are q_proj, k_proj,
+ * v_proj, o_proj (+ .bias, q_norm, k_norm, sinks) for GQA and q_proj or q_a_proj/q_a_layernorm/q_b_proj,
+ * kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj, o_proj for MLA ({@link ExpectedTensors} lists them all).
  */
 public record TensorNames(
         String embed,

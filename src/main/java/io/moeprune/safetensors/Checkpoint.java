@@ -24,6 +24,7 @@ public final class Checkpoint implements AutoCloseable {
     private final Map<String, SafetensorsFile> shards;        // shard file name -> mapped file
     private final Map<String, SafetensorsFile> byTensor;      // tensor name -> shard holding it
     private final Map<String, String> indexMetadata;
+    private volatile LogicalTensors logical;
 
     private Checkpoint(Path dir, Map<String, SafetensorsFile> shards, Map<String, SafetensorsFile> byTensor,
                        Map<String, String> indexMetadata) {
@@ -49,14 +50,32 @@ public final class Checkpoint implements AutoCloseable {
         throw MoepruneException.inFile(dir, "no " + SINGLE + " or " + INDEX + " in the model directory");
     }
 
+    /**
+     * A checkpoint made of one safetensors file of any name (e.g. a test fixture or a single exported tensor
+     * file); {@link #dir()} is the file's directory.
+     */
+    public static Checkpoint openFile(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw MoepruneException.inFile(file, Files.exists(file) ? "not a regular file" : "file not found");
+        }
+        SafetensorsFile f = SafetensorsFile.open(file);
+        Map<String, SafetensorsFile> byTensor = new LinkedHashMap<>();
+        for (String n : f.tensors().keySet()) byTensor.put(n, f);
+        Path parent = file.toAbsolutePath().getParent();
+        return new Checkpoint(parent, Map.of(file.getFileName().toString(), f), byTensor, Map.of());
+    }
+
     private static Checkpoint openIndexed(Path dir, Path index) {
         JsonNode root;
         try {
             root = SafetensorsFile.JSON.readTree(Files.readString(index));
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw MoepruneException.inFile(index, "not valid UTF-8");
         } catch (IOException e) {
-            throw MoepruneException.inFile(index, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            throw MoepruneException.inFile(index, "not valid JSON: "
+                    + SafetensorsFile.oneLine(SafetensorsFile.describe(e)));
         }
-        JsonNode map = root == null ? null : root.get("weight_map");
+        JsonNode map = root == null || !root.isObject() ? null : root.get("weight_map");
         if (map == null || !map.isObject()) throw MoepruneException.inFile(index, "no weight_map object");
         Map<String, String> meta = new LinkedHashMap<>();
         JsonNode md = root.get("metadata");
@@ -67,9 +86,15 @@ public final class Checkpoint implements AutoCloseable {
         try {
             for (var it = map.fields(); it.hasNext(); ) {
                 var e = it.next();
+                if (!e.getValue().isTextual()) {
+                    throw MoepruneException.inFile(index, "weight_map entry for '" + SafetensorsFile.oneLine(e.getKey())
+                            + "' is not a file name");
+                }
                 String shardName = e.getValue().asText();
-                if (shardName.contains("/") || shardName.contains("\\") || shardName.equals("..")) {
-                    throw MoepruneException.inFile(index, "shard name '" + shardName + "' is not a plain file name");
+                if (shardName.isEmpty() || shardName.contains("/") || shardName.contains("\\")
+                        || shardName.equals("..") || shardName.equals(".") || shardName.indexOf('\0') >= 0) {
+                    throw MoepruneException.inFile(index, "shard name '" + SafetensorsFile.oneLine(shardName)
+                            + "' is not a plain file name");
                 }
                 SafetensorsFile shard = shards.get(shardName);
                 if (shard == null) {
@@ -81,7 +106,8 @@ public final class Checkpoint implements AutoCloseable {
                     shards.put(shardName, shard);
                 }
                 if (!shard.contains(e.getKey())) {
-                    throw MoepruneException.inFile(shard.path(), "index says it holds '" + e.getKey() + "' but it does not");
+                    throw MoepruneException.inFile(shard.path(), "index says it holds '"
+                            + SafetensorsFile.oneLine(e.getKey()) + "' but it does not");
                 }
                 byTensor.put(e.getKey(), shard);
             }
@@ -110,6 +136,24 @@ public final class Checkpoint implements AutoCloseable {
 
     public Tensor tensor(String name) {
         return shardOf(name).tensor(name);
+    }
+
+    /**
+     * The logical tensors (quantised pairs joined, companions hidden), with the FP8 block size of the directory's
+     * config.json ({@code quantization_config.weight_block_size}, default 128x128). Built on first use.
+     */
+    public LogicalTensors logical() {
+        LogicalTensors l = logical;
+        if (l == null) {
+            l = LogicalTensors.of(this, LogicalTensors.BlockSize.of(dir));
+            logical = l;
+        }
+        return l;
+    }
+
+    /** The logical view with an explicit FP8 block size (for checkpoints without a config.json). */
+    public LogicalTensors logical(LogicalTensors.BlockSize blockSize) {
+        return LogicalTensors.of(this, blockSize);
     }
 
     /** The shard that holds a tensor. */

@@ -1,6 +1,7 @@
 package io.moeprune.safetensors;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -10,10 +11,12 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -32,7 +35,14 @@ import java.util.Map;
 public final class SafetensorsFile implements AutoCloseable {
     /** Headers larger than this are refused as corrupt (the reference implementation uses the same bound). */
     public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
-    static final ObjectMapper JSON = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+    /**
+     * Strict JSON: duplicate keys and anything after the top-level value are errors, so a header means exactly
+     * one thing (Jackson's default nesting and length limits bound what a hostile header can cost).
+     */
+    static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
 
     private final Path path;
     private final Arena arena;
@@ -79,17 +89,31 @@ public final class SafetensorsFile implements AutoCloseable {
             throw MoepruneException.inFile(path, "file not found");
         } catch (IOException e) {
             arena.close();
-            throw MoepruneException.inFile(path, "cannot read: " + e.getMessage());
-        } catch (RuntimeException e) {
+            throw MoepruneException.inFile(path, "cannot read: " + describe(e));
+        } catch (MoepruneException e) {
             arena.close();
-            throw e;
+            throw oneLine(e);
+        } catch (RuntimeException | StackOverflowError e) {
+            // Nothing else may escape for a bad file: whatever a hostile header provokes becomes a one-line error.
+            arena.close();
+            throw new MoepruneException(path + ": cannot read safetensors file: " + describe(e), e);
         }
     }
 
     static Map<String, TensorInfo> parseHeader(Path path, byte[] header, long dataSize, Map<String, String> metadata) {
+        String text;
+        try {
+            // The format requires UTF-8; decoding strictly refuses a header that a lenient decoder would garble.
+            text = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(header)).toString();
+        } catch (CharacterCodingException e) {
+            throw MoepruneException.inFile(path, "header is not valid UTF-8");
+        }
         JsonNode root;
         try {
-            root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
+            root = JSON.readTree(text);
         } catch (IOException e) {
             throw MoepruneException.inFile(path, "header is not valid JSON: " + firstLine(e.getMessage()));
         }
@@ -175,10 +199,38 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static String firstLine(String s) {
+    static String firstLine(String s) {
         if (s == null) return "";
         int nl = s.indexOf('\n');
         return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** The same error with a message safe to print on one line (header strings may hold control characters). */
+    static MoepruneException oneLine(MoepruneException e) {
+        String m = e.getMessage();
+        String clean = oneLine(m);
+        return clean.equals(m) ? e : new MoepruneException(clean, e.exitCode(), e.getCause());
+    }
+
+    /** Control characters replaced by '?', and cut to a length a terminal line can show. */
+    static String oneLine(String s) {
+        if (s == null) return "";
+        StringBuilder b = new StringBuilder(Math.min(s.length(), 400));
+        for (int i = 0; i < s.length() && b.length() < 400; i++) {
+            char c = s.charAt(i);
+            b.append(Character.isISOControl(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
+        }
+        if (b.length() < s.length()) b.append("...");
+        return b.toString();
+    }
+
+    /** A one-line description of an exception, for messages: its first line, or its type when it has none. */
+    static String describe(Throwable e) {
+        String m = firstLine(e.getMessage());
+        if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        return m.isEmpty() ? e.getClass().getSimpleName() : m;
     }
 
     public Path path() {
@@ -220,9 +272,5 @@ public final class SafetensorsFile implements AutoCloseable {
     @Override
     public void close() {
         arena.close();
-    }
-
-    static long fileSize(Path p) throws IOException {
-        return Files.size(p);
     }
 }
