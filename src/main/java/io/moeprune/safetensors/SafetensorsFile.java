@@ -10,7 +10,6 @@ import io.moeprune.MoepruneException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
@@ -69,8 +68,8 @@ public final class SafetensorsFile implements AutoCloseable {
             if (size < 8) {
                 throw MoepruneException.inFile(path, "truncated safetensors file: " + size + " bytes, no header length");
             }
-            MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            long headerLen = map.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+            // The header is read and validated before anything is mapped: a bad file costs no mapping.
+            long headerLen = readFully(ch, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
             if (headerLen < 0 || headerLen > size - 8) {
                 throw MoepruneException.inFile(path, "header length " + Long.toUnsignedString(headerLen)
                         + " goes beyond the end of the file (" + size + " bytes): truncated or not a safetensors file");
@@ -79,10 +78,11 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw MoepruneException.inFile(path, "header of " + headerLen + " bytes is larger than the "
                         + MAX_HEADER_BYTES + "-byte limit");
             }
-            byte[] header = map.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+            byte[] header = readFully(ch, 8, (int) headerLen).array();
             long dataStart = 8 + headerLen;
             Map<String, String> metadata = new LinkedHashMap<>();
             Map<String, TensorInfo> tensors = parseHeader(path, header, size - dataStart, metadata);
+            MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             return new SafetensorsFile(path, arena, map, dataStart, tensors, metadata);
         } catch (NoSuchFileException e) {
             arena.close();
@@ -98,6 +98,14 @@ public final class SafetensorsFile implements AutoCloseable {
             arena.close();
             throw new MoepruneException(path + ": cannot read safetensors file: " + describe(e), e);
         }
+    }
+
+    private static ByteBuffer readFully(FileChannel ch, long pos, int len) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(len);
+        while (b.hasRemaining()) {
+            if (ch.read(b, pos + b.position()) < 0) throw new IOException("file shrank while reading its header");
+        }
+        return b.flip();
     }
 
     static Map<String, TensorInfo> parseHeader(Path path, byte[] header, long dataSize, Map<String, String> metadata) {

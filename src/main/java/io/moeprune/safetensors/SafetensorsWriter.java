@@ -50,19 +50,12 @@ public final class SafetensorsWriter implements AutoCloseable {
             .build();
 
     /** The outcome: the shards in order, the tensor -> shard map and the index's total_size. */
-    public record Result(Path dir, List<Path> shards, Map<String, String> weightMap, long totalSize,
-                         long totalParameters) {
+    public record Result(Path dir, List<Path> shards, Map<String, String> weightMap, long totalSize) {
     }
 
     private record Entry(String name, DType dtype, long[] shape, TensorSource source) {
         long byteSize() {
             return source.byteSize();
-        }
-
-        long elementCount() {
-            long n = 1;
-            for (long d : shape) n *= d;
-            return n;
         }
     }
 
@@ -76,7 +69,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     private final List<List<String>> shardTensors = new ArrayList<>(); // tensor names per written shard
     private final List<Path> created = new ArrayList<>();             // every file made, for clean-up
     private final Map<Path, FileChannel> sources = new HashMap<>();
-    private long totalSize, totalParameters;
+    private long totalSize;
     private boolean finished, failed;
 
     /**
@@ -202,7 +195,8 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
             if (n > 1) {
                 Map<String, Object> index = new LinkedHashMap<>();
-                index.put("metadata", Map.of("total_parameters", totalParameters, "total_size", totalSize));
+                // Only total_size: transformers' total_parameters leaves out buffers, which a byte copy cannot tell.
+                index.put("metadata", Map.of("total_size", totalSize));
                 index.put("weight_map", weightMap);
                 Path indexFile = dir.resolve(Checkpoint.INDEX);
                 created.add(indexFile);
@@ -210,7 +204,7 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
             closeSources();
             finished = true;
-            return new Result(dir, List.copyOf(finals), Map.copyOf(weightMap), totalSize, totalParameters);
+            return new Result(dir, List.copyOf(finals), Map.copyOf(weightMap), totalSize);
         } catch (IOException e) {
             throw fail(dir, e);
         } catch (RuntimeException e) {
@@ -262,7 +256,6 @@ public final class SafetensorsWriter implements AutoCloseable {
         for (Entry e : entries) {
             tensorNames.add(e.name());
             totalSize += e.byteSize();
-            totalParameters += e.elementCount();
         }
         shardTensors.add(tensorNames);
         pending.clear();
