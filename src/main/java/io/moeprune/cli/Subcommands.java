@@ -8,6 +8,6 @@ final class Subcommands {
     }
 
     static List<Object> all() {
-        return List.of(new InspectCommand(), new PruneCommand());
+        return List.of(new InspectCommand(), new GenerateCommand(), new PerplexityCommand(), new PruneCommand());
     }
 }

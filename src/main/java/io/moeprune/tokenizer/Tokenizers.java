@@ -1,15 +1,201 @@
 package io.moeprune.tokenizer;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
-/** Loads the tokenizer of a model directory. */
+/**
+ * Loads the tokenizer of a model directory: tokenizer.json (Hugging Face tokenizers format, BPE model),
+ * tokenizer_config.json (special tokens, chat template), chat_template.jinja, and the end-of-sequence ids from
+ * generation_config.json / config.json.
+ */
 public final class Tokenizers {
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS);
+
     private Tokenizers() {
     }
 
     public static Tokenizer load(Path modelDir) {
-        throw MoepruneException.inFile(modelDir.resolve("tokenizer.json"), "tokenizer support is not built yet");
+        Path tokenizerJson = modelDir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(tokenizerJson)) {
+            throw MoepruneException.inFile(tokenizerJson, "not found (the model directory needs a tokenizer.json)");
+        }
+        JsonNode root = readJson(tokenizerJson);
+        JsonNode tokenizerConfig = readOptionalJson(modelDir.resolve("tokenizer_config.json"));
+        BpeTokenizer withoutEos = fromJson(tokenizerJson, root, List.of(), ChatTemplate.absent(tokenizerJson));
+        List<Integer> eos = eosIds(modelDir, tokenizerConfig, withoutEos);
+        ChatTemplate template = chatTemplate(modelDir, tokenizerConfig);
+        return fromJson(tokenizerJson, root, eos, template);
+    }
+
+    /** A tokenizer from a tokenizer.json file alone (no eos ids, no chat template). */
+    public static Tokenizer fromTokenizerJson(Path tokenizerJson) {
+        return fromJson(tokenizerJson, readJson(tokenizerJson), List.of(), ChatTemplate.absent(tokenizerJson));
+    }
+
+    private static BpeTokenizer fromJson(Path file, JsonNode root, List<Integer> eos, ChatTemplate template) {
+        try {
+            JsonNode model = root.path("model");
+            String type = model.path("type").asText("BPE");
+            if (!type.equals("BPE")) {
+                throw MoepruneException.inFile(file, "unsupported tokenizer model type " + type + " (only BPE is supported)");
+            }
+            List<AddedToken> added = new ArrayList<>();
+            for (JsonNode t : root.path("added_tokens")) {
+                added.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("single_word").asBoolean(false),
+                        t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
+                        t.path("normalized").asBoolean(!t.path("special").asBoolean(false)), t.path("special").asBoolean(false)));
+            }
+            return new BpeTokenizer(TextNormalizer.fromJson(root.get("normalizer")),
+                    PreTokenizer.fromJson(root.get("pre_tokenizer")), bpeModel(model), TokenDecoder.fromJson(root.get("decoder")),
+                    added, eos, template);
+        } catch (IllegalArgumentException e) {
+            throw MoepruneException.inFile(file, e.getMessage());
+        }
+    }
+
+    private static BpeModel bpeModel(JsonNode model) {
+        JsonNode vocabNode = model.path("vocab");
+        Map<String, Integer> vocab = new HashMap<>(vocabNode.size() * 2);
+        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
+            vocab.put(e.getKey(), e.getValue().asInt());
+        }
+        String prefix = textOrNull(model.get("continuing_subword_prefix"));
+        JsonNode mergesNode = model.path("merges");
+        MergeTable merges = new MergeTable(mergesNode.size());
+        int[] mergedIdOfRank = new int[mergesNode.size()];
+        int rank = 0;
+        for (JsonNode m : mergesNode) {
+            String left;
+            String right;
+            if (m.isArray()) {
+                left = m.get(0).asText();
+                right = m.get(1).asText();
+            } else {
+                String line = m.asText();
+                int space = line.indexOf(' ');
+                if (space < 0 || line.indexOf(' ', space + 1) >= 0) {
+                    throw new IllegalArgumentException("merge \"" + line + "\" is not two tokens separated by one space");
+                }
+                left = line.substring(0, space);
+                right = line.substring(space + 1);
+            }
+            String merged = left + (prefix != null && !prefix.isEmpty() && right.startsWith(prefix)
+                    ? right.substring(prefix.length()) : right);
+            Integer l = vocab.get(left);
+            Integer r = vocab.get(right);
+            Integer id = vocab.get(merged);
+            if (l == null || r == null || id == null) {
+                throw new IllegalArgumentException("merge \"" + left + " " + right + "\" uses a token missing from the vocabulary");
+            }
+            merges.put(l, r, rank, id);
+            mergedIdOfRank[rank] = id;
+            rank++;
+        }
+        String unk = textOrNull(model.get("unk_token"));
+        int unkId = -1;
+        if (unk != null) {
+            Integer id = vocab.get(unk);
+            if (id == null) {
+                throw new IllegalArgumentException("unk_token " + unk + " is not in the vocabulary");
+            }
+            unkId = id;
+        }
+        return new BpeModel(vocab, merges, mergedIdOfRank, unkId, model.path("fuse_unk").asBoolean(false),
+                model.path("byte_fallback").asBoolean(false), model.path("ignore_merges").asBoolean(false), prefix,
+                textOrNull(model.get("end_of_word_suffix")));
+    }
+
+    private static String textOrNull(JsonNode node) {
+        return node == null || node.isNull() ? null : node.asText();
+    }
+
+    /**
+     * End-of-sequence ids: generation_config.json's eos_token_id (what generation stops on in transformers), else
+     * config.json's, else the eos_token of tokenizer_config.json.
+     */
+    private static List<Integer> eosIds(Path modelDir, JsonNode tokenizerConfig, Tokenizer tokenizer) {
+        for (String name : List.of("generation_config.json", "config.json")) {
+            JsonNode config = readOptionalJson(modelDir.resolve(name));
+            Set<Integer> ids = new LinkedHashSet<>();
+            JsonNode eos = config == null ? null : config.get("eos_token_id");
+            if (eos == null && config != null) {
+                eos = config.path("text_config").get("eos_token_id");
+            }
+            if (eos != null && eos.isArray()) {
+                eos.forEach(n -> ids.add(n.asInt()));
+            } else if (eos != null && eos.canConvertToInt()) {
+                ids.add(eos.asInt());
+            }
+            if (!ids.isEmpty()) {
+                return List.copyOf(ids);
+            }
+        }
+        String token = tokenizerConfig == null ? null : tokenText(tokenizerConfig.get("eos_token"));
+        if (token != null && tokenizer.tokenId(token).isPresent()) {
+            return List.of(tokenizer.tokenId(token).getAsInt());
+        }
+        return List.of();
+    }
+
+    /** A special token in tokenizer_config.json: a string or an AddedToken object with "content". */
+    private static String tokenText(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        return node.isObject() ? textOrNull(node.get("content")) : node.asText();
+    }
+
+    private static ChatTemplate chatTemplate(Path modelDir, JsonNode tokenizerConfig) {
+        Map<String, Object> specials = new HashMap<>();
+        for (String name : List.of("bos_token", "eos_token", "pad_token", "unk_token")) {
+            String text = tokenizerConfig == null ? null : tokenText(tokenizerConfig.get(name));
+            specials.put(name, text == null ? "" : text);
+        }
+        Path jinja = modelDir.resolve("chat_template.jinja");
+        if (Files.isRegularFile(jinja)) {
+            try {
+                return new ChatTemplate(jinja, Files.readString(jinja), specials);
+            } catch (IOException e) {
+                throw MoepruneException.inFile(jinja, "cannot read: " + e.getMessage());
+            }
+        }
+        Path configFile = modelDir.resolve("tokenizer_config.json");
+        JsonNode t = tokenizerConfig == null ? null : tokenizerConfig.get("chat_template");
+        if (t != null && t.isTextual()) {
+            return new ChatTemplate(configFile, t.asText(), specials);
+        }
+        if (t != null && t.isArray()) { // [{name, template}, ...]: the "default" one
+            for (JsonNode named : t) {
+                if (named.path("name").asText().equals("default")) {
+                    return new ChatTemplate(configFile, named.path("template").asText(), specials);
+                }
+            }
+        }
+        return ChatTemplate.absent(configFile);
+    }
+
+    private static JsonNode readJson(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw MoepruneException.inFile(file, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    private static JsonNode readOptionalJson(Path file) {
+        return Files.isRegularFile(file) ? readJson(file) : null;
     }
 }

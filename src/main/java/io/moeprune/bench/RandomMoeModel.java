@@ -1,0 +1,177 @@
+package io.moeprune.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a random-weight Qwen3-MoE checkpoint (BF16, one safetensors shard per four layers plus the index) for
+ * benchmarks at a realistic size. Default shape (a shallow, narrow-expert Qwen3-30B-A3B): hidden 2048, 16 layers,
+ * 16 query / 4 key-value heads of 128, 64 experts (top-8) of intermediate 256, vocab 32768, untied head:
+ * 1.91 B parameters (3.8 GB), of which 0.44 B are read per token.
+ * Weights are uniform in ±0.02 (norms 1): the model says nothing useful, but routing spreads over all experts and
+ * every byte is as expensive to read as in a trained model.
+ */
+public final class RandomMoeModel {
+    public record Shape(int hidden, int layers, int heads, int kvHeads, int headDim, int experts, int topK,
+                        int moeIntermediate, int vocab) {
+        public static final Shape DEFAULT = new Shape(2048, 16, 16, 4, 128, 64, 8, 256, 32768);
+
+        long parameters() {
+            long attention = (long) hidden * headDim * (2L * heads + 2L * kvHeads) + 2L * headDim;
+            long moe = (long) experts * 3 * hidden * moeIntermediate + (long) experts * hidden;
+            return layers * (attention + moe + 2L * hidden) + 2L * vocab * hidden + hidden;
+        }
+    }
+
+    private RandomMoeModel() {
+    }
+
+    public static long write(Path dir, Shape s, long seed) throws IOException {
+        Files.createDirectories(dir);
+        writeConfig(dir, s);
+        Map<String, String> weightMap = new LinkedHashMap<>();
+        int layersPerShard = 4;
+        int shards = (s.layers() + layersPerShard - 1) / layersPerShard + 1;
+        long[] state = {seed * 0x9E3779B97F4A7C15L + 1};
+        for (int shard = 0; shard < shards; shard++) {
+            String file = String.format("model-%05d-of-%05d.safetensors", shard + 1, shards);
+            List<Entry> entries = new ArrayList<>();
+            if (shard == shards - 1) {
+                entries.add(new Entry("model.embed_tokens.weight", new long[]{s.vocab(), s.hidden()}, false));
+                entries.add(new Entry("lm_head.weight", new long[]{s.vocab(), s.hidden()}, false));
+                entries.add(new Entry("model.norm.weight", new long[]{s.hidden()}, true));
+            } else {
+                for (int l = shard * layersPerShard; l < Math.min(s.layers(), (shard + 1) * layersPerShard); l++) {
+                    layerEntries(s, l, entries);
+                }
+            }
+            writeShard(dir.resolve(file), entries, state);
+            for (Entry e : entries) weightMap.put(e.name, file);
+        }
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode index = json.createObjectNode();
+        index.putObject("metadata").put("total_size", 2 * s.parameters());
+        ObjectNode map = index.putObject("weight_map");
+        weightMap.forEach(map::put);
+        Files.writeString(dir.resolve("model.safetensors.index.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(index));
+        return s.parameters();
+    }
+
+    private record Entry(String name, long[] shape, boolean ones) {
+        long elements() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    private static void layerEntries(Shape s, int l, List<Entry> out) {
+        String p = "model.layers." + l + ".";
+        int q = s.heads() * s.headDim(), kv = s.kvHeads() * s.headDim();
+        out.add(new Entry(p + "input_layernorm.weight", new long[]{s.hidden()}, true));
+        out.add(new Entry(p + "post_attention_layernorm.weight", new long[]{s.hidden()}, true));
+        out.add(new Entry(p + "self_attn.q_proj.weight", new long[]{q, s.hidden()}, false));
+        out.add(new Entry(p + "self_attn.k_proj.weight", new long[]{kv, s.hidden()}, false));
+        out.add(new Entry(p + "self_attn.v_proj.weight", new long[]{kv, s.hidden()}, false));
+        out.add(new Entry(p + "self_attn.o_proj.weight", new long[]{s.hidden(), q}, false));
+        out.add(new Entry(p + "self_attn.q_norm.weight", new long[]{s.headDim()}, true));
+        out.add(new Entry(p + "self_attn.k_norm.weight", new long[]{s.headDim()}, true));
+        out.add(new Entry(p + "mlp.gate.weight", new long[]{s.experts(), s.hidden()}, false));
+        for (int e = 0; e < s.experts(); e++) {
+            String x = p + "mlp.experts." + e + ".";
+            out.add(new Entry(x + "gate_proj.weight", new long[]{s.moeIntermediate(), s.hidden()}, false));
+            out.add(new Entry(x + "up_proj.weight", new long[]{s.moeIntermediate(), s.hidden()}, false));
+            out.add(new Entry(x + "down_proj.weight", new long[]{s.hidden(), s.moeIntermediate()}, false));
+        }
+    }
+
+    private static void writeShard(Path file, List<Entry> entries, long[] rng) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode header = json.createObjectNode();
+        long offset = 0;
+        for (Entry e : entries) {
+            ObjectNode t = header.putObject(e.name);
+            t.put("dtype", "BF16");
+            var shape = t.putArray("shape");
+            for (long d : e.shape) shape.add(d);
+            var offs = t.putArray("data_offsets");
+            offs.add(offset);
+            offset += 2 * e.elements();
+            offs.add(offset);
+        }
+        byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
+        int pad = (8 - h.length % 8) % 8;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer head = ByteBuffer.allocate(8 + h.length + pad).order(ByteOrder.LITTLE_ENDIAN);
+            head.putLong(h.length + pad).put(h);
+            for (int i = 0; i < pad; i++) head.put((byte) ' ');
+            ch.write(head.flip());
+            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
+            short one = (short) (Float.floatToIntBits(1f) >>> 16);
+            for (Entry e : entries) {
+                long left = e.elements();
+                while (left > 0) {
+                    buf.clear();
+                    int n = (int) Math.min(left, buf.capacity() / 2);
+                    for (int i = 0; i < n; i++) buf.putShort(e.ones ? one : randomBf16(rng));
+                    left -= n;
+                    ch.write(buf.flip());
+                }
+            }
+        }
+    }
+
+    /** Uniform in ±0.02 as BF16, from a xorshift generator. */
+    private static short randomBf16(long[] s) {
+        long x = s[0];
+        x ^= x << 13;
+        x ^= x >>> 7;
+        x ^= x << 17;
+        s[0] = x;
+        float f = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f;
+        return (short) (Float.floatToIntBits(f) >>> 16);
+    }
+
+    private static void writeConfig(Path dir, Shape s) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode c = json.createObjectNode();
+        c.putArray("architectures").add("Qwen3MoeForCausalLM");
+        c.put("model_type", "qwen3_moe");
+        c.put("attention_bias", false);
+        c.put("decoder_sparse_step", 1);
+        c.put("dtype", "bfloat16");
+        c.put("head_dim", s.headDim());
+        c.put("hidden_act", "silu");
+        c.put("hidden_size", s.hidden());
+        c.put("intermediate_size", 4 * s.hidden());
+        c.put("max_position_embeddings", 4096);
+        c.putArray("mlp_only_layers");
+        c.put("moe_intermediate_size", s.moeIntermediate());
+        c.put("norm_topk_prob", true);
+        c.put("num_attention_heads", s.heads());
+        c.put("num_experts", s.experts());
+        c.put("num_experts_per_tok", s.topK());
+        c.put("num_hidden_layers", s.layers());
+        c.put("num_key_value_heads", s.kvHeads());
+        c.put("rms_norm_eps", 1e-6);
+        c.putObject("rope_parameters").put("rope_theta", 1000000.0).put("rope_type", "default");
+        c.put("tie_word_embeddings", false);
+        c.put("use_sliding_window", false);
+        c.put("vocab_size", s.vocab());
+        Files.writeString(dir.resolve("config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(c));
+    }
+}

@@ -1,0 +1,155 @@
+package io.moeprune.bench;
+
+import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.Weights;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.runtime.InferenceState;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import io.moeprune.safetensors.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
+
+/**
+ * Prefill and decode speed of the runtime on a model directory, next to the rooflines measured in the same run:
+ * decode ≤ memory bandwidth / bytes of active weights per token; prefill ≤ F32 GEMM peak / (2 · active
+ * parameters per token).
+ *
+ * <pre>
+ * bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]
+ * bench/run runtime --generate DIR        # writes the 1.9 B random-weight Qwen3-MoE of {@link RandomMoeModel}
+ * </pre>
+ */
+public final class RuntimeBench {
+    public static void main(String[] args) throws Exception {
+        if (args.length >= 2 && args[0].equals("--generate")) {
+            long t0 = System.nanoTime();
+            long params = RandomMoeModel.write(Path.of(args[1]), RandomMoeModel.Shape.DEFAULT, 42);
+            System.out.printf("wrote %s: %.2f B parameters (BF16) in %.0f s%n", args[1], params / 1e9,
+                    (System.nanoTime() - t0) / 1e9);
+            return;
+        }
+        if (args.length < 1) {
+            System.err.println("usage: bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]"
+                    + " | --generate DIR");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        int promptLen = 256, decodeLen = 32, runs = 3;
+        for (int i = 1; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--threads" -> System.setProperty("moeprune.threads", args[i + 1]);
+                case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
+                case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
+                case "--runs" -> runs = Integer.parseInt(args[i + 1]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        int threads = Integer.getInteger("moeprune.threads", Runtime.getRuntime().availableProcessors());
+        try (Model model = Models.open(dir)) {
+            ModelSpec spec = model.spec();
+            Random random = new Random(7);
+            int[] prompt = random.ints(promptLen, 0, spec.vocabSize()).toArray();
+            long activeBytes = model.activeWeightBytesPerToken();
+            long activeParams = activeBytes / 2;   // BF16/F16 checkpoints; F32 ones are halved below
+            if (model.lmHead().weights().dtype() == DType.F32) activeParams = activeBytes / 4;
+
+            // Warm up (JIT, page cache).
+            model.forward(Arrays.copyOf(prompt, Math.min(32, promptLen)), model.newState(), false);
+            double[] prefill = new double[runs], decode = new double[runs];
+            for (int r = 0; r < runs; r++) {
+                InferenceState state = model.newState(promptLen + decodeLen);
+                long t0 = System.nanoTime();
+                float[] logits = model.forward(prompt, state, false);
+                long t1 = System.nanoTime();
+                int next = argmax(logits);
+                for (int s = 0; s < decodeLen; s++) next = argmax(model.decode(next, state));
+                long t2 = System.nanoTime();
+                prefill[r] = promptLen / ((t1 - t0) / 1e9);
+                decode[r] = decodeLen / ((t2 - t1) / 1e9);
+            }
+            double bandwidth = measureBandwidth(threads);
+            double gemm = measureGemmFlops();
+            double decodeRoof = bandwidth / activeBytes;
+            double prefillRoof = gemm / (2.0 * activeParams);
+            System.out.printf("model %s: %s, %d layers, %d experts top-%d, kernels %s, threads %d%n", dir.getFileName(),
+                    spec.family().modelType(), spec.numLayers(), spec.moe().numExperts(), spec.moe().topK(),
+                    Kernels.get().getClass().getSimpleName(), threads);
+            System.out.printf("active weights per token: %.1f MB (%.0f M parameters)%n", activeBytes / 1e6, activeParams / 1e6);
+            System.out.printf("measured: memory bandwidth %.1f GB/s, F32 GEMM %.1f GFLOP/s%n", bandwidth / 1e9, gemm / 1e9);
+            System.out.println();
+            System.out.printf("%-24s %12s %12s %10s%n", "phase", "tokens/s", "roofline", "of roof");
+            System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "prefill (" + promptLen + " tokens)", median(prefill),
+                    prefillRoof, 100 * median(prefill) / prefillRoof);
+            System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "decode (" + decodeLen + " steps)", median(decode),
+                    decodeRoof, 100 * median(decode) / decodeRoof);
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    /** Bytes/s of streaming reads over 1 GiB of native memory, split across threads; best of 3. */
+    static double measureBandwidth(int threads) {
+        long bytes = 1L << 30;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes, 64);
+            seg.fill((byte) 1);
+            double best = 0;
+            AtomicLong sink = new AtomicLong();
+            for (int rep = 0; rep < 3; rep++) {
+                long t0 = System.nanoTime();
+                long slice = bytes / threads;
+                IntStream.range(0, threads).parallel().forEach(t -> {
+                    long sum = 0;
+                    long end = (t + 1) * slice;
+                    for (long o = t * slice; o < end; o += 32) {
+                        sum += seg.get(ValueLayout.JAVA_LONG, o) + seg.get(ValueLayout.JAVA_LONG, o + 8)
+                                + seg.get(ValueLayout.JAVA_LONG, o + 16) + seg.get(ValueLayout.JAVA_LONG, o + 24);
+                    }
+                    sink.addAndGet(sum);
+                });
+                best = Math.max(best, bytes / ((System.nanoTime() - t0) / 1e9));
+            }
+            if (sink.get() == 42) System.out.print("");
+            return best;
+        }
+    }
+
+    /** FLOP/s of Kernels.matMul on an F32 [2048, 2048] matrix times 128 rows; best of 3. */
+    static double measureGemmFlops() {
+        int rows = 2048, cols = 2048, n = 128;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate((long) rows * cols * 4, 64);
+            for (long i = 0; i < (long) rows * cols; i++) seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 7) * 0.01f);
+            Weights w = new Weights(seg, DType.F32, rows, cols);
+            float[] x = new float[n * cols];
+            Arrays.fill(x, 0.5f);
+            float[] out = new float[n * rows];
+            double best = 0;
+            for (int rep = 0; rep < 4; rep++) {
+                long t0 = System.nanoTime();
+                Kernels.get().matMul(w, x, n, out);
+                double s = (System.nanoTime() - t0) / 1e9;
+                if (rep > 0) best = Math.max(best, 2.0 * rows * cols * n / s);
+            }
+            return best;
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.moeprune.cli;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.runtime.Generator;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import io.moeprune.runtime.Sampler;
+import io.moeprune.tokenizer.Tokenizer;
+import io.moeprune.tokenizer.Tokenizers;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code moeprune generate MODEL --prompt TEXT}: continues a prompt, printing text as tokens arrive. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {"Generate text with a model on the CPU, streaming tokens as they are produced "
+                + "(greedy when --temperature is 0). Timings go to standard error."})
+public final class GenerateCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    Path modelDir;
+
+    @Option(names = "--prompt", required = true, description = "the prompt text")
+    String prompt;
+
+    @Option(names = "--chat", description = "wrap the prompt as a user message with the model's chat template")
+    boolean chat;
+
+    @Option(names = "--max-tokens", defaultValue = "128", description = "most tokens to generate (default ${DEFAULT-VALUE})")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
+    float temperature;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling mass (default ${DEFAULT-VALUE})")
+    float topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    Integer threads;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        Threads.apply(threads);
+        if (maxTokens < 1) throw new MoepruneException("--max-tokens must be at least 1");
+        if (temperature < 0) throw new MoepruneException("--temperature must be >= 0");
+        if (!(topP > 0 && topP <= 1)) throw new MoepruneException("--top-p must be in (0, 1]");
+        Tokenizer tok = Tokenizers.load(modelDir);
+        String text = chat ? tok.applyChatTemplate(List.of(Map.of("role", "user", "content", prompt)), true) : prompt;
+        int[] ids = tok.encode(text);
+        if (ids.length == 0) throw new MoepruneException("the prompt encodes to no tokens");
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        try (Model model = Models.open(modelDir)) {
+            List<Integer> generated = new ArrayList<>();
+            int[] printed = {0};
+            Generator.Result r = new Generator(model).generate(ids, maxTokens, new Sampler(temperature, topP, seed),
+                    tok.eosIds(), token -> {
+                        generated.add(token);
+                        String s = tok.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true);
+                        // Wait while the text ends inside a multi-byte character.
+                        if (!s.endsWith("\uFFFD") && s.length() > printed[0]) {
+                            out.print(s.substring(printed[0]));
+                            out.flush();
+                            printed[0] = s.length();
+                        }
+                        return true;
+                    });
+            out.println();
+            out.flush();
+            err.printf("[%d prompt tokens, %.1f tokens/s prefill; %d generated, %.1f tokens/s decode]%n",
+                    r.promptTokens(), r.prefillTokensPerSecond(), r.tokens().length, r.decodeTokensPerSecond());
+            err.flush();
+        }
+        return 0;
+    }
+}

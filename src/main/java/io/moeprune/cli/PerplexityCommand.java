@@ -1,0 +1,126 @@
+package io.moeprune.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeprune.MoepruneException;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import io.moeprune.runtime.Perplexity;
+import io.moeprune.tokenizer.Tokenizer;
+import io.moeprune.tokenizer.Tokenizers;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code moeprune perplexity MODEL --data FILE.jsonl}: next-token loss, perplexity and accuracy on documents,
+ * with the protocol of conformance/reference_perplexity.py (each line's "text" tokenised without special tokens,
+ * cut to the first --max-tokens-per-doc tokens, every token after the first predicted).
+ */
+@Command(name = "perplexity", mixinStandardHelpOptions = true,
+        description = {"Measure a model's next-token loss, perplexity and accuracy on a JSONL file of {\"text\": ...} "
+                + "documents, optionally with an expert mask (routing as the pruned model would)."})
+public final class PerplexityCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    Path modelDir;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "documents, one {\"text\": ...} per line (.jsonl or .jsonl.gz)")
+    Path data;
+
+    @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask {\"layers\": {\"<layer>\": [kept ids]}}")
+    Path mask;
+
+    @Option(names = "--max-tokens", description = "stop after this many tokens in total (the last document is cut)")
+    Integer maxTokens;
+
+    @Option(names = "--max-tokens-per-doc", defaultValue = "512", description = "tokens per document (default ${DEFAULT-VALUE})")
+    int maxPerDoc;
+
+    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    Integer threads;
+
+    @Option(names = "--json", description = "print one JSON object instead of text")
+    boolean json;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        Threads.apply(threads);
+        if (maxPerDoc < 2) throw new MoepruneException("--max-tokens-per-doc must be at least 2");
+        if (maxTokens != null && maxTokens < 2) throw new MoepruneException("--max-tokens must be at least 2");
+        List<String> texts = JsonlTexts.read(data);
+        Tokenizer tok = Tokenizers.load(modelDir);
+        List<int[]> docs = new ArrayList<>();
+        long budget = maxTokens == null ? Long.MAX_VALUE : maxTokens;
+        for (String text : texts) {
+            if (budget <= 0) break;
+            int[] ids = tok.encode(text);
+            ids = Arrays.copyOf(ids, (int) Math.min(budget, Math.min(ids.length, maxPerDoc)));
+            budget -= ids.length;
+            docs.add(ids);
+        }
+        long total = docs.stream().mapToLong(d -> d.length).sum();
+        try (Model model = Models.open(modelDir)) {
+            ExpertMask m = mask == null ? ExpertMask.NONE
+                    : ExpertMask.load(mask, model.spec().moe().numExperts()).validate(model.spec(), mask);
+            Perplexity ppl = new Perplexity(model, m);
+            double nll = 0;
+            long predicted = 0, hits = 0;
+            long t0 = System.nanoTime();
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
+                    .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
+                    .build()) {
+                for (int[] ids : docs) {
+                    Perplexity.DocScore s = ppl.score(ids);
+                    nll += s.nll();
+                    predicted += s.predicted();
+                    hits += s.hits();
+                    bar.stepBy(ids.length);
+                }
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            if (predicted == 0) throw MoepruneException.inFile(data, "no document has two or more tokens");
+            double loss = nll / predicted;
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+                ObjectNode o = mapper.createObjectNode();
+                o.put("model", modelDir.toString());
+                o.put("data", data.toString());
+                o.put("mask", mask == null ? null : mask.toString());
+                o.put("documents", docs.size());
+                o.put("tokens", total);
+                o.put("predicted_tokens", predicted);
+                o.put("loss", loss);
+                o.put("perplexity", Math.exp(loss));
+                o.put("accuracy", (double) hits / predicted);
+                o.put("tokens_per_second", total / seconds);
+                o.put("seconds", seconds);
+                out.println(mapper.writeValueAsString(o));
+            } else {
+                out.printf("documents %d, tokens %d (%d predicted)%n", docs.size(), total, predicted);
+                out.printf("loss %.4f  perplexity %.3f  accuracy %.4f%n", loss, Math.exp(loss), (double) hits / predicted);
+                out.printf("%.1f tokens/s (%.1f s)%n", total / seconds, seconds);
+            }
+            out.flush();
+        }
+        return 0;
+    }
+}

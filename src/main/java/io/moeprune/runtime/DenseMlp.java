@@ -1,0 +1,9 @@
+package io.moeprune.runtime;
+
+/** A dense SwiGLU MLP layer (e.g. Qwen3-MoE's mlp_only_layers). */
+public record DenseMlp(SwiGlu mlp) implements FeedForward {
+    @Override
+    public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
+        mlp.apply(xn, n, out);
+    }
+}

@@ -1,0 +1,112 @@
+package io.moeprune.runtime;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.safetensors.Checkpoint;
+import io.moeprune.safetensors.Tensor;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A causal MoE language model ready to run on the CPU: memory-mapped weights in their stored dtype, computed in
+ * F32. {@link #forward} runs a batch of consecutive tokens (prefill, or a single decode step) against an
+ * {@link InferenceState}'s KV cache.
+ */
+public final class Model implements AutoCloseable {
+    private final ModelSpec spec;
+    private final Checkpoint checkpoint;
+    private final Tensor embedding;
+    private final List<DecoderLayer> layers;
+    private final RmsNorm finalNorm;
+    private final Linear lmHead;
+
+    Model(ModelSpec spec, Checkpoint checkpoint, Tensor embedding, List<DecoderLayer> layers, RmsNorm finalNorm,
+          Linear lmHead) {
+        this.spec = spec;
+        this.checkpoint = checkpoint;
+        this.embedding = embedding;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+    }
+
+    /** Maps the checkpoint of {@code dir} described by {@code spec}. */
+    public static Model load(Path dir, ModelSpec spec) {
+        return ModelLoader.load(dir, spec);
+    }
+
+    public ModelSpec spec() {
+        return spec;
+    }
+
+    public List<DecoderLayer> layers() {
+        return layers;
+    }
+
+    public Linear lmHead() {
+        return lmHead;
+    }
+
+    public InferenceState newState() {
+        return newState(256);
+    }
+
+    public InferenceState newState(int expectedPositions) {
+        AttentionLayer a = layers.getFirst().attention();
+        return new InferenceState(new KvCache(layers.size(), a.cacheKeyWidth(), a.cacheValueWidth(), expectedPositions));
+    }
+
+    /**
+     * Runs {@code tokens} at the state's next positions and advances it. Returns logits [n, vocab] when
+     * {@code allLogits}, else the last token's logits [vocab].
+     */
+    public float[] forward(int[] tokens, InferenceState state, boolean allLogits) {
+        int n = tokens.length;
+        if (n == 0) throw new IllegalArgumentException("no tokens");
+        int hidden = spec.hiddenSize();
+        float[] x = new float[n * hidden];
+        for (int t = 0; t < n; t++) {
+            int id = tokens[t];
+            if (id < 0 || id >= embedding.shape()[0]) {
+                throw new MoepruneException("token id " + id + " is outside the vocabulary of " + embedding.shape()[0]);
+            }
+            embedding.readFloats((long) id * hidden, x, t * hidden, hidden);
+        }
+        float em = spec.scaling().embedding();
+        if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
+        int start = state.position();
+        for (DecoderLayer layer : layers) layer.forward(x, n, start, state.cache(), state.context());
+        state.advance(n);
+
+        float[] rows;
+        int m;
+        if (allLogits) {
+            rows = finalNorm.normalizedRows(x, n);
+            m = n;
+        } else {
+            rows = new float[hidden];
+            finalNorm.apply(x, (n - 1) * hidden, rows, 0);
+            m = 1;
+        }
+        float[] logits = lmHead.apply(rows, m);
+        float div = spec.scaling().logitsDivisor();
+        if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
+        return logits;
+    }
+
+    /** One cached decode step: the logits after {@code token}. */
+    public float[] decode(int token, InferenceState state) {
+        return forward(new int[]{token}, state, false);
+    }
+
+    /** Bytes of weights one token reads in a decode step with k routed experts per MoE layer (roofline). */
+    public long activeWeightBytesPerToken() {
+        return ModelLoader.activeBytes(this);
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+}

@@ -1,0 +1,125 @@
+package io.moeprune.runtime;
+
+import io.moeprune.kernels.Kernels;
+import io.moeprune.model.MoeSpec;
+
+import java.util.Arrays;
+
+/**
+ * A sparse MoE block for a batch of tokens: router logits for all rows at once, routing per token, then the
+ * tokens are grouped by expert so every chosen expert's weights are read once per batch (one matMul over the
+ * gathered rows), and the weighted outputs are scattered back. Shared experts (optionally sigmoid-gated,
+ * Qwen2-MoE) are added to the routed output.
+ *
+ * <p>Without an observer nothing per-expert is kept; with one, each chosen expert's unweighted output is
+ * recorded into a {@link MoeTrace}.
+ */
+public final class MoeBlock implements FeedForward {
+    private final int layer;
+    private final MoeSpec spec;
+    private final Linear gate;
+    private final Router router;
+    private final ExpertWeights experts;
+    private final SwiGlu shared;
+    private final Linear sharedGate;
+    private final float residualMultiplier;
+
+    public MoeBlock(int layer, MoeSpec spec, Linear gate, Router router, ExpertWeights experts, SwiGlu shared,
+                    Linear sharedGate, float residualMultiplier) {
+        this.layer = layer;
+        this.spec = spec;
+        this.gate = gate;
+        this.router = router;
+        this.experts = experts;
+        this.shared = shared;
+        this.sharedGate = sharedGate;
+        this.residualMultiplier = residualMultiplier;
+    }
+
+    public int layer() {
+        return layer;
+    }
+
+    public ExpertWeights experts() {
+        return experts;
+    }
+
+    public SwiGlu shared() {
+        return shared;
+    }
+
+    public Linear gate() {
+        return gate;
+    }
+
+    @Override
+    public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
+        int numExperts = spec.numExperts(), k = spec.topK();
+        int hidden = gate.in();
+        float[] logits = gate.apply(xn, n);
+        int[] ids = new int[n * k];
+        float[] w = new float[n * k];
+        boolean[] kept = ctx.mask().kept(layer);
+        float[] scratch = new float[2 * numExperts];
+        for (int t = 0; t < n; t++) router.route(logits, t * numExperts, kept, ids, w, t * k, scratch);
+
+        // Group the (token, slot) pairs by expert; within an expert they stay in token order.
+        int[] start = new int[numExperts + 1];
+        for (int id : ids) start[id + 1]++;
+        for (int e = 0; e < numExperts; e++) start[e + 1] += start[e];
+        int[] order = new int[n * k];
+        int[] fill = Arrays.copyOf(start, numExperts);
+        for (int slot = 0; slot < ids.length; slot++) order[fill[ids[slot]]++] = slot;
+
+        MoeObserver observer = ctx.observer();
+        float[] routed = observer == null ? out : new float[n * hidden];
+        float[] expertOut = observer == null ? null : new float[n * k * hidden];
+        Arrays.fill(routed, 0, n * hidden, 0f);
+        Kernels kernels = Kernels.get();
+        float[] rows = new float[0];
+        float[] y = new float[0];
+        for (int e = 0; e < numExperts; e++) {
+            int c = start[e + 1] - start[e];
+            if (c == 0) continue;
+            if (rows.length < c * hidden) {
+                rows = new float[c * hidden];
+                y = new float[c * hidden];
+            }
+            for (int j = 0; j < c; j++) {
+                int t = order[start[e] + j] / k;
+                System.arraycopy(xn, t * hidden, rows, j * hidden, hidden);
+            }
+            experts.apply(e, rows, c, y);
+            for (int j = 0; j < c; j++) {
+                int slot = order[start[e] + j];
+                int t = slot / k;
+                kernels.axpy(w[slot], y, j * hidden, routed, t * hidden, hidden);
+                if (expertOut != null) System.arraycopy(y, j * hidden, expertOut, slot * hidden, hidden);
+            }
+        }
+
+        float[] sharedOut = null;
+        if (shared != null) {
+            sharedOut = new float[n * hidden];
+            shared.apply(xn, n, sharedOut);
+            if (sharedGate != null) {
+                float[] g = sharedGate.apply(xn, n);
+                for (int t = 0; t < n; t++) {
+                    float s = 1f / (1f + (float) Math.exp(-g[t]));
+                    for (int i = 0; i < hidden; i++) sharedOut[t * hidden + i] *= s;
+                }
+            }
+        }
+        if (routed != out) System.arraycopy(routed, 0, out, 0, n * hidden);
+        if (sharedOut != null) for (int i = 0; i < n * hidden; i++) out[i] += sharedOut[i];
+
+        if (observer != null) {
+            float[] output = new float[n * hidden];
+            for (int i = 0; i < n * hidden; i++) output[i] = h[i] + residualMultiplier * out[i];
+            int[] positions = new int[n];
+            for (int t = 0; t < n; t++) positions[t] = startPos + t;
+            observer.onMoeBlock(new MoeTrace(layer, positions, n, hidden, numExperts, k, h, logits, ids, w, expertOut,
+                    routed, sharedOut, output));
+        }
+    }
+}

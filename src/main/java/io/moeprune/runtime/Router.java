@@ -1,0 +1,145 @@
+package io.moeprune.runtime;
+
+import io.moeprune.model.MoeSpec;
+
+/**
+ * Turns router logits into the chosen experts and their weights, following {@link MoeSpec}:
+ * <ul>
+ *   <li>SOFTMAX (Qwen3-MoE, Qwen2-MoE, OLMoE, DeepSeek-V2): softmax over all (kept) experts, top-k of the
+ *       probabilities, renormalised to sum 1 iff normTopkProb;</li>
+ *   <li>SOFTMAX_TOPK (Mixtral, ...): top-k of the logits, softmax over the chosen logits only;</li>
+ *   <li>SIGMOID (DeepSeek-V3): sigmoid scores, top-k of score + selection bias, weights = unbiased scores,
+ *       renormalised iff normTopkProb.</li>
+ * </ul>
+ * Group-limited routing restricts the choice to the best groups. Weights are finally × routedScalingFactor.
+ * Ties: higher score first, lower expert id on equal scores.
+ *
+ * <p>A mask removes experts as if the checkpoint lacked them: their logits count as -inf, so a softmax
+ * renormalises over the kept experts only.
+ */
+public final class Router {
+    private final MoeSpec spec;
+    private final float[] selectionBias;
+
+    public Router(MoeSpec spec, float[] selectionBias) {
+        this.spec = spec;
+        this.selectionBias = selectionBias;
+    }
+
+    /**
+     * Routes one token: reads logits[lOff .. lOff+E), writes k ids and weights at ids[oOff..], w[oOff..].
+     * {@code kept} is null when every expert is allowed; {@code scratch} needs 2·E floats.
+     */
+    public void route(float[] logits, int lOff, boolean[] kept, int[] ids, float[] w, int oOff, float[] scratch) {
+        int e = spec.numExperts(), k = spec.topK();
+        float[] scores = scratch;               // [0, E): what the weights are taken from
+        int choiceOff = e;                      // [E, 2E): what top-k ranks
+        switch (spec.scoring()) {
+            case SOFTMAX -> {
+                float max = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < e; i++) if (allowed(kept, i)) max = Math.max(max, logits[lOff + i]);
+                float sum = 0f;
+                for (int i = 0; i < e; i++) {
+                    float p = allowed(kept, i) ? (float) Math.exp(logits[lOff + i] - max) : 0f;
+                    scores[i] = p;
+                    sum += p;
+                }
+                for (int i = 0; i < e; i++) {
+                    scores[i] /= sum;
+                    scratch[choiceOff + i] = allowed(kept, i) ? scores[i] : Float.NEGATIVE_INFINITY;
+                }
+            }
+            case SOFTMAX_TOPK -> {
+                for (int i = 0; i < e; i++) {
+                    scores[i] = logits[lOff + i];
+                    scratch[choiceOff + i] = allowed(kept, i) ? scores[i] : Float.NEGATIVE_INFINITY;
+                }
+            }
+            case SIGMOID -> {
+                for (int i = 0; i < e; i++) {
+                    scores[i] = 1f / (1f + (float) Math.exp(-logits[lOff + i]));
+                    float c = selectionBias == null ? scores[i] : scores[i] + selectionBias[i];
+                    scratch[choiceOff + i] = allowed(kept, i) ? c : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        if (spec.groups().enabled()) restrictToGroups(scratch, choiceOff, e);
+        topK(scratch, choiceOff, e, k, ids, oOff);
+
+        float sum = 0f;
+        if (spec.scoring() == MoeSpec.Scoring.SOFTMAX_TOPK) {
+            float max = scores[ids[oOff]];
+            for (int s = 0; s < k; s++) {
+                float p = (float) Math.exp(scores[ids[oOff + s]] - max);
+                w[oOff + s] = p;
+                sum += p;
+            }
+            for (int s = 0; s < k; s++) w[oOff + s] /= sum;
+        } else {
+            for (int s = 0; s < k; s++) {
+                w[oOff + s] = scores[ids[oOff + s]];
+                sum += w[oOff + s];
+            }
+            if (spec.normTopkProb()) {
+                // DeepSeek adds 1e-20 to the denominator; it cannot change an F32 sum of positive scores.
+                for (int s = 0; s < k; s++) w[oOff + s] /= sum;
+            }
+        }
+        float scaling = spec.routedScalingFactor();
+        if (scaling != 1f && scaling != 0f) for (int s = 0; s < k; s++) w[oOff + s] *= scaling;
+    }
+
+    private static boolean allowed(boolean[] kept, int i) {
+        return kept == null || kept[i];
+    }
+
+    /** Keeps the topkGroup best groups; the others' choice scores become 0, as transformers' masked_fill does. */
+    private void restrictToGroups(float[] c, int off, int e) {
+        MoeSpec.Groups g = spec.groups();
+        int per = e / g.nGroup();
+        float[] groupScore = new float[g.nGroup()];
+        for (int gi = 0; gi < g.nGroup(); gi++) {
+            float best = Float.NEGATIVE_INFINITY, second = Float.NEGATIVE_INFINITY;
+            for (int i = gi * per; i < (gi + 1) * per; i++) {
+                float v = c[off + i];
+                if (v > best) {
+                    second = best;
+                    best = v;
+                } else if (v > second) {
+                    second = v;
+                }
+            }
+            groupScore[gi] = g.score() == MoeSpec.Groups.GroupScore.MAX ? best : best + second;
+        }
+        int[] keptGroups = new int[g.topkGroup()];
+        topK(groupScore, 0, g.nGroup(), g.topkGroup(), keptGroups, 0);
+        boolean[] keep = new boolean[g.nGroup()];
+        for (int gi : keptGroups) keep[gi] = true;
+        for (int gi = 0; gi < g.nGroup(); gi++) {
+            if (keep[gi]) continue;
+            for (int i = gi * per; i < (gi + 1) * per; i++) if (c[off + i] != Float.NEGATIVE_INFINITY) c[off + i] = 0f;
+        }
+    }
+
+    /** The k best of v[off .. off+n), best first; on equal values the lower index wins. */
+    static void topK(float[] v, int off, int n, int k, int[] ids, int idOff) {
+        for (int s = 0; s < k; s++) {
+            int best = -1;
+            float bestV = 0f;
+            for (int i = 0; i < n; i++) {
+                float x = v[off + i];
+                if (taken(ids, idOff, s, i)) continue;
+                if (best < 0 || x > bestV) {
+                    best = i;
+                    bestV = x;
+                }
+            }
+            ids[idOff + s] = best;
+        }
+    }
+
+    private static boolean taken(int[] ids, int off, int count, int i) {
+        for (int s = 0; s < count; s++) if (ids[off + s] == i) return true;
+        return false;
+    }
+}

@@ -1,0 +1,78 @@
+package io.moeprune.runtime.family;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.model.AttentionSpec;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.model.MoeSpec;
+import io.moeprune.model.TensorNames;
+import io.moeprune.runtime.AttentionLayer;
+import io.moeprune.runtime.ExpertWeights;
+import io.moeprune.runtime.GqaAttention;
+import io.moeprune.runtime.Linear;
+import io.moeprune.runtime.PerExpertWeights;
+import io.moeprune.runtime.RmsNorm;
+import io.moeprune.runtime.Rope;
+import io.moeprune.runtime.SwiGlu;
+import io.moeprune.runtime.WeightSource;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Qwen3-MoE, Qwen2-MoE, OLMoE and Mixtral: grouped-query attention ({@code q_proj}, {@code k_proj},
+ * {@code v_proj}, {@code o_proj}, optional biases and {@code q_norm}/{@code k_norm}) and one gate/up/down matrix
+ * triple per expert. Their differences (qk-norm kind, biases, shared experts, scoring) are data in the ModelSpec.
+ */
+public final class LlamaStyleFamily implements FamilyRuntime {
+    public static final LlamaStyleFamily INSTANCE = new LlamaStyleFamily();
+
+    private LlamaStyleFamily() {
+    }
+
+    @Override
+    public AttentionLayer attention(ModelSpec spec, WeightSource w, int layer) {
+        AttentionSpec a = spec.attention();
+        if (a.kind() != AttentionSpec.Kind.GQA) {
+            throw new MoepruneException(spec.family().modelType() + ": attention kind " + a.kind() + " is not supported");
+        }
+        String p = TensorNames.format(spec.names().attentionPrefix(), layer);
+        if (!p.endsWith(".")) p = p + ".";
+        Linear q = w.linear(p + "q_proj.weight", a.qkvBias() ? p + "q_proj.bias" : null);
+        Linear k = w.linear(p + "k_proj.weight", a.qkvBias() ? p + "k_proj.bias" : null);
+        Linear v = w.linear(p + "v_proj.weight", a.qkvBias() ? p + "v_proj.bias" : null);
+        Linear o = w.linear(p + "o_proj.weight", a.outputBias() ? p + "o_proj.bias" : null);
+        RmsNorm qNorm = null, kNorm = null;
+        switch (a.qkNorm()) {
+            case PER_HEAD -> {
+                qNorm = new RmsNorm(w.vector(p + "q_norm.weight", a.headDim()), spec.rmsNormEps());
+                kNorm = new RmsNorm(w.vector(p + "k_norm.weight", a.headDim()), spec.rmsNormEps());
+            }
+            case FULL -> {
+                qNorm = new RmsNorm(w.vector(p + "q_norm.weight", a.numHeads() * a.headDim()), spec.rmsNormEps());
+                kNorm = new RmsNorm(w.vector(p + "k_norm.weight", a.numKvHeads() * a.headDim()), spec.rmsNormEps());
+            }
+            case NONE -> {
+            }
+        }
+        float scale = spec.scaling().overridesAttentionScale() ? spec.scaling().attention()
+                : (float) (1.0 / Math.sqrt(a.headDim()));
+        int window = spec.layers().get(layer).slidingWindow() ? a.slidingWindow() : 0;
+        return new GqaAttention(a, q, k, v, o, qNorm, kNorm, new Rope(spec.rope(), a.headDim()), scale, window);
+    }
+
+    @Override
+    public ExpertWeights experts(ModelSpec spec, WeightSource w, int layer) {
+        MoeSpec moe = spec.moe();
+        if (moe.layout() != MoeSpec.ExpertLayout.PER_EXPERT) {
+            throw new MoepruneException(spec.family().modelType() + ": expert layout " + moe.layout() + " is not supported");
+        }
+        TensorNames n = spec.names();
+        List<SwiGlu> experts = new ArrayList<>(moe.numExperts());
+        for (int e = 0; e < moe.numExperts(); e++) {
+            experts.add(new SwiGlu(w.matrix(TensorNames.format(n.expertGate(), layer, e)),
+                    w.matrix(TensorNames.format(n.expertUp(), layer, e)),
+                    w.matrix(TensorNames.format(n.expertDown(), layer, e))));
+        }
+        return new PerExpertWeights(List.copyOf(experts));
+    }
+}
