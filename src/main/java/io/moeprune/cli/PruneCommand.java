@@ -2,10 +2,10 @@ package io.moeprune.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import io.moeprune.MoepruneException;
 import io.moeprune.prune.ByteSize;
 import io.moeprune.prune.PruneResult;
 import io.moeprune.prune.Pruner;
+import io.moeprune.prune.RuntimeVerification;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -39,7 +39,8 @@ public final class PruneCommand implements Callable<Integer> {
     @Option(names = "--force", description = "replace DIR if it exists (only after the new model is complete)")
     boolean force;
 
-    @Option(names = "--verify", description = "compare the pruned model's logits with the full model in mask mode")
+    @Option(names = "--verify", description = "before moving the pruned model into place, check that its logits equal "
+            + "the full model's in mask mode (<= 1e-6 relative); exit 1 otherwise")
     boolean verify;
 
     @Option(names = "--max-shard-size", paramLabel = "SIZE", defaultValue = "5GB",
@@ -52,12 +53,8 @@ public final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         long shardBytes = ByteSize.parse(maxShardSize);
-        if (verify) {
-            // Not faked: the comparison needs the CPU runtime's mask mode, which is not part of this build yet.
-            throw new MoepruneException("--verify needs the CPU runtime with expert masks, which this build does not "
-                    + "include yet; prune without --verify");
-        }
-        Pruner.Options options = Pruner.Options.defaults().withForce(force).withMaxShardBytes(shardBytes);
+        Pruner.Options options = Pruner.Options.defaults().withForce(force).withMaxShardBytes(shardBytes)
+                .withVerification(verify ? RuntimeVerification.defaults() : null);
         Poller poller = json ? null : new Poller();
         PruneResult r;
         try {
@@ -79,6 +76,10 @@ public final class PruneCommand implements Callable<Integer> {
             m.put("files_copied", r.copiedFiles());
             m.put("files_skipped", r.skippedFiles());
             m.put("seconds", r.seconds());
+            if (r.verified() != null) {
+                m.put("verify", Map.of("prompts", r.verified().prompts(), "tokens", r.verified().tokens(),
+                        "max_rel_diff", r.verified().maxRelDiff(), "tolerance", r.verified().tolerance()));
+            }
             try {
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
             } catch (IOException e) {
@@ -89,6 +90,11 @@ public final class PruneCommand implements Callable<Integer> {
                     r.originalExperts(), r.keptPerLayer(), r.out(), human(r.totalSize()), human(r.inputBytes()),
                     r.shards().size(), r.seconds());
             System.out.println("config.json: " + r.configChanges());
+            if (r.verified() != null) {
+                System.out.printf("verified: %d prompts x %d tokens, logits agree with the masked full model "
+                        + "(max relative difference %.3g <= %.0e)%n", r.verified().prompts(), r.verified().tokens(),
+                        r.verified().maxRelDiff(), r.verified().tolerance());
+            }
             if (!r.skippedFiles().isEmpty()) System.out.println("left out (weights of the full model): " + r.skippedFiles());
         }
         return 0;

@@ -19,8 +19,10 @@ import java.util.Map;
  * @param copiedFiles    non-weight files copied
  * @param skippedFiles   files left out (weights in other formats, hidden directories)
  * @param seconds        wall time
+ * @param verified       the --verify outcome, null when not asked for
  */
 public record PruneResult(Path out, int keptPerLayer, int originalExperts, Map<String, Integer> configChanges,
                           List<String> shards, long totalSize, long inputBytes, int tensors, int dropped,
-                          List<String> copiedFiles, List<String> skippedFiles, double seconds) {
+                          List<String> copiedFiles, List<String> skippedFiles, double seconds,
+                          Verification.VerifyReport verified) {
 }

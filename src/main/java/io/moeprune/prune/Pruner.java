@@ -36,26 +36,33 @@ public final class Pruner {
      * @param force         replace an existing output directory (only once the new one is complete)
      * @param fault         injected write failure, {@link WriteFault#NONE} outside tests
      * @param progress      told the staging directory and the bytes to write, may be null
+     * @param verification  run on the staged model before it is moved into place, may be null
      */
-    public record Options(long maxShardBytes, boolean force, WriteFault fault, Progress progress) {
+    public record Options(long maxShardBytes, boolean force, WriteFault fault, Progress progress,
+                          Verification verification) {
         public static Options defaults() {
-            return new Options(SafetensorsWriter.DEFAULT_MAX_SHARD_BYTES, false, WriteFault.NONE, null);
+            return new Options(SafetensorsWriter.DEFAULT_MAX_SHARD_BYTES, false, WriteFault.NONE, null, null);
         }
 
         public Options withForce(boolean f) {
-            return new Options(maxShardBytes, f, fault, progress);
+            return new Options(maxShardBytes, f, fault, progress, verification);
         }
 
         public Options withMaxShardBytes(long b) {
-            return new Options(b, force, fault, progress);
+            return new Options(b, force, fault, progress, verification);
         }
 
         public Options withFault(WriteFault f) {
-            return new Options(maxShardBytes, force, f, progress);
+            return new Options(maxShardBytes, force, f, progress, verification);
         }
 
         public Options withProgress(Progress p) {
-            return new Options(maxShardBytes, force, fault, p);
+            return new Options(maxShardBytes, force, fault, p, verification);
+        }
+
+        /** Verify the staged model before moving it into place (null: no verification). */
+        public Options withVerification(Verification v) {
+            return new Options(maxShardBytes, force, fault, progress, v);
         }
     }
 
@@ -81,6 +88,7 @@ public final class Pruner {
         Path configFile = model.resolve(ConfigReader.CONFIG);
         int k = MaskCheck.check(mask, maskFile, spec);
         GroupRewrite groups = GroupRewrite.plan(spec, mask, maskFile);
+        if (options.verification() != null) options.verification().checkSupported(model);
 
         try (Checkpoint in = Checkpoint.open(model)) {
             TensorCheck inputCheck = TensorCheck.of(spec, in);
@@ -123,15 +131,17 @@ public final class Pruner {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
                 }
-                dir.commit();
                 if (options.progress() != null) options.progress().finished();
+                Verification.VerifyReport verified = options.verification() == null ? null
+                        : options.verification().verify(model, staging, mask);
+                dir.commit();
                 int dropped = (int) actions.stream().filter(a -> a instanceof TensorAction.Drop).count();
                 List<String> shards = written.shards().stream().map(p -> p.getFileName().toString()).toList();
                 List<String> copied = new ArrayList<>(aux.copied());
                 copied.addFirst(ConfigReader.CONFIG);
                 return new PruneResult(dir.target(), k, spec.moe().numExperts(), changes, shards, written.totalSize(),
                         inputBytes, actions.size() - dropped, dropped, copied, aux.skipped(),
-                        (System.nanoTime() - start) / 1e9);
+                        (System.nanoTime() - start) / 1e9, verified);
             } catch (IOException e) {
                 String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("");
                 throw new MoepruneException(out + ": cannot write: " + why, MoepruneException.FAILED, e);
