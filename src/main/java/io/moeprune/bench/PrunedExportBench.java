@@ -30,7 +30,7 @@ import java.util.Random;
  * checkpoint and of the full model in mask mode on fixed token ids to OUT/NAME-java/model.safetensors.
  * Usage: bench/run prunedExport OUT [MODEL_DIR[=MASK.json]...]
  */
-public final class PrunedExport {
+public final class PrunedExportBench {
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args[0]);
         List<String> models = new ArrayList<>(List.of(args).subList(1, args.length));
