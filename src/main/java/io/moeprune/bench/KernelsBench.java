@@ -46,6 +46,7 @@ public final class KernelsBench {
                 vector.description(), Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
 
         try (Arena arena = Arena.ofShared()) {
+            warmUp(arena, scalar, vector, quick ? 1.5 : 4);
             // (a) rooflines
             MemorySegment big = Roofline.randomBytes(arena, quick ? 256L << 20 : 1L << 30, 1);
             double[] bw = new double[threads + 1];
@@ -132,6 +133,32 @@ public final class KernelsBench {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Runs every kernel on small inputs first so C2 has compiled them before anything is timed: interpreted
+     * Vector API code is 100x slower, and on a busy machine compilation takes seconds.
+     */
+    private static void warmUp(Arena arena, Kernels scalar, Kernels vector, double seconds) {
+        List<Weights> ws = new ArrayList<>();
+        for (DType d : new DType[]{DType.F32, DType.BF16, DType.F16, DType.F8_E4M3}) {
+            ws.add(Roofline.randomWeights(arena, d, 256, 512, 9));
+        }
+        float[] x = Roofline.randomFloats(8 * 512, 10);
+        float[] out = new float[8 * 256];
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        int round = 0;
+        while (System.nanoTime() < end || round < 3) {
+            Parallel.setThreads(1 + round % 2);
+            for (Weights w : ws) {
+                for (Kernels k : List.of(scalar, vector)) {
+                    k.matVec(w, x, 0, out, 0);
+                    k.matMul(w, x, 8, out);
+                }
+            }
+            Roofline.sink = Roofline.fmaPeak(0) + out[0];
+            round++;
         }
     }
 

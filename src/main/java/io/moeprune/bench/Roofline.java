@@ -93,7 +93,7 @@ public final class Roofline {
      */
     public static double medianSeconds(Runnable body, double minSeconds, int samples) {
         // Warm-up long enough for C2 to compile the Vector API code (interpreted, it is 100x slower).
-        sample(body, Math.max(minSeconds, 0.5));
+        sample(body, Math.max(minSeconds, 0.3));
         double[] s = new double[samples];
         for (int i = 0; i < samples; i++) s[i] = sample(body, minSeconds);
         Arrays.sort(s);
