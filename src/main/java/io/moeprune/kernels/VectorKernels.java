@@ -23,11 +23,11 @@ import java.nio.ByteOrder;
  *   <li>F16: JDK 25 has no half-float lane conversion in the Vector API (no Float16 vector species). Rebuilding
  *       the bits with integer lane ops works but measured 2-3x slower than staging: rows are copied in chunks
  *       of 1024 halves to a short[], converted by a scalar {@code Float.float16ToFloat} loop that C2
- *       auto-vectorizes to VCVTPH2PS, and dotted as floats (see {@code dotF16});</li>
+ *       auto-vectorizes to VCVTPH2PS on x86 with F16C, and dotted as floats (see {@code dotF16});</li>
  *   <li>F8_E4M3: bytes widened B2I, moved into f32 position with integer ops and re-biased by one multiply by
  *       2^120 (which also normalizes subnormals; NaN blended in), one vector accumulator per 128-column block
- *       scaled once. Measured faster than a 256-entry table. Masked arithmetic is avoided on purpose: on AVX2
- *       it was far slower than one compare and a blend. Needs at least 8 float lanes (a 64-bit byte vector); on
+ *       scaled once. Measured about 2x faster than a 256-entry table lookup. Masked lane arithmetic is avoided:
+ *       a first version using it was several times slower on AVX2 than one compare and a blend. Needs at least 8 float lanes (a 64-bit byte vector); on
  *       narrower machines FP8 rows use the scalar code.</li>
  * </ul>
  * Every loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
