@@ -291,6 +291,50 @@ class KernelsTest {
         assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(0));
     }
 
+    /** The FP8 fixture written by transformers: block-scaled E4M3 [200, 300] against its F32 dequantization. */
+    @Test
+    void blockScaledFp8FixtureMatchesTransformersDequantization() {
+        java.nio.file.Path dir = java.nio.file.Path.of("src/test/resources/conformance/quantized");
+        try (var q = io.moeprune.safetensors.SafetensorsFile.open(dir.resolve("fp8.safetensors"));
+             var ref = io.moeprune.safetensors.SafetensorsFile.open(dir.resolve("fp8.reference.safetensors"))) {
+            String name = "model.layers.0.mlp.experts.0.up_proj.weight";
+            Weights w = Weights.blockScaled(q.tensor(name), q.tensor(name + "_scale_inv"));
+            float[] deq = ref.tensor("up_proj.dequantized").toFloatArray();
+            double[] values = new double[deq.length];
+            for (int i = 0; i < deq.length; i++) values[i] = deq[i];
+            Matrix m = new Matrix(w, values);
+            float[] x = randomVector(300, 11);
+            for (Kernels k : List.of(SCALAR, VECTOR)) {
+                float[] out = new float[200];
+                k.matVec(w, x, 0, out, 0);
+                assertProduct(m, x, 0, out, 0, k.description() + " fp8 fixture");
+                float[] xs = randomVector(5 * 300, 12), outs = new float[5 * 200];
+                k.matMul(w, xs, 5, outs);
+                for (int i = 0; i < 5; i++) assertProduct(m, xs, i * 300, outs, i * 200, k.description() + " fp8 batch " + i);
+            }
+            MoepruneException bad = assertThrows(MoepruneException.class, () -> Weights.blockScaled(q.tensor(name), q.tensor("e5m2")));
+            assertTrue(bad.getMessage().contains("block scales"), bad.getMessage());
+        }
+    }
+
+    /** DeepSeek-V3 FP8 fixture experts carry one per-tensor scale (shape []): spread over the blocks. */
+    @Test
+    void perTensorFp8ScaleIsSpreadOverBlocks() {
+        java.nio.file.Path file = java.nio.file.Path.of("src/test/resources/conformance/deepseek_v3_fp8/model.safetensors");
+        try (var f = io.moeprune.safetensors.SafetensorsFile.open(file)) {
+            String name = "model.layers.1.mlp.experts.0.up_proj.weight";
+            var t = f.tensor(name);
+            float scale = f.tensor(name + "_scale_inv").getFloat(0);
+            Weights w = Weights.blockScaled(t, f.tensor(name + "_scale_inv"));
+            assertEquals(scale, w.scaleAt(31, 63));
+            double[] values = new double[32 * 64];
+            for (int i = 0; i < values.length; i++) values[i] = (double) t.getFloat(i) * scale;
+            float[] x = randomVector(64, 13), out = new float[32];
+            VECTOR.matVec(w, x, 0, out, 0);
+            assertProduct(new Matrix(w, values), x, 0, out, 0, "per-tensor scale");
+        }
+    }
+
     @Test
     void fp8WeightsRejectWrongScaleCount() {
         try (Arena arena = Arena.ofShared()) {
