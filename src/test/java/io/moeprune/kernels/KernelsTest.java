@@ -265,15 +265,18 @@ class KernelsTest {
 
     @Test
     void parallelCoversEveryItemOnceAndRethrows() {
-        Parallel.setThreads(3);
+        Parallel.setThreads(4);
         int n = 10_000;
         int[] hits = new int[n];
-        for (int round = 0; round < 50; round++) {
-            Parallel.forRange(n, Parallel.MIN_WORK_PER_THREAD, (from, to) -> {
+        for (int round = 0; round < 300; round++) {
+            // Work sizes that need 1, 2, 3 or 4 threads, so idle workers fall behind jobs they sit out.
+            long work = Parallel.MIN_WORK_PER_THREAD * (1 + round % 4) / n;
+            Parallel.forRange(n, work, (from, to) -> {
                 for (int i = from; i < to; i++) hits[i]++;
             });
+            if (round % 50 == 0) Thread.yield();
         }
-        for (int i = 0; i < n; i++) assertEquals(50, hits[i], "item " + i);
+        for (int i = 0; i < n; i++) assertEquals(300, hits[i], "item " + i);
         IllegalStateException boom = assertThrows(IllegalStateException.class,
                 () -> Parallel.forRange(n, Parallel.MIN_WORK_PER_THREAD, (from, to) -> {
                     throw new IllegalStateException("boom");
@@ -289,6 +292,7 @@ class KernelsTest {
                 }));
         assertEquals(8, nested[0]);
         assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(0));
+        assertEquals(4, Parallel.threads());
     }
 
     /** The FP8 fixture written by transformers: block-scaled E4M3 [200, 300] against its F32 dequantization. */
