@@ -2,6 +2,7 @@ package io.moeprune.runtime;
 
 import io.moeprune.model.AttentionSpec;
 
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 
 /**
@@ -86,6 +87,7 @@ public final class GqaAttention implements AttentionLayer {
 
     /** Softmax attention of query row i, head h over positions [first, startPos+i]. */
     private void attendOne(int i, int h, int startPos, float[] qs, float[] kc, float[] vc, float[] ctx) {
+        Kernels kernels = Kernels.get();
         int pos = startPos + i;
         int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
         int kvh = h / (heads / kvHeads);
@@ -95,9 +97,7 @@ public final class GqaAttention implements AttentionLayer {
         float max = Float.NEGATIVE_INFINITY;
         for (int t = first; t <= pos; t++) {
             int kOff = t * kw + kvh * headDim;
-            float s = 0f;
-            for (int d = 0; d < headDim; d++) s += qs[qOff + d] * kc[kOff + d];
-            s *= scale;
+            float s = kernels.dot(qs, qOff, kc, kOff, headDim) * scale;
             scores[t - first] = s;
             if (s > max) max = s;
         }
@@ -112,7 +112,7 @@ public final class GqaAttention implements AttentionLayer {
         for (int t = first; t <= pos; t++) {
             float p = scores[t - first] * inv;
             int vOff = t * vw + kvh * valueDim;
-            for (int d = 0; d < valueDim; d++) ctx[cOff + d] += p * vc[vOff + d];
+            kernels.axpy(p, vc, vOff, ctx, cOff, valueDim);
         }
     }
 
