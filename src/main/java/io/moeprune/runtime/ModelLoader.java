@@ -20,9 +20,6 @@ final class ModelLoader {
 
     static Model load(Path dir, ModelSpec spec) {
         FamilyRuntime family = Families.of(spec);
-        if (spec.scaling() != null && spec.scaling().residual() != 1f && spec.family() != io.moeprune.model.Family.GRANITE_MOE) {
-            throw new MoepruneException("unexpected residual scaling for " + spec.family().modelType());
-        }
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
             WeightSource w = new WeightSource(checkpoint);
