@@ -79,15 +79,18 @@ public final class GqaAttention implements AttentionLayer {
 
         float[] ctx = new float[n * heads * valueDim];
         // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
+        Kernels kernels = Kernels.get();
         Parallel.forRange(n * heads, 8L * (startPos + n) * headDim, (from, to) -> {
-            for (int task = from; task < to; task++) attendOne(task / heads, task % heads, startPos, qs, kc, vc, ctx);
+            for (int task = from; task < to; task++) {
+                attendOne(kernels, task / heads, task % heads, startPos, qs, kc, vc, ctx);
+            }
         });
         o.apply(ctx, n, out);
     }
 
     /** Softmax attention of query row i, head h over positions [first, startPos+i]. */
-    private void attendOne(int i, int h, int startPos, float[] qs, float[] kc, float[] vc, float[] ctx) {
-        Kernels kernels = Kernels.get();
+    private void attendOne(Kernels kernels, int i, int h, int startPos, float[] qs, float[] kc, float[] vc,
+                           float[] ctx) {
         int pos = startPos + i;
         int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
         int kvh = h / (heads / kvHeads);
