@@ -12,8 +12,10 @@
  * would.
  *
  * <p>Families: what differs is built by a {@link io.moeprune.runtime.family.FamilyRuntime} chosen in
- * {@link io.moeprune.runtime.family.Families}. Qwen3-MoE, Qwen2-MoE, OLMoE and Mixtral share
- * {@link io.moeprune.runtime.family.LlamaStyleFamily}; their differences are data in the ModelSpec. To add:
+ * {@link io.moeprune.runtime.family.Families}. Qwen3-MoE, Qwen2-MoE, OLMoE, Mixtral and GraniteMoE share
+ * {@link io.moeprune.runtime.family.LlamaStyleFamily}; their differences are data in the ModelSpec (GraniteMoE's
+ * fused expert tensors are sliced into per-expert views, its multipliers are applied by Model and DecoderLayer).
+ * To add:
  * <ul>
  *   <li>DeepSeek-V2/V3: an {@code MlaAttention} (AttentionLayer with its own cache widths: compressed kv + rope
  *       key) and a {@code DeepSeekFamily}; routing (sigmoid, selection bias, groups, scaling) is already in
@@ -21,9 +23,7 @@
  *       factor goes into the attention scale.</li>
  *   <li>gpt-oss: an ExpertWeights over the fused interleaved gate_up tensors with biases and the clamped SwiGLU,
  *       attention sinks and sliding layers in GqaAttention, router bias (already supported).</li>
- *   <li>GraniteMoE: an ExpertWeights over input_linear/output_linear slices; its multipliers are already applied
- *       (embedding, residual, logits divisor, attention scale).</li>
- * </ul>
+ * * </ul>
  * RoPE types: default, linear and yarn are implemented ({@link io.moeprune.runtime.Rope}); dynamic, llama3 and
  * longrope are refused with a one-line error.
  */
