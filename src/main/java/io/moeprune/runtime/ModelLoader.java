@@ -77,6 +77,7 @@ final class ModelLoader {
         long bytes = model.lmHead().weights().byteSize();
         for (DecoderLayer layer : model.layers()) {
             if (layer.attention() instanceof GqaAttention g) bytes += g.weightBytes();
+            if (layer.attention() instanceof MlaAttention m) bytes += m.weightBytes();
             switch (layer.feedForward()) {
                 case MoeBlock m -> {
                     bytes += m.gate().weights().byteSize();
