@@ -90,7 +90,7 @@ public final class InspectionText {
         String verdict = c.passes() ? "passed" : "FAILED";
         kv("Tensor check", verdict + ": " + c.found() + " of " + c.expected() + " expected tensors present with the implied shape; "
                 + c.missing().size() + " missing, " + c.wrongShape().size() + " wrong shape, " + c.unexpected().size()
-                + " unexpected" + (c.ignored().isEmpty() ? "" : ", " + c.ignored().size() + " ignored (MTP layers, rotary buffers)"));
+                + " unexpected" + (c.ignored().isEmpty() ? "" : ", " + c.ignored().size() + " ignored (MTP layers, rotary buffers, tied LM head copy)"));
         list("missing", c.missing().stream().map(ExpectedTensor::toString).toList());
         list("wrong shape", c.wrongShape().stream()
                 .map(w -> w.name() + " is " + Arrays.toString(w.actual()) + ", expected " + Arrays.toString(w.expected())).toList());

@@ -96,7 +96,9 @@ public final class ConfigReader {
 
         List<Boolean> moeLayer = moeLayers(c, family, numLayers, numExperts);
         boolean anyMoe = moeLayer.contains(true);
-        int topK = anyMoe ? c.requireInt("num_experts_per_tok") : c.optInt("num_experts_per_tok", 0);
+        // gpt-oss's original config also spells it experts_per_token
+        String topKKey = c.firstPresent("num_experts_per_tok", "experts_per_token");
+        int topK = topKKey != null ? c.requireInt(topKKey) : anyMoe ? c.requireInt("num_experts_per_tok") : 0;
         if (anyMoe && (topK < 1 || topK > numExperts)) {
             throw c.bad("num_experts_per_tok", "is " + topK + "; it must be between 1 and the " + numExperts + " experts");
         }
@@ -108,7 +110,7 @@ public final class ConfigReader {
 
         MoeSpec moe = moe(c, family, numExperts, topK);
         int denseInter = moeLayer.contains(false) ? positive(c, "intermediate_size") : 0;
-        float eps = (float) c.optDouble("rms_norm_eps", family == Family.OLMOE ? 1e-5 : 1e-6);
+        float eps = (float) c.optDouble("rms_norm_eps", family == Family.OLMOE || family == Family.GPT_OSS ? 1e-5 : 1e-6);
         boolean tied = c.optBool("tie_word_embeddings", false);
         ModelSpec.Scaling scaling = family == Family.GRANITE_MOE
                 ? new ModelSpec.Scaling((float) c.optDouble("embedding_multiplier", 1), (float) c.optDouble("residual_multiplier", 1),

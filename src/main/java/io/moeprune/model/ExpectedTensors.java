@@ -45,10 +45,12 @@ public final class ExpectedTensors {
     /**
      * Why a checkpoint tensor that the causal LM does not use is nonetheless legitimate, or null when it is not:
      * DeepSeek-V3 multi-token-prediction layers (stored as layers num_hidden_layers..+num_nextn_predict_layers-1,
-     * which transformers skips on load) and rotary {@code inv_freq} buffers of older checkpoints.
+     * which transformers skips on load), rotary {@code inv_freq} buffers of older checkpoints and an LM head saved
+     * although the embeddings are tied (transformers ignores it).
      */
     public static String ignoredReason(ModelSpec spec, String name) {
         if (name.endsWith(".rotary_emb.inv_freq")) return "rotary buffer";
+        if (spec.tieWordEmbeddings() && name.equals(spec.names().lmHead())) return "copy of the tied embedding";
         Matcher m = LAYER.matcher(name);
         if (m.find() && spec.mtpLayers() > 0) {
             long layer = Long.parseLong(m.group(1));
@@ -182,9 +184,20 @@ public final class ExpectedTensors {
         }
     }
 
-    /** transformers skips a module when any modules_to_not_convert entry is a substring of its name. */
+    /**
+     * transformers skips a module when a modules_to_not_convert entry is a substring of its name; gpt-oss configs
+     * also use globs such as {@code model.layers.*.self_attn}.
+     */
     private boolean excluded(String name) {
-        for (String s : spec.quantization().modulesToNotConvert()) if (name.contains(s)) return true;
+        for (String s : spec.quantization().modulesToNotConvert()) {
+            if (s.contains("*")) {
+                String regex = ".*" + java.util.Arrays.stream(s.split("\\*", -1)).map(Pattern::quote)
+                        .collect(java.util.stream.Collectors.joining(".*")) + ".*";
+                if (name.matches(regex)) return true;
+            } else if (name.contains(s)) {
+                return true;
+            }
+        }
         return false;
     }
 

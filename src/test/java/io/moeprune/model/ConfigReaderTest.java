@@ -265,6 +265,13 @@ class ConfigReaderTest {
     }
 
     @Test
+    void gptOssOriginalSpellings() throws IOException {
+        ObjectNode c = oldRope(config("gpt_oss"));
+        c.set("experts_per_token", c.remove("num_experts_per_tok"));
+        assertSameModel(fixture("gpt_oss"), parse(c));
+    }
+
+    @Test
     void oldYarnRopeScalingOfDeepseek() throws IOException {
         ObjectNode c = config("deepseek_v3");
         c.remove("rope_parameters");
