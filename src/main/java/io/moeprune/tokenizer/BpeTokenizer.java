@@ -127,4 +127,9 @@ final class BpeTokenizer implements Tokenizer {
     public String applyChatTemplate(List<Map<String, String>> messages, boolean addGenerationPrompt) {
         return chatTemplate.render(messages, addGenerationPrompt);
     }
+
+    /** The chat template with extra variables (e.g. tools, enable_thinking) and free-form message maps. */
+    String applyChatTemplate(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt, Map<String, Object> extra) {
+        return chatTemplate.render(messages, addGenerationPrompt, extra);
+    }
 }
