@@ -17,20 +17,34 @@ import java.util.Map;
 
 /**
  * A model's chat template (Jinja, as transformers renders it) rendered with jinjava. The variables are
- * {@code messages}, {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, and the function
- * {@code raise_exception(message)}.
+ * {@code messages}, {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, {@code pad_token},
+ * {@code unk_token} and any extra ones given; the functions {@code raise_exception(message)} and
+ * {@code strftime_now(format)}. See the package documentation for what jinjava does not support.
  */
 final class ChatTemplate {
     private final Path source;
     private final String template;
     private final Map<String, Object> specialTokens;
-    private final Jinjava jinjava;
+    /** Built on first use: jinjava takes a while to start, and most tokenizer users never render a chat. */
+    private volatile Jinjava jinjava;
 
     ChatTemplate(Path source, String template, Map<String, Object> specialTokens) {
         this.source = source;
         this.template = template == null ? null : JinjaCompat.rewrite(template);
         this.specialTokens = specialTokens;
-        this.jinjava = template == null ? null : newJinjava();
+    }
+
+    private Jinjava jinjava() {
+        Jinjava j = jinjava;
+        if (j == null) {
+            synchronized (this) {
+                if (jinjava == null) {
+                    jinjava = newJinjava();
+                }
+                j = jinjava;
+            }
+        }
+        return j;
     }
 
     static ChatTemplate absent(Path source) {
@@ -57,6 +71,8 @@ final class ChatTemplate {
         Jinjava j = new Jinjava(config);
         j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
                 "raiseException", String.class));
+        j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
+                "strftimeNow", String.class));
         j.getGlobalContext().registerFilter(new PythonToJsonFilter());
         return j;
     }
@@ -64,6 +80,40 @@ final class ChatTemplate {
     /** Called by templates to reject a conversation (e.g. roles out of order). */
     public static String raiseException(String message) {
         throw new TemplateRaisedException(message);
+    }
+
+    /** transformers' strftime_now(format) (Llama 3 templates print today's date): the common % codes. */
+    public static String strftimeNow(String format) {
+        java.time.LocalDateTime now = java.time.LocalDateTime.now();
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < format.length(); i++) {
+            char c = format.charAt(i);
+            if (c != '%' || i + 1 == format.length()) {
+                out.append(c);
+                continue;
+            }
+            char code = format.charAt(++i);
+            String pattern = switch (code) {
+                case 'd' -> "dd";
+                case 'm' -> "MM";
+                case 'Y' -> "yyyy";
+                case 'y' -> "yy";
+                case 'b' -> "MMM";
+                case 'B' -> "MMMM";
+                case 'a' -> "EEE";
+                case 'A' -> "EEEE";
+                case 'H' -> "HH";
+                case 'M' -> "mm";
+                case 'S' -> "ss";
+                default -> null;
+            };
+            if (pattern == null) {
+                out.append(code == '%' ? "%" : "%" + code);
+            } else {
+                out.append(java.time.format.DateTimeFormatter.ofPattern(pattern, java.util.Locale.ROOT).format(now));
+            }
+        }
+        return out.toString();
     }
 
     /** raise_exception(...) from a template. */
@@ -89,7 +139,7 @@ final class ChatTemplate {
         bindings.put("add_generation_prompt", addGenerationPrompt);
         RenderResult result;
         try {
-            result = jinjava.renderForResult(template, bindings);
+            result = jinjava().renderForResult(template, bindings);
         } catch (TemplateRaisedException e) {
             throw MoepruneException.inFile(source, "chat template rejected the conversation: " + e.getMessage());
         }

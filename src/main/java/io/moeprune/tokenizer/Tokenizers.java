@@ -17,8 +17,8 @@ import java.util.Set;
 
 /**
  * Loads the tokenizer of a model directory: tokenizer.json (Hugging Face tokenizers format, BPE model),
- * tokenizer_config.json (special tokens, chat template), chat_template.jinja, and the end-of-sequence ids from
- * generation_config.json / config.json.
+ * tokenizer_config.json (special tokens, chat template), chat_template.jinja or chat_template.json, and the
+ * end-of-sequence ids from generation_config.json / config.json.
  */
 public final class Tokenizers {
     private static final ObjectMapper JSON = new ObjectMapper()
@@ -177,6 +177,11 @@ public final class Tokenizers {
         }
         Path configFile = modelDir.resolve("tokenizer_config.json");
         JsonNode t = tokenizerConfig == null ? null : tokenizerConfig.get("chat_template");
+        Path templateJson = modelDir.resolve("chat_template.json");
+        if ((t == null || t.isNull()) && Files.isRegularFile(templateJson)) { // {"chat_template": "..."}
+            configFile = templateJson;
+            t = readJson(templateJson).get("chat_template");
+        }
         if (t != null && t.isTextual()) {
             return new ChatTemplate(configFile, t.asText(), specials);
         }

@@ -129,6 +129,19 @@ class ChatTemplateTest {
     }
 
     @Test
+    void strftimeNowAndChatTemplateJson() throws IOException {
+        Tokenizer tok = withTemplate("{{ strftime_now('%Y-%m') }}|{{ bos_token }}|{{ 'a,b'.split(',')|length }}",
+                "{\"bos_token\": \"<s>\"}");
+        String expected = java.time.LocalDate.now().toString().substring(0, 7) + "|<s>|2";
+        assertEquals(expected, tok.applyChatTemplate(List.of(), false));
+        Path model = tmp.resolve("json-template");
+        Files.createDirectories(model);
+        Files.writeString(model.resolve("tokenizer.json"), MINIMAL_TOKENIZER);
+        Files.writeString(model.resolve("chat_template.json"), "{\"chat_template\": \"{{ messages[0]['content'] }}!\"}");
+        assertEquals("Hi!", Tokenizers.load(model).applyChatTemplate(List.of(Map.of("role", "user", "content", "Hi")), false));
+    }
+
+    @Test
     void namespaceArgumentsAreParenthesised() {
         assertEquals("{% set ns = namespace(a=(messages|length - 1), b=('x,y'), c=([1, 2])) %}",
                 JinjaCompat.rewrite("{% set ns = namespace(a=messages|length - 1, b='x,y', c=[1, 2]) %}"));

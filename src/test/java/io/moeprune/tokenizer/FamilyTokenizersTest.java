@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class FamilyTokenizersTest {
     static final Path CACHE = Path.of(".cache/tokenizers");
     /** Every n-th development document per family keeps the suite fast. */
-    private static final int DEV_STRIDE = 9;
+    private static final int DEV_STRIDE = 23;
 
     static Path familyDir(String family) {
         Path dir = CACHE.resolve(family);

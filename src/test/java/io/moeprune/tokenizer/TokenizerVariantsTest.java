@@ -36,7 +36,7 @@ class TokenizerVariantsTest {
         texts.add("1,234.5 and 67.89, then a.b,c 2024 ab aab ba");
         if (DevTexts.present()) {
             List<DevTexts.Doc> docs = DevTexts.all();
-            for (int i = 0; i < docs.size(); i += 60) {
+            for (int i = 0; i < docs.size(); i += 150) {
                 texts.add(docs.get(i).text());
             }
         }
