@@ -11,13 +11,14 @@ import java.util.regex.Pattern;
  * {@code \boxed{...}} (MATH), else the whole answer. A model's answer is, in order of preference: the content of its
  * last {@code \boxed{...}} (braces nested to any depth), the number after its last {@code ####}, the number (else
  * the rest of the line) after its last "the answer is" / "the final answer is" (any case), else the last number
- * in the output. Both sides are then {@link #normalize normalised}, so "1,234", "$1234" and "1234.00" all match.
+ * in the output. A reference without {@code ####} or {@code \boxed} may also state "The answer is n". Both sides
+ * are then {@link #normalize normalised}, so "1,234", "$1234" and "1234.00" all match.
  */
 public final class AnswerExtraction {
     /** Thousands-separated numbers first, so "1,234" is one number; then plain integers/decimals, ".5". */
     private static final Pattern NUMBER = Pattern.compile("-?\\d{1,3}(?:,\\d{3})+(?:\\.\\d+)?|-?\\d+(?:\\.\\d+)?|-?\\.\\d+");
     private static final Pattern ANSWER_IS = Pattern.compile("(?i)the\\s+(?:final\\s+)?answer\\s+is\\s*:?");
-    private static final Pattern NUMERIC = Pattern.compile("[+-]?(?:\\d[\\d,]*(?:\\.\\d*)?|\\.\\d+)");
+    private static final Pattern NUMERIC = Pattern.compile("[+-]?(?:(?:\\d{1,3}(?:,\\d{3})+|\\d+)(?:\\.\\d*)?|\\.\\d+)");
 
     private AnswerExtraction() {
     }
@@ -27,7 +28,9 @@ public final class AnswerExtraction {
         int i = answer.lastIndexOf("####");
         if (i >= 0) return normalize(answer.substring(i + 4));
         String boxed = lastBoxed(answer);
-        return normalize(boxed != null ? boxed : answer);
+        if (boxed != null) return normalize(boxed);
+        String stated = afterAnswerIs(answer);
+        return normalize(stated != null ? stated : answer);
     }
 
     /** The final answer the model gave, or null when its output has none. */
@@ -40,16 +43,8 @@ public final class AnswerExtraction {
             String n = firstNumber(rest);
             if (n != null || !rest.isBlank()) return normalize(n != null ? n : rest);
         }
-        Matcher m = ANSWER_IS.matcher(output);
-        int after = -1;
-        while (m.find()) after = m.end();
-        if (after >= 0) {
-            String rest = restOfLine(output, after);
-            String n = firstNumber(rest);
-            if (n != null) return normalize(n);
-            String text = rest.strip().replaceAll("\\.$", "");
-            if (!text.isEmpty()) return normalize(text);
-        }
+        String stated = afterAnswerIs(output);
+        if (stated != null) return normalize(stated);
         String last = null;
         Matcher num = NUMBER.matcher(output);
         while (num.find()) last = num.group();
@@ -102,6 +97,19 @@ public final class AnswerExtraction {
             }
         }
         return s;
+    }
+
+    /** The number (else the rest of the line) after the last "the (final) answer is", or null. */
+    private static String afterAnswerIs(String text) {
+        Matcher m = ANSWER_IS.matcher(text);
+        int after = -1;
+        while (m.find()) after = m.end();
+        if (after < 0) return null;
+        String rest = restOfLine(text, after);
+        String n = firstNumber(rest);
+        if (n != null) return n;
+        String stated = rest.strip();
+        return stated.isEmpty() ? null : stated;
     }
 
     private static String firstNumber(String text) {
