@@ -12,7 +12,7 @@ import java.util.SplittableRandom;
 /**
  * Prefill and decode throughput: a prompt of {@code promptTokens} pseudo-random token ids (fixed seed, so runs
  * compare) is prefilled in one batch, then {@code decodeTokens} tokens are decoded greedily with the KV cache,
- * ignoring end-of-sequence. A shorter run of the same kind goes first so the JIT has compiled the kernels.
+ * ignoring end-of-sequence. The same run goes once before as a warm-up, so the JIT has compiled the kernels.
  */
 public final class SpeedMeasurement {
     private static final long SEED = 20251123L;
@@ -40,8 +40,8 @@ public final class SpeedMeasurement {
         for (int i = 0; i < prompt.length; i++) prompt[i] = random.nextInt(vocab);
         Generator generator = new Generator(model, mask);
         Sampler greedy = new Sampler(0, 1, 0);
-        int[] warmPrompt = java.util.Arrays.copyOf(prompt, Math.min(promptTokens, 64));
-        generator.generate(warmPrompt, Math.min(decodeTokens, 16), greedy, List.of(), t -> true);
+        // Warm-up: the same run once, so the JIT has compiled the prefill and decode paths at these sizes.
+        generator.generate(prompt, decodeTokens, greedy, List.of(), t -> true);
         Generator.Result r = generator.generate(prompt, decodeTokens, greedy, List.of(), t -> true);
         return new Result(promptTokens, r.tokens().length, r.prefillSeconds(), r.decodeSeconds());
     }
