@@ -3,12 +3,12 @@ package io.moeprune.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.moeprune.MoepruneException;
+import io.moeprune.eval.MaskLoader;
+import io.moeprune.eval.TextEvaluation;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.JsonlTexts;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
-import io.moeprune.runtime.Perplexity;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import me.tongfei.progressbar.ProgressBar;
@@ -21,8 +21,6 @@ import picocli.CommandLine.Parameters;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -42,7 +40,7 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "documents, one {\"text\": ...} per line (.jsonl or .jsonl.gz)")
     Path data;
 
-    @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask {\"layers\": {\"<layer>\": [kept ids]}}")
+    @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask: a `moeprune select` mask file (checked against the model) or {\"layers\": {\"<layer>\": [kept ids]}}")
     Path mask;
 
     @Option(names = "--max-tokens", description = "stop after this many tokens in total (the last document is cut)")
@@ -63,41 +61,19 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Threads.apply(threads);
-        if (maxPerDoc < 2) throw new MoepruneException("--max-tokens-per-doc must be at least 2");
-        if (maxTokens != null && maxTokens < 2) throw new MoepruneException("--max-tokens must be at least 2");
-        List<String> texts = JsonlTexts.read(data);
         Tokenizer tok = Tokenizers.load(modelDir);
-        List<int[]> docs = new ArrayList<>();
-        long budget = maxTokens == null ? Long.MAX_VALUE : maxTokens;
-        for (String text : texts) {
-            if (budget <= 0) break;
-            int[] ids = tok.encode(text);
-            ids = Arrays.copyOf(ids, (int) Math.min(budget, Math.min(ids.length, maxPerDoc)));
-            budget -= ids.length;
-            docs.add(ids);
-        }
+        List<int[]> docs = TextEvaluation.tokenize(JsonlTexts.read(data), tok, maxPerDoc, maxTokens);
         long total = docs.stream().mapToLong(d -> d.length).sum();
         try (Model model = Models.open(modelDir)) {
-            ExpertMask m = mask == null ? ExpertMask.NONE
-                    : ExpertMask.load(mask, model.spec().moe().numExperts()).validate(model.spec(), mask);
-            Perplexity ppl = new Perplexity(model, m);
-            double nll = 0;
-            long predicted = 0, hits = 0;
-            long t0 = System.nanoTime();
+            ExpertMask m = mask == null ? ExpertMask.NONE : MaskLoader.load(mask, modelDir, model.spec());
+            TextEvaluation.Result r;
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
-                    .build()) {
-                for (int[] ids : docs) {
-                    Perplexity.DocScore s = ppl.score(ids);
-                    nll += s.nll();
-                    predicted += s.predicted();
-                    hits += s.hits();
-                    bar.stepBy(ids.length);
-                }
+                    .setConsumer(ProgressBars.consumer()).build()) {
+                r = TextEvaluation.run(model, m, docs, data, bar::stepBy);
             }
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            if (predicted == 0) throw MoepruneException.inFile(data, "no document has two or more tokens");
-            double loss = nll / predicted;
+            double loss = r.loss(), seconds = r.seconds();
+            long predicted = r.predicted(), hits = r.hits();
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);

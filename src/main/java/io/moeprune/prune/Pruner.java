@@ -156,7 +156,7 @@ public final class Pruner {
         return md == null || md.isEmpty() ? Map.of("format", "pt") : md;
     }
 
-    private static long outputBytes(Checkpoint in, TensorAction a) {
+    static long outputBytes(Checkpoint in, TensorAction a) {
         return switch (a) {
             case TensorAction.Copy c -> in.info(c.source()).byteSize();
             case TensorAction.SliceExperts s -> in.info(s.source()).byteSize() / in.info(s.source()).dim(0) * s.rows().length;

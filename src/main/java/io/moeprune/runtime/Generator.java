@@ -7,9 +7,16 @@ import java.util.function.IntPredicate;
 /** Prefills a prompt, then decodes token by token with the KV cache, handing each new token to a callback. */
 public final class Generator {
     private final Model model;
+    private final ExpertMask mask;
 
     public Generator(Model model) {
+        this(model, ExpertMask.NONE);
+    }
+
+    /** A generator whose forward passes route with {@code mask} (mask mode, as a pruned checkpoint would). */
+    public Generator(Model model, ExpertMask mask) {
         this.model = model;
+        this.mask = mask == null ? ExpertMask.NONE : mask;
     }
 
     /** Timings of one generation. */
@@ -28,7 +35,7 @@ public final class Generator {
      * reported and included) or when {@code onToken} returns false.
      */
     public Result generate(int[] prompt, int maxTokens, Sampler sampler, Collection<Integer> eosIds, IntPredicate onToken) {
-        InferenceState state = model.newState(prompt.length + maxTokens);
+        InferenceState state = model.newState(prompt.length + maxTokens).withMask(mask);
         long t0 = System.nanoTime();
         float[] logits = model.forward(prompt, state, false);
         long t1 = System.nanoTime();

@@ -23,12 +23,27 @@ public final class Perplexity {
 
     public DocScore score(int[] ids) {
         if (ids.length < 2) return new DocScore(ids.length, 0, 0);
+        Span s = scoreFrom(ids, 1);
+        return new DocScore(ids.length, s.nll(), s.hits());
+    }
+
+    /**
+     * The score of a continuation: the tokens {@code ids[from..]} predicted from their prefixes (the tokens before
+     * {@code from} are context only), in one forward pass. Used for multiple-choice scoring.
+     */
+    public record Span(int predicted, double nll, int hits) {
+    }
+
+    /** Scores tokens {@code ids[from]} to the end given everything before them; {@code from} must be at least 1. */
+    public Span scoreFrom(int[] ids, int from) {
+        if (from < 1 || from > ids.length) throw new IllegalArgumentException("from " + from + " of " + ids.length);
+        if (from == ids.length) return new Span(0, 0, 0);
         state.reset();
         float[] logits = model.forward(ids, state, true);
         int vocab = logits.length / ids.length;
         double nll = 0;
         int hits = 0;
-        for (int t = 0; t + 1 < ids.length; t++) {
+        for (int t = from - 1; t + 1 < ids.length; t++) {
             int off = t * vocab, target = ids[t + 1];
             float max = Float.NEGATIVE_INFINITY;
             int best = 0;
@@ -43,6 +58,6 @@ public final class Perplexity {
             nll += Math.log(sum) + max - logits[off + target];
             if (best == target) hits++;
         }
-        return new DocScore(ids.length, nll, hits);
+        return new Span(ids.length - from, nll, hits);
     }
 }

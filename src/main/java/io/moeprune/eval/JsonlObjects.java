@@ -1,0 +1,70 @@
+package io.moeprune.eval;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.moeprune.MoepruneException;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+
+/** The JSON objects of a JSONL file (optionally .gz), blank lines skipped; errors name the file and line. */
+final class JsonlObjects {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One object and where it came from, for error messages about its fields. */
+    record Line(Path file, int number, JsonNode node) {
+        MoepruneException error(String problem) {
+            return new MoepruneException(file + ":" + number + ": " + problem);
+        }
+
+        String requireString(String... keys) {
+            for (String k : keys) {
+                JsonNode v = node.get(k);
+                if (v != null && v.isTextual()) return v.asText();
+            }
+            throw error("no " + String.join(" or ", keys.length == 1 ? List.of(quote(keys[0]))
+                    : java.util.Arrays.stream(keys).map(JsonlObjects::quote).toList()) + " string");
+        }
+    }
+
+    private JsonlObjects() {
+    }
+
+    static List<Line> read(Path file) {
+        if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "data file not found");
+        List<Line> lines = new ArrayList<>();
+        try (var in = Files.newInputStream(file);
+             var reader = new BufferedReader(new InputStreamReader(
+                     file.toString().endsWith(".gz") ? new GZIPInputStream(in) : in, StandardCharsets.UTF_8))) {
+            String line;
+            int number = 0;
+            while ((line = reader.readLine()) != null) {
+                number++;
+                if (line.isBlank()) continue;
+                JsonNode node;
+                try {
+                    node = JSON.readTree(line);
+                } catch (IOException e) {
+                    throw new MoepruneException(file + ":" + number + ": not valid JSON");
+                }
+                if (node == null || !node.isObject()) throw new MoepruneException(file + ":" + number + ": not a JSON object");
+                lines.add(new Line(file, number, node));
+            }
+        } catch (IOException e) {
+            throw MoepruneException.inFile(file, "cannot read: " + e.getMessage());
+        }
+        if (lines.isEmpty()) throw MoepruneException.inFile(file, "no JSON lines");
+        return lines;
+    }
+
+    private static String quote(String key) {
+        return "\"" + key + "\"";
+    }
+}
