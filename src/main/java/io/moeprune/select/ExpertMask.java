@@ -1,0 +1,68 @@
+package io.moeprune.select;
+
+import io.moeprune.MoepruneException;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Which routed experts to keep in each MoE layer, in the model's original numbering, with where the choice came
+ * from. kept[i] are the ascending expert ids kept in MoE layer moeLayers.get(i).
+ *
+ * @param fingerprint model fingerprint the mask was made for ("" when unknown, e.g. imported without a model)
+ * @param family      model_type of that model
+ * @param numExperts  routed experts per layer in that model
+ * @param topK        experts per token of that model
+ * @param moeLayers   model layer index of each MoE layer
+ * @param kept        per MoE layer, the kept expert ids (ascending, distinct)
+ * @param method      selection method name
+ * @param budget      human description of the budget
+ * @param domains     the domains whose statistics were used
+ */
+public record ExpertMask(String fingerprint, String family, int numExperts, int topK, List<Integer> moeLayers,
+                         int[][] kept, String method, String budget, List<DomainRef> domains) {
+
+    /** One domain that contributed to the selection. */
+    public record DomainRef(String name, double weight, int demos, long tokens) {
+    }
+
+    public ExpertMask {
+        if (kept.length != moeLayers.size()) {
+            throw new MoepruneException("mask has " + kept.length + " layers of kept experts but " + moeLayers.size()
+                    + " MoE layers");
+        }
+    }
+
+    /** Kept experts of model layer {@code layer}, or null when that layer is not a MoE layer of the mask. */
+    public int[] keptInLayer(int layer) {
+        int i = moeLayers.indexOf(layer);
+        return i < 0 ? null : kept[i];
+    }
+
+    /** True when every MoE layer keeps the same number of experts (the form unmodified engines can load). */
+    public boolean uniform() {
+        return Arrays.stream(kept).mapToInt(k -> k.length).distinct().count() <= 1;
+    }
+
+    public int keptTotal() {
+        return Arrays.stream(kept).mapToInt(k -> k.length).sum();
+    }
+
+    /** allowed[layerPosition][expert] for routing in mask mode. */
+    public boolean[][] allowed() {
+        boolean[][] a = new boolean[kept.length][numExperts];
+        for (int l = 0; l < kept.length; l++) for (int e : kept[l]) a[l][e] = true;
+        return a;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ExpertMask m && fingerprint.equals(m.fingerprint) && numExperts == m.numExperts
+                && moeLayers.equals(m.moeLayers) && Arrays.deepEquals(kept, m.kept) && method.equals(m.method);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.deepHashCode(kept);
+    }
+}
