@@ -47,12 +47,12 @@ public final class PruneBench {
         }
         List<String[]> rows = new ArrayList<>();
         rows.add(new String[]{"model", "input", "kept bytes", "prune s", "prune MB/s", "cp s", "cp MB/s",
-                "prune/cp", "heap peak (pools)", "heap peak (sampled)"});
+                "prune/cp", "prune cpu s", "cp cpu s", "heap peak (pools)", "heap peak (sampled)"});
         rows.add(run(dir.resolve("small"), SMALL));
         if (!smallOnly) rows.add(run(dir.resolve("large"), RandomMoeModel.Shape.DEFAULT));
         System.out.printf("max heap %d MB, %d processors%n", Runtime.getRuntime().maxMemory() >> 20,
                 Runtime.getRuntime().availableProcessors());
-        for (String[] r : rows) System.out.printf("%-6s %10s %11s %8s %10s %7s %8s %9s %18s %20s%n", (Object[]) r);
+        for (String[] r : rows) System.out.printf("%-6s %10s %11s %8s %10s %7s %8s %9s %11s %9s %18s %20s%n", (Object[]) r);
         if (!keep) delete(dir);
     }
 
@@ -72,7 +72,8 @@ public final class PruneBench {
 
         // Two alternating rounds, best of each; before every timed copy the previous output is deleted and the
         // dirty pages are flushed (sync), so neither contender pays for the other's writeback.
-        double pruneS = Double.MAX_VALUE, cpS = Double.MAX_VALUE;
+        double pruneS = Double.MAX_VALUE, cpS = Double.MAX_VALUE, pruneCpu = Double.MAX_VALUE, cpCpu = Double.MAX_VALUE;
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         long poolPeak = 0, sampledPeak = 0;
         PruneResult r = null;
         Path copy = base.resolve("cp");
@@ -96,9 +97,11 @@ public final class PruneBench {
                     }
                 }
             });
+            long c0 = os.getProcessCpuTime();
             long t0 = System.nanoTime();
             r = Pruner.prune(model, mask, out, Pruner.Options.defaults());
             pruneS = Math.min(pruneS, (System.nanoTime() - t0) / 1e9);
+            pruneCpu = Math.min(pruneCpu, (os.getProcessCpuTime() - c0) / 1e9);
             sampler.interrupt();
             sampler.join();
             poolPeak = Math.max(poolPeak, heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum());
@@ -106,15 +109,25 @@ public final class PruneBench {
 
             sync();
             long t1 = System.nanoTime();
-            Process p = new ProcessBuilder("cp", "-r", out.toString(), copy.toString()).inheritIO().start();
-            if (p.waitFor() != 0) throw new IOException("cp failed");
+            // bash's `times` prints the children's user and system CPU on its second line: "0m0.010s 0m1.234s".
+            Process p = new ProcessBuilder("bash", "-c", "cp -r \"$0\" \"$1\" && times", out.toString(), copy.toString())
+                    .redirectErrorStream(true).start();
+            String text = new String(p.getInputStream().readAllBytes());
+            if (p.waitFor() != 0) throw new IOException("cp failed: " + text);
             cpS = Math.min(cpS, (System.nanoTime() - t1) / 1e9);
+            String[] lines = text.strip().split("\n");
+            double cpu = 0;
+            for (String part : lines[lines.length - 1].trim().split("\\s+")) {
+                int m = part.indexOf('m');
+                cpu += Integer.parseInt(part.substring(0, m)) * 60 + Double.parseDouble(part.substring(m + 1, part.length() - 1));
+            }
+            cpCpu = Math.min(cpCpu, cpu);
         }
         delete(copy);
 
         long kept = r.totalSize();
         return new String[]{shape == SMALL ? "small" : "large", mb(input), mb(kept), f(pruneS), f(kept / 1e6 / pruneS),
-                f(cpS), f(kept / 1e6 / cpS), String.format("%.2fx", cpS / pruneS), mb(poolPeak), mb(sampledPeak)};
+                f(cpS), f(kept / 1e6 / cpS), String.format("%.2fx", cpS / pruneS), f(pruneCpu), f(cpCpu), mb(poolPeak), mb(sampledPeak)};
     }
 
     private static void sync() throws IOException, InterruptedException {
