@@ -33,11 +33,16 @@ public final class CalibrationAccumulator {
 
     /** s = max(0, 1 − cos(h, h + r)): how much the routed experts turn the token's residual stream. */
     public static double tokenContribution(float[] h, float[] r) {
+        return tokenContribution(h, 0, r, 0, h.length);
+    }
+
+    /** s for vectors stored at offsets of larger arrays (the runtime's [n, H] rows). */
+    public static double tokenContribution(float[] h, int hOff, float[] r, int rOff, int width) {
         double hh = 0, hy = 0, yy = 0;
-        for (int i = 0; i < h.length; i++) {
-            double y = h[i] + r[i];
-            hh += (double) h[i] * h[i];
-            hy += h[i] * y;
+        for (int i = 0; i < width; i++) {
+            double hv = h[hOff + i], y = hv + r[rOff + i];
+            hh += hv * hv;
+            hy += hv * y;
             yy += y * y;
         }
         if (hh == 0 || yy == 0) return 0;
@@ -56,7 +61,14 @@ public final class CalibrationAccumulator {
      * @param routerLogits raw router logits z of all experts (before any bias, softmax or mask)
      */
     public void token(int layer, float[] h, float[] r, int[] chosen, float[] weights, float[] norms, float[] routerLogits) {
-        double s = tokenContribution(h, r);
+        token(layer, tokenContribution(h, r), chosen, weights, norms, routerLogits, 0);
+    }
+
+    /**
+     * The same with s already computed and the router logits of this token at {@code logitsOff} of a larger array;
+     * chosen, weights and norms hold exactly this token's k entries.
+     */
+    public void token(int layer, double s, int[] chosen, float[] weights, float[] norms, float[] routerLogits, int logitsOff) {
         Map<Statistic, double[][]> c = current;
         for (int j = 0; j < chosen.length; j++) {
             int e = chosen[j];
@@ -70,26 +82,26 @@ public final class CalibrationAccumulator {
             double[] max = c.get(Statistic.MAX_G_NORM)[layer];
             max[e] = Math.max(max[e], g * n);
         }
-        premoe(layer, routerLogits);
+        premoe(layer, routerLogits, logitsOff);
     }
 
     /** PreMoe's markers from the raw router logits: the top-1 logit, and the softmax over the top-k logits. */
-    private void premoe(int layer, float[] z) {
-        int[] top = topIndices(z, topK);
-        current.get(Statistic.PREMOE_TOP1_LOGIT)[layer][top[0]] += z[top[0]];
-        double max = z[top[0]], sum = 0;
+    private void premoe(int layer, float[] z, int off) {
+        int[] top = topIndices(z, off, experts, topK);
+        current.get(Statistic.PREMOE_TOP1_LOGIT)[layer][top[0]] += z[off + top[0]];
+        double max = z[off + top[0]], sum = 0;
         double[] p = new double[top.length];
-        for (int j = 0; j < top.length; j++) sum += p[j] = Math.exp(z[top[j]] - max);
+        for (int j = 0; j < top.length; j++) sum += p[j] = Math.exp(z[off + top[j]] - max);
         for (int j = 0; j < top.length; j++) current.get(Statistic.PREMOE_TOPK_PROB)[layer][top[j]] += p[j] / sum;
     }
 
     /** Indices of the k largest values, largest first; ties go to the lower index. */
-    static int[] topIndices(float[] z, int k) {
-        int[] top = new int[Math.min(k, z.length)];
-        boolean[] taken = new boolean[z.length];
+    static int[] topIndices(float[] z, int off, int n, int k) {
+        int[] top = new int[Math.min(k, n)];
+        boolean[] taken = new boolean[n];
         for (int j = 0; j < top.length; j++) {
             int best = -1;
-            for (int e = 0; e < z.length; e++) if (!taken[e] && (best < 0 || z[e] > z[best])) best = e;
+            for (int e = 0; e < n; e++) if (!taken[e] && (best < 0 || z[off + e] > z[off + best])) best = e;
             taken[best] = true;
             top[j] = best;
         }

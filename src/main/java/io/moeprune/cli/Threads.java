@@ -1,6 +1,7 @@
 package io.moeprune.cli;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.kernels.Parallel;
 
 /** Applies a command's {@code --threads} option before any kernel runs. */
 final class Threads {
@@ -10,7 +11,6 @@ final class Threads {
     static void apply(Integer threads) {
         if (threads == null) return;
         if (threads < 1) throw new MoepruneException("--threads must be at least 1, got " + threads);
-        System.setProperty("moeprune.threads", Integer.toString(threads));
-        System.setProperty("java.util.concurrent.ForkJoinPool.common.parallelism", Integer.toString(Math.max(1, threads - 1)));
+        Parallel.setThreads(threads);
     }
 }

@@ -1,6 +1,11 @@
 package io.moeprune.kernels;
 
-/** Reads {@code moeprune.kernels} once; the Vector API implementation registers itself when it is available. */
+import io.moeprune.MoepruneException;
+
+/**
+ * Chooses the kernels by the system property {@code moeprune.kernels}: {@code auto} (default: vector when
+ * {@link VectorSupport} finds it usable, else scalar), {@code vector} (error when unavailable) or {@code scalar}.
+ */
 final class KernelSelection {
     private static volatile Kernels forced;
 
@@ -10,10 +15,16 @@ final class KernelSelection {
     static Kernels current() {
         Kernels f = forced;
         if (f != null) return f;
-        String mode = System.getProperty("moeprune.kernels", "auto");
+        return forMode(System.getProperty("moeprune.kernels", "auto"));
+    }
+
+    static Kernels forMode(String name) {
+        String mode = name.trim();
         return switch (mode) {
             case "scalar" -> ScalarKernels.INSTANCE;
-            default -> VectorSupport.vectorOrScalar(mode.equals("vector"));
+            case "vector" -> VectorSupport.vectorOrScalar(true);
+            case "auto", "" -> VectorSupport.vectorOrScalar(false);
+            default -> throw new MoepruneException("-Dmoeprune.kernels=" + mode + " is not one of auto, vector, scalar");
         };
     }
 

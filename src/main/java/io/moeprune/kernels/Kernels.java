@@ -1,14 +1,17 @@
 package io.moeprune.kernels;
 
 /**
- * The numeric kernels the runtime needs. Weights stay in their stored dtype (F32, BF16, F16); activations are
- * F32 arrays. Two implementations exist: {@link ScalarKernels} (plain Java, the reference) and a Vector API one;
- * {@link #get()} picks by the system property {@code moeprune.kernels} = {@code auto} (default) | {@code vector} |
- * {@code scalar}, so tests can force each path.
+ * The numeric kernels the runtime needs. Weights stay in their stored dtype (F32, BF16, F16, and F8_E4M3 with
+ * optional 128×128 block scales, see {@link Weights}); activations are F32 arrays. Two implementations exist:
+ * {@link ScalarKernels} (plain Java, the reference) and {@code VectorKernels} (the Vector API); {@link #get()}
+ * picks by the system property {@code moeprune.kernels} = {@code auto} (default) | {@code vector} |
+ * {@code scalar}. Large matrix products are split over rows across {@link Parallel}'s threads.
+ *
+ * <p>Results of the two implementations differ only by float rounding (summation order).
  */
 public interface Kernels {
 
-    /** out[r] = Σ_c W[r,c]·x[xOff+c] for every row r of W. */
+    /** out[outOff + r] = Σ_c W[r,c]·x[xOff+c] for every row r of W. */
     void matVec(Weights w, float[] x, int xOff, float[] out, int outOff);
 
     /**
@@ -23,8 +26,39 @@ public interface Kernels {
     /** y[yOff+i] += alpha·x[xOff+i] for i < len. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int len);
 
+    /**
+     * RMS norm: out[outOff+i] = x[xOff+i] · weight[i] / sqrt(mean(x²) + eps) over len elements; {@code weight}
+     * null means all ones. {@code out} may be {@code x} (in place).
+     */
+    void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff, int len);
+
+    /** Softmax of x[off..off+len) in place (max-subtracted, so large logits do not overflow). */
+    void softmax(float[] x, int off, int len);
+
+    /** SwiGLU: out[outOff+i] = silu(gate[gOff+i]) · up[uOff+i], silu(g) = g / (1 + e^-g). out may alias gate or up. */
+    void siluMul(float[] gate, int gOff, float[] up, int uOff, float[] out, int outOff, int len);
+
+    /** Element-wise add (residual connections): y[yOff+i] += x[xOff+i] for i < len. */
+    void add(float[] x, int xOff, float[] y, int yOff, int len);
+
+    /** x[off+i] *= alpha for i < len. */
+    void scale(float[] x, int off, int len, float alpha);
+
+    /** A short description for logs and benchmark tables, e.g. "vector (Vector API, 256-bit (8 floats))". */
+    default String description() {
+        return getClass().getSimpleName();
+    }
+
     /** The kernels chosen by {@code -Dmoeprune.kernels}. */
     static Kernels get() {
         return KernelSelection.current();
+    }
+
+    /**
+     * The kernels for a mode name: "scalar", "vector" (a {@link io.moeprune.MoepruneException} when the Vector API
+     * is unusable here) or "auto".
+     */
+    static Kernels named(String mode) {
+        return KernelSelection.forMode(mode);
     }
 }

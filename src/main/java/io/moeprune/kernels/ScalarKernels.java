@@ -1,5 +1,7 @@
 package io.moeprune.kernels;
 
+import io.moeprune.safetensors.Fp8;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -9,8 +11,14 @@ public final class ScalarKernels implements Kernels {
     public static final ScalarKernels INSTANCE = new ScalarKernels();
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final int BLOCK = Weights.SCALE_BLOCK;
 
     private ScalarKernels() {
+    }
+
+    @Override
+    public String description() {
+        return "scalar";
     }
 
     static float rowDot(Weights w, int r, float[] x, int xOff) {
@@ -30,6 +38,17 @@ public final class ScalarKernels implements Kernels {
             case F16 -> {
                 for (int c = 0; c < cols; c++) sum += Float.float16ToFloat(d.get(SHORT, (base + c) * 2)) * x[xOff + c];
             }
+            case F8_E4M3 -> {
+                // One partial sum per 128-column block, scaled once: the same grouping the vector path uses.
+                for (int c0 = 0; c0 < cols; c0 += BLOCK) {
+                    int end = Math.min(cols, c0 + BLOCK);
+                    float part = 0f;
+                    for (int c = c0; c < end; c++) {
+                        part += Fp8.e4m3ToFloat(d.get(ValueLayout.JAVA_BYTE, base + c)) * x[xOff + c];
+                    }
+                    sum += part * w.scaleAt(r, c0);
+                }
+            }
             default -> throw new UnsupportedOperationException("matVec on " + w.dtype() + " weights");
         }
         return sum;
@@ -37,12 +56,20 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void matVec(Weights w, float[] x, int xOff, float[] out, int outOff) {
-        for (int r = 0; r < w.rows(); r++) out[outOff + r] = rowDot(w, r, x, xOff);
+        Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
+            for (int r = from; r < to; r++) out[outOff + r] = rowDot(w, r, x, xOff);
+        });
     }
 
     @Override
     public void matMul(Weights w, float[] x, int n, float[] out) {
-        for (int i = 0; i < n; i++) matVec(w, x, i * w.cols(), out, i * w.rows());
+        int rows = w.rows(), cols = w.cols();
+        // Row-outer: a weight row is read from memory once and stays in cache for the n inputs.
+        Parallel.forRange(rows, (long) cols * n * 2, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                for (int i = 0; i < n; i++) out[i * rows + r] = rowDot(w, r, x, i * cols);
+            }
+        });
     }
 
     @Override
@@ -55,5 +82,48 @@ public final class ScalarKernels implements Kernels {
     @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
         for (int i = 0; i < len; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff, int len) {
+        float ss = 0f;
+        for (int i = 0; i < len; i++) ss += x[xOff + i] * x[xOff + i];
+        float inv = (float) (1.0 / Math.sqrt(ss / len + eps));
+        for (int i = 0; i < len; i++) {
+            float v = x[xOff + i] * inv;
+            out[outOff + i] = weight == null ? v : v * weight[i];
+        }
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int len) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < len; i++) max = Math.max(max, x[off + i]);
+        float sum = 0f;
+        for (int i = 0; i < len; i++) {
+            float e = (float) Math.exp(x[off + i] - max);
+            x[off + i] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        for (int i = 0; i < len; i++) x[off + i] *= inv;
+    }
+
+    @Override
+    public void siluMul(float[] gate, int gOff, float[] up, int uOff, float[] out, int outOff, int len) {
+        for (int i = 0; i < len; i++) {
+            float g = gate[gOff + i];
+            out[outOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
+        }
+    }
+
+    @Override
+    public void add(float[] x, int xOff, float[] y, int yOff, int len) {
+        for (int i = 0; i < len; i++) y[yOff + i] += x[xOff + i];
+    }
+
+    @Override
+    public void scale(float[] x, int off, int len, float alpha) {
+        for (int i = 0; i < len; i++) x[off + i] *= alpha;
     }
 }

@@ -9,13 +9,73 @@ import java.lang.foreign.MemorySegment;
 /**
  * A row-major weight matrix [rows, cols] left in its stored dtype inside the mapped checkpoint. Kernels decode
  * it on the fly; nothing converts a whole model to F32.
+ *
+ * <p>F32, BF16 and F16 weights carry no scales ({@code blockScales == null}). F8_E4M3 weights may carry
+ * DeepSeek-style block scales: {@code blockScales[(r / 128) · ceil(cols / 128) + c / 128]} multiplies every
+ * element of the 128×128 block holding (r, c) (the checkpoint's {@code weight_scale_inv}); without scales an
+ * FP8 element is its plain value.
+ *
+ * <p>Large products are split across {@link Parallel}'s threads, so {@code data} must be readable from any
+ * thread: a mapped shard, or a global, automatic or shared arena (not a confined one).
  */
-public record Weights(MemorySegment data, DType dtype, int rows, int cols) {
+public record Weights(MemorySegment data, DType dtype, int rows, int cols, float[] blockScales) {
+    /** Side of the square blocks that share one FP8 scale. */
+    public static final int SCALE_BLOCK = 128;
+
     public Weights {
         if ((long) rows * cols * dtype.byteSize() != data.byteSize()) {
             throw new IllegalArgumentException("segment of " + data.byteSize() + " bytes is not [" + rows + ", " + cols
                     + "] of " + dtype);
         }
+        if (blockScales != null) {
+            if (dtype != DType.F8_E4M3) throw new IllegalArgumentException("block scales on " + dtype + " weights");
+            long want = (long) scaleRows(rows) * scaleRows(cols);
+            if (blockScales.length != want) {
+                throw new IllegalArgumentException(blockScales.length + " block scales for [" + rows + ", " + cols
+                        + "], expected " + want);
+            }
+        }
+    }
+
+    /** Unscaled weights (every dtype but scaled FP8). */
+    public Weights(MemorySegment data, DType dtype, int rows, int cols) {
+        this(data, dtype, rows, cols, null);
+    }
+
+    /** Number of scale blocks along a dimension of {@code n} elements. */
+    public static int scaleRows(int n) {
+        return (n + SCALE_BLOCK - 1) / SCALE_BLOCK;
+    }
+
+    /**
+     * FP8 E4M3 weights with their scales, e.g. {@code w} = "...weight" and {@code scaleInv} = "...weight_scale_inv"
+     * of a DeepSeek-V3 FP8 checkpoint (dequantized value = fp8 · scale): either 128×128 block scales of shape
+     * [ceil(rows/128), ceil(cols/128)], or one per-tensor scale (shape [] or [1]), which is spread over the blocks.
+     */
+    public static Weights blockScaled(Tensor w, Tensor scaleInv) {
+        if (w.dtype() != DType.F8_E4M3) {
+            throw MoepruneException.inFile(w.file(), "tensor '" + w.name() + "' should be F8_E4M3 but is " + w.dtype());
+        }
+        Weights plain = of(w);
+        int blocks = scaleRows(plain.rows) * scaleRows(plain.cols);
+        long[] s = scaleInv.shape();
+        float[] scales;
+        if (scaleInv.elementCount() == 1 && s.length <= 1) {
+            scales = new float[blocks];
+            java.util.Arrays.fill(scales, scaleInv.getFloat(0));
+        } else if (s.length == 2 && s[0] == scaleRows(plain.rows) && s[1] == scaleRows(plain.cols)) {
+            scales = scaleInv.toFloatArray();
+        } else {
+            throw MoepruneException.inFile(scaleInv.file(), "tensor '" + scaleInv.name() + "' has shape "
+                    + scaleInv.info().shapeString() + " but [" + scaleRows(plain.rows) + ", " + scaleRows(plain.cols)
+                    + "] block scales or one scale are needed for '" + w.name() + "'");
+        }
+        return new Weights(plain.data, plain.dtype, plain.rows, plain.cols, scales);
+    }
+
+    /** The scale of the block holding row {@code r}, column {@code c} (1 without scales). */
+    public float scaleAt(int r, int c) {
+        return blockScales == null ? 1f : blockScales[(r / SCALE_BLOCK) * scaleRows(cols) + c / SCALE_BLOCK];
     }
 
     /** A 2-D tensor as weights. */

@@ -26,7 +26,7 @@ public record SwiGlu(Weights gate, Weights up, Weights down) {
         float[] u = new float[n * inter];
         kernels.matMul(gate, x, n, g);
         kernels.matMul(up, x, n, u);
-        for (int i = 0; i < g.length; i++) g[i] = silu(g[i]) * u[i];
+        kernels.siluMul(g, 0, u, 0, g, 0, g.length);
         kernels.matMul(down, g, n, out);
     }
 

@@ -153,6 +153,35 @@ public final class SafetensorsWriter implements AutoCloseable {
         add(newName, t.dtype(), shape, TensorSource.dim0(f, name, indices));
     }
 
+    /**
+     * Copies every stored part of a logical tensor unchanged under a new logical name: an FP8 weight with its
+     * {@code _scale_inv}, an MXFP4 pair, or a plain tensor. Part names keep their suffix ({@code Y.weight_scale_inv}
+     * for new name {@code Y.weight}; {@code Q_blocks}/{@code Q_scales} for {@code Q}).
+     */
+    public void copy(Checkpoint src, LogicalTensor t, String newName) {
+        for (Tensor part : t.parts()) copy(src, part.name(), newName + suffix(t, part));
+    }
+
+    /**
+     * Copies slices {@code indices} along dimension 0 of every part of a logical tensor (the kept experts of a
+     * fused FP8 or MXFP4 expert tensor); a single per-tensor scale is copied whole.
+     */
+    public void copyDim0(Checkpoint src, LogicalTensor t, String newName, int[] indices) {
+        for (Tensor part : t.parts()) {
+            String name = newName + suffix(t, part);
+            boolean perTensorScale = t instanceof LogicalTensor.Fp8Blocks f && f.perTensorScale() && part == f.scaleInv();
+            if (perTensorScale) copy(src, part.name(), name);
+            else copyDim0(src, part.name(), name, indices);
+        }
+    }
+
+    private static String suffix(LogicalTensor t, Tensor part) {
+        if (!part.name().startsWith(t.name())) {
+            throw new IllegalArgumentException("part '" + part.name() + "' does not extend '" + t.name() + "'");
+        }
+        return part.name().substring(t.name().length());
+    }
+
     /** Adds a tensor made in memory; the buffer's remaining bytes are the tensor (little-endian, row-major). */
     public void add(String name, DType dtype, long[] shape, ByteBuffer bytes) {
         add(name, dtype, shape, new TensorSource.Bytes(bytes));

@@ -11,6 +11,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -163,6 +164,35 @@ class SafetensorsWriterTest {
                 assertArrayEquals(new float[]{1.5f, -2f, 3f, 0f}, c.tensor("bf16").toFloatArray());
                 assertArrayEquals(new long[]{7, -9}, c.tensor("ints").toLongArray());
                 assertArrayEquals(new long[]{9, 8, 7}, c.tensor("gen").toLongArray());
+            }
+        }
+    }
+
+    @Test
+    void logicalTensorsCopyWithTheirCompanions() {
+        Path out = tmp.resolve("logical");
+        int[] keep = {2, 0};
+        try (Checkpoint mx = Checkpoint.openFile(QuantizedReadTest.QUANTIZED.resolve("mxfp4.safetensors"));
+             Checkpoint fp8 = Checkpoint.openFile(QuantizedReadTest.QUANTIZED.resolve("fp8.safetensors"));
+             SafetensorsWriter w = new SafetensorsWriter(out, 1 << 20, Map.of("format", "pt"))) {
+            LogicalTensor experts = mx.logical().get("model.layers.0.mlp.experts.gate_up_proj");
+            w.copyDim0(mx, experts, "kept.gate_up_proj", keep);
+            LogicalTensor weight = fp8.logical().get("model.layers.0.mlp.experts.0.up_proj.weight");
+            w.copy(fp8, weight, "renamed.weight");
+            w.finish();
+            try (Checkpoint c = Checkpoint.open(out)) {
+                assertEquals(List.of("kept.gate_up_proj", "renamed.weight"),
+                        c.logical().names().stream().sorted().toList());
+                LogicalTensor k = c.logical().get("kept.gate_up_proj");
+                assertArrayEquals(new long[]{2, 10, 64}, k.shape());
+                float[] all = experts.toFloatArray(), got = k.toFloatArray();
+                int per = 10 * 64;
+                for (int i = 0; i < keep.length; i++) {
+                    assertArrayEquals(Arrays.copyOfRange(all, keep[i] * per, keep[i] * per + per),
+                            Arrays.copyOfRange(got, i * per, i * per + per));
+                }
+                assertArrayEquals(weight.toFloatArray(), c.logical().get("renamed.weight").toFloatArray());
+                assertTrue(c.has("renamed.weight_scale_inv"));
             }
         }
     }

@@ -1,0 +1,74 @@
+package io.moeprune.calibrate;
+
+import io.moeprune.model.ModelSpec;
+import io.moeprune.runtime.InferenceState;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.MoeObserver;
+import io.moeprune.runtime.MoeTrace;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Runs one teacher-forced prefill per demonstration and records every {@link Statistic} of every MoE layer.
+ * One calibration serves every selection method.
+ */
+public final class Calibrator {
+    private final Model model;
+    private final ModelSpec spec;
+    private final List<Integer> moeLayers;
+
+    public Calibrator(Model model) {
+        this.model = model;
+        this.spec = model.spec();
+        this.moeLayers = spec.moeLayers();
+    }
+
+    /** Statistics of one domain. {@code progress} receives the tokens of each finished demonstration. */
+    public ExpertStats run(List<int[]> demos, List<String> texts, String fingerprint, String domain, IntConsumer progress) {
+        CalibrationAccumulator acc = new CalibrationAccumulator(moeLayers.size(), spec.moe().numExperts(), spec.moe().topK());
+        InferenceState state = model.newState(demos.stream().mapToInt(d -> d.length).max().orElse(1));
+        state.withObserver(observer(acc));
+        for (int i = 0; i < demos.size(); i++) {
+            int[] ids = demos.get(i);
+            if (ids.length == 0) continue;
+            state.reset();
+            model.forward(ids, state, false);
+            acc.endDemo(sha256(texts.get(i)), ids.length);
+            progress.accept(ids.length);
+        }
+        return acc.result(fingerprint, domain, moeLayers);
+    }
+
+    private MoeObserver observer(CalibrationAccumulator acc) {
+        return (MoeTrace t) -> {
+            int pos = moeLayers.indexOf(t.layer());
+            int h = t.hidden(), k = t.topK(), e = t.numExperts();
+            int[] chosen = new int[k];
+            float[] g = new float[k], norms = new float[k];
+            for (int i = 0; i < t.n(); i++) {
+                double turn = CalibrationAccumulator.tokenContribution(t.residualIn(), i * h, t.routed(), i * h, h);
+                for (int s = 0; s < k; s++) {
+                    chosen[s] = t.chosen()[i * k + s];
+                    g[s] = t.weights()[i * k + s];
+                    double sq = 0;
+                    int off = (i * k + s) * h;
+                    for (int j = 0; j < h; j++) sq += (double) t.expertOutputs()[off + j] * t.expertOutputs()[off + j];
+                    norms[s] = (float) Math.sqrt(sq);
+                }
+                acc.token(pos, turn, chosen, g, norms, t.routerLogits(), i * e);
+            }
+        };
+    }
+
+    static String sha256(String text) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package io.moeprune.cli;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.Calibrator;
+import io.moeprune.calibrate.Demonstrations;
+import io.moeprune.calibrate.ExpertStats;
+import io.moeprune.calibrate.ModelFingerprint;
+import io.moeprune.calibrate.StatsFile;
+import io.moeprune.model.ConfigReader;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.runtime.Model;
+import io.moeprune.safetensors.Checkpoint;
+import io.moeprune.tokenizer.Tokenizer;
+import io.moeprune.tokenizer.Tokenizers;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code moeprune calibrate}: one teacher-forced pass over domain demonstrations, recording expert statistics. */
+@Command(name = "calibrate", sortOptions = false, mixinStandardHelpOptions = true,
+        description = {"Runs the model on a few domain demonstrations and records, per MoE layer and expert, the "
+                + "statistics every selection method needs (one calibration serves them all)."},
+        footer = {"", "Demonstrations: JSONL with {\"text\": ...}, {\"messages\": [...]} (chat template) or "
+                + "{\"prompt\": ..., \"response\": ...}.",
+                "Example:", "  moeprune calibrate MODEL --demos math.jsonl --max-demos 8 --out math.stats"})
+final class CalibrateCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory")
+    Path modelDir;
+
+    @Option(names = "--demos", required = true, description = "demonstrations, JSONL")
+    Path demos;
+
+    @Option(names = "--domain", description = "domain name stored in the statistics (default: the demo file name)")
+    String domain;
+
+    @Option(names = "--max-demos", defaultValue = "0", description = "use at most N demonstrations (0 = all)")
+    int maxDemos;
+
+    @Option(names = "--max-tokens-per-demo", defaultValue = "2048", description = "cut each demonstration to T tokens")
+    int maxTokens;
+
+    @Option(names = "--out", required = true, description = "statistics file to write")
+    Path out;
+
+    @Option(names = "--threads", description = "compute threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--quiet", description = "no progress bar")
+    boolean quiet;
+
+    @Override
+    public Integer call() {
+        Threads.apply(threads);
+        ModelSpec spec = ConfigReader.read(modelDir);
+        if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");
+        Tokenizer tokenizer = Tokenizers.load(modelDir);
+        List<String> texts = Demonstrations.read(demos, tokenizer, maxDemos);
+        List<int[]> ids = new ArrayList<>();
+        long total = 0;
+        for (String t : texts) {
+            int[] all = tokenizer.encode(t);
+            int[] cut = Arrays.copyOf(all, Math.min(all.length, maxTokens));
+            ids.add(cut);
+            total += cut.length;
+        }
+        String name = domain != null ? domain : stripExtension(demos.getFileName().toString());
+        String fingerprint;
+        try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
+            fingerprint = ModelFingerprint.of(spec, ckpt);
+        }
+        long t0 = System.nanoTime();
+        ExpertStats stats;
+        try (Model model = Model.load(modelDir, spec);
+             ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
+                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
+                     .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
+            stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy);
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        StatsFile.write(stats, spec.family().modelType(), out);
+        System.out.printf(Locale.ROOT, "calibrated %s: %d demonstrations, %d tokens, %d MoE layers x %d experts, "
+                        + "%.0f tokens/s; wrote %s%n", name, stats.numDemos(), stats.totalTokens(), stats.numMoeLayers(),
+                stats.numExperts(), stats.totalTokens() / secs, out);
+        return 0;
+    }
+
+    static String stripExtension(String file) {
+        String s = file;
+        for (String ext : List.of(".jsonl", ".dev", ".json", ".txt")) if (s.endsWith(ext)) s = s.substring(0, s.length() - ext.length());
+        return s;
+    }
+}

@@ -1,0 +1,206 @@
+package io.moeprune.kernels;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A small fork-join for the kernels: splits a range of independent items (matrix rows) over a fixed pool of
+ * threads. A decode step makes hundreds of small kernel calls, so dispatch must be cheap: the pool is created
+ * once, workers spin briefly on a job ticket before parking, only as many workers as the work needs wake up, a call allocates nothing beyond the task
+ * lambda, and work below {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
+ *
+ * <p>The thread count comes from {@link #setThreads(int)} (the CLI's {@code --threads}), else the system property
+ * {@code moeprune.threads}, else the number of available processors. The calling thread is one of them, so
+ * {@code threads = 1} means no pool at all.
+ *
+ * <p>One dispatch at a time: a call made while another is running (from a worker, or from a second caller
+ * thread) simply runs inline on its caller, so nesting cannot deadlock.
+ */
+public final class Parallel {
+
+    /** A slice [from, to) of the items of one call. */
+    @FunctionalInterface
+    public interface RangeTask {
+        void run(int from, int to);
+    }
+
+    /**
+     * Below this much work per thread (in weight bytes, or the caller's unit for {@link #forRange}) splitting
+     * costs more than it saves: a wake-up and join costs a few microseconds.
+     */
+    public static final long MIN_WORK_PER_THREAD = 1L << 17;
+
+    /** How long an idle worker spins before parking: long enough to bridge the gaps within a decode step. */
+    private static final long SPIN_NANOS = 50_000;
+
+    private static final Object CONFIG_LOCK = new Object();
+    private static volatile Parallel pool = new Parallel(defaultThreads());
+
+    private final int threads;
+    private final Worker[] workers;
+    private final AtomicBoolean busy = new AtomicBoolean();
+    private final AtomicInteger nextChunk = new AtomicInteger();
+    private final AtomicInteger pending = new AtomicInteger();
+    /**
+     * Publishes a job: (generation << 16) | number of workers taking part, in one volatile word so a worker that
+     * wakes late reads both of the same job (the others are not waited for, so they may lag behind).
+     */
+    private volatile long ticket;
+    private volatile boolean shutdown;
+    // The current job; written before the volatile ticket, read after it.
+    private RangeTask task;
+    private int count;
+    private int chunkSize;
+    private int chunks;
+    private volatile Throwable failure;
+
+    private Parallel(int threads) {
+        this.threads = threads;
+        this.workers = new Worker[threads - 1];
+        for (int i = 0; i < workers.length; i++) {
+            workers[i] = new Worker(i);
+            workers[i].thread.start();
+        }
+    }
+
+    private static int defaultThreads() {
+        String p = System.getProperty("moeprune.threads");
+        if (p != null && !p.isBlank()) {
+            try {
+                int n = Integer.parseInt(p.trim());
+                if (n >= 1) return n;
+            } catch (NumberFormatException ignored) {
+                // fall through to the processor count
+            }
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    /** Sets the number of threads the kernels use (≥ 1, the caller included); replaces the pool. */
+    public static void setThreads(int n) {
+        if (n < 1 || n > 4096) throw new IllegalArgumentException("threads must be 1..4096, got " + n);
+        synchronized (CONFIG_LOCK) {
+            Parallel old = pool;
+            if (old.threads == n) return;
+            pool = new Parallel(n);
+            old.close();
+        }
+    }
+
+    /** The number of threads the kernels use, the caller included. */
+    public static int threads() {
+        return pool.threads;
+    }
+
+    /**
+     * Runs {@code task} over [0, count), split across the pool when {@code count·workPerItem} is large enough.
+     * Returns when every item is done; a failure in any slice is rethrown here.
+     */
+    public static void forRange(int count, long workPerItem, RangeTask task) {
+        if (count <= 0) return;
+        Parallel p = pool;
+        long total = (long) count * Math.max(1, workPerItem);
+        int parts = (int) Math.min(Math.min(p.threads, count), Math.max(1, total / MIN_WORK_PER_THREAD));
+        if (parts <= 1 || !p.busy.compareAndSet(false, true)) {
+            task.run(0, count);
+            return;
+        }
+        try {
+            p.dispatch(count, parts, task);
+        } finally {
+            p.busy.set(false);
+        }
+    }
+
+    private void dispatch(int count, int parts, RangeTask task) {
+        // A few chunks per thread so a thread delayed by the OS does not hold everyone up.
+        int perChunk = Math.max(1, (count + parts * 4 - 1) / (parts * 4));
+        this.task = task;
+        this.count = count;
+        this.chunkSize = perChunk;
+        this.chunks = (count + perChunk - 1) / perChunk;
+        this.failure = null;
+        nextChunk.set(0);
+        pending.set(parts - 1);
+        ticket = ((ticket >>> 16) + 1) << 16 | (parts - 1);  // publishes the job to workers [0, parts - 1)
+        for (int i = 0; i < parts - 1; i++) {
+            if (workers[i].parked) LockSupport.unpark(workers[i].thread);
+        }
+        try {
+            runChunks();
+        } catch (RuntimeException | Error e) {
+            failure = e;
+        }
+        int spins = 0;
+        while (pending.get() != 0) {
+            if (++spins < 10_000) Thread.onSpinWait();
+            else Thread.yield();
+        }
+        this.task = null;
+        Throwable f = failure;
+        if (f != null) {
+            if (f instanceof RuntimeException re) throw re;
+            if (f instanceof Error e) throw e;
+            throw new IllegalStateException(f);
+        }
+    }
+
+    private void runChunks() {
+        RangeTask t = task;
+        int c;
+        while (failure == null && (c = nextChunk.getAndIncrement()) < chunks) {
+            int from = c * chunkSize;
+            t.run(from, Math.min(count, from + chunkSize));
+        }
+    }
+
+    private void close() {
+        // Wait for a running dispatch and keep the pool marked busy forever: late callers then run inline.
+        while (!busy.compareAndSet(false, true)) Thread.onSpinWait();
+        shutdown = true;
+        ticket = ((ticket >>> 16) + 1) << 16;
+        for (Worker w : workers) LockSupport.unpark(w.thread);
+    }
+
+    private final class Worker implements Runnable {
+        final Thread thread;
+        final int index;
+        volatile boolean parked;
+
+        Worker(int index) {
+            this.index = index;
+            thread = new Thread(this, "moeprune-kernel-" + (index + 1));
+            thread.setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            long seen = 0;  // the ticket at construction: a job may be published before this thread starts
+            while (true) {
+                long start = System.nanoTime();
+                int spins = 0;
+                long t;
+                while ((t = ticket) == seen) {
+                    if ((++spins & 0xff) != 0 || System.nanoTime() - start < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                    } else {
+                        parked = true;
+                        if (ticket == seen) LockSupport.park(this);
+                        parked = false;
+                    }
+                }
+                seen = t;
+                if (shutdown) return;
+                if (index >= (int) (t & 0xffff)) continue;  // a small job that does not need this worker
+                try {
+                    runChunks();
+                } catch (Throwable e) {
+                    failure = e;  // also stops the others from taking more chunks
+                } finally {
+                    pending.decrementAndGet();
+                }
+            }
+        }
+    }
+}
