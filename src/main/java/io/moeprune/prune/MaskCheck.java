@@ -9,8 +9,8 @@ import java.nio.file.Path;
 
 /**
  * Checks that a mask was made for this model and that pruning it gives a checkpoint unmodified engines load.
- * There is no model fingerprint helper yet, so "made for this model" means: same family, routed-expert count,
- * top-k and MoE layers.
+ * "Made for this model": same family, routed-expert count, top-k and MoE layers here; the {@code Pruner} also
+ * compares the mask's model fingerprint (when it has one) with the checkpoint's.
  */
 final class MaskCheck {
     private MaskCheck() {
