@@ -6,12 +6,11 @@ import io.moeprune.select.ExpertMask;
 import io.moeprune.select.MaskFiles;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 
 /**
  * Checks that a mask was made for this model and that pruning it gives a checkpoint unmodified engines load.
- * There is no model fingerprint helper yet, so "made for this model" means: same family, routed-expert count,
- * top-k and MoE layers.
+ * "Made for this model": same family, routed-expert count, top-k and MoE layers here; the {@code Pruner} also
+ * compares the mask's model fingerprint (when it has one) with the checkpoint's.
  */
 final class MaskCheck {
     private MaskCheck() {
@@ -46,11 +45,6 @@ final class MaskCheck {
                         + mask.moeLayers().getFirst() + ": " + k + ", layer " + mask.moeLayers().get(i) + ": "
                         + kept[i].length + "); unmodified transformers/vLLM need one expert count per model, so "
                         + "select with a per-layer budget (or use the mask with the runtime's mask mode instead)");
-            }
-        }
-        for (int[] ids : kept) {
-            if (!Arrays.equals(ids, Arrays.stream(ids).sorted().distinct().toArray())) {
-                throw new IllegalStateException("mask layer not sorted after validation");
             }
         }
         return k;

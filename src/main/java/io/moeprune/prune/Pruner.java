@@ -2,6 +2,7 @@ package io.moeprune.prune;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.inspect.TensorCheck;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
@@ -91,6 +92,13 @@ public final class Pruner {
         if (options.verification() != null) options.verification().checkSupported(model);
 
         try (Checkpoint in = Checkpoint.open(model)) {
+            if (!mask.fingerprint().isEmpty()) {
+                String actual = ModelFingerprint.of(spec, in);
+                if (!actual.equals(mask.fingerprint())) {
+                    throw MoepruneException.inFile(maskFile, "mask was made for another model (fingerprint "
+                            + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(actual) + ")");
+                }
+            }
             TensorCheck inputCheck = TensorCheck.of(spec, in);
             if (!inputCheck.passes()) {
                 throw MoepruneException.inFile(model, "checkpoint does not match its config.json ("
@@ -127,7 +135,8 @@ public final class Pruner {
                 AuxiliaryFiles.Result aux = AuxiliaryFiles.copy(model, staging, replaced, options.fault());
                 try (Checkpoint check = Checkpoint.open(staging)) {
                     TensorCheck outCheck = TensorCheck.of(pruned, check);
-                    if (!outCheck.passes() || !outCheck.unexpected().isEmpty()) {
+                    // Extra tensors the input already had (copied unchanged) are fine; anything else is a bug.
+                    if (!outCheck.passes() || !inputCheck.unexpected().containsAll(outCheck.unexpected())) {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
                 }
@@ -201,6 +210,10 @@ public final class Pruner {
                 }
             }
         });
+    }
+
+    private static String abbrev(String fingerprint) {
+        return fingerprint.length() > 12 ? fingerprint.substring(0, 12) + "..." : fingerprint;
     }
 
     private static String describe(TensorCheck c) {

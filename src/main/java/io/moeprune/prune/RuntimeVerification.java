@@ -43,10 +43,6 @@ public final class RuntimeVerification implements Verification {
         } catch (MoepruneException e) {
             throw new MoepruneException("--verify: " + e.getMessage(), e);
         }
-        if (spec.quantization().isQuantized()) {
-            throw new MoepruneException("--verify: the runtime does not run " + spec.quantization().method()
-                    + "-quantised checkpoints yet");
-        }
     }
 
     @Override

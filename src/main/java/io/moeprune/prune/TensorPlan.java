@@ -26,7 +26,7 @@ final class TensorPlan {
     private TensorPlan() {
     }
 
-    /** Actions in a stable natural order (layer numbers compared as numbers). */
+    /** Actions in the input's storage order (shard, then offset). */
     static List<TensorAction> of(ModelSpec spec, Checkpoint in, List<Integer> moeLayers, int[][] kept) {
         Map<Integer, int[]> keptByLayer = new HashMap<>();
         for (int i = 0; i < moeLayers.size(); i++) keptByLayer.put(moeLayers.get(i), kept[i]);
@@ -88,7 +88,11 @@ final class TensorPlan {
             }
             actions.add(new TensorAction.Copy(name, name));
         }
-        actions.sort((a, b) -> NaturalOrder.compare(a.source(), b.source()));
+        // Written in the input's storage order (shard by shard, by offset): the copies then read the input
+        // sequentially, as a plain file copy does, and each layer's tensors stay together in the output shards.
+        actions.sort(java.util.Comparator.comparing((TensorAction a) -> in.shardOf(a.source()).path().getFileName().toString(),
+                        NaturalOrder::compare)
+                .thenComparingLong(a -> in.info(a.source()).begin()));
         return actions;
     }
 

@@ -2,6 +2,7 @@ package io.moeprune.prune;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.model.ModelSpec;
+import io.moeprune.select.ExpertMask;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,6 +59,16 @@ class PruneErrorsTest {
                 Pruner.Options.defaults()).getMessage().contains("this model's MoE layers are [0, 2]"));
         assertTrue(refused(qwen, rawMask("qwen3_moe", 8, 3, "[0, 2]", "{\"0\": [0,1,2,3], \"2\": [0,1,2,3]}"), out,
                 Pruner.Options.defaults()).getMessage().contains("top-3"));
+    }
+
+    @Test
+    void maskWithAnotherModelsFingerprint() throws IOException {
+        ExpertMask m = PruneFixtures.halfMask(qwenSpec, 8);
+        ExpertMask other = new ExpertMask("0123456789abcdef0123", m.family(), m.numExperts(), m.topK(), m.moeLayers(),
+                m.kept(), m.method(), m.budget(), m.domains());
+        Path mask = PruneFixtures.writeMask(other, tmp);
+        assertTrue(refused(qwen, mask, tmp.resolve("out"), Pruner.Options.defaults()).getMessage()
+                .contains("mask was made for another model (fingerprint 0123456789ab..., this model's is "));
     }
 
     @Test

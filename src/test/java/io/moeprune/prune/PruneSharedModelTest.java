@@ -41,12 +41,14 @@ class PruneSharedModelTest {
     }
 
     @Test
-    void deepseekV3TinyWithPerGroupMaskKeepsItsGroups() throws IOException {
+    void deepseekV3TinyWithPerGroupMaskKeepsItsGroupsAndVerifies() throws IOException {
         Path model = MODELS.resolve("moe-tiny-7d-ds3");
         Assumptions.assumeTrue(Files.isDirectory(model), "shared test bed absent");
         ModelSpec spec = ConfigReader.read(model);
         Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(spec, 6), tmp);
-        PruneResult r = Pruner.prune(model, mask, tmp.resolve("out"), Pruner.Options.defaults());
+        PruneResult r = Pruner.prune(model, mask, tmp.resolve("out"),
+                Pruner.Options.defaults().withVerification(new RuntimeVerification(2, 16)));
+        assertTrue(r.verified().maxRelDiff() <= 1e-6, "relative difference " + r.verified().maxRelDiff());
         assertEquals(Map.of("n_routed_experts", spec.moe().numExperts() / 2), r.configChanges());
         ModelSpec pruned = ConfigReader.read(tmp.resolve("out"));
         assertEquals(spec.moe().groups(), pruned.moe().groups());

@@ -116,6 +116,26 @@ class PruneSyntheticTest {
         assertEquals(cfg.get("quantization_config"), outCfg.get("quantization_config"));
     }
 
+    @Test
+    void extraTensorsOfTheInputAreCopiedUnchanged() throws IOException {
+        Path src = PruneFixtures.CONFORMANCE.resolve("olmoe");
+        Path model = tmp.resolve("olmoe-extra");
+        Files.createDirectories(model);
+        Files.copy(src.resolve("config.json"), model.resolve("config.json"));
+        try (Checkpoint in = Checkpoint.open(src);
+             SafetensorsWriter w = new SafetensorsWriter(model, 1L << 30, Map.of("format", "pt"))) {
+            for (String n : in.names()) w.copy(in, n);
+            w.addFloats("model.custom_buffer", DType.F32, new long[]{3}, new float[]{1, 2, 3});
+            w.finish();
+        }
+        ModelSpec spec = ConfigReader.read(model);
+        Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(spec, 13), tmp);
+        Pruner.prune(model, mask, tmp.resolve("out"), Pruner.Options.defaults());
+        try (Checkpoint out = Checkpoint.open(tmp.resolve("out"))) {
+            assertArrayEquals(new float[]{1, 2, 3}, out.tensor("model.custom_buffer").toFloatArray());
+        }
+    }
+
     private static ByteBuffer randomBytes(Random rnd, long n) {
         byte[] b = new byte[Math.toIntExact(n)];
         rnd.nextBytes(b);

@@ -20,7 +20,8 @@ class PruneVerifyTest {
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral"})
+    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "deepseek_v2", "deepseek_v3",
+            "deepseek_v3_fp8", "granitemoe"})
     void prunedLogitsEqualMaskMode(String family) {
         ModelSpec spec = PruneFixtures.spec(family);
         Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(spec, 99), tmp);
