@@ -1,13 +1,10 @@
 package io.moeprune.calibrate;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
+import io.moeprune.io.Jsonl;
 import io.moeprune.tokenizer.Tokenizer;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,8 +19,6 @@ import java.util.Map;
  * template when the model has one, else concatenated. Blank lines are skipped.
  */
 public final class Demonstrations {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private Demonstrations() {
     }
 
@@ -31,32 +26,17 @@ public final class Demonstrations {
     public static List<String> read(Path file, Tokenizer tokenizer, int max) {
         if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "demonstration file not found");
         List<String> texts = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int lineNo = 0;
-            while ((line = r.readLine()) != null && (max <= 0 || texts.size() < max)) {
-                lineNo++;
-                if (line.isBlank()) continue;
-                texts.add(render(file, lineNo, line, tokenizer));
-            }
-        } catch (java.nio.charset.MalformedInputException e) {
-            throw MoepruneException.inFile(file, "is not UTF-8 text");
-        } catch (IOException e) {
-            throw MoepruneException.inFile(file, "cannot read: " + e.getMessage());
+        for (Jsonl.Line line : Jsonl.read(file)) {
+            if (max > 0 && texts.size() >= max) break;
+            texts.add(render(line, tokenizer));
         }
         if (texts.isEmpty()) throw MoepruneException.inFile(file, "holds no demonstrations (one JSON object per line)");
         return texts;
     }
 
-    static String render(Path file, int lineNo, String line, Tokenizer tokenizer) {
-        String where = file + ":" + lineNo + ": ";
-        JsonNode n;
-        try {
-            n = JSON.readTree(line);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new MoepruneException(where + "not valid JSON (" + e.getOriginalMessage() + ")");
-        }
-        if (n == null || !n.isObject()) throw new MoepruneException(where + "not a JSON object");
+    static String render(Jsonl.Line line, Tokenizer tokenizer) {
+        String where = line.file() + ":" + line.number() + ": ";
+        JsonNode n = line.node();
         if (n.hasNonNull("text")) {
             if (!n.get("text").isTextual()) throw new MoepruneException(where + "\"text\" is not a string");
             return n.get("text").asText();

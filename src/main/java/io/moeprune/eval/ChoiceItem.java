@@ -1,5 +1,6 @@
 package io.moeprune.eval;
 
+import io.moeprune.io.Jsonl;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.nio.file.Path;
@@ -17,7 +18,7 @@ public record ChoiceItem(String query, List<String> choices, int gold, int line)
     /** Every question of a JSONL file; bad lines name file and line. */
     public static List<ChoiceItem> read(Path file) {
         List<ChoiceItem> items = new ArrayList<>();
-        for (JsonlObjects.Line l : JsonlObjects.read(file)) {
+        for (Jsonl.Line l : Jsonl.readNonEmpty(file)) {
             String query = l.requireString("query");
             JsonNode choices = l.node().get("choices");
             if (choices == null || !choices.isArray() || choices.size() < 2) {

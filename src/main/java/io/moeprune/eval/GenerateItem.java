@@ -1,5 +1,6 @@
 package io.moeprune.eval;
 
+import io.moeprune.io.Jsonl;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,7 +15,7 @@ public record GenerateItem(String prompt, String answer, int line) {
 
     public static List<GenerateItem> read(Path file) {
         List<GenerateItem> items = new ArrayList<>();
-        for (JsonlObjects.Line l : JsonlObjects.read(file)) {
+        for (Jsonl.Line l : Jsonl.readNonEmpty(file)) {
             String prompt = l.requireString("question", "prompt");
             String answer = l.requireString("answer");
             if (AnswerExtraction.fromReference(answer).isEmpty()) throw l.error("the reference answer is empty");

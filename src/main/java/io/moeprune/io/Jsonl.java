@@ -1,4 +1,4 @@
-package io.moeprune.eval;
+package io.moeprune.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,30 +14,34 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
 
-/** The JSON objects of a JSONL file (optionally .gz), blank lines skipped; errors name the file and line. */
-final class JsonlObjects {
+/**
+ * The JSON objects of a JSONL file (optionally .gz), blank lines skipped; errors name the file and line. The one
+ * JSONL reader of the project: demonstrations, evaluation items and domain texts all come through it.
+ */
+public final class Jsonl {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One object and where it came from, for error messages about its fields. */
-    record Line(Path file, int number, JsonNode node) {
-        MoepruneException error(String problem) {
+    public record Line(Path file, int number, JsonNode node) {
+        public MoepruneException error(String problem) {
             return new MoepruneException(file + ":" + number + ": " + problem);
         }
 
-        String requireString(String... keys) {
+        public String requireString(String... keys) {
             for (String k : keys) {
                 JsonNode v = node.get(k);
                 if (v != null && v.isTextual()) return v.asText();
             }
             throw error("no " + String.join(" or ", keys.length == 1 ? List.of(quote(keys[0]))
-                    : java.util.Arrays.stream(keys).map(JsonlObjects::quote).toList()) + " string");
+                    : java.util.Arrays.stream(keys).map(Jsonl::quote).toList()) + " string");
         }
     }
 
-    private JsonlObjects() {
+    private Jsonl() {
     }
 
-    static List<Line> read(Path file) {
+    /** Every object of the file; an empty file gives an empty list. */
+    public static List<Line> read(Path file) {
         if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "data file not found");
         List<Line> lines = new ArrayList<>();
         try (var in = Files.newInputStream(file);
@@ -60,6 +64,12 @@ final class JsonlObjects {
         } catch (IOException e) {
             throw MoepruneException.inFile(file, "cannot read: " + e.getMessage());
         }
+        return lines;
+    }
+
+    /** Every object of the file; an empty file is an error naming the file. */
+    public static List<Line> readNonEmpty(Path file) {
+        List<Line> lines = read(file);
         if (lines.isEmpty()) throw MoepruneException.inFile(file, "no JSON lines");
         return lines;
     }
