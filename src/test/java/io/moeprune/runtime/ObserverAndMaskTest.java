@@ -14,7 +14,6 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -78,7 +77,9 @@ class ObserverAndMaskTest {
         try (Model model = Model.load(QWEN3, spec)) {
             float[] plain = model.forward(PROMPT, model.newState(), true);
             InferenceState watched = model.newState().withObserver(t -> { });
-            assertArrayEquals(plain, model.forward(PROMPT, watched, true));
+            // Equal up to float rounding: the parallel kernels may split rows differently from call to call.
+            float[] observed = model.forward(PROMPT, watched, true);
+            assertTrue(ConformanceTest.relativeError(observed, 0, plain, 0, plain.length) < 1e-6);
         }
     }
 
@@ -124,9 +125,11 @@ class ObserverAndMaskTest {
             float[] plain = model.forward(PROMPT, model.newState(), true);
             int[] all = {0, 1, 2, 3, 4, 5, 6, 7};
             ExpertMask keepAll = ExpertMask.of(Map.of(0, all), 8);
-            assertArrayEquals(plain, model.forward(PROMPT, model.newState().withMask(keepAll), true));
+            float[] all8 = model.forward(PROMPT, model.newState().withMask(keepAll), true);
+            assertTrue(ConformanceTest.relativeError(all8, 0, plain, 0, plain.length) < 1e-6);
             ExpertMask drop = ExpertMask.of(Map.of(0, new int[]{0, 1, 2}), 8);
-            assertFalse(java.util.Arrays.equals(plain, model.forward(PROMPT, model.newState().withMask(drop), true)));
+            float[] dropped = model.forward(PROMPT, model.newState().withMask(drop), true);
+            assertTrue(ConformanceTest.relativeError(dropped, 0, plain, 0, plain.length) > 1e-3);
         }
     }
 
