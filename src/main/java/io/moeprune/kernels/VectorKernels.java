@@ -32,7 +32,7 @@ import java.nio.ByteOrder;
  * </ul>
  * Every loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
  * vector length. {@link #matMul} decodes a panel of 64 weight rows × 512 columns into a per-thread float buffer
- * (L2-sized) once and runs 2-rows × 4-inputs register tiles over the whole batch (inputs' slices L1-sized), so
+ * (L2-sized, transposed) once and runs 4-inputs × 2-vectors-of-rows register tiles over the whole batch (inputs' slices L1-sized), so
  * the weight bytes are read and decoded once per batch.
  */
 final class VectorKernels implements Kernels {
@@ -61,6 +61,10 @@ final class VectorKernels implements Kernels {
         final float[] panel = new float[PANEL_ROWS * KC];
         final short[] halves = new short[MAX_KC];
         final float[] floats = new float[MAX_KC];
+        /** One decoded weight row of a matMul panel before it is transposed. */
+        final float[] row = new float[KC];
+        /** A ragged register tile's results. */
+        final float[] tile = new float[2 * L];
     }
 
     private VectorKernels() {
@@ -229,89 +233,100 @@ final class VectorKernels implements Kernels {
 
     /**
      * Rows [rFrom, rTo) of the batched product: per panel of PANEL_ROWS rows and KC columns, decode the weights
-     * once, then sweep 2-row × 4-input register tiles over the whole batch, adding partial sums over k-blocks.
+     * once into a transposed panel (column k's PANEL_ROWS weights contiguous), then sweep 4-input × 2-vector
+     * register tiles over the whole batch: every step is a broadcast input times a vector of weight rows, so the
+     * outputs come out as vectors of rows with no horizontal reductions (short rows, such as the 128-256 columns
+     * of small experts, spent a large share of the time reducing lanes), adding partial sums over k-blocks.
      */
     private static void matMulRows(Weights w, float[] x, int n, float[] out, int rFrom, int rTo) {
         int rows = w.rows(), cols = w.cols();
         Scratch s = SCRATCH.get();
         float[] panel = s.panel;
+        float[] row = s.row;
         for (int rb = rFrom; rb < rTo; rb += PANEL_ROWS) {
-            int rbEnd = Math.min(rTo, rb + PANEL_ROWS);
+            int pr = Math.min(PANEL_ROWS, rTo - rb);
+            int prPadded = (pr + 2 * L - 1) / (2 * L) * (2 * L);
             for (int k0 = 0; k0 < cols; k0 += KC) {
                 int kl = Math.min(KC, cols - k0);
                 boolean first = k0 == 0;
-                for (int r = rb; r < rbEnd; r++) decode(w, r, k0, kl, panel, (r - rb) * KC, s);
-                int i = 0;
-                for (; i <= n - 4; i += 4) {
-                    int xo = i * cols + k0;
-                    int r = rb;
-                    for (; r + 1 < rbEnd; r += 2) {
-                        tile2x4(panel, (r - rb) * KC, x, xo, cols, kl, out, i * rows + r, rows, first);
-                    }
-                    if (r < rbEnd) {
-                        for (int j = 0; j < 4; j++) accumulate(out, (i + j) * rows + r, first,
-                                dotArrays(panel, (r - rb) * KC, x, xo + j * cols, kl));
+                for (int rr = 0; rr < pr; rr++) {
+                    decode(w, rb + rr, k0, kl, row, 0, s);
+                    for (int k = 0; k < kl; k++) panel[k * PANEL_ROWS + rr] = row[k];
+                }
+                if (prPadded > pr) {
+                    for (int k = 0; k < kl; k++) {
+                        java.util.Arrays.fill(panel, k * PANEL_ROWS + pr, k * PANEL_ROWS + prPadded, 0f);
                     }
                 }
-                for (; i < n; i++) {
-                    for (int r = rb; r < rbEnd; r++) {
-                        accumulate(out, i * rows + r, first, dotArrays(panel, (r - rb) * KC, x, i * cols + k0, kl));
+                for (int r0 = 0; r0 < pr; r0 += 2 * L) {
+                    int valid = Math.min(2 * L, pr - r0);
+                    int i = 0;
+                    for (; i <= n - 4; i += 4) {
+                        tile4x2(panel, r0, x, i * cols + k0, cols, kl, out, i * rows + rb + r0, rows, first, valid, s);
+                    }
+                    for (; i < n; i++) {
+                        tile1x2(panel, r0, x, i * cols + k0, kl, out, i * rows + rb + r0, first, valid, s);
                     }
                 }
             }
         }
     }
 
-    private static void accumulate(float[] out, int o, boolean first, float v) {
-        out[o] = first ? v : out[o] + v;
-    }
-
-    /** Two weight rows (buf[wo..], buf[wo+KC..]) against four inputs (x at xo, xo+stride, ...): 8 accumulators. */
-    private static void tile2x4(float[] buf, int wo, float[] x, int xo, int stride, int kl, float[] out, int oo, int rows,
-                                boolean first) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
-        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        int k = 0;
-        for (; k <= kl - L; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, buf, wo + k);
-            FloatVector w1 = FloatVector.fromArray(F, buf, wo + KC + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+    /** Four inputs (x at xo, xo+stride, ...) × 2L panel rows from r0: 8 vector accumulators. */
+    private static void tile4x2(float[] p, int r0, float[] x, int xo, int stride, int kl, float[] out, int oo, int rows,
+                                boolean first, int valid, Scratch s) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        int po = r0;
+        for (int k = 0; k < kl; k++, po += PANEL_ROWS) {
+            FloatVector w0 = FloatVector.fromArray(F, p, po);
+            FloatVector w1 = FloatVector.fromArray(F, p, po + L);
+            FloatVector x0 = FloatVector.broadcast(F, x[xo + k]);
             c00 = w0.fma(x0, c00);
-            c10 = w1.fma(x0, c10);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + stride + k);
-            c01 = w0.fma(x1, c01);
+            c01 = w1.fma(x0, c01);
+            FloatVector x1 = FloatVector.broadcast(F, x[xo + stride + k]);
+            c10 = w0.fma(x1, c10);
             c11 = w1.fma(x1, c11);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * stride + k);
-            c02 = w0.fma(x2, c02);
-            c12 = w1.fma(x2, c12);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * stride + k);
-            c03 = w0.fma(x3, c03);
-            c13 = w1.fma(x3, c13);
+            FloatVector x2 = FloatVector.broadcast(F, x[xo + 2 * stride + k]);
+            c20 = w0.fma(x2, c20);
+            c21 = w1.fma(x2, c21);
+            FloatVector x3 = FloatVector.broadcast(F, x[xo + 3 * stride + k]);
+            c30 = w0.fma(x3, c30);
+            c31 = w1.fma(x3, c31);
         }
-        float s00 = c00.reduceLanes(VectorOperators.ADD), s01 = c01.reduceLanes(VectorOperators.ADD);
-        float s02 = c02.reduceLanes(VectorOperators.ADD), s03 = c03.reduceLanes(VectorOperators.ADD);
-        float s10 = c10.reduceLanes(VectorOperators.ADD), s11 = c11.reduceLanes(VectorOperators.ADD);
-        float s12 = c12.reduceLanes(VectorOperators.ADD), s13 = c13.reduceLanes(VectorOperators.ADD);
-        for (; k < kl; k++) {
-            float w0 = buf[wo + k], w1 = buf[wo + KC + k];
-            float v0 = x[xo + k], v1 = x[xo + stride + k], v2 = x[xo + 2 * stride + k], v3 = x[xo + 3 * stride + k];
-            s00 += w0 * v0; s01 += w0 * v1; s02 += w0 * v2; s03 += w0 * v3;
-            s10 += w1 * v0; s11 += w1 * v1; s12 += w1 * v2; s13 += w1 * v3;
-        }
-        store(out, oo, first, s00, s10);
-        store(out, oo + rows, first, s01, s11);
-        store(out, oo + 2 * rows, first, s02, s12);
-        store(out, oo + 3 * rows, first, s03, s13);
+        storeRows(out, oo, first, valid, c00, c01, s);
+        storeRows(out, oo + rows, first, valid, c10, c11, s);
+        storeRows(out, oo + 2 * rows, first, valid, c20, c21, s);
+        storeRows(out, oo + 3 * rows, first, valid, c30, c31, s);
     }
 
-    private static void store(float[] out, int o, boolean first, float a, float b) {
-        if (first) {
-            out[o] = a;
-            out[o + 1] = b;
-        } else {
-            out[o] += a;
-            out[o + 1] += b;
+    private static void tile1x2(float[] p, int r0, float[] x, int xo, int kl, float[] out, int oo, boolean first,
+                                int valid, Scratch s) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0;
+        int po = r0;
+        for (int k = 0; k < kl; k++, po += PANEL_ROWS) {
+            FloatVector xk = FloatVector.broadcast(F, x[xo + k]);
+            c0 = FloatVector.fromArray(F, p, po).fma(xk, c0);
+            c1 = FloatVector.fromArray(F, p, po + L).fma(xk, c1);
         }
+        storeRows(out, oo, first, valid, c0, c1, s);
+    }
+
+    /** Writes (or adds) the first {@code valid} of the 2L row results at out[o..]. */
+    private static void storeRows(float[] out, int o, boolean first, int valid, FloatVector a, FloatVector b, Scratch s) {
+        if (valid == 2 * L) {
+            if (!first) {
+                a = a.add(FloatVector.fromArray(F, out, o));
+                b = b.add(FloatVector.fromArray(F, out, o + L));
+            }
+            a.intoArray(out, o);
+            b.intoArray(out, o + L);
+            return;
+        }
+        float[] t = s.tile;
+        a.intoArray(t, 0);
+        b.intoArray(t, L);
+        for (int j = 0; j < valid; j++) out[o + j] = first ? t[j] : out[o + j] + t[j];
     }
 
     /** Decodes W[r, k0..k0+len) (scaled, for FP8) into dst[off..]. */
