@@ -24,13 +24,20 @@ import java.util.Random;
  * <pre>
  * bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]
  * bench/run runtime --generate DIR        # writes the 1.9 B random-weight Qwen3-MoE of {@link RandomMoeModel}
+ * bench/run runtime --generate DIR --shape 256,8,4,2,64,32,4,128,8192   # another shape (here moe-tiny-7d's)
  * </pre>
  */
 public final class RuntimeBench {
     public static void main(String[] args) throws Exception {
         if (args.length >= 2 && args[0].equals("--generate")) {
             long t0 = System.nanoTime();
-            long params = RandomMoeModel.write(Path.of(args[1]), RandomMoeModel.Shape.DEFAULT, 42);
+            RandomMoeModel.Shape shape = RandomMoeModel.Shape.DEFAULT;
+            if (args.length >= 4 && args[2].equals("--shape")) {
+                // hidden,layers,heads,kvHeads,headDim,experts,topK,moeIntermediate,vocab (e.g. moe-tiny-7d's shape)
+                int[] v = java.util.Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray();
+                shape = new RandomMoeModel.Shape(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+            }
+            long params = RandomMoeModel.write(Path.of(args[1]), shape, 42);
             System.out.printf("wrote %s: %.2f B parameters (BF16) in %.0f s%n", args[1], params / 1e9,
                     (System.nanoTime() - t0) / 1e9);
             return;
