@@ -52,6 +52,15 @@ public final class Svg {
     /** Lines of y against x, one per series, y in [yMin, yMax]. */
     public static String lineChart(String title, String xLabel, String yLabel, double[] x, List<String> names,
                                    List<double[]> ys, double yMin, double yMax) {
+        return lineChart(title, xLabel, yLabel, x, names, ys, yMin, yMax, null, Double.NaN);
+    }
+
+    /**
+     * Lines of y against x, one per series, and a dashed horizontal reference line at {@code referenceY} named
+     * {@code referenceName} (e.g. the full model; none when referenceName is null).
+     */
+    public static String lineChart(String title, String xLabel, String yLabel, double[] x, List<String> names,
+                                   List<double[]> ys, double yMin, double yMax, String referenceName, double referenceY) {
         int w = 560, h = 340, left = 60, right = 150, top = 40, bottom = 50;
         int pw = w - left - right, ph = h - top - bottom;
         double xMin = x[0], xMax = x[x.length - 1];
@@ -87,6 +96,16 @@ public final class Svg {
             sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"%s\"/>%n",
                     left + pw + 12, top + 10 + s * 18, colour));
             sb.append(text(left + pw + 30, top + 15 + s * 18, names.get(s), "start", 11));
+        }
+        if (referenceName != null) {
+            int py = top + ph - (int) Math.round(ph * (referenceY - yMin) / (yMax - yMin));
+            int ly = top + 10 + ys.size() * 18;
+            sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\" "
+                    + "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>%s: %.4f</title></line>%n", left, py, left + pw, py,
+                    escape(referenceName), referenceY));
+            sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\" "
+                    + "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>%n", left + pw + 10, ly + 2, left + pw + 26, ly + 2));
+            sb.append(text(left + pw + 30, ly + 5, referenceName, "start", 11));
         }
         return sb.append("</svg>\n").toString();
     }
