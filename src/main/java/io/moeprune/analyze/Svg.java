@@ -25,8 +25,14 @@ public final class Svg {
 
     /** A labelled heatmap of values in [0, 1] (values printed in cells when the grid is small enough). */
     public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values) {
-        int cell = colLabels.size() > 16 ? 14 : 44, left = 90, top = 40;
-        int w = left + cell * colLabels.size() + 20, h = top + cell * rowLabels.size() + 60;
+        return heatmap(title, rowLabels, colLabels, values, colLabels.size() > 16 ? 14 : 44, null);
+    }
+
+    /** As above with a given cell size (values printed when cells are 40+ px) and an optional column axis label. */
+    public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values,
+                                 int cell, String colAxisLabel) {
+        int left = 90, top = 40;
+        int w = left + cell * colLabels.size() + 20, h = top + cell * rowLabels.size() + (colAxisLabel == null ? 60 : 44);
         StringBuilder sb = header(w, h, title);
         for (int r = 0; r < rowLabels.size(); r++) {
             sb.append(text(left - 6, top + r * cell + cell / 2 + 4, rowLabels.get(r), "end", 11));
@@ -45,6 +51,9 @@ public final class Svg {
             if (cell >= 40 || c % 4 == 0) {
                 sb.append(text(left + c * cell + cell / 2, top + rowLabels.size() * cell + 16, colLabels.get(c), "middle", 10));
             }
+        }
+        if (colAxisLabel != null) {
+            sb.append(text(left + cell * colLabels.size() / 2, top + rowLabels.size() * cell + 34, colAxisLabel, "middle", 11));
         }
         return sb.append("</svg>\n").toString();
     }

@@ -43,6 +43,9 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--demos", defaultValue = "4", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
     int demos;
 
+    @Option(names = "--demo-tokens", defaultValue = "1024", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
+    int demoTokens;
+
     @Option(names = "--eval-docs", defaultValue = "8", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
@@ -66,14 +69,14 @@ public final class QuickstartCommand implements Callable<Integer> {
         List<Integer> keepList = ReportCommand.keeps(keeps, io.moeprune.runtime.Models.spec(model));
         var methodList = ReportCommand.methods(methods);
         String commandLine = "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        System.err.println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
+        spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
                 + ", domains java (this project's sources, pruned for) and docs (its Markdown, out of domain)");
         return ReportCommand.run(dir -> {
             Map<String, Path> domains = new LinkedHashMap<>();
             for (String d : List.of("java", "docs")) domains.put(d, dir.resolve("data").resolve(d + ".jsonl"));
-            return new ReportConfig(model, domains, methodList, keepList, demos, 2048, evalDocs, evalTokens, "java",
+            return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
-        }, out, force, spec.commandLine().getOut(), "quickstart", dir -> QuickstartData.write(root, dir.resolve("data")));
+        }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart", dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */

@@ -106,7 +106,8 @@ public final class ReportCommand implements Callable<Integer> {
         ReportConfig config = new ReportConfig(model, files, methods(methods), keeps(keeps, modelSpec), demos, demoTokens,
                 evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
-        return run(dir -> config, out, force, spec.commandLine().getOut(), "report", dir -> { });
+        return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
+                dir -> { });
     }
 
     /**
@@ -114,20 +115,23 @@ public final class ReportCommand implements Callable<Integer> {
      * {@code configIn.apply(dir)} is the configuration with its files under {@code dir}: the staging directory while
      * running, the final one for what the report prints.
      */
-    static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, String name,
-                   Consumer<Path> prepare) {
+    static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
+                   String name, Consumer<Path> prepare) {
         try (StagedDirectory dir = StagedDirectory.prepare(out, force)) {
             prepare.accept(dir.staging());
             ReportConfig config = configIn.apply(dir.staging());
             checkCounts(config);
-            Report report = ReportRun.run(config, dir.staging(), line -> System.err.println(name + ": " + line));
+            Report report = ReportRun.run(config, dir.staging(), line -> {
+                stderr.println(name + ": " + line);
+                stderr.flush();
+            });
             report = report.withConfig(configIn.apply(dir.out()));
             ReportFiles.write(report, dir.staging());
             dir.commit();
             Path html = dir.out().resolve(ReportFiles.HTML);
             printSummary(report, stdout);
             if (!report.pruningExact()) {
-                System.err.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
+                stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
                         + "(see the report); pruning was not exact");
             }
             stdout.println("report: " + html + " (Markdown: " + dir.out().resolve(ReportFiles.MARKDOWN) + ")");

@@ -17,7 +17,7 @@ public final class ReportHtml {
             .sub{color:#555;margin-top:0}
             table{border-collapse:collapse;margin:8px 0 18px;font-size:14px}
             th,td{border:1px solid #d0d0d0;padding:4px 9px}th{background:#f3f5f8;text-align:left}
-            td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+            td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td{white-space:nowrap}
             tr.full td{background:#f7f7f7;font-style:italic}
             .best{font-weight:bold}.d{color:#777;font-size:12px}.ok{color:#1a7f37;font-weight:bold}\
             .bad{color:#c62828;font-weight:bold}
@@ -39,7 +39,7 @@ public final class ReportHtml {
         sb.append("<h1>moeprune report: ").append(esc(rep.modelName())).append("</h1>\n");
         sb.append(String.format(Locale.ROOT, "<p class=\"sub\">%s, %d layers (%d MoE), %d routed experts per MoE layer, "
                         + "top-%d &middot; domains %s &middot; %s &middot; %.0f s</p>%n", esc(rep.family()), rep.layers(),
-                rep.moeLayers(), r.numExperts(), rep.topK(), esc(String.join(", ", r.domains())), rep.created(), rep.seconds()));
+                rep.moeLayers(), r.numExperts(), rep.topK(), esc(String.join(", ", r.domains())), created(rep), rep.seconds()));
         summary(sb, rep);
 
         sb.append("<h2>Quality per method and budget</h2>\n<p class=\"cap\">Next-token loss (nats/token, lower is better) "
@@ -211,6 +211,10 @@ public final class ReportHtml {
 
     private static void row(StringBuilder sb, String k, String v) {
         sb.append("<tr><th>").append(esc(k)).append("</th><td>").append(esc(v)).append("</td></tr>\n");
+    }
+
+    static String created(Report rep) {
+        return rep.created().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString().replace('T', ' ').replace("Z", " UTC");
     }
 
     private static String share(long v, long full) {

@@ -17,7 +17,7 @@ public final class ReportMarkdown {
         sb.append(String.format(Locale.ROOT, "%s, %d layers (%d MoE), %d routed experts per MoE layer, top-%d. Domains: %s. "
                         + "Methods: %s. Created %s in %.0f s.%n", rep.family(), rep.layers(), rep.moeLayers(), r.numExperts(),
                 rep.topK(), String.join(", ", r.domains()), String.join(", ", r.methods().stream().map(Method::cliName).toList()),
-                rep.created(), rep.seconds()));
+                ReportHtml.created(rep), rep.seconds()));
         sb.append("\n## Quality per method and budget\n");
         sb.append(StudyMarkdown.render(r));
         sb.append("\n## Plots\n\n");

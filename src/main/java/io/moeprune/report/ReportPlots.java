@@ -59,6 +59,7 @@ public final class ReportPlots {
             rows.add("MoE layer " + l);
         }
         for (int e = 0; e < r.numExperts(); e++) cols.add(Integer.toString(e));
-        return Svg.heatmap(domain + ": easyep importance (1 = layer's top expert)", rows, cols, scaled);
+        int cell = r.numExperts() <= 16 ? 44 : r.numExperts() <= 64 ? 17 : 8;
+        return Svg.heatmap(domain + ": easyep importance (1 = layer's top expert)", rows, cols, scaled, cell, "expert");
     }
 }

@@ -132,6 +132,9 @@ public final class ReportRun {
             // not Linux: the processor count alone
         }
         int n = Runtime.getRuntime().availableProcessors();
-        return n + " processor" + (n == 1 ? "" : "s") + (cpu.isEmpty() ? "" : ", " + cpu);
+        double load = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        // A busy machine makes the speed figures noisy: say how busy it was.
+        return n + " processor" + (n == 1 ? "" : "s") + (cpu.isEmpty() ? "" : ", " + cpu)
+                + (load < 0 ? "" : String.format(java.util.Locale.ROOT, ", load average %.1f", load));
     }
 }

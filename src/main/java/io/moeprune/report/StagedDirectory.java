@@ -39,6 +39,11 @@ public final class StagedDirectory implements AutoCloseable {
         try {
             Files.createDirectories(abs.getParent());
             Path staging = Files.createTempDirectory(abs.getParent(), "." + abs.getFileName() + ".tmp-");
+            try {   // temp directories are private (700); the output is an ordinary directory
+                Files.setPosixFilePermissions(staging, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            } catch (UnsupportedOperationException e) {
+                // not a POSIX file system: keep its defaults
+            }
             return new StagedDirectory(abs, staging, force);
         } catch (IOException e) {
             throw MoepruneException.inFile(out, "cannot create the output directory: " + e.getMessage());
