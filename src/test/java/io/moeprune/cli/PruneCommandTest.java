@@ -51,7 +51,8 @@ class PruneCommandTest {
         var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out());
         assertEquals(3, json.get("experts_kept").asInt());
         assertEquals(3, json.get("config_changes").get("num_experts").asInt());
-        assertEquals(0.0, json.get("verify").get("max_rel_diff").asDouble());
+        // same math on fewer experts; kernels may tile the smaller router differently (issue bound: 1e-6)
+        assertTrue(json.get("verify").get("max_rel_diff").asDouble() <= 1e-6, r.out());
         assertTrue(Files.isRegularFile(tmp.resolve("out/model.safetensors")));
     }
 
