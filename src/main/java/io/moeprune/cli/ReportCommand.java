@@ -137,6 +137,9 @@ public final class ReportCommand implements Callable<Integer> {
             stdout.println("report: " + html + " (Markdown: " + dir.out().resolve(ReportFiles.MARKDOWN) + ")");
             stdout.flush();
             return report.pruningExact() ? 0 : MoepruneException.FAILED;
+        } catch (java.io.UncheckedIOException e) {   // disk full, permissions: a failure, not a bug
+            throw new MoepruneException("writing " + out + " failed: " + e.getCause().getMessage(),
+                    MoepruneException.FAILED, e);
         }
     }
 
