@@ -28,7 +28,8 @@ def emulate_mask(name):
     done = False
     with torch.no_grad():
         for layer_s, kept in mask["layers"].items():
-            mlp = full.model.layers[int(layer_s)].mlp
+            layer = full.model.layers[int(layer_s)]
+            mlp = getattr(layer, "mlp", None) or getattr(layer, "block_sparse_moe", None)
             router = getattr(mlp, "gate", None) or getattr(mlp, "router", None)
             bias = getattr(router, "e_score_correction_bias", None)
             if bias is None:
@@ -79,5 +80,11 @@ for name in sorted(os.listdir(root)):
     except Exception as e:  # report and go on
         failed += 1
         print(f"{name:18s} BAD {type(e).__name__}: {str(e)[:300]}", flush=True)
+for extra in sys.argv[3:]:   # unpruned checkpoints to try too (does transformers load its own output?)
+    try:
+        AutoModelForCausalLM.from_pretrained(extra, dtype=torch.float32)
+        print(f"{extra}: loads")
+    except Exception as e:
+        print(f"{extra}: does not load either: {type(e).__name__}: {str(e)[:160]}")
 print("failed:", failed)
 sys.exit(1 if failed else 0)

@@ -46,32 +46,34 @@ public final class KernelsBench {
                 vector.description(), Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
 
         try (Arena arena = Arena.ofShared()) {
+            warmUp(arena, scalar, vector, quick ? 1.5 : 4);
             // (a) rooflines
             MemorySegment big = Roofline.randomBytes(arena, quick ? 256L << 20 : 1L << 30, 1);
-            double[] bw = new double[threads + 1];
-            double[] fma = new double[threads + 1];
+            // Per wall second for every thread count; for 1 thread also per CPU second of the (only) working
+            // thread, which discounts time the OS gave to other processes on a shared machine.
+            Roofline.Rate[] bw = new Roofline.Rate[threads + 1];
+            Roofline.Rate[] fma = new Roofline.Rate[threads + 1];
             System.out.println();
-            System.out.printf("%-44s %8s %12s%n", "roofline", "threads", "value");
+            System.out.printf("%-46s %7s %12s %12s%n", "roofline", "threads", "per wall s", "per cpu s");
             for (int t : threadCounts) {
                 Parallel.setThreads(t);
                 bw[t] = Roofline.readBandwidth(big, minSeconds);
-                System.out.printf("%-44s %8d %9.1f GB/s%n", "read bandwidth (" + (big.byteSize() >> 20) + " MiB buffer)", t, bw[t]);
+                rooflineRow("read GB/s (" + (big.byteSize() >> 20) + " MiB buffer)", t, bw[t]);
             }
             for (int t : threadCounts) {
                 Parallel.setThreads(t);
                 fma[t] = Roofline.fmaPeak(minSeconds);
-                System.out.printf("%-44s %8d %7.1f GFLOP/s%n", "F32 FMA peak (registers only)", t, fma[t]);
+                rooflineRow("F32 FMA peak GFLOP/s (registers only)", t, fma[t]);
             }
             for (int t : threadCounts) {
                 Parallel.setThreads(t);
-                System.out.printf("%-44s %8d %7.1f GFLOP/s%n", "F32 GEMM 512x512 x128, cache-resident (vector)", t,
-                        Roofline.gemmF32(vector, minSeconds));
+                rooflineRow("F32 GEMM GFLOP/s 512x512 x128 in cache", t, Roofline.gemmF32(vector, minSeconds));
             }
 
             // (b) decode: matVec
             System.out.println();
-            System.out.printf("%-30s %-7s %7s %11s %9s %9s%n", "matVec (decode)", "kernels", "threads", "us/call",
-                    "GB/s", "% of BW");
+            System.out.printf("%-30s %-7s %7s %11s %9s %8s %9s %8s%n", "matVec (decode)", "kernels", "threads",
+                    "us/call", "GB/s", "% of BW", "cpu GB/s", "% of BW");
             DType[] dtypes = {DType.F32, DType.BF16, DType.F16, DType.F8_E4M3};
             for (DType d : dtypes) {
                 Weights w = Roofline.randomWeights(arena, d, 4096, 4096, 2);
@@ -80,7 +82,7 @@ public final class KernelsBench {
                 for (Kernels k : List.of(scalar, vector)) {
                     for (int t : threadCounts) {
                         Parallel.setThreads(t);
-                        double s = Roofline.medianSeconds(() -> k.matVec(w, x, 0, out, 0), minSeconds, 5);
+                        Roofline.Timing s = Roofline.timing(() -> k.matVec(w, x, 0, out, 0), minSeconds, 5);
                         row("4096x4096 " + d, k, t, s, w.byteSize(), bw[t]);
                     }
                 }
@@ -102,7 +104,7 @@ public final class KernelsBench {
                     for (int t : threadCounts) {
                         Parallel.setThreads(t);
                         int[] next = {0};
-                        double s = Roofline.medianSeconds(() -> {
+                        Roofline.Timing s = Roofline.timing(() -> {
                             k.matVec(experts.get(next[0]), x, 0, out, 0);
                             next[0] = (next[0] + 1) % count;
                         }, minSeconds, 5);
@@ -113,8 +115,8 @@ public final class KernelsBench {
 
             // (c) prefill: matMul
             System.out.println();
-            System.out.printf("%-30s %-7s %7s %11s %9s %9s%n", "matMul (prefill)", "kernels", "threads", "ms/call",
-                    "GFLOP/s", "% of FMA");
+            System.out.printf("%-30s %-7s %7s %11s %9s %8s %9s %8s%n", "matMul (prefill)", "kernels", "threads",
+                    "ms/call", "GFLOP/s", "% of FMA", "cpu GF/s", "% of FMA");
             for (DType d : new DType[]{DType.F32, DType.BF16, DType.F8_E4M3}) {
                 Weights w = Roofline.randomWeights(arena, d, 2048, 2048, 6);
                 for (int n : new int[]{64, 256}) {
@@ -124,10 +126,13 @@ public final class KernelsBench {
                         if (k == scalar && n > 64) continue;  // seconds per call; 64 shows the gap
                         for (int t : threadCounts) {
                             Parallel.setThreads(t);
-                            double s = Roofline.medianSeconds(() -> k.matMul(w, x, n, out), minSeconds, k == scalar ? 1 : 3);
-                            double gflops = 2.0 * 2048 * 2048 * n / s / 1e9;
-                            System.out.printf("%-30s %-7s %7d %11.2f %9.1f %8.0f%%%n", "2048x2048 " + d + " n=" + n,
-                                    name(k), t, s * 1e3, gflops, 100 * gflops / fma[t]);
+                            Roofline.Timing s = Roofline.timing(() -> k.matMul(w, x, n, out), minSeconds, k == scalar ? 1 : 3);
+                            double gflop = 2.0 * 2048 * 2048 * n / 1e9;
+                            System.out.printf("%-30s %-7s %7d %11.2f %9.1f %7.0f%% %9s %8s%n", "2048x2048 " + d + " n=" + n,
+                                    name(k), t, s.wallSeconds() * 1e3, gflop / s.wallSeconds(),
+                                    100 * gflop / s.wallSeconds() / fma[t].wall(),
+                                    t == 1 ? String.format("%.1f", gflop / s.cpuSeconds()) : "-",
+                                    t == 1 ? String.format("%.0f%%", 100 * gflop / s.cpuSeconds() / fma[t].cpu()) : "-");
                         }
                     }
                 }
@@ -135,10 +140,42 @@ public final class KernelsBench {
         }
     }
 
-    private static void row(String what, Kernels k, int threads, double seconds, long bytes, double bandwidth) {
-        double gbs = bytes / seconds / 1e9;
-        System.out.printf("%-30s %-7s %7d %11.1f %9.1f %8.0f%%%n", what, name(k), threads, seconds * 1e6, gbs,
-                100 * gbs / bandwidth);
+    /**
+     * Runs every kernel on small inputs first so C2 has compiled them before anything is timed: interpreted
+     * Vector API code is 100x slower, and on a busy machine compilation takes seconds.
+     */
+    private static void warmUp(Arena arena, Kernels scalar, Kernels vector, double seconds) {
+        List<Weights> ws = new ArrayList<>();
+        for (DType d : new DType[]{DType.F32, DType.BF16, DType.F16, DType.F8_E4M3}) {
+            ws.add(Roofline.randomWeights(arena, d, 256, 512, 9));
+        }
+        float[] x = Roofline.randomFloats(8 * 512, 10);
+        float[] out = new float[8 * 256];
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        int round = 0;
+        while (System.nanoTime() < end || round < 3) {
+            Parallel.setThreads(1 + round % 2);
+            for (Weights w : ws) {
+                for (Kernels k : List.of(scalar, vector)) {
+                    k.matVec(w, x, 0, out, 0);
+                    k.matMul(w, x, 8, out);
+                }
+            }
+            Roofline.sink = Roofline.fmaPeak(0).wall() + out[0];
+            round++;
+        }
+    }
+
+    private static void row(String what, Kernels k, int threads, Roofline.Timing s, long bytes, Roofline.Rate bw) {
+        double gbs = bytes / s.wallSeconds() / 1e9, cpuGbs = bytes / s.cpuSeconds() / 1e9;
+        System.out.printf("%-30s %-7s %7d %11.1f %9.1f %7.0f%% %9s %8s%n", what, name(k), threads,
+                s.wallSeconds() * 1e6, gbs, 100 * gbs / bw.wall(),
+                threads == 1 ? String.format("%.1f", cpuGbs) : "-",
+                threads == 1 ? String.format("%.0f%%", 100 * cpuGbs / bw.cpu()) : "-");
+    }
+
+    private static void rooflineRow(String what, int threads, Roofline.Rate r) {
+        System.out.printf("%-46s %7d %12.1f %12s%n", what, threads, r.wall(), threads == 1 ? String.format("%.1f", r.cpu()) : "-");
     }
 
     private static String name(Kernels k) {

@@ -92,28 +92,58 @@ public final class Roofline {
      * {@code minSeconds}; a warm-up of the same length comes first (JIT).
      */
     public static double medianSeconds(Runnable body, double minSeconds, int samples) {
-        // Warm-up long enough for C2 to compile the Vector API code (interpreted, it is 100x slower).
-        sample(body, Math.max(minSeconds, 0.5));
-        double[] s = new double[samples];
-        for (int i = 0; i < samples; i++) s[i] = sample(body, minSeconds);
-        Arrays.sort(s);
-        return s[samples / 2];
+        return timing(body, minSeconds, samples).wallSeconds();
     }
 
-    private static double sample(Runnable body, double minSeconds) {
+    /**
+     * Seconds per call: the median wall-clock time, and the median CPU time of the calling thread. On a shared
+     * machine the CPU time is the fairer figure for single-threaded work (time spent descheduled is not
+     * counted); it means nothing when other threads do the work.
+     */
+    public record Timing(double wallSeconds, double cpuSeconds) {
+    }
+
+    /**
+     * A rate (GB/s or GFLOP/s) per wall second and per CPU second of the calling thread; the second is only
+     * meaningful with 1 thread (see {@link Timing}).
+     */
+    public record Rate(double wall, double cpu) {
+        public static Rate of(double amount, Timing t) {
+            return new Rate(amount / t.wallSeconds(), amount / t.cpuSeconds());
+        }
+    }
+
+    public static Timing timing(Runnable body, double minSeconds, int samples) {
+        // Warm-up long enough for C2 to compile the Vector API code (interpreted, it is 100x slower).
+        sample(body, Math.max(minSeconds, 0.3));
+        double[] wall = new double[samples], cpu = new double[samples];
+        for (int i = 0; i < samples; i++) {
+            double[] s = sample(body, minSeconds);
+            wall[i] = s[0];
+            cpu[i] = s[1];
+        }
+        Arrays.sort(wall);
+        Arrays.sort(cpu);
+        return new Timing(wall[samples / 2], cpu[samples / 2]);
+    }
+
+    private static double[] sample(Runnable body, double minSeconds) {
         long budget = (long) (minSeconds * 1e9);
-        long start = System.nanoTime(), now;
+        long start = System.nanoTime(), cpu0 = THREADS.getCurrentThreadCpuTime(), now;
         int calls = 0;
         do {
             body.run();
             calls++;
             now = System.nanoTime();
         } while (now - start < budget);
-        return (now - start) / 1e9 / calls;
+        long cpu = THREADS.getCurrentThreadCpuTime() - cpu0;
+        return new double[]{(now - start) / 1e9 / calls, cpu / 1e9 / calls};
     }
 
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
     /** Sustained read bandwidth in GB/s (10^9 bytes) streaming {@code buffer} once per call over the pool. */
-    public static double readBandwidth(MemorySegment buffer, double minSeconds) {
+    public static Rate readBandwidth(MemorySegment buffer, double minSeconds) {
         long bytes = buffer.byteSize() - buffer.byteSize() % (64L * 1024);
         int chunks = (int) (bytes / (64L * 1024));
         double[] partial = new double[chunks];
@@ -123,7 +153,7 @@ public final class Roofline {
             });
             sink = partial[chunks - 1];
         };
-        return bytes / medianSeconds(pass, minSeconds, 5) / 1e9;
+        return Rate.of(bytes / 1e9, timing(pass, minSeconds, 5));
     }
 
     private static double sumChunk(MemorySegment m, long off, int len) {
@@ -144,7 +174,7 @@ public final class Roofline {
      * Peak F32 arithmetic in GFLOP/s (an FMA counts 2): every pool thread runs independent register-only FMA
      * chains, enough of them to cover the FMA latency. No memory traffic: the true prefill ceiling.
      */
-    public static double fmaPeak(double minSeconds) {
+    public static Rate fmaPeak(double minSeconds) {
         int threads = Parallel.threads();
         int iters = 1 << 12;
         double[] partial = new double[threads];
@@ -159,7 +189,7 @@ public final class Roofline {
             sink = partial[0];
         };
         double flops = (double) threads * 16 * iters * 12 * F.length() * 2;
-        return flops / medianSeconds(run, minSeconds, 5) / 1e9;
+        return Rate.of(flops / 1e9, timing(run, minSeconds, 5));
     }
 
     private static double fmaChains(int iters) {
@@ -179,15 +209,15 @@ public final class Roofline {
      * GFLOP/s of {@code kernels.matMul} on cache-resident F32 operands ([512, 512] weights, a batch of 128): the
      * best a plain F32 GEMM of these kernels does when memory is not the limit.
      */
-    public static double gemmF32(Kernels kernels, double minSeconds) {
+    public static Rate gemmF32(Kernels kernels, double minSeconds) {
         int rows = 512, cols = 512, n = 128;
         try (Arena arena = Arena.ofShared()) {
             Weights w = randomWeights(arena, DType.F32, rows, cols, 1);
             float[] x = randomFloats(n * cols, 2);
             float[] out = new float[n * rows];
-            double s = medianSeconds(() -> kernels.matMul(w, x, n, out), minSeconds, 5);
+            Timing t = timing(() -> kernels.matMul(w, x, n, out), minSeconds, 5);
             sink = out[0];
-            return 2.0 * rows * cols * n / s / 1e9;
+            return Rate.of(2.0 * rows * cols * n / 1e9, t);
         }
     }
 }

@@ -15,13 +15,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.IntStream;
 
 /**
  * Prefill and decode speed of the runtime on a model directory, next to the rooflines measured in the same run:
- * decode ≤ memory bandwidth / bytes of active weights per token; prefill ≤ F32 GEMM peak / (2 · active
- * parameters per token).
+ * decode ≤ memory bandwidth ({@link Roofline#readBandwidth}) / bytes of active weights per token; prefill ≤ F32
+ * GEMM rate of Kernels.matMul / (2 · active parameters per token).
  *
  * <pre>
  * bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]
@@ -106,30 +104,10 @@ public final class RuntimeBench {
         return s[s.length / 2];
     }
 
-    /** Bytes/s of streaming reads over 1 GiB of native memory, split across threads; best of 3. */
+    /** Bytes/s of streaming reads over 1 GiB of native memory with the kernels' threads (h5's Roofline probe). */
     static double measureBandwidth(int threads) {
-        long bytes = 1L << 30;
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(bytes, 64);
-            seg.fill((byte) 1);
-            double best = 0;
-            AtomicLong sink = new AtomicLong();
-            for (int rep = 0; rep < 3; rep++) {
-                long t0 = System.nanoTime();
-                long slice = bytes / threads;
-                IntStream.range(0, threads).parallel().forEach(t -> {
-                    long sum = 0;
-                    long end = (t + 1) * slice;
-                    for (long o = t * slice; o < end; o += 32) {
-                        sum += seg.get(ValueLayout.JAVA_LONG, o) + seg.get(ValueLayout.JAVA_LONG, o + 8)
-                                + seg.get(ValueLayout.JAVA_LONG, o + 16) + seg.get(ValueLayout.JAVA_LONG, o + 24);
-                    }
-                    sink.addAndGet(sum);
-                });
-                best = Math.max(best, bytes / ((System.nanoTime() - t0) / 1e9));
-            }
-            if (sink.get() == 42) System.out.print("");
-            return best;
+            return Roofline.readBandwidth(Roofline.randomBytes(arena, 1L << 30, 1), 1.0).wall() * 1e9;
         }
     }
 

@@ -7,7 +7,7 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * A small fork-join for the kernels: splits a range of independent items (matrix rows) over a fixed pool of
  * threads. A decode step makes hundreds of small kernel calls, so dispatch must be cheap: the pool is created
- * once, workers spin briefly on a generation counter before parking, a call allocates nothing beyond the task
+ * once, workers spin briefly on a job ticket before parking, only as many workers as the work needs wake up, a call allocates nothing beyond the task
  * lambda, and work below {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
  *
  * <p>The thread count comes from {@link #setThreads(int)} (the CLI's {@code --threads}), else the system property
@@ -42,9 +42,13 @@ public final class Parallel {
     private final AtomicBoolean busy = new AtomicBoolean();
     private final AtomicInteger nextChunk = new AtomicInteger();
     private final AtomicInteger pending = new AtomicInteger();
-    private volatile long generation;
+    /**
+     * Publishes a job: (generation << 16) | number of workers taking part, in one volatile word so a worker that
+     * wakes late reads both of the same job (the others are not waited for, so they may lag behind).
+     */
+    private volatile long ticket;
     private volatile boolean shutdown;
-    // The current job; written before the volatile generation bump, read after it.
+    // The current job; written before the volatile ticket, read after it.
     private RangeTask task;
     private int count;
     private int chunkSize;
@@ -75,7 +79,7 @@ public final class Parallel {
 
     /** Sets the number of threads the kernels use (≥ 1, the caller included); replaces the pool. */
     public static void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be at least 1, got " + n);
+        if (n < 1 || n > 4096) throw new IllegalArgumentException("threads must be 1..4096, got " + n);
         synchronized (CONFIG_LOCK) {
             Parallel old = pool;
             if (old.threads == n) return;
@@ -118,10 +122,10 @@ public final class Parallel {
         this.chunks = (count + perChunk - 1) / perChunk;
         this.failure = null;
         nextChunk.set(0);
-        pending.set(workers.length);
-        generation = generation + 1;  // publishes the job
-        for (Worker w : workers) {
-            if (w.parked) LockSupport.unpark(w.thread);
+        pending.set(parts - 1);
+        ticket = ((ticket >>> 16) + 1) << 16 | (parts - 1);  // publishes the job to workers [0, parts - 1)
+        for (int i = 0; i < parts - 1; i++) {
+            if (workers[i].parked) LockSupport.unpark(workers[i].thread);
         }
         try {
             runChunks();
@@ -155,40 +159,44 @@ public final class Parallel {
         // Wait for a running dispatch and keep the pool marked busy forever: late callers then run inline.
         while (!busy.compareAndSet(false, true)) Thread.onSpinWait();
         shutdown = true;
-        generation = generation + 1;
+        ticket = ((ticket >>> 16) + 1) << 16;
         for (Worker w : workers) LockSupport.unpark(w.thread);
     }
 
     private final class Worker implements Runnable {
         final Thread thread;
+        final int index;
         volatile boolean parked;
 
         Worker(int index) {
+            this.index = index;
             thread = new Thread(this, "moeprune-kernel-" + (index + 1));
             thread.setDaemon(true);
         }
 
         @Override
         public void run() {
-            long seen = 0;  // the generation at construction: a job may be published before this thread starts
+            long seen = 0;  // the ticket at construction: a job may be published before this thread starts
             while (true) {
                 long start = System.nanoTime();
                 int spins = 0;
-                while (generation == seen) {
+                long t;
+                while ((t = ticket) == seen) {
                     if ((++spins & 0xff) != 0 || System.nanoTime() - start < SPIN_NANOS) {
                         Thread.onSpinWait();
                     } else {
                         parked = true;
-                        if (generation == seen) LockSupport.park(this);
+                        if (ticket == seen) LockSupport.park(this);
                         parked = false;
                     }
                 }
-                seen = generation;
+                seen = t;
                 if (shutdown) return;
+                if (index >= (int) (t & 0xffff)) continue;  // a small job that does not need this worker
                 try {
                     runChunks();
-                } catch (Throwable t) {
-                    failure = t;  // also stops the others from taking more chunks
+                } catch (Throwable e) {
+                    failure = e;  // also stops the others from taking more chunks
                 } finally {
                     pending.decrementAndGet();
                 }

@@ -48,21 +48,29 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
     }
 
     /**
-     * FP8 E4M3 weights with their 128×128 block scales, e.g. {@code w} = "...weight" and {@code scaleInv} =
-     * "...weight_scale_inv" of a DeepSeek-V3 FP8 checkpoint (dequantized value = fp8 · scale).
+     * FP8 E4M3 weights with their scales, e.g. {@code w} = "...weight" and {@code scaleInv} = "...weight_scale_inv"
+     * of a DeepSeek-V3 FP8 checkpoint (dequantized value = fp8 · scale): either 128×128 block scales of shape
+     * [ceil(rows/128), ceil(cols/128)], or one per-tensor scale (shape [] or [1]), which is spread over the blocks.
      */
     public static Weights blockScaled(Tensor w, Tensor scaleInv) {
         if (w.dtype() != DType.F8_E4M3) {
             throw MoepruneException.inFile(w.file(), "tensor '" + w.name() + "' should be F8_E4M3 but is " + w.dtype());
         }
         Weights plain = of(w);
+        int blocks = scaleRows(plain.rows) * scaleRows(plain.cols);
         long[] s = scaleInv.shape();
-        if (s.length != 2 || s[0] != scaleRows(plain.rows) || s[1] != scaleRows(plain.cols)) {
+        float[] scales;
+        if (scaleInv.elementCount() == 1 && s.length <= 1) {
+            scales = new float[blocks];
+            java.util.Arrays.fill(scales, scaleInv.getFloat(0));
+        } else if (s.length == 2 && s[0] == scaleRows(plain.rows) && s[1] == scaleRows(plain.cols)) {
+            scales = scaleInv.toFloatArray();
+        } else {
             throw MoepruneException.inFile(scaleInv.file(), "tensor '" + scaleInv.name() + "' has shape "
                     + scaleInv.info().shapeString() + " but [" + scaleRows(plain.rows) + ", " + scaleRows(plain.cols)
-                    + "] block scales are needed for '" + w.name() + "'");
+                    + "] block scales or one scale are needed for '" + w.name() + "'");
         }
-        return new Weights(plain.data, plain.dtype, plain.rows, plain.cols, scaleInv.toFloatArray());
+        return new Weights(plain.data, plain.dtype, plain.rows, plain.cols, scales);
     }
 
     /** The scale of the block holding row {@code r}, column {@code c} (1 without scales). */

@@ -2,7 +2,6 @@ package io.moeprune.runtime;
 
 import io.moeprune.model.AttentionSpec;
 
-import io.moeprune.kernels.Parallel;
 
 /**
  * Multi-head / grouped-query attention as in Llama-style decoders: q, k, v projections (optional biases), optional
@@ -76,44 +75,8 @@ public final class GqaAttention implements AttentionLayer {
         System.arraycopy(ks, 0, kc, startPos * kw, n * kw);
         System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
 
-        float[] ctx = new float[n * heads * valueDim];
-        // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
-        Parallel.forRange(n * heads, 8L * (startPos + n) * headDim, (from, to) -> {
-            for (int task = from; task < to; task++) attendOne(task / heads, task % heads, startPos, qs, kc, vc, ctx);
-        });
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
         o.apply(ctx, n, out);
-    }
-
-    /** Softmax attention of query row i, head h over positions [first, startPos+i]. */
-    private void attendOne(int i, int h, int startPos, float[] qs, float[] kc, float[] vc, float[] ctx) {
-        int pos = startPos + i;
-        int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-        int kvh = h / (heads / kvHeads);
-        int kw = kvHeads * headDim, vw = kvHeads * valueDim;
-        int qOff = i * heads * headDim + h * headDim;
-        float[] scores = new float[pos - first + 1];
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = first; t <= pos; t++) {
-            int kOff = t * kw + kvh * headDim;
-            float s = 0f;
-            for (int d = 0; d < headDim; d++) s += qs[qOff + d] * kc[kOff + d];
-            s *= scale;
-            scores[t - first] = s;
-            if (s > max) max = s;
-        }
-        float sum = 0f;
-        for (int j = 0; j < scores.length; j++) {
-            float e = (float) Math.exp(scores[j] - max);
-            scores[j] = e;
-            sum += e;
-        }
-        float inv = 1f / sum;
-        int cOff = (i * heads + h) * valueDim;
-        for (int t = first; t <= pos; t++) {
-            float p = scores[t - first] * inv;
-            int vOff = t * vw + kvh * valueDim;
-            for (int d = 0; d < valueDim; d++) ctx[cOff + d] += p * vc[vOff + d];
-        }
     }
 
     private void normalize(float[] x, int n, int rowWidth, RmsNorm norm) {

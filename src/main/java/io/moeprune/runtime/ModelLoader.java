@@ -20,9 +20,6 @@ final class ModelLoader {
 
     static Model load(Path dir, ModelSpec spec) {
         FamilyRuntime family = Families.of(spec);
-        if (spec.scaling() != null && spec.scaling().residual() != 1f && spec.family() != io.moeprune.model.Family.GRANITE_MOE) {
-            throw new MoepruneException("unexpected residual scaling for " + spec.family().modelType());
-        }
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
             WeightSource w = new WeightSource(checkpoint);
@@ -80,6 +77,7 @@ final class ModelLoader {
         long bytes = model.lmHead().weights().byteSize();
         for (DecoderLayer layer : model.layers()) {
             if (layer.attention() instanceof GqaAttention g) bytes += g.weightBytes();
+            if (layer.attention() instanceof MlaAttention m) bytes += m.weightBytes();
             switch (layer.feedForward()) {
                 case MoeBlock m -> {
                     bytes += m.gate().weights().byteSize();

@@ -17,14 +17,30 @@ public record WeightSource(Checkpoint checkpoint) {
         return checkpoint.tensor(name);
     }
 
-    /** A 2-D matrix kept mapped in its stored dtype (F32, BF16 or F16). */
+    /**
+     * A 2-D matrix kept mapped in its stored dtype (F32, BF16 or F16; FP8 E4M3 with its {@code _scale_inv}
+     * block scales, or one per-tensor scale given as a scalar, when the checkpoint has them).
+     */
     public Weights matrix(String name) {
         Tensor t = checkpoint.tensor(name);
+        if (t.dtype() == DType.F8_E4M3) return fp8(t, name + "_scale_inv");
         if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
             throw MoepruneException.inFile(checkpoint.shardOf(name).path(), "tensor '" + name + "' is " + t.dtype()
                     + "; the runtime computes on F32, BF16 and F16 weights only");
         }
         return Weights.of(t);
+    }
+
+    private Weights fp8(Tensor t, String scaleName) {
+        Weights plain = Weights.of(t);
+        if (!checkpoint.has(scaleName)) return plain;
+        Tensor scale = checkpoint.tensor(scaleName);
+        if (scale.elementCount() == 1) {
+            float[] blocks = new float[Weights.scaleRows(plain.rows()) * Weights.scaleRows(plain.cols())];
+            java.util.Arrays.fill(blocks, scale.getFloat(0));
+            return new Weights(plain.data(), plain.dtype(), plain.rows(), plain.cols(), blocks);
+        }
+        return Weights.blockScaled(t, scale);
     }
 
     /** A linear layer: matrix {@code name} plus its bias {@code biasName} when that is non-null. */

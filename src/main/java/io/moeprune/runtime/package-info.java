@@ -12,18 +12,18 @@
  * would.
  *
  * <p>Families: what differs is built by a {@link io.moeprune.runtime.family.FamilyRuntime} chosen in
- * {@link io.moeprune.runtime.family.Families}. Qwen3-MoE, Qwen2-MoE, OLMoE and Mixtral share
- * {@link io.moeprune.runtime.family.LlamaStyleFamily}; their differences are data in the ModelSpec. To add:
+ * {@link io.moeprune.runtime.family.Families}. DeepSeek-V2/V3 use
+ * {@link io.moeprune.runtime.family.DeepSeekFamily} (MLA attention; routing with sigmoid, selection bias, groups
+ * and scaling is generic in Router). Qwen3-MoE, Qwen2-MoE, OLMoE, Mixtral and GraniteMoE share
+ * {@link io.moeprune.runtime.family.LlamaStyleFamily}; their differences are data in the ModelSpec (GraniteMoE's
+ * fused expert tensors are sliced into per-expert views, its multipliers are applied by Model and DecoderLayer).
+ * To add:
  * <ul>
- *   <li>DeepSeek-V2/V3: an {@code MlaAttention} (AttentionLayer with its own cache widths: compressed kv + rope
- *       key) and a {@code DeepSeekFamily}; routing (sigmoid, selection bias, groups, scaling) is already in
- *       {@link io.moeprune.runtime.Router}; shared experts are already in MoeBlock; DeepSeek's yarn mscale² softmax
- *       factor goes into the attention scale.</li>
- *   <li>gpt-oss: an ExpertWeights over the fused interleaved gate_up tensors with biases and the clamped SwiGLU,
+ * *   <li>gpt-oss: an ExpertWeights over the fused interleaved gate_up tensors with biases and the clamped SwiGLU,
  *       attention sinks and sliding layers in GqaAttention, router bias (already supported).</li>
- *   <li>GraniteMoE: an ExpertWeights over input_linear/output_linear slices; its multipliers are already applied
- *       (embedding, residual, logits divisor, attention scale).</li>
- * </ul>
+ * * </ul>
+ * FP8 E4M3 weights with {@code weight_scale_inv} are read through the kernels' block-scaled path (not checked
+ * against a reference: the deepseek_v3_fp8 fixture's stored scales are ~1e-14..1e-24, not usable).
  * RoPE types: default, linear and yarn are implemented ({@link io.moeprune.runtime.Rope}); dynamic, llama3 and
  * longrope are refused with a one-line error.
  */

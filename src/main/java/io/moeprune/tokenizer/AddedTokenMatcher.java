@@ -95,12 +95,11 @@ final class AddedTokenMatcher {
         return out;
     }
 
-    /** Rust's char::is_alphanumeric: alphabetic or numeric. */
+    /** Unicode \w (letters, marks, digits, connector punctuation such as '_'), as tokenizers' word-boundary regexes. */
+    private static final java.util.regex.Pattern WORD_CHAR =
+            java.util.regex.Pattern.compile("\\w", java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+
     private static boolean isWordChar(int cp) {
-        if (Character.isAlphabetic(cp)) {
-            return true;
-        }
-        int type = Character.getType(cp);
-        return type == Character.DECIMAL_DIGIT_NUMBER || type == Character.LETTER_NUMBER || type == Character.OTHER_NUMBER;
+        return WORD_CHAR.matcher(Character.toString(cp)).matches();
     }
 }

@@ -48,14 +48,17 @@ final class BpeModel {
         return vocab;
     }
 
-    /** Appends the ids of {@code word} to {@code out}. */
-    void encodeWord(String word, IntList out) {
+    /**
+     * Appends the ids of {@code word} to {@code out}; with {@code byteLevel} the word is raw text that is first
+     * rewritten into the byte alphabet (the cache is keyed by the raw word, so hits skip the rewrite).
+     */
+    void encodeWord(String word, boolean byteLevel, IntList out) {
         if (word.isEmpty()) {
             return;
         }
         int[] ids = cache.get(word);
         if (ids == null) {
-            ids = tokenize(word);
+            ids = tokenize(byteLevel ? ByteLevelAlphabet.encode(word) : word);
             if (cache.size() >= CACHE_LIMIT) {
                 cache.clear();
             }

@@ -14,6 +14,8 @@ import java.util.OptionalInt;
 final class BpeTokenizer implements Tokenizer {
     private final TextNormalizer normalizer;
     private final PreTokenizer preTokenizer;
+    /** Words reach the model as raw text and are rewritten into the byte alphabet there. */
+    private final boolean byteLevelWords;
     private final BpeModel model;
     private final TokenDecoder decoder;
     private final AddedTokenMatcher rawAddedTokens;
@@ -27,7 +29,9 @@ final class BpeTokenizer implements Tokenizer {
     BpeTokenizer(TextNormalizer normalizer, PreTokenizer preTokenizer, BpeModel model, TokenDecoder decoder,
                  List<AddedToken> addedTokens, List<Integer> eosIds, ChatTemplate chatTemplate) {
         this.normalizer = normalizer;
-        this.preTokenizer = preTokenizer;
+        PreTokenizer deferred = preTokenizer.withoutFinalByteMapping();
+        this.preTokenizer = deferred != null ? deferred : preTokenizer;
+        this.byteLevelWords = deferred != null;
         this.model = model;
         this.decoder = decoder;
         this.rawAddedTokens = new AddedTokenMatcher(addedTokens.stream().filter(t -> !t.normalized()).toList());
@@ -73,7 +77,7 @@ final class BpeTokenizer implements Tokenizer {
                 preTokenizer.split(new Piece(normalized.substring(seg.start(), seg.end()),
                         raw.start() == 0 && seg.start() == 0), words);
                 for (Piece word : words) {
-                    model.encodeWord(word.text(), ids);
+                    model.encodeWord(word.text(), byteLevelWords, ids);
                 }
             }
         }
@@ -122,5 +126,10 @@ final class BpeTokenizer implements Tokenizer {
     @Override
     public String applyChatTemplate(List<Map<String, String>> messages, boolean addGenerationPrompt) {
         return chatTemplate.render(messages, addGenerationPrompt);
+    }
+
+    /** The chat template with extra variables (e.g. tools, enable_thinking) and free-form message maps. */
+    String applyChatTemplate(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt, Map<String, Object> extra) {
+        return chatTemplate.render(messages, addGenerationPrompt, extra);
     }
 }

@@ -2,6 +2,9 @@ package io.moeprune.tokenizer;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import jinjava.javax.el.CompositeELResolver;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
@@ -25,7 +28,7 @@ final class ChatTemplate {
 
     ChatTemplate(Path source, String template, Map<String, Object> specialTokens) {
         this.source = source;
-        this.template = template;
+        this.template = template == null ? null : JinjaCompat.rewrite(template);
         this.specialTokens = specialTokens;
         this.jinjava = template == null ? null : newJinjava();
     }
@@ -38,12 +41,23 @@ final class ChatTemplate {
         return template != null;
     }
 
+    /**
+     * jinjava set up as close to transformers' Jinja environment as it goes: trim_blocks and lstrip_blocks,
+     * whitespace control on expressions, Python operator precedence, Python str methods, Python's tojson.
+     */
     private static Jinjava newJinjava() {
-        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
-                .withFailOnUnknownTokens(false).build();
+        LegacyOverrides python = LegacyOverrides.newBuilder().withUseTrimmingForNotesAndExpressions(true)
+                .withUseNaturalOperatorPrecedence(true).withParseWhitespaceControlStrictly(true)
+                .withKeepNullableLoopValues(true).withHandleBackslashInQuotesOnly(true).withEvaluateMapKeys(true).build();
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new PythonStringMethods());
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_WRITE);
+        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                .withLegacyOverrides(python).withElResolver(resolver).withFailOnUnknownTokens(false).build();
         Jinjava j = new Jinjava(config);
         j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
                 "raiseException", String.class));
+        j.getGlobalContext().registerFilter(new PythonToJsonFilter());
         return j;
     }
 
@@ -60,11 +74,17 @@ final class ChatTemplate {
     }
 
     String render(List<Map<String, String>> messages, boolean addGenerationPrompt) {
+        return render(messages, addGenerationPrompt, Map.of());
+    }
+
+    /** Renders with extra template variables (tools, enable_thinking, ...). */
+    String render(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt, Map<String, Object> extra) {
         if (template == null) {
             throw MoepruneException.inFile(source, "the model has no chat template (no chat_template.jinja and no "
                     + "\"chat_template\" in tokenizer_config.json)");
         }
         Map<String, Object> bindings = new HashMap<>(specialTokens);
+        bindings.putAll(extra);
         bindings.put("messages", messages.stream().map(m -> (Map<String, Object>) new HashMap<String, Object>(m)).toList());
         bindings.put("add_generation_prompt", addGenerationPrompt);
         RenderResult result;

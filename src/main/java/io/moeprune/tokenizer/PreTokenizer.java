@@ -16,6 +16,14 @@ interface PreTokenizer {
     /** Appends the pieces of {@code piece} to {@code out} (empty pieces are dropped). */
     void split(Piece piece, List<Piece> out);
 
+    /**
+     * This pre-tokenizer without its final byte-alphabet rewrite, or null when it does not end with ByteLevel.
+     * The tokenizer then rewrites a word only when it misses the word cache (most words hit it).
+     */
+    default PreTokenizer withoutFinalByteMapping() {
+        return null;
+    }
+
     PreTokenizer NONE = (piece, out) -> {
         if (!piece.text().isEmpty()) {
             out.add(piece);
@@ -157,19 +165,70 @@ interface PreTokenizer {
             }
             out.addAll(current);
         }
+
+        @Override
+        public PreTokenizer withoutFinalByteMapping() {
+            if (steps.isEmpty()) {
+                return null;
+            }
+            PreTokenizer last = steps.getLast().withoutFinalByteMapping();
+            if (last == null) {
+                return null;
+            }
+            List<PreTokenizer> changed = new ArrayList<>(steps);
+            changed.set(changed.size() - 1, last);
+            return new Sequence(List.copyOf(changed));
+        }
     }
 
     record Split(TextNormalizer.TextPattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
         @Override
         public void split(Piece piece, List<Piece> out) {
-            splitAt(piece, pattern.matches(piece.text()), behavior, invert, out);
+            if (behavior == Behavior.ISOLATED && !invert && pattern.regex() != null) {
+                isolate(piece, pattern.regex(), out);
+            } else {
+                splitAt(piece, pattern.matches(piece.text()), behavior, invert, out);
+            }
         }
     }
 
-    /** GPT-2 style: optional leading space, optional GPT-2 regex split, then the byte alphabet. */
-    record ByteLevel(boolean addPrefixSpace, boolean useRegex, Pattern regex) implements PreTokenizer {
+    /**
+     * Each match of {@code regex} and each stretch between matches becomes a piece (the "Isolated" behavior,
+     * the common case, without building range lists).
+     */
+    static void isolate(Piece piece, Pattern regex, List<Piece> out) {
+        String text = piece.text();
+        Matcher m = regex.matcher(text);
+        int prev = 0;
+        boolean atStart = piece.atStart();
+        while (m.find()) {
+            int start = m.start();
+            int end = m.end();
+            if (start > prev) {
+                out.add(new Piece(text.substring(prev, start), atStart && prev == 0));
+            }
+            if (end > start) {
+                out.add(new Piece(text.substring(start, end), atStart && start == 0));
+            }
+            prev = end;
+        }
+        if (prev < text.length()) {
+            out.add(new Piece(prev == 0 ? text : text.substring(prev), atStart && prev == 0));
+        }
+    }
+
+    /**
+     * GPT-2 style: optional leading space, optional GPT-2 regex split, then the byte alphabet (unless
+     * {@code mapBytes} is off because the tokenizer maps words itself).
+     */
+    record ByteLevel(boolean addPrefixSpace, boolean useRegex, boolean mapBytes, Pattern regex) implements PreTokenizer {
         ByteLevel(boolean addPrefixSpace, boolean useRegex) {
-            this(addPrefixSpace, useRegex, useRegex ? OnigRegex.compile(GPT2_PATTERN) : null);
+            this(addPrefixSpace, useRegex, true, useRegex ? OnigRegex.compile(GPT2_PATTERN) : null);
+        }
+
+        @Override
+        public PreTokenizer withoutFinalByteMapping() {
+            return new ByteLevel(addPrefixSpace, useRegex, false, regex);
         }
 
         @Override
@@ -179,27 +238,24 @@ interface PreTokenizer {
                 return;
             }
             if (addPrefixSpace && text.charAt(0) != ' ') {
-                text = " " + text;
+                piece = new Piece(" " + text, piece.atStart());
             }
-            if (!useRegex) {
-                out.add(new Piece(ByteLevelAlphabet.encode(text), piece.atStart()));
+            if (!mapBytes) {
+                if (useRegex) {
+                    isolate(piece, regex, out);
+                } else {
+                    out.add(piece);
+                }
                 return;
             }
-            Matcher m = regex.matcher(text);
-            int prev = 0;
-            boolean atStart = piece.atStart();
-            while (m.find()) {
-                if (m.start() > prev) {
-                    out.add(new Piece(ByteLevelAlphabet.encode(text.substring(prev, m.start())), atStart && prev == 0));
-                }
-                if (m.end() > m.start()) {
-                    out.add(new Piece(ByteLevelAlphabet.encode(text.substring(m.start(), m.end())),
-                            atStart && m.start() == 0));
-                }
-                prev = m.end();
+            List<Piece> words = new ArrayList<>();
+            if (useRegex) {
+                isolate(piece, regex, words);
+            } else {
+                words.add(piece);
             }
-            if (prev < text.length()) {
-                out.add(new Piece(ByteLevelAlphabet.encode(text.substring(prev)), atStart && prev == 0));
+            for (Piece w : words) {
+                out.add(new Piece(ByteLevelAlphabet.encode(w.text()), w.atStart()));
             }
         }
     }

@@ -170,17 +170,16 @@ interface TokenDecoder {
         }
     }
 
-    /** '▁' back to spaces; the leading space of the first token is dropped when one was prepended. */
+    /**
+     * '▁' back to spaces; when a '▁' was prepended, every '▁' of the first token is dropped (as tokenizers
+     * does, so a first token of several '▁' vanishes).
+     */
     record Metaspace(String replacement, boolean stripFirst) implements TokenDecoder {
         @Override
         public List<String> decodeChain(List<String> tokens) {
             List<String> out = new ArrayList<>(tokens.size());
             for (int i = 0; i < tokens.size(); i++) {
-                String t = tokens.get(i).replace(replacement, " ");
-                if (i == 0 && stripFirst && t.startsWith(" ")) {
-                    t = t.substring(1);
-                }
-                out.add(t);
+                out.add(tokens.get(i).replace(replacement, i == 0 && stripFirst ? "" : " "));
             }
             return out;
         }

@@ -32,66 +32,62 @@ public final class Tokenizers {
         if (!Files.isRegularFile(tokenizerJson)) {
             throw MoepruneException.inFile(tokenizerJson, "not found (the model directory needs a tokenizer.json)");
         }
-        JsonNode root = readJson(tokenizerJson);
+        TokenizerJsonReader.Contents contents = readTokenizerJson(tokenizerJson);
         JsonNode tokenizerConfig = readOptionalJson(modelDir.resolve("tokenizer_config.json"));
-        BpeTokenizer withoutEos = fromJson(tokenizerJson, root, List.of(), ChatTemplate.absent(tokenizerJson));
-        List<Integer> eos = eosIds(modelDir, tokenizerConfig, withoutEos);
-        ChatTemplate template = chatTemplate(modelDir, tokenizerConfig);
-        return fromJson(tokenizerJson, root, eos, template);
+        List<Integer> eos = eosIds(modelDir, tokenizerConfig, contents);
+        return build(tokenizerJson, contents, eos, chatTemplate(modelDir, tokenizerConfig));
     }
 
     /** A tokenizer from a tokenizer.json file alone (no eos ids, no chat template). */
     public static Tokenizer fromTokenizerJson(Path tokenizerJson) {
-        return fromJson(tokenizerJson, readJson(tokenizerJson), List.of(), ChatTemplate.absent(tokenizerJson));
+        return build(tokenizerJson, readTokenizerJson(tokenizerJson), List.of(), ChatTemplate.absent(tokenizerJson));
     }
 
-    private static BpeTokenizer fromJson(Path file, JsonNode root, List<Integer> eos, ChatTemplate template) {
+    private static TokenizerJsonReader.Contents readTokenizerJson(Path file) {
         try {
-            JsonNode model = root.path("model");
-            String type = model.path("type").asText("BPE");
-            if (!type.equals("BPE")) {
-                throw MoepruneException.inFile(file, "unsupported tokenizer model type " + type + " (only BPE is supported)");
-            }
-            List<AddedToken> added = new ArrayList<>();
-            for (JsonNode t : root.path("added_tokens")) {
-                added.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("single_word").asBoolean(false),
-                        t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
-                        t.path("normalized").asBoolean(!t.path("special").asBoolean(false)), t.path("special").asBoolean(false)));
-            }
-            return new BpeTokenizer(TextNormalizer.fromJson(root.get("normalizer")),
-                    PreTokenizer.fromJson(root.get("pre_tokenizer")), bpeModel(model), TokenDecoder.fromJson(root.get("decoder")),
-                    added, eos, template);
+            return TokenizerJsonReader.read(file);
+        } catch (IOException e) {
+            throw MoepruneException.inFile(file, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
         } catch (IllegalArgumentException e) {
             throw MoepruneException.inFile(file, e.getMessage());
         }
     }
 
-    private static BpeModel bpeModel(JsonNode model) {
-        JsonNode vocabNode = model.path("vocab");
-        Map<String, Integer> vocab = new HashMap<>(vocabNode.size() * 2);
-        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
-            vocab.put(e.getKey(), e.getValue().asInt());
+    private static List<AddedToken> addedTokens(TokenizerJsonReader.Contents contents) {
+        List<AddedToken> added = new ArrayList<>();
+        for (JsonNode t : contents.sections().getOrDefault("added_tokens", JSON.createArrayNode())) {
+            boolean special = t.path("special").asBoolean(false);
+            added.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("single_word").asBoolean(false),
+                    t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
+                    t.path("normalized").asBoolean(!special), special));
         }
-        String prefix = textOrNull(model.get("continuing_subword_prefix"));
-        JsonNode mergesNode = model.path("merges");
-        MergeTable merges = new MergeTable(mergesNode.size());
-        int[] mergedIdOfRank = new int[mergesNode.size()];
-        int rank = 0;
-        for (JsonNode m : mergesNode) {
-            String left;
-            String right;
-            if (m.isArray()) {
-                left = m.get(0).asText();
-                right = m.get(1).asText();
-            } else {
-                String line = m.asText();
-                int space = line.indexOf(' ');
-                if (space < 0 || line.indexOf(' ', space + 1) >= 0) {
-                    throw new IllegalArgumentException("merge \"" + line + "\" is not two tokens separated by one space");
-                }
-                left = line.substring(0, space);
-                right = line.substring(space + 1);
+        return added;
+    }
+
+    private static BpeTokenizer build(Path file, TokenizerJsonReader.Contents contents, List<Integer> eos, ChatTemplate template) {
+        try {
+            String type = contents.modelOptions().path("type").asText("BPE");
+            if (!type.equals("BPE")) {
+                throw MoepruneException.inFile(file, "unsupported tokenizer model type " + type + " (only BPE is supported)");
             }
+            Map<String, JsonNode> s = contents.sections();
+            return new BpeTokenizer(TextNormalizer.fromJson(s.get("normalizer")), PreTokenizer.fromJson(s.get("pre_tokenizer")),
+                    bpeModel(contents), TokenDecoder.fromJson(s.get("decoder")), addedTokens(contents), eos, template);
+        } catch (IllegalArgumentException e) {
+            throw MoepruneException.inFile(file, e.getMessage());
+        }
+    }
+
+    private static BpeModel bpeModel(TokenizerJsonReader.Contents contents) {
+        JsonNode model = contents.modelOptions();
+        Map<String, Integer> vocab = contents.vocab();
+        String prefix = textOrNull(model.get("continuing_subword_prefix"));
+        int count = contents.mergeLefts().size();
+        MergeTable merges = new MergeTable(count);
+        int[] mergedIdOfRank = new int[count];
+        for (int rank = 0; rank < count; rank++) {
+            String left = contents.mergeLefts().get(rank);
+            String right = contents.mergeRights().get(rank);
             String merged = left + (prefix != null && !prefix.isEmpty() && right.startsWith(prefix)
                     ? right.substring(prefix.length()) : right);
             Integer l = vocab.get(left);
@@ -102,7 +98,6 @@ public final class Tokenizers {
             }
             merges.put(l, r, rank, id);
             mergedIdOfRank[rank] = id;
-            rank++;
         }
         String unk = textOrNull(model.get("unk_token"));
         int unkId = -1;
@@ -126,7 +121,7 @@ public final class Tokenizers {
      * End-of-sequence ids: generation_config.json's eos_token_id (what generation stops on in transformers), else
      * config.json's, else the eos_token of tokenizer_config.json.
      */
-    private static List<Integer> eosIds(Path modelDir, JsonNode tokenizerConfig, Tokenizer tokenizer) {
+    private static List<Integer> eosIds(Path modelDir, JsonNode tokenizerConfig, TokenizerJsonReader.Contents contents) {
         for (String name : List.of("generation_config.json", "config.json")) {
             JsonNode config = readOptionalJson(modelDir.resolve(name));
             Set<Integer> ids = new LinkedHashSet<>();
@@ -144,8 +139,16 @@ public final class Tokenizers {
             }
         }
         String token = tokenizerConfig == null ? null : tokenText(tokenizerConfig.get("eos_token"));
-        if (token != null && tokenizer.tokenId(token).isPresent()) {
-            return List.of(tokenizer.tokenId(token).getAsInt());
+        if (token != null) {
+            for (AddedToken t : addedTokens(contents)) {
+                if (t.content().equals(token)) {
+                    return List.of(t.id());
+                }
+            }
+            Integer id = contents.vocab().get(token);
+            if (id != null) {
+                return List.of(id);
+            }
         }
         return List.of();
     }

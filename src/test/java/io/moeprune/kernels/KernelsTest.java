@@ -161,51 +161,32 @@ class KernelsTest {
         }
     }
 
-    @Test
-    void f16DecoderIsExactForEveryHalfValue() {
+    /** The vector path's row decoding (used by matMul) is bit-exact for every 16-bit and 8-bit pattern. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F16", "BF16", "F8_E4M3"})
+    void vectorDecodeIsExactForEveryBitPattern(DType dtype) {
+        int count = dtype.byteSize() == 2 ? 65536 : 256;
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(2 * 65536 + 64);
-            for (int h = 0; h < 65536; h++) seg.set(SHORT, 2L * h, (short) h);
-            int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
-            for (int h = 0; h < 65536; h += lanes) {
-                float[] got = VectorKernels.f16(seg, 2L * h).toArray();
-                for (int j = 0; j < lanes; j++) {
-                    float want = Float.float16ToFloat((short) (h + j));
-                    if (Float.isNaN(want)) assertTrue(Float.isNaN(got[j]), "half 0x" + Integer.toHexString(h + j));
-                    else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[j]),
-                            "half 0x" + Integer.toHexString(h + j));
-                }
+            MemorySegment seg = arena.allocate((long) count * dtype.byteSize());
+            for (int v = 0; v < count; v++) {
+                if (dtype.byteSize() == 2) seg.set(SHORT, 2L * v, (short) v);
+                else seg.set(ValueLayout.JAVA_BYTE, v, (byte) v);
             }
-        }
-    }
-
-    @Test
-    void e4m3DecoderIsExactForEveryByte() {
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(256 + 64);
-            for (int b = 0; b < 256; b++) seg.set(ValueLayout.JAVA_BYTE, b, (byte) b);
-            int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
-            org.junit.jupiter.api.Assumptions.assumeTrue(lanes >= 8, "vector FP8 needs 8 float lanes");
-            for (int b = 0; b < 256; b += lanes) {
-                float[] got = VectorKernels.e4m3(seg, b).toArray();
-                for (int j = 0; j < lanes; j++) {
-                    float want = Fp8.e4m3ToFloat((byte) (b + j));
-                    if (Float.isNaN(want)) assertTrue(Float.isNaN(got[j]), "byte " + (b + j));
-                    else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[j]), "byte " + (b + j));
-                }
+            Weights w = new Weights(seg, dtype, 1, count);
+            float[] got = new float[count];
+            VectorKernels.Scratch scratch = new VectorKernels.Scratch();
+            for (int k0 = 0; k0 < count; k0 += 1000) {  // 1000: not a multiple of the lanes, so tails run too
+                VectorKernels.decode(w, 0, k0, Math.min(1000, count - k0), got, k0, scratch);
             }
-        }
-    }
-
-    @Test
-    void bf16DecoderKeepsTheBits() {
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(2 * 65536 + 64);
-            for (int h = 0; h < 65536; h++) seg.set(SHORT, 2L * h, (short) h);
-            int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
-            for (int h = 0; h < 65536; h += lanes) {
-                float[] got = VectorKernels.bf16(seg, 2L * h).toArray();
-                for (int j = 0; j < lanes; j++) assertEquals((h + j) << 16, Float.floatToRawIntBits(got[j]));
+            for (int v = 0; v < count; v++) {
+                float want = switch (dtype) {
+                    case F16 -> Float.float16ToFloat((short) v);
+                    case BF16 -> Float.intBitsToFloat(v << 16);
+                    default -> Fp8.e4m3ToFloat((byte) v);
+                };
+                if (Float.isNaN(want)) assertTrue(Float.isNaN(got[v]), dtype + " pattern 0x" + Integer.toHexString(v));
+                else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[v]),
+                        dtype + " pattern 0x" + Integer.toHexString(v));
             }
         }
     }
@@ -284,15 +265,18 @@ class KernelsTest {
 
     @Test
     void parallelCoversEveryItemOnceAndRethrows() {
-        Parallel.setThreads(3);
+        Parallel.setThreads(4);
         int n = 10_000;
         int[] hits = new int[n];
-        for (int round = 0; round < 50; round++) {
-            Parallel.forRange(n, Parallel.MIN_WORK_PER_THREAD, (from, to) -> {
+        for (int round = 0; round < 300; round++) {
+            // Work sizes that need 1, 2, 3 or 4 threads, so idle workers fall behind jobs they sit out.
+            long work = Parallel.MIN_WORK_PER_THREAD * (1 + round % 4) / n;
+            Parallel.forRange(n, work, (from, to) -> {
                 for (int i = from; i < to; i++) hits[i]++;
             });
+            if (round % 50 == 0) Thread.yield();
         }
-        for (int i = 0; i < n; i++) assertEquals(50, hits[i], "item " + i);
+        for (int i = 0; i < n; i++) assertEquals(300, hits[i], "item " + i);
         IllegalStateException boom = assertThrows(IllegalStateException.class,
                 () -> Parallel.forRange(n, Parallel.MIN_WORK_PER_THREAD, (from, to) -> {
                     throw new IllegalStateException("boom");
@@ -308,6 +292,51 @@ class KernelsTest {
                 }));
         assertEquals(8, nested[0]);
         assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(0));
+        assertEquals(4, Parallel.threads());
+    }
+
+    /** The FP8 fixture written by transformers: block-scaled E4M3 [200, 300] against its F32 dequantization. */
+    @Test
+    void blockScaledFp8FixtureMatchesTransformersDequantization() {
+        java.nio.file.Path dir = java.nio.file.Path.of("src/test/resources/conformance/quantized");
+        try (var q = io.moeprune.safetensors.SafetensorsFile.open(dir.resolve("fp8.safetensors"));
+             var ref = io.moeprune.safetensors.SafetensorsFile.open(dir.resolve("fp8.reference.safetensors"))) {
+            String name = "model.layers.0.mlp.experts.0.up_proj.weight";
+            Weights w = Weights.blockScaled(q.tensor(name), q.tensor(name + "_scale_inv"));
+            float[] deq = ref.tensor("up_proj.dequantized").toFloatArray();
+            double[] values = new double[deq.length];
+            for (int i = 0; i < deq.length; i++) values[i] = deq[i];
+            Matrix m = new Matrix(w, values);
+            float[] x = randomVector(300, 11);
+            for (Kernels k : List.of(SCALAR, VECTOR)) {
+                float[] out = new float[200];
+                k.matVec(w, x, 0, out, 0);
+                assertProduct(m, x, 0, out, 0, k.description() + " fp8 fixture");
+                float[] xs = randomVector(5 * 300, 12), outs = new float[5 * 200];
+                k.matMul(w, xs, 5, outs);
+                for (int i = 0; i < 5; i++) assertProduct(m, xs, i * 300, outs, i * 200, k.description() + " fp8 batch " + i);
+            }
+            MoepruneException bad = assertThrows(MoepruneException.class, () -> Weights.blockScaled(q.tensor(name), q.tensor("e5m2")));
+            assertTrue(bad.getMessage().contains("block scales"), bad.getMessage());
+        }
+    }
+
+    /** DeepSeek-V3 FP8 fixture experts carry one per-tensor scale (shape []): spread over the blocks. */
+    @Test
+    void perTensorFp8ScaleIsSpreadOverBlocks() {
+        java.nio.file.Path file = java.nio.file.Path.of("src/test/resources/conformance/deepseek_v3_fp8/model.safetensors");
+        try (var f = io.moeprune.safetensors.SafetensorsFile.open(file)) {
+            String name = "model.layers.1.mlp.experts.0.up_proj.weight";
+            var t = f.tensor(name);
+            float scale = f.tensor(name + "_scale_inv").getFloat(0);
+            Weights w = Weights.blockScaled(t, f.tensor(name + "_scale_inv"));
+            assertEquals(scale, w.scaleAt(31, 63));
+            double[] values = new double[32 * 64];
+            for (int i = 0; i < values.length; i++) values[i] = (double) t.getFloat(i) * scale;
+            float[] x = randomVector(64, 13), out = new float[32];
+            VECTOR.matVec(w, x, 0, out, 0);
+            assertProduct(new Matrix(w, values), x, 0, out, 0, "per-tensor scale");
+        }
     }
 
     @Test

@@ -24,26 +24,54 @@ class SharedModelTokenizerTest {
 
     @Test
     void idsEqualHuggingFaceOnAllDevTexts() {
-        int tokens = 0;
-        long refNs = 0;
-        long oursNs = 0;
+        long t0 = System.nanoTime();
+        int[][] expected;
         try (DjlReference ref = new DjlReference(DevTexts.TINY_MODEL.resolve("tokenizer.json"))) {
-            for (DevTexts.Doc d : docs) {
-                long t0 = System.nanoTime();
-                int[] expected = ref.encode(d.text());
-                long t1 = System.nanoTime();
-                int[] actual = ours.encode(d.text());
-                long t2 = System.nanoTime();
-                refNs += t1 - t0;
-                oursNs += t2 - t1;
-                if (!Arrays.equals(expected, actual)) {
-                    assertArrayEquals(expected, actual, d.domain() + " line " + d.line());
+            expected = ref.encodeAll(docs.stream().map(DevTexts.Doc::text).toList());
+        }
+        long t1 = System.nanoTime();
+        int tokens = 0;
+        for (int i = 0; i < docs.size(); i++) {
+            DevTexts.Doc d = docs.get(i);
+            int[] actual = ours.encode(d.text());
+            if (!Arrays.equals(expected[i], actual)) {
+                assertArrayEquals(expected[i], actual, d.domain() + " line " + d.line());
+            }
+            tokens += actual.length;
+        }
+        long t2 = System.nanoTime();
+        System.out.printf("moe-tiny-7d: %d dev documents, %d tokens identical to HF tokenizers (ours %.1f s, reference %.1f s)%n",
+                docs.size(), tokens, (t2 - t1) / 1e9, (t1 - t0) / 1e9);
+    }
+
+    /** The ids transformers used for the perplexity reference (first 16 of each document) agree too. */
+    @Test
+    void firstIdsEqualPerplexityReference() throws java.io.IOException {
+        java.nio.file.Path file = java.nio.file.Path.of("src/test/resources/reference/moe-tiny-7d.ppl512.json");
+        assumeTrue(java.nio.file.Files.isRegularFile(file), "perplexity reference absent");
+        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
+        java.util.Map<String, DevTexts.Doc> byKey = new java.util.HashMap<>();
+        for (DevTexts.Doc d : docs) {
+            byKey.put(d.domain() + ":" + d.line(), d);
+        }
+        int checked = 0;
+        for (var domain : root.path("domains").properties()) {
+            for (com.fasterxml.jackson.databind.JsonNode doc : domain.getValue().path("docs")) {
+                DevTexts.Doc d = byKey.get(domain.getKey() + ":" + doc.path("line").asInt());
+                if (d == null) {
+                    continue;
                 }
-                tokens += actual.length;
+                int[] first = new int[doc.path("first_ids").size()];
+                for (int i = 0; i < first.length; i++) {
+                    first[i] = doc.path("first_ids").get(i).asInt();
+                }
+                int[] ids = ours.encode(d.text());
+                assertArrayEquals(first, Arrays.copyOf(ids, first.length), domain.getKey() + " line " + d.line());
+                assertEquals(Math.min(ids.length, 512), doc.path("tokens").asInt(), domain.getKey() + " line " + d.line() + " token count");
+                checked++;
             }
         }
-        System.out.println("moe-tiny-7d: " + docs.size() + " dev documents, " + tokens + " tokens identical to HF tokenizers"
-                + String.format(" (ours %.1f s, reference %.1f s)", oursNs / 1e9, refNs / 1e9));
+        assertEquals(docs.size(), checked, "every dev document has a reference entry");
     }
 
     @Test

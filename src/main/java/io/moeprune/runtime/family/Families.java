@@ -10,9 +10,10 @@ public final class Families {
 
     public static FamilyRuntime of(ModelSpec spec) {
         return switch (spec.family()) {
-            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL -> LlamaStyleFamily.INSTANCE;
+            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE -> LlamaStyleFamily.INSTANCE;
+            case DEEPSEEK_V2, DEEPSEEK_V3 -> DeepSeekFamily.INSTANCE;
             default -> throw new MoepruneException("the runtime does not run " + spec.family().modelType()
-                    + " models yet (supported: qwen3_moe, qwen2_moe, olmoe, mixtral)");
+                    + " models yet (supported: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, deepseek_v2, deepseek_v3)");
         };
     }
 }

@@ -14,14 +14,16 @@ import io.moeprune.runtime.RmsNorm;
 import io.moeprune.runtime.Rope;
 import io.moeprune.runtime.SwiGlu;
 import io.moeprune.runtime.WeightSource;
+import io.moeprune.kernels.Weights;
+import io.moeprune.safetensors.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Qwen3-MoE, Qwen2-MoE, OLMoE and Mixtral: grouped-query attention ({@code q_proj}, {@code k_proj},
+ * Qwen3-MoE, Qwen2-MoE, OLMoE, Mixtral and GraniteMoE: grouped-query attention ({@code q_proj}, {@code k_proj},
  * {@code v_proj}, {@code o_proj}, optional biases and {@code q_norm}/{@code k_norm}) and one gate/up/down matrix
- * triple per expert. Their differences (qk-norm kind, biases, shared experts, scoring) are data in the ModelSpec.
+ * triple per expert (GraniteMoE: slices of fused 3-D tensors). Their differences (qk-norm kind, biases, shared experts, scoring) are data in the ModelSpec.
  */
 public final class LlamaStyleFamily implements FamilyRuntime {
     public static final LlamaStyleFamily INSTANCE = new LlamaStyleFamily();
@@ -63,6 +65,7 @@ public final class LlamaStyleFamily implements FamilyRuntime {
     @Override
     public ExpertWeights experts(ModelSpec spec, WeightSource w, int layer) {
         MoeSpec moe = spec.moe();
+        if (moe.layout() == MoeSpec.ExpertLayout.FUSED_INPUT_OUTPUT) return fusedInputOutput(spec, w, layer);
         if (moe.layout() != MoeSpec.ExpertLayout.PER_EXPERT) {
             throw new MoepruneException(spec.family().modelType() + ": expert layout " + moe.layout() + " is not supported");
         }
@@ -72,6 +75,26 @@ public final class LlamaStyleFamily implements FamilyRuntime {
             experts.add(new SwiGlu(w.matrix(TensorNames.format(n.expertGate(), layer, e)),
                     w.matrix(TensorNames.format(n.expertUp(), layer, e)),
                     w.matrix(TensorNames.format(n.expertDown(), layer, e))));
+        }
+        return new PerExpertWeights(List.copyOf(experts));
+    }
+
+    /**
+     * GraniteMoE: input_linear [E, 2I, H] holds each expert's gate (first I rows) and up (last I rows) projections;
+     * output_linear [E, H, I] its down projection. The slices stay views into the mapped tensor.
+     */
+    private static ExpertWeights fusedInputOutput(ModelSpec spec, WeightSource w, int layer) {
+        TensorNames n = spec.names();
+        Tensor in = w.tensor(TensorNames.format(n.expertGate(), layer));
+        Tensor out = w.tensor(TensorNames.format(n.expertDown(), layer));
+        List<SwiGlu> experts = new ArrayList<>(spec.moe().numExperts());
+        for (int e = 0; e < spec.moe().numExperts(); e++) {
+            Weights both = Weights.slice(in, e);
+            int inter = both.rows() / 2;
+            long half = (long) inter * both.cols() * both.dtype().byteSize();
+            Weights gate = new Weights(both.data().asSlice(0, half), both.dtype(), inter, both.cols());
+            Weights up = new Weights(both.data().asSlice(half, half), both.dtype(), inter, both.cols());
+            experts.add(new SwiGlu(gate, up, Weights.slice(out, e)));
         }
         return new PerExpertWeights(List.copyOf(experts));
     }
