@@ -46,12 +46,12 @@ class PruneVerifyTest {
 
     @Test
     void verifyOnAFamilyTheRuntimeDoesNotRunIsRefusedBeforeWriting() throws IOException {
-        ModelSpec spec = PruneFixtures.spec("granitemoe");
+        ModelSpec spec = PruneFixtures.spec("gpt_oss");
         Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(spec, 1), tmp);
         MoepruneException e = assertThrows(MoepruneException.class, () -> Pruner.prune(
-                PruneFixtures.CONFORMANCE.resolve("granitemoe"), mask, tmp.resolve("out"),
+                PruneFixtures.CONFORMANCE.resolve("gpt_oss"), mask, tmp.resolve("out"),
                 Pruner.Options.defaults().withVerification(RuntimeVerification.defaults())));
-        assertTrue(e.getMessage().startsWith("--verify: the runtime does not run granitemoe"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--verify: the runtime does not run gpt_oss"), e.getMessage());
         assertEquals(List.of("mask.json"), PruneFixtures.listing(tmp));
     }
 }
