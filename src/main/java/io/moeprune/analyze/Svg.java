@@ -25,8 +25,14 @@ public final class Svg {
 
     /** A labelled heatmap of values in [0, 1] (values printed in cells when the grid is small enough). */
     public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values) {
-        int cell = colLabels.size() > 16 ? 14 : 44, left = 90, top = 40;
-        int w = left + cell * colLabels.size() + 20, h = top + cell * rowLabels.size() + 60;
+        return heatmap(title, rowLabels, colLabels, values, colLabels.size() > 16 ? 14 : 44, null);
+    }
+
+    /** As above with a given cell size (values printed when cells are 40+ px) and an optional column axis label. */
+    public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values,
+                                 int cell, String colAxisLabel) {
+        int left = 90, top = 40;
+        int w = left + cell * colLabels.size() + 20, h = top + cell * rowLabels.size() + (colAxisLabel == null ? 60 : 44);
         StringBuilder sb = header(w, h, title);
         for (int r = 0; r < rowLabels.size(); r++) {
             sb.append(text(left - 6, top + r * cell + cell / 2 + 4, rowLabels.get(r), "end", 11));
@@ -46,12 +52,24 @@ public final class Svg {
                 sb.append(text(left + c * cell + cell / 2, top + rowLabels.size() * cell + 16, colLabels.get(c), "middle", 10));
             }
         }
+        if (colAxisLabel != null) {
+            sb.append(text(left + cell * colLabels.size() / 2, top + rowLabels.size() * cell + 34, colAxisLabel, "middle", 11));
+        }
         return sb.append("</svg>\n").toString();
     }
 
     /** Lines of y against x, one per series, y in [yMin, yMax]. */
     public static String lineChart(String title, String xLabel, String yLabel, double[] x, List<String> names,
                                    List<double[]> ys, double yMin, double yMax) {
+        return lineChart(title, xLabel, yLabel, x, names, ys, yMin, yMax, null, Double.NaN);
+    }
+
+    /**
+     * Lines of y against x, one per series, and a dashed horizontal reference line at {@code referenceY} named
+     * {@code referenceName} (e.g. the full model; none when referenceName is null).
+     */
+    public static String lineChart(String title, String xLabel, String yLabel, double[] x, List<String> names,
+                                   List<double[]> ys, double yMin, double yMax, String referenceName, double referenceY) {
         int w = 560, h = 340, left = 60, right = 150, top = 40, bottom = 50;
         int pw = w - left - right, ph = h - top - bottom;
         double xMin = x[0], xMax = x[x.length - 1];
@@ -87,6 +105,16 @@ public final class Svg {
             sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"%s\"/>%n",
                     left + pw + 12, top + 10 + s * 18, colour));
             sb.append(text(left + pw + 30, top + 15 + s * 18, names.get(s), "start", 11));
+        }
+        if (referenceName != null) {
+            int py = top + ph - (int) Math.round(ph * (referenceY - yMin) / (yMax - yMin));
+            int ly = top + 10 + ys.size() * 18;
+            sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\" "
+                    + "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>%s: %.4f</title></line>%n", left, py, left + pw, py,
+                    escape(referenceName), referenceY));
+            sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\" "
+                    + "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>%n", left + pw + 10, ly + 2, left + pw + 26, ly + 2));
+            sb.append(text(left + pw + 30, ly + 5, referenceName, "start", 11));
         }
         return sb.append("</svg>\n").toString();
     }

@@ -9,6 +9,7 @@ final class Subcommands {
 
     static List<Object> all() {
         return List.of(new InspectCommand(), new GenerateCommand(), new PerplexityCommand(), new CalibrateCommand(),
-                new SelectCommand(), new AnalyzeCommand(), new PruneCommand(), new EvalCommand());
+                new SelectCommand(), new AnalyzeCommand(), new PruneCommand(), new EvalCommand(), new ReportCommand(),
+                new QuickstartCommand());
     }
 }

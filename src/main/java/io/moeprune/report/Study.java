@@ -1,5 +1,6 @@
 package io.moeprune.report;
 
+import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.model.ModelSpec;
@@ -44,12 +45,21 @@ public final class Study {
         ModelSpec spec = model.spec();
         int topK = spec.moe().topK(), experts = spec.moe().numExperts();
         Map<String, DomainSplit> splits = new LinkedHashMap<>();
-        config.domains().forEach((name, path) -> splits.put(name, DomainSplit.of(name, path, tokenizer, config.demos(),
-                config.maxDemoTokens(), config.maxEvalDocs(), config.maxEvalTokens())));
+        config.domains().forEach((name, path) -> {
+            DomainSplit split = DomainSplit.of(name, path, tokenizer, config.demos(), config.maxDemoTokens(),
+                    config.maxEvalDocs(), config.maxEvalTokens());
+            if (split.demoIds().isEmpty() || split.evalIds().isEmpty()) {
+                throw MoepruneException.inFile(path, "has " + split.demoIds().size() + " demonstration(s) and "
+                        + split.evalIds().size() + " held-out document(s) of 2+ tokens; the study needs the first "
+                        + config.demos() + " documents as demonstrations and at least one more to evaluate on");
+            }
+            splits.put(name, split);
+        });
 
         Map<String, Quality> full = new LinkedHashMap<>();
         Map<String, Map<Method, Map<Integer, Quality>>> inDomain = new LinkedHashMap<>();
         Map<String, Map<Integer, ExpertMask>> oodMasks = new LinkedHashMap<>();
+        Map<String, Map<Integer, int[][]>> oodKept = new LinkedHashMap<>();
         Map<String, double[][]> importance = new LinkedHashMap<>();
         Map<String, Long> evalTokens = new LinkedHashMap<>(), demoTokens = new LinkedHashMap<>();
         for (DomainSplit d : splits.values()) {
@@ -64,9 +74,13 @@ public final class Study {
             for (Method m : config.methods()) {
                 Map<Integer, Quality> byKeep = new TreeMap<>();
                 for (int keep : config.keeps()) {
-                    ExpertMask mask = mask(spec, ExpertSelector.select(m.scores(stats, config.seed()), Budget.perLayer(keep), topK));
+                    int[][] kept = ExpertSelector.select(m.scores(stats, config.seed()), Budget.perLayer(keep), topK);
+                    ExpertMask mask = mask(spec, kept);
                     byKeep.put(keep, evaluate(d, mask));
-                    if (m == config.oodMethod()) oodMasks.computeIfAbsent(d.name(), k -> new TreeMap<>()).put(keep, mask);
+                    if (m == config.oodMethod()) {
+                        oodMasks.computeIfAbsent(d.name(), k -> new TreeMap<>()).put(keep, mask);
+                        oodKept.computeIfAbsent(d.name(), k -> new TreeMap<>()).put(keep, kept);
+                    }
                 }
                 byMethod.put(m, byKeep);
                 log.accept(String.format("  %-16s %s", m.cliName(), byKeep.entrySet().stream()
@@ -87,10 +101,11 @@ public final class Study {
             log.accept(String.format("%s %s masks evaluated on the other domains", maskDomain.getKey(), config.oodMethod().cliName()));
         }
         return new StudyResult(new ArrayList<>(splits.keySet()), experts, full, inDomain, ood, importance, evalTokens,
-                demoTokens, config.oodMethod(), config.keeps(), config.methods(), (System.nanoTime() - t0) / 1e9);
+                demoTokens, config.oodMethod(), config.keeps(), config.methods(), oodKept, (System.nanoTime() - t0) / 1e9);
     }
 
-    static ExpertMask mask(ModelSpec spec, int[][] kept) {
+    /** The runtime mask that keeps {@code kept[i]} in MoE layer i. */
+    public static ExpertMask mask(ModelSpec spec, int[][] kept) {
         Map<Integer, int[]> byLayer = new HashMap<>();
         List<Integer> layers = spec.moeLayers();
         for (int i = 0; i < layers.size(); i++) byLayer.put(layers.get(i), kept[i]);
@@ -98,10 +113,15 @@ public final class Study {
     }
 
     private Quality evaluate(DomainSplit d, ExpertMask mask) {
+        return evaluate(model, d.evalIds(), mask);
+    }
+
+    /** Next-token quality of a model (optionally masked) on tokenised documents: the one evaluation every table uses. */
+    public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask) {
         Perplexity p = new Perplexity(model, mask);
         double nll = 0;
         long predicted = 0, hits = 0;
-        for (int[] ids : d.evalIds()) {
+        for (int[] ids : docs) {
             Perplexity.DocScore s = p.score(ids);
             nll += s.nll();
             predicted += s.predicted();

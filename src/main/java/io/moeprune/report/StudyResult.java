@@ -16,10 +16,13 @@ import java.util.Map;
  * @param importance  domain -> normalised easyep importance [moe layer][expert]
  * @param evalTokens  domain -> predicted tokens evaluated
  * @param demoTokens  domain -> demonstration tokens
+ * @param oodKept     domain -> experts kept -> kept expert ids [moe layer][] of that domain's oodMethod mask
+ *                    (what `report` prunes into real checkpoints)
  */
 public record StudyResult(List<String> domains, int numExperts, Map<String, Quality> full,
                           Map<String, Map<Method, Map<Integer, Quality>>> inDomain,
                           Map<String, Map<String, Map<Integer, Quality>>> outOfDomain,
                           Map<String, double[][]> importance, Map<String, Long> evalTokens, Map<String, Long> demoTokens,
-                          Method oodMethod, List<Integer> keeps, List<Method> methods, double seconds) {
+                          Method oodMethod, List<Integer> keeps, List<Method> methods,
+                          Map<String, Map<Integer, int[][]>> oodKept, double seconds) {
 }

@@ -1,0 +1,187 @@
+package io.moeprune.cli;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.report.DomainFiles;
+import io.moeprune.report.Report;
+import io.moeprune.report.ReportConfig;
+import io.moeprune.report.ReportFiles;
+import io.moeprune.report.ReportRun;
+import io.moeprune.report.StagedDirectory;
+import io.moeprune.runtime.Models;
+import io.moeprune.select.Method;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import io.moeprune.report.ModelMeasurement;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+/**
+ * {@code moeprune report MODEL --domains ... --out DIR}: the EASY-EP study on the user's model (every domain x method x
+ * budget, in and out of domain), the easyep masks of one domain pruned into real checkpoints, and their size, speed
+ * and loss, written as a self-contained HTML page and Markdown.
+ */
+@Command(name = "report", mixinStandardHelpOptions = true,
+        description = {"Runs the domain study (calibrate, select with every method at every budget, evaluate in and "
+                + "out of domain), prunes one domain's easyep masks into real checkpoints, measures their size, speed "
+                + "and loss, and writes DIR/report.html (self-contained) and DIR/report.md.",
+                "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
+public final class ReportCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    Path model;
+
+    @Option(names = "--domains", required = true, arity = "1..*", paramLabel = "DIR_OR_FILE",
+            description = "JSONL files of {\"text\": ...} documents, directories of them, or NAME=FILE; the first "
+                    + "--demos documents of each are demonstrations, the next ones held out")
+    List<String> domains;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory")
+    Path out;
+
+    @Option(names = "--force", description = "replace DIR if it exists (once the new report is complete)")
+    boolean force;
+
+    @Option(names = "--methods", split = ",", paramLabel = "M", defaultValue = "easyep,reap,gating,frequency,premoe,random",
+            description = "selection methods (default ${DEFAULT-VALUE}; easyep is always included)")
+    List<String> methods;
+
+    @Option(names = "--keeps", split = ",", paramLabel = "K", defaultValue = "16,8",
+            description = "experts kept per MoE layer, one budget each (default ${DEFAULT-VALUE})")
+    List<Integer> keeps;
+
+    @Option(names = "--demos", defaultValue = "8", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
+    int demos;
+
+    @Option(names = "--demo-tokens", defaultValue = "2048", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
+    int demoTokens;
+
+    @Option(names = "--eval-docs", defaultValue = "32", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
+    int evalDocs;
+
+    @Option(names = "--eval-tokens", defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    int evalTokens;
+
+    @Option(names = "--prune-domain", paramLabel = "NAME", description = "domain whose easyep masks are pruned (default: the first)")
+    String pruneDomain;
+
+    @Option(names = "--prompt-tokens", defaultValue = "128", description = "prompt length for the prefill speed (default ${DEFAULT-VALUE})")
+    int promptTokens;
+
+    @Option(names = "--decode-steps", defaultValue = "32", description = "decode steps for the decode speed (default ${DEFAULT-VALUE})")
+    int decodeSteps;
+
+    @Option(names = "--runs", defaultValue = "3", description = "timed runs per model, median reported (default ${DEFAULT-VALUE})")
+    int runs;
+
+    @Option(names = "--seed", defaultValue = "1", description = "seed of the random method (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    Integer threads;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        Threads.apply(threads);
+        Map<String, Path> files = DomainFiles.parse(domains);
+        String prune = pruneDomain == null ? files.keySet().iterator().next() : pruneDomain;
+        if (!files.containsKey(prune)) {
+            throw new MoepruneException("--prune-domain " + prune + " is not one of the domains " + files.keySet());
+        }
+        ModelSpec modelSpec = Models.spec(model);
+        ReportConfig config = new ReportConfig(model, files, methods(methods), keeps(keeps, modelSpec), demos, demoTokens,
+                evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
+                "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
+                dir -> { });
+    }
+
+    /**
+     * Runs the report into a staged directory and moves it into place; shared with quickstart.
+     * {@code configIn.apply(dir)} is the configuration with its files under {@code dir}: the staging directory while
+     * running, the final one for what the report prints.
+     */
+    static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
+                   String name, Consumer<Path> prepare) {
+        try (StagedDirectory dir = StagedDirectory.prepare(out, force)) {
+            prepare.accept(dir.staging());
+            ReportConfig config = configIn.apply(dir.staging());
+            checkCounts(config);
+            Report report = ReportRun.run(config, dir.staging(), line -> {
+                stderr.println(name + ": " + line);
+                stderr.flush();
+            });
+            report = report.withConfig(configIn.apply(dir.out()));
+            ReportFiles.write(report, dir.staging());
+            dir.commit();
+            Path html = dir.out().resolve(ReportFiles.HTML);
+            printSummary(report, stdout);
+            if (!report.pruningExact()) {
+                stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
+                        + "(see the report); pruning was not exact");
+            }
+            stdout.println("report: " + html + " (Markdown: " + dir.out().resolve(ReportFiles.MARKDOWN) + ")");
+            stdout.flush();
+            return report.pruningExact() ? 0 : MoepruneException.FAILED;
+        } catch (java.io.UncheckedIOException e) {   // disk full, permissions: a failure, not a bug
+            throw new MoepruneException("writing " + out + " failed: " + e.getCause().getMessage(),
+                    MoepruneException.FAILED, e);
+        }
+    }
+
+    /** A few lines for the terminal: each pruned checkpoint against the full model. */
+    private static void printSummary(Report report, PrintWriter out) {
+        ModelMeasurement full = report.models().getFirst();
+        out.printf(Locale.ROOT, "%-20s %8s %10s %11s %11s %9s  %s%n", "model", "experts", "on disk", "prefill t/s",
+                "decode t/s", "loss", "exact (vs masked full model)");
+        for (ModelMeasurement m : report.models()) {
+            out.printf(Locale.ROOT, "%-20s %8s %10s %11.1f %11.1f %9.4f  %s%n", m.label(),
+                    m.experts() + "/" + full.experts(), String.format(Locale.ROOT, "%.1f MB", m.diskBytes() / 1e6),
+                    m.throughput().prefillTokensPerSecond(), m.throughput().decodeTokensPerSecond(), m.loss().loss(),
+                    !m.pruned() ? "" : m.lossMismatch() <= ReportRun.EXACT_TOLERANCE
+                            ? String.format(Locale.ROOT, "yes (%.4f)", m.maskedLoss().loss()) : "NO");
+        }
+    }
+
+    static List<Method> methods(List<String> names) {
+        List<Method> out = new ArrayList<>(List.of(Method.EASYEP));
+        for (String n : names) {
+            Method m = Method.parse(n.trim());
+            if (!out.contains(m)) out.add(m);
+        }
+        return out;
+    }
+
+    static List<Integer> keeps(List<Integer> keeps, ModelSpec spec) {
+        int e = spec.moe().numExperts(), k = spec.moe().topK();
+        for (int keep : keeps) {
+            if (keep < k || keep >= e) {
+                throw new MoepruneException("--keeps " + keep + ": must be at least top-k (" + k + ") and below the "
+                        + e + " routed experts of the model");
+            }
+        }
+        return keeps.stream().distinct().sorted((a, b) -> b - a).toList();
+    }
+
+    private static void checkCounts(ReportConfig c) {
+        for (var e : Map.of("--demos", c.demos(), "--demo-tokens", c.maxDemoTokens(), "--eval-docs", c.evalDocs(),
+                "--eval-tokens", c.evalTokens() - 1, "--prompt-tokens", c.promptTokens(), "--runs", c.runs()).entrySet()) {
+            if (e.getValue() < 1) throw new MoepruneException(e.getKey() + " is too small");
+        }
+        if (c.decodeSteps() < 1) throw new MoepruneException("--decode-steps must be at least 1");
+    }
+}
