@@ -67,9 +67,31 @@ final class JinjaCompat {
 
     /** Index of the ')' closing the '(' at {@code open}, skipping quoted strings; -1 if none. */
     private static int matchingParen(String t, int open) {
+        return nextTopLevel(t, open + 1, false);
+    }
+
+    /** The comma-separated arguments of an argument list, splitting only at top-level commas. */
+    private static List<String> topLevelArguments(String s) {
+        List<String> args = new ArrayList<>();
+        int start = 0;
+        for (int comma = nextTopLevel(s, 0, true); comma >= 0; comma = nextTopLevel(s, start, true)) {
+            args.add(s.substring(start, comma));
+            start = comma + 1;
+        }
+        if (!s.substring(start).isBlank()) {
+            args.add(s.substring(start));
+        }
+        return args;
+    }
+
+    /**
+     * Scans from {@code from}, skipping quoted strings and balanced brackets, for the first bracket that closes a level
+     * opened before {@code from} or, when {@code commas}, the first comma outside brackets; its index, or -1.
+     */
+    private static int nextTopLevel(String t, int from, boolean commas) {
         int depth = 0;
         char quote = 0;
-        for (int i = open; i < t.length(); i++) {
+        for (int i = from; i < t.length(); i++) {
             char c = t.charAt(i);
             if (quote != 0) {
                 if (c == '\\') {
@@ -82,43 +104,14 @@ final class JinjaCompat {
             } else if (c == '(' || c == '[' || c == '{') {
                 depth++;
             } else if (c == ')' || c == ']' || c == '}') {
-                depth--;
-                if (depth == 0) {
-                    return i;
+                if (depth-- == 0) {
+                    return commas ? -1 : i;
                 }
+            } else if (commas && c == ',' && depth == 0) {
+                return i;
             }
         }
         return -1;
-    }
-
-    private static List<String> topLevelArguments(String s) {
-        List<String> args = new ArrayList<>();
-        int depth = 0;
-        char quote = 0;
-        int start = 0;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') {
-                    i++;
-                } else if (c == quote) {
-                    quote = 0;
-                }
-            } else if (c == '\'' || c == '"') {
-                quote = c;
-            } else if (c == '(' || c == '[' || c == '{') {
-                depth++;
-            } else if (c == ')' || c == ']' || c == '}') {
-                depth--;
-            } else if (c == ',' && depth == 0) {
-                args.add(s.substring(start, i));
-                start = i + 1;
-            }
-        }
-        if (!s.substring(start).isBlank()) {
-            args.add(s.substring(start));
-        }
-        return args;
     }
 
     /** Position of the '=' of "name=value" (not '=='), or -1. */
