@@ -20,6 +20,24 @@ public interface Kernels {
      */
     void matMul(Weights w, float[] x, int n, float[] out);
 
+    /**
+     * The layout {@link #matMulT} wants for a batch of n inputs: the distance between consecutive columns of the
+     * transposed batch. 1 for n = 1 (a plain vector); otherwise at least n, and for the vector kernels a multiple
+     * of the vector length so every column is whole vectors of inputs.
+     */
+    int batchStride(int n);
+
+    /**
+     * Rows [rowFrom, rowTo) of W times a transposed batch, on the calling thread (callers spread row ranges over
+     * their own threads): yT[yOff + (r − rowFrom)·stride + i] = Σ_c W[r,c]·xT[c·stride + i] for every i < n, where
+     * {@code stride = batchStride(n)} and xT holds input i's column c at c·stride + i. Lanes [n, stride) of yT
+     * receive unspecified (finite, if xT's are) values.
+     *
+     * <p>This is the expert kernel: an MoE block gathers each expert's tokens straight into this layout, so
+     * every decoded weight is broadcast once against vectors of tokens, with no per-call weight repacking.
+     */
+    void matMulT(Weights w, int rowFrom, int rowTo, float[] xT, int n, int stride, float[] yT, int yOff);
+
     /** Σ a[aOff+i]·b[bOff+i] for i < len. */
     float dot(float[] a, int aOff, float[] b, int bOff, int len);
 

@@ -73,6 +73,39 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public int batchStride(int n) {
+        return Math.max(1, n);
+    }
+
+    @Override
+    public void matMulT(Weights w, int rowFrom, int rowTo, float[] xT, int n, int stride, float[] yT, int yOff) {
+        int cols = w.cols();
+        float[] row = new float[cols];
+        for (int r = rowFrom; r < rowTo; r++) {
+            for (int c = 0; c < cols; c++) row[c] = element(w, r, c);
+            int o = yOff + (r - rowFrom) * stride;
+            for (int i = 0; i < n; i++) {
+                float sum = 0f;
+                for (int c = 0; c < cols; c++) sum += row[c] * xT[c * stride + i];
+                yT[o + i] = sum;
+            }
+        }
+    }
+
+    /** W[r, c] as a float (scaled, for block-scaled FP8). */
+    static float element(Weights w, int r, int c) {
+        MemorySegment d = w.data();
+        long i = (long) r * w.cols() + c;
+        return switch (w.dtype()) {
+            case F32 -> d.get(FLOAT, i * 4);
+            case BF16 -> Float.intBitsToFloat((d.get(SHORT, i * 2) & 0xffff) << 16);
+            case F16 -> Float.float16ToFloat(d.get(SHORT, i * 2));
+            case F8_E4M3 -> Fp8.e4m3ToFloat(d.get(ValueLayout.JAVA_BYTE, i)) * w.scaleAt(r, c);
+            default -> throw new UnsupportedOperationException("matMul on " + w.dtype() + " weights");
+        };
+    }
+
+    @Override
     public float dot(float[] a, int aOff, float[] b, int bOff, int len) {
         float s = 0f;
         for (int i = 0; i < len; i++) s += a[aOff + i] * b[bOff + i];

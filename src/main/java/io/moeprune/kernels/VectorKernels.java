@@ -1,5 +1,6 @@
 package io.moeprune.kernels;
 
+import io.moeprune.safetensors.DType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -30,10 +31,11 @@ import java.nio.ByteOrder;
  *       a first version using it was several times slower on AVX2 than one compare and a blend. Needs at least 8 float lanes (a 64-bit byte vector); on
  *       narrower machines FP8 rows use the scalar code.</li>
  * </ul>
- * Every loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
- * vector length. {@link #matMul} decodes a panel of 64 weight rows × 512 columns into a per-thread float buffer
- * (L2-sized, transposed) once and runs 4-inputs × 2-vectors-of-rows register tiles over the whole batch (inputs' slices L1-sized), so
- * the weight bytes are read and decoded once per batch.
+ * Every dot loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
+ * vector length. Batched products ({@link #matMulT}, and {@link #matMul} through it) work on a transposed batch,
+ * inputs along the vector lanes: KC columns of a few weight rows are decoded once into a small buffer, and each
+ * decoded weight is broadcast against whole vectors of inputs in a register tile (4 rows × 2 vectors, or 8 × 1), so
+ * weights are read and decoded once per batch, no weight panel is transposed, and no lanes are reduced.
  */
 final class VectorKernels implements Kernels {
     static final VectorKernels INSTANCE = new VectorKernels();
@@ -49,22 +51,26 @@ final class VectorKernels implements Kernels {
     /** Chunk of an F16 row staged at once. */
     private static final int MAX_KC = 1024;
     /**
-     * matMul blocking: a panel of PANEL_ROWS decoded weight rows × KC columns (128 KiB of floats) stays in L2
-     * while groups of 4 input rows × KC (8 KiB) sit in L1. KC is a multiple of the FP8 scale block.
+     * matMulT blocking: up to KC columns of ROWS decoded weight rows (8 KiB, in L1) are swept against the same
+     * columns of the transposed inputs; fewer columns when the batch is wide, so that slice of inputs
+     * (at most XT_BLOCK floats) stays in L1 too while every row block of the call reads it.
      */
-    private static final int KC = 512;
-    private static final int PANEL_ROWS = 64;
+    private static final int KC = 256;
+    private static final int XT_BLOCK = 8192;
+    /**
+     * Weight rows decoded at once. Register tiles are 4 rows × 2 vectors of inputs or 8 rows × 1 vector: 8
+     * independent accumulators either way, enough to cover FMA latency on two FMA ports. (8 rows × 2 vectors measured
+     * 3-4x slower on the GPU machine's Xeon: its fully inlined Vector API code exceeds C2's inlining budget, and the
+     * calls left out of line run boxed.)
+     */
+    private static final int ROWS = 8;
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    /** Per-thread buffers, so kernel calls allocate nothing: the matMul weight panel, and the F16 staging. */
+    /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
     static final class Scratch {
-        final float[] panel = new float[PANEL_ROWS * KC];
+        final float[] panel = new float[ROWS * KC];
         final short[] halves = new short[MAX_KC];
         final float[] floats = new float[MAX_KC];
-        /** One decoded weight row of a matMul panel before it is transposed. */
-        final float[] row = new float[KC];
-        /** A ragged register tile's results. */
-        final float[] tile = new float[2 * L];
     }
 
     private VectorKernels() {
@@ -213,10 +219,96 @@ final class VectorKernels implements Kernels {
         checkInput(w, x, xOff, 1);
         Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
             Scratch s = SCRATCH.get();
-            for (int r = from; r < to; r++) out[outOff + r] = rowDot(w, r, x, xOff, s);
+            rowDots(w, from, to, x, xOff, out, outOff + from, s);
         });
     }
 
+    /**
+     * out[outOff + r − from] = W[r]·x for rows [from, to). BF16 and F32 rows go four at a time: four independent
+     * streams from memory keep more loads in flight than one (a decode step is bound by memory latency per core,
+     * not by arithmetic), and each input vector is loaded once for the four.
+     */
+    private static void rowDots(Weights w, int from, int to, float[] x, int xo, float[] out, int outOff, Scratch s) {
+        int r = from;
+        DType d = w.dtype();
+        if (d == DType.BF16 || d == DType.F32) {
+            MemorySegment m = w.data();
+            int n = w.cols();
+            long rowBytes = (long) n * d.byteSize();
+            for (; r + 4 <= to; r += 4) {
+                if (d == DType.BF16) dot4Bf16(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
+                else dot4F32(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
+            }
+        }
+        for (; r < to; r++) out[outOff + r - from] = rowDot(w, r, x, xo, s);
+    }
+
+    private static void dot4Bf16(MemorySegment m, long off, long rowBytes, float[] x, int xo, int n, float[] out, int oo) {
+        long o1 = off + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long b = 2L * i;
+            a0 = bf16(m, off + b).fma(xv, a0);
+            a1 = bf16(m, o1 + b).fma(xv, a1);
+            a2 = bf16(m, o2 + b).fma(xv, a2);
+            a3 = bf16(m, o3 + b).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float xi = x[xo + i];
+            long b = 2L * i;
+            s0 += bf16Scalar(m, off + b) * xi;
+            s1 += bf16Scalar(m, o1 + b) * xi;
+            s2 += bf16Scalar(m, o2 + b) * xi;
+            s3 += bf16Scalar(m, o3 + b) * xi;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    private static void dot4F32(MemorySegment m, long off, long rowBytes, float[] x, int xo, int n, float[] out, int oo) {
+        long o1 = off + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long b = 4L * i;
+            a0 = f32(m, off + b).fma(xv, a0);
+            a1 = f32(m, o1 + b).fma(xv, a1);
+            a2 = f32(m, o2 + b).fma(xv, a2);
+            a3 = f32(m, o3 + b).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        ValueLayout.OfFloat fl = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+        for (; i < n; i++) {
+            float xi = x[xo + i];
+            long b = 4L * i;
+            s0 += m.get(fl, off + b) * xi;
+            s1 += m.get(fl, o1 + b) * xi;
+            s2 += m.get(fl, o2 + b) * xi;
+            s3 += m.get(fl, o3 + b) * xi;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    @Override
+    public int batchStride(int n) {
+        return n <= 1 ? 1 : (n + L - 1) / L * L;
+    }
+
+    /**
+     * out[i·rows + r] = W[r]·X[i]: the batch is transposed once (in parallel), row blocks of W are spread over the
+     * threads, and each block's transposed result is written back into rows of out.
+     */
     @Override
     public void matMul(Weights w, float[] x, int n, float[] out) {
         if (n == 1) {
@@ -227,106 +319,158 @@ final class VectorKernels implements Kernels {
         checkInput(w, x, 0, n);
         int rows = w.rows(), cols = w.cols();
         if ((long) n * rows > out.length) throw new IndexOutOfBoundsException("out has " + out.length + " < " + n + "·" + rows);
-        int pairs = (rows + 1) / 2;
-        Parallel.forRange(pairs, 4L * cols * n, (from, to) -> matMulRows(w, x, n, out, 2 * from, Math.min(rows, 2 * to)));
+        int stride = batchStride(n);
+        float[] xT = Batches.transposed(x, n, cols, stride);
+        int blocks = (rows + ROWS - 1) / ROWS;
+        Parallel.forRange(blocks, (long) ROWS * cols * n, (from, to) -> {
+            int r0 = from * ROWS, r1 = Math.min(rows, to * ROWS);
+            float[] yT = new float[(r1 - r0) * stride];
+            matMulT(w, r0, r1, xT, n, stride, yT, 0);
+            for (int i = 0; i < n; i++) {
+                int o = i * rows;
+                for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * stride + i];
+            }
+        });
     }
 
-    /**
-     * Rows [rFrom, rTo) of the batched product: per panel of PANEL_ROWS rows and KC columns, decode the weights
-     * once into a transposed panel (column k's PANEL_ROWS weights contiguous), then sweep 4-input × 2-vector
-     * register tiles over the whole batch: every step is a broadcast input times a vector of weight rows, so the
-     * outputs come out as vectors of rows with no horizontal reductions (short rows, such as the 128-256 columns
-     * of small experts, spent a large share of the time reducing lanes), adding partial sums over k-blocks.
-     */
-    private static void matMulRows(Weights w, float[] x, int n, float[] out, int rFrom, int rTo) {
-        int rows = w.rows(), cols = w.cols();
+    @Override
+    public void matMulT(Weights w, int rowFrom, int rowTo, float[] xT, int n, int stride, float[] yT, int yOff) {
+        if (rowFrom >= rowTo || n <= 0) return;
+        int cols = w.cols();
         Scratch s = SCRATCH.get();
-        float[] panel = s.panel;
-        float[] row = s.row;
-        for (int rb = rFrom; rb < rTo; rb += PANEL_ROWS) {
-            int pr = Math.min(PANEL_ROWS, rTo - rb);
-            int prPadded = (pr + 2 * L - 1) / (2 * L) * (2 * L);
-            for (int k0 = 0; k0 < cols; k0 += KC) {
-                int kl = Math.min(KC, cols - k0);
-                boolean first = k0 == 0;
-                for (int rr = 0; rr < pr; rr++) {
-                    decode(w, rb + rr, k0, kl, row, 0, s);
-                    for (int k = 0; k < kl; k++) panel[k * PANEL_ROWS + rr] = row[k];
-                }
-                if (prPadded > pr) {
-                    for (int k = 0; k < kl; k++) {
-                        java.util.Arrays.fill(panel, k * PANEL_ROWS + pr, k * PANEL_ROWS + prPadded, 0f);
-                    }
-                }
-                for (int r0 = 0; r0 < pr; r0 += 2 * L) {
-                    int valid = Math.min(2 * L, pr - r0);
-                    int i = 0;
-                    for (; i <= n - 4; i += 4) {
-                        tile4x2(panel, r0, x, i * cols + k0, cols, kl, out, i * rows + rb + r0, rows, first, valid, s);
-                    }
-                    for (; i < n; i++) {
-                        tile1x2(panel, r0, x, i * cols + k0, kl, out, i * rows + rb + r0, first, valid, s);
-                    }
-                }
-            }
-        }
-    }
-
-    /** Four inputs (x at xo, xo+stride, ...) × 2L panel rows from r0: 8 vector accumulators. */
-    private static void tile4x2(float[] p, int r0, float[] x, int xo, int stride, int kl, float[] out, int oo, int rows,
-                                boolean first, int valid, Scratch s) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00;
-        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        int po = r0;
-        for (int k = 0; k < kl; k++, po += PANEL_ROWS) {
-            FloatVector w0 = FloatVector.fromArray(F, p, po);
-            FloatVector w1 = FloatVector.fromArray(F, p, po + L);
-            FloatVector x0 = FloatVector.broadcast(F, x[xo + k]);
-            c00 = w0.fma(x0, c00);
-            c01 = w1.fma(x0, c01);
-            FloatVector x1 = FloatVector.broadcast(F, x[xo + stride + k]);
-            c10 = w0.fma(x1, c10);
-            c11 = w1.fma(x1, c11);
-            FloatVector x2 = FloatVector.broadcast(F, x[xo + 2 * stride + k]);
-            c20 = w0.fma(x2, c20);
-            c21 = w1.fma(x2, c21);
-            FloatVector x3 = FloatVector.broadcast(F, x[xo + 3 * stride + k]);
-            c30 = w0.fma(x3, c30);
-            c31 = w1.fma(x3, c31);
-        }
-        storeRows(out, oo, first, valid, c00, c01, s);
-        storeRows(out, oo + rows, first, valid, c10, c11, s);
-        storeRows(out, oo + 2 * rows, first, valid, c20, c21, s);
-        storeRows(out, oo + 3 * rows, first, valid, c30, c31, s);
-    }
-
-    private static void tile1x2(float[] p, int r0, float[] x, int xo, int kl, float[] out, int oo, boolean first,
-                                int valid, Scratch s) {
-        FloatVector c0 = FloatVector.zero(F), c1 = c0;
-        int po = r0;
-        for (int k = 0; k < kl; k++, po += PANEL_ROWS) {
-            FloatVector xk = FloatVector.broadcast(F, x[xo + k]);
-            c0 = FloatVector.fromArray(F, p, po).fma(xk, c0);
-            c1 = FloatVector.fromArray(F, p, po + L).fma(xk, c1);
-        }
-        storeRows(out, oo, first, valid, c0, c1, s);
-    }
-
-    /** Writes (or adds) the first {@code valid} of the 2L row results at out[o..]. */
-    private static void storeRows(float[] out, int o, boolean first, int valid, FloatVector a, FloatVector b, Scratch s) {
-        if (valid == 2 * L) {
-            if (!first) {
-                a = a.add(FloatVector.fromArray(F, out, o));
-                b = b.add(FloatVector.fromArray(F, out, o + L));
-            }
-            a.intoArray(out, o);
-            b.intoArray(out, o + L);
+        if (stride == 1) {
+            if (n != 1) throw new IllegalArgumentException("stride 1 holds one input, not " + n);
+            rowDots(w, rowFrom, rowTo, xT, 0, yT, yOff, s);
             return;
         }
-        float[] t = s.tile;
-        a.intoArray(t, 0);
-        b.intoArray(t, L);
-        for (int j = 0; j < valid; j++) out[o + j] = first ? t[j] : out[o + j] + t[j];
+        if (stride < n || stride % L != 0) {
+            throw new IllegalArgumentException("stride " + stride + " for " + n + " inputs; use batchStride(n)");
+        }
+        if ((long) cols * stride > xT.length || yOff + (long) (rowTo - rowFrom) * stride > yT.length) {
+            throw new IndexOutOfBoundsException("xT or yT too short for rows [" + rowFrom + ", " + rowTo + ") × " + stride);
+        }
+        int vectors = (n + L - 1) / L;
+        int kc = Math.max(2 * L, Math.min(KC, XT_BLOCK / stride / L * L));
+        float[] p = s.panel;
+        for (int k0 = 0; k0 < cols; k0 += kc) {
+            int kl = Math.min(kc, cols - k0);
+            boolean first = k0 == 0;
+            int xo = k0 * stride;
+            for (int r0 = rowFrom; r0 < rowTo; r0 += ROWS) {
+                int rr = Math.min(ROWS, rowTo - r0);
+                for (int j = 0; j < rr; j++) decode(w, r0 + j, k0, kl, p, j * KC, s);
+                int yo = yOff + (r0 - rowFrom) * stride;
+                int j = 0;
+                for (; j + 4 <= rr; j += 4) {
+                    int v = 0;
+                    for (; v + 2 <= vectors; v += 2) tile4x2(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
+                }
+                if (rr == 8 && vectors % 2 == 1) {
+                    tile8x1(p, kl, xT, xo + (vectors - 1) * L, stride, yT, yo + (vectors - 1) * L, first);
+                } else if (vectors % 2 == 1) {
+                    for (int q = 0; q + 4 <= rr; q += 4) {
+                        tile4x1(p, q * KC, kl, xT, xo + (vectors - 1) * L, stride, yT, yo + q * stride + (vectors - 1) * L, first);
+                    }
+                }
+                for (; j < rr; j++) {
+                    int v = 0;
+                    for (; v + 2 <= vectors; v += 2) tile1x2(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
+                    if (v < vectors) tile1x1(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
+                }
+            }
+        }
+    }
+
+    private static void tile8x1(float[] p, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int k = 0, xi = xo; k < kl; k++, xi += stride) {
+            FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+            a0 = FloatVector.broadcast(F, p[k]).fma(x0, a0);
+            a1 = FloatVector.broadcast(F, p[KC + k]).fma(x0, a1);
+            a2 = FloatVector.broadcast(F, p[2 * KC + k]).fma(x0, a2);
+            a3 = FloatVector.broadcast(F, p[3 * KC + k]).fma(x0, a3);
+            a4 = FloatVector.broadcast(F, p[4 * KC + k]).fma(x0, a4);
+            a5 = FloatVector.broadcast(F, p[5 * KC + k]).fma(x0, a5);
+            a6 = FloatVector.broadcast(F, p[6 * KC + k]).fma(x0, a6);
+            a7 = FloatVector.broadcast(F, p[7 * KC + k]).fma(x0, a7);
+        }
+        put(y, yo, first, a0);
+        put(y, yo + stride, first, a1);
+        put(y, yo + 2 * stride, first, a2);
+        put(y, yo + 3 * stride, first, a3);
+        put(y, yo + 4 * stride, first, a4);
+        put(y, yo + 5 * stride, first, a5);
+        put(y, yo + 6 * stride, first, a6);
+        put(y, yo + 7 * stride, first, a7);
+    }
+
+    // Register tiles: decoded weights p[row·KC + k] broadcast against input vectors xT[xo + k·stride (+ L)],
+    // results added over KC blocks at yT[yo + row·stride (+ L)] (stored on the first block).
+
+    private static void tile4x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
+            FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+            FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
+            FloatVector w = FloatVector.broadcast(F, p[k]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            w = FloatVector.broadcast(F, p[KC + k]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            w = FloatVector.broadcast(F, p[2 * KC + k]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            w = FloatVector.broadcast(F, p[3 * KC + k]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+        }
+        put(y, yo, first, a00, a01);
+        put(y, yo + stride, first, a10, a11);
+        put(y, yo + 2 * stride, first, a20, a21);
+        put(y, yo + 3 * stride, first, a30, a31);
+    }
+
+    private static void tile4x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
+            FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+            a0 = FloatVector.broadcast(F, p[k]).fma(x0, a0);
+            a1 = FloatVector.broadcast(F, p[KC + k]).fma(x0, a1);
+            a2 = FloatVector.broadcast(F, p[2 * KC + k]).fma(x0, a2);
+            a3 = FloatVector.broadcast(F, p[3 * KC + k]).fma(x0, a3);
+        }
+        put(y, yo, first, a0);
+        put(y, yo + stride, first, a1);
+        put(y, yo + 2 * stride, first, a2);
+        put(y, yo + 3 * stride, first, a3);
+    }
+
+    private static void tile1x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int k = 0, xi = xo; k < kl; k++, xi += stride) {
+            FloatVector w = FloatVector.broadcast(F, p[po + k]);
+            a0 = w.fma(FloatVector.fromArray(F, xT, xi), a0);
+            a1 = w.fma(FloatVector.fromArray(F, xT, xi + L), a1);
+        }
+        put(y, yo, first, a0, a1);
+    }
+
+    private static void tile1x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+        FloatVector a0 = FloatVector.zero(F);
+        for (int k = 0, xi = xo; k < kl; k++, xi += stride) {
+            a0 = FloatVector.broadcast(F, p[po + k]).fma(FloatVector.fromArray(F, xT, xi), a0);
+        }
+        put(y, yo, first, a0);
+    }
+
+    private static void put(float[] y, int o, boolean first, FloatVector a) {
+        (first ? a : a.add(FloatVector.fromArray(F, y, o))).intoArray(y, o);
+    }
+
+    private static void put(float[] y, int o, boolean first, FloatVector a, FloatVector b) {
+        put(y, o, first, a);
+        put(y, o + L, first, b);
     }
 
     /** Decodes W[r, k0..k0+len) (scaled, for FP8) into dst[off..]. */

@@ -1,14 +1,19 @@
 package io.moeprune.runtime;
 
 /**
- * The routed experts of one MoE layer. {@link PerExpertWeights} covers separate gate/up/down matrices per expert;
- * fused 3-D layouts (gpt-oss, GraniteMoE) would add their own implementation returning slices.
+ * The routed experts of one MoE layer. {@link PerExpertWeights} covers separate gate/up/down matrices per expert,
+ * and fused 3-D layouts (GraniteMoE) as slices of them.
  */
 public interface ExpertWeights {
     int count();
 
+    /** Expert {@code e}'s gate, up and down matrices. */
+    SwiGlu expert(int e);
+
     /** Applies expert {@code e} to n rows of x [n, hidden], writing its unweighted output [n, hidden]. */
-    void apply(int e, float[] x, int n, float[] out);
+    default void apply(int e, float[] x, int n, float[] out) {
+        expert(e).apply(x, n, out);
+    }
 
     /** Bytes of one expert's weights (for roofline estimates). */
     long expertBytes();

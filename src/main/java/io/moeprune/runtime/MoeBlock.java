@@ -77,42 +77,16 @@ public final class MoeBlock implements FeedForward {
         // Every chosen expert's unweighted output per (token, slot); the weighted sum per token comes after, so
         // the experts can run on different threads without sharing an output row.
         float[] expertOut = new float[n * k * hidden];
-        int active = 0;
-        int[] activeExperts = new int[numExperts];
-        for (int e = 0; e < numExperts; e++) if (start[e + 1] > start[e]) activeExperts[active++] = e;
-        int activeCount = active;
-        long bytesPerToken = experts.expertBytes();
-        // Whole experts per thread: one parallel region per MoE block instead of three small ones per expert.
-        // The kernels' own splitting runs inline inside it (Parallel runs nested calls on their caller).
-        // A single token's experts (decode) are a short burst, often from cache: counting an eighth of their bytes
-        // keeps small experts (the 29M test model's 200 KB) on the caller, measured 97 -> 80 tok/s at 2 threads
-        // when split, while the 1.9B model's 3 MB experts still spread over 8 threads.
-        long work = n == 1 ? Math.max(1, bytesPerToken / 8) : bytesPerToken * Math.max(1, (long) n * k / activeCount);
-        Parallel.forRange(activeCount, work,
-                (from, to) -> {
-                    float[] rows = new float[0], y = new float[0];
-                    for (int a = from; a < to; a++) {
-                        int e = activeExperts[a];
-                        int c = start[e + 1] - start[e];
-                        if (rows.length < c * hidden) {
-                            rows = new float[c * hidden];
-                            y = new float[c * hidden];
-                        }
-                        for (int j = 0; j < c; j++) {
-                            int t = order[start[e] + j] / k;
-                            System.arraycopy(xn, t * hidden, rows, j * hidden, hidden);
-                        }
-                        experts.apply(e, rows, c, y);
-                        for (int j = 0; j < c; j++) {
-                            System.arraycopy(y, j * hidden, expertOut, order[start[e] + j] * hidden, hidden);
-                        }
-                    }
-                });
+        ExpertDispatch.run(experts, xn, n, k, hidden, start, order, expertOut);
         Kernels kernels = Kernels.get();
-        Arrays.fill(routed, 0, n * hidden, 0f);
-        for (int slot = 0; slot < n * k; slot++) {
-            kernels.axpy(w[slot], expertOut, slot * hidden, routed, (slot / k) * hidden, hidden);
-        }
+        Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                Arrays.fill(routed, t * hidden, (t + 1) * hidden, 0f);
+                for (int slot = t * k; slot < (t + 1) * k; slot++) {
+                    kernels.axpy(w[slot], expertOut, slot * hidden, routed, t * hidden, hidden);
+                }
+            }
+        });
 
         float[] sharedOut = null;
         if (shared != null) {

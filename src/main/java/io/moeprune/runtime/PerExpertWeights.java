@@ -10,13 +10,12 @@ public record PerExpertWeights(List<SwiGlu> experts) implements ExpertWeights {
     }
 
     @Override
-    public void apply(int e, float[] x, int n, float[] out) {
-        experts.get(e).apply(x, n, out);
+    public SwiGlu expert(int e) {
+        return experts.get(e);
     }
 
     @Override
     public long expertBytes() {
-        SwiGlu s = experts.getFirst();
-        return s.gate().byteSize() + s.up().byteSize() + s.down().byteSize();
+        return experts.getFirst().byteSize();
     }
 }

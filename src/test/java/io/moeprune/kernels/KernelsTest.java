@@ -132,7 +132,7 @@ class KernelsTest {
                 assertProduct(m, x, xOff, out, outOff, k.description() + " matVec");
                 assertEquals(0f, out[outOff + rows], "matVec wrote past its output");
             }
-            for (int n : new int[]{2, 3, 5, 9}) {
+            for (int n : new int[]{2, 3, 5, 9, 17, 33}) {
                 float[] xs = randomVector(n * cols, n + cols);
                 for (Kernels k : List.of(SCALAR, VECTOR)) {
                     float[] out = new float[n * rows];
@@ -159,6 +159,48 @@ class KernelsTest {
                 for (int i = 0; i < n; i++) assertProduct(m, xs, i * cols, out, i * rows, d + " input " + i);
             }
         }
+    }
+
+    /** matMulT on row sub-ranges (ragged against the register tiles) and batch sizes around the vector lengths. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
+    void transposedProductMatchesDoubleReferenceOnRowRanges(DType dtype) {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 45, cols = 300;
+            Matrix m = random(dtype, rows, cols, 11, arena);
+            for (int n : new int[]{1, 2, 7, 8, 9, 16, 17, 31, 40}) {
+                float[][] xs = new float[n][];
+                for (int i = 0; i < n; i++) xs[i] = randomVector(cols, 100 + i);
+                for (Kernels k : List.of(SCALAR, VECTOR)) {
+                    int stride = k.batchStride(n);
+                    assertTrue(stride >= n && (n > 1 || stride == 1), k.description() + " stride " + stride);
+                    float[] xT = new float[cols * stride];
+                    for (int i = 0; i < n; i++) for (int c = 0; c < cols; c++) xT[c * stride + i] = xs[i][c];
+                    for (int[] range : new int[][]{{0, rows}, {3, 14}, {8, 9}, {40, 45}}) {
+                        int yOff = 2;
+                        float[] yT = new float[yOff + (range[1] - range[0]) * stride];
+                        k.matMulT(m.w(), range[0], range[1], xT, n, stride, yT, yOff);
+                        for (int i = 0; i < n; i++) {
+                            float[] col = new float[rows];
+                            for (int r = range[0]; r < range[1]; r++) col[r] = yT[yOff + (r - range[0]) * stride + i];
+                            Matrix sub = m;
+                            for (int r = 0; r < rows; r++) {
+                                if (r < range[0] || r >= range[1]) col[r] = (float) rowExact(sub, r, xs[i]);
+                            }
+                            assertProduct(m, xs[i], 0, col, 0, k.description() + " matMulT n=" + n + " rows "
+                                    + range[0] + ".." + range[1] + " input " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static double rowExact(Matrix m, int r, float[] x) {
+        int cols = m.w().cols();
+        double s = 0;
+        for (int c = 0; c < cols; c++) s += m.values()[r * cols + c] * x[c];
+        return s;
     }
 
     /** The vector path's row decoding (used by matMul) is bit-exact for every 16-bit and 8-bit pattern. */
