@@ -21,4 +21,4 @@ for t in 16 2; do
     run new moeprune-slim.jar "" $m $t
   done
 done
-run new-rows4 moeprune-slim.jar "-Dmoeprune.tileRows=4" $big 16
+[ -n "${JFR:-}" ] && run new-jfr moeprune-slim.jar "-XX:StartFlightRecording=filename=${OUT:-/tmp}/rt16.jfr,settings=profile" $big 16

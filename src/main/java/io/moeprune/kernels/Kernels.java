@@ -21,6 +21,14 @@ public interface Kernels {
     void matMul(Weights w, float[] x, int n, float[] out);
 
     /**
+     * {@link #matMul} of several matrices with the same number of columns on the same input in one parallel region
+     * (attention's q, k, v projections; a SwiGLU's gate and up): outs[i] = ws[i]·X, the input transposed once.
+     */
+    default void matMulAll(java.util.List<Weights> ws, float[] x, int n, java.util.List<float[]> outs) {
+        for (int i = 0; i < ws.size(); i++) matMul(ws.get(i), x, n, outs.get(i));
+    }
+
+    /**
      * The layout {@link #matMulT} wants for a batch of n inputs: the distance between consecutive columns of the
      * transposed batch. 1 for n = 1 (a plain vector); otherwise at least n, and for the vector kernels a multiple
      * of the vector length so every column is whole vectors of inputs.

@@ -51,24 +51,24 @@ final class VectorKernels implements Kernels {
     /** Chunk of an F16 row staged at once. */
     private static final int MAX_KC = 1024;
     /**
-     * matMulT blocking: up to KC columns of ROWS decoded weight rows (8 KiB, in L1) are swept against the same
-     * columns of the transposed inputs; fewer columns when the batch is wide, so that slice of inputs
-     * (at most XT_BLOCK floats) stays in L1 too while every row block of the call reads it.
+     * matMulT blocking (as in GotoBLAS): MC rows × KC columns of weights are decoded once into a panel (L2) and swept
+     * by register tiles against KC × 2 vectors of transposed inputs (L1). The tiles are 4 rows × 2 vectors of inputs
+     * or 8 rows × 1 vector: 8 independent accumulators either way, enough to cover FMA latency on two FMA ports.
+     * (8 rows × 2 vectors measured 3-4x slower on the GPU machine's Xeon: its fully inlined Vector API code exceeds
+     * C2's inlining budget, and the calls left out of line run boxed.)
      */
     private static final int KC = 256;
-    private static final int XT_BLOCK = 8192;
-    /**
-     * Weight rows decoded at once. Register tiles are 4 rows × 2 vectors of inputs or 8 rows × 1 vector: 8
-     * independent accumulators either way, enough to cover FMA latency on two FMA ports. (8 rows × 2 vectors measured
-     * 3-4x slower on the GPU machine's Xeon: its fully inlined Vector API code exceeds C2's inlining budget, and the
-     * calls left out of line run boxed.)
-     */
-    private static final int ROWS = 8;
+    /** Rows decoded into one panel (MC × KC floats = 128 KiB). */
+    private static final int MC = 128;
+    /** Input vectors per unit of a parallel matMul (64 inputs with AVX-512): its inputs' slice stays in L2. */
+    private static final int TOKEN_VECTORS = 4;
+    /** Rows per parallel block of a single-input product. */
+    private static final int DOT_BLOCK_ROWS = 32;
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
     static final class Scratch {
-        final float[] panel = new float[ROWS * KC];
+        final float[] panel = new float[MC * KC];
         final short[] halves = new short[MAX_KC];
         final float[] floats = new float[MAX_KC];
     }
@@ -306,31 +306,76 @@ final class VectorKernels implements Kernels {
     }
 
     /**
-     * out[i·rows + r] = W[r]·X[i]: the batch is transposed once (in parallel), row blocks of W are spread over the
-     * threads, and each block's transposed result is written back into rows of out.
+     * out[i·rows + r] = W[r]·X[i]: the batch is transposed once (in parallel), then units of (MC rows × up to
+     * TOKEN_VECTORS vectors of inputs) are spread over the threads, each computing a transposed block that is
+     * written back into rows of out. Splitting the inputs too keeps a unit's slice of them L2-sized.
      */
     @Override
     public void matMul(Weights w, float[] x, int n, float[] out) {
+        matMulAll(java.util.List.of(w), x, n, java.util.List.of(out));
+    }
+
+    @Override
+    public void matMulAll(java.util.List<Weights> ws, float[] x, int n, java.util.List<float[]> outs) {
+        if (n <= 0) return;
+        int m = ws.size();
+        int cols = ws.getFirst().cols();
+        for (int i = 0; i < m; i++) {
+            Weights w = ws.get(i);
+            if (w.cols() != cols) throw new IllegalArgumentException("matrices of " + w.cols() + " and " + cols + " columns");
+            checkInput(w, x, 0, n);
+            if ((long) n * w.rows() > outs.get(i).length) {
+                throw new IndexOutOfBoundsException("out has " + outs.get(i).length + " < " + n + "·" + w.rows());
+            }
+        }
+        // Row blocks of every matrix, numbered across the matrices, so one parallel region covers them all. A single
+        // input (decode) is memory-bound: small blocks spread the bytes evenly over the threads.
+        int blockRows = n == 1 ? DOT_BLOCK_ROWS : MC;
+        int[] firstBlock = new int[m + 1];
+        for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
+        int rowBlocks = firstBlock[m];
         if (n == 1) {
-            matVec(w, x, 0, out, 0);
+            Parallel.forRange(rowBlocks, (long) blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
+                Scratch s = SCRATCH.get();
+                for (int b = from; b < to; b++) {
+                    int i = matrixOf(firstBlock, b);
+                    Weights w = ws.get(i);
+                    int r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(w.rows(), r0 + blockRows);
+                    rowDots(w, r0, r1, x, 0, outs.get(i), r0, s);
+                }
+            });
             return;
         }
-        if (n <= 0) return;
-        checkInput(w, x, 0, n);
-        int rows = w.rows(), cols = w.cols();
-        if ((long) n * rows > out.length) throw new IndexOutOfBoundsException("out has " + out.length + " < " + n + "·" + rows);
         int stride = batchStride(n);
         float[] xT = Batches.transposed(x, n, cols, stride);
-        int blocks = (rows + ROWS - 1) / ROWS;
-        Parallel.forRange(blocks, (long) ROWS * cols * n, (from, to) -> {
-            int r0 = from * ROWS, r1 = Math.min(rows, to * ROWS);
-            float[] yT = new float[(r1 - r0) * stride];
-            matMulT(w, r0, r1, xT, n, stride, yT, 0);
-            for (int i = 0; i < n; i++) {
-                int o = i * rows;
-                for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * stride + i];
+        int vectors = stride / L;
+        int tokenBlocks = (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
+        Parallel.forRange(rowBlocks * tokenBlocks, (long) MC * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
+            float[] yT = new float[MC * TOKEN_VECTORS * L];
+            Scratch s = SCRATCH.get();
+            for (int u = from; u < to; u++) {
+                int b = u / tokenBlocks, tb = u % tokenBlocks;
+                int i = matrixOf(firstBlock, b);
+                Weights w = ws.get(i);
+                float[] out = outs.get(i);
+                int rows = w.rows();
+                int r0 = (b - firstBlock[i]) * MC, r1 = Math.min(rows, r0 + MC);
+                int v0 = tb * TOKEN_VECTORS, nv = Math.min(TOKEN_VECTORS, vectors - v0);
+                int ys = nv * L;
+                block(w, r0, r1, xT, stride, v0, nv, yT, 0, ys, s);
+                int i0 = v0 * L, i1 = Math.min(n, i0 + ys);
+                for (int t = i0; t < i1; t++) {
+                    int o = t * rows, c = t - i0;
+                    for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * ys + c];
+                }
             }
         });
+    }
+
+    private static int matrixOf(int[] firstBlock, int block) {
+        int i = 0;
+        while (firstBlock[i + 1] <= block) i++;
+        return i;
     }
 
     @Override
@@ -349,41 +394,47 @@ final class VectorKernels implements Kernels {
         if ((long) cols * stride > xT.length || yOff + (long) (rowTo - rowFrom) * stride > yT.length) {
             throw new IndexOutOfBoundsException("xT or yT too short for rows [" + rowFrom + ", " + rowTo + ") × " + stride);
         }
-        int vectors = (n + L - 1) / L;
-        int kc = Math.max(2 * L, Math.min(KC, XT_BLOCK / stride / L * L));
+        block(w, rowFrom, rowTo, xT, stride, 0, (n + L - 1) / L, yT, yOff, stride, s);
+    }
+
+    /**
+     * Rows [rowFrom, rowTo) × input vectors [v0, v0 + nv) of xT (whose rows are {@code stride} apart) into yT at
+     * yOff, rows {@code ys} apart. Per MC rows and KC columns, the weights are decoded once into the panel (L2), then
+     * each pair of input vectors (KC × 2 vectors, L1) is swept by every register tile of the panel.
+     */
+    private static void block(Weights w, int rowFrom, int rowTo, float[] xT, int stride, int v0, int nv, float[] yT,
+                              int yOff, int ys, Scratch s) {
+        int cols = w.cols();
         float[] p = s.panel;
-        for (int k0 = 0; k0 < cols; k0 += kc) {
-            int kl = Math.min(kc, cols - k0);
-            boolean first = k0 == 0;
-            int xo = k0 * stride;
-            for (int r0 = rowFrom; r0 < rowTo; r0 += ROWS) {
-                int rr = Math.min(ROWS, rowTo - r0);
-                for (int j = 0; j < rr; j++) decode(w, r0 + j, k0, kl, p, j * KC, s);
-                int yo = yOff + (r0 - rowFrom) * stride;
-                int j = 0;
-                for (; j + 4 <= rr; j += 4) {
-                    int v = 0;
-                    for (; v + 2 <= vectors; v += 2) tile4x2(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
+        for (int m0 = rowFrom; m0 < rowTo; m0 += MC) {
+            int mr = Math.min(MC, rowTo - m0);
+            int yb = yOff + (m0 - rowFrom) * ys;
+            for (int k0 = 0; k0 < cols; k0 += KC) {
+                int kl = Math.min(KC, cols - k0);
+                boolean first = k0 == 0;
+                for (int j = 0; j < mr; j++) decode(w, m0 + j, k0, kl, p, j * KC, s);
+                int v = 0;
+                for (; v + 2 <= nv; v += 2) {
+                    int xo = k0 * stride + (v0 + v) * L, yo = yb + v * L;
+                    int j = 0;
+                    for (; j + 4 <= mr; j += 4) tile4x2(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x2(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, first);
                 }
-                if (rr == 8 && vectors % 2 == 1) {
-                    tile8x1(p, kl, xT, xo + (vectors - 1) * L, stride, yT, yo + (vectors - 1) * L, first);
-                } else if (vectors % 2 == 1) {
-                    for (int q = 0; q + 4 <= rr; q += 4) {
-                        tile4x1(p, q * KC, kl, xT, xo + (vectors - 1) * L, stride, yT, yo + q * stride + (vectors - 1) * L, first);
-                    }
-                }
-                for (; j < rr; j++) {
-                    int v = 0;
-                    for (; v + 2 <= vectors; v += 2) tile1x2(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
-                    if (v < vectors) tile1x1(p, j * KC, kl, xT, xo + v * L, stride, yT, yo + j * stride + v * L, first);
+                if (v < nv) {
+                    int xo = k0 * stride + (v0 + v) * L, yo = yb + v * L;
+                    int j = 0;
+                    for (; j + 8 <= mr; j += 8) tile8x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
+                    for (; j + 4 <= mr; j += 4) tile4x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, first);
                 }
             }
         }
     }
 
-    private static void tile8x1(float[] p, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+    private static void tile8x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
+                                boolean first) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        for (int k = 0, xi = xo; k < kl; k++, xi += stride) {
+        for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
             FloatVector x0 = FloatVector.fromArray(F, xT, xi);
             a0 = FloatVector.broadcast(F, p[k]).fma(x0, a0);
             a1 = FloatVector.broadcast(F, p[KC + k]).fma(x0, a1);
@@ -395,19 +446,20 @@ final class VectorKernels implements Kernels {
             a7 = FloatVector.broadcast(F, p[7 * KC + k]).fma(x0, a7);
         }
         put(y, yo, first, a0);
-        put(y, yo + stride, first, a1);
-        put(y, yo + 2 * stride, first, a2);
-        put(y, yo + 3 * stride, first, a3);
-        put(y, yo + 4 * stride, first, a4);
-        put(y, yo + 5 * stride, first, a5);
-        put(y, yo + 6 * stride, first, a6);
-        put(y, yo + 7 * stride, first, a7);
+        put(y, yo + ys, first, a1);
+        put(y, yo + 2 * ys, first, a2);
+        put(y, yo + 3 * ys, first, a3);
+        put(y, yo + 4 * ys, first, a4);
+        put(y, yo + 5 * ys, first, a5);
+        put(y, yo + 6 * ys, first, a6);
+        put(y, yo + 7 * ys, first, a7);
     }
 
     // Register tiles: decoded weights p[row·KC + k] broadcast against input vectors xT[xo + k·stride (+ L)],
     // results added over KC blocks at yT[yo + row·stride (+ L)] (stored on the first block).
 
-    private static void tile4x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+    private static void tile4x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
+                                boolean first) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
         for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
             FloatVector x0 = FloatVector.fromArray(F, xT, xi);
@@ -426,12 +478,13 @@ final class VectorKernels implements Kernels {
             a31 = w.fma(x1, a31);
         }
         put(y, yo, first, a00, a01);
-        put(y, yo + stride, first, a10, a11);
-        put(y, yo + 2 * stride, first, a20, a21);
-        put(y, yo + 3 * stride, first, a30, a31);
+        put(y, yo + ys, first, a10, a11);
+        put(y, yo + 2 * ys, first, a20, a21);
+        put(y, yo + 3 * ys, first, a30, a31);
     }
 
-    private static void tile4x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {
+    private static void tile4x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
+                                boolean first) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
             FloatVector x0 = FloatVector.fromArray(F, xT, xi);
@@ -441,9 +494,9 @@ final class VectorKernels implements Kernels {
             a3 = FloatVector.broadcast(F, p[3 * KC + k]).fma(x0, a3);
         }
         put(y, yo, first, a0);
-        put(y, yo + stride, first, a1);
-        put(y, yo + 2 * stride, first, a2);
-        put(y, yo + 3 * stride, first, a3);
+        put(y, yo + ys, first, a1);
+        put(y, yo + 2 * ys, first, a2);
+        put(y, yo + 3 * ys, first, a3);
     }
 
     private static void tile1x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, boolean first) {

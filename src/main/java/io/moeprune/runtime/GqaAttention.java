@@ -54,9 +54,8 @@ public final class GqaAttention implements AttentionLayer {
     @Override
     public void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out) {
         int qw = heads * headDim, kw = kvHeads * headDim, vw = kvHeads * valueDim;
-        float[] qs = q.apply(xn, n);
-        float[] ks = k.apply(xn, n);
-        float[] vs = v.apply(xn, n);
+        float[][] qkv = Linear.applyAll(xn, n, q, k, v);
+        float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
         normalize(qs, n, qw, qNorm);
         normalize(ks, n, kw, kNorm);
         if (!Float.isNaN(clip)) {

@@ -17,11 +17,30 @@ public record Linear(Weights weights, float[] bias) {
     /** out[i] = W·x[i] (+ b) for the n rows of x (row i at i·in()). */
     public void apply(float[] x, int n, float[] out) {
         Kernels.get().matMul(weights, x, n, out);
-        if (bias != null) {
-            int rows = out();
-            for (int i = 0; i < n; i++) {
-                for (int r = 0; r < rows; r++) out[i * rows + r] += bias[r];
-            }
+        addBias(out, n);
+    }
+
+    /**
+     * Fresh results of several projections of the same input with the same width (attention's q, k, v), computed
+     * in one parallel region.
+     */
+    public static float[][] applyAll(float[] x, int n, Linear... projections) {
+        java.util.List<Weights> ws = new java.util.ArrayList<>();
+        java.util.List<float[]> outs = new java.util.ArrayList<>();
+        for (Linear p : projections) {
+            ws.add(p.weights);
+            outs.add(new float[n * p.out()]);
+        }
+        Kernels.get().matMulAll(ws, x, n, outs);
+        for (int i = 0; i < projections.length; i++) projections[i].addBias(outs.get(i), n);
+        return outs.toArray(new float[0][]);
+    }
+
+    private void addBias(float[] out, int n) {
+        if (bias == null) return;
+        int rows = out();
+        for (int i = 0; i < n; i++) {
+            for (int r = 0; r < rows; r++) out[i * rows + r] += bias[r];
         }
     }
 

@@ -24,8 +24,7 @@ public record SwiGlu(Weights gate, Weights up, Weights down) {
         int inter = intermediate();
         float[] g = new float[n * inter];
         float[] u = new float[n * inter];
-        kernels.matMul(gate, x, n, g);
-        kernels.matMul(up, x, n, u);
+        kernels.matMulAll(java.util.List.of(gate, up), x, n, java.util.List.of(g, u));
         kernels.siluMul(g, 0, u, 0, g, 0, g.length);
         kernels.matMul(down, g, n, out);
     }

@@ -161,6 +161,31 @@ class KernelsTest {
         }
     }
 
+    /** Several matrices on one input in one region: each result as its own matMul, for one and many inputs. */
+    @Test
+    void matMulAllMatchesEachProduct() {
+        Parallel.setThreads(3);
+        try (Arena arena = Arena.ofShared()) {
+            int cols = 300;
+            List<Matrix> ms = List.of(random(DType.BF16, 150, cols, 1, arena), random(DType.BF16, 33, cols, 2, arena),
+                    random(DType.F32, 7, cols, 3, arena));
+            for (int n : new int[]{1, 5, 70}) {
+                float[] xs = randomVector(n * cols, 40 + n);
+                for (Kernels k : List.of(SCALAR, VECTOR)) {
+                    List<float[]> outs = new ArrayList<>();
+                    for (Matrix m : ms) outs.add(new float[n * m.w().rows()]);
+                    k.matMulAll(ms.stream().map(Matrix::w).toList(), xs, n, outs);
+                    for (int j = 0; j < ms.size(); j++) {
+                        for (int i = 0; i < n; i++) {
+                            assertProduct(ms.get(j), xs, i * cols, outs.get(j), i * ms.get(j).w().rows(),
+                                    k.description() + " matMulAll n=" + n + " matrix " + j + " input " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** matMulT on row sub-ranges (ragged against the register tiles) and batch sizes around the vector lengths. */
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
