@@ -21,4 +21,4 @@ for t in 16 2; do
     run new moeprune-slim.jar "" $m $t
   done
 done
-[ -n "${JFR:-}" ] && run new-jfr moeprune-slim.jar "-XX:StartFlightRecording=filename=${OUT:-/tmp}/rt16.jfr,settings=profile" $big 16
+[ -n "${JFR:-}" ] && run new-jfr moeprune-slim.jar "-XX:StartFlightRecording=filename=${OUT:-/tmp}/rt16.jfr,settings=profile" $big 16 && echo "== decode-heavy jfr" && $JAVA -XX:StartFlightRecording=filename=${OUT:-/tmp}/dec16.jfr,settings=profile -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench $big --threads 16 --prompt 8 --decode 200 --runs 2 2>&1 | grep -E "^(prefill|decode)"
