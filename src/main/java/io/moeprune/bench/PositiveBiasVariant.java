@@ -14,10 +14,10 @@ import java.util.TreeSet;
 /**
  * A copy of a DeepSeek-V3 checkpoint whose {@code e_score_correction_bias} vectors are shifted to be positive
  * (bias - min(bias) + 0.01, per layer). Adding one constant to every expert's selection bias changes neither which
- * groups nor which experts within them win; it only makes every biased score positive, so transformers'
- * {@code masked_fill(0)} of the non-selected groups can never let one of those (tied, exactly 0) experts into the
- * top-k. On such a model the router's choice never depends on tie breaking, which makes a transformers-vs-Java
- * comparison decisive (see docs/pruning.md, "Ties").
+ * groups nor which experts within them win; it only makes every biased score positive, so what a router fills in
+ * for experts outside the kept groups (transformers 5.17: -inf; earlier versions: 0) cannot change the choice.
+ * A control for the transformers-vs-Java check of pruned checkpoints: it isolates that fill value (issue 5) from
+ * everything else (see docs/pruning.md, "Expert groups").
  */
 final class PositiveBiasVariant {
     static final String SUFFIX = "_posbias";
