@@ -18,8 +18,12 @@ def emulate_mask(name):
     """The full fixture model routing only to the mask's experts, where plain weights can express it: routers with a
     bias term (gpt-oss router bias, DeepSeek-V3 e_score_correction_bias) get zero rows and a -1e9 bias for dropped
     experts, so they are never chosen and (sigmoid scores / softmax over the chosen) the kept experts' weights are
-    unchanged. Softmax-over-all routers without a bias cannot be masked this way; those return None."""
-    src = os.path.join(FIXTURES, name)
+    unchanged. Softmax-over-all routers without a bias cannot be masked this way; those return None.
+    The full model is DIR/full/NAME when present (variants prunedExport writes, e.g. deepseek_v3_posbias), else the
+    fixture."""
+    src = os.path.join(root, "full", name)
+    if not os.path.isdir(src):
+        src = os.path.join(FIXTURES, name)
     mask_file = os.path.join(root, name + ".mask.json")
     if not (os.path.isdir(src) and os.path.exists(mask_file)):
         return None
@@ -59,9 +63,17 @@ for name in sorted(os.listdir(root)):
             rel = float((logits - ref["pruned.logits"]).norm() / ref["pruned.logits"].norm())
             rel_mask = float((logits - ref["masked.logits"]).norm() / ref["masked.logits"].norm())
             ok = rel <= tol and rel_mask <= tol
+            extra = ""
+            full = emulate_mask(name)   # transformers' own pruned == masked identity, where a bias can express it
+            if full is not None:
+                with torch.no_grad():
+                    emu = full(ref["ids"].unsqueeze(0), use_cache=False).logits[0].float()
+                rel_emu = float((logits - emu).norm() / emu.norm())
+                ok = ok and rel_emu <= tol
+                extra = f", vs transformers full model with the mask emulated {rel_emu:.2e}"
             failed += not ok
             print(f"{name:18s} {'OK ' if ok else 'BAD'} loads ({type(model).__name__}, experts {n_exp}); "
-                  f"vs Java pruned {rel:.2e}, vs Java masked full model {rel_mask:.2e}", flush=True)
+                  f"vs Java pruned {rel:.2e}, vs Java masked full model {rel_mask:.2e}{extra}", flush=True)
         else:
             ids = (torch.arange(3, 27).unsqueeze(0) * 7) % model.config.vocab_size
             with torch.no_grad():

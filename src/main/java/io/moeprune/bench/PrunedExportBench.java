@@ -7,6 +7,7 @@ import io.moeprune.prune.Pruner;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.InferenceState;
 import io.moeprune.runtime.Model;
+import io.moeprune.runtime.RoutingTieCounter;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.DType;
 import io.moeprune.safetensors.SafetensorsWriter;
@@ -28,9 +29,16 @@ import java.util.Random;
  * under src/test/resources/conformance), keeps the even-numbered experts of every MoE layer (an equal count in every
  * expert group), prunes into OUT/NAME, and, for families the runtime runs, writes the Java logits of the pruned
  * checkpoint and of the full model in mask mode on fixed token ids to OUT/NAME-java/model.safetensors.
- * Usage: bench/run prunedExport OUT [MODEL_DIR[=MASK.json]...]
+ * With no model given, also adds {@code deepseek_v3_posbias}: the deepseek_v3 fixture with its selection biases
+ * shifted positive ({@link PositiveBiasVariant}; the full model is written to OUT/full/), on which no routing choice
+ * depends on tie breaking. For every model it prints how many token-layers had a tie-dependent choice
+ * ({@link RoutingTieCounter}): transformers may legitimately route those tokens differently.
+ * Usage: bench/run prunedExport OUT [MODEL_DIR[=MASK.json] | MODEL_DIR+posbias ...]
  */
 public final class PrunedExportBench {
+    /** An argument DIR+posbias stands for the {@link PositiveBiasVariant} of DIR. */
+    static final String POSBIAS = "+posbias";
+
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args[0]);
         List<String> models = new ArrayList<>(List.of(args).subList(1, args.length));
@@ -38,11 +46,20 @@ public final class PrunedExportBench {
             try (var s = Files.list(Path.of("src/test/resources/conformance"))) {
                 s.filter(p -> Files.exists(p.resolve("config.json"))).sorted().forEach(p -> models.add(p.toString()));
             }
+            models.add("src/test/resources/conformance/deepseek_v3" + POSBIAS);
         }
         Files.createDirectories(out);
         for (String arg : models) {
             String[] parts = arg.split("=", 2);
             Path dir = Path.of(parts[0]);
+            if (parts[0].endsWith(POSBIAS)) {
+                // The full variant model lives under OUT/full/ (no config.json at that level, so check_pruned.py
+                // does not take it for a pruned model; it reads it from there for mask emulation).
+                Path src = Path.of(parts[0].substring(0, parts[0].length() - POSBIAS.length()));
+                dir = PositiveBiasVariant.write(src,
+                        out.resolve("full").resolve(src.getFileName() + PositiveBiasVariant.SUFFIX));
+                System.out.println("wrote " + dir + " (" + src + " with e_score_correction_bias shifted positive)");
+            }
             String name = dir.getFileName().toString();
             ModelSpec spec = ConfigReader.read(dir);
             io.moeprune.select.ExpertMask mask;
@@ -70,12 +87,16 @@ public final class PrunedExportBench {
                 Map<Integer, int[]> byLayer = new HashMap<>();
                 for (int l = 0; l < spec.moeLayers().size(); l++) byLayer.put(spec.moeLayers().get(l), mask.kept()[l]);
                 float[] masked, prunedLogits;
+                RoutingTieCounter maskedTies, prunedTies;
                 try (Model full = Model.load(dir, spec)) {
-                    InferenceState st = full.newState(ids.length).withMask(ExpertMask.of(byLayer, spec.moe().numExperts()));
+                    ExpertMask runtimeMask = ExpertMask.of(byLayer, spec.moe().numExperts());
+                    maskedTies = new RoutingTieCounter(full, runtimeMask);
+                    InferenceState st = full.newState(ids.length).withMask(runtimeMask).withObserver(maskedTies);
                     masked = full.forward(ids, st, true);
                 }
                 try (Model small = Model.load(pruned, ConfigReader.read(pruned))) {
-                    prunedLogits = small.forward(ids, small.newState(ids.length), true);
+                    prunedTies = new RoutingTieCounter(small, null);
+                    prunedLogits = small.forward(ids, small.newState(ids.length).withObserver(prunedTies), true);
                 }
                 Path jdir = out.resolve(name + "-java");
                 if (Files.exists(jdir)) try (var s = Files.walk(jdir)) {
@@ -96,6 +117,9 @@ public final class PrunedExportBench {
                     den += (double) masked[i] * masked[i];
                 }
                 System.out.printf("  java: pruned vs masked full model, relative error %.2e%n", Math.sqrt(num / den));
+                // Tokens whose expert choice the tie rule decided: there transformers may choose otherwise.
+                System.out.println("  java: tie-dependent routing, pruned: " + prunedTies.summary()
+                        + "; masked full: " + maskedTies.summary());
             } catch (io.moeprune.MoepruneException e) {
                 System.out.println("  java: " + e.getMessage());
             }

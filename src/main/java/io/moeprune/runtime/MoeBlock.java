@@ -53,6 +53,10 @@ public final class MoeBlock implements FeedForward {
         return gate;
     }
 
+    public Router router() {
+        return router;
+    }
+
     @Override
     public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
         int numExperts = spec.numExperts(), k = spec.topK();

@@ -11,8 +11,10 @@ import io.moeprune.model.MoeSpec;
  *   <li>SIGMOID (DeepSeek-V3): sigmoid scores, top-k of score + selection bias, weights = unbiased scores,
  *       renormalised iff normTopkProb.</li>
  * </ul>
- * Group-limited routing restricts the choice to the best groups. Weights are finally × routedScalingFactor.
- * Ties: higher score first, lower expert id on equal scores.
+ * Group-limited routing restricts the choice to the best groups (experts outside them: 0 for DeepSeek-V2, never
+ * chosen for DeepSeek-V3, as in transformers 5.17). Weights are finally × routedScalingFactor.
+ * Ties: higher score first, lower expert id on equal scores ({@link #tieDependent} says when that rule decided
+ * which experts were chosen).
  *
  * <p>A mask removes experts as if the checkpoint lacked them: their logits count as -inf, so a softmax
  * renormalises over the kept experts only.
@@ -31,6 +33,47 @@ public final class Router {
      * {@code kept} is null when every expert is allowed; {@code scratch} needs 2·E floats.
      */
     public void route(float[] logits, int lOff, boolean[] kept, int[] ids, float[] w, int oOff, float[] scratch) {
+        int k = spec.topK();
+        choose(logits, lOff, kept, ids, oOff, scratch);
+        float[] scores = scratch;               // [0, E): what the weights are taken from
+
+        float sum = 0f;
+        if (spec.scoring() == MoeSpec.Scoring.SOFTMAX_TOPK) {
+            float max = scores[ids[oOff]];
+            for (int s = 0; s < k; s++) {
+                float p = (float) Math.exp(scores[ids[oOff + s]] - max);
+                w[oOff + s] = p;
+                sum += p;
+            }
+            for (int s = 0; s < k; s++) w[oOff + s] /= sum;
+        } else {
+            for (int s = 0; s < k; s++) {
+                w[oOff + s] = scores[ids[oOff + s]];
+                sum += w[oOff + s];
+            }
+            if (spec.normTopkProb()) {
+                // DeepSeek adds 1e-20 to the denominator; it cannot change an F32 sum of positive scores.
+                for (int s = 0; s < k; s++) w[oOff + s] /= sum;
+            }
+        }
+        float scaling = spec.routedScalingFactor();
+        if (scaling != 1f && scaling != 0f) for (int s = 0; s < k; s++) w[oOff + s] *= scaling;
+    }
+
+    /**
+     * Whether this token's chosen experts depend on how ties are broken: the last selected group scores the same
+     * as the best group left out, or the k-th chosen expert's choice score equals the best one left out. Only then
+     * can another implementation with another (equally valid) tie rule pick a different set: transformers takes
+     * {@code torch.topk(sorted=False)}, whose choice among equal values is unspecified, while this class takes the
+     * lower expert id. (E.g. DeepSeek-V2 fills 0.0 outside the kept groups: when those hold fewer than k
+     * candidates, which of the zeros win is such a tie.)
+     */
+    public boolean tieDependent(float[] logits, int lOff, boolean[] kept, float[] scratch) {
+        return choose(logits, lOff, kept, new int[spec.topK()], 0, scratch);
+    }
+
+    /** Fills scratch (scores, then choice scores) and ids[oOff..oOff+k); returns whether the choice was a tie. */
+    private boolean choose(float[] logits, int lOff, boolean[] kept, int[] ids, int oOff, float[] scratch) {
         int e = spec.numExperts(), k = spec.topK();
         float[] scores = scratch;               // [0, E): what the weights are taken from
         int choiceOff = e;                      // [E, 2E): what top-k ranks
@@ -63,38 +106,35 @@ public final class Router {
                 }
             }
         }
-        if (spec.groups().enabled()) restrictToGroups(scratch, choiceOff, e);
+        boolean tie = spec.groups().enabled() && restrictToGroups(scratch, e);
         topK(scratch, choiceOff, e, k, ids, oOff);
-
-        float sum = 0f;
-        if (spec.scoring() == MoeSpec.Scoring.SOFTMAX_TOPK) {
-            float max = scores[ids[oOff]];
-            for (int s = 0; s < k; s++) {
-                float p = (float) Math.exp(scores[ids[oOff + s]] - max);
-                w[oOff + s] = p;
-                sum += p;
-            }
-            for (int s = 0; s < k; s++) w[oOff + s] /= sum;
-        } else {
-            for (int s = 0; s < k; s++) {
-                w[oOff + s] = scores[ids[oOff + s]];
-                sum += w[oOff + s];
-            }
-            if (spec.normTopkProb()) {
-                // DeepSeek adds 1e-20 to the denominator; it cannot change an F32 sum of positive scores.
-                for (int s = 0; s < k; s++) w[oOff + s] /= sum;
-            }
-        }
-        float scaling = spec.routedScalingFactor();
-        if (scaling != 1f && scaling != 0f) for (int s = 0; s < k; s++) w[oOff + s] *= scaling;
+        return tie | boundaryTie(scratch, choiceOff, e, k, ids, oOff);
     }
 
     private static boolean allowed(boolean[] kept, int i) {
         return kept == null || kept[i];
     }
 
-    /** Keeps the topkGroup best groups; the others' choice scores become 0, as transformers' masked_fill does. */
-    private void restrictToGroups(float[] c, int off, int e) {
+    /**
+     * What the choice scores of experts outside the kept groups become, as transformers 5.17's {@code masked_fill}:
+     * DeepSeek-V2's group_limited_greedy (MAX) fills 0.0 into the probabilities themselves, so such an expert
+     * loses to every kept one and, if chosen at all (kept groups with fewer than k candidates), weighs 0;
+     * DeepSeek-V3's noaux_tc (SUM_TOP2) fills -inf, so they are never chosen even when score + bias is negative
+     * (a 0.0 fill, as earlier transformers versions had, would let them in). -MAX_VALUE instead of
+     * -inf keeps them above experts removed by a mask, should the kept groups hold fewer than k candidates.
+     */
+    private static float outsideGroupsScore(MoeSpec.Groups g) {
+        return g.score() == MoeSpec.Groups.GroupScore.SUM_TOP2 ? -Float.MAX_VALUE : 0f;
+    }
+
+    /**
+     * Keeps the topkGroup best groups; the others' choice scores (at scratch[E..2E)) become
+     * {@link #outsideGroupsScore}, and for DeepSeek-V2 their probabilities (scratch[0..E)) 0 too.
+     * Returns whether the last kept group ties with the best dropped one.
+     */
+    private boolean restrictToGroups(float[] scratch, int e) {
+        float[] c = scratch;
+        int off = e;
         MoeSpec.Groups g = spec.groups();
         int per = e / g.nGroup();
         float[] groupScore = new float[g.nGroup()];
@@ -115,10 +155,29 @@ public final class Router {
         topK(groupScore, 0, g.nGroup(), g.topkGroup(), keptGroups, 0);
         boolean[] keep = new boolean[g.nGroup()];
         for (int gi : keptGroups) keep[gi] = true;
+        float outside = outsideGroupsScore(g);
         for (int gi = 0; gi < g.nGroup(); gi++) {
             if (keep[gi]) continue;
-            for (int i = gi * per; i < (gi + 1) * per; i++) if (c[off + i] != Float.NEGATIVE_INFINITY) c[off + i] = 0f;
+            for (int i = gi * per; i < (gi + 1) * per; i++) {
+                if (c[off + i] == Float.NEGATIVE_INFINITY) continue;
+                c[off + i] = outside;
+                if (outside == 0f) scratch[i] = 0f;
+            }
         }
+        return boundaryTie(groupScore, 0, g.nGroup(), g.topkGroup(), keptGroups, 0);
+    }
+
+    /**
+     * Whether the worst of the k chosen v[off ..] equals the best value left out (a finite one: experts at -inf
+     * are never candidates).
+     */
+    static boolean boundaryTie(float[] v, int off, int n, int k, int[] chosen, int idOff) {
+        if (k >= n) return false;
+        float worstChosen = Float.POSITIVE_INFINITY;
+        for (int s = 0; s < k; s++) worstChosen = Math.min(worstChosen, v[off + chosen[idOff + s]]);
+        float bestLeft = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) if (!taken(chosen, idOff, k, i)) bestLeft = Math.max(bestLeft, v[off + i]);
+        return bestLeft != Float.NEGATIVE_INFINITY && worstChosen == bestLeft;
     }
 
     /** The k best of v[off .. off+n), best first; on equal values the lower index wins. */
