@@ -31,6 +31,9 @@ public final class Parallel {
      */
     public static final long MIN_WORK_PER_THREAD = 1L << 17;
 
+    /** Chunks per taking-part thread: a few, so a thread delayed by the OS or by memory does not hold everyone up. */
+    private static final int CHUNKS_PER_THREAD = Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 4));
+
     /** How long an idle worker spins before parking: long enough to bridge the gaps within a decode step. */
     private static final long SPIN_NANOS = 50_000;
 
@@ -114,8 +117,7 @@ public final class Parallel {
     }
 
     private void dispatch(int count, int parts, RangeTask task) {
-        // A few chunks per thread so a thread delayed by the OS does not hold everyone up.
-        int perChunk = Math.max(1, (count + parts * 4 - 1) / (parts * 4));
+        int perChunk = Math.max(1, (count + parts * CHUNKS_PER_THREAD - 1) / (parts * CHUNKS_PER_THREAD));
         this.task = task;
         this.count = count;
         this.chunkSize = perChunk;
