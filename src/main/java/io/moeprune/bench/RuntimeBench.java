@@ -67,8 +67,15 @@ public final class RuntimeBench {
             long activeParams = activeBytes / 2;   // BF16/F16 checkpoints; F32 ones are halved below
             if (model.lmHead().weights().dtype() == DType.F32) activeParams = activeBytes / 4;
 
-            // Warm up (JIT, page cache).
-            model.forward(Arrays.copyOf(prompt, Math.min(32, promptLen)), model.newState(), false);
+            // Warm up (JIT, page cache): whole prefills and decode steps of the measured sizes for at least two seconds,
+            // so C2 has compiled every kernel shape before anything is timed (on a small model three timed runs take
+            // a fraction of a second, less than the compiler needs).
+            long warmEnd = System.nanoTime() + 2_000_000_000L;
+            for (int w = 0; w < 2 || System.nanoTime() < warmEnd; w++) {
+                InferenceState state = model.newState(promptLen + 8);
+                int next = argmax(model.forward(prompt, state, false));
+                for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
+            }
             double[] prefill = new double[runs], decode = new double[runs];
             for (int r = 0; r < runs; r++) {
                 InferenceState state = model.newState(promptLen + decodeLen);
