@@ -31,7 +31,9 @@ import java.util.TreeMap;
  *
  * <p>Tensors are streamed: {@link #add} only records where the bytes come from; when the pending tensors would
  * make the shard larger than {@code maxShardBytes}, the shard is written (header, then each tensor's bytes, copied
- * channel to channel for file sources) and forgotten. Memory stays bounded by the descriptions plus whatever
+ * channel to channel for file sources, one transfer per run of adjacent source bytes) and forgotten. Within a shard
+ * the tensors are laid out by {@link ShardLayout}: large copied tensors keep their offset within a page (the header
+ * is padded with spaces to get there), which the kernel copies faster. Memory stays bounded by the descriptions plus whatever
  * in-memory sources the caller hands over for the current shard. Like transformers, the bound applies to tensor
  * bytes; a single tensor larger than the bound gets a shard of its own.
  *
