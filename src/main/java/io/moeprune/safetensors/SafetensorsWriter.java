@@ -33,8 +33,8 @@ import java.util.TreeMap;
  * make the shard larger than {@code maxShardBytes}, the shard is written (header, then each tensor's bytes, copied
  * channel to channel for file sources, one transfer per run of adjacent source bytes) and forgotten. Within a shard
  * the tensors are laid out by {@link ShardLayout}: large copied tensors keep their offset within a page (the header
- * is padded with spaces to get there), which the kernel copies faster. Memory stays bounded by the descriptions plus whatever
- * in-memory sources the caller hands over for the current shard. Like transformers, the bound applies to tensor
+ * is padded with spaces to get there), which the kernel copies faster. Memory stays bounded by the descriptions
+ * plus whatever in-memory sources the caller hands over for the current shard. Like transformers, the bound applies to tensor
  * bytes; a single tensor larger than the bound gets a shard of its own.
  *
  * <p>Shards are written under temporary names and renamed by {@link #finish()}, once their count is known. If
@@ -376,8 +376,8 @@ public final class SafetensorsWriter implements AutoCloseable {
             if (file == null) return;
             FileChannel in = source(file);
             if (in.size() < end) {
-                throw new IOException("source " + file + " has " + in.size() + " bytes, tensor '" + firstTensor
-                        + "' needs bytes up to " + end);
+                throw new IOException("source " + file + " has " + in.size() + " bytes, tensors from '" + firstTensor
+                        + "' on need bytes up to " + end);
             }
             long pos = start;
             while (pos < end) {
