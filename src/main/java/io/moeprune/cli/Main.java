@@ -4,6 +4,8 @@ import io.moeprune.MoepruneException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.List;
+
 /**
  * The {@code moeprune} command line. Each subcommand is a small class of its own; this class only wires them
  * together and turns {@link MoepruneException}s into one-line errors with meaningful exit codes:
@@ -24,8 +26,20 @@ public final class Main implements Runnable {
     }
 
     public static CommandLine commandLine() {
+        return commandLine(null);
+    }
+
+    /**
+     * The command line with only subcommand {@code only} registered when it names one (null or unknown: all).
+     * picocli builds each registered command's model by reflection, a third of a second for all of them on a cold
+     * JVM: a short command such as {@code prune} should not pay for the others. Help still lists all of them.
+     */
+    static CommandLine commandLine(String only) {
         CommandLine cl = new CommandLine(new Main());
-        for (Object sub : Subcommands.all()) cl.addSubcommand(sub);
+        List<Object> subs = Subcommands.all();
+        List<Object> chosen = subs.stream()
+                .filter(s -> only != null && only.equals(s.getClass().getAnnotation(Command.class).name())).toList();
+        for (Object sub : chosen.isEmpty() ? subs : chosen) cl.addSubcommand(sub);
         cl.setExecutionExceptionHandler((ex, line, parsed) -> {
             Throwable t = ex;
             while (!(t instanceof MoepruneException) && t.getCause() != null && t.getCause() != t) t = t.getCause();
@@ -52,6 +66,6 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(commandLine(args.length > 0 ? args[0] : null).execute(args));
     }
 }

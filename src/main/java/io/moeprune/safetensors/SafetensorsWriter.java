@@ -17,7 +17,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -32,8 +31,10 @@ import java.util.TreeMap;
  *
  * <p>Tensors are streamed: {@link #add} only records where the bytes come from; when the pending tensors would
  * make the shard larger than {@code maxShardBytes}, the shard is written (header, then each tensor's bytes, copied
- * channel to channel for file sources) and forgotten. Memory stays bounded by the descriptions plus whatever
- * in-memory sources the caller hands over for the current shard. Like transformers, the bound applies to tensor
+ * channel to channel for file sources, one transfer per run of adjacent source bytes) and forgotten. Within a shard
+ * the tensors are laid out by {@link ShardLayout}: large copied tensors keep their offset within a page (the header
+ * is padded with spaces to get there), which the kernel copies faster. Memory stays bounded by the descriptions
+ * plus whatever in-memory sources the caller hands over for the current shard. Like transformers, the bound applies to tensor
  * bytes; a single tensor larger than the bound gets a shard of its own.
  *
  * <p>Shards are written under temporary names and renamed by {@link #finish()}, once their count is known. If
@@ -244,10 +245,16 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     private void flushShard() {
         Path file = dir.resolve(String.format(".model-%05d.safetensors.partial", partials.size() + 1));
-        // Widest dtypes first so every tensor starts at an offset aligned to its element size (the header is
-        // padded to 8 bytes), as the reference implementation does; the sort is stable, so order is kept otherwise.
-        List<Entry> entries = new ArrayList<>(pending);
-        entries.sort(Comparator.comparingInt((Entry e) -> -e.dtype().byteSize()));
+        // Large copied tensors keep their offset within a page (the kernel copies those faster), every tensor starts
+        // at a multiple of its element width (ShardLayout says how).
+        List<ShardLayout.Item> items = new ArrayList<>(pending.size());
+        for (Entry e : pending) {
+            long from = e.source() instanceof TensorSource.FileRanges r && r.offsets().length > 0 ? r.offsets()[0] : -1;
+            items.add(new ShardLayout.Item(e.dtype().byteSize(), e.byteSize(), from));
+        }
+        ShardLayout.Plan plan = ShardLayout.plan(items);
+        List<Entry> entries = new ArrayList<>(pending.size());
+        for (int i : plan.order()) entries.add(pending.get(i));
         Map<String, Object> header = new LinkedHashMap<>();
         if (!metadata.isEmpty()) header.put("__metadata__", metadata);
         long offset = 0;
@@ -261,7 +268,9 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
         try {
             byte[] json = JSON.writeValueAsBytes(header);
-            int padded = (json.length + 7) & ~7;
+            // Trailing spaces (which the format allows; the reference pads to 8) put the data area's start at the
+            // planned residue modulo a page; the residue is a multiple of 8, so the length stays one too.
+            int padded = json.length + Math.floorMod(plan.dataStartResidue() - 8 - json.length, ShardLayout.PAGE);
             ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
             head.putLong(padded).put(json);
             while (head.hasRemaining()) head.put((byte) ' ');
@@ -269,7 +278,15 @@ public final class SafetensorsWriter implements AutoCloseable {
             created.add(file);
             try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 writeFully(out, head);
-                for (Entry e : entries) writeTensor(out, e);
+                Copier copier = new Copier(out);
+                for (Entry e : entries) {
+                    if (e.source() instanceof TensorSource.FileRanges r) copier.add(e.name(), r);
+                    else {
+                        copier.flush();
+                        writeTensor(out, e);
+                    }
+                }
+                copier.flush();
                 if (out.size() != 8 + padded + offset) {
                     throw new IOException("wrote " + out.size() + " bytes, expected " + (8 + padded + offset));
                 }
@@ -294,19 +311,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     private void writeTensor(FileChannel out, Entry e) throws IOException {
         switch (e.source()) {
             case TensorSource.FileRanges r -> {
-                FileChannel in = source(r.file());
-                for (int i = 0; i < r.offsets().length; i++) {
-                    long pos = r.offsets()[i], end = pos + r.lengths()[i];
-                    if (in.size() < end) {
-                        throw new IOException("source " + r.file() + " has " + in.size() + " bytes, tensor '"
-                                + e.name() + "' needs bytes up to " + end);
-                    }
-                    while (pos < end) {
-                        long n = in.transferTo(pos, end - pos, out);
-                        if (n <= 0) throw new IOException("source " + r.file() + " ended early at byte " + pos);
-                        pos += n;
-                    }
-                }
+                Copier c = new Copier(out);
+                c.add(e.name(), r);
+                c.flush();
             }
             case TensorSource.Bytes b -> writeFully(out, b.bytes().duplicate());
             case TensorSource.Generated g -> {
@@ -332,6 +339,53 @@ public final class SafetensorsWriter implements AutoCloseable {
                             + " bytes instead of " + g.byteSize());
                 }
             }
+        }
+    }
+
+    /**
+     * Copies file ranges into the shard channel to channel, one transfer for each run of ranges that are adjacent in
+     * the same source file (an expert's tensors, consecutive kept experts), so the kernel gets few, large copies.
+     */
+    private final class Copier {
+        private final FileChannel out;
+        private Path file;
+        private long start, end;
+        private String firstTensor;
+
+        Copier(FileChannel out) {
+            this.out = out;
+        }
+
+        void add(String tensor, TensorSource.FileRanges r) throws IOException {
+            for (int i = 0; i < r.offsets().length; i++) {
+                long pos = r.offsets()[i], len = r.lengths()[i];
+                if (len == 0) continue;
+                if (r.file().equals(file) && pos == end) {
+                    end += len;
+                    continue;
+                }
+                flush();
+                file = r.file();
+                start = pos;
+                end = pos + len;
+                firstTensor = tensor;
+            }
+        }
+
+        void flush() throws IOException {
+            if (file == null) return;
+            FileChannel in = source(file);
+            if (in.size() < end) {
+                throw new IOException("source " + file + " has " + in.size() + " bytes, tensors from '" + firstTensor
+                        + "' on need bytes up to " + end);
+            }
+            long pos = start;
+            while (pos < end) {
+                long n = in.transferTo(pos, end - pos, out);
+                if (n <= 0) throw new IOException("source " + file + " ended early at byte " + pos);
+                pos += n;
+            }
+            file = null;
         }
     }
 
