@@ -33,9 +33,10 @@ import java.nio.ByteOrder;
  * </ul>
  * Every dot loop has four accumulators (FMA latency), and a scalar tail for sizes that are not multiples of the
  * vector length. Batched products ({@link #matMulT}, and {@link #matMul} through it) work on a transposed batch,
- * inputs along the vector lanes: KC columns of a few weight rows are decoded once into a small buffer, and each
- * decoded weight is broadcast against whole vectors of inputs in a register tile (4 rows × 2 vectors, or 8 × 1), so
- * weights are read and decoded once per batch, no weight panel is transposed, and no lanes are reduced.
+ * inputs along the vector lanes: a panel of MC rows × KC columns of weights is decoded once, and each decoded weight
+ * is broadcast against whole vectors of inputs in a register tile (4 rows × 2 vectors, or 8 × 1), so weights are
+ * read and decoded once per batch and no weight panel is transposed. Batches of fewer than L/4 inputs, which would
+ * leave most lanes empty, take row dot products per input instead.
  */
 final class VectorKernels implements Kernels {
     static final VectorKernels INSTANCE = new VectorKernels();

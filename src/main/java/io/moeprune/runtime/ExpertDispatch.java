@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Batches;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 
@@ -19,8 +20,6 @@ import io.moeprune.kernels.Parallel;
 final class ExpertDispatch {
     /** Work units per thread to aim for: enough for the dynamic chunks of {@link Parallel} to even out. */
     private static final int UNITS_PER_THREAD = 8;
-    /** Columns per block of the transposing gather. */
-    private static final int GATHER_COLUMNS = 16;
     /** Row blocks are multiples of this (the register tiles' row count). */
     private static final int ROW_ALIGN = 8;
 
@@ -56,16 +55,9 @@ final class ExpertDispatch {
                 for (int a = from; a < to; a++) {
                     int e = active[a], c = start[e + 1] - start[e], s = stride[a];
                     float[] t = new float[hidden * s];
-                    int[] rowStart = new int[c];
-                    for (int j = 0; j < c; j++) rowStart[j] = (order[start[e] + j] / k) * hidden;
-                    // A block of columns at a time, so the lines being filled stay in L1 while every token writes.
-                    for (int c0 = 0; c0 < hidden; c0 += GATHER_COLUMNS) {
-                        int c1 = Math.min(hidden, c0 + GATHER_COLUMNS);
-                        for (int j = 0; j < c; j++) {
-                            int src = rowStart[j];
-                            for (int col = c0; col < c1; col++) t[col * s + j] = xn[src + col];
-                        }
-                    }
+                    int[] rowStarts = new int[c];
+                    for (int j = 0; j < c; j++) rowStarts[j] = (order[start[e] + j] / k) * hidden;
+                    Batches.gather(xn, rowStarts, 0, hidden, t, s);
                     xT[a] = t;
                 }
             });

@@ -10,11 +10,6 @@ public interface ExpertWeights {
     /** Expert {@code e}'s gate, up and down matrices. */
     SwiGlu expert(int e);
 
-    /** Applies expert {@code e} to n rows of x [n, hidden], writing its unweighted output [n, hidden]. */
-    default void apply(int e, float[] x, int n, float[] out) {
-        expert(e).apply(x, n, out);
-    }
-
     /** Bytes of one expert's weights (for roofline estimates). */
     long expertBytes();
 }
