@@ -7,6 +7,7 @@ import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.InferenceState;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.PhaseTimes;
 import io.moeprune.safetensors.DType;
 
 import java.lang.foreign.Arena;
@@ -77,14 +78,19 @@ public final class RuntimeBench {
                 for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
             }
             double[] prefill = new double[runs], decode = new double[runs];
+            String prefillPhases = "", decodePhases = "";
             for (int r = 0; r < runs; r++) {
                 InferenceState state = model.newState(promptLen + decodeLen);
+                PhaseTimes.reset();
                 long t0 = System.nanoTime();
                 float[] logits = model.forward(prompt, state, false);
                 long t1 = System.nanoTime();
+                prefillPhases = PhaseTimes.table();
+                PhaseTimes.reset();
                 int next = argmax(logits);
                 for (int s = 0; s < decodeLen; s++) next = argmax(model.decode(next, state));
                 long t2 = System.nanoTime();
+                decodePhases = PhaseTimes.table();
                 prefill[r] = promptLen / ((t1 - t0) / 1e9);
                 decode[r] = decodeLen / ((t2 - t1) / 1e9);
             }
@@ -106,6 +112,11 @@ public final class RuntimeBench {
                     prefillRoof, 100 * median(prefill) / prefillRoof);
             System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "decode (" + decodeLen + " steps)", median(decode),
                     decodeRoof, 100 * median(decode) / decodeRoof);
+            if (PhaseTimes.ON) {
+                System.out.printf("%nphases of the last prefill (-Dmoeprune.phases, calling thread's wall time):%n%s",
+                        prefillPhases);
+                System.out.printf("%nphases of the last run's decode steps:%n%s", decodePhases);
+            }
         }
     }
 

@@ -34,8 +34,11 @@ public final class Parallel {
     /** Chunks per taking-part thread: a few, so a thread delayed by the OS or by memory does not hold everyone up. */
     private static final int CHUNKS_PER_THREAD = Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 4));
 
-    /** How long an idle worker spins before parking: long enough to bridge the gaps within a decode step. */
-    private static final long SPIN_NANOS = 50_000;
+    /**
+     * How long an idle worker spins before parking: long enough to bridge the gaps within a decode step
+     * ({@code -Dmoeprune.spinMicros}).
+     */
+    private static final long SPIN_NANOS = 1000L * Long.getLong("moeprune.spinMicros", 50);
 
     private static final Object CONFIG_LOCK = new Object();
     private static volatile Parallel pool = new Parallel(defaultThreads());

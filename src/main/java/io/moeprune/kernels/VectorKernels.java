@@ -59,6 +59,12 @@ final class VectorKernels implements Kernels {
      * C2's inlining budget, and the calls left out of line run boxed.)
      */
     private static final int KC = 256;
+    /**
+     * Whether the 6 rows × 2 vectors tile is used (12 accumulators, 6 broadcasts and 2 loads per 12 FMAs): with 32
+     * vector registers (AVX-512) it measured 1.2x the 4×2 tile in isolation on the GPU machine's Xeon (152 vs 123
+     * GFLOP/s, one core); with 16 (AVX2) it spills and runs at half the 4×2 tile's speed.
+     */
+    private static boolean wideTile = L >= 16;
     /** Rows decoded into one panel (MC × KC floats = 128 KiB). */
     private static final int MC = 128;
     /** Input vectors per unit of a parallel matMul (64 inputs with AVX-512): its inputs' slice stays in L2. */
@@ -76,11 +82,20 @@ final class VectorKernels implements Kernels {
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
     static final class Scratch {
         final float[] panel = new float[MC * KC];
+        /** KC columns × 2 vectors of inputs, packed (see {@code block}). */
+        final float[] packed = new float[KC * 2 * L];
         final short[] halves = new short[MAX_KC];
         final float[] floats = new float[MAX_KC];
     }
 
     private VectorKernels() {
+    }
+
+    /** Turns the 6×2 tile on or off (tests run it on machines without AVX-512); returns the previous setting. */
+    static boolean useWideTile(boolean on) {
+        boolean was = wideTile;
+        wideTile = on;
+        return was;
     }
 
     /** Whether the preferred species is wide enough to be worth it (at least 128 bits, i.e. 4 floats). */
@@ -451,19 +466,50 @@ final class VectorKernels implements Kernels {
                 for (int j = 0; j < mr; j++) decode(w, m0 + j, k0, kl, p, j * KC, s);
                 int v = 0;
                 for (; v + 2 <= nv; v += 2) {
-                    int xo = k0 * stride + (v0 + v) * L, yo = yb + v * L;
+                    // The tiles read 2 vectors of inputs per column for KC columns, which must stay in L1 while every
+                    // row of the panel sweeps them. Rows of a wide batch lie `stride` floats apart, a power of two
+                    // apart for most batch sizes, so they would crowd a few L1 sets: copy them next to each other.
+                    int xo = k0 * stride + (v0 + v) * L, xs = stride;
+                    float[] xs2 = xT;
+                    if (stride != 2 * L) {
+                        pack(xT, xo, stride, kl, 2, s.packed);
+                        xs2 = s.packed;
+                        xo = 0;
+                        xs = 2 * L;
+                    }
+                    int yo = yb + v * L;
                     int j = 0;
-                    for (; j + 4 <= mr; j += 4) tile4x2(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
-                    for (; j < mr; j++) tile1x2(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, first);
+                    if (wideTile) {
+                        for (; j + 6 <= mr; j += 6) tile6x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
+                    }
+                    for (; j + 4 <= mr; j += 4) tile4x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
+                    for (; j + 2 <= mr; j += 2) tile2x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, first);
                 }
                 if (v < nv) {
-                    int xo = k0 * stride + (v0 + v) * L, yo = yb + v * L;
+                    int xo = k0 * stride + (v0 + v) * L, xs = stride;
+                    float[] xs1 = xT;
+                    if (stride != L) {
+                        pack(xT, xo, stride, kl, 1, s.packed);
+                        xs1 = s.packed;
+                        xo = 0;
+                        xs = L;
+                    }
+                    int yo = yb + v * L;
                     int j = 0;
-                    for (; j + 8 <= mr; j += 8) tile8x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
-                    for (; j + 4 <= mr; j += 4) tile4x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, ys, first);
-                    for (; j < mr; j++) tile1x1(p, j * KC, kl, xT, xo, stride, yT, yo + j * ys, first);
+                    for (; j + 8 <= mr; j += 8) tile8x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, ys, first);
+                    for (; j + 4 <= mr; j += 4) tile4x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, first);
                 }
             }
+        }
+    }
+
+    /** Copies {@code vectors} vectors of inputs for each of kl columns (xT rows {@code stride} apart) into dst, packed. */
+    private static void pack(float[] xT, int xo, int stride, int kl, int vectors, float[] dst) {
+        int width = vectors * L;
+        for (int k = 0, d = 0, src = xo; k < kl; k++, d += width, src += stride) {
+            System.arraycopy(xT, src, dst, d, width);
         }
     }
 
@@ -494,6 +540,40 @@ final class VectorKernels implements Kernels {
     // Register tiles: decoded weights p[row·KC + k] broadcast against input vectors xT[xo + k·stride (+ L)],
     // results added over KC blocks at yT[yo + row·stride (+ L)] (stored on the first block).
 
+    private static void tile6x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
+                                boolean first) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        FloatVector a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
+            FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+            FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
+            FloatVector w = FloatVector.broadcast(F, p[k]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            w = FloatVector.broadcast(F, p[KC + k]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            w = FloatVector.broadcast(F, p[2 * KC + k]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            w = FloatVector.broadcast(F, p[3 * KC + k]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            w = FloatVector.broadcast(F, p[4 * KC + k]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            w = FloatVector.broadcast(F, p[5 * KC + k]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+        }
+        put(y, yo, first, a00, a01);
+        put(y, yo + ys, first, a10, a11);
+        put(y, yo + 2 * ys, first, a20, a21);
+        put(y, yo + 3 * ys, first, a30, a31);
+        put(y, yo + 4 * ys, first, a40, a41);
+        put(y, yo + 5 * ys, first, a50, a51);
+    }
+
     private static void tile4x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
                                 boolean first) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
@@ -517,6 +597,23 @@ final class VectorKernels implements Kernels {
         put(y, yo + ys, first, a10, a11);
         put(y, yo + 2 * ys, first, a20, a21);
         put(y, yo + 3 * ys, first, a30, a31);
+    }
+
+    private static void tile2x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
+                                boolean first) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00;
+        for (int k = po, xi = xo; k < po + kl; k++, xi += stride) {
+            FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+            FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
+            FloatVector w = FloatVector.broadcast(F, p[k]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            w = FloatVector.broadcast(F, p[KC + k]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+        }
+        put(y, yo, first, a00, a01);
+        put(y, yo + ys, first, a10, a11);
     }
 
     private static void tile4x1(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,

@@ -21,6 +21,8 @@ final class CausalAttention {
     private static final int L = F.length();
     /** From this many query rows on, transposing the keys pays for itself. */
     private static final int TRANSPOSE_MIN_ROWS = 4;
+    /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
+    private static final int TRANSPOSE_BLOCK = 64;
 
     private CausalAttention() {
     }
@@ -67,14 +69,18 @@ final class CausalAttention {
     private static float[][] transposeKeys(float[] kc, int total, int stride, int kvHeads, int headDim) {
         float[][] kt = new float[kvHeads][headDim * stride];
         int width = kvHeads * headDim;
-        for (int t = 0; t < total; t++) {
-            int base = t * width;
-            for (int kvh = 0; kvh < kvHeads; kvh++) {
-                float[] dst = kt[kvh];
-                int src = base + kvh * headDim;
-                for (int d = 0; d < headDim; d++) dst[d * stride + t] = kc[src + d];
+        // Blocks of positions on different threads write disjoint columns of every transposed row.
+        int blocks = (total + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+        Parallel.forRange(blocks, 8L * TRANSPOSE_BLOCK * width, (from, to) -> {
+            for (int t = from * TRANSPOSE_BLOCK; t < Math.min(total, to * TRANSPOSE_BLOCK); t++) {
+                int base = t * width;
+                for (int kvh = 0; kvh < kvHeads; kvh++) {
+                    float[] dst = kt[kvh];
+                    int src = base + kvh * headDim;
+                    for (int d = 0; d < headDim; d++) dst[d * stride + t] = kc[src + d];
+                }
             }
-        }
+        });
         return kt;
     }
 

@@ -4,6 +4,8 @@ package io.moeprune.runtime;
 public record DenseMlp(SwiGlu mlp) implements FeedForward {
     @Override
     public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
+        long t = PhaseTimes.start();
         mlp.apply(xn, n, out);
+        PhaseTimes.end(PhaseTimes.Phase.DENSE_MLP, t);
     }
 }

@@ -11,8 +11,8 @@ import io.moeprune.kernels.Parallel;
  *   <li>each expert's tokens are gathered into the transposed layout of {@link Kernels#matMulT} (a single token
  *       is already in it);</li>
  *   <li>units of (expert, block of intermediate rows) compute silu(gate·x) ⊙ up·x for those rows;</li>
- *   <li>units of (expert, block of hidden rows) compute down·act for those rows and write them into every slot's
- *       unweighted output.</li>
+ *   <li>units of hidden rows compute down·act of every active expert for those rows and add them, weighted, into
+ *       each token's routed output.</li>
  * </ol>
  * Splitting experts into row blocks is what lets a decode step's few experts (8 of 64, say) keep 16 threads busy;
  * with many active experts (prefill) a unit is a whole expert, so its weights are read and decoded once per batch.
@@ -20,6 +20,8 @@ import io.moeprune.kernels.Parallel;
 final class ExpertDispatch {
     /** Work units per thread to aim for: enough for the dynamic chunks of {@link Parallel} to even out. */
     private static final int UNITS_PER_THREAD = 8;
+    /** Units per thread of the fused down projection: they are of equal work (every active expert's rows). */
+    private static final int DOWN_UNITS_PER_THREAD = 4;
     /** Row blocks are multiples of this (the register tiles' row count). */
     private static final int ROW_ALIGN = 8;
 
@@ -27,18 +29,23 @@ final class ExpertDispatch {
     }
 
     /**
-     * expertOut[slot·hidden, +hidden) = the unweighted output of expert ids[slot] on token slot / k, for every
-     * slot; {@code order[start[e]..start[e+1])} lists expert e's slots in token order.
+     * routed[t·hidden, +hidden) = Σ over token t's slots of weights[slot] × the output of expert ids[slot] on token t
+     * (slot / k = t), and, when {@code expertOut} is not null, expertOut[slot·hidden, +hidden) = that unweighted output
+     * for every slot; {@code order[start[e]..start[e+1])} lists expert e's slots in token order.
      */
     static void run(ExpertWeights experts, float[] xn, int n, int k, int hidden, int[] start, int[] order,
-                    float[] expertOut) {
+                    float[] weights, float[] routed, float[] expertOut) {
         Kernels kernels = Kernels.get();
         int numExperts = experts.count();
         int[] active = new int[numExperts];
         int activeCount = 0;
         for (int e = 0; e < numExperts; e++) if (start[e + 1] > start[e]) active[activeCount++] = e;
-        if (activeCount == 0) return;
+        if (activeCount == 0) {
+            java.util.Arrays.fill(routed, 0, n * hidden, 0f);
+            return;
+        }
         int count = activeCount;
+        long time = PhaseTimes.start();
         int inter = experts.expert(active[0]).intermediate();
 
         int[] stride = new int[count];
@@ -63,9 +70,10 @@ final class ExpertDispatch {
             });
         }
 
+        time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATHER, time);
         int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
-        int rowsA = rowBlock(inter, blocks), rowsB = rowBlock(hidden, blocks);
-        int blocksA = (inter + rowsA - 1) / rowsA, blocksB = (hidden + rowsB - 1) / rowsB;
+        int rowsA = rowBlock(inter, blocks);
+        int blocksA = (inter + rowsA - 1) / rowsA;
         long bytesPerExpert = experts.expertBytes();
         // Work per unit in weight bytes × tokens. A single token's experts (decode) are a short burst, often from
         // cache: counting a quarter of their bytes keeps small experts (the 29M test model's 200 KB) on the
@@ -88,16 +96,77 @@ final class ExpertDispatch {
                 kernels.siluMul(g, 0, u, 0, act[a], r0 * s, len);
             }
         });
+        time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATE_UP, time);
+        if (n == 1) {
+            downOneToken(experts, k, hidden, count, active, act, start, order, weights, routed, expertOut, perExpert);
+        } else {
+            downFused(experts, n, k, hidden, count, active, act, stride, start, order, weights, routed, expertOut,
+                    perExpert);
+        }
+        PhaseTimes.end(PhaseTimes.Phase.EXPERT_DOWN, time);
+    }
+
+    /**
+     * One token (decode): units of (expert, block of hidden rows) write the experts' unweighted outputs, then they
+     * are added, weighted, on the calling thread (k × hidden floats). Blocks of one matrix's consecutive rows keep
+     * long runs of memory per unit, which a memory-bound step needs; a unit spanning all experts (as in
+     * {@link #downFused}) would read k short runs.
+     */
+    private static void downOneToken(ExpertWeights experts, int k, int hidden, int count, int[] active,
+                                     float[][] act, int[] start, int[] order, float[] weights, float[] routed,
+                                     float[] expertOut, long perExpert) {
+        Kernels kernels = Kernels.get();
+        // One token: each active expert holds exactly one of its k slots.
+        float[] outs = expertOut != null ? expertOut : new float[k * hidden];
+        int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
+        int rowsB = rowBlock(hidden, blocks);
+        int blocksB = (hidden + rowsB - 1) / rowsB;
         Parallel.forRange(count * blocksB, Math.max(1, perExpert / 3 / blocksB), (from, to) -> {
-            float[] y = new float[0];
             for (int unit = from; unit < to; unit++) {
                 int a = unit / blocksB, o0 = (unit % blocksB) * rowsB, o1 = Math.min(hidden, o0 + rowsB);
-                int e = active[a], c = start[e + 1] - start[e], s = stride[a];
-                if (y.length < (o1 - o0) * s) y = new float[(o1 - o0) * s];
-                kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], c, s, y, 0);
-                for (int j = 0; j < c; j++) {
-                    int dst = order[start[e] + j] * hidden;
-                    for (int o = o0; o < o1; o++) expertOut[dst + o] = y[(o - o0) * s + j];
+                int e = active[a];
+                kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], 1, 1, outs, order[start[e]] * hidden + o0);
+            }
+        });
+        java.util.Arrays.fill(routed, 0, hidden, 0f);
+        for (int a = 0; a < count; a++) {   // ascending expert id, as in downFused
+            int slot = order[start[active[a]]];
+            kernels.axpy(weights[slot], outs, slot * hidden, routed, 0, hidden);
+        }
+    }
+
+    /**
+     * A batch: the down projections and the weighted sum in one region. A unit owns a block of hidden rows of every
+     * token's routed output and runs all active experts' rows of that block, so no two units write the same place
+     * and no per-slot outputs need to exist (unless an observer wants them). Every token's experts are added in
+     * ascending expert id, the order a pruned checkpoint (renumbered in that order) adds them in.
+     */
+    private static void downFused(ExpertWeights experts, int n, int k, int hidden, int count, int[] active,
+                                  float[][] act, int[] stride, int[] start, int[] order, float[] weights,
+                                  float[] routed, float[] expertOut, long perExpert) {
+        Kernels kernels = Kernels.get();
+        int downBlocks = Math.max(1, Math.min((hidden + ROW_ALIGN - 1) / ROW_ALIGN,
+                Parallel.threads() * DOWN_UNITS_PER_THREAD));
+        int rowsD = rowBlock(hidden, downBlocks);
+        int unitsD = (hidden + rowsD - 1) / rowsD;
+        Parallel.forRange(unitsD, Math.max(1, perExpert * count / 3 / unitsD), (from, to) -> {
+            float[] y = new float[0];
+            for (int unit = from; unit < to; unit++) {
+                int o0 = unit * rowsD, o1 = Math.min(hidden, o0 + rowsD), rows = o1 - o0;
+                for (int t = 0; t < n; t++) java.util.Arrays.fill(routed, t * hidden + o0, t * hidden + o1, 0f);
+                for (int a = 0; a < count; a++) {
+                    int e = active[a], c = start[e + 1] - start[e], s = stride[a];
+                    if (y.length < rows * s) y = new float[rows * s];
+                    kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], c, s, y, 0);
+                    for (int j = 0; j < c; j++) {
+                        int slot = order[start[e] + j], dst = (slot / k) * hidden + o0;
+                        float weight = weights[slot];
+                        for (int o = 0; o < rows; o++) routed[dst + o] += weight * y[o * s + j];
+                        if (expertOut != null) {
+                            int eo = slot * hidden + o0;
+                            for (int o = 0; o < rows; o++) expertOut[eo + o] = y[o * s + j];
+                        }
+                    }
                 }
             }
         });

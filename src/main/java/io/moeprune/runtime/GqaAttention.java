@@ -1,5 +1,7 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Parallel;
+
 import io.moeprune.model.AttentionSpec;
 
 
@@ -54,7 +56,9 @@ public final class GqaAttention implements AttentionLayer {
     @Override
     public void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out) {
         int qw = heads * headDim, kw = kvHeads * headDim, vw = kvHeads * valueDim;
+        long t = PhaseTimes.start();
         float[][] qkv = Linear.applyAll(xn, n, q, k, v);
+        t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
         normalize(qs, n, qw, qNorm);
         normalize(ks, n, kw, kNorm);
@@ -63,19 +67,24 @@ public final class GqaAttention implements AttentionLayer {
             clamp(ks);
             clamp(vs);
         }
-        float[] cs = rope.newTable();
+        Parallel.forRange(n, 16L * (qw + kw), (from, to) -> {
+            float[] cs = rope.newTable();
+            for (int i = from; i < to; i++) {
+                rope.table(startPos + i, cs);
+                for (int h = 0; h < heads; h++) rope.rotate(qs, i * qw + h * headDim, cs);
+                for (int h = 0; h < kvHeads; h++) rope.rotate(ks, i * kw + h * headDim, cs);
+            }
+        });
         cache.ensureCapacity(startPos + n);
         float[] kc = cache.keys(layer), vc = cache.values(layer);
-        for (int i = 0; i < n; i++) {
-            rope.table(startPos + i, cs);
-            for (int h = 0; h < heads; h++) rope.rotate(qs, i * qw + h * headDim, cs);
-            for (int h = 0; h < kvHeads; h++) rope.rotate(ks, i * kw + h * headDim, cs);
-        }
         System.arraycopy(ks, 0, kc, startPos * kw, n * kw);
         System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
+        t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
 
         float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
+        t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
         o.apply(ctx, n, out);
+        PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);
     }
 
     private void normalize(float[] x, int n, int rowWidth, RmsNorm norm) {

@@ -65,6 +65,7 @@ public final class Model implements AutoCloseable {
         int n = tokens.length;
         if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();
+        long time = PhaseTimes.start();
         float[] x = new float[n * hidden];
         for (int t = 0; t < n; t++) {
             int id = tokens[t];
@@ -76,9 +77,11 @@ public final class Model implements AutoCloseable {
         float em = spec.scaling().embedding();
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
         int start = state.position();
+        PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
         for (DecoderLayer layer : layers) layer.forward(x, n, start, state.cache(), state.context());
         state.advance(n);
 
+        time = PhaseTimes.start();
         float[] rows;
         int m;
         if (allLogits) {
@@ -92,6 +95,7 @@ public final class Model implements AutoCloseable {
         float[] logits = lmHead.apply(rows, m);
         float div = spec.scaling().logitsDivisor();
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
+        PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
     }
 

@@ -1,6 +1,5 @@
 package io.moeprune.runtime;
 
-import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.model.MoeSpec;
 
@@ -9,8 +8,8 @@ import java.util.Arrays;
 /**
  * A sparse MoE block for a batch of tokens: router logits for all rows at once, routing per token, then the
  * tokens are grouped by expert so every chosen expert's weights are read once per batch (one matMul over the
- * gathered rows), and the weighted outputs are scattered back. Shared experts (optionally sigmoid-gated,
- * Qwen2-MoE) are added to the routed output.
+ * gathered rows), and their weighted outputs are added into each token's row ({@link ExpertDispatch}). Shared
+ * experts (optionally sigmoid-gated, Qwen2-MoE) are added to the routed output.
  *
  * <p>Without an observer nothing per-expert is kept; with one, each chosen expert's unweighted output is
  * recorded into a {@link MoeTrace}.
@@ -61,12 +60,15 @@ public final class MoeBlock implements FeedForward {
     public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
         int numExperts = spec.numExperts(), k = spec.topK();
         int hidden = gate.in();
+        long time = PhaseTimes.start();
         float[] logits = gate.apply(xn, n);
         int[] ids = new int[n * k];
         float[] w = new float[n * k];
         boolean[] kept = ctx.mask().kept(layer);
-        float[] scratch = new float[2 * numExperts];
-        for (int t = 0; t < n; t++) router.route(logits, t * numExperts, kept, ids, w, t * k, scratch);
+        Parallel.forRange(n, 64L * numExperts, (from, to) -> {
+            float[] scratch = new float[2 * numExperts];
+            for (int t = from; t < to; t++) router.route(logits, t * numExperts, kept, ids, w, t * k, scratch);
+        });
 
         // Group the (token, slot) pairs by expert; within an expert they stay in token order.
         int[] start = new int[numExperts + 1];
@@ -78,20 +80,11 @@ public final class MoeBlock implements FeedForward {
 
         MoeObserver observer = ctx.observer();
         float[] routed = observer == null ? out : new float[n * hidden];
-        // Every chosen expert's unweighted output per (token, slot); the weighted sum per token comes after, so
-        // the experts can run on different threads without sharing an output row.
-        float[] expertOut = new float[n * k * hidden];
-        ExpertDispatch.run(experts, xn, n, k, hidden, start, order, expertOut);
-        Kernels kernels = Kernels.get();
-        Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
-            for (int t = from; t < to; t++) {
-                Arrays.fill(routed, t * hidden, (t + 1) * hidden, 0f);
-                for (int slot = t * k; slot < (t + 1) * k; slot++) {
-                    kernels.axpy(w[slot], expertOut, slot * hidden, routed, t * hidden, hidden);
-                }
-            }
-        });
-
+        // Each chosen expert's unweighted output per (token, slot) exists only for an observer.
+        float[] expertOut = observer == null ? null : new float[n * k * hidden];
+        PhaseTimes.end(PhaseTimes.Phase.ROUTER, time);
+        ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut);
+        time = PhaseTimes.start();
         float[] sharedOut = null;
         if (shared != null) {
             sharedOut = new float[n * hidden];
@@ -106,6 +99,7 @@ public final class MoeBlock implements FeedForward {
         }
         if (routed != out) System.arraycopy(routed, 0, out, 0, n * hidden);
         if (sharedOut != null) for (int i = 0; i < n * hidden; i++) out[i] += sharedOut[i];
+        PhaseTimes.end(PhaseTimes.Phase.SHARED_EXPERT, time);
 
         if (observer != null) {
             float[] output = new float[n * hidden];

@@ -1,5 +1,7 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Parallel;
+
 /**
  * RMSNorm in F32 as transformers computes it: x · rsqrt(mean(x²) + eps) · w, over {@code weight.length} elements.
  * The mean is accumulated in double so long rows lose nothing to summation order.
@@ -24,7 +26,7 @@ public record RmsNorm(float[] weight, float eps) {
 
     /** Normalises each of the {@code rows} consecutive vectors of width {@link #width()} in place. */
     public void applyRows(float[] x, int rows) {
-        for (int r = 0; r < rows; r++) apply(x, r * weight.length, x, r * weight.length);
+        normalizedRows(x, rows, x);
     }
 
     /** A normalised copy of {@code rows} consecutive vectors. */
@@ -34,7 +36,10 @@ public record RmsNorm(float[] weight, float eps) {
 
     /** Normalises {@code rows} consecutive vectors of x into out. */
     public float[] normalizedRows(float[] x, int rows, float[] out) {
-        for (int r = 0; r < rows; r++) apply(x, r * weight.length, out, r * weight.length);
+        int w = weight.length;
+        Parallel.forRange(rows, 16L * w, (from, to) -> {
+            for (int r = from; r < to; r++) apply(x, r * w, out, r * w);
+        });
         return out;
     }
 }

@@ -186,14 +186,29 @@ class KernelsTest {
         }
     }
 
-    /** matMulT on row sub-ranges (ragged against the register tiles) and batch sizes around the vector lengths. */
+    /**
+     * matMulT on row sub-ranges (ragged against the register tiles) and batch sizes around the vector lengths, with
+     * and without the 6-row tile (which only AVX-512 machines use by default); batches wider than two vectors go
+     * through the packed copy of the inputs.
+     */
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
     void transposedProductMatchesDoubleReferenceOnRowRanges(DType dtype) {
+        boolean wide = VectorKernels.useWideTile(true);
+        try {
+            transposedProducts(dtype);
+            VectorKernels.useWideTile(false);
+            transposedProducts(dtype);
+        } finally {
+            VectorKernels.useWideTile(wide);
+        }
+    }
+
+    private void transposedProducts(DType dtype) {
         try (Arena arena = Arena.ofShared()) {
             int rows = 45, cols = 300;
             Matrix m = random(dtype, rows, cols, 11, arena);
-            for (int n : new int[]{1, 2, 7, 8, 9, 16, 17, 31, 40}) {
+            for (int n : new int[]{1, 2, 7, 8, 9, 16, 17, 31, 40, 70}) {
                 float[][] xs = new float[n][];
                 for (int i = 0; i < n; i++) xs[i] = randomVector(cols, 100 + i);
                 for (Kernels k : List.of(SCALAR, VECTOR)) {
