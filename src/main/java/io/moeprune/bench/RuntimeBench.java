@@ -78,22 +78,24 @@ public final class RuntimeBench {
                 for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
             }
             double[] prefill = new double[runs], decode = new double[runs];
-            String prefillPhases = "", decodePhases = "";
+            long[] prefillPhases = new long[PhaseTimes.Phase.values().length], decodePhases = prefillPhases.clone();
+            long gcCount = gcCount(), gcMillis = gcMillis();
             for (int r = 0; r < runs; r++) {
                 InferenceState state = model.newState(promptLen + decodeLen);
-                PhaseTimes.reset();
+                PhaseTimes.take();
                 long t0 = System.nanoTime();
                 float[] logits = model.forward(prompt, state, false);
                 long t1 = System.nanoTime();
-                prefillPhases = PhaseTimes.table();
-                PhaseTimes.reset();
+                add(prefillPhases, PhaseTimes.take());
                 int next = argmax(logits);
                 for (int s = 0; s < decodeLen; s++) next = argmax(model.decode(next, state));
                 long t2 = System.nanoTime();
-                decodePhases = PhaseTimes.table();
+                add(decodePhases, PhaseTimes.take());
                 prefill[r] = promptLen / ((t1 - t0) / 1e9);
                 decode[r] = decodeLen / ((t2 - t1) / 1e9);
             }
+            gcCount = gcCount() - gcCount;
+            gcMillis = gcMillis() - gcMillis;
             double bandwidth = measureBandwidth(threads);
             double mappedBandwidth = measureMappedBandwidth(dir);
             double gemm = measureGemmFlops();
@@ -112,12 +114,30 @@ public final class RuntimeBench {
                     prefillRoof, 100 * median(prefill) / prefillRoof);
             System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "decode (" + decodeLen + " steps)", median(decode),
                     decodeRoof, 100 * median(decode) / decodeRoof);
+            System.out.printf("garbage collections during the timed runs: %d, %d ms%n", gcCount, gcMillis);
             if (PhaseTimes.ON) {
-                System.out.printf("%nphases of the last prefill (-Dmoeprune.phases, calling thread's wall time):%n%s",
-                        prefillPhases);
-                System.out.printf("%nphases of the last run's decode steps:%n%s", decodePhases);
+                System.out.printf("%nphases of the %d prefills (-Dmoeprune.phases, calling thread's wall time):%n%s", runs,
+                        PhaseTimes.table(prefillPhases));
+                System.out.printf("%nphases of the %d × %d decode steps:%n%s", runs, decodeLen,
+                        PhaseTimes.table(decodePhases));
             }
         }
+    }
+
+    private static void add(long[] sum, long[] more) {
+        for (int i = 0; i < sum.length; i++) sum[i] += more[i];
+    }
+
+    private static long gcCount() {
+        long n = 0;
+        for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) n += Math.max(0, gc.getCollectionCount());
+        return n;
+    }
+
+    private static long gcMillis() {
+        long ms = 0;
+        for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) ms += Math.max(0, gc.getCollectionTime());
+        return ms;
     }
 
     private static int argmax(float[] v) {
@@ -152,6 +172,7 @@ public final class RuntimeBench {
         try (Arena arena = Arena.ofShared();
              java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(largest, java.nio.file.StandardOpenOption.READ)) {
             MemorySegment map = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            io.moeprune.safetensors.SafetensorsFile.advise(map);   // as the runtime's own mappings (-Dmoeprune.madvise)
             return Roofline.readBandwidth(map, 1.0).wall() * 1e9;
         }
     }

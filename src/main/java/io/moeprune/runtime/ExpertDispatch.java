@@ -3,6 +3,7 @@ package io.moeprune.runtime;
 import io.moeprune.kernels.Batches;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
+import io.moeprune.kernels.Weights;
 
 /**
  * Runs the chosen experts of one MoE block over a batch whose (token, slot) pairs are grouped by expert, as
@@ -20,12 +21,44 @@ import io.moeprune.kernels.Parallel;
 final class ExpertDispatch {
     /** Work units per thread to aim for: enough for the dynamic chunks of {@link Parallel} to even out. */
     private static final int UNITS_PER_THREAD = 8;
+    /**
+     * From this many tokens per active expert on (on average), the down projection runs fused with the weighted sum
+     * ({@link #downFused}); below, per expert ({@link #downPerExpert}), for long runs of memory per unit.
+     */
+    private static final int FUSED_MIN_TOKENS = 4;
     /** Units per thread of the fused down projection: they are of equal work (every active expert's rows). */
     private static final int DOWN_UNITS_PER_THREAD = 4;
     /** Row blocks are multiples of this (the register tiles' row count). */
     private static final int ROW_ALIGN = 8;
 
+    private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
+
     private ExpertDispatch() {
+    }
+
+    /**
+     * The gathered inputs and the activations of each active expert, kept per calling thread and reused by every
+     * layer and call: a prefill would otherwise allocate (and the JVM zero) tens of MB per layer. Lanes past an
+     * expert's token count hold stale values from earlier calls; the kernels keep lanes apart, so they only
+     * reach outputs that are never read.
+     */
+    private static final class Buffers {
+        private float[][] inputs = new float[0][];
+        private float[][] activations = new float[0][];
+
+        float[][] inputs(int count) {
+            if (inputs.length < count) inputs = java.util.Arrays.copyOf(inputs, count);
+            return inputs;
+        }
+
+        float[][] activations(int count) {
+            if (activations.length < count) {
+                int old = activations.length;
+                activations = java.util.Arrays.copyOf(activations, count);
+                for (int a = old; a < count; a++) activations[a] = new float[0];
+            }
+            return activations;
+        }
     }
 
     /**
@@ -49,23 +82,24 @@ final class ExpertDispatch {
         int inter = experts.expert(active[0]).intermediate();
 
         int[] stride = new int[count];
-        float[][] xT = new float[count][];
-        float[][] act = new float[count][];
+        Buffers buffers = BUFFERS.get();
+        float[][] xT = n == 1 ? new float[count][] : buffers.inputs(count);
+        float[][] act = buffers.activations(count);
         for (int a = 0; a < count; a++) {
             int c = start[active[a] + 1] - start[active[a]];
             stride[a] = kernels.batchStride(c);
-            act[a] = new float[inter * stride[a]];
+            if (act[a].length < inter * stride[a]) act[a] = new float[inter * stride[a]];
             if (n == 1) xT[a] = xn;  // one token: stride 1, the row itself
+            else if (xT[a] == null || xT[a].length < hidden * stride[a]) xT[a] = new float[hidden * stride[a]];
         }
         if (n > 1) {
             Parallel.forRange(count, 4L * hidden * n * k / count, (from, to) -> {
                 for (int a = from; a < to; a++) {
                     int e = active[a], c = start[e + 1] - start[e], s = stride[a];
-                    float[] t = new float[hidden * s];
+                    float[] t = xT[a];
                     int[] rowStarts = new int[c];
                     for (int j = 0; j < c; j++) rowStarts[j] = (order[start[e] + j] / k) * hidden;
                     Batches.gather(xn, rowStarts, 0, hidden, t, s);
-                    xT[a] = t;
                 }
             });
         }
@@ -97,8 +131,9 @@ final class ExpertDispatch {
             }
         });
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATE_UP, time);
-        if (n == 1) {
-            downOneToken(experts, k, hidden, count, active, act, start, order, weights, routed, expertOut, perExpert);
+        if (tokensPerExpert < FUSED_MIN_TOKENS) {
+            downPerExpert(experts, n, k, hidden, count, active, act, stride, start, order, weights, routed, expertOut,
+                    perExpert);
         } else {
             downFused(experts, n, k, hidden, count, active, act, stride, start, order, weights, routed, expertOut,
                     perExpert);
@@ -107,32 +142,59 @@ final class ExpertDispatch {
     }
 
     /**
-     * One token (decode): units of (expert, block of hidden rows) write the experts' unweighted outputs, then they
-     * are added, weighted, on the calling thread (k × hidden floats). Blocks of one matrix's consecutive rows keep
-     * long runs of memory per unit, which a memory-bound step needs; a unit spanning all experts (as in
-     * {@link #downFused}) would read k short runs.
+     * Few tokens per expert (decode, short prompts): units of (expert, block of hidden rows) write the experts'
+     * unweighted outputs per slot, then each token's slots are added, weighted, in ascending expert id. Blocks of one
+     * matrix's consecutive rows keep long runs of memory per unit, which a memory-bound step needs; a unit spanning
+     * all experts (as in {@link #downFused}) would read one short run per expert.
      */
-    private static void downOneToken(ExpertWeights experts, int k, int hidden, int count, int[] active,
-                                     float[][] act, int[] start, int[] order, float[] weights, float[] routed,
-                                     float[] expertOut, long perExpert) {
+    private static void downPerExpert(ExpertWeights experts, int n, int k, int hidden, int count, int[] active,
+                                      float[][] act, int[] stride, int[] start, int[] order, float[] weights,
+                                      float[] routed, float[] expertOut, long perExpert) {
         Kernels kernels = Kernels.get();
-        // One token: each active expert holds exactly one of its k slots.
-        float[] outs = expertOut != null ? expertOut : new float[k * hidden];
+        float[] outs = expertOut != null ? expertOut : new float[n * k * hidden];
         int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
         int rowsB = rowBlock(hidden, blocks);
         int blocksB = (hidden + rowsB - 1) / rowsB;
         Parallel.forRange(count * blocksB, Math.max(1, perExpert / 3 / blocksB), (from, to) -> {
+            float[] y = new float[0];
             for (int unit = from; unit < to; unit++) {
                 int a = unit / blocksB, o0 = (unit % blocksB) * rowsB, o1 = Math.min(hidden, o0 + rowsB);
-                int e = active[a];
-                kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], 1, 1, outs, order[start[e]] * hidden + o0);
+                int e = active[a], c = start[e + 1] - start[e], s = stride[a];
+                Weights down = experts.expert(e).down();
+                if (s == 1) {   // one token: straight into its slot's row
+                    kernels.matMulT(down, o0, o1, act[a], 1, 1, outs, order[start[e]] * hidden + o0);
+                    continue;
+                }
+                if (y.length < (o1 - o0) * s) y = new float[(o1 - o0) * s];
+                kernels.matMulT(down, o0, o1, act[a], c, s, y, 0);
+                for (int j = 0; j < c; j++) {
+                    int dst = order[start[e] + j] * hidden;
+                    for (int o = o0; o < o1; o++) outs[dst + o] = y[(o - o0) * s + j];
+                }
             }
         });
-        java.util.Arrays.fill(routed, 0, hidden, 0f);
-        for (int a = 0; a < count; a++) {   // ascending expert id, as in downFused
-            int slot = order[start[active[a]]];
-            kernels.axpy(weights[slot], outs, slot * hidden, routed, 0, hidden);
+        // Each slot's expert, to add a token's slots in ascending expert id (the order of downFused).
+        int[] expertOf = new int[n * k];
+        for (int a = 0; a < count; a++) {
+            int e = active[a];
+            for (int j = start[e]; j < start[e + 1]; j++) expertOf[order[j]] = e;
         }
+        Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
+            int[] slots = new int[k];
+            for (int t = from; t < to; t++) {
+                for (int i = 0; i < k; i++) slots[i] = t * k + i;
+                for (int i = 1; i < k; i++) {   // insertion sort of k slots by expert
+                    int v = slots[i], j = i - 1;
+                    while (j >= 0 && expertOf[slots[j]] > expertOf[v]) {
+                        slots[j + 1] = slots[j];
+                        j--;
+                    }
+                    slots[j + 1] = v;
+                }
+                java.util.Arrays.fill(routed, t * hidden, (t + 1) * hidden, 0f);
+                for (int slot : slots) kernels.axpy(weights[slot], outs, slot * hidden, routed, t * hidden, hidden);
+            }
+        });
     }
 
     /**

@@ -36,19 +36,17 @@ public final class PhaseTimes {
         return now;
     }
 
-    public static void reset() {
+    /** The nanoseconds per phase (by ordinal) since the last call, and starts counting again from zero. */
+    public static long[] take() {
         synchronized (NANOS) {
+            long[] t = NANOS.clone();
             java.util.Arrays.fill(NANOS, 0L);
+            return t;
         }
     }
 
-    /** A table of the phases' times (ms and share of the total), or an empty string when off. */
-    public static String table() {
-        if (!ON) return "";
-        long[] t;
-        synchronized (NANOS) {
-            t = NANOS.clone();
-        }
+    /** A table of phase times (from {@link #take}, possibly summed): ms and share of the total. */
+    public static String table(long[] t) {
         long total = 0;
         for (long v : t) total += v;
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-16s %10s %7s%n", "phase", "ms", "share"));
