@@ -172,7 +172,6 @@ public final class RuntimeBench {
         try (Arena arena = Arena.ofShared();
              java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(largest, java.nio.file.StandardOpenOption.READ)) {
             MemorySegment map = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            io.moeprune.safetensors.SafetensorsFile.advise(map);   // as the runtime's own mappings (-Dmoeprune.madvise)
             return Roofline.readBandwidth(map, 1.0).wall() * 1e9;
         }
     }

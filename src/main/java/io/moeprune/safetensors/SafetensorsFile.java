@@ -60,11 +60,6 @@ public final class SafetensorsFile implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /** Applies the {@code -Dmoeprune.madvise} advice that every checkpoint mapping gets (for benchmarks' own maps). */
-    public static void advise(MemorySegment mapping) {
-        MappingAdvice.apply(mapping);
-    }
-
     /** Maps and validates a file; every problem is a {@link MoepruneException} naming the file. */
     public static SafetensorsFile open(Path path) {
         Arena arena = Arena.ofShared();
@@ -88,7 +83,6 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> metadata = new LinkedHashMap<>();
             Map<String, TensorInfo> tensors = parseHeader(path, header, size - dataStart, metadata);
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            MappingAdvice.apply(map);
             return new SafetensorsFile(path, arena, map, dataStart, tensors, metadata);
         } catch (NoSuchFileException e) {
             arena.close();
