@@ -352,7 +352,9 @@ final class VectorKernels implements Kernels {
         }
         // Row blocks of every matrix, numbered across the matrices, so one parallel region covers them all. A single
         // input (decode) is memory-bound: small blocks spread the bytes evenly over the threads.
-        int blockRows = n == 1 ? DOT_BLOCK_ROWS : MC;
+        int vectors = batchStride(n) / L;
+        int tokenBlocks = n == 1 ? 1 : (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
+        int blockRows = n == 1 ? DOT_BLOCK_ROWS : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];
@@ -370,10 +372,8 @@ final class VectorKernels implements Kernels {
         }
         int stride = batchStride(n);
         float[] xT = Batches.transposed(x, n, cols, stride);
-        int vectors = stride / L;
-        int tokenBlocks = (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
-        Parallel.forRange(rowBlocks * tokenBlocks, (long) MC * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
-            float[] yT = new float[MC * TOKEN_VECTORS * L];
+        Parallel.forRange(rowBlocks * tokenBlocks, (long) blockRows * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
+            float[] yT = new float[blockRows * TOKEN_VECTORS * L];
             Scratch s = SCRATCH.get();
             for (int u = from; u < to; u++) {
                 int b = u / tokenBlocks, tb = u % tokenBlocks;
@@ -381,7 +381,7 @@ final class VectorKernels implements Kernels {
                 Weights w = ws.get(i);
                 float[] out = outs.get(i);
                 int rows = w.rows();
-                int r0 = (b - firstBlock[i]) * MC, r1 = Math.min(rows, r0 + MC);
+                int r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(rows, r0 + blockRows);
                 int v0 = tb * TOKEN_VECTORS, nv = Math.min(TOKEN_VECTORS, vectors - v0);
                 int ys = nv * L;
                 block(w, r0, r1, xT, stride, v0, nv, yT, 0, ys, s);
@@ -392,6 +392,18 @@ final class VectorKernels implements Kernels {
                 }
             }
         });
+    }
+
+    /** MC rows per unit of a batch product, or fewer for few rows (a router's 64), so every thread gets a unit. */
+    private static int batchBlockRows(java.util.List<Weights> ws, int tokenBlocks) {
+        int rows = MC;
+        while (rows > 16) {
+            int blocks = 0;
+            for (Weights w : ws) blocks += (w.rows() + rows - 1) / rows;
+            if (blocks * tokenBlocks >= Parallel.threads()) break;
+            rows /= 2;
+        }
+        return rows;
     }
 
     private static int matrixOf(int[] firstBlock, int block) {
