@@ -53,10 +53,11 @@ final class VectorKernels implements Kernels {
     private static final int MAX_KC = 1024;
     /**
      * matMulT blocking (as in GotoBLAS): MC rows × KC columns of weights are decoded once into a panel (L2) and swept
-     * by register tiles against KC × 2 vectors of transposed inputs (L1). The tiles are 4 rows × 2 vectors of inputs
-     * or 8 rows × 1 vector: 8 independent accumulators either way, enough to cover FMA latency on two FMA ports.
-     * (8 rows × 2 vectors measured 3-4x slower on the GPU machine's Xeon: its fully inlined Vector API code exceeds
-     * C2's inlining budget, and the calls left out of line run boxed.)
+     * by register tiles against KC × 2 vectors of transposed inputs, packed contiguously (L1). The tiles are 6 rows ×
+     * 2 vectors of inputs with 32 vector registers (AVX-512), else 4 × 2, and 8 rows × 1 vector for a last single
+     * vector: 8-12 independent accumulators, enough to cover FMA latency on two FMA ports. (In session 2 an 8 × 2 tile
+     * measured 3-4x slower inside this kernel; timed alone in session 3 it ran at 147 GFLOP/s against 152 for 6 × 2,
+     * so the cause was not the tile itself. BENCHMARKS.md, "Session 3".)
      */
     private static final int KC = 256;
     /**
@@ -550,7 +551,8 @@ final class VectorKernels implements Kernels {
     }
 
     // Register tiles: decoded weights p[row·KC + k] broadcast against input vectors xT[xo + k·stride (+ L)],
-    // results added over KC blocks at yT[yo + row·stride (+ L)] (stored on the first block).
+    // results added over KC blocks at yT[yo + row·stride (+ L)] (stored on the first block). Each size is written
+    // out by hand: C2 keeps vectors in registers only as named locals (an array of accumulators would be boxed).
 
     private static void tile6x2(float[] p, int po, int kl, float[] xT, int xo, int stride, float[] y, int yo, int ys,
                                 boolean first) {
