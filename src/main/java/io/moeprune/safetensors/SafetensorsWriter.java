@@ -118,12 +118,11 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     /**
-     * Writes up to {@code n} shards at once: each full shard goes to a background thread while the caller adds the
-     * next one's tensors (the last is written by {@link #finish()} on the caller's thread). Writes into one file are
-     * serialised by the file system, writes into different files are not: on a fast disk or a page cache with free
-     * cores, the kernel copies then run side by side. A background failure is reported by the next
-     * {@code add}/{@code finish} and still removes every file. In-memory sources of up to {@code n} shards are held.
-     * Default 1: every shard on the caller's thread.
+     * Writes up to {@code n} shards at once, each on a thread of its own, while the caller adds the next shard's
+     * tensors ({@link #finish()} waits for all of them). Writes into one file are serialised by the file system,
+     * writes into different files are not: with free cores, the kernel copies into the page cache then run side by
+     * side. A background failure is reported by the next {@code add} or {@code finish} and still removes every
+     * file. In-memory sources of up to {@code n} shards are held. Default 1: every shard on the caller's thread.
      */
     public SafetensorsWriter parallelShards(int n) {
         if (n < 1) throw new IllegalArgumentException("parallelShards must be at least 1: " + n);
@@ -235,7 +234,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     public Result finish() {
         checkOpen();
         try {
-            if (!pending.isEmpty() || partials.isEmpty()) flushShard(true);
+            if (!pending.isEmpty() || partials.isEmpty()) flushShard();
             awaitAll();
             int n = partials.size();
             List<Path> finals = new ArrayList<>();
@@ -269,17 +268,14 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
     }
 
-    private void flushShard() {
-        flushShard(false);
-    }
-
     /**
-     * Lays out and writes the pending tensors as the next shard: on the caller's thread when {@code last} or
-     * without parallel shards, else on a background thread (waiting first while as many shards are in flight as
-     * {@link #parallelShards} allows). The shard's name, tensors and size are recorded here either way.
+     * Lays out and writes the pending tensors as the next shard: on the caller's thread without parallel shards,
+     * else on a background thread (waiting first while as many shards are in flight as {@link #parallelShards}
+     * allows). The shard's name, tensors and size are recorded here either way.
      */
-    private void flushShard(boolean last) {
+    private void flushShard() {
         checkBackground();
+        if (parallelShards > 1) while (inFlight.size() >= parallelShards) await(inFlight.removeFirst());
         Path file = dir.resolve(String.format(".model-%05d.safetensors.partial", partials.size() + 1));
         // Large copied tensors keep their offset within a page (the kernel copies those faster), every tensor starts
         // at a multiple of its element width (ShardLayout says how).
@@ -329,7 +325,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         pending.clear();
         pendingBytes = 0;
 
-        if (last || parallelShards == 1) {
+        if (parallelShards == 1) {
             try {
                 writeShard(out, head, entries, dataBytes);
             } catch (IOException e) {
@@ -340,9 +336,8 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
             return;
         }
-        while (inFlight.size() >= parallelShards - 1) await(inFlight.removeFirst());
         if (background == null) {
-            background = Executors.newFixedThreadPool(parallelShards - 1,
+            background = Executors.newFixedThreadPool(parallelShards,
                     Thread.ofPlatform().daemon().name("safetensors-shard-", 1).factory());
         }
         Future<?> task = background.submit(() -> {
