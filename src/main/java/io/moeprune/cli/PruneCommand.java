@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 /** {@code moeprune prune MODEL --mask MASK.json --out DIR}: writes the smaller checkpoint (docs/pruning.md). */
@@ -117,11 +118,7 @@ public final class PruneCommand implements Callable<Integer> {
                         .setUnit(" MB", 1).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate().build()) {
                     while (!done) {
                         bar.stepTo(Math.min(totalBytes, sizeOf(staging)) / 1_000_000);
-                        try {
-                            Thread.sleep(200);
-                        } catch (InterruptedException e) {
-                            return;
-                        }
+                        LockSupport.parkNanos(200_000_000L);   // stop() unparks: the prune does not wait for a tick
                     }
                     bar.stepTo(totalBytes / 1_000_000);
                 }
@@ -136,6 +133,7 @@ public final class PruneCommand implements Callable<Integer> {
         void stop() {
             done = true;
             if (thread != null) {
+                LockSupport.unpark(thread);
                 try {
                     thread.join(1000);
                 } catch (InterruptedException e) {

@@ -11,7 +11,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * The output of a pruning: everything is written into a hidden staging directory next to the target and renamed
@@ -62,13 +62,21 @@ final class OutputDirectory implements AutoCloseable {
         try {
             for (Path p = parent; p != null && !Files.exists(p); p = p.getParent()) created.addFirst(p);
             Files.createDirectories(parent);
-            Path staging = parent.resolve("." + out.getFileName() + ".moeprune-partial-" + UUID.randomUUID().toString().substring(0, 8));
+            Path staging = parent.resolve("." + out.getFileName() + ".moeprune-partial-" + uniqueSuffix());
             Files.createDirectory(staging);
             return new OutputDirectory(out, staging, exists, created);
         } catch (IOException e) {
             deleteParents(created);
             throw new MoepruneException(target + ": cannot create output directory: " + e, MoepruneException.FAILED, e);
         }
+    }
+
+    /**
+     * Eight hex digits for a sibling's name. Not UUID.randomUUID: its SecureRandom costs a cold JVM tens of
+     * milliseconds, and uniqueness is enforced anyway (createDirectory and the moves fail on an existing name).
+     */
+    private static String uniqueSuffix() {
+        return String.format("%08x", ThreadLocalRandom.current().nextInt());
     }
 
     /** Resolves the existing part of a path through links, so comparisons with the model directory are honest. */
@@ -96,7 +104,7 @@ final class OutputDirectory implements AutoCloseable {
         Path old = null;
         try {
             if (replace && Files.exists(target)) {
-                old = target.resolveSibling("." + target.getFileName() + ".moeprune-old-" + UUID.randomUUID().toString().substring(0, 8));
+                old = target.resolveSibling("." + target.getFileName() + ".moeprune-old-" + uniqueSuffix());
                 Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
             }
             try {

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -24,6 +25,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Writes tensors into new safetensors shards the way transformers names them: {@code model.safetensors} when one
@@ -70,6 +76,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     private final List<List<String>> shardTensors = new ArrayList<>(); // tensor names per written shard
     private final List<Path> created = new ArrayList<>();             // every file made, for clean-up
     private final Map<Path, FileChannel> sources = new HashMap<>();
+    private int parallelShards = 1;
+    private ExecutorService background;                               // created for the first background shard
+    private final ArrayDeque<Future<?>> inFlight = new ArrayDeque<>(); // background shard writes, oldest first
     private long totalSize;
     private boolean finished, failed;
 
@@ -106,6 +115,20 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     public Path dir() {
         return dir;
+    }
+
+    /**
+     * Writes up to {@code n} shards at once, each on a thread of its own, while the caller adds the next shard's
+     * tensors ({@link #finish()} waits for all of them). Writes into one file are serialised by the file system,
+     * writes into different files are not: with free cores, the kernel copies into the page cache then run side by
+     * side. A background failure is reported by the next {@code add} or {@code finish} and still removes every
+     * file. In-memory sources of up to {@code n} shards are held. Default 1: every shard on the caller's thread.
+     */
+    public SafetensorsWriter parallelShards(int n) {
+        if (n < 1) throw new IllegalArgumentException("parallelShards must be at least 1: " + n);
+        checkOpen();
+        this.parallelShards = n;
+        return this;
     }
 
     /** Adds a tensor whose bytes come from {@code source}; its size must equal shape x dtype width. */
@@ -212,6 +235,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         checkOpen();
         try {
             if (!pending.isEmpty() || partials.isEmpty()) flushShard();
+            awaitAll();
             int n = partials.size();
             List<Path> finals = new ArrayList<>();
             Map<String, String> weightMap = new TreeMap<>();
@@ -232,6 +256,7 @@ public final class SafetensorsWriter implements AutoCloseable {
                 created.add(indexFile);
                 Files.writeString(indexFile, PRETTY.writeValueAsString(index) + "\n");
             }
+            stopBackground();
             closeSources();
             finished = true;
             return new Result(dir, List.copyOf(finals), Map.copyOf(weightMap), totalSize);
@@ -243,7 +268,14 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
     }
 
+    /**
+     * Lays out and writes the pending tensors as the next shard: on the caller's thread without parallel shards,
+     * else on a background thread (waiting first while as many shards are in flight as {@link #parallelShards}
+     * allows). The shard's name, tensors and size are recorded here either way.
+     */
     private void flushShard() {
+        checkBackground();
+        if (parallelShards > 1) while (inFlight.size() >= parallelShards) await(inFlight.removeFirst());
         Path file = dir.resolve(String.format(".model-%05d.safetensors.partial", partials.size() + 1));
         // Large copied tensors keep their offset within a page (the kernel copies those faster), every tensor starts
         // at a multiple of its element width (ShardLayout says how).
@@ -266,36 +298,22 @@ public final class SafetensorsWriter implements AutoCloseable {
             header.put(e.name(), h);
             offset += e.byteSize();
         }
+        long dataBytes = offset;
+        FileChannel out;
+        ByteBuffer head;
         try {
             byte[] json = JSON.writeValueAsBytes(header);
             // Trailing spaces (which the format allows; the reference pads to 8) put the data area's start at the
             // planned residue modulo a page; the residue is a multiple of 8, so the length stays one too.
             int padded = json.length + Math.floorMod(plan.dataStartResidue() - 8 - json.length, ShardLayout.PAGE);
-            ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+            head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
             head.putLong(padded).put(json);
             while (head.hasRemaining()) head.put((byte) ' ');
             head.flip();
             created.add(file);
-            try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                writeFully(out, head);
-                Copier copier = new Copier(out);
-                for (Entry e : entries) {
-                    if (e.source() instanceof TensorSource.FileRanges r) copier.add(e.name(), r);
-                    else {
-                        copier.flush();
-                        writeTensor(out, e);
-                    }
-                }
-                copier.flush();
-                if (out.size() != 8 + padded + offset) {
-                    throw new IOException("wrote " + out.size() + " bytes, expected " + (8 + padded + offset));
-                }
-            }
+            out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw fail(file, e);
-        } catch (RuntimeException e) {
-            abort();
-            throw e;
         }
         partials.add(file);
         List<String> tensorNames = new ArrayList<>();
@@ -306,6 +324,86 @@ public final class SafetensorsWriter implements AutoCloseable {
         shardTensors.add(tensorNames);
         pending.clear();
         pendingBytes = 0;
+
+        if (parallelShards == 1) {
+            try {
+                writeShard(out, head, entries, dataBytes);
+            } catch (IOException e) {
+                throw fail(file, e);
+            } catch (RuntimeException e) {
+                abort();
+                throw e;
+            }
+            return;
+        }
+        if (background == null) {
+            background = Executors.newFixedThreadPool(parallelShards,
+                    Thread.ofPlatform().daemon().name("safetensors-shard-", 1).factory());
+        }
+        Future<?> task = background.submit(() -> {
+            try {
+                writeShard(out, head, entries, dataBytes);
+            } catch (IOException e) {
+                throw new ShardFailure(file, e);
+            }
+            return null;
+        });
+        inFlight.addLast(task);
+    }
+
+    /** Writes one shard's header and tensors into {@code out} (then closed) and checks its length. */
+    private void writeShard(FileChannel out, ByteBuffer head, List<Entry> entries, long dataBytes) throws IOException {
+        try (out) {
+            long expected = head.remaining() + dataBytes;
+            writeFully(out, head);
+            Copier copier = new Copier(out);
+            for (Entry e : entries) {
+                if (e.source() instanceof TensorSource.FileRanges r) copier.add(e.name(), r);
+                else {
+                    copier.flush();
+                    writeTensor(out, e);
+                }
+            }
+            copier.flush();
+            if (out.size() != expected) throw new IOException("wrote " + out.size() + " bytes, expected " + expected);
+        }
+    }
+
+    /** A background shard write that failed with an I/O error, and the shard it was writing. */
+    private static final class ShardFailure extends RuntimeException {
+        final Path file;
+
+        ShardFailure(Path file, IOException cause) {
+            super(cause);
+            this.file = file;
+        }
+    }
+
+    /** Fails now, the way the shard's own thread would have, if a finished background write failed. */
+    private void checkBackground() {
+        while (!inFlight.isEmpty() && inFlight.peekFirst().isDone()) await(inFlight.removeFirst());
+    }
+
+    private void awaitAll() {
+        while (!inFlight.isEmpty()) await(inFlight.removeFirst());
+    }
+
+    /** Waits for a background shard; its failure removes everything written (after the other shards stop). */
+    private void await(Future<?> task) {
+        try {
+            task.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof ShardFailure f) throw fail(f.file, (IOException) f.getCause());
+            abort();
+            if (cause instanceof RuntimeException r) throw r;
+            if (cause instanceof Error err) throw err;
+            throw new IllegalStateException(cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            abort();
+            throw new MoepruneException(dir + ": interrupted while writing", MoepruneException.FAILED, e);
+        }
     }
 
     private void writeTensor(FileChannel out, Entry e) throws IOException {
@@ -389,7 +487,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
     }
 
-    private FileChannel source(Path file) throws IOException {
+    private synchronized FileChannel source(Path file) throws IOException {
         FileChannel ch = sources.get(file);
         if (ch == null) {
             ch = FileChannel.open(file, StandardOpenOption.READ);
@@ -416,6 +514,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     /** Removes everything this writer created (the directory itself stays; the caller gave it). */
     private void abort() {
         failed = true;
+        stopBackground();
         closeSources();
         for (Path p : created) {
             try {
@@ -427,7 +526,24 @@ public final class SafetensorsWriter implements AutoCloseable {
         pending.clear();
     }
 
-    private void closeSources() {
+    /** Lets the background shard writes end (their outcome no longer matters) and stops their threads. */
+    private void stopBackground() {
+        for (Future<?> f : inFlight) {
+            try {
+                f.get();
+            } catch (ExecutionException | CancellationException ignored) {
+                // this shard failed too; the first failure is the one reported
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        inFlight.clear();
+        if (background != null) background.shutdownNow();
+        background = null;
+    }
+
+    private synchronized void closeSources() {
         for (FileChannel ch : sources.values()) {
             try {
                 ch.close();

@@ -220,6 +220,66 @@ class SafetensorsWriterTest {
         assertEquals(List.of(), listing(out2));
     }
 
+    /** Writes every tensor of deepseek_v3 (and one made in memory) in 50 kB shards, {@code parallel} at once. */
+    private static void writeAll(Path out, int parallel) {
+        try (Checkpoint src = Checkpoint.open(CONFORMANCE.resolve("deepseek_v3"));
+             SafetensorsWriter w = new SafetensorsWriter(out, 50_000, Map.of("format", "pt")).parallelShards(parallel)) {
+            List<String> names = new ArrayList<>(src.names());
+            for (int i = 0; i < names.size(); i++) {
+                w.copy(src, names.get(i));
+                if (i == names.size() / 2) w.addFloats("made.in.memory", DType.F32, new long[]{3}, new float[]{1, 2, 3});
+            }
+            w.finish();
+        }
+    }
+
+    @Test
+    void parallelShardsWriteTheSameFilesByteForByte() throws IOException {
+        Path serial = tmp.resolve("serial"), parallel = tmp.resolve("parallel");
+        writeAll(serial, 1);
+        writeAll(parallel, 3);
+        List<String> files = listing(serial);
+        assertTrue(files.size() >= 12, "636 KB in 50 kB shards: " + files);
+        assertEquals(files, listing(parallel));
+        for (String f : files) {
+            assertArrayEquals(Files.readAllBytes(serial.resolve(f)), Files.readAllBytes(parallel.resolve(f)), f);
+        }
+    }
+
+    @Test
+    void backgroundShardFailureRemovesEverything() throws IOException {
+        Path out = tmp.resolve("failed");
+        try (Checkpoint src = Checkpoint.open(CONFORMANCE.resolve("deepseek_v3"))) {
+            SafetensorsWriter w = new SafetensorsWriter(out, 20_000, Map.of("format", "pt")).parallelShards(2);
+            List<String> names = new ArrayList<>(src.names());
+            for (String n : names.subList(0, names.size() / 2)) w.copy(src, n);
+            // A producer that writes too few bytes fails its shard on a background thread; the failure surfaces at
+            // the next add or at finish, and every file goes.
+            w.add("broken", DType.U8, new long[]{30_000}, new TensorSource.Generated(30_000, ch -> ch.write(ByteBuffer.allocate(10))));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> {
+                for (String n : names.subList(names.size() / 2, names.size())) w.copy(src, n);
+                w.finish();
+            });
+            assertTrue(e.getMessage().contains("broken"), e.getMessage());
+            assertEquals(List.of(), listing(out));
+            w.close();
+        }
+        // An I/O error on a background thread (source shorter than its ranges) is the one-line "cannot write".
+        Path srcDir = Files.createDirectories(tmp.resolve("src"));
+        Files.write(srcDir.resolve("model.safetensors"), RawFiles.valid());
+        Path out2 = tmp.resolve("out2");
+        try (Checkpoint src = Checkpoint.open(srcDir);
+             SafetensorsWriter w = new SafetensorsWriter(out2, 1, Map.of()).parallelShards(2)) {
+            w.copy(src, "a");
+            w.add("raw", DType.U8, new long[]{100}, new TensorSource.FileRanges(srcDir.resolve("model.safetensors"),
+                    new long[]{Files.size(srcDir.resolve("model.safetensors"))}, new long[]{100}));
+            MoepruneException e = assertThrows(MoepruneException.class, w::finish);
+            assertTrue(e.getMessage().contains("cannot write"), e.getMessage());
+            assertEquals(MoepruneException.FAILED, e.exitCode());
+        }
+        assertEquals(List.of(), listing(out2));
+    }
+
     @Test
     void sourceChangedUnderneathIsAnError() throws IOException {
         Path srcDir = Files.createDirectories(tmp.resolve("src"));
