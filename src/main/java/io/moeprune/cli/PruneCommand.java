@@ -44,8 +44,9 @@ public final class PruneCommand implements Callable<Integer> {
             + "the full model's in mask mode (<= 1e-6 relative); exit 1 otherwise")
     boolean verify;
 
-    @Option(names = "--max-shard-size", paramLabel = "SIZE", defaultValue = "5GB",
-            description = "largest shard (transformers' max_shard_size; 5GB = 5e9 bytes, GiB = 2^30), default ${DEFAULT-VALUE}")
+    @Option(names = "--max-shard-size", paramLabel = "SIZE", defaultValue = "input",
+            description = "largest shard: 'input' (default: as the input's largest shard) or a size as transformers' "
+                    + "max_shard_size (5GB = 5e9 bytes, GiB = 2^30)")
     String maxShardSize;
 
     @Option(names = "--json", description = "print the result as JSON")
@@ -53,7 +54,7 @@ public final class PruneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        long shardBytes = ByteSize.parse(maxShardSize);
+        long shardBytes = maxShardSize.equalsIgnoreCase("input") ? Pruner.Options.AS_INPUT : ByteSize.parse(maxShardSize);
         Pruner.Options options = Pruner.Options.defaults().withForce(force).withMaxShardBytes(shardBytes)
                 .withVerification(verify ? RuntimeVerification.defaults() : null);
         Poller poller = json ? null : new Poller();

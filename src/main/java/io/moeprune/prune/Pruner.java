@@ -33,7 +33,8 @@ import java.util.Set;
 public final class Pruner {
 
     /**
-     * @param maxShardBytes shard size bound (transformers' max_shard_size)
+     * @param maxShardBytes shard size bound (transformers' max_shard_size), or {@link #AS_INPUT}: the tensor bytes of
+     *                      the input's largest shard
      * @param force         replace an existing output directory (only once the new one is complete)
      * @param fault         injected write failure, {@link WriteFault#NONE} outside tests
      * @param progress      told the staging directory and the bytes to write, may be null
@@ -41,8 +42,14 @@ public final class Pruner {
      */
     public record Options(long maxShardBytes, boolean force, WriteFault fault, Progress progress,
                           Verification verification) {
+        /**
+         * maxShardBytes meaning "no larger than the input's largest shard": the output keeps the input's shard size,
+         * and a sharded model's kept bytes are written as several shards side by side.
+         */
+        public static final long AS_INPUT = 0;
+
         public static Options defaults() {
-            return new Options(SafetensorsWriter.DEFAULT_MAX_SHARD_BYTES, false, WriteFault.NONE, null, null);
+            return new Options(AS_INPUT, false, WriteFault.NONE, null, null);
         }
 
         public Options withForce(boolean f) {
@@ -126,7 +133,8 @@ public final class Pruner {
                 Path staging = dir.staging();
                 if (options.progress() != null) options.progress().started(staging, outputBytes);
                 SafetensorsWriter.Result written;
-                try (SafetensorsWriter w = new SafetensorsWriter(staging, options.maxShardBytes(), shardMetadata(in))) {
+                long shardBytes = options.maxShardBytes() > 0 ? options.maxShardBytes() : largestShard(in);
+                try (SafetensorsWriter w = new SafetensorsWriter(staging, shardBytes, shardMetadata(in))) {
                     w.parallelShards(PARALLEL_SHARDS);
                     for (TensorAction a : actions) write(w, in, a, options.fault());
                     written = w.finish();
@@ -166,6 +174,13 @@ public final class Pruner {
     }
 
     /** The shards' __metadata__: the input's (usually {"format": "pt"}). */
+    /** Tensor bytes of the input's largest shard (at least 1). */
+    private static long largestShard(Checkpoint in) {
+        Map<String, Long> perShard = new java.util.HashMap<>();
+        for (String n : in.names()) perShard.merge(in.shardOf(n).path().toString(), in.info(n).byteSize(), Long::sum);
+        return Math.max(1, perShard.values().stream().mapToLong(Long::longValue).max().orElse(1));
+    }
+
     private static Map<String, String> shardMetadata(Checkpoint in) {
         SafetensorsFile first = in.shards().values().iterator().next();
         Map<String, String> md = first.metadata();

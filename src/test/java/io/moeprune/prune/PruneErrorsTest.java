@@ -105,10 +105,36 @@ class PruneErrorsTest {
                 .withFault(failThird).withMaxShardBytes(50_000)).exitCode());
         assertEquals("old", Files.readString(out.resolve("keep-me.txt")));
 
-        Pruner.prune(qwen, mask, out, Pruner.Options.defaults().withForce(true));
+        Pruner.prune(qwen, mask, out, Pruner.Options.defaults().withForce(true).withMaxShardBytes(5_000_000_000L));
         assertFalse(Files.exists(out.resolve("keep-me.txt")));
         assertTrue(Files.exists(out.resolve("model.safetensors")));
         assertEquals(List.of("mask.json", "out"), PruneFixtures.listing(tmp));
+    }
+
+    /** By default no output shard is larger than the input's largest (tensor bytes), so a sharded input stays sharded. */
+    @Test
+    void defaultShardsAreNoLargerThanTheInputs() throws IOException {
+        Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(qwenSpec, 1), tmp);
+        Path out = tmp.resolve("out");
+        PruneResult r = Pruner.prune(qwen, mask, out, Pruner.Options.defaults());
+        long largestInput = 0, largestOutput = 0;
+        try (io.moeprune.safetensors.Checkpoint in = io.moeprune.safetensors.Checkpoint.open(qwen);
+             io.moeprune.safetensors.Checkpoint pruned = io.moeprune.safetensors.Checkpoint.open(out)) {
+            largestInput = largestShard(in);
+            largestOutput = largestShard(pruned);
+            assertTrue(pruned.shards().size() > 1, "input has " + in.shards().size() + " shards; output " + pruned.shards().size());
+        }
+        assertTrue(largestOutput <= largestInput, largestOutput + " > " + largestInput);
+        assertTrue(Files.exists(out.resolve("model.safetensors.index.json")));
+        try (var files = Files.list(out)) {
+            assertEquals(r.shards().size(), files.filter(f -> f.toString().endsWith(".safetensors")).count());
+        }
+    }
+
+    private static long largestShard(io.moeprune.safetensors.Checkpoint c) {
+        java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+        for (String n : c.names()) bytes.merge(c.shardOf(n).path().toString(), c.info(n).byteSize(), Long::sum);
+        return bytes.values().stream().mapToLong(Long::longValue).max().orElse(0);
     }
 
     @Test
