@@ -265,28 +265,20 @@ class SafetensorsWriterTest {
             w.close();
         }
         // An I/O error on a background thread (source shorter than its ranges) is the one-line "cannot write".
-        Path srcDir = Files.createDirectories(tmp.resolve("src"));
-        Files.write(srcDir.resolve("model.safetensors"), RawFiles.valid());
-        Path out2 = tmp.resolve("out2");
-        try (Checkpoint src = Checkpoint.open(srcDir);
-             SafetensorsWriter w = new SafetensorsWriter(out2, 1, Map.of()).parallelShards(2)) {
-            w.copy(src, "a");
-            w.add("raw", DType.U8, new long[]{100}, new TensorSource.FileRanges(srcDir.resolve("model.safetensors"),
-                    new long[]{Files.size(srcDir.resolve("model.safetensors"))}, new long[]{100}));
-            MoepruneException e = assertThrows(MoepruneException.class, w::finish);
-            assertTrue(e.getMessage().contains("cannot write"), e.getMessage());
-            assertEquals(MoepruneException.FAILED, e.exitCode());
-        }
-        assertEquals(List.of(), listing(out2));
+        assertSourceShorterThanItsRangesFails(tmp.resolve("out2"), 1, 2);
     }
 
     @Test
     void sourceChangedUnderneathIsAnError() throws IOException {
+        assertSourceShorterThanItsRangesFails(tmp.resolve("out"), 1 << 20, 1);
+    }
+
+    /** A tensor whose byte range lies past the end of its source file: "cannot write", exit FAILED, nothing left. */
+    private void assertSourceShorterThanItsRangesFails(Path out, long shardBytes, int parallelShards) throws IOException {
         Path srcDir = Files.createDirectories(tmp.resolve("src"));
         Files.write(srcDir.resolve("model.safetensors"), RawFiles.valid());
-        Path out = tmp.resolve("out");
         try (Checkpoint src = Checkpoint.open(srcDir);
-             SafetensorsWriter w = new SafetensorsWriter(out, 1 << 20, Map.of())) {
+             SafetensorsWriter w = new SafetensorsWriter(out, shardBytes, Map.of()).parallelShards(parallelShards)) {
             w.copy(src, "a");
             w.add("raw", DType.U8, new long[]{100}, new TensorSource.FileRanges(srcDir.resolve("model.safetensors"),
                     new long[]{Files.size(srcDir.resolve("model.safetensors"))}, new long[]{100}));
