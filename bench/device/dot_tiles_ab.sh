@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Historical: the dot tiles and their switch were dropped after this measurement; BENCHMARKS.md, "Session 3".)
 # One device call: matMulT's dot tiles (experts with at most one vector of tokens, long rows) on and off
 # (-Dmoeprune.dotTiles=false): the one-thread expert GEMM, then RuntimeBench on the 1.9 B random Qwen3-MoE
 # alternating on/off twice, at 2 threads (128-token prompt: 16 tokens per expert on average) and 16 threads.
