@@ -38,26 +38,30 @@ final class ExpertDispatch {
 
     /**
      * The gathered inputs and the activations of each active expert, kept per calling thread and reused by every
-     * layer and call: a prefill would otherwise allocate (and the JVM zero) tens of MB per layer. Lanes past an
-     * expert's token count hold stale values from earlier calls; the kernels keep lanes apart, so they only
-     * reach outputs that are never read.
+     * layer and call: a prefill would otherwise allocate (and the JVM zero) tens of MB per layer. Only buffers of up
+     * to {@link #MAX_KEPT} floats are kept, so a long prompt does not pin its large ones. Lanes past an expert's token
+     * count hold stale values from earlier calls; the kernels keep lanes apart, so they only reach outputs that are
+     * never read.
      */
     private static final class Buffers {
+        static final int MAX_KEPT = 1 << 18;
         private float[][] inputs = new float[0][];
         private float[][] activations = new float[0][];
 
-        float[][] inputs(int count) {
-            if (inputs.length < count) inputs = java.util.Arrays.copyOf(inputs, count);
-            return inputs;
+        float[] input(int a, int size) {
+            if (inputs.length <= a) inputs = java.util.Arrays.copyOf(inputs, a + 1);
+            return inputs[a] = fit(inputs[a], size);
         }
 
-        float[][] activations(int count) {
-            if (activations.length < count) {
-                int old = activations.length;
-                activations = java.util.Arrays.copyOf(activations, count);
-                for (int a = old; a < count; a++) activations[a] = new float[0];
-            }
-            return activations;
+        float[] activation(int a, int size) {
+            if (activations.length <= a) activations = java.util.Arrays.copyOf(activations, a + 1);
+            return activations[a] = fit(activations[a], size);
+        }
+
+        /** The kept buffer if it is large enough, else a new one that replaces it. */
+        private static float[] fit(float[] kept, int size) {
+            if (kept != null && kept.length >= size) return kept;
+            return new float[size];
         }
     }
 
@@ -83,14 +87,15 @@ final class ExpertDispatch {
 
         int[] stride = new int[count];
         Buffers buffers = BUFFERS.get();
-        float[][] xT = n == 1 ? new float[count][] : buffers.inputs(count);
-        float[][] act = buffers.activations(count);
+        float[][] xT = new float[count][];
+        float[][] act = new float[count][];
         for (int a = 0; a < count; a++) {
             int c = start[active[a] + 1] - start[active[a]];
             stride[a] = kernels.batchStride(c);
-            if (act[a].length < inter * stride[a]) act[a] = new float[inter * stride[a]];
+            int actSize = inter * stride[a], inSize = hidden * stride[a];
+            act[a] = actSize <= Buffers.MAX_KEPT ? buffers.activation(a, actSize) : new float[actSize];
             if (n == 1) xT[a] = xn;  // one token: stride 1, the row itself
-            else if (xT[a] == null || xT[a].length < hidden * stride[a]) xT[a] = new float[hidden * stride[a]];
+            else xT[a] = inSize <= Buffers.MAX_KEPT ? buffers.input(a, inSize) : new float[inSize];
         }
         if (n > 1) {
             Parallel.forRange(count, 4L * hidden * n * k / count, (from, to) -> {
