@@ -482,37 +482,37 @@ final class VectorKernels implements Kernels {
                     // The tiles read 2 vectors of inputs per column for KC columns, which must stay in L1 while every
                     // row of the panel sweeps them. Rows of a wide batch lie `stride` floats apart, a power of two
                     // apart for most batch sizes, so they would crowd a few L1 sets: copy them next to each other.
-                    int xo = k0 * stride + (v0 + v) * L, xs = stride;
-                    float[] xs2 = xT;
+                    int xo = k0 * stride + (v0 + v) * L, xStride = stride;
+                    float[] xPanel = xT;
                     if (stride != 2 * L) {
                         pack(xT, xo, stride, kl, 2, s.packed);
-                        xs2 = s.packed;
+                        xPanel = s.packed;
                         xo = 0;
-                        xs = 2 * L;
+                        xStride = 2 * L;
                     }
                     int yo = yb + v * L;
                     int j = 0;
                     if (wideTile) {
-                        for (; j + 6 <= mr; j += 6) tile6x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
+                        for (; j + 6 <= mr; j += 6) tile6x2(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, ys, first);
                     }
-                    for (; j + 4 <= mr; j += 4) tile4x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
-                    for (; j + 2 <= mr; j += 2) tile2x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, ys, first);
-                    for (; j < mr; j++) tile1x2(p, j * KC, kl, xs2, xo, xs, yT, yo + j * ys, first);
+                    for (; j + 4 <= mr; j += 4) tile4x2(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, ys, first);
+                    for (; j + 2 <= mr; j += 2) tile2x2(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x2(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, first);
                 }
                 if (v < nv) {
-                    int xo = k0 * stride + (v0 + v) * L, xs = stride;
-                    float[] xs1 = xT;
+                    int xo = k0 * stride + (v0 + v) * L, xStride = stride;
+                    float[] xPanel = xT;
                     if (stride != L) {
                         pack(xT, xo, stride, kl, 1, s.packed);
-                        xs1 = s.packed;
+                        xPanel = s.packed;
                         xo = 0;
-                        xs = L;
+                        xStride = L;
                     }
                     int yo = yb + v * L;
                     int j = 0;
-                    for (; j + 8 <= mr; j += 8) tile8x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, ys, first);
-                    for (; j + 4 <= mr; j += 4) tile4x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, ys, first);
-                    for (; j < mr; j++) tile1x1(p, j * KC, kl, xs1, xo, xs, yT, yo + j * ys, first);
+                    for (; j + 8 <= mr; j += 8) tile8x1(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, ys, first);
+                    for (; j + 4 <= mr; j += 4) tile4x1(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, ys, first);
+                    for (; j < mr; j++) tile1x1(p, j * KC, kl, xPanel, xo, xStride, yT, yo + j * ys, first);
                 }
             }
         }

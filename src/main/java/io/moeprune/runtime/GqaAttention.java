@@ -1,7 +1,6 @@
 package io.moeprune.runtime;
 
 import io.moeprune.kernels.Parallel;
-
 import io.moeprune.model.AttentionSpec;
 
 
