@@ -173,14 +173,16 @@ public final class Pruner {
         }
     }
 
-    /** The shards' __metadata__: the input's (usually {"format": "pt"}). */
-    /** Tensor bytes of the input's largest shard (at least 1). */
+    /** Tensor bytes of a checkpoint's largest shard (at least 1). */
     private static long largestShard(Checkpoint in) {
-        Map<String, Long> perShard = new java.util.HashMap<>();
-        for (String n : in.names()) perShard.merge(in.shardOf(n).path().toString(), in.info(n).byteSize(), Long::sum);
-        return Math.max(1, perShard.values().stream().mapToLong(Long::longValue).max().orElse(1));
+        long largest = 1;
+        for (SafetensorsFile f : in.shards().values()) {
+            largest = Math.max(largest, f.tensors().values().stream().mapToLong(TensorInfo::byteSize).sum());
+        }
+        return largest;
     }
 
+    /** The shards' __metadata__: the input's (usually {"format": "pt"}). */
     private static Map<String, String> shardMetadata(Checkpoint in) {
         SafetensorsFile first = in.shards().values().iterator().next();
         Map<String, String> md = first.metadata();
