@@ -178,26 +178,16 @@ final class ExpertDispatch {
                 }
             }
         });
-        // Each slot's expert, to add a token's slots in ascending expert id (the order of downFused).
-        int[] expertOf = new int[n * k];
-        for (int a = 0; a < count; a++) {
-            int e = active[a];
-            for (int j = start[e]; j < start[e + 1]; j++) expertOf[order[j]] = e;
-        }
+        // Each token's slots added in ascending expert id (the order of downFused): every thread walks the experts
+        // in order and takes the slots of its own tokens.
         Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
-            int[] slots = new int[k];
-            for (int t = from; t < to; t++) {
-                for (int i = 0; i < k; i++) slots[i] = t * k + i;
-                for (int i = 1; i < k; i++) {   // insertion sort of k slots by expert
-                    int v = slots[i], j = i - 1;
-                    while (j >= 0 && expertOf[slots[j]] > expertOf[v]) {
-                        slots[j + 1] = slots[j];
-                        j--;
-                    }
-                    slots[j + 1] = v;
+            java.util.Arrays.fill(routed, from * hidden, to * hidden, 0f);
+            for (int a = 0; a < count; a++) {
+                int e = active[a];
+                for (int j = start[e]; j < start[e + 1]; j++) {
+                    int slot = order[j], t = slot / k;
+                    if (t >= from && t < to) kernels.axpy(weights[slot], outs, slot * hidden, routed, t * hidden, hidden);
                 }
-                java.util.Arrays.fill(routed, t * hidden, (t + 1) * hidden, 0f);
-                for (int slot : slots) kernels.axpy(weights[slot], outs, slot * hidden, routed, t * hidden, hidden);
             }
         });
     }
