@@ -7,8 +7,9 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * A small fork-join for the kernels: splits a range of independent items (matrix rows) over a fixed pool of
  * threads. A decode step makes hundreds of small kernel calls, so dispatch must be cheap: the pool is created
- * once, workers spin briefly on a job ticket before parking, only as many workers as the work needs wake up, a call allocates nothing beyond the task
- * lambda, and work below {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
+ * once, workers spin briefly on the job reference before parking, only as many workers as the work needs wake up,
+ * a call allocates only its small job record, the caller waits for the chunks to be done (not for every worker to
+ * check in), and work below {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
  *
  * <p>The thread count comes from {@link #setThreads(int)} (the CLI's {@code --threads}), else the system property
  * {@code moeprune.threads}, else the number of available processors. The calling thread is one of them, so
@@ -46,20 +47,54 @@ public final class Parallel {
     private final int threads;
     private final Worker[] workers;
     private final AtomicBoolean busy = new AtomicBoolean();
-    private final AtomicInteger nextChunk = new AtomicInteger();
-    private final AtomicInteger pending = new AtomicInteger();
-    /**
-     * Publishes a job: (generation << 16) | number of workers taking part, in one volatile word so a worker that
-     * wakes late reads both of the same job (the others are not waited for, so they may lag behind).
-     */
-    private volatile long ticket;
+    /** The latest job; workers spin on this reference changing. */
+    private volatile Job job = Job.NONE;
     private volatile boolean shutdown;
-    // The current job; written before the volatile ticket, read after it.
-    private RangeTask task;
-    private int count;
-    private int chunkSize;
-    private int chunks;
-    private volatile Throwable failure;
+
+    /**
+     * One call's work, split in chunks that any thread taking part claims in turn. The caller waits for the chunks
+     * to be done, not for the workers to check in: a worker the OS has not scheduled yet (or that wakes from
+     * parking late) holds nobody up, unless it has claimed a chunk. A worker that sees a job late finds its chunks
+     * all claimed and goes back to waiting.
+     */
+    private static final class Job {
+        static final Job NONE = new Job(null, 0, 1, 0);
+
+        final RangeTask task;
+        final int count;
+        final int chunkSize;
+        final int chunks;
+        /** Workers with an index below this take part (the caller always does). */
+        final int helpers;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Job(RangeTask task, int count, int chunkSize, int helpers) {
+            this.task = task;
+            this.count = count;
+            this.chunkSize = chunkSize;
+            this.chunks = (count + chunkSize - 1) / chunkSize;
+            this.helpers = helpers;
+        }
+
+        /** Claims and runs chunks until none is left; after a failure the rest are claimed but not run. */
+        void runChunks() {
+            int c;
+            while ((c = next.getAndIncrement()) < chunks) {
+                try {
+                    if (failure == null) {
+                        int from = c * chunkSize;
+                        task.run(from, Math.min(count, from + chunkSize));
+                    }
+                } catch (Throwable e) {
+                    failure = e;
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+    }
 
     private Parallel(int threads) {
         this.threads = threads;
@@ -121,29 +156,18 @@ public final class Parallel {
 
     private void dispatch(int count, int parts, RangeTask task) {
         int perChunk = Math.max(1, (count + parts * CHUNKS_PER_THREAD - 1) / (parts * CHUNKS_PER_THREAD));
-        this.task = task;
-        this.count = count;
-        this.chunkSize = perChunk;
-        this.chunks = (count + perChunk - 1) / perChunk;
-        this.failure = null;
-        nextChunk.set(0);
-        pending.set(parts - 1);
-        ticket = ((ticket >>> 16) + 1) << 16 | (parts - 1);  // publishes the job to workers [0, parts - 1)
+        Job j = new Job(task, count, perChunk, parts - 1);
+        job = j;  // publishes the job to workers [0, parts - 1)
         for (int i = 0; i < parts - 1; i++) {
             if (workers[i].parked) LockSupport.unpark(workers[i].thread);
         }
-        try {
-            runChunks();
-        } catch (RuntimeException | Error e) {
-            failure = e;
-        }
+        j.runChunks();
         int spins = 0;
-        while (pending.get() != 0) {
+        while (j.done.get() != j.chunks) {
             if (++spins < 10_000) Thread.onSpinWait();
             else Thread.yield();
         }
-        this.task = null;
-        Throwable f = failure;
+        Throwable f = j.failure;
         if (f != null) {
             if (f instanceof RuntimeException re) throw re;
             if (f instanceof Error e) throw e;
@@ -151,20 +175,11 @@ public final class Parallel {
         }
     }
 
-    private void runChunks() {
-        RangeTask t = task;
-        int c;
-        while (failure == null && (c = nextChunk.getAndIncrement()) < chunks) {
-            int from = c * chunkSize;
-            t.run(from, Math.min(count, from + chunkSize));
-        }
-    }
-
     private void close() {
         // Wait for a running dispatch and keep the pool marked busy forever: late callers then run inline.
         while (!busy.compareAndSet(false, true)) Thread.onSpinWait();
         shutdown = true;
-        ticket = ((ticket >>> 16) + 1) << 16;
+        job = new Job(null, 0, 1, 0);
         for (Worker w : workers) LockSupport.unpark(w.thread);
     }
 
@@ -181,30 +196,23 @@ public final class Parallel {
 
         @Override
         public void run() {
-            long seen = 0;  // the ticket at construction: a job may be published before this thread starts
+            Job seen = Job.NONE;  // a job may be published before this thread starts: it is then not NONE
             while (true) {
                 long start = System.nanoTime();
                 int spins = 0;
-                long t;
-                while ((t = ticket) == seen) {
+                Job j;
+                while ((j = job) == seen) {
                     if ((++spins & 0xff) != 0 || System.nanoTime() - start < SPIN_NANOS) {
                         Thread.onSpinWait();
                     } else {
                         parked = true;
-                        if (ticket == seen) LockSupport.park(this);
+                        if (job == seen) LockSupport.park(this);
                         parked = false;
                     }
                 }
-                seen = t;
+                seen = j;
                 if (shutdown) return;
-                if (index >= (int) (t & 0xffff)) continue;  // a small job that does not need this worker
-                try {
-                    runChunks();
-                } catch (Throwable e) {
-                    failure = e;  // also stops the others from taking more chunks
-                } finally {
-                    pending.decrementAndGet();
-                }
+                if (index < j.helpers) j.runChunks();
             }
         }
     }
