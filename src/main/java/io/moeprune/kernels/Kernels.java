@@ -1,5 +1,7 @@
 package io.moeprune.kernels;
 
+import io.moeprune.safetensors.DType;
+
 /**
  * The numeric kernels the runtime needs. Weights stay in their stored dtype (F32, BF16, F16, and F8_E4M3 with
  * optional 128×128 block scales, see {@link Weights}); activations are F32 arrays. Two implementations exist:
@@ -45,6 +47,43 @@ public interface Kernels {
      * every decoded weight is broadcast once against vectors of tokens, with no per-call weight repacking.
      */
     void matMulT(Weights w, int rowFrom, int rowTo, float[] xT, int n, int stride, float[] yT, int yOff);
+
+    /**
+     * A transposed batch (see {@link #matMulT}) of n inputs × cols columns, for products with weights of dtype
+     * {@code weights}. Kernels that multiply on other units repack the inputs once per batch (AMX tiles want BF16
+     * pairs): this sets up the arrays, in {@code reuse}'s when it is large enough (null for none), and
+     * {@link #pack} fills them. Until packed, products read nothing from the packing; xT is kept, not copied.
+     */
+    default TransposedBatch batch(float[] xT, int n, int stride, int cols, DType weights, TransposedBatch reuse) {
+        return new TransposedBatch(xT, n, stride, cols, null);
+    }
+
+    /**
+     * Packs columns [colFrom, colTo) of the batch's xT (both even, or colTo = cols) as it is now; callers spread
+     * column ranges over their threads. Nothing to do for kernels that read xT directly.
+     */
+    default void pack(TransposedBatch x, int colFrom, int colTo) {
+    }
+
+    /** {@link #batch} and {@link #pack} of every column, on the calling thread. */
+    default TransposedBatch prepare(float[] xT, int n, int stride, int cols, DType weights, TransposedBatch reuse) {
+        TransposedBatch b = batch(xT, n, stride, cols, weights, reuse);
+        pack(b, 0, cols);
+        return b;
+    }
+
+    /** {@link #matMulT} on a batch made by {@link #batch}, packed over all its columns. */
+    default void matMulT(Weights w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
+        matMulT(w, rowFrom, rowTo, x.xT(), x.n(), x.stride(), yT, yOff);
+    }
+
+    /**
+     * {@link #matMul} in F32 arithmetic on every kernel, for router logits: an expert choice decided by a near tie
+     * must break as the F32 reference breaks it, so the router never runs on faster reduced-precision units.
+     */
+    default void matMulF32(Weights w, float[] x, int n, float[] out) {
+        matMul(w, x, n, out);
+    }
 
     /** Σ a[aOff+i]·b[bOff+i] for i < len. */
     float dot(float[] a, int aOff, float[] b, int bOff, int len);

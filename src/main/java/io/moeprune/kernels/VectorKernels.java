@@ -106,7 +106,8 @@ final class VectorKernels implements Kernels {
 
     @Override
     public String description() {
-        return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats)";
+        String amx = AmxBf16.backend() != AmxBf16.Backend.OFF ? "; BF16 batches: " + AmxBf16.description() : "";
+        return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats" + amx + ")";
     }
 
     // ---------------------------------------------------------------- decoders: L weights at a byte offset
@@ -340,6 +341,15 @@ final class VectorKernels implements Kernels {
 
     @Override
     public void matMulAll(java.util.List<Weights> ws, float[] x, int n, java.util.List<float[]> outs) {
+        matMulAll(ws, x, n, outs, true);
+    }
+
+    @Override
+    public void matMulF32(Weights w, float[] x, int n, float[] out) {
+        matMulAll(java.util.List.of(w), x, n, java.util.List.of(out), false);
+    }
+
+    private void matMulAll(java.util.List<Weights> ws, float[] x, int n, java.util.List<float[]> outs, boolean amx) {
         if (n <= 0) return;
         int m = ws.size();
         int cols = ws.getFirst().cols();
@@ -373,6 +383,7 @@ final class VectorKernels implements Kernels {
         }
         int stride = batchStride(n);
         float[] xT = Batches.transposed(x, n, cols, stride);
+        TransposedBatch batch = amx ? packAll(xT, n, stride, cols, ws.getFirst().dtype()) : null;
         Parallel.forRange(rowBlocks * tokenBlocks, (long) blockRows * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
             float[] yT = new float[blockRows * TOKEN_VECTORS * L];
             Scratch s = SCRATCH.get();
@@ -385,7 +396,11 @@ final class VectorKernels implements Kernels {
                 int r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(rows, r0 + blockRows);
                 int v0 = tb * TOKEN_VECTORS, nv = Math.min(TOKEN_VECTORS, vectors - v0);
                 int ys = nv * L;
-                block(w, r0, r1, xT, stride, v0, nv, yT, 0, ys, s);
+                if (batch != null && AmxBf16.fits(w, r1 - r0, batch)) {
+                    tiles(w, r0, r1 - r0, batch.packed(), v0 * L, ys, yT, 0, ys);
+                } else {
+                    block(w, r0, r1, xT, stride, v0, nv, yT, 0, ys, s);
+                }
                 int i0 = v0 * L, i1 = Math.min(n, i0 + ys);
                 for (int t = i0; t < i1; t++) {
                     int o = t * rows, c = t - i0;
@@ -393,6 +408,52 @@ final class VectorKernels implements Kernels {
                 }
             }
         });
+    }
+
+    @Override
+    public TransposedBatch batch(float[] xT, int n, int stride, int cols, DType weights, TransposedBatch reuse) {
+        if (!AmxBf16.worthPacking(weights, n, cols)) return new TransposedBatch(xT, n, stride, cols, null);
+        return new TransposedBatch(xT, n, stride, cols, AmxBf16.allocate(n, cols, reuse == null ? null : reuse.packed()));
+    }
+
+    @Override
+    public void pack(TransposedBatch x, int colFrom, int colTo) {
+        if (x.packed() != null) AmxBf16.pack(x.xT(), x.n(), x.stride(), x.packed(), colFrom, colTo);
+    }
+
+    @Override
+    public void matMulT(Weights w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
+        if (rowFrom < rowTo && AmxBf16.fits(w, rowTo - rowFrom, x)) {
+            tiles(w, rowFrom, rowTo - rowFrom, x.packed(), 0, x.stride(), yT, yOff, x.stride());
+        } else {
+            matMulT(w, rowFrom, rowTo, x.xT(), x.n(), x.stride(), yT, yOff);
+        }
+    }
+
+    /**
+     * The AMX product of {@code rows} weight rows from r0 with inputs [t0, t0 + width) of a packed batch, into y at
+     * yOff, rows ys ≥ width apart. Tiles write inputs 16 at a time: where ys is not a multiple of 16 (vectors
+     * narrower than the 16 floats of AVX-512, which every AMX CPU has; or the Java model of the tiles in tests) they
+     * go through a buffer.
+     */
+    private static void tiles(Weights w, int r0, int rows, Bf16Pairs p, int t0, int width, float[] y, int yOff, int ys) {
+        int tokens = (width + AmxBf16.TILE - 1) / AmxBf16.TILE * AmxBf16.TILE;
+        if (tokens <= ys) {
+            AmxBf16.multiply(w, r0, rows, p, t0, tokens, y, yOff, ys);
+            return;
+        }
+        float[] tmp = new float[rows * tokens];
+        AmxBf16.multiply(w, r0, rows, p, t0, tokens, tmp, 0, tokens);
+        for (int r = 0; r < rows; r++) System.arraycopy(tmp, r * tokens, y, yOff + r * ys, width);
+    }
+
+    /** The whole transposed batch packed for the tiles (columns spread over the threads), or null without them. */
+    private TransposedBatch packAll(float[] xT, int n, int stride, int cols, DType weights) {
+        TransposedBatch b = batch(xT, n, stride, cols, weights, null);
+        if (b.packed() == null) return null;
+        int pairs = cols / 2;
+        Parallel.forRange(pairs, 8L * n, (from, to) -> pack(b, 2 * from, 2 * to));
+        return b;
     }
 
     /** MC rows per unit of a batch product, or fewer for few rows (a router's 64), so every thread gets a unit. */

@@ -3,7 +3,9 @@ package io.moeprune.runtime;
 import io.moeprune.kernels.Batches;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
+import io.moeprune.kernels.TransposedBatch;
 import io.moeprune.kernels.Weights;
+import io.moeprune.safetensors.DType;
 
 /**
  * Runs the chosen experts of one MoE block over a batch whose (token, slot) pairs are grouped by expert, as
@@ -28,8 +30,8 @@ final class ExpertDispatch {
     private static final int FUSED_MIN_TOKENS = 4;
     /** Units per thread of the fused down projection: they are of equal work (every active expert's rows). */
     private static final int DOWN_UNITS_PER_THREAD = 4;
-    /** Row blocks are multiples of this (the register tiles' row count). */
-    private static final int ROW_ALIGN = 8;
+    /** Row blocks are multiples of this (AMX tiles take 16 rows; the vector register tiles 6 or 8). */
+    private static final int ROW_ALIGN = 16;
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
@@ -47,6 +49,8 @@ final class ExpertDispatch {
         static final int MAX_KEPT = 1 << 18;
         private float[][] inputs = new float[0][];
         private float[][] activations = new float[0][];
+        private TransposedBatch[] inputBatches = new TransposedBatch[0];
+        private TransposedBatch[] activationBatches = new TransposedBatch[0];
 
         float[] input(int a, int size) {
             if (inputs.length <= a) inputs = java.util.Arrays.copyOf(inputs, a + 1);
@@ -56,6 +60,29 @@ final class ExpertDispatch {
         float[] activation(int a, int size) {
             if (activations.length <= a) activations = java.util.Arrays.copyOf(activations, a + 1);
             return activations[a] = fit(activations[a], size);
+        }
+
+        /** The batch kept for active expert a's inputs (null if none), whose packing arrays a new batch may reuse. */
+        TransposedBatch inputBatch(int a) {
+            return a < inputBatches.length ? inputBatches[a] : null;
+        }
+
+        TransposedBatch activationBatch(int a) {
+            return a < activationBatches.length ? activationBatches[a] : null;
+        }
+
+        /** Keeps the batches of the active experts whose arrays are small enough, for the next call to reuse. */
+        void keep(TransposedBatch[] in, TransposedBatch[] act) {
+            inputBatches = kept(inputBatches, in);
+            activationBatches = kept(activationBatches, act);
+        }
+
+        private static TransposedBatch[] kept(TransposedBatch[] old, TransposedBatch[] now) {
+            TransposedBatch[] k = java.util.Arrays.copyOf(old, Math.max(old.length, now.length));
+            for (int a = 0; a < now.length; a++) {
+                if (now[a].packed() != null && (long) now[a].stride() * now[a].cols() <= MAX_KEPT) k[a] = now[a];
+            }
+            return k;
         }
 
         /** The kept buffer if it is large enough, else a new one that replaces it. */
@@ -97,6 +124,16 @@ final class ExpertDispatch {
             if (n == 1) xT[a] = xn;  // one token: stride 1, the row itself
             else xT[a] = inSize <= Buffers.MAX_KEPT ? buffers.input(a, inSize) : new float[inSize];
         }
+        // Kernels that repack inputs (AMX tiles) get each expert's batch packed once, for all its row blocks; the
+        // activations are packed row block by row block as the gate/up units make them.
+        DType dtype = experts.expert(active[0]).gate().dtype();
+        TransposedBatch[] in = new TransposedBatch[count];
+        TransposedBatch[] actBatch = new TransposedBatch[count];
+        for (int a = 0; a < count; a++) {
+            int c = start[active[a] + 1] - start[active[a]];
+            in[a] = kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatch(a));
+            actBatch[a] = kernels.batch(act[a], c, stride[a], inter, dtype, buffers.activationBatch(a));
+        }
         if (n > 1) {
             Parallel.forRange(count, 4L * hidden * n * k / count, (from, to) -> {
                 for (int a = from; a < to; a++) {
@@ -105,9 +142,11 @@ final class ExpertDispatch {
                     int[] rowStarts = new int[c];
                     for (int j = 0; j < c; j++) rowStarts[j] = (order[start[e] + j] / k) * hidden;
                     Batches.gather(xn, rowStarts, 0, hidden, t, s);
+                    kernels.pack(in[a], 0, hidden);
                 }
             });
         }
+        buffers.keep(in, actBatch);
 
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATHER, time);
         int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
@@ -130,17 +169,18 @@ final class ExpertDispatch {
                     u = new float[len];
                 }
                 SwiGlu expert = experts.expert(e);
-                kernels.matMulT(expert.gate(), r0, r1, xT[a], c, s, g, 0);
-                kernels.matMulT(expert.up(), r0, r1, xT[a], c, s, u, 0);
+                kernels.matMulT(expert.gate(), r0, r1, in[a], g, 0);
+                kernels.matMulT(expert.up(), r0, r1, in[a], u, 0);
                 kernels.siluMul(g, 0, u, 0, act[a], r0 * s, len);
+                kernels.pack(actBatch[a], r0, r1);
             }
         });
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATE_UP, time);
         if (tokensPerExpert < FUSED_MIN_TOKENS) {
-            downPerExpert(experts, n, k, hidden, count, active, act, stride, start, order, weights, routed, expertOut,
+            downPerExpert(experts, n, k, hidden, count, active, actBatch, start, order, weights, routed, expertOut,
                     perExpert);
         } else {
-            downFused(experts, n, k, hidden, count, active, act, stride, start, order, weights, routed, expertOut,
+            downFused(experts, n, k, hidden, count, active, actBatch, start, order, weights, routed, expertOut,
                     perExpert);
         }
         PhaseTimes.end(PhaseTimes.Phase.EXPERT_DOWN, time);
@@ -153,7 +193,7 @@ final class ExpertDispatch {
      * all experts (as in {@link #downFused}) would read one short run per expert.
      */
     private static void downPerExpert(ExpertWeights experts, int n, int k, int hidden, int count, int[] active,
-                                      float[][] act, int[] stride, int[] start, int[] order, float[] weights,
+                                      TransposedBatch[] act, int[] start, int[] order, float[] weights,
                                       float[] routed, float[] expertOut, long perExpert) {
         Kernels kernels = Kernels.get();
         float[] outs = expertOut != null ? expertOut : new float[n * k * hidden];
@@ -164,14 +204,14 @@ final class ExpertDispatch {
             float[] y = new float[0];
             for (int unit = from; unit < to; unit++) {
                 int a = unit / blocksB, o0 = (unit % blocksB) * rowsB, o1 = Math.min(hidden, o0 + rowsB);
-                int e = active[a], c = start[e + 1] - start[e], s = stride[a];
+                int e = active[a], c = start[e + 1] - start[e], s = act[a].stride();
                 Weights down = experts.expert(e).down();
                 if (s == 1) {   // one token: straight into its slot's row
-                    kernels.matMulT(down, o0, o1, act[a], 1, 1, outs, order[start[e]] * hidden + o0);
+                    kernels.matMulT(down, o0, o1, act[a].xT(), 1, 1, outs, order[start[e]] * hidden + o0);
                     continue;
                 }
                 if (y.length < (o1 - o0) * s) y = new float[(o1 - o0) * s];
-                kernels.matMulT(down, o0, o1, act[a], c, s, y, 0);
+                kernels.matMulT(down, o0, o1, act[a], y, 0);
                 for (int j = 0; j < c; j++) {
                     int dst = order[start[e] + j] * hidden;
                     for (int o = o0; o < o1; o++) outs[dst + o] = y[(o - o0) * s + j];
@@ -199,7 +239,7 @@ final class ExpertDispatch {
      * ascending expert id, the order a pruned checkpoint (renumbered in that order) adds them in.
      */
     private static void downFused(ExpertWeights experts, int n, int k, int hidden, int count, int[] active,
-                                  float[][] act, int[] stride, int[] start, int[] order, float[] weights,
+                                  TransposedBatch[] act, int[] start, int[] order, float[] weights,
                                   float[] routed, float[] expertOut, long perExpert) {
         Kernels kernels = Kernels.get();
         int downBlocks = Math.max(1, Math.min((hidden + ROW_ALIGN - 1) / ROW_ALIGN,
@@ -212,9 +252,9 @@ final class ExpertDispatch {
                 int o0 = unit * rowsD, o1 = Math.min(hidden, o0 + rowsD), rows = o1 - o0;
                 for (int t = 0; t < n; t++) java.util.Arrays.fill(routed, t * hidden + o0, t * hidden + o1, 0f);
                 for (int a = 0; a < count; a++) {
-                    int e = active[a], c = start[e + 1] - start[e], s = stride[a];
+                    int e = active[a], c = start[e + 1] - start[e], s = act[a].stride();
                     if (y.length < rows * s) y = new float[rows * s];
-                    kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], c, s, y, 0);
+                    kernels.matMulT(experts.expert(e).down(), o0, o1, act[a], y, 0);
                     for (int j = 0; j < c; j++) {
                         int slot = order[start[e] + j], dst = (slot / k) * hidden + o0;
                         float weight = weights[slot];

@@ -44,6 +44,17 @@ public record Linear(Weights weights, float[] bias) {
         }
     }
 
+    /**
+     * A fresh [n, out()] result of {@link #apply} in F32 arithmetic on every kernel ({@link Kernels#matMulF32}): for
+     * routers, whose near ties must break as the reference's do.
+     */
+    public float[] applyF32(float[] x, int n) {
+        float[] out = new float[n * out()];
+        Kernels.get().matMulF32(weights, x, n, out);
+        addBias(out, n);
+        return out;
+    }
+
     /** A fresh [n, out()] result of {@link #apply}. */
     public float[] apply(float[] x, int n) {
         float[] out = new float[n * out()];

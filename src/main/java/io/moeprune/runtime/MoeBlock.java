@@ -61,7 +61,7 @@ public final class MoeBlock implements FeedForward {
         int numExperts = spec.numExperts(), k = spec.topK();
         int hidden = gate.in();
         long time = PhaseTimes.start();
-        float[] logits = gate.apply(xn, n);
+        float[] logits = gate.applyF32(xn, n);
         int[] ids = new int[n * k];
         float[] w = new float[n * k];
         boolean[] kept = ctx.mask().kept(layer);

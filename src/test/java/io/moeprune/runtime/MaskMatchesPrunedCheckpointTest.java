@@ -29,6 +29,22 @@ class MaskMatchesPrunedCheckpointTest {
     @ParameterizedTest
     @ValueSource(strings = {"qwen3_moe_f32", "qwen3_moe", "qwen2_moe", "olmoe", "mixtral"})
     void maskedLogitsEqualPrunedLogits(String fixture, @TempDir Path out) throws Exception {
+        compare(fixture, out);
+    }
+
+    /** The same through the AMX path (BF16 batches on the Java model of the tiles): mask and pruning agree there too. */
+    @ParameterizedTest
+    @ValueSource(strings = {"qwen3_moe", "qwen2_moe", "olmoe"})
+    void maskedLogitsEqualPrunedLogitsOnAmxTiles(String fixture, @TempDir Path out) throws Exception {
+        System.setProperty("moeprune.amx", "emulate");
+        try {
+            compare(fixture, out);
+        } finally {
+            System.clearProperty("moeprune.amx");
+        }
+    }
+
+    private static void compare(String fixture, Path out) throws Exception {
         Path dir = ConformanceTest.FIXTURES.resolve(fixture);
         ModelSpec spec = TestModels.spec(dir);
         int experts = spec.moe().numExperts();
