@@ -5,7 +5,8 @@
 #               native case runs there);
 #   gemm        ExpertGemmBench on one thread with the tiles on and off (AMX="auto off");
 #   ab          RuntimeBench on the 1.9 B random Qwen3-MoE: session-3 jar (moeprune-s3), this jar with
-#               -Dmoeprune.amx=off, this jar (AMX auto), alternating, for THREADS; then transformers BF16 / F32;
+#               -Dmoeprune.amx=off, this jar (AMX auto), alternating, for THREADS (CONFIGS: other "jar|flags"
+#               words); then transformers BF16 / F32 (TRANSFORMERS=0: not);
 #   profile     -Dmoeprune.phases=true prefill profiles with the tiles on.
 set -u
 export PYTHONUNBUFFERED=1
@@ -33,7 +34,7 @@ ab)
     p=256; d=32; r=3
     if [ "$t" -le 4 ]; then p=128; d=16; r=2; fi
     for round in 1 2; do
-      for cfg in "s3|" "slim|-Dmoeprune.amx=off" "slim|"; do
+      for cfg in ${CONFIGS:-"s3|" "slim|-Dmoeprune.amx=off" "slim|"}; do
         jar=${cfg%%|*}; flags=${cfg#*|}
         printf '%-5s %-20s threads %2s round %s: ' $jar "$flags" $t $round
         $J $flags -cp .devbench/moeprune-$jar.jar io.moeprune.bench.RuntimeBench $big --threads $t --prompt $p \

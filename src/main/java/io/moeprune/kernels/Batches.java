@@ -15,8 +15,16 @@ public final class Batches {
 
     /** A new transposed copy of the n rows of x [n, cols], with the given stride (≥ n; unused lanes are 0). */
     public static float[] transposed(float[] x, int n, int cols, int stride) {
+        return transposed(x, n, cols, stride, null);
+    }
+
+    /**
+     * The transposed copy written into {@code reuse} when it is large enough (its unused lanes then keep what they
+     * held: the kernels only carry them into outputs nobody reads), else into a new array (unused lanes 0).
+     */
+    public static float[] transposed(float[] x, int n, int cols, int stride, float[] reuse) {
         if (stride < n) throw new IllegalArgumentException("stride " + stride + " < " + n);
-        float[] xT = new float[cols * stride];
+        float[] xT = reuse != null && reuse.length >= cols * stride ? reuse : new float[cols * stride];
         int[] rowStarts = new int[n];
         for (int i = 0; i < n; i++) rowStarts[i] = i * cols;
         int blocks = (cols + COLUMN_BLOCK - 1) / COLUMN_BLOCK;

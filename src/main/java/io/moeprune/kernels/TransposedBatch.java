@@ -7,4 +7,8 @@ package io.moeprune.kernels;
  * plain Vector API and scalar kernels read xT itself.
  */
 public record TransposedBatch(float[] xT, int n, int stride, int cols, Bf16Pairs packed) {
+    /** Elements (ints) the packing's arrays hold, 0 without one: what keeping this batch for reuse would pin. */
+    public long packedSize() {
+        return packed == null ? 0 : 2L * packed.hi.length;
+    }
 }

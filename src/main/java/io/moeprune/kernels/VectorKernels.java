@@ -382,8 +382,10 @@ final class VectorKernels implements Kernels {
             return;
         }
         int stride = batchStride(n);
-        float[] xT = Batches.transposed(x, n, cols, stride);
-        TransposedBatch batch = amx ? packAll(xT, n, stride, cols, ws.getFirst().dtype()) : null;
+        BatchBuffers kept = BATCH_BUFFERS.get();
+        float[] xT = Batches.transposed(x, n, cols, stride, kept.xT);
+        TransposedBatch batch = amx ? packAll(xT, n, stride, cols, ws.getFirst().dtype(), kept.packed) : null;
+        kept.keep(xT, batch);
         Parallel.forRange(rowBlocks * tokenBlocks, (long) blockRows * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
             float[] yT = new float[blockRows * TOKEN_VECTORS * L];
             Scratch s = SCRATCH.get();
@@ -447,9 +449,26 @@ final class VectorKernels implements Kernels {
         for (int r = 0; r < rows; r++) System.arraycopy(tmp, r * tokens, y, yOff + r * ys, width);
     }
 
+    /**
+     * matMulAll's transposed batch and its packing, kept per calling thread for the next call (a prefill's q/k/v and
+     * o_proj batches are MBs each), up to {@link #KEPT_ELEMENTS} elements each.
+     */
+    private static final class BatchBuffers {
+        static final int KEPT_ELEMENTS = 1 << 24;
+        float[] xT;
+        TransposedBatch packed;
+
+        void keep(float[] x, TransposedBatch b) {
+            if (x.length <= KEPT_ELEMENTS) xT = x;
+            if (b != null && b.packedSize() <= 2L * KEPT_ELEMENTS) packed = b;
+        }
+    }
+
+    private static final ThreadLocal<BatchBuffers> BATCH_BUFFERS = ThreadLocal.withInitial(BatchBuffers::new);
+
     /** The whole transposed batch packed for the tiles (columns spread over the threads), or null without them. */
-    private TransposedBatch packAll(float[] xT, int n, int stride, int cols, DType weights) {
-        TransposedBatch b = batch(xT, n, stride, cols, weights, null);
+    private TransposedBatch packAll(float[] xT, int n, int stride, int cols, DType weights, TransposedBatch reuse) {
+        TransposedBatch b = batch(xT, n, stride, cols, weights, reuse);
         if (b.packed() == null) return null;
         int pairs = cols / 2;
         Parallel.forRange(pairs, 8L * n, (from, to) -> pack(b, 2 * from, 2 * to));

@@ -21,6 +21,8 @@ final class CausalAttention {
     private static final int L = F.length();
     /** From this many query rows on, transposing the keys pays for itself. */
     private static final int TRANSPOSE_MIN_ROWS = 4;
+    /** Queries of one head computed together against the transposed keys (4 queries × 2 vectors = 8 accumulators). */
+    private static final int QUERIES = 4;
     /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
     private static final int TRANSPOSE_BLOCK = 64;
 
@@ -40,7 +42,11 @@ final class CausalAttention {
         int total = startPos + n;
         int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
         float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, total, stride, kvHeads, headDim) : null;
-        Kernels kernels = kt == null ? Kernels.get() : null;
+        if (kt != null) {
+            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
+            return ctx;
+        }
+        Kernels kernels = Kernels.get();
         // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
             float[] scores = new float[stride];
@@ -50,12 +56,8 @@ final class CausalAttention {
                 int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
                 int kvh = h / group;
                 int qOff = i * heads * headDim + h * headDim;
-                if (kt != null) {
-                    scoresTransposed(qs, qOff, kt[kvh], stride, headDim, first, pos + 1, scale, scores);
-                } else {
-                    for (int t = first; t <= pos; t++) {
-                        scores[t] = kernels.dot(qs, qOff, kc, (t * kvHeads + kvh) * headDim, headDim) * scale;
-                    }
+                for (int t = first; t <= pos; t++) {
+                    scores[t] = kernels.dot(qs, qOff, kc, (t * kvHeads + kvh) * headDim, headDim) * scale;
                 }
                 softmax(scores, first, pos + 1);
                 weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
@@ -63,6 +65,47 @@ final class CausalAttention {
             }
         });
         return ctx;
+    }
+
+    /**
+     * A batch against transposed keys, {@link #QUERIES} consecutive queries of one head at a time: each key and value
+     * vector loaded serves all of them, and their 8 accumulators hide the FMA latency that one query's 2 could not.
+     * Positions a query may not see (past its own, or before its window) get probability 0, so every query of a block
+     * runs over the block's union of positions and its sums are the per-query ones (adding zeros changes nothing).
+     */
+    private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int n, int startPos, int heads,
+                                         int kvHeads, int headDim, int valueDim, float scale, int window, int stride,
+                                         float[] ctx) {
+        int group = heads / kvHeads, total = startPos + n;
+        int blocks = (n + QUERIES - 1) / QUERIES;
+        Parallel.forRange(blocks * heads, 8L * QUERIES * total * headDim, (from, to) -> {
+            float[] scores = new float[QUERIES * stride];
+            int[] qOff = new int[QUERIES], first = new int[QUERIES], end = new int[QUERIES], out = new int[QUERIES];
+            for (int task = from; task < to; task++) {
+                int i0 = task / heads * QUERIES, h = task % heads, kvh = h / group;
+                int lo = Integer.MAX_VALUE, hi = 0;
+                for (int r = 0; r < QUERIES; r++) {
+                    int i = Math.min(n - 1, i0 + r);   // a short last block repeats its last query; not written
+                    int pos = startPos + i;
+                    qOff[r] = i * heads * headDim + h * headDim;
+                    first[r] = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                    end[r] = pos + 1;
+                    out[r] = (i * heads + h) * valueDim;
+                    lo = Math.min(lo, first[r]);
+                    hi = Math.max(hi, end[r]);
+                }
+                lo = lo / L * L;   // whole vectors of positions: [lo, hi rounded up) lies within the padded stride
+                scoresOfQueries(qs, qOff, kt[kvh], stride, headDim, lo, hi, scale, scores);
+                for (int r = 0; r < QUERIES; r++) {
+                    int row = r * stride;
+                    softmax(scores, row + first[r], row + end[r]);
+                    java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
+                    java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
+                }
+                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
+                        ctx, out, Math.min(QUERIES, n - i0));
+            }
+        });
     }
 
     /** Per key/value head: keys as [headDim][stride] (position fastest), zero-padded. */
@@ -84,46 +127,53 @@ final class CausalAttention {
         return kt;
     }
 
-    /** scores[t] = q·k_t · scale for t in [from, to), a vector of positions at a time, two vectors in flight. */
-    private static void scoresTransposed(float[] q, int qOff, float[] kt, int stride, int headDim, int from, int to,
-                                         float scale, float[] scores) {
+    /**
+     * scores[r·stride + t] = q_r·k_t · scale for the {@link #QUERIES} queries r and t in [from, to) (from a multiple of
+     * L), whole vectors of positions (the padding of the transposed keys is zero).
+     */
+    private static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int stride, int headDim, int from, int to,
+                                        float scale, float[] scores) {
+        int q0 = qOff[0], q1 = qOff[1], q2 = qOff[2], q3 = qOff[3];
         int t = from;
-        for (; t + 2 * L <= to; t += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector qd = FloatVector.broadcast(F, q[qOff + d]);
-                int row = d * stride + t;
-                a0 = FloatVector.fromArray(F, kt, row).fma(qd, a0);
-                a1 = FloatVector.fromArray(F, kt, row + L).fma(qd, a1);
+        for (; t + L < to; t += 2 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+            for (int d = 0, row = t; d < headDim; d++, row += stride) {
+                FloatVector k0 = FloatVector.fromArray(F, kt, row), k1 = FloatVector.fromArray(F, kt, row + L);
+                FloatVector x = FloatVector.broadcast(F, q[q0 + d]);
+                a0 = k0.fma(x, a0);
+                a1 = k1.fma(x, a1);
+                x = FloatVector.broadcast(F, q[q1 + d]);
+                b0 = k0.fma(x, b0);
+                b1 = k1.fma(x, b1);
+                x = FloatVector.broadcast(F, q[q2 + d]);
+                c0 = k0.fma(x, c0);
+                c1 = k1.fma(x, c1);
+                x = FloatVector.broadcast(F, q[q3 + d]);
+                d0 = k0.fma(x, d0);
+                d1 = k1.fma(x, d1);
             }
             a0.mul(scale).intoArray(scores, t);
             a1.mul(scale).intoArray(scores, t + L);
+            b0.mul(scale).intoArray(scores, stride + t);
+            b1.mul(scale).intoArray(scores, stride + t + L);
+            c0.mul(scale).intoArray(scores, 2 * stride + t);
+            c1.mul(scale).intoArray(scores, 2 * stride + t + L);
+            d0.mul(scale).intoArray(scores, 3 * stride + t);
+            d1.mul(scale).intoArray(scores, 3 * stride + t + L);
         }
-        for (; t + L <= to; t += L) {
-            FloatVector a0 = FloatVector.zero(F);
-            for (int d = 0; d < headDim; d++) {
-                a0 = FloatVector.fromArray(F, kt, d * stride + t).fma(FloatVector.broadcast(F, q[qOff + d]), a0);
+        if (t < to) {
+            FloatVector a0 = FloatVector.zero(F), b0 = a0, c0 = a0, d0 = a0;
+            for (int d = 0, row = t; d < headDim; d++, row += stride) {
+                FloatVector k0 = FloatVector.fromArray(F, kt, row);
+                a0 = k0.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
+                b0 = k0.fma(FloatVector.broadcast(F, q[q1 + d]), b0);
+                c0 = k0.fma(FloatVector.broadcast(F, q[q2 + d]), c0);
+                d0 = k0.fma(FloatVector.broadcast(F, q[q3 + d]), d0);
             }
             a0.mul(scale).intoArray(scores, t);
-        }
-        // The last block may run into the padding (zeros) or later positions; only [t, to) is kept.
-        if (t < to) {
-            FloatVector a0 = FloatVector.zero(F);
-            boolean fits = t + L <= stride;
-            if (fits) {
-                for (int d = 0; d < headDim; d++) {
-                    a0 = FloatVector.fromArray(F, kt, d * stride + t).fma(FloatVector.broadcast(F, q[qOff + d]), a0);
-                }
-                float[] tmp = new float[L];
-                a0.mul(scale).intoArray(tmp, 0);
-                System.arraycopy(tmp, 0, scores, t, to - t);
-            } else {
-                for (; t < to; t++) {
-                    float s = 0f;
-                    for (int d = 0; d < headDim; d++) s += q[qOff + d] * kt[d * stride + t];
-                    scores[t] = s * scale;
-                }
-            }
+            b0.mul(scale).intoArray(scores, stride + t);
+            c0.mul(scale).intoArray(scores, 2 * stride + t);
+            d0.mul(scale).intoArray(scores, 3 * stride + t);
         }
     }
 
@@ -178,6 +228,69 @@ final class CausalAttention {
             float s = 0f;
             for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
             out[oOff + d] = s;
+        }
+    }
+
+    /**
+     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (rows {@code stride} apart, zero
+     * outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
+     */
+    private static void weightedValuesOfQueries(float[] p, int stride, int from, int to, float[] vc, int rowWidth,
+                                                int vOff, int dim, float[] out, int[] outOff, int count) {
+        int d = 0;
+        for (; d + 2 * L <= dim; d += 2 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+            int base = from * rowWidth + vOff + d;
+            for (int t = from; t < to; t++, base += rowWidth) {
+                FloatVector v0 = FloatVector.fromArray(F, vc, base), v1 = FloatVector.fromArray(F, vc, base + L);
+                FloatVector x = FloatVector.broadcast(F, p[t]);
+                a0 = v0.fma(x, a0);
+                a1 = v1.fma(x, a1);
+                x = FloatVector.broadcast(F, p[stride + t]);
+                b0 = v0.fma(x, b0);
+                b1 = v1.fma(x, b1);
+                x = FloatVector.broadcast(F, p[2 * stride + t]);
+                c0 = v0.fma(x, c0);
+                c1 = v1.fma(x, c1);
+                x = FloatVector.broadcast(F, p[3 * stride + t]);
+                e0 = v0.fma(x, e0);
+                e1 = v1.fma(x, e1);
+            }
+            // Written out, not through an array of vectors: that would box them.
+            a0.intoArray(out, outOff[0] + d);
+            a1.intoArray(out, outOff[0] + d + L);
+            if (count > 1) {
+                b0.intoArray(out, outOff[1] + d);
+                b1.intoArray(out, outOff[1] + d + L);
+            }
+            if (count > 2) {
+                c0.intoArray(out, outOff[2] + d);
+                c1.intoArray(out, outOff[2] + d + L);
+            }
+            if (count > 3) {
+                e0.intoArray(out, outOff[3] + d);
+                e1.intoArray(out, outOff[3] + d + L);
+            }
+        }
+        // The rest of a head width that is not a multiple of 2L (80, say): per query, one vector or lane at a time.
+        for (int r = 0; r < count; r++) {
+            int row = r * stride;
+            for (int e = d; e < dim; ) {
+                int base = from * rowWidth + vOff + e;
+                if (e + L <= dim) {
+                    FloatVector a = FloatVector.zero(F);
+                    for (int t = from; t < to; t++, base += rowWidth) {
+                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[row + t]), a);
+                    }
+                    a.intoArray(out, outOff[r] + e);
+                    e += L;
+                } else {
+                    float sum = 0f;
+                    for (int t = from; t < to; t++, base += rowWidth) sum += p[row + t] * vc[base];
+                    out[outOff[r] + e] = sum;
+                    e++;
+                }
+            }
         }
     }
 }

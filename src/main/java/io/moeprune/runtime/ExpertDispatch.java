@@ -12,17 +12,23 @@ import io.moeprune.safetensors.DType;
  * work units spread over all threads:
  * <ol>
  *   <li>each expert's tokens are gathered into the transposed layout of {@link Kernels#matMulT} (a single token
- *       is already in it);</li>
+ *       is already in it) and packed for kernels that repack inputs (the AMX tiles);</li>
  *   <li>units of (expert, block of intermediate rows) compute silu(gate·x) ⊙ up·x for those rows;</li>
  *   <li>units of hidden rows compute down·act of every active expert for those rows and add them, weighted, into
- *       each token's routed output.</li>
+ *       each token's routed output (or, for few tokens per expert, per expert and then added).</li>
  * </ol>
  * Splitting experts into row blocks is what lets a decode step's few experts (8 of 64, say) keep 16 threads busy;
- * with many active experts (prefill) a unit is a whole expert, so its weights are read and decoded once per batch.
+ * with many active experts (prefill) a unit is a whole expert, so its weights are read and decoded once per batch,
+ * and it gathers its own tokens (step 1 inside step 2), while they are hot in cache.
  */
 final class ExpertDispatch {
     /** Work units per thread to aim for: enough for the dynamic chunks of {@link Parallel} to even out. */
     private static final int UNITS_PER_THREAD = 8;
+    /**
+     * From this many active experts per thread on, a gate/up unit is a whole expert that gathers its own tokens
+     * ({@code -Dmoeprune.wholeExperts}; a large value keeps the separate gather region, for A/B runs).
+     */
+    private static final int WHOLE_EXPERTS_PER_THREAD = Math.max(1, Integer.getInteger("moeprune.wholeExperts", 2));
     /**
      * From this many tokens per active expert on (on average), the down projection runs fused with the weighted sum
      * ({@link #downFused}); below, per expert ({@link #downPerExpert}), for long runs of memory per unit.
@@ -39,14 +45,17 @@ final class ExpertDispatch {
     }
 
     /**
-     * The gathered inputs and the activations of each active expert, kept per calling thread and reused by every
-     * layer and call: a prefill would otherwise allocate (and the JVM zero) tens of MB per layer. Only buffers of up
-     * to {@link #MAX_KEPT} floats are kept, so a long prompt does not pin its large ones. Lanes past an expert's token
-     * count hold stale values from earlier calls; the kernels keep lanes apart, so they only reach outputs that are
-     * never read.
+     * The gathered inputs and the activations of each active expert (and their packings, for the AMX tiles), kept per
+     * calling thread and reused by every layer and call: a prefill would otherwise allocate (and the JVM zero) tens of
+     * MB per layer, which measured 3 ms per layer of a 256-token prefill on the 1.9 B model. What is kept is capped at
+     * {@link #BUDGET} elements in all, so a very long prompt does not pin its large buffers; past the cap they are
+     * allocated per call. Lanes past an expert's token count hold stale values from earlier calls; the kernels keep
+     * lanes apart, so they only reach outputs that are never read.
      */
     private static final class Buffers {
-        static final int MAX_KEPT = 1 << 18;
+        /** Floats and ints kept in all: 2^26 (256 MB), about what a 2048-token prefill of a 2 B model needs. */
+        static final long BUDGET = 1L << 26;
+        private long kept;
         private float[][] inputs = new float[0][];
         private float[][] activations = new float[0][];
         private TransposedBatch[] inputBatches = new TransposedBatch[0];
@@ -54,12 +63,16 @@ final class ExpertDispatch {
 
         float[] input(int a, int size) {
             if (inputs.length <= a) inputs = java.util.Arrays.copyOf(inputs, a + 1);
-            return inputs[a] = fit(inputs[a], size);
+            float[] b = fit(inputs[a], size);
+            if (b != inputs[a] && admit(length(inputs[a]), size)) inputs[a] = b;
+            return b;
         }
 
         float[] activation(int a, int size) {
             if (activations.length <= a) activations = java.util.Arrays.copyOf(activations, a + 1);
-            return activations[a] = fit(activations[a], size);
+            float[] b = fit(activations[a], size);
+            if (b != activations[a] && admit(length(activations[a]), size)) activations[a] = b;
+            return b;
         }
 
         /** The batch kept for active expert a's inputs (null if none), whose packing arrays a new batch may reuse. */
@@ -71,21 +84,34 @@ final class ExpertDispatch {
             return a < activationBatches.length ? activationBatches[a] : null;
         }
 
-        /** Keeps the batches of the active experts whose arrays are small enough, for the next call to reuse. */
+        /** Keeps the batches whose packings were made afresh, within the budget, for the next call to reuse. */
         void keep(TransposedBatch[] in, TransposedBatch[] act) {
             inputBatches = kept(inputBatches, in);
             activationBatches = kept(activationBatches, act);
         }
 
-        private static TransposedBatch[] kept(TransposedBatch[] old, TransposedBatch[] now) {
+        private TransposedBatch[] kept(TransposedBatch[] old, TransposedBatch[] now) {
             TransposedBatch[] k = java.util.Arrays.copyOf(old, Math.max(old.length, now.length));
             for (int a = 0; a < now.length; a++) {
-                if (now[a].packed() != null && (long) now[a].stride() * now[a].cols() <= MAX_KEPT) k[a] = now[a];
+                long size = now[a].packedSize(), before = k[a] == null ? 0 : k[a].packedSize();
+                if (size > before && admit(before, size)) k[a] = now[a];
             }
             return k;
         }
 
-        /** The kept buffer if it is large enough, else a new one that replaces it. */
+        /** Whether replacing {@code freed} kept elements by {@code added} stays within the budget (then counted). */
+        private boolean admit(long freed, long added) {
+            long after = kept - freed + added;
+            if (after > BUDGET) return false;
+            kept = after;
+            return true;
+        }
+
+        private static int length(float[] a) {
+            return a == null ? 0 : a.length;
+        }
+
+        /** The kept buffer if it is large enough, else a new one. */
         private static float[] fit(float[] kept, int size) {
             if (kept != null && kept.length >= size) return kept;
             return new float[size];
@@ -120,9 +146,8 @@ final class ExpertDispatch {
             int c = start[active[a] + 1] - start[active[a]];
             stride[a] = kernels.batchStride(c);
             int actSize = inter * stride[a], inSize = hidden * stride[a];
-            act[a] = actSize <= Buffers.MAX_KEPT ? buffers.activation(a, actSize) : new float[actSize];
-            if (n == 1) xT[a] = xn;  // one token: stride 1, the row itself
-            else xT[a] = inSize <= Buffers.MAX_KEPT ? buffers.input(a, inSize) : new float[inSize];
+            act[a] = buffers.activation(a, actSize);
+            xT[a] = n == 1 ? xn : buffers.input(a, inSize);  // one token: stride 1, the row itself
         }
         // Kernels that repack inputs (AMX tiles) get each expert's batch packed once, for all its row blocks; the
         // activations are packed row block by row block as the gate/up units make them.
@@ -134,22 +159,19 @@ final class ExpertDispatch {
             in[a] = kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatch(a));
             actBatch[a] = kernels.batch(act[a], c, stride[a], inter, dtype, buffers.activationBatch(a));
         }
-        if (n > 1) {
+        // Many active experts (a prefill): a unit is a whole expert and gathers (and packs) its own tokens first, so
+        // they are still in L2 when its gate/up products read them. A separate region first wrote every expert's
+        // inputs out (16 MB per layer for a 256-token prompt) and the products read them back.
+        boolean wholeExperts = n > 1 && count >= WHOLE_EXPERTS_PER_THREAD * Parallel.threads();
+        if (n > 1 && !wholeExperts) {
             Parallel.forRange(count, 4L * hidden * n * k / count, (from, to) -> {
-                for (int a = from; a < to; a++) {
-                    int e = active[a], c = start[e + 1] - start[e], s = stride[a];
-                    float[] t = xT[a];
-                    int[] rowStarts = new int[c];
-                    for (int j = 0; j < c; j++) rowStarts[j] = (order[start[e] + j] / k) * hidden;
-                    Batches.gather(xn, rowStarts, 0, hidden, t, s);
-                    kernels.pack(in[a], 0, hidden);
-                }
+                for (int a = from; a < to; a++) gather(xn, k, hidden, start, order, active[a], in[a], kernels);
             });
         }
         buffers.keep(in, actBatch);
 
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATHER, time);
-        int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
+        int blocks = wholeExperts ? 1 : Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
         int rowsA = rowBlock(inter, blocks);
         int blocksA = (inter + rowsA - 1) / rowsA;
         long bytesPerExpert = experts.expertBytes();
@@ -169,6 +191,7 @@ final class ExpertDispatch {
                     u = new float[len];
                 }
                 SwiGlu expert = experts.expert(e);
+                if (wholeExperts) gather(xn, k, hidden, start, order, e, in[a], kernels);
                 kernels.matMulT(expert.gate(), r0, r1, in[a], g, 0);
                 kernels.matMulT(expert.up(), r0, r1, in[a], u, 0);
                 kernels.siluMul(g, 0, u, 0, act[a], r0 * s, len);
@@ -184,6 +207,16 @@ final class ExpertDispatch {
                     perExpert);
         }
         PhaseTimes.end(PhaseTimes.Phase.EXPERT_DOWN, time);
+    }
+
+    /** Expert e's tokens (rows of xn) into its transposed batch, then packed for kernels that repack. */
+    private static void gather(float[] xn, int k, int hidden, int[] start, int[] order, int e, TransposedBatch batch,
+                               Kernels kernels) {
+        int c = start[e + 1] - start[e];
+        int[] rowStarts = new int[c];
+        for (int j = 0; j < c; j++) rowStarts[j] = (order[start[e] + j] / k) * hidden;
+        Batches.gather(xn, rowStarts, 0, hidden, batch.xT(), batch.stride());
+        kernels.pack(batch, 0, hidden);
     }
 
     /**

@@ -1,0 +1,62 @@
+package io.moeprune.runtime;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The batched attention (transposed keys, four queries at a time) against a double-precision softmax attention,
+ * on shapes that reach its edges: a short last block of queries, head widths that are not whole pairs of vectors,
+ * sliding windows, grouped key/value heads and a prefix already in the cache.
+ */
+class CausalAttentionTest {
+
+    @ParameterizedTest(name = "n={0} start={1} heads={2}/{3} dim={4}/{5} window={6}")
+    @CsvSource({
+            "7, 0, 4, 2, 16, 16, 0",
+            "9, 5, 4, 4, 80, 48, 0",
+            "13, 0, 2, 1, 24, 8, 3",
+            "4, 30, 6, 3, 64, 64, 5",
+            "37, 3, 2, 2, 40, 72, 0",
+    })
+    void matchesDoubleReference(int n, int start, int heads, int kvHeads, int dim, int valueDim, int window) {
+        Random rnd = new Random(n * 31L + dim);
+        int total = start + n;
+        float[] qs = gaussian(rnd, n * heads * dim);
+        float[] kc = gaussian(rnd, total * kvHeads * dim);
+        float[] vc = gaussian(rnd, total * kvHeads * valueDim);
+        float scale = (float) (1 / Math.sqrt(dim));
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window);
+        int group = heads / kvHeads;
+        for (int i = 0; i < n; i++) {
+            int pos = start + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+            for (int h = 0; h < heads; h++) {
+                int kvh = h / group;
+                double[] p = new double[pos + 1];
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int t = first; t <= pos; t++) {
+                    double s = 0;
+                    for (int d = 0; d < dim; d++) s += (double) qs[(i * heads + h) * dim + d] * kc[(t * kvHeads + kvh) * dim + d];
+                    p[t] = s * scale;
+                    max = Math.max(max, p[t]);
+                }
+                for (int t = first; t <= pos; t++) sum += p[t] = Math.exp(p[t] - max);
+                for (int e = 0; e < valueDim; e++) {
+                    double o = 0;
+                    for (int t = first; t <= pos; t++) o += p[t] / sum * vc[(t * kvHeads + kvh) * valueDim + e];
+                    assertEquals(o, ctx[(i * heads + h) * valueDim + e], 1e-5,
+                            "query " + i + " head " + h + " value " + e);
+                }
+            }
+        }
+    }
+
+    private static float[] gaussian(Random rnd, int size) {
+        float[] a = new float[size];
+        for (int i = 0; i < size; i++) a[i] = (float) rnd.nextGaussian();
+        return a;
+    }
+}
