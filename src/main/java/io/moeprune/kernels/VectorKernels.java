@@ -37,6 +37,10 @@ import java.nio.ByteOrder;
  * is broadcast against whole vectors of inputs in a register tile (4 rows × 2 vectors, or 8 × 1), so weights are
  * read and decoded once per batch and no weight panel is transposed. Batches of fewer than L/4 inputs, which would
  * leave most lanes empty, take row dot products per input instead.
+ *
+ * <p>On CPUs with AMX, batches of BF16 weights go to the tiles instead ({@link AmxBf16}): the batch is packed once
+ * ({@link #batch}, {@link #pack}) and every row block of every matrix that takes it reads the packing. Router
+ * logits ({@link #matMulF32}) never do.
  */
 final class VectorKernels implements Kernels {
     static final VectorKernels INSTANCE = new VectorKernels();
