@@ -12,6 +12,7 @@ import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.SpeedMeasurement;
 import io.moeprune.eval.TextEvaluation;
 import io.moeprune.eval.WeightMemory;
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.ExpertMask;
@@ -137,7 +138,7 @@ public final class EvalCommand implements Callable<Integer> {
             }
             if (speed) speedResult = SpeedMeasurement.run(model, m, promptTokens, decodeTokens);
             var rss = WeightMemory.residentBytes();
-            EvalReport report = new EvalReport(modelDir, mask, Parallel.threads(), weights,
+            EvalReport report = new EvalReport(modelDir, mask, Parallel.threads(), Kernels.get().description(), weights,
                     rss.isPresent() ? rss.getAsLong() : null, textTask, choiceTask, generateTask, speedResult);
             PrintWriter out = spec.commandLine().getOut();
             out.print(json ? EvalJson.render(report) + "\n" : EvalTable.render(report));

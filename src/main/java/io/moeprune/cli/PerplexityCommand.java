@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.TextEvaluation;
+import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.Parallel;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.JsonlTexts;
 import io.moeprune.runtime.Model;
@@ -88,12 +90,15 @@ public final class PerplexityCommand implements Callable<Integer> {
                 o.put("perplexity", Math.exp(loss));
                 o.put("accuracy", (double) hits / predicted);
                 o.put("tokens_per_second", total / seconds);
+                o.put("threads", Parallel.threads());
+                o.put("kernels", Kernels.get().description());
                 o.put("seconds", seconds);
                 out.println(mapper.writeValueAsString(o));
             } else {
                 out.printf("documents %d, tokens %d (%d predicted)%n", docs.size(), total, predicted);
                 out.printf("loss %.4f  perplexity %.3f  accuracy %.4f%n", loss, Math.exp(loss), (double) hits / predicted);
-                out.printf("%.1f tokens/s (%.1f s)%n", total / seconds, seconds);
+                out.printf("%.1f tokens/s (%.1f s; %d threads, %s kernels)%n", total / seconds, seconds, Parallel.threads(),
+                        Kernels.get().description());
             }
             out.flush();
         }

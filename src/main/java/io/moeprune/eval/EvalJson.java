@@ -22,6 +22,7 @@ public final class EvalJson {
         o.put("model", r.model().toString());
         o.put("mask", path(r.mask()));
         o.put("threads", r.threads());
+        o.put("kernels", r.kernels());
         ObjectNode w = o.putObject("weights");
         w.put("checkpoint_bytes", r.weights().checkpointBytes());
         w.put("used_bytes", r.weights().usedBytes());

@@ -47,7 +47,8 @@ public final class EvalTable {
         StringBuilder sb = new StringBuilder();
         sb.append("model   ").append(r.model()).append('\n');
         sb.append("mask    ").append(r.mask() == null ? "none" : r.mask()).append('\n');
-        sb.append("threads ").append(r.threads()).append("\n\n");
+        sb.append("threads ").append(r.threads()).append('\n');
+        sb.append("kernels ").append(r.kernels()).append("\n\n");
         int[] width = new int[3];
         rows.add(0, row("task", "metric", "value", ""));
         for (String[] row : rows) for (int i = 0; i < 3; i++) width[i] = Math.max(width[i], row[i].length());

@@ -75,6 +75,8 @@ class EvalCommandTest {
                 "--speed", "--prompt-tokens", "16", "--decode-tokens", "4", "--threads", "2", "--json"));
         assertEquals("moeprune-eval", j.get("format").asText());
         assertEquals(2, j.get("threads").asInt());
+        // Which kernels ran, since the speed depends on them (the default here: vector, or scalar without the module).
+        assertTrue(j.get("kernels").asText().matches("(vector|scalar).*"), j.get("kernels").asText());
         assertEquals(57813504, j.get("weights").get("checkpoint_bytes").asLong());
         assertEquals(57813504, j.get("weights").get("used_bytes").asLong());
         assertTrue(j.get("weights").get("kept_bytes").isNull());

@@ -49,6 +49,7 @@ class RuntimeCommandsTest {
         assertEquals(nll / predicted, j.get("loss").asDouble(), 0.005 * nll / predicted);
         assertEquals(Math.exp(j.get("loss").asDouble()), j.get("perplexity").asDouble(), 1e-9);
         assertTrue(j.get("tokens_per_second").asDouble() > 0);
+        assertTrue(j.get("kernels").asText().matches("(vector|scalar).*"), j.get("kernels").asText());
     }
 
     @Test
