@@ -455,10 +455,11 @@ final class VectorKernels implements Kernels {
 
     /**
      * matMulAll's transposed batch and its packing, kept per calling thread for the next call (a prefill's q/k/v and
-     * o_proj batches are MBs each), up to {@link #KEPT_ELEMENTS} elements each.
+     * o_proj batches are MBs each), up to {@link #KEPT_ELEMENTS} elements each: 2^24 (64 MB), or a sixteenth of
+     * the heap on small heaps.
      */
     private static final class BatchBuffers {
-        static final int KEPT_ELEMENTS = 1 << 24;
+        static final long KEPT_ELEMENTS = Math.min(1L << 24, Runtime.getRuntime().maxMemory() / 4 / 16);
         float[] xT;
         TransposedBatch packed;
 

@@ -53,8 +53,11 @@ final class ExpertDispatch {
      * lanes apart, so they only reach outputs that are never read.
      */
     private static final class Buffers {
-        /** Floats and ints kept in all: 2^26 (256 MB), about what a 2048-token prefill of a 2 B model needs. */
-        static final long BUDGET = 1L << 26;
+        /**
+         * Floats and ints kept in all: 2^26 (256 MB, about what a 2048-token prefill of a 2 B model needs), or an
+         * eighth of the heap on small heaps.
+         */
+        static final long BUDGET = Math.min(1L << 26, Runtime.getRuntime().maxMemory() / 4 / 8);
         private long kept;
         private float[][] inputs = new float[0][];
         private float[][] activations = new float[0][];
