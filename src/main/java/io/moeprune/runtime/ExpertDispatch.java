@@ -59,47 +59,42 @@ final class ExpertDispatch {
          */
         static final long BUDGET = Math.min(1L << 26, Runtime.getRuntime().maxMemory() / 4 / 8);
         private long kept;
-        private float[][] inputs = new float[0][];
-        private float[][] activations = new float[0][];
-        private TransposedBatch[] inputBatches = new TransposedBatch[0];
-        private TransposedBatch[] activationBatches = new TransposedBatch[0];
+        final FloatSlots inputs = new FloatSlots();
+        final FloatSlots activations = new FloatSlots();
+        final BatchSlots inputBatches = new BatchSlots();
+        final BatchSlots activationBatches = new BatchSlots();
 
-        float[] input(int a, int size) {
-            if (inputs.length <= a) inputs = java.util.Arrays.copyOf(inputs, a + 1);
-            float[] b = fit(inputs[a], size);
-            if (b != inputs[a] && admit(length(inputs[a]), size)) inputs[a] = b;
-            return b;
-        }
+        /** One kept float buffer per active-expert slot. */
+        final class FloatSlots {
+            private float[][] slots = new float[0][];
 
-        float[] activation(int a, int size) {
-            if (activations.length <= a) activations = java.util.Arrays.copyOf(activations, a + 1);
-            float[] b = fit(activations[a], size);
-            if (b != activations[a] && admit(length(activations[a]), size)) activations[a] = b;
-            return b;
-        }
-
-        /** The batch kept for active expert a's inputs (null if none), whose packing arrays a new batch may reuse. */
-        TransposedBatch inputBatch(int a) {
-            return a < inputBatches.length ? inputBatches[a] : null;
-        }
-
-        TransposedBatch activationBatch(int a) {
-            return a < activationBatches.length ? activationBatches[a] : null;
-        }
-
-        /** Keeps the batches whose packings were made afresh, within the budget, for the next call to reuse. */
-        void keep(TransposedBatch[] in, TransposedBatch[] act) {
-            inputBatches = kept(inputBatches, in);
-            activationBatches = kept(activationBatches, act);
-        }
-
-        private TransposedBatch[] kept(TransposedBatch[] old, TransposedBatch[] now) {
-            TransposedBatch[] k = java.util.Arrays.copyOf(old, Math.max(old.length, now.length));
-            for (int a = 0; a < now.length; a++) {
-                long size = now[a].packedSize(), before = k[a] == null ? 0 : k[a].packedSize();
-                if (size > before && admit(before, size)) k[a] = now[a];
+            /** Slot a's buffer if it holds {@code size} floats, else a new one (kept if the budget allows). */
+            float[] get(int a, int size) {
+                if (slots.length <= a) slots = java.util.Arrays.copyOf(slots, a + 1);
+                float[] old = slots[a];
+                if (old != null && old.length >= size) return old;
+                float[] fresh = new float[size];
+                if (admit(old == null ? 0 : old.length, size)) slots[a] = fresh;
+                return fresh;
             }
-            return k;
+        }
+
+        /** One kept batch per active-expert slot, whose packing arrays the next batch in that slot may reuse. */
+        final class BatchSlots {
+            private TransposedBatch[] slots = new TransposedBatch[0];
+
+            TransposedBatch get(int a) {
+                return a < slots.length ? slots[a] : null;
+            }
+
+            /** Keeps the batches whose packings were made afresh and are larger, within the budget. */
+            void keep(TransposedBatch[] now) {
+                if (slots.length < now.length) slots = java.util.Arrays.copyOf(slots, now.length);
+                for (int a = 0; a < now.length; a++) {
+                    long size = now[a].packedSize(), before = slots[a] == null ? 0 : slots[a].packedSize();
+                    if (size > before && admit(before, size)) slots[a] = now[a];
+                }
+            }
         }
 
         /** Whether replacing {@code freed} kept elements by {@code added} stays within the budget (then counted). */
@@ -108,16 +103,6 @@ final class ExpertDispatch {
             if (after > BUDGET) return false;
             kept = after;
             return true;
-        }
-
-        private static int length(float[] a) {
-            return a == null ? 0 : a.length;
-        }
-
-        /** The kept buffer if it is large enough, else a new one. */
-        private static float[] fit(float[] kept, int size) {
-            if (kept != null && kept.length >= size) return kept;
-            return new float[size];
         }
     }
 
@@ -149,8 +134,8 @@ final class ExpertDispatch {
             int c = start[active[a] + 1] - start[active[a]];
             stride[a] = kernels.batchStride(c);
             int actSize = inter * stride[a], inSize = hidden * stride[a];
-            act[a] = buffers.activation(a, actSize);
-            xT[a] = n == 1 ? xn : buffers.input(a, inSize);  // one token: stride 1, the row itself
+            act[a] = buffers.activations.get(a, actSize);
+            xT[a] = n == 1 ? xn : buffers.inputs.get(a, inSize);  // one token: stride 1, the row itself
         }
         // Kernels that repack inputs (AMX tiles) get each expert's batch packed once, for all its row blocks; the
         // activations are packed row block by row block as the gate/up units make them.
@@ -159,8 +144,8 @@ final class ExpertDispatch {
         TransposedBatch[] actBatch = new TransposedBatch[count];
         for (int a = 0; a < count; a++) {
             int c = start[active[a] + 1] - start[active[a]];
-            in[a] = kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatch(a));
-            actBatch[a] = kernels.batch(act[a], c, stride[a], inter, dtype, buffers.activationBatch(a));
+            in[a] = kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatches.get(a));
+            actBatch[a] = kernels.batch(act[a], c, stride[a], inter, dtype, buffers.activationBatches.get(a));
         }
         // Many active experts (a prefill): a unit is a whole expert and gathers (and packs) its own tokens first, so
         // they are still in L2 when its gate/up products read them. A separate region first wrote every expert's
@@ -171,7 +156,8 @@ final class ExpertDispatch {
                 for (int a = from; a < to; a++) gather(xn, k, hidden, start, order, active[a], in[a], kernels);
             });
         }
-        buffers.keep(in, actBatch);
+        buffers.inputBatches.keep(in);
+        buffers.activationBatches.keep(actBatch);
 
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATHER, time);
         int blocks = wholeExperts ? 1 : Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
