@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One device call (carry .devbench): MappedReadBench (anonymous vs mapped vs mapped with touch-ahead) at 16 and 8
-# threads, then decode-heavy RuntimeBench on the 1.9 B model with -Dmoeprune.touchAhead=0 / 2, alternating. (The
-# touchAhead switch was an experiment in VectorKernels.rowDots, measured without effect and not kept: BENCHMARKS.md,
-# "Session 4"; the RuntimeBench half of this script now runs the same code twice.)
+# One device call (carry .devbench): MappedReadBench (anonymous vs mapped) at 16 and 8 threads, then decode-heavy
+# RuntimeBench on the 1.9 B model, twice per configuration. In the 00:41 call of session 4 (BENCHMARKS.md) the bench
+# also touched pages ahead, and rowDots took -Dmoeprune.touchAhead=0 / 2; neither had an effect and both are gone,
+# so today the two decode configurations run the same code (a noise reference).
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -cp .devbench/moeprune-slim.jar"
 date -u

@@ -156,7 +156,7 @@ public final class Roofline {
         return Rate.of(bytes / 1e9, timing(pass, minSeconds, 5));
     }
 
-    private static double sumChunk(MemorySegment m, long off, int len) {
+    static double sumChunk(MemorySegment m, long off, int len) {
         int l = F.length() * 4;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < len; i += 4 * l) {
