@@ -12,12 +12,28 @@ import io.moeprune.model.RopeSpec;
  * <p>Layout: by default the two halves of the rotated dimensions are paired (rotate_half); with
  * {@link RopeSpec#interleaved()} neighbours (x0,x1),(x2,x3)... are paired. Both give identical attention scores as
  * long as queries and keys use the same layout.
+ *
+ * <p>The cos/sin tables of the positions used so far are kept (up to {@link #CACHED_POSITIONS}), and layers with the
+ * same rope share one instance ({@link #of}): a decode step of a 16-layer model otherwise computed 16 × 128
+ * cos/sin pairs for its one position, 14 µs per layer.
  */
 public final class Rope {
+    /** Positions whose tables are kept: 2^16 × head_dim floats (32 MB at head_dim 128) at most, grown as used. */
+    static final int CACHED_POSITIONS = 1 << 16;
+    private static final java.util.Map<java.util.List<Object>, Rope> SHARED = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final float[] invFreq;
     private final float attentionFactor;
     private final int rotaryDim;
     private final boolean interleaved;
+
+    /** Tables of positions [0, tables.length / (2·half)), position p at p·2·half. */
+    private volatile float[] tables = new float[0];
+
+    /** The rope of this spec and head size, shared with every layer that asks for the same one. */
+    public static Rope of(RopeSpec spec, int headDim) {
+        return SHARED.computeIfAbsent(java.util.List.of(spec, headDim), key -> new Rope(spec, headDim));
+    }
 
     public Rope(RopeSpec spec, int headDim) {
         this.rotaryDim = spec.rotaryDim() > 0 ? spec.rotaryDim() : headDim;
@@ -94,6 +110,31 @@ public final class Rope {
 
     /** cos and sin of every frequency at {@code position}: cs[i] = cos, cs[half+i] = sin (attention factor applied). */
     public float[] table(int position, float[] cs) {
+        int width = 2 * invFreq.length;
+        float[] t = tables;
+        if ((long) (position + 1) * width > t.length && position < CACHED_POSITIONS) t = grow(position);
+        if ((long) (position + 1) * width <= t.length) {
+            System.arraycopy(t, position * width, cs, 0, width);
+            return cs;
+        }
+        return compute(position, cs);
+    }
+
+    /** Tables up to at least {@code position}: twice as many positions as before (at least 256), within the cap. */
+    private synchronized float[] grow(int position) {
+        int width = 2 * invFreq.length;
+        float[] t = tables;
+        int have = t.length / width;
+        if (position < have) return t;
+        int positions = Math.min(CACHED_POSITIONS, Math.max(position + 1, Math.max(256, 2 * have)));
+        float[] grown = java.util.Arrays.copyOf(t, positions * width);
+        float[] cs = new float[width];
+        for (int p = have; p < positions; p++) System.arraycopy(compute(p, cs), 0, grown, p * width, width);
+        tables = grown;
+        return grown;
+    }
+
+    private float[] compute(int position, float[] cs) {
         int half = invFreq.length;
         for (int i = 0; i < half; i++) {
             float angle = (float) position * invFreq[i];

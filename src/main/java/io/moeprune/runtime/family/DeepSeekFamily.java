@@ -51,7 +51,7 @@ public final class DeepSeekFamily implements FamilyRuntime {
             double ms = 0.1 * r.mscaleAllDim() * Math.log(r.factor()) + 1.0;
             scale *= ms * ms;
         }
-        return new MlaAttention(a, q, qA, qANorm, qB, kvA, kvANorm, kvB, o, new Rope(ropeOfKeys, m.qkRopeHeadDim()),
+        return new MlaAttention(a, q, qA, qANorm, qB, kvA, kvANorm, kvB, o, Rope.of(ropeOfKeys, m.qkRopeHeadDim()),
                 (float) scale);
     }
 

@@ -59,7 +59,7 @@ public final class LlamaStyleFamily implements FamilyRuntime {
         float scale = spec.scaling().overridesAttentionScale() ? spec.scaling().attention()
                 : (float) (1.0 / Math.sqrt(a.headDim()));
         int window = spec.layers().get(layer).slidingWindow() ? a.slidingWindow() : 0;
-        return new GqaAttention(a, q, k, v, o, qNorm, kNorm, new Rope(spec.rope(), a.headDim()), scale, window);
+        return new GqaAttention(a, q, k, v, o, qNorm, kNorm, Rope.of(spec.rope(), a.headDim()), scale, window);
     }
 
     @Override
