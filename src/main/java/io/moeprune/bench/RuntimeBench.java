@@ -77,10 +77,16 @@ public final class RuntimeBench {
                 int next = argmax(model.forward(prompt, state, false));
                 for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
             }
-            double[] prefill = new double[runs], decode = new double[runs];
+            double[] prefill = new double[runs], decode = new double[runs], adjacent = new double[runs];
             long[] prefillPhases = new long[PhaseTimes.Phase.values().length], decodePhases = prefillPhases.clone();
-            long gcCount = gcCount(), gcMillis = gcMillis();
+            long gcCount = 0, gcMillis = 0;
+            // The GPU machine's bandwidth swings by up to 2x over seconds (a shared host): each run's decode is also
+            // set against a short probe read right before it, in the same process.
+            Arena probeArena = Arena.ofShared();
+            MemorySegment probe = Roofline.randomBytes(probeArena, 1L << 30, 1);
             for (int r = 0; r < runs; r++) {
+                adjacent[r] = Roofline.readBandwidth(probe, 0.25).wall() * 1e9;
+                long gc0 = gcCount(), gcMs0 = gcMillis();
                 InferenceState state = model.newState(promptLen + decodeLen);
                 PhaseTimes.take();
                 long t0 = System.nanoTime();
@@ -93,9 +99,12 @@ public final class RuntimeBench {
                 add(decodePhases, PhaseTimes.take());
                 prefill[r] = promptLen / ((t1 - t0) / 1e9);
                 decode[r] = decodeLen / ((t2 - t1) / 1e9);
+                gcCount += gcCount() - gc0;
+                gcMillis += gcMillis() - gcMs0;
             }
-            gcCount = gcCount() - gcCount;
-            gcMillis = gcMillis() - gcMillis;
+            probeArena.close();
+            double[] ofAdjacent = new double[runs];
+            for (int r = 0; r < runs; r++) ofAdjacent[r] = decode[r] * activeBytes / adjacent[r];
             double bandwidth = measureBandwidth(threads);
             double mappedBandwidth = measureMappedBandwidth(dir);
             double gemm = measureGemmFlops();
@@ -114,6 +123,8 @@ public final class RuntimeBench {
                     prefillRoof, 100 * median(prefill) / prefillRoof);
             System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "decode (" + decodeLen + " steps)", median(decode),
                     decodeRoof, 100 * median(decode) / decodeRoof);
+            System.out.printf("decode against the probe read just before each run (%s GB/s): %s of roof, median %.0f%%%n",
+                    list(adjacent, 1e-9, "%.0f"), list(ofAdjacent, 100, "%.0f%%"), 100 * median(ofAdjacent));
             System.out.printf("garbage collections during the timed runs: %d, %d ms%n", gcCount, gcMillis);
             if (PhaseTimes.ON) {
                 System.out.printf("%nphases of the %d prefills (-Dmoeprune.phases, calling thread's wall time):%n%s", runs,
@@ -144,6 +155,12 @@ public final class RuntimeBench {
         int best = 0;
         for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
         return best;
+    }
+
+    private static String list(double[] v, double scale, String format) {
+        StringBuilder b = new StringBuilder();
+        for (double x : v) b.append(b.isEmpty() ? "" : " ").append(String.format(java.util.Locale.ROOT, format, x * scale));
+        return b.toString();
     }
 
     private static double median(double[] v) {

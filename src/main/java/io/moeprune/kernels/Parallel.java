@@ -28,9 +28,9 @@ public final class Parallel {
 
     /**
      * Below this much work per thread (in weight bytes, or the caller's unit for {@link #forRange}) splitting
-     * costs more than it saves: a wake-up and join costs a few microseconds.
+     * costs more than it saves: a wake-up and join costs a few microseconds ({@code -Dmoeprune.minWorkPerThread}).
      */
-    public static final long MIN_WORK_PER_THREAD = 1L << 17;
+    public static final long MIN_WORK_PER_THREAD = Math.max(1, Long.getLong("moeprune.minWorkPerThread", 1L << 17));
 
     /** Chunks per taking-part thread: a few, so a thread delayed by the OS or by memory does not hold everyone up. */
     private static final int CHUNKS_PER_THREAD = Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 4));
