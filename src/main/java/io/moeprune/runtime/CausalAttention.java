@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -10,140 +11,133 @@ import jdk.incubator.vector.VectorSpecies;
  * transformers computes it: scores·scale, softmax in F32, weighted sum of values). Query head h reads key/value
  * head h / (heads / kvHeads). Shared by every attention kind that caches plain keys and values.
  *
- * <p>The cache keeps its keys transposed ({@link KvCache}: [key width][position]), so scores come out a vector of
- * positions at a time with no horizontal reductions (a per-position dot product of a 64- or 128-wide head spends most
- * of its time reducing lanes), four queries that share a key/value head at a time: each key vector loaded serves all
- * four, and their 8 accumulators hide the FMA latency. A batch (prefill) takes four consecutive queries of one head;
- * a single row (decode) takes four heads of one key/value group.
+ * <p>For a batch (prefill) the keys of each key/value head are first transposed to [dim, position], so a query's
+ * scores come out a vector of positions at a time with no horizontal reductions (a per-position dot product of a
+ * 64-wide head spends most of its time reducing lanes). Single rows (decode) use per-position dot products, which
+ * read the cache once without the transpose.
  */
 final class CausalAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
-    /** From this many query rows on, a block of queries is consecutive rows of one head, else heads of one group. */
-    private static final int ROW_BLOCK_MIN_ROWS = 4;
-    /** Queries computed together against the transposed keys (4 queries × 2 vectors = 8 accumulators). */
+    /** From this many query rows on, transposing the keys pays for itself. */
+    private static final int TRANSPOSE_MIN_ROWS = 4;
+    /** Queries of one head computed together against the transposed keys (4 queries × 2 vectors = 8 accumulators). */
     private static final int QUERIES = 4;
+    /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
+    private static final int TRANSPOSE_BLOCK = 64;
 
     private CausalAttention() {
     }
 
     /**
      * @param qs  queries [n, heads·headDim]
+     * @param kc  cached keys, position p at p·kvHeads·headDim
+     * @param vc  cached values, position p at p·kvHeads·valueDim
      * @return    context [n, heads·valueDim]
      */
-    static float[] attend(float[] qs, KvCache cache, int layer, int n, int startPos, int heads, int kvHeads,
-                          int headDim, int valueDim, float scale, int window) {
+    static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
+                          int valueDim, float scale, int window) {
         float[] ctx = new float[n * heads * valueDim];
-        float[] kt = cache.keys(layer), vc = cache.values(layer);
-        int kStride = cache.capacity();
-        if (kStride % L != 0) throw new IllegalStateException("key cache stride " + kStride + " is not whole vectors");
-        int group = heads / kvHeads, total = startPos + n;
-        int sStride = (total + L - 1) / L * L;   // padded positions per row of scores
-        boolean rowBlocks = n >= ROW_BLOCK_MIN_ROWS;
-        // A block: QUERIES consecutive rows of one head, or (few rows) up to QUERIES heads of one group in one row.
-        int chunks = (group + QUERIES - 1) / QUERIES;
-        int blocks = rowBlocks ? (n + QUERIES - 1) / QUERIES * heads : n * kvHeads * chunks;
-        int queriesPerBlock = rowBlocks ? QUERIES : Math.min(QUERIES, group);
-        Parallel.forRange(blocks, 8L * queriesPerBlock * total * headDim, (from, to) -> {
-            float[] scores = new float[QUERIES * sStride];
-            int[] qOff = new int[QUERIES], first = new int[QUERIES], end = new int[QUERIES], out = new int[QUERIES];
+        int group = heads / kvHeads;
+        int total = startPos + n;
+        int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
+        float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, total, stride, kvHeads, headDim) : null;
+        if (kt != null) {
+            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
+            return ctx;
+        }
+        Kernels kernels = Kernels.get();
+        // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
+        Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
+            float[] scores = new float[stride];
             for (int task = from; task < to; task++) {
-                int kvh, count;
-                if (rowBlocks) {
-                    int i0 = task / heads * QUERIES, h = task % heads;
-                    kvh = h / group;
-                    count = Math.min(QUERIES, n - i0);
-                    for (int r = 0; r < QUERIES; r++) {
-                        int i = i0 + Math.min(r, count - 1);   // a short last block repeats its last query; not written
-                        query(i, h, startPos, heads, headDim, valueDim, window, r, qOff, first, end, out);
-                    }
-                } else {
-                    int i = task / (kvHeads * chunks), c = task % (kvHeads * chunks);
-                    kvh = c / chunks;
-                    int h0 = kvh * group + (c % chunks) * QUERIES;
-                    count = Math.min(QUERIES, (kvh + 1) * group - h0);
-                    for (int r = 0; r < QUERIES; r++) {
-                        query(i, h0 + Math.min(r, count - 1), startPos, heads, headDim, valueDim, window, r, qOff, first,
-                                end, out);
-                    }
+                int i = task / heads, h = task % heads;
+                int pos = startPos + i;
+                int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                int kvh = h / group;
+                int qOff = i * heads * headDim + h * headDim;
+                for (int t = first; t <= pos; t++) {
+                    scores[t] = kernels.dot(qs, qOff, kc, (t * kvHeads + kvh) * headDim, headDim) * scale;
                 }
-                int lo = Integer.MAX_VALUE, hi = 0;
-                for (int r = 0; r < count; r++) {
-                    lo = Math.min(lo, first[r]);
-                    hi = Math.max(hi, end[r]);
-                }
-                lo = lo / L * L;   // whole vectors of positions: [lo, hi rounded up) lies within both strides
-                int kOff = kvh * headDim * kStride;
-                if (count == 1) scoresOfQuery(qs, qOff[0], kt, kOff, kStride, headDim, lo, hi, scale, scores);
-                else scoresOfQueries(qs, qOff, kt, kOff, kStride, headDim, lo, hi, scale, scores, sStride);
-                for (int r = 0; r < count; r++) {
-                    int row = r * sStride;
-                    softmax(scores, row + first[r], row + end[r]);
-                    java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
-                    java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
-                }
-                weightedValuesOfQueries(scores, sStride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
-                        ctx, out, count);
+                softmax(scores, first, pos + 1);
+                weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
+                        (i * heads + h) * valueDim);
             }
         });
         return ctx;
     }
 
-    /** Query slot r of a block: row i's head h, its first and end (exclusive) visible positions, its output offset. */
-    private static void query(int i, int h, int startPos, int heads, int headDim, int valueDim, int window, int r,
-                              int[] qOff, int[] first, int[] end, int[] out) {
-        int pos = startPos + i;
-        qOff[r] = i * heads * headDim + h * headDim;
-        first[r] = window > 0 ? Math.max(0, pos - window + 1) : 0;
-        end[r] = pos + 1;
-        out[r] = (i * heads + h) * valueDim;
+    /**
+     * A batch against transposed keys, {@link #QUERIES} consecutive queries of one head at a time: each key and value
+     * vector loaded serves all of them, and their 8 accumulators hide the FMA latency that one query's 2 could not.
+     * Positions a query may not see (past its own, or before its window) get probability 0, so every query of a block
+     * runs over the block's union of positions and its sums are the per-query ones (adding zeros changes nothing).
+     */
+    private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int n, int startPos, int heads,
+                                         int kvHeads, int headDim, int valueDim, float scale, int window, int stride,
+                                         float[] ctx) {
+        int group = heads / kvHeads, total = startPos + n;
+        int blocks = (n + QUERIES - 1) / QUERIES;
+        Parallel.forRange(blocks * heads, 8L * QUERIES * total * headDim, (from, to) -> {
+            float[] scores = new float[QUERIES * stride];
+            int[] qOff = new int[QUERIES], first = new int[QUERIES], end = new int[QUERIES], out = new int[QUERIES];
+            for (int task = from; task < to; task++) {
+                int i0 = task / heads * QUERIES, h = task % heads, kvh = h / group;
+                int lo = Integer.MAX_VALUE, hi = 0;
+                for (int r = 0; r < QUERIES; r++) {
+                    int i = Math.min(n - 1, i0 + r);   // a short last block repeats its last query; not written
+                    int pos = startPos + i;
+                    qOff[r] = i * heads * headDim + h * headDim;
+                    first[r] = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                    end[r] = pos + 1;
+                    out[r] = (i * heads + h) * valueDim;
+                    lo = Math.min(lo, first[r]);
+                    hi = Math.max(hi, end[r]);
+                }
+                lo = lo / L * L;   // whole vectors of positions: [lo, hi rounded up) lies within the padded stride
+                scoresOfQueries(qs, qOff, kt[kvh], stride, headDim, lo, hi, scale, scores);
+                for (int r = 0; r < QUERIES; r++) {
+                    int row = r * stride;
+                    softmax(scores, row + first[r], row + end[r]);
+                    java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
+                    java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
+                }
+                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
+                        ctx, out, Math.min(QUERIES, n - i0));
+            }
+        });
     }
 
-    /**
-     * scores[t] = q·k_t · scale for one query at q[qOff..] and t in [from, to) (from a multiple of L), whole vectors of
-     * positions; key row d of the head at kt[kOff + d·kStride].
-     */
-    private static void scoresOfQuery(float[] q, int qOff, float[] kt, int kOff, int kStride, int headDim, int from,
-                                      int to, float scale, float[] scores) {
-        int t = from;
-        for (; t + L < to; t += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0;
-            int d = 0, row = kOff + t;
-            for (; d + 1 < headDim; d += 2, row += 2 * kStride) {   // two keys rows per step: 4 accumulators
-                FloatVector x = FloatVector.broadcast(F, q[qOff + d]), y = FloatVector.broadcast(F, q[qOff + d + 1]);
-                a0 = FloatVector.fromArray(F, kt, row).fma(x, a0);
-                a1 = FloatVector.fromArray(F, kt, row + L).fma(x, a1);
-                b0 = FloatVector.fromArray(F, kt, row + kStride).fma(y, b0);
-                b1 = FloatVector.fromArray(F, kt, row + kStride + L).fma(y, b1);
+    /** Per key/value head: keys as [headDim][stride] (position fastest), zero-padded. */
+    private static float[][] transposeKeys(float[] kc, int total, int stride, int kvHeads, int headDim) {
+        float[][] kt = new float[kvHeads][headDim * stride];
+        int width = kvHeads * headDim;
+        // Blocks of positions on different threads write disjoint columns of every transposed row.
+        int blocks = (total + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+        Parallel.forRange(blocks, 8L * TRANSPOSE_BLOCK * width, (from, to) -> {
+            for (int t = from * TRANSPOSE_BLOCK; t < Math.min(total, to * TRANSPOSE_BLOCK); t++) {
+                int base = t * width;
+                for (int kvh = 0; kvh < kvHeads; kvh++) {
+                    float[] dst = kt[kvh];
+                    int src = base + kvh * headDim;
+                    for (int d = 0; d < headDim; d++) dst[d * stride + t] = kc[src + d];
+                }
             }
-            if (d < headDim) {
-                FloatVector x = FloatVector.broadcast(F, q[qOff + d]);
-                a0 = FloatVector.fromArray(F, kt, row).fma(x, a0);
-                a1 = FloatVector.fromArray(F, kt, row + L).fma(x, a1);
-            }
-            a0.add(b0).mul(scale).intoArray(scores, t);
-            a1.add(b1).mul(scale).intoArray(scores, t + L);
-        }
-        if (t < to) {
-            FloatVector a0 = FloatVector.zero(F);
-            for (int d = 0, row = kOff + t; d < headDim; d++, row += kStride) {
-                a0 = FloatVector.fromArray(F, kt, row).fma(FloatVector.broadcast(F, q[qOff + d]), a0);
-            }
-            a0.mul(scale).intoArray(scores, t);
-        }
+        });
+        return kt;
     }
 
     /**
      * scores[r·stride + t] = q_r·k_t · scale for the {@link #QUERIES} queries r and t in [from, to) (from a multiple of
-     * L), whole vectors of positions; key row d of the head at kt[kOff + d·kStride].
+     * L), whole vectors of positions (the padding of the transposed keys is zero).
      */
-    private static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int kOff, int kStride, int headDim,
-                                        int from, int to, float scale, float[] scores, int stride) {
+    private static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int stride, int headDim, int from, int to,
+                                        float scale, float[] scores) {
         int q0 = qOff[0], q1 = qOff[1], q2 = qOff[2], q3 = qOff[3];
         int t = from;
         for (; t + L < to; t += 2 * L) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-            for (int d = 0, row = kOff + t; d < headDim; d++, row += kStride) {
+            for (int d = 0, row = t; d < headDim; d++, row += stride) {
                 FloatVector k0 = FloatVector.fromArray(F, kt, row), k1 = FloatVector.fromArray(F, kt, row + L);
                 FloatVector x = FloatVector.broadcast(F, q[q0 + d]);
                 a0 = k0.fma(x, a0);
@@ -169,7 +163,7 @@ final class CausalAttention {
         }
         if (t < to) {
             FloatVector a0 = FloatVector.zero(F), b0 = a0, c0 = a0, d0 = a0;
-            for (int d = 0, row = kOff + t; d < headDim; d++, row += kStride) {
+            for (int d = 0, row = t; d < headDim; d++, row += stride) {
                 FloatVector k0 = FloatVector.fromArray(F, kt, row);
                 a0 = k0.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
                 b0 = k0.fma(FloatVector.broadcast(F, q[q1 + d]), b0);
@@ -205,6 +199,36 @@ final class CausalAttention {
         }
         float inv = 1f / sum;
         for (t = from; t < to; t++) s[t] *= inv;
+    }
+
+    /** out[oOff..+dim) = Σ_t p[t]·v_t, accumulated in registers one vector of the value head at a time. */
+    private static void weightedValues(float[] p, int from, int to, float[] vc, int rowWidth, int vOff, int dim,
+                                       float[] out, int oOff) {
+        int d = 0;
+        for (; d + 2 * L <= dim; d += 2 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            int base = from * rowWidth + vOff + d;
+            for (int t = from; t < to; t++, base += rowWidth) {
+                FloatVector pt = FloatVector.broadcast(F, p[t]);
+                a0 = FloatVector.fromArray(F, vc, base).fma(pt, a0);
+                a1 = FloatVector.fromArray(F, vc, base + L).fma(pt, a1);
+            }
+            a0.intoArray(out, oOff + d);
+            a1.intoArray(out, oOff + d + L);
+        }
+        for (; d + L <= dim; d += L) {
+            FloatVector a0 = FloatVector.zero(F);
+            int base = from * rowWidth + vOff + d;
+            for (int t = from; t < to; t++, base += rowWidth) {
+                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t]), a0);
+            }
+            a0.intoArray(out, oOff + d);
+        }
+        for (; d < dim; d++) {
+            float s = 0f;
+            for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
+            out[oOff + d] = s;
+        }
     }
 
     /**

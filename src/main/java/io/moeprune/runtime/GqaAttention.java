@@ -75,11 +75,12 @@ public final class GqaAttention implements AttentionLayer {
             }
         });
         cache.ensureCapacity(startPos + n);
-        cache.put(layer, startPos, n, ks, vs);
+        float[] kc = cache.keys(layer), vc = cache.values(layer);
+        System.arraycopy(ks, 0, kc, startPos * kw, n * kw);
+        System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
         t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
 
-        float[] ctx = CausalAttention.attend(qs, cache, layer, n, startPos, heads, kvHeads, headDim, valueDim, scale,
-                window);
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
         t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
         o.apply(ctx, n, out);
         PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);

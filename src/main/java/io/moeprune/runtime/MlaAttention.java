@@ -67,21 +67,21 @@ public final class MlaAttention implements AttentionLayer {
         int qk = qkDim(), kvW = nope + valueDim;
         int kw = heads * qk, vw = heads * valueDim;
         cache.ensureCapacity(startPos + n);
-        float[] ks = new float[n * kw], vs = new float[n * vw];
+        float[] kc = cache.keys(layer), vc = cache.values(layer);
         float[] cs = rope.newTable();
         for (int i = 0; i < n; i++) {
             rope.table(startPos + i, cs);
             for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
             rope.rotate(ckv, i * ckvW + kvRank, cs);
+            int kBase = (startPos + i) * kw, vBase = (startPos + i) * vw;
             for (int h = 0; h < heads; h++) {
                 int src = i * heads * kvW + h * kvW;
-                System.arraycopy(kv, src, ks, i * kw + h * qk, nope);
-                System.arraycopy(ckv, i * ckvW + kvRank, ks, i * kw + h * qk + nope, ropeDim);
-                System.arraycopy(kv, src + nope, vs, i * vw + h * valueDim, valueDim);
+                System.arraycopy(kv, src, kc, kBase + h * qk, nope);
+                System.arraycopy(ckv, i * ckvW + kvRank, kc, kBase + h * qk + nope, ropeDim);
+                System.arraycopy(kv, src + nope, vc, vBase + h * valueDim, valueDim);
             }
         }
-        cache.put(layer, startPos, n, ks, vs);
-        float[] ctx = CausalAttention.attend(qs, cache, layer, n, startPos, heads, heads, qk, valueDim, scale, 0);
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, heads, qk, valueDim, scale, 0);
         o.apply(ctx, n, out);
     }
 }
