@@ -84,6 +84,7 @@ public final class RuntimeBench {
             // set against a short probe read right before it, in the same process.
             Arena probeArena = Arena.ofShared();
             MemorySegment probe = Roofline.randomBytes(probeArena, 1L << 30, 1);
+            long[] cpu0 = cpuTicks();
             for (int r = 0; r < runs; r++) {
                 adjacent[r] = Roofline.readBandwidth(probe, 0.25).wall() * 1e9;
                 long gc0 = gcCount(), gcMs0 = gcMillis();
@@ -103,6 +104,7 @@ public final class RuntimeBench {
                 gcMillis += gcMillis() - gcMs0;
             }
             probeArena.close();
+            long[] cpu1 = cpuTicks();
             double[] ofAdjacent = new double[runs];
             for (int r = 0; r < runs; r++) ofAdjacent[r] = decode[r] * activeBytes / adjacent[r];
             double bandwidth = measureBandwidth(threads);
@@ -117,6 +119,12 @@ public final class RuntimeBench {
             System.out.printf("measured: memory bandwidth %.1f GB/s, F32 GEMM %.1f GFLOP/s%n", bandwidth / 1e9, gemm / 1e9);
             System.out.printf("measured: read bandwidth over the mapped checkpoint %.1f GB/s (decode bound %.1f tokens/s)%n",
                     mappedBandwidth / 1e9, mappedBandwidth / activeBytes);
+            if (cpu0 != null && cpu1 != null && cpu1[0] > cpu0[0]) {
+                // Time the hypervisor ran other guests on this machine's CPUs: a decode step joins its threads ~100
+                // times, so one preempted thread holds up all of them.
+                System.out.printf("measured: CPU steal during the timed runs %.1f%% of CPU time%n",
+                        100.0 * (cpu1[1] - cpu0[1]) / (cpu1[0] - cpu0[0]));
+            }
             System.out.println();
             System.out.printf("%-24s %12s %12s %10s%n", "phase", "tokens/s", "roofline", "of roof");
             System.out.printf("%-24s %12.1f %12.1f %9.0f%%%n", "prefill (" + promptLen + " tokens)", median(prefill),
@@ -155,6 +163,18 @@ public final class RuntimeBench {
         int best = 0;
         for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
         return best;
+    }
+
+    /** {total, steal} CPU ticks of all CPUs from /proc/stat, or null where there is none (not Linux). */
+    private static long[] cpuTicks() {
+        try {
+            String[] f = java.nio.file.Files.readAllLines(Path.of("/proc/stat")).getFirst().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < f.length && i <= 8; i++) total += Long.parseLong(f[i]);
+            return new long[]{total, f.length > 8 ? Long.parseLong(f[8]) : 0};
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     private static String list(double[] v, double scale, String format) {
