@@ -8,7 +8,6 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -52,9 +51,6 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     /** Byte species with L lanes, or null when that would be narrower than the smallest (64-bit) shape. */
     private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
-    /** Lane rotations by 8, 4, 2 and 1 (null where not below L): {@link #sum}'s reduction tree. */
-    private static final VectorShuffle<Float> ROTATE_8 = rotation(8), ROTATE_4 = rotation(4), ROTATE_2 = rotation(2),
-            ROTATE_1 = rotation(1);
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final int BLOCK = Weights.SCALE_BLOCK;
     /** Chunk of an F16 row staged at once. */
@@ -118,24 +114,8 @@ final class VectorKernels implements Kernels {
         return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats" + amx + ")";
     }
 
-    private static VectorShuffle<Float> rotation(int by) {
-        return by < L ? VectorShuffle.fromOp(F, i -> (i + by) % L) : null;
-    }
-
-    /**
-     * The sum of v's lanes as a tree in registers: v + v rotated by L/2 lanes, then by L/4, ..., 1, so lane 0 holds
-     * the sum. C2 reduces a float vector lane by lane in order (16 dependent adds with AVX-512); on short rows (an
-     * expert's down projection: 256 columns, 16 vectors with AVX-512) that was a third of a decode dot product's time:
-     * 7.5 → 11.1 GB/s per core for [2048 × 256] BF16 on an AVX2 core (session 5). (Folding halves with
-     * reinterpretShape was as fast there but allocated a box per call.)
-     */
-    static float sum(FloatVector v) {
-        if (L > 16) return v.reduceLanes(VectorOperators.ADD);   // wider than any x86 vector: no tree written for it
-        if (ROTATE_8 != null) v = v.add(v.rearrange(ROTATE_8));
-        if (ROTATE_4 != null) v = v.add(v.rearrange(ROTATE_4));
-        if (ROTATE_2 != null) v = v.add(v.rearrange(ROTATE_2));
-        if (ROTATE_1 != null) v = v.add(v.rearrange(ROTATE_1));
-        return v.lane(0);
+    private static float sum(FloatVector v) {
+        return LaneSums.sum(v);
     }
 
     // ---------------------------------------------------------------- decoders: L weights at a byte offset

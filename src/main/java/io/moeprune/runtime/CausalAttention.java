@@ -1,6 +1,6 @@
 package io.moeprune.runtime;
 
-import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.LaneSums;
 import io.moeprune.kernels.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -46,22 +46,32 @@ final class CausalAttention {
             attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
             return ctx;
         }
-        Kernels kernels = Kernels.get();
-        // One item per (token, head); its work is about its context length × head width (in floats × 4 bytes).
+        // Few rows (decode): first the probabilities of every (row, head), one item each; then the weighted values in
+        // items of (row, key/value head, block of value dimensions) that take up to QUERIES heads of the group at once,
+        // so each value row read serves them all (the cache is cold: a layer's weights have streamed through since).
+        // Rows of probs past the last head exist so a short last group can read four (it writes only its own).
+        float[] probs = new float[(n * heads + QUERIES) * stride];
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
-            float[] scores = new float[stride];
             for (int task = from; task < to; task++) {
                 int i = task / heads, h = task % heads;
-                int pos = startPos + i;
-                int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-                int kvh = h / group;
-                int qOff = i * heads * headDim + h * headDim;
-                for (int t = first; t <= pos; t++) {
-                    scores[t] = kernels.dot(qs, qOff, kc, (t * kvHeads + kvh) * headDim, headDim) * scale;
-                }
-                softmax(scores, first, pos + 1);
-                weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
-                        (i * heads + h) * valueDim);
+                int pos = startPos + i, first = firstVisible(pos, window), kvh = h / group;
+                int qOff = i * heads * headDim + h * headDim, row = task * stride;
+                scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, probs, row);
+                softmax(probs, row + first, row + pos + 1);
+            }
+        });
+        int chunks = (group + QUERIES - 1) / QUERIES, dimBlock = 2 * L, dimBlocks = (valueDim + dimBlock - 1) / dimBlock;
+        Parallel.forRange(n * kvHeads * chunks * dimBlocks, 8L * QUERIES * total * dimBlock, (from, to) -> {
+            int[] out = new int[QUERIES];
+            for (int task = from; task < to; task++) {
+                int b = task % dimBlocks, rest = task / dimBlocks;
+                int c = rest % chunks, kvh = rest / chunks % kvHeads, i = rest / chunks / kvHeads;
+                int h0 = kvh * group + c * QUERIES, count = Math.min(QUERIES, (kvh + 1) * group - h0);
+                int pos = startPos + i, first = firstVisible(pos, window);
+                int d0 = b * dimBlock, dims = Math.min(dimBlock, valueDim - d0);
+                for (int r = 0; r < QUERIES; r++) out[r] = (i * heads + h0 + Math.min(r, count - 1)) * valueDim + d0;
+                weightedValuesOfQueries(probs, (i * heads + h0) * stride, stride, first, pos + 1, vc,
+                        kvHeads * valueDim, kvh * valueDim + d0, dims, ctx, out, count);
             }
         });
         return ctx;
@@ -102,7 +112,7 @@ final class CausalAttention {
                     java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
                     java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
                 }
-                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
+                weightedValuesOfQueries(scores, 0, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
                         ctx, out, Math.min(QUERIES, n - i0));
             }
         });
@@ -201,41 +211,59 @@ final class CausalAttention {
         for (t = from; t < to; t++) s[t] *= inv;
     }
 
-    /** out[oOff..+dim) = Σ_t p[t]·v_t, accumulated in registers one vector of the value head at a time. */
-    private static void weightedValues(float[] p, int from, int to, float[] vc, int rowWidth, int vOff, int dim,
-                                       float[] out, int oOff) {
-        int d = 0;
-        for (; d + 2 * L <= dim; d += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0;
-            int base = from * rowWidth + vOff + d;
-            for (int t = from; t < to; t++, base += rowWidth) {
-                FloatVector pt = FloatVector.broadcast(F, p[t]);
-                a0 = FloatVector.fromArray(F, vc, base).fma(pt, a0);
-                a1 = FloatVector.fromArray(F, vc, base + L).fma(pt, a1);
+    private static int firstVisible(int pos, int window) {
+        return window > 0 ? Math.max(0, pos - window + 1) : 0;
+    }
+
+    /**
+     * scores[sOff + t] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
+     * positions at a time, so each query vector loaded serves four keys and four independent sums hide the FMA
+     * latency (one position at a time was bound by it, and by a lane reduction per position).
+     */
+    private static void scoresOfRow(float[] q, int qOff, float[] kc, int rowWidth, int kOff, int dim, int from, int to,
+                                    float scale, float[] scores, int sOff) {
+        int t = from;
+        int whole = dim / L * L;
+        for (; t + 4 <= to; t += 4) {
+            int k0 = t * rowWidth + kOff, k1 = k0 + rowWidth, k2 = k1 + rowWidth, k3 = k2 + rowWidth;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int d = 0; d < whole; d += L) {
+                FloatVector x = FloatVector.fromArray(F, q, qOff + d);
+                a0 = FloatVector.fromArray(F, kc, k0 + d).fma(x, a0);
+                a1 = FloatVector.fromArray(F, kc, k1 + d).fma(x, a1);
+                a2 = FloatVector.fromArray(F, kc, k2 + d).fma(x, a2);
+                a3 = FloatVector.fromArray(F, kc, k3 + d).fma(x, a3);
             }
-            a0.intoArray(out, oOff + d);
-            a1.intoArray(out, oOff + d + L);
-        }
-        for (; d + L <= dim; d += L) {
-            FloatVector a0 = FloatVector.zero(F);
-            int base = from * rowWidth + vOff + d;
-            for (int t = from; t < to; t++, base += rowWidth) {
-                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t]), a0);
+            float s0 = LaneSums.sum(a0), s1 = LaneSums.sum(a1), s2 = LaneSums.sum(a2), s3 = LaneSums.sum(a3);
+            for (int d = whole; d < dim; d++) {
+                float x = q[qOff + d];
+                s0 += x * kc[k0 + d];
+                s1 += x * kc[k1 + d];
+                s2 += x * kc[k2 + d];
+                s3 += x * kc[k3 + d];
             }
-            a0.intoArray(out, oOff + d);
+            scores[sOff + t] = s0 * scale;
+            scores[sOff + t + 1] = s1 * scale;
+            scores[sOff + t + 2] = s2 * scale;
+            scores[sOff + t + 3] = s3 * scale;
         }
-        for (; d < dim; d++) {
-            float s = 0f;
-            for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
-            out[oOff + d] = s;
+        for (; t < to; t++) {
+            int k = t * rowWidth + kOff;
+            FloatVector a = FloatVector.zero(F);
+            for (int d = 0; d < whole; d += L) {
+                a = FloatVector.fromArray(F, kc, k + d).fma(FloatVector.fromArray(F, q, qOff + d), a);
+            }
+            float sum = LaneSums.sum(a);
+            for (int d = whole; d < dim; d++) sum += q[qOff + d] * kc[k + d];
+            scores[sOff + t] = sum * scale;
         }
     }
 
     /**
-     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (rows {@code stride} apart, zero
-     * outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
+     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (from pOff, rows {@code stride} apart,
+     * zero outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
      */
-    private static void weightedValuesOfQueries(float[] p, int stride, int from, int to, float[] vc, int rowWidth,
+    private static void weightedValuesOfQueries(float[] p, int pOff, int stride, int from, int to, float[] vc, int rowWidth,
                                                 int vOff, int dim, float[] out, int[] outOff, int count) {
         int d = 0;
         for (; d + 2 * L <= dim; d += 2 * L) {
@@ -243,16 +271,16 @@ final class CausalAttention {
             int base = from * rowWidth + vOff + d;
             for (int t = from; t < to; t++, base += rowWidth) {
                 FloatVector v0 = FloatVector.fromArray(F, vc, base), v1 = FloatVector.fromArray(F, vc, base + L);
-                FloatVector x = FloatVector.broadcast(F, p[t]);
+                FloatVector x = FloatVector.broadcast(F, p[pOff + t]);
                 a0 = v0.fma(x, a0);
                 a1 = v1.fma(x, a1);
-                x = FloatVector.broadcast(F, p[stride + t]);
+                x = FloatVector.broadcast(F, p[pOff + stride + t]);
                 b0 = v0.fma(x, b0);
                 b1 = v1.fma(x, b1);
-                x = FloatVector.broadcast(F, p[2 * stride + t]);
+                x = FloatVector.broadcast(F, p[pOff + 2 * stride + t]);
                 c0 = v0.fma(x, c0);
                 c1 = v1.fma(x, c1);
-                x = FloatVector.broadcast(F, p[3 * stride + t]);
+                x = FloatVector.broadcast(F, p[pOff + 3 * stride + t]);
                 e0 = v0.fma(x, e0);
                 e1 = v1.fma(x, e1);
             }
@@ -280,13 +308,13 @@ final class CausalAttention {
                 if (e + L <= dim) {
                     FloatVector a = FloatVector.zero(F);
                     for (int t = from; t < to; t++, base += rowWidth) {
-                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[row + t]), a);
+                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[pOff + row + t]), a);
                     }
                     a.intoArray(out, outOff[r] + e);
                     e += L;
                 } else {
                     float sum = 0f;
-                    for (int t = from; t < to; t++, base += rowWidth) sum += p[row + t] * vc[base];
+                    for (int t = from; t < to; t++, base += rowWidth) sum += p[pOff + row + t] * vc[base];
                     out[outOff[r] + e] = sum;
                     e++;
                 }

@@ -8,9 +8,11 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The batched attention (transposed keys, four queries at a time) against a double-precision softmax attention,
- * on shapes that reach its edges: a short last block of queries, head widths that are not whole pairs of vectors,
- * sliding windows, grouped key/value heads and a prefix already in the cache.
+ * The attention against a double-precision softmax attention, on shapes that reach the edges of both paths: batches
+ * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (four keys at a time,
+ * then the values in blocks of dimensions for up to four heads of a group: groups of 1, 2, 3, 5 and 6 heads, a short
+ * last block of heads or of dimensions), head widths that are not whole pairs of vectors, sliding windows, grouped
+ * key/value heads and a prefix already in the cache.
  */
 class CausalAttentionTest {
 
@@ -21,6 +23,13 @@ class CausalAttentionTest {
             "13, 0, 2, 1, 24, 8, 3",
             "4, 30, 6, 3, 64, 64, 5",
             "37, 3, 2, 2, 40, 72, 0",
+            "1, 0, 4, 1, 16, 16, 0",
+            "1, 70, 16, 4, 128, 128, 0",
+            "1, 33, 6, 1, 24, 8, 0",
+            "2, 40, 12, 2, 64, 64, 9",
+            "3, 17, 3, 3, 80, 48, 0",
+            "1, 100, 9, 3, 32, 32, 0",
+            "1, 50, 10, 2, 40, 72, 7",
     })
     void matchesDoubleReference(int n, int start, int heads, int kvHeads, int dim, int valueDim, int window) {
         Random rnd = new Random(n * 31L + dim);
