@@ -18,5 +18,5 @@ for round in $(seq ${ROUNDS:-2}); do
 done
 for t in ${PHASE_THREADS:-16}; do
   echo "== phases threads $t"
-  $J -Dmoeprune.phases=true -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench $big --threads $t --prompt 8 --decode 128 --runs 2 2>&1 | grep -v WARNING | sed -n '/^measured/,$p' | grep -v "^phases of the 2 prefills" 
+  $J -Dmoeprune.phases=true -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench $big --threads $t --prompt ${PROMPT:-8} --decode ${DECODE:-128} --runs 2 2>&1 | grep -v WARNING | sed -n '/^measured/,$p' | grep -v "^phases of the 2 prefills" 
 done
