@@ -46,32 +46,19 @@ final class CausalAttention {
             attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
             return ctx;
         }
-        // Few rows (decode): first the probabilities of every (row, head), one item each; then the weighted values in
-        // items of (row, key/value head, block of value dimensions) that take up to QUERIES heads of the group at once,
-        // so each value row read serves them all (the cache is cold: a layer's weights have streamed through since).
-        // Rows of probs past the last head exist so a short last group can read four (it writes only its own).
-        float[] probs = new float[(n * heads + QUERIES) * stride];
+        // Few rows (decode): one item per (row, head), in one parallel region (a decode step joins its threads often
+        // enough; a second region for the values, sharing each value row among a group's heads, measured no faster on
+        // the GPU machine, where the cache is cold after a layer's weights have streamed through).
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
+            float[] scores = new float[stride];
             for (int task = from; task < to; task++) {
                 int i = task / heads, h = task % heads;
-                int pos = startPos + i, first = firstVisible(pos, window), kvh = h / group;
-                int qOff = i * heads * headDim + h * headDim, row = task * stride;
-                scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, probs, row);
-                softmax(probs, row + first, row + pos + 1);
-            }
-        });
-        int chunks = (group + QUERIES - 1) / QUERIES, dimBlock = 2 * L, dimBlocks = (valueDim + dimBlock - 1) / dimBlock;
-        Parallel.forRange(n * kvHeads * chunks * dimBlocks, 8L * QUERIES * total * dimBlock, (from, to) -> {
-            int[] out = new int[QUERIES];
-            for (int task = from; task < to; task++) {
-                int b = task % dimBlocks, rest = task / dimBlocks;
-                int c = rest % chunks, kvh = rest / chunks % kvHeads, i = rest / chunks / kvHeads;
-                int h0 = kvh * group + c * QUERIES, count = Math.min(QUERIES, (kvh + 1) * group - h0);
-                int pos = startPos + i, first = firstVisible(pos, window);
-                int d0 = b * dimBlock, dims = Math.min(dimBlock, valueDim - d0);
-                for (int r = 0; r < QUERIES; r++) out[r] = (i * heads + h0 + Math.min(r, count - 1)) * valueDim + d0;
-                weightedValuesOfQueries(probs, (i * heads + h0) * stride, stride, first, pos + 1, vc,
-                        kvHeads * valueDim, kvh * valueDim + d0, dims, ctx, out, count);
+                int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0, kvh = h / group;
+                int qOff = i * heads * headDim + h * headDim;
+                scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, scores);
+                softmax(scores, first, pos + 1);
+                weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
+                        (i * heads + h) * valueDim);
             }
         });
         return ctx;
@@ -112,7 +99,7 @@ final class CausalAttention {
                     java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
                     java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
                 }
-                weightedValuesOfQueries(scores, 0, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
+                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
                         ctx, out, Math.min(QUERIES, n - i0));
             }
         });
@@ -211,17 +198,13 @@ final class CausalAttention {
         for (t = from; t < to; t++) s[t] *= inv;
     }
 
-    private static int firstVisible(int pos, int window) {
-        return window > 0 ? Math.max(0, pos - window + 1) : 0;
-    }
-
     /**
-     * scores[sOff + t] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
+     * scores[t] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
      * positions at a time, so each query vector loaded serves four keys and four independent sums hide the FMA
      * latency (one position at a time was bound by it, and by a lane reduction per position).
      */
     private static void scoresOfRow(float[] q, int qOff, float[] kc, int rowWidth, int kOff, int dim, int from, int to,
-                                    float scale, float[] scores, int sOff) {
+                                    float scale, float[] scores) {
         int t = from;
         int whole = dim / L * L;
         for (; t + 4 <= to; t += 4) {
@@ -242,10 +225,10 @@ final class CausalAttention {
                 s2 += x * kc[k2 + d];
                 s3 += x * kc[k3 + d];
             }
-            scores[sOff + t] = s0 * scale;
-            scores[sOff + t + 1] = s1 * scale;
-            scores[sOff + t + 2] = s2 * scale;
-            scores[sOff + t + 3] = s3 * scale;
+            scores[t] = s0 * scale;
+            scores[t + 1] = s1 * scale;
+            scores[t + 2] = s2 * scale;
+            scores[t + 3] = s3 * scale;
         }
         for (; t < to; t++) {
             int k = t * rowWidth + kOff;
@@ -255,15 +238,52 @@ final class CausalAttention {
             }
             float sum = LaneSums.sum(a);
             for (int d = whole; d < dim; d++) sum += q[qOff + d] * kc[k + d];
-            scores[sOff + t] = sum * scale;
+            scores[t] = sum * scale;
         }
     }
 
     /**
-     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (from pOff, rows {@code stride} apart,
-     * zero outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
+     * out[oOff..+dim) = Σ_t p[t]·v_t: four vectors of the value head at a time (four independent sums, one contiguous
+     * run of each value row), then what is left one vector or lane at a time.
      */
-    private static void weightedValuesOfQueries(float[] p, int pOff, int stride, int from, int to, float[] vc, int rowWidth,
+    private static void weightedValues(float[] p, int from, int to, float[] vc, int rowWidth, int vOff, int dim,
+                                       float[] out, int oOff) {
+        int d = 0;
+        for (; d + 4 * L <= dim; d += 4 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            int base = from * rowWidth + vOff + d;
+            for (int t = from; t < to; t++, base += rowWidth) {
+                FloatVector pt = FloatVector.broadcast(F, p[t]);
+                a0 = FloatVector.fromArray(F, vc, base).fma(pt, a0);
+                a1 = FloatVector.fromArray(F, vc, base + L).fma(pt, a1);
+                a2 = FloatVector.fromArray(F, vc, base + 2 * L).fma(pt, a2);
+                a3 = FloatVector.fromArray(F, vc, base + 3 * L).fma(pt, a3);
+            }
+            a0.intoArray(out, oOff + d);
+            a1.intoArray(out, oOff + d + L);
+            a2.intoArray(out, oOff + d + 2 * L);
+            a3.intoArray(out, oOff + d + 3 * L);
+        }
+        for (; d + L <= dim; d += L) {
+            FloatVector a0 = FloatVector.zero(F);
+            int base = from * rowWidth + vOff + d;
+            for (int t = from; t < to; t++, base += rowWidth) {
+                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t]), a0);
+            }
+            a0.intoArray(out, oOff + d);
+        }
+        for (; d < dim; d++) {
+            float s = 0f;
+            for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
+            out[oOff + d] = s;
+        }
+    }
+
+    /**
+     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (rows {@code stride} apart, zero
+     * outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
+     */
+    private static void weightedValuesOfQueries(float[] p, int stride, int from, int to, float[] vc, int rowWidth,
                                                 int vOff, int dim, float[] out, int[] outOff, int count) {
         int d = 0;
         for (; d + 2 * L <= dim; d += 2 * L) {
@@ -271,16 +291,16 @@ final class CausalAttention {
             int base = from * rowWidth + vOff + d;
             for (int t = from; t < to; t++, base += rowWidth) {
                 FloatVector v0 = FloatVector.fromArray(F, vc, base), v1 = FloatVector.fromArray(F, vc, base + L);
-                FloatVector x = FloatVector.broadcast(F, p[pOff + t]);
+                FloatVector x = FloatVector.broadcast(F, p[t]);
                 a0 = v0.fma(x, a0);
                 a1 = v1.fma(x, a1);
-                x = FloatVector.broadcast(F, p[pOff + stride + t]);
+                x = FloatVector.broadcast(F, p[stride + t]);
                 b0 = v0.fma(x, b0);
                 b1 = v1.fma(x, b1);
-                x = FloatVector.broadcast(F, p[pOff + 2 * stride + t]);
+                x = FloatVector.broadcast(F, p[2 * stride + t]);
                 c0 = v0.fma(x, c0);
                 c1 = v1.fma(x, c1);
-                x = FloatVector.broadcast(F, p[pOff + 3 * stride + t]);
+                x = FloatVector.broadcast(F, p[3 * stride + t]);
                 e0 = v0.fma(x, e0);
                 e1 = v1.fma(x, e1);
             }
@@ -308,13 +328,13 @@ final class CausalAttention {
                 if (e + L <= dim) {
                     FloatVector a = FloatVector.zero(F);
                     for (int t = from; t < to; t++, base += rowWidth) {
-                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[pOff + row + t]), a);
+                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[row + t]), a);
                     }
                     a.intoArray(out, outOff[r] + e);
                     e += L;
                 } else {
                     float sum = 0f;
-                    for (int t = from; t < to; t++, base += rowWidth) sum += p[pOff + row + t] * vc[base];
+                    for (int t = from; t < to; t++, base += rowWidth) sum += p[row + t] * vc[base];
                     out[outOff[r] + e] = sum;
                     e++;
                 }

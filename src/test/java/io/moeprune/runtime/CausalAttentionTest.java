@@ -9,10 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The attention against a double-precision softmax attention, on shapes that reach the edges of both paths: batches
- * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (four keys at a time,
- * then the values in blocks of dimensions for up to four heads of a group: groups of 1, 2, 3, 5 and 6 heads, a short
- * last block of heads or of dimensions), head widths that are not whole pairs of vectors, sliding windows, grouped
- * key/value heads and a prefix already in the cache.
+ * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (per head, four keys
+ * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
+ * not whole vectors), groups of 1 to 6 heads, sliding windows and a prefix already in the cache.
  */
 class CausalAttentionTest {
 
