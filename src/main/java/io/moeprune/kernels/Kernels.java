@@ -110,6 +110,11 @@ public interface Kernels {
     void scale(float[] x, int off, int len, float alpha);
 
     /** A short description for logs and benchmark tables, e.g. "vector (Vector API, 256-bit (8 floats))". */
+    /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
+    default boolean vectorized() {
+        return false;
+    }
+
     default String description() {
         return getClass().getSimpleName();
     }

@@ -109,6 +109,11 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
+    public boolean vectorized() {
+        return true;
+    }
+
+    @Override
     public String description() {
         String amx = AmxBf16.backend() != AmxBf16.Backend.OFF ? "; BF16 batches: " + AmxBf16.description() : "";
         return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats" + amx + ")";

@@ -1,30 +1,17 @@
 package io.moeprune.runtime;
 
-import io.moeprune.kernels.LaneSums;
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Causal softmax attention of a batch of query rows against the cached keys/values (eager attention as
  * transformers computes it: scores·scale, softmax in F32, weighted sum of values). Query head h reads key/value
  * head h / (heads / kvHeads). Shared by every attention kind that caches plain keys and values.
  *
- * <p>For a batch (prefill) the keys of each key/value head are first transposed to [dim, position], so a query's
- * scores come out a vector of positions at a time with no horizontal reductions (a per-position dot product of a
- * 64-wide head spends most of its time reducing lanes). Single rows (decode) use per-position dot products, which
- * read the cache once without the transpose.
+ * <p>It follows the kernel selection ({@code -Dmoeprune.kernels}): {@link VectorAttention} with the vector kernels,
+ * else the plain loops here, which are also the reference its tests compare against.
  */
 final class CausalAttention {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
-    /** From this many query rows on, transposing the keys pays for itself. */
-    private static final int TRANSPOSE_MIN_ROWS = 4;
-    /** Queries of one head computed together against the transposed keys (4 queries × 2 vectors = 8 accumulators). */
-    private static final int QUERIES = 4;
-    /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
-    private static final int TRANSPOSE_BLOCK = 64;
 
     private CausalAttention() {
     }
@@ -37,308 +24,44 @@ final class CausalAttention {
      */
     static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
                           int valueDim, float scale, int window) {
-        float[] ctx = new float[n * heads * valueDim];
-        int group = heads / kvHeads;
-        int total = startPos + n;
-        int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
-        float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, total, stride, kvHeads, headDim) : null;
-        if (kt != null) {
-            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
-            return ctx;
+        if (Kernels.get().vectorized()) {
+            return VectorAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
         }
-        // Few rows (decode): one item per (row, head), in one parallel region (a decode step joins its threads often
-        // enough; a second region for the values, sharing each value row among a group's heads, measured no faster on
-        // the GPU machine, where the cache is cold after a layer's weights have streamed through).
+        return attendScalar(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
+    }
+
+    /** The same in plain loops: one item per (row, head). */
+    static float[] attendScalar(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads,
+                                int headDim, int valueDim, float scale, int window) {
+        float[] ctx = new float[n * heads * valueDim];
+        int group = heads / kvHeads, total = startPos + n;
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
-            float[] scores = new float[stride];
+            float[] p = new float[total];
             for (int task = from; task < to; task++) {
-                int i = task / heads, h = task % heads;
-                int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0, kvh = h / group;
-                int qOff = i * heads * headDim + h * headDim;
-                scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, scores);
-                softmax(scores, first, pos + 1);
-                weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
-                        (i * heads + h) * valueDim);
+                int i = task / heads, h = task % heads, kvh = h / group, pos = startPos + i;
+                int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                int qOff = i * heads * headDim + h * headDim, out = (i * heads + h) * valueDim;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = first; t <= pos; t++) {
+                    int k = (t * kvHeads + kvh) * headDim;
+                    float s = 0f;
+                    for (int d = 0; d < headDim; d++) s += qs[qOff + d] * kc[k + d];
+                    p[t] = s * scale;
+                    max = Math.max(max, p[t]);
+                }
+                float sum = 0f;
+                for (int t = first; t <= pos; t++) {
+                    p[t] = (float) Math.exp(p[t] - max);
+                    sum += p[t];
+                }
+                float inv = 1f / sum;
+                for (int t = first; t <= pos; t++) {
+                    float w = p[t] * inv;
+                    int v = (t * kvHeads + kvh) * valueDim;
+                    for (int e = 0; e < valueDim; e++) ctx[out + e] += w * vc[v + e];
+                }
             }
         });
         return ctx;
-    }
-
-    /**
-     * A batch against transposed keys, {@link #QUERIES} consecutive queries of one head at a time: each key and value
-     * vector loaded serves all of them, and their 8 accumulators hide the FMA latency that one query's 2 could not.
-     * Positions a query may not see (past its own, or before its window) get probability 0, so every query of a block
-     * runs over the block's union of positions and its sums are the per-query ones (adding zeros changes nothing).
-     */
-    private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int n, int startPos, int heads,
-                                         int kvHeads, int headDim, int valueDim, float scale, int window, int stride,
-                                         float[] ctx) {
-        int group = heads / kvHeads, total = startPos + n;
-        int blocks = (n + QUERIES - 1) / QUERIES;
-        Parallel.forRange(blocks * heads, 8L * QUERIES * total * headDim, (from, to) -> {
-            float[] scores = new float[QUERIES * stride];
-            int[] qOff = new int[QUERIES], first = new int[QUERIES], end = new int[QUERIES], out = new int[QUERIES];
-            for (int task = from; task < to; task++) {
-                int i0 = task / heads * QUERIES, h = task % heads, kvh = h / group;
-                int lo = Integer.MAX_VALUE, hi = 0;
-                for (int r = 0; r < QUERIES; r++) {
-                    int i = Math.min(n - 1, i0 + r);   // a short last block repeats its last query; not written
-                    int pos = startPos + i;
-                    qOff[r] = i * heads * headDim + h * headDim;
-                    first[r] = window > 0 ? Math.max(0, pos - window + 1) : 0;
-                    end[r] = pos + 1;
-                    out[r] = (i * heads + h) * valueDim;
-                    lo = Math.min(lo, first[r]);
-                    hi = Math.max(hi, end[r]);
-                }
-                lo = lo / L * L;   // whole vectors of positions: [lo, hi rounded up) lies within the padded stride
-                scoresOfQueries(qs, qOff, kt[kvh], stride, headDim, lo, hi, scale, scores);
-                for (int r = 0; r < QUERIES; r++) {
-                    int row = r * stride;
-                    softmax(scores, row + first[r], row + end[r]);
-                    java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
-                    java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
-                }
-                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
-                        ctx, out, Math.min(QUERIES, n - i0));
-            }
-        });
-    }
-
-    /** Per key/value head: keys as [headDim][stride] (position fastest), zero-padded. */
-    private static float[][] transposeKeys(float[] kc, int total, int stride, int kvHeads, int headDim) {
-        float[][] kt = new float[kvHeads][headDim * stride];
-        int width = kvHeads * headDim;
-        // Blocks of positions on different threads write disjoint columns of every transposed row.
-        int blocks = (total + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
-        Parallel.forRange(blocks, 8L * TRANSPOSE_BLOCK * width, (from, to) -> {
-            for (int t = from * TRANSPOSE_BLOCK; t < Math.min(total, to * TRANSPOSE_BLOCK); t++) {
-                int base = t * width;
-                for (int kvh = 0; kvh < kvHeads; kvh++) {
-                    float[] dst = kt[kvh];
-                    int src = base + kvh * headDim;
-                    for (int d = 0; d < headDim; d++) dst[d * stride + t] = kc[src + d];
-                }
-            }
-        });
-        return kt;
-    }
-
-    /**
-     * scores[r·stride + t] = q_r·k_t · scale for the {@link #QUERIES} queries r and t in [from, to) (from a multiple of
-     * L), whole vectors of positions (the padding of the transposed keys is zero).
-     */
-    private static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int stride, int headDim, int from, int to,
-                                        float scale, float[] scores) {
-        int q0 = qOff[0], q1 = qOff[1], q2 = qOff[2], q3 = qOff[3];
-        int t = from;
-        for (; t + L < to; t += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-            for (int d = 0, row = t; d < headDim; d++, row += stride) {
-                FloatVector k0 = FloatVector.fromArray(F, kt, row), k1 = FloatVector.fromArray(F, kt, row + L);
-                FloatVector x = FloatVector.broadcast(F, q[q0 + d]);
-                a0 = k0.fma(x, a0);
-                a1 = k1.fma(x, a1);
-                x = FloatVector.broadcast(F, q[q1 + d]);
-                b0 = k0.fma(x, b0);
-                b1 = k1.fma(x, b1);
-                x = FloatVector.broadcast(F, q[q2 + d]);
-                c0 = k0.fma(x, c0);
-                c1 = k1.fma(x, c1);
-                x = FloatVector.broadcast(F, q[q3 + d]);
-                d0 = k0.fma(x, d0);
-                d1 = k1.fma(x, d1);
-            }
-            a0.mul(scale).intoArray(scores, t);
-            a1.mul(scale).intoArray(scores, t + L);
-            b0.mul(scale).intoArray(scores, stride + t);
-            b1.mul(scale).intoArray(scores, stride + t + L);
-            c0.mul(scale).intoArray(scores, 2 * stride + t);
-            c1.mul(scale).intoArray(scores, 2 * stride + t + L);
-            d0.mul(scale).intoArray(scores, 3 * stride + t);
-            d1.mul(scale).intoArray(scores, 3 * stride + t + L);
-        }
-        if (t < to) {
-            FloatVector a0 = FloatVector.zero(F), b0 = a0, c0 = a0, d0 = a0;
-            for (int d = 0, row = t; d < headDim; d++, row += stride) {
-                FloatVector k0 = FloatVector.fromArray(F, kt, row);
-                a0 = k0.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
-                b0 = k0.fma(FloatVector.broadcast(F, q[q1 + d]), b0);
-                c0 = k0.fma(FloatVector.broadcast(F, q[q2 + d]), c0);
-                d0 = k0.fma(FloatVector.broadcast(F, q[q3 + d]), d0);
-            }
-            a0.mul(scale).intoArray(scores, t);
-            b0.mul(scale).intoArray(scores, stride + t);
-            c0.mul(scale).intoArray(scores, 2 * stride + t);
-            d0.mul(scale).intoArray(scores, 3 * stride + t);
-        }
-    }
-
-    /** In-place softmax of scores[from, to). */
-    private static void softmax(float[] s, int from, int to) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = from; t < to; t++) if (s[t] > max) max = s[t];
-        float sum = 0f;
-        int t = from;
-        if (to - from >= L) {
-            FloatVector vsum = FloatVector.zero(F);
-            for (; t + L <= to; t += L) {
-                FloatVector e = FloatVector.fromArray(F, s, t).sub(max).lanewise(VectorOperators.EXP);
-                e.intoArray(s, t);
-                vsum = vsum.add(e);
-            }
-            sum = vsum.reduceLanes(VectorOperators.ADD);
-        }
-        for (; t < to; t++) {
-            float e = (float) Math.exp(s[t] - max);
-            s[t] = e;
-            sum += e;
-        }
-        float inv = 1f / sum;
-        for (t = from; t < to; t++) s[t] *= inv;
-    }
-
-    /**
-     * scores[t] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
-     * positions at a time, so each query vector loaded serves four keys and four independent sums hide the FMA
-     * latency (one position at a time was bound by it, and by a lane reduction per position).
-     */
-    private static void scoresOfRow(float[] q, int qOff, float[] kc, int rowWidth, int kOff, int dim, int from, int to,
-                                    float scale, float[] scores) {
-        int t = from;
-        int whole = dim / L * L;
-        for (; t + 4 <= to; t += 4) {
-            int k0 = t * rowWidth + kOff, k1 = k0 + rowWidth, k2 = k1 + rowWidth, k3 = k2 + rowWidth;
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int d = 0; d < whole; d += L) {
-                FloatVector x = FloatVector.fromArray(F, q, qOff + d);
-                a0 = FloatVector.fromArray(F, kc, k0 + d).fma(x, a0);
-                a1 = FloatVector.fromArray(F, kc, k1 + d).fma(x, a1);
-                a2 = FloatVector.fromArray(F, kc, k2 + d).fma(x, a2);
-                a3 = FloatVector.fromArray(F, kc, k3 + d).fma(x, a3);
-            }
-            float s0 = LaneSums.sum(a0), s1 = LaneSums.sum(a1), s2 = LaneSums.sum(a2), s3 = LaneSums.sum(a3);
-            for (int d = whole; d < dim; d++) {
-                float x = q[qOff + d];
-                s0 += x * kc[k0 + d];
-                s1 += x * kc[k1 + d];
-                s2 += x * kc[k2 + d];
-                s3 += x * kc[k3 + d];
-            }
-            scores[t] = s0 * scale;
-            scores[t + 1] = s1 * scale;
-            scores[t + 2] = s2 * scale;
-            scores[t + 3] = s3 * scale;
-        }
-        for (; t < to; t++) {
-            int k = t * rowWidth + kOff;
-            FloatVector a = FloatVector.zero(F);
-            for (int d = 0; d < whole; d += L) {
-                a = FloatVector.fromArray(F, kc, k + d).fma(FloatVector.fromArray(F, q, qOff + d), a);
-            }
-            float sum = LaneSums.sum(a);
-            for (int d = whole; d < dim; d++) sum += q[qOff + d] * kc[k + d];
-            scores[t] = sum * scale;
-        }
-    }
-
-    /**
-     * out[oOff..+dim) = Σ_t p[t]·v_t: four vectors of the value head at a time (four independent sums, one contiguous
-     * run of each value row), then what is left one vector or lane at a time.
-     */
-    private static void weightedValues(float[] p, int from, int to, float[] vc, int rowWidth, int vOff, int dim,
-                                       float[] out, int oOff) {
-        int d = 0;
-        for (; d + 4 * L <= dim; d += 4 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            int base = from * rowWidth + vOff + d;
-            for (int t = from; t < to; t++, base += rowWidth) {
-                FloatVector pt = FloatVector.broadcast(F, p[t]);
-                a0 = FloatVector.fromArray(F, vc, base).fma(pt, a0);
-                a1 = FloatVector.fromArray(F, vc, base + L).fma(pt, a1);
-                a2 = FloatVector.fromArray(F, vc, base + 2 * L).fma(pt, a2);
-                a3 = FloatVector.fromArray(F, vc, base + 3 * L).fma(pt, a3);
-            }
-            a0.intoArray(out, oOff + d);
-            a1.intoArray(out, oOff + d + L);
-            a2.intoArray(out, oOff + d + 2 * L);
-            a3.intoArray(out, oOff + d + 3 * L);
-        }
-        for (; d + L <= dim; d += L) {
-            FloatVector a0 = FloatVector.zero(F);
-            int base = from * rowWidth + vOff + d;
-            for (int t = from; t < to; t++, base += rowWidth) {
-                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t]), a0);
-            }
-            a0.intoArray(out, oOff + d);
-        }
-        for (; d < dim; d++) {
-            float s = 0f;
-            for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
-            out[oOff + d] = s;
-        }
-    }
-
-    /**
-     * For the first {@code count} of the {@link #QUERIES} rows of probabilities p (rows {@code stride} apart, zero
-     * outside each query's positions): out[outOff[r]..+dim) = Σ_{t in [from, to)} p[r·stride + t]·v_t.
-     */
-    private static void weightedValuesOfQueries(float[] p, int stride, int from, int to, float[] vc, int rowWidth,
-                                                int vOff, int dim, float[] out, int[] outOff, int count) {
-        int d = 0;
-        for (; d + 2 * L <= dim; d += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
-            int base = from * rowWidth + vOff + d;
-            for (int t = from; t < to; t++, base += rowWidth) {
-                FloatVector v0 = FloatVector.fromArray(F, vc, base), v1 = FloatVector.fromArray(F, vc, base + L);
-                FloatVector x = FloatVector.broadcast(F, p[t]);
-                a0 = v0.fma(x, a0);
-                a1 = v1.fma(x, a1);
-                x = FloatVector.broadcast(F, p[stride + t]);
-                b0 = v0.fma(x, b0);
-                b1 = v1.fma(x, b1);
-                x = FloatVector.broadcast(F, p[2 * stride + t]);
-                c0 = v0.fma(x, c0);
-                c1 = v1.fma(x, c1);
-                x = FloatVector.broadcast(F, p[3 * stride + t]);
-                e0 = v0.fma(x, e0);
-                e1 = v1.fma(x, e1);
-            }
-            // Written out, not through an array of vectors: that would box them.
-            a0.intoArray(out, outOff[0] + d);
-            a1.intoArray(out, outOff[0] + d + L);
-            if (count > 1) {
-                b0.intoArray(out, outOff[1] + d);
-                b1.intoArray(out, outOff[1] + d + L);
-            }
-            if (count > 2) {
-                c0.intoArray(out, outOff[2] + d);
-                c1.intoArray(out, outOff[2] + d + L);
-            }
-            if (count > 3) {
-                e0.intoArray(out, outOff[3] + d);
-                e1.intoArray(out, outOff[3] + d + L);
-            }
-        }
-        // The rest of a head width that is not a multiple of 2L (80, say): per query, one vector or lane at a time.
-        for (int r = 0; r < count; r++) {
-            int row = r * stride;
-            for (int e = d; e < dim; ) {
-                int base = from * rowWidth + vOff + e;
-                if (e + L <= dim) {
-                    FloatVector a = FloatVector.zero(F);
-                    for (int t = from; t < to; t++, base += rowWidth) {
-                        a = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[row + t]), a);
-                    }
-                    a.intoArray(out, outOff[r] + e);
-                    e += L;
-                } else {
-                    float sum = 0f;
-                    for (int t = from; t < to; t++, base += rowWidth) sum += p[row + t] * vc[base];
-                    out[outOff[r] + e] = sum;
-                    e++;
-                }
-            }
-        }
     }
 }

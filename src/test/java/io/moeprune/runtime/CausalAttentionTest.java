@@ -8,7 +8,8 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The attention against a double-precision softmax attention, on shapes that reach the edges of both paths: batches
+ * The attention (its vector path and its plain-loop path) against a double-precision softmax attention, on shapes
+ * that reach the edges of the vector path's two layouts: batches
  * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (per head, four keys
  * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
  * not whole vectors), groups of 1 to 6 heads, sliding windows and a prefix already in the cache.
@@ -37,7 +38,16 @@ class CausalAttentionTest {
         float[] kc = gaussian(rnd, total * kvHeads * dim);
         float[] vc = gaussian(rnd, total * kvHeads * valueDim);
         float scale = (float) (1 / Math.sqrt(dim));
-        float[] ctx = CausalAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window);
+        for (boolean vector : new boolean[]{true, false}) {
+            float[] ctx = vector
+                    ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window)
+                    : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window);
+            check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, vector ? "vector" : "scalar");
+        }
+    }
+
+    private static void check(float[] ctx, float[] qs, float[] kc, float[] vc, int n, int start, int heads, int kvHeads,
+                              int dim, int valueDim, float scale, int window, String path) {
         int group = heads / kvHeads;
         for (int i = 0; i < n; i++) {
             int pos = start + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
@@ -56,7 +66,7 @@ class CausalAttentionTest {
                     double o = 0;
                     for (int t = first; t <= pos; t++) o += p[t] / sum * vc[(t * kvHeads + kvh) * valueDim + e];
                     assertEquals(o, ctx[(i * heads + h) * valueDim + e], 1e-5,
-                            "query " + i + " head " + h + " value " + e);
+                            path + ": query " + i + " head " + h + " value " + e);
                 }
             }
         }
