@@ -15,13 +15,24 @@ public record RmsNorm(float[] weight, float eps) {
     /** Normalises {@code in[inOff .. inOff+width)} into {@code out[outOff ..]} (may be the same place). */
     public void apply(float[] in, int inOff, float[] out, int outOff) {
         int n = weight.length;
-        double ss = 0;
-        for (int i = 0; i < n; i++) {
-            float v = in[inOff + i];
-            ss += v * v;
+        // Four independent sums: one chain of double adds waits 4 cycles per element (2.2 µs per 2048-wide row on
+        // the AVX2 test machine; 0.9 µs with four). A decode step runs two such rows and 20 head-wide ones per layer.
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            float v0 = in[inOff + i], v1 = in[inOff + i + 1], v2 = in[inOff + i + 2], v3 = in[inOff + i + 3];
+            s0 += v0 * v0;
+            s1 += v1 * v1;
+            s2 += v2 * v2;
+            s3 += v3 * v3;
         }
+        for (; i < n; i++) {
+            float v = in[inOff + i];
+            s0 += v * v;
+        }
+        double ss = (s0 + s1) + (s2 + s3);
         float inv = (float) (1.0 / Math.sqrt((float) (ss / n) + eps));
-        for (int i = 0; i < n; i++) out[outOff + i] = weight[i] * (in[inOff + i] * inv);
+        for (i = 0; i < n; i++) out[outOff + i] = weight[i] * (in[inOff + i] * inv);
     }
 
     /** Normalises each of the {@code rows} consecutive vectors of width {@link #width()} in place. */
