@@ -14,8 +14,8 @@ import io.moeprune.model.RopeSpec;
  * long as queries and keys use the same layout.
  *
  * <p>The cos/sin tables of the positions used so far are kept (up to {@link #CACHED_POSITIONS}), and layers with the
- * same rope share one instance ({@link #of}): a decode step of a 16-layer model otherwise computed 16 × 128
- * cos/sin pairs for its one position, 14 µs per layer.
+ * same rope share one instance ({@link #of}): a decode step otherwise computed 64 cos/sin pairs (head_dim 128) per
+ * layer for its one position, and a prefill the same for each of its positions in every layer.
  */
 public final class Rope {
     /** Positions whose tables are kept: 2^16 × head_dim floats (32 MB at head_dim 128) at most, grown as used. */
