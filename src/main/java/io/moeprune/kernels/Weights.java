@@ -101,4 +101,32 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
     public long byteSize() {
         return data.byteSize();
     }
+
+    private static final java.lang.foreign.ValueLayout.OfShort SHORT_LE =
+            java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfFloat FLOAT_LE =
+            java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+
+    /** Row r decoded to F32 (FP8 times its block scales): dst[off + c] = W[r, c]. */
+    public void readRow(int r, float[] dst, int off) {
+        long base = (long) r * cols;
+        switch (dtype) {
+            case F32 -> {
+                for (int c = 0; c < cols; c++) dst[off + c] = data.get(FLOAT_LE, (base + c) * 4);
+            }
+            case BF16 -> {
+                for (int c = 0; c < cols; c++) dst[off + c] = Float.intBitsToFloat((data.get(SHORT_LE, (base + c) * 2) & 0xffff) << 16);
+            }
+            case F16 -> {
+                for (int c = 0; c < cols; c++) dst[off + c] = Float.float16ToFloat(data.get(SHORT_LE, (base + c) * 2));
+            }
+            case F8_E4M3 -> {
+                for (int c = 0; c < cols; c++) {
+                    dst[off + c] = io.moeprune.safetensors.Fp8.e4m3ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_BYTE,
+                            base + c)) * scaleAt(r, c);
+                }
+            }
+            default -> throw new UnsupportedOperationException("rows of " + dtype + " weights");
+        }
+    }
 }

@@ -20,19 +20,22 @@ final class CausalAttention {
      * @param qs  queries [n, heads·headDim]
      * @param kc  cached keys, position p at p·kvHeads·headDim
      * @param vc  cached values, position p at p·kvHeads·valueDim
+     * @param sinks per query head, a logit that joins the softmax as one more column and is then dropped (gpt-oss's
+     *              attention sinks), or null
      * @return    context [n, heads·valueDim]
      */
     static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
-                          int valueDim, float scale, int window) {
+                          int valueDim, float scale, int window, float[] sinks) {
         if (Kernels.get().vectorized()) {
-            return VectorAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
+            return VectorAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window,
+                    sinks);
         }
-        return attendScalar(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
+        return attendScalar(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks);
     }
 
     /** The same in plain loops: one item per (row, head). */
     static float[] attendScalar(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads,
-                                int headDim, int valueDim, float scale, int window) {
+                                int headDim, int valueDim, float scale, int window, float[] sinks) {
         float[] ctx = new float[n * heads * valueDim];
         int group = heads / kvHeads, total = startPos + n;
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
@@ -41,7 +44,8 @@ final class CausalAttention {
                 int i = task / heads, h = task % heads, kvh = h / group, pos = startPos + i;
                 int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
                 int qOff = i * heads * headDim + h * headDim, out = (i * heads + h) * valueDim;
-                float max = Float.NEGATIVE_INFINITY;
+                float sink = sinks == null ? Float.NEGATIVE_INFINITY : sinks[h];
+                float max = sink;
                 for (int t = first; t <= pos; t++) {
                     int k = (t * kvHeads + kvh) * headDim;
                     float s = 0f;
@@ -49,7 +53,7 @@ final class CausalAttention {
                     p[t] = s * scale;
                     max = Math.max(max, p[t]);
                 }
-                float sum = 0f;
+                float sum = sinks == null ? 0f : (float) Math.exp(sink - max);
                 for (int t = first; t <= pos; t++) {
                     p[t] = (float) Math.exp(p[t] - max);
                     sum += p[t];

@@ -17,9 +17,11 @@ public final class GqaAttention implements AttentionLayer {
     private final int heads, kvHeads, headDim, valueDim, window;
     private final float scale;
     private final Rope rope;
+    /** Per query head, a learned logit added as one more softmax column and then dropped (gpt-oss); null if none. */
+    private final float[] sinks;
 
     public GqaAttention(AttentionSpec spec, Linear q, Linear k, Linear v, Linear o, RmsNorm qNorm, RmsNorm kNorm,
-                        Rope rope, float scale, int window) {
+                        Rope rope, float scale, int window, float[] sinks) {
         this.q = q;
         this.k = k;
         this.v = v;
@@ -35,6 +37,7 @@ public final class GqaAttention implements AttentionLayer {
         this.rope = rope;
         this.scale = scale;
         this.window = window;
+        this.sinks = sinks;
     }
 
     /** Bytes of the four projection matrices. */
@@ -80,7 +83,8 @@ public final class GqaAttention implements AttentionLayer {
         System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
         t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
 
-        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window);
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window,
+                sinks);
         t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
         o.apply(ctx, n, out);
         PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);

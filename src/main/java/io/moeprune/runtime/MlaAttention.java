@@ -81,7 +81,7 @@ public final class MlaAttention implements AttentionLayer {
                 System.arraycopy(kv, src + nope, vc, vBase + h * valueDim, valueDim);
             }
         }
-        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, heads, qk, valueDim, scale, 0);
+        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, heads, qk, valueDim, scale, 0, null);
         o.apply(ctx, n, out);
     }
 }

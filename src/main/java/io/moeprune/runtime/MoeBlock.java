@@ -83,7 +83,11 @@ public final class MoeBlock implements FeedForward {
         // Each chosen expert's unweighted output per (token, slot) exists only for an observer.
         float[] expertOut = observer == null ? null : new float[n * k * hidden];
         PhaseTimes.end(PhaseTimes.Phase.ROUTER, time);
-        ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut);
+        if (experts instanceof InputMajorExperts inputMajor) {
+            inputMajor.run(xn, n, k, start, order, w, routed, expertOut);
+        } else {
+            ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut);
+        }
         time = PhaseTimes.start();
         float[] sharedOut = null;
         if (shared != null) {

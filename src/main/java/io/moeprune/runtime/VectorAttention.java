@@ -34,14 +34,15 @@ final class VectorAttention {
      * @return    context [n, heads·valueDim]
      */
     static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
-                          int valueDim, float scale, int window) {
+                          int valueDim, float scale, int window, float[] sinks) {
         float[] ctx = new float[n * heads * valueDim];
         int group = heads / kvHeads;
         int total = startPos + n;
         int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
         float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, total, stride, kvHeads, headDim) : null;
         if (kt != null) {
-            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx);
+            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx,
+                    sinks);
             return ctx;
         }
         // Few rows (decode): one item per (row, head), in one parallel region (a decode step joins its threads often
@@ -54,7 +55,7 @@ final class VectorAttention {
                 int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0, kvh = h / group;
                 int qOff = i * heads * headDim + h * headDim;
                 scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, scores);
-                softmax(scores, first, pos + 1);
+                softmax(scores, first, pos + 1, sinks == null ? Float.NEGATIVE_INFINITY : sinks[h]);
                 weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
                         (i * heads + h) * valueDim);
             }
@@ -70,7 +71,7 @@ final class VectorAttention {
      */
     private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int n, int startPos, int heads,
                                          int kvHeads, int headDim, int valueDim, float scale, int window, int stride,
-                                         float[] ctx) {
+                                         float[] ctx, float[] sinks) {
         int group = heads / kvHeads, total = startPos + n;
         int blocks = (n + QUERIES - 1) / QUERIES;
         Parallel.forRange(blocks * heads, 8L * QUERIES * total * headDim, (from, to) -> {
@@ -93,7 +94,7 @@ final class VectorAttention {
                 scoresOfQueries(qs, qOff, kt[kvh], stride, headDim, lo, hi, scale, scores);
                 for (int r = 0; r < QUERIES; r++) {
                     int row = r * stride;
-                    softmax(scores, row + first[r], row + end[r]);
+                    softmax(scores, row + first[r], row + end[r], sinks == null ? Float.NEGATIVE_INFINITY : sinks[h]);
                     java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
                     java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
                 }
@@ -172,11 +173,14 @@ final class VectorAttention {
         }
     }
 
-    /** In-place softmax of scores[from, to). */
-    private static void softmax(float[] s, int from, int to) {
-        float max = Float.NEGATIVE_INFINITY;
+    /**
+     * In-place softmax of scores[from, to), with {@code sink} as one more column that takes its share of the
+     * probability and is dropped (−∞: none).
+     */
+    private static void softmax(float[] s, int from, int to, float sink) {
+        float max = sink;
         for (int t = from; t < to; t++) if (s[t] > max) max = s[t];
-        float sum = 0f;
+        float sum = sink == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(sink - max);
         int t = from;
         if (to - from >= L) {
             FloatVector vsum = FloatVector.zero(F);
@@ -185,7 +189,7 @@ final class VectorAttention {
                 e.intoArray(s, t);
                 vsum = vsum.add(e);
             }
-            sum = vsum.reduceLanes(VectorOperators.ADD);
+            sum += vsum.reduceLanes(VectorOperators.ADD);
         }
         for (; t < to; t++) {
             float e = (float) Math.exp(s[t] - max);

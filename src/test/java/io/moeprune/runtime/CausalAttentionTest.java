@@ -12,7 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * that reach the edges of the vector path's two layouts: batches
  * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (per head, four keys
  * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
- * not whole vectors), groups of 1 to 6 heads, sliding windows and a prefix already in the cache.
+ * not whole vectors), groups of 1 to 6 heads, sliding windows, a prefix already in the cache, and gpt-oss's attention
+ * sinks.
  */
 class CausalAttentionTest {
 
@@ -38,29 +39,37 @@ class CausalAttentionTest {
         float[] kc = gaussian(rnd, total * kvHeads * dim);
         float[] vc = gaussian(rnd, total * kvHeads * valueDim);
         float scale = (float) (1 / Math.sqrt(dim));
-        for (boolean vector : new boolean[]{true, false}) {
-            float[] ctx = vector
-                    ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window)
-                    : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window);
-            check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, vector ? "vector" : "scalar");
+        // Without sinks, and with gpt-oss's per-head sink logits (one of them large, so it takes most of the mass).
+        float[] sinks = gaussian(rnd, heads);
+        sinks[0] = 4f;
+        for (float[] sink : new float[][]{null, sinks}) {
+            for (boolean vector : new boolean[]{true, false}) {
+                float[] ctx = vector
+                        ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink)
+                        : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window,
+                        sink);
+                check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
+                        (vector ? "vector" : "scalar") + (sink == null ? "" : " with sinks"));
+            }
         }
     }
 
     private static void check(float[] ctx, float[] qs, float[] kc, float[] vc, int n, int start, int heads, int kvHeads,
-                              int dim, int valueDim, float scale, int window, String path) {
+                              int dim, int valueDim, float scale, int window, float[] sinks, String path) {
         int group = heads / kvHeads;
         for (int i = 0; i < n; i++) {
             int pos = start + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
             for (int h = 0; h < heads; h++) {
                 int kvh = h / group;
                 double[] p = new double[pos + 1];
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                double max = sinks == null ? Double.NEGATIVE_INFINITY : sinks[h], sum = 0;
                 for (int t = first; t <= pos; t++) {
                     double s = 0;
                     for (int d = 0; d < dim; d++) s += (double) qs[(i * heads + h) * dim + d] * kc[(t * kvHeads + kvh) * dim + d];
                     p[t] = s * scale;
                     max = Math.max(max, p[t]);
                 }
+                if (sinks != null) sum += Math.exp(sinks[h] - max);
                 for (int t = first; t <= pos; t++) sum += p[t] = Math.exp(p[t] - max);
                 for (int e = 0; e < valueDim; e++) {
                     double o = 0;

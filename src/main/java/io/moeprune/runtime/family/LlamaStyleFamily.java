@@ -9,6 +9,7 @@ import io.moeprune.runtime.AttentionLayer;
 import io.moeprune.runtime.ExpertWeights;
 import io.moeprune.runtime.GqaAttention;
 import io.moeprune.runtime.Linear;
+import io.moeprune.runtime.InputMajorExperts;
 import io.moeprune.runtime.PerExpertWeights;
 import io.moeprune.runtime.RmsNorm;
 import io.moeprune.runtime.Rope;
@@ -59,13 +60,15 @@ public final class LlamaStyleFamily implements FamilyRuntime {
         float scale = spec.scaling().overridesAttentionScale() ? spec.scaling().attention()
                 : (float) (1.0 / Math.sqrt(a.headDim()));
         int window = spec.layers().get(layer).slidingWindow() ? a.slidingWindow() : 0;
-        return new GqaAttention(a, q, k, v, o, qNorm, kNorm, Rope.of(spec.rope(), a.headDim()), scale, window);
+        float[] sinks = a.sinks() ? w.vector(p + "sinks", a.numHeads()) : null;
+        return new GqaAttention(a, q, k, v, o, qNorm, kNorm, Rope.of(spec.rope(), a.headDim()), scale, window, sinks);
     }
 
     @Override
     public ExpertWeights experts(ModelSpec spec, WeightSource w, int layer) {
         MoeSpec moe = spec.moe();
         if (moe.layout() == MoeSpec.ExpertLayout.FUSED_INPUT_OUTPUT) return fusedInputOutput(spec, w, layer);
+        if (moe.layout() == MoeSpec.ExpertLayout.FUSED_GATE_UP_INTERLEAVED) return inputMajor(spec, w, layer);
         if (moe.layout() != MoeSpec.ExpertLayout.PER_EXPERT) {
             throw new MoepruneException(spec.family().modelType() + ": expert layout " + moe.layout() + " is not supported");
         }
@@ -77,6 +80,36 @@ public final class LlamaStyleFamily implements FamilyRuntime {
                     w.matrix(TensorNames.format(n.expertDown(), layer, e))));
         }
         return new PerExpertWeights(List.copyOf(experts));
+    }
+
+    /**
+     * gpt-oss: gate_up_proj [E, H, 2I] (gate and up interleaved) and down_proj [E, I, H], input-major, with biases;
+     * slices stay views into the mapped tensors.
+     */
+    private static ExpertWeights inputMajor(ModelSpec spec, WeightSource w, int layer) {
+        TensorNames n = spec.names();
+        MoeSpec moe = spec.moe();
+        int experts = moe.numExperts(), hidden = spec.hiddenSize(), inter = moe.expertIntermediateSize();
+        String gateUpName = TensorNames.format(n.expertGate(), layer), downName = TensorNames.format(n.expertDown(), layer);
+        Tensor gateUp = w.tensor(gateUpName), down = w.tensor(downName);
+        expectShape(gateUp, experts, hidden, 2L * inter);
+        expectShape(down, experts, inter, hidden);
+        Weights[] gu = new Weights[experts], dn = new Weights[experts];
+        for (int e = 0; e < experts; e++) {
+            gu[e] = Weights.slice(gateUp, e);
+            dn[e] = Weights.slice(down, e);
+        }
+        float[] guBias = w.vector(TensorNames.format(n.expertGateUpBias(), layer), experts * 2 * inter);
+        float[] dnBias = w.vector(TensorNames.format(n.expertDownBias(), layer), experts * hidden);
+        MoeSpec.Activation act = moe.activation();
+        return new InputMajorExperts(gu, guBias, dn, dnBias, hidden, inter, act.alpha(), act.limit());
+    }
+
+    private static void expectShape(Tensor t, long... shape) {
+        if (!java.util.Arrays.equals(t.shape(), shape)) {
+            throw MoepruneException.inFile(t.file(), "tensor '" + t.name() + "' has shape " + t.info().shapeString()
+                    + ", expected " + java.util.Arrays.toString(shape));
+        }
     }
 
     /**
