@@ -109,20 +109,26 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
 
     /** Row r decoded to F32 (FP8 times its block scales): dst[off + c] = W[r, c]. */
     public void readRow(int r, float[] dst, int off) {
+        readRow(r, 0, cols, dst, off);
+    }
+
+    /** Columns [c0, c1) of row r decoded to F32: dst[off + c − c0] = W[r, c]. */
+    public void readRow(int r, int c0, int c1, float[] dst, int off) {
         long base = (long) r * cols;
+        int shift = off - c0;
         switch (dtype) {
             case F32 -> {
-                for (int c = 0; c < cols; c++) dst[off + c] = data.get(FLOAT_LE, (base + c) * 4);
+                for (int c = c0; c < c1; c++) dst[shift + c] = data.get(FLOAT_LE, (base + c) * 4);
             }
             case BF16 -> {
-                for (int c = 0; c < cols; c++) dst[off + c] = Float.intBitsToFloat((data.get(SHORT_LE, (base + c) * 2) & 0xffff) << 16);
+                for (int c = c0; c < c1; c++) dst[shift + c] = Float.intBitsToFloat((data.get(SHORT_LE, (base + c) * 2) & 0xffff) << 16);
             }
             case F16 -> {
-                for (int c = 0; c < cols; c++) dst[off + c] = Float.float16ToFloat(data.get(SHORT_LE, (base + c) * 2));
+                for (int c = c0; c < c1; c++) dst[shift + c] = Float.float16ToFloat(data.get(SHORT_LE, (base + c) * 2));
             }
             case F8_E4M3 -> {
-                for (int c = 0; c < cols; c++) {
-                    dst[off + c] = io.moeprune.safetensors.Fp8.e4m3ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_BYTE,
+                for (int c = c0; c < c1; c++) {
+                    dst[shift + c] = io.moeprune.safetensors.Fp8.e4m3ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_BYTE,
                             base + c)) * scaleAt(r, c);
                 }
             }
