@@ -51,17 +51,11 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
             act[a] = new float[c * intermediate];
             y[a] = new float[c * hidden];
         }
-        long bytes = gateUp[0].dtype().byteSize();
-        int guBlocks = (wide + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
-        Parallel.forRange(activeCount * guBlocks, (long) hidden * COLUMN_BLOCK * bytes, (from, to) -> {
-            float[] row = new float[COLUMN_BLOCK];
-            for (int u = from; u < to; u++) {
-                int a = u / guBlocks, e = active[a], c0 = (u % guBlocks) * COLUMN_BLOCK, c1 = Math.min(wide, c0 + COLUMN_BLOCK);
-                int tokens = start[e + 1] - start[e];
-                products(kernels, gateUp[e], c0, c1, gateUpBias, e * wide, xn, hidden, order, start[e], tokens, k,
-                        row, gu[a], wide);
-            }
-        });
+        // Gate/up: token j's input is xn's row of its slot's token.
+        float[][] tokensIn = new float[activeCount][];
+        java.util.Arrays.fill(tokensIn, xn);
+        projectAll(kernels, gateUp, gateUpBias, active, activeCount, start, tokensIn,
+                (a, j) -> order[start[active[a]] + j] / k * hidden, gu);
         Parallel.forRange(activeCount, (long) n * k / Math.max(1, activeCount) * intermediate * 16, (from, to) -> {
             for (int a = from; a < to; a++) {
                 float[] g = gu[a], out = act[a];
@@ -71,16 +65,7 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
                 }
             }
         });
-        int downBlocks = (hidden + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
-        Parallel.forRange(activeCount * downBlocks, (long) intermediate * COLUMN_BLOCK * bytes, (from, to) -> {
-            float[] row = new float[COLUMN_BLOCK];
-            for (int u = from; u < to; u++) {
-                int a = u / downBlocks, e = active[a], c0 = (u % downBlocks) * COLUMN_BLOCK, c1 = Math.min(hidden, c0 + COLUMN_BLOCK);
-                int tokens = start[e + 1] - start[e];
-                products(kernels, down[e], c0, c1, downBias, e * hidden, act[a], intermediate, null, 0, tokens, 0,
-                        row, y[a], hidden);
-            }
-        });
+        projectAll(kernels, down, downBias, active, activeCount, start, act, (a, j) -> j * intermediate, y);
         // Each token's experts added in ascending id, as transformers adds them (and a pruned checkpoint, renumbered in
         // order); each thread takes its own tokens.
         Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
@@ -99,22 +84,32 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
     }
 
     /**
-     * Columns [c0, c1) of out[j·outWidth + c] = bias[bOff + c] + Σ_r in_j[r] · W[r, c] for the expert's tokens j, W
-     * input-major [in, out]. Token j's input row: with {@code order}, xn's row of token order[first + j] / k (the
-     * gathered slots); without, in's row j.
+     * outs[a][j·out + c] = bias[e·out + c] + Σ_r in_j[r] · W_e[r, c] for every active expert a (id e) and its tokens j,
+     * where in_j starts at inputs[a][offsets(a, j)] and W_e is input-major [in, out]: units of (expert, block of output columns) spread over the threads, each decoding a
+     * stored row's block once and adding it, times each token's input, into the tokens' outputs.
      */
-    private static void products(Kernels kernels, Weights w, int c0, int c1, float[] bias, int bOff, float[] in,
-                                 int inWidth, int[] order, int first, int tokens, int k, float[] row, float[] out,
-                                 int outWidth) {
-        int width = c1 - c0;
-        int[] inRow = new int[tokens];
-        for (int j = 0; j < tokens; j++) {
-            inRow[j] = (order == null ? j : order[first + j] / k) * inWidth;
-            System.arraycopy(bias, bOff + c0, out, j * outWidth + c0, width);
-        }
-        for (int r = 0; r < w.rows(); r++) {
-            w.readRow(r, c0, c1, row, 0);
-            for (int j = 0; j < tokens; j++) kernels.axpy(in[inRow[j] + r], row, 0, out, j * outWidth + c0, width);
-        }
+    private static void projectAll(Kernels kernels, Weights[] ws, float[] bias, int[] active, int activeCount,
+                                   int[] start, float[][] inputs, java.util.function.IntBinaryOperator offsets,
+                                   float[][] outs) {
+        int in = ws[0].rows(), out = ws[0].cols(), blocks = (out + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+        Parallel.forRange(activeCount * blocks, (long) in * COLUMN_BLOCK * ws[0].dtype().byteSize(), (from, to) -> {
+            float[] row = new float[COLUMN_BLOCK];
+            for (int u = from; u < to; u++) {
+                int a = u / blocks, e = active[a], c0 = (u % blocks) * COLUMN_BLOCK, c1 = Math.min(out, c0 + COLUMN_BLOCK);
+                int tokens = start[e + 1] - start[e], width = c1 - c0;
+                float[] y = outs[a];
+                float[] x = inputs[a];
+                int[] xOff = new int[tokens];
+                for (int j = 0; j < tokens; j++) {
+                    xOff[j] = offsets.applyAsInt(a, j);
+                    System.arraycopy(bias, e * out + c0, y, j * out + c0, width);
+                }
+                Weights w = ws[e];
+                for (int r = 0; r < in; r++) {
+                    w.readRow(r, c0, c1, row, 0);
+                    for (int j = 0; j < tokens; j++) kernels.axpy(x[xOff[j] + r], row, 0, y, j * out + c0, width);
+                }
+            }
+        });
     }
 }
