@@ -110,6 +110,11 @@ public interface Kernels {
     void scale(float[] x, int off, int len, float alpha);
 
     /** A short description for logs and benchmark tables, e.g. "vector (Vector API, 256-bit (8 floats))". */
+    /** Columns [c0, c1) of row r of W decoded to F32 (FP8 times its block scales): dst[off + c − c0] = W[r, c]. */
+    default void decodeRow(Weights w, int r, int c0, int c1, float[] dst, int off) {
+        w.readRow(r, c0, c1, dst, off);
+    }
+
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
     default boolean vectorized() {
         return false;

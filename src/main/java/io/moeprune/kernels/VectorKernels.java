@@ -108,6 +108,24 @@ final class VectorKernels implements Kernels {
         return F.vectorBitSize() >= 128;
     }
 
+    /** BF16 and F32 rows a vector at a time (input-major products decode a row once and add it into several outputs). */
+    @Override
+    public void decodeRow(Weights w, int r, int c0, int c1, float[] dst, int off) {
+        DType d = w.dtype();
+        if (d != DType.BF16 && d != DType.F32) {
+            Kernels.super.decodeRow(w, r, c0, c1, dst, off);
+            return;
+        }
+        MemorySegment m = w.data();
+        long row = (long) r * w.cols();
+        int c = c0;
+        for (; c + L <= c1; c += L) {
+            FloatVector v = d == DType.BF16 ? bf16(m, (row + c) * 2) : f32(m, (row + c) * 4);
+            v.intoArray(dst, off + c - c0);
+        }
+        if (c < c1) w.readRow(r, c, c1, dst, off + c - c0);
+    }
+
     @Override
     public boolean vectorized() {
         return true;

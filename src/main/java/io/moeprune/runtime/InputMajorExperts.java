@@ -106,7 +106,7 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
                 }
                 Weights w = ws[e];
                 for (int r = 0; r < in; r++) {
-                    w.readRow(r, c0, c1, row, 0);
+                    kernels.decodeRow(w, r, c0, c1, row, 0);
                     for (int j = 0; j < tokens; j++) kernels.axpy(x[xOff[j] + r], row, 0, y, j * out + c0, width);
                 }
             }

@@ -236,6 +236,30 @@ class KernelsTest {
         }
     }
 
+    /** decodeRow (input-major products) gives the stored values exactly, on column ranges around the vector length. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
+    void decodedRowsAreTheStoredValues(DType dtype) {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 5, cols = 300;
+            Matrix m = random(dtype, rows, cols, 21, arena);
+            for (Kernels k : List.of(SCALAR, VECTOR)) {
+                for (int[] range : new int[][]{{0, cols}, {3, 40}, {16, 17}, {250, 300}}) {
+                    for (int r = 0; r < rows; r++) {
+                        float[] dst = new float[range[1] - range[0] + 2];
+                        k.decodeRow(m.w(), r, range[0], range[1], dst, 1);
+                        for (int c = range[0]; c < range[1]; c++) {
+                            assertEquals((float) m.values()[r * cols + c], dst[1 + c - range[0]],
+                                    k.description() + " " + dtype + " row " + r + " column " + c);
+                        }
+                        assertEquals(0f, dst[0]);
+                        assertEquals(0f, dst[dst.length - 1]);
+                    }
+                }
+            }
+        }
+    }
+
     private static double rowExact(Matrix m, int r, float[] x) {
         int cols = m.w().cols();
         double s = 0;
