@@ -115,6 +115,13 @@ public interface Kernels {
         w.readRow(r, c0, c1, dst, off);
     }
 
+    /** y[yOff + c] += alpha · W[r, c] for every column c of row r (a row of an input-major product). */
+    default void rowAxpy(Weights w, int r, float alpha, float[] y, int yOff) {
+        float[] row = new float[w.cols()];
+        decodeRow(w, r, 0, w.cols(), row, 0);
+        axpy(alpha, row, 0, y, yOff, w.cols());
+    }
+
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
     default boolean vectorized() {
         return false;

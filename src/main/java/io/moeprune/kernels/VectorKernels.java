@@ -126,6 +126,30 @@ final class VectorKernels implements Kernels {
         if (c < c1) w.readRow(r, c, c1, dst, off + c - c0);
     }
 
+    /** BF16 and F32 rows decoded and added in one pass. */
+    @Override
+    public void rowAxpy(Weights w, int r, float alpha, float[] y, int yOff) {
+        DType d = w.dtype();
+        if (d != DType.BF16 && d != DType.F32) {
+            Kernels.super.rowAxpy(w, r, alpha, y, yOff);
+            return;
+        }
+        MemorySegment m = w.data();
+        int cols = w.cols();
+        long row = (long) r * cols;
+        FloatVector a = FloatVector.broadcast(F, alpha);
+        int c = 0;
+        for (; c + L <= cols; c += L) {
+            FloatVector v = d == DType.BF16 ? bf16(m, (row + c) * 2) : f32(m, (row + c) * 4);
+            v.fma(a, FloatVector.fromArray(F, y, yOff + c)).intoArray(y, yOff + c);
+        }
+        for (; c < cols; c++) {
+            float v = d == DType.BF16 ? bf16Scalar(m, (row + c) * 2)
+                    : m.get(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), (row + c) * 4);
+            y[yOff + c] += alpha * v;
+        }
+    }
+
     @Override
     public boolean vectorized() {
         return true;

@@ -92,6 +92,12 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
                                    int[] start, float[][] inputs, java.util.function.IntBinaryOperator offsets,
                                    float[][] outs) {
         int in = ws[0].rows(), out = ws[0].cols(), blocks = (out + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+        boolean oneTokenEach = true;
+        for (int a = 0; a < activeCount && oneTokenEach; a++) oneTokenEach = start[active[a] + 1] - start[active[a]] == 1;
+        if (oneTokenEach) {
+            projectOneToken(kernels, ws, bias, active, activeCount, inputs, offsets, outs);
+            return;
+        }
         Parallel.forRange(activeCount * blocks, (long) in * COLUMN_BLOCK * ws[0].dtype().byteSize(), (from, to) -> {
             float[] row = new float[COLUMN_BLOCK];
             for (int u = from; u < to; u++) {
@@ -111,5 +117,36 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
                 }
             }
         });
+    }
+
+    /**
+     * {@link #projectAll} when every active expert has one token (a decode step): units of (expert, block of stored
+     * rows) stream whole rows (column blocks would read a piece of every row, strided) into a partial output each,
+     * and the partials are then added per expert, in row-block order.
+     */
+    private static void projectOneToken(Kernels kernels, Weights[] ws, float[] bias, int[] active, int activeCount,
+                                        float[][] inputs, java.util.function.IntBinaryOperator offsets,
+                                        float[][] outs) {
+        int in = ws[0].rows(), out = ws[0].cols();
+        int blocks = Math.max(1, Math.min(in, (Parallel.threads() * 4 + activeCount - 1) / activeCount));
+        int rowsPerBlock = (in + blocks - 1) / blocks;
+        blocks = (in + rowsPerBlock - 1) / rowsPerBlock;
+        int blockCount = blocks;
+        float[][] partial = new float[activeCount * blockCount][];
+        Parallel.forRange(activeCount * blockCount, (long) rowsPerBlock * out * ws[0].dtype().byteSize(), (from, to) -> {
+            for (int u = from; u < to; u++) {
+                int a = u / blockCount, r0 = (u % blockCount) * rowsPerBlock, r1 = Math.min(in, r0 + rowsPerBlock);
+                float[] x = inputs[a], y = new float[out];
+                int xOff = offsets.applyAsInt(a, 0);
+                Weights w = ws[active[a]];
+                for (int r = r0; r < r1; r++) kernels.rowAxpy(w, r, x[xOff + r], y, 0);
+                partial[u] = y;
+            }
+        });
+        for (int a = 0; a < activeCount; a++) {
+            float[] y = outs[a];
+            System.arraycopy(bias, active[a] * out, y, 0, out);
+            for (int b = 0; b < blockCount; b++) kernels.add(partial[a * blockCount + b], 0, y, 0, out);
+        }
     }
 }

@@ -260,6 +260,28 @@ class KernelsTest {
         }
     }
 
+    /** rowAxpy (a row of an input-major product) adds alpha times the stored row. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
+    void rowAxpyAddsTheScaledRow(DType dtype) {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 3, cols = 37;
+            Matrix m = random(dtype, rows, cols, 23, arena);
+            for (Kernels k : List.of(SCALAR, VECTOR)) {
+                for (int r = 0; r < rows; r++) {
+                    float[] y = randomVector(cols + 2, 40 + r), before = y.clone();
+                    k.rowAxpy(m.w(), r, 0.75f, y, 1);
+                    for (int c = 0; c < cols; c++) {
+                        double exact = before[1 + c] + 0.75 * m.values()[r * cols + c];
+                        assertEquals(exact, y[1 + c], 1e-5 * (1 + Math.abs(exact)), k.description() + " column " + c);
+                    }
+                    assertEquals(before[0], y[0]);
+                    assertEquals(before[cols + 1], y[cols + 1]);
+                }
+            }
+        }
+    }
+
     private static double rowExact(Matrix m, int r, float[] x) {
         int cols = m.w().cols();
         double s = 0;
