@@ -36,7 +36,8 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
     private static final int COLUMN_BLOCK = 256;
 
     /** The contract of {@link ExpertDispatch#run}: routed outputs, and each slot's unweighted output when asked. */
-    void run(float[] xn, int n, int k, int[] start, int[] order, float[] weights, float[] routed, float[] expertOut) {
+    public void run(float[] xn, int n, int k, int[] start, int[] order, float[] weights, float[] routed,
+                    float[] expertOut) {
         Kernels kernels = Kernels.get();
         int numExperts = count(), wide = 2 * intermediate;
         int[] active = new int[numExperts];
