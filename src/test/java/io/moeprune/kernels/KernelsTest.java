@@ -236,16 +236,19 @@ class KernelsTest {
         }
     }
 
-    /** decodeRow (input-major products) gives the stored values exactly, on column ranges around the vector length. */
+    /**
+     * The row kernels of input-major products: decodeRow gives the stored values exactly (column ranges around the
+     * vector length), rowAxpy adds alpha times the stored row (300 columns: whole vectors and a tail).
+     */
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
-    void decodedRowsAreTheStoredValues(DType dtype) {
+    void rowKernelsReadTheStoredValues(DType dtype) {
         try (Arena arena = Arena.ofShared()) {
             int rows = 5, cols = 300;
             Matrix m = random(dtype, rows, cols, 21, arena);
             for (Kernels k : List.of(SCALAR, VECTOR)) {
-                for (int[] range : new int[][]{{0, cols}, {3, 40}, {16, 17}, {250, 300}}) {
-                    for (int r = 0; r < rows; r++) {
+                for (int r = 0; r < rows; r++) {
+                    for (int[] range : new int[][]{{0, cols}, {3, 40}, {16, 17}, {250, 300}}) {
                         float[] dst = new float[range[1] - range[0] + 2];
                         k.decodeRow(m.w(), r, range[0], range[1], dst, 1);
                         for (int c = range[0]; c < range[1]; c++) {
@@ -255,25 +258,11 @@ class KernelsTest {
                         assertEquals(0f, dst[0]);
                         assertEquals(0f, dst[dst.length - 1]);
                     }
-                }
-            }
-        }
-    }
-
-    /** rowAxpy (a row of an input-major product) adds alpha times the stored row. */
-    @ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "F8_E4M3"})
-    void rowAxpyAddsTheScaledRow(DType dtype) {
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 3, cols = 37;
-            Matrix m = random(dtype, rows, cols, 23, arena);
-            for (Kernels k : List.of(SCALAR, VECTOR)) {
-                for (int r = 0; r < rows; r++) {
                     float[] y = randomVector(cols + 2, 40 + r), before = y.clone();
                     k.rowAxpy(m.w(), r, 0.75f, y, 1);
                     for (int c = 0; c < cols; c++) {
                         double exact = before[1 + c] + 0.75 * m.values()[r * cols + c];
-                        assertEquals(exact, y[1 + c], 1e-5 * (1 + Math.abs(exact)), k.description() + " column " + c);
+                        assertEquals(exact, y[1 + c], 1e-5 * (1 + Math.abs(exact)), k.description() + " rowAxpy column " + c);
                     }
                     assertEquals(before[0], y[0]);
                     assertEquals(before[cols + 1], y[cols + 1]);
