@@ -161,10 +161,6 @@ final class VectorKernels implements Kernels {
         return "vector (" + F.vectorBitSize() + "-bit, " + L + " floats" + amx + ")";
     }
 
-    private static float sum(FloatVector v) {
-        return LaneSums.sum(v);
-    }
-
     // ---------------------------------------------------------------- decoders: L weights at a byte offset
 
     static FloatVector f32(MemorySegment m, long byteOff) {
@@ -200,7 +196,7 @@ final class VectorKernels implements Kernels {
             a3 = f32(m, o + 12L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
         }
         for (; i <= n - L; i += L) a0 = f32(m, off + 4L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
-        float s = sum(a0.add(a1).add(a2.add(a3)));
+        float s = LaneSums.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) s += m.get(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), off + 4L * i) * x[xo + i];
         return s;
     }
@@ -216,7 +212,7 @@ final class VectorKernels implements Kernels {
             a3 = bf16(m, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
         }
         for (; i <= n - L; i += L) a0 = bf16(m, off + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
-        float s = sum(a0.add(a1).add(a2.add(a3)));
+        float s = LaneSums.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) s += bf16Scalar(m, off + 2L * i) * x[xo + i];
         return s;
     }
@@ -268,7 +264,7 @@ final class VectorKernels implements Kernels {
                 tail += part * scale;
             }
         }
-        return sum(total) + tail;
+        return LaneSums.sum(total) + tail;
     }
 
     private static float rowDot(Weights w, int r, float[] x, int xo, Scratch s) {
@@ -334,8 +330,8 @@ final class VectorKernels implements Kernels {
             a2 = bf16(m, o2 + b).fma(xv, a2);
             a3 = bf16(m, o3 + b).fma(xv, a3);
         }
-        float s0 = sum(a0), s1 = sum(a1);
-        float s2 = sum(a2), s3 = sum(a3);
+        float s0 = LaneSums.sum(a0), s1 = LaneSums.sum(a1);
+        float s2 = LaneSums.sum(a2), s3 = LaneSums.sum(a3);
         for (; i < n; i++) {
             float xi = x[xo + i];
             long b = 2L * i;
@@ -362,8 +358,8 @@ final class VectorKernels implements Kernels {
             a2 = f32(m, o2 + b).fma(xv, a2);
             a3 = f32(m, o3 + b).fma(xv, a3);
         }
-        float s0 = sum(a0), s1 = sum(a1);
-        float s2 = sum(a2), s3 = sum(a3);
+        float s0 = LaneSums.sum(a0), s1 = LaneSums.sum(a1);
+        float s2 = LaneSums.sum(a2), s3 = LaneSums.sum(a3);
         ValueLayout.OfFloat fl = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
         for (; i < n; i++) {
             float xi = x[xo + i];
@@ -855,7 +851,7 @@ final class VectorKernels implements Kernels {
             a3 = FloatVector.fromArray(F, a, ao + i + 3 * L).fma(FloatVector.fromArray(F, b, bo + i + 3 * L), a3);
         }
         for (; i <= len - L; i += L) a0 = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), a0);
-        float s = sum(a0.add(a1).add(a2.add(a3)));
+        float s = LaneSums.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < len; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -882,7 +878,7 @@ final class VectorKernels implements Kernels {
             FloatVector v = FloatVector.fromArray(F, x, xOff + i);
             acc = v.fma(v, acc);
         }
-        float ss = sum(acc);
+        float ss = LaneSums.sum(acc);
         for (; i < len; i++) ss += x[xOff + i] * x[xOff + i];
         float inv = (float) (1.0 / Math.sqrt(ss / len + eps));
         i = 0;
@@ -914,7 +910,7 @@ final class VectorKernels implements Kernels {
             e.intoArray(x, off + i);
             sumV = sumV.add(e);
         }
-        float sum = sum(sumV);
+        float sum = LaneSums.sum(sumV);
         for (; i < len; i++) {
             float e = (float) Math.exp(x[off + i] - max);
             x[off + i] = e;

@@ -107,12 +107,7 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
     private static final java.lang.foreign.ValueLayout.OfFloat FLOAT_LE =
             java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
-    /** Row r decoded to F32 (FP8 times its block scales): dst[off + c] = W[r, c]. */
-    public void readRow(int r, float[] dst, int off) {
-        readRow(r, 0, cols, dst, off);
-    }
-
-    /** Columns [c0, c1) of row r decoded to F32: dst[off + c − c0] = W[r, c]. */
+    /** Columns [c0, c1) of row r decoded to F32 (FP8 times its block scales): dst[off + c − c0] = W[r, c]. */
     public void readRow(int r, int c0, int c1, float[] dst, int off) {
         long base = (long) r * cols;
         int shift = off - c0;
