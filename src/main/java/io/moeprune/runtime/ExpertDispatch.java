@@ -240,8 +240,17 @@ final class ExpertDispatch {
                 }
             }
         });
-        // Each token's slots added in ascending expert id (the order of downFused): every thread walks the experts
-        // in order and takes the slots of its own tokens.
+        addSlots(n, k, hidden, count, active, start, order, weights, outs, routed);
+    }
+
+    /**
+     * routed[t] = Σ over token t's slots of weights[slot] × outs[slot·hidden, +hidden), the slots added in ascending
+     * expert id (the order of downFused, and of a pruned checkpoint renumbered in that order): every thread walks the
+     * experts in order and takes the slots of its own tokens.
+     */
+    static void addSlots(int n, int k, int hidden, int count, int[] active, int[] start, int[] order, float[] weights,
+                         float[] outs, float[] routed) {
+        Kernels kernels = Kernels.get();
         Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
             java.util.Arrays.fill(routed, from * hidden, to * hidden, 0f);
             for (int a = 0; a < count; a++) {

@@ -4,6 +4,9 @@ import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.kernels.Weights;
 
+import java.util.Arrays;
+import java.util.function.IntBinaryOperator;
+
 /**
  * gpt-oss experts: 3-D tensors stored input-major, gate_up_proj [E, hidden, 2·inter] with gate and up interleaved
  * (columns 2j and 2j + 1) and down_proj [E, inter, hidden], each with a bias, and the clamped SwiGLU of gpt-oss:
@@ -44,19 +47,19 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
         int count = 0;
         for (int e = 0; e < numExperts; e++) if (start[e + 1] > start[e]) active[count++] = e;
         int activeCount = count;
-        // Per active expert: its tokens' gate/up outputs [c, 2I], activations [c, I] and outputs [c, H].
-        float[][] gu = new float[activeCount][], act = new float[activeCount][], y = new float[activeCount][];
+        // Per active expert: its tokens' gate/up outputs [c, 2I] and activations [c, I]; outputs go to their slots.
+        float[][] gu = new float[activeCount][], act = new float[activeCount][];
         for (int a = 0; a < activeCount; a++) {
-            int e = active[a], c = start[e + 1] - start[e];
+            int c = start[active[a] + 1] - start[active[a]];
             gu[a] = new float[c * wide];
             act[a] = new float[c * intermediate];
-            y[a] = new float[c * hidden];
         }
-        // Gate/up: token j's input is xn's row of its slot's token.
+        IntBinaryOperator slotOf = (a, j) -> order[start[active[a]] + j];
         float[][] tokensIn = new float[activeCount][];
-        java.util.Arrays.fill(tokensIn, xn);
-        projectAll(kernels, gateUp, gateUpBias, active, activeCount, start, tokensIn,
-                (a, j) -> order[start[active[a]] + j] / k * hidden, gu);
+        Arrays.fill(tokensIn, xn);
+        projectAll(kernels, gateUp, gateUpBias, active, activeCount, start,
+                new TokenRows(tokensIn, (a, j) -> slotOf.applyAsInt(a, j) / k * hidden),
+                new TokenRows(gu, (a, j) -> j * wide));
         Parallel.forRange(activeCount, (long) n * k / Math.max(1, activeCount) * intermediate * 16, (from, to) -> {
             for (int a = from; a < to; a++) {
                 float[] g = gu[a], out = act[a];
@@ -66,37 +69,33 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
                 }
             }
         });
-        projectAll(kernels, down, downBias, active, activeCount, start, act, (a, j) -> j * intermediate, y);
-        // Each token's experts added in ascending id, as transformers adds them (and a pruned checkpoint, renumbered in
-        // order); each thread takes its own tokens.
-        Parallel.forRange(n, 4L * k * hidden, (from, to) -> {
-            java.util.Arrays.fill(routed, from * hidden, to * hidden, 0f);
-            for (int a = 0; a < activeCount; a++) {
-                int e = active[a];
-                for (int j = start[e]; j < start[e + 1]; j++) {
-                    int slot = order[j], t = slot / k;
-                    if (t < from || t >= to) continue;
-                    int src = (j - start[e]) * hidden;
-                    kernels.axpy(weights[slot], y[a], src, routed, t * hidden, hidden);
-                    if (expertOut != null) System.arraycopy(y[a], src, expertOut, slot * hidden, hidden);
-                }
-            }
-        });
+        float[] slotsOut = expertOut != null ? expertOut : new float[n * k * hidden];
+        float[][] slotRows = new float[activeCount][];
+        Arrays.fill(slotRows, slotsOut);
+        projectAll(kernels, down, downBias, active, activeCount, start, new TokenRows(act, (a, j) -> j * intermediate),
+                new TokenRows(slotRows, (a, j) -> slotOf.applyAsInt(a, j) * hidden));
+        ExpertDispatch.addSlots(n, k, hidden, activeCount, active, start, order, weights, slotsOut, routed);
+    }
+
+    /** Where token j of active expert a has its row: arrays[a] from at(a, j). */
+    private record TokenRows(float[][] arrays, IntBinaryOperator offsets) {
+        int at(int a, int j) {
+            return offsets.applyAsInt(a, j);
+        }
     }
 
     /**
-     * outs[a][j·out + c] = bias[e·out + c] + Σ_r in_j[r] · W_e[r, c] for every active expert a (id e) and its tokens j,
-     * where in_j starts at inputs[a][offsets(a, j)] and W_e is input-major [in, out]: units of (expert, block of output columns) spread over the threads, each decoding a
+     * out_j[c] = bias[e·out + c] + Σ_r in_j[r] · W_e[r, c] for every active expert a (id e) and its tokens j (rows
+     * given by {@code inputs} and {@code outputs}), W_e input-major [in, out]: units of (expert, block of output columns) spread over the threads, each decoding a
      * stored row's block once and adding it, times each token's input, into the tokens' outputs.
      */
     private static void projectAll(Kernels kernels, Weights[] ws, float[] bias, int[] active, int activeCount,
-                                   int[] start, float[][] inputs, java.util.function.IntBinaryOperator offsets,
-                                   float[][] outs) {
+                                   int[] start, TokenRows inputs, TokenRows outputs) {
         int in = ws[0].rows(), out = ws[0].cols(), blocks = (out + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
         boolean oneTokenEach = true;
         for (int a = 0; a < activeCount && oneTokenEach; a++) oneTokenEach = start[active[a] + 1] - start[active[a]] == 1;
         if (oneTokenEach) {
-            projectOneToken(kernels, ws, bias, active, activeCount, inputs, offsets, outs);
+            projectOneToken(kernels, ws, bias, active, activeCount, inputs, outputs);
             return;
         }
         Parallel.forRange(activeCount * blocks, (long) in * COLUMN_BLOCK * ws[0].dtype().byteSize(), (from, to) -> {
@@ -104,17 +103,17 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
             for (int u = from; u < to; u++) {
                 int a = u / blocks, e = active[a], c0 = (u % blocks) * COLUMN_BLOCK, c1 = Math.min(out, c0 + COLUMN_BLOCK);
                 int tokens = start[e + 1] - start[e], width = c1 - c0;
-                float[] y = outs[a];
-                float[] x = inputs[a];
-                int[] xOff = new int[tokens];
+                float[] x = inputs.arrays()[a], y = outputs.arrays()[a];
+                int[] xOff = new int[tokens], yOff = new int[tokens];
                 for (int j = 0; j < tokens; j++) {
-                    xOff[j] = offsets.applyAsInt(a, j);
-                    System.arraycopy(bias, e * out + c0, y, j * out + c0, width);
+                    xOff[j] = inputs.at(a, j);
+                    yOff[j] = outputs.at(a, j) + c0;
+                    System.arraycopy(bias, e * out + c0, y, yOff[j], width);
                 }
                 Weights w = ws[e];
                 for (int r = 0; r < in; r++) {
                     kernels.decodeRow(w, r, c0, c1, row, 0);
-                    for (int j = 0; j < tokens; j++) kernels.axpy(x[xOff[j] + r], row, 0, y, j * out + c0, width);
+                    for (int j = 0; j < tokens; j++) kernels.axpy(x[xOff[j] + r], row, 0, y, yOff[j], width);
                 }
             }
         });
@@ -126,8 +125,7 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
      * and the partials are then added per expert, in row-block order.
      */
     private static void projectOneToken(Kernels kernels, Weights[] ws, float[] bias, int[] active, int activeCount,
-                                        float[][] inputs, java.util.function.IntBinaryOperator offsets,
-                                        float[][] outs) {
+                                        TokenRows inputs, TokenRows outputs) {
         int in = ws[0].rows(), out = ws[0].cols();
         int blocks = Math.max(1, Math.min(in, (Parallel.threads() * 4 + activeCount - 1) / activeCount));
         int rowsPerBlock = (in + blocks - 1) / blocks;
@@ -137,17 +135,18 @@ public record InputMajorExperts(Weights[] gateUp, float[] gateUpBias, Weights[] 
         Parallel.forRange(activeCount * blockCount, (long) rowsPerBlock * out * ws[0].dtype().byteSize(), (from, to) -> {
             for (int u = from; u < to; u++) {
                 int a = u / blockCount, r0 = (u % blockCount) * rowsPerBlock, r1 = Math.min(in, r0 + rowsPerBlock);
-                float[] x = inputs[a], y = new float[out];
-                int xOff = offsets.applyAsInt(a, 0);
+                float[] x = inputs.arrays()[a], y = new float[out];
+                int xOff = inputs.at(a, 0);
                 Weights w = ws[active[a]];
                 for (int r = r0; r < r1; r++) kernels.rowAxpy(w, r, x[xOff + r], y, 0);
                 partial[u] = y;
             }
         });
         for (int a = 0; a < activeCount; a++) {
-            float[] y = outs[a];
-            System.arraycopy(bias, active[a] * out, y, 0, out);
-            for (int b = 0; b < blockCount; b++) kernels.add(partial[a * blockCount + b], 0, y, 0, out);
+            float[] y = outputs.arrays()[a];
+            int yOff = outputs.at(a, 0);
+            System.arraycopy(bias, active[a] * out, y, yOff, out);
+            for (int b = 0; b < blockCount; b++) kernels.add(partial[a * blockCount + b], 0, y, yOff, out);
         }
     }
 }
