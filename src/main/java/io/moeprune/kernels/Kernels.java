@@ -117,9 +117,13 @@ public interface Kernels {
 
     /** y[yOff + c] += alpha · W[r, c] for every column c of row r (a row of an input-major product). */
     default void rowAxpy(Weights w, int r, float alpha, float[] y, int yOff) {
-        float[] row = new float[w.cols()];
-        decodeRow(w, r, 0, w.cols(), row, 0);
-        axpy(alpha, row, 0, y, yOff, w.cols());
+        int cols = w.cols();
+        float[] row = new float[Math.min(cols, 256)];   // decoded a block at a time: a row may be thousands wide
+        for (int c0 = 0; c0 < cols; c0 += row.length) {
+            int c1 = Math.min(cols, c0 + row.length);
+            decodeRow(w, r, c0, c1, row, 0);
+            axpy(alpha, row, 0, y, yOff + c0, c1 - c0);
+        }
     }
 
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
