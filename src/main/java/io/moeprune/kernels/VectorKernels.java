@@ -108,22 +108,11 @@ final class VectorKernels implements Kernels {
         return F.vectorBitSize() >= 128;
     }
 
-    /** BF16 and F32 rows a vector at a time (input-major products decode a row once and add it into several outputs). */
+    /** Through the panel decoder of matMulT, in pieces of at most MAX_KC columns (its F16 staging size). */
     @Override
     public void decodeRow(Weights w, int r, int c0, int c1, float[] dst, int off) {
-        DType d = w.dtype();
-        if (d != DType.BF16 && d != DType.F32) {
-            Kernels.super.decodeRow(w, r, c0, c1, dst, off);
-            return;
-        }
-        MemorySegment m = w.data();
-        long row = (long) r * w.cols();
-        int c = c0;
-        for (; c + L <= c1; c += L) {
-            FloatVector v = d == DType.BF16 ? bf16(m, (row + c) * 2) : f32(m, (row + c) * 4);
-            v.intoArray(dst, off + c - c0);
-        }
-        if (c < c1) w.readRow(r, c, c1, dst, off + c - c0);
+        Scratch s = SCRATCH.get();
+        for (int c = c0; c < c1; c += MAX_KC) decode(w, r, c, Math.min(MAX_KC, c1 - c), dst, off + c - c0, s);
     }
 
     /** BF16 and F32 rows decoded and added in one pass. */
