@@ -49,13 +49,19 @@ public final class RuntimeBench {
             System.exit(2);
         }
         Path dir = Path.of(args[0]);
-        int promptLen = 256, decodeLen = 32, runs = 3;
+        int promptLen = 256, decodeLen = 32, runs = 3, prefillFirst = 0, pauseMillis = 0, warmPrompt = -1;
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--threads" -> Parallel.setThreads(Integer.parseInt(args[i + 1]));
                 case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
                 case "--runs" -> runs = Integer.parseInt(args[i + 1]);
+                // Experiments on what slows a decode after a long prompt: a throwaway prefill of N tokens just before
+                // each timed prompt (a prefill's after-effects without its context), a pause between the timed
+                // prefill and the decode (a transient after the prefill's burst).
+                case "--prefill-first" -> prefillFirst = Integer.parseInt(args[i + 1]);
+                case "--pause-ms" -> pauseMillis = Integer.parseInt(args[i + 1]);
+                case "--warm-prompt" -> warmPrompt = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -72,9 +78,10 @@ public final class RuntimeBench {
             // so C2 has compiled every kernel shape before anything is timed (on a small model three timed runs take
             // a fraction of a second, less than the compiler needs).
             long warmEnd = System.nanoTime() + 2_000_000_000L;
+            int[] warmTokens = warmPrompt < 0 ? prompt : random.ints(warmPrompt, 0, spec.vocabSize()).toArray();
             for (int w = 0; w < 2 || System.nanoTime() < warmEnd; w++) {
-                InferenceState state = model.newState(promptLen + 8);
-                int next = argmax(model.forward(prompt, state, false));
+                InferenceState state = model.newState(warmTokens.length + 8);
+                int next = argmax(model.forward(warmTokens, state, false));
                 for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
             }
             double[] prefill = new double[runs], decode = new double[runs], adjacent = new double[runs];
@@ -89,16 +96,23 @@ public final class RuntimeBench {
                 adjacent[r] = Roofline.readBandwidth(probe, 0.25).wall() * 1e9;
                 long gc0 = gcCount(), gcMs0 = gcMillis();
                 InferenceState state = model.newState(promptLen + decodeLen);
+                if (prefillFirst > 0) model.forward(random.ints(prefillFirst, 0, spec.vocabSize()).toArray(),
+                        model.newState(prefillFirst), false);
                 PhaseTimes.take();
                 long t0 = System.nanoTime();
                 float[] logits = model.forward(prompt, state, false);
                 long t1 = System.nanoTime();
+                prefill[r] = promptLen / ((t1 - t0) / 1e9);
                 add(prefillPhases, PhaseTimes.take());
+                if (pauseMillis > 0) {
+                    Thread.sleep(pauseMillis);
+                    PhaseTimes.take();
+                    t1 = System.nanoTime();
+                }
                 int next = argmax(logits);
                 for (int s = 0; s < decodeLen; s++) next = argmax(model.decode(next, state));
                 long t2 = System.nanoTime();
                 add(decodePhases, PhaseTimes.take());
-                prefill[r] = promptLen / ((t1 - t0) / 1e9);
                 decode[r] = decodeLen / ((t2 - t1) / 1e9);
                 gcCount += gcCount() - gc0;
                 gcMillis += gcMillis() - gcMs0;

@@ -82,6 +82,16 @@ final class VectorKernels implements Kernels {
     private static final int DOT_MAX_INPUTS = Integer.getInteger("moeprune.dotMaxInputs", Math.max(1, L / 4));
     /** Rows per parallel block of a single-input product (and per block of {@link #dotsPerInput}, about L1-sized). */
     private static final int DOT_BLOCK_ROWS = 32;
+    /**
+     * From this many columns on, one-input BF16 products read each weight pair as one int against the input laid out
+     * by {@link #pairLayout} (dot4Bf16Pairs): on the GPU machine's Xeon 1.9x the four-row kernel's speed from L2 on
+     * 2048-column rows, and 1.2x from memory with 16 threads (76 → 92 GB/s); on 256-column rows (experts' down
+     * projections) slower, 13.9 against 20.5 GB/s from L2 (session 6, {@code bench/run decodeStreams}).
+     * {@code -Dmoeprune.pairMinCols} (a large value turns the pair kernel off).
+     */
+    static final int PAIR_MIN_COLS = Integer.getInteger("moeprune.pairMinCols", 1024);
+    /** Experiment (session 6): rows outside the pair kernel one at a time, in memory order. */
+    private static final boolean ROW_BY_ROW = Boolean.getBoolean("moeprune.rowByRow");
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
@@ -281,26 +291,30 @@ final class VectorKernels implements Kernels {
     @Override
     public void matVec(Weights w, float[] x, int xOff, float[] out, int outOff) {
         checkInput(w, x, xOff, 1);
+        float[] xp = pairKernel(w.dtype(), w.cols()) ? BATCH_BUFFERS.get().pairs(x, xOff, w.cols()) : null;
         Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
             Scratch s = SCRATCH.get();
-            rowDots(w, from, to, x, xOff, out, outOff + from, s);
+            rowDots(w, from, to, x, xOff, xp, out, outOff + from, s);
         });
     }
 
     /**
      * out[outOff + r − from] = W[r]·x for rows [from, to). BF16 and F32 rows go four at a time: four independent
      * streams from memory keep more loads in flight than one (a decode step is bound by memory latency per core,
-     * not by arithmetic), and each input vector is loaded once for the four.
+     * not by arithmetic), and each input vector is loaded once for the four. {@code xp}, when not null, is x in the
+     * layout of {@link #pairLayout}, for BF16 rows (the pair kernel).
      */
-    private static void rowDots(Weights w, int from, int to, float[] x, int xo, float[] out, int outOff, Scratch s) {
+    private static void rowDots(Weights w, int from, int to, float[] x, int xo, float[] xp, float[] out, int outOff,
+                                Scratch s) {
         int r = from;
         DType d = w.dtype();
-        if (d == DType.BF16 || d == DType.F32) {
+        if ((d == DType.BF16 || d == DType.F32) && !(ROW_BY_ROW && xp == null)) {
             MemorySegment m = w.data();
             int n = w.cols();
             long rowBytes = (long) n * d.byteSize();
             for (; r + 4 <= to; r += 4) {
-                if (d == DType.BF16) dot4Bf16(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
+                if (xp != null && d == DType.BF16) dot4Bf16Pairs(m, r * rowBytes, rowBytes, xp, x, xo, n, out, outOff + r - from);
+                else if (d == DType.BF16) dot4Bf16(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
                 else dot4F32(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
             }
         }
@@ -333,6 +347,82 @@ final class VectorKernels implements Kernels {
         out[oo + 1] = s1;
         out[oo + 2] = s2;
         out[oo + 3] = s3;
+    }
+
+    /**
+     * dot4Bf16 reading each pair of BF16 weights as one int: its low half shifted up is the even element, its high
+     * half masked is the odd one, so 2L weights decode with two ALU ops and no widening shuffle, against xp (x with
+     * each 2L block split into its even then its odd elements). Eight accumulators.
+     */
+    private static void dot4Bf16Pairs(MemorySegment m, long off, long rowBytes, float[] xp, float[] x, int xo, int n,
+                                      float[] out, int oo) {
+        long o1 = off + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        // A vector mask, not and(int): with the scalar form C2 lost the products' vector type and boxed them.
+        IntVector high = IntVector.broadcast(I, 0xffff0000);
+        int i = 0;
+        for (; i <= n - 2 * L; i += 2 * L) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i), xd = FloatVector.fromArray(F, xp, i + L);
+            long b = 2L * i;
+            IntVector w0 = IntVector.fromMemorySegment(I, m, off + b, LE);
+            IntVector w1 = IntVector.fromMemorySegment(I, m, o1 + b, LE);
+            IntVector w2 = IntVector.fromMemorySegment(I, m, o2 + b, LE);
+            IntVector w3 = IntVector.fromMemorySegment(I, m, o3 + b, LE);
+            a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a0);
+            a1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a1);
+            a2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a2);
+            a3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
+            a0 = w0.and(high).reinterpretAsFloats().fma(xd, a0);
+            a1 = w1.and(high).reinterpretAsFloats().fma(xd, a1);
+            a2 = w2.and(high).reinterpretAsFloats().fma(xd, a2);
+            a3 = w3.and(high).reinterpretAsFloats().fma(xd, a3);
+        }
+        // reduceLanes (one node each), not LaneSums' trees: with four trees this method passed C2's node budget for
+        // inlining, the fourth tree became a call and its vector a boxed object per call. On rows of ≥ 1024 columns
+        // the in-order reduction costs little.
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float xi = x[xo + i];
+            long b = 2L * i;
+            s0 += bf16Scalar(m, off + b) * xi;
+            s1 += bf16Scalar(m, o1 + b) * xi;
+            s2 += bf16Scalar(m, o2 + b) * xi;
+            s3 += bf16Scalar(m, o3 + b) * xi;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    /** Whether one-input products with these weights take the pair kernel, so want their input in pair layout. */
+    static boolean pairKernel(DType weights, int cols) {
+        return weights == DType.BF16 && cols >= PAIR_MIN_COLS && cols >= 2 * L;
+    }
+
+    /**
+     * Columns [c0, c1) of the input x[xo, +n) into dst in the pair kernel's layout: in each whole block of 2L
+     * columns the even columns come first, then the odd ones (the order in which a block's BF16 pairs, read as
+     * ints, decode); columns after the last whole block stay where they are.
+     */
+    static void pairLayout(float[] x, int xo, int n, int c0, int c1, float[] dst) {
+        int whole = n - n % (2 * L);
+        int c = c0;
+        // Whole blocks inside the range go block by block; partial ones column by column.
+        for (; c < c1 && c < whole && c % (2 * L) != 0; c++) dst[pairIndex(c)] = x[xo + c];
+        for (; c + 2 * L <= Math.min(c1, whole); c += 2 * L) {
+            for (int j = 0; j < L; j++) {
+                dst[c + j] = x[xo + c + 2 * j];
+                dst[c + L + j] = x[xo + c + 2 * j + 1];
+            }
+        }
+        for (; c < c1; c++) dst[c < whole ? pairIndex(c) : c] = x[xo + c];
+    }
+
+    private static int pairIndex(int c) {
+        int block = c - c % (2 * L), within = c % (2 * L);
+        return block + (within & 1) * L + (within >> 1);
     }
 
     private static void dot4F32(MemorySegment m, long off, long rowBytes, float[] x, int xo, int n, float[] out, int oo) {
@@ -410,13 +500,16 @@ final class VectorKernels implements Kernels {
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];
         if (n == 1) {
+            boolean pairs = false;
+            for (Weights w : ws) pairs |= pairKernel(w.dtype(), cols);
+            float[] xp = pairs ? BATCH_BUFFERS.get().pairs(x, 0, cols) : null;
             Parallel.forRange(rowBlocks, (long) blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
                 Scratch s = SCRATCH.get();
                 for (int b = from; b < to; b++) {
                     int i = matrixOf(firstBlock, b);
                     Weights w = ws.get(i);
                     int r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(w.rows(), r0 + blockRows);
-                    rowDots(w, r0, r1, x, 0, outs.get(i), r0, s);
+                    rowDots(w, r0, r1, x, 0, xp, outs.get(i), r0, s);
                 }
             });
             return;
@@ -454,6 +547,11 @@ final class VectorKernels implements Kernels {
 
     @Override
     public TransposedBatch batch(float[] xT, int n, int stride, int cols, DType weights, TransposedBatch reuse) {
+        if (n == 1 && stride == 1 && pairKernel(weights, cols)) {
+            float[] p = reuse != null && reuse.pairs() != null && reuse.pairs().length >= cols ? reuse.pairs()
+                    : new float[cols];
+            return new TransposedBatch(xT, 1, 1, cols, null, p);
+        }
         if (!AmxBf16.worthPacking(weights, n, cols)) return new TransposedBatch(xT, n, stride, cols, null);
         return new TransposedBatch(xT, n, stride, cols, AmxBf16.allocate(n, cols, reuse == null ? null : reuse.packed()));
     }
@@ -461,12 +559,16 @@ final class VectorKernels implements Kernels {
     @Override
     public void pack(TransposedBatch x, int colFrom, int colTo) {
         if (x.packed() != null) AmxBf16.pack(x.xT(), x.n(), x.stride(), x.packed(), colFrom, colTo);
+        if (x.pairs() != null) pairLayout(x.xT(), 0, x.cols(), colFrom, colTo, x.pairs());
     }
 
     @Override
     public void matMulT(Weights w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
         if (rowFrom < rowTo && AmxBf16.fits(w, rowTo - rowFrom, x)) {
             tiles(w, rowFrom, rowTo - rowFrom, x.packed(), 0, x.stride(), yT, yOff, x.stride());
+        } else if (x.pairs() != null && w.dtype() == DType.BF16 && w.cols() == x.cols()) {
+            checkInput(w, x.xT(), 0, 1);
+            rowDots(w, rowFrom, rowTo, x.xT(), 0, x.pairs(), yT, yOff, SCRATCH.get());
         } else {
             matMulT(w, rowFrom, rowTo, x.xT(), x.n(), x.stride(), yT, yOff);
         }
@@ -498,6 +600,15 @@ final class VectorKernels implements Kernels {
         static final long KEPT_ELEMENTS = Math.min(1L << 24, Runtime.getRuntime().maxMemory() / 4 / 16);
         float[] xT;
         TransposedBatch packed;
+        /** A single input in pair layout (one-input products of this thread, the one running at a time). */
+        private float[] pairs = new float[0];
+
+        /** x[xo, +n) in pair layout, in this thread's buffer (valid until its next call). */
+        float[] pairs(float[] x, int xo, int n) {
+            if (pairs.length < n) pairs = new float[n];
+            pairLayout(x, xo, n, 0, n, pairs);
+            return pairs;
+        }
 
         void keep(float[] x, TransposedBatch b) {
             if (x.length <= KEPT_ELEMENTS) xT = x;
@@ -541,7 +652,7 @@ final class VectorKernels implements Kernels {
         Scratch s = SCRATCH.get();
         if (stride == 1) {
             if (n != 1) throw new IllegalArgumentException("stride 1 holds one input, not " + n);
-            rowDots(w, rowFrom, rowTo, xT, 0, yT, yOff, s);
+            rowDots(w, rowFrom, rowTo, xT, 0, null, yT, yOff, s);
             return;
         }
         if (stride < n || stride % L != 0) {
@@ -575,7 +686,7 @@ final class VectorKernels implements Kernels {
             for (int i = 0; i < n; i++) {
                 for (int r = r0; r < r1; r += 4) {
                     int rr = Math.min(4, r1 - r);
-                    rowDots(w, r, r + rr, x, i * cols, four, 0, s);
+                    rowDots(w, r, r + rr, x, i * cols, null, four, 0, s);
                     for (int j = 0; j < rr; j++) yT[yOff + (r + j - rowFrom) * stride + i] = four[j];
                 }
             }

@@ -63,6 +63,15 @@ final class ExpertDispatch {
         final FloatSlots activations = new FloatSlots();
         final BatchSlots inputBatches = new BatchSlots();
         final BatchSlots activationBatches = new BatchSlots();
+        /** Every slot's unweighted expert output of a few-tokens batch (decode), before the weighted sum. */
+        private float[] slotOutputs = new float[0];
+
+        float[] slotOutputs(int size) {
+            if (slotOutputs.length >= size) return slotOutputs;
+            float[] fresh = new float[size];
+            if (admit(slotOutputs.length, size)) slotOutputs = fresh;
+            return fresh;
+        }
 
         /** One kept float buffer per active-expert slot. */
         final class FloatSlots {
@@ -142,9 +151,11 @@ final class ExpertDispatch {
         DType dtype = experts.expert(active[0]).gate().dtype();
         TransposedBatch[] in = new TransposedBatch[count];
         TransposedBatch[] actBatch = new TransposedBatch[count];
+        // A single token is every active expert's input: prepared (laid out for the kernels) once, and shared.
+        TransposedBatch single = n == 1 ? kernels.prepare(xn, 1, 1, hidden, dtype, buffers.inputBatches.get(0)) : null;
         for (int a = 0; a < count; a++) {
             int c = start[active[a] + 1] - start[active[a]];
-            in[a] = kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatches.get(a));
+            in[a] = single != null ? single : kernels.batch(xT[a], c, stride[a], hidden, dtype, buffers.inputBatches.get(a));
             actBatch[a] = kernels.batch(act[a], c, stride[a], inter, dtype, buffers.activationBatches.get(a));
         }
         // Many active experts (a prefill): a unit is a whole expert and gathers (and packs) its own tokens first, so
@@ -156,7 +167,7 @@ final class ExpertDispatch {
                 for (int a = from; a < to; a++) gather(xn, k, hidden, start, order, active[a], in[a], kernels);
             });
         }
-        buffers.inputBatches.keep(in);
+        buffers.inputBatches.keep(single != null ? new TransposedBatch[]{single} : in);
         buffers.activationBatches.keep(actBatch);
 
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATHER, time);
@@ -218,7 +229,8 @@ final class ExpertDispatch {
                                       TransposedBatch[] act, int[] start, int[] order, float[] weights,
                                       float[] routed, float[] expertOut, long perExpert) {
         Kernels kernels = Kernels.get();
-        float[] outs = expertOut != null ? expertOut : new float[n * k * hidden];
+        // Every row of every slot is written below, so a kept buffer needs no clearing.
+        float[] outs = expertOut != null ? expertOut : BUFFERS.get().slotOutputs(n * k * hidden);
         int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
         int rowsB = rowBlock(hidden, blocks);
         int blocksB = (hidden + rowsB - 1) / rowsB;

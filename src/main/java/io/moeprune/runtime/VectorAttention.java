@@ -23,6 +23,11 @@ final class VectorAttention {
     private static final int QUERIES = 4;
     /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
     private static final int TRANSPOSE_BLOCK = 64;
+    /** Decode attention items per thread to aim for, and the fewest positions a block of them may hold. */
+    private static final int SPLIT_ITEMS_PER_THREAD = 1;
+    private static final int SPLIT_MIN_POSITIONS = 32;
+    /** The per-block partial results of decode attention, kept per calling thread. */
+    private static final ThreadLocal<float[]> SPLIT_PARTS = ThreadLocal.withInitial(() -> new float[0]);
 
     private VectorAttention() {
     }
@@ -45,22 +50,80 @@ final class VectorAttention {
                     sinks);
             return ctx;
         }
-        // Few rows (decode): one item per (row, head), in one parallel region (a decode step joins its threads often
-        // enough; a second region for the values, sharing each value row among a group's heads, measured no faster on
-        // the GPU machine, where the cache is cold after a layer's weights have streamed through).
-        Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
-            float[] scores = new float[stride];
-            for (int task = from; task < to; task++) {
-                int i = task / heads, h = task % heads;
-                int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0, kvh = h / group;
-                int qOff = i * heads * headDim + h * headDim;
-                scoresOfRow(qs, qOff, kc, kvHeads * headDim, kvh * headDim, headDim, first, pos + 1, scale, scores);
-                softmax(scores, first, pos + 1, sinks == null ? Float.NEGATIVE_INFINITY : sinks[h]);
-                weightedValues(scores, first, pos + 1, vc, kvHeads * valueDim, kvh * valueDim, valueDim, ctx,
-                        (i * heads + h) * valueDim);
+        attendSplit(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks, ctx);
+        return ctx;
+    }
+
+    /**
+     * Few rows (decode), split as flash decoding does: one item per (row, key/value head, block of positions), in one
+     * parallel region. An item reads its block of its head's keys and values once for all the query heads of the
+     * group (one item per query head read the whole cache once per head: 4 MB per layer of a 16-head, 4-group model
+     * at 256 positions instead of 1) and keeps, per query head, the block's largest score, its sum of exponentials
+     * and its weighted values scaled by that largest score; the blocks are then merged per (row, head).
+     */
+    private static void attendSplit(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads,
+                                    int headDim, int valueDim, float scale, int window, float[] sinks, float[] ctx) {
+        int group = heads / kvHeads, total = startPos + n;
+        int span = window > 0 ? Math.min(window, total) : total;
+        int wanted = (Parallel.threads() * SPLIT_ITEMS_PER_THREAD + n * kvHeads - 1) / (n * kvHeads);
+        int blocks = Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
+        int perBlock = (span + blocks - 1) / blocks;
+        float[] partial = SPLIT_PARTS.get();
+        int parts = n * heads * blocks, partWidth = valueDim + 2;
+        if (partial.length < parts * partWidth) {
+            partial = new float[parts * partWidth];
+            SPLIT_PARTS.set(partial);
+        }
+        float[] part = partial;
+        Parallel.forRange(n * kvHeads * blocks, 8L * perBlock * (headDim + valueDim) * group, (from, to) -> {
+            float[] scores = new float[perBlock + 4];
+            for (int item = from; item < to; item++) {
+                int i = item / (kvHeads * blocks), g = item / blocks % kvHeads, b = item % blocks;
+                int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                int p0 = Math.min(pos + 1, first + b * perBlock), p1 = Math.min(pos + 1, p0 + perBlock);
+                for (int h = g * group; h < (g + 1) * group; h++) {
+                    int at = ((i * heads + h) * blocks + b) * partWidth;
+                    if (p0 >= p1) {   // a row whose span is shorter than the blocks of the longest
+                        part[at] = Float.NEGATIVE_INFINITY;
+                        part[at + 1] = 0f;
+                        continue;
+                    }
+                    scoresOfRow(qs, i * heads * headDim + h * headDim, kc, kvHeads * headDim, g * headDim, headDim,
+                            p0, p1, scale, scores, p0);
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int t = 0; t < p1 - p0; t++) max = Math.max(max, scores[t]);
+                    float sum = 0f;
+                    for (int t = 0; t < p1 - p0; t++) {
+                        float e = (float) Math.exp(scores[t] - max);
+                        scores[t] = e;
+                        sum += e;
+                    }
+                    part[at] = max;
+                    part[at + 1] = sum;
+                    weightedValues(scores, p0, p1, vc, kvHeads * valueDim, g * valueDim, valueDim, part, at + 2, p0);
+                }
             }
         });
-        return ctx;
+        // Merge: every block's values and sum rescaled to the largest score of the row and head (the sink, a column
+        // with no value, only adds to the sum).
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < heads; h++) {
+                int base = (i * heads + h) * blocks * partWidth, out = (i * heads + h) * valueDim;
+                float sink = sinks == null ? Float.NEGATIVE_INFINITY : sinks[h];
+                float max = sink;
+                for (int b = 0; b < blocks; b++) max = Math.max(max, part[base + b * partWidth]);
+                float sum = sinks == null ? 0f : (float) Math.exp(sink - max);
+                for (int b = 0; b < blocks; b++) {
+                    int at = base + b * partWidth;
+                    if (part[at + 1] == 0f) continue;
+                    float w = (float) Math.exp(part[at] - max);
+                    sum += part[at + 1] * w;
+                    for (int e = 0; e < valueDim; e++) ctx[out + e] += w * part[at + 2 + e];
+                }
+                float inv = 1f / sum;
+                for (int e = 0; e < valueDim; e++) ctx[out + e] *= inv;
+            }
+        }
     }
 
     /**
@@ -201,12 +264,12 @@ final class VectorAttention {
     }
 
     /**
-     * scores[t] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
+     * scores[t − base] = q·k_t · scale for t in [from, to), keys as rows (position t's head at kc[t·rowWidth + kOff]): four
      * positions at a time, so each query vector loaded serves four keys and four independent sums hide the FMA
      * latency (one position at a time was bound by it, and by a lane reduction per position).
      */
     private static void scoresOfRow(float[] q, int qOff, float[] kc, int rowWidth, int kOff, int dim, int from, int to,
-                                    float scale, float[] scores) {
+                                    float scale, float[] scores, int base) {
         int t = from;
         int whole = dim / L * L;
         for (; t + 4 <= to; t += 4) {
@@ -227,10 +290,10 @@ final class VectorAttention {
                 s2 += x * kc[k2 + d];
                 s3 += x * kc[k3 + d];
             }
-            scores[t] = s0 * scale;
-            scores[t + 1] = s1 * scale;
-            scores[t + 2] = s2 * scale;
-            scores[t + 3] = s3 * scale;
+            scores[t - base] = s0 * scale;
+            scores[t - base + 1] = s1 * scale;
+            scores[t - base + 2] = s2 * scale;
+            scores[t - base + 3] = s3 * scale;
         }
         for (; t < to; t++) {
             int k = t * rowWidth + kOff;
@@ -240,22 +303,22 @@ final class VectorAttention {
             }
             float sum = LaneSums.sum(a);
             for (int d = whole; d < dim; d++) sum += q[qOff + d] * kc[k + d];
-            scores[t] = sum * scale;
+            scores[t - base] = sum * scale;
         }
     }
 
     /**
-     * out[oOff..+dim) = Σ_t p[t]·v_t: four vectors of the value head at a time (four independent sums, one contiguous
+     * out[oOff..+dim) = Σ_t p[t − pBase]·v_t for t in [from, to): four vectors of the value head at a time (four independent sums, one contiguous
      * run of each value row), then what is left one vector or lane at a time.
      */
     private static void weightedValues(float[] p, int from, int to, float[] vc, int rowWidth, int vOff, int dim,
-                                       float[] out, int oOff) {
+                                       float[] out, int oOff, int pBase) {
         int d = 0;
         for (; d + 4 * L <= dim; d += 4 * L) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             int base = from * rowWidth + vOff + d;
             for (int t = from; t < to; t++, base += rowWidth) {
-                FloatVector pt = FloatVector.broadcast(F, p[t]);
+                FloatVector pt = FloatVector.broadcast(F, p[t - pBase]);
                 a0 = FloatVector.fromArray(F, vc, base).fma(pt, a0);
                 a1 = FloatVector.fromArray(F, vc, base + L).fma(pt, a1);
                 a2 = FloatVector.fromArray(F, vc, base + 2 * L).fma(pt, a2);
@@ -270,13 +333,13 @@ final class VectorAttention {
             FloatVector a0 = FloatVector.zero(F);
             int base = from * rowWidth + vOff + d;
             for (int t = from; t < to; t++, base += rowWidth) {
-                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t]), a0);
+                a0 = FloatVector.fromArray(F, vc, base).fma(FloatVector.broadcast(F, p[t - pBase]), a0);
             }
             a0.intoArray(out, oOff + d);
         }
         for (; d < dim; d++) {
             float s = 0f;
-            for (int t = from; t < to; t++) s += p[t] * vc[t * rowWidth + vOff + d];
+            for (int t = from; t < to; t++) s += p[t - pBase] * vc[t * rowWidth + vOff + d];
             out[oOff + d] = s;
         }
     }

@@ -237,6 +237,44 @@ class KernelsTest {
     }
 
     /**
+     * One-input products of long BF16 rows take the pair kernel (weights read as int pairs against the input laid out
+     * even/odd per block): through matVec, matMul (decode's q/k/v) and matMulT on a batch whose layout was filled
+     * piecewise by pack (as the experts' activations are, row block by row block, with ragged block edges); column
+     * counts with and without a tail after the last whole block, row counts not a multiple of four. F32 rows of the
+     * same width stay on the plain kernel.
+     */
+    @Test
+    void singleInputProductsOfLongRowsMatchDoubleReference() {
+        try (Arena arena = Arena.ofShared()) {
+            for (DType dtype : List.of(DType.BF16, DType.F32)) {
+                for (int cols : new int[]{VectorKernels.PAIR_MIN_COLS, VectorKernels.PAIR_MIN_COLS + 6, 2048}) {
+                    int rows = 13;
+                    Matrix m = random(dtype, rows, cols, 31 + cols, arena);
+                    float[] x = randomVector(cols, 41);
+                    String what = dtype + " cols " + cols;
+                    float[] out = new float[rows];
+                    VECTOR.matVec(m.w(), x, 0, out, 0);
+                    assertProduct(m, x, 0, out, 0, what + " matVec");
+                    java.util.Arrays.fill(out, 0f);
+                    VECTOR.matMul(m.w(), x, 1, out);
+                    assertProduct(m, x, 0, out, 0, what + " matMul");
+                    float[] input = x.clone();
+                    TransposedBatch b = VECTOR.batch(input, 1, 1, cols, dtype, null);
+                    assertEquals(dtype == DType.BF16, b.pairs() != null, what + ": pair layout made");
+                    int[] cuts = {0, 24, 40, 1000, cols};
+                    for (int i = 0; i + 1 < cuts.length; i++) VECTOR.pack(b, cuts[i], cuts[i + 1]);
+                    for (int[] range : new int[][]{{0, rows}, {1, 6}, {12, 13}}) {
+                        float[] y = new float[rows];
+                        VECTOR.matMulT(m.w(), range[0], range[1], b, y, range[0]);
+                        for (int r = 0; r < rows; r++) if (r < range[0] || r >= range[1]) y[r] = (float) rowExact(m, r, x);
+                        assertProduct(m, x, 0, y, 0, what + " matMulT rows " + range[0] + ".." + range[1]);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * The row kernels of input-major products: decodeRow gives the stored values exactly (column ranges around the
      * vector length), rowAxpy adds alpha times the stored row (300 columns: whole vectors and a tail).
      */

@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Parallel;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -13,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (per head, four keys
  * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
  * not whole vectors), groups of 1 to 6 heads, sliding windows, a prefix already in the cache, and gpt-oss's attention
- * sinks.
+ * sinks; on 16 threads long decode contexts are split into blocks of positions, merged afterwards.
  */
 class CausalAttentionTest {
 
@@ -31,6 +32,11 @@ class CausalAttentionTest {
             "3, 17, 3, 3, 80, 48, 0",
             "1, 100, 9, 3, 32, 32, 0",
             "1, 50, 10, 2, 40, 72, 7",
+            "1, 300, 16, 4, 128, 128, 0",
+            "3, 200, 8, 2, 64, 64, 0",
+            "2, 150, 8, 2, 64, 48, 40",
+            "1, 500, 4, 1, 32, 32, 100",
+            "1, 97, 6, 2, 24, 8, 0",
     })
     void matchesDoubleReference(int n, int start, int heads, int kvHeads, int dim, int valueDim, int window) {
         Random rnd = new Random(n * 31L + dim);
@@ -42,15 +48,26 @@ class CausalAttentionTest {
         // Without sinks, and with gpt-oss's per-head sink logits (one of them large, so it takes most of the mass).
         float[] sinks = gaussian(rnd, heads);
         sinks[0] = 4f;
-        for (float[] sink : new float[][]{null, sinks}) {
-            for (boolean vector : new boolean[]{true, false}) {
-                float[] ctx = vector
-                        ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink)
-                        : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window,
-                        sink);
-                check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
-                        (vector ? "vector" : "scalar") + (sink == null ? "" : " with sinks"));
+        // The vector path also on 16 threads, where a decode row's context is split into blocks that are merged.
+        int threads = Parallel.threads();
+        try {
+            for (int t : new int[]{threads, 16}) {
+                Parallel.setThreads(t);
+                for (float[] sink : new float[][]{null, sinks}) {
+                    for (boolean vector : new boolean[]{true, false}) {
+                        float[] ctx = vector
+                                ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale,
+                                window, sink)
+                                : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim,
+                                scale, window, sink);
+                        check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
+                                (vector ? "vector" : "scalar") + (sink == null ? "" : " with sinks") + ", " + t
+                                        + " threads");
+                    }
+                }
             }
+        } finally {
+            Parallel.setThreads(threads);
         }
     }
 
