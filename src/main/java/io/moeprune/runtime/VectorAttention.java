@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.LaneSums;
 import io.moeprune.kernels.Parallel;
 import jdk.incubator.vector.FloatVector;
@@ -104,8 +105,9 @@ final class VectorAttention {
                 }
             }
         });
-        // Merge: every block's values and sum rescaled to the largest score of the row and head (the sink, a column
-        // with no value, only adds to the sum).
+        // Merge (on the caller: a few vector adds per head): every block's values and sum rescaled to the largest
+        // score of the row and head; the sink, a column with no value, only adds to the sum.
+        Kernels kernels = Kernels.get();
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < heads; h++) {
                 int base = (i * heads + h) * blocks * partWidth, out = (i * heads + h) * valueDim;
@@ -115,13 +117,13 @@ final class VectorAttention {
                 float sum = sinks == null ? 0f : (float) Math.exp(sink - max);
                 for (int b = 0; b < blocks; b++) {
                     int at = base + b * partWidth;
-                    if (part[at + 1] == 0f) continue;
-                    float w = (float) Math.exp(part[at] - max);
-                    sum += part[at + 1] * w;
-                    for (int e = 0; e < valueDim; e++) ctx[out + e] += w * part[at + 2 + e];
+                    if (part[at + 1] != 0f) sum += part[at + 1] * (float) Math.exp(part[at] - max);
                 }
-                float inv = 1f / sum;
-                for (int e = 0; e < valueDim; e++) ctx[out + e] *= inv;
+                for (int b = 0; b < blocks; b++) {
+                    int at = base + b * partWidth;
+                    if (part[at + 1] == 0f) continue;
+                    kernels.axpy((float) Math.exp(part[at] - max) / sum, part, at + 2, ctx, out, valueDim);
+                }
             }
         }
     }
