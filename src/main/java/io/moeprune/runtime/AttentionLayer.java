@@ -13,8 +13,11 @@ public interface AttentionLayer {
      */
     void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out);
 
-    /** Floats per position this layer stores as keys, and as values, in the cache. */
+    /** Floats per position this layer stores as keys, and as values, in the cache (all its cached heads). */
     int cacheKeyWidth();
+
+    /** Heads this layer caches keys and values for (the key/value heads). */
+    int cacheHeads();
 
     int cacheValueWidth();
 }

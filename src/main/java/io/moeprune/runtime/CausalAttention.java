@@ -18,24 +18,24 @@ final class CausalAttention {
 
     /**
      * @param qs  queries [n, heads·headDim]
-     * @param kc  cached keys, position p at p·kvHeads·headDim
-     * @param vc  cached values, position p at p·kvHeads·valueDim
+     * @param kc  cached keys, head h's position p at (h·capacity + p)·headDim ({@link KvCache})
+     * @param vc  cached values, head h's position p at (h·capacity + p)·valueDim
      * @param sinks per query head, a logit that joins the softmax as one more column and is then dropped (gpt-oss's
      *              attention sinks), or null
      * @return    context [n, heads·valueDim]
      */
-    static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
-                          int valueDim, float scale, int window, float[] sinks) {
+    static float[] attend(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
+                          int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks) {
         if (Kernels.get().vectorized()) {
-            return VectorAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window,
-                    sinks);
+            return VectorAttention.attend(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale,
+                    window, sinks);
         }
-        return attendScalar(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks);
+        return attendScalar(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks);
     }
 
     /** The same in plain loops: one item per (row, head). */
-    static float[] attendScalar(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads,
-                                int headDim, int valueDim, float scale, int window, float[] sinks) {
+    static float[] attendScalar(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
+                                int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks) {
         float[] ctx = new float[n * heads * valueDim];
         int group = heads / kvHeads, total = startPos + n;
         Parallel.forRange(n * heads, 8L * total * headDim, (from, to) -> {
@@ -47,7 +47,7 @@ final class CausalAttention {
                 float sink = sinks == null ? Float.NEGATIVE_INFINITY : sinks[h];
                 float max = sink;
                 for (int t = first; t <= pos; t++) {
-                    int k = (t * kvHeads + kvh) * headDim;
+                    int k = (kvh * capacity + t) * headDim;
                     float s = 0f;
                     for (int d = 0; d < headDim; d++) s += qs[qOff + d] * kc[k + d];
                     p[t] = s * scale;
@@ -61,7 +61,7 @@ final class CausalAttention {
                 float inv = 1f / sum;
                 for (int t = first; t <= pos; t++) {
                     float w = p[t] * inv;
-                    int v = (t * kvHeads + kvh) * valueDim;
+                    int v = (kvh * capacity + t) * valueDim;
                     for (int e = 0; e < valueDim; e++) ctx[out + e] += w * vc[v + e];
                 }
             }

@@ -51,6 +51,11 @@ public final class GqaAttention implements AttentionLayer {
     }
 
     @Override
+    public int cacheHeads() {
+        return kvHeads;
+    }
+
+    @Override
     public int cacheValueWidth() {
         return kvHeads * valueDim;
     }
@@ -77,14 +82,11 @@ public final class GqaAttention implements AttentionLayer {
                 for (int h = 0; h < kvHeads; h++) rope.rotate(ks, i * kw + h * headDim, cs);
             }
         });
-        cache.ensureCapacity(startPos + n);
-        float[] kc = cache.keys(layer), vc = cache.values(layer);
-        System.arraycopy(ks, 0, kc, startPos * kw, n * kw);
-        System.arraycopy(vs, 0, vc, startPos * vw, n * vw);
+        cache.put(layer, ks, vs, n, startPos);
         t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
 
-        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window,
-                sinks);
+        float[] ctx = CausalAttention.attend(qs, cache.keys(layer), cache.values(layer), cache.capacity(), n, startPos,
+                heads, kvHeads, headDim, valueDim, scale, window, sinks);
         t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
         o.apply(ctx, n, out);
         PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);

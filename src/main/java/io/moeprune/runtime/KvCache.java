@@ -1,26 +1,33 @@
 package io.moeprune.runtime;
 
-import java.util.Arrays;
-
 /**
- * Keys and values of every attention layer for the positions seen so far. Per layer, position p's entries for all
- * key/value heads are contiguous: key of head h at {@code (p·width + h·headDim)} where width = kvHeads·headDim.
- * Capacity grows by doubling, so short sessions stay small.
+ * Keys and values of every attention layer for the positions seen so far. Per layer and key/value head, the positions
+ * are contiguous: head h's key of position p at {@code (h·capacity + p)·keyDim} (values alike). A decode step's
+ * attention then reads each head's keys and values as one run through memory, which the hardware prefetchers follow;
+ * with a position's heads side by side it read one head's 512 bytes every 2 KB. Capacity grows by doubling, so short
+ * sessions stay small.
  */
 public final class KvCache {
     private final float[][] keys;
     private final float[][] values;
-    private final int[] keyWidth;
-    private final int[] valueWidth;
+    private final int heads;
+    private final int keyDim;
+    private final int valueDim;
     private int capacity;
 
-    public KvCache(int layers, int keyWidth, int valueWidth, int initialCapacity) {
+    /**
+     * @param keyWidth   floats per position of all heads' keys (heads · key dim)
+     * @param valueWidth floats per position of all heads' values
+     */
+    public KvCache(int layers, int heads, int keyWidth, int valueWidth, int initialCapacity) {
+        if (heads < 1 || keyWidth % heads != 0 || valueWidth % heads != 0) {
+            throw new IllegalArgumentException(heads + " heads do not divide widths " + keyWidth + ", " + valueWidth);
+        }
         this.keys = new float[layers][];
         this.values = new float[layers][];
-        this.keyWidth = new int[layers];
-        this.valueWidth = new int[layers];
-        Arrays.fill(this.keyWidth, keyWidth);
-        Arrays.fill(this.valueWidth, valueWidth);
+        this.heads = heads;
+        this.keyDim = keyWidth / heads;
+        this.valueDim = valueWidth / heads;
         this.capacity = Math.max(1, initialCapacity);
         for (int l = 0; l < layers; l++) {
             keys[l] = new float[capacity * keyWidth];
@@ -28,16 +35,39 @@ public final class KvCache {
         }
     }
 
-    /** Makes room for positions [0, positions). */
+    /** Makes room for positions [0, positions): each head's block moves to its place in the larger arrays. */
     public void ensureCapacity(int positions) {
         if (positions <= capacity) return;
         int c = capacity;
         while (c < positions) c *= 2;
         for (int l = 0; l < keys.length; l++) {
-            keys[l] = Arrays.copyOf(keys[l], c * keyWidth[l]);
-            values[l] = Arrays.copyOf(values[l], c * valueWidth[l]);
+            keys[l] = grown(keys[l], keyDim, c);
+            values[l] = grown(values[l], valueDim, c);
         }
         capacity = c;
+    }
+
+    private float[] grown(float[] old, int dim, int newCapacity) {
+        float[] fresh = new float[heads * newCapacity * dim];
+        for (int h = 0; h < heads; h++) System.arraycopy(old, h * capacity * dim, fresh, h * newCapacity * dim, capacity * dim);
+        return fresh;
+    }
+
+    /**
+     * Stores the keys and values of positions [startPos, startPos + n) of a layer, given as rows [n, heads·dim]
+     * (all heads of a position side by side, as the projections make them).
+     */
+    public void put(int layer, float[] ks, float[] vs, int n, int startPos) {
+        ensureCapacity(startPos + n);
+        scatter(ks, keys[layer], keyDim, n, startPos);
+        scatter(vs, values[layer], valueDim, n, startPos);
+    }
+
+    private void scatter(float[] rows, float[] cache, int dim, int n, int startPos) {
+        for (int h = 0; h < heads; h++) {
+            int dst = (h * capacity + startPos) * dim;
+            for (int i = 0; i < n; i++) System.arraycopy(rows, (i * heads + h) * dim, cache, dst + i * dim, dim);
+        }
     }
 
     public float[] keys(int layer) {
@@ -48,6 +78,7 @@ public final class KvCache {
         return values[layer];
     }
 
+    /** Positions each head's block holds (the stride between heads, in positions). */
     public int capacity() {
         return capacity;
     }

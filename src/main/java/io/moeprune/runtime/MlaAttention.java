@@ -46,6 +46,11 @@ public final class MlaAttention implements AttentionLayer {
     }
 
     @Override
+    public int cacheHeads() {
+        return heads;
+    }
+
+    @Override
     public int cacheValueWidth() {
         return heads * valueDim;
     }
@@ -66,22 +71,23 @@ public final class MlaAttention implements AttentionLayer {
 
         int qk = qkDim(), kvW = nope + valueDim;
         int kw = heads * qk, vw = heads * valueDim;
-        cache.ensureCapacity(startPos + n);
-        float[] kc = cache.keys(layer), vc = cache.values(layer);
+        float[] ks = new float[n * kw], vs = new float[n * vw];
         float[] cs = rope.newTable();
         for (int i = 0; i < n; i++) {
             rope.table(startPos + i, cs);
             for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
             rope.rotate(ckv, i * ckvW + kvRank, cs);
-            int kBase = (startPos + i) * kw, vBase = (startPos + i) * vw;
+            int kBase = i * kw, vBase = i * vw;
             for (int h = 0; h < heads; h++) {
                 int src = i * heads * kvW + h * kvW;
-                System.arraycopy(kv, src, kc, kBase + h * qk, nope);
-                System.arraycopy(ckv, i * ckvW + kvRank, kc, kBase + h * qk + nope, ropeDim);
-                System.arraycopy(kv, src + nope, vc, vBase + h * valueDim, valueDim);
+                System.arraycopy(kv, src, ks, kBase + h * qk, nope);
+                System.arraycopy(ckv, i * ckvW + kvRank, ks, kBase + h * qk + nope, ropeDim);
+                System.arraycopy(kv, src + nope, vs, vBase + h * valueDim, valueDim);
             }
         }
-        float[] ctx = CausalAttention.attend(qs, kc, vc, n, startPos, heads, heads, qk, valueDim, scale, 0, null);
+        cache.put(layer, ks, vs, n, startPos);
+        float[] ctx = CausalAttention.attend(qs, cache.keys(layer), cache.values(layer), cache.capacity(), n, startPos,
+                heads, heads, qk, valueDim, scale, 0, null);
         o.apply(ctx, n, out);
     }
 }

@@ -54,7 +54,8 @@ public final class Model implements AutoCloseable {
 
     public InferenceState newState(int expectedPositions) {
         AttentionLayer a = layers.getFirst().attention();
-        return new InferenceState(new KvCache(layers.size(), a.cacheKeyWidth(), a.cacheValueWidth(), expectedPositions));
+        return new InferenceState(new KvCache(layers.size(), a.cacheHeads(), a.cacheKeyWidth(), a.cacheValueWidth(),
+                expectedPositions));
     }
 
     /**

@@ -35,23 +35,23 @@ final class VectorAttention {
 
     /**
      * @param qs  queries [n, heads·headDim]
-     * @param kc  cached keys, position p at p·kvHeads·headDim
-     * @param vc  cached values, position p at p·kvHeads·valueDim
+     * @param kc  cached keys, head h's position p at (h·capacity + p)·headDim ({@link KvCache})
+     * @param vc  cached values, head h's position p at (h·capacity + p)·valueDim
      * @return    context [n, heads·valueDim]
      */
-    static float[] attend(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads, int headDim,
-                          int valueDim, float scale, int window, float[] sinks) {
+    static float[] attend(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads, int kvHeads,
+                          int headDim, int valueDim, float scale, int window, float[] sinks) {
         float[] ctx = new float[n * heads * valueDim];
         int group = heads / kvHeads;
         int total = startPos + n;
         int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
-        float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, total, stride, kvHeads, headDim) : null;
+        float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, capacity, total, stride, kvHeads, headDim) : null;
         if (kt != null) {
-            attendTransposed(qs, kt, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, stride, ctx,
-                    sinks);
+            attendTransposed(qs, kt, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale, window,
+                    stride, ctx, sinks);
             return ctx;
         }
-        attendSplit(qs, kc, vc, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks, ctx);
+        attendSplit(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks, ctx);
         return ctx;
     }
 
@@ -62,8 +62,9 @@ final class VectorAttention {
      * at 256 positions instead of 1) and keeps, per query head, the block's largest score, its sum of exponentials
      * and its weighted values scaled by that largest score; the blocks are then merged per (row, head).
      */
-    private static void attendSplit(float[] qs, float[] kc, float[] vc, int n, int startPos, int heads, int kvHeads,
-                                    int headDim, int valueDim, float scale, int window, float[] sinks, float[] ctx) {
+    private static void attendSplit(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
+                                    int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks,
+                                    float[] ctx) {
         int group = heads / kvHeads, total = startPos + n;
         int span = window > 0 ? Math.min(window, total) : total;
         int wanted = (Parallel.threads() * SPLIT_ITEMS_PER_THREAD + n * kvHeads - 1) / (n * kvHeads);
@@ -89,7 +90,7 @@ final class VectorAttention {
                         part[at + 1] = 0f;
                         continue;
                     }
-                    scoresOfRow(qs, i * heads * headDim + h * headDim, kc, kvHeads * headDim, g * headDim, headDim,
+                    scoresOfRow(qs, i * heads * headDim + h * headDim, kc, headDim, g * capacity * headDim, headDim,
                             p0, p1, scale, scores, p0);
                     float max = Float.NEGATIVE_INFINITY;
                     for (int t = 0; t < p1 - p0; t++) max = Math.max(max, scores[t]);
@@ -101,7 +102,7 @@ final class VectorAttention {
                     }
                     part[at] = max;
                     part[at + 1] = sum;
-                    weightedValues(scores, p0, p1, vc, kvHeads * valueDim, g * valueDim, valueDim, part, at + 2, p0);
+                    weightedValues(scores, p0, p1, vc, valueDim, g * capacity * valueDim, valueDim, part, at + 2, p0);
                 }
             }
         });
@@ -134,7 +135,7 @@ final class VectorAttention {
      * Positions a query may not see (past its own, or before its window) get probability 0, so every query of a block
      * runs over the block's union of positions and its sums are the per-query ones (adding zeros changes nothing).
      */
-    private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int n, int startPos, int heads,
+    private static void attendTransposed(float[] qs, float[][] kt, float[] vc, int capacity, int n, int startPos, int heads,
                                          int kvHeads, int headDim, int valueDim, float scale, int window, int stride,
                                          float[] ctx, float[] sinks) {
         int group = heads / kvHeads, total = startPos + n;
@@ -163,24 +164,22 @@ final class VectorAttention {
                     java.util.Arrays.fill(scores, row + lo, row + first[r], 0f);
                     java.util.Arrays.fill(scores, row + end[r], row + hi, 0f);
                 }
-                weightedValuesOfQueries(scores, stride, lo, hi, vc, kvHeads * valueDim, kvh * valueDim, valueDim,
+                weightedValuesOfQueries(scores, stride, lo, hi, vc, valueDim, kvh * capacity * valueDim, valueDim,
                         ctx, out, Math.min(QUERIES, n - i0));
             }
         });
     }
 
     /** Per key/value head: keys as [headDim][stride] (position fastest), zero-padded. */
-    private static float[][] transposeKeys(float[] kc, int total, int stride, int kvHeads, int headDim) {
+    private static float[][] transposeKeys(float[] kc, int capacity, int total, int stride, int kvHeads, int headDim) {
         float[][] kt = new float[kvHeads][headDim * stride];
-        int width = kvHeads * headDim;
         // Blocks of positions on different threads write disjoint columns of every transposed row.
         int blocks = (total + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
-        Parallel.forRange(blocks, 8L * TRANSPOSE_BLOCK * width, (from, to) -> {
+        Parallel.forRange(blocks, 8L * TRANSPOSE_BLOCK * kvHeads * headDim, (from, to) -> {
             for (int t = from * TRANSPOSE_BLOCK; t < Math.min(total, to * TRANSPOSE_BLOCK); t++) {
-                int base = t * width;
                 for (int kvh = 0; kvh < kvHeads; kvh++) {
                     float[] dst = kt[kvh];
-                    int src = base + kvh * headDim;
+                    int src = (kvh * capacity + t) * headDim;
                     for (int d = 0; d < headDim; d++) dst[d * stride + t] = kc[src + d];
                 }
             }

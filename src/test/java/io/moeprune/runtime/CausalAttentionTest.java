@@ -48,6 +48,14 @@ class CausalAttentionTest {
         // Without sinks, and with gpt-oss's per-head sink logits (one of them large, so it takes most of the mass).
         float[] sinks = gaussian(rnd, heads);
         sinks[0] = 4f;
+        // The cache as the model keeps it (per head, positions contiguous), filled in two pieces from a small capacity
+        // so it grows and re-lays its heads out; the reference reads kc and vc as given ([position][head][dim]).
+        KvCache cache = new KvCache(1, kvHeads, kvHeads * dim, kvHeads * valueDim, 3);
+        if (start > 0) cache.put(0, kc, vc, start, 0);
+        cache.put(0, java.util.Arrays.copyOfRange(kc, start * kvHeads * dim, total * kvHeads * dim),
+                java.util.Arrays.copyOfRange(vc, start * kvHeads * valueDim, total * kvHeads * valueDim), n, start);
+        float[] keys = cache.keys(0), values = cache.values(0);
+        int capacity = cache.capacity();
         // The vector path also on 16 threads, where a decode row's context is split into blocks that are merged.
         int threads = Parallel.threads();
         try {
@@ -56,10 +64,10 @@ class CausalAttentionTest {
                 for (float[] sink : new float[][]{null, sinks}) {
                     for (boolean vector : new boolean[]{true, false}) {
                         float[] ctx = vector
-                                ? VectorAttention.attend(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale,
-                                window, sink)
-                                : CausalAttention.attendScalar(qs, kc, vc, n, start, heads, kvHeads, dim, valueDim,
-                                scale, window, sink);
+                                ? VectorAttention.attend(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
+                                valueDim, scale, window, sink)
+                                : CausalAttention.attendScalar(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
+                                valueDim, scale, window, sink);
                         check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
                                 (vector ? "vector" : "scalar") + (sink == null ? "" : " with sinks") + ", " + t
                                         + " threads");
