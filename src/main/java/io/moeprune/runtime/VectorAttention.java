@@ -27,6 +27,8 @@ final class VectorAttention {
     /** Decode attention items per thread to aim for, and the fewest positions a block of them may hold. */
     private static final int SPLIT_ITEMS_PER_THREAD = 1;
     private static final int SPLIT_MIN_POSITIONS = 32;
+    /** From this many positions on, a decode attention item serves all the query heads of a key/value head. */
+    private static final int GROUPED_MIN_SPAN = 192;
     /** The per-block partial results of decode attention, kept per calling thread. */
     private static final ThreadLocal<float[]> SPLIT_PARTS = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -56,19 +58,23 @@ final class VectorAttention {
     }
 
     /**
-     * Few rows (decode), split as flash decoding does: one item per (row, key/value head, block of positions), in one
-     * parallel region. An item reads its block of its head's keys and values once for all the query heads of the
-     * group (one item per query head read the whole cache once per head: 4 MB per layer of a 16-head, 4-group model
-     * at 256 positions instead of 1) and keeps, per query head, the block's largest score, its sum of exponentials
-     * and its weighted values scaled by that largest score; the blocks are then merged per (row, head).
+     * Few rows (decode), split as flash decoding does, in one parallel region. From {@link #GROUPED_MIN_SPAN}
+     * positions on, an item is a (row, key/value head, block of positions): it reads its block of the head's keys and
+     * values once for all the query heads of the group (one item per query head read the whole cache once per head:
+     * 4 MB per layer of a 16-head, 4-group model at 256 positions instead of 1) and keeps, per query head, the block's
+     * largest score, its sum of exponentials and its weighted values scaled by that largest score; the blocks are then
+     * merged per (row, head). Shorter contexts take one item per (row, query head), all positions in one block: on
+     * the GPU machine (16 threads, 8-136 positions) grouped items took 25 % longer, four times the work per item
+     * being more than the cache reads they saved (session 6).
      */
     private static void attendSplit(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
                                     int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks,
                                     float[] ctx) {
         int group = heads / kvHeads, total = startPos + n;
         int span = window > 0 ? Math.min(window, total) : total;
+        int slices = span >= GROUPED_MIN_SPAN ? 1 : group, headsPerItem = group / slices;
         int wanted = (Parallel.threads() * SPLIT_ITEMS_PER_THREAD + n * kvHeads - 1) / (n * kvHeads);
-        int blocks = Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
+        int blocks = slices > 1 ? 1 : Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
         int perBlock = (span + blocks - 1) / blocks;
         float[] partial = SPLIT_PARTS.get();
         int parts = n * heads * blocks, partWidth = valueDim + 2;
@@ -77,13 +83,15 @@ final class VectorAttention {
             SPLIT_PARTS.set(partial);
         }
         float[] part = partial;
-        Parallel.forRange(n * kvHeads * blocks, 8L * perBlock * (headDim + valueDim) * group, (from, to) -> {
+        int perRow = kvHeads * slices * blocks;
+        Parallel.forRange(n * perRow, 8L * perBlock * (headDim + valueDim) * headsPerItem, (from, to) -> {
             float[] scores = new float[perBlock + 4];
             for (int item = from; item < to; item++) {
-                int i = item / (kvHeads * blocks), g = item / blocks % kvHeads, b = item % blocks;
+                int i = item / perRow, g = item % perRow / (slices * blocks), b = item % blocks;
+                int h0 = g * group + item / blocks % slices * headsPerItem;
                 int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
                 int p0 = Math.min(pos + 1, first + b * perBlock), p1 = Math.min(pos + 1, p0 + perBlock);
-                for (int h = g * group; h < (g + 1) * group; h++) {
+                for (int h = h0; h < h0 + headsPerItem; h++) {
                     int at = ((i * heads + h) * blocks + b) * partWidth;
                     if (p0 >= p1) {   // a row whose span is shorter than the blocks of the longest
                         part[at] = Float.NEGATIVE_INFINITY;
