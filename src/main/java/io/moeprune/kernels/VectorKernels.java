@@ -350,12 +350,21 @@ final class VectorKernels implements Kernels {
             a2 = bf16(m, o2 + b).fma(xv, a2);
             a3 = bf16(m, o3 + b).fma(xv, a3);
         }
-        float s0 = LaneSums.sum(a0), s1 = LaneSums.sum(a1);
-        float s2 = LaneSums.sum(a2), s3 = LaneSums.sum(a3);
+        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, LaneSums.sum(a0), LaneSums.sum(a1), LaneSums.sum(a2),
+                LaneSums.sum(a3), out, oo, outStride);
+    }
+
+    /**
+     * The four BF16 rows at o0..o3: columns [i, n), which no whole vector covered, added to their sums, and the sums
+     * stored at out[oo + k·outStride].
+     */
+    private static void finishBf16Rows(MemorySegment m, long o0, long o1, long o2, long o3, float[] x, int xo, int i,
+                                       int n, float s0, float s1, float s2, float s3, float[] out, int oo,
+                                       int outStride) {
         for (; i < n; i++) {
             float xi = x[xo + i];
             long b = 2L * i;
-            s0 += bf16Scalar(m, off + b) * xi;
+            s0 += bf16Scalar(m, o0 + b) * xi;
             s1 += bf16Scalar(m, o1 + b) * xi;
             s2 += bf16Scalar(m, o2 + b) * xi;
             s3 += bf16Scalar(m, o3 + b) * xi;
@@ -369,7 +378,7 @@ final class VectorKernels implements Kernels {
     /**
      * dot4Bf16 reading each pair of BF16 weights as one int: its low half shifted up is the even element, its high
      * half masked is the odd one, so 2L weights decode with two ALU ops and no widening shuffle, against xp (x with
-     * each 2L block split into its even then its odd elements). Eight accumulators.
+     * each 2L block split into its even then its odd elements). Four accumulators, two products into each per step.
      */
     private static void dot4Bf16Pairs(MemorySegment m, long off, long rowBytes, float[] xp, float[] x, int xo, int n,
                                       float[] out, int oo) {
@@ -397,20 +406,9 @@ final class VectorKernels implements Kernels {
         // reduceLanes (one node each), not LaneSums' trees: with four trees this method passed C2's node budget for
         // inlining, the fourth tree became a call and its vector a boxed object per call. On rows of ≥ 1024 columns
         // the in-order reduction costs little.
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float xi = x[xo + i];
-            long b = 2L * i;
-            s0 += bf16Scalar(m, off + b) * xi;
-            s1 += bf16Scalar(m, o1 + b) * xi;
-            s2 += bf16Scalar(m, o2 + b) * xi;
-            s3 += bf16Scalar(m, o3 + b) * xi;
-        }
-        out[oo] = s0;
-        out[oo + 1] = s1;
-        out[oo + 2] = s2;
-        out[oo + 3] = s3;
+        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
+                a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
+                a3.reduceLanes(VectorOperators.ADD), out, oo, 1);
     }
 
     /** Whether one-input products with these weights take the pair kernel, so want their input in pair layout. */
