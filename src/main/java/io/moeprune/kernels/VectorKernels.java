@@ -90,6 +90,8 @@ final class VectorKernels implements Kernels {
      * {@code -Dmoeprune.pairMinCols} (a large value turns the pair kernel off).
      */
     static final int PAIR_MIN_COLS = Integer.getInteger("moeprune.pairMinCols", 1024);
+    /** A one-input matMul/matMulAll lays its input out for the pair kernel from this many weights on (1 MB of BF16). */
+    static final long PAIR_MIN_ELEMENTS = 1L << 19;
     /**
      * Whether a one-input product's four-row dots take rows a quarter of the block apart (four sequential runs) rather
      * than four neighbours ({@code -Dmoeprune.spreadRows=false}, for A/B runs): [2048 × 256] BF16 rows 11.4 → 16.0
@@ -295,7 +297,8 @@ final class VectorKernels implements Kernels {
     @Override
     public void matVec(Weights w, float[] x, int xOff, float[] out, int outOff) {
         checkInput(w, x, xOff, 1);
-        float[] xp = pairKernel(w.dtype(), w.cols()) ? BATCH_BUFFERS.get().pairs(x, xOff, w.cols()) : null;
+        boolean pairs = pairKernel(w.dtype(), w.cols()) && (long) w.rows() * w.cols() >= PAIR_MIN_ELEMENTS;
+        float[] xp = pairs ? BATCH_BUFFERS.get().pairs(x, xOff, w.cols()) : null;
         Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
             Scratch s = SCRATCH.get();
             rowDots(w, from, to, x, xOff, xp, out, outOff + from, s);
@@ -515,8 +518,15 @@ final class VectorKernels implements Kernels {
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];
         if (n == 1) {
+            // Laying the input out costs the caller a pass over its columns: worth it for products that read at
+            // least PAIR_MIN_ELEMENTS weights (q/k/v, o_proj, the LM head), not for a router's 64 rows.
             boolean pairs = false;
-            for (Weights w : ws) pairs |= pairKernel(w.dtype(), cols);
+            long elements = 0;
+            for (Weights w : ws) {
+                pairs |= pairKernel(w.dtype(), cols);
+                elements += (long) w.rows() * cols;
+            }
+            pairs &= elements >= PAIR_MIN_ELEMENTS;
             float[] xp = pairs ? BATCH_BUFFERS.get().pairs(x, 0, cols) : null;
             Parallel.forRange(rowBlocks, (long) blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
                 Scratch s = SCRATCH.get();

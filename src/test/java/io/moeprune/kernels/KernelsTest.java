@@ -248,7 +248,9 @@ class KernelsTest {
         try (Arena arena = Arena.ofShared()) {
             for (DType dtype : List.of(DType.BF16, DType.F32)) {
                 for (int cols : new int[]{VectorKernels.PAIR_MIN_COLS, VectorKernels.PAIR_MIN_COLS + 6, 2048}) {
-                    int rows = 13;
+                    // Enough rows that matVec and matMul lay their input out (rows · cols ≥ PAIR_MIN_ELEMENTS), and
+                    // not a multiple of four.
+                    int rows = (int) (VectorKernels.PAIR_MIN_ELEMENTS / cols) + 13;
                     Matrix m = random(dtype, rows, cols, 31 + cols, arena);
                     float[] x = randomVector(cols, 41);
                     String what = dtype + " cols " + cols;
@@ -263,7 +265,7 @@ class KernelsTest {
                     assertEquals(dtype == DType.BF16, b.pairs() != null, what + ": pair layout made");
                     int[] cuts = {0, 24, 40, 1000, cols};
                     for (int i = 0; i + 1 < cuts.length; i++) VECTOR.pack(b, cuts[i], cuts[i + 1]);
-                    for (int[] range : new int[][]{{0, rows}, {1, 6}, {12, 13}}) {
+                    for (int[] range : new int[][]{{0, rows}, {1, 6}, {rows - 1, rows}}) {
                         float[] y = new float[rows];
                         VECTOR.matMulT(m.w(), range[0], range[1], b, y, range[0]);
                         for (int r = 0; r < rows; r++) if (r < range[0] || r >= range[1]) y[r] = (float) rowExact(m, r, x);
