@@ -24,6 +24,7 @@ import java.util.Random;
  *
  * <pre>
  * bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]
+ *                   [--prefill-first N] [--pause-ms N] [--warm-prompt N]   # experiments, see the options below
  * bench/run runtime --generate DIR        # writes the 1.9 B random-weight Qwen3-MoE of {@link RandomMoeModel}
  * bench/run runtime --generate DIR --shape 256,8,4,2,64,32,4,128,8192   # another shape (here moe-tiny-7d's)
  * </pre>
@@ -45,7 +46,7 @@ public final class RuntimeBench {
         }
         if (args.length < 1) {
             System.err.println("usage: bench/run runtime MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--runs 3]"
-                    + " | --generate DIR");
+                    + " [--prefill-first N] [--pause-ms N] [--warm-prompt N] | --generate DIR");
             System.exit(2);
         }
         Path dir = Path.of(args[0]);
@@ -56,9 +57,9 @@ public final class RuntimeBench {
                 case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
                 case "--runs" -> runs = Integer.parseInt(args[i + 1]);
-                // Experiments on what slows a decode after a long prompt: a throwaway prefill of N tokens just before
-                // each timed prompt (a prefill's after-effects without its context), a pause between the timed
-                // prefill and the decode (a transient after the prefill's burst).
+                // What slows a decode after a long prompt (session 6): a throwaway prefill of N tokens just before each
+                // timed prompt (a prefill's after-effects without its context), a pause between the timed prefill and
+                // the decode (a transient after the prefill's burst), warm-up prompts of another length (JIT profiles).
                 case "--prefill-first" -> prefillFirst = Integer.parseInt(args[i + 1]);
                 case "--pause-ms" -> pauseMillis = Integer.parseInt(args[i + 1]);
                 case "--warm-prompt" -> warmPrompt = Integer.parseInt(args[i + 1]);
