@@ -84,12 +84,13 @@ final class VectorKernels implements Kernels {
     private static final int DOT_BLOCK_ROWS = 32;
     /**
      * From this many columns on, one-input BF16 products read each weight pair as one int against the input laid out
-     * by {@link #pairLayout} (dot4Bf16Pairs): on the GPU machine's Xeon 1.9x the four-row kernel's speed from L2 on
-     * 2048-column rows, and 1.2x from memory with 16 threads (76 → 92 GB/s); on 256-column rows (experts' down
-     * projections) slower, 13.9 against 20.5 GB/s from L2 (session 6, {@code bench/run decodeStreams}).
-     * {@code -Dmoeprune.pairMinCols} (a large value turns the pair kernel off).
+     * by {@link #pairLayout} (dot4Bf16Pairs). Off by default ({@code -Dmoeprune.pairMinCols=1024} turns it on): on the
+     * GPU machine's Xeon it is 1.9x the four-row kernel's speed from L2 on 2048-column rows, but a decode step, whose
+     * weights come from memory, was level or slower with it (six alternated runs at 8 and 16 threads, 3.5 % slower
+     * on average; session 6, BENCHMARKS.md). On 256-column rows it is slower even from L2.
      */
-    static final int PAIR_MIN_COLS = Integer.getInteger("moeprune.pairMinCols", 1024);
+    private static int pairMinCols = Integer.getInteger("moeprune.pairMinCols", Integer.MAX_VALUE);
+
     /** A one-input matMul/matMulAll lays its input out for the pair kernel from this many weights on (1 MB of BF16). */
     static final long PAIR_MIN_ELEMENTS = 1L << 19;
     /**
@@ -110,6 +111,13 @@ final class VectorKernels implements Kernels {
     }
 
     private VectorKernels() {
+    }
+
+    /** Sets the pair kernel's least column count (tests turn it on); returns the previous setting. */
+    static int usePairKernelFrom(int cols) {
+        int was = pairMinCols;
+        pairMinCols = cols;
+        return was;
     }
 
     /** Turns the 6×2 tile on or off (tests run it on machines without AVX-512); returns the previous setting. */
@@ -416,7 +424,7 @@ final class VectorKernels implements Kernels {
 
     /** Whether one-input products with these weights take the pair kernel, so want their input in pair layout. */
     static boolean pairKernel(DType weights, int cols) {
-        return weights == DType.BF16 && cols >= PAIR_MIN_COLS && cols >= 2 * L;
+        return weights == DType.BF16 && cols >= pairMinCols && cols >= 2 * L;
     }
 
     /**
