@@ -305,8 +305,7 @@ final class VectorKernels implements Kernels {
     @Override
     public void matVec(Weights w, float[] x, int xOff, float[] out, int outOff) {
         checkInput(w, x, xOff, 1);
-        boolean pairs = pairKernel(w.dtype(), w.cols()) && (long) w.rows() * w.cols() >= PAIR_MIN_ELEMENTS;
-        float[] xp = pairs ? BATCH_BUFFERS.get().pairs(x, xOff, w.cols()) : null;
+        float[] xp = pairInput(java.util.List.of(w), x, xOff);
         Parallel.forRange(w.rows(), (long) w.cols() * w.dtype().byteSize(), (from, to) -> {
             Scratch s = SCRATCH.get();
             rowDots(w, from, to, x, xOff, xp, out, outOff + from, s);
@@ -328,9 +327,9 @@ final class VectorKernels implements Kernels {
             int n = w.cols();
             long rowBytes = (long) n * d.byteSize();
             if (d == DType.BF16 && xp == null && SPREAD && to - from >= 8) {
-                // Short rows (an expert's down projection: 512 bytes) four side by side would read four runs a few
-                // cache lines apart, which the prefetchers follow badly; rows a quarter of the block apart are four
-                // sequential runs through the block.
+                // Four neighbouring rows are four runs a row apart, which the prefetchers follow badly on short rows
+                // (an expert's down projection: 512 bytes, four runs a few cache lines apart); rows a quarter of the
+                // block apart are four sequential runs through the block.
                 int q = (to - from) / 4;
                 for (int j = 0; j < q; j++) {
                     int r0 = from + j;
@@ -420,6 +419,23 @@ final class VectorKernels implements Kernels {
         finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
                 a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
                 a3.reduceLanes(VectorOperators.ADD), out, oo, 1);
+    }
+
+    /**
+     * The one input x[xo, +cols) of a product with these matrices laid out for the pair kernel (in this thread's
+     * buffer), or null where none of them takes it. Laying it out costs the caller a pass over its columns: worth it
+     * for products that read at least PAIR_MIN_ELEMENTS weights (q/k/v, o_proj, the LM head), not for a router's 64
+     * rows.
+     */
+    private static float[] pairInput(java.util.List<Weights> ws, float[] x, int xo) {
+        int cols = ws.getFirst().cols();
+        boolean pairs = false;
+        long elements = 0;
+        for (Weights w : ws) {
+            pairs |= pairKernel(w.dtype(), cols);
+            elements += (long) w.rows() * cols;
+        }
+        return pairs && elements >= PAIR_MIN_ELEMENTS ? BATCH_BUFFERS.get().pairs(x, xo, cols) : null;
     }
 
     /** Whether one-input products with these weights take the pair kernel, so want their input in pair layout. */
@@ -526,16 +542,7 @@ final class VectorKernels implements Kernels {
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];
         if (n == 1) {
-            // Laying the input out costs the caller a pass over its columns: worth it for products that read at
-            // least PAIR_MIN_ELEMENTS weights (q/k/v, o_proj, the LM head), not for a router's 64 rows.
-            boolean pairs = false;
-            long elements = 0;
-            for (Weights w : ws) {
-                pairs |= pairKernel(w.dtype(), cols);
-                elements += (long) w.rows() * cols;
-            }
-            pairs &= elements >= PAIR_MIN_ELEMENTS;
-            float[] xp = pairs ? BATCH_BUFFERS.get().pairs(x, 0, cols) : null;
+            float[] xp = pairInput(ws, x, 0);
             Parallel.forRange(rowBlocks, (long) blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
                 Scratch s = SCRATCH.get();
                 for (int b = from; b < to; b++) {

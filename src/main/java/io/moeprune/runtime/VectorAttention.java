@@ -24,8 +24,7 @@ final class VectorAttention {
     private static final int QUERIES = 4;
     /** Positions per parallel block of the key transpose (whole cache lines of each transposed row). */
     private static final int TRANSPOSE_BLOCK = 64;
-    /** Decode attention items per thread to aim for, and the fewest positions a block of them may hold. */
-    private static final int SPLIT_ITEMS_PER_THREAD = 1;
+    /** The fewest positions a block of decode attention may hold (blocks aim at one item per thread). */
     private static final int SPLIT_MIN_POSITIONS = 32;
     /** From this many positions on, a decode attention item serves all the query heads of a key/value head. */
     private static final int GROUPED_MIN_SPAN = 192;
@@ -73,7 +72,7 @@ final class VectorAttention {
         int group = heads / kvHeads, total = startPos + n;
         int span = window > 0 ? Math.min(window, total) : total;
         int slices = span >= GROUPED_MIN_SPAN ? 1 : group, headsPerItem = group / slices;
-        int wanted = (Parallel.threads() * SPLIT_ITEMS_PER_THREAD + n * kvHeads - 1) / (n * kvHeads);
+        int wanted = (Parallel.threads() + n * kvHeads - 1) / (n * kvHeads);
         int blocks = slices > 1 ? 1 : Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
         int perBlock = (span + blocks - 1) / blocks;
         float[] partial = SPLIT_PARTS.get();
@@ -100,16 +99,9 @@ final class VectorAttention {
                     }
                     scoresOfRow(qs, i * heads * headDim + h * headDim, kc, headDim, g * capacity * headDim, headDim,
                             p0, p1, scale, scores, p0);
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int t = 0; t < p1 - p0; t++) max = Math.max(max, scores[t]);
-                    float sum = 0f;
-                    for (int t = 0; t < p1 - p0; t++) {
-                        float e = (float) Math.exp(scores[t] - max);
-                        scores[t] = e;
-                        sum += e;
-                    }
+                    float max = max(scores, 0, p1 - p0);
                     part[at] = max;
-                    part[at + 1] = sum;
+                    part[at + 1] = exps(scores, 0, p1 - p0, max);
                     weightedValues(scores, p0, p1, vc, valueDim, g * capacity * valueDim, valueDim, part, at + 2, p0);
                 }
             }
@@ -250,9 +242,21 @@ final class VectorAttention {
      * probability and is dropped (−∞: none).
      */
     private static void softmax(float[] s, int from, int to, float sink) {
-        float max = sink;
+        float max = Math.max(sink, max(s, from, to));
+        float sum = (sink == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(sink - max)) + exps(s, from, to, max);
+        float inv = 1f / sum;
+        for (int t = from; t < to; t++) s[t] *= inv;
+    }
+
+    private static float max(float[] s, int from, int to) {
+        float max = Float.NEGATIVE_INFINITY;
         for (int t = from; t < to; t++) if (s[t] > max) max = s[t];
-        float sum = sink == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(sink - max);
+        return max;
+    }
+
+    /** s[t] = exp(s[t] − max) for t in [from, to), a vector at a time; returns their sum. */
+    private static float exps(float[] s, int from, int to, float max) {
+        float sum = 0f;
         int t = from;
         if (to - from >= L) {
             FloatVector vsum = FloatVector.zero(F);
@@ -261,15 +265,14 @@ final class VectorAttention {
                 e.intoArray(s, t);
                 vsum = vsum.add(e);
             }
-            sum += vsum.reduceLanes(VectorOperators.ADD);
+            sum = vsum.reduceLanes(VectorOperators.ADD);
         }
         for (; t < to; t++) {
             float e = (float) Math.exp(s[t] - max);
             s[t] = e;
             sum += e;
         }
-        float inv = 1f / sum;
-        for (t = from; t < to; t++) s[t] *= inv;
+        return sum;
     }
 
     /**
