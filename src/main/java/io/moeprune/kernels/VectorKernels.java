@@ -98,7 +98,9 @@ final class VectorKernels implements Kernels {
      * than four neighbours ({@code -Dmoeprune.spreadRows=false}, for A/B runs): [2048 × 256] BF16 rows 11.4 → 16.0
      * GB/s on one AVX2 core, 20.8 → 31.2 on two (60 → 94 % of the read probe; session 6).
      */
-    private static final boolean SPREAD = !"false".equals(System.getProperty("moeprune.spreadRows"));
+    private static boolean spreadRows = !"false".equals(System.getProperty("moeprune.spreadRows"));
+    /** Spread BF16 rows are read eight at a time rather than four ({@code -Dmoeprune.eightRows=false}: four). */
+    private static boolean eightRows = !"false".equals(System.getProperty("moeprune.eightRows"));
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
@@ -113,12 +115,31 @@ final class VectorKernels implements Kernels {
     private VectorKernels() {
     }
 
-    /** Sets the pair kernel's least column count (tests turn it on); returns the previous setting. */
-    static int usePairKernelFrom(int cols) {
+    /**
+     * Sets the pair kernel's least column count (tests turn it on, {@code bench/run decodeAb} alternates it); returns
+     * the previous setting.
+     */
+    public static int usePairKernelFrom(int cols) {
         int was = pairMinCols;
         pairMinCols = cols;
         return was;
     }
+
+    /** Turns spread rows (see {@link #spreadRows}) on or off, for tests and A/B runs; returns the previous setting. */
+    public static boolean useSpreadRows(boolean on) {
+        boolean was = spreadRows;
+        spreadRows = on;
+        return was;
+    }
+
+    /** Sets {@link #eightRows}, for tests and A/B runs; returns the previous setting. */
+    static boolean useEightRows(boolean on) {
+        boolean was = eightRows;
+        eightRows = on;
+        return was;
+    }
+
+
 
     /** Turns the 6×2 tile on or off (tests run it on machines without AVX-512); returns the previous setting. */
     static boolean useWideTile(boolean on) {
@@ -326,19 +347,27 @@ final class VectorKernels implements Kernels {
             MemorySegment m = w.data();
             int n = w.cols();
             long rowBytes = (long) n * d.byteSize();
-            if (d == DType.BF16 && xp == null && SPREAD && to - from >= 8) {
+            if (d == DType.BF16 && xp == null && spreadRows && eightRows && to - from >= 16) {
+                // Eight runs an eighth of the block apart: a decode step's products are bound by the loads each core
+                // keeps in flight, and eight streams keep more than four (GPU machine, 16 threads: 5-12 % faster
+                // decode, every product faster). Sixteen accumulators were 2.5× slower (C2), one row at a time 20 %.
+                int q = (to - from) / 8;
+                for (int j = 0; j < q; j++) dot8Bf16(m, (long) (from + j) * rowBytes, q * rowBytes, x, xo, n, out, outOff + j, q);
+                r = from + 8 * q;
+            } else if (d == DType.BF16 && spreadRows && to - from >= 8) {
                 // Four neighbouring rows are four runs a row apart, which the prefetchers follow badly on short rows
                 // (an expert's down projection: 512 bytes, four runs a few cache lines apart); rows a quarter of the
                 // block apart are four sequential runs through the block.
                 int q = (to - from) / 4;
                 for (int j = 0; j < q; j++) {
-                    int r0 = from + j;
-                    dot4Bf16(m, r0 * rowBytes, q * rowBytes, x, xo, n, out, outOff + j, q);
+                    long o = (long) (from + j) * rowBytes;
+                    if (xp != null) dot4Bf16Pairs(m, o, q * rowBytes, xp, x, xo, n, out, outOff + j, q);
+                    else dot4Bf16(m, o, q * rowBytes, x, xo, n, out, outOff + j, q);
                 }
                 r = from + 4 * q;
             }
             for (; r + 4 <= to; r += 4) {
-                if (xp != null && d == DType.BF16) dot4Bf16Pairs(m, r * rowBytes, rowBytes, xp, x, xo, n, out, outOff + r - from);
+                if (xp != null && d == DType.BF16) dot4Bf16Pairs(m, r * rowBytes, rowBytes, xp, x, xo, n, out, outOff + r - from, 1);
                 else if (d == DType.BF16) dot4Bf16(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from, 1);
                 else dot4F32(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
             }
@@ -362,6 +391,34 @@ final class VectorKernels implements Kernels {
         }
         finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, LaneSums.sum(a0), LaneSums.sum(a1), LaneSums.sum(a2),
                 LaneSums.sum(a3), out, oo, outStride);
+    }
+
+    /** Rows at off and 1..7 × rowStride bytes after it, into out[oo + k·outStride]. */
+    private static void dot8Bf16(MemorySegment m, long off, long rowStride, float[] x, int xo, int n, float[] out, int oo,
+                                 int outStride) {
+        long o1 = off + rowStride, o2 = o1 + rowStride, o3 = o2 + rowStride, o4 = o3 + rowStride, o5 = o4 + rowStride,
+                o6 = o5 + rowStride, o7 = o6 + rowStride;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long b = 2L * i;
+            a0 = bf16(m, off + b).fma(xv, a0);
+            a1 = bf16(m, o1 + b).fma(xv, a1);
+            a2 = bf16(m, o2 + b).fma(xv, a2);
+            a3 = bf16(m, o3 + b).fma(xv, a3);
+            a4 = bf16(m, o4 + b).fma(xv, a4);
+            a5 = bf16(m, o5 + b).fma(xv, a5);
+            a6 = bf16(m, o6 + b).fma(xv, a6);
+            a7 = bf16(m, o7 + b).fma(xv, a7);
+        }
+        // reduceLanes: eight LaneSums trees would pass C2's inlining budget (see dot4Bf16Pairs).
+        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
+                a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
+                a3.reduceLanes(VectorOperators.ADD), out, oo, outStride);
+        finishBf16Rows(m, o4, o5, o6, o7, x, xo, i, n, a4.reduceLanes(VectorOperators.ADD),
+                a5.reduceLanes(VectorOperators.ADD), a6.reduceLanes(VectorOperators.ADD),
+                a7.reduceLanes(VectorOperators.ADD), out, oo + 4 * outStride, outStride);
     }
 
     /**
@@ -390,9 +447,9 @@ final class VectorKernels implements Kernels {
      * half masked is the odd one, so 2L weights decode with two ALU ops and no widening shuffle, against xp (x with
      * each 2L block split into its even then its odd elements). Four accumulators, two products into each per step.
      */
-    private static void dot4Bf16Pairs(MemorySegment m, long off, long rowBytes, float[] xp, float[] x, int xo, int n,
-                                      float[] out, int oo) {
-        long o1 = off + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+    private static void dot4Bf16Pairs(MemorySegment m, long off, long rowStride, float[] xp, float[] x, int xo, int n,
+                                      float[] out, int oo, int outStride) {
+        long o1 = off + rowStride, o2 = o1 + rowStride, o3 = o2 + rowStride;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         // A vector mask, not and(int): with the scalar form C2 lost the products' vector type and boxed them.
         IntVector high = IntVector.broadcast(I, 0xffff0000);
@@ -418,7 +475,7 @@ final class VectorKernels implements Kernels {
         // the in-order reduction costs little.
         finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
                 a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
-                a3.reduceLanes(VectorOperators.ADD), out, oo, 1);
+                a3.reduceLanes(VectorOperators.ADD), out, oo, outStride);
     }
 
     /**

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -237,15 +238,44 @@ class KernelsTest {
     }
 
     /**
+     * BF16 rows read eight at a time, an eighth of the block apart (the default), and four at a time: row counts
+     * below, at and past sixteen (the least that takes eight), not multiples of eight (the rest go four or one at a
+     * time), short and long rows, with and without a column tail.
+     */
+    @ParameterizedTest(name = "eight rows {0}")
+    @ValueSource(booleans = {true, false})
+    void spreadRowsMatchDoubleReference(boolean eight) {
+        boolean was = VectorKernels.useEightRows(eight);
+        try (Arena arena = Arena.ofShared()) {
+            for (int cols : new int[]{256, 260, 2048}) {
+                for (int rows : new int[]{15, 16, 23, 31, 32, 37, 64, 71, 1000}) {
+                    Matrix m = random(DType.BF16, rows, cols, 7 + rows + cols, arena);
+                    float[] x = randomVector(cols, 11);
+                    float[] out = new float[rows];
+                    VECTOR.matVec(m.w(), x, 0, out, 0);
+                    assertProduct(m, x, 0, out, 0, "matVec " + rows + "x" + cols);
+                    java.util.Arrays.fill(out, 0f);
+                    VECTOR.matMul(m.w(), x, 1, out);
+                    assertProduct(m, x, 0, out, 0, "matMul " + rows + "x" + cols);
+                }
+            }
+        } finally {
+            VectorKernels.useEightRows(was);
+        }
+    }
+
+    /**
      * One-input products of long BF16 rows, with the pair kernel on (weights read as int pairs against the input laid out
      * even/odd per block): through matVec, matMul (decode's q/k/v) and matMulT on a batch whose layout was filled
      * piecewise by pack (as the experts' activations are, row block by row block, with ragged block edges); column
-     * counts with and without a tail after the last whole block, row counts not a multiple of four. F32 rows of the
-     * same width stay on the plain kernel.
+     * counts with and without a tail after the last whole block, row counts not a multiple of four; four rows a quarter
+     * of the block apart and four neighbouring rows. F32 rows of the same width stay on the plain kernel.
      */
-    @Test
-    void singleInputProductsOfLongRowsMatchDoubleReference() {
+    @ParameterizedTest(name = "spread rows {0}")
+    @ValueSource(booleans = {true, false})
+    void singleInputProductsOfLongRowsMatchDoubleReference(boolean spread) {
         int was = VectorKernels.usePairKernelFrom(1024);
+        boolean spreadWas = VectorKernels.useSpreadRows(spread);
         try (Arena arena = Arena.ofShared()) {
             for (DType dtype : List.of(DType.BF16, DType.F32)) {
                 for (int cols : new int[]{1024, 1030, 2048}) {
@@ -276,6 +306,7 @@ class KernelsTest {
             }
         } finally {
             VectorKernels.usePairKernelFrom(was);
+            VectorKernels.useSpreadRows(spreadWas);
         }
     }
 

@@ -1,0 +1,152 @@
+package io.moeprune.bench;
+
+import io.moeprune.kernels.KernelSwitches;
+import io.moeprune.kernels.Parallel;
+import io.moeprune.runtime.InferenceState;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import io.moeprune.runtime.PhaseTimes;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * Decode speed of kernel variants compared in one process, alternated run by run, so that they share the model's
+ * mapping, the JIT and the host's swings: between processes the GPU machine's decode speed moves by up to 2×, which
+ * hid every difference under 10-15 % in session 6. Each round runs every variant once (a prefill of the prompt,
+ * untimed, then the timed decode steps), starting from a different variant each round; the table gives each
+ * variant's median tokens/s, the median of its per-round ratio to the first variant, and its decode phases (with
+ * {@code -Dmoeprune.phases=true}).
+ *
+ * <pre>
+ * bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]
+ *                   [--variants eight,four]   # names in KNOWN
+ * </pre>
+ */
+public final class DecodeAbBench {
+
+    /** A named setting of the kernel switches. */
+    record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows) {
+        void apply() {
+            KernelSwitches.pairKernelFrom(pairMinCols);
+            KernelSwitches.spreadRows(spreadRows);
+            KernelSwitches.eightRows(eightRows);
+        }
+    }
+
+    private static final int OFF = Integer.MAX_VALUE;
+
+    static final List<Variant> KNOWN = List.of(
+            new Variant("eight", OFF, true, true),         // the default: eight rows spread through the block
+            new Variant("four", OFF, true, false),         // four spread rows (session 6)
+            new Variant("neighbours", OFF, false, false),  // four neighbouring rows (session 5)
+            new Variant("pairs", 1024, true, false));      // the pair kernel (on four spread rows)
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 1) usage();
+        Path dir = Path.of(args[0]);
+        int promptLen = 256, decodeLen = 32, rounds = 8;
+        List<Variant> variants = KNOWN.subList(0, 2);
+        for (int i = 1; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--threads" -> Parallel.setThreads(Integer.parseInt(args[i + 1]));
+                case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
+                case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
+                case "--rounds" -> rounds = Integer.parseInt(args[i + 1]);
+                case "--variants" -> variants = parse(args[i + 1]);
+                default -> usage();
+            }
+        }
+        int v = variants.size();
+        try (Model model = Models.open(dir); Arena arena = Arena.ofShared()) {
+            Random random = new Random(7);
+            int[] prompt = random.ints(promptLen, 0, model.spec().vocabSize()).toArray();
+            long activeBytes = model.activeWeightBytesPerToken();
+            // Warm-up: every variant's kernels compiled before anything is timed.
+            long warmEnd = System.nanoTime() + 2_000_000_000L;
+            for (int w = 0; w < 2 * v || System.nanoTime() < warmEnd; w++) {
+                variants.get(w % v).apply();
+                decode(model, prompt, Math.min(8, decodeLen));
+            }
+            PhaseTimes.take();
+            MemorySegment probe = Roofline.randomBytes(arena, 1L << 30, 1);
+            double[][] speed = new double[v][rounds], ratio = new double[v][rounds];
+            double[] bandwidth = new double[rounds];
+            long[][] phases = new long[v][PhaseTimes.Phase.values().length];
+            for (int r = 0; r < rounds; r++) {
+                bandwidth[r] = Roofline.readBandwidth(probe, 0.25).wall() * 1e9;
+                for (int k = 0; k < v; k++) {
+                    int i = (r + k) % v;
+                    variants.get(i).apply();
+                    speed[i][r] = decode(model, prompt, decodeLen);
+                    long[] t = PhaseTimes.take();
+                    for (int p = 0; p < t.length; p++) phases[i][p] += t[p];
+                }
+                for (int i = 0; i < v; i++) ratio[i][r] = speed[i][r] / speed[0][r];
+            }
+            KNOWN.getFirst().apply();
+            double roof = median(bandwidth) / activeBytes;
+            System.out.printf(Locale.ROOT, "model %s, threads %d, prompt %d, %d decode steps × %d rounds; probe %.0f GB/s"
+                            + " (median; %.0f-%.0f), decode roofline %.1f tokens/s%n", dir.getFileName(),
+                    Parallel.threads(), promptLen, decodeLen, rounds, median(bandwidth) / 1e9,
+                    Arrays.stream(bandwidth).min().orElse(0) / 1e9, Arrays.stream(bandwidth).max().orElse(0) / 1e9, roof);
+            System.out.printf(Locale.ROOT, "%-14s %10s %8s %8s %10s %9s%n", "variant", "tokens/s", "min", "max",
+                    "of roof", "vs first");
+            for (int i = 0; i < v; i++) {
+                System.out.printf(Locale.ROOT, "%-14s %10.1f %8.1f %8.1f %9.0f%% %9.3f%n", variants.get(i).name(),
+                        median(speed[i]), Arrays.stream(speed[i]).min().orElse(0),
+                        Arrays.stream(speed[i]).max().orElse(0), 100 * median(speed[i]) / roof, median(ratio[i]));
+            }
+            if (PhaseTimes.ON) {
+                for (int i = 0; i < v; i++) {
+                    System.out.printf("%ndecode phases of %s (%d × %d steps):%n%s", variants.get(i).name(), rounds,
+                            decodeLen, PhaseTimes.table(phases[i]));
+                }
+            }
+        }
+    }
+
+    /** Prefills the prompt (untimed), then returns decode tokens/s over {@code steps} greedy steps. */
+    private static double decode(Model model, int[] prompt, int steps) {
+        InferenceState state = model.newState(prompt.length + steps);
+        int next = argmax(model.forward(prompt, state, false));
+        PhaseTimes.take();
+        long t0 = System.nanoTime();
+        for (int s = 0; s < steps; s++) next = argmax(model.decode(next, state));
+        return steps / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    private static List<Variant> parse(String names) {
+        List<Variant> out = new ArrayList<>();
+        for (String n : names.split(",")) {
+            out.add(KNOWN.stream().filter(k -> k.name().equals(n.trim())).findFirst().orElseThrow(
+                    () -> new IllegalArgumentException("unknown variant '" + n + "'; known: "
+                            + KNOWN.stream().map(Variant::name).toList())));
+        }
+        return out;
+    }
+
+    private static void usage() {
+        System.err.println("usage: bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]"
+                + " [--variants " + String.join(",", KNOWN.stream().map(Variant::name).toList()) + "]");
+        System.exit(2);
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}
