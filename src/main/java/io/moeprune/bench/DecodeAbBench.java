@@ -26,33 +26,44 @@ import java.util.Random;
  *
  * <pre>
  * bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]
- *                   [--variants eight,four]   # names in KNOWN
+ *                   [--variants default,session6]   # names in KNOWN
  * </pre>
  */
 public final class DecodeAbBench {
 
     /** A named setting of the kernel switches. */
-    record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows) {
+    record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
+                   long minWork, boolean smallSplit) {
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
             KernelSwitches.spreadRows(spreadRows);
             KernelSwitches.eightRows(eightRows);
+            KernelSwitches.chunksPerThread(chunksPerThread);
+            KernelSwitches.minWorkPerThread(minWork);
+            KernelSwitches.smallSplit(smallSplit);
         }
     }
 
     private static final int OFF = Integer.MAX_VALUE;
+    private static final long WORK = Parallel.MIN_WORK_PER_THREAD;
 
+    /** The defaults first; session6 is that session's defaults; the others each change one thing. */
     static final List<Variant> KNOWN = List.of(
-            new Variant("eight", OFF, true, true),         // the default: eight rows spread through the block
-            new Variant("four", OFF, true, false),         // four spread rows (session 6)
-            new Variant("neighbours", OFF, false, false),  // four neighbouring rows (session 5)
-            new Variant("pairs", 1024, true, false));      // the pair kernel (on four spread rows)
+            new Variant("default", OFF, true, true, 8, WORK, true),      // eight spread rows, 8 chunks, small split
+            new Variant("session6", OFF, true, false, 4, WORK, false),   // four spread rows, 4 chunks per thread
+            new Variant("four", OFF, true, false, 8, WORK, true),        // four spread rows
+            new Variant("neighbours", OFF, false, false, 8, WORK, true), // four neighbouring rows (session 5)
+            new Variant("pairs", 1024, true, false, 8, WORK, true),      // the pair kernel (four spread rows)
+            new Variant("chunks4", OFF, true, true, 4, WORK, true),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true),  // calls split from 32 KB of work a thread
+            new Variant("nosmall", OFF, true, true, 8, WORK, false));    // a router in 32-row blocks
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();
         Path dir = Path.of(args[0]);
         int promptLen = 256, decodeLen = 32, rounds = 8;
-        List<Variant> variants = KNOWN.subList(0, 2);
+        List<Variant> variants = KNOWN.subList(0, 2);   // default,session6
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--threads" -> Parallel.setThreads(Integer.parseInt(args[i + 1]));

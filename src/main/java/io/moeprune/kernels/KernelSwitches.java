@@ -24,4 +24,19 @@ public final class KernelSwitches {
     public static boolean eightRows(boolean on) {
         return VectorKernels.useEightRows(on);
     }
+
+    /** Chunks per thread of a parallel call ({@code moeprune.chunksPerThread}). */
+    public static int chunksPerThread(int n) {
+        return Parallel.useChunksPerThread(n);
+    }
+
+    /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}). */
+    public static long minWorkPerThread(long bytes) {
+        return Parallel.useMinWork(bytes);
+    }
+
+    /** Small one-input products are cut in 8-row blocks, spread over more threads ({@code moeprune.smallSplit}). */
+    public static boolean smallSplit(boolean on) {
+        return VectorKernels.useSmallSplit(on);
+    }
 }

@@ -99,8 +99,17 @@ final class VectorKernels implements Kernels {
      * GB/s on one AVX2 core, 20.8 → 31.2 on two (60 → 94 % of the read probe; session 6).
      */
     private static boolean spreadRows = !"false".equals(System.getProperty("moeprune.spreadRows"));
-    /** Spread BF16 rows are read eight at a time rather than four ({@code -Dmoeprune.eightRows=false}: four). */
+    /**
+     * Spread BF16 rows are read eight at a time rather than four ({@code -Dmoeprune.eightRows=false}: four). The
+     * four-row kernel remains for blocks of 8-15 rows and for the rows past the last eight.
+     */
     private static boolean eightRows = !"false".equals(System.getProperty("moeprune.eightRows"));
+    /**
+     * Whether a small one-input product is cut in 8-row blocks counted at 4× their bytes ({@code
+     * -Dmoeprune.smallSplit=false}: 32-row blocks at their bytes). The router of the 1.9 B model (64 rows, 256 KB)
+     * then runs on 8 threads, not 2: its phase of a 16-thread decode step took 14-27 % less time (session 7).
+     */
+    private static boolean smallSplit = !"false".equals(System.getProperty("moeprune.smallSplit"));
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
@@ -129,6 +138,13 @@ final class VectorKernels implements Kernels {
     public static boolean useSpreadRows(boolean on) {
         boolean was = spreadRows;
         spreadRows = on;
+        return was;
+    }
+
+    /** Sets {@link #smallSplit}, for tests and A/B runs; returns the previous setting. */
+    static boolean useSmallSplit(boolean on) {
+        boolean was = smallSplit;
+        smallSplit = on;
         return was;
     }
 
@@ -594,13 +610,18 @@ final class VectorKernels implements Kernels {
         // input (decode) is memory-bound: small blocks spread the bytes evenly over the threads.
         int vectors = batchStride(n) / L;
         int tokenBlocks = n == 1 ? 1 : (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
-        int blockRows = n == 1 ? DOT_BLOCK_ROWS : batchBlockRows(ws, tokenBlocks);
+        long bytes = 0;
+        for (Weights w : ws) bytes += w.byteSize();
+        // A small one-input product (a router's 64 rows) is bound by the latency of its few streams: blocks of 8 rows
+        // counted at 4× their bytes spread it over up to 8× more threads than MIN_WORK_PER_THREAD would.
+        boolean small = n == 1 && smallSplit && bytes < (long) Parallel.threads() * Parallel.MIN_WORK_PER_THREAD;
+        int blockRows = n == 1 ? (small ? 8 : DOT_BLOCK_ROWS) : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];
         if (n == 1) {
             float[] xp = pairInput(ws, x, 0);
-            Parallel.forRange(rowBlocks, (long) blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
+            Parallel.forRange(rowBlocks, (small ? 4L : 1L) * blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
                 Scratch s = SCRATCH.get();
                 for (int b = from; b < to; b++) {
                     int i = matrixOf(firstBlock, b);
