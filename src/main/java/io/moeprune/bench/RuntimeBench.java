@@ -85,6 +85,16 @@ public final class RuntimeBench {
                 int next = argmax(model.forward(warmTokens, state, false));
                 for (int s = 0; s < Math.min(8, decodeLen); s++) next = argmax(model.decode(next, state));
             }
+            // Then a decode of its own for another second (at most 512 steps): a prefill of 256 tokens at 16 threads
+            // takes ~0.3 s, so the loop above ran only ~50 decode steps, and what only a decode step runs (attention of
+            // one row, routing) may not be compiled yet when the timed steps run. (Session 7, one call: 76-82 tokens/s
+            // here against 90 in bench/run decodeAb, which times its steps after hundreds of others.)
+            if (decodeLen > 0) {
+                InferenceState state = model.newState(warmTokens.length + 512);
+                int next = argmax(model.forward(warmTokens, state, false));
+                long decodeWarmEnd = System.nanoTime() + 1_000_000_000L;
+                for (int s = 0; s < 512 && System.nanoTime() < decodeWarmEnd; s++) next = argmax(model.decode(next, state));
+            }
             double[] prefill = new double[runs], decode = new double[runs], adjacent = new double[runs];
             long[] prefillPhases = new long[PhaseTimes.Phase.values().length], decodePhases = prefillPhases.clone();
             long gcCount = 0, gcMillis = 0;

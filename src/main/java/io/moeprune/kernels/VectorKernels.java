@@ -350,10 +350,10 @@ final class VectorKernels implements Kernels {
     }
 
     /**
-     * out[outOff + r − from] = W[r]·x for rows [from, to). BF16 and F32 rows go four at a time: four independent
-     * streams from memory keep more loads in flight than one (a decode step is bound by memory latency per core,
-     * not by arithmetic), and each input vector is loaded once for the four. {@code xp}, when not null, is x in the
-     * layout of {@link #pairLayout}, for BF16 rows (the pair kernel).
+     * out[outOff + r − from] = W[r]·x for rows [from, to). BF16 rows go eight at a time (blocks of 16 rows or more),
+     * else four, as F32 rows do: independent streams from memory keep more loads in flight than one (a decode step
+     * is bound by the loads in flight per core, not by arithmetic), and each input vector is loaded once for all of
+     * them. {@code xp}, when not null, is x in the layout of {@link #pairLayout}, for BF16 rows (the pair kernel).
      */
     private static void rowDots(Weights w, int from, int to, float[] x, int xo, float[] xp, float[] out, int outOff,
                                 Scratch s) {
