@@ -1,42 +1,78 @@
 package io.moeprune.kernels;
 
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
 /**
- * Kernel choices that a benchmark switches at run time, so that variants are compared in one process, alternated
- * run by run ({@code bench/run decodeAb}): between processes the GPU machine's speed moves by up to 2×, which hides
- * a difference of 10 %. Each setter returns the previous setting. The system property named on each choice sets it
- * at start-up.
+ * The kernels' choices for one-input products (a decode step) and for the pool's splitting. Each starts from its
+ * system property and can be switched at run time, so that variants are compared in one process, alternated run by
+ * run ({@code bench/run decodeAb}): between processes the GPU machine's speed moves by up to 2×, which hides a
+ * difference of 10 %. Each setter returns the previous setting; the kernels read the switches plainly, once per
+ * call.
  */
 public final class KernelSwitches {
+    /**
+     * From this many columns on, one-input BF16 products read each weight pair as one int against the input laid out
+     * by {@code VectorKernels.pairLayout} ({@code moeprune.pairMinCols}; default: never). On the GPU machine's Xeon it
+     * is 1.9× the four-row kernel's speed from L2 on 2048-column rows, but a decode step, whose weights come from
+     * memory, was level or slower with it (sessions 6 and 7, BENCHMARKS.md). On 256-column rows it is slower even
+     * from L2.
+     */
+    static final AtomicInteger PAIR_MIN_COLS =
+            new AtomicInteger(Integer.getInteger("moeprune.pairMinCols", Integer.MAX_VALUE));
+    /**
+     * One-input row dots take rows spread through the block (each row's run sequential through memory) rather than
+     * neighbouring rows ({@code moeprune.spreadRows}, default true): [2048 × 256] BF16 rows 60 → 94 % of the read
+     * probe on two AVX2 cores (session 6).
+     */
+    static final AtomicBoolean SPREAD_ROWS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.spreadRows")));
+    /**
+     * Spread BF16 rows are read eight at a time rather than four ({@code moeprune.eightRows}, default true): 5-12 %
+     * more decode tokens/s at 16 threads on the GPU machine (session 7). Blocks of 8-15 rows, and the rows past the
+     * last eight, take the four-row kernel.
+     */
+    static final AtomicBoolean EIGHT_ROWS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.eightRows")));
+    /**
+     * A small one-input product (below {@link Parallel#MIN_WORK_PER_THREAD} per thread) is cut in 8-row blocks counted
+     * at 4× their bytes ({@code moeprune.smallSplit}, default true): the 1.9 B model's router (64 rows, 256 KB) runs on
+     * 8 threads, not 2, and its phase of a 16-thread decode step took 14-27 % less time (session 7).
+     */
+    static final AtomicBoolean SMALL_SPLIT = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.smallSplit")));
+    /**
+     * Chunks per taking-part thread of a parallel call ({@code moeprune.chunksPerThread}, default 8): a thread delayed
+     * by the OS or by memory does not hold everyone up, and the threads run out of work closer together (8 against
+     * 4: a 16-thread decode step 3-4 % faster; 16 no better; session 7).
+     */
+    static final AtomicInteger CHUNKS_PER_THREAD =
+            new AtomicInteger(Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 8)));
+    /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
+    static final AtomicLong MIN_WORK_PER_THREAD = new AtomicLong(Parallel.MIN_WORK_PER_THREAD);
+
     private KernelSwitches() {
     }
 
-    /** One-input BF16 products of at least this many columns take the pair kernel ({@code moeprune.pairMinCols}). */
     public static int pairKernelFrom(int cols) {
-        return VectorKernels.usePairKernelFrom(cols);
+        return PAIR_MIN_COLS.getAndSet(cols);
     }
 
-    /** One-input products take rows spread through the block, not neighbours ({@code moeprune.spreadRows}). */
     public static boolean spreadRows(boolean on) {
-        return VectorKernels.useSpreadRows(on);
+        return SPREAD_ROWS.getAndSet(on);
     }
 
-    /** Spread BF16 rows are read eight at a time, not four ({@code moeprune.eightRows}). */
     public static boolean eightRows(boolean on) {
-        return VectorKernels.useEightRows(on);
+        return EIGHT_ROWS.getAndSet(on);
     }
 
-    /** Chunks per thread of a parallel call ({@code moeprune.chunksPerThread}). */
-    public static int chunksPerThread(int n) {
-        return Parallel.useChunksPerThread(n);
-    }
-
-    /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}). */
-    public static long minWorkPerThread(long bytes) {
-        return Parallel.useMinWork(bytes);
-    }
-
-    /** Small one-input products are cut in 8-row blocks, spread over more threads ({@code moeprune.smallSplit}). */
     public static boolean smallSplit(boolean on) {
-        return VectorKernels.useSmallSplit(on);
+        return SMALL_SPLIT.getAndSet(on);
+    }
+
+    public static int chunksPerThread(int n) {
+        return CHUNKS_PER_THREAD.getAndSet(Math.max(1, n));
+    }
+
+    public static long minWorkPerThread(long bytes) {
+        return MIN_WORK_PER_THREAD.getAndSet(Math.max(1, bytes));
     }
 }

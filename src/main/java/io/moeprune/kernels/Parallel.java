@@ -32,9 +32,6 @@ public final class Parallel {
      */
     public static final long MIN_WORK_PER_THREAD = Math.max(1, Long.getLong("moeprune.minWorkPerThread", 1L << 17));
 
-    /** Chunks per taking-part thread: a few, so a thread delayed by the OS or by memory does not hold everyone up. */
-    private static int chunksPerThread = Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 8));
-    private static long minWork = MIN_WORK_PER_THREAD;
 
     /**
      * How long an idle worker spins before parking: long enough to bridge the gaps within a decode step
@@ -143,6 +140,7 @@ public final class Parallel {
         if (count <= 0) return;
         Parallel p = pool;
         long total = (long) count * Math.max(1, workPerItem);
+        long minWork = KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
         int parts = (int) Math.min(Math.min(p.threads, count), Math.max(1, total / minWork));
         if (parts <= 1 || !p.busy.compareAndSet(false, true)) {
             task.run(0, count);
@@ -155,22 +153,8 @@ public final class Parallel {
         }
     }
 
-    /** Sets the chunks per taking-part thread (A/B runs, {@link KernelSwitches}); returns the previous setting. */
-    static int useChunksPerThread(int n) {
-        int was = chunksPerThread;
-        chunksPerThread = Math.max(1, n);
-        return was;
-    }
-
-    /** Sets the least work per thread (A/B runs, {@link KernelSwitches}); returns the previous setting. */
-    static long useMinWork(long bytes) {
-        long was = minWork;
-        minWork = Math.max(1, bytes);
-        return was;
-    }
-
     private void dispatch(int count, int parts, RangeTask task) {
-        int perThread = chunksPerThread;
+        int perThread = KernelSwitches.CHUNKS_PER_THREAD.getPlain();  // chunks per taking-part thread
         int perChunk = Math.max(1, (count + parts * perThread - 1) / (parts * perThread));
         Job j = new Job(task, count, perChunk, parts - 1);
         job = j;  // publishes the job to workers [0, parts - 1)

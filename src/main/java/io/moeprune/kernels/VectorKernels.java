@@ -82,34 +82,8 @@ final class VectorKernels implements Kernels {
     private static final int DOT_MAX_INPUTS = Integer.getInteger("moeprune.dotMaxInputs", Math.max(1, L / 4));
     /** Rows per parallel block of a single-input product (and per block of {@link #dotsPerInput}, about L1-sized). */
     private static final int DOT_BLOCK_ROWS = 32;
-    /**
-     * From this many columns on, one-input BF16 products read each weight pair as one int against the input laid out
-     * by {@link #pairLayout} (dot4Bf16Pairs). Off by default ({@code -Dmoeprune.pairMinCols=1024} turns it on): on the
-     * GPU machine's Xeon it is 1.9x the four-row kernel's speed from L2 on 2048-column rows, but a decode step, whose
-     * weights come from memory, was level or slower with it (six alternated runs at 8 and 16 threads, 3.5 % slower
-     * on average; session 6, BENCHMARKS.md). On 256-column rows it is slower even from L2.
-     */
-    private static int pairMinCols = Integer.getInteger("moeprune.pairMinCols", Integer.MAX_VALUE);
-
     /** A one-input matMul/matMulAll lays its input out for the pair kernel from this many weights on (1 MB of BF16). */
     static final long PAIR_MIN_ELEMENTS = 1L << 19;
-    /**
-     * Whether a one-input product's four-row dots take rows a quarter of the block apart (four sequential runs) rather
-     * than four neighbours ({@code -Dmoeprune.spreadRows=false}, for A/B runs): [2048 × 256] BF16 rows 11.4 → 16.0
-     * GB/s on one AVX2 core, 20.8 → 31.2 on two (60 → 94 % of the read probe; session 6).
-     */
-    private static boolean spreadRows = !"false".equals(System.getProperty("moeprune.spreadRows"));
-    /**
-     * Spread BF16 rows are read eight at a time rather than four ({@code -Dmoeprune.eightRows=false}: four). The
-     * four-row kernel remains for blocks of 8-15 rows and for the rows past the last eight.
-     */
-    private static boolean eightRows = !"false".equals(System.getProperty("moeprune.eightRows"));
-    /**
-     * Whether a small one-input product is cut in 8-row blocks counted at 4× their bytes ({@code
-     * -Dmoeprune.smallSplit=false}: 32-row blocks at their bytes). The router of the 1.9 B model (64 rows, 256 KB)
-     * then runs on 8 threads, not 2: its phase of a 16-thread decode step took 14-27 % less time (session 7).
-     */
-    private static boolean smallSplit = !"false".equals(System.getProperty("moeprune.smallSplit"));
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Per-thread buffers, so kernel calls allocate nothing: decoded weight rows, and the F16 staging. */
@@ -123,39 +97,6 @@ final class VectorKernels implements Kernels {
 
     private VectorKernels() {
     }
-
-    /**
-     * Sets the pair kernel's least column count (tests turn it on, {@code bench/run decodeAb} alternates it); returns
-     * the previous setting.
-     */
-    public static int usePairKernelFrom(int cols) {
-        int was = pairMinCols;
-        pairMinCols = cols;
-        return was;
-    }
-
-    /** Turns spread rows (see {@link #spreadRows}) on or off, for tests and A/B runs; returns the previous setting. */
-    public static boolean useSpreadRows(boolean on) {
-        boolean was = spreadRows;
-        spreadRows = on;
-        return was;
-    }
-
-    /** Sets {@link #smallSplit}, for tests and A/B runs; returns the previous setting. */
-    static boolean useSmallSplit(boolean on) {
-        boolean was = smallSplit;
-        smallSplit = on;
-        return was;
-    }
-
-    /** Sets {@link #eightRows}, for tests and A/B runs; returns the previous setting. */
-    static boolean useEightRows(boolean on) {
-        boolean was = eightRows;
-        eightRows = on;
-        return was;
-    }
-
-
 
     /** Turns the 6×2 tile on or off (tests run it on machines without AVX-512); returns the previous setting. */
     static boolean useWideTile(boolean on) {
@@ -363,14 +304,15 @@ final class VectorKernels implements Kernels {
             MemorySegment m = w.data();
             int n = w.cols();
             long rowBytes = (long) n * d.byteSize();
-            if (d == DType.BF16 && xp == null && spreadRows && eightRows && to - from >= 16) {
+            boolean spread = KernelSwitches.SPREAD_ROWS.getPlain();
+            if (d == DType.BF16 && xp == null && spread && KernelSwitches.EIGHT_ROWS.getPlain() && to - from >= 16) {
                 // Eight runs an eighth of the block apart: a decode step's products are bound by the loads each core
                 // keeps in flight, and eight streams keep more than four (GPU machine, 16 threads: 5-12 % faster
                 // decode, every product faster). Sixteen accumulators were 2.5× slower (C2), one row at a time 20 %.
                 int q = (to - from) / 8;
                 for (int j = 0; j < q; j++) dot8Bf16(m, (long) (from + j) * rowBytes, q * rowBytes, x, xo, n, out, outOff + j, q);
                 r = from + 8 * q;
-            } else if (d == DType.BF16 && spreadRows && to - from >= 8) {
+            } else if (d == DType.BF16 && spread && to - from >= 8) {
                 // Four neighbouring rows are four runs a row apart, which the prefetchers follow badly on short rows
                 // (an expert's down projection: 512 bytes, four runs a few cache lines apart); rows a quarter of the
                 // block apart are four sequential runs through the block.
@@ -513,7 +455,7 @@ final class VectorKernels implements Kernels {
 
     /** Whether one-input products with these weights take the pair kernel, so want their input in pair layout. */
     static boolean pairKernel(DType weights, int cols) {
-        return weights == DType.BF16 && cols >= pairMinCols && cols >= 2 * L;
+        return weights == DType.BF16 && cols >= KernelSwitches.PAIR_MIN_COLS.getPlain() && cols >= 2 * L;
     }
 
     /**
@@ -614,7 +556,8 @@ final class VectorKernels implements Kernels {
         for (Weights w : ws) bytes += w.byteSize();
         // A small one-input product (a router's 64 rows) is bound by the latency of its few streams: blocks of 8 rows
         // counted at 4× their bytes spread it over up to 8× more threads than MIN_WORK_PER_THREAD would.
-        boolean small = n == 1 && smallSplit && bytes < (long) Parallel.threads() * Parallel.MIN_WORK_PER_THREAD;
+        boolean small = n == 1 && KernelSwitches.SMALL_SPLIT.getPlain()
+                && bytes < (long) Parallel.threads() * Parallel.MIN_WORK_PER_THREAD;
         int blockRows = n == 1 ? (small ? 8 : DOT_BLOCK_ROWS) : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;

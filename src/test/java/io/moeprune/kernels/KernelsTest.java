@@ -245,7 +245,7 @@ class KernelsTest {
     @ParameterizedTest(name = "eight rows {0}")
     @ValueSource(booleans = {true, false})
     void spreadRowsMatchDoubleReference(boolean eight) {
-        boolean was = VectorKernels.useEightRows(eight);
+        boolean was = KernelSwitches.eightRows(eight);
         try (Arena arena = Arena.ofShared()) {
             for (int cols : new int[]{256, 260, 2048}) {
                 for (int rows : new int[]{15, 16, 23, 31, 32, 37, 64, 71, 1000}) {
@@ -260,7 +260,7 @@ class KernelsTest {
                 }
             }
         } finally {
-            VectorKernels.useEightRows(was);
+            KernelSwitches.eightRows(was);
         }
     }
 
@@ -274,8 +274,8 @@ class KernelsTest {
     @ParameterizedTest(name = "spread rows {0}")
     @ValueSource(booleans = {true, false})
     void singleInputProductsOfLongRowsMatchDoubleReference(boolean spread) {
-        int was = VectorKernels.usePairKernelFrom(1024);
-        boolean spreadWas = VectorKernels.useSpreadRows(spread);
+        int was = KernelSwitches.pairKernelFrom(1024);
+        boolean spreadWas = KernelSwitches.spreadRows(spread);
         try (Arena arena = Arena.ofShared()) {
             for (DType dtype : List.of(DType.BF16, DType.F32)) {
                 for (int cols : new int[]{1024, 1030, 2048}) {
@@ -305,8 +305,8 @@ class KernelsTest {
                 }
             }
         } finally {
-            VectorKernels.usePairKernelFrom(was);
-            VectorKernels.useSpreadRows(spreadWas);
+            KernelSwitches.pairKernelFrom(was);
+            KernelSwitches.spreadRows(spreadWas);
         }
     }
 
