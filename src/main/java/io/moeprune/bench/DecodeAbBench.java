@@ -33,7 +33,12 @@ public final class DecodeAbBench {
 
     /** A named setting of the kernel switches. */
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
-                   long minWork, boolean smallSplit) {
+                   long minWork, boolean smallSplit, boolean groupedHeads) {
+        Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
+                long minWork, boolean smallSplit) {
+            this(name, pairMinCols, spreadRows, eightRows, chunksPerThread, minWork, smallSplit, true);
+        }
+
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
             KernelSwitches.spreadRows(spreadRows);
@@ -41,6 +46,7 @@ public final class DecodeAbBench {
             KernelSwitches.chunksPerThread(chunksPerThread);
             KernelSwitches.minWorkPerThread(minWork);
             KernelSwitches.smallSplit(smallSplit);
+            KernelSwitches.groupedHeads(groupedHeads);
         }
     }
 
@@ -50,14 +56,15 @@ public final class DecodeAbBench {
     /** The defaults first; session6 is that session's defaults; the others each change one thing. */
     static final List<Variant> KNOWN = List.of(
             new Variant("default", OFF, true, true, 8, WORK, true),      // eight spread rows, 8 chunks, small split
-            new Variant("session6", OFF, true, false, 4, WORK, false),   // four spread rows, 4 chunks per thread
+            new Variant("session6", OFF, true, false, 4, WORK, false, false), // four spread rows, 4 chunks a thread
             new Variant("four", OFF, true, false, 8, WORK, true),        // four spread rows
             new Variant("neighbours", OFF, false, false, 8, WORK, true), // four neighbouring rows (session 5)
             new Variant("pairs", 1024, true, false, 8, WORK, true),      // the pair kernel (four spread rows)
             new Variant("chunks4", OFF, true, true, 4, WORK, true),
             new Variant("chunks16", OFF, true, true, 16, WORK, true),
             new Variant("work32k", OFF, true, true, 8, 32 << 10, true),  // calls split from 32 KB of work a thread
-            new Variant("nosmall", OFF, true, true, 8, WORK, false));    // a router in 32-row blocks
+            new Variant("nosmall", OFF, true, true, 8, WORK, false),     // a router in 32-row blocks
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false)); // attention one head at a time
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();

@@ -46,6 +46,13 @@ public final class KernelSwitches {
      */
     static final AtomicInteger CHUNKS_PER_THREAD =
             new AtomicInteger(Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 8)));
+    /**
+     * Decode attention's grouped items (long contexts) weight the values of the group's query heads four at a time,
+     * each value vector loaded once for four heads ({@code moeprune.groupedHeads}, default true; session 7: one
+     * attention call from cache at 272 positions 27 % faster on one AVX2 core, a 2-core decode level; not yet measured
+     * on the GPU machine).
+     */
+    static final AtomicBoolean GROUPED_HEADS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.groupedHeads")));
     /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
     static final AtomicLong MIN_WORK_PER_THREAD = new AtomicLong(Parallel.MIN_WORK_PER_THREAD);
 
@@ -70,6 +77,15 @@ public final class KernelSwitches {
 
     public static int chunksPerThread(int n) {
         return CHUNKS_PER_THREAD.getAndSet(Math.max(1, n));
+    }
+
+    public static boolean groupedHeads(boolean on) {
+        return GROUPED_HEADS.getAndSet(on);
+    }
+
+    /** Whether decode attention takes a group's heads four at a time (read by the runtime's attention). */
+    public static boolean groupedHeads() {
+        return GROUPED_HEADS.getPlain();
     }
 
     public static long minWorkPerThread(long bytes) {

@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.KernelSwitches;
 import io.moeprune.kernels.Parallel;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -13,8 +14,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * that reach the edges of the vector path's two layouts: batches
  * (transposed keys, four queries at a time: a short last block of queries) and one to three rows (per head, four keys
  * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
- * not whole vectors), groups of 1 to 6 heads, sliding windows, a prefix already in the cache, and gpt-oss's attention
- * sinks; on 16 threads long decode contexts are split into blocks of positions, merged afterwards.
+ * not whole vectors), groups of 1 to 8 heads, sliding windows, a prefix already in the cache, and gpt-oss's attention
+ * sinks; on 16 threads long decode contexts are split into blocks of positions, merged afterwards, whose items take
+ * a group's heads four at a time (groups of 3, 4, 6 and 8: whole fours and the rest).
  */
 class CausalAttentionTest {
 
@@ -37,6 +39,10 @@ class CausalAttentionTest {
             "2, 150, 8, 2, 64, 48, 40",
             "1, 500, 4, 1, 32, 32, 100",
             "1, 97, 6, 2, 24, 8, 0",
+            "1, 250, 12, 2, 40, 72, 0",
+            "2, 260, 3, 1, 24, 8, 0",
+            "1, 400, 8, 1, 36, 20, 0",
+            "1, 600, 8, 2, 64, 64, 250",
     })
     void matchesDoubleReference(int n, int start, int heads, int kvHeads, int dim, int valueDim, int window) {
         Random rnd = new Random(n * 31L + dim);
@@ -62,15 +68,20 @@ class CausalAttentionTest {
             for (int t : new int[]{threads, 16}) {
                 Parallel.setThreads(t);
                 for (float[] sink : new float[][]{null, sinks}) {
-                    for (boolean vector : new boolean[]{true, false}) {
-                        float[] ctx = vector
-                                ? VectorAttention.attend(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
-                                valueDim, scale, window, sink)
-                                : CausalAttention.attendScalar(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
-                                valueDim, scale, window, sink);
-                        check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
-                                (vector ? "vector" : "scalar") + (sink == null ? "" : " with sinks") + ", " + t
-                                        + " threads");
+                    // "vector", and the vector path with a group's heads one at a time (KernelSwitches.groupedHeads).
+                    for (String path : new String[]{"vector", "vector, heads one at a time", "scalar"}) {
+                        boolean grouped = KernelSwitches.groupedHeads(!path.contains("one at a time"));
+                        try {
+                            float[] ctx = !path.equals("scalar")
+                                    ? VectorAttention.attend(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
+                                    valueDim, scale, window, sink)
+                                    : CausalAttention.attendScalar(qs, keys, values, capacity, n, start, heads, kvHeads,
+                                    dim, valueDim, scale, window, sink);
+                            check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
+                                    path + (sink == null ? "" : " with sinks") + ", " + t + " threads");
+                        } finally {
+                            KernelSwitches.groupedHeads(grouped);
+                        }
                     }
                 }
             }
