@@ -86,8 +86,10 @@ final class VectorAttention {
         int perRow = kvHeads * slices * blocks;
         int stride = perBlock + 4;
         Parallel.forRange(n * perRow, 8L * perBlock * (headDim + valueDim) * headsPerItem, (from, to) -> {
-            // Whole groups of QUERIES heads: weightedValuesOfQueries reads all four rows even when fewer are wanted.
-            float[] scores = new float[(headsPerItem + QUERIES - 1) / QUERIES * QUERIES * stride];
+            // Grouped items: whole fours of heads' rows (weightedValuesOfQueries reads four rows even when fewer are
+            // wanted); one head per item: one row.
+            int rows = headsPerItem > 1 ? (headsPerItem + QUERIES - 1) / QUERIES * QUERIES : 1;
+            float[] scores = new float[rows * stride];
             int[] outOff = new int[QUERIES];
             for (int item = from; item < to; item++) {
                 int i = item / perRow, g = item % perRow / (slices * blocks), b = item % blocks;
