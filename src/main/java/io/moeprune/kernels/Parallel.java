@@ -32,7 +32,6 @@ public final class Parallel {
      */
     public static final long MIN_WORK_PER_THREAD = Math.max(1, Long.getLong("moeprune.minWorkPerThread", 1L << 17));
 
-
     /**
      * How long an idle worker spins before parking: long enough to bridge the gaps within a decode step
      * ({@code -Dmoeprune.spinMicros}).
@@ -154,7 +153,7 @@ public final class Parallel {
     }
 
     private void dispatch(int count, int parts, RangeTask task) {
-        int perThread = KernelSwitches.CHUNKS_PER_THREAD.getPlain();  // chunks per taking-part thread
+        int perThread = KernelSwitches.CHUNKS_PER_THREAD.getPlain();  // chunks per taking-part thread (8)
         int perChunk = Math.max(1, (count + parts * perThread - 1) / (parts * perThread));
         Job j = new Job(task, count, perChunk, parts - 1);
         job = j;  // publishes the job to workers [0, parts - 1)
