@@ -35,4 +35,21 @@ public final class LaneSums {
         if (ROTATE_1 != null) v = v.add(v.rearrange(ROTATE_1));
         return v.lane(0);
     }
+
+    /**
+     * {@link #sum} of the L lanes stored at t[off, off + L), added in the same tree, so the same float (for L ≤ 16):
+     * for kernels with more accumulators than C2 inlines LaneSums trees for (eight trees passed its node budget and
+     * boxed a vector per call). Overwrites those lanes.
+     */
+    static float sumOfStored(float[] t, int off) {
+        for (int h = L / 2; h >= 1; h /= 2) {
+            for (int j = 0; j < h; j++) t[off + j] += t[off + j + h];
+        }
+        return t[off];
+    }
+
+    /** Whether {@link #sumOfStored} adds as {@link #sum} does (vectors of at most 16 lanes). */
+    static boolean treeOfStoredMatches() {
+        return L <= 16;
+    }
 }

@@ -93,6 +93,8 @@ final class VectorKernels implements Kernels {
         final float[] packed = new float[KC * 2 * L];
         final short[] halves = new short[MAX_KC];
         final float[] floats = new float[MAX_KC];
+        /** Eight accumulators' lanes, summed as LaneSums does (dot8Bf16). */
+        final float[] lanes = new float[8 * L];
     }
 
     private VectorKernels() {
@@ -176,34 +178,29 @@ final class VectorKernels implements Kernels {
 
     // ---------------------------------------------------------------- row dot products (decode in registers)
 
+    /*
+     * One row's dot product is summed the same way by every one-input kernel (dotF32/dotBf16 for a single row, the
+     * four- and eight-row kernels): one accumulator per row over whole vectors, its lanes added by LaneSums, then the
+     * columns past the last whole vector in order. So a row's result does not depend on how the rows were grouped
+     * (a block's size, a chunk's edges, the matrix's row count), and a pruned checkpoint, whose router has fewer
+     * rows, computes every logit exactly as the masked full model does (`prune --verify`). Only the pair kernel (off
+     * by default) sums in another order.
+     */
+
     private static float dotF32(MemorySegment m, long off, float[] x, int xo, int n) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector a = FloatVector.zero(F);
         int i = 0;
-        for (; i <= n - 4 * L; i += 4 * L) {
-            long o = off + 4L * i;
-            a0 = f32(m, o).fma(FloatVector.fromArray(F, x, xo + i), a0);
-            a1 = f32(m, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
-            a2 = f32(m, o + 8L * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
-            a3 = f32(m, o + 12L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
-        }
-        for (; i <= n - L; i += L) a0 = f32(m, off + 4L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
-        float s = LaneSums.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i <= n - L; i += L) a = f32(m, off + 4L * i).fma(FloatVector.fromArray(F, x, xo + i), a);
+        float s = LaneSums.sum(a);
         for (; i < n; i++) s += m.get(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), off + 4L * i) * x[xo + i];
         return s;
     }
 
     private static float dotBf16(MemorySegment m, long off, float[] x, int xo, int n) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector a = FloatVector.zero(F);
         int i = 0;
-        for (; i <= n - 4 * L; i += 4 * L) {
-            long o = off + 2L * i;
-            a0 = bf16(m, o).fma(FloatVector.fromArray(F, x, xo + i), a0);
-            a1 = bf16(m, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
-            a2 = bf16(m, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
-            a3 = bf16(m, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
-        }
-        for (; i <= n - L; i += L) a0 = bf16(m, off + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
-        float s = LaneSums.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i <= n - L; i += L) a = bf16(m, off + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a);
+        float s = LaneSums.sum(a);
         for (; i < n; i++) s += bf16Scalar(m, off + 2L * i) * x[xo + i];
         return s;
     }
@@ -305,12 +302,15 @@ final class VectorKernels implements Kernels {
             int n = w.cols();
             long rowBytes = (long) n * d.byteSize();
             boolean spread = KernelSwitches.SPREAD_ROWS.getPlain();
-            if (d == DType.BF16 && xp == null && spread && KernelSwitches.EIGHT_ROWS.getPlain() && to - from >= 16) {
+            if (d == DType.BF16 && xp == null && spread && KernelSwitches.EIGHT_ROWS.getPlain() && to - from >= 16
+                    && LaneSums.treeOfStoredMatches()) {
                 // Eight runs an eighth of the block apart: a decode step's products are bound by the loads each core
                 // keeps in flight, and eight streams keep more than four (GPU machine, 16 threads: 5-12 % faster
                 // decode, every product faster). Sixteen accumulators were 2.5× slower (C2), one row at a time 20 %.
                 int q = (to - from) / 8;
-                for (int j = 0; j < q; j++) dot8Bf16(m, (long) (from + j) * rowBytes, q * rowBytes, x, xo, n, out, outOff + j, q);
+                for (int j = 0; j < q; j++) {
+                    dot8Bf16(m, (long) (from + j) * rowBytes, q * rowBytes, x, xo, n, out, outOff + j, q, s.lanes);
+                }
                 r = from + 8 * q;
             } else if (d == DType.BF16 && spread && to - from >= 8) {
                 // Four neighbouring rows are four runs a row apart, which the prefetchers follow badly on short rows
@@ -351,9 +351,9 @@ final class VectorKernels implements Kernels {
                 LaneSums.sum(a3), out, oo, outStride);
     }
 
-    /** Rows at off and 1..7 × rowStride bytes after it, into out[oo + k·outStride]. */
+    /** Rows at off and 1..7 × rowStride bytes after it, into out[oo + k·outStride]; {@code t}: 8·L floats of scratch. */
     private static void dot8Bf16(MemorySegment m, long off, long rowStride, float[] x, int xo, int n, float[] out, int oo,
-                                 int outStride) {
+                                 int outStride, float[] t) {
         long o1 = off + rowStride, o2 = o1 + rowStride, o3 = o2 + rowStride, o4 = o3 + rowStride, o5 = o4 + rowStride,
                 o6 = o5 + rowStride, o7 = o6 + rowStride;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -370,13 +370,20 @@ final class VectorKernels implements Kernels {
             a6 = bf16(m, o6 + b).fma(xv, a6);
             a7 = bf16(m, o7 + b).fma(xv, a7);
         }
-        // reduceLanes: eight LaneSums trees would pass C2's inlining budget (see dot4Bf16Pairs).
-        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
-                a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
-                a3.reduceLanes(VectorOperators.ADD), out, oo, outStride);
-        finishBf16Rows(m, o4, o5, o6, o7, x, xo, i, n, a4.reduceLanes(VectorOperators.ADD),
-                a5.reduceLanes(VectorOperators.ADD), a6.reduceLanes(VectorOperators.ADD),
-                a7.reduceLanes(VectorOperators.ADD), out, oo + 4 * outStride, outStride);
+        // LaneSums' tree, as every one-input kernel adds (see dotF32), on the stored lanes: eight LaneSums trees in
+        // registers passed C2's inlining budget and boxed the vectors (57 KB per product).
+        a0.intoArray(t, 0);
+        a1.intoArray(t, L);
+        a2.intoArray(t, 2 * L);
+        a3.intoArray(t, 3 * L);
+        a4.intoArray(t, 4 * L);
+        a5.intoArray(t, 5 * L);
+        a6.intoArray(t, 6 * L);
+        a7.intoArray(t, 7 * L);
+        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, LaneSums.sumOfStored(t, 0), LaneSums.sumOfStored(t, L),
+                LaneSums.sumOfStored(t, 2 * L), LaneSums.sumOfStored(t, 3 * L), out, oo, outStride);
+        finishBf16Rows(m, o4, o5, o6, o7, x, xo, i, n, LaneSums.sumOfStored(t, 4 * L), LaneSums.sumOfStored(t, 5 * L),
+                LaneSums.sumOfStored(t, 6 * L), LaneSums.sumOfStored(t, 7 * L), out, oo + 4 * outStride, outStride);
     }
 
     /**

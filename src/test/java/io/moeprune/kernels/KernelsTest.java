@@ -238,6 +238,46 @@ class KernelsTest {
     }
 
     /**
+     * A row's one-input dot product is the same float whichever kernel computes it: eight rows at a time, four spread
+     * or neighbouring rows, or the row alone. A pruned checkpoint's router has fewer rows, so its rows fall into other
+     * groups than the full model's; `prune --verify` needs its logits to equal the masked model's.
+     */
+    @Test
+    void aRowsSumDoesNotDependOnItsKernel() {
+        boolean eightWas = KernelSwitches.eightRows(true), spreadWas = KernelSwitches.spreadRows(true);
+        try (Arena arena = Arena.ofShared()) {
+            for (DType dtype : List.of(DType.BF16, DType.F32)) {
+                for (int cols : new int[]{256, 260, 2048}) {
+                    int rows = 70;
+                    Matrix m = random(dtype, rows, cols, 5 + cols, arena);
+                    float[] x = randomVector(cols, 9);
+                    float[] eight = new float[rows], four = new float[rows], neighbours = new float[rows];
+                    float[] alone = new float[rows];
+                    VECTOR.matVec(m.w(), x, 0, eight, 0);
+                    KernelSwitches.eightRows(false);
+                    VECTOR.matVec(m.w(), x, 0, four, 0);
+                    KernelSwitches.spreadRows(false);
+                    VECTOR.matVec(m.w(), x, 0, neighbours, 0);
+                    KernelSwitches.eightRows(true);
+                    KernelSwitches.spreadRows(true);
+                    long rowBytes = (long) cols * dtype.byteSize();
+                    for (int r = 0; r < rows; r++) {
+                        Weights row = new Weights(m.w().data().asSlice(r * rowBytes, rowBytes), dtype, 1, cols);
+                        VECTOR.matVec(row, x, 0, alone, r);
+                    }
+                    String what = dtype + " cols " + cols;
+                    assertArrayEquals(alone, eight, what + ": eight rows at a time");
+                    assertArrayEquals(alone, four, what + ": four spread rows");
+                    assertArrayEquals(alone, neighbours, what + ": four neighbouring rows");
+                }
+            }
+        } finally {
+            KernelSwitches.eightRows(eightWas);
+            KernelSwitches.spreadRows(spreadWas);
+        }
+    }
+
+    /**
      * BF16 rows read eight at a time, an eighth of the block apart (the default), and four at a time: row counts
      * below, at and past sixteen (the least that takes eight), not multiples of eight (the rest go four or one at a
      * time), short and long rows, with and without a column tail.
