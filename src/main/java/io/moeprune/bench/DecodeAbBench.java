@@ -34,10 +34,6 @@ public final class DecodeAbBench {
     /** A named setting of the kernel switches. */
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
                    long minWork, boolean smallSplit, boolean groupedHeads) {
-        Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
-                long minWork, boolean smallSplit) {
-            this(name, pairMinCols, spreadRows, eightRows, chunksPerThread, minWork, smallSplit, true);
-        }
 
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
@@ -55,16 +51,16 @@ public final class DecodeAbBench {
 
     /** The defaults first; session6 is that session's defaults; the others each change one thing. */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true),      // eight spread rows, 8 chunks, small split
-            new Variant("session6", OFF, true, false, 4, WORK, false, false), // four spread rows, 4 chunks a thread
-            new Variant("four", OFF, true, false, 8, WORK, true),        // four spread rows
-            new Variant("neighbours", OFF, false, false, 8, WORK, true), // four neighbouring rows (session 5)
-            new Variant("pairs", 1024, true, false, 8, WORK, true),      // the pair kernel (four spread rows)
-            new Variant("chunks4", OFF, true, true, 4, WORK, true),
-            new Variant("chunks16", OFF, true, true, 16, WORK, true),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true),  // calls split from 32 KB of work a thread
-            new Variant("nosmall", OFF, true, true, 8, WORK, false),     // a router in 32-row blocks
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false)); // attention one head at a time
+            new Variant("default", OFF, true, true, 8, WORK, true, true),        // eight rows, 8 chunks, small split
+            new Variant("session6", OFF, true, false, 4, WORK, false, false),    // four rows, 4 chunks a thread
+            new Variant("four", OFF, true, false, 8, WORK, true, true),          // four spread rows
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true),   // four neighbouring rows (session 5)
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true),        // the pair kernel (four spread rows)
+            new Variant("chunks4", OFF, true, true, 4, WORK, true, true),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true, true),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true),    // split from 32 KB of work a thread
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true),       // a router in 32-row blocks
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false));     // attention one head at a time
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();
@@ -133,10 +129,10 @@ public final class DecodeAbBench {
     /** Prefills the prompt (untimed), then returns decode tokens/s over {@code steps} greedy steps. */
     private static double decode(Model model, int[] prompt, int steps) {
         InferenceState state = model.newState(prompt.length + steps);
-        int next = argmax(model.forward(prompt, state, false));
+        int next = RuntimeBench.argmax(model.forward(prompt, state, false));
         PhaseTimes.take();
         long t0 = System.nanoTime();
-        for (int s = 0; s < steps; s++) next = argmax(model.decode(next, state));
+        for (int s = 0; s < steps; s++) next = RuntimeBench.argmax(model.decode(next, state));
         return steps / ((System.nanoTime() - t0) / 1e9);
     }
 
@@ -154,12 +150,6 @@ public final class DecodeAbBench {
         System.err.println("usage: bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]"
                 + " [--variants " + String.join(",", KNOWN.stream().map(Variant::name).toList()) + "]");
         System.exit(2);
-    }
-
-    private static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 
     private static double median(double[] v) {

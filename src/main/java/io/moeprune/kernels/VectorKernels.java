@@ -562,9 +562,9 @@ final class VectorKernels implements Kernels {
         long bytes = 0;
         for (Weights w : ws) bytes += w.byteSize();
         // A small one-input product (a router's 64 rows) is bound by the latency of its few streams: blocks of 8 rows
-        // counted at 4× their bytes spread it over up to 8× more threads than MIN_WORK_PER_THREAD would.
+        // counted at 4× their bytes spread it over up to 8× more threads than the least work per thread would.
         boolean small = n == 1 && KernelSwitches.SMALL_SPLIT.getPlain()
-                && bytes < (long) Parallel.threads() * Parallel.MIN_WORK_PER_THREAD;
+                && bytes < Parallel.threads() * KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
         int blockRows = n == 1 ? (small ? 8 : DOT_BLOCK_ROWS) : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;

@@ -86,52 +86,50 @@ final class VectorAttention {
         int perRow = kvHeads * slices * blocks;
         int stride = perBlock + 4;
         Parallel.forRange(n * perRow, 8L * perBlock * (headDim + valueDim) * headsPerItem, (from, to) -> {
-            // Grouped items: whole fours of heads' rows (weightedValuesOfQueries reads four rows even when fewer are
-            // wanted); one head per item: one row.
+            // One score row per head of the item; grouped items whole fours of rows (weightedValuesOfQueries reads four
+            // rows even when fewer are wanted).
             int rows = headsPerItem > 1 ? (headsPerItem + QUERIES - 1) / QUERIES * QUERIES : 1;
             float[] scores = new float[rows * stride];
             int[] outOff = new int[QUERIES];
+            boolean fours = headsPerItem > 1 && KernelSwitches.groupedHeads();
             for (int item = from; item < to; item++) {
                 int i = item / perRow, g = item % perRow / (slices * blocks), b = item % blocks;
                 int h0 = g * group + item / blocks % slices * headsPerItem;
                 int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-                int p0 = Math.min(pos + 1, first + b * perBlock), p1 = Math.min(pos + 1, p0 + perBlock);
-                if (headsPerItem > 1 && p0 < p1 && KernelSwitches.groupedHeads()) {
-                    // Scores and softmax parts per head, then the weighted values four heads at a time: each value
-                    // vector loaded serves four heads, and the sums need no lane reductions (one head at a time read
-                    // the item's values once per head: at 272 positions on one AVX2 core 95 → 69 µs per layer;
-                    // session 7). A four-head score kernel (each key loaded once) reached 55 µs there, but its
-                    // reductions in order cost twice as much on 512-bit vectors: not kept untested.
-                    int len = p1 - p0;
-                    for (int k = 0; k < headsPerItem; k++) {
-                        int h = h0 + k, at = ((i * heads + h) * blocks + b) * partWidth;
-                        scoresOfRow(qs, i * heads * headDim + h * headDim, kc, headDim, g * capacity * headDim, headDim,
-                                p0, p1, scale, scores, p0 - k * stride);
-                        float max = max(scores, k * stride, k * stride + len);
-                        part[at] = max;
-                        part[at + 1] = exps(scores, k * stride, k * stride + len, max);
+                int p0 = Math.min(pos + 1, first + b * perBlock), p1 = Math.min(pos + 1, p0 + perBlock), len = p1 - p0;
+                // Scores and softmax parts per head (head h0 + k in row k).
+                for (int k = 0; k < headsPerItem; k++) {
+                    int h = h0 + k, at = ((i * heads + h) * blocks + b) * partWidth;
+                    if (len <= 0) {   // a row whose span is shorter than the blocks of the longest
+                        part[at] = Float.NEGATIVE_INFINITY;
+                        part[at + 1] = 0f;
+                        continue;
                     }
+                    scoresOfRow(qs, i * heads * headDim + h * headDim, kc, headDim, g * capacity * headDim, headDim,
+                            p0, p1, scale, scores, p0 - k * stride);
+                    float max = max(scores, k * stride, k * stride + len);
+                    part[at] = max;
+                    part[at + 1] = exps(scores, k * stride, k * stride + len, max);
+                }
+                if (len <= 0) continue;
+                if (fours) {
+                    // The weighted values four heads at a time: each value vector loaded serves four heads, and the
+                    // sums need no lane reductions (one head at a time read the item's values once per head: at 272
+                    // positions on one AVX2 core 95 → 69 µs per call; session 7). A four-head score kernel (each key
+                    // loaded once) reached 55 µs there, but its reductions in order cost twice as much on 512-bit
+                    // vectors: not kept untested.
                     for (int k0 = 0; k0 < headsPerItem; k0 += QUERIES) {
                         int count = Math.min(QUERIES, headsPerItem - k0);
                         for (int r = 0; r < count; r++) outOff[r] = ((i * heads + h0 + k0 + r) * blocks + b) * partWidth + 2;
                         weightedValuesOfQueries(scores, stride, k0 * stride, k0 * stride + len, vc, valueDim,
                                 (g * capacity + p0) * valueDim - k0 * stride * valueDim, valueDim, part, outOff, count);
                     }
-                    continue;
-                }
-                for (int h = h0; h < h0 + headsPerItem; h++) {
-                    int at = ((i * heads + h) * blocks + b) * partWidth;
-                    if (p0 >= p1) {   // a row whose span is shorter than the blocks of the longest
-                        part[at] = Float.NEGATIVE_INFINITY;
-                        part[at + 1] = 0f;
-                        continue;
+                } else {
+                    for (int k = 0; k < headsPerItem; k++) {
+                        int at = ((i * heads + h0 + k) * blocks + b) * partWidth;
+                        weightedValues(scores, p0, p1, vc, valueDim, g * capacity * valueDim, valueDim, part, at + 2,
+                                p0 - k * stride);
                     }
-                    scoresOfRow(qs, i * heads * headDim + h * headDim, kc, headDim, g * capacity * headDim, headDim,
-                            p0, p1, scale, scores, p0);
-                    float max = max(scores, 0, p1 - p0);
-                    part[at] = max;
-                    part[at + 1] = exps(scores, 0, p1 - p0, max);
-                    weightedValues(scores, p0, p1, vc, valueDim, g * capacity * valueDim, valueDim, part, at + 2, p0);
                 }
             }
         });
