@@ -53,6 +53,11 @@ public final class KernelSwitches {
      * on the GPU machine).
      */
     static final AtomicBoolean GROUPED_HEADS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.groupedHeads")));
+    /**
+     * The eight-row kernel adds its rows' lanes in one tree across the eight vectors (two-source permutes) rather
+     * than each row's stored lanes in scalar adds ({@code moeprune.shuffledSums}, default true); the same floats.
+     */
+    static final AtomicBoolean SHUFFLED_SUMS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.shuffledSums")));
     /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
     static final AtomicLong MIN_WORK_PER_THREAD = new AtomicLong(Parallel.MIN_WORK_PER_THREAD);
 
@@ -86,6 +91,10 @@ public final class KernelSwitches {
     /** Whether decode attention takes a group's heads four at a time (read by the runtime's attention). */
     public static boolean groupedHeads() {
         return GROUPED_HEADS.getPlain();
+    }
+
+    public static boolean shuffledSums(boolean on) {
+        return SHUFFLED_SUMS.getAndSet(on);
     }
 
     public static long minWorkPerThread(long bytes) {

@@ -370,6 +370,15 @@ final class VectorKernels implements Kernels {
             a6 = bf16(m, o6 + b).fma(xv, a6);
             a7 = bf16(m, o7 + b).fma(xv, a7);
         }
+        if (KernelSwitches.SHUFFLED_SUMS.getPlain() && LaneSums.eightAtOnce()) {
+            // The eight rows' lane sums in one tree across the vectors, as LaneSums.sum adds each.
+            LaneSums.sumsOfEight(a0, a1, a2, a3, a4, a5, a6, a7).intoArray(t, 0);
+            int w = L / 8;
+            finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, t[0], t[w], t[2 * w], t[3 * w], out, oo, outStride);
+            finishBf16Rows(m, o4, o5, o6, o7, x, xo, i, n, t[4 * w], t[5 * w], t[6 * w], t[7 * w], out,
+                    oo + 4 * outStride, outStride);
+            return;
+        }
         // LaneSums' tree, as every one-input kernel adds (see dotF32), on the stored lanes: eight LaneSums trees in
         // registers passed C2's inlining budget and boxed the vectors (57 KB per product).
         a0.intoArray(t, 0);

@@ -245,6 +245,7 @@ class KernelsTest {
     @Test
     void aRowsSumDoesNotDependOnItsKernel() {
         boolean eightWas = KernelSwitches.eightRows(true), spreadWas = KernelSwitches.spreadRows(true);
+        boolean shuffledWas = KernelSwitches.shuffledSums(true);
         try (Arena arena = Arena.ofShared()) {
             for (DType dtype : List.of(DType.BF16, DType.F32)) {
                 for (int cols : new int[]{256, 260, 2048}) {
@@ -252,8 +253,11 @@ class KernelsTest {
                     Matrix m = random(dtype, rows, cols, 5 + cols, arena);
                     float[] x = randomVector(cols, 9);
                     float[] eight = new float[rows], four = new float[rows], neighbours = new float[rows];
-                    float[] alone = new float[rows];
+                    float[] alone = new float[rows], eightStored = new float[rows];
                     VECTOR.matVec(m.w(), x, 0, eight, 0);
+                    KernelSwitches.shuffledSums(false);
+                    VECTOR.matVec(m.w(), x, 0, eightStored, 0);
+                    KernelSwitches.shuffledSums(true);
                     KernelSwitches.eightRows(false);
                     VECTOR.matVec(m.w(), x, 0, four, 0);
                     KernelSwitches.spreadRows(false);
@@ -267,6 +271,7 @@ class KernelsTest {
                     }
                     String what = dtype + " cols " + cols;
                     assertArrayEquals(alone, eight, what + ": eight rows at a time");
+                    assertArrayEquals(alone, eightStored, what + ": eight rows, lanes summed from memory");
                     assertArrayEquals(alone, four, what + ": four spread rows");
                     assertArrayEquals(alone, neighbours, what + ": four neighbouring rows");
                 }
@@ -274,6 +279,7 @@ class KernelsTest {
         } finally {
             KernelSwitches.eightRows(eightWas);
             KernelSwitches.spreadRows(spreadWas);
+            KernelSwitches.shuffledSums(shuffledWas);
         }
     }
 
