@@ -12,15 +12,18 @@ ab() {
   echo "== threads $1 prompt $2 decode $3 rounds $4"
   $J -Dmoeprune.phases=true -cp .devbench/moeprune-slim.jar io.moeprune.bench.DecodeAbBench $big --threads $1 \
     --prompt $2 --decode $3 --rounds $4 --variants $V 2>&1 | grep -v WARNING \
-    | grep -E '^(model|variant|[a-z0-9-]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%|decode phases|qkv|attend|o_proj|router|expert_gate_up|expert_down|lm_head|total) '
+    | grep -E '^(model|variant|[a-zA-Z0-9-]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +([0-9]+%|-)|decode phases|prefill phases|qkv|attend|o_proj|router|expert_gate_up|expert_down|lm_head|total) '
   grep -E '^(cpu )' /proc/stat | awk '{print "steal ticks so far: " $9}'
 }
-# CONFIGS: "threads:prompt:decode ..." (default: 16 and 8 threads after a 256-token prompt, 16 decode-heavy)
+# CONFIGS: "threads:prompt:decode ..." (default: 16 and 8 threads after a 256-token prompt, 16 decode-heavy; a decode
+# of 0 steps times the prefill)
 for c in ${CONFIGS:-16:256:64 8:256:64 16:8:128}; do IFS=: read -r t p d <<< "$c"; ab $t $p $d ${ROUNDS:-8}; done
 date -u
 if [ "${TESTS:-1}" = 1 ]; then
   $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" RunTests \
-    io.moeprune.kernels.KernelsTest io.moeprune.kernels.ParallelTest io.moeprune.runtime.ConformanceTest \
-    io.moeprune.runtime.CausalAttentionTest 2>&1 | grep -v WARNING | tail -15
+    io.moeprune.kernels.KernelsTest io.moeprune.kernels.LaneSumsTest io.moeprune.kernels.ParallelTest \
+    io.moeprune.kernels.AmxBf16Test io.moeprune.runtime.ConformanceTest io.moeprune.runtime.CausalAttentionTest \
+    io.moeprune.runtime.MaskMatchesPrunedCheckpointTest 2>&1 | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)' \
+    | grep -v -E '\[ +0 ' | tail -25
 fi
 date -u

@@ -17,16 +17,16 @@ import java.util.Locale;
 import java.util.Random;
 
 /**
- * Decode speed of kernel variants compared in one process, alternated run by run, so that they share the model's
- * mapping, the JIT and the host's swings: between processes the GPU machine's decode speed moves by up to 2×, which
- * hid every difference under 10-15 % in session 6. Each round runs every variant once (a prefill of the prompt,
- * untimed, then the timed decode steps), starting from a different variant each round; the table gives each
+ * Decode (or prefill) speed of kernel variants compared in one process, alternated run by run, so that they share
+ * the model's mapping, the JIT and the host's swings: between processes the GPU machine's decode speed moves by up to
+ * 2×, which hid every difference under 10-15 % in session 6. Each round runs every variant once (a prefill of the
+ * prompt, untimed, then the timed decode steps), starting from a different variant each round; the table gives each
  * variant's median tokens/s, the median of its per-round ratio to the first variant, and its decode phases (with
- * {@code -Dmoeprune.phases=true}).
+ * {@code -Dmoeprune.phases=true}). With {@code --decode 0} the prefill is timed instead (and its phases shown).
  *
  * <pre>
  * bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]
- *                   [--variants default,session6]   # names in KNOWN
+ *                   [--variants default,session6]   # names in KNOWN; --decode 0 times the prefill
  * </pre>
  */
 public final class DecodeAbBench {
@@ -114,24 +114,34 @@ public final class DecodeAbBench {
                     Arrays.stream(bandwidth).min().orElse(0) / 1e9, Arrays.stream(bandwidth).max().orElse(0) / 1e9, roof);
             System.out.printf(Locale.ROOT, "%-14s %10s %8s %8s %10s %9s%n", "variant", "tokens/s", "min", "max",
                     "of roof", "vs first");
+            boolean prefill = decodeLen == 0;   // then tokens/s are the prefill's: no bandwidth roofline applies
             for (int i = 0; i < v; i++) {
-                System.out.printf(Locale.ROOT, "%-14s %10.1f %8.1f %8.1f %9.0f%% %9.3f%n", variants.get(i).name(),
+                System.out.printf(Locale.ROOT, "%-14s %10.1f %8.1f %8.1f %10s %9.3f%n", variants.get(i).name(),
                         median(speed[i]), Arrays.stream(speed[i]).min().orElse(0),
-                        Arrays.stream(speed[i]).max().orElse(0), 100 * median(speed[i]) / roof, median(ratio[i]));
+                        Arrays.stream(speed[i]).max().orElse(0),
+                        prefill ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * median(speed[i]) / roof),
+                        median(ratio[i]));
             }
             if (PhaseTimes.ON) {
                 for (int i = 0; i < v; i++) {
-                    System.out.printf("%ndecode phases of %s (%d × %d steps):%n%s", variants.get(i).name(), rounds,
-                            decodeLen, PhaseTimes.table(phases[i]));
+                    System.out.printf("%n%s phases of %s (%d × %s):%n%s", prefill ? "prefill" : "decode",
+                            variants.get(i).name(), rounds, prefill ? promptLen + " tokens" : decodeLen + " steps",
+                            PhaseTimes.table(phases[i]));
                 }
             }
         }
     }
 
-    /** Prefills the prompt (untimed), then returns decode tokens/s over {@code steps} greedy steps. */
+    /**
+     * Prefills the prompt, then returns decode tokens/s over {@code steps} greedy steps; with no steps, the prefill's
+     * tokens/s.
+     */
     private static double decode(Model model, int[] prompt, int steps) {
         InferenceState state = model.newState(prompt.length + steps);
+        PhaseTimes.take();
+        long start = System.nanoTime();
         int next = RuntimeBench.argmax(model.forward(prompt, state, false));
+        if (steps == 0) return prompt.length / ((System.nanoTime() - start) / 1e9);
         PhaseTimes.take();
         long t0 = System.nanoTime();
         for (int s = 0; s < steps; s++) next = RuntimeBench.argmax(model.decode(next, state));

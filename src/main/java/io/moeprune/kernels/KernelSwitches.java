@@ -56,6 +56,7 @@ public final class KernelSwitches {
     /**
      * The eight-row kernel adds its rows' lanes in one tree across the eight vectors (two-source permutes) rather
      * than each row's stored lanes in scalar adds ({@code moeprune.shuffledSums}, default true); the same floats.
+     * GPU machine, in one process: decode 1.19× at 16 threads after a 256-token prompt, 1.12× at 8 (session 8).
      */
     static final AtomicBoolean SHUFFLED_SUMS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.shuffledSums")));
     /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
