@@ -33,7 +33,7 @@ public final class DecodeAbBench {
 
     /** A named setting of the kernel switches. */
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
-                   long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums) {
+                   long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums, int blockRows) {
 
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
@@ -44,6 +44,7 @@ public final class DecodeAbBench {
             KernelSwitches.smallSplit(smallSplit);
             KernelSwitches.groupedHeads(groupedHeads);
             KernelSwitches.shuffledSums(shuffledSums);
+            KernelSwitches.decodeBlockRows(blockRows);
         }
     }
 
@@ -52,17 +53,18 @@ public final class DecodeAbBench {
 
     /** The defaults first; session6 and session7 are those sessions' defaults; the others each change one thing. */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true, true, true),      // eight rows, sums across vectors
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false), // four rows, 4 chunks a thread
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false),    // eight rows' lanes summed stored
-            new Variant("four", OFF, true, false, 8, WORK, true, true, true),        // four spread rows
-            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true), // four neighbouring rows
-            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true),      // the pair kernel (four spread)
-            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true),
-            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true),  // split from 32 KB a thread
-            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true),     // a router in 32-row blocks
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true));   // attention one head at a time
+            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16),      // eight rows, sums across vectors
+            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32), // four rows, 4 chunks a thread
+            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32),    // eight rows' lanes summed stored
+            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16),        // four spread rows
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16), // four neighbouring rows
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16),      // the pair kernel (four spread)
+            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16),  // split from 32 KB a thread
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16),     // a router in 32-row blocks
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16),    // attention one head at a time
+            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32));     // 32-row blocks of one input
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();

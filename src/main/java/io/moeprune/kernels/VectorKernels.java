@@ -80,7 +80,7 @@ final class VectorKernels implements Kernels {
      * default is L/4; end-to-end prefill did not move beyond the call's noise. {@code -Dmoeprune.dotMaxInputs=N}.
      */
     private static final int DOT_MAX_INPUTS = Integer.getInteger("moeprune.dotMaxInputs", Math.max(1, L / 4));
-    /** Rows per parallel block of a single-input product (and per block of {@link #dotsPerInput}, about L1-sized). */
+    /** Rows per block of {@link #dotsPerInput} (one-input products split by {@code KernelSwitches.DECODE_BLOCK_ROWS}). */
     private static final int DOT_BLOCK_ROWS = 32;
     /** A one-input matMul/matMulAll lays its input out for the pair kernel from this many weights on (1 MB of BF16). */
     static final long PAIR_MIN_ELEMENTS = 1L << 19;
@@ -574,7 +574,7 @@ final class VectorKernels implements Kernels {
         // counted at 4× their bytes spread it over up to 8× more threads than the least work per thread would.
         boolean small = n == 1 && KernelSwitches.SMALL_SPLIT.getPlain()
                 && bytes < Parallel.threads() * KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
-        int blockRows = n == 1 ? (small ? 8 : DOT_BLOCK_ROWS) : batchBlockRows(ws, tokenBlocks);
+        int blockRows = n == 1 ? (small ? 8 : KernelSwitches.DECODE_BLOCK_ROWS.getPlain()) : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];

@@ -284,6 +284,28 @@ class KernelsTest {
     }
 
     /**
+     * A one-input product's block size (which rows go to which thread, and how many the row kernels take at once)
+     * does not change a single float of its result: rows of 16, 32 and 48 per block, a matrix not a multiple of any.
+     */
+    @Test
+    void oneInputBlockSizeDoesNotChangeTheResult() {
+        int was = KernelSwitches.decodeBlockRows(16);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix m = random(DType.BF16, 1000, 512, 31, arena);
+            float[] x = randomVector(512, 32);
+            float[] sixteen = new float[1000], other = new float[1000];
+            VECTOR.matMul(m.w(), x, 1, sixteen);
+            for (int rows : new int[]{32, 48}) {
+                KernelSwitches.decodeBlockRows(rows);
+                VECTOR.matMul(m.w(), x, 1, other);
+                assertArrayEquals(sixteen, other, rows + "-row blocks");
+            }
+        } finally {
+            KernelSwitches.decodeBlockRows(was);
+        }
+    }
+
+    /**
      * BF16 rows read eight at a time, an eighth of the block apart (the default), and four at a time: row counts
      * below, at and past sixteen (the least that takes eight), not multiples of eight (the rest go four or one at a
      * time), short and long rows, with and without a column tail.
