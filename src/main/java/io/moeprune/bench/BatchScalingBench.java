@@ -29,8 +29,8 @@ public final class BatchScalingBench {
         int tokensArg = 256;
         for (int i = 0; i + 1 < args.length; i += 2) {
             switch (args[i]) {
-                case "--threads" -> threads = java.util.Arrays.stream(args[i + 1].split(",")).mapToInt(Integer::parseInt)
-                        .toArray();
+                case "--threads" -> threads = java.util.Arrays.stream(args[i + 1].split(","))
+                        .mapToInt(Integer::parseInt).toArray();
                 case "--tokens" -> tokensArg = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -55,8 +55,8 @@ public final class BatchScalingBench {
                 TransposedBatch[] batch = {null};
                 double flop = 2.0 * rows * hidden * n;
                 Roofline.Timing all = Roofline.timing(() -> k.matMulAll(qkv, x, n, outs), 0.5, 5);
-                Roofline.Timing transpose = Roofline.timing(() -> xT[0] = Batches.transposed(x, n, hidden, stride, xT[0]),
-                        0.3, 5);
+                Roofline.Timing transpose = Roofline.timing(
+                        () -> xT[0] = Batches.transposed(x, n, hidden, stride, xT[0]), 0.3, 5);
                 Roofline.Timing packed = Roofline.timing(() -> {
                     xT[0] = Batches.transposed(x, n, hidden, stride, xT[0]);
                     batch[0] = k.batch(xT[0], n, stride, hidden, DType.BF16, batch[0]);

@@ -51,20 +51,25 @@ public final class DecodeAbBench {
     private static final int OFF = Integer.MAX_VALUE;
     private static final long WORK = Parallel.MIN_WORK_PER_THREAD;
 
-    /** The defaults first; session6 and session7 are those sessions' defaults; the others each change one thing. */
+    /**
+     * The defaults first (eight rows, lane sums across vectors, 16-row blocks); session6 and session7 are those
+     * sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the others each change one thing:
+     * four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4 or 16 chunks a thread, a split
+     * from 32 KB of work a thread, a router in 32-row blocks, attention one head at a time, 32-row blocks.
+     */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16),      // eight rows, sums across vectors
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32), // four rows, 4 chunks a thread
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32),    // eight rows' lanes summed stored
-            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16),        // four spread rows
-            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16), // four neighbouring rows
-            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16),      // the pair kernel (four spread)
+            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16),
+            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32),
+            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32),
+            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16),
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16),
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16),
             new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16),
             new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16),  // split from 32 KB a thread
-            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16),     // a router in 32-row blocks
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16),    // attention one head at a time
-            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32));     // 32-row blocks of one input
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16),
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16),
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16),
+            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32));
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();
@@ -110,10 +115,11 @@ public final class DecodeAbBench {
             }
             KNOWN.getFirst().apply();
             double roof = median(bandwidth) / activeBytes;
-            System.out.printf(Locale.ROOT, "model %s, threads %d, prompt %d, %d decode steps × %d rounds; probe %.0f GB/s"
-                            + " (median; %.0f-%.0f), decode roofline %.1f tokens/s%n", dir.getFileName(),
+            System.out.printf(Locale.ROOT, "model %s, threads %d, prompt %d, %d decode steps × %d rounds; probe %.0f"
+                            + " GB/s (median; %.0f-%.0f), decode roofline %.1f tokens/s%n", dir.getFileName(),
                     Parallel.threads(), promptLen, decodeLen, rounds, median(bandwidth) / 1e9,
-                    Arrays.stream(bandwidth).min().orElse(0) / 1e9, Arrays.stream(bandwidth).max().orElse(0) / 1e9, roof);
+                    Arrays.stream(bandwidth).min().orElse(0) / 1e9, Arrays.stream(bandwidth).max().orElse(0) / 1e9,
+                    roof);
             System.out.printf(Locale.ROOT, "%-14s %10s %8s %8s %10s %9s%n", "variant", "tokens/s", "min", "max",
                     "of roof", "vs first");
             boolean prefill = decodeLen == 0;   // then tokens/s are the prefill's: no bandwidth roofline applies

@@ -58,7 +58,8 @@ public final class KernelSwitches {
      * than each row's stored lanes in scalar adds ({@code moeprune.shuffledSums}, default true); the same floats.
      * GPU machine, in one process: decode 1.19× at 16 threads after a 256-token prompt, 1.12× at 8 (session 8).
      */
-    static final AtomicBoolean SHUFFLED_SUMS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.shuffledSums")));
+    static final AtomicBoolean SHUFFLED_SUMS =
+            new AtomicBoolean(!"false".equals(System.getProperty("moeprune.shuffledSums")));
     /**
      * Rows per parallel block of a one-input product that is not small ({@code moeprune.decodeBlockRows}, default 16,
      * the fewest the eight-row kernel takes): with 32, the 1.9 B model's q/k/v product was 96 blocks and its o_proj 64

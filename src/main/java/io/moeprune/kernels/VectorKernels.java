@@ -574,7 +574,8 @@ final class VectorKernels implements Kernels {
         // counted at 4× their bytes spread it over up to 8× more threads than the least work per thread would.
         boolean small = n == 1 && KernelSwitches.SMALL_SPLIT.getPlain()
                 && bytes < Parallel.threads() * KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
-        int blockRows = n == 1 ? (small ? 8 : KernelSwitches.DECODE_BLOCK_ROWS.getPlain()) : batchBlockRows(ws, tokenBlocks);
+        int blockRows = n == 1 ? (small ? 8 : KernelSwitches.DECODE_BLOCK_ROWS.getPlain())
+                : batchBlockRows(ws, tokenBlocks);
         int[] firstBlock = new int[m + 1];
         for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
         int rowBlocks = firstBlock[m];

@@ -22,7 +22,9 @@ class LaneSumsTest {
             float[] lanes = new float[L];
             for (int k = 0; k < 8; k++) {
                 // Magnitudes over many binades, so that any other order of the adds rounds differently.
-                for (int i = 0; i < L; i++) lanes[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(7) - 3));
+                for (int i = 0; i < L; i++) {
+                    lanes[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(7) - 3));
+                }
                 a[k] = FloatVector.fromArray(F, lanes, 0);
             }
             float[] sums = new float[L];
