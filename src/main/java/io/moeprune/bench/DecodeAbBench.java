@@ -33,7 +33,8 @@ public final class DecodeAbBench {
 
     /** A named setting of the kernel switches. */
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
-                   long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums, int blockRows) {
+                   long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums, int blockRows,
+                   boolean valuesInOrder) {
 
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
@@ -45,6 +46,7 @@ public final class DecodeAbBench {
             KernelSwitches.groupedHeads(groupedHeads);
             KernelSwitches.shuffledSums(shuffledSums);
             KernelSwitches.decodeBlockRows(blockRows);
+            KernelSwitches.valuesInOrder(valuesInOrder);
         }
     }
 
@@ -52,24 +54,26 @@ public final class DecodeAbBench {
     private static final long WORK = Parallel.MIN_WORK_PER_THREAD;
 
     /**
-     * The defaults first (eight rows, lane sums across vectors, 16-row blocks); session6 and session7 are those
-     * sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the others each change one thing:
-     * four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4 or 16 chunks a thread, a split
-     * from 32 KB of work a thread, a router in 32-row blocks, attention one head at a time, 32-row blocks.
+     * The defaults first (eight rows, lane sums across vectors, 16-row blocks, attention values read in order first);
+     * session6 and session7 are those sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the
+     * others each change one thing: four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4
+     * or 16 chunks a thread, a split from 32 KB of work a thread, a router in 32-row blocks, attention one head at a
+     * time, 32-row blocks, attention weighting its values without reading them in order first.
      */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16),
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32),
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32),
-            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16),
-            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16),
-            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16),
-            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16),
-            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16),
-            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16),
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16),
-            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32));
+            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true),
+            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false),
+            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false),
+            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true),
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true),
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true),
+            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16, true),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16, true),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16, true),
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16, true),
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16, true),
+            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true),
+            new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false));
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();

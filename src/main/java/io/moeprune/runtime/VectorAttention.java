@@ -32,6 +32,9 @@ final class VectorAttention {
     /** The per-block partial results of decode attention, kept per calling thread. */
     private static final ThreadLocal<float[]> SPLIT_PARTS = ThreadLocal.withInitial(() -> new float[0]);
 
+    /** What {@link #readInOrder} read, kept so that its reads are not dropped. */
+    static float readSink;
+
     private VectorAttention() {
     }
 
@@ -92,6 +95,8 @@ final class VectorAttention {
             float[] scores = new float[rows * stride];
             int[] outOff = new int[QUERIES];
             boolean fours = headsPerItem > 1 && KernelSwitches.groupedHeads();
+            boolean inOrder = KernelSwitches.valuesInOrder();
+            float seen = 0f;
             for (int item = from; item < to; item++) {
                 int i = item / perRow, g = item % perRow / (slices * blocks), b = item % blocks;
                 int h0 = g * group + item / blocks % slices * headsPerItem;
@@ -112,6 +117,7 @@ final class VectorAttention {
                     part[at + 1] = exps(scores, k * stride, k * stride + len, max);
                 }
                 if (len <= 0) continue;
+                if (inOrder) seen += readInOrder(vc, (g * capacity + p0) * valueDim, (g * capacity + p1) * valueDim);
                 if (fours) {
                     // The weighted values four heads at a time: each value vector loaded serves four heads, and the
                     // sums need no lane reductions (one head at a time read the item's values once per head: at 272
@@ -132,6 +138,7 @@ final class VectorAttention {
                     }
                 }
             }
+            if (inOrder) readSink = seen;
         });
         // Merge (on the caller: a few vector adds per head): every block's values and sum rescaled to the largest
         // score of the row and head; the sink, a column with no value, only adds to the sum.
@@ -154,6 +161,19 @@ final class VectorAttention {
                 }
             }
         }
+    }
+
+    /**
+     * One float of each cache line of a[from, to), in order: the item's values then stream from memory at the
+     * prefetchers' pace, and the weighted sums, which read each value row a few vectors at a time in several passes
+     * (a stride the prefetchers follow badly), find them in cache. A decode step's weights (0.9 GB for the 1.9 B model)
+     * evict the KV cache between steps, so the values do come from memory. GPU machine, 16 threads, 256 positions:
+     * attention 21 % faster (session 8).
+     */
+    private static float readInOrder(float[] a, int from, int to) {
+        float sum = 0f;
+        for (int e = from; e < to; e += 16) sum += a[e];
+        return sum;
     }
 
     /**

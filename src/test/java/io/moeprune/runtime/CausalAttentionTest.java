@@ -68,9 +68,12 @@ class CausalAttentionTest {
             for (int t : new int[]{threads, 16}) {
                 Parallel.setThreads(t);
                 for (float[] sink : new float[][]{null, sinks}) {
-                    // "vector", and the vector path with a group's heads one at a time (KernelSwitches.groupedHeads).
-                    for (String path : new String[]{"vector", "vector, heads one at a time", "scalar"}) {
+                    // "vector", the vector path with a group's heads one at a time (KernelSwitches.groupedHeads),
+                    // and without reading the values in order first (KernelSwitches.valuesInOrder).
+                    for (String path : new String[]{"vector", "vector, heads one at a time", "vector, values strided",
+                            "scalar"}) {
                         boolean grouped = KernelSwitches.groupedHeads(!path.contains("one at a time"));
+                        boolean inOrder = KernelSwitches.valuesInOrder(!path.contains("strided"));
                         try {
                             float[] ctx = !path.equals("scalar")
                                     ? VectorAttention.attend(qs, keys, values, capacity, n, start, heads, kvHeads, dim,
@@ -81,6 +84,7 @@ class CausalAttentionTest {
                                     path + (sink == null ? "" : " with sinks") + ", " + t + " threads");
                         } finally {
                             KernelSwitches.groupedHeads(grouped);
+                            KernelSwitches.valuesInOrder(inOrder);
                         }
                     }
                 }
