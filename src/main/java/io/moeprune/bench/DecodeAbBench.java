@@ -99,7 +99,7 @@ public final class DecodeAbBench {
             long warmEnd = System.nanoTime() + 2_000_000_000L;
             for (int w = 0; w < 2 * v || System.nanoTime() < warmEnd; w++) {
                 variants.get(w % v).apply();
-                decode(model, prompt, Math.min(8, decodeLen));
+                timedRun(model, prompt, Math.min(8, decodeLen));
             }
             PhaseTimes.take();
             MemorySegment probe = Roofline.randomBytes(arena, 1L << 30, 1);
@@ -111,7 +111,7 @@ public final class DecodeAbBench {
                 for (int k = 0; k < v; k++) {
                     int i = (r + k) % v;
                     variants.get(i).apply();
-                    speed[i][r] = decode(model, prompt, decodeLen);
+                    speed[i][r] = timedRun(model, prompt, decodeLen);
                     long[] t = PhaseTimes.take();
                     for (int p = 0; p < t.length; p++) phases[i][p] += t[p];
                 }
@@ -148,7 +148,7 @@ public final class DecodeAbBench {
      * Prefills the prompt, then returns decode tokens/s over {@code steps} greedy steps; with no steps, the prefill's
      * tokens/s.
      */
-    private static double decode(Model model, int[] prompt, int steps) {
+    private static double timedRun(Model model, int[] prompt, int steps) {
         InferenceState state = model.newState(prompt.length + steps);
         PhaseTimes.take();
         long start = System.nanoTime();
