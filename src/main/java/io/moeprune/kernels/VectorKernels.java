@@ -1084,13 +1084,13 @@ final class VectorKernels implements Kernels {
         FloatVector sumV = FloatVector.zero(F);
         i = 0;
         for (; i <= len - L; i += L) {
-            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = Exp.exp(FloatVector.fromArray(F, x, off + i).sub(max));
             e.intoArray(x, off + i);
             sumV = sumV.add(e);
         }
         float sum = LaneSums.sum(sumV);
         for (; i < len; i++) {
-            float e = (float) Math.exp(x[off + i] - max);
+            float e = Exp.exp(x[off + i] - max);
             x[off + i] = e;
             sum += e;
         }
@@ -1102,12 +1102,12 @@ final class VectorKernels implements Kernels {
         int i = 0;
         for (; i <= len - L; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, gOff + i);
-            FloatVector e = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector e = Exp.exp(g.neg()).add(1f);
             g.div(e).mul(FloatVector.fromArray(F, up, uOff + i)).intoArray(out, outOff + i);
         }
         for (; i < len; i++) {
             float g = gate[gOff + i];
-            out[outOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
+            out[outOff + i] = g / (1f + Exp.exp(-g)) * up[uOff + i];
         }
     }
 

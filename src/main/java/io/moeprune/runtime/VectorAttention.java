@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Exp;
 import io.moeprune.kernels.KernelSwitches;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.LaneSums;
@@ -308,14 +309,14 @@ final class VectorAttention {
         if (to - from >= L) {
             FloatVector vsum = FloatVector.zero(F);
             for (; t + L <= to; t += L) {
-                FloatVector e = FloatVector.fromArray(F, s, t).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = Exp.exp(FloatVector.fromArray(F, s, t).sub(max));
                 e.intoArray(s, t);
                 vsum = vsum.add(e);
             }
             sum = vsum.reduceLanes(VectorOperators.ADD);
         }
         for (; t < to; t++) {
-            float e = (float) Math.exp(s[t] - max);
+            float e = Exp.exp(s[t] - max);
             s[t] = e;
             sum += e;
         }
