@@ -319,13 +319,15 @@ final class VectorKernels implements Kernels {
                 int q = (to - from) / 4;
                 for (int j = 0; j < q; j++) {
                     long o = (long) (from + j) * rowBytes;
-                    if (xp != null) dot4Bf16Pairs(m, o, q * rowBytes, xp, x, xo, n, out, outOff + j, q);
+                    if (xp != null) dot4Bf16Pairs(m, o, q * rowBytes, xp, x, xo, n, out, outOff + j, q, s.lanes);
                     else dot4Bf16(m, o, q * rowBytes, x, xo, n, out, outOff + j, q);
                 }
                 r = from + 4 * q;
             }
             for (; r + 4 <= to; r += 4) {
-                if (xp != null && d == DType.BF16) dot4Bf16Pairs(m, r * rowBytes, rowBytes, xp, x, xo, n, out, outOff + r - from, 1);
+                if (xp != null && d == DType.BF16) {
+                    dot4Bf16Pairs(m, r * rowBytes, rowBytes, xp, x, xo, n, out, outOff + r - from, 1, s.lanes);
+                }
                 else if (d == DType.BF16) dot4Bf16(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from, 1);
                 else dot4F32(m, r * rowBytes, rowBytes, x, xo, n, out, outOff + r - from);
             }
@@ -422,7 +424,7 @@ final class VectorKernels implements Kernels {
      * each 2L block split into its even then its odd elements). Four accumulators, two products into each per step.
      */
     private static void dot4Bf16Pairs(MemorySegment m, long off, long rowStride, float[] xp, float[] x, int xo, int n,
-                                      float[] out, int oo, int outStride) {
+                                      float[] out, int oo, int outStride, float[] t) {
         long o1 = off + rowStride, o2 = o1 + rowStride, o3 = o2 + rowStride;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         // A vector mask, not and(int): with the scalar form C2 lost the products' vector type and boxed them.
@@ -444,12 +446,15 @@ final class VectorKernels implements Kernels {
             a2 = w2.and(high).reinterpretAsFloats().fma(xd, a2);
             a3 = w3.and(high).reinterpretAsFloats().fma(xd, a3);
         }
-        // reduceLanes (one node each), not LaneSums' trees: with four trees this method passed C2's node budget for
-        // inlining, the fourth tree became a call and its vector a boxed object per call. On rows of ≥ 1024 columns
-        // the in-order reduction costs little.
-        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, a0.reduceLanes(VectorOperators.ADD),
-                a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
-                a3.reduceLanes(VectorOperators.ADD), out, oo, outStride);
+        // The stored lanes in LaneSums' tree: four trees in registers passed C2's node budget for inlining (the
+        // fourth became a call and its vector a boxed object per call), and reduceLanes adds in another order once
+        // C2 has compiled it than before, so a result would depend on when it was computed.
+        a0.intoArray(t, 0);
+        a1.intoArray(t, L);
+        a2.intoArray(t, 2 * L);
+        a3.intoArray(t, 3 * L);
+        finishBf16Rows(m, off, o1, o2, o3, x, xo, i, n, LaneSums.sumOfStored(t, 0), LaneSums.sumOfStored(t, L),
+                LaneSums.sumOfStored(t, 2 * L), LaneSums.sumOfStored(t, 3 * L), out, oo, outStride);
     }
 
     /**

@@ -313,7 +313,7 @@ final class VectorAttention {
                 e.intoArray(s, t);
                 vsum = vsum.add(e);
             }
-            sum = vsum.reduceLanes(VectorOperators.ADD);
+            sum = LaneSums.sum(vsum);   // not reduceLanes, whose order changes when C2 compiles it
         }
         for (; t < to; t++) {
             float e = Exp.exp(s[t] - max);
