@@ -12,7 +12,7 @@ ab() {
   echo "== threads $1 prompt $2 decode $3 rounds $4"
   $J -Dmoeprune.phases=true -cp .devbench/moeprune-slim.jar io.moeprune.bench.DecodeAbBench $big --threads $1 \
     --prompt $2 --decode $3 --rounds $4 --variants $V 2>&1 | grep -v WARNING \
-    | grep -E '^(model|variant|[a-zA-Z0-9-]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +([0-9]+%|-)|decode phases|prefill phases|qkv|attend|o_proj|router|expert_gate_up|expert_down|lm_head|total) '
+    | grep -E '^(model|variant|[a-zA-Z0-9-]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +([0-9]+%|-)|decode phases|prefill phases|embed|norm|qkv|qk_norm_rope|attend|o_proj|residual|router|expert_gather|expert_gate_up|expert_down|lm_head|total) '
   grep -E '^(cpu )' /proc/stat | awk '{print "steal ticks so far: " $9}'
 }
 # CONFIGS: "threads:prompt:decode ..." (default: 16 and 8 threads after a 256-token prompt, 16 decode-heavy; a decode

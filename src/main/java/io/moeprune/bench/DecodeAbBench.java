@@ -34,7 +34,8 @@ public final class DecodeAbBench {
     /** A named setting of the kernel switches. */
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
                    long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums, int blockRows,
-                   boolean valuesInOrder) {
+                   boolean valuesInOrder, boolean ownedChunks, boolean readAhead, boolean interleaved,
+                   boolean callerReadsAhead) {
 
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
@@ -47,6 +48,10 @@ public final class DecodeAbBench {
             KernelSwitches.shuffledSums(shuffledSums);
             KernelSwitches.decodeBlockRows(blockRows);
             KernelSwitches.valuesInOrder(valuesInOrder);
+            KernelSwitches.ownedChunks(ownedChunks);
+            KernelSwitches.readAhead(readAhead);
+            KernelSwitches.interleavedChunks(interleaved);
+            KernelSwitches.callerReadsAhead(callerReadsAhead);
         }
     }
 
@@ -54,26 +59,33 @@ public final class DecodeAbBench {
     private static final long WORK = Parallel.MIN_WORK_PER_THREAD;
 
     /**
-     * The defaults first (eight rows, lane sums across vectors, 16-row blocks, attention values read in order first);
+     * The defaults first (eight rows, lane sums across vectors, 16-row blocks, attention values read in order first,
+     * owned chunks, workers reading the next product ahead);
      * session6 and session7 are those sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the
      * others each change one thing: four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4
      * or 16 chunks a thread, a split from 32 KB of work a thread, a router in 32-row blocks, attention one head at a
-     * time, 32-row blocks, attention weighting its values without reading them in order first.
+     * time, 32-row blocks, attention weighting its values without reading them in order first, owned chunks without
+     * reading ahead, owned chunks interleaved, the caller reading ahead too; session8 is session 8's last code (one counter for all chunks, nothing
+     * read ahead).
      */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true),
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false),
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false),
-            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true),
-            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true),
-            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true),
-            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16, true),
-            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16, true),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16, true),
-            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16, true),
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16, true),
-            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true),
-            new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false));
+            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false, false, false, false, false),
+            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false, false, false, false, false),
+            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16, true, true, true, false, false),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16, true, true, true, false, false),
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16, true, true, true, false, false),
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16, true, true, true, false, false),
+            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true, true, true, false, false),
+            new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false, true, true, false, false),
+            new Variant("noahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, false, false, false),
+            new Variant("session8", OFF, true, true, 8, WORK, true, true, true, 16, true, false, false, false, false),
+            new Variant("interleaved", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, true, false),
+            new Variant("callerahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, true));
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();

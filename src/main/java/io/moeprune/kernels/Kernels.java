@@ -31,6 +31,14 @@ public interface Kernels {
     }
 
     /**
+     * The one-input {@link #matMulAll} of these matrices as a coming call, for idle threads to read ahead
+     * ({@link Parallel#readAheadFor}); null where the kernels do not cut it that way.
+     */
+    default Parallel.NextCall nextOneInput(java.util.List<Weights> ws) {
+        return null;
+    }
+
+    /**
      * The layout {@link #matMulT} wants for a batch of n inputs: the distance between consecutive columns of the
      * transposed batch. 1 for n = 1 (a plain vector); otherwise at least n, and for the vector kernels a multiple
      * of the vector length so every column is whole vectors of inputs.

@@ -2,6 +2,7 @@ package io.moeprune.kernels;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -26,6 +27,20 @@ public final class Parallel {
         void run(int from, int to);
     }
 
+    /** Reads, into the calling core's caches, what item {@code item} of a coming call will read. */
+    @FunctionalInterface
+    public interface ItemReader {
+        /** Returns something computed from what it read, so that the reads cannot be dropped. */
+        long read(int item);
+    }
+
+    /**
+     * A call that will come next, as {@link #forRange} will be given it ({@code count} items of {@code workPerItem}),
+     * and how to read an item of it ahead. See {@link #readAheadFor}.
+     */
+    public record NextCall(int count, long workPerItem, ItemReader reader) {
+    }
+
     /**
      * Below this much work per thread (in weight bytes, or the caller's unit for {@link #forRange}) splitting
      * costs more than it saves: a wake-up and join costs a few microseconds ({@code -Dmoeprune.minWorkPerThread}).
@@ -39,6 +54,10 @@ public final class Parallel {
     private static final long SPIN_NANOS = 1000L * Long.getLong("moeprune.spinMicros", 50);
 
     private static final Object CONFIG_LOCK = new Object();
+    /** What the next top-level call's idle threads read ahead ({@link #readAheadFor}). */
+    private static volatile NextCall pendingNext;
+    /** What reads ahead read, kept so that they are not dropped. */
+    static volatile long readSink;
     private static volatile Parallel pool = new Parallel(defaultThreads());
 
     private final int threads;
@@ -55,7 +74,9 @@ public final class Parallel {
      * all claimed and goes back to waiting.
      */
     private static final class Job {
-        static final Job NONE = new Job(null, 0, 1, 0);
+        static final Job NONE = new Job(null, 0, 1, 0, false, false, null);
+        /** Longs between two parts' spans: each on a cache-line pair of its own (the adjacent-line prefetch). */
+        private static final int PAD = 16;
 
         final RangeTask task;
         final int count;
@@ -65,20 +86,42 @@ public final class Parallel {
         final int helpers;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
+        /**
+         * Owned chunks, or null: part p (the caller 0, worker i part i + 1) owns chunks [p·chunks/parts,
+         * (p+1)·chunks/parts) (or every parts-th from p: {@link #interleaved}), kept per part as (first unclaimed)
+         * << 32 | (end), counted in the part's own chunks. The owner claims from the front, in order,
+         * so that what it read ahead ({@link #readAheadFor}) comes first; a thread with none of its own left takes
+         * other parts' chunks from the back.
+         */
+        final AtomicLongArray spans;
+        /** What threads with no chunk left read ahead for the call after this one, or null. */
+        final NextCall then;
         volatile Throwable failure;
 
-        Job(RangeTask task, int count, int chunkSize, int helpers) {
+        /** Owned chunks are every parts-th chunk (part p: p, p + parts, …) rather than a run of them. */
+        final boolean interleaved;
+
+        Job(RangeTask task, int count, int chunkSize, int helpers, boolean owned, boolean interleaved, NextCall then) {
             this.task = task;
             this.count = count;
             this.chunkSize = chunkSize;
             this.chunks = (count + chunkSize - 1) / chunkSize;
             this.helpers = helpers;
+            this.then = then;
+            this.interleaved = interleaved;
+            int parts = helpers + 1;
+            if (owned && parts > 1) {
+                spans = new AtomicLongArray(parts * PAD);
+                for (int p = 0; p < parts; p++) spans.set(p * PAD, ownedCount(chunks, parts, p, interleaved));
+            } else {
+                spans = null;
+            }
         }
 
         /** Claims and runs chunks until none is left; after a failure the rest are claimed but not run. */
-        void runChunks() {
+        void runChunks(int part) {
             int c;
-            while ((c = next.getAndIncrement()) < chunks) {
+            while ((c = claim(part)) >= 0) {
                 try {
                     if (failure == null) {
                         int from = c * chunkSize;
@@ -91,6 +134,43 @@ public final class Parallel {
                 }
             }
         }
+
+        /** The next chunk for this part, or -1 when none is left. */
+        private int claim(int part) {
+            if (spans == null) {
+                int c = next.getAndIncrement();
+                return c < chunks ? c : -1;
+            }
+            int parts = helpers + 1;
+            for (int k = 0; k < parts; k++) {
+                int q = part + k < parts ? part + k : part + k - parts, at = q * PAD;
+                while (true) {
+                    long s = spans.get(at);
+                    int front = (int) (s >>> 32), end = (int) s;
+                    if (front >= end) break;
+                    if (k == 0 ? spans.compareAndSet(at, s, s + (1L << 32)) : spans.compareAndSet(at, s, s - 1)) {
+                        return ownedChunk(chunks, parts, q, k == 0 ? front : end - 1, interleaved);
+                    }
+                }
+            }
+            return -1;
+        }
+    }
+
+    /** The first of {@code count} things that part {@code part} of {@code parts} owns (an even split, in order). */
+    static int ownedFrom(int count, int parts, int part) {
+        return (int) ((long) count * part / parts);
+    }
+
+    /** How many of {@code chunks} part {@code part} of {@code parts} owns. */
+    static int ownedCount(int chunks, int parts, int part, boolean interleaved) {
+        return interleaved ? (chunks - part + parts - 1) / parts
+                : ownedFrom(chunks, parts, part + 1) - ownedFrom(chunks, parts, part);
+    }
+
+    /** The chunk that is the {@code local}-th of those part {@code part} of {@code parts} owns. */
+    static int ownedChunk(int chunks, int parts, int part, int local, boolean interleaved) {
+        return interleaved ? local * parts + part : ownedFrom(chunks, parts, part) + local;
     }
 
     private Parallel(int threads) {
@@ -136,31 +216,65 @@ public final class Parallel {
      * Returns when every item is done; a failure in any slice is rethrown here.
      */
     public static void forRange(int count, long workPerItem, RangeTask task) {
-        if (count <= 0) return;
         Parallel p = pool;
-        long total = (long) count * Math.max(1, workPerItem);
-        long minWork = KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
-        int parts = (int) Math.min(Math.min(p.threads, count), Math.max(1, total / minWork));
-        if (parts <= 1 || !p.busy.compareAndSet(false, true)) {
+        // Only a top-level call takes the read-ahead: calls nested in a running one run inline on their thread.
+        NextCall then = null;
+        if (pendingNext != null && !p.busy.get()) {
+            then = pendingNext;
+            pendingNext = null;
+        }
+        if (count <= 0) return;
+        int parts = parts(p, count, workPerItem);
+        boolean readAhead = then != null && p.threads > 1 && KernelSwitches.READ_AHEAD.getPlain();
+        if ((parts <= 1 && !readAhead) || !p.busy.compareAndSet(false, true)) {
             task.run(0, count);
             return;
         }
         try {
-            p.dispatch(count, parts, task);
+            p.dispatch(count, parts, task, readAhead ? then : null);
         } finally {
             p.busy.set(false);
         }
     }
 
-    private void dispatch(int count, int parts, RangeTask task) {
+    /**
+     * Declares the product that will follow the next call of {@link #forRange} from this thread: the threads that
+     * run out of chunks in that call (or that it does not need) read their own share of {@code next} into their
+     * caches until the next call comes, and that call gives each thread the share it read first. A decode step's
+     * products are bound by memory while the threads wait at a join, run a small product or an attention: there
+     * the memory sits idle. Takes effect with {@code KernelSwitches} READ_AHEAD and owned chunks on; a call of
+     * another size than {@code next} says still runs correctly, only reading what another thread computes.
+     */
+    public static void readAheadFor(NextCall next) {
+        pendingNext = next;
+    }
+
+    /** How many threads a call of {@code count} items of {@code workPerItem} takes part in, the caller included. */
+    private static int parts(Parallel p, int count, long workPerItem) {
+        long total = (long) count * Math.max(1, workPerItem);
+        long minWork = KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
+        return (int) Math.min(Math.min(p.threads, count), Math.max(1, total / minWork));
+    }
+
+    /** Chunks of a call of {@code count} items in {@code parts} parts (each thread claims a chunk at a time). */
+    private static int chunkSize(int count, int parts) {
         int perThread = KernelSwitches.CHUNKS_PER_THREAD.getPlain();  // chunks per taking-part thread (8)
-        int perChunk = Math.max(1, (count + parts * perThread - 1) / (parts * perThread));
-        Job j = new Job(task, count, perChunk, parts - 1);
-        job = j;  // publishes the job to workers [0, parts - 1)
-        for (int i = 0; i < parts - 1; i++) {
+        return Math.max(1, (count + parts * perThread - 1) / (parts * perThread));
+    }
+
+    private void dispatch(int count, int parts, RangeTask task, NextCall then) {
+        boolean owned = KernelSwitches.OWNED_CHUNKS.getPlain();
+        Job j = new Job(task, count, chunkSize(count, parts), parts - 1, owned,
+                KernelSwitches.INTERLEAVED_CHUNKS.getPlain(), then);
+        job = j;  // publishes the job to workers [0, parts - 1), and its read-ahead to all
+        int woken = then != null ? workers.length : parts - 1;
+        for (int i = 0; i < woken; i++) {
             if (workers[i].parked) LockSupport.unpark(workers[i].thread);
         }
-        j.runChunks();
+        j.runChunks(0);
+        // The caller reads its own share ahead until the others are done, then goes on: it ends at most one item
+        // late, and what it read is read at most once.
+        if (then != null && KernelSwitches.CALLER_READS_AHEAD.getPlain()) readAhead(j, then, 0, true);
         int spins = 0;
         while (j.done.get() != j.chunks) {
             if (++spins < 10_000) Thread.onSpinWait();
@@ -174,11 +288,32 @@ public final class Parallel {
         }
     }
 
+    /**
+     * Reads part {@code part}'s share of {@code next} (the items its owned chunks will hold when that call comes,
+     * in order) while {@code current} is still the latest job (a worker), or until its chunks are all done (the
+     * caller).
+     */
+    private void readAhead(Job current, NextCall next, int part, boolean caller) {
+        int parts = parts(this, next.count(), next.workPerItem());
+        if (part >= parts) return;
+        int size = chunkSize(next.count(), parts), chunks = (next.count() + size - 1) / size;
+        boolean interleaved = KernelSwitches.INTERLEAVED_CHUNKS.getPlain();
+        long sink = 0;
+        for (int local = 0, owned = ownedCount(chunks, parts, part, interleaved); local < owned; local++) {
+            int from = ownedChunk(chunks, parts, part, local, interleaved) * size, to = Math.min(next.count(), from + size);
+            for (int item = from; item < to; item++) {
+                if (caller ? current.done.get() == current.chunks : job != current) return;
+                sink += next.reader().read(item);
+            }
+        }
+        if (sink == 42) readSink = sink;
+    }
+
     private void close() {
         // Wait for a running dispatch and keep the pool marked busy forever: late callers then run inline.
         while (!busy.compareAndSet(false, true)) Thread.onSpinWait();
         shutdown = true;
-        job = new Job(null, 0, 1, 0);
+        job = new Job(null, 0, 1, 0, false, false, null);
         for (Worker w : workers) LockSupport.unpark(w.thread);
     }
 
@@ -211,7 +346,8 @@ public final class Parallel {
                 }
                 seen = j;
                 if (shutdown) return;
-                if (index < j.helpers) j.runChunks();
+                if (index < j.helpers) j.runChunks(index + 1);
+                if (j.then != null) readAhead(j, j.then, index + 1, false);
             }
         }
     }

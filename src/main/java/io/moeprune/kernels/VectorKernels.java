@@ -569,34 +569,26 @@ final class VectorKernels implements Kernels {
                 throw new IndexOutOfBoundsException("out has " + outs.get(i).length + " < " + n + "·" + w.rows());
             }
         }
-        // Row blocks of every matrix, numbered across the matrices, so one parallel region covers them all. A single
-        // input (decode) is memory-bound: small blocks spread the bytes evenly over the threads.
-        int vectors = batchStride(n) / L;
-        int tokenBlocks = n == 1 ? 1 : (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
-        long bytes = 0;
-        for (Weights w : ws) bytes += w.byteSize();
-        // A small one-input product (a router's 64 rows) is bound by the latency of its few streams: blocks of 8 rows
-        // counted at 4× their bytes spread it over up to 8× more threads than the least work per thread would.
-        boolean small = n == 1 && KernelSwitches.SMALL_SPLIT.getPlain()
-                && bytes < Parallel.threads() * KernelSwitches.MIN_WORK_PER_THREAD.getPlain();
-        int blockRows = n == 1 ? (small ? 8 : KernelSwitches.DECODE_BLOCK_ROWS.getPlain())
-                : batchBlockRows(ws, tokenBlocks);
-        int[] firstBlock = new int[m + 1];
-        for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
-        int rowBlocks = firstBlock[m];
         if (n == 1) {
+            // Row blocks of every matrix, numbered across the matrices, so one parallel region covers them all.
+            OneInputBlocks blocks = OneInputBlocks.of(ws);
             float[] xp = pairInput(ws, x, 0);
-            Parallel.forRange(rowBlocks, (small ? 4L : 1L) * blockRows * cols * ws.getFirst().dtype().byteSize(), (from, to) -> {
+            Parallel.forRange(blocks.count(), blocks.workPerBlock(), (from, to) -> {
                 Scratch s = SCRATCH.get();
                 for (int b = from; b < to; b++) {
-                    int i = matrixOf(firstBlock, b);
-                    Weights w = ws.get(i);
-                    int r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(w.rows(), r0 + blockRows);
-                    rowDots(w, r0, r1, x, 0, xp, outs.get(i), r0, s);
+                    int i = blocks.matrixOf(b);
+                    rowDots(ws.get(i), blocks.rowFrom(i, b), blocks.rowTo(i, b), x, 0, xp, outs.get(i),
+                            blocks.rowFrom(i, b), s);
                 }
             });
             return;
         }
+        int vectors = batchStride(n) / L;
+        int tokenBlocks = (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
+        int blockRows = batchBlockRows(ws, tokenBlocks);
+        int[] firstBlock = new int[m + 1];
+        for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
+        int rowBlocks = firstBlock[m];
         int stride = batchStride(n);
         BatchBuffers kept = BATCH_BUFFERS.get();
         float[] xT = Batches.transposed(x, n, cols, stride, kept.xT);
@@ -625,6 +617,15 @@ final class VectorKernels implements Kernels {
                     for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * ys + c];
                 }
             }
+        });
+    }
+
+    @Override
+    public Parallel.NextCall nextOneInput(java.util.List<Weights> ws) {
+        OneInputBlocks blocks = OneInputBlocks.of(ws);
+        return new Parallel.NextCall(blocks.count(), blocks.workPerBlock(), b -> {
+            int i = blocks.matrixOf(b);
+            return ws.get(i).readRows(blocks.rowFrom(i, b), blocks.rowTo(i, b));
         });
     }
 

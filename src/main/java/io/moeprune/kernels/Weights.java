@@ -130,4 +130,15 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
             default -> throw new UnsupportedOperationException("rows of " + dtype + " weights");
         }
     }
+
+    /**
+     * Reads one byte in every 64 of rows [r0, r1), into this core's caches ({@link Parallel#readAheadFor}); returns
+     * their sum, so that the reads cannot be dropped.
+     */
+    public long readRows(int r0, int r1) {
+        long rowBytes = (long) cols * dtype.byteSize(), end = r1 * rowBytes;
+        long sum = 0;
+        for (long o = r0 * rowBytes; o < end; o += 64) sum += data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, o);
+        return sum;
+    }
 }

@@ -20,4 +20,12 @@ public interface AttentionLayer {
     int cacheHeads();
 
     int cacheValueWidth();
+
+    /**
+     * This layer's first product for a single row (a decode step's q/k/v), as a coming parallel call for idle threads
+     * to read ahead ({@link io.moeprune.kernels.Parallel#readAheadFor}); null if it has none to offer.
+     */
+    default io.moeprune.kernels.Parallel.NextCall firstProduct() {
+        return null;
+    }
 }

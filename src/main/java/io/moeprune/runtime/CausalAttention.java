@@ -33,6 +33,16 @@ final class CausalAttention {
         return attendScalar(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale, window, sinks);
     }
 
+    /**
+     * The decode attention of the row at {@code startPos} as a coming parallel call, for idle threads to read ahead
+     * ({@link Parallel#readAheadFor}); null with the plain loops.
+     */
+    static Parallel.NextCall decodeCall(float[] kc, float[] vc, int capacity, int startPos, int heads, int kvHeads,
+                                        int headDim, int valueDim, int window) {
+        if (!Kernels.get().vectorized()) return null;
+        return VectorAttention.decodeCall(kc, vc, capacity, startPos, heads, kvHeads, headDim, valueDim, window);
+    }
+
     /** The same in plain loops: one item per (row, head). */
     static float[] attendScalar(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
                                 int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks) {

@@ -5,7 +5,12 @@ public record DenseMlp(SwiGlu mlp) implements FeedForward {
     @Override
     public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
         long t = PhaseTimes.start();
-        mlp.apply(xn, n, out);
+        mlp.apply(xn, n, out, n == 1 ? NextProducts.takeAfterFeedForward() : null);
         PhaseTimes.end(PhaseTimes.Phase.DENSE_MLP, t);
+    }
+
+    @Override
+    public io.moeprune.kernels.Parallel.NextCall firstProduct() {
+        return mlp.firstProduct();
     }
 }

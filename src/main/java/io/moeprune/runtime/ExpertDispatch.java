@@ -121,7 +121,7 @@ final class ExpertDispatch {
      * for every slot; {@code order[start[e]..start[e+1])} lists expert e's slots in token order.
      */
     static void run(ExpertWeights experts, float[] xn, int n, int k, int hidden, int[] start, int[] order,
-                    float[] weights, float[] routed, float[] expertOut) {
+                    float[] weights, float[] routed, float[] expertOut, Parallel.NextCall after) {
         Kernels kernels = Kernels.get();
         int numExperts = experts.count();
         int[] active = new int[numExperts];
@@ -181,6 +181,8 @@ final class ExpertDispatch {
         long tokensPerExpert = Math.max(1, (long) n * k / count);
         long perExpert = n == 1 ? Math.max(1, bytesPerExpert / 4) : bytesPerExpert * tokensPerExpert;
 
+        boolean perExpertDown = tokensPerExpert < FUSED_MIN_TOKENS;
+        if (n == 1 && perExpertDown) Parallel.readAheadFor(downCall(experts, count, active, perExpert));
         Parallel.forRange(count * blocksA, Math.max(1, perExpert * 2 / 3 / blocksA), (from, to) -> {
             float[] g = new float[0], u = new float[0];
             for (int unit = from; unit < to; unit++) {
@@ -199,7 +201,8 @@ final class ExpertDispatch {
             }
         });
         time = PhaseTimes.end(PhaseTimes.Phase.EXPERT_GATE_UP, time);
-        if (tokensPerExpert < FUSED_MIN_TOKENS) {
+        if (perExpertDown) {
+            if (n == 1) Parallel.readAheadFor(after);
             downPerExpert(experts, n, k, hidden, count, active, actBatch, start, order, weights, routed, expertOut,
                     perExpert);
         } else {
@@ -231,8 +234,7 @@ final class ExpertDispatch {
         Kernels kernels = Kernels.get();
         // Every row of every slot is written below, so a kept buffer needs no clearing.
         float[] outs = expertOut != null ? expertOut : BUFFERS.get().slotOutputs(n * k * hidden);
-        int blocks = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count);
-        int rowsB = rowBlock(hidden, blocks);
+        int rowsB = downRows(hidden, count);
         int blocksB = (hidden + rowsB - 1) / rowsB;
         Parallel.forRange(count * blocksB, Math.max(1, perExpert / 3 / blocksB), (from, to) -> {
             float[] y = new float[0];
@@ -309,6 +311,21 @@ final class ExpertDispatch {
                     }
                 }
             }
+        });
+    }
+
+    /** Rows per unit of {@link #downPerExpert}: each of the count experts' down projections in about 8 units a thread. */
+    private static int downRows(int hidden, int count) {
+        return rowBlock(hidden, Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + count - 1) / count));
+    }
+
+    /** {@link #downPerExpert}'s call as a coming one, for threads that run out of gate/up units to read ahead. */
+    private static Parallel.NextCall downCall(ExpertWeights experts, int count, int[] active, long perExpert) {
+        int hidden = experts.expert(active[0]).down().rows();
+        int rowsB = downRows(hidden, count), blocksB = (hidden + rowsB - 1) / rowsB;
+        return new Parallel.NextCall(count * blocksB, Math.max(1, perExpert / 3 / blocksB), unit -> {
+            int o0 = (unit % blocksB) * rowsB;
+            return experts.expert(active[unit / blocksB]).down().readRows(o0, Math.min(hidden, o0 + rowsB));
         });
     }
 

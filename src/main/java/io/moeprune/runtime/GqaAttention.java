@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.model.AttentionSpec;
 
@@ -46,6 +47,11 @@ public final class GqaAttention implements AttentionLayer {
     }
 
     @Override
+    public Parallel.NextCall firstProduct() {
+        return Kernels.get().nextOneInput(java.util.List.of(q.weights(), k.weights(), v.weights()));
+    }
+
+    @Override
     public int cacheKeyWidth() {
         return kvHeads * headDim;
     }
@@ -64,6 +70,11 @@ public final class GqaAttention implements AttentionLayer {
     public void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out) {
         int qw = heads * headDim, kw = kvHeads * headDim, vw = kvHeads * valueDim;
         long t = PhaseTimes.start();
+        // Threads out of q/k/v rows fetch the cache their attention item will read (evicted by the step's weights).
+        if (n == 1 && startPos + 1 <= cache.capacity()) {
+            Parallel.readAheadFor(CausalAttention.decodeCall(cache.keys(layer), cache.values(layer), cache.capacity(),
+                    startPos, heads, kvHeads, headDim, valueDim, window));
+        }
         float[][] qkv = Linear.applyAll(xn, n, q, k, v);
         t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
@@ -85,9 +96,12 @@ public final class GqaAttention implements AttentionLayer {
         cache.put(layer, ks, vs, n, startPos);
         t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
 
+        // While a decode step's attention runs, the threads it leaves idle read their rows of o_proj ahead.
+        if (n == 1) Parallel.readAheadFor(Kernels.get().nextOneInput(java.util.List.of(o.weights())));
         float[] ctx = CausalAttention.attend(qs, cache.keys(layer), cache.values(layer), cache.capacity(), n, startPos,
                 heads, kvHeads, headDim, valueDim, scale, window, sinks);
         t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
+        if (n == 1) Parallel.readAheadFor(NextProducts.takeAfterAttention());
         o.apply(ctx, n, out);
         PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);
     }

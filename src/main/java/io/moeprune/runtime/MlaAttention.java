@@ -88,6 +88,7 @@ public final class MlaAttention implements AttentionLayer {
         cache.put(layer, ks, vs, n, startPos);
         float[] ctx = CausalAttention.attend(qs, cache.keys(layer), cache.values(layer), cache.capacity(), n, startPos,
                 heads, heads, qk, valueDim, scale, 0, null);
+        if (n == 1) io.moeprune.kernels.Parallel.readAheadFor(NextProducts.takeAfterAttention());
         o.apply(ctx, n, out);
     }
 }

@@ -1,6 +1,7 @@
 package io.moeprune.runtime;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.kernels.Kernels;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.Tensor;
@@ -79,7 +80,14 @@ public final class Model implements AutoCloseable {
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
         int start = state.position();
         PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
-        for (DecoderLayer layer : layers) layer.forward(x, n, start, state.cache(), state.context());
+        for (int l = 0; l < layers.size(); l++) {
+            if (n == 1) {
+                NextProducts.afterAttention(layers.get(l).feedForward().firstProduct());
+                NextProducts.afterFeedForward(l + 1 < layers.size() ? layers.get(l + 1).attention().firstProduct()
+                        : Kernels.get().nextOneInput(List.of(lmHead.weights())));
+            }
+            layers.get(l).forward(x, n, start, state.cache(), state.context());
+        }
         state.advance(n);
 
         time = PhaseTimes.start();

@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.model.MoeSpec;
 
@@ -57,6 +58,11 @@ public final class MoeBlock implements FeedForward {
     }
 
     @Override
+    public Parallel.NextCall firstProduct() {
+        return Kernels.get().nextOneInput(java.util.List.of(gate.weights()));
+    }
+
+    @Override
     public void forward(float[] xn, float[] h, int n, int startPos, ForwardContext ctx, float[] out) {
         int numExperts = spec.numExperts(), k = spec.topK();
         int hidden = gate.in();
@@ -83,16 +89,19 @@ public final class MoeBlock implements FeedForward {
         // Each chosen expert's unweighted output per (token, slot) exists only for an observer.
         float[] expertOut = observer == null ? null : new float[n * k * hidden];
         PhaseTimes.end(PhaseTimes.Phase.ROUTER, time);
+        Parallel.NextCall after = n == 1 ? NextProducts.takeAfterFeedForward() : null;
         if (experts instanceof InputMajorExperts inputMajor) {
             inputMajor.run(xn, n, k, start, order, w, routed, expertOut);
         } else {
-            ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut);
+            // The routed experts' last call is followed by the shared expert's first, or by the next layer.
+            ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut,
+                    shared == null ? after : shared.firstProduct());
         }
         time = PhaseTimes.start();
         float[] sharedOut = null;
         if (shared != null) {
             sharedOut = new float[n * hidden];
-            shared.apply(xn, n, sharedOut);
+            shared.apply(xn, n, sharedOut, after);
             if (sharedGate != null) {
                 float[] g = sharedGate.apply(xn, n);
                 for (int t = 0; t < n; t++) {

@@ -74,12 +74,10 @@ final class VectorAttention {
     private static void attendSplit(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
                                     int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks,
                                     float[] ctx) {
-        int group = heads / kvHeads, total = startPos + n;
-        int span = window > 0 ? Math.min(window, total) : total;
-        int slices = span >= GROUPED_MIN_SPAN ? 1 : group, headsPerItem = group / slices;
-        int wanted = (Parallel.threads() + n * kvHeads - 1) / (n * kvHeads);
-        int blocks = slices > 1 ? 1 : Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
-        int perBlock = (span + blocks - 1) / blocks;
+        int group = heads / kvHeads;
+        Split split = Split.of(n, startPos, heads, kvHeads, window);
+        int slices = split.slices(), headsPerItem = split.headsPerItem(), blocks = split.blocks();
+        int perBlock = split.perBlock();
         float[] partial = SPLIT_PARTS.get();
         int parts = n * heads * blocks, partWidth = valueDim + 2;
         if (partial.length < parts * partWidth) {
@@ -87,9 +85,9 @@ final class VectorAttention {
             SPLIT_PARTS.set(partial);
         }
         float[] part = partial;
-        int perRow = kvHeads * slices * blocks;
+        int perRow = split.perRow();
         int stride = perBlock + 4;
-        Parallel.forRange(n * perRow, 8L * perBlock * (headDim + valueDim) * headsPerItem, (from, to) -> {
+        Parallel.forRange(n * perRow, split.workPerItem(headDim, valueDim), (from, to) -> {
             // One score row per head of the item; grouped items whole fours of rows (weightedValuesOfQueries reads four
             // rows even when fewer are wanted).
             int rows = headsPerItem > 1 ? (headsPerItem + QUERIES - 1) / QUERIES * QUERIES : 1;
@@ -99,10 +97,10 @@ final class VectorAttention {
             boolean inOrder = KernelSwitches.valuesInOrder();
             float seen = 0f;
             for (int item = from; item < to; item++) {
-                int i = item / perRow, g = item % perRow / (slices * blocks), b = item % blocks;
+                int i = item / perRow, g = split.kvHead(item), b = item % blocks;
                 int h0 = g * group + item / blocks % slices * headsPerItem;
-                int pos = startPos + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-                int p0 = Math.min(pos + 1, first + b * perBlock), p1 = Math.min(pos + 1, p0 + perBlock), len = p1 - p0;
+                int p0 = split.firstPosition(startPos, window, item), p1 = split.endPosition(startPos, window, item);
+                int len = p1 - p0;
                 // Scores and softmax parts per head (head h0 + k in row k).
                 for (int k = 0; k < headsPerItem; k++) {
                     int h = h0 + k, at = ((i * heads + h) * blocks + b) * partWidth;
@@ -162,6 +160,58 @@ final class VectorAttention {
                 }
             }
         }
+    }
+
+    /**
+     * How decode attention is cut into items: per row, key/value head, slice of the group's query heads and block of
+     * positions (see {@link #attendSplit}).
+     */
+    private record Split(int kvHeads, int slices, int headsPerItem, int blocks, int perBlock) {
+        static Split of(int n, int startPos, int heads, int kvHeads, int window) {
+            int group = heads / kvHeads, total = startPos + n;
+            int span = window > 0 ? Math.min(window, total) : total;
+            int slices = span >= GROUPED_MIN_SPAN ? 1 : group;
+            int wanted = (Parallel.threads() + n * kvHeads - 1) / (n * kvHeads);
+            int blocks = slices > 1 ? 1 : Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
+            return new Split(kvHeads, slices, group / slices, blocks, (span + blocks - 1) / blocks);
+        }
+
+        int perRow() {
+            return kvHeads * slices * blocks;
+        }
+
+        long workPerItem(int headDim, int valueDim) {
+            return 8L * perBlock * (headDim + valueDim) * headsPerItem;
+        }
+
+        int kvHead(int item) {
+            return item % perRow() / (slices * blocks);
+        }
+
+        int firstPosition(int startPos, int window, int item) {
+            int pos = startPos + item / perRow(), first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+            return Math.min(pos + 1, first + item % blocks * perBlock);
+        }
+
+        int endPosition(int startPos, int window, int item) {
+            return Math.min(startPos + item / perRow() + 1, firstPosition(startPos, window, item) + perBlock);
+        }
+    }
+
+    /**
+     * The decode attention of the row at {@code startPos} as a coming parallel call ({@link Parallel#readAheadFor}):
+     * an item reads its block of the head's cached keys and values. Declared by the q/k/v product before it, so
+     * that threads out of q/k/v rows fetch their attention item's cache, which a decode step's weights evicted.
+     */
+    static Parallel.NextCall decodeCall(float[] kc, float[] vc, int capacity, int startPos, int heads, int kvHeads,
+                                        int headDim, int valueDim, int window) {
+        Split split = Split.of(1, startPos, heads, kvHeads, window);
+        return new Parallel.NextCall(split.perRow(), split.workPerItem(headDim, valueDim), item -> {
+            int g = split.kvHead(item);
+            int p0 = split.firstPosition(startPos, window, item), p1 = split.endPosition(startPos, window, item);
+            return (long) readInOrder(kc, (g * capacity + p0) * headDim, (g * capacity + p1) * headDim)
+                    + (long) readInOrder(vc, (g * capacity + p0) * valueDim, (g * capacity + p1) * valueDim);
+        });
     }
 
     /**
