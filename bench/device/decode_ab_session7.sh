@@ -23,7 +23,7 @@ if [ "${TESTS:-1}" = 1 ]; then
   $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" RunTests \
     io.moeprune.kernels.KernelsTest io.moeprune.kernels.LaneSumsTest io.moeprune.kernels.ParallelTest \
     io.moeprune.kernels.AmxBf16Test io.moeprune.runtime.ConformanceTest io.moeprune.runtime.CausalAttentionTest \
-    io.moeprune.runtime.MaskMatchesPrunedCheckpointTest 2>&1 | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)' \
+    io.moeprune.runtime.MaskMatchesPrunedCheckpointTest io.moeprune.runtime.DecodeSchedulingTest 2>&1 | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)' \
     | grep -v -E '\[ +0 ' | tail -25
 fi
 date -u
