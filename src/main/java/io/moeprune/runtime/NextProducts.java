@@ -10,31 +10,34 @@ import io.moeprune.kernels.Parallel;
  * compute, so a stale one costs time, not correctness.
  */
 final class NextProducts {
-    private static final ThreadLocal<Parallel.NextCall> AFTER_ATTENTION = new ThreadLocal<>();
-    private static final ThreadLocal<Parallel.NextCall> AFTER_FEED_FORWARD = new ThreadLocal<>();
+    private static final int AFTER_ATTENTION = 0, AFTER_FEED_FORWARD = 1;
+    private static final ThreadLocal<Parallel.NextCall[]> NEXT = ThreadLocal.withInitial(() -> new Parallel.NextCall[2]);
 
     private NextProducts() {
     }
 
     static void afterAttention(Parallel.NextCall next) {
-        AFTER_ATTENTION.set(next);
+        NEXT.get()[AFTER_ATTENTION] = next;
     }
 
     /** The product after this layer's attention, or null; cleared. */
     static Parallel.NextCall takeAfterAttention() {
-        Parallel.NextCall next = AFTER_ATTENTION.get();
-        if (next != null) AFTER_ATTENTION.remove();
-        return next;
+        return take(AFTER_ATTENTION);
     }
 
     static void afterFeedForward(Parallel.NextCall next) {
-        AFTER_FEED_FORWARD.set(next);
+        NEXT.get()[AFTER_FEED_FORWARD] = next;
     }
 
     /** The product after this layer's feed-forward, or null; cleared. */
     static Parallel.NextCall takeAfterFeedForward() {
-        Parallel.NextCall next = AFTER_FEED_FORWARD.get();
-        if (next != null) AFTER_FEED_FORWARD.remove();
+        return take(AFTER_FEED_FORWARD);
+    }
+
+    private static Parallel.NextCall take(int slot) {
+        Parallel.NextCall[] slots = NEXT.get();
+        Parallel.NextCall next = slots[slot];
+        slots[slot] = null;
         return next;
     }
 }
