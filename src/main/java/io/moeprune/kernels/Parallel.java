@@ -9,8 +9,13 @@ import java.util.concurrent.locks.LockSupport;
  * A small fork-join for the kernels: splits a range of independent items (matrix rows) over a fixed pool of
  * threads. A decode step makes hundreds of small kernel calls, so dispatch must be cheap: the pool is created
  * once, workers spin briefly on the job reference before parking, only as many workers as the work needs wake up,
- * a call allocates only its small job record, the caller waits for the chunks to be done (not for every worker to
- * check in), and work below {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
+ * a call allocates only its small job record (with one padded span of owned chunks per thread: 2 KB at 16 threads),
+ * the caller waits for the chunks to be done (not for every worker to check in), and work below
+ * {@link #MIN_WORK_PER_THREAD} per thread runs on the caller alone.
+ *
+ * <p>Each thread owns an even share of a call's chunks and claims it first ({@code KernelSwitches} OWNED_CHUNKS), and a
+ * call may declare the one after it ({@link #readAheadFor}): threads with nothing left to do read their share of
+ * that one into their caches while they wait.
  *
  * <p>The thread count comes from {@link #setThreads(int)} (the CLI's {@code --threads}), else the system property
  * {@code moeprune.threads}, else the number of available processors. The calling thread is one of them, so
