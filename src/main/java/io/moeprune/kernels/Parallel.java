@@ -279,7 +279,13 @@ public final class Parallel {
         j.runChunks(0);
         // The caller reads its own share ahead until the others are done, then goes on: it ends at most one item
         // late, and what it read is read at most once.
-        if (then != null && KernelSwitches.CALLER_READS_AHEAD.getPlain()) readAhead(j, then, 0, true);
+        if (then != null && KernelSwitches.CALLER_READS_AHEAD.getPlain()) {
+            try {
+                readAhead(j, then, 0, true);
+            } catch (RuntimeException e) {
+                // As for the workers: a read ahead that fails changes nothing that is computed.
+            }
+        }
         int spins = 0;
         while (j.done.get() != j.chunks) {
             if (++spins < 10_000) Thread.onSpinWait();
@@ -352,7 +358,13 @@ public final class Parallel {
                 seen = j;
                 if (shutdown) return;
                 if (index < j.helpers) j.runChunks(index + 1);
-                if (j.then != null) readAhead(j, j.then, index + 1, false);
+                if (j.then != null) {
+                    try {
+                        readAhead(j, j.then, index + 1, false);
+                    } catch (RuntimeException e) {
+                        // Reads ahead only warm caches: a failing one (a stale declaration) must not end this worker.
+                    }
+                }
             }
         }
     }

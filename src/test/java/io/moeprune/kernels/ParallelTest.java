@@ -98,6 +98,22 @@ class ParallelTest {
     }
 
     @Test
+    void aFailingReadAheadEndsNoWorker() {
+        Parallel.setThreads(4);
+        Parallel.readAheadFor(new Parallel.NextCall(64, Parallel.MIN_WORK_PER_THREAD, item -> {
+            throw new IndexOutOfBoundsException("stale");
+        }));
+        Parallel.forRange(1, 1, (from, to) -> sleep(20));
+        // Every worker still takes its chunks: all 4 threads ran a part of a call split four ways.
+        java.util.Set<String> names = ConcurrentHashMap.newKeySet();
+        Parallel.forRange(4, Parallel.MIN_WORK_PER_THREAD, (from, to) -> {
+            names.add(Thread.currentThread().getName());
+            sleep(20);
+        });
+        assertEquals(4, names.size(), names.toString());
+    }
+
+    @Test
     void nothingIsReadAheadWithTheSwitchOff() {
         Parallel.setThreads(4);
         boolean was = KernelSwitches.readAhead(false);
