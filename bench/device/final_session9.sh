@@ -5,4 +5,4 @@
 set -u
 grep -E '^cpu ' /proc/stat | awk '{print "steal ticks at the start: " $9}'
 BIG_ONLY=1 DTYPES=bfloat16 DECODE_THREADS=16 bash bench/device/final_runtime_bench.sh
-VARIANTS=default,session8 ROUNDS=${ROUNDS:-6} bash bench/device/decode_ab_session7.sh
+VARIANTS=${VARIANTS:-default,session8} ROUNDS=${ROUNDS:-6} bash bench/device/decode_ab_session7.sh

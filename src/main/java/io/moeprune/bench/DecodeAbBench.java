@@ -35,7 +35,7 @@ public final class DecodeAbBench {
     record Variant(String name, int pairMinCols, boolean spreadRows, boolean eightRows, int chunksPerThread,
                    long minWork, boolean smallSplit, boolean groupedHeads, boolean shuffledSums, int blockRows,
                    boolean valuesInOrder, boolean ownedChunks, boolean readAhead, boolean interleaved,
-                   boolean callerReadsAhead) {
+                   boolean callerReadsAhead, int attentionDivisor) {
 
         void apply() {
             KernelSwitches.pairKernelFrom(pairMinCols);
@@ -52,6 +52,7 @@ public final class DecodeAbBench {
             KernelSwitches.readAhead(readAhead);
             KernelSwitches.interleavedChunks(interleaved);
             KernelSwitches.callerReadsAhead(callerReadsAhead);
+            KernelSwitches.attentionThreadsDivisor(attentionDivisor);
         }
     }
 
@@ -60,32 +61,34 @@ public final class DecodeAbBench {
 
     /**
      * The defaults first (eight rows, lane sums across vectors, 16-row blocks, attention values read in order first,
-     * owned chunks, workers reading the next product ahead);
+     * owned chunks, workers reading the next product ahead, long-context attention on half the threads);
      * session6 and session7 are those sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the
      * others each change one thing: four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4
      * or 16 chunks a thread, a split from 32 KB of work a thread, a router in 32-row blocks, attention one head at a
      * time, 32-row blocks, attention weighting its values without reading them in order first, owned chunks without
-     * reading ahead, owned chunks interleaved, the caller reading ahead too; session8 is session 8's last code (one counter for all chunks, nothing
+     * reading ahead, owned chunks interleaved, the caller reading ahead too, attention items for every thread;
+     * session8 is session 8's last code (one counter for all chunks, nothing
      * read ahead).
      */
     static final List<Variant> KNOWN = List.of(
-            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false, false, false, false, false),
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false, false, false, false, false),
-            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16, true, true, true, false, false),
-            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16, true, true, true, false, false),
-            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16, true, true, true, false, false),
-            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16, true, true, true, false, false),
-            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true, true, true, false, false),
-            new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false, true, true, false, false),
-            new Variant("noahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, false, false, false),
-            new Variant("session8", OFF, true, true, 8, WORK, true, true, true, 16, true, false, false, false, false),
-            new Variant("interleaved", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, true, false),
-            new Variant("callerahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, true));
+            new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false, false, false, false, false, 1),
+            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false, false, false, false, false, 1),
+            new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("chunks4", OFF, true, true, 4, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("chunks16", OFF, true, true, 16, WORK, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("work32k", OFF, true, true, 8, 32 << 10, true, true, true, 16, true, true, true, false, false, 2),
+            new Variant("nosmall", OFF, true, true, 8, WORK, false, true, true, 16, true, true, true, false, false, 2),
+            new Variant("headwise", OFF, true, true, 8, WORK, true, false, true, 16, true, true, true, false, false, 2),
+            new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true, true, true, false, false, 2),
+            new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false, true, true, false, false, 2),
+            new Variant("noahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, false, false, false, 2),
+            new Variant("session8", OFF, true, true, 8, WORK, true, true, true, 16, true, false, false, false, false, 1),
+            new Variant("interleaved", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, true, false, 2),
+            new Variant("callerahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, true, 2),
+            new Variant("fullattn", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false, 1));
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();

@@ -171,7 +171,8 @@ final class VectorAttention {
             int group = heads / kvHeads, total = startPos + n;
             int span = window > 0 ? Math.min(window, total) : total;
             int slices = span >= GROUPED_MIN_SPAN ? 1 : group;
-            int wanted = (Parallel.threads() + n * kvHeads - 1) / (n * kvHeads);
+            int aim = Math.max(1, Parallel.threads() / KernelSwitches.attentionThreadsDivisor());
+            int wanted = (aim + n * kvHeads - 1) / (n * kvHeads);
             int blocks = slices > 1 ? 1 : Math.max(1, Math.min(wanted, span / SPLIT_MIN_POSITIONS));
             return new Split(kvHeads, slices, group / slices, blocks, (span + blocks - 1) / blocks);
         }
