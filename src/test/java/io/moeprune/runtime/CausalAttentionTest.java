@@ -62,11 +62,15 @@ class CausalAttentionTest {
                 java.util.Arrays.copyOfRange(vc, start * kvHeads * valueDim, total * kvHeads * valueDim), n, start);
         float[] keys = cache.keys(0), values = cache.values(0);
         int capacity = cache.capacity();
-        // The vector path also on 16 threads, where a decode row's context is split into blocks that are merged.
+        // The vector path also on 16 threads, where a decode row's context is split into blocks that are merged: aiming
+        // at one item per two threads (the default) and per thread (KernelSwitches.attentionThreadsDivisor).
         int threads = Parallel.threads();
+        int divisor = KernelSwitches.attentionThreadsDivisor();
         try {
-            for (int t : new int[]{threads, 16}) {
+            for (int[] setting : new int[][]{{threads, divisor}, {16, 2}, {16, 1}}) {
+                int t = setting[0];
                 Parallel.setThreads(t);
+                KernelSwitches.attentionThreadsDivisor(setting[1]);
                 for (float[] sink : new float[][]{null, sinks}) {
                     // "vector", the vector path with a group's heads one at a time (KernelSwitches.groupedHeads),
                     // and without reading the values in order first (KernelSwitches.valuesInOrder).
@@ -81,7 +85,8 @@ class CausalAttentionTest {
                                     : CausalAttention.attendScalar(qs, keys, values, capacity, n, start, heads, kvHeads,
                                     dim, valueDim, scale, window, sink);
                             check(ctx, qs, kc, vc, n, start, heads, kvHeads, dim, valueDim, scale, window, sink,
-                                    path + (sink == null ? "" : " with sinks") + ", " + t + " threads");
+                                    path + (sink == null ? "" : " with sinks") + ", " + t + " threads / "
+                                            + setting[1]);
                         } finally {
                             KernelSwitches.groupedHeads(grouped);
                             KernelSwitches.valuesInOrder(inOrder);
@@ -91,6 +96,7 @@ class CausalAttentionTest {
             }
         } finally {
             Parallel.setThreads(threads);
+            KernelSwitches.attentionThreadsDivisor(divisor);
         }
     }
 
