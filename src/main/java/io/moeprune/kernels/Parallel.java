@@ -99,12 +99,11 @@ public final class Parallel {
          * other parts' chunks from the back.
          */
         final AtomicLongArray spans;
+        /** Owned chunks are every parts-th chunk (part p: p, p + parts, …) rather than a run of them. */
+        final boolean interleaved;
         /** What threads with no chunk left read ahead for the call after this one, or null. */
         final NextCall then;
         volatile Throwable failure;
-
-        /** Owned chunks are every parts-th chunk (part p: p, p + parts, …) rather than a run of them. */
-        final boolean interleaved;
 
         Job(RangeTask task, int count, int chunkSize, int helpers, boolean owned, boolean interleaved, NextCall then) {
             this.task = task;

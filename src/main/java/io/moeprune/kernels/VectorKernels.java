@@ -586,8 +586,7 @@ final class VectorKernels implements Kernels {
         int vectors = batchStride(n) / L;
         int tokenBlocks = (vectors + TOKEN_VECTORS - 1) / TOKEN_VECTORS;
         int blockRows = batchBlockRows(ws, tokenBlocks);
-        int[] firstBlock = new int[m + 1];
-        for (int i = 0; i < m; i++) firstBlock[i + 1] = firstBlock[i] + (ws.get(i).rows() + blockRows - 1) / blockRows;
+        int[] firstBlock = OneInputBlocks.firstBlocks(ws, blockRows);
         int rowBlocks = firstBlock[m];
         int stride = batchStride(n);
         BatchBuffers kept = BATCH_BUFFERS.get();
@@ -599,7 +598,7 @@ final class VectorKernels implements Kernels {
             Scratch s = SCRATCH.get();
             for (int u = from; u < to; u++) {
                 int b = u / tokenBlocks, tb = u % tokenBlocks;
-                int i = matrixOf(firstBlock, b);
+                int i = OneInputBlocks.matrixOf(firstBlock, b);
                 Weights w = ws.get(i);
                 float[] out = outs.get(i);
                 int rows = w.rows();
@@ -721,12 +720,6 @@ final class VectorKernels implements Kernels {
             rows /= 2;
         }
         return rows;
-    }
-
-    private static int matrixOf(int[] firstBlock, int block) {
-        int i = 0;
-        while (firstBlock[i + 1] <= block) i++;
-        return i;
     }
 
     @Override
