@@ -14,6 +14,12 @@ root = sys.argv[1]
 FIXTURES = "src/test/resources/conformance"
 
 
+def load_f32(path):
+    """The model in float32. .float() after loading: MXFP4 experts (gpt-oss) are dequantised to bf16 parameters on a
+    machine without the MXFP4 kernels, whatever dtype is asked for, and would otherwise compute in bf16 (5.9e-3 off)."""
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager").float().eval()
+
+
 def emulate_mask(name):
     """The full fixture model routing only to the mask's experts, where plain weights can express it: routers with a
     bias term (gpt-oss router bias, DeepSeek-V3 e_score_correction_bias) get zero rows and a -1e9 bias for dropped
@@ -28,7 +34,7 @@ def emulate_mask(name):
     if not (os.path.isdir(src) and os.path.exists(mask_file)):
         return None
     mask = json.load(open(mask_file))
-    full = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation="eager").eval()
+    full = load_f32(src)
     done = False
     with torch.no_grad():
         for layer_s, kept in mask["layers"].items():
@@ -53,7 +59,7 @@ for name in sorted(os.listdir(root)):
     if not os.path.isdir(d) or name.endswith("-java") or not os.path.exists(os.path.join(d, "config.json")):
         continue
     try:
-        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+        model = load_f32(d)
         n_exp = [getattr(model.config, k, None) for k in ("num_local_experts", "num_experts", "n_routed_experts")]
         jf = os.path.join(root, name + "-java", "model.safetensors")
         if os.path.exists(jf):

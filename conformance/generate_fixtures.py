@@ -304,6 +304,80 @@ def fp8_checkpoint():
     log("deepseek_v3_fp8 saved", sorted(os.listdir(dst)))
 
 
+FP4_VALUES = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
+
+
+def mxfp4_quantize(w):
+    """w [E, out, in] (in a multiple of 32) -> (blocks U8 [E, out, in/32, 16], scales U8 [E, out, in/32]) as gpt-oss
+    stores experts: per 32 inputs of an output row one E8M0 scale 2^(s-127) chosen so the largest magnitude fits in
+    FP4's 6, and FP4 E2M1 values (nearest), two per byte, the even element in the low nibble."""
+    E, rows, cols = w.shape
+    g = w.float().reshape(E, rows, cols // 32, 32)
+    amax = g.abs().amax(dim=-1).clamp(min=1e-30)
+    exp = torch.ceil(torch.log2(amax / 6.0)).clamp(-127, 127)
+    q = g / torch.pow(2.0, exp).unsqueeze(-1)
+    mags = torch.tensor(FP4_VALUES)
+    idx = (q.abs().unsqueeze(-1) - mags).abs().argmin(dim=-1)
+    nib = idx | ((q < 0).long() << 3)
+    nib = nib.reshape(E, rows, cols // 32, 16, 2)
+    blocks = (nib[..., 0] | (nib[..., 1] << 4)).to(torch.uint8)
+    scales = (exp + 127).to(torch.uint8)
+    return blocks.contiguous(), scales.contiguous()
+
+
+def mxfp4_dequantize(blocks, scales):
+    """The inverse layout of mxfp4_quantize: [E, out, in] float32."""
+    lut = torch.tensor(FP4_VALUES + [-v for v in FP4_VALUES])
+    b = blocks.long()
+    vals = torch.stack([lut[b & 15], lut[b >> 4]], dim=-1).reshape(*blocks.shape[:-1], 32)
+    vals = vals * torch.pow(2.0, scales.float() - 127).unsqueeze(-1)
+    return vals.reshape(blocks.shape[0], blocks.shape[1], -1)
+
+
+def gpt_oss_mxfp4():
+    """gpt-oss with MXFP4 experts as the released checkpoints store them: the gpt_oss fixture's BF16 model with its
+    fused expert tensors quantised (mxfp4_quantize) into *_blocks / *_scales, quantization_config mxfp4. The reference
+    is transformers loading that checkpoint itself (Mxfp4Config(dequantize=True)), checked against our dequantisation."""
+    import shutil
+    from safetensors.torch import load_file
+    from transformers import Mxfp4Config
+    src, dst = os.path.join(OUT, "gpt_oss"), os.path.join(OUT, "gpt_oss_mxfp4")
+    os.makedirs(dst, exist_ok=True)
+    state = load_file(os.path.join(src, "model.safetensors"))
+    out, ours = {}, {}
+    for name, t in state.items():
+        if name.endswith("mlp.experts.gate_up_proj") or name.endswith("mlp.experts.down_proj"):
+            blocks, scales = mxfp4_quantize(t.float().transpose(1, 2))  # stored [E, in, out] -> [E, out, in]
+            out[name + "_blocks"], out[name + "_scales"] = blocks, scales
+            ours[name] = mxfp4_dequantize(blocks, scales).transpose(1, 2)  # back to [E, in, out]
+        else:
+            out[name] = t
+    save_file(out, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["quantization_config"] = {"quant_method": "mxfp4", "modules_to_not_convert": [
+        "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    shutil.copy(os.path.join(src, "generation_config.json"), dst)
+    model = AutoModelForCausalLM.from_pretrained(dst, quantization_config=Mxfp4Config(dequantize=True),
+                                                 dtype=torch.float32, attn_implementation="eager").float().eval()
+    worst = 0.0
+    for name, want in ours.items():
+        got = dict(model.named_parameters())[name].detach().float().cpu()
+        assert list(got.shape) == list(want.shape), (name, got.shape, want.shape)
+        worst = max(worst, float((got - want).abs().max()))
+    log(f"gpt_oss_mxfp4: transformers' dequantised experts vs ours: max |diff| {worst}")
+    assert worst == 0.0, "transformers reads the MXFP4 experts differently"
+    global load_f32
+    plain = load_f32
+    load_f32 = lambda path: model
+    try:
+        reference("gpt_oss_mxfp4", dst, {"family": "gpt_oss_mxfp4", "model_type": "gpt_oss", "saved_dtype": "mxfp4 experts, bf16 rest"})
+    finally:
+        load_f32 = plain
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     failures = {}
@@ -316,7 +390,7 @@ def main():
         except Exception:
             failures[name] = traceback.format_exc()
             log(f"{name}: FAILED\n{failures[name]}")
-    for fn in (fp8_fixtures, mxfp4_fixtures, fp8_checkpoint):
+    for fn in (fp8_fixtures, mxfp4_fixtures, gpt_oss_mxfp4, fp8_checkpoint):
         try:
             fn()
         except Exception:

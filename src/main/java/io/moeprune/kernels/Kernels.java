@@ -117,7 +117,6 @@ public interface Kernels {
     /** x[off+i] *= alpha for i < len. */
     void scale(float[] x, int off, int len, float alpha);
 
-    /** A short description for logs and benchmark tables, e.g. "vector (Vector API, 256-bit (8 floats))". */
     /** Columns [c0, c1) of row r of W decoded to F32 (FP8 times its block scales): dst[off + c − c0] = W[r, c]. */
     default void decodeRow(Weights w, int r, int c0, int c1, float[] dst, int off) {
         w.readRow(r, c0, c1, dst, off);
@@ -134,11 +133,28 @@ public interface Kernels {
         }
     }
 
+    /**
+     * out[outOff + r − rowFrom] = Σ_c W[r, c] · x[c] for rows [rowFrom, rowTo) of an MXFP4 matrix, on the calling thread
+     * (callers spread row ranges over their threads); xd is x as {@link Mxfp4Matrix#deinterleave} orders it.
+     */
+    default void mxfp4Rows(Mxfp4Matrix w, int rowFrom, int rowTo, float[] xd, float[] out, int outOff) {
+        w.dotRows(rowFrom, rowTo, xd, out, outOff);
+    }
+
+    /**
+     * Rows [rowFrom, rowTo) of an MXFP4 matrix decoded to F32 into dst, row after row, in the column order
+     * {@link Mxfp4Matrix#decodeRows} gives (the deinterleaved order products read x in).
+     */
+    default void mxfp4DecodeRows(Mxfp4Matrix w, int rowFrom, int rowTo, float[] dst) {
+        w.decodeRows(rowFrom, rowTo, dst);
+    }
+
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
     default boolean vectorized() {
         return false;
     }
 
+    /** A short description for logs and benchmark tables, e.g. "vector (Vector API, 256-bit (8 floats))". */
     default String description() {
         return getClass().getSimpleName();
     }

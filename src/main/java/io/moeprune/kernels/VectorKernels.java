@@ -119,6 +119,16 @@ final class VectorKernels implements Kernels {
         for (int c = c0; c < c1; c += MAX_KC) decode(w, r, c, Math.min(MAX_KC, c1 - c), dst, off + c - c0, s);
     }
 
+    @Override
+    public void mxfp4Rows(Mxfp4Matrix w, int rowFrom, int rowTo, float[] xd, float[] out, int outOff) {
+        Mxfp4VectorRows.dotRows(w, rowFrom, rowTo, xd, out, outOff);
+    }
+
+    @Override
+    public void mxfp4DecodeRows(Mxfp4Matrix w, int rowFrom, int rowTo, float[] dst) {
+        Mxfp4VectorRows.decodeRows(w, rowFrom, rowTo, dst);
+    }
+
     /** BF16 and F32 rows decoded and added in one pass. */
     @Override
     public void rowAxpy(Weights w, int r, float alpha, float[] y, int yOff) {

@@ -90,8 +90,8 @@ public final class MoeBlock implements FeedForward {
         float[] expertOut = observer == null ? null : new float[n * k * hidden];
         PhaseTimes.end(PhaseTimes.Phase.ROUTER, time);
         Parallel.NextCall after = n == 1 ? NextProducts.takeAfterFeedForward() : null;
-        if (experts instanceof InputMajorExperts inputMajor) {
-            inputMajor.run(xn, n, k, start, order, w, routed, expertOut);
+        if (experts instanceof GptOssExperts gptOss) {
+            gptOss.run(xn, n, k, start, order, w, routed, expertOut);
         } else {
             // The routed experts' last call is followed by the shared expert's first, or by the next layer.
             ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut,

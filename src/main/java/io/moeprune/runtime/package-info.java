@@ -17,9 +17,10 @@
  * and scaling is generic in Router). Qwen3-MoE, Qwen2-MoE, OLMoE, Mixtral and GraniteMoE share
  * {@link io.moeprune.runtime.family.LlamaStyleFamily}; their differences are data in the ModelSpec (GraniteMoE's
  * fused expert tensors are sliced into per-expert views, its multipliers are applied by Model and DecoderLayer).
- * gpt-oss runs there too: its input-major, interleaved experts with biases and the clamped SwiGLU are
- * {@link io.moeprune.runtime.InputMajorExperts} (correct, not yet tuned), its attention sinks join the softmax in
- * {@link io.moeprune.runtime.CausalAttention}; MXFP4 experts are refused ({@code Families.of}).
+ * gpt-oss runs there too: its fused, interleaved experts with biases and the clamped SwiGLU are
+ * {@link io.moeprune.runtime.GptOssExperts}, over BF16 input-major tensors or the released checkpoints' MXFP4 blocks
+ * (computed from the 4-bit rows, never widened in memory); its attention sinks join the softmax in
+ * {@link io.moeprune.runtime.CausalAttention}.
  * FP8 E4M3 weights with {@code weight_scale_inv} are read through the kernels' block-scaled path (not checked
  * against a reference: the deepseek_v3_fp8 fixture's stored scales are ~1e-14..1e-24, not usable).
  * RoPE types: default, linear and yarn are implemented ({@link io.moeprune.runtime.Rope}); dynamic, llama3 and

@@ -39,7 +39,7 @@ class ConfigReaderTest {
     /** The values every family spells the same way, checked against the file itself. */
     @ParameterizedTest
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "deepseek_v2", "deepseek_v3",
-            "deepseek_v3_fp8", "gpt_oss", "granitemoe"})
+            "deepseek_v3_fp8", "gpt_oss", "gpt_oss_mxfp4", "granitemoe"})
     void commonValuesComeFromConfigJson(String name) throws IOException {
         JsonNode c = config(name);
         ModelSpec s = fixture(name);

@@ -22,7 +22,7 @@ import java.util.stream.Stream;
 final class PruneFixtures {
     static final Path CONFORMANCE = Path.of("src/test/resources/conformance");
     static final List<String> FAMILIES = List.of("qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral",
-            "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8", "gpt_oss", "granitemoe");
+            "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8", "gpt_oss", "gpt_oss_mxfp4", "granitemoe");
 
     private PruneFixtures() {
     }

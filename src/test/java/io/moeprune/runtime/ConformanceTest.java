@@ -26,7 +26,7 @@ class ConformanceTest {
     static final Path FIXTURES = Path.of("src/test/resources/conformance");
 
     static Stream<Arguments> cases() {
-        return Stream.of("qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss", "deepseek_v2", "deepseek_v3")
+        return Stream.of("qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss", "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3")
                 .flatMap(f -> Stream.of(Arguments.of(f, "scalar"), Arguments.of(f, "auto"), Arguments.of(f, "amx-emulated")));
     }
 

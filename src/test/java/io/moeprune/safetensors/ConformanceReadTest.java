@@ -21,7 +21,7 @@ class ConformanceReadTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "deepseek_v2",
-            "deepseek_v3", "deepseek_v3_fp8", "gpt_oss", "granitemoe"})
+            "deepseek_v3", "deepseek_v3_fp8", "gpt_oss", "gpt_oss_mxfp4", "granitemoe"})
     void everyTensorReadsAsFiniteFloats(String family) {
         Path dir = CONFORMANCE.resolve(family);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {

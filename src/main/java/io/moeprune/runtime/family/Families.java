@@ -9,10 +9,6 @@ public final class Families {
     }
 
     public static FamilyRuntime of(ModelSpec spec) {
-        if (spec.quantization().method() == io.moeprune.model.Quantization.Method.MXFP4) {
-            throw new MoepruneException("the runtime does not run " + spec.family().modelType() + " models with MXFP4 "
-                    + "experts yet (inspect and prune do); a BF16 checkpoint of the model runs");
-        }
         return switch (spec.family()) {
             case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE, GPT_OSS -> LlamaStyleFamily.INSTANCE;
             case DEEPSEEK_V2, DEEPSEEK_V3 -> DeepSeekFamily.INSTANCE;

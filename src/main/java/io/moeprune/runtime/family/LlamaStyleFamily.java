@@ -9,12 +9,13 @@ import io.moeprune.runtime.AttentionLayer;
 import io.moeprune.runtime.ExpertWeights;
 import io.moeprune.runtime.GqaAttention;
 import io.moeprune.runtime.Linear;
-import io.moeprune.runtime.InputMajorExperts;
+import io.moeprune.runtime.GptOssExperts;
 import io.moeprune.runtime.PerExpertWeights;
 import io.moeprune.runtime.RmsNorm;
 import io.moeprune.runtime.Rope;
 import io.moeprune.runtime.SwiGlu;
 import io.moeprune.runtime.WeightSource;
+import io.moeprune.kernels.Mxfp4Matrix;
 import io.moeprune.kernels.Weights;
 import io.moeprune.safetensors.Tensor;
 
@@ -83,14 +84,23 @@ public final class LlamaStyleFamily implements FamilyRuntime {
     }
 
     /**
-     * gpt-oss: gate_up_proj [E, H, 2I] (gate and up interleaved) and down_proj [E, I, H], input-major, with biases;
-     * slices stay views into the mapped tensors.
+     * gpt-oss: gate_up_proj [E, H, 2I] (gate and up interleaved) and down_proj [E, I, H], input-major, with biases; or,
+     * in MXFP4 checkpoints, their transposes as {@code *_blocks} [E, 2I, H/32, 16] / {@code *_scales} [E, 2I, H/32]
+     * (and [E, H, I/32, 16] / [E, H, I/32]). Slices stay views into the mapped tensors.
      */
     private static ExpertWeights inputMajor(ModelSpec spec, WeightSource w, int layer) {
         TensorNames n = spec.names();
         MoeSpec moe = spec.moe();
         int experts = moe.numExperts(), hidden = spec.hiddenSize(), inter = moe.expertIntermediateSize();
         String gateUpName = TensorNames.format(n.expertGate(), layer), downName = TensorNames.format(n.expertDown(), layer);
+        float[] guBias = w.vector(TensorNames.format(n.expertGateUpBias(), layer), experts * 2 * inter);
+        float[] dnBias = w.vector(TensorNames.format(n.expertDownBias(), layer), experts * hidden);
+        MoeSpec.Activation act = moe.activation();
+        if (w.has(gateUpName + "_blocks")) {
+            Mxfp4Matrix[] gu = mxfp4Slices(w, gateUpName, experts, 2L * inter, hidden);
+            Mxfp4Matrix[] dn = mxfp4Slices(w, downName, experts, hidden, inter);
+            return GptOssExperts.mxfp4(gu, guBias, dn, dnBias, act.alpha(), act.limit());
+        }
         Tensor gateUp = w.tensor(gateUpName), down = w.tensor(downName);
         expectShape(gateUp, experts, hidden, 2L * inter);
         expectShape(down, experts, inter, hidden);
@@ -99,10 +109,22 @@ public final class LlamaStyleFamily implements FamilyRuntime {
             gu[e] = Weights.slice(gateUp, e);
             dn[e] = Weights.slice(down, e);
         }
-        float[] guBias = w.vector(TensorNames.format(n.expertGateUpBias(), layer), experts * 2 * inter);
-        float[] dnBias = w.vector(TensorNames.format(n.expertDownBias(), layer), experts * hidden);
-        MoeSpec.Activation act = moe.activation();
-        return new InputMajorExperts(gu, guBias, dn, dnBias, hidden, inter, act.alpha(), act.limit());
+        return GptOssExperts.inputMajor(gu, guBias, dn, dnBias, act.alpha(), act.limit());
+    }
+
+    /** Each expert's MXFP4 matrix [rows, cols] of the pair {@code name_blocks} / {@code name_scales}. */
+    private static Mxfp4Matrix[] mxfp4Slices(WeightSource w, String name, int experts, long rows, int cols) {
+        Tensor blocks = w.tensor(name + "_blocks"), scales = w.tensor(name + "_scales");
+        if (cols % Mxfp4Matrix.GROUP != 0) {
+            throw MoepruneException.inFile(blocks.file(), "tensor '" + blocks.name() + "': " + cols
+                    + " inputs are not whole MXFP4 groups of 32");
+        }
+        int groups = cols / Mxfp4Matrix.GROUP;
+        expectShape(blocks, experts, rows, groups, Mxfp4Matrix.GROUP_BYTES);
+        expectShape(scales, experts, rows, groups);
+        Mxfp4Matrix[] slices = new Mxfp4Matrix[experts];
+        for (int e = 0; e < experts; e++) slices[e] = Mxfp4Matrix.slice(blocks, scales, e);
+        return slices;
     }
 
     private static void expectShape(Tensor t, long... shape) {

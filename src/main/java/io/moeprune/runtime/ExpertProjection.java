@@ -1,0 +1,22 @@
+package io.moeprune.runtime;
+
+import io.moeprune.kernels.Kernels;
+
+/** One of gpt-oss's fused expert projections (gate_up or down), for every expert, in its stored form. */
+sealed interface ExpertProjection permits InputMajorProjection, Mxfp4Projection {
+    /** Inputs per token. */
+    int in();
+
+    /** Outputs per token. */
+    int out();
+
+    /** Bytes of one expert's stored matrix. */
+    long expertBytes();
+
+    /**
+     * out_j = bias[e·out, (e + 1)·out) + W_e · in_j for every active expert a (id e = active[a]) and each of its
+     * start[e + 1] − start[e] tokens j, whose rows {@code inputs} and {@code outputs} locate; spread over the threads.
+     */
+    void project(Kernels kernels, float[] bias, int[] active, int activeCount, int[] start, TokenRows inputs,
+                 TokenRows outputs);
+}
