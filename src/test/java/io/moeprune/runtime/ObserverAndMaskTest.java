@@ -71,6 +71,38 @@ class ObserverAndMaskTest {
         }
     }
 
+    /** gpt-oss's fused experts (BF16 and MXFP4) report each slot's unweighted output, and r = Σ g·e. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"gpt_oss", "gpt_oss_mxfp4"})
+    void gptOssExpertOutputsAddUpToTheRoutedOutput(String fixture) {
+        Path dir = ConformanceTest.FIXTURES.resolve(fixture);
+        ModelSpec spec = TestModels.spec(dir);
+        try (Model model = Model.load(dir, spec)) {
+            float[] plain = model.forward(PROMPT, model.newState(), true);
+            InferenceState state = model.newState();
+            List<Seen> seen = observe(model, state, PROMPT);
+            float[] watched = model.forward(PROMPT, model.newState().withObserver(t -> { }), true);
+            assertTrue(ConformanceTest.relativeError(watched, 0, plain, 0, plain.length) < 1e-6);
+            int hidden = spec.hiddenSize(), k = spec.moe().topK(), n = PROMPT.length;
+            assertEquals(spec.moeLayers().size(), seen.size());
+            for (Seen s : seen) {
+                double expertNorm = 0;
+                for (int t = 0; t < n; t++) {
+                    for (int i = 0; i < hidden; i++) {
+                        float sum = 0f;
+                        for (int slot = 0; slot < k; slot++) {
+                            float e = s.e[(t * k + slot) * hidden + i];
+                            sum += s.g[t * k + slot] * e;
+                            expertNorm += e * e;
+                        }
+                        assertEquals(s.r[t * hidden + i], sum, 1e-5f * (1 + Math.abs(sum)), "r = sum g*e");
+                    }
+                }
+                assertTrue(expertNorm > 0, fixture + " layer " + s.layer + " expert outputs");
+            }
+        }
+    }
+
     @Test
     void observerDoesNotChangeLogits() {
         ModelSpec spec = TestModels.spec(QWEN3);
