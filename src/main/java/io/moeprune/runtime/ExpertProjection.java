@@ -19,4 +19,10 @@ sealed interface ExpertProjection permits InputMajorProjection, Mxfp4Projection 
      */
     void project(Kernels kernels, float[] bias, int[] active, int activeCount, int[] start, TokenRows inputs,
                  TokenRows outputs);
+
+    /** Whether every active expert has exactly one token (a decode step). */
+    static boolean oneTokenEach(int[] active, int activeCount, int[] start) {
+        for (int a = 0; a < activeCount; a++) if (start[active[a] + 1] - start[active[a]] != 1) return false;
+        return true;
+    }
 }

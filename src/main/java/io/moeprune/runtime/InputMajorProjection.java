@@ -38,8 +38,7 @@ record InputMajorProjection(Weights[] ws) implements ExpertProjection {
     public void project(Kernels kernels, float[] bias, int[] active, int activeCount, int[] start, TokenRows inputs,
                         TokenRows outputs) {
         int in = in(), out = out(), blocks = (out + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
-        boolean oneTokenEach = true;
-        for (int a = 0; a < activeCount && oneTokenEach; a++) oneTokenEach = start[active[a] + 1] - start[active[a]] == 1;
+        boolean oneTokenEach = ExpertProjection.oneTokenEach(active, activeCount, start);
         if (oneTokenEach) {
             projectOneToken(kernels, bias, active, activeCount, inputs, outputs);
             return;

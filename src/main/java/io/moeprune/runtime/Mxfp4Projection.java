@@ -41,8 +41,7 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
     public void project(Kernels kernels, float[] bias, int[] active, int activeCount, int[] start, TokenRows inputs,
                         TokenRows outputs) {
         int in = in(), out = out();
-        boolean oneTokenEach = true;
-        for (int a = 0; a < activeCount && oneTokenEach; a++) oneTokenEach = start[active[a] + 1] - start[active[a]] == 1;
+        boolean oneTokenEach = ExpertProjection.oneTokenEach(active, activeCount, start);
         // Each active expert's inputs as its units read them: one token deinterleaved, several transposed.
         float[][] prepared = new float[activeCount][];
         int[] strides = new int[activeCount];
