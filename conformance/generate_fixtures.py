@@ -178,8 +178,9 @@ def topk_of(cfg):
     return getattr(cfg, "num_experts_per_tok", None) or 2
 
 
-def reference(name, path, meta):
-    model = load_f32(path)
+def reference(name, path, meta, model=None):
+    """Reference outputs of the checkpoint at path (loaded in float32 unless a loaded model is given)."""
+    model = model if model is not None else load_f32(path)
     cfg = model.config
     k = topk_of(cfg)
     tap = RouterTap(model)
@@ -369,13 +370,8 @@ def gpt_oss_mxfp4():
         worst = max(worst, float((got - want).abs().max()))
     log(f"gpt_oss_mxfp4: transformers' dequantised experts vs ours: max |diff| {worst}")
     assert worst == 0.0, "transformers reads the MXFP4 experts differently"
-    global load_f32
-    plain = load_f32
-    load_f32 = lambda path: model
-    try:
-        reference("gpt_oss_mxfp4", dst, {"family": "gpt_oss_mxfp4", "model_type": "gpt_oss", "saved_dtype": "mxfp4 experts, bf16 rest"})
-    finally:
-        load_f32 = plain
+    reference("gpt_oss_mxfp4", dst, {"family": "gpt_oss_mxfp4", "model_type": "gpt_oss",
+                                     "saved_dtype": "mxfp4 experts, bf16 rest"}, model)
 
 
 def main():

@@ -1,6 +1,7 @@
 package io.moeprune.kernels;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.safetensors.Fp4;
 import io.moeprune.safetensors.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -10,7 +11,7 @@ import java.util.Arrays;
 /**
  * A row-major MXFP4 matrix [rows, cols] left in the mapped checkpoint, as gpt-oss stores its experts: each row is
  * cols / 32 groups of 32 FP4 (E2M1) values, two per byte with the even element in the low nibble ({@code blocks}, 16
- * bytes per group), and one E8M0 exponent per group ({@code scales}): W[r, c] = FP4[nibble] · 2^(scale − 127).
+ * bytes per group), and one E8M0 exponent per group ({@code scales}): W[r, c] = E2M1(nibble) · 2^(scale − 127) ({@link Fp4}).
  *
  * <p>Products read the input <em>deinterleaved</em> ({@link #deinterleave}): per group, its 16 even elements and then
  * its 16 odd ones, which is the order a group's low and then high nibbles come in, so a vector kernel multiplies the
@@ -21,9 +22,6 @@ public record Mxfp4Matrix(MemorySegment blocks, MemorySegment scales, int rows, 
     public static final int GROUP = 32;
     /** Bytes of FP4 values per group. */
     public static final int GROUP_BYTES = GROUP / 2;
-    /** FP4 E2M1 values by nibble: sign in bit 3, two exponent bits, one mantissa bit. */
-    static final float[] FP4 = {+0f, +0.5f, +1f, +1.5f, +2f, +3f, +4f, +6f,
-            -0f, -0.5f, -1f, -1.5f, -2f, -3f, -4f, -6f};
 
     public Mxfp4Matrix {
         if (cols % GROUP != 0) throw new IllegalArgumentException(cols + " columns are not whole groups of 32");
@@ -58,16 +56,9 @@ public record Mxfp4Matrix(MemorySegment blocks, MemorySegment scales, int rows, 
         return blocks.byteSize() + scales.byteSize();
     }
 
-    /** The scale of group g of row r, 2^(e − 127) (exact: E8M0 is a power of two; 0xFF, NaN in OCP MX, reads 2^128 = ∞). */
+    /** The scale of group g of row r ({@link Fp4#e8m0ToFloat}). */
     public float scale(int r, int g) {
-        return SCALES[scales.get(ValueLayout.JAVA_BYTE, (long) r * groupsPerRow() + g) & 0xff];
-    }
-
-    /** 2^(e − 127) by exponent byte e. */
-    private static final float[] SCALES = new float[256];
-
-    static {
-        for (int e = 0; e < 256; e++) SCALES[e] = Math.scalb(1f, e - 127);
+        return Fp4.e8m0ToFloat(scales.get(ValueLayout.JAVA_BYTE, (long) r * groupsPerRow() + g));
     }
 
     /** x[xOff, xOff + cols) in the order products read it: per group of 32, the even elements, then the odd ones. */
@@ -97,8 +88,8 @@ public record Mxfp4Matrix(MemorySegment blocks, MemorySegment scales, int rows, 
                 int o = (r - r0) * cols + g * GROUP;
                 for (int i = 0; i < GROUP_BYTES; i++) {
                     int packed = blocks.get(ValueLayout.JAVA_BYTE, b + i);
-                    dst[o + i] = FP4[packed & 0xf] * scale;
-                    dst[o + GROUP_BYTES + i] = FP4[(packed >>> 4) & 0xf] * scale;
+                    dst[o + i] = Fp4.e2m1ToFloat(packed) * scale;
+                    dst[o + GROUP_BYTES + i] = Fp4.e2m1ToFloat(packed >>> 4) * scale;
                 }
             }
         }
@@ -118,7 +109,7 @@ public record Mxfp4Matrix(MemorySegment blocks, MemorySegment scales, int rows, 
                 float part = 0;
                 for (int i = 0; i < GROUP_BYTES; i++) {
                     int packed = blocks.get(ValueLayout.JAVA_BYTE, b + i);
-                    part += FP4[packed & 0xf] * xd[x + i] + FP4[(packed >>> 4) & 0xf] * xd[x + GROUP_BYTES + i];
+                    part += Fp4.e2m1ToFloat(packed) * xd[x + i] + Fp4.e2m1ToFloat(packed >>> 4) * xd[x + GROUP_BYTES + i];
                 }
                 sum += part * scale(r, g);
             }

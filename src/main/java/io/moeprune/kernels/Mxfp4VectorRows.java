@@ -1,5 +1,6 @@
 package io.moeprune.kernels;
 
+import io.moeprune.safetensors.Fp4;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -30,7 +31,7 @@ final class Mxfp4VectorRows {
     private static final float[] HALF_SCALES = new float[256];
 
     static {
-        for (int e = 0; e < 256; e++) HALF_SCALES[e] = Math.scalb(1f, e - 128);
+        for (int e = 0; e < 256; e++) HALF_SCALES[e] = Fp4.e8m0ToFloat((byte) e) / 2;
     }
 
     private Mxfp4VectorRows() {

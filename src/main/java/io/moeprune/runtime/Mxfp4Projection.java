@@ -57,13 +57,8 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
                 int stride = kernels.batchStride(tokens);
                 float[] xT = new float[in * stride];
                 for (int j = 0; j < tokens; j++) {
-                    int off = inputs.at(a, j);
-                    for (int g = 0; g < in; g += Mxfp4Matrix.GROUP) {
-                        for (int i = 0; i < Mxfp4Matrix.GROUP_BYTES; i++) {
-                            xT[(g + i) * stride + j] = x[off + g + 2 * i];
-                            xT[(g + Mxfp4Matrix.GROUP_BYTES + i) * stride + j] = x[off + g + 2 * i + 1];
-                        }
-                    }
+                    float[] d = Mxfp4Matrix.deinterleave(x, inputs.at(a, j), in);
+                    for (int c = 0; c < in; c++) xT[c * stride + j] = d[c];
                 }
                 prepared[a] = xT;
                 strides[a] = stride;

@@ -197,9 +197,6 @@ public sealed interface LogicalTensor permits LogicalTensor.Plain, LogicalTensor
      * value = lut[nibble] x 2^(scale-127).
      */
     record Mxfp4(String name, Tensor blocks, Tensor scales) implements LogicalTensor {
-        static final float[] FP4 = {+0f, +0.5f, +1f, +1.5f, +2f, +3f, +4f, +6f,
-                -0f, -0.5f, -1f, -1.5f, -2f, -3f, -4f, -6f};
-
         @Override
         public long[] shape() {
             long[] b = blocks.shape();
@@ -236,13 +233,11 @@ public sealed interface LogicalTensor permits LogicalTensor.Plain, LogicalTensor
             long i = start;
             int k = 0;
             while (k < len) {
-                int exponent = (sc.get(ValueLayout.JAVA_BYTE, i >>> 5) & 0xff) - 127;
-                float scale = Math.scalb(1f, exponent);
+                float scale = Fp4.e8m0ToFloat(sc.get(ValueLayout.JAVA_BYTE, i >>> 5));
                 int n = (int) Math.min(len - k, 32 - (i & 31));
                 for (int j = 0; j < n; j++, i++) {
                     int packed = b.get(ValueLayout.JAVA_BYTE, i >>> 1);
-                    int nibble = (i & 1) == 0 ? packed & 0xf : (packed >>> 4) & 0xf;
-                    dst[off + k + j] = FP4[nibble] * scale;
+                    dst[off + k + j] = Fp4.e2m1ToFloat((i & 1) == 0 ? packed : packed >>> 4) * scale;
                 }
                 k += n;
             }

@@ -105,8 +105,8 @@ class Mxfp4MatrixTest {
             new Mxfp4Matrix(blocks, scales, 1, 32).decodeRows(0, 1, row);
             // Deinterleaved: the low nibbles (even values) first, then the high ones.
             for (int i = 0; i < 8; i++) {
-                assertEquals(2 * Mxfp4Matrix.FP4[2 * i], row[i], "nibble " + 2 * i);
-                assertEquals(2 * Mxfp4Matrix.FP4[2 * i + 1], row[16 + i], "nibble " + (2 * i + 1));
+                assertEquals(2 * io.moeprune.safetensors.Fp4.e2m1ToFloat(2 * i), row[i], "nibble " + 2 * i);
+                assertEquals(2 * io.moeprune.safetensors.Fp4.e2m1ToFloat(2 * i + 1), row[16 + i], "nibble " + (2 * i + 1));
             }
             assertEquals(-12f, row[16 + 7]);
             assertEquals(1f, row[16]);
