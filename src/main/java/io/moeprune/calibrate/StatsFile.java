@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import io.moeprune.MoepruneException;
+import io.moeprune.io.IoErrors;
+import io.moeprune.io.StagedOutput;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.DType;
 import io.moeprune.safetensors.SafetensorsFile;
@@ -15,7 +17,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -53,12 +54,8 @@ public final class StatsFile {
         stats.demos().forEach(d -> demos.addObject().put("sha256", d.sha256()).put("tokens", d.tokens()));
         meta.put("demos", demos.toString());
         meta.put("created", Instant.now().toString());
-        Path abs = file.toAbsolutePath();
-        Path tmpDir = null;
-        try {
-            Files.createDirectories(abs.getParent());
-            tmpDir = Files.createTempDirectory(abs.getParent(), "." + abs.getFileName() + ".");
-            try (SafetensorsWriter w = new SafetensorsWriter(tmpDir, Long.MAX_VALUE, meta)) {
+        try (StagedOutput staged = StagedOutput.file(file, true)) {
+            try (SafetensorsWriter w = new SafetensorsWriter(staged.stagingDirectory(), Long.MAX_VALUE, meta)) {
                 int d = stats.numDemos(), l = stats.numMoeLayers(), e = stats.numExperts();
                 for (Statistic s : Statistic.values()) {
                     ByteBuffer b = ByteBuffer.allocate(Math.multiplyExact(d * l * e, 8)).order(ByteOrder.LITTLE_ENDIAN);
@@ -67,12 +64,10 @@ public final class StatsFile {
                 }
                 w.finish();
             }
-            Files.move(tmpDir.resolve(Checkpoint.SINGLE), abs, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            Files.move(staged.stagingDirectory().resolve(Checkpoint.SINGLE), staged.staging());
+            staged.commit();
         } catch (IOException ex) {
-            throw new MoepruneException(file + ": cannot write statistics: " + ex.getMessage(), MoepruneException.FAILED, ex);
-        } finally {
-            if (tmpDir != null) deleteQuietly(tmpDir);
+            throw new MoepruneException(file + ": cannot write statistics: " + IoErrors.reason(ex), MoepruneException.FAILED, ex);
         }
     }
 
@@ -121,20 +116,6 @@ public final class StatsFile {
     public static String family(Path file) {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             return f.metadata().getOrDefault("family", "");
-        }
-    }
-
-    private static void deleteQuietly(Path dir) {
-        try (var s = Files.walk(dir)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException ignored) {
-                    // best effort: a leftover temp dir is harmless and named with a leading dot
-                }
-            });
-        } catch (IOException ignored) {
-            // nothing to clean
         }
     }
 }

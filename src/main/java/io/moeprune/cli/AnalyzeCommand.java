@@ -5,12 +5,12 @@ import io.moeprune.analyze.OverlapAnalysis;
 import io.moeprune.analyze.Svg;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.StatsFile;
+import io.moeprune.io.StagedOutput;
 import io.moeprune.select.Method;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,14 +86,13 @@ final class AnalyzeCommand implements Callable<Integer> {
             series.add(means);
         }
         if (out != null) {
-            Files.createDirectories(out);
             Path heat = out.resolve("overlap-domains.svg");
-            Files.writeString(heat, Svg.heatmap("Top-" + k + " overlap between domains (" + m.cliName() + ")",
+            StagedOutput.writeString(heat, Svg.heatmap("Top-" + k + " overlap between domains (" + m.cliName() + ")",
                     names, names, meanBetween));
             double[] x = new double[counts.length];
             for (int i = 0; i < counts.length; i++) x[i] = counts[i];
             Path line = out.resolve("overlap-demos.svg");
-            Files.writeString(line, Svg.lineChart("Top-" + k + " overlap with all-demo set", "demonstrations",
+            StagedOutput.writeString(line, Svg.lineChart("Top-" + k + " overlap with all-demo set", "demonstrations",
                     "overlap", x, names, series, 0, 1));
             System.out.printf("%nwrote %s and %s%n", heat, line);
         }

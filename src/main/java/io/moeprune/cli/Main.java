@@ -1,6 +1,7 @@
 package io.moeprune.cli;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.io.StagedOutput;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -41,6 +42,8 @@ public final class Main implements Runnable {
                 .filter(s -> only != null && only.equals(s.getClass().getAnnotation(Command.class).name())).toList();
         for (Object sub : chosen.isEmpty() ? subs : chosen) cl.addSubcommand(sub);
         cl.setExecutionExceptionHandler((ex, line, parsed) -> {
+            // A signal abandoned the output and its hook said so; what the main thread met after that is noise.
+            if (StagedOutput.interruptedBySignal()) return MoepruneException.FAILED;
             Throwable t = ex;
             while (!(t instanceof MoepruneException) && t.getCause() != null && t.getCause() != t) t = t.getCause();
             if (t instanceof MoepruneException me) {

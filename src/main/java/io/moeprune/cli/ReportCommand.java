@@ -1,13 +1,14 @@
 package io.moeprune.cli;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.io.IoErrors;
+import io.moeprune.io.StagedOutput;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.report.DomainFiles;
 import io.moeprune.report.Report;
 import io.moeprune.report.ReportConfig;
 import io.moeprune.report.ReportFiles;
 import io.moeprune.report.ReportRun;
-import io.moeprune.report.StagedDirectory;
 import io.moeprune.runtime.Models;
 import io.moeprune.select.Method;
 import picocli.CommandLine;
@@ -117,7 +118,7 @@ public final class ReportCommand implements Callable<Integer> {
      */
     static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
                    String name, Consumer<Path> prepare) {
-        try (StagedDirectory dir = StagedDirectory.prepare(out, force)) {
+        try (StagedOutput dir = StagedOutput.directory(out, force)) {
             prepare.accept(dir.staging());
             ReportConfig config = configIn.apply(dir.staging());
             checkCounts(config);
@@ -125,20 +126,20 @@ public final class ReportCommand implements Callable<Integer> {
                 stderr.println(name + ": " + line);
                 stderr.flush();
             });
-            report = report.withConfig(configIn.apply(dir.out()));
+            report = report.withConfig(configIn.apply(dir.target()));
             ReportFiles.write(report, dir.staging());
             dir.commit();
-            Path html = dir.out().resolve(ReportFiles.HTML);
+            Path html = dir.target().resolve(ReportFiles.HTML);
             printSummary(report, stdout);
             if (!report.pruningExact()) {
                 stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
                         + "(see the report); pruning was not exact");
             }
-            stdout.println("report: " + html + " (Markdown: " + dir.out().resolve(ReportFiles.MARKDOWN) + ")");
+            stdout.println("report: " + html + " (Markdown: " + dir.target().resolve(ReportFiles.MARKDOWN) + ")");
             stdout.flush();
             return report.pruningExact() ? 0 : MoepruneException.FAILED;
         } catch (java.io.UncheckedIOException e) {   // disk full, permissions: a failure, not a bug
-            throw new MoepruneException("writing " + out + " failed: " + e.getCause().getMessage(),
+            throw new MoepruneException(out + ": cannot write: " + IoErrors.reason(e.getCause()),
                     MoepruneException.FAILED, e);
         }
     }

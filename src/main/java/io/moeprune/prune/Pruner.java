@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.inspect.TensorCheck;
+import io.moeprune.io.IoErrors;
+import io.moeprune.io.StagedOutput;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.safetensors.Checkpoint;
@@ -129,7 +131,8 @@ public final class Pruner {
             for (String n : in.names()) inputBytes += in.info(n).byteSize();
             for (TensorAction a : actions) outputBytes += outputBytes(in, a);
 
-            try (OutputDirectory dir = OutputDirectory.prepare(out, model, options.force())) {
+            OutputLocation.checkOutsideModel(out, model);
+            try (StagedOutput dir = StagedOutput.directory(out, options.force())) {
                 Path staging = dir.staging();
                 if (options.progress() != null) options.progress().started(staging, outputBytes);
                 SafetensorsWriter.Result written;
@@ -167,8 +170,7 @@ public final class Pruner {
                         inputBytes, actions.size() - dropped, dropped, copied, aux.skipped(),
                         (System.nanoTime() - start) / 1e9, verified);
             } catch (IOException e) {
-                String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("");
-                throw new MoepruneException(out + ": cannot write: " + why, MoepruneException.FAILED, e);
+                throw new MoepruneException(out + ": cannot write: " + IoErrors.reason(e), MoepruneException.FAILED, e);
             }
         }
     }

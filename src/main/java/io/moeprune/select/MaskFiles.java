@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
+import io.moeprune.io.IoErrors;
+import io.moeprune.io.StagedOutput;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -174,16 +176,13 @@ public final class MaskFiles {
         }
     }
 
+    /** Written staged and renamed into place (replacing an existing file), so a mask file is always whole. */
     private static void writeJson(JsonNode root, Path file) {
-        try {
-            Path parent = file.toAbsolutePath().getParent();
-            if (parent != null) Files.createDirectories(parent);
-            Path tmp = Files.createTempFile(parent, file.getFileName().toString(), ".tmp");
-            JSON.writeValue(tmp.toFile(), root);
-            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        try (StagedOutput staged = StagedOutput.file(file, true)) {
+            JSON.writeValue(staged.staging().toFile(), root);
+            staged.commit();
         } catch (IOException e) {
-            throw new MoepruneException(file + ": cannot write: " + e.getMessage(), MoepruneException.FAILED, e);
+            throw new MoepruneException(file + ": cannot write: " + IoErrors.reason(e), MoepruneException.FAILED, e);
         }
     }
 

@@ -57,7 +57,7 @@ class QuickstartCommandTest {
         long before = Files.getLastModifiedTime(out.resolve("report.html")).toMillis();
         RuntimeCommandsTest.Run again = RuntimeCommandsTest.run(args("quickstart", out));
         assertEquals(MoepruneException.BAD_INPUT, again.code());
-        assertTrue(again.err().contains("already exists; pass --force"), again.err());
+        assertTrue(again.err().contains("already exists; use --force"), again.err());
         assertEquals(before, Files.getLastModifiedTime(out.resolve("report.html")).toMillis());
 
         // `report` on the quickstart's data: a bad budget is bad input.
