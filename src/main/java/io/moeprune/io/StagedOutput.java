@@ -48,6 +48,7 @@ public final class StagedOutput implements AutoCloseable {
     private final Thread hook;
     private final Object lock = new Object();
     private State state = State.WRITING;
+    private volatile boolean stagingMade;   // false: the name was someone else's (never delete that)
 
     private StagedOutput(Path given, Path target, Kind kind, boolean force, boolean existed, Path stagingDir,
                          List<Path> createdParents, List<String> notes) {
@@ -109,13 +110,17 @@ public final class StagedOutput implements AutoCloseable {
         for (int i = 0; i < Math.max(adopted, missing) && ancestor != null; i++, ancestor = ancestor.getParent()) {
             created.addFirst(ancestor);
         }
+        StagingName name = StagingName.fresh(target.getFileName().toString(), StagingName.Role.STAGING, created.size());
+        // The hook is registered (in the constructor) before anything is created: a signal in between leaves nothing.
+        StagedOutput staged = new StagedOutput(given, target, kind, force, existed, parent.resolve(name.toString()),
+                created, notes);
         try {
             Files.createDirectories(parent);
-            StagingName name = StagingName.fresh(target.getFileName().toString(), StagingName.Role.STAGING, created.size());
-            Path stagingDir = Files.createDirectory(parent.resolve(name.toString()));
-            return new StagedOutput(given, target, kind, force, existed, stagingDir, created, notes);
+            Files.createDirectory(staged.stagingDir);
+            staged.stagingMade = true;
+            return staged;
         } catch (IOException e) {
-            FileTrees.deleteEmptyDirectories(created);
+            staged.close();
             throw new MoepruneException(given + ": cannot create the output: " + IoErrors.reason(e),
                     MoepruneException.FAILED, e);
         }
@@ -269,7 +274,7 @@ public final class StagedOutput implements AutoCloseable {
             interrupted = true;
             System.err.println("moeprune: interrupted; " + given + (existed ? " left as it was" : " not written"));
         }
-        FileTrees.deleteQuietly(stagingDir);
+        if (stagingMade) FileTrees.deleteQuietly(stagingDir);
         FileTrees.deleteEmptyDirectories(createdParents);
     }
 
