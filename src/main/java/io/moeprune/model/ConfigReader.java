@@ -47,7 +47,8 @@ public final class ConfigReader {
         try {
             text = Files.readString(file);
         } catch (IOException e) {
-            throw MoepruneException.inFile(file, "cannot be read: " + e.getMessage());
+            throw MoepruneException.inFile(file, e instanceof java.nio.charset.CharacterCodingException
+                    ? "not UTF-8 text" : "cannot be read: " + io.moeprune.io.IoErrors.reason(e));
         }
         return parse(text, file);
     }
