@@ -1,6 +1,7 @@
 package io.moeprune.cli;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -49,6 +50,13 @@ public final class Main implements Runnable {
             if (t instanceof MoepruneException me) {
                 line.getErr().println("moeprune: error: " + me.getMessage());
                 return me.exitCode();
+            }
+            // An I/O error no command turned into a sentence (a full disk, permissions): still one line, not a trace.
+            Throwable io = ex;
+            while (!(io instanceof java.io.IOException) && io.getCause() != null && io.getCause() != io) io = io.getCause();
+            if (io instanceof java.io.IOException ioe) {
+                line.getErr().println("moeprune: error: " + IoErrors.withFile(ioe));
+                return MoepruneException.FAILED;
             }
             if (t instanceof OutOfMemoryError) {
                 line.getErr().println("moeprune: error: out of memory; give the JVM more heap with JAVA_OPTS=-Xmx...");

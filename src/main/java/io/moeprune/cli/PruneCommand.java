@@ -111,6 +111,7 @@ public final class PruneCommand implements Callable<Integer> {
     private static final class Poller implements Pruner.Progress {
         private Thread thread;
         private volatile boolean done;
+        private volatile boolean complete;
 
         @Override
         public void started(Path staging, long totalBytes) {
@@ -121,13 +122,14 @@ public final class PruneCommand implements Callable<Integer> {
                         bar.stepTo(Math.min(totalBytes, sizeOf(staging)) / 1_000_000);
                         LockSupport.parkNanos(200_000_000L);   // stop() unparks: the prune does not wait for a tick
                     }
-                    bar.stepTo(totalBytes / 1_000_000);
+                    if (complete) bar.stepTo(totalBytes / 1_000_000);   // not on failure: nothing is complete
                 }
             });
         }
 
         @Override
         public void finished() {
+            complete = true;
             stop();
         }
 
@@ -136,7 +138,9 @@ public final class PruneCommand implements Callable<Integer> {
             if (thread != null) {
                 LockSupport.unpark(thread);
                 try {
-                    thread.join(1000);
+                    // Until the bar has ended its line: an error printed earlier would share the bar's line. Building
+                    // the bar (terminal detection) can take seconds on a loaded machine; the loop itself ends at once.
+                    thread.join(30_000);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }

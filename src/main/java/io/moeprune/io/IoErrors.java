@@ -34,6 +34,11 @@ public final class IoErrors {
         return m.isBlank() ? e.getClass().getSimpleName() : m;
     }
 
+    /** "FILE: reason" when the error names its file, else the reason. */
+    public static String withFile(IOException e) {
+        return e instanceof FileSystemException fse && fse.getFile() != null ? fse.getFile() + ": " + reason(e) : reason(e);
+    }
+
     private static String firstLine(String s) {
         return s.lines().findFirst().orElse("").strip();
     }

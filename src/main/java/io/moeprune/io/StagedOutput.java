@@ -159,6 +159,17 @@ public final class StagedOutput implements AutoCloseable {
         return notes;
     }
 
+    /**
+     * An error that names a file inside the staging directory (a writer's temporary shard, say), said about the output
+     * the user named instead: the staged file is gone by the time anyone reads the message.
+     */
+    public MoepruneException aboutOutput(MoepruneException e) {
+        String m = e.getMessage();
+        String staged = stagingDir.toString();
+        int colon = m == null || !m.startsWith(staged) ? -1 : m.indexOf(": ", staged.length());
+        return colon < 0 ? e : new MoepruneException(given + m.substring(colon), e.exitCode(), e);
+    }
+
     /** Moves the complete output into place. After a failure here the old output (if any) is still in place. */
     public void commit() {
         try {

@@ -141,6 +141,8 @@ public final class Pruner {
                     w.parallelShards(PARALLEL_SHARDS);
                     for (TensorAction a : actions) write(w, in, a, options.fault());
                     written = w.finish();
+                } catch (MoepruneException e) {
+                    throw dir.aboutOutput(e);   // the writer names its temporary shard
                 }
                 if (written.totalSize() != outputBytes) {
                     throw new IllegalStateException("wrote " + written.totalSize() + " tensor bytes, planned " + outputBytes);

@@ -73,7 +73,12 @@ public final class MaskFiles {
         int numExperts = requireInt(file, model, "num_experts");
         int topK = requireInt(file, model, "top_k");
         List<Integer> moeLayers = new ArrayList<>();
-        model.path("moe_layers").forEach(n -> moeLayers.add(n.asInt()));
+        for (JsonNode n : model.path("moe_layers")) {
+            if (!n.canConvertToInt() || !n.isIntegralNumber() || n.asInt() < 0) {
+                throw MoepruneException.inFile(file, "model.moe_layers holds " + n + ", not a layer number");
+            }
+            moeLayers.add(n.asInt());
+        }
         JsonNode layers = root.path("layers");
         if (!layers.isObject()) throw MoepruneException.inFile(file, "no \"layers\" object");
         int[][] kept = new int[moeLayers.size()][];
@@ -87,6 +92,11 @@ public final class MaskFiles {
                 if (!ids.get(j).isIntegralNumber()) {
                     throw MoepruneException.inFile(file, "layer " + moeLayers.get(i) + ": expert id " + ids.get(j)
                             + " is not an integer");
+                }
+                // Checked before asInt(), which would wrap 10^12 into an id that looks like a different mistake.
+                if (!ids.get(j).canConvertToInt() || ids.get(j).asInt() < 0 || ids.get(j).asInt() >= numExperts) {
+                    throw MoepruneException.inFile(file, "layer " + moeLayers.get(i) + ": expert id " + ids.get(j)
+                            + " is out of range 0.." + (numExperts - 1));
                 }
                 kept[i][j] = ids.get(j).asInt();
             }
@@ -189,6 +199,9 @@ public final class MaskFiles {
     private static int requireInt(Path file, JsonNode node, String key) {
         JsonNode v = node.get(key);
         if (v == null || !v.isIntegralNumber()) throw MoepruneException.inFile(file, "model." + key + " is missing");
+        if (!v.canConvertToInt() || v.asInt() < 1) {
+            throw MoepruneException.inFile(file, "model." + key + " is " + v + ", not a positive count");
+        }
         return v.asInt();
     }
 }
