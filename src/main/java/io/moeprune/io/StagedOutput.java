@@ -131,7 +131,7 @@ public final class StagedOutput implements AutoCloseable {
         if (kind == Kind.DIRECTORY && !dir) {
             throw MoepruneException.inFile(given, "exists and is not a directory; refusing to replace it");
         }
-        if (kind == Kind.FILE && !Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS)) {
+        if (kind == Kind.FILE && !Files.isRegularFile(target)) {   // a link to a file is replaced by the file, as before
             throw MoepruneException.inFile(given, "exists and is not a regular file; refusing to replace it");
         }
         if (!force && !(dir && isEmptyDirectory(target))) {
