@@ -60,7 +60,7 @@ public final class StagedOutput implements AutoCloseable {
         this.stagingDir = stagingDir;
         this.createdParents = createdParents;
         this.notes = List.copyOf(notes);
-        this.hook = new Thread(() -> abandon(true), "moeprune-staged-output-cleanup");
+        this.hook = new Thread(this::onSignal, "moeprune-staged-output-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
     }
 
@@ -96,6 +96,8 @@ public final class StagedOutput implements AutoCloseable {
         Path target = given.toAbsolutePath().normalize();
         Path parent = target.getParent();
         if (parent == null) throw MoepruneException.inFile(given, "is the root directory; choose another output");
+        // Shutting down after a signal: an output nested in one the hook removed must not bring its parent back.
+        if (interrupted) throw new MoepruneException(given + ": interrupted; not written", MoepruneException.FAILED, null);
         List<String> notes = new ArrayList<>();
         int adopted = Leftovers.sweep(parent, target, notes);
         notes.forEach(n -> System.err.println("moeprune: " + n));
@@ -251,23 +253,35 @@ public final class StagedOutput implements AutoCloseable {
     @Override
     public void close() {
         removeHook();
-        abandon(false);
+        if (claimForCleanup()) cleanUp();
     }
 
     private void removeHook() {
         try {
             Runtime.getRuntime().removeShutdownHook(hook);
         } catch (IllegalStateException shuttingDown) {
-            // the hook runs or has run; abandon() lets only one of us clean
+            // the hook runs or has run; claimForCleanup() lets only one of us clean
         }
     }
 
-    /** What the shutdown hook does, for tests of its exclusion with {@link #commit()}. */
-    void abandonAsOnSignal() {
-        abandon(true);
+    /** The shutdown hook (SIGTERM, SIGINT): unless the output is committed or being committed, abandon it. */
+    private void onSignal() {
+        if (!claimForCleanup()) return;
+        interrupted = true;   // before cleaning: nested outputs must not re-create what is being removed
+        System.err.println("moeprune: interrupted; " + given + (existed ? " left as it was" : " not written"));
+        cleanUp();
     }
 
-    private void abandon(boolean bySignal) {
+    /** The hook's side of the exclusion without the process-wide flag and message, for tests. */
+    void abandonAsOnSignal() {
+        if (claimForCleanup()) cleanUp();
+    }
+
+    /**
+     * Moves WRITING to ABANDONED: true if the caller is now the one to clean. Waits for renames in progress; after
+     * them there is nothing to clean (committed) or the commit failed and cleaning is due.
+     */
+    private boolean claimForCleanup() {
         synchronized (lock) {
             long deadline = System.currentTimeMillis() + HOOK_WAIT_MILLIS;
             while (state == State.COMMITTING && System.currentTimeMillis() < deadline) {
@@ -275,16 +289,16 @@ public final class StagedOutput implements AutoCloseable {
                     lock.wait(Math.max(1, deadline - System.currentTimeMillis()));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    return;
+                    return false;
                 }
             }
-            if (state != State.WRITING) return;
+            if (state != State.WRITING) return false;
             state = State.ABANDONED;
+            return true;
         }
-        if (bySignal) {
-            interrupted = true;
-            System.err.println("moeprune: interrupted; " + given + (existed ? " left as it was" : " not written"));
-        }
+    }
+
+    private void cleanUp() {
         if (stagingMade) FileTrees.deleteQuietly(stagingDir);
         FileTrees.deleteEmptyDirectories(createdParents);
     }

@@ -45,7 +45,8 @@ final class AuxiliaryFiles {
                     skipped.add(rel(dir) + "/");
                     return FileVisitResult.SKIP_SUBTREE;
                 }
-                Files.createDirectories(out.resolve(rel(dir)));
+                // One level at a time (the walk is top-down): never re-creates an output a signal's cleanup removed.
+                if (!dir.equals(model)) Files.createDirectory(out.resolve(rel(dir)));
                 return FileVisitResult.CONTINUE;
             }
 
