@@ -205,6 +205,18 @@ class PruneErrorsTest {
         assertThrows(MoepruneException.class, () -> ByteSize.parse("big"));
     }
 
+    /** Subdirectories of the model are copied level by level (never re-creating a removed staging directory). */
+    @Test
+    void nestedAuxiliaryFilesAreCopied() throws IOException {
+        Path model = tmp.resolve("model");
+        copyDir(qwen, model);
+        Files.createDirectories(model.resolve("docs/deeper"));
+        Files.writeString(model.resolve("docs/deeper/notes.txt"), "kept");
+        Path mask = PruneFixtures.writeMask(PruneFixtures.halfMask(qwenSpec, 5), tmp);
+        Pruner.prune(model, mask, tmp.resolve("out"), Pruner.Options.defaults());
+        assertEquals("kept", Files.readString(tmp.resolve("out/docs/deeper/notes.txt")));
+    }
+
     private static WriteFault failAt(int n) {
         AtomicInteger c = new AtomicInteger();
         return what -> {
