@@ -6,6 +6,9 @@ import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.inspect.TensorCheck;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
+import io.moeprune.provenance.Provenance;
+import io.moeprune.provenance.ProvenanceFile;
+import io.moeprune.provenance.ProvenanceWriter;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.SafetensorsFile;
 import io.moeprune.safetensors.SafetensorsWriter;
@@ -90,9 +93,12 @@ public final class Pruner {
     private Pruner() {
     }
 
-    /** Reads the mask file and prunes. */
+    /**
+     * Reads the mask file and prunes. The mask may also be a pruned checkpoint's moeprune.json: it is then the mask
+     * of the original model that reproduces that checkpoint.
+     */
     public static PruneResult prune(Path model, Path maskFile, Path out, Options options) {
-        ExpertMask mask = MaskFiles.read(maskFile);
+        ExpertMask mask = ProvenanceFile.isProvenance(maskFile) ? ProvenanceFile.read(maskFile).asMask() : MaskFiles.read(maskFile);
         return prune(model, mask, maskFile, out, options);
     }
 
@@ -105,8 +111,8 @@ public final class Pruner {
         if (options.verification() != null) options.verification().checkSupported(model);
 
         try (Checkpoint in = Checkpoint.open(model)) {
+            String actual = ModelFingerprint.of(spec, in);
             if (!mask.fingerprint().isEmpty()) {
-                String actual = ModelFingerprint.of(spec, in);
                 if (!actual.equals(mask.fingerprint())) {
                     throw MoepruneException.inFile(maskFile, "mask was made for another model (fingerprint "
                             + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(actual) + ")");
@@ -117,6 +123,8 @@ public final class Pruner {
                 throw MoepruneException.inFile(model, "checkpoint does not match its config.json ("
                         + describe(inputCheck) + "); run `moeprune inspect` on it");
             }
+            // A source pruned before has a record: the new one continues its chain (ids map back to its original).
+            Provenance previous = ProvenanceFile.ofSource(model, actual, spec.moeLayers());
             List<TensorAction> actions = TensorPlan.of(spec, in, mask.moeLayers(), mask.kept());
             boolean dropsMtp = actions.stream().anyMatch(a -> a instanceof TensorAction.Drop d
                     && d.reason().startsWith("multi-token"));
@@ -147,6 +155,7 @@ public final class Pruner {
                 Set<String> replaced = new java.util.HashSet<>(in.shards().keySet());
                 replaced.add(ConfigReader.CONFIG);
                 replaced.add(Checkpoint.INDEX);
+                replaced.addAll(ProvenanceWriter.WRITTEN);
                 AuxiliaryFiles.Result aux = AuxiliaryFiles.copy(model, staging, replaced, options.fault());
                 try (Checkpoint check = Checkpoint.open(staging)) {
                     TensorCheck outCheck = TensorCheck.of(pruned, check);
@@ -154,6 +163,10 @@ public final class Pruner {
                     if (!outCheck.passes() || !inputCheck.unexpected().containsAll(outCheck.unexpected())) {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
+                    ProvenanceWriter.write(staging, model, previous, new Provenance.ModelRef(model.toAbsolutePath().normalize().toString(),
+                            actual, spec.family().modelType(), spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers()),
+                            mask, maskFile, new Provenance.ModelRef("", ModelFingerprint.of(pruned, check),
+                            pruned.family().modelType(), pruned.moe().numExperts(), pruned.moe().topK(), pruned.moeLayers()));
                 }
                 if (options.progress() != null) options.progress().finished();
                 Verification.VerifyReport verified = options.verification() == null ? null
@@ -162,6 +175,7 @@ public final class Pruner {
                 int dropped = (int) actions.stream().filter(a -> a instanceof TensorAction.Drop).count();
                 List<String> shards = written.shards().stream().map(p -> p.getFileName().toString()).toList();
                 List<String> copied = new ArrayList<>(aux.copied());
+                copied.addAll(0, ProvenanceWriter.WRITTEN);
                 copied.addFirst(ConfigReader.CONFIG);
                 return new PruneResult(dir.target(), k, spec.moe().numExperts(), changes, shards, written.totalSize(),
                         inputBytes, actions.size() - dropped, dropped, copied, aux.skipped(),
