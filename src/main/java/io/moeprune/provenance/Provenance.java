@@ -1,6 +1,7 @@
 package io.moeprune.provenance;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.model.ModelSpec;
 import io.moeprune.select.ExpertMask;
 
 import java.nio.file.Path;
@@ -26,6 +27,12 @@ public record Provenance(String tool, String created, ModelRef model, ModelRef o
                            List<Integer> moeLayers) {
         public ModelRef {
             moeLayers = List.copyOf(moeLayers);
+        }
+
+        /** A model directory ("" for one whose place is not known yet) with its fingerprint and config. */
+        public static ModelRef of(String path, String fingerprint, ModelSpec spec) {
+            return new ModelRef(path, fingerprint, spec.family().modelType(), spec.moe().numExperts(), spec.moe().topK(),
+                    spec.moeLayers());
         }
     }
 
@@ -93,6 +100,12 @@ public record Provenance(String tool, String created, ModelRef model, ModelRef o
         }
         if (!original.moeLayers().equals(moeLayers) || kept.length != moeLayers.size()) {
             throw MoepruneException.inFile(file, "its MoE layers " + original.moeLayers() + " are not this model's " + moeLayers);
+        }
+        for (int i = 0; i < kept.length; i++) {
+            if (kept[i].length != model.numExperts()) {
+                throw MoepruneException.inFile(file, "layer " + moeLayers.get(i) + " lists " + kept[i].length
+                        + " kept experts but the model has " + model.numExperts());
+            }
         }
     }
 

@@ -111,11 +111,11 @@ public final class Pruner {
         if (options.verification() != null) options.verification().checkSupported(model);
 
         try (Checkpoint in = Checkpoint.open(model)) {
-            String actual = ModelFingerprint.of(spec, in);
+            String sourceFingerprint = ModelFingerprint.of(spec, in);
             if (!mask.fingerprint().isEmpty()) {
-                if (!actual.equals(mask.fingerprint())) {
+                if (!sourceFingerprint.equals(mask.fingerprint())) {
                     throw MoepruneException.inFile(maskFile, "mask was made for another model (fingerprint "
-                            + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(actual) + ")");
+                            + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(sourceFingerprint) + ")");
                 }
             }
             TensorCheck inputCheck = TensorCheck.of(spec, in);
@@ -124,7 +124,7 @@ public final class Pruner {
                         + describe(inputCheck) + "); run `moeprune inspect` on it");
             }
             // A source pruned before has a record: the new one continues its chain (ids map back to its original).
-            Provenance previous = ProvenanceFile.ofSource(model, actual, spec.moeLayers());
+            Provenance previous = ProvenanceFile.ofSource(model, sourceFingerprint, spec.moeLayers());
             List<TensorAction> actions = TensorPlan.of(spec, in, mask.moeLayers(), mask.kept());
             boolean dropsMtp = actions.stream().anyMatch(a -> a instanceof TensorAction.Drop d
                     && d.reason().startsWith("multi-token"));
@@ -163,10 +163,9 @@ public final class Pruner {
                     if (!outCheck.passes() || !inputCheck.unexpected().containsAll(outCheck.unexpected())) {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
-                    ProvenanceWriter.write(staging, model, previous, new Provenance.ModelRef(model.toAbsolutePath().normalize().toString(),
-                            actual, spec.family().modelType(), spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers()),
-                            mask, maskFile, new Provenance.ModelRef("", ModelFingerprint.of(pruned, check),
-                            pruned.family().modelType(), pruned.moe().numExperts(), pruned.moe().topK(), pruned.moeLayers()));
+                    ProvenanceWriter.write(staging, model, previous,
+                            Provenance.ModelRef.of(model.toAbsolutePath().normalize().toString(), sourceFingerprint, spec), mask, maskFile,
+                            Provenance.ModelRef.of("", ModelFingerprint.of(pruned, check), pruned));
                 }
                 if (options.progress() != null) options.progress().finished();
                 Verification.VerifyReport verified = options.verification() == null ? null
