@@ -124,7 +124,7 @@ public final class Pruner {
                         + describe(inputCheck) + "); run `moeprune inspect` on it");
             }
             // A source pruned before has a record: the new one continues its chain (ids map back to its original).
-            Provenance previous = ProvenanceFile.ofSource(model, sourceFingerprint, spec.moeLayers());
+            ProvenanceWriter provenance = ProvenanceWriter.forSource(model, sourceFingerprint, spec);
             List<TensorAction> actions = TensorPlan.of(spec, in, mask.moeLayers(), mask.kept());
             boolean dropsMtp = actions.stream().anyMatch(a -> a instanceof TensorAction.Drop d
                     && d.reason().startsWith("multi-token"));
@@ -163,9 +163,7 @@ public final class Pruner {
                     if (!outCheck.passes() || !inputCheck.unexpected().containsAll(outCheck.unexpected())) {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
-                    ProvenanceWriter.write(staging, model, previous,
-                            Provenance.ModelRef.of(model.toAbsolutePath().normalize().toString(), sourceFingerprint, spec), mask, maskFile,
-                            Provenance.ModelRef.of("", ModelFingerprint.of(pruned, check), pruned));
+                    provenance.write(staging, mask, maskFile, Provenance.ModelRef.of("", ModelFingerprint.of(pruned, check), pruned));
                 }
                 if (options.progress() != null) options.progress().finished();
                 Verification.VerifyReport verified = options.verification() == null ? null

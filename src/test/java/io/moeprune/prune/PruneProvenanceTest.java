@@ -42,19 +42,12 @@ class PruneProvenanceTest {
         }
     }
 
-    private Path prune(Path model, int[][] kept, String out) {
-        Path maskFile = PruneFixtures.writeMask(mask(ConfigReader.read(model), kept), Files.exists(tmp.resolve(out + ".d"))
-                ? tmp.resolve(out + ".d") : mkdir(tmp.resolve(out + ".d")));
+    /** Prunes {@code model} into tmp/out with a mask of these kept experts (written to tmp/out.mask/). */
+    private Path prune(Path model, int[][] kept, String out) throws IOException {
+        Path maskFile = PruneFixtures.writeMask(mask(ConfigReader.read(model), kept),
+                Files.createDirectories(tmp.resolve(out + ".mask")));
         Pruner.prune(model, maskFile, tmp.resolve(out), Pruner.Options.defaults());
         return tmp.resolve(out);
-    }
-
-    private static Path mkdir(Path p) {
-        try {
-            return Files.createDirectories(p);
-        } catch (IOException e) {
-            throw new RuntimeException(e);
-        }
     }
 
     @Test
@@ -119,11 +112,35 @@ class PruneProvenanceTest {
     }
 
     @Test
+    void theSourceCardKeepsItsFrontMatterFirstAndAnUnreadableOneIsRefused() throws IOException {
+        Path model = copy(QWEN, tmp.resolve("with-card"));
+        String card = "---\nlicense: apache-2.0\nbase_model: someone/base\n---\n# A card\n\nWith text.\n";
+        Files.writeString(model.resolve("README.md"), card);
+        Path out = prune(model, new int[][]{{0, 3, 5, 6}, {2, 3, 5, 7}}, "pruned");
+        String written = Files.readString(out.resolve("README.md"));
+        assertTrue(written.startsWith("---\nlicense: apache-2.0\nbase_model: with-card\n---\n\n<!-- moeprune:"), written);
+        assertTrue(written.endsWith("follows unchanged.\n\n# A card\n\nWith text.\n"), written);
+        assertEquals(card, Files.readString(model.resolve("README.md")), "the input is only read");
+
+        Files.write(model.resolve("README.md"), new byte[]{'#', ' ', (byte) 0xff, (byte) 0xfe, '\n'});
+        Path maskFile = PruneFixtures.writeMask(mask(ConfigReader.read(model), new int[][]{{0, 1}, {0, 1}}), tmp);
+        MoepruneException e = assertThrows(MoepruneException.class,
+                () -> Pruner.prune(model, maskFile, tmp.resolve("out"), Pruner.Options.defaults()));
+        assertEquals(model.resolve("README.md") + ": is not UTF-8 text; the pruned model's card cannot be made from it",
+                e.getMessage());
+        assertFalse(Files.exists(tmp.resolve("out")));
+    }
+
+    private static Path copy(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        for (Path f : Files.list(from).toList()) Files.copy(f, to.resolve(f.getFileName()));
+        return to;
+    }
+
+    @Test
     void aStaleRecordInTheSourceIsRefusedAndNothingIsWritten() throws IOException {
         Path half = prune(QWEN, new int[][]{{0, 3, 5, 6}, {2, 3, 5, 7}}, "half");
-        Path copy = tmp.resolve("edited");
-        Files.createDirectories(copy);
-        for (Path f : Files.list(half).toList()) Files.copy(f, copy.resolve(f.getFileName()));
+        Path copy = copy(half, tmp.resolve("edited"));
         Path record = copy.resolve("moeprune.json");
         Files.writeString(record, Files.readString(record).replace(fingerprint(half), "sha256:000000000000000000000000"));
         Path maskFile = PruneFixtures.writeMask(mask(ConfigReader.read(copy), new int[][]{{0, 1}, {0, 1}}), tmp);
