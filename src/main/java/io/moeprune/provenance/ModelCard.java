@@ -86,7 +86,7 @@ public final class ModelCard {
         s.append("- Pruned from: `").append(source.path()).append("` (fingerprint `").append(source.fingerprint()).append("`)");
         if (p.steps().size() > 1) {
             s.append(", itself pruned from `").append(original.path()).append("` (").append(p.steps().size())
-                    .append(" pruning steps; expert ids below refer to that original)");
+                    .append(" pruning steps; the ids in moeprune.json refer to that original)");
         }
         s.append('\n');
         s.append("- Domains: ").append(domains(last.domains())).append('\n');
