@@ -84,6 +84,17 @@ class PruneProvenanceTest {
     }
 
     @Test
+    void theStrategyIsTheOneTheMaskNames() throws IOException {
+        // Masks name their expert-group routing strategy in a top-level "strategy" (issue 18, part 1).
+        Path maskFile = PruneFixtures.writeMask(mask(ConfigReader.read(QWEN), new int[][]{{0, 1, 2, 3}, {4, 5, 6, 7}}), tmp);
+        Files.writeString(maskFile, Files.readString(maskFile).replaceFirst("\\{", "{\"strategy\": \"nogroup\","));
+        Pruner.prune(QWEN, maskFile, tmp.resolve("out"), Pruner.Options.defaults());
+        Provenance p = ProvenanceFile.read(tmp.resolve("out").resolve("moeprune.json"));
+        assertEquals("nogroup", p.last().strategy());
+        assertEquals(maskFile.toAbsolutePath().normalize().toString(), p.last().mask());
+    }
+
+    @Test
     void pruningAPrunedModelComposesTheMapsAndItsRecordReproducesIt() throws IOException {
         Path half = prune(QWEN, new int[][]{{0, 3, 5, 6}, {2, 3, 5, 7}}, "half");
         Path quarter = prune(half, new int[][]{{1, 3}, {0, 2}}, "quarter");
