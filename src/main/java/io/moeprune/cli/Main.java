@@ -13,7 +13,7 @@ import java.util.List;
  * together and turns {@link MoepruneException}s into one-line errors with meaningful exit codes:
  * 0 success, 1 the work failed, 2 bad input or usage.
  */
-@Command(name = "moeprune", mixinStandardHelpOptions = true, version = "moeprune 0.1.0",
+@Command(name = "moeprune", mixinStandardHelpOptions = true, version = io.moeprune.ToolVersion.TEXT,
         description = "Shrinks Mixture-of-Experts language models for a domain: calibrate on a few demonstrations, "
                 + "score every routed expert, keep the important ones and write a smaller checkpoint.",
         subcommands = {CommandLine.HelpCommand.class})

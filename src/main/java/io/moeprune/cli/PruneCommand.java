@@ -92,6 +92,7 @@ public final class PruneCommand implements Callable<Integer> {
                     r.originalExperts(), r.keptPerLayer(), r.out(), human(r.totalSize()), human(r.inputBytes()),
                     r.shards().size(), r.seconds());
             System.out.println("config.json: " + r.configChanges());
+            System.out.println("how it was made: moeprune.json (inspect shows it) and a section at the top of README.md");
             if (r.verified() != null) {
                 System.out.printf("verified: %d prompts x %d tokens, logits agree with the masked full model "
                         + "(max relative difference %.3g <= %.0e)%n", r.verified().prompts(), r.verified().tokens(),

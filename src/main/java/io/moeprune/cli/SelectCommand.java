@@ -16,6 +16,7 @@ import io.moeprune.select.ExpertSelector;
 import io.moeprune.select.MaskFiles;
 import io.moeprune.select.Method;
 import io.moeprune.select.MixedDomain;
+import io.moeprune.select.ReapReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -35,7 +36,8 @@ import java.util.concurrent.Callable;
                 "Examples:",
                 "  moeprune select math.stats --method easyep --keep 16 --out math-16.mask.json",
                 "  moeprune select math.stats code.stats --method easyep --keep-ratio 0.5 --budget global --out mix.mask.json",
-                "  moeprune select --import-easyep mask.json --model MODEL --out imported.mask.json"})
+                "  moeprune select --import-easyep mask.json --model MODEL --out imported.mask.json",
+                "  moeprune select --import-reap reap_report.json --model MODEL --out imported.mask.json"})
 final class SelectCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..*", paramLabel = "STATS", description = "statistics files written by `moeprune calibrate`")
@@ -75,7 +77,13 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--import-easyep", description = "convert an EASY-EP mask (needs --model) instead of selecting")
     Path importEasyEp;
 
-    @Option(names = "--model", description = "model directory (for --import-easyep)")
+    @Option(names = "--export-reap", description = "also write llm-compressor REAP's report (module name -> retained ids) here")
+    Path exportReap;
+
+    @Option(names = "--import-reap", description = "convert llm-compressor REAP's report_path JSON (needs --model) instead of selecting")
+    Path importReap;
+
+    @Option(names = "--model", description = "model directory (for --import-easyep and --import-reap)")
     Path model;
 
     @Option(names = "--json", description = "print the result as JSON")
@@ -83,18 +91,25 @@ final class SelectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ExpertMask mask = importEasyEp != null ? importMask() : selectMask();
+        ExpertMask mask = importEasyEp != null || importReap != null ? importMask() : selectMask();
         MaskFiles.write(mask, out);
         if (exportEasyEp != null) MaskFiles.exportEasyEp(mask, exportEasyEp);
+        if (exportReap != null) ReapReport.export(mask, exportReap);
         print(mask);
         return 0;
     }
 
     private ExpertMask importMask() {
-        if (model == null) throw new MoepruneException("--import-easyep needs --model MODEL to know the layers and experts");
+        String option = importEasyEp != null ? "--import-easyep" : "--import-reap";
+        if (importEasyEp != null && importReap != null) throw new MoepruneException("give one of --import-easyep and --import-reap");
+        if (model == null) throw new MoepruneException(option + " needs --model MODEL to know the layers and experts");
         ModelSpec spec = ConfigReader.read(model);
         try (Checkpoint ckpt = Checkpoint.open(model)) {
-            return MaskFiles.importEasyEp(importEasyEp, ModelFingerprint.of(spec, ckpt), spec.family().modelType(),
+            String fingerprint = ModelFingerprint.of(spec, ckpt);
+            return importEasyEp != null
+                    ? MaskFiles.importEasyEp(importEasyEp, fingerprint, spec.family().modelType(),
+                    spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers())
+                    : ReapReport.importReport(importReap, fingerprint, spec.family().modelType(),
                     spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers());
         }
     }
@@ -133,7 +148,7 @@ final class SelectCommand implements Callable<Integer> {
         for (int i = 0; i < domains.size(); i++) {
             ExpertStats s = domains.get(i);
             refs.add(new ExpertMask.DomainRef(s.domain(), domainWeights == null ? 1.0 : domainWeights[i], s.numDemos(),
-                    s.totalTokens()));
+                    s.totalTokens(), s.demos()));
         }
         return new ExpertMask(first.fingerprint(), StatsFile.family(stats.get(0)), experts, first.topK(),
                 first.moeLayers(), kept, m.cliName(), b.describe(), refs);

@@ -10,6 +10,7 @@ import io.moeprune.model.MoeSpec;
 import io.moeprune.model.Quantization;
 import io.moeprune.model.RopeSpec;
 import io.moeprune.model.TensorCategory;
+import io.moeprune.provenance.ProvenanceFile;
 
 import java.util.List;
 import java.util.Locale;
@@ -78,6 +79,9 @@ public final class InspectionJson {
             o.put("parameters", x.parameters());
             o.put("bytes", x.bytes());
         }
+
+        if (in.provenance() == null) root.putNull("provenance");
+        else root.set("provenance", ProvenanceFile.toJson(in.provenance()));
 
         TensorCheck c = in.check();
         ObjectNode ch = root.putObject("tensor_check");

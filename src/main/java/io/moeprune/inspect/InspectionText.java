@@ -4,6 +4,8 @@ import io.moeprune.model.ExpectedTensor;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.model.MoeSpec;
 import io.moeprune.model.TensorCategory;
+import io.moeprune.provenance.ModelCard;
+import io.moeprune.provenance.Provenance;
 
 import java.util.Arrays;
 import java.util.List;
@@ -32,6 +34,7 @@ public final class InspectionText {
         MoeSpec m = s.moe();
         ParameterAccounting a = in.accounting();
         kv("Model", in.dir().toString());
+        if (in.provenance() != null) provenance(in.provenance());
         kv("Architecture", s.architecture() + " (" + s.family().modelType() + ")");
         kv("Layers", s.numLayers() + ": " + s.moeLayers().size() + " MoE" + layerList(s.moeLayers()) + ", "
                 + denseLayers(s).size() + " dense" + layerList(denseLayers(s))
@@ -80,6 +83,24 @@ public final class InspectionText {
             out.append('\n');
         }
         check(in.check());
+    }
+
+    /** How the checkpoint was pruned (its moeprune.json): from what, with what, which original experts it holds. */
+    private void provenance(Provenance p) {
+        Provenance.Step last = p.last();
+        kv("Pruned from", last.source().path() + " (" + last.source().fingerprint() + ", " + last.source().numExperts()
+                + " experts) by " + p.tool() + ", " + p.created());
+        if (p.steps().size() > 1) {
+            kv("Original", p.original().path() + " (" + p.original().fingerprint() + ", " + p.original().numExperts()
+                    + " experts), " + p.steps().size() + " pruning steps");
+        }
+        kv("Selection", last.method() + ", budget " + last.budget() + ", strategy " + last.strategy());
+        kv("Domains", ModelCard.domains(last.domains()));
+        kv("Kept experts", p.keptPerLayer() + " of " + p.original().numExperts()
+                + " per MoE layer; original ids in the new order:");
+        for (int i = 0; i < p.kept().length; i++) {
+            out.append(String.format(Locale.ROOT, "  layer %3d: %s%n", p.original().moeLayers().get(i), Arrays.toString(p.kept()[i])));
+        }
     }
 
     private static String layerList(List<Integer> layers) {

@@ -8,6 +8,9 @@ import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
+import io.moeprune.provenance.Provenance;
+import io.moeprune.provenance.ProvenanceFile;
+import io.moeprune.provenance.ProvenanceWriter;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.SafetensorsFile;
 import io.moeprune.safetensors.SafetensorsWriter;
@@ -92,9 +95,12 @@ public final class Pruner {
     private Pruner() {
     }
 
-    /** Reads the mask file and prunes. */
+    /**
+     * Reads the mask file and prunes. The mask may also be a pruned checkpoint's moeprune.json: it is then the mask
+     * of the original model that reproduces that checkpoint.
+     */
     public static PruneResult prune(Path model, Path maskFile, Path out, Options options) {
-        ExpertMask mask = MaskFiles.read(maskFile);
+        ExpertMask mask = ProvenanceFile.isProvenance(maskFile) ? ProvenanceFile.read(maskFile).asMask() : MaskFiles.read(maskFile);
         return prune(model, mask, maskFile, out, options);
     }
 
@@ -107,11 +113,11 @@ public final class Pruner {
         if (options.verification() != null) options.verification().checkSupported(model);
 
         try (Checkpoint in = Checkpoint.open(model)) {
+            String sourceFingerprint = ModelFingerprint.of(spec, in);
             if (!mask.fingerprint().isEmpty()) {
-                String actual = ModelFingerprint.of(spec, in);
-                if (!actual.equals(mask.fingerprint())) {
+                if (!sourceFingerprint.equals(mask.fingerprint())) {
                     throw MoepruneException.inFile(maskFile, "mask was made for another model (fingerprint "
-                            + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(actual) + ")");
+                            + abbrev(mask.fingerprint()) + ", this model's is " + abbrev(sourceFingerprint) + ")");
                 }
             }
             TensorCheck inputCheck = TensorCheck.of(spec, in);
@@ -119,6 +125,8 @@ public final class Pruner {
                 throw MoepruneException.inFile(model, "checkpoint does not match its config.json ("
                         + describe(inputCheck) + "); run `moeprune inspect` on it");
             }
+            // A source pruned before has a record: the new one continues its chain (ids map back to its original).
+            ProvenanceWriter provenance = ProvenanceWriter.forSource(model, sourceFingerprint, spec);
             List<TensorAction> actions = TensorPlan.of(spec, in, mask.moeLayers(), mask.kept());
             boolean dropsMtp = actions.stream().anyMatch(a -> a instanceof TensorAction.Drop d
                     && d.reason().startsWith("multi-token"));
@@ -152,6 +160,7 @@ public final class Pruner {
                 Set<String> replaced = new java.util.HashSet<>(in.shards().keySet());
                 replaced.add(ConfigReader.CONFIG);
                 replaced.add(Checkpoint.INDEX);
+                replaced.addAll(ProvenanceWriter.WRITTEN);
                 AuxiliaryFiles.Result aux = AuxiliaryFiles.copy(model, staging, replaced, options.fault());
                 try (Checkpoint check = Checkpoint.open(staging)) {
                     TensorCheck outCheck = TensorCheck.of(pruned, check);
@@ -159,6 +168,7 @@ public final class Pruner {
                     if (!outCheck.passes() || !inputCheck.unexpected().containsAll(outCheck.unexpected())) {
                         throw new IllegalStateException("pruned checkpoint does not match its config: " + describe(outCheck));
                     }
+                    provenance.write(staging, mask, maskFile, Provenance.ModelRef.of("", ModelFingerprint.of(pruned, check), pruned));
                 }
                 if (options.progress() != null) options.progress().finished();
                 Verification.VerifyReport verified = options.verification() == null ? null
@@ -167,6 +177,7 @@ public final class Pruner {
                 int dropped = (int) actions.stream().filter(a -> a instanceof TensorAction.Drop).count();
                 List<String> shards = written.shards().stream().map(p -> p.getFileName().toString()).toList();
                 List<String> copied = new ArrayList<>(aux.copied());
+                copied.addAll(0, ProvenanceWriter.WRITTEN);
                 copied.addFirst(ConfigReader.CONFIG);
                 return new PruneResult(dir.target(), k, spec.moe().numExperts(), changes, shards, written.totalSize(),
                         inputBytes, actions.size() - dropped, dropped, copied, aux.skipped(),

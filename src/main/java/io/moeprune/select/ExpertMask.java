@@ -1,6 +1,7 @@
 package io.moeprune.select;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.ExpertStats;
 
 import java.util.Arrays;
 import java.util.List;
@@ -22,8 +23,21 @@ import java.util.List;
 public record ExpertMask(String fingerprint, String family, int numExperts, int topK, List<Integer> moeLayers,
                          int[][] kept, String method, String budget, List<DomainRef> domains) {
 
-    /** One domain that contributed to the selection. */
-    public record DomainRef(String name, double weight, int demos, long tokens) {
+    /**
+     * One domain that contributed to the selection.
+     *
+     * @param demonstrations per demonstration of its statistics file, the content hash and token count (empty for
+     *                       masks written before they were recorded, and for imported masks)
+     */
+    public record DomainRef(String name, double weight, int demos, long tokens, List<ExpertStats.Demo> demonstrations) {
+        public DomainRef {
+            demonstrations = List.copyOf(demonstrations);
+        }
+
+        /** A domain whose demonstrations are not known one by one. */
+        public DomainRef(String name, double weight, int demos, long tokens) {
+            this(name, weight, demos, tokens, List.of());
+        }
     }
 
     public ExpertMask {

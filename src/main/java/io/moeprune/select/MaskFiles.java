@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
 
@@ -46,7 +47,7 @@ public final class MaskFiles {
         root.put("method", mask.method()).put("budget", mask.budget());
         ArrayNode doms = root.putArray("domains");
         for (ExpertMask.DomainRef d : mask.domains()) {
-            doms.addObject().put("name", d.name()).put("weight", d.weight()).put("demos", d.demos()).put("tokens", d.tokens());
+            doms.add(domain(d));
         }
         ObjectNode layers = root.putObject("layers");
         for (int i = 0; i < mask.kept().length; i++) {
@@ -106,12 +107,30 @@ public final class MaskFiles {
                     + moeLayers.size() + " MoE layers");
         }
         List<ExpertMask.DomainRef> domains = new ArrayList<>();
-        root.path("domains").forEach(d -> domains.add(new ExpertMask.DomainRef(d.path("name").asText(),
-                d.path("weight").asDouble(1.0), d.path("demos").asInt(), d.path("tokens").asLong())));
+        root.path("domains").forEach(d -> domains.add(domain(d)));
         ExpertMask mask = new ExpertMask(model.path("fingerprint").asText(""), model.path("family").asText(""),
                 numExperts, topK, moeLayers, kept, root.path("method").asText(""), root.path("budget").asText(""), domains);
         validate(mask, file);
         return mask;
+    }
+
+    /** A domain entry of the native format ("demonstrations" is absent from masks written before it existed). */
+    public static ExpertMask.DomainRef domain(JsonNode d) {
+        List<ExpertStats.Demo> demos = new ArrayList<>();
+        d.path("demonstrations").forEach(x -> demos.add(new ExpertStats.Demo(x.path("sha256").asText(), x.path("tokens").asInt())));
+        return new ExpertMask.DomainRef(d.path("name").asText(), d.path("weight").asDouble(1.0), d.path("demos").asInt(),
+                d.path("tokens").asLong(), demos);
+    }
+
+    /** The native format's domain entry: name, weight, demos, tokens and, when known, each demonstration. */
+    public static ObjectNode domain(ExpertMask.DomainRef d) {
+        ObjectNode o = JSON.createObjectNode().put("name", d.name()).put("weight", d.weight()).put("demos", d.demos())
+                .put("tokens", d.tokens());
+        if (!d.demonstrations().isEmpty()) {
+            ArrayNode a = o.putArray("demonstrations");
+            d.demonstrations().forEach(x -> a.addObject().put("sha256", x.sha256()).put("tokens", x.tokens()));
+        }
+        return o;
     }
 
     /** Checks ids are in range, distinct, and that every layer keeps at least top-k experts; sorts each layer. */
@@ -175,7 +194,7 @@ public final class MaskFiles {
         return mask;
     }
 
-    private static JsonNode readJson(Path file) {
+    static JsonNode readJson(Path file) {
         if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "file not found");
         try {
             JsonNode n = JSON.readTree(file.toFile());
@@ -187,7 +206,7 @@ public final class MaskFiles {
     }
 
     /** Written staged and renamed into place (replacing an existing file), so a mask file is always whole. */
-    private static void writeJson(JsonNode root, Path file) {
+    static void writeJson(JsonNode root, Path file) {
         try (StagedOutput staged = StagedOutput.file(file, true)) {
             JSON.writeValue(staged.staging().toFile(), root);
             staged.commit();

@@ -34,9 +34,14 @@ class PruneSharedModelTest {
         assertEquals(16, r.keptPerLayer());
         assertEquals(0.0, r.verified().maxRelDiff(), 1e-6);
         for (String f : new String[]{"tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-                "generation_config.json", "README.md"}) {
+                "generation_config.json"}) {
             assertEquals(PruneFixtures.sha256(model.resolve(f)), PruneFixtures.sha256(tmp.resolve("out").resolve(f)), f);
         }
+        // The card gains a provenance section at the top (the source has no front matter: one naming it is added);
+        // the source's card follows unchanged.
+        String card = Files.readString(tmp.resolve("out").resolve("README.md"));
+        assertTrue(card.startsWith("---\nbase_model: moe-tiny-7d\n---\n"), card);
+        assertTrue(card.endsWith("follows unchanged.\n\n" + Files.readString(model.resolve("README.md"))));
         assertEquals(before, PruneFixtures.hashes(model));
     }
 
