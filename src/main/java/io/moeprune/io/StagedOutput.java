@@ -48,6 +48,8 @@ public final class StagedOutput implements AutoCloseable {
     private final Thread hook;
     private final Object lock = new Object();
     private State state = State.WRITING;
+    /** What a finished commit still has to delete (the moved-aside old output); the hook finishes it on a signal. */
+    private volatile Path leftAfterCommit;
     private volatile boolean stagingMade;   // false: the name was someone else's (never delete that)
 
     private StagedOutput(Path given, Path target, Kind kind, boolean force, boolean existed, Path stagingDir,
@@ -212,12 +214,15 @@ public final class StagedOutput implements AutoCloseable {
             throw failure("cannot move the finished output into place", e);
         } finally {
             synchronized (lock) {
+                if (done) leftAfterCommit = old;
                 state = done ? State.DONE : State.WRITING;   // WRITING again: close() removes the staging directory
                 lock.notifyAll();
             }
         }
-        removeHook();
+        // The hook stays registered until the old output is gone: a signal meanwhile finishes the deletion there.
         if (old != null) FileTrees.deleteQuietly(old);
+        leftAfterCommit = null;
+        removeHook();
         if (kind == Kind.FILE) FileTrees.deleteQuietly(stagingDir);
     }
 
@@ -266,7 +271,12 @@ public final class StagedOutput implements AutoCloseable {
 
     /** The shutdown hook (SIGTERM, SIGINT): unless the output is committed or being committed, abandon it. */
     private void onSignal() {
-        if (!claimForCleanup()) return;
+        if (!claimForCleanup()) {
+            // Committed: the JVM halts once the hooks end, so the old output the commit was deleting is deleted here.
+            Path old = leftAfterCommit;
+            if (old != null) FileTrees.deleteQuietly(old);
+            return;
+        }
         interrupted = true;   // before cleaning: nested outputs must not re-create what is being removed
         System.err.println("moeprune: interrupted; " + given + (existed ? " left as it was" : " not written"));
         cleanUp();

@@ -44,8 +44,8 @@ class PruneSignalTest {
         assertEquals(0, ref.waitFor(), "reference prune");
         writeMillis = Math.max(50, (System.nanoTime() - staged) / 1_000_000);
         assertEquals(0, prune(maskB, tmp.resolve("ref-b"), false).waitFor(), "reference prune");
-        refA = PruneFixtures.hashes(tmp.resolve("ref-a"));
-        refB = PruneFixtures.hashes(tmp.resolve("ref-b"));
+        refA = contents(tmp.resolve("ref-a"));
+        refB = contents(tmp.resolve("ref-b"));
         assertNotEquals(refA, refB);
     }
 
@@ -86,10 +86,22 @@ class PruneSignalTest {
     /** Which complete output {@code out} holds: "absent", "A" or "B"; fails on anything else. */
     static String state(Path out) throws IOException {
         if (!Files.exists(out)) return "absent";
-        Map<String, String> h = PruneFixtures.hashes(out);
+        Map<String, String> h = contents(out);
         if (h.equals(refA)) return "A";
         if (h.equals(refB)) return "B";
         return fail(out + " holds neither output whole: " + h.keySet());
+    }
+
+    /**
+     * The hashes of every file of a pruned output but its provenance record, which holds the time it was made; the
+     * record itself must be there and be whole JSON, or the output is not complete.
+     */
+    static Map<String, String> contents(Path out) throws IOException {
+        Map<String, String> h = PruneFixtures.hashes(out);
+        if (h.remove("moeprune.json") == null) return h;
+        new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("moeprune.json").toFile());
+        h.put("moeprune.json", "present");
+        return h;
     }
 
     /** Hidden siblings of {@code out} (staging directories, moved-aside old outputs). */
