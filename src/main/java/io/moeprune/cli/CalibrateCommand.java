@@ -85,7 +85,9 @@ final class CalibrateCommand implements Callable<Integer> {
              ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
                      .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
                      .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
-            stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy);
+            // The bar counts tokens; its message says which layer the layer-major pass is at and what it has read.
+            stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy,
+                    p -> bar.setExtraMessage(" " + p.describe()));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         StatsFile.write(stats, spec.family().modelType(), out);

@@ -122,12 +122,14 @@ public final class EvalCommand implements Callable<Integer> {
             if (docs != null) {
                 long total = docs.stream().mapToLong(d -> d.length).sum();
                 TextEvaluation.Result r = withBar("text", total, " tok",
-                        bar -> TextEvaluation.run(model, m, docs, text, bar::stepBy));
+                        bar -> TextEvaluation.run(model, m, docs, text, bar::stepBy,
+                                p -> bar.setExtraMessage(" " + p.describe())));
                 textTask = new EvalReport.TextTask(text, maxPerDoc, r);
             }
             if (choices != null) {
                 ChoiceEvaluation.Result r = withBar("choice", choices.size(), " q",
-                        bar -> ChoiceEvaluation.run(model, m, tok, choices, choice, bar::stepBy));
+                        bar -> ChoiceEvaluation.run(model, m, tok, choices, choice, bar::stepBy,
+                                p -> bar.setExtraMessage(" " + p.describe())));
                 choiceTask = new EvalReport.ChoiceTask(choice, r);
             }
             if (questions != null) {

@@ -72,7 +72,7 @@ public final class PerplexityCommand implements Callable<Integer> {
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
                     .setConsumer(ProgressBars.consumer()).build()) {
-                r = TextEvaluation.run(model, m, docs, data, bar::stepBy);
+                r = TextEvaluation.run(model, m, docs, data, bar::stepBy, p -> bar.setExtraMessage(" " + p.describe()));
             }
             double loss = r.loss(), seconds = r.seconds();
             long predicted = r.predicted(), hits = r.hits();
