@@ -14,7 +14,7 @@ public interface LayerMajorListener {
     default void sequenceDone(int sequence, int layer) {
     }
 
-    /** Every sequence of the current chunk has passed one more layer. */
+    /** Every sequence has passed one more layer. */
     default void layerDone(LayerProgress progress) {
     }
 

@@ -1,15 +1,16 @@
 package io.moeprune.runtime;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
 
 /**
  * Runs many sequences through a model layer by layer instead of document by document: every sequence passes layer L
- * before any enters layer L+1, so each layer's weights are read once per chunk of sequences whatever their number
+ * before any enters layer L+1, so each layer's weights are read once per run whatever the number of sequences
  * (document-major, each document read the whole checkpoint again once it no longer fitted in the page cache).
- * Attention state lives for one layer at a time; the residual streams of a chunk's sequences wait in memory between
- * layers. Each sequence runs as the same single batch the document-major {@link Model#forward}
+ * Attention state lives for one layer at a time; the residual streams of all sequences wait between layers, on the
+ * heap or in a temporary file ({@link ResidualStore}). Each sequence runs as the same single batch the document-major {@link Model#forward}
  * would run it as, in the same order within a layer, so logits and everything an observer sees are the same floats.
  *
  * <p>For prefill-only work (calibration, perplexity, choice scoring); generation stays document-major.
@@ -31,20 +32,39 @@ public final class LayerMajorPass {
         void accept(int sequence, float[] logits);
     }
 
+    /** {@code -Dmoeprune.streamWeights=true|false} overrides the default of {@link #streamWeights}. */
+    public static final String STREAM_PROPERTY = "moeprune.streamWeights";
+
     private final Model model;
     private final ExpertMask mask;
     private final Logits logits;
     private final long residualBudget;
+    private boolean streamWeights;
+    private Path spillDirectory = Path.of(System.getProperty("java.io.tmpdir"));
 
     /**
-     * @param residualBudget bytes the waiting residual streams may take; sequences beyond it run in a further chunk
-     *                       (which reads the weights again), at least one sequence per chunk
+     * @param residualBudget bytes the waiting residual streams may take on the heap; beyond it they wait in a
+     *                       temporary file ({@link ResidualStore})
      */
     public LayerMajorPass(Model model, ExpertMask mask, Logits logits, long residualBudget) {
         this.model = model;
         this.mask = mask == null ? ExpertMask.NONE : mask;
         this.logits = logits;
         this.residualBudget = residualBudget;
+        String forced = System.getProperty(STREAM_PROPERTY, "auto");
+        this.streamWeights = forced.equals("auto") ? model.checkpointBytes() > SystemMemory.availableBytes()
+                : Boolean.parseBoolean(forced);
+    }
+
+    /**
+     * Whether each layer's weight pages are read ahead while the layer before computes and given back once every
+     * sequence has passed it ({@link LayerPages}). Default: when the checkpoint is larger than the
+     * memory available at the start (then the page cache could not keep it anyway, and giving back what is finished
+     * keeps it from evicting what is not).
+     */
+    public LayerMajorPass streamWeights(boolean on) {
+        this.streamWeights = on;
+        return this;
     }
 
     /** A pass whose residual streams may take a quarter of the heap. */
@@ -52,59 +72,53 @@ public final class LayerMajorPass {
         this(model, mask, logits, Runtime.getRuntime().maxMemory() / 4);
     }
 
+    /** Where the residual streams go when they exceed the budget (default: the system's temporary directory). */
+    public LayerMajorPass spillDirectory(Path dir) {
+        this.spillDirectory = dir;
+        return this;
+    }
+
     /**
      * Runs every sequence; {@code observers} gives sequence i's MoE observer (or null), {@code listener} hears each
      * finished (layer, sequence) step and each finished layer. Empty sequences are skipped.
      */
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink, LayerMajorListener listener) {
-        List<List<Integer>> chunks = chunks(sequences);
+        List<Integer> run = new ArrayList<>();   // the non-empty sequences, in order
+        long bytes = 0;
+        for (int i = 0; i < sequences.size(); i++) {
+            if (sequences.get(i).length == 0) continue;
+            run.add(i);
+            bytes += 4L * sequences.get(i).length * model.spec().hiddenSize();
+        }
+        if (run.isEmpty()) return;
         List<DecoderLayer> layers = model.layers();
-        LayerMajorListener.Meter meter = new LayerMajorListener.Meter(chunks.size() * layers.size());
-        for (List<Integer> chunk : chunks) {
-            int longest = chunk.stream().mapToInt(i -> sequences.get(i).length).max().orElse(1);
-            KvCache cache = model.newLayerCache(longest);
-            List<float[]> residuals = new ArrayList<>(chunk.size());
-            for (int i : chunk) residuals.add(model.embed(sequences.get(i)));
+        LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
+        int longest = run.stream().mapToInt(i -> sequences.get(i).length).max().orElseThrow();
+        KvCache cache = model.newLayerCache(longest);
+        LayerPages pages = streamWeights ? model.layerPages() : null;
+        try (ResidualStore residuals = ResidualStore.of(bytes, residualBudget, spillDirectory)) {
+            for (int s : run) residuals.add(model.embed(sequences.get(s)));
+            if (pages != null) pages.readAhead(0);
             for (DecoderLayer layer : layers) {
-                for (int c = 0; c < chunk.size(); c++) {
-                    int s = chunk.get(c);
+                if (pages != null) pages.readAhead(layer.index() + 1);
+                for (int c = 0; c < run.size(); c++) {
+                    int s = run.get(c);
                     MoeObserver observer = observers == null ? null : observers.apply(s);
-                    layer.forward(residuals.get(c), sequences.get(s).length, 0, cache,
-                            new ForwardContext(mask, observer));
+                    float[] x = residuals.get(c);
+                    layer.forward(x, sequences.get(s).length, 0, cache, new ForwardContext(mask, observer));
+                    residuals.put(c, x);
                     listener.sequenceDone(s, layer.index());
                 }
                 cache.release(layer.index());
+                if (pages != null) pages.release(layer.index());
                 listener.layerDone(meter.layerDone());
             }
-            for (int c = 0; c < chunk.size(); c++) {
-                int s = chunk.get(c);
+            for (int c = 0; c < run.size(); c++) {
+                int s = run.get(c);
                 float[] x = residuals.get(c);
-                residuals.set(c, null);
-                int n = sequences.get(s).length;
-                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, n, logits == Logits.ALL));
+                residuals.drop(c);
+                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, sequences.get(s).length, logits == Logits.ALL));
             }
         }
-    }
-
-    /** Consecutive runs of non-empty sequences whose residual streams fit the budget (at least one each). */
-    private List<List<Integer>> chunks(List<int[]> sequences) {
-        long rowBytes = 4L * model.spec().hiddenSize();
-        List<List<Integer>> chunks = new ArrayList<>();
-        List<Integer> current = new ArrayList<>();
-        long bytes = 0;
-        for (int i = 0; i < sequences.size(); i++) {
-            int n = sequences.get(i).length;
-            if (n == 0) continue;
-            long b = n * rowBytes;
-            if (!current.isEmpty() && bytes + b > residualBudget) {
-                chunks.add(current);
-                current = new ArrayList<>();
-                bytes = 0;
-            }
-            current.add(i);
-            bytes += b;
-        }
-        if (!current.isEmpty()) chunks.add(current);
-        return chunks;
     }
 }

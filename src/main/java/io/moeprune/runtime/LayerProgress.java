@@ -3,7 +3,7 @@ package io.moeprune.runtime;
 import java.util.Locale;
 
 /**
- * Where a layer-major pass stands: layer passes done of all (layers × chunks of sequences), bytes read from storage
+ * Where a layer-major pass stands: layers done of all, bytes read from storage
  * since it started (-1 if the system does not say) and time spent.
  */
 public record LayerProgress(int done, int total, long bytesRead, long nanos) {

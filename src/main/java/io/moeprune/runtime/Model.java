@@ -21,6 +21,7 @@ public final class Model implements AutoCloseable {
     private final List<DecoderLayer> layers;
     private final RmsNorm finalNorm;
     private final Linear lmHead;
+    private LayerPages pages;
 
     Model(ModelSpec spec, Checkpoint checkpoint, Tensor embedding, List<DecoderLayer> layers, RmsNorm finalNorm,
           Linear lmHead) {
@@ -35,6 +36,17 @@ public final class Model implements AutoCloseable {
     /** Maps the checkpoint of {@code dir} described by {@code spec}. */
     public static Model load(Path dir, ModelSpec spec) {
         return ModelLoader.load(dir, spec);
+    }
+
+    /** The mapped pages of each layer's weights, for streaming them layer by layer. Built on first use. */
+    public synchronized LayerPages layerPages() {
+        if (pages == null) pages = new LayerPages(checkpoint, layers.size());
+        return pages;
+    }
+
+    /** Bytes of every mapped shard file of the checkpoint. */
+    public long checkpointBytes() {
+        return checkpoint.shards().values().stream().mapToLong(io.moeprune.safetensors.SafetensorsFile::fileSize).sum();
     }
 
     public ModelSpec spec() {

@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The layer-major order against the document-major reference: the same floats in every MoE trace, logits, losses and
  * calibration statistics, on every conformance family and both shared models, with the residual streams in one chunk
- * and in chunks of one sequence each.
+ * and spilled to a temporary file.
  */
 class LayerMajorTest {
     static final Path SHARED = Path.of("../shared/models");
@@ -36,7 +38,7 @@ class LayerMajorTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
             "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
-    void conformanceFamilies(String fixture) {
+    void conformanceFamilies(String fixture) throws IOException {
         Path dir = ConformanceTest.FIXTURES.resolve(fixture);
         try (Model model = Models.open(dir)) {
             List<int[]> seqs = randomSequences(model.spec().vocabSize(), new int[]{9, 1, 0, 17, 5, 12});
@@ -46,7 +48,7 @@ class LayerMajorTest {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
-    void sharedModels(String name) {
+    void sharedModels(String name) throws IOException {
         Path dir = SHARED.resolve(name);
         Assumptions.assumeTrue(Files.isDirectory(dir) && Files.isDirectory(DATA), "shared test bed absent: " + dir);
         Tokenizer tok = Tokenizers.load(dir);
@@ -61,7 +63,8 @@ class LayerMajorTest {
         }
     }
 
-    private static void assertSameAsDocumentMajor(Model model, List<int[]> seqs, List<String> texts) {
+    private static void assertSameAsDocumentMajor(Model model, List<int[]> seqs, List<String> texts) throws IOException {
+        Path spillDir = Files.createTempDirectory("layer-major-test");
         // Document-major reference: each sequence through every layer, its traces and all logits kept.
         Map<String, List<Object>> refTraces = new HashMap<>();
         List<float[]> refAll = new ArrayList<>(), refLast = new ArrayList<>();
@@ -82,17 +85,25 @@ class LayerMajorTest {
         }
         assertTrue(refTraces.size() >= model.spec().moeLayers().size(), "the reference saw the MoE layers");
 
-        for (long budget : new long[]{Long.MAX_VALUE, 1}) {   // one chunk; then one sequence per chunk
+        for (long budget : new long[]{Long.MAX_VALUE, 1}) {   // on the heap; then spilled to a temporary file
             String what = model.spec().family() + " budget " + budget;
             Map<String, List<Object>> traces = new HashMap<>();
             float[][] all = new float[seqs.size()][];
             List<String> order = new ArrayList<>();
-            new LayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, budget).run(seqs,
+            // The spilled run also streams the weights: read ahead, given back after each layer (advice only).
+            long[] spillFiles = {0};
+            new LayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, budget).streamWeights(budget == 1)
+                    .spillDirectory(spillDir).run(seqs,
                     s -> t -> traces.put(s + "/" + t.layer(), copy(t)), (s, logits) -> all[s] = logits,
                     new LayerMajorListener() {
                         @Override
                         public void sequenceDone(int sequence, int layer) {
                             order.add(sequence + "/" + layer);
+                        }
+
+                        @Override
+                        public void layerDone(LayerProgress p) {
+                            spillFiles[0] = Math.max(spillFiles[0], count(spillDir));
                         }
                     });
             assertEquals(refTraces.keySet(), traces.keySet(), what);
@@ -101,12 +112,12 @@ class LayerMajorTest {
                 if (seqs.get(s).length == 0) assertNull(all[s], what + " empty sequence");
                 else assertArrayEquals(refAll.get(s), all[s], what + " logits of sequence " + s);
             }
-            if (budget == Long.MAX_VALUE) {
-                // Layer-major: every (non-empty) sequence passes layer 0 before any enters layer 1.
-                assertEquals("0/0", order.getFirst());
-                assertEquals(seqs.stream().filter(q -> q.length > 0).count(),
-                        order.stream().takeWhile(o -> o.endsWith("/0")).count(), what + " order " + order);
-            }
+            // Layer-major: every (non-empty) sequence passes layer 0 before any enters layer 1.
+            assertEquals("0/0", order.getFirst());
+            assertEquals(seqs.stream().filter(q -> q.length > 0).count(),
+                    order.stream().takeWhile(o -> o.endsWith("/0")).count(), what + " order " + order);
+            assertEquals(budget == 1 ? 1 : 0, spillFiles[0], what + " spill files seen during the pass");
+            assertEquals(0, count(spillDir), what + " spill file left behind");
         }
         float[][] last = new float[seqs.size()][];
         new LayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.LAST).run(seqs, null,
@@ -132,6 +143,15 @@ class LayerMajorTest {
         }
         assertEquals(seqs.stream().mapToLong(q -> q.length).sum(), credited[0], "progress credits every token once");
         assertEquals(model.layers().size(), layersHeard[0], "one report per layer");
+        Files.delete(spillDir);
+    }
+
+    private static long count(Path dir) {
+        try (var files = Files.list(dir)) {
+            return files.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A trace's arrays, copied (they are only valid during the observer's call). */
