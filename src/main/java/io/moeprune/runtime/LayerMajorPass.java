@@ -40,7 +40,7 @@ public final class LayerMajorPass {
     private final Logits logits;
     private final long residualBudget;
     private boolean streamWeights;
-    private Path spillDirectory = Path.of(System.getProperty("java.io.tmpdir"));
+    private Path spillDirectory = MemoryBudget.spillDirectory();
 
     /**
      * @param residualBudget bytes the waiting residual streams may take on the heap; beyond it they wait in a
@@ -52,27 +52,27 @@ public final class LayerMajorPass {
         this.logits = logits;
         this.residualBudget = residualBudget;
         String forced = System.getProperty(STREAM_PROPERTY, "auto");
-        this.streamWeights = forced.equals("auto") ? model.checkpointBytes() > SystemMemory.availableBytes()
+        this.streamWeights = forced.equals("auto") ? model.checkpointBytes() > MemoryBudget.forWeights()
                 : Boolean.parseBoolean(forced);
     }
 
     /**
      * Whether each layer's weight pages are read ahead while the layer before computes and given back once every
-     * sequence has passed it ({@link LayerPages}). Default: when the checkpoint is larger than the
-     * memory available at the start (then the page cache could not keep it anyway, and giving back what is finished
-     * keeps it from evicting what is not).
+     * sequence has passed it ({@link LayerPages}). Default: when the checkpoint is larger than what the
+     * {@link MemoryBudget} leaves the weights beside the heap (then the page cache could not keep it anyway, and
+     * giving back what is finished keeps it from evicting what is not).
      */
     public LayerMajorPass streamWeights(boolean on) {
         this.streamWeights = on;
         return this;
     }
 
-    /** A pass whose residual streams may take a quarter of the heap. */
+    /** A pass within the process's {@link MemoryBudget}: residual streams on the heap up to its share, then spilled. */
     public LayerMajorPass(Model model, ExpertMask mask, Logits logits) {
-        this(model, mask, logits, Runtime.getRuntime().maxMemory() / 4);
+        this(model, mask, logits, MemoryBudget.forResiduals());
     }
 
-    /** Where the residual streams go when they exceed the budget (default: the system's temporary directory). */
+    /** Where the residual streams go when they exceed the budget (default: {@link MemoryBudget#spillDirectory}). */
     public LayerMajorPass spillDirectory(Path dir) {
         this.spillDirectory = dir;
         return this;
