@@ -26,7 +26,8 @@ import java.util.Random;
  * layer-major run gives each layer back once all demonstrations have passed it (as it does by itself when the
  * checkpoint exceeds the memory available), and the document-major run gives the whole checkpoint back after each
  * demonstration (what an LRU page cache smaller than the checkpoint ends up doing). Bytes read: read_bytes of
- * /proc/self/io; page faults that had to wait for storage: majflt of /proc/self/stat.
+ * /proc/self/io; page faults that had to wait for storage: majflt of /proc/self/stat; peak resident set of each run:
+ * VmHWM, reset before it.
  *
  * <p>Usage: bench/run layerMajor DIR [--shape h,layers,heads,kvHeads,headDim,experts,topK,moeInter,vocab]
  * [--demos 1,8,32] [--tokens 256]
@@ -70,8 +71,8 @@ public final class LayerMajorBench {
             calibrator.runDocumentMajor(warm, names(warm), "", "", n -> { });
             System.out.printf(Locale.ROOT, "checkpoint %.2f GB, %d layers, %d cores, %d tokens per demonstration%n",
                     size / 1e9, model.layers().size(), Runtime.getRuntime().availableProcessors(), tokens);
-            System.out.printf(Locale.ROOT, "%-6s %-15s %9s %9s %12s %10s %12s %6s%n", "demos", "order", "wall s", "tok/s",
-                    "read GB", "x ckpt", "majflt", "same");
+            System.out.printf(Locale.ROOT, "%-6s %-15s %9s %9s %12s %10s %12s %9s %6s%n", "demos", "order", "wall s",
+                    "tok/s", "read GB", "x ckpt", "majflt", "peak GB", "same");
             for (int count : counts) {
                 List<int[]> demos = demos(count, tokens, vocab, count);
                 List<String> names = names(demos);
@@ -93,18 +94,42 @@ public final class LayerMajorBench {
     }
 
     /** Wall time, bytes read and major faults of one run. */
-    private record Measure(long nanos, long readBytes, long majorFaults) {
+    private record Measure(long nanos, long readBytes, long majorFaults, long peakRss) {
         static Measure start() {
-            return new Measure(System.nanoTime(), ProcessIo.readBytes(), faults());
+            resetPeak();
+            return new Measure(System.nanoTime(), ProcessIo.readBytes(), faults(), 0);
         }
 
         Measure stop() {
-            return new Measure(System.nanoTime() - nanos, ProcessIo.readBytes() - readBytes, faults() - majorFaults);
+            return new Measure(System.nanoTime() - nanos, ProcessIo.readBytes() - readBytes, faults() - majorFaults,
+                    peakRss());
         }
 
         void print(int demos, String order, long tokens, long size, boolean same) {
-            System.out.printf(Locale.ROOT, "%-6d %-15s %9.1f %9.0f %12.2f %10.2f %12d %6s%n", demos, order, nanos / 1e9,
-                    tokens / (nanos / 1e9), readBytes / 1e9, (double) readBytes / size, majorFaults, same ? "yes" : "NO");
+            System.out.printf(Locale.ROOT, "%-6d %-15s %9.1f %9.0f %12.2f %10.2f %12d %9.2f %6s%n", demos, order,
+                    nanos / 1e9, tokens / (nanos / 1e9), readBytes / 1e9, (double) readBytes / size, majorFaults,
+                    peakRss / 1e9, same ? "yes" : "NO");
+        }
+
+        /** Starts a new peak of the resident set (5 to /proc/self/clear_refs resets VmHWM). */
+        static void resetPeak() {
+            try {
+                Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            } catch (java.io.IOException | RuntimeException e) {
+                // the peak then covers the whole process
+            }
+        }
+
+        /** VmHWM of /proc/self/status in bytes, or -1. */
+        static long peakRss() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                    if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return -1;
+            }
+            return -1;
         }
 
         /** majflt, the 12th field of /proc/self/stat (after the parenthesised command name). */
