@@ -102,7 +102,7 @@ public final class LayerMajorBench {
 
         Measure stop() {
             return new Measure(System.nanoTime() - nanos, ProcessIo.readBytes() - readBytes, faults() - majorFaults,
-                    peakRss());
+                    peakResident());
         }
 
         void print(int demos, String order, long tokens, long size, boolean same) {
@@ -121,7 +121,7 @@ public final class LayerMajorBench {
         }
 
         /** VmHWM of /proc/self/status in bytes, or -1. */
-        static long peakRss() {
+        static long peakResident() {
             try {
                 for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                     if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
