@@ -67,8 +67,8 @@ public final class PageAdvice {
         try (Arena arena = Arena.ofConfined()) {
             int fd = (int) OPEN.invokeExact(arena.allocateFrom(file.toString()), O_RDONLY);
             if (fd < 0) return;
-            int rc = (int) FADVISE.invokeExact(fd, fileOffset, range.byteSize(), POSIX_FADV_DONTNEED);
-            rc = (int) CLOSE.invokeExact(fd);
+            int ignored = (int) FADVISE.invokeExact(fd, fileOffset, range.byteSize(), POSIX_FADV_DONTNEED);
+            ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable e) {
             throw new IllegalStateException("posix_fadvise on " + file, e);
         }
@@ -79,7 +79,7 @@ public final class PageAdvice {
         if (!available() || range.byteSize() == 0) return;
         long start = range.address() & -PAGE;
         try {
-            int rc = (int) MADVISE.invokeExact(start, range.address() + range.byteSize() - start, advice);
+            int ignored = (int) MADVISE.invokeExact(start, range.address() + range.byteSize() - start, advice);
         } catch (Throwable e) {
             throw new IllegalStateException("madvise", e);
         }

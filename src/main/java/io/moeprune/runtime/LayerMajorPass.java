@@ -56,6 +56,11 @@ public final class LayerMajorPass {
                 : Boolean.parseBoolean(forced);
     }
 
+    /** A pass within the process's {@link MemoryBudget}: residual streams on the heap up to its share, then spilled. */
+    public LayerMajorPass(Model model, ExpertMask mask, Logits logits) {
+        this(model, mask, logits, MemoryBudget.forResiduals());
+    }
+
     /**
      * Whether each layer's weight pages are read ahead while the layer before computes and given back once every
      * sequence has passed it ({@link LayerPages}). Default: when the checkpoint is larger than what the
@@ -65,11 +70,6 @@ public final class LayerMajorPass {
     public LayerMajorPass streamWeights(boolean on) {
         this.streamWeights = on;
         return this;
-    }
-
-    /** A pass within the process's {@link MemoryBudget}: residual streams on the heap up to its share, then spilled. */
-    public LayerMajorPass(Model model, ExpertMask mask, Logits logits) {
-        this(model, mask, logits, MemoryBudget.forResiduals());
     }
 
     /** Where the residual streams go when they exceed the budget (default: {@link MemoryBudget#spillDirectory}). */
