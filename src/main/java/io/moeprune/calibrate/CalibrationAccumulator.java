@@ -115,6 +115,13 @@ public final class CalibrationAccumulator {
         current = fresh();
     }
 
+    /** Takes over the closed demonstrations of {@code other}, after this one's (a layer-major pass keeps one
+     * accumulator per demonstration, whose tokens arrive layer by layer, interleaved with the others'). */
+    public void append(CalibrationAccumulator other) {
+        demos.addAll(other.demos);
+        perDemo.addAll(other.perDemo);
+    }
+
     public int demos() {
         return demos.size();
     }

@@ -16,6 +16,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -56,12 +57,16 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
 
+    @Mixin
+    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
     @Option(names = "--quiet", description = "no progress bar")
     boolean quiet;
 
     @Override
     public Integer call() {
         Threads.apply(threads);
+        memoryBudget.apply(out.toAbsolutePath().getParent());
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");
         Tokenizer tokenizer = Tokenizers.load(modelDir);
@@ -85,7 +90,9 @@ final class CalibrateCommand implements Callable<Integer> {
              ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
                      .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
                      .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
-            stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy);
+            // The bar counts tokens; its message says which layer the layer-major pass is at and what it has read.
+            stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy,
+                    p -> bar.setExtraMessage(" " + p.describe()));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         StatsFile.write(stats, spec.family().modelType(), out);

@@ -27,6 +27,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -93,6 +94,9 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @Mixin
+    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
     @Option(names = "--json", description = "print one JSON object (format moeprune-eval, docs/eval.md) instead of the table")
     boolean json;
 
@@ -102,6 +106,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Threads.apply(threads);
+        memoryBudget.apply(null);
         if (limit != null && limit < 1) throw new MoepruneException("--limit must be at least 1");
         // Read every input before loading the model, so bad files fail fast.
         List<String> texts = text == null ? null : JsonlTexts.read(text);
@@ -122,12 +127,14 @@ public final class EvalCommand implements Callable<Integer> {
             if (docs != null) {
                 long total = docs.stream().mapToLong(d -> d.length).sum();
                 TextEvaluation.Result r = withBar("text", total, " tok",
-                        bar -> TextEvaluation.run(model, m, docs, text, bar::stepBy));
+                        bar -> TextEvaluation.run(model, m, docs, text, bar::stepBy,
+                                p -> bar.setExtraMessage(" " + p.describe())));
                 textTask = new EvalReport.TextTask(text, maxPerDoc, r);
             }
             if (choices != null) {
                 ChoiceEvaluation.Result r = withBar("choice", choices.size(), " q",
-                        bar -> ChoiceEvaluation.run(model, m, tok, choices, choice, bar::stepBy));
+                        bar -> ChoiceEvaluation.run(model, m, tok, choices, choice, bar::stepBy,
+                                p -> bar.setExtraMessage(" " + p.describe())));
                 choiceTask = new EvalReport.ChoiceTask(choice, r);
             }
             if (questions != null) {

@@ -59,7 +59,8 @@ public final class Main implements Runnable {
                 return MoepruneException.FAILED;
             }
             if (t instanceof OutOfMemoryError) {
-                line.getErr().println("moeprune: error: out of memory; give the JVM more heap with JAVA_OPTS=-Xmx...");
+                line.getErr().println("moeprune: error: out of memory; raise --memory-budget (the launcher gives the heap half "
+                        + "of it) or give the JVM more heap with JAVA_OPTS=-Xmx...");
                 return MoepruneException.FAILED;
             }
             // A bug: keep the trace for the report, but say so plainly first.

@@ -18,6 +18,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -54,6 +55,9 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @Mixin
+    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
     @Option(names = "--json", description = "print one JSON object instead of text")
     boolean json;
 
@@ -63,6 +67,7 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Threads.apply(threads);
+        memoryBudget.apply(null);
         Tokenizer tok = Tokenizers.load(modelDir);
         List<int[]> docs = TextEvaluation.tokenize(JsonlTexts.read(data), tok, maxPerDoc, maxTokens);
         long total = docs.stream().mapToLong(d -> d.length).sum();
@@ -72,7 +77,7 @@ public final class PerplexityCommand implements Callable<Integer> {
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
                     .setConsumer(ProgressBars.consumer()).build()) {
-                r = TextEvaluation.run(model, m, docs, data, bar::stepBy);
+                r = TextEvaluation.run(model, m, docs, data, bar::stepBy, p -> bar.setExtraMessage(" " + p.describe()));
             }
             double loss = r.loss(), seconds = r.seconds();
             long predicted = r.predicted(), hits = r.hits();

@@ -4,6 +4,7 @@ import io.moeprune.report.QuickstartData;
 import io.moeprune.report.ReportConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.net.URISyntaxException;
@@ -58,12 +59,16 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @Mixin
+    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
         Threads.apply(threads);
+        memoryBudget.apply(out.toAbsolutePath().getParent());
         Path root = QuickstartData.findRoot(candidates());
         Path model = root.resolve(QuickstartData.MODEL);
         List<Integer> keepList = ReportCommand.keeps(keeps, io.moeprune.runtime.Models.spec(model));

@@ -13,6 +13,7 @@ import io.moeprune.runtime.Models;
 import io.moeprune.select.Method;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -92,12 +93,16 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @Mixin
+    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
         Threads.apply(threads);
+        memoryBudget.apply(out.toAbsolutePath().getParent());
         Map<String, Path> files = DomainFiles.parse(domains);
         String prune = pruneDomain == null ? files.keySet().iterator().next() : pruneDomain;
         if (!files.containsKey(prune)) {

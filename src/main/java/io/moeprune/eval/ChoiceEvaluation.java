@@ -2,6 +2,8 @@ package io.moeprune.eval;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerProgress;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Perplexity;
 import io.moeprune.tokenizer.Tokenizer;
@@ -10,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 
 /**
@@ -53,31 +56,53 @@ public final class ChoiceEvaluation {
         }
     }
 
+    /**
+     * Scores every choice of every item, all in one layer-major pass; {@code progress} receives items as their
+     * choices pass the layers, {@code onLayer} each finished layer.
+     */
     public static Result run(Model model, ExpertMask mask, Tokenizer tok, List<ChoiceItem> items, Path source,
-                             IntConsumer progress) {
-        Perplexity scorer = new Perplexity(model, mask);
-        List<ItemResult> results = new ArrayList<>();
+                             IntConsumer progress, Consumer<LayerProgress> onLayer) {
         long t0 = System.nanoTime();
+        List<int[]> sequences = new ArrayList<>();
+        List<Integer> froms = new ArrayList<>();
+        List<Double> units = new ArrayList<>();
         for (ChoiceItem item : items) {
             int[] context = tok.encode(item.query());
             if (context.length == 0) throw new MoepruneException(source + ":" + item.line() + ": the query encodes to no tokens");
-            List<ChoiceScore> scores = new ArrayList<>();
             for (int c = 0; c < item.choices().size(); c++) {
-                String choice = item.choices().get(c);
-                int[] whole = tok.encode(item.query() + choice);
+                int[] whole = tok.encode(item.query() + item.choices().get(c));
                 if (whole.length <= context.length) {
                     throw new MoepruneException(source + ":" + item.line() + ": choice " + c + " adds no tokens to the query");
                 }
-                Perplexity.Span s = scorer.scoreFrom(whole, context.length);
+                sequences.add(whole);
+                froms.add(context.length);
+                units.add(1.0 / item.choices().size());
+            }
+        }
+        List<Perplexity.Span> spans = new Perplexity(model, mask).scoreAllFrom(sequences,
+                froms.stream().mapToInt(Integer::intValue).toArray(),
+                LayerMajorListener.crediting(units.stream().mapToDouble(Double::doubleValue).toArray(),
+                        model.layers().size(), progress, onLayer));
+        List<ItemResult> results = new ArrayList<>();
+        int next = 0;
+        for (ChoiceItem item : items) {
+            List<ChoiceScore> scores = new ArrayList<>();
+            for (String choice : item.choices()) {
+                Perplexity.Span s = spans.get(next++);
                 scores.add(new ChoiceScore(-s.nll(), s.predicted(), choice.getBytes(StandardCharsets.UTF_8).length));
             }
             results.add(new ItemResult(item.line(), item.gold(), List.copyOf(scores),
                     argmax(scores.stream().mapToDouble(ChoiceScore::logProb).toArray()),
                     argmax(scores.stream().mapToDouble(ChoiceScore::perToken).toArray()),
                     argmax(scores.stream().mapToDouble(ChoiceScore::perByte).toArray())));
-            progress.accept(1);
         }
         return new Result(List.copyOf(results), (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** The same without layer reports. */
+    public static Result run(Model model, ExpertMask mask, Tokenizer tok, List<ChoiceItem> items, Path source,
+                             IntConsumer progress) {
+        return run(model, mask, tok, items, source, progress, p -> { });
     }
 
     static int argmax(double[] v) {

@@ -2,6 +2,8 @@ package io.moeprune.eval;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerProgress;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Perplexity;
 import io.moeprune.tokenizer.Tokenizer;
@@ -10,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 
 /**
@@ -56,22 +59,31 @@ public final class TextEvaluation {
         return docs;
     }
 
-    /** Scores every document; {@code progress} receives each document's token count as it is done. */
-    public static Result run(Model model, ExpertMask mask, List<int[]> docs, Path source, IntConsumer progress) {
-        Perplexity ppl = new Perplexity(model, mask);
+    /**
+     * Scores every document, layer-major; {@code progress} receives tokens as the documents pass the layers,
+     * {@code onLayer} each finished layer.
+     */
+    public static Result run(Model model, ExpertMask mask, List<int[]> docs, Path source, IntConsumer progress,
+                             Consumer<LayerProgress> onLayer) {
+        long t0 = System.nanoTime();
+        double[] units = docs.stream().mapToDouble(d -> d.length).toArray();
+        List<Perplexity.DocScore> scores = new Perplexity(model, mask).scoreAll(docs,
+                LayerMajorListener.crediting(units, model.layers().size(), progress, onLayer));
         double nll = 0;
         long tokens = 0, predicted = 0, hits = 0;
-        long t0 = System.nanoTime();
-        for (int[] ids : docs) {
-            Perplexity.DocScore s = ppl.score(ids);
+        for (Perplexity.DocScore s : scores) {
             nll += s.nll();
-            tokens += ids.length;
+            tokens += s.tokens();
             predicted += s.predicted();
             hits += s.hits();
-            progress.accept(ids.length);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (predicted == 0) throw MoepruneException.inFile(source, "no document has two or more tokens");
         return new Result(docs.size(), tokens, predicted, nll, hits, seconds);
+    }
+
+    /** The same without layer reports. */
+    public static Result run(Model model, ExpertMask mask, List<int[]> docs, Path source, IntConsumer progress) {
+        return run(model, mask, docs, source, progress, p -> { });
     }
 }

@@ -5,6 +5,7 @@ import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Perplexity;
 import io.moeprune.select.Budget;
@@ -118,11 +119,9 @@ public final class Study {
 
     /** Next-token quality of a model (optionally masked) on tokenised documents: the one evaluation every table uses. */
     public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask) {
-        Perplexity p = new Perplexity(model, mask);
         double nll = 0;
         long predicted = 0, hits = 0;
-        for (int[] ids : docs) {
-            Perplexity.DocScore s = p.score(ids);
+        for (Perplexity.DocScore s : new Perplexity(model, mask).scoreAll(docs, LayerMajorListener.NONE)) {
             nll += s.nll();
             predicted += s.predicted();
             hits += s.hits();

@@ -20,6 +20,10 @@ public final class KvCache {
      * @param valueWidth floats per position of all heads' values
      */
     public KvCache(int layers, int heads, int keyWidth, int valueWidth, int initialCapacity) {
+        this(layers, heads, keyWidth, valueWidth, initialCapacity, true);
+    }
+
+    private KvCache(int layers, int heads, int keyWidth, int valueWidth, int initialCapacity, boolean allocateAll) {
         if (heads < 1 || keyWidth % heads != 0 || valueWidth % heads != 0) {
             throw new IllegalArgumentException(heads + " heads do not divide widths " + keyWidth + ", " + valueWidth);
         }
@@ -29,10 +33,26 @@ public final class KvCache {
         this.keyDim = keyWidth / heads;
         this.valueDim = valueWidth / heads;
         this.capacity = Math.max(1, initialCapacity);
-        for (int l = 0; l < layers; l++) {
-            keys[l] = new float[capacity * keyWidth];
-            values[l] = new float[capacity * valueWidth];
-        }
+        if (allocateAll) for (int l = 0; l < layers; l++) allocate(l);
+    }
+
+    /**
+     * A cache whose layers get their arrays at their first {@link #put} and lose them at {@link #release}: the
+     * layer-major order keeps one layer's keys and values at a time, not every layer's.
+     */
+    static KvCache onDemand(int layers, int heads, int keyWidth, int valueWidth, int initialCapacity) {
+        return new KvCache(layers, heads, keyWidth, valueWidth, initialCapacity, false);
+    }
+
+    private void allocate(int layer) {
+        keys[layer] = new float[capacity * heads * keyDim];
+        values[layer] = new float[capacity * heads * valueDim];
+    }
+
+    /** Drops a layer's keys and values (the next put allocates them again). */
+    void release(int layer) {
+        keys[layer] = null;
+        values[layer] = null;
     }
 
     /** Makes room for positions [0, positions): each head's block moves to its place in the larger arrays. */
@@ -41,6 +61,7 @@ public final class KvCache {
         int c = capacity;
         while (c < positions) c *= 2;
         for (int l = 0; l < keys.length; l++) {
+            if (keys[l] == null) continue;
             keys[l] = grown(keys[l], keyDim, c);
             values[l] = grown(values[l], valueDim, c);
         }
@@ -59,6 +80,7 @@ public final class KvCache {
      */
     public void put(int layer, float[] ks, float[] vs, int n, int startPos) {
         ensureCapacity(startPos + n);
+        if (keys[layer] == null) allocate(layer);
         scatter(ks, keys[layer], keyDim, n, startPos);
         scatter(vs, values[layer], valueDim, n, startPos);
     }

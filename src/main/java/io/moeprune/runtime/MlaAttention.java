@@ -1,13 +1,22 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Kernels;
+import io.moeprune.kernels.Parallel;
 import io.moeprune.model.AttentionSpec;
 
 /**
  * DeepSeek multi-head latent attention. Queries: q_proj(x), or q_b_proj(RMSNorm(q_a_proj(x))) with a query LoRA
  * rank; each head is [nope | rope]. Keys and values: kv_a_proj_with_mqa(x) = [compressed kv (kvLoraRank) | shared
  * rope key (qkRope)]; kv_b_proj(RMSNorm(compressed)) gives per head [k_nope | v]. RoPE rotates the rope parts of the
- * queries and the one shared rope key (which every head's key ends with). The cache keeps the expanded per-head
- * keys and values (simple, not the compressed form).
+ * queries and the one shared rope key (which every head's key ends with).
+ *
+ * <p>The cache keeps the compressed latent, not the expanded per-head keys and values, with kv_b_proj's
+ * up-projections absorbed into the query and the output as DeepSeek's own inference code does: head h's score
+ * q_nope·(W_UK,h c) + q_rope·k_rope equals (W_UK,hᵀ q_nope)·c + q_rope·k_rope, and its output
+ * Σ_t p_t W_UV,h c_t equals W_UV,h Σ_t p_t c_t. So every head attends, as in multi-query attention, to one cached key
+ * [c | k_rope] (kv_lora_rank + rope floats a position) and one value c (kv_lora_rank), instead of heads × (nope +
+ * rope + v) floats (DeepSeek-V3: 1 088 floats a position and layer instead of 40 960). The latent is stored twice
+ * (key and value), which keeps the shared attention kernels; a kernel reading the value from the key would save 512.
  */
 public final class MlaAttention implements AttentionLayer {
     private final Linear q, qA, qB, kvA, kvB, o;
@@ -42,17 +51,17 @@ public final class MlaAttention implements AttentionLayer {
 
     @Override
     public int cacheKeyWidth() {
-        return heads * qkDim();
+        return kvRank + ropeDim;
     }
 
     @Override
     public int cacheHeads() {
-        return heads;
+        return 1;
     }
 
     @Override
     public int cacheValueWidth() {
-        return heads * valueDim;
+        return kvRank;
     }
 
     public long weightBytes() {
@@ -64,31 +73,60 @@ public final class MlaAttention implements AttentionLayer {
     public void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out) {
         float[] qs = q != null ? q.apply(xn, n) : qB.apply(qANorm.normalizedRows(qA.apply(xn, n), n), n);
         float[] ckv = kvA.apply(xn, n);                       // [n, kvRank + ropeDim]
-        int ckvW = kvRank + ropeDim;
-        float[] compressed = new float[n * kvRank];
-        for (int i = 0; i < n; i++) kvANorm.apply(ckv, i * ckvW, compressed, i * kvRank);
-        float[] kv = kvB.apply(compressed, n);                // [n, heads·(nope + v)]
-
-        int qk = qkDim(), kvW = nope + valueDim;
-        int kw = heads * qk, vw = heads * valueDim;
-        float[] ks = new float[n * kw], vs = new float[n * vw];
+        int keyW = kvRank + ropeDim, qk = qkDim();
+        float[] keys = new float[n * keyW], values = new float[n * kvRank];
         float[] cs = rope.newTable();
         for (int i = 0; i < n; i++) {
             rope.table(startPos + i, cs);
             for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
-            rope.rotate(ckv, i * ckvW + kvRank, cs);
-            int kBase = i * kw, vBase = i * vw;
-            for (int h = 0; h < heads; h++) {
-                int src = i * heads * kvW + h * kvW;
-                System.arraycopy(kv, src, ks, kBase + h * qk, nope);
-                System.arraycopy(ckv, i * ckvW + kvRank, ks, kBase + h * qk + nope, ropeDim);
-                System.arraycopy(kv, src + nope, vs, vBase + h * valueDim, valueDim);
-            }
+            rope.rotate(ckv, i * keyW + kvRank, cs);
+            kvANorm.apply(ckv, i * keyW, keys, i * keyW);
+            System.arraycopy(ckv, i * keyW + kvRank, keys, i * keyW + kvRank, ropeDim);
+            System.arraycopy(keys, i * keyW, values, i * kvRank, kvRank);
         }
-        cache.put(layer, ks, vs, n, startPos);
-        float[] ctx = CausalAttention.attend(qs, cache.keys(layer), cache.values(layer), cache.capacity(), n, startPos,
-                heads, heads, qk, valueDim, scale, 0, null);
+        cache.put(layer, keys, values, n, startPos);
+        float[] latent = CausalAttention.attend(absorbedQueries(qs, n), cache.keys(layer), cache.values(layer),
+                cache.capacity(), n, startPos, heads, 1, keyW, kvRank, scale, 0, null);   // [n, heads·kvRank]
         if (n == 1) io.moeprune.kernels.Parallel.readAheadFor(NextProducts.takeAfterAttention());
-        o.apply(ctx, n, out);
+        o.apply(upProjectedValues(latent, n), n, out);
+    }
+
+    /** Per row and head [W_UK,hᵀ q_nope | q_rope]: the query against the cached [c | k_rope], [n, heads·(kvRank + rope)]. */
+    private float[] absorbedQueries(float[] qs, int n) {
+        int keyW = kvRank + ropeDim, qk = qkDim(), rowsPerHead = nope + valueDim;
+        float[] abs = new float[n * heads * keyW];
+        Kernels kernels = Kernels.get();
+        Parallel.forRange(heads, 2L * n * nope * kvRank, (h0, h1) -> {
+            float[] row = new float[kvRank];
+            for (int h = h0; h < h1; h++) {
+                for (int d = 0; d < nope; d++) {
+                    kvB.weights().readRow(h * rowsPerHead + d, 0, kvRank, row, 0);     // row d of W_UK,h
+                    for (int i = 0; i < n; i++) kernels.axpy(qs[(i * heads + h) * qk + d], row, 0, abs, (i * heads + h) * keyW, kvRank);
+                }
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(qs, (i * heads + h) * qk + nope, abs, (i * heads + h) * keyW + kvRank, ropeDim);
+                }
+            }
+        });
+        return abs;
+    }
+
+    /** Per row and head W_UV,h · (the attention-weighted latent): the heads' values, [n, heads·v]. */
+    private float[] upProjectedValues(float[] latent, int n) {
+        int rowsPerHead = nope + valueDim;
+        float[] ctx = new float[n * heads * valueDim];
+        Kernels kernels = Kernels.get();
+        Parallel.forRange(heads, 2L * n * valueDim * kvRank, (h0, h1) -> {
+            float[] row = new float[kvRank];
+            for (int h = h0; h < h1; h++) {
+                for (int e = 0; e < valueDim; e++) {
+                    kvB.weights().readRow(h * rowsPerHead + nope + e, 0, kvRank, row, 0);   // row e of W_UV,h
+                    for (int i = 0; i < n; i++) {
+                        ctx[(i * heads + h) * valueDim + e] = kernels.dot(row, 0, latent, (i * heads + h) * kvRank, kvRank);
+                    }
+                }
+            }
+        });
+        return ctx;
     }
 }

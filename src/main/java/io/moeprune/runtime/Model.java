@@ -21,6 +21,7 @@ public final class Model implements AutoCloseable {
     private final List<DecoderLayer> layers;
     private final RmsNorm finalNorm;
     private final Linear lmHead;
+    private LayerPages pages;
 
     Model(ModelSpec spec, Checkpoint checkpoint, Tensor embedding, List<DecoderLayer> layers, RmsNorm finalNorm,
           Linear lmHead) {
@@ -35,6 +36,17 @@ public final class Model implements AutoCloseable {
     /** Maps the checkpoint of {@code dir} described by {@code spec}. */
     public static Model load(Path dir, ModelSpec spec) {
         return ModelLoader.load(dir, spec);
+    }
+
+    /** The mapped pages of each layer's weights, for streaming them layer by layer. Built on first use. */
+    public synchronized LayerPages layerPages() {
+        if (pages == null) pages = new LayerPages(checkpoint, layers.size());
+        return pages;
+    }
+
+    /** Bytes of every mapped shard file of the checkpoint. */
+    public long checkpointBytes() {
+        return checkpoint.shards().values().stream().mapToLong(io.moeprune.safetensors.SafetensorsFile::fileSize).sum();
     }
 
     public ModelSpec spec() {
@@ -65,6 +77,23 @@ public final class Model implements AutoCloseable {
      */
     public float[] forward(int[] tokens, InferenceState state, boolean allLogits) {
         int n = tokens.length;
+        float[] x = embed(tokens);
+        int start = state.position();
+        for (int l = 0; l < layers.size(); l++) {
+            if (n == 1) {
+                NextProducts.afterAttention(layers.get(l).feedForward().firstProduct());
+                NextProducts.afterFeedForward(l + 1 < layers.size() ? layers.get(l + 1).attention().firstProduct()
+                        : Kernels.get().nextOneInput(List.of(lmHead.weights())));
+            }
+            layers.get(l).forward(x, n, start, state.cache(), state.context());
+        }
+        state.advance(n);
+        return logits(x, n, allLogits);
+    }
+
+    /** The scaled embedding rows [n, hidden] of {@code tokens}: the residual stream entering the first layer. */
+    float[] embed(int[] tokens) {
+        int n = tokens.length;
         if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();
         long time = PhaseTimes.start();
@@ -78,19 +107,17 @@ public final class Model implements AutoCloseable {
         }
         float em = spec.scaling().embedding();
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
-        int start = state.position();
         PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
-        for (int l = 0; l < layers.size(); l++) {
-            if (n == 1) {
-                NextProducts.afterAttention(layers.get(l).feedForward().firstProduct());
-                NextProducts.afterFeedForward(l + 1 < layers.size() ? layers.get(l + 1).attention().firstProduct()
-                        : Kernels.get().nextOneInput(List.of(lmHead.weights())));
-            }
-            layers.get(l).forward(x, n, start, state.cache(), state.context());
-        }
-        state.advance(n);
+        return x;
+    }
 
-        time = PhaseTimes.start();
+    /**
+     * The logits of the residual rows x [n, hidden] leaving the last layer: [n, vocab] when {@code allLogits}, else
+     * the last row's [vocab].
+     */
+    float[] logits(float[] x, int n, boolean allLogits) {
+        int hidden = spec.hiddenSize();
+        long time = PhaseTimes.start();
         float[] rows;
         int m;
         if (allLogits) {
@@ -106,6 +133,15 @@ public final class Model implements AutoCloseable {
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
+    }
+
+    /**
+     * A cache that holds a layer's keys and values only from its first use until {@link KvCache#release}: the
+     * layer-major order's attention state, one layer at a time.
+     */
+    KvCache newLayerCache(int expectedPositions) {
+        AttentionLayer a = layers.getFirst().attention();
+        return KvCache.onDemand(layers.size(), a.cacheHeads(), a.cacheKeyWidth(), a.cacheValueWidth(), expectedPositions);
     }
 
     /** One cached decode step: the logits after {@code token}. */

@@ -1,5 +1,9 @@
 package io.moeprune.runtime;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
 /**
  * Next-token loss of a model on token sequences, as conformance/reference_perplexity.py measures it: every token
  * after the first is predicted from its prefix in one batched forward pass; NLL in nats (log-softmax in double),
@@ -7,10 +11,12 @@ package io.moeprune.runtime;
  */
 public final class Perplexity {
     private final Model model;
+    private final ExpertMask mask;
     private final InferenceState state;
 
     public Perplexity(Model model, ExpertMask mask) {
         this.model = model;
+        this.mask = mask;
         this.state = model.newState(512).withMask(mask);
     }
 
@@ -36,10 +42,49 @@ public final class Perplexity {
 
     /** Scores tokens {@code ids[from]} to the end given everything before them; {@code from} must be at least 1. */
     public Span scoreFrom(int[] ids, int from) {
-        if (from < 1 || from > ids.length) throw new IllegalArgumentException("from " + from + " of " + ids.length);
+        checkFrom(ids, from);
         if (from == ids.length) return new Span(0, 0, 0);
         state.reset();
-        float[] logits = model.forward(ids, state, true);
+        return span(model.forward(ids, state, true), ids, from);
+    }
+
+    /** The scores of many documents at once, layer-major ({@link LayerMajorPass}): the same as {@link #score} each. */
+    public List<DocScore> scoreAll(List<int[]> docs, LayerMajorListener listener) {
+        int[] from = new int[docs.size()];
+        Arrays.fill(from, 1);
+        List<int[]> scored = docs.stream().map(d -> d.length < 2 ? new int[0] : d).toList();
+        List<Span> spans = scoreAllFrom(scored, from, listener);
+        List<DocScore> scores = new ArrayList<>(docs.size());
+        for (int i = 0; i < docs.size(); i++) {
+            scores.add(new DocScore(docs.get(i).length, spans.get(i).nll(), spans.get(i).hits()));
+        }
+        return scores;
+    }
+
+    /**
+     * {@link #scoreFrom} of many sequences at once, layer-major: each layer's weights are read once for all of them.
+     * An empty sequence scores nothing.
+     */
+    public List<Span> scoreAllFrom(List<int[]> sequences, int[] from, LayerMajorListener listener) {
+        List<int[]> run = new ArrayList<>(sequences.size());
+        for (int i = 0; i < sequences.size(); i++) {
+            int[] ids = sequences.get(i);
+            if (ids.length > 0) checkFrom(ids, from[i]);
+            run.add(ids.length == 0 || from[i] == ids.length ? new int[0] : ids);
+        }
+        Span[] spans = new Span[sequences.size()];
+        Arrays.fill(spans, new Span(0, 0, 0));
+        new LayerMajorPass(model, mask, LayerMajorPass.Logits.ALL).run(run, null,
+                (i, logits) -> spans[i] = span(logits, run.get(i), from[i]), listener);
+        return List.of(spans);
+    }
+
+    private static void checkFrom(int[] ids, int from) {
+        if (from < 1 || from > ids.length) throw new IllegalArgumentException("from " + from + " of " + ids.length);
+    }
+
+    /** The loss and hits of tokens {@code ids[from..]} from the logits [ids.length, vocab] of the whole sequence. */
+    private static Span span(float[] logits, int[] ids, int from) {
         int vocab = logits.length / ids.length;
         double nll = 0;
         int hits = 0;

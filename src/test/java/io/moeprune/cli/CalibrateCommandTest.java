@@ -3,6 +3,7 @@ package io.moeprune.cli;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.StatsFile;
 import io.moeprune.calibrate.Statistic;
+import io.moeprune.runtime.MemoryBudget;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -54,6 +55,33 @@ class CalibrateCommandTest {
         Path plots = dir.resolve("plots");
         assertEquals(0, SelectCommandTest.run("analyze", stats.toString(), stats.toString(), "--out", plots.toString()).code());
         assertTrue(Files.readString(plots.resolve("overlap-domains.svg")).contains("<svg"));
+    }
+
+    @Test
+    void aTinyMemoryBudgetStreamsAndSpillsWithTheSameStatistics(@TempDir Path dir) throws Exception {
+        String demos = "../shared/data/domains/math.dev.jsonl";
+        Path plain = dir.resolve("plain/math.stats"), tiny = dir.resolve("tiny/math.stats");
+        Files.createDirectories(plain.getParent());
+        Files.createDirectories(tiny.getParent());
+        try {
+            assertEquals(0, SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--max-demos", "3",
+                    "--out", plain.toString(), "--quiet").code());
+            // 10 kB: the weights are streamed layer by layer and the residual streams spill beside the output.
+            var r = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--max-demos", "3",
+                    "--out", tiny.toString(), "--quiet", "--memory-budget", "10kB");
+            assertEquals(0, r.code(), r.err());
+        } finally {
+            MemoryBudget.reset();
+        }
+        ExpertStats a = StatsFile.read(plain), b = StatsFile.read(tiny);
+        for (Statistic s : Statistic.values()) assertTrue(Arrays.deepEquals(a.values().get(s), b.values().get(s)), s.name());
+        try (var files = Files.list(tiny.getParent())) {
+            assertEquals(1, files.count(), "the spill file is gone");
+        }
+        var bad = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--out", tiny.toString(),
+                "--memory-budget", "lots");
+        assertEquals(2, bad.code());
+        assertEquals("moeprune: error: size 'lots' is not a size such as 5GB, 500MB or 2GiB", bad.err().strip());
     }
 
     @Test

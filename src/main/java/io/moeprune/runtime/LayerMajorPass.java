@@ -1,0 +1,124 @@
+package io.moeprune.runtime;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * Runs many sequences through a model layer by layer instead of document by document: every sequence passes layer L
+ * before any enters layer L+1, so each layer's weights are read once per run whatever the number of sequences
+ * (document-major, each document read the whole checkpoint again once it no longer fitted in the page cache).
+ * Attention state lives for one layer at a time; the residual streams of all sequences wait between layers, on the
+ * heap or in a temporary file ({@link ResidualStore}). Each sequence runs as the same single batch the document-major {@link Model#forward}
+ * would run it as, in the same order within a layer, so logits and everything an observer sees are the same floats.
+ *
+ * <p>For prefill-only work (calibration, perplexity, choice scoring); generation stays document-major.
+ */
+public final class LayerMajorPass {
+    /** Which logits each sequence's {@link Sink} receives. */
+    public enum Logits {
+        /** none (calibration needs only what the observers see) */
+        NONE,
+        /** the last position's [vocab] */
+        LAST,
+        /** every position's [n, vocab] */
+        ALL
+    }
+
+    /** Receives each non-empty sequence's logits (null with {@link Logits#NONE}) once it has left the last layer. */
+    @FunctionalInterface
+    public interface Sink {
+        void accept(int sequence, float[] logits);
+    }
+
+    /** {@code -Dmoeprune.streamWeights=true|false} overrides the default of {@link #streamWeights}. */
+    public static final String STREAM_PROPERTY = "moeprune.streamWeights";
+
+    private final Model model;
+    private final ExpertMask mask;
+    private final Logits logits;
+    private final long residualBudget;
+    private boolean streamWeights;
+    private Path spillDirectory = MemoryBudget.spillDirectory();
+
+    /**
+     * @param residualBudget bytes the waiting residual streams may take on the heap; beyond it they wait in a
+     *                       temporary file ({@link ResidualStore})
+     */
+    public LayerMajorPass(Model model, ExpertMask mask, Logits logits, long residualBudget) {
+        this.model = model;
+        this.mask = mask == null ? ExpertMask.NONE : mask;
+        this.logits = logits;
+        this.residualBudget = residualBudget;
+        String forced = System.getProperty(STREAM_PROPERTY, "auto");
+        this.streamWeights = forced.equals("auto") ? model.checkpointBytes() > MemoryBudget.forWeights()
+                : Boolean.parseBoolean(forced);
+    }
+
+    /** A pass within the process's {@link MemoryBudget}: residual streams on the heap up to its share, then spilled. */
+    public LayerMajorPass(Model model, ExpertMask mask, Logits logits) {
+        this(model, mask, logits, MemoryBudget.forResiduals());
+    }
+
+    /**
+     * Whether each layer's weight pages are read ahead while the layer before computes and given back once every
+     * sequence has passed it ({@link LayerPages}). Default: when the checkpoint is larger than what the
+     * {@link MemoryBudget} leaves the weights beside the heap (then the page cache could not keep it anyway, and
+     * giving back what is finished keeps it from evicting what is not).
+     */
+    public LayerMajorPass streamWeights(boolean on) {
+        this.streamWeights = on;
+        return this;
+    }
+
+    /** Where the residual streams go when they exceed the budget (default: {@link MemoryBudget#spillDirectory}). */
+    public LayerMajorPass spillDirectory(Path dir) {
+        this.spillDirectory = dir;
+        return this;
+    }
+
+    /**
+     * Runs every sequence; {@code observers} gives sequence i's MoE observer (or null), {@code listener} hears each
+     * finished (layer, sequence) step and each finished layer. Empty sequences are skipped.
+     */
+    public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink, LayerMajorListener listener) {
+        List<Integer> run = new ArrayList<>();   // the non-empty sequences, in order
+        long bytes = 0;
+        for (int i = 0; i < sequences.size(); i++) {
+            if (sequences.get(i).length == 0) continue;
+            run.add(i);
+            bytes += 4L * sequences.get(i).length * model.spec().hiddenSize();
+        }
+        if (run.isEmpty()) return;
+        List<DecoderLayer> layers = model.layers();
+        LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
+        int longest = run.stream().mapToInt(i -> sequences.get(i).length).max().orElseThrow();
+        KvCache cache = model.newLayerCache(longest);
+        LayerPages pages = streamWeights ? model.layerPages() : null;
+        try (ResidualStore residuals = ResidualStore.of(bytes, residualBudget, spillDirectory)) {
+            for (int s : run) residuals.add(model.embed(sequences.get(s)));
+            if (pages != null) pages.readAhead(0);
+            for (DecoderLayer layer : layers) {
+                if (pages != null) pages.readAhead(layer.index() + 1);
+                for (int c = 0; c < run.size(); c++) {
+                    int s = run.get(c);
+                    MoeObserver observer = observers == null ? null : observers.apply(s);
+                    float[] x = residuals.get(c);
+                    layer.forward(x, sequences.get(s).length, 0, cache, new ForwardContext(mask, observer));
+                    residuals.put(c, x);
+                    listener.sequenceDone(s, layer.index());
+                }
+                cache.release(layer.index());
+                if (pages != null) pages.release(layer.index());
+                listener.layerDone(meter.layerDone());
+            }
+            for (int c = 0; c < run.size(); c++) {
+                int s = run.get(c);
+                float[] x = residuals.get(c);
+                residuals.drop(c);
+                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, sequences.get(s).length, logits == Logits.ALL));
+            }
+        }
+    }
+}
