@@ -65,21 +65,9 @@ public final class Model implements AutoCloseable {
      */
     public float[] forward(int[] tokens, InferenceState state, boolean allLogits) {
         int n = tokens.length;
-        if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();
-        long time = PhaseTimes.start();
-        float[] x = new float[n * hidden];
-        for (int t = 0; t < n; t++) {
-            int id = tokens[t];
-            if (id < 0 || id >= embedding.shape()[0]) {
-                throw new MoepruneException("token id " + id + " is outside the vocabulary of " + embedding.shape()[0]);
-            }
-            embedding.readFloats((long) id * hidden, x, t * hidden, hidden);
-        }
-        float em = spec.scaling().embedding();
-        if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
+        float[] x = embed(tokens);
         int start = state.position();
-        PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
         for (int l = 0; l < layers.size(); l++) {
             if (n == 1) {
                 NextProducts.afterAttention(layers.get(l).feedForward().firstProduct());
@@ -90,7 +78,7 @@ public final class Model implements AutoCloseable {
         }
         state.advance(n);
 
-        time = PhaseTimes.start();
+        long time = PhaseTimes.start();
         float[] rows;
         int m;
         if (allLogits) {
@@ -106,6 +94,55 @@ public final class Model implements AutoCloseable {
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
+    }
+
+    /** The embedding rows [n, hidden] of the tokens (× the embedding multiplier). */
+    private float[] embed(int[] tokens) {
+        int n = tokens.length;
+        if (n == 0) throw new IllegalArgumentException("no tokens");
+        int hidden = spec.hiddenSize();
+        long time = PhaseTimes.start();
+        float[] x = new float[n * hidden];
+        for (int t = 0; t < n; t++) {
+            int id = tokens[t];
+            if (id < 0 || id >= embedding.shape()[0]) {
+                throw new MoepruneException("token id " + id + " is outside the vocabulary of " + embedding.shape()[0]);
+            }
+            embedding.readFloats((long) id * hidden, x, t * hidden, hidden);
+        }
+        float em = spec.scaling().embedding();
+        if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
+        PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
+        return x;
+    }
+
+    /**
+     * What enters one layer's feed-forward block for a batch of tokens.
+     *
+     * @param residual     the residual rows h [n, hidden], the layer's attention already added
+     * @param routerLogits the router's raw logits [n, experts] (before any bias, softmax or mask); null for a dense
+     *                     layer
+     */
+    public record FeedForwardInput(int layer, int n, float[] residual, float[] routerLogits) {
+    }
+
+    /**
+     * Runs {@code tokens} (from position 0, in a KV cache of their own) through the layers before {@code layer} in
+     * full, with {@code observer} (may be null) watching their MoE blocks, and through {@code layer}'s attention and
+     * router only. No expert of {@code layer} and no weight of a later layer is read: a prompt's routing signature
+     * (io.moeprune.patterns) costs only the layers up to the router it reads.
+     */
+    public FeedForwardInput runToFeedForward(int[] tokens, int layer, MoeObserver observer) {
+        if (layer < 0 || layer >= layers.size()) throw new IllegalArgumentException("layer " + layer);
+        int n = tokens.length;
+        InferenceState state = newState(n).withObserver(observer);
+        float[] x = embed(tokens);
+        for (int l = 0; l < layer; l++) layers.get(l).forward(x, n, 0, state.cache(), state.context());
+        DecoderLayer last = layers.get(layer);
+        last.attend(x, n, 0, state.cache());
+        float[] logits = last.feedForward() instanceof MoeBlock moe
+                ? moe.gate().applyF32(last.postAttentionNorm().normalizedRows(x, n), n) : null;
+        return new FeedForwardInput(layer, n, x, logits);
     }
 
     /** One cached decode step: the logits after {@code token}. */
