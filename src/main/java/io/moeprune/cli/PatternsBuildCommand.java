@@ -99,10 +99,15 @@ final class PatternsBuildCommand implements Callable<Integer> {
         try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
             fingerprint = ModelFingerprint.of(spec, ckpt);
         }
-        PatternStore store = openOrCreate(spec, fingerprint);
+        PatternStore existing = PatternStore.exists(out) ? openExisting(fingerprint) : null;
+        SignatureKind kind = signature == null ? DEFAULT_KIND : SignatureKind.parse(signature);
+        int depth = signatureLayers == null ? DEFAULT_DEPTH : signatureLayers;
+        if (existing == null && (depth < 1 || depth > spec.moeLayers().size())) {
+            throw new MoepruneException("--signature-layers must be 1.." + spec.moeLayers().size() + ", not " + depth);
+        }
         for (String name : demoFiles.keySet()) {
-            if (store.has(name) && !force) {
-                throw MoepruneException.inFile(store.taskDir(name), "already exists; pass --force to replace it");
+            if (existing != null && existing.has(name) && !force) {
+                throw MoepruneException.inFile(existing.taskDir(name), "already exists; pass --force to replace it");
             }
         }
         // Read every task's demonstrations before the first calibration, so a bad file fails at once.
@@ -114,6 +119,9 @@ final class PatternsBuildCommand implements Callable<Integer> {
             texts.put(e.getKey(), t);
             ids.put(e.getKey(), t.stream().map(s -> cut(tokenizer.encode(s))).toList());
         }
+        PatternStore store = existing != null ? existing : PatternStore.create(out, new StoreInfo(
+                modelDir.toAbsolutePath().normalize().toString(), fingerprint, spec.family().modelType(),
+                spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers(), kind, depth));
         try (Model model = Model.load(modelDir, spec)) {
             PatternBuilder builder = new PatternBuilder(model, store.info());
             for (String name : demoFiles.keySet()) {
@@ -147,16 +155,8 @@ final class PatternsBuildCommand implements Callable<Integer> {
         return m;
     }
 
-    private PatternStore openOrCreate(ModelSpec spec, String fingerprint) {
-        if (!PatternStore.exists(out)) {
-            SignatureKind kind = signature == null ? DEFAULT_KIND : SignatureKind.parse(signature);
-            int depth = signatureLayers == null ? DEFAULT_DEPTH : signatureLayers;
-            if (depth < 1 || depth > spec.moeLayers().size()) {
-                throw new MoepruneException("--signature-layers must be 1.." + spec.moeLayers().size() + ", not " + depth);
-            }
-            return PatternStore.create(out, new StoreInfo(modelDir.toAbsolutePath().normalize().toString(), fingerprint,
-                    spec.family().modelType(), spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers(), kind, depth));
-        }
+    /** The store at --out, which must hold patterns of this model and agree with any signature options given. */
+    private PatternStore openExisting(String fingerprint) {
         PatternStore store = PatternStore.open(out);
         StoreInfo info = store.info();
         if (!info.fingerprint().equals(fingerprint)) {
