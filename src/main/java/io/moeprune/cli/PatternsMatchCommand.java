@@ -84,11 +84,7 @@ final class PatternsMatchCommand implements Callable<Integer> {
         Path modelDir = model != null ? model : Path.of(store.info().modelPath());
         ModelSpec modelSpec = ConfigReader.read(modelDir);
         try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
-            String fp = ModelFingerprint.of(modelSpec, ckpt);
-            if (!fp.equals(store.info().fingerprint())) {
-                throw MoepruneException.inFile(storeDir, "patterns were built for another model (fingerprint "
-                        + store.info().fingerprint() + ", " + modelDir + " has " + fp + ")");
-            }
+            store.requireModel(ModelFingerprint.of(modelSpec, ckpt), modelDir);
         }
         Tokenizer tokenizer = Tokenizers.load(modelDir);
         List<List<PatternMatcher.Match>> rankings = new ArrayList<>();

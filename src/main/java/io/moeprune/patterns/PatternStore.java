@@ -102,6 +102,14 @@ public final class PatternStore {
                 sig.path("depth").asInt()));
     }
 
+    /** Refuses a model other than the store's: its patterns would name the wrong experts. */
+    public void requireModel(String fingerprint, Path modelDir) {
+        if (!info.fingerprint().equals(fingerprint)) {
+            throw MoepruneException.inFile(dir, "patterns were built for another model (fingerprint " + info.fingerprint()
+                    + ", " + modelDir + " has " + fingerprint + ")");
+        }
+    }
+
     /** Stored task names, sorted. */
     public List<String> taskNames() {
         Path tasks = dir.resolve("tasks");
