@@ -130,4 +130,29 @@ class OpenAiServerTest {
                 HttpResponse.BodyHandlers.ofString()).body();
         assertTrue(metrics.contains("moeprune_requests_total{endpoint=\"/v1/completions\",status=\"404\"} 1"), metrics);
     }
+
+    @Test
+    void aClientThatDisconnectsMidStreamStopsItsGeneration() throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long before = completionTokens(http);
+        HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"tiny\", \"prompt\": \"public class A {\", "
+                        + "\"max_tokens\": 1500, \"temperature\": 0, \"stream\": true}")).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(r.body()))) {
+            assertTrue(in.readLine().startsWith("data: {"));
+        }
+        // The next request waits for the abandoned one (one at a time), which stops once its writes fail.
+        client.completions().create(CompletionCreateParams.builder().model("tiny").prompt("x").maxTokens(2).temperature(0.0).build());
+        Thread.sleep(200);
+        long abandoned = completionTokens(http) - before - 2;
+        assertTrue(abandoned < 300, abandoned + " tokens generated for a client that left after the first");
+    }
+
+    private static long completionTokens(HttpClient http) throws Exception {
+        String metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        return metrics.lines().filter(l -> l.startsWith("moeprune_completion_tokens_total "))
+                .mapToLong(l -> Long.parseLong(l.substring(l.indexOf(' ') + 1))).findFirst().orElseThrow();
+    }
 }
