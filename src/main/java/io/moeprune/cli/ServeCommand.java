@@ -12,6 +12,7 @@ import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.serve.CompletionEngine;
 import io.moeprune.serve.ExpertRouting;
 import io.moeprune.serve.OpenAiServer;
+import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -63,11 +64,18 @@ final class ServeCommand implements Callable<Integer> {
                 store.requireModel(ModelFingerprint.of(spec, ckpt), modelDir);
             }
         }
-        var tokenizer = Tokenizers.load(modelDir);
         String name = servedName != null ? servedName : modelDir.toAbsolutePath().normalize().getFileName().toString();
         Model model = Model.load(modelDir, spec);
-        ExpertRouting routing = store != null ? ExpertRouting.patterns(modelDir, model, store)
-                : mask != null ? ExpertRouting.mask(modelDir, model, mask) : ExpertRouting.all(modelDir, model);
+        ExpertRouting routing;
+        Tokenizer tokenizer;
+        try {
+            routing = store != null ? ExpertRouting.patterns(modelDir, model, store)
+                    : mask != null ? ExpertRouting.mask(modelDir, model, mask) : ExpertRouting.all(modelDir, model);
+            tokenizer = Tokenizers.load(modelDir);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
         CompletionEngine engine = new CompletionEngine(model, tokenizer, routing, context(modelDir));
         OpenAiServer server = OpenAiServer.start(host, port, name, engine);
         CountDownLatch stopped = new CountDownLatch(1);

@@ -67,12 +67,12 @@ class PatternServingTest {
                 assertEquals(tok.decode(new Generator(model, mathMask).generate(tok.encode(javaPrompt), 8, Sampler.greedy(),
                         tok.eosIds(), t -> true).tokens(), true), named);
 
-                // Eight at once, each equal to the same request served alone.
+                // 32 at once, each equal to the same request served alone.
                 List<String> prompts = new ArrayList<>();
-                for (int i = 0; i < 8; i++) prompts.add((i % 2 == 0 ? "Question: what is " + i + " plus 7?\nAnswer:" : "int x" + i + " = "));
+                for (int i = 0; i < 32; i++) prompts.add((i % 2 == 0 ? "Question: what is " + i + " plus 7?\nAnswer:" : "int x" + i + " = "));
                 List<String> alone = new ArrayList<>();
                 for (String p : prompts) alone.add(complete(client, p));
-                ExecutorService pool = Executors.newFixedThreadPool(8);
+                ExecutorService pool = Executors.newFixedThreadPool(32);
                 try {
                     List<Future<String>> parallel = new ArrayList<>();
                     for (String p : prompts) parallel.add(pool.submit(() -> complete(client, p)));
@@ -85,7 +85,7 @@ class PatternServingTest {
     }
 
     private static String complete(OpenAIClient client, String prompt) {
-        return client.completions().create(CompletionCreateParams.builder().model("tiny").prompt(prompt).maxTokens(6)
+        return client.completions().create(CompletionCreateParams.builder().model("tiny").prompt(prompt).maxTokens(4)
                 .temperature(0.0).build()).choices().getFirst().text();
     }
 }
