@@ -155,6 +155,11 @@ final class SelectCommand implements Callable<Integer> {
     }
 
     private int keepCount(int experts) {
+        return keepCount(keep, keepRatio, experts);
+    }
+
+    /** Experts to keep per layer from exactly one of --keep K and --keep-ratio R (shared with `patterns build`). */
+    static int keepCount(Integer keep, Double keepRatio, int experts) {
         if ((keep == null) == (keepRatio == null)) throw new MoepruneException("give exactly one of --keep K or --keep-ratio R");
         if (keep != null) return keep;
         if (!(keepRatio > 0 && keepRatio <= 1)) throw new MoepruneException("--keep-ratio must be in (0, 1], not " + keepRatio);

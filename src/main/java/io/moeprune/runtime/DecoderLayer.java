@@ -19,29 +19,48 @@ public record DecoderLayer(int index, RmsNorm inputNorm, AttentionLayer attentio
 
     /** Runs the layer in place on the residual rows x [n, hidden]. */
     public void forward(float[] x, int n, int startPos, KvCache cache, ForwardContext ctx) {
-        int size = n * (x.length / n);
+        float[][] rows = rows(x, n);
+        attend(x, n, startPos, cache, rows);
         long t = PhaseTimes.start();
+        // x now is the residual entering the MLP block: observers see it as h (valid during their call only).
+        float[] xn = postAttentionNorm.normalizedRows(x, n, rows[0]);
+        PhaseTimes.end(PhaseTimes.Phase.NORM, t);
+        float[] branch = rows[1];
+        feedForward.forward(xn, x, n, startPos, ctx, branch);
+        t = PhaseTimes.start();
+        addScaled(x, branch, n);
+        PhaseTimes.end(PhaseTimes.Phase.RESIDUAL, t);
+    }
+
+    /**
+     * The first half of {@link #forward} only: x += m·attention(norm(x)), leaving x the residual that enters the
+     * feed-forward block, whose weights are not read (a routing signature needs no expert of the layer it reads).
+     */
+    public void attend(float[] x, int n, int startPos, KvCache cache) {
+        attend(x, n, startPos, cache, rows(x, n));
+    }
+
+    private void attend(float[] x, int n, int startPos, KvCache cache, float[][] rows) {
+        long t = PhaseTimes.start();
+        // Both rows are overwritten before they are read: the norm writes every row, the attention every element.
+        float[] xn = inputNorm.normalizedRows(x, n, rows[0]);
+        float[] branch = rows[1];
+        PhaseTimes.end(PhaseTimes.Phase.NORM, t);
+        attention.forward(xn, n, startPos, cache, index, branch);
+        t = PhaseTimes.start();
+        addScaled(x, branch, n);
+        PhaseTimes.end(PhaseTimes.Phase.RESIDUAL, t);
+    }
+
+    /** The calling thread's two scratch rows of at least n rows of x's width. */
+    private static float[][] rows(float[] x, int n) {
+        int size = n * (x.length / n);
         float[][] rows = size <= KEPT_ELEMENTS ? ROWS.get() : new float[2][0];
         if (rows[0].length < size) {
             rows[0] = new float[size];
             rows[1] = new float[size];
         }
-        // Both are overwritten before they are read: the norm writes every row, the attention and the feed-forward
-        // write every element of their output.
-        float[] xn = inputNorm.normalizedRows(x, n, rows[0]);
-        float[] branch = rows[1];
-        t = PhaseTimes.end(PhaseTimes.Phase.NORM, t);
-        attention.forward(xn, n, startPos, cache, index, branch);
-        t = PhaseTimes.start();
-        addScaled(x, branch, n);
-        t = PhaseTimes.end(PhaseTimes.Phase.RESIDUAL, t);
-        // x now is the residual entering the MLP block: observers see it as h (valid during their call only).
-        postAttentionNorm.normalizedRows(x, n, xn);
-        PhaseTimes.end(PhaseTimes.Phase.NORM, t);
-        feedForward.forward(xn, x, n, startPos, ctx, branch);
-        t = PhaseTimes.start();
-        addScaled(x, branch, n);
-        PhaseTimes.end(PhaseTimes.Phase.RESIDUAL, t);
+        return rows;
     }
 
     /** x += m·branch over the n rows, split by rows across the kernel threads. */

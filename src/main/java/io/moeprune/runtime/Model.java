@@ -144,6 +144,35 @@ public final class Model implements AutoCloseable {
         return KvCache.onDemand(layers.size(), a.cacheHeads(), a.cacheKeyWidth(), a.cacheValueWidth(), expectedPositions);
     }
 
+    /**
+     * What enters one layer's feed-forward block for a batch of tokens.
+     *
+     * @param residual     the residual rows h [n, hidden], the layer's attention already added
+     * @param routerLogits the router's raw logits [n, experts] (before any bias, softmax or mask); null for a dense
+     *                     layer
+     */
+    public record FeedForwardInput(int layer, int n, float[] residual, float[] routerLogits) {
+    }
+
+    /**
+     * Runs {@code tokens} (from position 0, in a KV cache of their own) through the layers before {@code layer} in
+     * full, with {@code observer} (may be null) watching their MoE blocks, and through {@code layer}'s attention and
+     * router only. No expert of {@code layer} and no weight of a later layer is read: a prompt's routing signature
+     * (io.moeprune.patterns) costs only the layers up to the router it reads.
+     */
+    public FeedForwardInput runToFeedForward(int[] tokens, int layer, MoeObserver observer) {
+        if (layer < 0 || layer >= layers.size()) throw new IllegalArgumentException("layer " + layer);
+        int n = tokens.length;
+        InferenceState state = newState(n).withObserver(observer);
+        float[] x = embed(tokens);
+        for (int l = 0; l < layer; l++) layers.get(l).forward(x, n, 0, state.cache(), state.context());
+        DecoderLayer last = layers.get(layer);
+        last.attend(x, n, 0, state.cache());
+        float[] logits = last.feedForward() instanceof MoeBlock moe
+                ? moe.gate().applyF32(last.postAttentionNorm().normalizedRows(x, n), n) : null;
+        return new FeedForwardInput(layer, n, x, logits);
+    }
+
     /** One cached decode step: the logits after {@code token}. */
     public float[] decode(int token, InferenceState state) {
         return forward(new int[]{token}, state, false);

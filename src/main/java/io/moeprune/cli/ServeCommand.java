@@ -1,0 +1,106 @@
+package io.moeprune.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.ModelFingerprint;
+import io.moeprune.io.JsonFiles;
+import io.moeprune.model.ConfigReader;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.patterns.PatternStore;
+import io.moeprune.runtime.Model;
+import io.moeprune.safetensors.Checkpoint;
+import io.moeprune.serve.CompletionEngine;
+import io.moeprune.serve.ExpertRouting;
+import io.moeprune.serve.OpenAiServer;
+import io.moeprune.tokenizer.Tokenizer;
+import io.moeprune.tokenizer.Tokenizers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code moeprune serve}: an OpenAI-compatible server on the CPU runtime (first version: one request at a time). */
+@Command(name = "serve", sortOptions = false, mixinStandardHelpOptions = true,
+        description = {"Serves the model over an OpenAI-compatible HTTP API: /v1/completions, /v1/chat/completions "
+                + "(stream: true as server-sent events), /v1/models, /health, /metrics.",
+                "With --patterns each request runs with the stored pattern nearest to its prompt (or the one its "
+                        + "model id NAME/TASK names); with --mask, with that mask. Requests are served one at a time."},
+        footer = {"", "Example:", "  moeprune serve MODEL --patterns patterns/ --port 8000"})
+final class ServeCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory")
+    Path modelDir;
+
+    @Option(names = "--patterns", paramLabel = "STORE", description = "pattern store (`patterns build`)")
+    Path patterns;
+
+    @Option(names = "--mask", paramLabel = "MASK.json", description = "serve with this expert mask")
+    Path mask;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default ${DEFAULT-VALUE})")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8000", description = "port (default ${DEFAULT-VALUE}; 0 = any free one)")
+    int port;
+
+    @Option(names = "--served-model-name", description = "model id clients use (default: the model directory's name)")
+    String servedName;
+
+    @Option(names = "--threads", description = "compute threads (default: all cores)")
+    Integer threads;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        Threads.apply(threads);
+        if (patterns != null && mask != null) throw new MoepruneException("give at most one of --patterns and --mask");
+        ModelSpec spec = ConfigReader.read(modelDir);
+        PatternStore store = patterns == null ? null : PatternStore.open(patterns);
+        if (store != null) {
+            try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
+                store.requireModel(ModelFingerprint.of(spec, ckpt), modelDir);
+            }
+        }
+        String name = servedName != null ? servedName : modelDir.toAbsolutePath().normalize().getFileName().toString();
+        Model model = Model.load(modelDir, spec);
+        ExpertRouting routing;
+        Tokenizer tokenizer;
+        try {
+            routing = store != null ? ExpertRouting.patterns(modelDir, model, store)
+                    : mask != null ? ExpertRouting.mask(modelDir, model, mask) : ExpertRouting.all(modelDir, model);
+            tokenizer = Tokenizers.load(modelDir);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        CompletionEngine engine = new CompletionEngine(model, tokenizer, routing, context(modelDir));
+        OpenAiServer server = OpenAiServer.start(host, port, name, engine);
+        CountDownLatch stopped = new CountDownLatch(1);
+        // SIGTERM: let the request in flight (and those queued before) finish, then stop. The mapped weights are
+        // left to the process exit: unmapping them under a thread still reading would crash it.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                engine.drain(Duration.ofSeconds(60));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            server.close();
+            stopped.countDown();
+        }));
+        System.out.printf("serving %s as \"%s\" at http://%s:%d/v1%s%n", modelDir, name, host, server.port(),
+                store != null ? " with " + routing.tasks().size() + " patterns" : mask != null ? " with mask " + mask : "");
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    /** The model's context length: config.json's max_position_embeddings (4096 when absent). */
+    static int context(Path modelDir) {
+        JsonNode c = JsonFiles.readObject(modelDir.resolve("config.json"));
+        JsonNode text = c.has("text_config") ? c.get("text_config") : c;
+        return text.path("max_position_embeddings").asInt(4096);
+    }
+}

@@ -1,0 +1,57 @@
+package io.moeprune.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.moeprune.MoepruneException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/** Whole JSON files: read with one-line errors naming the file, written atomically (temporary file, then rename). */
+public final class JsonFiles {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private JsonFiles() {
+    }
+
+    public static ObjectMapper mapper() {
+        return JSON;
+    }
+
+    /** The file's JSON object; a missing file, invalid JSON or another JSON value is an error naming the file. */
+    public static JsonNode readObject(Path file) {
+        if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "file not found");
+        JsonNode n;
+        try {
+            n = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw MoepruneException.inFile(file, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (n == null || !n.isObject()) throw MoepruneException.inFile(file, "not a JSON object");
+        return n;
+    }
+
+    public static void write(JsonNode root, Path file) {
+        Path abs = file.toAbsolutePath();
+        try {
+            Files.createDirectories(abs.getParent());
+            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
+            try {
+                try {   // temporary files are private (600); the output is an ordinary file
+                    Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+                } catch (UnsupportedOperationException e) {
+                    // not a POSIX file system: keep its defaults
+                }
+                JSON.writeValue(tmp.toFile(), root);
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new MoepruneException(file + ": cannot write: " + e.getMessage(), MoepruneException.FAILED, e);
+        }
+    }
+}
