@@ -145,7 +145,7 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             tensors.put(name, parseEntry(path, name, v, dataSize));
         }
-        checkNoOverlap(path, tensors.values());
+        checkContiguous(path, tensors.values(), dataSize);
         return Collections.unmodifiableMap(tensors);
     }
 
@@ -194,16 +194,32 @@ public final class SafetensorsFile implements AutoCloseable {
         return new TensorInfo(name, dtype, shape, begin, end);
     }
 
-    private static void checkNoOverlap(Path path, java.util.Collection<TensorInfo> infos) {
+    /**
+     * The data area must be exactly the tensors laid end to end from offset 0 to the end of the file, as the
+     * reference implementation requires (8 + header length + data size = file size): an overlap means two tensors
+     * share bytes, a gap or a tail means the header length or an offset is wrong (e.g. a header length shortened
+     * into its own padding shifts every tensor).
+     */
+    private static void checkContiguous(Path path, java.util.Collection<TensorInfo> infos, long dataSize) {
         List<TensorInfo> sorted = new ArrayList<>(infos);
         sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+        long expectedBegin = 0;
         TensorInfo prev = null;
         for (TensorInfo t : sorted) {
-            if (prev != null && t.begin() < prev.end() && t.byteSize() > 0) {
+            if (t.begin() < expectedBegin) {
                 throw MoepruneException.inFile(path, "tensors '" + prev.name() + "' and '" + t.name()
                         + "' overlap in the data area");
             }
-            if (t.byteSize() > 0 || prev == null) prev = t;
+            if (t.begin() > expectedBegin) {
+                throw MoepruneException.inFile(path, "gap of " + (t.begin() - expectedBegin) + " bytes before tensor '"
+                        + t.name() + "' in the data area: header length or data_offsets corrupt");
+            }
+            expectedBegin = t.end();
+            prev = t;
+        }
+        if (expectedBegin != dataSize) {
+            throw MoepruneException.inFile(path, "tensors end at data offset " + expectedBegin + " but the data area has "
+                    + dataSize + " bytes (8 + header length + data must equal the file size): header length corrupt");
         }
     }
 
@@ -220,16 +236,8 @@ public final class SafetensorsFile implements AutoCloseable {
         return clean.equals(m) ? e : new MoepruneException(clean, e.exitCode(), e.getCause());
     }
 
-    /** Control characters replaced by '?', and cut to a length a terminal line can show. */
     static String oneLine(String s) {
-        if (s == null) return "";
-        StringBuilder b = new StringBuilder(Math.min(s.length(), 400));
-        for (int i = 0; i < s.length() && b.length() < 400; i++) {
-            char c = s.charAt(i);
-            b.append(Character.isISOControl(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
-        }
-        if (b.length() < s.length()) b.append("...");
-        return b.toString();
+        return MoepruneException.oneLine(s);
     }
 
     /** A one-line description of an exception, for messages: its first line, or its type when it has none. */
