@@ -33,6 +33,25 @@ public record TensorCheck(int expected, int found, List<ExpectedTensor> missing,
         return missing.isEmpty() && wrongShape.isEmpty();
     }
 
+    /**
+     * Refuses a checkpoint that fails the check, with inspect's reasons on one line: the runtime must never run
+     * weights of the wrong shape (a transposed expert reads out of bounds, or silently runs wrong weights).
+     */
+    public void requirePasses(java.nio.file.Path dir) {
+        if (passes()) return;
+        List<String> reasons = new ArrayList<>();
+        missing.stream().limit(REASONS_SHOWN).forEach(t -> reasons.add("missing " + t.name()));
+        wrongShape.stream().limit(REASONS_SHOWN).forEach(w -> reasons.add(w.name() + " is "
+                + java.util.Arrays.toString(w.actual()) + ", expected " + java.util.Arrays.toString(w.expected())));
+        int more = missing.size() + wrongShape.size() - reasons.size();
+        throw io.moeprune.MoepruneException.inFile(dir, "tensor check failed (" + missing.size() + " missing, "
+                + wrongShape.size() + " wrong shape; 'moeprune inspect' lists them): " + String.join("; ", reasons)
+                + (more > 0 ? "; and " + more + " more" : ""));
+    }
+
+    /** Reasons of each kind named in {@link #requirePasses}'s one line. */
+    private static final int REASONS_SHOWN = 2;
+
     public static TensorCheck of(ModelSpec spec, Checkpoint checkpoint) {
         return of(spec, ExpectedTensors.byName(spec), checkpoint);
     }
