@@ -79,6 +79,7 @@ public final class Model implements AutoCloseable {
         float em = spec.scaling().embedding();
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
         int start = state.position();
+        FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), "in the embeddings");
         PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
         for (int l = 0; l < layers.size(); l++) {
             if (n == 1) {
@@ -87,6 +88,7 @@ public final class Model implements AutoCloseable {
                         : Kernels.get().nextOneInput(List.of(lmHead.weights())));
             }
             layers.get(l).forward(x, n, start, state.cache(), state.context());
+            FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), "in layer " + l + " (of " + layers.size() + ")");
         }
         state.advance(n);
 
@@ -104,6 +106,8 @@ public final class Model implements AutoCloseable {
         float[] logits = lmHead.apply(rows, m);
         float div = spec.scaling().logitsDivisor();
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
+        FiniteCheck.require(logits, logits.length, logits.length / m, start + n - m, checkpoint.dir(),
+                "in the final norm or LM head");
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
     }
