@@ -21,9 +21,11 @@ public final class Model implements AutoCloseable {
     private final List<DecoderLayer> layers;
     private final RmsNorm finalNorm;
     private final Linear lmHead;
+    private final ShardGuard shards;
 
     Model(ModelSpec spec, Checkpoint checkpoint, Tensor embedding, List<DecoderLayer> layers, RmsNorm finalNorm,
-          Linear lmHead) {
+          Linear lmHead, ShardGuard shards) {
+        this.shards = shards;
         this.spec = spec;
         this.checkpoint = checkpoint;
         this.embedding = embedding;
@@ -64,6 +66,16 @@ public final class Model implements AutoCloseable {
      * {@code allLogits}, else the last token's logits [vocab].
      */
     public float[] forward(int[] tokens, InferenceState state, boolean allLogits) {
+        try {
+            return run(tokens, state, allLogits);
+        } catch (InternalError e) {
+            // A SIGBUS in a mapped read that the JVM could turn into an error: a shard was truncated under us.
+            throw shards.explain(e);
+        }
+    }
+
+    private float[] run(int[] tokens, InferenceState state, boolean allLogits) {
+        shards.checkAll();
         int n = tokens.length;
         if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();
@@ -87,6 +99,7 @@ public final class Model implements AutoCloseable {
                 NextProducts.afterFeedForward(l + 1 < layers.size() ? layers.get(l + 1).attention().firstProduct()
                         : Kernels.get().nextOneInput(List.of(lmHead.weights())));
             }
+            shards.checkLayer(l);
             layers.get(l).forward(x, n, start, state.cache(), state.context());
             FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), "in layer " + l + " (of " + layers.size() + ")");
         }

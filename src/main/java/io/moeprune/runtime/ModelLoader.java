@@ -52,7 +52,8 @@ final class ModelLoader {
             Linear lmHead = spec.tieWordEmbeddings() || !w.has(names.lmHead())
                     ? new Linear(w.matrix(names.embed()), null)
                     : new Linear(w.matrix(names.lmHead()), null);
-            return new Model(spec, checkpoint, embedding, List.copyOf(layers), finalNorm, lmHead);
+            return new Model(spec, checkpoint, embedding, List.copyOf(layers), finalNorm, lmHead,
+                    ShardGuard.of(spec, checkpoint));
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;

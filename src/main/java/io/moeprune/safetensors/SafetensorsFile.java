@@ -44,15 +44,18 @@ public final class SafetensorsFile implements AutoCloseable {
             .build();
 
     private final Path path;
+    /** Kept open so that {@link #requireIntact()} can fstat the mapped file itself, whatever its path now names. */
+    private final FileChannel channel;
     private final Arena arena;
     private final MemorySegment mapping;
     private final long dataStart;
     private final Map<String, TensorInfo> tensors;
     private final Map<String, String> metadata;
 
-    private SafetensorsFile(Path path, Arena arena, MemorySegment mapping, long dataStart,
+    private SafetensorsFile(Path path, FileChannel channel, Arena arena, MemorySegment mapping, long dataStart,
                             Map<String, TensorInfo> tensors, Map<String, String> metadata) {
         this.path = path;
+        this.channel = channel;
         this.arena = arena;
         this.mapping = mapping;
         this.dataStart = dataStart;
@@ -63,7 +66,9 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Maps and validates a file; every problem is a {@link MoepruneException} naming the file. */
     public static SafetensorsFile open(Path path) {
         Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+        FileChannel ch = null;
+        try {
+            ch = FileChannel.open(path, StandardOpenOption.READ);
             long size = ch.size();
             if (size < 8) {
                 throw MoepruneException.inFile(path, "truncated safetensors file: " + size + " bytes, no header length");
@@ -83,20 +88,49 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> metadata = new LinkedHashMap<>();
             Map<String, TensorInfo> tensors = parseHeader(path, header, size - dataStart, metadata);
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return new SafetensorsFile(path, arena, map, dataStart, tensors, metadata);
+            return new SafetensorsFile(path, ch, arena, map, dataStart, tensors, metadata);
         } catch (NoSuchFileException e) {
-            arena.close();
+            release(ch, arena);
             throw MoepruneException.inFile(path, "file not found");
         } catch (IOException e) {
-            arena.close();
+            release(ch, arena);
             throw MoepruneException.inFile(path, "cannot read: " + describe(e));
         } catch (MoepruneException e) {
-            arena.close();
+            release(ch, arena);
             throw oneLine(e);
         } catch (RuntimeException | StackOverflowError e) {
             // Nothing else may escape for a bad file: whatever a hostile header provokes becomes a one-line error.
-            arena.close();
+            release(ch, arena);
             throw new MoepruneException(path + ": cannot read safetensors file: " + describe(e), e);
+        }
+    }
+
+    private static void release(FileChannel ch, Arena arena) {
+        arena.close();
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // nothing was written: closing a read-only channel cannot lose data
+            }
+        }
+    }
+
+    /**
+     * Throws when the file has become shorter than its mapping (truncated while mapped). Reading a mapped page
+     * beyond the new end raises SIGBUS, which the JVM turns into an InternalError only in some code paths and
+     * otherwise into a crash, so runners call this at cheap points (one fstat) before touching the weights.
+     */
+    public void requireIntact() {
+        long now;
+        try {
+            now = channel.size();
+        } catch (IOException e) {
+            return;   // cannot tell; the mapping itself is what matters
+        }
+        if (now < mapping.byteSize()) {
+            throw new MoepruneException(path + ": shrank from " + mapping.byteSize() + " to " + now
+                    + " bytes while in use (truncated or rewritten in place); the run stopped", MoepruneException.FAILED, null);
         }
     }
 
@@ -287,6 +321,6 @@ public final class SafetensorsFile implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        release(channel, arena);
     }
 }
