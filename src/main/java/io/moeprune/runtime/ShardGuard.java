@@ -41,13 +41,15 @@ final class ShardGuard {
             SafetensorsFile shard = checkpoint.shardOf(t.name());
             (t.layer() >= 0 && t.layer() < layers.size() ? layers.get(t.layer()) : global).add(shard);
         }
-        // Companions (FP8 scales, biases) live beside their weights in practice; checking all shards once per
-        // forward pass (global) covers any that do not.
-        global.addAll(checkpoint.shards().values());
+        // Shards with none of the implied tensors (e.g. only FP8 scale companions, which live beside their weights
+        // in practice) are checked with the global ones, once per forward pass.
+        Set<SafetensorsFile> covered = new LinkedHashSet<>(global);
+        layers.forEach(covered::addAll);
+        for (SafetensorsFile f : checkpoint.shards().values()) if (!covered.contains(f)) global.add(f);
         return new ShardGuard(checkpoint, layers.stream().map(List::copyOf).toList(), List.copyOf(global));
     }
 
-    /** Before a forward pass: every shard. */
+    /** Before a forward pass: the shards of the embedding, final norm and LM head, and any no layer reads. */
     void checkAll() {
         for (SafetensorsFile f : global) f.requireIntact();
     }
