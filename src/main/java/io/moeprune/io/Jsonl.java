@@ -4,9 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
 
+import java.io.BufferedInputStream;
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -78,13 +82,13 @@ public final class Jsonl {
     }
 
     private static long firstNonUtf8Line(Path file) throws IOException {
-        try (var in = new java.io.BufferedInputStream(open(file))) {
-            var line = new java.io.ByteArrayOutputStream();
+        try (var in = new BufferedInputStream(open(file))) {
+            var line = new ByteArrayOutputStream();
             long number = 1;
             for (int b = in.read(); ; b = in.read()) {
                 if (b == '\n' || b < 0) {
                     try {
-                        StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(line.toByteArray()));
+                        StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(line.toByteArray()));
                     } catch (CharacterCodingException e) {
                         return number;
                     }
@@ -98,7 +102,7 @@ public final class Jsonl {
         }
     }
 
-    private static java.io.InputStream open(Path file) throws IOException {
+    private static InputStream open(Path file) throws IOException {
         var in = Files.newInputStream(file);
         return file.toString().endsWith(".gz") ? new GZIPInputStream(in) : in;
     }

@@ -16,6 +16,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Builds a {@link ModelSpec} from a Hugging Face {@code config.json}. It understands the spellings of
@@ -44,8 +46,7 @@ public final class ConfigReader {
     static final int MAX_VOCAB = 1 << 24;
     static final int MAX_HEADS = 8192;
     /** Rope types a config may name (transformers' ROPE_INIT_FUNCTIONS); the runtime implements some of them. */
-    static final java.util.Set<String> ROPE_TYPES =
-            java.util.Set.of("default", "linear", "dynamic", "yarn", "longrope", "llama3", "mrope");
+    static final Set<String> ROPE_TYPES = Set.of("default", "linear", "dynamic", "yarn", "longrope", "llama3", "mrope");
 
     private static final ObjectMapper JSON =
             JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -352,7 +353,7 @@ public final class ConfigReader {
         if (p != null) type = p.optString("rope_type", p.optString("type", "default"));
         if (!ROPE_TYPES.contains(type)) {
             throw p.bad(p.has("rope_type") ? "rope_type" : "type", "is '" + type + "', which is not a rope type "
-                    + "(known: " + String.join(", ", new java.util.TreeSet<>(ROPE_TYPES)) + ")");
+                    + "(known: " + String.join(", ", new TreeSet<>(ROPE_TYPES)) + ")");
         }
         int maxPos = c.optInt("max_position_embeddings", 0, 0, Integer.MAX_VALUE);
         double factor = p == null ? 1 : p.optDouble("factor", 1, 1e-6, 1e6);
