@@ -29,7 +29,22 @@ public class MoepruneException extends RuntimeException {
 
     /** An error about one file: the message starts with the file so the user knows where to look. */
     public static MoepruneException inFile(Path file, String problem) {
-        return new MoepruneException(file + ": " + problem);
+        return new MoepruneException(file + ": " + oneLine(problem));
+    }
+
+    /**
+     * Text safe to print on one line: control characters (newlines in a hostile file's strings) become '?', and
+     * the text is cut to what a terminal line can show.
+     */
+    public static String oneLine(String s) {
+        if (s == null) return "";
+        StringBuilder b = new StringBuilder(Math.min(s.length(), 400));
+        for (int i = 0; i < s.length() && b.length() < 400; i++) {
+            char c = s.charAt(i);
+            b.append(Character.isISOControl(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
+        }
+        if (b.length() < s.length()) b.append("...");
+        return b.toString();
     }
 
     public int exitCode() {

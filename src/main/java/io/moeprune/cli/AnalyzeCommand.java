@@ -30,7 +30,7 @@ final class AnalyzeCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "easyep", description = "scoring method (default: ${DEFAULT-VALUE})")
     String method;
 
-    @Option(names = "--keep", description = "size K of the compared top-K sets (default: half the experts)")
+    @Option(names = "--keep", converter = Ranges.Positive.class, description = "size K of the compared top-K sets (default: half the experts)")
     Integer keep;
 
     @Option(names = "--out", description = "directory for the SVG plots (default: no plots)")

@@ -45,16 +45,16 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--domain", description = "domain name stored in the statistics (default: the demo file name)")
     String domain;
 
-    @Option(names = "--max-demos", defaultValue = "0", description = "use at most N demonstrations (0 = all)")
+    @Option(names = "--max-demos", converter = Ranges.NonNegative.class, defaultValue = "0", description = "use at most N demonstrations (0 = all)")
     int maxDemos;
 
-    @Option(names = "--max-tokens-per-demo", defaultValue = "2048", description = "cut each demonstration to T tokens")
+    @Option(names = "--max-tokens-per-demo", converter = Ranges.Positive.class, defaultValue = "2048", description = "cut each demonstration to T tokens")
     int maxTokens;
 
     @Option(names = "--out", required = true, description = "statistics file to write")
     Path out;
 
-    @Option(names = "--threads", description = "compute threads (default: all cores)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all cores)")
     Integer threads;
 
     @Mixin

@@ -58,10 +58,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--text", paramLabel = "FILE.jsonl", description = "documents {\"text\": ...}: loss, perplexity, next-token accuracy")
     Path text;
 
-    @Option(names = "--max-tokens-per-doc", defaultValue = "512", description = "text task: tokens per document (default ${DEFAULT-VALUE})")
+    @Option(names = "--max-tokens-per-doc", converter = Ranges.Positive.class, defaultValue = "512", description = "text task: tokens per document (default ${DEFAULT-VALUE})")
     int maxPerDoc;
 
-    @Option(names = "--max-tokens", description = "text task: stop after this many tokens in total")
+    @Option(names = "--max-tokens", converter = Ranges.Positive.class, description = "text task: stop after this many tokens in total")
     Integer maxTokens;
 
     @Option(names = "--choice", paramLabel = "FILE.jsonl", description = "questions {\"query\", \"choices\": [...], \"gold\": i}: accuracy by log-likelihood")
@@ -73,25 +73,25 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "generate task: render each question as a user message with the chat template")
     boolean chat;
 
-    @Option(names = "--max-new-tokens", defaultValue = "256", description = "generate task: most tokens per answer (default ${DEFAULT-VALUE})")
+    @Option(names = "--max-new-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "generate task: most tokens per answer (default ${DEFAULT-VALUE})")
     int maxNewTokens;
 
     @Option(names = "--stop", paramLabel = "TEXT", description = "generate task: stop (and cut the output) at this text; repeatable, e.g. --stop 'Question:'")
     List<String> stops = new ArrayList<>();
 
-    @Option(names = "--limit", description = "choice and generate tasks: use only the first N questions")
+    @Option(names = "--limit", converter = Ranges.Positive.class, description = "choice and generate tasks: use only the first N questions")
     Integer limit;
 
     @Option(names = "--speed", description = "measure prefill and decode tokens/s (after a warm-up)")
     boolean speed;
 
-    @Option(names = "--prompt-tokens", defaultValue = "128", description = "speed: prompt length (default ${DEFAULT-VALUE})")
+    @Option(names = "--prompt-tokens", converter = Ranges.Positive.class, defaultValue = "128", description = "speed: prompt length (default ${DEFAULT-VALUE})")
     int promptTokens;
 
-    @Option(names = "--decode-tokens", defaultValue = "32", description = "speed: tokens decoded (default ${DEFAULT-VALUE})")
+    @Option(names = "--decode-tokens", converter = Ranges.Positive.class, defaultValue = "32", description = "speed: tokens decoded (default ${DEFAULT-VALUE})")
     int decodeTokens;
 
-    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
     @Mixin
@@ -107,12 +107,10 @@ public final class EvalCommand implements Callable<Integer> {
     public Integer call() {
         Threads.apply(threads);
         memoryBudget.apply(null);
-        if (limit != null && limit < 1) throw new MoepruneException("--limit must be at least 1");
         // Read every input before loading the model, so bad files fail fast.
         List<String> texts = text == null ? null : JsonlTexts.read(text);
         List<ChoiceItem> choices = choice == null ? null : limited(ChoiceItem.read(choice));
         List<GenerateItem> questions = generate == null ? null : limited(GenerateItem.read(generate));
-        if (generate != null && maxNewTokens < 1) throw new MoepruneException("--max-new-tokens must be at least 1");
         Tokenizer tok = texts != null || choices != null || questions != null ? Tokenizers.load(modelDir) : null;
         List<int[]> docs = texts == null ? null : TextEvaluation.tokenize(texts, tok, maxPerDoc, maxTokens);
 

@@ -34,19 +34,19 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "wrap the prompt as a user message with the model's chat template")
     boolean chat;
 
-    @Option(names = "--max-tokens", defaultValue = "128", description = "most tokens to generate (default ${DEFAULT-VALUE})")
+    @Option(names = "--max-tokens", converter = Ranges.Positive.class, defaultValue = "128", description = "most tokens to generate (default ${DEFAULT-VALUE})")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
+    @Option(names = "--temperature", converter = Ranges.NonNegativeFloat.class, defaultValue = "0", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
     float temperature;
 
-    @Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling mass (default ${DEFAULT-VALUE})")
+    @Option(names = "--top-p", converter = Ranges.FloatFraction.class, defaultValue = "1", description = "nucleus sampling mass (default ${DEFAULT-VALUE})")
     float topP;
 
     @Option(names = "--seed", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
     @CommandLine.Spec
@@ -55,9 +55,6 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Threads.apply(threads);
-        if (maxTokens < 1) throw new MoepruneException("--max-tokens must be at least 1");
-        if (temperature < 0) throw new MoepruneException("--temperature must be >= 0");
-        if (!(topP > 0 && topP <= 1)) throw new MoepruneException("--top-p must be in (0, 1]");
         Tokenizer tok = Tokenizers.load(modelDir);
         String text = chat ? tok.applyChatTemplate(List.of(Map.of("role", "user", "content", prompt)), true) : prompt;
         int[] ids = tok.encode(text);

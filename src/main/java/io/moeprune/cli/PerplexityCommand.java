@@ -46,13 +46,13 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask: a `moeprune select` mask file (checked against the model) or {\"layers\": {\"<layer>\": [kept ids]}}")
     Path mask;
 
-    @Option(names = "--max-tokens", description = "stop after this many tokens in total (the last document is cut)")
+    @Option(names = "--max-tokens", converter = Ranges.Positive.class, description = "stop after this many tokens in total (the last document is cut)")
     Integer maxTokens;
 
-    @Option(names = "--max-tokens-per-doc", defaultValue = "512", description = "tokens per document (default ${DEFAULT-VALUE})")
+    @Option(names = "--max-tokens-per-doc", converter = Ranges.Positive.class, defaultValue = "512", description = "tokens per document (default ${DEFAULT-VALUE})")
     int maxPerDoc;
 
-    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
     @Mixin

@@ -37,26 +37,26 @@ public final class QuickstartCommand implements Callable<Integer> {
             description = "selection methods (default ${DEFAULT-VALUE})")
     List<String> methods;
 
-    @Option(names = "--keeps", split = ",", paramLabel = "K", defaultValue = "16,8",
+    @Option(names = "--keeps", converter = Ranges.Positive.class, split = ",", paramLabel = "K", defaultValue = "16,8",
             description = "experts kept per MoE layer (default ${DEFAULT-VALUE})")
     List<Integer> keeps;
 
-    @Option(names = "--demos", defaultValue = "4", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
+    @Option(names = "--demos", converter = Ranges.Positive.class, defaultValue = "4", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
     int demos;
 
-    @Option(names = "--demo-tokens", defaultValue = "1024", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
+    @Option(names = "--demo-tokens", converter = Ranges.Positive.class, defaultValue = "1024", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
     int demoTokens;
 
-    @Option(names = "--eval-docs", defaultValue = "8", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-docs", converter = Ranges.Positive.class, defaultValue = "8", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
     int evalTokens;
 
-    @Option(names = "--runs", defaultValue = "3", description = "timed runs per model for the speed figures (default ${DEFAULT-VALUE})")
+    @Option(names = "--runs", converter = Ranges.Positive.class, defaultValue = "3", description = "timed runs per model for the speed figures (default ${DEFAULT-VALUE})")
     int runs;
 
-    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
     @Mixin

@@ -59,38 +59,38 @@ public final class ReportCommand implements Callable<Integer> {
             description = "selection methods (default ${DEFAULT-VALUE}; easyep is always included)")
     List<String> methods;
 
-    @Option(names = "--keeps", split = ",", paramLabel = "K", defaultValue = "16,8",
+    @Option(names = "--keeps", converter = Ranges.Positive.class, split = ",", paramLabel = "K", defaultValue = "16,8",
             description = "experts kept per MoE layer, one budget each (default ${DEFAULT-VALUE})")
     List<Integer> keeps;
 
-    @Option(names = "--demos", defaultValue = "8", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
+    @Option(names = "--demos", converter = Ranges.Positive.class, defaultValue = "8", description = "demonstrations per domain (default ${DEFAULT-VALUE})")
     int demos;
 
-    @Option(names = "--demo-tokens", defaultValue = "2048", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
+    @Option(names = "--demo-tokens", converter = Ranges.Positive.class, defaultValue = "2048", description = "tokens per demonstration (default ${DEFAULT-VALUE})")
     int demoTokens;
 
-    @Option(names = "--eval-docs", defaultValue = "32", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-docs", converter = Ranges.Positive.class, defaultValue = "32", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
     int evalTokens;
 
     @Option(names = "--prune-domain", paramLabel = "NAME", description = "domain whose easyep masks are pruned (default: the first)")
     String pruneDomain;
 
-    @Option(names = "--prompt-tokens", defaultValue = "128", description = "prompt length for the prefill speed (default ${DEFAULT-VALUE})")
+    @Option(names = "--prompt-tokens", converter = Ranges.Positive.class, defaultValue = "128", description = "prompt length for the prefill speed (default ${DEFAULT-VALUE})")
     int promptTokens;
 
-    @Option(names = "--decode-steps", defaultValue = "32", description = "decode steps for the decode speed (default ${DEFAULT-VALUE})")
+    @Option(names = "--decode-steps", converter = Ranges.Positive.class, defaultValue = "32", description = "decode steps for the decode speed (default ${DEFAULT-VALUE})")
     int decodeSteps;
 
-    @Option(names = "--runs", defaultValue = "3", description = "timed runs per model, median reported (default ${DEFAULT-VALUE})")
+    @Option(names = "--runs", converter = Ranges.Positive.class, defaultValue = "3", description = "timed runs per model, median reported (default ${DEFAULT-VALUE})")
     int runs;
 
     @Option(names = "--seed", defaultValue = "1", description = "seed of the random method (default ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--threads", description = "compute threads (default: all processors)")
+    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
     @Mixin

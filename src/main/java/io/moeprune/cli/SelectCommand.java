@@ -46,23 +46,23 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "easyep", description = "scoring method (default: ${DEFAULT-VALUE})")
     String method;
 
-    @Option(names = "--keep", description = "experts to keep per MoE layer (on average with --budget global)")
+    @Option(names = "--keep", converter = Ranges.Positive.class, description = "experts to keep per MoE layer (on average with --budget global)")
     Integer keep;
 
-    @Option(names = "--keep-ratio", description = "fraction of the experts to keep, e.g. 0.5")
+    @Option(names = "--keep-ratio", converter = Ranges.Fraction.class, description = "fraction of the experts to keep, e.g. 0.5")
     Double keepRatio;
 
     @Option(names = "--budget", defaultValue = "per-layer",
             description = "per-layer (same count in every layer) or global (counts follow score mass, at least top-k per layer)")
     String budget;
 
-    @Option(names = "--floor", description = "global budget: least experts per layer (default: the model's top-k)")
+    @Option(names = "--floor", converter = Ranges.Positive.class, description = "global budget: least experts per layer (default: the model's top-k)")
     Integer floor;
 
-    @Option(names = "--groups", description = "keep an equal number of experts in each of N expert groups (DeepSeek n_group)")
+    @Option(names = "--groups", converter = Ranges.Positive.class, description = "keep an equal number of experts in each of N expert groups (DeepSeek n_group)")
     Integer groups;
 
-    @Option(names = "--domain-weights", split = ",", description = "weights of the STATS files in a mixed-domain selection")
+    @Option(names = "--domain-weights", converter = Ranges.NonNegativeDouble.class, split = ",", description = "weights of the STATS files in a mixed-domain selection")
     double[] domainWeights;
 
     @Option(names = "--seed", defaultValue = "0", description = "seed of the random method")
@@ -162,7 +162,6 @@ final class SelectCommand implements Callable<Integer> {
     static int keepCount(Integer keep, Double keepRatio, int experts) {
         if ((keep == null) == (keepRatio == null)) throw new MoepruneException("give exactly one of --keep K or --keep-ratio R");
         if (keep != null) return keep;
-        if (!(keepRatio > 0 && keepRatio <= 1)) throw new MoepruneException("--keep-ratio must be in (0, 1], not " + keepRatio);
         return (int) Math.round(keepRatio * experts);
     }
 

@@ -1,12 +1,15 @@
 package io.moeprune.inspect;
 
+import io.moeprune.MoepruneException;
 import io.moeprune.model.ExpectedTensor;
 import io.moeprune.model.ExpectedTensors;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.TensorInfo;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,6 +35,25 @@ public record TensorCheck(int expected, int found, List<ExpectedTensor> missing,
     public boolean passes() {
         return missing.isEmpty() && wrongShape.isEmpty();
     }
+
+    /**
+     * Refuses a checkpoint that fails the check, with inspect's reasons on one line: the runtime must never run
+     * weights of the wrong shape (a transposed expert reads out of bounds, or silently runs wrong weights).
+     */
+    public void requirePasses(Path dir) {
+        if (passes()) return;
+        List<String> reasons = new ArrayList<>();
+        missing.stream().limit(REASONS_SHOWN).forEach(t -> reasons.add("missing " + t.name()));
+        wrongShape.stream().limit(REASONS_SHOWN).forEach(w -> reasons.add(w.name() + " is "
+                + Arrays.toString(w.actual()) + ", expected " + Arrays.toString(w.expected())));
+        int more = missing.size() + wrongShape.size() - reasons.size();
+        throw MoepruneException.inFile(dir, "tensor check failed (" + missing.size() + " missing, "
+                + wrongShape.size() + " wrong shape; 'moeprune inspect' lists them): " + String.join("; ", reasons)
+                + (more > 0 ? "; and " + more + " more" : ""));
+    }
+
+    /** Reasons of each kind named in {@link #requirePasses}'s one line. */
+    private static final int REASONS_SHOWN = 2;
 
     public static TensorCheck of(ModelSpec spec, Checkpoint checkpoint) {
         return of(spec, ExpectedTensors.byName(spec), checkpoint);

@@ -8,7 +8,6 @@ import io.moeprune.MoepruneException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /** Whole JSON files: read with one-line errors naming the file, written atomically (temporary file, then rename). */
 public final class JsonFiles {
@@ -34,24 +33,13 @@ public final class JsonFiles {
         return n;
     }
 
+    /** Written all-or-nothing (staged and renamed into place), replacing an existing file; mode 644 as every output. */
     public static void write(JsonNode root, Path file) {
-        Path abs = file.toAbsolutePath();
-        try {
-            Files.createDirectories(abs.getParent());
-            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
-            try {
-                try {   // temporary files are private (600); the output is an ordinary file
-                    Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-                } catch (UnsupportedOperationException e) {
-                    // not a POSIX file system: keep its defaults
-                }
-                JSON.writeValue(tmp.toFile(), root);
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+        try (StagedOutput staged = StagedOutput.file(file, true)) {
+            JSON.writeValue(staged.staging().toFile(), root);
+            staged.commit();
         } catch (IOException e) {
-            throw new MoepruneException(file + ": cannot write: " + e.getMessage(), MoepruneException.FAILED, e);
+            throw new MoepruneException(file + ": cannot write: " + IoErrors.reason(e), MoepruneException.FAILED, e);
         }
     }
 }

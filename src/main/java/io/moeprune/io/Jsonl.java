@@ -4,9 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
 
+import java.io.BufferedInputStream;
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,12 +49,12 @@ public final class Jsonl {
     public static List<Line> read(Path file) {
         if (!Files.isRegularFile(file)) throw MoepruneException.inFile(file, "data file not found");
         List<Line> lines = new ArrayList<>();
-        try (var in = Files.newInputStream(file);
-             var reader = new BufferedReader(new InputStreamReader(
-                     file.toString().endsWith(".gz") ? new GZIPInputStream(in) : in, StandardCharsets.UTF_8))) {
+        try (var reader = new BufferedReader(new InputStreamReader(open(file),
+                     // A decoder that reports bad bytes (the charset's default would replace them silently).
+                     StandardCharsets.UTF_8.newDecoder()))) {
             String line;
             int number = 0;
-            while ((line = reader.readLine()) != null) {
+            while ((line = readLine(reader, file)) != null) {
                 number++;
                 if (line.isBlank()) continue;
                 JsonNode node;
@@ -65,6 +70,41 @@ public final class Jsonl {
             throw MoepruneException.inFile(file, "cannot read: " + e.getMessage());
         }
         return lines;
+    }
+
+    private static String readLine(BufferedReader reader, Path file) throws IOException {
+        try {
+            return reader.readLine();
+        } catch (CharacterCodingException e) {
+            // The reader decodes ahead of the line it returns: find the line again, byte by byte (error path only).
+            throw new MoepruneException(file + ":" + firstNonUtf8Line(file) + ": not valid UTF-8");
+        }
+    }
+
+    private static long firstNonUtf8Line(Path file) throws IOException {
+        try (var in = new BufferedInputStream(open(file))) {
+            var line = new ByteArrayOutputStream();
+            long number = 1;
+            for (int b = in.read(); ; b = in.read()) {
+                if (b == '\n' || b < 0) {
+                    try {
+                        StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(line.toByteArray()));
+                    } catch (CharacterCodingException e) {
+                        return number;
+                    }
+                    if (b < 0) return number;
+                    line.reset();
+                    number++;
+                } else {
+                    line.write(b);
+                }
+            }
+        }
+    }
+
+    private static InputStream open(Path file) throws IOException {
+        var in = Files.newInputStream(file);
+        return file.toString().endsWith(".gz") ? new GZIPInputStream(in) : in;
     }
 
     /** Every object of the file; an empty file is an error naming the file. */

@@ -16,6 +16,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Builds a {@link ModelSpec} from a Hugging Face {@code config.json}. It understands the spellings of
@@ -29,6 +31,22 @@ import java.util.List;
  */
 public final class ConfigReader {
     public static final String CONFIG = "config.json";
+
+    /*
+     * Sane bounds on sizes, checked before anything is allocated from them: a hostile config.json must end in a
+     * one-line error, not an OutOfMemoryError or an hour of enumerating tensors. Each is far above any released
+     * model (DeepSeek-V3: 61 layers x 256 experts, 7168 hidden, 129k vocabulary); a checkpoint that really is
+     * larger can raise them.
+     */
+    static final int MAX_LAYERS = 4096;
+    static final int MAX_EXPERTS = 16384;
+    /** Layers x experts: bounds the per-expert tensors a config can imply (DeepSeek-V3: 15,616). */
+    static final long MAX_LAYER_EXPERTS = 1 << 17;
+    static final int MAX_WIDTH = 1 << 20;          // hidden, intermediate, head and LoRA sizes
+    static final int MAX_VOCAB = 1 << 24;
+    static final int MAX_HEADS = 8192;
+    /** Rope types a config may name (transformers' ROPE_INIT_FUNCTIONS); the runtime implements some of them. */
+    static final Set<String> ROPE_TYPES = Set.of("default", "linear", "dynamic", "yarn", "longrope", "llama3", "mrope");
 
     private static final ObjectMapper JSON =
             JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -46,6 +64,8 @@ public final class ConfigReader {
         String text;
         try {
             text = Files.readString(file);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw MoepruneException.inFile(file, "not valid UTF-8");
         } catch (IOException e) {
             throw MoepruneException.inFile(file, e instanceof java.nio.charset.CharacterCodingException
                     ? "not UTF-8 text" : "cannot be read: " + io.moeprune.io.IoErrors.reason(e));
@@ -76,9 +96,9 @@ public final class ConfigReader {
                         + ", architecture " + quoteOrNone(architecture) + "); supported: " + Family.supportedList()));
         String arch = architecture != null ? architecture : family.architecture();
 
-        int vocab = positive(c, "vocab_size");
-        int hidden = positive(c, "hidden_size");
-        int numLayers = positive(c, "num_hidden_layers");
+        int vocab = c.requireInt("vocab_size", 1, MAX_VOCAB);
+        int hidden = width(c, "hidden_size");
+        int numLayers = c.requireInt("num_hidden_layers", 1, MAX_LAYERS);
         String act = c.optString("hidden_act", "silu");
         if (family != Family.GPT_OSS && !act.equals("silu") && !act.equals("swish")) {
             throw c.bad("hidden_act", "is '" + act + "'; only silu (SwiGLU) experts are supported");
@@ -90,8 +110,11 @@ public final class ConfigReader {
             default -> c.firstPresent("num_local_experts", "num_experts", "n_routed_experts");
         };
         if (countKey == null) throw c.missing("num_experts' or 'num_local_experts' or 'n_routed_experts");
-        int numExperts = c.requireInt(countKey);
-        if (numExperts < 0) throw c.bad(countKey, "must not be negative");
+        int numExperts = c.requireInt(countKey, 0, MAX_EXPERTS);
+        if ((long) numExperts * numLayers > MAX_LAYER_EXPERTS) {
+            throw c.bad(countKey, "is " + numExperts + "; with " + numLayers + " layers that is more than "
+                    + MAX_LAYER_EXPERTS + " experts in all");
+        }
         boolean qwen = family == Family.QWEN2_MOE || family == Family.QWEN3_MOE;
         if (numExperts == 0 && !qwen) throw c.bad(countKey, "is 0; a " + family.modelType() + " model needs experts");
 
@@ -110,14 +133,16 @@ public final class ConfigReader {
         for (int i = 0; i < numLayers; i++) layers.add(new ModelSpec.LayerSpec(moeLayer.get(i), sliding.get(i)));
 
         MoeSpec moe = moe(c, family, numExperts, topK);
-        int denseInter = moeLayer.contains(false) ? positive(c, "intermediate_size") : 0;
-        float eps = (float) c.optDouble("rms_norm_eps", family == Family.OLMOE || family == Family.GPT_OSS ? 1e-5 : 1e-6);
+        int denseInter = moeLayer.contains(false) ? width(c, "intermediate_size") : 0;
+        // Zero, negative or NaN would only show up later as a NaN loss.
+        float eps = (float) c.optDouble("rms_norm_eps", family == Family.OLMOE || family == Family.GPT_OSS ? 1e-5 : 1e-6,
+                Float.MIN_NORMAL, 1);
         boolean tied = c.optBool("tie_word_embeddings", false);
         ModelSpec.Scaling scaling = family == Family.GRANITE_MOE
-                ? new ModelSpec.Scaling((float) c.optDouble("embedding_multiplier", 1), (float) c.optDouble("residual_multiplier", 1),
-                (float) c.optDouble("logits_scaling", 1), (float) c.optDouble("attention_multiplier", 1))
+                ? new ModelSpec.Scaling(multiplier(c, "embedding_multiplier"), multiplier(c, "residual_multiplier"),
+                multiplier(c, "logits_scaling"), multiplier(c, "attention_multiplier"))
                 : ModelSpec.Scaling.NONE;
-        int mtp = family == Family.DEEPSEEK_V3 ? c.optInt("num_nextn_predict_layers", 0) : 0;
+        int mtp = family == Family.DEEPSEEK_V3 ? c.optInt("num_nextn_predict_layers", 0, 0, MAX_LAYERS) : 0;
         return new ModelSpec(family, arch, vocab, hidden, List.copyOf(layers), attention, rope(c, family, attention),
                 moe, denseInter, eps, tied, scaling, names(family), countKey, quantization(c), mtp);
     }
@@ -126,10 +151,16 @@ public final class ConfigReader {
         return s == null ? "absent" : "'" + s + "'";
     }
 
-    private static int positive(ConfigValues c, String key) {
+    /** A layer width (hidden, intermediate, head or LoRA size): positive and within {@link #MAX_WIDTH}. */
+    private static int width(ConfigValues c, String key) {
         int v = c.requireInt(key);
         if (v <= 0) throw c.bad(key, "must be positive, not " + v);
-        return v;
+        return c.inRange(key, v, 1, MAX_WIDTH);
+    }
+
+    /** A GraniteMoE scale factor: finite and non-zero in magnitude bounds that keep bf16 activations finite. */
+    private static float multiplier(ConfigValues c, String key) {
+        return (float) c.optDouble(key, 1, -1e6, 1e6);
     }
 
     private static List<Boolean> moeLayers(ConfigValues c, Family family, int numLayers, int numExperts) {
@@ -157,13 +188,13 @@ public final class ConfigReader {
     }
 
     private static AttentionSpec attention(ConfigValues c, Family family, int hidden) {
-        int heads = positive(c, "num_attention_heads");
+        int heads = c.requireInt("num_attention_heads", 1, MAX_HEADS);
         if (family == Family.DEEPSEEK_V2 || family == Family.DEEPSEEK_V3) {
-            int qLora = c.optInt("q_lora_rank", 0);   // null = queries projected directly (V2-Lite)
-            int kvLora = positive(c, "kv_lora_rank");
-            int nope = positive(c, "qk_nope_head_dim");
-            int rope = positive(c, "qk_rope_head_dim");
-            int v = positive(c, "v_head_dim");
+            int qLora = c.optInt("q_lora_rank", 0, 0, MAX_WIDTH);   // null = queries projected directly (V2-Lite)
+            int kvLora = width(c, "kv_lora_rank");
+            int nope = width(c, "qk_nope_head_dim");
+            int rope = width(c, "qk_rope_head_dim");
+            int v = width(c, "v_head_dim");
             boolean bias = c.optBool("attention_bias", false);
             return new AttentionSpec(AttentionSpec.Kind.MLA, heads, heads, nope + rope, v, QkNorm.NONE, bias, bias, 0,
                     false, Float.NaN, new AttentionSpec.Mla(qLora, kvLora, nope, rope, v));
@@ -174,7 +205,7 @@ public final class ConfigReader {
         }
         int headDim;
         if (c.has("head_dim")) {
-            headDim = positive(c, "head_dim");
+            headDim = width(c, "head_dim");
         } else {
             if (hidden % heads != 0) throw c.invalid("hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads
                     + " and there is no head_dim");
@@ -211,7 +242,7 @@ public final class ConfigReader {
                     ? c.optInt("sliding_window", 0) : 0;
             default -> 0;
         };
-        float clip = family == Family.OLMOE && c.has("clip_qkv") ? (float) c.optDouble("clip_qkv", 0) : Float.NaN;
+        float clip = family == Family.OLMOE && c.has("clip_qkv") ? (float) c.optDouble("clip_qkv", 0, 0, 1e30) : Float.NaN;
         return new AttentionSpec(AttentionSpec.Kind.GQA, heads, kv, headDim, headDim, qkNorm, qkvBias, outBias,
                 Math.max(window, 0), family == Family.GPT_OSS, clip, null);
     }
@@ -247,25 +278,25 @@ public final class ConfigReader {
                     Scoring.SOFTMAX, c.optBool("norm_topk_prob", false), 1f, Groups.NONE, false, false, 0, 0, false,
                     ExpertLayout.PER_EXPERT, Activation.SWIGLU);
             case QWEN2_MOE -> {
-                int shared = c.optInt("shared_expert_intermediate_size", 0);
+                int shared = c.optInt("shared_expert_intermediate_size", 0, 0, MAX_WIDTH);
                 yield new MoeSpec(numExperts, topK, expertInter(c, "moe_intermediate_size", numExperts), Scoring.SOFTMAX,
                         c.optBool("norm_topk_prob", false), 1f, Groups.NONE, false, false, shared > 0 ? 1 : 0, shared,
                         shared > 0, ExpertLayout.PER_EXPERT, Activation.SWIGLU);
             }
-            case OLMOE -> new MoeSpec(numExperts, topK, positive(c, "intermediate_size"), Scoring.SOFTMAX,
+            case OLMOE -> new MoeSpec(numExperts, topK, width(c, "intermediate_size"), Scoring.SOFTMAX,
                     c.optBool("norm_topk_prob", false), 1f, Groups.NONE, false, false, 0, 0, false,
                     ExpertLayout.PER_EXPERT, Activation.SWIGLU);
             // Mixtral and GraniteMoE: softmax over all then renormalised top-k = softmax over the chosen logits.
-            case MIXTRAL -> new MoeSpec(numExperts, topK, positive(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
+            case MIXTRAL -> new MoeSpec(numExperts, topK, width(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
                     Groups.NONE, false, false, 0, 0, false, ExpertLayout.PER_EXPERT, Activation.SWIGLU);
-            case GRANITE_MOE -> new MoeSpec(numExperts, topK, positive(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
+            case GRANITE_MOE -> new MoeSpec(numExperts, topK, width(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
                     Groups.NONE, false, false, 0, 0, false, ExpertLayout.FUSED_INPUT_OUTPUT, Activation.SWIGLU);
-            case GPT_OSS -> new MoeSpec(numExperts, topK, positive(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
+            case GPT_OSS -> new MoeSpec(numExperts, topK, width(c, "intermediate_size"), Scoring.SOFTMAX_TOPK, true, 1f,
                     Groups.NONE, false, true, 0, 0, false, ExpertLayout.FUSED_GATE_UP_INTERLEAVED,
-                    new Activation(Activation.Kind.CLAMPED_SWIGLU, 1.702f, (float) c.optDouble("swiglu_limit", 7.0)));
+                    new Activation(Activation.Kind.CLAMPED_SWIGLU, 1.702f, (float) c.optDouble("swiglu_limit", 7.0, 0, 1e6)));
             case DEEPSEEK_V2 -> {
                 int inter = expertInter(c, "moe_intermediate_size", numExperts);
-                int nShared = c.optInt("n_shared_experts", 0);
+                int nShared = c.optInt("n_shared_experts", 0, 0, 64);
                 String method = c.optString("topk_method", "greedy");
                 Groups groups = switch (method) {
                     case "greedy" -> Groups.NONE;
@@ -273,30 +304,30 @@ public final class ConfigReader {
                     default -> throw c.bad("topk_method", "is '" + method + "'; DeepSeek-V2 supports greedy and group_limited_greedy");
                 };
                 yield new MoeSpec(numExperts, topK, inter, Scoring.SOFTMAX, c.optBool("norm_topk_prob", false),
-                        (float) c.optDouble("routed_scaling_factor", 1.0), groups, false, false, nShared, nShared * inter,
+                        (float) c.optDouble("routed_scaling_factor", 1.0, -1e6, 1e6), groups, false, false, nShared, nShared * inter,
                         false, ExpertLayout.PER_EXPERT, Activation.SWIGLU);
             }
             case DEEPSEEK_V3 -> {
                 int inter = expertInter(c, "moe_intermediate_size", numExperts);
-                int nShared = c.optInt("n_shared_experts", 1);
+                int nShared = c.optInt("n_shared_experts", 1, 0, 64);
                 String method = c.optString("topk_method", "noaux_tc");
                 if (!method.equals("noaux_tc")) throw c.bad("topk_method", "is '" + method + "'; DeepSeek-V3 uses noaux_tc");
                 String scoring = c.optString("scoring_func", "sigmoid");
                 if (!scoring.equals("sigmoid")) throw c.bad("scoring_func", "is '" + scoring + "'; DeepSeek-V3 uses sigmoid");
                 yield new MoeSpec(numExperts, topK, inter, Scoring.SIGMOID, c.optBool("norm_topk_prob", true),
-                        (float) c.optDouble("routed_scaling_factor", 2.5), groups(c, numExperts, topK, Groups.GroupScore.SUM_TOP2, 8, 4),
+                        (float) c.optDouble("routed_scaling_factor", 2.5, -1e6, 1e6), groups(c, numExperts, topK, Groups.GroupScore.SUM_TOP2, 8, 4),
                         true, false, nShared, nShared * inter, false, ExpertLayout.PER_EXPERT, Activation.SWIGLU);
             }
         };
     }
 
     private static int expertInter(ConfigValues c, String key, int numExperts) {
-        return numExperts == 0 ? c.optInt(key, 0) : positive(c, key);
+        return numExperts == 0 ? c.optInt(key, 0, 0, MAX_WIDTH) : width(c, key);
     }
 
     private static Groups groups(ConfigValues c, int numExperts, int topK, Groups.GroupScore score, int dfltGroups, int dfltTopk) {
-        int n = c.optInt("n_group", dfltGroups);
-        int k = c.optInt("topk_group", dfltTopk);
+        int n = c.optInt("n_group", dfltGroups, 0, MAX_EXPERTS);
+        int k = c.optInt("topk_group", dfltTopk, 0, MAX_EXPERTS);
         if (n <= 1) return Groups.NONE;
         if (numExperts % n != 0) throw c.bad("n_group", "is " + n + "; it must divide the " + numExperts + " routed experts");
         if (k < 1 || k > n) throw c.bad("topk_group", "is " + k + "; it must be between 1 and n_group (" + n + ")");
@@ -316,18 +347,23 @@ public final class ConfigReader {
             case GPT_OSS -> 150000;
             default -> 10000;
         };
-        double theta = rp != null && rp.has("rope_theta") ? rp.optDouble("rope_theta", dfltTheta) : c.optDouble("rope_theta", dfltTheta);
-        if (!(theta > 0)) throw c.bad("rope_theta", "must be positive");
+        double theta = rp != null && rp.has("rope_theta") ? rp.optDouble("rope_theta", dfltTheta, 0, 1e30)
+                : c.optDouble("rope_theta", dfltTheta, 0, 1e30);
+        if (!(theta > 0) || Double.isInfinite(theta)) throw c.bad("rope_theta", "must be a positive finite number");
         String type = "default";
         if (p != null) type = p.optString("rope_type", p.optString("type", "default"));
-        int maxPos = c.optInt("max_position_embeddings", 0);
-        double factor = p == null ? 1 : p.optDouble("factor", 1);
+        if (!ROPE_TYPES.contains(type)) {
+            throw p.bad(p.has("rope_type") ? "rope_type" : "type", "is '" + type + "', which is not a rope type "
+                    + "(known: " + String.join(", ", new TreeSet<>(ROPE_TYPES)) + ")");
+        }
+        int maxPos = c.optInt("max_position_embeddings", 0, 0, Integer.MAX_VALUE);
+        double factor = p == null ? 1 : p.optDouble("factor", 1, 1e-6, 1e6);
         boolean scaled = !type.equals("default");
         int origMax = p == null ? 0 : p.optInt("original_max_position_embeddings", scaled ? maxPos : 0);
-        double betaFast = p == null ? 32 : p.optDouble("beta_fast", 32);
-        double betaSlow = p == null ? 1 : p.optDouble("beta_slow", 1);
-        double mscale = p == null ? 0 : p.optDouble("mscale", 0);
-        double mscaleAll = p == null ? 0 : p.optDouble("mscale_all_dim", 0);
+        double betaFast = p == null ? 32 : p.optDouble("beta_fast", 32, -1e6, 1e6);
+        double betaSlow = p == null ? 1 : p.optDouble("beta_slow", 1, -1e6, 1e6);
+        double mscale = p == null ? 0 : p.optDouble("mscale", 0, -1e6, 1e6);
+        double mscaleAll = p == null ? 0 : p.optDouble("mscale_all_dim", 0, -1e6, 1e6);
         boolean truncate = p == null || p.optBool("truncate", true);
         boolean interleaved = switch (family) {
             case DEEPSEEK_V3 -> c.optBool("rope_interleave", true);
@@ -336,7 +372,7 @@ public final class ConfigReader {
         };
         int rotary = att.kind() == AttentionSpec.Kind.MLA ? att.mla().qkRopeHeadDim()
                 : (int) Math.round(att.headDim() * (p != null && p.has("partial_rotary_factor")
-                ? p.optDouble("partial_rotary_factor", 1) : c.optDouble("partial_rotary_factor", 1)));
+                ? p.optDouble("partial_rotary_factor", 1, 0, 1) : c.optDouble("partial_rotary_factor", 1, 0, 1)));
         return new RopeSpec(type, theta, factor, origMax, betaFast, betaSlow, mscale, mscaleAll, truncate, interleaved, rotary, maxPos);
     }
 

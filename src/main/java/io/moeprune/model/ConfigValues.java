@@ -65,8 +65,29 @@ final class ConfigValues {
     double optDouble(String key, double dflt) {
         if (!has(key)) return dflt;
         JsonNode v = node.get(key);
-        if (!v.isNumber()) throw bad(key, "must be a number, not " + v);
+        if (!v.isNumber()) throw bad(key, "must be a number, not " + shown(v));
         return v.asDouble();
+    }
+
+    /** A number that must be finite and within [min, max] (a NaN or infinite epsilon would only show up as a NaN loss). */
+    double optDouble(String key, double dflt, double min, double max) {
+        double v = optDouble(key, dflt);
+        if (!(v >= min && v <= max)) throw bad(key, "is " + v + "; it must be between " + min + " and " + max);
+        return v;
+    }
+
+    /** An int that must lie within [min, max]: sizes are checked before anything is allocated from them. */
+    int optInt(String key, int dflt, int min, int max) {
+        return inRange(key, optInt(key, dflt), min, max);
+    }
+
+    int requireInt(String key, int min, int max) {
+        return inRange(key, requireInt(key), min, max);
+    }
+
+    int inRange(String key, int v, int min, int max) {
+        if (v < min || v > max) throw bad(key, "is " + v + "; it must be between " + min + " and " + max);
+        return v;
     }
 
     double requireDouble(String key) {
@@ -77,21 +98,21 @@ final class ConfigValues {
     boolean optBool(String key, boolean dflt) {
         if (!has(key)) return dflt;
         JsonNode v = node.get(key);
-        if (!v.isBoolean()) throw bad(key, "must be true or false, not " + v);
+        if (!v.isBoolean()) throw bad(key, "must be true or false, not " + shown(v));
         return v.asBoolean();
     }
 
     String optString(String key, String dflt) {
         if (!has(key)) return dflt;
         JsonNode v = node.get(key);
-        if (!v.isTextual()) throw bad(key, "must be a string, not " + v);
+        if (!v.isTextual()) throw bad(key, "must be a string, not " + shown(v));
         return v.asText();
     }
 
     List<Integer> optIntList(String key) {
         if (!has(key)) return List.of();
         JsonNode v = node.get(key);
-        if (!v.isArray()) throw bad(key, "must be a list of integers, not " + v);
+        if (!v.isArray()) throw bad(key, "must be a list of integers, not " + shown(v));
         List<Integer> out = new ArrayList<>();
         for (JsonNode e : v) out.add(toInt(key, e));
         return out;
@@ -100,10 +121,10 @@ final class ConfigValues {
     List<String> optStringList(String key) {
         if (!has(key)) return List.of();
         JsonNode v = node.get(key);
-        if (!v.isArray()) throw bad(key, "must be a list of strings, not " + v);
+        if (!v.isArray()) throw bad(key, "must be a list of strings, not " + shown(v));
         List<String> out = new ArrayList<>();
         for (JsonNode e : v) {
-            if (!e.isTextual()) throw bad(key, "must be a list of strings, not " + v);
+            if (!e.isTextual()) throw bad(key, "must be a list of strings, not " + shown(v));
             out.add(e.asText());
         }
         return out;
@@ -111,11 +132,17 @@ final class ConfigValues {
 
     private int toInt(String key, JsonNode v) {
         if (!v.isIntegralNumber() && !(v.isNumber() && v.asDouble() == Math.rint(v.asDouble()))) {
-            throw bad(key, "must be an integer, not " + v);
+            throw bad(key, "must be an integer, not " + shown(v));
         }
         long l = v.asLong();
-        if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) throw bad(key, "is out of range: " + v);
+        if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) throw bad(key, "is out of range: " + shown(v));
         return (int) l;
+    }
+
+    /** A value as JSON, cut short: a hostile config may hold megabytes in one value. */
+    static String shown(JsonNode v) {
+        String t = v.toString();
+        return t.length() <= 60 ? t : t.substring(0, 57) + "...";
     }
 
     MoepruneException missing(String key) {

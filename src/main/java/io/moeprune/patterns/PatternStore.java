@@ -7,7 +7,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.StatsFile;
 import io.moeprune.io.JsonFiles;
-import io.moeprune.report.StagedDirectory;
+import io.moeprune.io.StagedOutput;
 import io.moeprune.select.MaskFiles;
 
 import java.io.IOException;
@@ -142,7 +142,7 @@ public final class PatternStore {
     /** Writes one task (replacing an existing one only with {@code force}); the other tasks are not touched. */
     public void write(TaskPattern pattern, ExpertStats stats, boolean force) {
         checkName(pattern.name());
-        try (StagedDirectory staged = StagedDirectory.prepare(taskDir(pattern.name()), force)) {
+        try (StagedOutput staged = StagedOutput.directory(taskDir(pattern.name()), force)) {
             MaskFiles.write(pattern.mask(), staged.staging().resolve(MASK));
             SignatureFile.write(pattern.name(), pattern.signatures(), staged.staging().resolve(SIGNATURE));
             StatsFile.write(stats, info.family(), staged.staging().resolve(STATS));

@@ -83,6 +83,17 @@ public final class LayerMajorPass {
      * finished (layer, sequence) step and each finished layer. Empty sequences are skipped.
      */
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink, LayerMajorListener listener) {
+        try {
+            model.checkShards();
+            runLayers(sequences, observers, sink, listener);
+        } catch (InternalError e) {
+            // A SIGBUS in a mapped read that the JVM could turn into an error: a shard was truncated under us.
+            throw model.mappedReadFault(e);
+        }
+    }
+
+    private void runLayers(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink,
+                           LayerMajorListener listener) {
         List<Integer> run = new ArrayList<>();   // the non-empty sequences, in order
         long bytes = 0;
         for (int i = 0; i < sequences.size(); i++) {
@@ -97,7 +108,7 @@ public final class LayerMajorPass {
         KvCache cache = model.newLayerCache(longest);
         LayerPages pages = streamWeights ? model.layerPages() : null;
         try (ResidualStore residuals = ResidualStore.of(bytes, residualBudget, spillDirectory)) {
-            for (int s : run) residuals.add(model.embed(sequences.get(s)));
+            for (int s : run) residuals.add(model.embed(sequences.get(s), 0));
             if (pages != null) pages.readAhead(0);
             for (DecoderLayer layer : layers) {
                 if (pages != null) pages.readAhead(layer.index() + 1);
@@ -105,7 +116,7 @@ public final class LayerMajorPass {
                     int s = run.get(c);
                     MoeObserver observer = observers == null ? null : observers.apply(s);
                     float[] x = residuals.get(c);
-                    layer.forward(x, sequences.get(s).length, 0, cache, new ForwardContext(mask, observer));
+                    model.forwardLayer(layer.index(), x, sequences.get(s).length, 0, cache, new ForwardContext(mask, observer));
                     residuals.put(c, x);
                     listener.sequenceDone(s, layer.index());
                 }
@@ -117,7 +128,7 @@ public final class LayerMajorPass {
                 int s = run.get(c);
                 float[] x = residuals.get(c);
                 residuals.drop(c);
-                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, sequences.get(s).length, logits == Logits.ALL));
+                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, sequences.get(s).length, 0, logits == Logits.ALL));
             }
         }
     }

@@ -22,9 +22,11 @@ public final class Model implements AutoCloseable {
     private final RmsNorm finalNorm;
     private final Linear lmHead;
     private LayerPages pages;
+    private final ShardGuard shards;
 
     Model(ModelSpec spec, Checkpoint checkpoint, Tensor embedding, List<DecoderLayer> layers, RmsNorm finalNorm,
-          Linear lmHead) {
+          Linear lmHead, ShardGuard shards) {
+        this.shards = shards;
         this.spec = spec;
         this.checkpoint = checkpoint;
         this.embedding = embedding;
@@ -76,23 +78,57 @@ public final class Model implements AutoCloseable {
      * {@code allLogits}, else the last token's logits [vocab].
      */
     public float[] forward(int[] tokens, InferenceState state, boolean allLogits) {
+        try {
+            return run(tokens, state, allLogits);
+        } catch (InternalError e) {
+            // A SIGBUS in a mapped read that the JVM could turn into an error: a shard was truncated under us.
+            throw shards.explain(e);
+        }
+    }
+
+    private float[] run(int[] tokens, InferenceState state, boolean allLogits) {
+        shards.checkAll();
         int n = tokens.length;
-        float[] x = embed(tokens);
         int start = state.position();
+        float[] x = embed(tokens, start);
         for (int l = 0; l < layers.size(); l++) {
             if (n == 1) {
                 NextProducts.afterAttention(layers.get(l).feedForward().firstProduct());
                 NextProducts.afterFeedForward(l + 1 < layers.size() ? layers.get(l + 1).attention().firstProduct()
                         : Kernels.get().nextOneInput(List.of(lmHead.weights())));
             }
-            layers.get(l).forward(x, n, start, state.cache(), state.context());
+            forwardLayer(l, x, n, start, state.cache(), state.context());
         }
         state.advance(n);
-        return logits(x, n, allLogits);
+        return logits(x, n, start, allLogits);
     }
 
-    /** The scaled embedding rows [n, hidden] of {@code tokens}: the residual stream entering the first layer. */
-    float[] embed(int[] tokens) {
+    /**
+     * Layer {@code l} on the residual rows x [n, hidden] at positions from {@code start}, in place: its shards'
+     * sizes checked first and the result checked to be finite (both paths, document- and layer-major, run it).
+     */
+    void forwardLayer(int l, float[] x, int n, int start, KvCache cache, ForwardContext context) {
+        shards.checkLayer(l);
+        layers.get(l).forward(x, n, start, cache, context);
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), start, checkpoint.dir(),
+                "in layer " + l + " (of " + layers.size() + ")");
+    }
+
+    /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
+    RuntimeException mappedReadFault(InternalError e) {
+        return shards.explain(e);
+    }
+
+    /** Checks that no shard is shorter than when it was mapped (a truncated shard faults when read). */
+    void checkShards() {
+        shards.checkAll();
+    }
+
+    /**
+     * The scaled embedding rows [n, hidden] of {@code tokens} (at positions from {@code start}, for messages): the
+     * residual stream entering the first layer.
+     */
+    float[] embed(int[] tokens, int start) {
         int n = tokens.length;
         if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();
@@ -107,6 +143,7 @@ public final class Model implements AutoCloseable {
         }
         float em = spec.scaling().embedding();
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
+        FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), "in the embeddings");
         PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
         return x;
     }
@@ -115,7 +152,7 @@ public final class Model implements AutoCloseable {
      * The logits of the residual rows x [n, hidden] leaving the last layer: [n, vocab] when {@code allLogits}, else
      * the last row's [vocab].
      */
-    float[] logits(float[] x, int n, boolean allLogits) {
+    float[] logits(float[] x, int n, int start, boolean allLogits) {
         int hidden = spec.hiddenSize();
         long time = PhaseTimes.start();
         float[] rows;
@@ -131,6 +168,8 @@ public final class Model implements AutoCloseable {
         float[] logits = lmHead.apply(rows, m);
         float div = spec.scaling().logitsDivisor();
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
+        FiniteCheck.require(logits, logits.length, logits.length / m, start + n - m, checkpoint.dir(),
+                "in the final norm or LM head");
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
     }
@@ -164,8 +203,8 @@ public final class Model implements AutoCloseable {
         if (layer < 0 || layer >= layers.size()) throw new IllegalArgumentException("layer " + layer);
         int n = tokens.length;
         InferenceState state = newState(n).withObserver(observer);
-        float[] x = embed(tokens);
-        for (int l = 0; l < layer; l++) layers.get(l).forward(x, n, 0, state.cache(), state.context());
+        float[] x = embed(tokens, 0);
+        for (int l = 0; l < layer; l++) forwardLayer(l, x, n, 0, state.cache(), state.context());
         DecoderLayer last = layers.get(layer);
         last.attend(x, n, 0, state.cache());
         float[] logits = last.feedForward() instanceof MoeBlock moe

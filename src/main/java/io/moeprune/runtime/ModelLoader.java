@@ -1,6 +1,8 @@
 package io.moeprune.runtime;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.inspect.TensorCheck;
+import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.model.MoeSpec;
 import io.moeprune.model.TensorNames;
@@ -20,8 +22,15 @@ final class ModelLoader {
 
     static Model load(Path dir, ModelSpec spec) {
         FamilyRuntime family = Families.of(spec);
+        if (!Rope.SUPPORTED.contains(spec.rope().type())) {
+            throw MoepruneException.inFile(dir.resolve(ConfigReader.CONFIG), "rope_type '" + spec.rope().type()
+                    + "' is not supported by the runtime yet (supported: " + String.join(", ", Rope.SUPPORTED) + ")");
+        }
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
+            // Headers only: what inspect refuses is never run (wrong shapes would read out of bounds or run
+            // silently wrong weights).
+            TensorCheck.of(spec, checkpoint).requirePasses(dir);
             WeightSource w = new WeightSource(checkpoint);
             TensorNames names = spec.names();
             Tensor embedding = w.tensor(names.embed());
@@ -43,7 +52,8 @@ final class ModelLoader {
             Linear lmHead = spec.tieWordEmbeddings() || !w.has(names.lmHead())
                     ? new Linear(w.matrix(names.embed()), null)
                     : new Linear(w.matrix(names.lmHead()), null);
-            return new Model(spec, checkpoint, embedding, List.copyOf(layers), finalNorm, lmHead);
+            return new Model(spec, checkpoint, embedding, List.copyOf(layers), finalNorm, lmHead,
+                    ShardGuard.of(spec, checkpoint));
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;

@@ -30,6 +30,9 @@ public final class Rope {
     /** Tables of positions [0, tables.length / (2·half)), position p at p·2·half. */
     private volatile float[] tables = new float[0];
 
+    /** The rope types this runtime implements. */
+    public static final java.util.List<String> SUPPORTED = java.util.List.of("default", "linear", "yarn");
+
     /** The rope of this spec and head size, shared with every layer that asks for the same one. */
     public static Rope of(RopeSpec spec, int headDim) {
         return SHARED.computeIfAbsent(java.util.List.of(spec, headDim), key -> new Rope(spec, headDim));

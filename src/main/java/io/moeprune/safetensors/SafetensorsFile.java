@@ -44,15 +44,18 @@ public final class SafetensorsFile implements AutoCloseable {
             .build();
 
     private final Path path;
+    /** Kept open so that {@link #requireIntact()} can fstat the mapped file itself, whatever its path now names. */
+    private final FileChannel channel;
     private final Arena arena;
     private final MemorySegment mapping;
     private final long dataStart;
     private final Map<String, TensorInfo> tensors;
     private final Map<String, String> metadata;
 
-    private SafetensorsFile(Path path, Arena arena, MemorySegment mapping, long dataStart,
+    private SafetensorsFile(Path path, FileChannel channel, Arena arena, MemorySegment mapping, long dataStart,
                             Map<String, TensorInfo> tensors, Map<String, String> metadata) {
         this.path = path;
+        this.channel = channel;
         this.arena = arena;
         this.mapping = mapping;
         this.dataStart = dataStart;
@@ -63,7 +66,9 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Maps and validates a file; every problem is a {@link MoepruneException} naming the file. */
     public static SafetensorsFile open(Path path) {
         Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+        FileChannel ch = null;
+        try {
+            ch = FileChannel.open(path, StandardOpenOption.READ);
             long size = ch.size();
             if (size < 8) {
                 throw MoepruneException.inFile(path, "truncated safetensors file: " + size + " bytes, no header length");
@@ -83,20 +88,49 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> metadata = new LinkedHashMap<>();
             Map<String, TensorInfo> tensors = parseHeader(path, header, size - dataStart, metadata);
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return new SafetensorsFile(path, arena, map, dataStart, tensors, metadata);
+            return new SafetensorsFile(path, ch, arena, map, dataStart, tensors, metadata);
         } catch (NoSuchFileException e) {
-            arena.close();
+            release(ch, arena);
             throw MoepruneException.inFile(path, "file not found");
         } catch (IOException e) {
-            arena.close();
+            release(ch, arena);
             throw MoepruneException.inFile(path, "cannot read: " + describe(e));
         } catch (MoepruneException e) {
-            arena.close();
+            release(ch, arena);
             throw oneLine(e);
         } catch (RuntimeException | StackOverflowError e) {
             // Nothing else may escape for a bad file: whatever a hostile header provokes becomes a one-line error.
-            arena.close();
+            release(ch, arena);
             throw new MoepruneException(path + ": cannot read safetensors file: " + describe(e), e);
+        }
+    }
+
+    private static void release(FileChannel ch, Arena arena) {
+        arena.close();
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // nothing was written: closing a read-only channel cannot lose data
+            }
+        }
+    }
+
+    /**
+     * Throws when the file has become shorter than its mapping (truncated while mapped). Reading a mapped page
+     * beyond the new end raises SIGBUS, which the JVM turns into an InternalError only in some code paths and
+     * otherwise into a crash, so runners call this at cheap points (one fstat) before touching the weights.
+     */
+    public void requireIntact() {
+        long now;
+        try {
+            now = channel.size();
+        } catch (IOException e) {
+            return;   // cannot tell; the mapping itself is what matters
+        }
+        if (now < mapping.byteSize()) {
+            throw new MoepruneException(path + ": shrank from " + mapping.byteSize() + " to " + now
+                    + " bytes while in use (truncated or rewritten in place); the run stopped", MoepruneException.FAILED, null);
         }
     }
 
@@ -145,7 +179,7 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             tensors.put(name, parseEntry(path, name, v, dataSize));
         }
-        checkNoOverlap(path, tensors.values());
+        checkContiguous(path, tensors.values(), dataSize);
         return Collections.unmodifiableMap(tensors);
     }
 
@@ -194,16 +228,32 @@ public final class SafetensorsFile implements AutoCloseable {
         return new TensorInfo(name, dtype, shape, begin, end);
     }
 
-    private static void checkNoOverlap(Path path, java.util.Collection<TensorInfo> infos) {
+    /**
+     * The data area must be exactly the tensors laid end to end from offset 0 to the end of the file, as the
+     * reference implementation requires (8 + header length + data size = file size): an overlap means two tensors
+     * share bytes, a gap or a tail means the header length or an offset is wrong (e.g. a header length shortened
+     * into its own padding shifts every tensor).
+     */
+    private static void checkContiguous(Path path, java.util.Collection<TensorInfo> infos, long dataSize) {
         List<TensorInfo> sorted = new ArrayList<>(infos);
         sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+        long expectedBegin = 0;
         TensorInfo prev = null;
         for (TensorInfo t : sorted) {
-            if (prev != null && t.begin() < prev.end() && t.byteSize() > 0) {
+            if (t.begin() < expectedBegin) {
                 throw MoepruneException.inFile(path, "tensors '" + prev.name() + "' and '" + t.name()
                         + "' overlap in the data area");
             }
-            if (t.byteSize() > 0 || prev == null) prev = t;
+            if (t.begin() > expectedBegin) {
+                throw MoepruneException.inFile(path, "gap of " + (t.begin() - expectedBegin) + " bytes before tensor '"
+                        + t.name() + "' in the data area: header length or data_offsets corrupt");
+            }
+            expectedBegin = t.end();
+            prev = t;
+        }
+        if (expectedBegin != dataSize) {
+            throw MoepruneException.inFile(path, "tensors end at data offset " + expectedBegin + " but the data area has "
+                    + dataSize + " bytes (8 + header length + data must equal the file size): header length corrupt");
         }
     }
 
@@ -220,16 +270,8 @@ public final class SafetensorsFile implements AutoCloseable {
         return clean.equals(m) ? e : new MoepruneException(clean, e.exitCode(), e.getCause());
     }
 
-    /** Control characters replaced by '?', and cut to a length a terminal line can show. */
     static String oneLine(String s) {
-        if (s == null) return "";
-        StringBuilder b = new StringBuilder(Math.min(s.length(), 400));
-        for (int i = 0; i < s.length() && b.length() < 400; i++) {
-            char c = s.charAt(i);
-            b.append(Character.isISOControl(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
-        }
-        if (b.length() < s.length()) b.append("...");
-        return b.toString();
+        return MoepruneException.oneLine(s);
     }
 
     /** A one-line description of an exception, for messages: its first line, or its type when it has none. */
@@ -279,6 +321,6 @@ public final class SafetensorsFile implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        release(channel, arena);
     }
 }

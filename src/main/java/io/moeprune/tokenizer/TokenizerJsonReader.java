@@ -59,17 +59,53 @@ final class TokenizerJsonReader {
             String name = p.currentName();
             JsonToken value = p.nextToken();
             if (name.equals("vocab") && value == JsonToken.START_OBJECT) {
-                while (p.nextToken() == JsonToken.FIELD_NAME) {
-                    String token = p.currentName();
-                    p.nextToken();
-                    vocab.put(token, p.getIntValue());
-                }
+                readVocab(p, vocab);
             } else if (name.equals("merges") && value == JsonToken.START_ARRAY) {
                 readMerges(p, lefts, rights);
             } else {
                 options.set(name, p.readValueAsTree());
             }
         }
+    }
+
+    /**
+     * Token to id. Ids index arrays of the tokenizer (id to token): each must be an integer in [0, {@link #MAX_ID}]
+     * and belong to one token only, or decoding would be ambiguous.
+     */
+    private static void readVocab(JsonParser p, Map<String, Integer> vocab) throws IOException {
+        Map<Integer, String> tokenOfId = new HashMap<>();
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String token = p.currentName();
+            int id = id(p.nextToken(), p, "vocabulary entry \"" + token + "\"");
+            String other = tokenOfId.putIfAbsent(id, token);
+            if (other != null) {
+                throw new IllegalArgumentException("vocabulary gives id " + id + " to both \"" + other + "\" and \""
+                        + token + "\"");
+            }
+            if (vocab.put(token, id) != null) {
+                throw new IllegalArgumentException("vocabulary lists \"" + token + "\" twice");
+            }
+        }
+    }
+
+    /** Largest token id accepted (the largest real vocabularies have about 2^18 entries). */
+    static final int MAX_ID = (1 << 24) - 1;
+
+    /** A token id: an integer in [0, MAX_ID]. */
+    static int id(JsonToken t, JsonParser p, String what) throws IOException {
+        if (t != JsonToken.VALUE_NUMBER_INT || p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
+                || p.getLongValue() < 0 || p.getLongValue() > MAX_ID) {
+            throw new IllegalArgumentException(what + " has id " + p.getText() + "; ids are integers from 0 to " + MAX_ID);
+        }
+        return p.getIntValue();
+    }
+
+    /** A token id in a JSON tree (added_tokens), checked like {@link #id(JsonToken, JsonParser, String)}. */
+    static int id(JsonNode n, String what) {
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0 || n.asInt() > MAX_ID) {
+            throw new IllegalArgumentException(what + " has id " + n + "; ids are integers from 0 to " + MAX_ID);
+        }
+        return n.asInt();
     }
 
     /** Merges as "left right" strings (older files) or [left, right] pairs (tokenizers 0.20 and later). */

@@ -34,7 +34,12 @@ public final class Tokenizers {
         }
         TokenizerJsonReader.Contents contents = readTokenizerJson(tokenizerJson);
         JsonNode tokenizerConfig = readOptionalJson(modelDir.resolve("tokenizer_config.json"));
-        List<Integer> eos = eosIds(modelDir, tokenizerConfig, contents);
+        List<Integer> eos;
+        try {
+            eos = eosIds(modelDir, tokenizerConfig, contents);
+        } catch (IllegalArgumentException e) {
+            throw MoepruneException.inFile(tokenizerJson, e.getMessage());
+        }
         return build(tokenizerJson, contents, eos, chatTemplate(modelDir, tokenizerConfig));
     }
 
@@ -57,7 +62,11 @@ public final class Tokenizers {
         List<AddedToken> added = new ArrayList<>();
         for (JsonNode t : contents.sections().getOrDefault("added_tokens", JSON.createArrayNode())) {
             boolean special = t.path("special").asBoolean(false);
-            added.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("single_word").asBoolean(false),
+            if (!t.path("content").isTextual()) {
+                throw new IllegalArgumentException("added token " + t.get("id") + " has no content string");
+            }
+            added.add(new AddedToken(TokenizerJsonReader.id(t.get("id"), "added token \"" + t.path("content").asText() + "\""),
+                    t.path("content").asText(), t.path("single_word").asBoolean(false),
                     t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
                     t.path("normalized").asBoolean(!special), special));
         }

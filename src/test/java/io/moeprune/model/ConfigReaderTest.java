@@ -367,4 +367,52 @@ class ConfigReaderTest {
         e = assertThrows(MoepruneException.class, () -> ConfigReader.read(tmp));
         assertEquals(tmp.resolve("config.json") + ": missing (every model directory needs a config.json)", e.getMessage());
     }
+
+    @Test
+    void hostileNumbersAreRefusedBeforeAnythingIsAllocated() throws IOException {
+        ObjectNode c = config("qwen3_moe");
+        c.put("num_hidden_layers", Integer.MAX_VALUE);
+        assertEquals("m/config.json: 'num_hidden_layers' is 2147483647; it must be between 1 and 4096", error(c.toString()));
+        c = config("mixtral");
+        c.put("num_local_experts", 1_000_000);
+        assertEquals("m/config.json: 'num_local_experts' is 1000000; it must be between 0 and 16384", error(c.toString()));
+        c = config("mixtral");
+        c.put("num_local_experts", 16384);
+        c.put("num_hidden_layers", 4096);
+        assertTrue(error(c.toString()).contains("more than 131072 experts in all"));
+        c = config("qwen3_moe");
+        c.put("vocab_size", 1e300);
+        assertEquals("m/config.json: 'vocab_size' is out of range: 1.0E300", error(c.toString()));
+        c = config("qwen3_moe");
+        c.put("rms_norm_eps", -1);
+        assertTrue(error(c.toString()).startsWith("m/config.json: 'rms_norm_eps' is -1.0; it must be between"));
+        c = config("qwen3_moe");
+        c.put("rms_norm_eps", 0);
+        assertTrue(error(c.toString()).contains("'rms_norm_eps' is 0.0"));
+        c = config("qwen3_moe");
+        c.put("moe_intermediate_size", 1 << 21);
+        assertEquals("m/config.json: 'moe_intermediate_size' is 2097152; it must be between 1 and 1048576", error(c.toString()));
+        c = config("qwen3_moe");
+        c.put("hidden_size", "x".repeat(1000));
+        assertTrue(error(c.toString()).length() < 150, "a huge value is cut short");
+    }
+
+    @Test
+    void unknownRopeTypeNamesConfigJson() throws IOException {
+        ObjectNode c = config("qwen3_moe");
+        c.putObject("rope_parameters").put("rope_type", "bogus").put("rope_theta", 10000);
+        assertEquals("m/config.json: 'rope_parameters.rope_type' is 'bogus', which is not a rope type "
+                + "(known: default, dynamic, linear, llama3, longrope, mrope, yarn)", error(c.toString()));
+        c = config("qwen3_moe");
+        c.put("model_type", "a\nb");
+        c.remove("architectures");
+        assertFalse(error(c.toString()).contains("\n"));
+    }
+
+    @Test
+    void nonUtf8ConfigNamesTheFile(@TempDir Path tmp) throws IOException {
+        java.nio.file.Files.write(tmp.resolve("config.json"), new byte[]{'{', '"', (byte) 0xff, '"', ':', '1', '}'});
+        var e = assertThrows(MoepruneException.class, () -> ConfigReader.read(tmp));
+        assertEquals(tmp.resolve("config.json") + ": not valid UTF-8", e.getMessage());
+    }
 }

@@ -150,6 +150,35 @@ class BadInputTest {
     }
 
     @Test
+    void headerLengthShortenedIntoItsPadding() throws IOException {
+        byte[] header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}        "
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Path f = RawFiles.write(tmp.resolve("pad.safetensors"), header.length, header, new byte[4]);
+        try (SafetensorsFile ok = SafetensorsFile.open(f)) {
+            assertEquals(1, ok.tensors().size(), "padded with spaces is valid");
+        }
+        // Still valid JSON (the cut is in the padding), but the tensor now starts 4 bytes early.
+        RawFiles.write(f, header.length - 4, header, new byte[4]);
+        assertBad(f, "tensors end at data offset 4 but the data area has 8 bytes", () -> SafetensorsFile.open(f));
+    }
+
+    @Test
+    void gapsAndTailsInTheDataArea() throws IOException {
+        Path f = model("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", new byte[12]);
+        assertBad(f, "gap of 4 bytes before tensor 'b'", () -> Checkpoint.open(f.getParent()));
+        RawFiles.write(f, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8]);
+        assertBad(f, "gap of 4 bytes before tensor 'a'", () -> Checkpoint.open(f.getParent()));
+        RawFiles.write(f, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[8]);
+        assertBad(f, "tensors end at data offset 4 but the data area has 8 bytes", () -> Checkpoint.open(f.getParent()));
+        RawFiles.write(f, "{\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]);
+        try (Checkpoint c = Checkpoint.open(f.getParent())) {
+            assertEquals(2, c.names().size(), "an empty tensor at the end of the data is fine");
+        }
+    }
+
+    @Test
     void unknownDtype() throws IOException {
         Path f = model("{\"a\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", new byte[1]);
         assertBad(f, "tensor 'a': unknown dtype 'F4'", () -> Checkpoint.open(f.getParent()));

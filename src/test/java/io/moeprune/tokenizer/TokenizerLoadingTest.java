@@ -111,6 +111,30 @@ class TokenizerLoadingTest {
         assertTrue(e.getMessage().contains("merge \"a c\" uses a token missing from the vocabulary"), e.getMessage());
     }
 
+    /** The one-line error that loading a tokenizer.json edited from the minimal one gives. */
+    private String refusal(String from, String to) throws IOException {
+        String json = ChatTemplateTest.MINIMAL_TOKENIZER.replace(from, to);
+        assertFalse(json.equals(ChatTemplateTest.MINIMAL_TOKENIZER), "the edit applies");
+        write("tokenizer.json", json);
+        MoepruneException e = assertThrows(MoepruneException.class, () -> Tokenizers.load(dir));
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        assertTrue(e.getMessage().startsWith(dir.resolve("tokenizer.json") + ": "), e.getMessage());
+        return e.getMessage().substring(dir.resolve("tokenizer.json").toString().length() + 2);
+    }
+
+    @Test
+    void hostileIdsAndMergesAreOneLineErrors() throws IOException {
+        assertEquals("vocabulary entry \"b\" has id -1; ids are integers from 0 to 16777215", refusal("\"b\": 1", "\"b\": -1"));
+        assertEquals("vocabulary entry \"b\" has id 2147483647; ids are integers from 0 to 16777215",
+                refusal("\"b\": 1", "\"b\": 2147483647"));
+        assertEquals("vocabulary entry \"b\" has id 1e3; ids are integers from 0 to 16777215", refusal("\"b\": 1", "\"b\": 1e3"));
+        assertEquals("vocabulary gives id 0 to both \"a\" and \"b\"", refusal("\"b\": 1", "\"b\": 0"));
+        assertEquals("added token \"<|im_end|>\" has id 99999999999; ids are integers from 0 to 16777215",
+                refusal("\"id\": 3", "\"id\": 99999999999"));
+        assertEquals("added token 3 has no content string", refusal("\"content\": \"<|im_end|>\"", "\"content\": 7"));
+        assertEquals("merge \"a?b\" is not two tokens separated by one space", refusal("[\"a b\"]", "[\"a\\nb\"]"));
+    }
+
     @Test
     void onigurumaPatternsTranslate() {
         // A bare '[' and '&&' inside a class are literals in Oniguruma.
