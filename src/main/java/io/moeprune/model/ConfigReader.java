@@ -67,8 +67,7 @@ public final class ConfigReader {
         } catch (java.nio.charset.CharacterCodingException e) {
             throw MoepruneException.inFile(file, "not valid UTF-8");
         } catch (IOException e) {
-            throw MoepruneException.inFile(file, e instanceof java.nio.charset.CharacterCodingException
-                    ? "not UTF-8 text" : "cannot be read: " + io.moeprune.io.IoErrors.reason(e));
+            throw MoepruneException.inFile(file, "cannot be read: " + io.moeprune.io.IoErrors.reason(e));
         }
         return parse(text, file);
     }

@@ -414,5 +414,6 @@ class ConfigReaderTest {
         java.nio.file.Files.write(tmp.resolve("config.json"), new byte[]{'{', '"', (byte) 0xff, '"', ':', '1', '}'});
         var e = assertThrows(MoepruneException.class, () -> ConfigReader.read(tmp));
         assertEquals(tmp.resolve("config.json") + ": not valid UTF-8", e.getMessage());
+        assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
     }
 }
