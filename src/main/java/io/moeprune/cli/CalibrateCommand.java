@@ -15,6 +15,7 @@ import io.moeprune.tokenizer.Tokenizers;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -56,8 +57,8 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
 
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
 
     @Override
     public Integer call() {
@@ -84,7 +85,7 @@ final class CalibrateCommand implements Callable<Integer> {
         try (Model model = Model.load(modelDir, spec);
              ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
                      .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-                     .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
+                     .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
             stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy);
         }
         double secs = (System.nanoTime() - t0) / 1e9;
