@@ -58,6 +58,9 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -69,14 +72,15 @@ public final class QuickstartCommand implements Callable<Integer> {
         List<Integer> keepList = ReportCommand.keeps(keeps, io.moeprune.runtime.Models.spec(model));
         var methodList = ReportCommand.methods(methods);
         String commandLine = "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
+        if (!quiet.quiet) spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
                 + ", domains java (this project's sources, pruned for) and docs (its Markdown, out of domain)");
         return ReportCommand.run(dir -> {
             Map<String, Path> domains = new LinkedHashMap<>();
             for (String d : List.of("java", "docs")) domains.put(d, dir.resolve("data").resolve(d + ".jsonl"));
             return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
-        }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart", dir -> QuickstartData.write(root, dir.resolve("data")));
+        }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart",
+                quiet.quiet, dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */

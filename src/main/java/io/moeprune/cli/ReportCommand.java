@@ -6,6 +6,8 @@ import io.moeprune.report.DomainFiles;
 import io.moeprune.report.Report;
 import io.moeprune.report.ReportConfig;
 import io.moeprune.report.ReportFiles;
+import io.moeprune.report.ReportHtml;
+import io.moeprune.report.SpeedClaim;
 import io.moeprune.report.ReportRun;
 import io.moeprune.report.StagedDirectory;
 import io.moeprune.runtime.Models;
@@ -91,6 +93,9 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all processors)")
     Integer threads;
 
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -107,7 +112,7 @@ public final class ReportCommand implements Callable<Integer> {
                 evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
-                dir -> { });
+                quiet.quiet, dir -> { });
     }
 
     /**
@@ -116,12 +121,13 @@ public final class ReportCommand implements Callable<Integer> {
      * running, the final one for what the report prints.
      */
     static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
-                   String name, Consumer<Path> prepare) {
+                   String name, boolean quiet, Consumer<Path> prepare) {
         try (StagedDirectory dir = StagedDirectory.prepare(out, force)) {
             prepare.accept(dir.staging());
             ReportConfig config = configIn.apply(dir.staging());
             checkCounts(config);
             Report report = ReportRun.run(config, dir.staging(), line -> {
+                if (quiet) return;
                 stderr.println(name + ": " + line);
                 stderr.flush();
             });
@@ -143,17 +149,24 @@ public final class ReportCommand implements Callable<Integer> {
         }
     }
 
-    /** A few lines for the terminal: each pruned checkpoint against the full model. */
+    /**
+     * A few lines for the terminal: each pruned checkpoint against the full model (speeds as median and range of the
+     * runs), then what may be said about each one's decode speed.
+     */
     private static void printSummary(Report report, PrintWriter out) {
         ModelMeasurement full = report.models().getFirst();
-        out.printf(Locale.ROOT, "%-20s %8s %10s %11s %11s %9s  %s%n", "model", "experts", "on disk", "prefill t/s",
-                "decode t/s", "loss", "exact (vs masked full model)");
+        out.printf(Locale.ROOT, "%-16s %7s %10s %20s %18s %8s  %s%n", "model", "experts", "on disk", "prefill tok/s",
+                "decode tok/s", "loss", "exact (vs masked full model)");
         for (ModelMeasurement m : report.models()) {
-            out.printf(Locale.ROOT, "%-20s %8s %10s %11.1f %11.1f %9.4f  %s%n", m.label(),
-                    m.experts() + "/" + full.experts(), String.format(Locale.ROOT, "%.1f MB", m.diskBytes() / 1e6),
-                    m.throughput().prefillTokensPerSecond(), m.throughput().decodeTokensPerSecond(), m.loss().loss(),
+            out.printf(Locale.ROOT, "%-16s %7s %10s %20s %18s %8.4f  %s%n", m.label(),
+                    m.experts() + "/" + full.experts(), ReportHtml.bytes(m.diskBytes()),
+                    m.throughput().prefill().format(), m.throughput().decode().format(), m.loss().loss(),
                     !m.pruned() ? "" : m.lossMismatch() <= ReportRun.EXACT_TOLERANCE
                             ? String.format(Locale.ROOT, "yes (%.4f)", m.maskedLoss().loss()) : "NO");
+        }
+        out.printf(Locale.ROOT, "speeds: median (range) of %d runs%n", full.throughput().runs());
+        for (ModelMeasurement m : report.models()) {
+            if (m.pruned()) out.println(m.label() + ": " + SpeedClaim.decode(m, full));
         }
     }
 

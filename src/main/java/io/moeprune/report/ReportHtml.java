@@ -89,10 +89,10 @@ public final class ReportHtml {
             if (!m.pruned()) continue;
             double rel = 100 * (m.loss().loss() - full.loss().loss()) / full.loss().loss();
             sb.append(String.format(Locale.ROOT, "<li>Keeping <b>%d of %d</b> experts (easyep, %s): %s loss %.3f vs %.3f "
-                            + "(%+.1f%%), %s on disk instead of %s (%.0f%%), decode %.0f vs %.0f tokens/s.</li>%n",
+                            + "(%+.1f%%), %s on disk instead of %s (%.0f%%); %s.</li>%n",
                     m.experts(), r.numExperts(), esc(d), esc(d), m.loss().loss(), full.loss().loss(), rel,
                     bytes(m.diskBytes()), bytes(full.diskBytes()), 100.0 * m.diskBytes() / full.diskBytes(),
-                    m.throughput().decodeTokensPerSecond(), full.throughput().decodeTokensPerSecond()));
+                    esc(SpeedClaim.decode(m, full))));
         }
         sb.append(rep.pruningExact()
                 ? "<li><span class=\"ok\">Pruning is exact:</span> every pruned checkpoint's loss equals the masked full model's.</li>\n"
@@ -157,7 +157,7 @@ public final class ReportHtml {
         sb.append(String.format(Locale.ROOT, "<p class=\"cap\">The %s mask of <b>%s</b> at each budget, pruned into a real "
                         + "checkpoint (loads in unmodified transformers and vLLM). Speed in moeprune's CPU runtime, %d thread(s) "
                         + "on %s: a fixed random prompt of %d tokens (prefill, one batched pass) then %d greedy decode steps; "
-                        + "median of %d runs after a warm-up. Loss: on %s's held-out text; the pruned checkpoint without a mask "
+                        + "median and range (in brackets) of %d runs after a warm-up. Loss: on %s's held-out text; the pruned checkpoint without a mask "
                         + "must equal the full model with the mask.</p>%n", r.oodMethod().cliName(), esc(rep.config().pruneDomain()),
                 rep.threads(), esc(rep.machine()), t.promptTokens(), t.decodeSteps(), t.runs(), esc(rep.config().pruneDomain())));
         sb.append("<table><tr><th>model</th><th>experts</th><th>parameters</th><th>on disk</th><th>weight memory</th>"
@@ -171,8 +171,8 @@ public final class ReportHtml {
             sb.append(String.format(Locale.ROOT, "<td class=\"n\">%s%s</td><td class=\"n\">%s%s</td><td class=\"n\">%s%s</td>",
                     bytes(m.diskBytes()), share(m.diskBytes(), full.diskBytes()), bytes(m.weightBytes()),
                     share(m.weightBytes(), full.weightBytes()), bytes(m.activeBytes()), share(m.activeBytes(), full.activeBytes())));
-            sb.append(String.format(Locale.ROOT, "<td class=\"n\">%.1f</td><td class=\"n\">%.1f</td><td class=\"n\">%.6f</td>",
-                    m.throughput().prefillTokensPerSecond(), m.throughput().decodeTokensPerSecond(), m.loss().loss()));
+            sb.append(String.format(Locale.ROOT, "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%.6f</td>",
+                    m.throughput().prefill().format(), m.throughput().decode().format(), m.loss().loss()));
             if (m.pruned()) {
                 boolean ok = m.lossMismatch() <= ReportRun.EXACT_TOLERANCE;
                 sb.append(String.format(Locale.ROOT, "<td class=\"n\">%.6f</td><td class=\"%s\">%s (%.1e)</td>",
@@ -221,7 +221,8 @@ public final class ReportHtml {
         return v == full ? "" : String.format(Locale.ROOT, " <span class=\"d\">(%.0f%%)</span>", 100.0 * v / full);
     }
 
-    static String bytes(long b) {
+    /** Binary units (KiB, MiB, GiB), as `inspect` prints them; the report and its stdout summary use this one form. */
+    public static String bytes(long b) {
         if (b >= 1L << 30) return String.format(Locale.ROOT, "%.2f GiB", b / (double) (1L << 30));
         if (b >= 1L << 20) return String.format(Locale.ROOT, "%.1f MiB", b / (double) (1L << 20));
         return String.format(Locale.ROOT, "%.1f KiB", b / 1024.0);
