@@ -49,7 +49,7 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--eval-docs", defaultValue = "8", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", defaultValue = "256", description = "held-out documents are scored whole, in rolling windows of this many tokens (default ${DEFAULT-VALUE})")
     int evalTokens;
 
     @Option(names = "--runs", defaultValue = "3", description = "timed runs per model for the speed figures (default ${DEFAULT-VALUE})")

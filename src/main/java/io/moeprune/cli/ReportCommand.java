@@ -5,6 +5,7 @@ import io.moeprune.model.ModelSpec;
 import io.moeprune.report.DomainFiles;
 import io.moeprune.report.Report;
 import io.moeprune.report.ReportConfig;
+import io.moeprune.report.ImplausibleLoss;
 import io.moeprune.report.ReportFiles;
 import io.moeprune.report.ReportHtml;
 import io.moeprune.report.SpeedClaim;
@@ -72,7 +73,7 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--eval-docs", defaultValue = "32", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", defaultValue = "256", description = "held-out documents are scored whole, in rolling windows of this many tokens (default ${DEFAULT-VALUE})")
     int evalTokens;
 
     @Option(names = "--prune-domain", paramLabel = "NAME", description = "domain whose easyep masks are pruned (default: the first)")
@@ -136,6 +137,7 @@ public final class ReportCommand implements Callable<Integer> {
             dir.commit();
             Path html = dir.out().resolve(ReportFiles.HTML);
             printSummary(report, stdout);
+            for (String w : ImplausibleLoss.warnings(report.study())) stdout.println("warning: " + w);
             if (!report.pruningExact()) {
                 stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
                         + "(see the report); pruning was not exact");

@@ -18,6 +18,7 @@ public final class ReportMarkdown {
                         + "Methods: %s. Created %s in %.0f s.%n", rep.family(), rep.layers(), rep.moeLayers(), r.numExperts(),
                 rep.topK(), String.join(", ", r.domains()), String.join(", ", r.methods().stream().map(Method::cliName).toList()),
                 ReportHtml.created(rep), rep.seconds()));
+        for (String w : ImplausibleLoss.warnings(r)) sb.append("\n**Warning:** ").append(w).append(".\n");
         sb.append("\n## Quality per method and budget\n");
         sb.append(StudyMarkdown.render(r));
         sb.append("\n## Plots\n\n");

@@ -22,7 +22,7 @@ public final class SpeedClaim {
         String figures = String.format(Locale.ROOT, "%s vs %s tokens/s, median (range) of %d runs", p.format(), f.format(),
                 pruned.throughput().runs());
         if (work >= SAME_WORK) {
-            return String.format(Locale.ROOT, "decode speed not changed by pruning: it reads %.0f%% of the full model's "
+            return String.format(Locale.ROOT, "decode speed not changed by pruning: it reads %.1f%% of the full model's "
                     + "weights per token (%s)", 100 * work, figures);
         }
         if (p.clearlyAbove(f)) {

@@ -14,6 +14,7 @@ import io.moeprune.select.MixedDomain;
 import io.moeprune.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -47,7 +48,7 @@ public final class Study {
         Map<String, DomainSplit> splits = new LinkedHashMap<>();
         config.domains().forEach((name, path) -> {
             DomainSplit split = DomainSplit.of(name, path, tokenizer, config.demos(), config.maxDemoTokens(),
-                    config.maxEvalDocs(), config.maxEvalTokens());
+                    config.maxEvalDocs());
             if (split.demoIds().isEmpty() || split.evalIds().isEmpty()) {
                 throw MoepruneException.inFile(path, "has " + split.demoIds().size() + " demonstration(s) and "
                         + split.evalIds().size() + " held-out document(s) of 2+ tokens; the study needs the first "
@@ -113,19 +114,24 @@ public final class Study {
     }
 
     private Quality evaluate(DomainSplit d, ExpertMask mask) {
-        return evaluate(model, d.evalIds(), mask);
+        return evaluate(model, d.evalIds(), mask, config.maxEvalTokens());
     }
 
-    /** Next-token quality of a model (optionally masked) on tokenised documents: the one evaluation every table uses. */
-    public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask) {
+    /**
+     * Next-token quality of a model (optionally masked) on whole tokenised documents, scored in rolling windows of
+     * {@code window} tokens (RollingWindows): the one evaluation every table uses.
+     */
+    public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask, int window) {
         Perplexity p = new Perplexity(model, mask);
         double nll = 0;
         long predicted = 0, hits = 0;
         for (int[] ids : docs) {
-            Perplexity.DocScore s = p.score(ids);
-            nll += s.nll();
-            predicted += s.predicted();
-            hits += s.hits();
+            for (RollingWindows w : RollingWindows.of(ids.length, window)) {
+                Perplexity.Span s = p.scoreFrom(Arrays.copyOfRange(ids, w.start(), w.end()), w.from());
+                nll += s.nll();
+                predicted += s.predicted();
+                hits += s.hits();
+            }
         }
         return new Quality(nll / Math.max(predicted, 1), (double) hits / Math.max(predicted, 1), predicted);
     }

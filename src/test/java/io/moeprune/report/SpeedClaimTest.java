@@ -31,7 +31,7 @@ class SpeedClaimTest {
         ModelMeasurement full = model("full", 1_000_000, Spread.of(new double[]{380, 400, 492}));
         ModelMeasurement pruned = model("p", 990_000, Spread.of(new double[]{570, 587, 600}));
         String claim = SpeedClaim.decode(pruned, full);
-        assertTrue(claim.startsWith("decode speed not changed by pruning: it reads 99% of the full model's weights"), claim);
+        assertTrue(claim.startsWith("decode speed not changed by pruning: it reads 99.0% of the full model's weights"), claim);
         assertFalse(claim.contains("faster"));
     }
 
