@@ -25,7 +25,8 @@ import java.util.stream.Stream;
 /** {@code moeprune prune MODEL --mask MASK.json --out DIR}: writes the smaller checkpoint (docs/pruning.md). */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Writes a smaller Hugging Face checkpoint keeping only the experts of a mask, renumbered "
-                + "0..K-1; loads in unmodified transformers and vLLM. Every MoE layer must keep the same number.")
+                + "0..K-1; loads in unmodified Hugging Face transformers (checked for every family; vLLM not tested). Every MoE "
+                + "layer must keep the same number.")
 public final class PruneCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory (config.json + safetensors)")
