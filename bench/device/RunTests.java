@@ -11,7 +11,7 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
 /**
  * Runs the named JUnit test classes and prints a summary: the GPU machine has no Maven. Compiled into .devbench/junit
  * (`javac -cp "$(ls .devbench/junit/*.jar | tr "\n" :)" -d .devbench/junit bench/device/RunTests.java`) next to the
- * junit jars of the test classpath and junit-platform-launcher; used by bench/device/amx_session4.sh.
+ * junit jars of the test classpath and junit-platform-launcher; used by bench/device/amx_tests_and_bench.sh.
  */
 public class RunTests {
     public static void main(String[] args) {

@@ -31,8 +31,18 @@ public final class Svg {
     /** As above with a given cell size (values printed when cells are 40+ px) and an optional column axis label. */
     public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values,
                                  int cell, String colAxisLabel) {
+        return heatmap(title, rowLabels, colLabels, values, cell, colAxisLabel, null, null);
+    }
+
+    /**
+     * As above, with a colour scale under the grid and, where {@code marked[r][c]}, a dot in the cell (e.g. the
+     * experts a mask keeps), explained in the legend by {@code markLabel}.
+     */
+    public static String heatmap(String title, List<String> rowLabels, List<String> colLabels, double[][] values,
+                                 int cell, String colAxisLabel, boolean[][] marked, String markLabel) {
         int left = 90, top = 40;
-        int w = left + cell * colLabels.size() + 20, h = top + cell * rowLabels.size() + (colAxisLabel == null ? 60 : 44);
+        int gridBottom = top + cell * rowLabels.size() + (colAxisLabel == null ? 24 : 40);
+        int w = Math.max(left + cell * colLabels.size() + 20, left + 330), h = gridBottom + 50;
         StringBuilder sb = header(w, h, title);
         for (int r = 0; r < rowLabels.size(); r++) {
             sb.append(text(left - 6, top + r * cell + cell / 2 + 4, rowLabels.get(r), "end", 11));
@@ -42,8 +52,13 @@ public final class Svg {
                         + "stroke=\"#ffffff\"><title>%s / %s: %.3f</title></rect>%n", left + c * cell, top + r * cell,
                         cell, cell, blue(v), escape(rowLabels.get(r)), escape(colLabels.get(c)), v));
                 if (cell >= 40) {
-                    sb.append(text(left + c * cell + cell / 2, top + r * cell + cell / 2 + 4,
+                    sb.append(text(left + c * cell + cell / 2, top + r * cell + cell / 2 + (marked != null ? 12 : 4),
                             String.format(Locale.ROOT, "%.2f", v), "middle", 10, v > 0.6 ? "#ffffff" : "#000000"));
+                }
+                if (marked != null && marked[r][c]) {
+                    sb.append(String.format(Locale.ROOT, "<circle cx=\"%d\" cy=\"%d\" r=\"%.1f\" fill=\"%s\"/>%n",
+                            left + c * cell + cell / 2, top + r * cell + (cell >= 40 ? cell / 3 : cell / 2),
+                            Math.max(1.5, cell / 6.0), v > 0.6 ? "#ffffff" : "#c62828"));
                 }
             }
         }
@@ -55,7 +70,26 @@ public final class Svg {
         if (colAxisLabel != null) {
             sb.append(text(left + cell * colLabels.size() / 2, top + rowLabels.size() * cell + 34, colAxisLabel, "middle", 11));
         }
+        colourScale(sb, left, gridBottom, marked == null ? null : markLabel);
         return sb.append("</svg>\n").toString();
+    }
+
+    /** The colour scale of {@link #blue}: a bar from 0 to 1 with ticks at 0, 0.5 and 1, and the dot's meaning. */
+    private static void colourScale(StringBuilder sb, int x, int y, String markLabel) {
+        int width = 160, steps = 20;
+        for (int i = 0; i < steps; i++) {
+            sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"10\" fill=\"%s\"/>%n",
+                    x + i * width / steps, y, width / steps + 1, blue((i + 0.5) / steps)));
+        }
+        sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"10\" fill=\"none\" "
+                + "stroke=\"#888\"/>%n", x, y, width));
+        for (int i = 0; i <= 2; i++) {
+            sb.append(text(x + i * width / 2, y + 24, i == 0 ? "0" : i == 1 ? "0.5" : "1", "middle", 10));
+        }
+        if (markLabel != null) {
+            sb.append(String.format(Locale.ROOT, "<circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"#c62828\"/>%n", x + width + 20, y + 5));
+            sb.append(text(x + width + 28, y + 9, markLabel, "start", 10));
+        }
     }
 
     /** Lines of y against x, one per series, y in [yMin, yMax]. */
@@ -73,13 +107,16 @@ public final class Svg {
         int w = 560, h = 340, left = 60, right = 150, top = 40, bottom = 50;
         int pw = w - left - right, ph = h - top - bottom;
         double xMin = x[0], xMax = x[x.length - 1];
+        // The y axis runs from tick to tick on round numbers around the requested range.
+        AxisTicks ticks = AxisTicks.of(yMin, yMax, 5);
+        yMin = ticks.min();
+        yMax = ticks.max();
         StringBuilder sb = header(w, h, title);
         sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                 + "stroke=\"#444\"/>%n", left, top, pw, ph));
-        for (int i = 0; i <= 4; i++) {
-            double v = yMin + (yMax - yMin) * i / 4;
-            int y = top + ph - (int) Math.round(ph * i / 4.0);
-            sb.append(text(left - 6, y + 4, String.format(Locale.ROOT, "%.2f", v), "end", 10));
+        for (int i = 0; i < ticks.count(); i++) {
+            int y = top + ph - (int) Math.round(ph * (ticks.tick(i) - yMin) / (yMax - yMin));
+            sb.append(text(left - 6, y + 4, ticks.label(i), "end", 10));
             sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>%n",
                     left, y, left + pw, y));
         }

@@ -33,7 +33,7 @@ public final class PerplexityCheckBench {
         long t0 = System.nanoTime(), total = 0;
         try (Model m = Models.open(model)) {
             Perplexity p = new Perplexity(m, ExpertMask.NONE);
-            for (var it = ref.path("domains").fields(); it.hasNext(); ) {
+            for (var it = ref.path("domains").properties().iterator(); it.hasNext(); ) {
                 var e = it.next();
                 List<String> texts = JsonlTexts.read(data.resolve(e.getKey() + ".dev.jsonl"));
                 JsonNode docs = e.getValue().path("docs");

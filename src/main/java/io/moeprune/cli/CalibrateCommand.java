@@ -15,6 +15,7 @@ import io.moeprune.tokenizer.Tokenizers;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -60,8 +61,8 @@ final class CalibrateCommand implements Callable<Integer> {
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
+    @Mixin
+    QuietOption quiet = new QuietOption();
 
     @Override
     public Integer call() {
@@ -89,7 +90,7 @@ final class CalibrateCommand implements Callable<Integer> {
         try (Model model = Model.load(modelDir, spec);
              ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
                      .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-                     .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
+                     .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
             // The bar counts tokens; its message says which layer the layer-major pass is at and what it has read.
             stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy,
                     p -> bar.setExtraMessage(" " + p.describe()));

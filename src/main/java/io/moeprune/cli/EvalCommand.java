@@ -100,6 +100,9 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object (format moeprune-eval, docs/eval.md) instead of the table")
     boolean json;
 
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -156,9 +159,9 @@ public final class EvalCommand implements Callable<Integer> {
         return limit == null || items.size() <= limit ? items : items.subList(0, limit);
     }
 
-    private static <R> R withBar(String task, long max, String unit, Function<ProgressBar, R> work) {
+    private <R> R withBar(String task, long max, String unit, Function<ProgressBar, R> work) {
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(max).setUnit(unit, 1)
-                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().setConsumer(ProgressBars.consumer()).build()) {
+                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
             return work.apply(bar);
         }
     }

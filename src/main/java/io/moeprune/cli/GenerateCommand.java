@@ -49,6 +49,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
     Integer threads;
 
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -78,7 +81,7 @@ public final class GenerateCommand implements Callable<Integer> {
                     });
             out.println();
             out.flush();
-            err.printf("[%d prompt tokens, %.1f tokens/s prefill; %d generated, %.1f tokens/s decode]%n",
+            if (!quiet.quiet) err.printf("[%d prompt tokens, %.1f tokens/s prefill; %d generated, %.1f tokens/s decode]%n",
                     r.promptTokens(), r.prefillTokensPerSecond(), r.tokens().length, r.decodeTokensPerSecond());
             err.flush();
         }

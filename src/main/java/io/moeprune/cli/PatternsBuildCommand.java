@@ -80,8 +80,8 @@ final class PatternsBuildCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
 
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
+    @picocli.CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
 
     @Override
     public Integer call() {
@@ -129,7 +129,7 @@ final class PatternsBuildCommand implements Callable<Integer> {
                 PatternBuilder.Built built;
                 try (ProgressBar bar = new ProgressBarBuilder().setTaskName("pattern " + name).setInitialMax(total)
                         .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-                        .setConsumer(quiet ? new SilentConsumer() : ProgressBars.consumer()).build()) {
+                        .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
                     built = builder.build(name, ids.get(name), texts.get(name), m, k, bar::stepBy);
                 }
                 store.write(built.pattern(), built.stats(), force);

@@ -61,6 +61,9 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object instead of text")
     boolean json;
 
+    @CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -76,7 +79,7 @@ public final class PerplexityCommand implements Callable<Integer> {
             TextEvaluation.Result r;
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
-                    .setConsumer(ProgressBars.consumer()).build()) {
+                    .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
                 r = TextEvaluation.run(model, m, docs, data, bar::stepBy, p -> bar.setExtraMessage(" " + p.describe()));
             }
             double loss = r.loss(), seconds = r.seconds();

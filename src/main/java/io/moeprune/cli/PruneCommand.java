@@ -25,7 +25,8 @@ import java.util.stream.Stream;
 /** {@code moeprune prune MODEL --mask MASK.json --out DIR}: writes the smaller checkpoint (docs/pruning.md). */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Writes a smaller Hugging Face checkpoint keeping only the experts of a mask, renumbered "
-                + "0..K-1; loads in unmodified transformers and vLLM. Every MoE layer must keep the same number.")
+                + "0..K-1; loads in unmodified Hugging Face transformers (checked for every family; vLLM not tested). Every MoE "
+                + "layer must keep the same number.")
 public final class PruneCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory (config.json + safetensors)")
@@ -52,12 +53,15 @@ public final class PruneCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the result as JSON")
     boolean json;
 
+    @picocli.CommandLine.Mixin
+    QuietOption quiet = new QuietOption();
+
     @Override
     public Integer call() {
         long shardBytes = maxShardSize.equalsIgnoreCase("input") ? Pruner.Options.AS_INPUT : ByteSize.parse(maxShardSize);
         Pruner.Options options = Pruner.Options.defaults().withForce(force).withMaxShardBytes(shardBytes)
                 .withVerification(verify ? RuntimeVerification.defaults() : null);
-        Poller poller = json ? null : new Poller();
+        Poller poller = json || quiet.quiet ? null : new Poller();
         PruneResult r;
         try {
             r = Pruner.prune(model, mask, out, poller == null ? options : options.withProgress(poller));
@@ -118,7 +122,8 @@ public final class PruneCommand implements Callable<Integer> {
         public void started(Path staging, long totalBytes) {
             thread = Thread.ofPlatform().daemon().name("prune-progress").start(() -> {
                 try (ProgressBar bar = new ProgressBarBuilder().setTaskName("prune").setInitialMax(Math.max(1, totalBytes / 1_000_000))
-                        .setUnit(" MB", 1).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate().build()) {
+                        .setUnit(" MB", 1).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate()
+                        .setConsumer(ProgressBars.consumer(false)).build()) {
                     while (!done) {
                         bar.stepTo(Math.min(totalBytes, sizeOf(staging)) / 1_000_000);
                         LockSupport.parkNanos(200_000_000L);   // stop() unparks: the prune does not wait for a tick

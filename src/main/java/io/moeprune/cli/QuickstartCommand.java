@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"Runs calibrate -> select -> prune -> eval -> report on the embedded model models/moe-tiny-7d, "
                 + "with the project's own Java sources (domain java, pruned for) and Markdown documentation (domain "
-                + "docs, out of domain). A few minutes on 2 cores; prints where the report is.",
+                + "docs, out of domain). About 100 CPU-seconds (about a minute on 2 idle cores); prints where the report is.",
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class QuickstartCommand implements Callable<Integer> {
 
@@ -50,7 +50,7 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--eval-docs", converter = Ranges.Positive.class, defaultValue = "8", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "held-out documents are scored whole, in rolling windows of this many tokens (default ${DEFAULT-VALUE})")
     int evalTokens;
 
     @Option(names = "--runs", converter = Ranges.Positive.class, defaultValue = "3", description = "timed runs per model for the speed figures (default ${DEFAULT-VALUE})")
@@ -61,6 +61,9 @@ public final class QuickstartCommand implements Callable<Integer> {
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
+
+    @Mixin
+    QuietOption quiet = new QuietOption();
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -74,14 +77,15 @@ public final class QuickstartCommand implements Callable<Integer> {
         List<Integer> keepList = ReportCommand.keeps(keeps, io.moeprune.runtime.Models.spec(model));
         var methodList = ReportCommand.methods(methods);
         String commandLine = "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
+        if (!quiet.quiet) spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
                 + ", domains java (this project's sources, pruned for) and docs (its Markdown, out of domain)");
         return ReportCommand.run(dir -> {
             Map<String, Path> domains = new LinkedHashMap<>();
             for (String d : List.of("java", "docs")) domains.put(d, dir.resolve("data").resolve(d + ".jsonl"));
             return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
-        }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart", dir -> QuickstartData.write(root, dir.resolve("data")));
+        }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart",
+                quiet.quiet, dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */

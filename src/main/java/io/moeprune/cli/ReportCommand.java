@@ -7,7 +7,10 @@ import io.moeprune.model.ModelSpec;
 import io.moeprune.report.DomainFiles;
 import io.moeprune.report.Report;
 import io.moeprune.report.ReportConfig;
+import io.moeprune.report.ImplausibleLoss;
 import io.moeprune.report.ReportFiles;
+import io.moeprune.report.ReportHtml;
+import io.moeprune.report.SpeedClaim;
 import io.moeprune.report.ReportRun;
 import io.moeprune.runtime.Models;
 import io.moeprune.select.Method;
@@ -72,7 +75,7 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--eval-docs", converter = Ranges.Positive.class, defaultValue = "32", description = "held-out documents per domain (default ${DEFAULT-VALUE})")
     int evalDocs;
 
-    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "tokens per held-out document (default ${DEFAULT-VALUE})")
+    @Option(names = "--eval-tokens", converter = Ranges.Positive.class, defaultValue = "256", description = "held-out documents are scored whole, in rolling windows of this many tokens (default ${DEFAULT-VALUE})")
     int evalTokens;
 
     @Option(names = "--prune-domain", paramLabel = "NAME", description = "domain whose easyep masks are pruned (default: the first)")
@@ -96,6 +99,9 @@ public final class ReportCommand implements Callable<Integer> {
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
+    @Mixin
+    QuietOption quiet = new QuietOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -113,7 +119,7 @@ public final class ReportCommand implements Callable<Integer> {
                 evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
-                dir -> { });
+                quiet.quiet, dir -> { });
     }
 
     /**
@@ -122,12 +128,13 @@ public final class ReportCommand implements Callable<Integer> {
      * running, the final one for what the report prints.
      */
     static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
-                   String name, Consumer<Path> prepare) {
+                   String name, boolean quiet, Consumer<Path> prepare) {
         try (StagedOutput dir = StagedOutput.directory(out, force)) {
             prepare.accept(dir.staging());
             ReportConfig config = configIn.apply(dir.staging());
             checkCounts(config);
             Report report = ReportRun.run(config, dir.staging(), line -> {
+                if (quiet) return;
                 stderr.println(name + ": " + line);
                 stderr.flush();
             });
@@ -136,6 +143,7 @@ public final class ReportCommand implements Callable<Integer> {
             dir.commit();
             Path html = dir.target().resolve(ReportFiles.HTML);
             printSummary(report, stdout);
+            for (String w : ImplausibleLoss.warnings(report.study())) stdout.println("warning: " + w);
             if (!report.pruningExact()) {
                 stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
                         + "(see the report); pruning was not exact");
@@ -149,17 +157,24 @@ public final class ReportCommand implements Callable<Integer> {
         }
     }
 
-    /** A few lines for the terminal: each pruned checkpoint against the full model. */
+    /**
+     * A few lines for the terminal: each pruned checkpoint against the full model (speeds as median and range of the
+     * runs), then what may be said about each one's decode speed.
+     */
     private static void printSummary(Report report, PrintWriter out) {
         ModelMeasurement full = report.models().getFirst();
-        out.printf(Locale.ROOT, "%-20s %8s %10s %11s %11s %9s  %s%n", "model", "experts", "on disk", "prefill t/s",
-                "decode t/s", "loss", "exact (vs masked full model)");
+        out.printf(Locale.ROOT, "%-16s %7s %10s %20s %18s %8s  %s%n", "model", "experts", "on disk", "prefill tok/s",
+                "decode tok/s", "loss", "exact (vs masked full model)");
         for (ModelMeasurement m : report.models()) {
-            out.printf(Locale.ROOT, "%-20s %8s %10s %11.1f %11.1f %9.4f  %s%n", m.label(),
-                    m.experts() + "/" + full.experts(), String.format(Locale.ROOT, "%.1f MB", m.diskBytes() / 1e6),
-                    m.throughput().prefillTokensPerSecond(), m.throughput().decodeTokensPerSecond(), m.loss().loss(),
+            out.printf(Locale.ROOT, "%-16s %7s %10s %20s %18s %8.4f  %s%n", m.label(),
+                    m.experts() + "/" + full.experts(), ReportHtml.bytes(m.diskBytes()),
+                    m.throughput().prefill().format(), m.throughput().decode().format(), m.loss().loss(),
                     !m.pruned() ? "" : m.lossMismatch() <= ReportRun.EXACT_TOLERANCE
                             ? String.format(Locale.ROOT, "yes (%.4f)", m.maskedLoss().loss()) : "NO");
+        }
+        out.printf(Locale.ROOT, "speeds: median (range) of %d runs%n", full.throughput().runs());
+        for (ModelMeasurement m : report.models()) {
+            if (m.pruned()) out.println(m.label() + ": " + SpeedClaim.decode(m, full));
         }
     }
 

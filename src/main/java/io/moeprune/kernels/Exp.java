@@ -45,7 +45,7 @@ public final class Exp {
         p = p.fma(r, r.broadcast(P4));
         p = p.fma(r, r.broadcast(P5));
         FloatVector y = p.fma(z, r).add(1f);
-        IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
         return y.mul(bits.reinterpretAsFloats()).blend(0f, x.lt(LOW));
     }
 

@@ -10,20 +10,19 @@ import java.util.List;
 
 /**
  * One domain's text split as the study protocol defines it: the first {@code demos} documents are the few-shot
- * demonstrations, the next (up to {@code maxEvalDocs}) are held out for evaluation. Every document is tokenised
- * without special tokens and cut to its token limit.
+ * demonstrations (cut to {@code maxDemoTokens}), the next (up to {@code maxEvalDocs}) are held out for evaluation and
+ * kept whole (the study scores them in rolling windows). Every document is tokenised without special tokens.
  */
 public record DomainSplit(String name, List<String> demoTexts, List<int[]> demoIds, List<int[]> evalIds) {
 
-    public static DomainSplit of(String name, Path jsonl, Tokenizer tok, int demos, int maxDemoTokens, int maxEvalDocs,
-                                 int maxEvalTokens) {
+    public static DomainSplit of(String name, Path jsonl, Tokenizer tok, int demos, int maxDemoTokens, int maxEvalDocs) {
         List<String> texts = JsonlTexts.read(jsonl);
         List<String> demoTexts = new ArrayList<>(texts.subList(0, Math.min(demos, texts.size())));
         List<int[]> demoIds = new ArrayList<>();
         for (String t : demoTexts) demoIds.add(cut(tok.encode(t), maxDemoTokens));
         List<int[]> evalIds = new ArrayList<>();
         for (int i = demoTexts.size(); i < texts.size() && evalIds.size() < maxEvalDocs; i++) {
-            int[] ids = cut(tok.encode(texts.get(i)), maxEvalTokens);
+            int[] ids = tok.encode(texts.get(i));
             if (ids.length >= 2) evalIds.add(ids);
         }
         return new DomainSplit(name, demoTexts, demoIds, evalIds);

@@ -12,7 +12,7 @@ import java.util.function.Function;
 public final class ReportHtml {
     private static final String CSS = """
             body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;color:#222;\
-            padding:0 16px;line-height:1.45}
+            padding:0 12px;line-height:1.45;overflow-wrap:anywhere}
             h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
             .sub{color:#555;margin-top:0}
             table{border-collapse:collapse;margin:8px 0 18px;font-size:14px}
@@ -21,7 +21,9 @@ public final class ReportHtml {
             tr.full td{background:#f7f7f7;font-style:italic}
             .best{font-weight:bold}.d{color:#777;font-size:12px}.ok{color:#1a7f37;font-weight:bold}\
             .bad{color:#c62828;font-weight:bold}
-            .plots{display:flex;flex-wrap:wrap;gap:12px}.plots svg{border:1px solid #e3e3e3}
+            .scroll{overflow-x:auto;max-width:100%}
+            .plots{display:flex;flex-wrap:wrap;gap:12px}.plots svg{border:1px solid #e3e3e3;max-width:100%;height:auto}
+            @media (max-width:600px){body{margin:8px auto}table{font-size:12px}th,td{padding:3px 5px}h1{font-size:1.3em}}
             .cap{font-size:13px;color:#555;max-width:1100px}
             code,pre{background:#f5f5f5;border-radius:3px}pre{padding:8px;overflow-x:auto;font-size:13px}
             .key{background:#eef6ee;border:1px solid #cfe3cf;padding:10px 14px;border-radius:4px}
@@ -34,7 +36,8 @@ public final class ReportHtml {
         StudyResult r = rep.study();
         ReportConfig c = rep.config();
         StringBuilder sb = new StringBuilder();
-        sb.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>moeprune report: ")
+        sb.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                + "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>moeprune report: ")
                 .append(esc(rep.modelName())).append("</title>\n<style>\n").append(CSS).append("</style></head><body>\n");
         sb.append("<h1>moeprune report: ").append(esc(rep.modelName())).append("</h1>\n");
         sb.append(String.format(Locale.ROOT, "<p class=\"sub\">%s, %d layers (%d MoE), %d routed experts per MoE layer, "
@@ -72,6 +75,7 @@ public final class ReportHtml {
         for (String d : r.domains()) sb.append(ReportPlots.importance(r, d));
         sb.append("</div>\n<p class=\"cap\">EASY-EP importance of every routed expert (rows: MoE layers, columns: expert "
                 + "ids), from each domain's demonstrations, scaled so that each layer's most important expert is 1. "
+                + "A dot marks the experts the easyep mask of the smallest budget keeps (what its pruned checkpoint holds). "
                 + "Hover a cell for its value.</p>\n");
 
         pruned(sb, rep);
@@ -89,10 +93,13 @@ public final class ReportHtml {
             if (!m.pruned()) continue;
             double rel = 100 * (m.loss().loss() - full.loss().loss()) / full.loss().loss();
             sb.append(String.format(Locale.ROOT, "<li>Keeping <b>%d of %d</b> experts (easyep, %s): %s loss %.3f vs %.3f "
-                            + "(%+.1f%%), %s on disk instead of %s (%.0f%%), decode %.0f vs %.0f tokens/s.</li>%n",
+                            + "(%+.1f%%), %s on disk instead of %s (%.0f%%); %s.</li>%n",
                     m.experts(), r.numExperts(), esc(d), esc(d), m.loss().loss(), full.loss().loss(), rel,
                     bytes(m.diskBytes()), bytes(full.diskBytes()), 100.0 * m.diskBytes() / full.diskBytes(),
-                    m.throughput().decodeTokensPerSecond(), full.throughput().decodeTokensPerSecond()));
+                    esc(SpeedClaim.decode(m, full))));
+        }
+        for (String w : ImplausibleLoss.warnings(r)) {
+            sb.append("<li><span class=\"bad\">Warning:</span> ").append(esc(w)).append(".</li>\n");
         }
         sb.append(rep.pruningExact()
                 ? "<li><span class=\"ok\">Pruning is exact:</span> every pruned checkpoint's loss equals the masked full model's.</li>\n"
@@ -102,7 +109,7 @@ public final class ReportHtml {
 
     private static void table(StringBuilder sb, String first, StudyResult r, int keep,
                               List<Map.Entry<String, Function<String, Quality>>> rows) {
-        sb.append("<table><tr><th>").append(esc(first)).append("</th>");
+        sb.append("<div class=\"scroll\"><table><tr><th>").append(esc(first)).append("</th>");
         for (String d : r.domains()) sb.append("<th>").append(esc(d)).append("</th>");
         sb.append("<th>mean</th></tr>\n<tr class=\"full\"><td>full model</td>");
         double fullSum = 0;
@@ -137,7 +144,7 @@ public final class ReportHtml {
                     rows.size() > 1 && mean == best[r.domains().size()] ? " best" : "", mean,
                     100 * (mean - fullSum / r.domains().size()) / (fullSum / r.domains().size())));
         }
-        sb.append("</table>\n");
+        sb.append("</table></div>\n");
     }
 
     private static String cell(Quality q, Quality full, boolean best) {
@@ -155,12 +162,12 @@ public final class ReportHtml {
         Throughput t = full.throughput();
         sb.append("<h2>Pruned checkpoints: memory and speed</h2>\n");
         sb.append(String.format(Locale.ROOT, "<p class=\"cap\">The %s mask of <b>%s</b> at each budget, pruned into a real "
-                        + "checkpoint (loads in unmodified transformers and vLLM). Speed in moeprune's CPU runtime, %d thread(s) "
+                        + "checkpoint (a standard Hugging Face checkpoint; the conformance tests load such checkpoints in transformers). Speed in moeprune's CPU runtime, %d thread(s) "
                         + "on %s: a fixed random prompt of %d tokens (prefill, one batched pass) then %d greedy decode steps; "
-                        + "median of %d runs after a warm-up. Loss: on %s's held-out text; the pruned checkpoint without a mask "
+                        + "median and range (in brackets) of %d runs after a warm-up. Loss: on %s's held-out text; the pruned checkpoint without a mask "
                         + "must equal the full model with the mask.</p>%n", r.oodMethod().cliName(), esc(rep.config().pruneDomain()),
                 rep.threads(), esc(rep.machine()), t.promptTokens(), t.decodeSteps(), t.runs(), esc(rep.config().pruneDomain())));
-        sb.append("<table><tr><th>model</th><th>experts</th><th>parameters</th><th>on disk</th><th>weight memory</th>"
+        sb.append("<div class=\"scroll\"><table><tr><th>model</th><th>experts</th><th>parameters</th><th>on disk</th><th>weight memory</th>"
                 + "<th>weights read / token</th><th>prefill tok/s</th><th>decode tok/s</th><th>loss (checkpoint)</th>"
                 + "<th>loss (masked full model)</th><th>exact</th></tr>\n");
         for (ModelMeasurement m : rep.models()) {
@@ -171,8 +178,8 @@ public final class ReportHtml {
             sb.append(String.format(Locale.ROOT, "<td class=\"n\">%s%s</td><td class=\"n\">%s%s</td><td class=\"n\">%s%s</td>",
                     bytes(m.diskBytes()), share(m.diskBytes(), full.diskBytes()), bytes(m.weightBytes()),
                     share(m.weightBytes(), full.weightBytes()), bytes(m.activeBytes()), share(m.activeBytes(), full.activeBytes())));
-            sb.append(String.format(Locale.ROOT, "<td class=\"n\">%.1f</td><td class=\"n\">%.1f</td><td class=\"n\">%.6f</td>",
-                    m.throughput().prefillTokensPerSecond(), m.throughput().decodeTokensPerSecond(), m.loss().loss()));
+            sb.append(String.format(Locale.ROOT, "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%.6f</td>",
+                    m.throughput().prefill().format(), m.throughput().decode().format(), m.loss().loss()));
             if (m.pruned()) {
                 boolean ok = m.lossMismatch() <= ReportRun.EXACT_TOLERANCE;
                 sb.append(String.format(Locale.ROOT, "<td class=\"n\">%.6f</td><td class=\"%s\">%s (%.1e)</td>",
@@ -182,7 +189,7 @@ public final class ReportHtml {
             }
             sb.append("</tr>\n");
         }
-        sb.append("</table>\n<p class=\"cap\">On disk: all files of the directory. Weight memory: tensor bytes the runtime "
+        sb.append("</table></div>\n<p class=\"cap\">On disk: all files of the directory. Weight memory: tensor bytes the runtime "
                 + "memory-maps. Weights read per token: attention, router, the top-k experts and the LM head (what bounds "
                 + "decode speed on large models); only the router part of it shrinks, so pruning saves memory rather than "
                 + "per-token work. Directories: ");
@@ -193,7 +200,7 @@ public final class ReportHtml {
     private static void settings(StringBuilder sb, Report rep) {
         ReportConfig c = rep.config();
         StudyResult r = rep.study();
-        sb.append("<h2>Setting</h2>\n<table>\n");
+        sb.append("<h2>Setting</h2>\n<div class=\"scroll\"><table>\n");
         row(sb, "model", c.model().toString());
         for (String d : r.domains()) {
             row(sb, "domain " + d, String.format(Locale.ROOT, "%s: %d demonstration tokens, %d held-out tokens predicted",
@@ -202,11 +209,12 @@ public final class ReportHtml {
         row(sb, "methods", String.join(", ", r.methods().stream().map(Method::cliName).toList()));
         row(sb, "experts kept", r.keeps().toString() + " of " + r.numExperts() + " per MoE layer");
         row(sb, "split", String.format(Locale.ROOT, "first %d documents = demonstrations (up to %d tokens each); next up to "
-                + "%d documents x %d tokens = held out", c.demos(), c.maxDemoTokens(), c.evalDocs(), c.evalTokens()));
+                + "%d documents = held out, each whole, scored in rolling windows of %d tokens", c.demos(), c.maxDemoTokens(),
+                c.evalDocs(), c.evalTokens()));
         row(sb, "random seed", Long.toString(c.seed()));
         row(sb, "machine", rep.machine() + ", " + rep.threads() + " compute thread(s)");
         row(sb, "study time", String.format(Locale.ROOT, "%.0f s (report %.0f s)", r.seconds(), rep.seconds()));
-        sb.append("</table>\n<pre>").append(esc(c.commandLine())).append("</pre>\n");
+        sb.append("</table></div>\n<pre>").append(esc(c.commandLine())).append("</pre>\n");
     }
 
     private static void row(StringBuilder sb, String k, String v) {
@@ -221,7 +229,8 @@ public final class ReportHtml {
         return v == full ? "" : String.format(Locale.ROOT, " <span class=\"d\">(%.0f%%)</span>", 100.0 * v / full);
     }
 
-    static String bytes(long b) {
+    /** Binary units (KiB, MiB, GiB), as `inspect` prints them; the report and its stdout summary use this one form. */
+    public static String bytes(long b) {
         if (b >= 1L << 30) return String.format(Locale.ROOT, "%.2f GiB", b / (double) (1L << 30));
         if (b >= 1L << 20) return String.format(Locale.ROOT, "%.1f MiB", b / (double) (1L << 20));
         return String.format(Locale.ROOT, "%.1f KiB", b / 1024.0);

@@ -60,6 +60,17 @@ public final class ReportPlots {
         }
         for (int e = 0; e < r.numExperts(); e++) cols.add(Integer.toString(e));
         int cell = r.numExperts() <= 16 ? 44 : r.numExperts() <= 64 ? 17 : 8;
-        return Svg.heatmap(domain + ": easyep importance (1 = layer's top expert)", rows, cols, scaled, cell, "expert");
+        // The kept experts of the smallest budget are marked: the ones a pruned checkpoint would hold.
+        Map<Integer, int[][]> kept = r.oodKept().get(domain);
+        boolean[][] marked = null;
+        String markLabel = null;
+        if (kept != null && !kept.isEmpty()) {
+            int keep = kept.keySet().stream().min(Integer::compare).orElseThrow();
+            marked = new boolean[imp.length][r.numExperts()];
+            for (int l = 0; l < imp.length; l++) for (int e : kept.get(keep)[l]) marked[l][e] = true;
+            markLabel = "kept at " + keep + " of " + r.numExperts();
+        }
+        return Svg.heatmap(domain + ": easyep importance (1 = layer's top expert)", rows, cols, scaled, cell, "expert",
+                marked, markLabel);
     }
 }

@@ -54,7 +54,7 @@ public final class ReportRun {
             models.add(measure("full model", config.model(), config.model(), full, study.full().get(config.pruneDomain()), null, 0, config));
         }
         DomainSplit heldOut = DomainSplit.of(config.pruneDomain(), config.domains().get(config.pruneDomain()), tokenizer,
-                config.demos(), config.maxDemoTokens(), config.evalDocs(), config.evalTokens());
+                config.demos(), config.maxDemoTokens(), config.evalDocs());
         String fingerprint;
         try (Checkpoint ckpt = Checkpoint.open(config.model())) {
             fingerprint = ModelFingerprint.of(spec, ckpt);
@@ -81,7 +81,7 @@ public final class ReportRun {
             Quality masked = study.inDomain().get(config.pruneDomain()).get(Method.EASYEP).get(keep);
             try (Model pruned = Models.open(dir)) {
                 log.accept("measuring " + name + " (held-out loss without a mask, size, speed)");
-                Quality loss = Study.evaluate(pruned, heldOut.evalIds(), ExpertMask.NONE);
+                Quality loss = Study.evaluate(pruned, heldOut.evalIds(), ExpertMask.NONE, config.evalTokens());
                 ModelMeasurement m = measure(name, dir, Path.of("models", name), pruned, loss, masked, pr.seconds(), config);
                 log.accept(String.format("  %s: loss %.6f as a checkpoint, %.6f masked (relative difference %.1e)",
                         name, loss.loss(), masked.loss(), m.lossMismatch()));

@@ -15,6 +15,7 @@ import io.moeprune.select.MixedDomain;
 import io.moeprune.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -48,7 +49,7 @@ public final class Study {
         Map<String, DomainSplit> splits = new LinkedHashMap<>();
         config.domains().forEach((name, path) -> {
             DomainSplit split = DomainSplit.of(name, path, tokenizer, config.demos(), config.maxDemoTokens(),
-                    config.maxEvalDocs(), config.maxEvalTokens());
+                    config.maxEvalDocs());
             if (split.demoIds().isEmpty() || split.evalIds().isEmpty()) {
                 throw MoepruneException.inFile(path, "has " + split.demoIds().size() + " demonstration(s) and "
                         + split.evalIds().size() + " held-out document(s) of 2+ tokens; the study needs the first "
@@ -114,14 +115,27 @@ public final class Study {
     }
 
     private Quality evaluate(DomainSplit d, ExpertMask mask) {
-        return evaluate(model, d.evalIds(), mask);
+        return evaluate(model, d.evalIds(), mask, config.maxEvalTokens());
     }
 
-    /** Next-token quality of a model (optionally masked) on tokenised documents: the one evaluation every table uses. */
-    public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask) {
+    /**
+     * Next-token quality of a model (optionally masked) on whole tokenised documents, scored in rolling windows of
+     * {@code window} tokens (RollingWindows), all windows of all documents in one layer-major pass: the one
+     * evaluation every table uses.
+     */
+    public static Quality evaluate(Model model, List<int[]> docs, ExpertMask mask, int window) {
+        List<int[]> pieces = new ArrayList<>();
+        List<Integer> from = new ArrayList<>();
+        for (int[] ids : docs) {
+            for (RollingWindows w : RollingWindows.of(ids.length, window)) {
+                pieces.add(Arrays.copyOfRange(ids, w.start(), w.end()));
+                from.add(w.from());
+            }
+        }
         double nll = 0;
         long predicted = 0, hits = 0;
-        for (Perplexity.DocScore s : new Perplexity(model, mask).scoreAll(docs, LayerMajorListener.NONE)) {
+        int[] starts = from.stream().mapToInt(Integer::intValue).toArray();
+        for (Perplexity.Span s : new Perplexity(model, mask).scoreAllFrom(pieces, starts, LayerMajorListener.NONE)) {
             nll += s.nll();
             predicted += s.predicted();
             hits += s.hits();

@@ -3,16 +3,15 @@ package io.moeprune.report;
 import io.moeprune.runtime.InferenceState;
 import io.moeprune.runtime.Model;
 
-import java.util.Arrays;
 import java.util.Random;
 
 /**
  * Prefill and decode speed of a model in the runtime, measured the way RuntimeBench does: a fixed random-token prompt
  * (same seed for every model, so full and pruned models see the same tokens), one warm-up pass (JIT, page cache),
- * then the median of a few runs of one batched prefill followed by greedy KV-cache decode steps.
+ * then a few runs of one batched prefill followed by greedy KV-cache decode steps; each rate keeps the median and the
+ * range of the runs.
  */
-public record Throughput(double prefillTokensPerSecond, double decodeTokensPerSecond, int promptTokens,
-                         int decodeSteps, int runs) {
+public record Throughput(Spread prefill, Spread decode, int promptTokens, int decodeSteps, int runs) {
 
     public static Throughput measure(Model model, int promptTokens, int decodeSteps, int runs) {
         int[] prompt = new Random(7).ints(promptTokens, 0, model.spec().vocabSize()).toArray();
@@ -30,19 +29,22 @@ public record Throughput(double prefillTokensPerSecond, double decodeTokensPerSe
             prefill[r] = promptTokens / ((t1 - t0) / 1e9);
             decode[r] = decodeSteps / ((t2 - t1) / 1e9);
         }
-        return new Throughput(median(prefill), median(decode), promptTokens, decodeSteps, runs);
+        return new Throughput(Spread.of(prefill), Spread.of(decode), promptTokens, decodeSteps, runs);
+    }
+
+    /** Median prefill tokens/s. */
+    public double prefillTokensPerSecond() {
+        return prefill.median();
+    }
+
+    /** Median decode tokens/s. */
+    public double decodeTokensPerSecond() {
+        return decode.median();
     }
 
     private static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
         return best;
-    }
-
-    static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        int n = s.length;
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 }

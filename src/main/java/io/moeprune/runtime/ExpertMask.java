@@ -93,7 +93,7 @@ public final class ExpertMask {
         JsonNode layers = root == null ? null : root.get("layers");
         if (layers == null || !layers.isObject()) throw MoepruneException.inFile(file, "no \"layers\" object");
         Map<Integer, int[]> ids = new TreeMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = layers.fields(); it.hasNext(); ) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = layers.properties().iterator(); it.hasNext(); ) {
             var e = it.next();
             int layer;
             try {

@@ -79,12 +79,12 @@ public final class Checkpoint implements AutoCloseable {
         if (map == null || !map.isObject()) throw MoepruneException.inFile(index, "no weight_map object");
         Map<String, String> meta = new LinkedHashMap<>();
         JsonNode md = root.get("metadata");
-        if (md != null && md.isObject()) md.fields().forEachRemaining(e -> meta.put(e.getKey(), e.getValue().asText()));
+        if (md != null && md.isObject()) md.properties().iterator().forEachRemaining(e -> meta.put(e.getKey(), e.getValue().asText()));
 
         Map<String, SafetensorsFile> shards = new TreeMap<>();
         Map<String, SafetensorsFile> byTensor = new LinkedHashMap<>();
         try {
-            for (var it = map.fields(); it.hasNext(); ) {
+            for (var it = map.properties().iterator(); it.hasNext(); ) {
                 var e = it.next();
                 if (!e.getValue().isTextual()) {
                     throw MoepruneException.inFile(index, "weight_map entry for '" + SafetensorsFile.oneLine(e.getKey())

@@ -163,13 +163,13 @@ public final class SafetensorsFile implements AutoCloseable {
             throw MoepruneException.inFile(path, "header is not a JSON object");
         }
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.properties().iterator(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String name = e.getKey();
             JsonNode v = e.getValue();
             if (name.equals("__metadata__")) {
                 if (!v.isObject()) throw MoepruneException.inFile(path, "__metadata__ is not a JSON object");
-                v.fields().forEachRemaining(m -> {
+                v.properties().iterator().forEachRemaining(m -> {
                     if (!m.getValue().isTextual()) {
                         throw MoepruneException.inFile(path, "__metadata__ value for '" + m.getKey() + "' is not a string");
                     }

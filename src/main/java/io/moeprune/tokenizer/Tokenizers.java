@@ -1,8 +1,9 @@
 package io.moeprune.tokenizer;
 
-import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.moeprune.MoepruneException;
 
 import java.io.IOException;
@@ -21,8 +22,8 @@ import java.util.Set;
  * end-of-sequence ids from generation_config.json / config.json.
  */
 public final class Tokenizers {
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS);
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     private Tokenizers() {
     }

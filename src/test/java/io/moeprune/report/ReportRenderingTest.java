@@ -47,9 +47,9 @@ class ReportRenderingTest {
                 "java", 128, 32, 3, 1, "moeprune report models/m --domains data --out x");
         List<ModelMeasurement> models = new ArrayList<>();
         models.add(new ModelMeasurement("full model", Path.of("models/m"), 4, 4_000_000, 3_900_000, 1_000_000,
-                1_950_000, new Throughput(400, 100, 128, 32, 3), full.get("java"), null, 0));
+                1_950_000, new Throughput(new Spread(400, 380, 420), new Spread(100, 90, 105), 128, 32, 3), full.get("java"), null, 0));
         models.add(new ModelMeasurement("java-2of4", Path.of("models", "java-2of4"), 2, 2_000_000, 1_950_000, 990_000,
-                975_000, new Throughput(450, 110, 128, 32, 3), new Quality(prunedLoss, 0.4, 100), keeps(2.2, 2.5).get(2), 1));
+                975_000, new Throughput(new Spread(450, 440, 460), new Spread(110, 104, 115), 128, 32, 3), new Quality(prunedLoss, 0.4, 100), keeps(2.2, 2.5).get(2), 1));
         return new Report(config, "m", "qwen3_moe", 2, 2, 2, study, models, 2, "2 processors, Test CPU",
                 Instant.parse("2026-11-23T12:00:00Z"), 20);
     }
@@ -120,7 +120,7 @@ class ReportRenderingTest {
         assertTrue(md.contains("| easyep | 2.200 (+10.0%) | 4.100 (+2.5%) | 3.150 (+5.0%) |"), md);
         assertTrue(md.contains("| java | 2.500 (+25.0%) | 5.000 (+25.0%) | 3.750 (+25.0%) |"), md);
         assertTrue(md.contains("![java: loss vs experts kept](plots/quality-java.svg)"));
-        assertTrue(md.contains("| java-2of4 | 2/4 | 975,000 | 1.9 MiB | 1.9 MiB | 966.8 KiB | 450.0 | 110.0 | 2.500000 | 2.500000 | yes (0.0e+00) |"), md);
+        assertTrue(md.contains("| java-2of4 | 2/4 | 975,000 | 1.9 MiB | 1.9 MiB | 966.8 KiB | 450.0 (440-460) | 110.0 (104-115) | 2.500000 | 2.500000 | yes (0.0e+00) |"), md);
         for (String f : List.of("plots/quality-java.svg", "plots/quality-docs.svg", "plots/importance-java.svg",
                 "plots/importance-docs.svg")) {
             DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(dir.resolve(f).toFile());

@@ -34,7 +34,7 @@ class SharedModelPerplexityTest {
         Tokenizer tok = Tokenizers.load(MODEL);
         try (Model model = Models.open(MODEL)) {
             Perplexity ppl = new Perplexity(model, ExpertMask.NONE);
-            var domains = ref.get("domains").fields();
+            var domains = ref.get("domains").properties().iterator();
             int checked = 0;
             while (domains.hasNext()) {
                 var domain = domains.next();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Java half of final_runtime_bench.sh (same models, threads and sizes). Carry .devbench.
+# The Java half of runtime_vs_transformers.sh (same models, threads and sizes). Carry .devbench.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector -cp .devbench/moeprune-slim.jar"
 big=/tmp/qwen3moe-1.9b; tiny=/tmp/tiny7d-shape
