@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
+import io.moeprune.model.MoeSpec.Groups;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.safetensors.DType;
 import io.moeprune.safetensors.SafetensorsFile;
@@ -28,7 +29,9 @@ import java.util.Map;
  * The calibration statistics file (docs/formats.md): one safetensors file holding, for every {@link Statistic},
  * an F64 tensor [demonstrations, MoE layers, experts] named by {@link Statistic#key()}, and in
  * {@code __metadata__} (string values): format = "moeprune-stats", version = "1", fingerprint, domain, family,
- * moe_layers (JSON array), num_experts, top_k, demos (JSON array of {sha256, tokens}), created (ISO-8601).
+ * moe_layers (JSON array), num_experts, top_k, demos (JSON array of {sha256, tokens}), created (ISO-8601), and
+ * n_group (1 without expert groups) and, with groups, topk_group and group_score ({@code max} / {@code sum_top2});
+ * files written before the group keys existed lack them.
  */
 public final class StatsFile {
     public static final String FORMAT = "moeprune-stats";
@@ -41,6 +44,11 @@ public final class StatsFile {
     }
 
     public static void write(ExpertStats stats, String family, Path file) {
+        write(stats, family, Groups.NONE, file);
+    }
+
+    /** Also records the model's expert groups, which {@code select --strategy balanced} needs. */
+    public static void write(ExpertStats stats, String family, Groups groups, Path file) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
         meta.put("version", VERSION);
@@ -54,6 +62,11 @@ public final class StatsFile {
         stats.demos().forEach(d -> demos.addObject().put("sha256", d.sha256()).put("tokens", d.tokens()));
         meta.put("demos", demos.toString());
         meta.put("created", Instant.now().toString());
+        meta.put("n_group", Integer.toString(groups.nGroup()));
+        if (groups.enabled()) {
+            meta.put("topk_group", Integer.toString(groups.topkGroup()));
+            meta.put("group_score", groups.score().name().toLowerCase(java.util.Locale.ROOT));
+        }
         try (StagedOutput staged = StagedOutput.file(file, true)) {
             try (SafetensorsWriter w = new SafetensorsWriter(staged.stagingDirectory(), Long.MAX_VALUE, meta)) {
                 int d = stats.numDemos(), l = stats.numMoeLayers(), e = stats.numExperts();
@@ -109,6 +122,22 @@ public final class StatsFile {
                     moeLayers, experts, topK, demos, values);
         } catch (IOException | NumberFormatException | NullPointerException e) {
             throw MoepruneException.inFile(file, "statistics metadata is incomplete or corrupt (" + e.getClass().getSimpleName() + ")");
+        }
+    }
+
+    /**
+     * The expert groups recorded in a statistics file: {@link Groups#NONE} for a model without groups, null when the
+     * file predates the group keys (it cannot say).
+     */
+    public static Groups groups(Path file) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Map<String, String> meta = f.metadata();
+            if (!meta.containsKey("n_group")) return null;
+            if (Integer.parseInt(meta.get("n_group")) <= 1) return Groups.NONE;
+            return new Groups(Integer.parseInt(meta.get("n_group")), Integer.parseInt(meta.get("topk_group")),
+                    Groups.GroupScore.valueOf(meta.get("group_score").toUpperCase(java.util.Locale.ROOT)));
+        } catch (RuntimeException e) {
+            throw MoepruneException.inFile(file, "expert-group metadata is corrupt (" + e.getClass().getSimpleName() + ")");
         }
     }
 

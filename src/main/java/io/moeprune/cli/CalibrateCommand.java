@@ -96,7 +96,7 @@ final class CalibrateCommand implements Callable<Integer> {
                     p -> bar.setExtraMessage(" " + p.describe()));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
-        StatsFile.write(stats, spec.family().modelType(), out);
+        StatsFile.write(stats, spec.family().modelType(), spec.moe().groups(), out);
         System.out.printf(Locale.ROOT, "calibrated %s: %d demonstrations, %d tokens, %d MoE layers x %d experts, "
                         + "%.0f tokens/s; wrote %s%n", name, stats.numDemos(), stats.totalTokens(), stats.numMoeLayers(),
                 stats.numExperts(), stats.totalTokens() / secs, out);

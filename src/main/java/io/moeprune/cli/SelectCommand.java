@@ -8,6 +8,8 @@ import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.calibrate.StatsFile;
 import io.moeprune.model.ConfigReader;
+import io.moeprune.model.GroupStrategy;
+import io.moeprune.model.MoeSpec.Groups;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.select.Budget;
@@ -36,6 +38,7 @@ import java.util.concurrent.Callable;
                 "Examples:",
                 "  moeprune select math.stats --method easyep --keep 16 --out math-16.mask.json",
                 "  moeprune select math.stats code.stats --method easyep --keep-ratio 0.5 --budget global --out mix.mask.json",
+                "  moeprune select math.stats --keep 16 --strategy balanced --out math-16-balanced.mask.json",
                 "  moeprune select --import-easyep mask.json --model MODEL --out imported.mask.json",
                 "  moeprune select --import-reap reap_report.json --model MODEL --out imported.mask.json"})
 final class SelectCommand implements Callable<Integer> {
@@ -59,7 +62,13 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--floor", converter = Ranges.Positive.class, description = "global budget: least experts per layer (default: the model's top-k)")
     Integer floor;
 
-    @Option(names = "--groups", converter = Ranges.Positive.class, description = "keep an equal number of experts in each of N expert groups (DeepSeek n_group)")
+    @Option(names = "--strategy", paramLabel = "S", description = "routers with expert groups (DeepSeek n_group > 1): "
+            + "nogroup (default: top-K ignoring groups; prune writes n_group = topk_group = 1), balanced (an equal number "
+            + "kept in every group; groups kept) or easyep-mul (EASY-EP's serving patch; mask mode only, prune refuses it)")
+    String strategy;
+
+    @Option(names = "--groups", paramLabel = "N", converter = Ranges.Positive.class, description = "the model's n_group for --strategy balanced, for "
+            + "statistics calibrated before they recorded it; alone it means --strategy balanced")
     Integer groups;
 
     @Option(names = "--domain-weights", converter = Ranges.NonNegativeDouble.class, split = ",", description = "weights of the STATS files in a mixed-domain selection")
@@ -139,7 +148,9 @@ final class SelectCommand implements Callable<Integer> {
             case "global" -> Budget.global(k, floor == null ? first.topK() : floor);
             default -> throw new MoepruneException("--budget must be per-layer or global, not '" + budget + "'");
         };
-        if (groups != null && groups > 1) b = b.withGroups(groups);
+        GroupStrategy routing = strategy != null ? GroupStrategy.parse(strategy)
+                : groups != null && groups > 1 ? GroupStrategy.BALANCED : GroupStrategy.NOGROUP;
+        if (routing == GroupStrategy.BALANCED) b = b.withGroups(balancedGroups(k, first.topK()));
         List<double[][]> scores = new ArrayList<>();
         for (ExpertStats s : domains) scores.add(m.scores(s, seed));
         double[][] combined = domains.size() == 1 ? scores.get(0) : MixedDomain.combine(scores, domainWeights);
@@ -151,7 +162,35 @@ final class SelectCommand implements Callable<Integer> {
                     s.totalTokens(), s.demos()));
         }
         return new ExpertMask(first.fingerprint(), StatsFile.family(stats.get(0)), experts, first.topK(),
-                first.moeLayers(), kept, m.cliName(), b.describe(), refs);
+                first.moeLayers(), kept, m.cliName(), b.describe(), refs, routing);
+    }
+
+    /**
+     * The group count of --strategy balanced, from the statistics (or --groups for older ones), after checking that K
+     * splits evenly and, when the statistics record topk_group, that the pruned groups can still route top-k.
+     */
+    private int balancedGroups(int k, int topK) {
+        Groups recorded = StatsFile.groups(stats.get(0));
+        if (recorded == null && groups == null) {
+            throw MoepruneException.inFile(stats.get(0), "--strategy balanced needs the model's expert groups, which these "
+                    + "statistics do not record (calibrated before they did); give --groups N or calibrate again");
+        }
+        if (recorded != null && groups != null && groups != recorded.nGroup()) {
+            throw MoepruneException.inFile(stats.get(0), "--groups " + groups + " but the model has n_group = "
+                    + recorded.nGroup());
+        }
+        int n = groups != null ? groups : recorded.nGroup();
+        if (n <= 1) {
+            throw MoepruneException.inFile(stats.get(0), "--strategy balanced keeps an equal number per expert group, "
+                    + "but the model has no expert groups (n_group = " + n + ")");
+        }
+        if (k % n != 0) {
+            throw new MoepruneException("--strategy balanced keeps an equal number in each of the " + n
+                    + " expert groups, so K must be a multiple of " + n + ", not " + k);
+        }
+        String problem = recorded == null ? null : recorded.balancedProblem(k / n, topK);
+        if (problem != null) throw new MoepruneException("--strategy balanced with K = " + k + ": " + problem);
+        return n;
     }
 
     private int keepCount(int experts) {
@@ -170,14 +209,15 @@ final class SelectCommand implements Callable<Integer> {
             ObjectMapper om = new ObjectMapper();
             ObjectNode o = om.createObjectNode();
             o.put("mask", out.toString()).put("method", mask.method()).put("budget", mask.budget())
+                    .put("strategy", mask.strategy() == null ? null : mask.strategy().cliName())
                     .put("kept_total", mask.keptTotal()).put("experts_total", mask.numExperts() * mask.kept().length);
             ArrayNode counts = o.putArray("kept_per_layer");
             for (int[] k : mask.kept()) counts.add(k.length);
             System.out.println(om.writerWithDefaultPrettyPrinter().writeValueAsString(o));
             return;
         }
-        System.out.printf(Locale.ROOT, "method %s, budget %s, domains %s%n", mask.method(), mask.budget(),
-                mask.domains().stream().map(ExpertMask.DomainRef::name).toList());
+        System.out.printf(Locale.ROOT, "method %s, budget %s, strategy %s, domains %s%n", mask.method(), mask.budget(),
+                mask.strategy() == null ? "none recorded" : mask.strategy().cliName(), mask.domains().stream().map(ExpertMask.DomainRef::name).toList());
         for (int i = 0; i < mask.kept().length; i++) {
             System.out.printf(Locale.ROOT, "  layer %3d: keeps %3d of %d%n", mask.moeLayers().get(i), mask.kept()[i].length,
                     mask.numExperts());

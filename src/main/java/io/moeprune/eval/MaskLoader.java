@@ -55,7 +55,7 @@ public final class MaskLoader {
         Map<Integer, int[]> kept = new TreeMap<>();
         for (int i = 0; i < m.kept().length; i++) kept.put(m.moeLayers().get(i), m.kept()[i]);
         try {
-            return ExpertMask.of(kept, spec.moe().numExperts()).validate(spec, maskFile);
+            return ExpertMask.of(kept, spec.moe().numExperts(), m.routing()).validate(spec, maskFile);
         } catch (MoepruneException e) {
             throw e.getMessage().startsWith(maskFile.toString()) ? e : MoepruneException.inFile(maskFile, e.getMessage());
         }

@@ -70,5 +70,22 @@ public record MoeSpec(
         public boolean enabled() {
             return nGroup > 1;
         }
+
+        /**
+         * Why groups that keep {@code perGroup} experts each cannot route {@code topK} experts per token (the top-2
+         * sum needs 2 per group; the topkGroup chosen groups must hold topK candidates), or null when they can.
+         */
+        public String balancedProblem(int perGroup, int topK) {
+            if (score == GroupScore.SUM_TOP2 && perGroup < 2) {
+                return "each of the " + nGroup + " expert groups keeps " + perGroup
+                        + " expert(s) but the group score (sum of the top 2) needs at least 2 per group";
+            }
+            if ((long) topkGroup * perGroup < topK) {
+                return "topk_group " + topkGroup + " x " + perGroup + " kept experts per group = " + topkGroup * perGroup
+                        + " candidates, fewer than the " + topK + " experts each token is routed to; keep at least "
+                        + (topK + topkGroup - 1) / topkGroup + " per group";
+            }
+            return null;
+        }
     }
 }

@@ -50,7 +50,8 @@ public final class RuntimeVerification implements Verification {
         ModelSpec full = ConfigReader.read(modelDir), pruned = ConfigReader.read(prunedDir);
         Map<Integer, int[]> kept = new HashMap<>();
         for (int i = 0; i < mask.moeLayers().size(); i++) kept.put(mask.moeLayers().get(i), mask.kept()[i]);
-        io.moeprune.runtime.ExpertMask runtimeMask = io.moeprune.runtime.ExpertMask.of(kept, full.moe().numExperts());
+        io.moeprune.runtime.ExpertMask runtimeMask = io.moeprune.runtime.ExpertMask.of(kept, full.moe().numExperts(),
+                mask.routing());
         double worst = 0;
         try (Model a = Model.load(modelDir, full); Model b = Model.load(prunedDir, pruned)) {
             SplittableRandom rnd = new SplittableRandom(20261123L);

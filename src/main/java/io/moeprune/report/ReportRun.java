@@ -2,6 +2,7 @@ package io.moeprune.report;
 
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.kernels.Parallel;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.prune.PruneResult;
 import io.moeprune.prune.Pruner;
@@ -68,7 +69,7 @@ public final class ReportRun {
             io.moeprune.select.ExpertMask mask = new io.moeprune.select.ExpertMask(fingerprint, spec.family().modelType(),
                     experts, spec.moe().topK(), spec.moeLayers(), e.getValue(), Method.EASYEP.cliName(),
                     keep + " experts per layer", List.of(new io.moeprune.select.ExpertMask.DomainRef(config.pruneDomain(), 1.0,
-                    heldOut.demoIds().size(), study.demoTokens().get(config.pruneDomain()))));
+                    heldOut.demoIds().size(), study.demoTokens().get(config.pruneDomain()))), GroupStrategy.NOGROUP);
             try {
                 Files.createDirectories(maskFile.getParent());
             } catch (IOException ex) {

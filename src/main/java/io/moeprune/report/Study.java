@@ -3,6 +3,7 @@ package io.moeprune.report;
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorListener;
@@ -106,12 +107,15 @@ public final class Study {
                 demoTokens, config.oodMethod(), config.keeps(), config.methods(), oodKept, (System.nanoTime() - t0) / 1e9);
     }
 
-    /** The runtime mask that keeps {@code kept[i]} in MoE layer i. */
+    /**
+     * The runtime mask that keeps {@code kept[i]} in MoE layer i, routing expert groups as select's default strategy
+     * (nogroup), which is what the report prunes.
+     */
     public static ExpertMask mask(ModelSpec spec, int[][] kept) {
         Map<Integer, int[]> byLayer = new HashMap<>();
         List<Integer> layers = spec.moeLayers();
         for (int i = 0; i < layers.size(); i++) byLayer.put(layers.get(i), kept[i]);
-        return ExpertMask.of(byLayer, spec.moe().numExperts());
+        return ExpertMask.of(byLayer, spec.moe().numExperts(), GroupStrategy.NOGROUP);
     }
 
     private Quality evaluate(DomainSplit d, ExpertMask mask) {

@@ -3,6 +3,7 @@ package io.moeprune.runtime;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.ModelSpec;
 
 import java.io.IOException;
@@ -17,20 +18,34 @@ import java.util.TreeMap;
  * Which routed experts each MoE layer may route to. A layer without an entry keeps all its experts. Masked experts
  * are removed from routing exactly as a pruned checkpoint lacking them would route (see {@link Router}).
  *
- * <p>JSON form: {@code {"layers": {"<layer>": [kept expert ids...], ...}}}.
+ * With expert groups, {@link #strategy()} says how the router goes around the removed experts ({@link GroupStrategy};
+ * without groups it changes nothing).
+ *
+ * <p>JSON form: {@code {"layers": {"<layer>": [kept expert ids...], ...}, "strategy": "nogroup"}}; without
+ * {@code "strategy"} it routes as before the field existed, i.e. as {@link GroupStrategy#BALANCED}.
  */
 public final class ExpertMask {
-    public static final ExpertMask NONE = new ExpertMask(Map.of());
+    public static final ExpertMask NONE = new ExpertMask(Map.of(), GroupStrategy.BALANCED);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Map<Integer, boolean[]> kept;   // layer -> kept[expert]
+    private final GroupStrategy strategy;
 
-    private ExpertMask(Map<Integer, boolean[]> kept) {
+    private ExpertMask(Map<Integer, boolean[]> kept, GroupStrategy strategy) {
         this.kept = kept;
+        this.strategy = strategy;
     }
 
-    /** A mask from layer -> kept expert ids; every id must be below numExperts. */
+    /**
+     * A mask from layer -> kept expert ids (every id below numExperts) that keeps expert groups as masks did before
+     * strategies existed ({@link GroupStrategy#BALANCED} routing).
+     */
     public static ExpertMask of(Map<Integer, int[]> keptIds, int numExperts) {
+        return of(keptIds, numExperts, GroupStrategy.BALANCED);
+    }
+
+    /** A mask from layer -> kept expert ids that routes around removed experts by {@code strategy}. */
+    public static ExpertMask of(Map<Integer, int[]> keptIds, int numExperts, GroupStrategy strategy) {
         Map<Integer, boolean[]> m = new TreeMap<>();
         keptIds.forEach((layer, ids) -> {
             boolean[] k = new boolean[numExperts];
@@ -43,7 +58,12 @@ public final class ExpertMask {
             }
             m.put(layer, k);
         });
-        return new ExpertMask(Collections.unmodifiableMap(m));
+        return new ExpertMask(Collections.unmodifiableMap(m), strategy);
+    }
+
+    /** How routers with expert groups go around the removed experts. */
+    public GroupStrategy strategy() {
+        return strategy;
     }
 
     /** Kept[expert] of a layer, or null when the layer keeps every expert. */
@@ -81,7 +101,7 @@ public final class ExpertMask {
         return this;
     }
 
-    /** Reads {@code {"layers": {"3": [0, 5, 7], ...}}}. */
+    /** Reads {@code {"layers": {"3": [0, 5, 7], ...}}} with an optional {@code "strategy"}. */
     public static ExpertMask load(Path file, int numExperts) {
         JsonNode root;
         try {
@@ -112,8 +132,15 @@ public final class ExpertMask {
             }
             ids.put(layer, kept);
         }
+        JsonNode s = root.get("strategy");
+        GroupStrategy strategy;
         try {
-            return of(ids, numExperts);
+            strategy = s == null ? GroupStrategy.BALANCED : GroupStrategy.parse(s.asText());
+        } catch (MoepruneException ex) {
+            throw MoepruneException.inFile(file, ex.getMessage());
+        }
+        try {
+            return of(ids, numExperts, strategy);
         } catch (MoepruneException ex) {
             throw MoepruneException.inFile(file, ex.getMessage());
         }

@@ -2,6 +2,7 @@ package io.moeprune.runtime;
 
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.MoeSpec;
 
 import java.util.Arrays;
@@ -71,9 +72,10 @@ public final class MoeBlock implements FeedForward {
         int[] ids = new int[n * k];
         float[] w = new float[n * k];
         boolean[] kept = ctx.mask().kept(layer);
+        GroupStrategy strategy = ctx.mask().strategy();
         Parallel.forRange(n, 64L * numExperts, (from, to) -> {
             float[] scratch = new float[2 * numExperts];
-            for (int t = from; t < to; t++) router.route(logits, t * numExperts, kept, ids, w, t * k, scratch);
+            for (int t = from; t < to; t++) router.route(logits, t * numExperts, kept, strategy, ids, w, t * k, scratch);
         });
 
         // Group the (token, slot) pairs by expert; within an expert they stay in token order.

@@ -1,5 +1,6 @@
 package io.moeprune.runtime;
 
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.MoeSpec;
 
 /**
@@ -17,7 +18,12 @@ import io.moeprune.model.MoeSpec;
  * which experts were chosen).
  *
  * <p>A mask removes experts as if the checkpoint lacked them: their logits count as -inf, so a softmax
- * renormalises over the kept experts only.
+ * renormalises over the kept experts only. With expert groups the mask's {@link GroupStrategy} says how:
+ * BALANCED keeps the group restriction, scored over the kept experts (a pruned checkpoint that keeps
+ * {@code n_group}/{@code topk_group}); NOGROUP drops it (the pruned checkpoint with {@code n_group = topk_group = 1});
+ * EASYEP_MUL is EASY-EP's serving patch, which no checkpoint reproduces: the full router runs (scores and group
+ * scores over all experts), then the removed experts' choice scores are multiplied by 0 (see {@link #multiplyByZero}).
+ * Without groups the strategy changes nothing.
  */
 public final class Router {
     private final MoeSpec spec;
@@ -33,8 +39,14 @@ public final class Router {
      * {@code kept} is null when every expert is allowed; {@code scratch} needs 2·E floats.
      */
     public void route(float[] logits, int lOff, boolean[] kept, int[] ids, float[] w, int oOff, float[] scratch) {
+        route(logits, lOff, kept, GroupStrategy.BALANCED, ids, w, oOff, scratch);
+    }
+
+    /** As {@link #route(float[], int, boolean[], int[], float[], int, float[])}, routing around removed experts by {@code strategy}. */
+    public void route(float[] logits, int lOff, boolean[] kept, GroupStrategy strategy, int[] ids, float[] w, int oOff,
+                      float[] scratch) {
         int k = spec.topK();
-        choose(logits, lOff, kept, ids, oOff, scratch);
+        choose(logits, lOff, kept, strategy, ids, oOff, scratch);
         float[] scores = scratch;               // [0, E): what the weights are taken from
 
         float sum = 0f;
@@ -69,12 +81,22 @@ public final class Router {
      * candidates, which of the zeros win is such a tie.)
      */
     public boolean tieDependent(float[] logits, int lOff, boolean[] kept, float[] scratch) {
-        return choose(logits, lOff, kept, new int[spec.topK()], 0, scratch);
+        return tieDependent(logits, lOff, kept, GroupStrategy.BALANCED, scratch);
+    }
+
+    /** As {@link #tieDependent(float[], int, boolean[], float[])}, routing around removed experts by {@code strategy}. */
+    public boolean tieDependent(float[] logits, int lOff, boolean[] kept, GroupStrategy strategy, float[] scratch) {
+        return choose(logits, lOff, kept, strategy, new int[spec.topK()], 0, scratch);
     }
 
     /** Fills scratch (scores, then choice scores) and ids[oOff..oOff+k); returns whether the choice was a tie. */
-    private boolean choose(float[] logits, int lOff, boolean[] kept, int[] ids, int oOff, float[] scratch) {
+    private boolean choose(float[] logits, int lOff, boolean[] maskKept, GroupStrategy strategy, int[] ids, int oOff,
+                           float[] scratch) {
         int e = spec.numExperts(), k = spec.topK();
+        boolean groups = spec.groups().enabled();
+        boolean multiply = groups && strategy == GroupStrategy.EASYEP_MUL && maskKept != null;
+        // EASY-EP's patch scores every expert first and removes afterwards; otherwise removed experts never compete.
+        boolean[] kept = multiply ? null : maskKept;
         float[] scores = scratch;               // [0, E): what the weights are taken from
         int choiceOff = e;                      // [E, 2E): what top-k ranks
         switch (spec.scoring()) {
@@ -106,7 +128,8 @@ public final class Router {
                 }
             }
         }
-        boolean tie = spec.groups().enabled() && restrictToGroups(scratch, e);
+        boolean tie = groups && strategy != GroupStrategy.NOGROUP && restrictToGroups(scratch, e);
+        if (multiply) multiplyByZero(scratch, e, maskKept);
         topK(scratch, choiceOff, e, k, ids, oOff);
         return tie | boundaryTie(scratch, choiceOff, e, k, ids, oOff);
     }
@@ -125,6 +148,25 @@ public final class Router {
      */
     private static float outsideGroupsScore(MoeSpec.Groups g) {
         return g.score() == MoeSpec.Groups.GroupScore.SUM_TOP2 ? -Float.MAX_VALUE : 0f;
+    }
+
+    /**
+     * EASY-EP's serving patch (RUCAIBox/EASYEP, sglang {@code layers/moe/topk.py}): after the full router has chosen the
+     * groups, the removed experts' choice scores are multiplied by 0. So they still count in the group scores; inside
+     * the kept groups a removed expert scores 0, below every kept expert with a positive score but above a kept one
+     * whose score + selection bias is negative, and is then chosen (and run: mask mode has its weights) with its
+     * weight taken as the patch takes it: the (zeroed) probability for softmax scoring (DeepSeek-V2: weight 0), the
+     * unbiased sigmoid score for DeepSeek-V3. Outside the kept groups the router's own fill stays (as for the full
+     * model: -MAX_VALUE for noaux_tc, 0 for group_limited_greedy); the patch, on an sglang that filled 0.0 there,
+     * differs only where a kept group's expert has a negative biased score.
+     */
+    private void multiplyByZero(float[] scratch, int e, boolean[] kept) {
+        float outside = outsideGroupsScore(spec.groups());
+        for (int i = 0; i < e; i++) {
+            if (kept[i]) continue;
+            if (scratch[e + i] != outside) scratch[e + i] = 0f;
+            if (spec.scoring() == MoeSpec.Scoring.SOFTMAX) scratch[i] = 0f;
+        }
     }
 
     /**

@@ -27,7 +27,7 @@ public final class RoutingTieCounter implements MoeObserver {
         float[] scratch = new float[2 * t.numExperts()];
         int[] c = counts.computeIfAbsent(t.layer(), x -> new int[2]);
         for (int i = 0; i < t.n(); i++) {
-            if (r.tieDependent(t.routerLogits(), i * t.numExperts(), mask.kept(t.layer()), scratch)) c[0]++;
+            if (r.tieDependent(t.routerLogits(), i * t.numExperts(), mask.kept(t.layer()), mask.strategy(), scratch)) c[0]++;
             c[1]++;
         }
     }

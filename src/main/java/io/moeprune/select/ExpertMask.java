@@ -2,6 +2,7 @@ package io.moeprune.select;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ExpertStats;
+import io.moeprune.model.GroupStrategy;
 
 import java.util.Arrays;
 import java.util.List;
@@ -19,9 +20,27 @@ import java.util.List;
  * @param method      selection method name
  * @param budget      human description of the budget
  * @param domains     the domains whose statistics were used
+ * @param strategy    how routers with expert groups go around the removed experts; null for a mask written before
+ *                    the field existed, which keeps its old meaning (docs/pruning.md, "Expert groups")
  */
 public record ExpertMask(String fingerprint, String family, int numExperts, int topK, List<Integer> moeLayers,
-                         int[][] kept, String method, String budget, List<DomainRef> domains) {
+                         int[][] kept, String method, String budget, List<DomainRef> domains, GroupStrategy strategy) {
+
+    /** A mask without a recorded strategy (its old meaning). */
+    public ExpertMask(String fingerprint, String family, int numExperts, int topK, List<Integer> moeLayers,
+                      int[][] kept, String method, String budget, List<DomainRef> domains) {
+        this(fingerprint, family, numExperts, topK, moeLayers, kept, method, budget, domains, null);
+    }
+
+    /** The same mask with another strategy. */
+    public ExpertMask withStrategy(GroupStrategy s) {
+        return new ExpertMask(fingerprint, family, numExperts, topK, moeLayers, kept, method, budget, domains, s);
+    }
+
+    /** The strategy mask mode routes by: a mask without one routes as {@link GroupStrategy#BALANCED} always did. */
+    public GroupStrategy routing() {
+        return strategy == null ? GroupStrategy.BALANCED : strategy;
+    }
 
     /**
      * One domain that contributed to the selection.
@@ -72,7 +91,8 @@ public record ExpertMask(String fingerprint, String family, int numExperts, int 
     @Override
     public boolean equals(Object o) {
         return o instanceof ExpertMask m && fingerprint.equals(m.fingerprint) && numExperts == m.numExperts
-                && moeLayers.equals(m.moeLayers) && Arrays.deepEquals(kept, m.kept) && method.equals(m.method);
+                && moeLayers.equals(m.moeLayers) && Arrays.deepEquals(kept, m.kept) && method.equals(m.method)
+                && java.util.Objects.equals(strategy, m.strategy);
     }
 
     @Override

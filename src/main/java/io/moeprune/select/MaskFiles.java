@@ -9,6 +9,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
+import io.moeprune.model.GroupStrategy;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,11 +23,12 @@ import java.util.List;
  * <pre>
  * {"format": "moeprune-expert-mask", "version": 1,
  *  "model": {"fingerprint": "...", "family": "qwen3_moe", "num_experts": 32, "top_k": 4, "moe_layers": [0, 1, ...]},
- *  "method": "easyep", "budget": "per-layer 16",
+ *  "method": "easyep", "budget": "per-layer 16", "strategy": "nogroup",
  *  "domains": [{"name": "math", "weight": 1.0, "demos": 8, "tokens": 5120}],
  *  "layers": {"0": [1, 5, ...], "1": [...]}}
  * </pre>
- * EASY-EP's own format is a bare JSON array [moe layer][expert] of 1.0 (keep) / 0.0 (drop).
+ * {@code "strategy"} ({@link GroupStrategy}) is absent from masks written before it existed; such a mask keeps its
+ * old meaning. EASY-EP's own format is a bare JSON array [moe layer][expert] of 1.0 (keep) / 0.0 (drop).
  */
 public final class MaskFiles {
     public static final String FORMAT = "moeprune-expert-mask";
@@ -45,6 +47,7 @@ public final class MaskFiles {
         ArrayNode ml = model.putArray("moe_layers");
         mask.moeLayers().forEach(ml::add);
         root.put("method", mask.method()).put("budget", mask.budget());
+        if (mask.strategy() != null) root.put("strategy", mask.strategy().cliName());
         ArrayNode doms = root.putArray("domains");
         for (ExpertMask.DomainRef d : mask.domains()) {
             doms.add(domain(d));
@@ -108,8 +111,17 @@ public final class MaskFiles {
         }
         List<ExpertMask.DomainRef> domains = new ArrayList<>();
         root.path("domains").forEach(d -> domains.add(domain(d)));
+        GroupStrategy strategy = null;
+        if (root.hasNonNull("strategy")) {
+            try {
+                strategy = GroupStrategy.parse(root.get("strategy").asText());
+            } catch (MoepruneException e) {
+                throw MoepruneException.inFile(file, e.getMessage());
+            }
+        }
         ExpertMask mask = new ExpertMask(model.path("fingerprint").asText(""), model.path("family").asText(""),
-                numExperts, topK, moeLayers, kept, root.path("method").asText(""), root.path("budget").asText(""), domains);
+                numExperts, topK, moeLayers, kept, root.path("method").asText(""), root.path("budget").asText(""), domains,
+                strategy);
         validate(mask, file);
         return mask;
     }

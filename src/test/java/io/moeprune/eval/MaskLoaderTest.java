@@ -111,4 +111,23 @@ class MaskLoaderTest {
             assertEquals(0, p.scoreFrom(ids, ids.length).predicted());
         }
     }
+
+    /** The mask's strategy reaches the runtime: recorded, absent (old masks: balanced), bare form, unknown. */
+    @Test
+    void theStrategyReachesMaskMode(@TempDir Path dir) throws Exception {
+        Path ds = Path.of("src/test/resources/conformance/deepseek_v3");
+        ModelSpec spec = ConfigReader.read(ds);
+        Path f = writeMask(dir.resolve("m.json"), spec, "", spec.moe().numExperts(), spec.moeLayers(), 8);
+        assertEquals(io.moeprune.model.GroupStrategy.BALANCED, MaskLoader.load(f, ds, spec).strategy());
+        MaskFiles.write(MaskFiles.read(f).withStrategy(io.moeprune.model.GroupStrategy.NOGROUP), f);
+        assertEquals(io.moeprune.model.GroupStrategy.NOGROUP, MaskLoader.load(f, ds, spec).strategy());
+
+        Path bare = dir.resolve("bare.json");
+        Files.writeString(bare, "{\"layers\": {\"1\": [0, 1, 2, 3, 4, 5, 6, 7]}, \"strategy\": \"easyep-mul\"}");
+        assertEquals(io.moeprune.model.GroupStrategy.EASYEP_MUL, MaskLoader.load(bare, ds, spec).strategy());
+        Files.writeString(bare, "{\"layers\": {\"1\": [0, 1, 2, 3, 4, 5, 6, 7]}, \"strategy\": \"per-group\"}");
+        MoepruneException e = assertThrows(MoepruneException.class, () -> MaskLoader.load(bare, ds, spec));
+        assertTrue(e.getMessage().startsWith(bare.toString()) && e.getMessage().contains("unknown strategy 'per-group'"),
+                e.getMessage());
+    }
 }

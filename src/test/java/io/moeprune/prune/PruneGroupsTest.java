@@ -56,7 +56,7 @@ class PruneGroupsTest {
         MoepruneException e = assertThrows(MoepruneException.class,
                 () -> prune("deepseek_v3", new int[][]{{0, 1, 2, 3, 4, 5, 8, 12}, {0, 3, 5, 6, 8, 11, 13, 15}}));
         assertTrue(e.getMessage().contains("layer 1 keeps [4, 2, 1, 1] experts in its 4 expert groups"), e.getMessage());
-        assertTrue(e.getMessage().contains("--per-group"), e.getMessage());
+        assertTrue(e.getMessage().contains("--strategy nogroup"), e.getMessage());
     }
 
     @Test
