@@ -89,7 +89,12 @@ public record Provenance(String tool, String created, ModelRef model, ModelRef o
     public ExpertMask asMask() {
         Step s = last();
         return new ExpertMask(original.fingerprint(), original.family(), original.numExperts(), original.topK(),
-                original.moeLayers(), copy(kept), s.method(), s.budget(), s.domains());
+                original.moeLayers(), copy(kept), s.method(), s.budget(), s.domains(), strategyOf(s));
+    }
+
+    /** The strategy a step recorded; "default" (a mask that named none) keeps that meaning: null. */
+    private static io.moeprune.model.GroupStrategy strategyOf(Step s) {
+        return "default".equals(s.strategy()) ? null : io.moeprune.model.GroupStrategy.parse(s.strategy());
     }
 
     /** Refuses a record that does not describe the model it sits in (a hand-edited or stale moeprune.json). */

@@ -56,17 +56,6 @@ public final class ProvenanceFile {
         }
     }
 
-    /** The routing strategy a mask or provenance file names at its top level, "default" when it names none. */
-    public static String strategyOf(Path maskFile) {
-        if (maskFile == null) return "default";
-        try {
-            JsonNode s = JSON.readTree(maskFile.toFile()).path("strategy");
-            return s.isTextual() && !s.asText().isEmpty() ? s.asText() : "default";
-        } catch (IOException | RuntimeException e) {
-            return "default";
-        }
-    }
-
     public static ObjectNode toJson(Provenance p) {
         ObjectNode root = JSON.createObjectNode();
         root.put("format", FORMAT).put("version", VERSION).put("tool", p.tool()).put("created", p.created());

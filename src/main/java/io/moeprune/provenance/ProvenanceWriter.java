@@ -61,7 +61,7 @@ public final class ProvenanceWriter {
     public Provenance write(Path staging, ExpertMask mask, Path maskFile, Provenance.ModelRef pruned) throws IOException {
         Provenance.Step step = new Provenance.Step(ToolVersion.TEXT, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                 source, maskFile == null ? "" : maskFile.toAbsolutePath().normalize().toString(),
-                ProvenanceFile.strategyOf(maskFile), mask.method(), mask.budget(), mask.domains(), mask.kept());
+                mask.strategy() == null ? "default" : mask.strategy().cliName(), mask.method(), mask.budget(), mask.domains(), mask.kept());
         Provenance p = Provenance.after(previous, step, pruned);
         ProvenanceFile.write(p, staging.resolve(ProvenanceFile.NAME));
         Files.writeString(staging.resolve(ModelCard.NAME), ModelCard.of(sourceCard, p));

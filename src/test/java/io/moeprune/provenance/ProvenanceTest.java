@@ -74,7 +74,8 @@ class ProvenanceTest {
         String text = Files.readString(f);
         assertTrue(text.contains("\"sha256\" : \"bb22\""), text);
         assertTrue(ProvenanceFile.isProvenance(f));
-        assertEquals("default", ProvenanceFile.strategyOf(f));
+        assertEquals("default", back.last().strategy());
+        assertNull(back.asMask().strategy());
     }
 
     @Test
