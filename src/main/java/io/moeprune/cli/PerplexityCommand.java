@@ -5,10 +5,11 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.TextEvaluation;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.JsonlTexts;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.tokenizer.Tokenizer;
@@ -36,11 +37,14 @@ import java.util.concurrent.Callable;
                 + "documents, optionally with an expert mask (routing as the pruned model would)."})
 public final class PerplexityCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path modelDir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "documents, one {\"text\": ...} per line (.jsonl or .jsonl.gz)")
+    @Option(names = "--data", required = true, paramLabel = "FILE_OR_DIR", description = "documents: .jsonl, .jsonl.gz or .parquet files or a directory of them (see \"Document inputs\" in docs/formats.md)")
     Path data;
+
+    @Option(names = "--text-field", paramLabel = "NAME", description = "read each document's text from this key (a.b for nested keys)")
+    String textField;
 
     @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask: a `moeprune select` mask file (checked against the model) or {\"layers\": {\"<layer>\": [kept ids]}}")
     Path mask;
@@ -64,7 +68,7 @@ public final class PerplexityCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Threads.apply(threads);
         Tokenizer tok = Tokenizers.load(modelDir);
-        List<int[]> docs = TextEvaluation.tokenize(JsonlTexts.read(data), tok, maxPerDoc, maxTokens);
+        List<int[]> docs = TextEvaluation.tokenize(Documents.read(data, DocumentForms.of(textField, tok)), tok, maxPerDoc, maxTokens);
         long total = docs.stream().mapToLong(d -> d.length).sum();
         try (Model model = Models.open(modelDir)) {
             ExpertMask m = mask == null ? ExpertMask.NONE : MaskLoader.load(mask, modelDir, model.spec());

@@ -39,7 +39,7 @@ import java.util.function.Function;
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class ReportCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path model;
 
     @Option(names = "--domains", required = true, arity = "1..*", paramLabel = "DIR_OR_FILE",

@@ -75,7 +75,7 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--import-easyep", description = "convert an EASY-EP mask (needs --model) instead of selecting")
     Path importEasyEp;
 
-    @Option(names = "--model", description = "model directory (for --import-easyep)")
+    @Option(names = "--model", converter = ModelDirConverter.class, description = "model directory (for --import-easyep)")
     Path model;
 
     @Option(names = "--json", description = "print the result as JSON")

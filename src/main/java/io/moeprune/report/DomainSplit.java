@@ -1,6 +1,7 @@
 package io.moeprune.report;
 
-import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
@@ -17,7 +18,7 @@ public record DomainSplit(String name, List<String> demoTexts, List<int[]> demoI
 
     public static DomainSplit of(String name, Path jsonl, Tokenizer tok, int demos, int maxDemoTokens, int maxEvalDocs,
                                  int maxEvalTokens) {
-        List<String> texts = JsonlTexts.read(jsonl);
+        List<String> texts = Documents.read(jsonl, DocumentForms.of(null, tok));
         List<String> demoTexts = new ArrayList<>(texts.subList(0, Math.min(demos, texts.size())));
         List<int[]> demoIds = new ArrayList<>();
         for (String t : demoTexts) demoIds.add(cut(tok.encode(t), maxDemoTokens));

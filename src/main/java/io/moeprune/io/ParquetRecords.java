@@ -1,0 +1,106 @@
+package io.moeprune.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.hardwood.InputFile;
+import dev.hardwood.reader.ParquetFileReader;
+import dev.hardwood.reader.RowReader;
+import dev.hardwood.row.PqList;
+import dev.hardwood.row.StructAccessor;
+import dev.hardwood.schema.ColumnProjection;
+import dev.hardwood.schema.SchemaNode;
+import io.moeprune.MoepruneException;
+
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The rows of a Parquet file (read with hardwood) as JSON objects, so that the record forms of {@link Documents} apply
+ * to Parquet as to JSONL: strings stay strings, lists become arrays and structs objects (a {@code messages} column of
+ * list&lt;struct&lt;role, content&gt;&gt; reads as the JSONL form does). Only the columns asked for are decoded.
+ */
+final class ParquetRecords {
+    private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+
+    private ParquetRecords() {
+    }
+
+    /**
+     * The rows of {@code file}, holding only those of {@code columns} that the file has; an error naming the file and
+     * its columns when it has none of them.
+     */
+    static List<DocumentRecord> read(Path file, List<String> columns, String wanted) {
+        try (ParquetFileReader reader = ParquetFileReader.open(InputFile.of(file))) {
+            List<String> present = reader.getFileSchema().getRootNode().children().stream().map(SchemaNode::name).toList();
+            String[] projected = columns.stream().filter(present::contains).toArray(String[]::new);
+            if (projected.length == 0) {
+                throw MoepruneException.inFile(file, "no column " + wanted + " (its columns: " + String.join(", ", present) + ")");
+            }
+            List<DocumentRecord> rows = new ArrayList<>();
+            try (RowReader row = reader.buildRowReader().projection(ColumnProjection.columns(projected)).build()) {
+                while (row.hasNext()) {
+                    row.next();
+                    rows.add(new DocumentRecord(file + ": row " + (rows.size() + 1), object(row)));
+                }
+            }
+            return rows;
+        } catch (MoepruneException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            // hardwood reports a damaged file, an unknown codec or a schema it cannot read with an exception; the
+            // user needs the file and the reason, not a stack trace.
+            throw MoepruneException.inFile(file, "cannot read as Parquet: " + firstLine(e));
+        }
+    }
+
+    private static ObjectNode object(StructAccessor struct) {
+        ObjectNode o = JSON.objectNode();
+        for (int i = 0; i < struct.getFieldCount(); i++) {
+            o.set(struct.getFieldName(i), struct.isNull(i) ? JSON.nullNode() : json(struct.getValue(i)));
+        }
+        return o;
+    }
+
+    private static JsonNode json(Object v) {
+        return switch (v) {
+            case null -> JSON.nullNode();
+            case String s -> JSON.textNode(s);
+            case byte[] b -> utf8(b);
+            case Boolean b -> JSON.booleanNode(b);
+            case Integer i -> JSON.numberNode(i);
+            case Long l -> JSON.numberNode(l);
+            case Float f -> JSON.numberNode(f);
+            case Double d -> JSON.numberNode(d);
+            case StructAccessor s -> object(s);
+            case PqList list -> {
+                ArrayNode a = JSON.arrayNode();
+                for (Object e : list.values()) a.add(json(e));
+                yield a;
+            }
+            default -> JSON.textNode(v.toString());
+        };
+    }
+
+    /** A binary column without the UTF8 annotation: text if its bytes are UTF-8, else null (not a usable text). */
+    private static JsonNode utf8(byte[] b) {
+        try {
+            return JSON.textNode(StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString());
+        } catch (CharacterCodingException e) {
+            return JSON.nullNode();
+        }
+    }
+
+    private static String firstLine(Exception e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return m.lines().findFirst().orElse(m);
+    }
+}
