@@ -21,6 +21,8 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * The rows of a Parquet file (read with hardwood) as JSON objects, so that the record forms of {@link Documents} apply
@@ -29,6 +31,15 @@ import java.util.List;
  */
 final class ParquetRecords {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+    /**
+     * hardwood logs at INFO on first use ("SIMD support: enabled"), which would land in the command's stderr; held
+     * here so that the level set on it stays (java.util.logging keeps loggers only weakly).
+     */
+    private static final Logger HARDWOOD_LOG = Logger.getLogger("dev.hardwood");
+
+    static {
+        HARDWOOD_LOG.setLevel(Level.WARNING);
+    }
 
     private ParquetRecords() {
     }
