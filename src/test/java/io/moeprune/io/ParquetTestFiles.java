@@ -20,7 +20,7 @@ import java.util.Map;
  * column of list&lt;struct&lt;role: string, content: string&gt;&gt; (the shape of chat data sets) in the standard
  * three-level LIST layout.
  */
-final class ParquetTestFiles {
+public final class ParquetTestFiles {
     private static final int BYTE_ARRAY = 6, OPTIONAL = 1, REQUIRED = 0, REPEATED = 2, UTF8 = 0, LIST = 3, PLAIN = 0, RLE = 3;
 
     private ParquetTestFiles() {
@@ -30,12 +30,12 @@ final class ParquetTestFiles {
     private record Leaf(List<String> path, List<String> values, int[] repetition, int[] definition) {
     }
 
-    static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages) throws IOException {
+    public static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages) throws IOException {
         return write(file, strings, messages, false);
     }
 
     /** As above; with {@code snappy} the pages are Snappy-compressed, as most published data sets are. */
-    static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages,
+    public static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages,
                       boolean snappy) throws IOException {
         int rows = messages != null ? messages.size() : strings.values().iterator().next().size();
         List<Leaf> leaves = new ArrayList<>();
