@@ -16,9 +16,9 @@ import java.util.List;
  */
 public record DomainSplit(String name, List<String> demoTexts, List<int[]> demoIds, List<int[]> evalIds) {
 
-    public static DomainSplit of(String name, Path jsonl, Tokenizer tok, int demos, int maxDemoTokens, int maxEvalDocs,
-                                 int maxEvalTokens) {
-        List<String> texts = Documents.read(jsonl, DocumentForms.of(null, tok));
+    public static DomainSplit of(String name, Path file, String textField, Tokenizer tok, int demos, int maxDemoTokens,
+                                 int maxEvalDocs, int maxEvalTokens) {
+        List<String> texts = Documents.read(file, DocumentForms.of(textField, tok));
         List<String> demoTexts = new ArrayList<>(texts.subList(0, Math.min(demos, texts.size())));
         List<int[]> demoIds = new ArrayList<>();
         for (String t : demoTexts) demoIds.add(cut(tok.encode(t), maxDemoTokens));

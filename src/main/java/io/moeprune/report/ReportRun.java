@@ -53,7 +53,8 @@ public final class ReportRun {
             log.accept("measuring the full model (size, prefill and decode speed)");
             models.add(measure("full model", config.model(), config.model(), full, study.full().get(config.pruneDomain()), null, 0, config));
         }
-        DomainSplit heldOut = DomainSplit.of(config.pruneDomain(), config.domains().get(config.pruneDomain()), tokenizer,
+        DomainSplit heldOut = DomainSplit.of(config.pruneDomain(), config.domains().get(config.pruneDomain()),
+                config.textField(), tokenizer,
                 config.demos(), config.maxDemoTokens(), config.evalDocs(), config.evalTokens());
         String fingerprint;
         try (Checkpoint ckpt = Checkpoint.open(config.model())) {
