@@ -28,13 +28,14 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * {@code moeprune perplexity MODEL --data FILE.jsonl}: next-token loss, perplexity and accuracy on documents,
- * with the protocol of conformance/reference_perplexity.py (each line's "text" tokenised without special tokens,
+ * {@code moeprune perplexity MODEL --data FILE_OR_DIR}: next-token loss, perplexity and accuracy on documents,
+ * with the protocol of conformance/reference_perplexity.py (each document's text tokenised without special tokens,
  * cut to the first --max-tokens-per-doc tokens, every token after the first predicted).
  */
 @Command(name = "perplexity", mixinStandardHelpOptions = true,
-        description = {"Measure a model's next-token loss, perplexity and accuracy on a JSONL file of {\"text\": ...} "
-                + "documents, optionally with an expert mask (routing as the pruned model would)."})
+        description = {"Measure a model's next-token loss, perplexity and accuracy on documents (JSONL or "
+                + "Parquet files; see \"Document inputs\" in docs/formats.md), optionally with an expert mask (routing as the "
+                + "pruned model would)."})
 public final class PerplexityCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")

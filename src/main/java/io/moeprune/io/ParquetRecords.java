@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.hardwood.InputFile;
+import dev.hardwood.metadata.CompressionCodec;
 import dev.hardwood.reader.ParquetFileReader;
 import dev.hardwood.reader.RowReader;
 import dev.hardwood.row.PqList;
@@ -20,7 +21,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -31,6 +34,8 @@ import java.util.logging.Logger;
  */
 final class ParquetRecords {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+    private static final Set<CompressionCodec> READABLE =
+            EnumSet.of(CompressionCodec.UNCOMPRESSED, CompressionCodec.SNAPPY, CompressionCodec.GZIP);
     /**
      * hardwood logs at INFO on first use ("SIMD support: enabled"), which would land in the command's stderr; held
      * here so that the level set on it stays (java.util.logging keeps loggers only weakly).
@@ -50,6 +55,7 @@ final class ParquetRecords {
      */
     static List<DocumentRecord> read(Path file, List<String> columns, String wanted) {
         try (ParquetFileReader reader = ParquetFileReader.open(InputFile.of(file))) {
+            checkCodecs(file, reader);
             List<String> present = reader.getFileSchema().getRootNode().children().stream().map(SchemaNode::name).toList();
             String[] projected = columns.stream().filter(present::contains).toArray(String[]::new);
             if (projected.length == 0) {
@@ -70,6 +76,18 @@ final class ParquetRecords {
             // user needs the file and the reason, not a stack trace.
             throw MoepruneException.inFile(file, "cannot read as Parquet: " + firstLine(e));
         }
+    }
+
+    /**
+     * The jar carries the Snappy codec (and gzip comes with Java), not zstd, LZ4 or Brotli; hardwood's own message for
+     * those asks a developer to add a dependency, so the user gets this one instead.
+     */
+    private static void checkCodecs(Path file, ParquetFileReader reader) {
+        reader.getFileMetaData().rowGroups().stream().flatMap(g -> g.columns().stream())
+                .map(c -> c.metaData().codec()).filter(c -> !READABLE.contains(c)).findFirst().ifPresent(c -> {
+                    throw MoepruneException.inFile(file, "compressed with " + c + ", which moeprune does not read "
+                            + "(it reads uncompressed, SNAPPY and GZIP Parquet files)");
+                });
     }
 
     private static ObjectNode object(StructAccessor struct) {

@@ -41,7 +41,8 @@ class DocumentInputsCommandTest {
                 "{\"text\": " + quote(DOCS.get(0)) + "}\n{\"text\": " + quote(DOCS.get(1)) + "}\n");
         Path parquetDir = Files.createDirectory(dir.resolve("parquet"));
         ParquetTestFiles.write(parquetDir.resolve("train-00000.parquet"), Map.of("body", List.of(DOCS.get(0))), null);
-        ParquetTestFiles.write(parquetDir.resolve("train-00001.parquet"), Map.of("body", List.of(DOCS.get(1))), null, true);
+        ParquetTestFiles.write(parquetDir.resolve("train-00001.parquet"), Map.of("body", List.of(DOCS.get(1))), null,
+                ParquetTestFiles.Codec.SNAPPY);
 
         JsonNode fromJsonl = perplexity(MODEL.toString(), "--data", jsonl.toString());
         JsonNode fromParquet = perplexity(MODEL.toString(), "--data", parquetDir.toString(), "--text-field", "body");

@@ -123,10 +123,16 @@ class DocumentsTest {
     }
 
     @Test
-    void snappyCompressedParquet(@TempDir Path dir) throws IOException {
+    void snappyAndGzipCompressedParquetReadAndZstdIsRefusedInOneLine(@TempDir Path dir) throws IOException {
         List<String> texts = java.util.stream.IntStream.range(0, 50).mapToObj(i -> "document " + i + " ".repeat(i)).toList();
-        Path f = ParquetTestFiles.write(dir.resolve("snappy.parquet"), Map.of("text", texts), null, true);
-        assertEquals(texts, Documents.read(f, forms(null)));
+        for (var codec : List.of(ParquetTestFiles.Codec.SNAPPY, ParquetTestFiles.Codec.GZIP)) {
+            Path f = ParquetTestFiles.write(dir.resolve(codec + ".parquet"), Map.of("text", texts), null, codec);
+            assertEquals(texts, Documents.read(f, forms(null)), codec.toString());
+        }
+        Path zstd = ParquetTestFiles.write(dir.resolve("zstd.parquet"), Map.of("text", texts), null, ParquetTestFiles.Codec.ZSTD);
+        var e = assertThrows(MoepruneException.class, () -> Documents.read(zstd, forms(null)));
+        assertEquals(zstd + ": compressed with ZSTD, which moeprune does not read (it reads uncompressed, SNAPPY and "
+                + "GZIP Parquet files)", e.getMessage());
     }
 
     @Test

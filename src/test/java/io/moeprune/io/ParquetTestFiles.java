@@ -12,10 +12,11 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.GZIPOutputStream;
 
 /**
  * Writes small Parquet files for tests, since hardwood only reads and the machine has no pyarrow: one row group,
- * PLAIN data pages (v1), uncompressed or Snappy, the footer in Thrift compact encoding, as the Parquet format specification
+ * PLAIN data pages (v1), uncompressed, Snappy or gzip, the footer in Thrift compact encoding, as the Parquet format specification
  * (parquet.thrift) lays it out. Columns: optional UTF8 strings (null allowed) and, optionally, a {@code messages}
  * column of list&lt;struct&lt;role: string, content: string&gt;&gt; (the shape of chat data sets) in the standard
  * three-level LIST layout.
@@ -31,12 +32,36 @@ public final class ParquetTestFiles {
     }
 
     public static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages) throws IOException {
-        return write(file, strings, messages, false);
+        return write(file, strings, messages, Codec.UNCOMPRESSED);
     }
 
-    /** As above; with {@code snappy} the pages are Snappy-compressed, as most published data sets are. */
+    /** Page compression codecs (parquet.thrift's CompressionCodec). */
+    public enum Codec {
+        UNCOMPRESSED, SNAPPY, GZIP, ZSTD;
+
+        int id() {
+            return this == ZSTD ? 6 : ordinal();
+        }
+
+        byte[] compress(byte[] plain) throws IOException {
+            return switch (this) {
+                case UNCOMPRESSED -> plain;
+                case SNAPPY -> Snappy.compress(plain);
+                case GZIP -> {
+                    ByteArrayOutputStream b = new ByteArrayOutputStream();
+                    try (var gz = new GZIPOutputStream(b)) {
+                        gz.write(plain);
+                    }
+                    yield b.toByteArray();
+                }
+                case ZSTD -> plain; // not compressed: only used to see that a codec the jar lacks is refused
+            };
+        }
+    }
+
+    /** As above, with the pages compressed by {@code codec}. */
     public static Path write(Path file, Map<String, List<String>> strings, List<List<Map<String, String>>> messages,
-                      boolean snappy) throws IOException {
+                             Codec codec) throws IOException {
         int rows = messages != null ? messages.size() : strings.values().iterator().next().size();
         List<Leaf> leaves = new ArrayList<>();
         for (var e : strings.entrySet()) {
@@ -81,7 +106,7 @@ public final class ParquetTestFiles {
         long totalBytes = 0;
         for (Leaf leaf : leaves) {
             long offset = out.size();
-            byte[] plain = page(leaf), page = snappy ? Snappy.compress(plain) : plain;
+            byte[] plain = page(leaf), page = codec.compress(plain);
             Thrift header = new Thrift();
             int numValues = leaf.definition().length;
             header.i32(1, 0);
@@ -100,7 +125,7 @@ public final class ParquetTestFiles {
             footer.list(2, 5, 2); footer.raw(Thrift.zigzag(PLAIN)); footer.raw(Thrift.zigzag(RLE));
             footer.list(3, 8, leaf.path().size());
             for (String p : leaf.path()) footer.rawBin(p);
-            footer.i32(4, snappy ? 1 : 0);
+            footer.i32(4, codec.id());
             footer.i64(5, numValues);
             footer.i64(6, size - page.length + plain.length);
             footer.i64(7, size);
