@@ -65,7 +65,8 @@ final class ParquetRecords {
             try (RowReader row = reader.buildRowReader().projection(ColumnProjection.columns(projected)).build()) {
                 while (row.hasNext()) {
                     row.next();
-                    rows.add(new DocumentRecord(file + ": row " + (rows.size() + 1), object(row)));
+                    String where = file + ": row " + (rows.size() + 1);
+                    rows.add(new DocumentRecord(where, object(row, where)));
                 }
             }
             return rows;
@@ -90,41 +91,48 @@ final class ParquetRecords {
                 });
     }
 
-    private static ObjectNode object(StructAccessor struct) {
+    /**
+     * One row or struct as a JSON object. Strings are decoded here from their raw bytes, strictly, because hardwood
+     * replaces bytes that are not UTF-8 without a word; such a value is refused naming the file, row and column (as
+     * io.moeprune.io.Jsonl refuses them in JSONL).
+     */
+    private static ObjectNode object(StructAccessor struct, String where) {
         ObjectNode o = JSON.objectNode();
         for (int i = 0; i < struct.getFieldCount(); i++) {
-            o.set(struct.getFieldName(i), struct.isNull(i) ? JSON.nullNode() : json(struct.getValue(i)));
+            String name = struct.getFieldName(i);
+            Object v = struct.isNull(i) ? null : struct.getValue(i);
+            o.set(name, json(v, v instanceof String ? struct.getRawValue(i) : v, where, name));
         }
         return o;
     }
 
-    private static JsonNode json(Object v) {
+    private static JsonNode json(Object v, Object raw, String where, String column) {
         return switch (v) {
             case null -> JSON.nullNode();
-            case String s -> JSON.textNode(s);
-            case byte[] b -> utf8(b);
+            case String s -> utf8((byte[]) raw, where, column);
+            case byte[] b -> utf8(b, where, column);
             case Boolean b -> JSON.booleanNode(b);
             case Integer i -> JSON.numberNode(i);
             case Long l -> JSON.numberNode(l);
             case Float f -> JSON.numberNode(f);
             case Double d -> JSON.numberNode(d);
-            case StructAccessor s -> object(s);
+            case StructAccessor s -> object(s, where);
             case PqList list -> {
                 ArrayNode a = JSON.arrayNode();
-                for (Object e : list.values()) a.add(json(e));
+                List<Object> values = list.values(), raws = list.rawValues();
+                for (int k = 0; k < values.size(); k++) a.add(json(values.get(k), raws.get(k), where, column));
                 yield a;
             }
             default -> JSON.textNode(v.toString());
         };
     }
 
-    /** A binary column without the UTF8 annotation: text if its bytes are UTF-8, else null (not a usable text). */
-    private static JsonNode utf8(byte[] b) {
+    private static JsonNode utf8(byte[] b, String where, String column) {
         try {
             return JSON.textNode(StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString());
         } catch (CharacterCodingException e) {
-            return JSON.nullNode();
+            throw new MoepruneException(where + ": column \"" + column + "\" is not UTF-8 text");
         }
     }
 

@@ -169,6 +169,19 @@ class DocumentsTest {
     }
 
     @Test
+    void parquetTextThatIsNotUtf8NamesFileRowAndColumn(@TempDir Path dir) throws IOException {
+        Path f = ParquetTestFiles.write(dir.resolve("latin1.parquet"), Map.of("text", List.of("fine", "caf@@")), null);
+        byte[] bytes = Files.readAllBytes(f);
+        String latin1 = new String(bytes, StandardCharsets.ISO_8859_1);
+        int at = latin1.indexOf("caf@@") + 3;
+        bytes[at] = (byte) 0xE9; // "café" in ISO-8859-1: a lone continuation-less byte, not UTF-8
+        bytes[at + 1] = (byte) ' ';
+        Files.write(f, bytes);
+        var e = assertThrows(MoepruneException.class, () -> Documents.read(f, forms(null)));
+        assertEquals(f + ": row 2: column \"text\" is not UTF-8 text", e.getMessage());
+    }
+
+    @Test
     void messagesWithoutAModelAreRefusedInOneLine(@TempDir Path dir) throws IOException {
         Path f = Files.writeString(dir.resolve("chat.jsonl"),
                 "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n");
