@@ -24,7 +24,7 @@ public final class Documents {
     public static List<String> read(List<Path> paths, DocumentForms forms, int max) {
         List<String> texts = new ArrayList<>();
         for (Path file : DocumentFiles.expand(paths)) {
-            for (DocumentRecord r : records(file, forms)) {
+            for (DocumentRecord r : records(file, forms, max > 0 ? max - texts.size() : 0)) {
                 if (max > 0 && texts.size() >= max) return texts;
                 texts.add(forms.text(r));
             }
@@ -40,8 +40,9 @@ public final class Documents {
         return read(List.of(path), forms, 0);
     }
 
-    private static List<DocumentRecord> records(Path file, DocumentForms forms) {
-        if (DocumentFiles.isParquet(file)) return ParquetRecords.read(file, forms.keys(), forms.wanted());
+    /** The records of one file; of a Parquet file only the first {@code limit} rows when limit > 0. */
+    private static List<DocumentRecord> records(Path file, DocumentForms forms, int limit) {
+        if (DocumentFiles.isParquet(file)) return ParquetRecords.read(file, forms.keys(), forms.wanted(), limit);
         return Jsonl.read(file).stream()
                 .map(l -> new DocumentRecord(l.file() + ":" + l.number(), l.node())).toList();
     }

@@ -50,10 +50,11 @@ final class ParquetRecords {
     }
 
     /**
-     * The rows of {@code file}, holding only those of {@code columns} that the file has; an error naming the file and
+     * The rows of {@code file} (the first {@code limit} when limit > 0: a few demonstrations from a large data set
+     * decode only those rows), holding only those of {@code columns} that the file has; an error naming the file and
      * its columns when it has none of them.
      */
-    static List<DocumentRecord> read(Path file, List<String> columns, String wanted) {
+    static List<DocumentRecord> read(Path file, List<String> columns, String wanted, long limit) {
         try (ParquetFileReader reader = ParquetFileReader.open(InputFile.of(file))) {
             checkCodecs(file, reader);
             List<String> present = reader.getFileSchema().getRootNode().children().stream().map(SchemaNode::name).toList();
@@ -62,7 +63,9 @@ final class ParquetRecords {
                 throw MoepruneException.inFile(file, "no column " + wanted + " (its columns: " + String.join(", ", present) + ")");
             }
             List<DocumentRecord> rows = new ArrayList<>();
-            try (RowReader row = reader.buildRowReader().projection(ColumnProjection.columns(projected)).build()) {
+            var rowReader = reader.buildRowReader().projection(ColumnProjection.columns(projected));
+            if (limit > 0) rowReader = rowReader.head(limit);
+            try (RowReader row = rowReader.build()) {
                 while (row.hasNext()) {
                     row.next();
                     String where = file + ": row " + (rows.size() + 1);

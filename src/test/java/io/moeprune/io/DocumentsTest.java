@@ -85,6 +85,7 @@ class DocumentsTest {
         Files.writeString(d.resolve("sub").resolve("z.jsonl"), "{\"text\": \"not recursive\"}\n");
         assertEquals(List.of("a1", "b1", "b2", "c1", "c2"), Documents.read(d, forms(null)));
         assertEquals(List.of("a1", "b1", "b2"), Documents.read(List.of(d), forms(null), 3));
+        assertEquals(List.of("a1", "b1", "b2", "c1"), Documents.read(List.of(d), forms(null), 4), "the first Parquet row only");
         // files and directories mix, in the order given
         assertEquals(List.of("b1", "b2", "a1", "b1", "b2", "c1", "c2"),
                 Documents.read(List.of(d.resolve("b.jsonl"), d), forms(null)));
