@@ -2,6 +2,8 @@ package io.moeprune.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.moeprune.calibrate.ExpertStats;
+import io.moeprune.calibrate.StatsFile;
 import io.moeprune.io.ParquetTestFiles;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
@@ -71,6 +73,27 @@ class DocumentInputsCommandTest {
                 Map.of("role", "assistant", "content", "int add(int a, int b) { return a + b; }")), false);
         assertTrue(rendered.contains("<|im_start|>assistant"), rendered);
         assertEquals(tok.encode(rendered).length, text.get("tokens").asInt(), r.out());
+    }
+
+    @Test
+    void calibrateReadsADirectoryOfParquetConversationsAndGzippedJsonl(@TempDir Path dir) throws Exception {
+        Path demos = Files.createDirectory(dir.resolve("support"));
+        List<Map<String, String>> chat = List.of(Map.of("role", "user", "content", "How do I reset my password?"),
+                Map.of("role", "assistant", "content", "Open Settings, then Account, then Reset."));
+        ParquetTestFiles.write(demos.resolve("a-chat.parquet"), Map.of(), List.of(chat, chat), ParquetTestFiles.Codec.SNAPPY);
+        try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(demos.resolve("b-more.jsonl.gz")))) {
+            out.write(("{\"text\": " + quote(DOCS.get(0)) + "}\n{\"text\": \"never read: --max-demos 3\"}\n").getBytes());
+        }
+        Path stats = dir.resolve("support.stats");
+        RuntimeCommandsTest.Run r = run("calibrate", MODEL.toString(), "--demos", demos.toString(), "--max-demos", "3",
+                "--out", stats.toString(), "--quiet", "--threads", "2");
+        assertEquals(0, r.code(), r.err());
+        ExpertStats s = StatsFile.read(stats);
+        assertEquals("support", s.domain());
+        assertEquals(3, s.numDemos());
+        Tokenizer tok = Tokenizers.load(MODEL);
+        long expected = 2L * tok.encode(tok.applyChatTemplate(chat, false)).length + tok.encode(DOCS.get(0)).length;
+        assertEquals(expected, s.totalTokens());
     }
 
     @Test
