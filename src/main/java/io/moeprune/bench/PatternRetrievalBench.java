@@ -9,7 +9,8 @@ import io.moeprune.patterns.SignatureReader;
 import io.moeprune.patterns.Signatures;
 import io.moeprune.patterns.TaskPattern;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.runtime.Perplexity;
@@ -47,7 +48,7 @@ public final class PatternRetrievalBench {
         List<int[]> prompts = new ArrayList<>(), lossDocs = new ArrayList<>();
         Map<String, List<int[]>> demoIds = new LinkedHashMap<>();
         for (String d : domains) {
-            List<String> texts = JsonlTexts.read(data.resolve(d + ".dev.jsonl"));
+            List<String> texts = Documents.read(data.resolve(d + ".dev.jsonl"), DocumentForms.of(null, null));
             demoIds.put(d, texts.subList(0, demos).stream().map(t -> cut(tok.encode(t), 2048)).toList());
             for (String t : texts.subList(demos, Math.min(texts.size(), demos + perDomain))) {
                 int[] ids = tok.encode(t);

@@ -3,7 +3,8 @@ package io.moeprune.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.runtime.Perplexity;
@@ -35,7 +36,7 @@ public final class PerplexityCheckBench {
             Perplexity p = new Perplexity(m, ExpertMask.NONE);
             for (var it = ref.path("domains").properties().iterator(); it.hasNext(); ) {
                 var e = it.next();
-                List<String> texts = JsonlTexts.read(data.resolve(e.getKey() + ".dev.jsonl"));
+                List<String> texts = Documents.read(data.resolve(e.getKey() + ".dev.jsonl"), DocumentForms.of(null, null));
                 JsonNode docs = e.getValue().path("docs");
                 int n = Math.min(maxDocs, docs.size());
                 double nll = 0, refNll = 0;

@@ -2,10 +2,12 @@ package io.moeprune.cli;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.Calibrator;
-import io.moeprune.calibrate.Demonstrations;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.calibrate.StatsFile;
+import io.moeprune.io.DocumentFiles;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.Model;
@@ -32,16 +34,20 @@ import java.util.concurrent.Callable;
 @Command(name = "calibrate", sortOptions = false, mixinStandardHelpOptions = true,
         description = {"Runs the model on a few domain demonstrations and records, per MoE layer and expert, the "
                 + "statistics every selection method needs (one calibration serves them all)."},
-        footer = {"", "Demonstrations: JSONL with {\"text\": ...}, {\"messages\": [...]} (chat template) or "
-                + "{\"prompt\": ..., \"response\": ...}.",
+        footer = {"", "Demonstrations: .jsonl, .jsonl.gz or .parquet files (or a directory of them) of {\"text\": ...}, "
+                + "{\"messages\": [...]} (chat template) or {\"prompt\": ..., \"response\": ...} records, or any key "
+                + "with --text-field; see \"Document inputs\" in docs/formats.md.",
                 "Example:", "  moeprune calibrate MODEL --demos math.jsonl --max-demos 8 --out math.stats"})
 final class CalibrateCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "Hugging Face model directory")
     Path modelDir;
 
-    @Option(names = "--demos", required = true, description = "demonstrations, JSONL")
+    @Option(names = "--demos", required = true, paramLabel = "FILE_OR_DIR", description = "demonstrations: documents (see below)")
     Path demos;
+
+    @Option(names = "--text-field", paramLabel = "NAME", description = "read each document's text from this key (a.b for nested keys)")
+    String textField;
 
     @Option(names = "--domain", description = "domain name stored in the statistics (default: the demo file name)")
     String domain;
@@ -71,7 +77,7 @@ final class CalibrateCommand implements Callable<Integer> {
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");
         Tokenizer tokenizer = Tokenizers.load(modelDir);
-        List<String> texts = Demonstrations.read(demos, tokenizer, maxDemos);
+        List<String> texts = Documents.read(List.of(demos), DocumentForms.of(textField, tokenizer), maxDemos);
         List<int[]> ids = new ArrayList<>();
         long total = 0;
         for (String t : texts) {
@@ -80,7 +86,7 @@ final class CalibrateCommand implements Callable<Integer> {
             ids.add(cut);
             total += cut.length;
         }
-        String name = domain != null ? domain : stripExtension(demos.getFileName().toString());
+        String name = domain != null ? domain : stripExtension(DocumentFiles.stem(demos));
         String fingerprint;
         try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
             fingerprint = ModelFingerprint.of(spec, ckpt);

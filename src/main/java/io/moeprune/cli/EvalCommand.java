@@ -12,11 +12,12 @@ import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.SpeedMeasurement;
 import io.moeprune.eval.TextEvaluation;
 import io.moeprune.eval.WeightMemory;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.JsonlTexts;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.safetensors.Checkpoint;
@@ -49,14 +50,17 @@ import java.util.function.Function;
                 + "speed, and the memory its weights occupy (with a mask: also what the pruned checkpoint would hold)."})
 public final class EvalCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path modelDir;
 
     @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask from `moeprune select` (checked against the model) or {\"layers\": {...}}")
     Path mask;
 
-    @Option(names = "--text", paramLabel = "FILE.jsonl", description = "documents {\"text\": ...}: loss, perplexity, next-token accuracy")
+    @Option(names = "--text", paramLabel = "FILE_OR_DIR", description = "documents (.jsonl, .jsonl.gz, .parquet or a directory; see \"Document inputs\" in docs/formats.md): loss, perplexity, next-token accuracy")
     Path text;
+
+    @Option(names = "--text-field", paramLabel = "NAME", description = "text task: read each document's text from this key (a.b for nested keys)")
+    String textField;
 
     @Option(names = "--max-tokens-per-doc", converter = Ranges.Positive.class, defaultValue = "512", description = "text task: tokens per document (default ${DEFAULT-VALUE})")
     int maxPerDoc;
@@ -111,10 +115,10 @@ public final class EvalCommand implements Callable<Integer> {
         Threads.apply(threads);
         memoryBudget.apply(null);
         // Read every input before loading the model, so bad files fail fast.
-        List<String> texts = text == null ? null : JsonlTexts.read(text);
+        Tokenizer tok = text != null || choice != null || generate != null ? Tokenizers.load(modelDir) : null;
+        List<String> texts = text == null ? null : Documents.read(text, DocumentForms.of(textField, tok));
         List<ChoiceItem> choices = choice == null ? null : limited(ChoiceItem.read(choice));
         List<GenerateItem> questions = generate == null ? null : limited(GenerateItem.read(generate));
-        Tokenizer tok = texts != null || choices != null || questions != null ? Tokenizers.load(modelDir) : null;
         List<int[]> docs = texts == null ? null : TextEvaluation.tokenize(texts, tok, maxPerDoc, maxTokens);
 
         try (Checkpoint checkpoint = Checkpoint.open(modelDir); Model model = Models.open(modelDir)) {

@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
                 + "(greedy when --temperature is 0). Timings go to standard error."})
 public final class GenerateCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path modelDir;
 
     @Option(names = "--prompt", required = true, description = "the prompt text")

@@ -30,7 +30,7 @@ import java.util.concurrent.Callable;
                 "2:bad input (missing directory or config.json, unsupported model, unreadable checkpoint)"})
 public final class InspectCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL_DIR", description = "Hugging Face model directory (config.json + safetensors)")
+    @Parameters(index = "0", paramLabel = "MODEL_DIR", converter = ModelDirConverter.class, description = "Hugging Face model directory (config.json + safetensors)")
     Path modelDir;
 
     @Option(names = "--json", description = "print one JSON object (keys documented in README.md) instead of the table")

@@ -69,6 +69,10 @@ public final class Main implements Runnable {
             return 70;
         });
         cl.setParameterExceptionHandler((ex, args) -> {
+            if (ex.getCause() instanceof MoepruneException me) { // a converter found the file bad: not a usage error
+                ex.getCommandLine().getErr().println("moeprune: error: " + me.getMessage());
+                return me.exitCode();
+            }
             ex.getCommandLine().getErr().println("moeprune: error: " + ex.getMessage());
             ex.getCommandLine().getErr().println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName()
                     + " --help' for usage.");

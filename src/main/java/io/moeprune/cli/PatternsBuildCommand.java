@@ -1,7 +1,8 @@
 package io.moeprune.cli;
 
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.MoepruneException;
-import io.moeprune.calibrate.Demonstrations;
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
@@ -80,6 +81,9 @@ final class PatternsBuildCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
 
+    @Option(names = "--text-field", paramLabel = "NAME", description = "read each demonstration's text from this key (a.b for nested keys; docs/formats.md, \"Document inputs\")")
+    String textField;
+
     @picocli.CommandLine.Mixin
     QuietOption quiet = new QuietOption();
 
@@ -115,7 +119,7 @@ final class PatternsBuildCommand implements Callable<Integer> {
         Map<String, List<String>> texts = new LinkedHashMap<>();
         Map<String, List<int[]>> ids = new LinkedHashMap<>();
         for (var e : demoFiles.entrySet()) {
-            List<String> t = Demonstrations.read(e.getValue(), tokenizer, maxDemos);
+            List<String> t = Documents.read(List.of(e.getValue()), DocumentForms.of(textField, tokenizer), maxDemos);
             texts.put(e.getKey(), t);
             ids.put(e.getKey(), t.stream().map(s -> cut(tokenizer.encode(s))).toList());
         }

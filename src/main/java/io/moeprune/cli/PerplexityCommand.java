@@ -5,10 +5,11 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.TextEvaluation;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.JsonlTexts;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.tokenizer.Tokenizer;
@@ -28,20 +29,24 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * {@code moeprune perplexity MODEL --data FILE.jsonl}: next-token loss, perplexity and accuracy on documents,
- * with the protocol of conformance/reference_perplexity.py (each line's "text" tokenised without special tokens,
+ * {@code moeprune perplexity MODEL --data FILE_OR_DIR}: next-token loss, perplexity and accuracy on documents,
+ * with the protocol of conformance/reference_perplexity.py (each document's text tokenised without special tokens,
  * cut to the first --max-tokens-per-doc tokens, every token after the first predicted).
  */
 @Command(name = "perplexity", mixinStandardHelpOptions = true,
-        description = {"Measure a model's next-token loss, perplexity and accuracy on a JSONL file of {\"text\": ...} "
-                + "documents, optionally with an expert mask (routing as the pruned model would)."})
+        description = {"Measure a model's next-token loss, perplexity and accuracy on documents (JSONL or "
+                + "Parquet files; see \"Document inputs\" in docs/formats.md), optionally with an expert mask (routing as the "
+                + "pruned model would)."})
 public final class PerplexityCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path modelDir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "documents, one {\"text\": ...} per line (.jsonl or .jsonl.gz)")
+    @Option(names = "--data", required = true, paramLabel = "FILE_OR_DIR", description = "documents: .jsonl, .jsonl.gz or .parquet files or a directory of them (see \"Document inputs\" in docs/formats.md)")
     Path data;
+
+    @Option(names = "--text-field", paramLabel = "NAME", description = "read each document's text from this key (a.b for nested keys)")
+    String textField;
 
     @Option(names = "--mask", paramLabel = "MASK.json", description = "expert mask: a `moeprune select` mask file (checked against the model) or {\"layers\": {\"<layer>\": [kept ids]}}")
     Path mask;
@@ -72,7 +77,7 @@ public final class PerplexityCommand implements Callable<Integer> {
         Threads.apply(threads);
         memoryBudget.apply(null);
         Tokenizer tok = Tokenizers.load(modelDir);
-        List<int[]> docs = TextEvaluation.tokenize(JsonlTexts.read(data), tok, maxPerDoc, maxTokens);
+        List<int[]> docs = TextEvaluation.tokenize(Documents.read(data, DocumentForms.of(textField, tok)), tok, maxPerDoc, maxTokens);
         long total = docs.stream().mapToLong(d -> d.length).sum();
         try (Model model = Models.open(modelDir)) {
             ExpertMask m = mask == null ? ExpertMask.NONE : MaskLoader.load(mask, modelDir, model.spec());

@@ -29,7 +29,7 @@ import java.util.stream.Stream;
                 + "layer must keep the same number.")
 public final class PruneCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory (config.json + safetensors)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "Hugging Face model directory (config.json + safetensors)")
     Path model;
 
     @Option(names = "--mask", required = true, paramLabel = "MASK.json", description = "expert mask from `moeprune select`")

@@ -44,13 +44,17 @@ import java.util.function.Function;
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class ReportCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "model directory (config.json, safetensors, tokenizer.json)")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "model directory (config.json, safetensors, tokenizer.json)")
     Path model;
 
     @Option(names = "--domains", required = true, arity = "1..*", paramLabel = "DIR_OR_FILE",
-            description = "JSONL files of {\"text\": ...} documents, directories of them, or NAME=FILE; the first "
-                    + "--demos documents of each are demonstrations, the next ones held out")
+            description = "one document file per domain (.jsonl, .jsonl.gz, .parquet; see \"Document inputs\" in "
+                    + "docs/formats.md), directories of them, or NAME=FILE; the first --demos documents of each are "
+                    + "demonstrations, the next ones held out")
     List<String> domains;
+
+    @Option(names = "--text-field", paramLabel = "NAME", description = "read each document's text from this key (a.b for nested keys)")
+    String textField;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory")
     Path out;
@@ -117,7 +121,7 @@ public final class ReportCommand implements Callable<Integer> {
         ModelSpec modelSpec = Models.spec(model);
         ReportConfig config = new ReportConfig(model, files, methods(methods), keeps(keeps, modelSpec), demos, demoTokens,
                 evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
-                "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+                "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()), textField);
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
                 quiet.quiet, dir -> { });
     }

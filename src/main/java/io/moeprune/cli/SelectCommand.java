@@ -92,7 +92,7 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--import-reap", description = "convert llm-compressor REAP's report_path JSON (needs --model) instead of selecting")
     Path importReap;
 
-    @Option(names = "--model", description = "model directory (for --import-easyep and --import-reap)")
+    @Option(names = "--model", converter = ModelDirConverter.class, description = "model directory (for --import-easyep and --import-reap)")
     Path model;
 
     @Option(names = "--json", description = "print the result as JSON")

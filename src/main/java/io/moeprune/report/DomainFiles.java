@@ -1,20 +1,18 @@
 package io.moeprune.report;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.io.DocumentFiles;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
- * Turns `--domains` arguments into named JSONL files: a directory contributes every *.jsonl / *.jsonl.gz in it
- * (sorted), a file itself, NAME=FILE names a file explicitly. A domain's name is the file name without .jsonl(.gz)
- * and a trailing .dev / .test (java.dev.jsonl -> java).
+ * Turns `--domains` arguments into named document files: a directory contributes every .jsonl, .jsonl.gz and .parquet
+ * file in it (sorted, as {@link DocumentFiles} lists them), a file itself, NAME=FILE names a file explicitly. A domain's
+ * name is the file name without its extension and a trailing .dev / .test (java.dev.jsonl -> java).
  */
 public final class DomainFiles {
     private DomainFiles() {
@@ -30,19 +28,12 @@ public final class DomainFiles {
             }
             Path p = Path.of(a);
             if (Files.isDirectory(p)) {
-                List<Path> files = new ArrayList<>();
-                try (Stream<Path> s = Files.list(p)) {
-                    s.filter(f -> isJsonl(f) && Files.isRegularFile(f)).sorted().forEach(files::add);
-                } catch (IOException e) {
-                    throw MoepruneException.inFile(p, "cannot list the directory: " + e.getMessage());
-                }
-                if (files.isEmpty()) throw MoepruneException.inFile(p, "holds no .jsonl or .jsonl.gz files");
-                for (Path f : files) add(out, name(f), f);
+                for (Path f : DocumentFiles.inDirectory(p)) add(out, name(f), f);
             } else {
                 add(out, name(p), p);
             }
         }
-        if (out.isEmpty()) throw new MoepruneException("--domains: give at least one JSONL file or directory");
+        if (out.isEmpty()) throw new MoepruneException("--domains: give at least one document file or directory");
         return out;
     }
 
@@ -56,13 +47,7 @@ public final class DomainFiles {
         out.put(name, file);
     }
 
-    static boolean isJsonl(Path f) {
-        String n = f.getFileName().toString();
-        return n.endsWith(".jsonl") || n.endsWith(".jsonl.gz");
-    }
-
     static String name(Path f) {
-        String n = f.getFileName().toString().replaceAll("\\.jsonl(\\.gz)?$", "");
-        return n.replaceAll("\\.(dev|test|train|validation)$", "");
+        return DocumentFiles.stem(f).replaceAll("\\.(dev|test|train|validation)$", "");
     }
 }

@@ -1,6 +1,7 @@
 package io.moeprune.report;
 
-import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
@@ -15,8 +16,9 @@ import java.util.List;
  */
 public record DomainSplit(String name, List<String> demoTexts, List<int[]> demoIds, List<int[]> evalIds) {
 
-    public static DomainSplit of(String name, Path jsonl, Tokenizer tok, int demos, int maxDemoTokens, int maxEvalDocs) {
-        List<String> texts = JsonlTexts.read(jsonl);
+    public static DomainSplit of(String name, Path file, String textField, Tokenizer tok, int demos, int maxDemoTokens,
+                                 int maxEvalDocs) {
+        List<String> texts = Documents.read(file, DocumentForms.of(textField, tok));
         List<String> demoTexts = new ArrayList<>(texts.subList(0, Math.min(demos, texts.size())));
         List<int[]> demoIds = new ArrayList<>();
         for (String t : demoTexts) demoIds.add(cut(tok.encode(t), maxDemoTokens));

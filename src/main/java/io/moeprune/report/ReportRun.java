@@ -54,8 +54,8 @@ public final class ReportRun {
             log.accept("measuring the full model (size, prefill and decode speed)");
             models.add(measure("full model", config.model(), config.model(), full, study.full().get(config.pruneDomain()), null, 0, config));
         }
-        DomainSplit heldOut = DomainSplit.of(config.pruneDomain(), config.domains().get(config.pruneDomain()), tokenizer,
-                config.demos(), config.maxDemoTokens(), config.evalDocs());
+        DomainSplit heldOut = DomainSplit.of(config.pruneDomain(), config.domains().get(config.pruneDomain()),
+                config.textField(), tokenizer, config.demos(), config.maxDemoTokens(), config.evalDocs());
         String fingerprint;
         try (Checkpoint ckpt = Checkpoint.open(config.model())) {
             fingerprint = ModelFingerprint.of(spec, ckpt);

@@ -49,8 +49,8 @@ public final class Study {
         int topK = spec.moe().topK(), experts = spec.moe().numExperts();
         Map<String, DomainSplit> splits = new LinkedHashMap<>();
         config.domains().forEach((name, path) -> {
-            DomainSplit split = DomainSplit.of(name, path, tokenizer, config.demos(), config.maxDemoTokens(),
-                    config.maxEvalDocs());
+            DomainSplit split = DomainSplit.of(name, path, config.textField(), tokenizer, config.demos(),
+                    config.maxDemoTokens(), config.maxEvalDocs());
             if (split.demoIds().isEmpty() || split.evalIds().isEmpty()) {
                 throw MoepruneException.inFile(path, "has " + split.demoIds().size() + " demonstration(s) and "
                         + split.evalIds().size() + " held-out document(s) of 2+ tokens; the study needs the first "

@@ -95,7 +95,7 @@ class CalibrateCommandTest {
         Files.writeString(wrongKeys, "{\"body\": \"x\"}\n");
         String out = dir.resolve("x.stats").toString();
         var e1 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", empty.toString(), "--out", out);
-        assertTrue(e1.err().contains(empty + ": holds no demonstrations"), e1.err());
+        assertTrue(e1.err().contains(empty + ": holds no documents"), e1.err());
         var e2 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", bad.toString(), "--out", out);
         assertTrue(e2.err().contains(bad + ":2: not valid JSON"), e2.err());
         var e3 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", wrongKeys.toString(), "--out", out);

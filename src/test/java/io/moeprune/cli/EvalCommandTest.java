@@ -191,6 +191,7 @@ class EvalCommandTest {
 
         Path text = Files.writeString(dir.resolve("t.jsonl"), "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
         r = run("eval", MODEL.toString(), "--text", text.toString());
-        assertEquals("moeprune: error: " + text + ":2: no \"text\" string", r.err().strip());
+        assertEquals("moeprune: error: " + text + ":2: needs \"text\", \"messages\", or \"prompt\" and \"response\" "
+                + "(or --text-field NAME for another key)", r.err().strip());
     }
 }

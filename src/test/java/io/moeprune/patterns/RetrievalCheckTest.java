@@ -1,6 +1,7 @@
 package io.moeprune.patterns;
 
-import io.moeprune.runtime.JsonlTexts;
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.tokenizer.Tokenizer;
@@ -42,7 +43,7 @@ class RetrievalCheckTest {
             List<String> labels = new ArrayList<>();
             List<Signatures> prompts = new ArrayList<>();
             for (String d : DOMAINS) {
-                List<String> texts = JsonlTexts.read(DATA.resolve(d + ".dev.jsonl"));
+                List<String> texts = Documents.read(DATA.resolve(d + ".dev.jsonl"), DocumentForms.of(null, null));
                 tasks.add(new TaskPattern(d, null, reader.read(texts.subList(0, 8).stream().map(t -> cut(tok, t, 512)).toList())));
                 for (String t : texts.subList(8, 14)) {
                     labels.add(d);

@@ -133,8 +133,10 @@ class ReportRenderingTest {
         Files.writeString(dir.resolve("prose.jsonl"), "{\"text\":\"a\"}\n");
         Files.writeString(dir.resolve("notes.txt"), "x");
         Path other = Files.writeString(dir.resolve("x.jsonl.gz"), "");
+        Files.writeString(dir.resolve("medical.test.parquet"), "");
         Map<String, Path> d = DomainFiles.parse(List.of(dir.toString()));
-        assertEquals(List.of("java", "prose", "x"), List.copyOf(d.keySet()));
+        assertEquals(List.of("java", "medical", "prose", "x"), List.copyOf(d.keySet()));
+        assertEquals(dir.resolve("medical.test.parquet"), d.get("medical"));
         Map<String, Path> named = DomainFiles.parse(List.of("code=" + dir.resolve("java.dev.jsonl"), other.toString()));
         assertEquals(List.of("code", "x"), List.copyOf(named.keySet()));
         var e = org.junit.jupiter.api.Assertions.assertThrows(io.moeprune.MoepruneException.class,

@@ -1,5 +1,7 @@
 package io.moeprune.runtime;
 
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.Statistic;
@@ -52,7 +54,7 @@ class LayerMajorTest {
         Path dir = SHARED.resolve(name);
         Assumptions.assumeTrue(Files.isDirectory(dir) && Files.isDirectory(DATA), "shared test bed absent: " + dir);
         Tokenizer tok = Tokenizers.load(dir);
-        List<String> texts = JsonlTexts.read(DATA.resolve("medical.dev.jsonl")).subList(0, 3);
+        List<String> texts = Documents.read(DATA.resolve("medical.dev.jsonl"), DocumentForms.of(null, null)).subList(0, 3);
         List<int[]> seqs = new ArrayList<>();
         for (String t : texts) {
             int[] ids = tok.encode(t);

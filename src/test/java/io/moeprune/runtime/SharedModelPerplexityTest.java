@@ -1,5 +1,7 @@
 package io.moeprune.runtime;
 
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.tokenizer.Tokenizer;
@@ -38,7 +40,7 @@ class SharedModelPerplexityTest {
             int checked = 0;
             while (domains.hasNext()) {
                 var domain = domains.next();
-                List<String> texts = JsonlTexts.read(DATA.resolve(domain.getKey() + ".dev.jsonl"));
+                List<String> texts = Documents.read(DATA.resolve(domain.getKey() + ".dev.jsonl"), DocumentForms.of(null, null));
                 List<JsonNode> docs = new java.util.ArrayList<>();
                 domain.getValue().get("docs").forEach(docs::add);
                 List<JsonNode> chosen = docs.subList(0, Math.min(10, docs.size())).stream()
