@@ -46,6 +46,7 @@ public final class OpenAiServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop();
+        engine.close();
     }
 
     private void routes(HttpRouting.Builder r) {
