@@ -34,6 +34,12 @@ final class BatchScheduler implements AutoCloseable {
     /** Requests submitted and not yet ended (pending or active): what a drain waits for. */
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
     private int turn;
+    private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder sequenceSteps = new java.util.concurrent.atomic.LongAdder();
+
+    /** Decode steps run, and the sequences they advanced (their ratio is the mean batch size). */
+    record Counts(long steps, long sequences) {
+    }
 
     BatchScheduler(Model model, ExpertRouting routing, Collection<Integer> eosIds, int maxBatch) {
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch " + maxBatch);
@@ -50,6 +56,10 @@ final class BatchScheduler implements AutoCloseable {
         inFlight.incrementAndGet();
         pending.add(s);
         return s;
+    }
+
+    Counts counts() {
+        return new Counts(steps.sum(), sequenceSteps.sum());
     }
 
     /** Requests submitted and not ended yet. */
@@ -133,6 +143,8 @@ final class BatchScheduler implements AutoCloseable {
                 List<InferenceState> states = group.stream().map(q -> q.state).toList();
                 logits = BatchedDecode.step(model, tokens, states);
             }
+            steps.increment();
+            sequenceSteps.add(group.size());
             for (int i = 0; i < group.size(); i++) {
                 if (accept(group.get(i), logits[i])) active.remove(group.get(i));
             }

@@ -91,6 +91,11 @@ public final class CompletionEngine implements AutoCloseable {
                 end.task(), end.nanos());
     }
 
+    /** Decode steps run so far and the sequences they advanced. */
+    BatchScheduler.Counts batchCounts() {
+        return scheduler.counts();
+    }
+
     /**
      * Refuses new requests (503) and waits (at most {@code timeout}) for those in flight to finish: what SIGTERM does
      * before the server stops. True when all finished in time.
