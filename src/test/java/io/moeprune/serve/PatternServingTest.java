@@ -68,18 +68,24 @@ class PatternServingTest {
                 assertEquals(tok.decode(new Generator(model, mathMask).generate(tok.encode(javaPrompt), 8, Sampler.greedy(),
                         tok.eosIds(), t -> true).tokens(), true), named);
 
-                // 32 at once (two patterns: two batches in turn), each equal to the same request served alone.
+                // 32 at once, each equal to the same request served alone; every fourth names the java pattern and
+                // every fourth the math one, so two expert sets are batched in turn.
                 List<String> prompts = new ArrayList<>();
                 for (int i = 0; i < 32; i++) prompts.add((i % 2 == 0 ? "Question: what is " + i + " plus 7?\nAnswer:" : "int x" + i + " = "));
+                List<String> models = new ArrayList<>();
+                for (int i = 0; i < 32; i++) models.add(i % 4 == 1 ? "tiny/java" : i % 4 == 2 ? "tiny/math" : "tiny");
                 List<Answer> alone = new ArrayList<>();
-                for (String p : prompts) alone.add(answer(http, base, p));
+                for (int i = 0; i < 32; i++) alone.add(answer(http, base, models.get(i), prompts.get(i)));
                 long stepsBefore = metric(http, base, "moeprune_decode_steps_total");
                 long sequencesBefore = metric(http, base, "moeprune_decode_sequence_steps_total");
                 ExecutorService pool = Executors.newFixedThreadPool(32);
                 int nearTies = 0, tokens = 0;
                 try {
                     List<Future<Answer>> parallel = new ArrayList<>();
-                    for (String p : prompts) parallel.add(pool.submit(() -> answer(http, base, p)));
+                    for (int i = 0; i < 32; i++) {
+                        String m = models.get(i), p = prompts.get(i);
+                        parallel.add(pool.submit(() -> answer(http, base, m, p)));
+                    }
                     for (int i = 0; i < prompts.size(); i++) {
                         Answer a = alone.get(i), b = parallel.get(i).get();
                         tokens += b.tokens();
@@ -100,7 +106,8 @@ class PatternServingTest {
                         + "(mean batch %.1f), %d answers decided by a near-tie%n", steps, sequences, (double) sequences / steps, nearTies);
                 // The first token of each comes from its prefill, every other one from a decode step.
                 assertEquals(tokens - 32, sequences);
-                assertTrue(steps < sequences / 2, "decode steps are batched: " + steps + " steps for " + sequences);
+                assertTrue(alone.stream().map(Answer::pattern).distinct().count() == 2, "both patterns ran");
+                assertTrue(steps < sequences / 4, "decode steps are batched: " + steps + " steps for " + sequences);
             }
         }
     }
@@ -111,8 +118,8 @@ class PatternServingTest {
     }
 
     /** A greedy completion of TOKENS tokens through the raw HTTP API, with the pattern the server chose. */
-    private static Answer answer(HttpClient http, String base, String prompt) throws Exception {
-        String body = "{\"model\": \"tiny\", \"max_tokens\": " + TOKENS + ", \"temperature\": 0, \"prompt\": "
+    private static Answer answer(HttpClient http, String base, String model, String prompt) throws Exception {
+        String body = "{\"model\": \"" + model + "\", \"max_tokens\": " + TOKENS + ", \"temperature\": 0, \"prompt\": "
                 + io.moeprune.io.JsonFiles.mapper().writeValueAsString(prompt) + "}";
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
