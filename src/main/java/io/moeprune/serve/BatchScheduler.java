@@ -37,8 +37,11 @@ final class BatchScheduler implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder sequenceSteps = new java.util.concurrent.atomic.LongAdder();
 
-    /** Decode steps run, and the sequences they advanced (their ratio is the mean batch size). */
-    record Counts(long steps, long sequences) {
+    /**
+     * Decode steps run, and the sequences they advanced (their ratio is the mean batch size); requests submitted and
+     * not ended yet.
+     */
+    record Counts(long steps, long sequences, int inFlight) {
     }
 
     BatchScheduler(Model model, ExpertRouting routing, Collection<Integer> eosIds, int maxBatch) {
@@ -59,12 +62,7 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     Counts counts() {
-        return new Counts(steps.sum(), sequenceSteps.sum());
-    }
-
-    /** Requests submitted and not ended yet. */
-    int inFlight() {
-        return inFlight.get();
+        return new Counts(steps.sum(), sequenceSteps.sum(), inFlight.get());
     }
 
     /**

@@ -40,6 +40,8 @@ public final class Metrics {
         counter(sb, "moeprune_decode_steps_total", "Decode steps (one forward pass each, batched or not).", batch.steps());
         counter(sb, "moeprune_decode_sequence_steps_total",
                 "Sequences advanced by decode steps (divided by the steps: the mean batch size).", batch.sequences());
+        sb.append("# HELP moeprune_requests_in_flight Completions queued or being generated.\n"
+                + "# TYPE moeprune_requests_in_flight gauge\nmoeprune_requests_in_flight ").append(batch.inFlight()).append('\n');
         return sb.toString();
     }
 
