@@ -53,9 +53,14 @@ final class BatchScheduler implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("moeprune-batch-scheduler").daemon().start(this::loop);
     }
 
+    /** 503 once a drain has begun. */
+    void requireAccepting() {
+        if (!accepting) throw new ApiError(503, "server_error", null, "shutting_down", "the server is shutting down");
+    }
+
     /** Queues a request; 503 once a drain has begun. */
     Sequence submit(Sequence s) {
-        if (!accepting) throw new ApiError(503, "server_error", null, "shutting_down", "the server is shutting down");
+        requireAccepting();
         inFlight.incrementAndGet();
         pending.add(s);
         return s;

@@ -91,6 +91,14 @@ public final class CompletionEngine implements AutoCloseable {
                 end.task(), end.nanos());
     }
 
+    /**
+     * 503 (shutting_down) once a drain has begun: checked before a stream's headers are sent, since a refusal inside
+     * {@link #complete} could then no longer change the status.
+     */
+    public void requireAccepting() {
+        scheduler.requireAccepting();
+    }
+
     /** Decode steps run so far and the sequences they advanced. */
     BatchScheduler.Counts batchCounts() {
         return scheduler.counts();

@@ -85,6 +85,7 @@ public final class OpenAiServer implements AutoCloseable {
             String task = task(cr.model());
             int[] prompt = engine.encode(cr);
             String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+            engine.requireAccepting();
             if (cr.stream()) {
                 stream(res, cr, prompt, task, id, chat);
                 metrics.request(endpoint, 200);

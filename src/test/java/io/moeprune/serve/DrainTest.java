@@ -54,6 +54,8 @@ class DrainTest {
                 HttpResponse<String> refused = post(http, base, body);
                 assertEquals(503, refused.statusCode(), refused.body());
                 assertTrue(refused.body().contains("\"code\":\"shutting_down\""), refused.body());
+                HttpResponse<String> refusedStream = post(http, base, body.replace("}", ", \"stream\": true}"));
+                assertEquals(503, refusedStream.statusCode(), refusedStream.body());
                 assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(),
                         HttpResponse.BodyHandlers.ofString()).statusCode());
             }
