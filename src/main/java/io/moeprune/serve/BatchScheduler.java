@@ -168,8 +168,10 @@ final class BatchScheduler implements AutoCloseable {
         return done;
     }
 
-    /** Hands out the end; returns true (for removeIf). */
+    /** Hands out the end, once (a failing step ends its whole group, some maybe just ended); true (for removeIf). */
     private boolean end(Sequence s, RuntimeException error) {
+        if (s.ended) return true;
+        s.ended = true;
         s.emit(new Sequence.End(s.task, System.nanoTime() - s.admitted, error));
         s.state = null;  // the KV cache goes with the slot
         inFlight.decrementAndGet();

@@ -37,6 +37,7 @@ final class Sequence {
     int last;
     int generated;
     long admitted;
+    boolean ended;
 
     Sequence(int[] prompt, String named, int maxTokens, Sampler sampler) {
         this.prompt = prompt;
