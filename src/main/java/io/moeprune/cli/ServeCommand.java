@@ -23,12 +23,12 @@ import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
-/** {@code moeprune serve}: an OpenAI-compatible server on the CPU runtime (first version: one request at a time). */
+/** {@code moeprune serve}: an OpenAI-compatible server on the CPU runtime (continuous batching). */
 @Command(name = "serve", sortOptions = false, mixinStandardHelpOptions = true,
         description = {"Serves the model over an OpenAI-compatible HTTP API: /v1/completions, /v1/chat/completions "
                 + "(stream: true as server-sent events), /v1/models, /health, /metrics.",
                 "With --patterns each request runs with the stored pattern nearest to its prompt (or the one its "
-                        + "model id NAME/TASK names); with --mask, with that mask. Requests are served one at a time."},
+                        + "model id NAME/TASK names); with --mask, with that mask. Concurrent requests are decoded together, one forward pass per step for those with the same experts."},
         footer = {"", "Example:", "  moeprune serve MODEL --patterns patterns/ --port 8000"})
 final class ServeCommand implements Callable<Integer> {
 
@@ -53,10 +53,15 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
 
+    @Option(names = "--max-batch", defaultValue = "" + CompletionEngine.DEFAULT_MAX_BATCH, paramLabel = "N",
+            description = "requests decoded at once at most; the rest wait in arrival order (default ${DEFAULT-VALUE})")
+    int maxBatch;
+
     @Override
     public Integer call() throws InterruptedException {
         Threads.apply(threads);
         if (patterns != null && mask != null) throw new MoepruneException("give at most one of --patterns and --mask");
+        if (maxBatch < 1) throw new MoepruneException("--max-batch must be at least 1, not " + maxBatch);
         ModelSpec spec = ConfigReader.read(modelDir);
         PatternStore store = patterns == null ? null : PatternStore.open(patterns);
         if (store != null) {
@@ -76,7 +81,7 @@ final class ServeCommand implements Callable<Integer> {
             model.close();
             throw e;
         }
-        CompletionEngine engine = new CompletionEngine(model, tokenizer, routing, context(modelDir));
+        CompletionEngine engine = new CompletionEngine(model, tokenizer, routing, context(modelDir), maxBatch);
         OpenAiServer server = OpenAiServer.start(host, port, name, engine);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM: let the request in flight (and those queued before) finish, then stop. The mapped weights are

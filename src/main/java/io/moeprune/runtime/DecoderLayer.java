@@ -21,6 +21,19 @@ public record DecoderLayer(int index, RmsNorm inputNorm, AttentionLayer attentio
     public void forward(float[] x, int n, int startPos, KvCache cache, ForwardContext ctx) {
         float[][] rows = rows(x, n);
         attend(x, n, startPos, cache, rows);
+        feedForward(x, n, startPos, ctx, rows);
+    }
+
+    /**
+     * The second half of {@link #forward} only: x += m·ffn(norm(x)) over n rows, which need not be consecutive
+     * tokens of one sequence (a batched decode step runs each sequence's attention alone, then this once over all
+     * their rows; {@code startPos} only labels an observer's positions).
+     */
+    public void feedForward(float[] x, int n, int startPos, ForwardContext ctx) {
+        feedForward(x, n, startPos, ctx, rows(x, n));
+    }
+
+    private void feedForward(float[] x, int n, int startPos, ForwardContext ctx, float[][] rows) {
         long t = PhaseTimes.start();
         // x now is the residual entering the MLP block: observers see it as h (valid during their call only).
         float[] xn = postAttentionNorm.normalizedRows(x, n, rows[0]);

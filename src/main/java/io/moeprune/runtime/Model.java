@@ -114,6 +114,17 @@ public final class Model implements AutoCloseable {
                 "in layer " + l + " (of " + layers.size() + ")");
     }
 
+    /**
+     * Layer {@code l}'s shards checked, then only its feed-forward half over the residual rows x [n, hidden] (rows of
+     * different sequences, each already through the layer's attention), checked to be finite: a batched decode step.
+     */
+    void feedForwardLayer(int l, float[] x, int n, ForwardContext context) {
+        shards.checkLayer(l);
+        layers.get(l).feedForward(x, n, 0, context);
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(),
+                "in layer " + l + " (of " + layers.size() + ")");
+    }
+
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
     RuntimeException mappedReadFault(InternalError e) {
         return shards.explain(e);

@@ -1,32 +1,33 @@
 package io.moeprune.serve;
 
-import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Sampler;
 import io.moeprune.tokenizer.Tokenizer;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Predicate;
 
 /**
- * Runs completions on the CPU runtime, one request at a time in arrival order (a fair lock is the queue): a first
- * version without continuous batching. Text is handed out as it is decoded, never inside a multi-byte character
- * and never the start of a stop string.
+ * Runs completions on the CPU runtime, concurrent requests batched by a {@link BatchScheduler} (continuous
+ * batching; at most {@code maxBatch} decoding at once, the rest wait in arrival order). Text is handed out as it is
+ * decoded ({@link TextStream}), never inside a multi-byte character and never the start of a stop string.
  */
-public final class CompletionEngine {
-    private final Model model;
+public final class CompletionEngine implements AutoCloseable {
+    /** Sequences decoded together at most, unless the server says otherwise (serve --max-batch). */
+    public static final int DEFAULT_MAX_BATCH = 32;
     private final Tokenizer tokenizer;
     private final ExpertRouting routing;
     private final int context;
-    private final ReentrantLock queue = new ReentrantLock(true);
+    private final BatchScheduler scheduler;
 
     public CompletionEngine(Model model, Tokenizer tokenizer, ExpertRouting routing, int context) {
-        this.model = model;
+        this(model, tokenizer, routing, context, DEFAULT_MAX_BATCH);
+    }
+
+    public CompletionEngine(Model model, Tokenizer tokenizer, ExpertRouting routing, int context, int maxBatch) {
         this.tokenizer = tokenizer;
         this.routing = routing;
         this.context = context;
+        this.scheduler = new BatchScheduler(model, routing, tokenizer.eosIds(), maxBatch);
     }
 
     public ExpertRouting routing() {
@@ -52,65 +53,68 @@ public final class CompletionEngine {
     }
 
     /**
-     * Generates for an encoded prompt with the pattern {@code task} (null: matched, or the fixed mask).
-     * {@code onText} gets each new piece of text and returns false to stop (the client went away).
+     * Generates for an encoded prompt with the pattern {@code task} (null: matched, or the fixed mask), batched with
+     * the other requests in flight. {@code onText} gets each new piece of text (on the calling thread) and returns
+     * false to stop (the client went away): the sequence's slot is freed at the next step.
      */
     public Result complete(CompletionRequest req, int[] prompt, String task, Predicate<String> onText) {
-        queue.lock();
+        int max = Math.min(req.maxTokens(), context - prompt.length);
+        Sequence s = scheduler.submit(new Sequence(prompt, task, max, new Sampler(req.temperature(), req.topP(), req.seed())));
+        TextStream text = new TextStream(tokenizer, req.stop());
+        boolean done = false;
+        Sequence.End end;
         try {
-            long t0 = System.nanoTime();
-            ExpertRouting.Choice choice = routing.choose(task, prompt);
-            int max = Math.min(req.maxTokens(), context - prompt.length);
-            List<Integer> generated = new ArrayList<>();
-            int holdBack = req.stop().stream().mapToInt(String::length).max().orElse(1) - 1;
-            StringBuilder sent = new StringBuilder();
-            boolean[] stopString = {false};
-            String[] finalText = {""};
-            Generator.Result r = new Generator(model, choice.mask()).generate(prompt, max,
-                    new Sampler(req.temperature(), req.topP(), req.seed()), tokenizer.eosIds(), token -> {
-                        generated.add(token);
-                        String text = tokenizer.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true);
-                        if (text.endsWith("\uFFFD")) return true;
-                        int cut = firstStop(text, req.stop());
-                        if (cut >= 0) {
-                            stopString[0] = true;
-                            text = text.substring(0, cut);
-                        }
-                        finalText[0] = text;
-                        int ready = cut >= 0 ? text.length() : Math.max(sent.length(), text.length() - holdBack);
-                        boolean more = true;
-                        if (ready > sent.length()) {
-                            more = onText.test(text.substring(sent.length(), ready));
-                            sent.setLength(0);
-                            sent.append(text, 0, ready);
-                        }
-                        return more && cut < 0;
-                    });
-            String text = stopString[0] ? finalText[0]
-                    : tokenizer.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true);
-            if (text.length() > sent.length()) onText.test(text.substring(sent.length()));
-            boolean eos = r.tokens().length > 0 && tokenizer.eosIds().contains(r.tokens()[r.tokens().length - 1]);
-            return new Result(text, prompt.length, r.tokens().length, stopString[0] || eos ? "stop" : "length",
-                    choice.task(), System.nanoTime() - t0);
-        } finally {
-            queue.unlock();
+            while (true) {
+                Sequence.Event e = s.next();
+                if (e instanceof Sequence.End last) {
+                    end = last;
+                    break;
+                }
+                if (done) continue;  // tokens decoded before the scheduler saw the cancel
+                String piece = text.add(((Sequence.Token) e).id());
+                boolean more = piece.isEmpty() || onText.test(piece);
+                if (!more || text.stopped()) {
+                    done = true;
+                    s.cancel();
+                }
+            }
+        } catch (InterruptedException e) {
+            s.cancel();
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while generating", e);
         }
+        if (end.error() != null) throw end.error();
+        String rest = text.rest();
+        if (!rest.isEmpty()) onText.test(rest);
+        boolean eos = text.tokens() > 0 && tokenizer.eosIds().contains(text.lastToken());
+        return new Result(text.text(), prompt.length, text.tokens(), text.stopped() || eos ? "stop" : "length",
+                end.task(), end.nanos());
     }
 
     /**
-     * Waits until the request being generated and those queued before this call have finished (at most
-     * {@code timeout}), then holds the queue so no new generation starts: what SIGTERM does before the server stops.
+     * 503 (shutting_down) once a drain has begun: checked before a stream's headers are sent, since a refusal inside
+     * {@link #complete} could then no longer change the status.
      */
-    public boolean drain(java.time.Duration timeout) throws InterruptedException {
-        return queue.tryLock(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    public void requireAccepting() {
+        scheduler.requireAccepting();
     }
 
-    private static int firstStop(String text, List<String> stops) {
-        int best = -1;
-        for (String s : stops) {
-            int i = text.indexOf(s);
-            if (i >= 0 && (best < 0 || i < best)) best = i;
-        }
-        return best;
+    /** Decode steps run so far and the sequences they advanced. */
+    BatchScheduler.Counts batchCounts() {
+        return scheduler.counts();
+    }
+
+    /**
+     * Refuses new requests (503) and waits (at most {@code timeout}) for those in flight to finish: what SIGTERM does
+     * before the server stops. True when all finished in time.
+     */
+    public boolean drain(java.time.Duration timeout) throws InterruptedException {
+        return scheduler.drain(timeout);
+    }
+
+    /** Stops the scheduler thread (requests still in it end with an error). */
+    @Override
+    public void close() {
+        scheduler.close();
     }
 }

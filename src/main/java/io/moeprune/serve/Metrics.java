@@ -24,7 +24,8 @@ public final class Metrics {
         if (pattern != null) patterns.computeIfAbsent(pattern, k -> new LongAdder()).increment();
     }
 
-    public String prometheus() {
+    /** The text for /metrics; {@code batch}: the scheduler's decode steps and the sequences they advanced. */
+    String prometheus(BatchScheduler.Counts batch) {
         StringBuilder sb = new StringBuilder();
         sb.append("# HELP moeprune_requests_total HTTP requests by endpoint and status.\n# TYPE moeprune_requests_total counter\n");
         requests.forEach((k, v) -> sb.append("moeprune_requests_total{").append(k).append("} ").append(v.sum()).append('\n'));
@@ -36,6 +37,11 @@ public final class Metrics {
                 + "# TYPE moeprune_pattern_requests_total counter\n");
         patterns.forEach((k, v) -> sb.append("moeprune_pattern_requests_total{pattern=\"").append(k).append("\"} ")
                 .append(v.sum()).append('\n'));
+        counter(sb, "moeprune_decode_steps_total", "Decode steps (one forward pass each, batched or not).", batch.steps());
+        counter(sb, "moeprune_decode_sequence_steps_total",
+                "Sequences advanced by decode steps (divided by the steps: the mean batch size).", batch.sequences());
+        sb.append("# HELP moeprune_requests_in_flight Completions queued or being generated.\n"
+                + "# TYPE moeprune_requests_in_flight gauge\nmoeprune_requests_in_flight ").append(batch.inFlight()).append('\n');
         return sb.toString();
     }
 

@@ -46,6 +46,7 @@ public final class OpenAiServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop();
+        engine.close();
     }
 
     private void routes(HttpRouting.Builder r) {
@@ -53,7 +54,7 @@ public final class OpenAiServer implements AutoCloseable {
                 .get("/metrics", (req, res) -> {
                     metrics.request("/metrics", 200);
                     res.header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-                    res.send(metrics.prometheus().getBytes(StandardCharsets.UTF_8));
+                    res.send(metrics.prometheus(engine.batchCounts()).getBytes(StandardCharsets.UTF_8));
                 })
                 .get("/v1/models", (req, res) -> send(res, "/v1/models", 200, models().toString()))
                 .post("/v1/completions", (req, res) -> complete(req, res, false))
@@ -84,6 +85,7 @@ public final class OpenAiServer implements AutoCloseable {
             String task = task(cr.model());
             int[] prompt = engine.encode(cr);
             String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+            engine.requireAccepting();
             if (cr.stream()) {
                 stream(res, cr, prompt, task, id, chat);
                 metrics.request(endpoint, 200);

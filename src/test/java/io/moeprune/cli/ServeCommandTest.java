@@ -19,12 +19,14 @@ class ServeCommandTest {
         SelectCommandTest.Run both = SelectCommandTest.run("serve", MODEL.toString(), "--mask", "m.json", "--patterns", "p");
         SelectCommandTest.Run noStore = SelectCommandTest.run("serve", MODEL.toString(), "--patterns", notStore.toString());
         SelectCommandTest.Run noMask = SelectCommandTest.run("serve", MODEL.toString(), "--mask", dir.resolve("none.json").toString());
-        for (SelectCommandTest.Run r : new SelectCommandTest.Run[]{both, noStore, noMask}) {
+        SelectCommandTest.Run noBatch = SelectCommandTest.run("serve", MODEL.toString(), "--max-batch", "0");
+        for (SelectCommandTest.Run r : new SelectCommandTest.Run[]{both, noStore, noMask, noBatch}) {
             assertEquals(2, r.code(), r.err());
             assertEquals(1, r.err().strip().lines().count(), r.err());
         }
         assertTrue(both.err().contains("give at most one of --patterns and --mask"), both.err());
         assertTrue(noStore.err().contains(notStore + ": is not a pattern store"), noStore.err());
         assertTrue(noMask.err().contains("none.json"), noMask.err());
+        assertTrue(noBatch.err().contains("--max-batch must be at least 1, not 0"), noBatch.err());
     }
 }

@@ -1,0 +1,180 @@
+package io.moeprune.serve;
+
+import io.moeprune.runtime.BatchedDecode;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.InferenceState;
+import io.moeprune.runtime.Model;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Continuous batching on one thread, the only one that runs the model: it admits waiting requests (pattern chosen,
+ * prompt prefilled alone, first token sampled) while fewer than {@code maxBatch} are active, then runs one decode
+ * step for all active sequences that route with the same expert set (mask or pattern) through
+ * {@link BatchedDecode}, taking the groups in turn (round robin). Each new token goes to its request's thread; a
+ * sequence retires at an end-of-sequence token, at its token limit, or when its request cancels it (client gone, stop
+ * string), freeing its slot for the next step.
+ */
+final class BatchScheduler implements AutoCloseable {
+    private final Model model;
+    private final ExpertRouting routing;
+    private final Collection<Integer> eosIds;
+    private final int maxBatch;
+    private final LinkedBlockingQueue<Sequence> pending = new LinkedBlockingQueue<>();
+    private final List<Sequence> active = new ArrayList<>();
+    private final Thread thread;
+    private volatile boolean accepting = true;
+    private volatile boolean running = true;
+    /** Requests submitted and not yet ended (pending or active): what a drain waits for. */
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+    private int turn;
+    private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder sequenceSteps = new java.util.concurrent.atomic.LongAdder();
+
+    /**
+     * Decode steps run, and the sequences they advanced (their ratio is the mean batch size); requests submitted and
+     * not ended yet.
+     */
+    record Counts(long steps, long sequences, int inFlight) {
+    }
+
+    BatchScheduler(Model model, ExpertRouting routing, Collection<Integer> eosIds, int maxBatch) {
+        if (maxBatch < 1) throw new IllegalArgumentException("maxBatch " + maxBatch);
+        this.model = model;
+        this.routing = routing;
+        this.eosIds = eosIds;
+        this.maxBatch = maxBatch;
+        this.thread = Thread.ofPlatform().name("moeprune-batch-scheduler").daemon().start(this::loop);
+    }
+
+    /** 503 once a drain has begun. */
+    void requireAccepting() {
+        if (!accepting) throw new ApiError(503, "server_error", null, "shutting_down", "the server is shutting down");
+    }
+
+    /** Queues a request; 503 once a drain has begun. */
+    Sequence submit(Sequence s) {
+        requireAccepting();
+        inFlight.incrementAndGet();
+        pending.add(s);
+        return s;
+    }
+
+    Counts counts() {
+        return new Counts(steps.sum(), sequenceSteps.sum(), inFlight.get());
+    }
+
+    /**
+     * Refuses new requests and waits (at most {@code timeout}) until those submitted before have ended: what SIGTERM
+     * does before the server stops. True when all ended in time.
+     */
+    boolean drain(Duration timeout) throws InterruptedException {
+        accepting = false;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (inFlight.get() > 0) {
+            if (System.nanoTime() > deadline) return false;
+            Thread.sleep(10);
+        }
+        return true;
+    }
+
+    @Override
+    public void close() {
+        accepting = false;
+        running = false;
+        thread.interrupt();
+    }
+
+    private void loop() {
+        try {
+            while (running) {
+                if (active.isEmpty()) {
+                    Sequence s = pending.poll(200, TimeUnit.MILLISECONDS);
+                    if (s != null) admit(s);
+                }
+                Sequence s;
+                while (active.size() < maxBatch && (s = pending.poll()) != null) admit(s);
+                active.removeIf(q -> q.cancelled() && end(q, null));
+                if (!active.isEmpty()) step(nextGroup());
+            }
+        } catch (InterruptedException e) {
+            // close(): the server stops.
+        }
+        for (Sequence s : active) end(s, new IllegalStateException("the server stopped"));
+        for (Sequence s; (s = pending.poll()) != null; ) end(s, new IllegalStateException("the server stopped"));
+    }
+
+    /** Chooses the pattern, prefills the prompt alone and hands out the first token; active unless already done. */
+    private void admit(Sequence s) {
+        s.admitted = System.nanoTime();
+        try {
+            ExpertRouting.Choice choice = routing.choose(s.named, s.prompt);
+            s.task = choice.task();
+            s.mask = choice.mask();
+            s.state = model.newState(s.prompt.length + s.maxTokens).withMask(s.mask);
+            if (s.cancelled()) {
+                end(s, null);
+                return;
+            }
+            if (!accept(s, model.forward(s.prompt, s.state, false))) active.add(s);
+        } catch (RuntimeException e) {
+            end(s, e);
+        }
+    }
+
+    /** The active sequences of the next expert set in turn (sets in order of first appearance). */
+    private List<Sequence> nextGroup() {
+        List<ExpertMask> masks = new ArrayList<>(new LinkedHashSet<>(active.stream().map(q -> q.mask).toList()));
+        ExpertMask mask = masks.get(Math.floorMod(turn++, masks.size()));
+        return active.stream().filter(q -> q.mask == mask).toList();
+    }
+
+    /** One decode step for the group: a single sequence alone, several through one batched pass. */
+    private void step(List<Sequence> group) {
+        try {
+            float[][] logits;
+            if (group.size() == 1) {
+                logits = new float[][]{model.decode(group.getFirst().last, group.getFirst().state)};
+            } else {
+                int[] tokens = group.stream().mapToInt(q -> q.last).toArray();
+                List<InferenceState> states = group.stream().map(q -> q.state).toList();
+                logits = BatchedDecode.step(model, tokens, states);
+            }
+            steps.increment();
+            sequenceSteps.add(group.size());
+            for (int i = 0; i < group.size(); i++) {
+                if (accept(group.get(i), logits[i])) active.remove(group.get(i));
+            }
+        } catch (RuntimeException e) {
+            for (Sequence q : group) end(q, e);
+            active.removeAll(group);
+        }
+    }
+
+    /** Samples the sequence's next token and hands it out; true (and the sequence ended) when it was the last. */
+    private boolean accept(Sequence s, float[] logits) {
+        int token = s.sampler.next(logits);
+        s.last = token;
+        s.generated++;
+        s.emit(new Sequence.Token(token));
+        boolean done = eosIds.contains(token) || s.generated >= s.maxTokens;
+        if (done) end(s, null);
+        return done;
+    }
+
+    /** Hands out the end, once (a failing step ends its whole group, some maybe just ended); true (for removeIf). */
+    private boolean end(Sequence s, RuntimeException error) {
+        if (s.ended) return true;
+        s.ended = true;
+        s.emit(new Sequence.End(s.task, System.nanoTime() - s.admitted, error));
+        s.state = null;  // the KV cache goes with the slot
+        inFlight.decrementAndGet();
+        return true;
+    }
+}
