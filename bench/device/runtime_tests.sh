@@ -9,7 +9,7 @@ TESTS=${TESTS:-"io.moeprune.kernels.KernelsTest io.moeprune.kernels.AmxBf16Test 
   io.moeprune.runtime.ConformanceTest io.moeprune.runtime.LayerMajorTest io.moeprune.runtime.MlaLatentCacheTest
   io.moeprune.runtime.DecodeSchedulingTest io.moeprune.runtime.NonFiniteForwardTest
   io.moeprune.runtime.MaskMatchesPrunedCheckpointTest io.moeprune.prune.PruneStrategyTest io.moeprune.prune.PruneVerifyTest
-  io.moeprune.runtime.GroupStrategyRoutingTest"}
+  io.moeprune.runtime.GroupStrategyRoutingTest io.moeprune.runtime.BatchedDecodeTest"}
 nproc; lscpu | grep -E 'Model name|Flags' | grep -o -E 'Model name.*|avx512f|avx512_bf16|amx_tile' | sort -u | tr '\n' ' '; echo; date -u
 for mode in ${MODES:-auto scalar}; do
   echo "== -Dmoeprune.kernels=$mode"
