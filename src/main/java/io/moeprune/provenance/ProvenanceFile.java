@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
+import io.moeprune.model.ExpertIds;
 import io.moeprune.provenance.Provenance.ModelRef;
 import io.moeprune.select.ExpertMask;
 import io.moeprune.select.MaskFiles;
@@ -157,6 +158,11 @@ public final class ProvenanceFile {
                             + " is not in 0.." + (numExperts - 1));
                 }
                 kept[i][j] = e;
+            }
+            try {
+                ExpertIds.requireValid(moeLayers.get(i), kept[i], numExperts);   // duplicates, as every mask reader
+            } catch (MoepruneException e) {
+                throw MoepruneException.inFile(file, e.getMessage());
             }
         }
         return kept;

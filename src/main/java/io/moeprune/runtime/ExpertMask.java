@@ -3,6 +3,7 @@ package io.moeprune.runtime;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeprune.MoepruneException;
+import io.moeprune.model.ExpertIds;
 import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.ModelSpec;
 
@@ -44,18 +45,16 @@ public final class ExpertMask {
         return of(keptIds, numExperts, GroupStrategy.BALANCED);
     }
 
-    /** A mask from layer -> kept expert ids that routes around removed experts by {@code strategy}. */
+    /**
+     * A mask from layer -> kept expert ids that routes around removed experts by {@code strategy}; an id out of range
+     * or listed twice is refused ({@link ExpertIds}).
+     */
     public static ExpertMask of(Map<Integer, int[]> keptIds, int numExperts, GroupStrategy strategy) {
         Map<Integer, boolean[]> m = new TreeMap<>();
         keptIds.forEach((layer, ids) -> {
+            ExpertIds.requireValid(layer, ids, numExperts);
             boolean[] k = new boolean[numExperts];
-            for (int id : ids) {
-                if (id < 0 || id >= numExperts) {
-                    throw new MoepruneException("expert " + id + " of layer " + layer + " does not exist (model has "
-                            + numExperts + " experts)");
-                }
-                k[id] = true;
-            }
+            for (int id : ids) k[id] = true;
             m.put(layer, k);
         });
         return new ExpertMask(Collections.unmodifiableMap(m), strategy);

@@ -233,8 +233,14 @@ public final class Model implements AutoCloseable {
         return ModelLoader.activeBytes(this);
     }
 
+    /** How many shards hold a read lease (0 where the kernel refuses them: docs/reliability.md). */
+    int shardLeases() {
+        return shards.leaseCount();
+    }
+
     @Override
     public void close() {
+        shards.close();
         checkpoint.close();
     }
 }

@@ -9,6 +9,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
+import io.moeprune.model.ExpertIds;
 import io.moeprune.model.GroupStrategy;
 
 import java.io.IOException;
@@ -150,18 +151,12 @@ public final class MaskFiles {
         for (int i = 0; i < mask.kept().length; i++) {
             int layer = mask.moeLayers().get(i);
             int[] ids = mask.kept()[i];
-            for (int e : ids) {
-                if (e < 0 || e >= mask.numExperts()) {
-                    throw MoepruneException.inFile(file, "layer " + layer + ": expert id " + e + " is out of range 0.."
-                            + (mask.numExperts() - 1));
-                }
+            try {
+                ExpertIds.requireValid(layer, ids, mask.numExperts());
+            } catch (MoepruneException e) {
+                throw MoepruneException.inFile(file, e.getMessage());
             }
             Arrays.sort(ids);
-            for (int j = 1; j < ids.length; j++) {
-                if (ids[j] == ids[j - 1]) {
-                    throw MoepruneException.inFile(file, "layer " + layer + ": expert id " + ids[j] + " is listed twice");
-                }
-            }
             if (ids.length < mask.topK()) {
                 throw MoepruneException.inFile(file, "layer " + layer + " keeps " + ids.length + " experts, fewer than the "
                         + mask.topK() + " each token is routed to");

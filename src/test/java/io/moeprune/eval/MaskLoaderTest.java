@@ -93,6 +93,38 @@ class MaskLoaderTest {
         assertThrows(MoepruneException.class, () -> MaskLoader.load(notMoe, MODEL, spec));
     }
 
+    /**
+     * Issue 17 item 8: an expert listed twice in a bare mask was silently counted once; now every reader refuses it
+     * as the native format does, on one line naming the file and the layer (and an id out of range likewise).
+     */
+    @Test
+    void bareMaskWithAnExpertListedTwiceIsRefused(@TempDir Path dir) throws Exception {
+        ModelSpec spec = ConfigReader.read(MODEL);
+        int layer = spec.moeLayers().getFirst();
+        Path f = Files.writeString(dir.resolve("dup.json"), "{\"layers\": {\"" + layer + "\": [0, 1, 2, 1, 3]}}");
+        var e = assertThrows(MoepruneException.class, () -> MaskLoader.load(f, MODEL, spec));
+        assertEquals(f + ": layer " + layer + ": expert id 1 is listed twice", e.getMessage());
+        assertEquals(2, e.exitCode());
+        Path range = Files.writeString(dir.resolve("range.json"), "{\"layers\": {\"" + layer + "\": [0, 1, 2, "
+                + spec.moe().numExperts() + "]}}");
+        e = assertThrows(MoepruneException.class, () -> MaskLoader.load(range, MODEL, spec));
+        assertEquals(range + ": layer " + layer + ": expert id " + spec.moe().numExperts() + " is out of range 0.."
+                + (spec.moe().numExperts() - 1), e.getMessage());
+        // The native format gives the same line for the same mistake.
+        Path nativeMask = writeMask(dir.resolve("n.json"), spec, "", spec.moe().numExperts(), spec.moeLayers(),
+                spec.moe().topK());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(nativeMask.toFile());
+        var ids = root.withObjectProperty("layers").putArray(Integer.toString(layer));
+        for (int id : new int[]{0, 1, 2, 1, 3}) ids.add(id);
+        json.writeValue(nativeMask.toFile(), root);
+        e = assertThrows(MoepruneException.class, () -> MaskLoader.load(nativeMask, MODEL, spec));
+        assertEquals(nativeMask + ": layer " + layer + ": expert id 1 is listed twice", e.getMessage());
+        // Masks built in code go through the same check.
+        e = assertThrows(MoepruneException.class, () -> ExpertMask.of(java.util.Map.of(layer, new int[]{4, 4}), 8));
+        assertEquals("layer " + layer + ": expert id 4 is listed twice", e.getMessage());
+    }
+
     /** A continuation's NLL equals the NLL of the whole sequence minus that of its prefix (causal attention). */
     @Test
     void continuationScoreIsTheDifferenceOfPerplexities() {

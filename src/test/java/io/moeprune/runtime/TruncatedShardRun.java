@@ -9,9 +9,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * Child-JVM entry point of {@link TruncatedShardTest} (a SIGBUS must not be able to kill the test JVM): scores a
- * document, truncates SHARD to half its size as another process would, scores again. Errors are printed as the
- * command line prints them.
+ * Child-JVM entry point of {@link TruncatedShardTest} (a SIGBUS must not be able to kill the test JVM). Prints the
+ * number of shard leases, then in mode {@code self} scores a document, truncates SHARD to half its size as another
+ * process would, and scores again; in mode {@code loop} it scores documents for up to 60 s (printing "running"
+ * after the first) while the test truncates SHARD from outside. Errors are printed as the command line prints them.
  */
 public final class TruncatedShardRun {
     private TruncatedShardRun() {
@@ -20,12 +21,20 @@ public final class TruncatedShardRun {
     public static void main(String[] args) throws IOException {
         Path dir = Path.of(args[0]);
         Path shard = dir.resolve(args[1]);
-        int[] ids = {1, 5, 9, 2, 7, 3, 11, 4};
+        boolean loop = args.length > 2 && args[2].equals("loop");
+        int[] ids = {1, 5, 9, 2, 7, 3, 11, 4, 6, 8, 10, 12, 1, 5, 9, 2};
         try (Model m = Model.load(dir, ConfigReader.read(dir))) {
+            System.out.println("leases: " + m.shardLeases());
             Perplexity p = new Perplexity(m, null);
             System.out.println("first document: " + p.score(ids).nll());
-            try (FileChannel ch = FileChannel.open(shard, StandardOpenOption.WRITE)) {
-                ch.truncate(ch.size() / 2);
+            if (loop) {
+                System.out.println("running");
+                long end = System.nanoTime() + 60_000_000_000L;
+                while (System.nanoTime() < end) p.score(ids);
+            } else {
+                try (FileChannel ch = FileChannel.open(shard, StandardOpenOption.WRITE)) {
+                    ch.truncate(ch.size() / 2);
+                }
             }
             System.out.println("second document: " + p.score(ids).nll());
         } catch (MoepruneException e) {
