@@ -65,6 +65,12 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Mixin
     QuietOption quiet = new QuietOption();
 
+    @Mixin
+    JsonOption json = new JsonOption();
+
+    @Mixin
+    OutputOption output = new OutputOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -85,7 +91,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
         }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart",
-                quiet.quiet, dir -> QuickstartData.write(root, dir.resolve("data")));
+                quiet.quiet, json.json, output.output, dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */
