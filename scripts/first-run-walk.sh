@@ -87,7 +87,14 @@ for c in $subcommands; do
   if [[ " $long_running " == *" $c "* ]]; then
     grep -q -- '--quiet' "$log/help-$c.out" && pass "moeprune $c has --quiet" || fail "moeprune $c has no --quiet"
   fi
-  grep -q -- '--json' "$log/help-$c.out" && pass "moeprune $c has --json" || fail "moeprune $c has no --json"
+  if [ "$c" = patterns ]; then   # a group: its two subcommands take --json
+    for sub in build match; do
+      ./moeprune patterns "$sub" --help 2>/dev/null | grep -q -- '--json' && pass "moeprune patterns $sub has --json" \
+        || fail "moeprune patterns $sub has no --json"
+    done
+  else
+    grep -q -- '--json' "$log/help-$c.out" && pass "moeprune $c has --json" || fail "moeprune $c has no --json"
+  fi
 done
 
 # 3. --quiet runs print nothing on stderr; results still come on stdout.
