@@ -111,7 +111,7 @@ quiet_run() {
   fi
 }
 quiet_run perplexity perplexity "$model" --data "$work/docs.jsonl"
-quiet_run eval eval "$model" --text "$work/docs.jsonl" --quiet
+quiet_run eval eval "$model" --text "$work/docs.jsonl"
 quiet_run generate generate "$model" --prompt "public static" --max-tokens 8
 quiet_run calibrate calibrate "$model" --demos "$work/docs.jsonl" --out "$work/walk.stats"
 
