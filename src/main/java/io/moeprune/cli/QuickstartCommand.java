@@ -23,7 +23,8 @@ import java.util.concurrent.Callable;
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"Runs calibrate -> select -> prune -> eval -> report on the embedded model models/moe-tiny-7d, "
                 + "with the project's own Java sources (domain java, pruned for) and Markdown documentation (domain "
-                + "docs, out of domain). About 100 CPU-seconds (about a minute on 2 idle cores); prints where the report is.",
+                + "docs, out of domain). About 100 CPU-seconds (about a minute on 2 idle cores); prints where the report is "
+                + "(report.html, report.md and results.json, the numbers, in the output directory).",
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class QuickstartCommand implements Callable<Integer> {
 
