@@ -87,7 +87,14 @@ for c in $subcommands; do
   if [[ " $long_running " == *" $c "* ]]; then
     grep -q -- '--quiet' "$log/help-$c.out" && pass "moeprune $c has --quiet" || fail "moeprune $c has no --quiet"
   fi
-  grep -q -- '--json' "$log/help-$c.out" && pass "moeprune $c has --json" || pending "moeprune $c --json (issue 19 item 5)"
+  if [ "$c" = patterns ]; then   # a group: its two subcommands take --json
+    for sub in build match; do
+      ./moeprune patterns "$sub" --help 2>/dev/null | grep -q -- '--json' && pass "moeprune patterns $sub has --json" \
+        || fail "moeprune patterns $sub has no --json"
+    done
+  else
+    grep -q -- '--json' "$log/help-$c.out" && pass "moeprune $c has --json" || fail "moeprune $c has no --json"
+  fi
 done
 
 # 3. --quiet runs print nothing on stderr; results still come on stdout.
@@ -107,6 +114,34 @@ quiet_run perplexity perplexity "$model" --data "$work/docs.jsonl"
 quiet_run eval eval "$model" --text "$work/docs.jsonl"
 quiet_run generate generate "$model" --prompt "public static" --max-tokens 8
 quiet_run calibrate calibrate "$model" --demos "$work/docs.jsonl" --out "$work/walk.stats"
+
+# 3b. --json: standard output is exactly one JSON object naming its format (README, "Machine-readable output");
+#     --output FILE holds the same object. Checked with Python's json module where there is one.
+one_object() {   # FILE FORMAT
+  python3 -c 'import json, sys; o = json.load(open(sys.argv[1])); sys.exit(0 if isinstance(o, dict) and o.get("format") == sys.argv[2] and o.get("version") == 1 else 1)' "$1" "$2"
+}
+if command -v python3 >/dev/null 2>&1; then
+  json_run() {   # NAME FORMAT ARGS...
+    local name="$1" format="$2"; shift 2
+    if ./moeprune "$@" --json >"$log/json-$name.out" 2>"$log/json-$name.err" && one_object "$log/json-$name.out" "$format"; then
+      pass "moeprune $name --json: one $format object on stdout"
+    else
+      fail "moeprune $name --json (see $log/json-$name.*)"
+    fi
+  }
+  json_run inspect moeprune-inspect inspect "$model"
+  json_run perplexity moeprune-perplexity perplexity "$model" --data "$work/docs.jsonl" --quiet --output "$work/perplexity.json"
+  json_run eval moeprune-eval eval "$model" --text "$work/docs.jsonl" --quiet
+  json_run generate moeprune-generate generate "$model" --prompt "public static" --max-tokens 8 --quiet
+  json_run calibrate moeprune-calibrate calibrate "$model" --demos "$work/docs.jsonl" --out "$work/walk-json.stats" --quiet
+  python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1])) == json.load(open(sys.argv[2])) else 1)' \
+      "$work/perplexity.json" "$log/json-perplexity.out" 2>/dev/null \
+    && pass "perplexity --output FILE holds the --json object" || fail "perplexity --output FILE differs from --json"
+  one_object quickstart-out/results.json moeprune-report 2>/dev/null \
+    && pass "quickstart wrote results.json beside report.html" || fail "quickstart-out/results.json missing or not moeprune-report"
+else
+  pending "--json output checks (no python3 to parse JSON with)"
+fi
 
 # 4. prune through the launcher's start-up cache: the first run records it, the second uses it; neither run's
 #    output holds a line of the JVM's about the cache.

@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
         footer = {"", "Demonstrations: .jsonl, .jsonl.gz or .parquet files (or a directory of them) of {\"text\": ...}, "
                 + "{\"messages\": [...]} (chat template) or {\"prompt\": ..., \"response\": ...} records, or any key "
                 + "with --text-field; see \"Document inputs\" in docs/formats.md.",
+                "--out is the statistics file select needs; --output FILE.json (or --json) is a summary of the run.",
                 "Example:", "  moeprune calibrate MODEL --demos math.jsonl --max-demos 8 --out math.stats"})
 final class CalibrateCommand implements Callable<Integer> {
 
@@ -69,6 +70,12 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Mixin
     QuietOption quiet = new QuietOption();
+
+    @Mixin
+    JsonOption json = new JsonOption();
+
+    @Mixin
+    OutputOption output = new OutputOption();
 
     @Override
     public Integer call() {
@@ -103,7 +110,16 @@ final class CalibrateCommand implements Callable<Integer> {
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         StatsFile.write(stats, spec.family().modelType(), spec.moe().groups(), out);
-        System.out.printf(Locale.ROOT, "calibrated %s: %d demonstrations, %d tokens, %d MoE layers x %d experts, "
+        if (json.json || output.output != null) {
+            ResultJson.emit(ResultJson.object("moeprune-calibrate").put("model", modelDir.toString())
+                    .put("demos", demos.toString()).put("statistics", out.toString()).put("domain", name)
+                    .put("fingerprint", fingerprint).put("documents", stats.numDemos())
+                    .put("tokens", stats.totalTokens()).put("moe_layers", stats.numMoeLayers())
+                    .put("experts", stats.numExperts()).put("top_k", stats.topK())
+                    .put("tokens_per_second", stats.totalTokens() / secs).put("seconds", secs),
+                    json.json, output.output, System.out);
+        }
+        if (!json.json) System.out.printf(Locale.ROOT, "calibrated %s: %d demonstrations, %d tokens, %d MoE layers x %d experts, "
                         + "%.0f tokens/s; wrote %s%n", name, stats.numDemos(), stats.totalTokens(), stats.numMoeLayers(),
                 stats.numExperts(), stats.totalTokens() / secs, out);
         return 0;

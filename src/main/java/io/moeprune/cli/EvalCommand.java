@@ -104,6 +104,9 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object (format moeprune-eval, docs/eval.md) instead of the table")
     boolean json;
 
+    @Mixin
+    OutputOption output = new OutputOption();
+
     @CommandLine.Mixin
     QuietOption quiet = new QuietOption();
 
@@ -153,8 +156,11 @@ public final class EvalCommand implements Callable<Integer> {
             EvalReport report = new EvalReport(modelDir, mask, Parallel.threads(), Kernels.get().description(), weights,
                     rss.isPresent() ? rss.getAsLong() : null, textTask, choiceTask, generateTask, speedResult);
             PrintWriter out = spec.commandLine().getOut();
-            out.print(json ? EvalJson.render(report) + "\n" : EvalTable.render(report));
-            out.flush();
+            ResultJson.emit(EvalJson.tree(report), json, output.output, out);
+            if (!json) {
+                out.print(EvalTable.render(report));
+                out.flush();
+            }
         }
         return 0;
     }

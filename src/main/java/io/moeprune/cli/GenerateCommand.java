@@ -1,5 +1,7 @@
 package io.moeprune.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.Model;
@@ -52,6 +54,12 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     QuietOption quiet = new QuietOption();
 
+    @CommandLine.Mixin
+    JsonOption json = new JsonOption();
+
+    @CommandLine.Mixin
+    OutputOption output = new OutputOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -71,16 +79,30 @@ public final class GenerateCommand implements Callable<Integer> {
                     tok.eosIds(), token -> {
                         generated.add(token);
                         String s = tok.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true);
-                        // Wait while the text ends inside a multi-byte character.
-                        if (!s.endsWith("\uFFFD") && s.length() > printed[0]) {
+                        // Wait while the text ends inside a multi-byte character; with --json only the object prints.
+                        if (!json.json && !s.endsWith("\uFFFD") && s.length() > printed[0]) {
                             out.print(s.substring(printed[0]));
                             out.flush();
                             printed[0] = s.length();
                         }
                         return true;
                     });
-            out.println();
-            out.flush();
+            if (json.json || output.output != null) {
+                ObjectNode o = ResultJson.object("moeprune-generate").put("model", modelDir.toString())
+                        .put("prompt", prompt).put("chat", chat).put("temperature", temperature).put("top_p", topP)
+                        .put("seed", seed).put("text", tok.decode(r.tokens(), true))
+                        .put("prompt_tokens", r.promptTokens()).put("generated_tokens", r.tokens().length)
+                        .put("stopped", r.stopped())
+                        .put("prefill_tokens_per_second", r.prefillTokensPerSecond())
+                        .put("decode_tokens_per_second", ResultJson.finite(r.decodeTokensPerSecond()));
+                ArrayNode tokenIds = o.putArray("token_ids");
+                for (int t : r.tokens()) tokenIds.add(t);
+                ResultJson.emit(o, json.json, output.output, out);
+            }
+            if (!json.json) {
+                out.println();
+                out.flush();
+            }
             if (!quiet.quiet) err.printf("[%d prompt tokens, %.1f tokens/s prefill; %d generated, %.1f tokens/s decode]%n",
                     r.promptTokens(), r.prefillTokensPerSecond(), r.tokens().length, r.decodeTokensPerSecond());
             err.flush();

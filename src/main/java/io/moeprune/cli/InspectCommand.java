@@ -1,8 +1,5 @@
 package io.moeprune.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.moeprune.MoepruneException;
 import io.moeprune.inspect.Inspection;
 import io.moeprune.inspect.InspectionJson;
@@ -33,7 +30,7 @@ public final class InspectCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL_DIR", converter = ModelDirConverter.class, description = "Hugging Face model directory (config.json + safetensors)")
     Path modelDir;
 
-    @Option(names = "--json", description = "print one JSON object (keys documented in README.md) instead of the table")
+    @Option(names = "--json", description = "print one JSON object (format moeprune-inspect; keys documented in README.md) instead of the table")
     boolean json;
 
     @CommandLine.Spec
@@ -44,12 +41,7 @@ public final class InspectCommand implements Callable<Integer> {
         Inspection in = Inspection.of(modelDir);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
-            try {
-                out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                        .writeValueAsString(InspectionJson.of(in)));
-            } catch (JsonProcessingException e) {
-                throw new MoepruneException("cannot write JSON: " + e.getMessage(), MoepruneException.FAILED, e);
-            }
+            ResultJson.emit(ResultJson.object("moeprune-inspect").setAll(InspectionJson.of(in)), true, null, out);
         } else {
             out.print(InspectionText.render(in));
         }

@@ -1,5 +1,8 @@
 package io.moeprune.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeprune.io.JsonFiles;
 import io.moeprune.io.DocumentForms;
 import io.moeprune.io.Documents;
 import io.moeprune.MoepruneException;
@@ -87,6 +90,9 @@ final class PatternsBuildCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     QuietOption quiet = new QuietOption();
 
+    @picocli.CommandLine.Mixin
+    JsonOption json = new JsonOption();
+
     @Override
     public Integer call() {
         Threads.apply(threads);
@@ -126,6 +132,7 @@ final class PatternsBuildCommand implements Callable<Integer> {
         PatternStore store = existing != null ? existing : PatternStore.create(out, new StoreInfo(
                 modelDir.toAbsolutePath().normalize().toString(), fingerprint, spec.family().modelType(),
                 spec.moe().numExperts(), spec.moe().topK(), spec.moeLayers(), kind, depth));
+        ArrayNode builtTasks = JsonFiles.mapper().createArrayNode();   // one entry per task, for --json
         try (Model model = Model.load(modelDir, spec)) {
             PatternBuilder builder = new PatternBuilder(model, store.info());
             for (String name : demoFiles.keySet()) {
@@ -137,13 +144,24 @@ final class PatternsBuildCommand implements Callable<Integer> {
                     built = builder.build(name, ids.get(name), texts.get(name), m, k, bar::stepBy);
                 }
                 store.write(built.pattern(), built.stats(), force);
-                System.out.printf(Locale.ROOT, "%s: %d demonstrations, %d tokens, %s keeps %d of %d experts per layer; "
+                builtTasks.addObject().put("task", name).put("documents", built.stats().numDemos())
+                        .put("tokens", built.stats().totalTokens()).put("directory", store.taskDir(name).toString());
+                if (!json.json) System.out.printf(Locale.ROOT, "%s: %d demonstrations, %d tokens, %s keeps %d of %d experts per layer; "
                                 + "wrote %s%n", name, built.stats().numDemos(), built.stats().totalTokens(), m.cliName(), k,
                         experts, store.taskDir(name));
             }
         }
-        System.out.printf(Locale.ROOT, "%s: %d patterns (signature %s over %d MoE layers)%n", out,
-                store.taskNames().size(), store.info().defaultKind().cliName(), store.info().depth());
+        if (json.json) {
+            ObjectNode o = ResultJson.object("moeprune-patterns-build").put("store", out.toString())
+                    .put("model", modelDir.toString()).put("method", m.cliName()).put("keep", k).put("experts", experts)
+                    .put("signature", store.info().defaultKind().cliName()).put("signature_layers", store.info().depth());
+            o.set("built", builtTasks);
+            store.taskNames().forEach(o.putArray("patterns")::add);
+            ResultJson.emit(o, true, null, System.out);
+        } else {
+            System.out.printf(Locale.ROOT, "%s: %d patterns (signature %s over %d MoE layers)%n", out,
+                    store.taskNames().size(), store.info().defaultKind().cliName(), store.info().depth());
+        }
         return 0;
     }
 

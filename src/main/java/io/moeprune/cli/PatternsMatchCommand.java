@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ModelFingerprint;
-import io.moeprune.io.JsonFiles;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.patterns.ConfusionMatrix;
@@ -62,7 +61,7 @@ final class PatternsMatchCommand implements Callable<Integer> {
     @Option(names = "--top", defaultValue = "3", description = "patterns listed per prompt in text output (default ${DEFAULT-VALUE})")
     int top;
 
-    @Option(names = "--json", description = "print one JSON object: every prompt's full ranking")
+    @Option(names = "--json", description = "print one JSON object (format moeprune-patterns-match): every prompt's full ranking")
     boolean json;
 
     @Option(names = "--threads", description = "compute threads (default: all cores)")
@@ -108,7 +107,7 @@ final class PatternsMatchCommand implements Callable<Integer> {
             if (items.get(i).label() != null) confusion.add(items.get(i).label(), rankings.get(i).getFirst().task());
         }
         PrintWriter out = spec.commandLine().getOut();
-        if (json) out.println(JsonFiles.mapper().writeValueAsString(json(kind, items, tokens, rankings, confusion, msPerPrompt)));
+        if (json) ResultJson.emit(json(kind, items, tokens, rankings, confusion, msPerPrompt), true, null, out);
         else printText(out, kind, items, rankings, confusion, msPerPrompt);
         out.flush();
         return 0;
@@ -134,7 +133,7 @@ final class PatternsMatchCommand implements Callable<Integer> {
 
     private ObjectNode json(SignatureKind kind, List<LabelledPrompt> items, List<Integer> tokens,
                             List<List<PatternMatcher.Match>> rankings, ConfusionMatrix confusion, double ms) {
-        ObjectNode o = JsonFiles.mapper().createObjectNode();
+        ObjectNode o = ResultJson.object("moeprune-patterns-match");
         o.put("store", storeDir.toString()).put("signature", kind.cliName()).put("distance", kind.distance().cliName())
                 .put("ms_per_prompt", ms);
         ArrayNode ps = o.putArray("prompts");

@@ -1,7 +1,5 @@
 package io.moeprune.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.eval.MaskLoader;
 import io.moeprune.eval.TextEvaluation;
@@ -63,8 +61,11 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
-    @Option(names = "--json", description = "print one JSON object instead of text")
+    @Option(names = "--json", description = "print one JSON object (format moeprune-perplexity) instead of text")
     boolean json;
+
+    @Mixin
+    OutputOption output = new OutputOption();
 
     @CommandLine.Mixin
     QuietOption quiet = new QuietOption();
@@ -90,9 +91,8 @@ public final class PerplexityCommand implements Callable<Integer> {
             double loss = r.loss(), seconds = r.seconds();
             long predicted = r.predicted(), hits = r.hits();
             PrintWriter out = spec.commandLine().getOut();
-            if (json) {
-                ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-                ObjectNode o = mapper.createObjectNode();
+            if (json || output.output != null) {
+                ObjectNode o = ResultJson.object("moeprune-perplexity");
                 o.put("model", modelDir.toString());
                 o.put("data", data.toString());
                 o.put("mask", mask == null ? null : mask.toString());
@@ -106,8 +106,9 @@ public final class PerplexityCommand implements Callable<Integer> {
                 o.put("threads", Parallel.threads());
                 o.put("kernels", Kernels.get().description());
                 o.put("seconds", seconds);
-                out.println(mapper.writeValueAsString(o));
-            } else {
+                ResultJson.emit(o, json, output.output, out);
+            }
+            if (!json) {
                 out.printf("documents %d, tokens %d (%d predicted)%n", docs.size(), total, predicted);
                 out.printf("loss %.4f  perplexity %.3f  accuracy %.4f%n", loss, Math.exp(loss), (double) hits / predicted);
                 out.printf("%.1f tokens/s (%.1f s; %d threads, %s kernels)%n", total / seconds, seconds, Parallel.threads(),

@@ -1,7 +1,6 @@
 package io.moeprune.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import io.moeprune.io.JsonFiles;
 import io.moeprune.prune.ByteSize;
 import io.moeprune.prune.PruneResult;
 import io.moeprune.prune.Pruner;
@@ -50,7 +49,7 @@ public final class PruneCommand implements Callable<Integer> {
                     + "max_shard_size (5GB = 5e9 bytes, GiB = 2^30)")
     String maxShardSize;
 
-    @Option(names = "--json", description = "print the result as JSON")
+    @Option(names = "--json", description = "print the result as one JSON object (format moeprune-prune)")
     boolean json;
 
     @picocli.CommandLine.Mixin
@@ -70,6 +69,8 @@ public final class PruneCommand implements Callable<Integer> {
         }
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
+            m.put("format", "moeprune-prune");
+            m.put("version", ResultJson.VERSION);
             m.put("out", r.out().toString());
             m.put("experts_before", r.originalExperts());
             m.put("experts_kept", r.keptPerLayer());
@@ -86,11 +87,7 @@ public final class PruneCommand implements Callable<Integer> {
                 m.put("verify", Map.of("prompts", r.verified().prompts(), "tokens", r.verified().tokens(),
                         "max_rel_diff", r.verified().maxRelDiff(), "tolerance", r.verified().tolerance()));
             }
-            try {
-                System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
+            ResultJson.emit(JsonFiles.mapper().valueToTree(m), true, null, System.out);
         } else {
             System.out.printf("pruned %d -> %d experts per MoE layer: %s (%s of %s tensor bytes, %d shard(s), %.1f s)%n",
                     r.originalExperts(), r.keptPerLayer(), r.out(), human(r.totalSize()), human(r.inputBytes()),

@@ -23,7 +23,8 @@ import java.util.concurrent.Callable;
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"Runs calibrate -> select -> prune -> eval -> report on the embedded model models/moe-tiny-7d, "
                 + "with the project's own Java sources (domain java, pruned for) and Markdown documentation (domain "
-                + "docs, out of domain). About 100 CPU-seconds (about a minute on 2 idle cores); prints where the report is.",
+                + "docs, out of domain). About 100 CPU-seconds (about a minute on 2 idle cores); prints where the report is "
+                + "(report.html, report.md and results.json, the numbers, in the output directory).",
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class QuickstartCommand implements Callable<Integer> {
 
@@ -65,6 +66,12 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Mixin
     QuietOption quiet = new QuietOption();
 
+    @Mixin
+    JsonOption json = new JsonOption();
+
+    @Mixin
+    OutputOption output = new OutputOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -85,7 +92,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
         }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart",
-                quiet.quiet, dir -> QuickstartData.write(root, dir.resolve("data")));
+                quiet.quiet, json.json, output.output, dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */

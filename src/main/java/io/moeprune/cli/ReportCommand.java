@@ -1,5 +1,6 @@
 package io.moeprune.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.io.IoErrors;
 import io.moeprune.io.StagedOutput;
@@ -10,6 +11,7 @@ import io.moeprune.report.ReportConfig;
 import io.moeprune.report.ImplausibleLoss;
 import io.moeprune.report.ReportFiles;
 import io.moeprune.report.ReportHtml;
+import io.moeprune.report.ReportJson;
 import io.moeprune.report.SpeedClaim;
 import io.moeprune.report.ReportRun;
 import io.moeprune.runtime.Models;
@@ -40,7 +42,7 @@ import java.util.function.Function;
 @Command(name = "report", mixinStandardHelpOptions = true,
         description = {"Runs the domain study (calibrate, select with every method at every budget, evaluate in and "
                 + "out of domain), prunes one domain's easyep masks into real checkpoints, measures their size, speed "
-                + "and loss, and writes DIR/report.html (self-contained) and DIR/report.md.",
+                + "and loss, and writes DIR/report.html (self-contained), DIR/report.md and DIR/results.json (the numbers).",
                 "Exit codes: 0 done, 1 a pruned checkpoint's loss differs from the masked full model's, 2 bad input."})
 public final class ReportCommand implements Callable<Integer> {
 
@@ -106,6 +108,12 @@ public final class ReportCommand implements Callable<Integer> {
     @Mixin
     QuietOption quiet = new QuietOption();
 
+    @Mixin
+    JsonOption json = new JsonOption();
+
+    @Mixin
+    OutputOption output = new OutputOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -123,7 +131,7 @@ public final class ReportCommand implements Callable<Integer> {
                 evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()), textField);
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
-                quiet.quiet, dir -> { });
+                quiet.quiet, json.json, output.output, dir -> { });
     }
 
     /**
@@ -132,7 +140,7 @@ public final class ReportCommand implements Callable<Integer> {
      * running, the final one for what the report prints.
      */
     static int run(Function<Path, ReportConfig> configIn, Path out, boolean force, PrintWriter stdout, PrintWriter stderr,
-                   String name, boolean quiet, Consumer<Path> prepare) {
+                   String name, boolean quiet, boolean json, Path output, Consumer<Path> prepare) {
         try (StagedOutput dir = StagedOutput.directory(out, force)) {
             prepare.accept(dir.staging());
             ReportConfig config = configIn.apply(dir.staging());
@@ -146,13 +154,22 @@ public final class ReportCommand implements Callable<Integer> {
             ReportFiles.write(report, dir.staging());
             dir.commit();
             Path html = dir.target().resolve(ReportFiles.HTML);
-            printSummary(report, stdout);
-            for (String w : ImplausibleLoss.warnings(report.study())) stdout.println("warning: " + w);
+            if (json || output != null) {
+                // results.json's object, with where the report's files are.
+                ObjectNode result = ReportJson.of(report).put("report", html.toString())
+                        .put("markdown", dir.target().resolve(ReportFiles.MARKDOWN).toString())
+                        .put("results", dir.target().resolve(ReportFiles.RESULTS).toString());
+                ResultJson.emit(result, json, output, stdout);
+            }
+            if (!json) {
+                printSummary(report, stdout);
+                for (String w : ImplausibleLoss.warnings(report.study())) stdout.println("warning: " + w);
+            }
             if (!report.pruningExact()) {
                 stderr.println("moeprune: error: a pruned checkpoint's loss differs from the masked full model's "
                         + "(see the report); pruning was not exact");
             }
-            stdout.println("report: " + html + " (Markdown: " + dir.target().resolve(ReportFiles.MARKDOWN) + ")");
+            if (!json) stdout.println("report: " + html + " (Markdown: " + dir.target().resolve(ReportFiles.MARKDOWN) + ")");
             stdout.flush();
             return report.pruningExact() ? 0 : MoepruneException.FAILED;
         } catch (java.io.UncheckedIOException e) {   // disk full, permissions: a failure, not a bug

@@ -1,6 +1,5 @@
 package io.moeprune.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
@@ -95,7 +94,7 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--model", converter = ModelDirConverter.class, description = "model directory (for --import-easyep and --import-reap)")
     Path model;
 
-    @Option(names = "--json", description = "print the result as JSON")
+    @Option(names = "--json", description = "print the result as one JSON object (format moeprune-select)")
     boolean json;
 
     @Override
@@ -206,14 +205,13 @@ final class SelectCommand implements Callable<Integer> {
 
     private void print(ExpertMask mask) throws Exception {
         if (json) {
-            ObjectMapper om = new ObjectMapper();
-            ObjectNode o = om.createObjectNode();
+            ObjectNode o = ResultJson.object("moeprune-select");
             o.put("mask", out.toString()).put("method", mask.method()).put("budget", mask.budget())
                     .put("strategy", mask.strategy() == null ? null : mask.strategy().cliName())
                     .put("kept_total", mask.keptTotal()).put("experts_total", mask.numExperts() * mask.kept().length);
             ArrayNode counts = o.putArray("kept_per_layer");
             for (int[] k : mask.kept()) counts.add(k.length);
-            System.out.println(om.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+            ResultJson.emit(o, true, null, System.out);
             return;
         }
         System.out.printf(Locale.ROOT, "method %s, budget %s, strategy %s, domains %s%n", mask.method(), mask.budget(),

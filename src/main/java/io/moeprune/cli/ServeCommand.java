@@ -1,6 +1,7 @@
 package io.moeprune.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeprune.MoepruneException;
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.io.JsonFiles;
@@ -57,6 +58,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "requests decoded at once at most; the rest wait in arrival order (default ${DEFAULT-VALUE})")
     int maxBatch;
 
+    @Option(names = "--json", description = "announce the start as one line of JSON (format moeprune-serve: url, port, "
+            + "routing) instead of text; the server then runs until stopped and answers in JSON as always")
+    boolean json;
+
     @Override
     public Integer call() throws InterruptedException {
         Threads.apply(threads);
@@ -95,8 +100,19 @@ final class ServeCommand implements Callable<Integer> {
             server.close();
             stopped.countDown();
         }));
-        System.out.printf("serving %s as \"%s\" at http://%s:%d/v1%s%n", modelDir, name, host, server.port(),
-                store != null ? " with " + routing.tasks().size() + " patterns" : mask != null ? " with mask " + mask : "");
+        if (json) {
+            // One compact line, so whatever started the server can read it (the port, with --port 0) and go on.
+            ObjectNode o = ResultJson.object("moeprune-serve").put("model", modelDir.toString())
+                    .put("served_model_name", name).put("url", "http://" + host + ":" + server.port() + "/v1")
+                    .put("host", host).put("port", server.port())
+                    .put("routing", store != null ? "patterns" : mask != null ? "mask" : "all")
+                    .put("mask", mask == null ? null : mask.toString());
+            if (store != null) routing.tasks().forEach(o.putArray("patterns")::add);
+            System.out.println(o);
+        } else {
+            System.out.printf("serving %s as \"%s\" at http://%s:%d/v1%s%n", modelDir, name, host, server.port(),
+                    store != null ? " with " + routing.tasks().size() + " patterns" : mask != null ? " with mask " + mask : "");
+        }
         System.out.flush();
         stopped.await();
         return 0;

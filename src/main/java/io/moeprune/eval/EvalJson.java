@@ -1,7 +1,6 @@
 package io.moeprune.eval;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -11,12 +10,13 @@ import java.nio.file.Path;
 public final class EvalJson {
     public static final String FORMAT = "moeprune-eval";
     public static final int VERSION = 1;
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private EvalJson() {
     }
 
-    public static String render(EvalReport r) {
+    /** The object --json prints and --output writes. */
+    public static ObjectNode tree(EvalReport r) {
         ObjectNode o = JSON.createObjectNode();
         o.put("format", FORMAT).put("version", VERSION);
         o.put("model", r.model().toString());
@@ -37,11 +37,7 @@ public final class EvalJson {
                     .put("prefill_tokens_per_second", s.prefillTokensPerSecond())
                     .put("decode_tokens_per_second", s.decodeTokensPerSecond());
         }
-        try {
-            return JSON.writeValueAsString(o);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return o;
     }
 
     private static void text(ObjectNode o, EvalReport.TextTask t) {

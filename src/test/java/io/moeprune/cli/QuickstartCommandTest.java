@@ -45,6 +45,10 @@ class QuickstartCommandTest {
         assertTrue(Files.size(out.resolve("data/java.jsonl")) > 100_000, "the project's own sources");
         String md = Files.readString(out.resolve("report.md"));
         assertTrue(md.contains("Pruning is exact"), md);
+        var results = new ObjectMapper().readTree(out.resolve("results.json").toFile());   // the numbers, beside the page
+        assertEquals("moeprune-report", results.get("format").asText());
+        assertTrue(results.get("domains").has("java") && results.get("domains").has("docs"), results.toString());
+        assertTrue(results.get("exactness").get("pruning_exact").asBoolean());
         assertTrue(md.contains("| java-8of32 | 8/32 |"), md);
         String html = Files.readString(out.resolve("report.html"));
         assertTrue(html.contains("<h3>Out of domain: each domain's easyep mask, 8 of 32 experts</h3>"));
