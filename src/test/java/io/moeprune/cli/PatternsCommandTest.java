@@ -114,7 +114,7 @@ class PatternsCommandTest {
             assertEquals(1, r.err().strip().lines().filter(l -> !l.startsWith("Try ")).count(), r.err());
             assertFalse(r.err().contains("Exception"), r.err());
         }
-        assertTrue(bad.get(2).err().contains("missing.jsonl: demonstration file not found"), bad.get(2).err());
+        assertTrue(bad.get(2).err().contains("missing.jsonl: no such file or directory"), bad.get(2).err());
         assertTrue(bad.get(4).err().contains("cannot keep 2 experts per layer"), bad.get(4).err());
         assertFalse(Files.exists(store), "nothing was written");
     }
