@@ -31,7 +31,8 @@ import java.util.Random;
  * it reads the checkpoint once per demonstration, 32 times for 32. Bytes read: read_bytes of /proc/self/io; page
  * faults that had to wait for storage: majflt of /proc/self/stat; peak resident set of each run: VmHWM, reset before
  * it, against the memory budget ({@code --memory-budget}, default the memory available; the heap is the JVM's,
- * e.g. JAVA_OPTS=-Xmx8g). "same": the statistics of both orders are identical (every statistic, every float).
+ * e.g. JAVA_OPTS=-Xmx8g). "same", on a document-major line: its statistics are identical to those of the
+ * layer-major line above it (every statistic, every float).
  *
  * <p>Usage: bench/run layerMajor DIR [--shape h,layers,heads,kvHeads,headDim,experts,topK,moeInter,vocab]
  * [--demos 1,8,32] [--document-major 1,8] [--tokens 256] [--memory-budget SIZE]
@@ -103,8 +104,8 @@ public final class LayerMajorBench {
                 ExpertStats a = calibrator.run(demos, names, "", "", n -> { });
                 lm = lm.stop();
                 long tok = (long) count * tokens;
+                lm.print(count, "layer-major", tok, size, budget, "-", a);   // now: the run after it may take long
                 if (Arrays.stream(documentMajor).noneMatch(c -> c == count)) {
-                    lm.print(count, "layer-major", tok, size, budget, "-", a);
                     System.out.printf(Locale.ROOT, "%-6d %-15s skipped: would read about %.0f GB (%d x the checkpoint)%n",
                             count, "document-major", count * size / 1e9, count);
                     continue;
@@ -115,7 +116,6 @@ public final class LayerMajorBench {
                 dm = dm.stop();
                 String same = Arrays.stream(Statistic.values())
                         .allMatch(s -> Arrays.deepEquals(a.values().get(s), b.values().get(s))) ? "yes" : "NO";
-                lm.print(count, "layer-major", tok, size, budget, same, a);
                 dm.print(count, "document-major", tok, size, budget, same, b);
             }
         }
