@@ -21,8 +21,11 @@ import java.util.Map;
  * benchmarks at a realistic size. Default shape (a shallow, narrow-expert Qwen3-30B-A3B): hidden 2048, 16 layers,
  * 16 query / 4 key-value heads of 128, 64 experts (top-8) of intermediate 256, vocab 32768, untied head:
  * 1.91 B parameters (3.8 GB), of which 0.44 B are read per token.
- * Weights are uniform in ±0.02 (norms 1): the model says nothing useful, but routing spreads over all experts and
- * every byte is as expensive to read as in a trained model.
+ * Weights are uniform in ±0.02 (norms 1): the model says nothing useful, but every byte is as expensive to read as
+ * in a trained model. With the embedding at that scale, each layer's attention output (the same average of values
+ * for every token) outweighs the token's own embedding in the residual stream, and all tokens go to the same few
+ * experts (a quarter of the experts of a 128-expert, top-8 shape); {@link #write(Path, Shape, long, int)} scales the
+ * embedding up so that routing spreads over all experts, as a calibration of a real model reads them all.
  */
 public final class RandomMoeModel {
     public record Shape(int hidden, int layers, int heads, int kvHeads, int headDim, int experts, int topK,
@@ -40,6 +43,15 @@ public final class RandomMoeModel {
     }
 
     public static long write(Path dir, Shape s, long seed) throws IOException {
+        return write(dir, s, seed, 1);
+    }
+
+    /**
+     * The same with the embedding's values multiplied by {@code embeddingScale}, a power of two (so that the scaled
+     * BF16 values are exact: a checkpoint written at scale 1 can be scaled afterwards to the same bytes).
+     */
+    public static long write(Path dir, Shape s, long seed, int embeddingScale) throws IOException {
+        if (Integer.bitCount(embeddingScale) != 1) throw new IllegalArgumentException("embedding scale " + embeddingScale);
         Files.createDirectories(dir);
         writeConfig(dir, s);
         Map<String, String> weightMap = new LinkedHashMap<>();
@@ -50,7 +62,7 @@ public final class RandomMoeModel {
             String file = String.format("model-%05d-of-%05d.safetensors", shard + 1, shards);
             List<Entry> entries = new ArrayList<>();
             if (shard == shards - 1) {
-                entries.add(new Entry("model.embed_tokens.weight", new long[]{s.vocab(), s.hidden()}, false));
+                entries.add(new Entry("model.embed_tokens.weight", new long[]{s.vocab(), s.hidden()}, embeddingScale));
                 entries.add(new Entry("lm_head.weight", new long[]{s.vocab(), s.hidden()}, false));
                 entries.add(new Entry("model.norm.weight", new long[]{s.hidden()}, true));
             } else {
@@ -70,7 +82,16 @@ public final class RandomMoeModel {
         return s.parameters();
     }
 
-    private record Entry(String name, long[] shape, boolean ones) {
+    /** A tensor to write: all ones, or random values times {@code scale}. */
+    private record Entry(String name, long[] shape, boolean ones, int scale) {
+        Entry(String name, long[] shape, boolean ones) {
+            this(name, shape, ones, 1);
+        }
+
+        Entry(String name, long[] shape, int scale) {
+            this(name, shape, false, scale);
+        }
+
         long elements() {
             long n = 1;
             for (long d : shape) n *= d;
@@ -127,7 +148,7 @@ public final class RandomMoeModel {
                 while (left > 0) {
                     buf.clear();
                     int n = (int) Math.min(left, buf.capacity() / 2);
-                    for (int i = 0; i < n; i++) buf.putShort(e.ones ? one : randomBf16(rng));
+                    for (int i = 0; i < n; i++) buf.putShort(e.ones ? one : randomBf16(rng, e.scale));
                     left -= n;
                     ch.write(buf.flip());
                 }
@@ -135,14 +156,14 @@ public final class RandomMoeModel {
         }
     }
 
-    /** Uniform in ±0.02 as BF16, from a xorshift generator. */
-    private static short randomBf16(long[] s) {
+    /** Uniform in ±0.02 times {@code scale} as BF16, from a xorshift generator. */
+    private static short randomBf16(long[] s, int scale) {
         long x = s[0];
         x ^= x << 13;
         x ^= x >>> 7;
         x ^= x << 17;
         s[0] = x;
-        float f = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f;
+        float f = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f * scale;
         return (short) (Float.floatToIntBits(f) >>> 16);
     }
 
