@@ -13,7 +13,7 @@ mkdir -p "$work"
 loss() { "$mp" perplexity "$model" --data "$1" ${2:+--mask "$2"} --json 2>/dev/null \
            | python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["loss"])'; }
 for d in $domains; do
-  "$mp" calibrate "$model" --demos "$data/$d.dev.jsonl" --max-demos 8 --out "$work/$d.stats" >/dev/null 2>&1
+  "$mp" calibrate "$model" --data "$data/$d.dev.jsonl" --demos 8 --out "$work/$d.stats" >/dev/null 2>&1
   sed -n "${from},${to}p" "$data/$d.dev.jsonl" > "$work/$d.heldout.jsonl"
   line="$d $(loss "$work/$d.heldout.jsonl")"
   for k in $keeps; do

@@ -33,7 +33,7 @@ import java.util.concurrent.Future;
  * every client sends greedy /v1/completions one after another (java.net.http) until it has sent its share or the time
  * is up. Prints requests/s, p50 and p99 latency, output tokens/s, the mean decode batch (from /metrics), and the
  * process's resident set after each row (VmRSS, and VmHWM: its peak so far).
- * Usage: bench/run serveLoad MODEL [--patterns STORE] [--clients 1,8,32] [--requests 64] [--max-tokens 32] [--seconds 120]
+ * Usage: bench/run serveLoad MODEL [--patterns STORE] [--clients 1,8,32] [--requests 64] [--max-new-tokens 32] [--seconds 120]
  * (--requests: per row, split among the clients, at least one each).
  */
 public final class ServeLoadBench {
@@ -62,7 +62,7 @@ public final class ServeLoadBench {
                 case "--patterns" -> store = Path.of(args[i + 1]);
                 case "--clients" -> clients = Arrays.stream(args[i + 1].split(",")).mapToInt(Integer::parseInt).toArray();
                 case "--requests" -> requests = Integer.parseInt(args[i + 1]);
-                case "--max-tokens" -> maxTokens = Integer.parseInt(args[i + 1]);
+                case "--max-new-tokens", "--max-tokens" -> maxTokens = Integer.parseInt(args[i + 1]); // old name kept one release
                 case "--seconds" -> seconds = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }

@@ -19,6 +19,10 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -38,26 +42,58 @@ import java.util.concurrent.Callable;
                 + "{\"messages\": [...]} (chat template) or {\"prompt\": ..., \"response\": ...} records, or any key "
                 + "with --text-field; see \"Document inputs\" in docs/formats.md.",
                 "--out is the statistics file select needs; --output FILE.json (or --json) is a summary of the run.",
-                "Example:", "  moeprune calibrate MODEL --demos math.jsonl --max-demos 8 --out math.stats"})
+                "Example:", "  moeprune calibrate MODEL --data math.jsonl --demos 8 --out math.stats"})
 final class CalibrateCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", converter = ModelDirConverter.class, description = "Hugging Face model directory")
     Path modelDir;
 
-    @Option(names = "--demos", required = true, paramLabel = "FILE_OR_DIR", description = "demonstrations: documents (see below)")
-    Path demos;
+    @Option(names = "--data", arity = "1..*", paramLabel = "FILE_OR_DIR", description = "demonstrations: documents (see below)")
+    List<Path> data = new ArrayList<>();
 
     @Option(names = "--text-field", paramLabel = "NAME", description = "read each document's text from this key (a.b for nested keys)")
     String textField;
 
-    @Option(names = "--domain", description = "domain name stored in the statistics (default: the demo file name)")
+    @Option(names = "--domain", description = "domain name stored in the statistics (default: the first data file's name)")
     String domain;
 
-    @Option(names = "--max-demos", converter = Ranges.NonNegative.class, defaultValue = "0", description = "use at most N demonstrations (0 = all)")
-    int maxDemos;
+    int demos;
 
-    @Option(names = "--max-tokens-per-demo", converter = Ranges.Positive.class, defaultValue = "2048", description = "cut each demonstration to T tokens")
-    int maxTokens;
+    @Spec
+    CommandSpec commandSpec;
+
+    /**
+     * {@code --demos N}: the demonstration count, as in report and quickstart. Until the next release {@code --demos
+     * FILE} (its old meaning) still names the data: a value that is not a non-negative integer is taken as a file.
+     */
+    @Option(names = "--demos", paramLabel = "N", description = "use at most N demonstrations (default 0 = all)")
+    void demos(String value) {
+        if (value.matches("-?\\d+")) { // a negative count is an error of the count, not a file name
+            try {
+                demos = new Ranges.NonNegative().convert(value);
+            } catch (TypeConversionException e) {
+                throw new ParameterException(commandSpec.commandLine(), "Invalid value for option '--demos': " + e.getMessage());
+            }
+        } else {
+            commandSpec.commandLine().getErr().println("moeprune: warning: --demos FILE is now --data FILE");
+            data.add(Path.of(value));
+        }
+    }
+
+    @Option(names = "--max-demos", hidden = true, converter = Ranges.NonNegative.class, description = "old name of --demos N")
+    void maxDemos(int n) {
+        demos = n;
+    }
+
+    // Defaults of options with a hidden alias are field initialisers, not defaultValue: picocli applies a
+    // defaultValue after parsing to every option not given, which would undo the value the alias set.
+    @Option(names = "--demo-tokens", converter = Ranges.Positive.class, paramLabel = "T", description = "cut each demonstration to T tokens (default ${DEFAULT-VALUE})")
+    int demoTokens = 2048;
+
+    @Option(names = "--max-tokens-per-demo", hidden = true, converter = Ranges.Positive.class, description = "old name of --demo-tokens")
+    void maxTokensPerDemo(int t) {
+        demoTokens = t;
+    }
 
     @Option(names = "--out", required = true, description = "statistics file to write")
     Path out;
@@ -79,21 +115,22 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (data.isEmpty()) throw new MoepruneException("missing required option '--data=FILE_OR_DIR' (the demonstrations)");
         Threads.apply(threads);
         memoryBudget.apply(out.toAbsolutePath().getParent());
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");
         Tokenizer tokenizer = Tokenizers.load(modelDir);
-        List<String> texts = Documents.read(List.of(demos), DocumentForms.of(textField, tokenizer), maxDemos);
+        List<String> texts = Documents.read(data, DocumentForms.of(textField, tokenizer), demos);
         List<int[]> ids = new ArrayList<>();
         long total = 0;
         for (String t : texts) {
             int[] all = tokenizer.encode(t);
-            int[] cut = Arrays.copyOf(all, Math.min(all.length, maxTokens));
+            int[] cut = Arrays.copyOf(all, Math.min(all.length, demoTokens));
             ids.add(cut);
             total += cut.length;
         }
-        String name = domain != null ? domain : stripExtension(DocumentFiles.stem(demos));
+        String name = domain != null ? domain : stripExtension(DocumentFiles.stem(data.getFirst()));
         String fingerprint;
         try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
             fingerprint = ModelFingerprint.of(spec, ckpt);
@@ -112,7 +149,7 @@ final class CalibrateCommand implements Callable<Integer> {
         StatsFile.write(stats, spec.family().modelType(), spec.moe().groups(), out);
         if (json.json || output.output != null) {
             ResultJson.emit(ResultJson.object("moeprune-calibrate").put("model", modelDir.toString())
-                    .put("demos", demos.toString()).put("statistics", out.toString()).put("domain", name)
+                    .put("demos", data.size() == 1 ? data.getFirst().toString() : data.toString()).put("statistics", out.toString()).put("domain", name)
                     .put("fingerprint", fingerprint).put("documents", stats.numDemos())
                     .put("tokens", stats.totalTokens()).put("moe_layers", stats.numMoeLayers())
                     .put("experts", stats.numExperts()).put("top_k", stats.topK())

@@ -36,8 +36,15 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "wrap the prompt as a user message with the model's chat template")
     boolean chat;
 
-    @Option(names = "--max-tokens", converter = Ranges.Positive.class, defaultValue = "128", description = "most tokens to generate (default ${DEFAULT-VALUE})")
-    int maxTokens;
+    // No defaultValue (picocli would apply it after parsing and undo the hidden alias): the initialiser is the default.
+    @Option(names = "--max-new-tokens", converter = Ranges.Positive.class, paramLabel = "N",
+            description = "most tokens to generate (default ${DEFAULT-VALUE})")
+    int maxNewTokens = 128;
+
+    @Option(names = "--max-tokens", hidden = true, converter = Ranges.Positive.class, description = "old name of --max-new-tokens")
+    void maxTokens(int n) {
+        maxNewTokens = n;
+    }
 
     @Option(names = "--temperature", converter = Ranges.NonNegativeFloat.class, defaultValue = "0", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
     float temperature;
@@ -75,7 +82,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Model model = Models.open(modelDir)) {
             List<Integer> generated = new ArrayList<>();
             int[] printed = {0};
-            Generator.Result r = new Generator(model).generate(ids, maxTokens, new Sampler(temperature, topP, seed),
+            Generator.Result r = new Generator(model).generate(ids, maxNewTokens, new Sampler(temperature, topP, seed),
                     tok.eosIds(), token -> {
                         generated.add(token);
                         String s = tok.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true);

@@ -39,7 +39,7 @@ import java.util.concurrent.Callable;
                 + "stores them (a native mask, usable as --mask) with the task's query signatures.",
                 "On an existing store the given tasks are added; the stored ones are not rebuilt."},
         footer = {"", "Example:",
-                "  moeprune patterns build MODEL --task math=math.jsonl --task java=java.jsonl --max-demos 8 \\",
+                "  moeprune patterns build MODEL --task math=math.jsonl --task java=java.jsonl --demos 8 \\",
                 "      --keep 16 --out patterns/"})
 final class PatternsBuildCommand implements Callable<Integer> {
     /** The signature kind and depth of new stores: the best of the retrieval check (docs/patterns.md). */
@@ -72,11 +72,25 @@ final class PatternsBuildCommand implements Callable<Integer> {
             + DEFAULT_DEPTH + ")")
     Integer signatureLayers;
 
-    @Option(names = "--max-demos", defaultValue = "0", description = "use at most N demonstrations per task (0 = all)")
-    int maxDemos;
+    // Defaults of options with a hidden alias are field initialisers, not defaultValue: picocli applies a
+    // defaultValue after parsing to every option not given, which would undo the value the alias set.
+    @Option(names = "--demos", converter = Ranges.NonNegative.class, paramLabel = "N",
+            description = "use at most N demonstrations per task (default 0 = all)")
+    int demos = 0;
 
-    @Option(names = "--max-tokens-per-demo", defaultValue = "2048", description = "cut each demonstration to T tokens")
-    int maxTokens;
+    @Option(names = "--max-demos", hidden = true, converter = Ranges.NonNegative.class, description = "old name of --demos")
+    void maxDemos(int n) {
+        demos = n;
+    }
+
+    @Option(names = "--demo-tokens", converter = Ranges.Positive.class, paramLabel = "T",
+            description = "cut each demonstration to T tokens (default ${DEFAULT-VALUE})")
+    int demoTokens = 2048;
+
+    @Option(names = "--max-tokens-per-demo", hidden = true, converter = Ranges.Positive.class, description = "old name of --demo-tokens")
+    void maxTokensPerDemo(int t) {
+        demoTokens = t;
+    }
 
     @Option(names = "--force", description = "replace stored tasks of the same names")
     boolean force;
@@ -125,7 +139,7 @@ final class PatternsBuildCommand implements Callable<Integer> {
         Map<String, List<String>> texts = new LinkedHashMap<>();
         Map<String, List<int[]>> ids = new LinkedHashMap<>();
         for (var e : demoFiles.entrySet()) {
-            List<String> t = Documents.read(List.of(e.getValue()), DocumentForms.of(textField, tokenizer), maxDemos);
+            List<String> t = Documents.read(List.of(e.getValue()), DocumentForms.of(textField, tokenizer), demos);
             texts.put(e.getKey(), t);
             ids.put(e.getKey(), t.stream().map(s -> cut(tokenizer.encode(s))).toList());
         }
@@ -197,6 +211,6 @@ final class PatternsBuildCommand implements Callable<Integer> {
     }
 
     private int[] cut(int[] all) {
-        return Arrays.copyOf(all, Math.min(all.length, maxTokens));
+        return Arrays.copyOf(all, Math.min(all.length, demoTokens));
     }
 }

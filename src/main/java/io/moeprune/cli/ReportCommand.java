@@ -90,8 +90,15 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--prompt-tokens", converter = Ranges.Positive.class, defaultValue = "128", description = "prompt length for the prefill speed (default ${DEFAULT-VALUE})")
     int promptTokens;
 
-    @Option(names = "--decode-steps", converter = Ranges.Positive.class, defaultValue = "32", description = "decode steps for the decode speed (default ${DEFAULT-VALUE})")
-    int decodeSteps;
+    // No defaultValue (picocli would apply it after parsing and undo the hidden alias): the initialiser is the default.
+    @Option(names = "--decode-tokens", converter = Ranges.Positive.class, paramLabel = "N",
+            description = "tokens decoded for the decode speed (default ${DEFAULT-VALUE})")
+    int decodeTokens = 32;
+
+    @Option(names = "--decode-steps", hidden = true, converter = Ranges.Positive.class, description = "old name of --decode-tokens")
+    void decodeSteps(int n) {
+        decodeTokens = n;
+    }
 
     @Option(names = "--runs", converter = Ranges.Positive.class, defaultValue = "3", description = "timed runs per model, median reported (default ${DEFAULT-VALUE})")
     int runs;
@@ -128,7 +135,7 @@ public final class ReportCommand implements Callable<Integer> {
         }
         ModelSpec modelSpec = Models.spec(model);
         ReportConfig config = new ReportConfig(model, files, methods(methods), keeps(keeps, modelSpec), demos, demoTokens,
-                evalDocs, evalTokens, prune, promptTokens, decodeSteps, runs, seed,
+                evalDocs, evalTokens, prune, promptTokens, decodeTokens, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()), textField);
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
                 quiet.quiet, json.json, output.output, dir -> { });
@@ -224,6 +231,6 @@ public final class ReportCommand implements Callable<Integer> {
                 "--eval-tokens", c.evalTokens() - 1, "--prompt-tokens", c.promptTokens(), "--runs", c.runs()).entrySet()) {
             if (e.getValue() < 1) throw new MoepruneException(e.getKey() + " is too small");
         }
-        if (c.decodeSteps() < 1) throw new MoepruneException("--decode-steps must be at least 1");
+        if (c.decodeSteps() < 1) throw new MoepruneException("--decode-tokens must be at least 1");
     }
 }

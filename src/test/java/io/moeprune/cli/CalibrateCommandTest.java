@@ -36,7 +36,7 @@ class CalibrateCommandTest {
                 {"text": "never read: --max-demos 3"}
                 """);
         Path stats = dir.resolve("mixed.stats");
-        SelectCommandTest.Run r = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos.toString(),
+        SelectCommandTest.Run r = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", demos.toString(),
                 "--max-demos", "3", "--out", stats.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
         ExpertStats s = StatsFile.read(stats);
@@ -65,10 +65,10 @@ class CalibrateCommandTest {
         Files.createDirectories(plain.getParent());
         Files.createDirectories(tiny.getParent());
         try {
-            assertEquals(0, SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--max-demos", "3",
+            assertEquals(0, SelectCommandTest.run("calibrate", MODEL.toString(), "--data", demos, "--max-demos", "3",
                     "--out", plain.toString(), "--quiet").code());
             // 10 kB: the weights are streamed layer by layer and the residual streams spill beside the output.
-            var r = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--max-demos", "3",
+            var r = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", demos, "--max-demos", "3",
                     "--out", tiny.toString(), "--quiet", "--memory-budget", "10kB");
             assertEquals(0, r.code(), r.err());
         } finally {
@@ -79,7 +79,7 @@ class CalibrateCommandTest {
         try (var files = Files.list(tiny.getParent())) {
             assertEquals(1, files.count(), "the spill file is gone");
         }
-        var bad = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", demos, "--out", tiny.toString(),
+        var bad = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", demos, "--out", tiny.toString(),
                 "--memory-budget", "lots");
         assertEquals(2, bad.code());
         assertEquals("moeprune: error: size 'lots' is not a size such as 5GB, 500MB or 2GiB", bad.err().strip());
@@ -94,11 +94,11 @@ class CalibrateCommandTest {
         Path wrongKeys = dir.resolve("keys.jsonl");
         Files.writeString(wrongKeys, "{\"body\": \"x\"}\n");
         String out = dir.resolve("x.stats").toString();
-        var e1 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", empty.toString(), "--out", out);
+        var e1 = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", empty.toString(), "--out", out);
         assertTrue(e1.err().contains(empty + ": holds no documents"), e1.err());
-        var e2 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", bad.toString(), "--out", out);
+        var e2 = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", bad.toString(), "--out", out);
         assertTrue(e2.err().contains(bad + ":2: not valid JSON"), e2.err());
-        var e3 = SelectCommandTest.run("calibrate", MODEL.toString(), "--demos", wrongKeys.toString(), "--out", out);
+        var e3 = SelectCommandTest.run("calibrate", MODEL.toString(), "--data", wrongKeys.toString(), "--out", out);
         assertTrue(e3.err().contains(wrongKeys + ":1: needs \"text\""), e3.err());
         for (var r : new SelectCommandTest.Run[]{e1, e2, e3}) {
             assertEquals(2, r.code());
