@@ -113,7 +113,7 @@ quiet_run() {
 quiet_run perplexity perplexity "$model" --data "$work/docs.jsonl"
 quiet_run eval eval "$model" --text "$work/docs.jsonl"
 quiet_run generate generate "$model" --prompt "public static" --max-new-tokens 8
-quiet_run calibrate calibrate "$model" --demos "$work/docs.jsonl" --out "$work/walk.stats"
+quiet_run calibrate calibrate "$model" --data "$work/docs.jsonl" --out "$work/walk.stats"
 
 # 3b. --json: standard output is exactly one JSON object naming its format (README, "Machine-readable output");
 #     --output FILE holds the same object. Checked with Python's json module where there is one.
@@ -133,7 +133,7 @@ if command -v python3 >/dev/null 2>&1; then
   json_run perplexity moeprune-perplexity perplexity "$model" --data "$work/docs.jsonl" --quiet --output "$work/perplexity.json"
   json_run eval moeprune-eval eval "$model" --text "$work/docs.jsonl" --quiet
   json_run generate moeprune-generate generate "$model" --prompt "public static" --max-new-tokens 8 --quiet
-  json_run calibrate moeprune-calibrate calibrate "$model" --demos "$work/docs.jsonl" --out "$work/walk-json.stats" --quiet
+  json_run calibrate moeprune-calibrate calibrate "$model" --data "$work/docs.jsonl" --out "$work/walk-json.stats" --quiet
   python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1])) == json.load(open(sys.argv[2])) else 1)' \
       "$work/perplexity.json" "$log/json-perplexity.out" 2>/dev/null \
     && pass "perplexity --output FILE holds the --json object" || fail "perplexity --output FILE differs from --json"

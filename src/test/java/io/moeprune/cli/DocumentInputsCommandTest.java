@@ -85,7 +85,7 @@ class DocumentInputsCommandTest {
             out.write(("{\"text\": " + quote(DOCS.get(0)) + "}\n{\"text\": \"never read: --max-demos 3\"}\n").getBytes());
         }
         Path stats = dir.resolve("support.stats");
-        RuntimeCommandsTest.Run r = run("calibrate", MODEL.toString(), "--demos", demos.toString(), "--max-demos", "3",
+        RuntimeCommandsTest.Run r = run("calibrate", MODEL.toString(), "--data", demos.toString(), "--demos", "3",
                 "--out", stats.toString(), "--quiet", "--threads", "2");
         assertEquals(0, r.code(), r.err());
         ExpertStats s = StatsFile.read(stats);

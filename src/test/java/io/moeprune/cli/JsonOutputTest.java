@@ -92,7 +92,7 @@ class JsonOutputTest {
         needsSharedModel();
         Path demos = Files.writeString(dir.resolve("math.jsonl"), String.join("\n", DEMOS) + "\n");
         Path stats = dir.resolve("math.stats"), summary = dir.resolve("calibrate.json");
-        JsonNode cal = json(run("calibrate", MODEL.toString(), "--demos", demos.toString(), "--out", stats.toString(),
+        JsonNode cal = json(run("calibrate", MODEL.toString(), "--data", demos.toString(), "--out", stats.toString(),
                 "--quiet", "--json", "--output", summary.toString()), "moeprune-calibrate");
         Tokenizer tok = Tokenizers.load(MODEL);
         long demoTokens = 0;
@@ -106,7 +106,7 @@ class JsonOutputTest {
         assertTrue(Files.isRegularFile(stats));
         assertFileHolds(cal, summary);
         // Without --json the text is as before: one line, the same count.
-        Run text = run("calibrate", MODEL.toString(), "--demos", demos.toString(), "--out", stats.toString(), "--quiet");
+        Run text = run("calibrate", MODEL.toString(), "--data", demos.toString(), "--out", stats.toString(), "--quiet");
         assertTrue(text.out().startsWith("calibrated math: 2 demonstrations, " + demoTokens + " tokens"), text.out());
 
         Path mask = dir.resolve("m.json");

@@ -30,7 +30,7 @@ class ProvenanceCommandTest {
                 {"prompt": "Question: 7*6?\\nAnswer:", "response": " 42"}
                 {"text": "The derivative of x^2 is 2x, and the integral of 2x is x^2 + C."}
                 """);
-        assertEquals(0, SelectCommandTest.run("calibrate", CalibrateCommandTest.MODEL.toString(), "--demos", demos.toString(),
+        assertEquals(0, SelectCommandTest.run("calibrate", CalibrateCommandTest.MODEL.toString(), "--data", demos.toString(),
                 "--out", stats.toString(), "--quiet").code());
         assertEquals(0, SelectCommandTest.run("select", stats.toString(), "--keep", "8", "--out", mask.toString()).code());
         SelectCommandTest.Run pruned = SelectCommandTest.run("prune", CalibrateCommandTest.MODEL.toString(), "--mask",
