@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 4, one device call (carry .devbench: jlinked JDK, slim jars, junit jars + RunTests, test classes):
+# One device call (carry .devbench: jlinked JDK, slim jars, junit jars + RunTests, test classes):
 # PART lists parts to run, in order:
 #   tests       the kernel and runtime test classes on the Xeon, where the AMX tiles are native (AmxBf16Test's
 #               native case runs there);

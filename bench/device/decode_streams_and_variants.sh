@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 8: the decode streams bench at 16 threads (row kernels and regions against the read probe, from memory),
+# the decode streams bench at 16 threads (row kernels and regions against the read probe, from memory),
 # then decode variants alternated in one process (decode_variants_ab.sh: VARIANTS, CONFIGS, ROUNDS, TESTS) and the
 # kernel tests (LaneSumsTest as well). Carry .devbench.
 set -u

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 7: kernel variants of the decode step compared in one process (bench/run decodeAb: alternated run by run),
+# kernel variants of the decode step compared in one process (bench/run decodeAb: alternated run by run),
 # on the random 1.9 B Qwen3-MoE, then the kernel/runtime tests through the JUnit runner (AVX-512 here; CI has none).
 # Carry .devbench (jdk, moeprune-slim.jar, junit, test-classes). VARIANTS, CONFIGS, ROUNDS, TESTS=0 to skip the tests.
 set -u

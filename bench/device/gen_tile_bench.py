@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes TileBench.java: register-tile variants of VectorKernels' matMulT inner loop (R rows x V vectors of inputs,
 decoded weights broadcast against input vectors), each timed in isolation on data in L1. Used by
-bench/device/tile_variants_probe.sh (measured in session 3, BENCHMARKS.md). Build here, run there (the device's jlinked JDK
+bench/device/tile_variants_probe.sh (measured 2026-11-23, BENCHMARKS.md). Build here, run there (the device's jlinked JDK
 has no javac):
 
     python3 bench/device/gen_tile_bench.py > /tmp/TileBench.java && mkdir -p .devbench/tiles &&

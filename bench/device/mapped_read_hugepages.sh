@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 5: why does the mapped checkpoint read slower than anonymous memory (NOTES.md lead 1)? Streams the 1.9 B
+# why does the mapped checkpoint read slower than anonymous memory (NOTES.md lead 1)? Streams the 1.9 B
 # model's largest shard, a cp of it, a file written by head, and a tmpfs copy, each mapped plainly, 2 MiB-aligned,
 # and with madvise advice, and prints each mapping's smaps huge-page figures. Carry .devbench.
 set -u

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 8: where a prefill's time goes on the GPU machine (AMX tiles): phases and a JFR profile of RuntimeBench at
+# where a prefill's time goes on the GPU machine (AMX tiles): phases and a JFR profile of RuntimeBench at
 # 2 threads (128-token prompt) and 8 threads (256), prefill only. Carry .devbench; the .jfr files come back in $OUT.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC"

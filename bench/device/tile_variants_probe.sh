@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call (session 3): register-tile variants in isolation (.devbench/tiles/TileBench.class from
+# One device call: register-tile variants in isolation (.devbench/tiles/TileBench.class from
 # bench/device/gen_tile_bench.py, each in its own
 # JVM), the per-core expert GEMM of the old and new jar, and RuntimeBench old vs new (with the new jar's phase
 # times) on the 1.9 B random Qwen3-MoE at 16 and 2 threads. Carry .devbench.
