@@ -7,7 +7,7 @@ J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-acc
 date -u
 big=/tmp/qwen3moe-1.9b
 [ -d $big ] || $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $big 2>&1 | grep -v WARNING
-V=${VARIANTS:-default,session6}
+V=${VARIANTS:-default,nov24-0301}
 ab() {
   echo "== threads $1 prompt $2 decode $3 rounds $4"
   $J -Dmoeprune.phases=true -cp .devbench/moeprune-slim.jar io.moeprune.bench.DecodeAbBench $big --threads $1 \

@@ -19,14 +19,14 @@ import java.util.Random;
 /**
  * Decode (or prefill) speed of kernel variants compared in one process, alternated run by run, so that they share
  * the model's mapping, the JIT and the host's swings: between processes the GPU machine's decode speed moves by up to
- * 2×, which hid every difference under 10-15 % in session 6. Each round runs every variant once (a prefill of the
+ * 2×, which hid every difference under 10-15 % on 2026-11-24. Each round runs every variant once (a prefill of the
  * prompt, untimed, then the timed decode steps), starting from a different variant each round; the table gives each
  * variant's median tokens/s, the median of its per-round ratio to the first variant, and its decode phases (with
  * {@code -Dmoeprune.phases=true}). With {@code --decode 0} the prefill is timed instead (and its phases shown).
  *
  * <pre>
  * bench/run decodeAb MODEL_DIR [--threads N] [--prompt 256] [--decode 32] [--rounds 8]
- *                   [--variants default,session6]   # names in KNOWN; --decode 0 times the prefill
+ *                   [--variants default,nov24-0301]   # names in KNOWN; --decode 0 times the prefill
  * </pre>
  */
 public final class DecodeAbBench {
@@ -62,18 +62,18 @@ public final class DecodeAbBench {
     /**
      * The defaults first (eight rows, lane sums across vectors, 16-row blocks, attention values read in order first,
      * owned chunks, workers reading the next product ahead, long-context attention on half the threads);
-     * session6 and session7 are those sessions' defaults (session 7: lane sums from stored lanes, 32-row blocks); the
+     * nov24-0301 and nov24-0510 are the defaults of the code of 2026-11-24 03:01 and 05:10 UTC (05:10: lane sums from
+     * stored lanes, 32-row blocks); the
      * others each change one thing: four spread rows, four neighbouring rows, the pair kernel (on four spread rows), 4
      * or 16 chunks a thread, a split from 32 KB of work a thread, a router in 32-row blocks, attention one head at a
      * time, 32-row blocks, attention weighting its values without reading them in order first, owned chunks without
      * reading ahead, owned chunks interleaved, the caller reading ahead too, attention items for every thread;
-     * session8 is session 8's last code (one counter for all chunks, nothing
-     * read ahead).
+     * nov24-0651 is the code of 2026-11-24 06:51-08:19 UTC (one counter for all chunks, nothing read ahead).
      */
     static final List<Variant> KNOWN = List.of(
             new Variant("default", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
-            new Variant("session6", OFF, true, false, 4, WORK, false, false, false, 32, false, false, false, false, false, 1),
-            new Variant("session7", OFF, true, true, 8, WORK, true, true, false, 32, false, false, false, false, false, 1),
+            new Variant("nov24-0301", OFF, true, false, 4, WORK, false, false, false, 32, false, false, false, false, false, 1),
+            new Variant("nov24-0510", OFF, true, true, 8, WORK, true, true, false, 32, false, false, false, false, false, 1),
             new Variant("four", OFF, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
             new Variant("neighbours", OFF, false, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
             new Variant("pairs", 1024, true, false, 8, WORK, true, true, true, 16, true, true, true, false, false, 2),
@@ -85,7 +85,7 @@ public final class DecodeAbBench {
             new Variant("rows32", OFF, true, true, 8, WORK, true, true, true, 32, true, true, true, false, false, 2),
             new Variant("strided", OFF, true, true, 8, WORK, true, true, true, 16, false, true, true, false, false, 2),
             new Variant("noahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, false, false, false, 2),
-            new Variant("session8", OFF, true, true, 8, WORK, true, true, true, 16, true, false, false, false, false, 1),
+            new Variant("nov24-0651", OFF, true, true, 8, WORK, true, true, true, 16, true, false, false, false, false, 1),
             new Variant("interleaved", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, true, false, 2),
             new Variant("callerahead", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, true, 2),
             new Variant("fullattn", OFF, true, true, 8, WORK, true, true, true, 16, true, true, true, false, false, 1));
@@ -94,7 +94,7 @@ public final class DecodeAbBench {
         if (args.length < 1) usage();
         Path dir = Path.of(args[0]);
         int promptLen = 256, decodeLen = 32, rounds = 8;
-        List<Variant> variants = KNOWN.subList(0, 2);   // default,session6
+        List<Variant> variants = KNOWN.subList(0, 2);   // default,nov24-0301
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--threads" -> Parallel.setThreads(Integer.parseInt(args[i + 1]));

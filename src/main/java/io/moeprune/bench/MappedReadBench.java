@@ -11,9 +11,9 @@ import java.nio.file.Path;
 /**
  * Whether a mapped file reads slower than plain memory: the streaming-read bandwidth of 1 GiB of anonymous memory
  * and of a mapped file (page-cache pages), the mapping warmed by one pass first, best of 5 passes, two rounds. Decode
- * reads its weights from such a mapping. (Session 4 also tried touching pages ahead here; no effect, BENCHMARKS.md.)
+ * reads its weights from such a mapping. (On 2026-11-23 we also tried touching pages ahead here; no effect, BENCHMARKS.md.)
  *
- * <p>Options for the open question of BENCHMARKS.md ("Session 5"): {@code --advise A[,B]} applies madvise advice
+ * <p>Options for the open question of BENCHMARKS.md (2026-11-24): {@code --advise A[,B]} applies madvise advice
  * (hugepage, willneed, sequential, populate_read, collapse, …) to the mapping before the warm pass, {@code --aligned}
  * maps the file at a 2 MiB-aligned address through libc instead of {@code FileChannel.map}. Each run prints the
  * smaps line of both mappings (Rss and how much is mapped with huge pages).

@@ -57,7 +57,7 @@ public final class RuntimeBench {
                 case "--prompt" -> promptLen = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decodeLen = Integer.parseInt(args[i + 1]);
                 case "--runs" -> runs = Integer.parseInt(args[i + 1]);
-                // What slows a decode after a long prompt (session 6): a throwaway prefill of N tokens just before each
+                // What slows a decode after a long prompt (2026-11-24): a throwaway prefill of N tokens just before each
                 // timed prompt (a prefill's after-effects without its context), a pause between the timed prefill and
                 // the decode (a transient after the prefill's burst), warm-up prompts of another length (JIT profiles).
                 case "--prefill-first" -> prefillFirst = Integer.parseInt(args[i + 1]);
@@ -87,7 +87,7 @@ public final class RuntimeBench {
             }
             // Then a decode of its own for another second (at most 512 steps): a prefill of 256 tokens at 16 threads
             // takes ~0.3 s, so the loop above ran only ~50 decode steps, and what only a decode step runs (attention of
-            // one row, routing) may not be compiled yet when the timed steps run. (Session 7, one call: 76-82 tokens/s
+            // one row, routing) may not be compiled yet when the timed steps run. (2026-11-24, one call: 76-82 tokens/s
             // here against 90 in bench/run decodeAb, which times its steps after hundreds of others.)
             if (decodeLen > 0) {
                 InferenceState state = model.newState(warmTokens.length + 512);

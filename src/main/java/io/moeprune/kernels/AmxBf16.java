@@ -17,7 +17,7 @@ import java.lang.foreign.ValueLayout;
  * batch into {@link Bf16Pairs}, split as hi + lo so the product is F32-exact up to summation order (relative
  * error about 2.5e-6 measured on the GPU machine's Xeon, against 1.6e-3 for BF16 inputs alone). Two tile
  * products per weight tile still run 3-6× faster per core than the F32 FMA kernels there (BENCHMARKS.md,
- * "Session 4": 217-424 against 47-73 GFLOP/s on expert shapes, packing included).
+ * 2026-11-23: 217-424 against 47-73 GFLOP/s on expert shapes, packing included).
  *
  * <p>{@code -Dmoeprune.amx} = {@code auto} (default: the native tiles where the CPU and OS offer them) |
  * {@code off} | {@code on} (a one-line error where they are unavailable) | {@code emulate} (a Java model of the tile

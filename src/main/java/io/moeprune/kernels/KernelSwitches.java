@@ -24,31 +24,31 @@ public final class KernelSwitches {
     /**
      * One-input row dots take rows spread through the block (each row's run sequential through memory) rather than
      * neighbouring rows ({@code moeprune.spreadRows}, default true): [2048 × 256] BF16 rows 60 → 94 % of the read
-     * probe on two AVX2 cores (session 6).
+     * probe on two AVX2 cores (2026-11-24).
      */
     static final AtomicBoolean SPREAD_ROWS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.spreadRows")));
     /**
      * Spread BF16 rows are read eight at a time rather than four ({@code moeprune.eightRows}, default true): 5-12 %
-     * more decode tokens/s at 16 threads on the GPU machine (session 7). Blocks of 8-15 rows, and the rows past the
+     * more decode tokens/s at 16 threads on the GPU machine (2026-11-24). Blocks of 8-15 rows, and the rows past the
      * last eight, take the four-row kernel.
      */
     static final AtomicBoolean EIGHT_ROWS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.eightRows")));
     /**
      * A small one-input product (below {@link Parallel#MIN_WORK_PER_THREAD} per thread) is cut in 8-row blocks counted
      * at 4× their bytes ({@code moeprune.smallSplit}, default true): the 1.9 B model's router (64 rows, 256 KB) runs on
-     * 8 threads, not 2, and its phase of a 16-thread decode step took 14-27 % less time (session 7).
+     * 8 threads, not 2, and its phase of a 16-thread decode step took 14-27 % less time (2026-11-24).
      */
     static final AtomicBoolean SMALL_SPLIT = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.smallSplit")));
     /**
      * Chunks per taking-part thread of a parallel call ({@code moeprune.chunksPerThread}, default 8): a thread delayed
      * by the OS or by memory does not hold everyone up, and the threads run out of work closer together (8 against
-     * 4: a 16-thread decode step 3-4 % faster; 16 no better; session 7).
+     * 4: a 16-thread decode step 3-4 % faster; 16 no better; 2026-11-24).
      */
     static final AtomicInteger CHUNKS_PER_THREAD =
             new AtomicInteger(Math.max(1, Integer.getInteger("moeprune.chunksPerThread", 8)));
     /**
      * Decode attention's grouped items (long contexts) weight the values of the group's query heads four at a time,
-     * each value vector loaded once for four heads ({@code moeprune.groupedHeads}, default true; session 7: one
+     * each value vector loaded once for four heads ({@code moeprune.groupedHeads}, default true; 2026-11-24: one
      * attention call from cache at 272 positions 27 % faster on one AVX2 core, a 2-core decode level; not yet measured
      * on the GPU machine).
      */
@@ -56,14 +56,14 @@ public final class KernelSwitches {
     /**
      * The eight-row kernel adds its rows' lanes in one tree across the eight vectors (two-source permutes) rather
      * than each row's stored lanes in scalar adds ({@code moeprune.shuffledSums}, default true); the same floats.
-     * GPU machine, in one process: decode 1.19× at 16 threads after a 256-token prompt, 1.12× at 8 (session 8).
+     * GPU machine, in one process: decode 1.19× at 16 threads after a 256-token prompt, 1.12× at 8 (2026-11-24).
      */
     static final AtomicBoolean SHUFFLED_SUMS =
             new AtomicBoolean(!"false".equals(System.getProperty("moeprune.shuffledSums")));
     /**
      * Rows per parallel block of a one-input product that is not small ({@code moeprune.decodeBlockRows}, default 16,
      * the fewest the eight-row kernel takes): with 32, the 1.9 B model's q/k/v product was 96 blocks and its o_proj 64
-     * for 16 threads, each block 128 KB (~15 µs of a thread), and the threads waited on the last ones. Session 8, GPU
+     * for 16 threads, each block 128 KB (~15 µs of a thread), and the threads waited on the last ones. 2026-11-24, GPU
      * machine, two calls with CPU steal, in one process: the sum of the decode phases −3.3 % on average over six
      * configurations (−9 to +3 %), tokens/s 1.02× (0.98-1.08×); 64 rows was 0.92-1.06×.
      */
@@ -73,7 +73,7 @@ public final class KernelSwitches {
      * A decode attention item reads its block of values once in order (one float a cache line) before weighting them
      * ({@code moeprune.valuesInOrder}, default true): the weighted sums read each 512-byte value row a few vectors at a
      * time in several passes, a stride the prefetchers follow badly from memory. GPU machine, in one process
-     * (session 8): attention phase −21 / −6 / −2 %, tokens/s 1.08 / 1.07 / 1.03× at 16 threads after a 256-token
+     * (2026-11-24): attention phase −21 / −6 / −2 %, tokens/s 1.08 / 1.07 / 1.03× at 16 threads after a 256-token
      * prompt / 8 threads / 16 threads decode-heavy.
      */
     static final AtomicBoolean VALUES_IN_ORDER =
@@ -94,13 +94,13 @@ public final class KernelSwitches {
     /**
      * Threads waiting in a decode step read their share of the next product's weights (or attention's cache) ahead
      * ({@link Parallel#readAheadFor}; {@code moeprune.readAhead}, default true). GPU machine, in one process against
-     * session 8's code (session 9): 16 threads after a 256-token prompt 1.09-1.17× tokens/s, the sum of the decode
+     * the code of 2026-11-24 06:51 UTC (measured 2026-11-24 08:44-10:10 UTC): 16 threads after a 256-token prompt 1.09-1.17× tokens/s, the sum of the decode
      * phases −6 to −13 %; decode-heavy 1.02-1.09×; 8 threads 1.00-1.04×.
      */
     static final AtomicBoolean READ_AHEAD = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.readAhead")));
     /**
      * The calling thread too reads its share of the next product ahead, while the workers finish their chunks
-     * ({@code moeprune.callerReadsAhead}, default false): in three calls with CPU steal on the GPU machine (session 9)
+     * ({@code moeprune.callerReadsAhead}, default false): in three calls with CPU steal on the GPU machine (2026-11-24)
      * the sum of the decode phases was 0-8 % lower without it at 16 threads after a 256-token prompt, and −3.5 to +2 %
      * decode-heavy.
      */
@@ -108,7 +108,7 @@ public final class KernelSwitches {
     /**
      * Long-context decode attention aims at one item (key/value head, block of positions) per this many threads
      * ({@code moeprune.attentionThreadsDivisor}, default 2): half the threads attend, in blocks twice as long, and the
-     * other half read o_proj ahead meanwhile. GPU machine, in one process (session 9, clean call): 16 threads after a
+     * other half read o_proj ahead meanwhile. GPU machine, in one process (2026-11-24, clean call): 16 threads after a
      * 256-token prompt 1.07× tokens/s, the sum of the decode phases −8.7 % (attention +8 %, o_proj −25 %); 8
      * threads 1.02×, −2.0 %.
      */

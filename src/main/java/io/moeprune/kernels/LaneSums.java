@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
  * The sum of a vector's lanes as a tree in registers: v + v rotated by L/2 lanes, then by L/4, ..., 1, so lane 0 holds
  * the sum. C2 reduces a float vector lane by lane in order (16 dependent adds with AVX-512); on short rows (an expert's
  * down projection: 256 columns, 16 vectors with AVX-512) that was a third of a decode dot product's time: 7.5 → 11.1
- * GB/s per core for [2048 × 256] BF16 on an AVX2 core (session 5). Folding halves with reinterpretShape was as fast
+ * GB/s per core for [2048 × 256] BF16 on an AVX2 core (2026-11-24). Folding halves with reinterpretShape was as fast
  * there but allocated a box per call. Only for the Vector API paths (callers that already need the module).
  */
 public final class LaneSums {

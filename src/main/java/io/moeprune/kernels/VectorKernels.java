@@ -59,9 +59,9 @@ final class VectorKernels implements Kernels {
      * matMulT blocking (as in GotoBLAS): MC rows × KC columns of weights are decoded once into a panel (L2) and swept
      * by register tiles against KC × 2 vectors of transposed inputs, packed contiguously (L1). The tiles are 6 rows ×
      * 2 vectors of inputs with 32 vector registers (AVX-512), else 4 × 2, and 8 rows × 1 vector for a last single
-     * vector: 8-12 independent accumulators, enough to cover FMA latency on two FMA ports. (In session 2 an 8 × 2 tile
-     * measured 3-4x slower inside this kernel; timed alone in session 3 it ran at 147 GFLOP/s against 152 for 6 × 2,
-     * so the cause was not the tile itself. BENCHMARKS.md, "Session 3".)
+     * vector: 8-12 independent accumulators, enough to cover FMA latency on two FMA ports. (On 2026-11-23 an 8 × 2 tile
+     * measured 3-4x slower inside this kernel; timed alone on 2026-11-23 it ran at 147 GFLOP/s against 152 for 6 × 2,
+     * so the cause was not the tile itself. BENCHMARKS.md, 2026-11-23.)
      */
     private static final int KC = 256;
     /**

@@ -11,7 +11,7 @@ public record DecoderLayer(int index, RmsNorm inputNorm, AttentionLayer attentio
      * The normalised rows and the branch output, kept per calling thread for the next layer and step: a decode step
      * would otherwise allocate (and the JVM zero) two rows per layer, and fresh heap pages cost a page fault each on
      * first touch (on the GPU machine's VM, decode after a long prompt, whose prefill had grown the heap, ran 15-25 %
-     * slower, and at the speed of a short prompt with a pre-touched heap; session 6).
+     * slower, and at the speed of a short prompt with a pre-touched heap; 2026-11-24).
      */
     private static final ThreadLocal<float[][]> ROWS = ThreadLocal.withInitial(() -> new float[2][0]);
     /** Rows of at most this many elements are kept (4 MB each): a long prompt's are not pinned for good. */

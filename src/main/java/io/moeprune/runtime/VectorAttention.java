@@ -69,7 +69,7 @@ final class VectorAttention {
      * largest score, its sum of exponentials and its weighted values scaled by that largest score; the blocks are then
      * merged per (row, head). Shorter contexts take one item per (row, query head), all positions in one block: on
      * the GPU machine (16 threads, 8-136 positions) grouped items took 25 % longer, four times the work per item
-     * being more than the cache reads they saved (session 6).
+     * being more than the cache reads they saved (2026-11-24).
      */
     private static void attendSplit(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
                                     int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks,
@@ -120,7 +120,7 @@ final class VectorAttention {
                 if (fours) {
                     // The weighted values four heads at a time: each value vector loaded serves four heads, and the
                     // sums need no lane reductions (one head at a time read the item's values once per head: at 272
-                    // positions on one AVX2 core 95 → 69 µs per call; session 7). A four-head score kernel (each key
+                    // positions on one AVX2 core 95 → 69 µs per call; 2026-11-24). A four-head score kernel (each key
                     // loaded once) reached 55 µs there, but its reductions in order cost twice as much on 512-bit
                     // vectors: not kept untested.
                     for (int k0 = 0; k0 < headsPerItem; k0 += QUERIES) {
@@ -220,7 +220,7 @@ final class VectorAttention {
      * prefetchers' pace, and the weighted sums, which read each value row a few vectors at a time in several passes
      * (a stride the prefetchers follow badly), find them in cache. A decode step's weights (0.9 GB for the 1.9 B model)
      * evict the KV cache between steps, so the values do come from memory. GPU machine, 16 threads, 256 positions:
-     * attention 21 % faster (session 8).
+     * attention 21 % faster (2026-11-24).
      */
     private static float readInOrder(float[] a, int from, int to) {
         float sum = 0f;
