@@ -10,6 +10,6 @@ final class Subcommands {
     static List<Object> all() {
         return List.of(new InspectCommand(), new GenerateCommand(), new PerplexityCommand(), new CalibrateCommand(),
                 new SelectCommand(), new AnalyzeCommand(), new PruneCommand(), new EvalCommand(), new ReportCommand(),
-                new QuickstartCommand(), new PatternsCommand(), new ServeCommand());
+                new QuickstartCommand(), new PatternsCommand(), new ServeCommand(), new DevicesCommand());
     }
 }

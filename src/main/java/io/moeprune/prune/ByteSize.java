@@ -34,4 +34,12 @@ public final class ByteSize {
         if (bytes <= 0) throw new MoepruneException("size '" + text + "' must be positive");
         return bytes;
     }
+
+    /** A size for messages: "1.5 GB", "800 MB", "12 KB", "512 B" (decimal units, as {@link #parse} reads them). */
+    public static String format(long bytes) {
+        if (bytes >= 1_000_000_000L) return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
+        if (bytes >= 1_000_000L) return String.format(Locale.ROOT, "%.0f MB", bytes / 1e6);
+        if (bytes >= 1_000L) return String.format(Locale.ROOT, "%.0f KB", bytes / 1e3);
+        return bytes + " B";
+    }
 }
