@@ -119,15 +119,18 @@ public final class GpuDevice implements AutoCloseable {
     public synchronized DeviceBuffer alloc(long bytes, String what) {
         if (bytes <= 0) throw new IllegalArgumentException("bytes " + bytes);
         long rounded = (bytes + 255) & ~255L;
-        if (allocated + rounded > limit) {
-            throw new MoepruneException("--gpu-memory " + ByteSize.format(limit) + " is too small: " + what + " needs "
-                    + ByteSize.format(rounded) + " more with " + ByteSize.format(allocated) + " in use");
-        }
+        if (allocated + rounded > limit) throw boundExceeded(limit, what, rounded, allocated);
         long address = rt.malloc(rounded);
         live.put(address, rounded);
         allocated += rounded;
         peak = Math.max(peak, allocated);
         return new DeviceBuffer(address, bytes);
+    }
+
+    /** The one-line error (exit 2) when {@code what} does not fit in the {@code --gpu-memory} bound. */
+    public static MoepruneException boundExceeded(long limit, String what, long bytes, long inUse) {
+        return new MoepruneException("--gpu-memory " + ByteSize.format(limit) + " is too small: " + what + " needs "
+                + ByteSize.format(bytes) + " more with " + ByteSize.format(inUse) + " in use");
     }
 
     public synchronized void free(DeviceBuffer buffer) {

@@ -1,0 +1,186 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.gpu.DeviceBuffer;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The primitive operations the GPU runtime is built from, on buffers of one device. Two implementations: {@code CudaOps}
+ * (NVRTC kernels and cuBLAS on a CUDA device) and {@link HostOps} (the same arithmetic in Java on host memory: CI
+ * tests the GPU runtime's planning, schedule and bookkeeping with it, and the device tests check every CUDA kernel
+ * against it on random inputs).
+ *
+ * <p>Conventions: row-major; activations F32; matrix-product inputs BF16 (round to nearest even, as {@link #toBf16}),
+ * accumulated in F32; offsets ({@code ...Offset}) in bytes, counts, strides and columns in elements; every operation is queued in order on the device's compute
+ * stream (HostOps runs it at once) and may read what earlier ones wrote. Index arrays (positions, sequence starts,
+ * gather rows) are device int32 buffers. Nothing here synchronises with the host except {@link #download} (which
+ * waits) and {@link #synchronize}.
+ */
+public interface DeviceOps extends AutoCloseable {
+
+    // ---- memory -------------------------------------------------------------------------------------------------
+
+    /** Device memory for {@code what} (named in the error when the {@code --gpu-memory} bound is exceeded). */
+    DeviceBuffer alloc(long bytes, String what);
+
+    void free(DeviceBuffer buffer);
+
+    /** Copies host bytes into the buffer at {@code offset} (bytes), in stream order. */
+    void upload(MemorySegment host, DeviceBuffer dst, long offset);
+
+    /** Copies buffer bytes from {@code offset} into host memory; returns when they are there. */
+    void download(DeviceBuffer src, long offset, MemorySegment host);
+
+    /** Sets {@code bytes} bytes from {@code offset} to zero. */
+    void zero(DeviceBuffer buffer, long offset, long bytes);
+
+    /** Waits until everything queued has run (a kernel fault surfaces here). */
+    void synchronize();
+
+    // ---- the weight-streaming schedule ----------------------------------------------------------------------------
+    // Layer L+1's weights are copied on a second (copy) stream while layer L computes; the two streams order each
+    // other through fences. HostOps runs everything at once, so its fences are trivially passed.
+
+    /** Page-locked host memory for staging copies, freed with these ops. */
+    MemorySegment pinnedHost(long bytes);
+
+    /** Queues a copy host→device on the copy stream (from pinned memory it overlaps the compute stream's work). */
+    void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset);
+
+    /** A fence after everything queued so far on the copy stream. */
+    long copyFence();
+
+    /** A fence after everything queued so far on the compute stream. */
+    long computeFence();
+
+    /** Work queued on the compute stream from now on waits for {@code fence} (of {@link #copyFence}). */
+    void computeWaits(long fence);
+
+    /** Work queued on the copy stream from now on waits for {@code fence} (of {@link #computeFence}). */
+    void copyWaits(long fence);
+
+    /** The host waits for {@code fence} (before refilling a staging buffer a copy still reads). */
+    void hostWaits(long fence);
+
+    /** Bytes held now and the most held at once. */
+    long allocatedBytes();
+
+    long peakBytes();
+
+    // ---- conversions --------------------------------------------------------------------------------------------
+
+    /** dst_bf16[i] = round-to-nearest-even(src_f32[i]) for i < count. */
+    void toBf16(DeviceBuffer src, DeviceBuffer dst, long count);
+
+    /**
+     * FP8 e4m3 (fn: no infinities, 0x7F/0xFF NaN) weights [rows, cols] with block scales F32
+     * [ceil(rows/block), ceil(cols/block)] to BF16: dst[r, c] = bf16(e4m3(src[r, c]) · scale[r/block, c/block]).
+     */
+    void dequantFp8Blocks(DeviceBuffer src, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols, int block);
+
+    /**
+     * MXFP4 weights (gpt-oss): {@code blocks} u8 [rows, cols/32, 16] (two E2M1 values a byte, low nibble first) and
+     * {@code scales} u8 [rows, cols/32] (E8M0: 2^(s−127)) to BF16 dst [rows, cols].
+     */
+    void dequantMxfp4(DeviceBuffer blocks, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols);
+
+    // ---- matrix products ----------------------------------------------------------------------------------------
+
+    /**
+     * y[n, out] (row stride {@code ldy}) = x[n, in]·W[out, in]ᵀ (+ y when {@code accumulate}); W and x BF16, y F32.
+     */
+    void linear(int n, int out, int in, DeviceBuffer w, long wOffset, DeviceBuffer x, long xOffset, DeviceBuffer y,
+                long yOffset, int ldy, boolean accumulate);
+
+    /** y[n, out] = x[n, in]·W[out, in]ᵀ all in F32 (routers: the CPU runtime computes them in F32 too). */
+    void linearF32(int n, int out, int in, DeviceBuffer w, DeviceBuffer x, DeviceBuffer y);
+
+    /**
+     * The experts of one layer in one call: for each problem p, y_p[rows[p], out] = x_p[rows[p], in]·W_pᵀ, with BF16
+     * W and x and F32 y; the three arrays hold device addresses (host-side, one per problem). Problems with 0 rows are
+     * skipped.
+     */
+    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y);
+
+    // ---- row-wise operations ------------------------------------------------------------------------------------
+
+    /**
+     * RMSNorm of {@code rows} rows of {@code width} elements, rows {@code stride} apart, into {@code dst} (same
+     * layout; may be {@code src}): x · 1/sqrt(mean(x²) + eps) · weight (F32 weight [width]). Also the per-head
+     * q/k norms ({@code rows} = tokens × heads, {@code width} = head dim).
+     */
+    void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width, int stride,
+                 DeviceBuffer weight, float eps);
+
+    /**
+     * Rotary embedding in place on x: {@code rows} tokens, each with {@code heads} heads of {@code headDim} starting
+     * at element {@code headOffset} of the token's row ({@code rowStride} elements long); the first {@code rotaryDim}
+     * elements of each head (from {@code ropeOffset} within the head) rotate by angle positions[t]·invFreq[i]
+     * (F32 [rotaryDim/2]), the result times {@code attentionScale} (yarn's mscale; 1 otherwise). Interleaved pairs
+     * (x0,x1),(x2,x3)… when {@code interleaved}, else halves (x_i, x_{i+rotaryDim/2}).
+     */
+    void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset,
+              int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale, boolean interleaved);
+
+    /**
+     * Causal attention over several sequences stored one after another: sequence s has tokens
+     * [starts[s], starts[s+1]) (device int32 [sequences+1]) at positions 0…; q [T, heads, qkDim], k [T, kvHeads, qkDim],
+     * v [T, kvHeads, vDim] (each with its own row stride and element offset, so they can be slices of one fused
+     * projection), out [T, heads, vDim] contiguous. Query head h reads kv head h / (heads / kvHeads). Scores are
+     * q·k·scale; a query at position i sees keys j ≤ i, and only i − j < window when {@code window} > 0;
+     * {@code sinks} (F32 [heads], or null) adds exp(sink_h) to each softmax denominator (gpt-oss).
+     */
+    void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                   DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts, int sequences,
+                   int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks);
+
+    /**
+     * The gated activation: for each of n rows of gateUp [n, 2·width] = [gate | up], out_bf16[n, width] =
+     * act(gate)·up' where act(g) = g·sigmoid(alpha·g) and up' = up (SwiGLU: alpha 1, limit 0, upShift 0); with
+     * {@code limit} > 0 (gpt-oss), gate is first clamped to ≤ limit and up to [−limit, limit], and up' = up + upShift.
+     */
+    void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
+                         float upShift);
+
+    /** x[i] += m·y[i] for i < count (the residual add; m the family's residual multiplier). */
+    void addScaled(DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, long count, float m);
+
+    /** Adds bias (F32 [width]) to each of {@code rows} rows of x (row stride {@code stride}). */
+    void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias);
+
+    /** x[t, :] ·= sigmoid(gate[t]) for t < rows (Qwen2-MoE's gated shared expert); x [rows, width]. */
+    void sigmoidGateRows(DeviceBuffer x, int rows, int width, DeviceBuffer gate);
+
+    /**
+     * A strided copy of a block of F32 elements: dst[r, dstCol + c] = src[r / srcRowDivisor, srcCol + c] for
+     * r < rows, c < cols, rows {@code srcStride}/{@code dstStride} elements apart ({@code srcRowDivisor} > 1
+     * repeats a source row: MLA's shared rope key for every head).
+     */
+    void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset,
+                int dstStride, int dstCol, int rows, int cols, int srcRowDivisor);
+
+    // ---- the MoE block ------------------------------------------------------------------------------------------
+
+    /** dst_bf16[i, :] = src_f32[index[i], :] for i < count; rows of {@code width}. */
+    void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width);
+
+    /**
+     * out[t, :] = Σ_s weight[t·k + s]·expertRows[slotRow[t·k + s], :] summed in slot order s = 0…k−1 (deterministic),
+     * for t < n; expertRows F32 [n·k, width] in the experts' order, weight F32 [n·k]; a slot with slotRow −1 (a masked
+     * expert) adds nothing.
+     */
+    void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out, int n,
+                      int k, int width);
+
+    /** norms[i] = ‖expertRows[slotRow[i], :]‖₂ for i < count (0 for slotRow −1): EASY-EP's ‖e‖. */
+    void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width);
+
+    /**
+     * turn[t] = max(0, 1 − cos(h_t, h_t + r_t)) for t < n (EASY-EP's s; 0 when either vector is 0), accumulated in
+     * double precision or pairwise so it matches the CPU's double sums within 1e-6.
+     */
+    void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,424 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.safetensors.Fp4;
+import io.moeprune.safetensors.Fp8;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
+
+/**
+ * {@link DeviceOps} in plain Java on host memory: the reference every CUDA kernel is checked against on the GPU
+ * machine, and the "device" CI runs the GPU runtime on (no GPU there). Sums are in double, so it is the more exact
+ * of the two; the GPU must match it within the tolerances of its tests. Not fast: for tests and small models.
+ */
+public final class HostOps implements DeviceOps {
+    /** All of memory, addressed absolutely (DeviceBuffer addresses are native addresses here). */
+    private static final MemorySegment MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
+    private final Arena arena = Arena.ofShared();
+    private final long limit;
+    private final Map<Long, Long> live = new HashMap<>();
+    private long allocated;
+    private long peak;
+
+    /** Host "device" memory bounded by {@code limit} bytes (the {@code --gpu-memory} of the emulated device). */
+    public HostOps(long limit) {
+        this.limit = limit;
+    }
+
+    @Override
+    public synchronized DeviceBuffer alloc(long bytes, String what) {
+        if (bytes <= 0) throw new IllegalArgumentException("bytes " + bytes);
+        long rounded = (bytes + 255) & ~255L;
+        if (allocated + rounded > limit) throw GpuDevice.boundExceeded(limit, what, rounded, allocated);
+        MemorySegment s = arena.allocate(rounded, 256);
+        // Fresh device memory is not zero: poison it so a kernel that reads what nothing wrote shows up in tests.
+        s.fill((byte) 0x7F);
+        live.put(s.address(), rounded);
+        allocated += rounded;
+        peak = Math.max(peak, allocated);
+        return new DeviceBuffer(s.address(), bytes);
+    }
+
+    @Override
+    public synchronized void free(DeviceBuffer buffer) {
+        if (buffer == null) return;
+        Long size = live.remove(buffer.address());
+        if (size == null) throw new IllegalStateException("not allocated here or freed twice: " + buffer);
+        allocated -= size;   // the arena keeps the bytes until close: tests are short
+    }
+
+    @Override
+    public void upload(MemorySegment host, DeviceBuffer dst, long offset) {
+        check(dst, offset, host.byteSize());
+        MemorySegment.copy(host, 0, MEMORY, dst.address() + offset, host.byteSize());
+    }
+
+    @Override
+    public void download(DeviceBuffer src, long offset, MemorySegment host) {
+        check(src, offset, host.byteSize());
+        MemorySegment.copy(MEMORY, src.address() + offset, host, 0, host.byteSize());
+    }
+
+    @Override
+    public void zero(DeviceBuffer buffer, long offset, long bytes) {
+        check(buffer, offset, bytes);
+        MEMORY.asSlice(buffer.address() + offset, bytes).fill((byte) 0);
+    }
+
+    private static void check(DeviceBuffer b, long offset, long bytes) {
+        if (offset < 0 || bytes < 0 || offset + bytes > b.bytes()) {
+            throw new IndexOutOfBoundsException(bytes + " bytes at " + offset + " of a buffer of " + b.bytes());
+        }
+    }
+
+    @Override
+    public void synchronize() {
+    }
+
+    @Override
+    public MemorySegment pinnedHost(long bytes) {
+        return arena.allocate(bytes, 256);
+    }
+
+    @Override
+    public void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset) {
+        upload(host, dst, offset);
+    }
+
+    @Override
+    public long copyFence() {
+        return 0;
+    }
+
+    @Override
+    public long computeFence() {
+        return 0;
+    }
+
+    @Override
+    public void computeWaits(long fence) {
+    }
+
+    @Override
+    public void copyWaits(long fence) {
+    }
+
+    @Override
+    public void hostWaits(long fence) {
+    }
+
+    @Override
+    public synchronized long allocatedBytes() {
+        return allocated;
+    }
+
+    @Override
+    public synchronized long peakBytes() {
+        return peak;
+    }
+
+    // ---- element access -----------------------------------------------------------------------------------------
+
+    private static float f32(DeviceBuffer b, long index) {
+        return MEMORY.get(JAVA_FLOAT_UNALIGNED, b.address() + 4 * index);
+    }
+
+    private static void f32(DeviceBuffer b, long index, float v) {
+        MEMORY.set(JAVA_FLOAT_UNALIGNED, b.address() + 4 * index, v);
+    }
+
+    private static float bf16(DeviceBuffer b, long index) {
+        return Float.intBitsToFloat((MEMORY.get(JAVA_SHORT_UNALIGNED, b.address() + 2 * index) & 0xFFFF) << 16);
+    }
+
+    private static int i32(DeviceBuffer b, long index) {
+        return MEMORY.get(JAVA_INT_UNALIGNED, b.address() + 4 * index);
+    }
+
+    private static byte u8(DeviceBuffer b, long index) {
+        return MEMORY.get(JAVA_BYTE, b.address() + index);
+    }
+
+    /** BF16 bits of f, rounded to nearest even (NaN stays NaN). */
+    public static short toBf16Bits(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x40);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    private static void bf16(DeviceBuffer b, long index, float v) {
+        MEMORY.set(JAVA_SHORT_UNALIGNED, b.address() + 2 * index, toBf16Bits(v));
+    }
+
+    /** A device buffer of bytes at an offset: the byte offsets of the interface are element offsets here. */
+    private static DeviceBuffer at(DeviceBuffer b, long byteOffset) {
+        return new DeviceBuffer(b.address() + byteOffset, b.bytes() - byteOffset);
+    }
+
+    // ---- conversions --------------------------------------------------------------------------------------------
+
+    @Override
+    public void toBf16(DeviceBuffer src, DeviceBuffer dst, long count) {
+        for (long i = 0; i < count; i++) bf16(dst, i, f32(src, i));
+    }
+
+    @Override
+    public void dequantFp8Blocks(DeviceBuffer src, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols, int block) {
+        int scaleCols = (cols + block - 1) / block;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                float s = f32(scales, (long) (r / block) * scaleCols + c / block);
+                bf16(dst, (long) r * cols + c, Fp8.e4m3ToFloat(u8(src, (long) r * cols + c)) * s);
+            }
+        }
+    }
+
+    @Override
+    public void dequantMxfp4(DeviceBuffer blocks, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols) {
+        int groups = cols / 32;
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < groups; g++) {
+                float s = Fp4.e8m0ToFloat(u8(scales, (long) r * groups + g));
+                for (int j = 0; j < 16; j++) {
+                    int b = u8(blocks, ((long) r * groups + g) * 16 + j) & 0xFF;
+                    long c = (long) r * cols + g * 32L + 2L * j;
+                    bf16(dst, c, Fp4.e2m1ToFloat(b & 0xF) * s);
+                    bf16(dst, c + 1, Fp4.e2m1ToFloat(b >>> 4) * s);
+                }
+            }
+        }
+    }
+
+    // ---- matrix products ----------------------------------------------------------------------------------------
+
+    @Override
+    public void linear(int n, int out, int in, DeviceBuffer w, long wOffset, DeviceBuffer x, long xOffset,
+                       DeviceBuffer y, long yOffset, int ldy, boolean accumulate) {
+        DeviceBuffer W = at(w, wOffset), X = at(x, xOffset), Y = at(y, yOffset);
+        for (int t = 0; t < n; t++) {
+            for (int o = 0; o < out; o++) {
+                double s = accumulate ? f32(Y, (long) t * ldy + o) : 0;
+                for (int i = 0; i < in; i++) s += (double) bf16(W, (long) o * in + i) * bf16(X, (long) t * in + i);
+                f32(Y, (long) t * ldy + o, (float) s);
+            }
+        }
+    }
+
+    @Override
+    public void linearF32(int n, int out, int in, DeviceBuffer w, DeviceBuffer x, DeviceBuffer y) {
+        for (int t = 0; t < n; t++) {
+            for (int o = 0; o < out; o++) {
+                double s = 0;
+                for (int i = 0; i < in; i++) s += (double) f32(w, (long) o * in + i) * f32(x, (long) t * in + i);
+                f32(y, (long) t * out + o, (float) s);
+            }
+        }
+    }
+
+    @Override
+    public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        for (int p = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            linear(rows[p], out, in, new DeviceBuffer(w[p], 2L * out * in), 0, new DeviceBuffer(x[p], 2L * rows[p] * in),
+                    0, new DeviceBuffer(y[p], 4L * rows[p] * out), 0, out, false);
+        }
+    }
+
+    // ---- row-wise operations ------------------------------------------------------------------------------------
+
+    @Override
+    public void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width,
+                        int stride, DeviceBuffer weight, float eps) {
+        DeviceBuffer S = at(src, srcOffset), D = at(dst, dstOffset);
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * stride;
+            double ss = 0;
+            for (int i = 0; i < width; i++) {
+                float v = f32(S, base + i);
+                ss += v * v;
+            }
+            float inv = (float) (1.0 / Math.sqrt((float) (ss / width) + eps));
+            for (int i = 0; i < width; i++) f32(D, base + i, f32(weight, i) * (f32(S, base + i) * inv));
+        }
+    }
+
+    @Override
+    public void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset,
+                     int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale,
+                     boolean interleaved) {
+        DeviceBuffer X = at(x, offset);
+        int half = rotaryDim / 2;
+        for (int t = 0; t < rows; t++) {
+            int pos = i32(positions, t);
+            for (int h = 0; h < heads; h++) {
+                long o = (long) t * rowStride + (long) h * headDim + ropeOffset;
+                for (int i = 0; i < half; i++) {
+                    float angle = (float) pos * f32(invFreq, i);
+                    float c = (float) Math.cos(angle) * attentionScale, s = (float) Math.sin(angle) * attentionScale;
+                    long ia = interleaved ? o + 2L * i : o + i, ib = interleaved ? ia + 1 : o + half + i;
+                    float a = f32(X, ia), b = f32(X, ib);
+                    f32(X, ia, a * c - b * s);
+                    f32(X, ib, b * c + a * s);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                          DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
+                          int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
+                          int window, DeviceBuffer sinks) {
+        DeviceBuffer Q = at(q, qOffset), K = at(k, kOffset), V = at(v, vOffset);
+        int group = heads / kvHeads;
+        for (int s = 0; s < sequences; s++) {
+            int from = i32(starts, s), to = i32(starts, s + 1);
+            for (int t = from; t < to; t++) {
+                int lo = window > 0 ? Math.max(from, t - window + 1) : from;
+                for (int h = 0; h < heads; h++) {
+                    int kh = h / group;
+                    double[] p = new double[t - lo + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = lo; j <= t; j++) {
+                        double dot = 0;
+                        for (int d = 0; d < qkDim; d++) {
+                            dot += (double) f32(Q, (long) t * qStride + (long) h * qkDim + d)
+                                    * f32(K, (long) j * kStride + (long) kh * qkDim + d);
+                        }
+                        p[j - lo] = dot * scale;
+                        max = Math.max(max, p[j - lo]);
+                    }
+                    double sink = sinks == null ? Double.NEGATIVE_INFINITY : f32(sinks, h);
+                    max = Math.max(max, sink);
+                    double sum = sinks == null ? 0 : Math.exp(sink - max);
+                    for (int j = 0; j < p.length; j++) {
+                        p[j] = Math.exp(p[j] - max);
+                        sum += p[j];
+                    }
+                    for (int d = 0; d < vDim; d++) {
+                        double acc = 0;
+                        for (int j = lo; j <= t; j++) acc += p[j - lo] * f32(V, (long) j * vStride + (long) kh * vDim + d);
+                        f32(out, ((long) t * heads + h) * vDim + d, (float) (acc / sum));
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
+                                float upShift) {
+        for (int t = 0; t < n; t++) {
+            for (int i = 0; i < width; i++) {
+                float g = f32(gateUp, (long) t * 2 * width + i), u = f32(gateUp, (long) t * 2 * width + width + i);
+                if (limit > 0) {
+                    g = Math.min(g, limit);
+                    u = Math.max(-limit, Math.min(u, limit));
+                }
+                float act = (float) (g / (1 + Math.exp(-alpha * (double) g)));
+                bf16(out, (long) t * width + i, act * (u + upShift));
+            }
+        }
+    }
+
+    @Override
+    public void addScaled(DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, long count, float m) {
+        DeviceBuffer X = at(x, xOffset), Y = at(y, yOffset);
+        for (long i = 0; i < count; i++) f32(X, i, m == 1f ? f32(X, i) + f32(Y, i) : f32(X, i) + m * f32(Y, i));
+    }
+
+    @Override
+    public void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias) {
+        DeviceBuffer X = at(x, offset);
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < width; i++) f32(X, (long) r * stride + i, f32(X, (long) r * stride + i) + f32(bias, i));
+        }
+    }
+
+    @Override
+    public void sigmoidGateRows(DeviceBuffer x, int rows, int width, DeviceBuffer gate) {
+        for (int r = 0; r < rows; r++) {
+            float s = (float) (1 / (1 + Math.exp(-(double) f32(gate, r))));
+            for (int i = 0; i < width; i++) f32(x, (long) r * width + i, f32(x, (long) r * width + i) * s);
+        }
+    }
+
+    @Override
+    public void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset,
+                       int dstStride, int dstCol, int rows, int cols, int srcRowDivisor) {
+        DeviceBuffer S = at(src, srcOffset), D = at(dst, dstOffset);
+        for (int r = 0; r < rows; r++) {
+            long sr = (long) (r / srcRowDivisor) * srcStride + srcCol, dr = (long) r * dstStride + dstCol;
+            for (int c = 0; c < cols; c++) f32(D, dr + c, f32(S, sr + c));
+        }
+    }
+
+    // ---- the MoE block ------------------------------------------------------------------------------------------
+
+    @Override
+    public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        for (int i = 0; i < count; i++) {
+            long from = (long) i32(index, i) * width;
+            for (int c = 0; c < width; c++) bf16(dst, (long) i * width + c, f32(src, from + c));
+        }
+    }
+
+    @Override
+    public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
+                             int n, int k, int width) {
+        for (int t = 0; t < n; t++) {
+            for (int c = 0; c < width; c++) {
+                float acc = 0;
+                for (int s = 0; s < k; s++) {
+                    int row = i32(slotRow, (long) t * k + s);
+                    if (row >= 0) acc += f32(weight, (long) t * k + s) * f32(expertRows, (long) row * width + c);
+                }
+                f32(out, (long) t * width + c, acc);
+            }
+        }
+    }
+
+    @Override
+    public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
+        for (int i = 0; i < count; i++) {
+            int row = i32(slotRow, i);
+            double sq = 0;
+            if (row >= 0) {
+                for (int c = 0; c < width; c++) {
+                    double v = f32(expertRows, (long) row * width + c);
+                    sq += v * v;
+                }
+            }
+            f32(norms, i, (float) Math.sqrt(sq));
+        }
+    }
+
+    @Override
+    public void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width) {
+        for (int t = 0; t < n; t++) {
+            double hh = 0, hy = 0, yy = 0;
+            for (int i = 0; i < width; i++) {
+                double hv = f32(h, (long) t * width + i), y = hv + f32(r, (long) t * width + i);
+                hh += hv * hv;
+                hy += hv * y;
+                yy += y * y;
+            }
+            f32(turn, t, hh == 0 || yy == 0 ? 0f : (float) Math.max(0, 1 - hy / Math.sqrt(hh * yy)));
+        }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
