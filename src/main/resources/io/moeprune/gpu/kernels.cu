@@ -1,0 +1,309 @@
+// The small kernels of the GPU runtime (io.moeprune.gpu.ops.CudaOps): each implements one DeviceOps operation and
+// must match HostOps, its Java reference. Compiled at run time by NVRTC: no #include, BF16 as unsigned short bits
+// converted by hand, FP8/FP4 decoded by hand, precise math only. Element-wise arithmetic that HostOps does in float
+// uses the _rn intrinsics so the compiler cannot contract it into an FMA (Java never does): those ops are bit-exact.
+
+typedef unsigned short bf16_t;
+typedef unsigned char u8;
+
+#define WARP 32
+
+// Round to nearest even, NaN stays NaN (HostOps.toBf16Bits).
+__device__ __forceinline__ bf16_t to_bf16(float f) {
+    unsigned int bits = __float_as_uint(f);
+    if (f != f) return (bf16_t) ((bits >> 16) | 0x40);
+    return (bf16_t) ((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// FP8 E4M3 "FN" (safetensors/Fp8): only S.1111.111 is NaN; exponent bias 7; subnormals man/8 · 2^-6.
+__device__ __forceinline__ float e4m3(u8 b) {
+    unsigned int exp = (b >> 3) & 0xF, man = b & 0x7;
+    float v;
+    if (exp == 0xF && man == 0x7) v = __uint_as_float(0x7FC00000u);
+    else if (exp == 0) v = (float) man * 0.001953125f;                       // man · 2^-9, exact
+    else v = __uint_as_float(((exp + 120u) << 23) | (man << 20));            // (1 + man/8) · 2^(exp-7)
+    return (b & 0x80) ? -v : v;
+}
+
+// E2M1 by nibble (safetensors/Fp4).
+__device__ __forceinline__ float e2m1(unsigned int nibble) {
+    const float mag[8] = {0.f, 0.5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f};
+    float v = mag[nibble & 7];
+    return (nibble & 8) ? -v : v;
+}
+
+// E8M0: 2^(e-127), exact; 0 is the subnormal 2^-127, 0xFF reads +infinity (as Math.scalb(1f, 128)).
+__device__ __forceinline__ float e8m0(u8 e) {
+    return e == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(((unsigned int) e) << 23);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+#define GRID_STRIDE(i, n) for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+                               i += (long long) gridDim.x * blockDim.x)
+
+// ---- conversions ----------------------------------------------------------------------------------------------
+
+extern "C" __global__ void to_bf16_kernel(const float* src, bf16_t* dst, long long count) {
+    GRID_STRIDE(i, count) dst[i] = to_bf16(src[i]);
+}
+
+extern "C" __global__ void dequant_fp8_blocks(const u8* src, const float* scales, bf16_t* dst, int rows, int cols,
+                                              int block) {
+    long long total = (long long) rows * cols;
+    int scaleCols = (cols + block - 1) / block;
+    GRID_STRIDE(i, total) {
+        int r = (int) (i / cols), c = (int) (i % cols);
+        float s = scales[(long long) (r / block) * scaleCols + c / block];
+        dst[i] = to_bf16(__fmul_rn(e4m3(src[i]), s));
+    }
+}
+
+// One thread per byte of blocks: two values, low nibble first.
+extern "C" __global__ void dequant_mxfp4(const u8* blocks, const u8* scales, bf16_t* dst, int rows, int cols) {
+    long long bytes = (long long) rows * cols / 2;
+    GRID_STRIDE(i, bytes) {
+        long long group = i / 16;                       // (row, group) flattened: scales are [rows, cols/32]
+        float s = e8m0(scales[group]);
+        unsigned int b = blocks[i];
+        dst[2 * i] = to_bf16(__fmul_rn(e2m1(b & 0xF), s));
+        dst[2 * i + 1] = to_bf16(__fmul_rn(e2m1(b >> 4), s));
+    }
+}
+
+// ---- row-wise operations --------------------------------------------------------------------------------------
+
+// One warp per row (rows are heads of 64..256 or hidden states of 2048..7168: a warp keeps the reduction cheap).
+extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int width, int stride,
+                                    const float* weight, float eps) {
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (row >= rows) return;
+    const float* s = src + (long long) row * stride;
+    float* d = dst + (long long) row * stride;
+    float ss = 0.f;
+    for (int i = lane; i < width; i += WARP) {
+        float v = s[i];
+        ss += v * v;
+    }
+    ss = warp_sum(ss);
+    float inv = (float) (1.0 / sqrt((double) (__fadd_rn(ss / (float) width, eps))));
+    for (int i = lane; i < width; i += WARP) d[i] = __fmul_rn(weight[i], __fmul_rn(s[i], inv));
+}
+
+// One thread per rotated pair (t, h, i).
+extern "C" __global__ void rope(float* x, int rows, int rowStride, int heads, int headDim, int ropeOffset,
+                                int rotaryDim, const int* positions, const float* invFreq, float attentionScale,
+                                int interleaved) {
+    int half = rotaryDim / 2;
+    long long total = (long long) rows * heads * half;
+    GRID_STRIDE(p, total) {
+        int i = (int) (p % half);
+        long long th = p / half;
+        int h = (int) (th % heads), t = (int) (th / heads);
+        float angle = __fmul_rn((float) positions[t], invFreq[i]);
+        float c = __fmul_rn((float) cos((double) angle), attentionScale);
+        float s = __fmul_rn((float) sin((double) angle), attentionScale);
+        long long o = (long long) t * rowStride + (long long) h * headDim + ropeOffset;
+        long long ia = interleaved ? o + 2 * i : o + i, ib = interleaved ? ia + 1 : o + half + i;
+        float a = x[ia], b = x[ib];
+        x[ia] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+        x[ib] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+    }
+}
+
+// Causal attention, one warp per (query token, head); the warps of a block are consecutive heads of one token, so
+// heads sharing a kv head (GQA) read its keys through L1 together. Keys go by in chunks of 32: lane j scores key j of
+// the chunk against the query (kept in shared memory), then an online softmax folds the chunk in; each lane owns
+// vDim/32 elements of the output. No shared memory grows with the sequence, so any length works.
+#define ATT_WARPS 4
+#define ATT_MAX_DIM 256
+#define ATT_PER_LANE (ATT_MAX_DIM / WARP)
+
+extern "C" __global__ void attention(const float* q, int qStride, const float* k, int kStride, const float* v,
+                                     int vStride, float* out, const int* starts, int sequences, int tokens, int heads,
+                                     int kvHeads, int qkDim, int vDim, float scale, int window, const float* sinks) {
+    __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
+    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int h = blockIdx.y * ATT_WARPS + warp;
+    if (t >= tokens || h >= heads) return;
+    // The sequence of token t (binary search of starts).
+    int lo = 0, hi = sequences;                          // starts[lo] <= t < starts[hi]
+    if (t < starts[0] || t >= starts[sequences]) return;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (starts[mid] <= t) lo = mid; else hi = mid;
+    }
+    int from = starts[lo];
+    int first = window > 0 ? max(from, t - window + 1) : from;
+    int kh = h / (heads / kvHeads);
+    const float* qrow = q + (long long) t * qStride + (long long) h * qkDim;
+    for (int d = lane; d < qkDim; d += WARP) qs[warp][d] = qrow[d];
+    __syncwarp();
+    const float* kbase = k + (long long) kh * qkDim;
+    const float* vbase = v + (long long) kh * vDim;
+    float m = __int_as_float(0xFF800000), l = 0.f;    // -infinity
+    float acc[ATT_PER_LANE];
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) acc[e] = 0.f;
+    for (int j0 = first; j0 <= t; j0 += WARP) {
+        int j = j0 + lane;
+        float score = __int_as_float(0xFF800000);
+        if (j <= t) {
+            const float* krow = kbase + (long long) j * kStride;
+            float dot = 0.f;
+            for (int d = 0; d < qkDim; d++) dot = fmaf(qs[warp][d], krow[d], dot);
+            score = dot * scale;
+        }
+        float cmax = score;
+        for (int o = WARP / 2; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xFFFFFFFFu, cmax, o));
+        float mNew = fmaxf(m, cmax);
+        float correction = expf(m - mNew);               // m = -inf the first time: 0
+        float p = j <= t ? expf(score - mNew) : 0.f;
+        l = l * correction + warp_sum(p);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+        int n = min(WARP, t - j0 + 1);
+        for (int jj = 0; jj < n; jj++) {
+            float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
+            const float* vrow = vbase + (long long) (j0 + jj) * vStride;
+#pragma unroll
+            for (int e = 0; e < ATT_PER_LANE; e++) {
+                int d = lane + e * WARP;
+                if (d < vDim) acc[e] = fmaf(pj, vrow[d], acc[e]);
+            }
+        }
+        m = mNew;
+    }
+    if (sinks != 0) {
+        float sink = sinks[h], mNew = fmaxf(m, sink), correction = expf(m - mNew);
+        l = l * correction + expf(sink - mNew);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+    }
+    float inv = 1.f / l;
+    float* orow = out + ((long long) t * heads + h) * vDim;
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) {
+        int d = lane + e * WARP;
+        if (d < vDim) orow[d] = acc[e] * inv;
+    }
+}
+
+// act(g)·up' in double for the sigmoid (as HostOps), then float, then BF16.
+extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
+                                            float limit, float upShift) {
+    long long total = (long long) n * width;
+    GRID_STRIDE(p, total) {
+        long long t = p / width;
+        int i = (int) (p % width);
+        float g = gateUp[t * 2 * width + i], u = gateUp[t * 2 * width + width + i];
+        if (limit > 0.f) {
+            g = fminf(g, limit);
+            u = fmaxf(-limit, fminf(u, limit));
+        }
+        float act = (float) ((double) g / (1.0 + exp(-(double) alpha * (double) g)));
+        out[p] = to_bf16(__fmul_rn(act, __fadd_rn(u, upShift)));
+    }
+}
+
+extern "C" __global__ void add_scaled(float* x, const float* y, long long count, float m) {
+    GRID_STRIDE(i, count) x[i] = m == 1.f ? __fadd_rn(x[i], y[i]) : __fadd_rn(x[i], __fmul_rn(m, y[i]));
+}
+
+extern "C" __global__ void add_bias(float* x, int rows, int width, int stride, const float* bias) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        int i = (int) (p % width);
+        x[r * stride + i] = __fadd_rn(x[r * stride + i], bias[i]);
+    }
+}
+
+extern "C" __global__ void sigmoid_gate_rows(float* x, int rows, int width, const float* gate) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        float s = (float) (1.0 / (1.0 + exp(-(double) gate[r])));
+        x[p] = __fmul_rn(x[p], s);
+    }
+}
+
+extern "C" __global__ void copy_2d(const float* src, int srcStride, int srcCol, float* dst, int dstStride, int dstCol,
+                                   int rows, int cols, int srcRowDivisor) {
+    long long total = (long long) rows * cols;
+    GRID_STRIDE(p, total) {
+        int r = (int) (p / cols), c = (int) (p % cols);
+        dst[(long long) r * dstStride + dstCol + c] = src[(long long) (r / srcRowDivisor) * srcStride + srcCol + c];
+    }
+}
+
+// ---- the MoE block --------------------------------------------------------------------------------------------
+
+extern "C" __global__ void gather_rows(const float* src, const int* index, bf16_t* dst, int count, int width) {
+    long long total = (long long) count * width;
+    GRID_STRIDE(p, total) {
+        long long i = p / width;
+        int c = (int) (p % width);
+        dst[p] = to_bf16(src[(long long) index[i] * width + c]);
+    }
+}
+
+// Slot order s = 0..k-1 and unfused float arithmetic, as HostOps: deterministic and bit-exact.
+extern "C" __global__ void combine_slots(const float* expertRows, const int* slotRow, const float* weight, float* out,
+                                         int n, int k, int width) {
+    long long total = (long long) n * width;
+    GRID_STRIDE(p, total) {
+        long long t = p / width;
+        int c = (int) (p % width);
+        float acc = 0.f;
+        for (int s = 0; s < k; s++) {
+            int row = slotRow[t * k + s];
+            if (row >= 0) acc = __fadd_rn(acc, __fmul_rn(weight[t * k + s], expertRows[(long long) row * width + c]));
+        }
+        out[p] = acc;
+    }
+}
+
+// One warp per slot, sums in double.
+extern "C" __global__ void slot_norms(const float* expertRows, const int* slotRow, float* norms, int count, int width) {
+    int i = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (i >= count) return;
+    int row = slotRow[i];
+    double sq = 0;
+    if (row >= 0) {
+        const float* e = expertRows + (long long) row * width;
+        for (int c = lane; c < width; c += WARP) {
+            double v = e[c];
+            sq += v * v;
+        }
+    }
+    sq = warp_sum_d(sq);
+    if (lane == 0) norms[i] = (float) sqrt(sq);
+}
+
+// One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).
+extern "C" __global__ void turns(const float* h, const float* r, float* turn, int n, int width) {
+    int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (t >= n) return;
+    const float* hr = h + (long long) t * width;
+    const float* rr = r + (long long) t * width;
+    double hh = 0, hy = 0, yy = 0;
+    for (int i = lane; i < width; i += WARP) {
+        double hv = hr[i], y = hv + (double) rr[i];
+        hh += hv * hv;
+        hy += hv * y;
+        yy += y * y;
+    }
+    hh = warp_sum_d(hh);
+    hy = warp_sum_d(hy);
+    yy = warp_sum_d(yy);
+    if (lane == 0) turn[t] = hh == 0 || yy == 0 ? 0.f : (float) fmax(0.0, 1.0 - hy / sqrt(hh * yy));
+}
