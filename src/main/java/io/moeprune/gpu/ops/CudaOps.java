@@ -3,194 +3,406 @@ package io.moeprune.gpu.ops;
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.Kernel;
+import io.moeprune.gpu.KernelModule;
+import io.moeprune.gpu.cuda.Cublas;
+import io.moeprune.gpu.cuda.CudaError;
+import io.moeprune.gpu.cuda.Cudart;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * {@link DeviceOps} on a CUDA device: NVRTC kernels and cuBLAS. (Being written: every operation still says so.)
+ * {@link DeviceOps} on a CUDA device: the products through cuBLAS (BF16 inputs, F32 accumulation; the F32 router
+ * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
+ * of {@code kernels.cu}, all queued on the device's compute stream. Fences are CUDA events from a pool: an event goes
+ * back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
+ * as recorded at the time of the wait).
+ *
+ * <p>{@code -Dmoeprune.cudaDebug=true} synchronises after every operation and names the operation that failed (a
+ * kernel fault otherwise surfaces at the next synchronisation, naming nothing).
  */
 public final class CudaOps implements DeviceOps {
+    private static final String KERNELS = "io/moeprune/gpu/kernels.cu";
+    private static final int THREADS = 256, WARPS_PER_BLOCK = THREADS / 32, ATTENTION_WARPS = 4, ATTENTION_MAX_DIM = 256;
+    /** Enough blocks to fill any GPU; the element-wise kernels loop over the rest. */
+    private static final long MAX_BLOCKS = 1L << 16;
+
     private final GpuDevice device;
+    private final Cudart rt;
+    private final KernelModule kernels;
+    private final boolean debug = Boolean.getBoolean("moeprune.cudaDebug");
+    private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
+    private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
+    private final List<Long> allEvents = new ArrayList<>();
+    /** Device arrays of the grouped product's pointers (3 × problems), grown as needed. */
+    private DeviceBuffer pointerScratch;
 
     public CudaOps(GpuDevice device) {
         this.device = device;
+        this.rt = device.runtime();
+        this.kernels = device.module("moeprune-kernels", source());
     }
 
     public GpuDevice device() {
         return device;
     }
 
-    private static MoepruneException notYet(String op) {
-        return new MoepruneException("--device cuda: " + op + " is not implemented on the GPU yet", MoepruneException.FAILED, null);
+    static String source() {
+        try (InputStream in = CudaOps.class.getClassLoader().getResourceAsStream(KERNELS)) {
+            if (in == null) throw new IllegalStateException("the jar lacks " + KERNELS);
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
+
+    /** In debug mode: the launch error or fault of {@code op} as a one-line error naming it. */
+    private void after(String op) {
+        if (!debug) return;
+        try {
+            rt.checkLastError(op);
+            device.synchronize();
+        } catch (CudaError e) {
+            throw new CudaError(op, e.code(), e.getMessage());
+        }
+    }
+
+    private static int blocks(long elements) {
+        return (int) Math.max(1, Math.min(MAX_BLOCKS, (elements + THREADS - 1) / THREADS));
+    }
+
+    /** An element-wise kernel over {@code elements} (grid-stride inside). */
+    private void elementwise(String function, long elements, Object... args) {
+        if (elements <= 0) return;
+        kernels.kernel(function).launch(blocks(elements), THREADS, 0, args);
+        after(function);
+    }
+
+    /** A kernel with one warp per row. */
+    private void warpPerRow(String function, int rows, Object... args) {
+        if (rows <= 0) return;
+        kernels.kernel(function).launch((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK, THREADS, 0, args);
+        after(function);
+    }
+
+    private static long at(DeviceBuffer b, long offset) {
+        return b.at(offset);
+    }
+
+    // ---- memory -------------------------------------------------------------------------------------------------
 
     @Override
     public DeviceBuffer alloc(long bytes, String what) {
-        throw notYet("alloc");
+        return device.alloc(bytes, what);
     }
 
     @Override
     public void free(DeviceBuffer buffer) {
-        throw notYet("free");
+        device.free(buffer);
     }
 
     @Override
     public void upload(MemorySegment host, DeviceBuffer dst, long offset) {
-        throw notYet("upload");
+        uploadOn(host, dst, offset, device.stream());
+    }
+
+    /** Heap segments have no address a copy can read: they go through native memory first. */
+    private void uploadOn(MemorySegment host, DeviceBuffer dst, long offset, long stream) {
+        if (host.byteSize() == 0) return;
+        if (host.isNative()) {
+            device.upload(host, dst, offset, stream);
+        } else {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment staged = a.allocate(host.byteSize(), 16);
+                staged.copyFrom(host);
+                device.upload(staged, dst, offset, stream);
+                rt.streamSynchronize(stream);   // the staging memory goes with the arena
+            }
+        }
+        after("upload");
     }
 
     @Override
     public void download(DeviceBuffer src, long offset, MemorySegment host) {
-        throw notYet("download");
+        if (host.byteSize() == 0) return;
+        if (host.isNative()) {
+            device.download(src, offset, host, device.stream());
+            rt.streamSynchronize(device.stream());
+        } else {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment staged = a.allocate(host.byteSize(), 16);
+                device.download(src, offset, staged, device.stream());
+                rt.streamSynchronize(device.stream());
+                host.copyFrom(staged);
+            }
+        }
+        passed(computeEvents, Long.MIN_VALUE);   // the compute stream has drained
     }
 
     @Override
     public void zero(DeviceBuffer buffer, long offset, long bytes) {
-        throw notYet("zero");
+        if (offset < 0 || bytes < 0 || offset + bytes > buffer.bytes()) {
+            throw new IndexOutOfBoundsException(bytes + " bytes at " + offset + " of a buffer of " + buffer.bytes());
+        }
+        if (bytes == 0) return;
+        rt.memsetAsync(buffer.address() + offset, 0, bytes, device.stream());
+        after("zero");
     }
 
     @Override
     public void synchronize() {
-        throw notYet("synchronize");
+        device.synchronize();
+        passed(copyEvents, Long.MIN_VALUE);
+        passed(computeEvents, Long.MIN_VALUE);
     }
+
+    // ---- the weight-streaming schedule ----------------------------------------------------------------------------
 
     @Override
     public MemorySegment pinnedHost(long bytes) {
-        throw notYet("pinnedHost");
+        return device.pinned(bytes);
     }
 
     @Override
     public void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset) {
-        throw notYet("uploadOnCopyStream");
+        uploadOn(host, dst, offset, device.copyStream());
     }
 
     @Override
     public long copyFence() {
-        throw notYet("copyFence");
+        return record(device.copyStream(), copyEvents);
     }
 
     @Override
     public long computeFence() {
-        throw notYet("computeFence");
+        return record(device.stream(), computeEvents);
+    }
+
+    private long record(long stream, ArrayDeque<Long> recorded) {
+        Long event = idleEvents.poll();
+        if (event == null) {
+            event = rt.eventCreate();
+            allEvents.add(event);
+        }
+        rt.eventRecord(event, stream);
+        recorded.add(event);
+        return event;
     }
 
     @Override
     public void computeWaits(long fence) {
-        throw notYet("computeWaits");
+        rt.streamWaitEvent(device.stream(), fence);
     }
 
     @Override
     public void copyWaits(long fence) {
-        throw notYet("copyWaits");
+        rt.streamWaitEvent(device.copyStream(), fence);
     }
 
     @Override
     public void hostWaits(long fence) {
-        throw notYet("hostWaits");
+        rt.eventSynchronize(fence);
+        // Events of one stream pass in the order they were recorded: this one and all before it are done.
+        if (copyEvents.contains(fence)) passed(copyEvents, fence);
+        else if (computeEvents.contains(fence)) passed(computeEvents, fence);
+    }
+
+    /** Returns the events of {@code recorded} up to {@code last} (all of them for Long.MIN_VALUE) to the pool. */
+    private void passed(ArrayDeque<Long> recorded, long last) {
+        while (!recorded.isEmpty()) {
+            long e = recorded.poll();
+            idleEvents.add(e);
+            if (e == last) return;
+        }
     }
 
     @Override
     public long allocatedBytes() {
-        throw notYet("allocatedBytes");
+        return device.allocatedBytes();
     }
 
     @Override
     public long peakBytes() {
-        throw notYet("peakBytes");
+        return device.peakBytes();
     }
+
+    // ---- conversions --------------------------------------------------------------------------------------------
 
     @Override
     public void toBf16(DeviceBuffer src, DeviceBuffer dst, long count) {
-        throw notYet("toBf16");
+        elementwise("to_bf16_kernel", count, src, dst, count);
     }
 
     @Override
     public void dequantFp8Blocks(DeviceBuffer src, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols, int block) {
-        throw notYet("dequantFp8Blocks");
+        elementwise("dequant_fp8_blocks", (long) rows * cols, src, scales, dst, rows, cols, block);
     }
 
     @Override
     public void dequantMxfp4(DeviceBuffer blocks, DeviceBuffer scales, DeviceBuffer dst, int rows, int cols) {
-        throw notYet("dequantMxfp4");
+        if (cols % 32 != 0) throw new IllegalArgumentException("MXFP4 columns " + cols + " are not groups of 32");
+        elementwise("dequant_mxfp4", (long) rows * cols / 2, blocks, scales, dst, rows, cols);
     }
 
+    // ---- matrix products ----------------------------------------------------------------------------------------
+
     @Override
-    public void linear(int n, int out, int in, DeviceBuffer w, long wOffset, DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, int ldy, boolean accumulate) {
-        throw notYet("linear");
+    public void linear(int n, int out, int in, DeviceBuffer w, long wOffset, DeviceBuffer x, long xOffset,
+                       DeviceBuffer y, long yOffset, int ldy, boolean accumulate) {
+        if (n == 0 || out == 0) return;
+        device.cublas().linear(device.blas(), n, out, in, 1f, at(w, wOffset), Cublas.R_16BF, at(x, xOffset),
+                Cublas.R_16BF, accumulate ? 1f : 0f, at(y, yOffset), Cublas.R_32F, ldy);
+        after("linear");
     }
 
     @Override
     public void linearF32(int n, int out, int in, DeviceBuffer w, DeviceBuffer x, DeviceBuffer y) {
-        throw notYet("linearF32");
+        if (n == 0 || out == 0) return;
+        device.cublas().linear(device.blas(), n, out, in, 1f, w.address(), Cublas.R_32F, x.address(), Cublas.R_32F,
+                0f, y.address(), Cublas.R_32F, out);
+        after("linearF32");
     }
 
     @Override
     public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        throw notYet("groupedLinear");
+        int count = 0;
+        for (int r : rows) if (r > 0) count++;
+        if (count == 0) return;
+        int[] liveRows = new int[count];
+        long bytes = 3L * 8 * count;
+        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
+            // Stream order keeps the old array alive for the products already queued; cudaFree waits for them.
+            if (pointerScratch != null) device.free(pointerScratch);
+            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the grouped product's pointer arrays");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pointers = a.allocate(bytes, 8);
+            for (int p = 0, i = 0; p < rows.length; p++) {
+                if (rows[p] == 0) continue;
+                liveRows[i] = rows[p];
+                pointers.setAtIndex(JAVA_LONG, i, w[p]);
+                pointers.setAtIndex(JAVA_LONG, count + i, x[p]);
+                pointers.setAtIndex(JAVA_LONG, 2L * count + i, y[p]);
+                i++;
+            }
+            // From pageable memory the copy is staged before cudaMemcpyAsync returns, so the arena may go.
+            device.upload(pointers, pointerScratch, 0, device.stream());
+        }
+        long base = pointerScratch.address();
+        boolean grouped = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
+                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
+        if (!grouped) {
+            for (int p = 0; p < rows.length; p++) {
+                if (rows[p] == 0) continue;
+                device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF,
+                        0f, y[p], Cublas.R_32F, out);
+            }
+        }
+        after("groupedLinear");
+    }
+
+    // ---- row-wise operations ------------------------------------------------------------------------------------
+
+    @Override
+    public void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width,
+                        int stride, DeviceBuffer weight, float eps) {
+        warpPerRow("rms_norm", rows, at(src, srcOffset), at(dst, dstOffset), rows, width, stride, weight, eps);
     }
 
     @Override
-    public void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width, int stride, DeviceBuffer weight, float eps) {
-        throw notYet("rmsNorm");
+    public void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset,
+                     int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale,
+                     boolean interleaved) {
+        elementwise("rope", (long) rows * heads * (rotaryDim / 2), at(x, offset), rows, rowStride, heads, headDim,
+                ropeOffset, rotaryDim, positions, invFreq, attentionScale, interleaved ? 1 : 0);
     }
 
     @Override
-    public void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset, int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale, boolean interleaved) {
-        throw notYet("rope");
+    public void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                          DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
+                          int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
+                          int window, DeviceBuffer sinks) {
+        if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
+            throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)
+                    + " elements are not supported (at most " + ATTENTION_MAX_DIM + ")", MoepruneException.FAILED, null);
+        }
+        if (tokens == 0 || sequences == 0) return;
+        kernels.kernel("attention").launch(tokens, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
+                32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, at(k, kOffset), kStride,
+                        at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
+                        window, sinks == null ? 0L : sinks.address()});
+        after("attention");
     }
 
     @Override
-    public void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts, int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
-        throw notYet("attention");
-    }
-
-    @Override
-    public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit, float upShift) {
-        throw notYet("gatedActivation");
+    public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
+                                float upShift) {
+        elementwise("gated_activation", (long) n * width, gateUp, out, n, width, alpha, limit, upShift);
     }
 
     @Override
     public void addScaled(DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, long count, float m) {
-        throw notYet("addScaled");
+        elementwise("add_scaled", count, at(x, xOffset), at(y, yOffset), count, m);
     }
 
     @Override
     public void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias) {
-        throw notYet("addBias");
+        elementwise("add_bias", (long) rows * width, at(x, offset), rows, width, stride, bias);
     }
 
     @Override
     public void sigmoidGateRows(DeviceBuffer x, int rows, int width, DeviceBuffer gate) {
-        throw notYet("sigmoidGateRows");
+        elementwise("sigmoid_gate_rows", (long) rows * width, x, rows, width, gate);
     }
 
     @Override
-    public void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset, int dstStride, int dstCol, int rows, int cols, int srcRowDivisor) {
-        throw notYet("copy2d");
+    public void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset,
+                       int dstStride, int dstCol, int rows, int cols, int srcRowDivisor) {
+        elementwise("copy_2d", (long) rows * cols, at(src, srcOffset), srcStride, srcCol, at(dst, dstOffset),
+                dstStride, dstCol, rows, cols, srcRowDivisor);
     }
+
+    // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Override
     public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
-        throw notYet("gatherRows");
+        elementwise("gather_rows", (long) count * width, src, index, dst, count, width);
     }
 
     @Override
-    public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out, int n, int k, int width) {
-        throw notYet("combineSlots");
+    public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
+                             int n, int k, int width) {
+        elementwise("combine_slots", (long) n * width, expertRows, slotRow, weight, out, n, k, width);
     }
 
     @Override
     public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
-        throw notYet("slotNorms");
+        warpPerRow("slot_norms", count, expertRows, slotRow, norms, count, width);
     }
 
     @Override
     public void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width) {
-        throw notYet("turns");
+        warpPerRow("turns", n, h, r, turn, n, width);
     }
 
     @Override
     public void close() {
-        device.close();
+        try {
+            device.synchronize();
+        } finally {
+            for (long e : allEvents) rt.eventDestroy(e);
+            allEvents.clear();
+            device.close();   // frees the pointer scratch with every other buffer
+        }
     }
 }
