@@ -1,0 +1,553 @@
+package io.moeprune.gpu;
+
+import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.HostOps;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every {@link io.moeprune.gpu.ops.DeviceOps} operation of {@link CudaOps} against {@link HostOps} on copies of the
+ * same random inputs (fresh per check; odd and real shapes), outputs poisoned before the run. Tolerances:
+ * ‖gpu − host‖/‖host‖ under 1e-5 for F32 operations, exact for BF16 conversions, dequantisation, copies and gathers,
+ * 1e-4 for the products and attention. One line per check, so the device log reads as a table. Skips without CUDA.
+ */
+class CudaOpsTest {
+    private static CudaOps gpu;
+    private static HostOps host;
+    private static long seed = 22;
+    private final List<Pair> held = new ArrayList<>();
+
+    /** One buffer on each side, holding the same bytes. */
+    private record Pair(DeviceBuffer gpu, DeviceBuffer host) {
+    }
+
+    @BeforeAll
+    static void open() {
+        gpu = new CudaOps(GpuTestSupport.openOrSkip(6L << 30));
+        host = new HostOps(6L << 30);
+    }
+
+    @AfterAll
+    static void close() {
+        if (gpu != null) gpu.close();
+        if (host != null) host.close();
+    }
+
+    @AfterEach
+    void freeBuffers() {
+        for (Pair p : held) {
+            gpu.free(p.gpu());
+            host.free(p.host());
+        }
+        held.clear();
+    }
+
+    // ---- inputs and outputs -------------------------------------------------------------------------------------
+
+    private static Random random() {
+        return new Random(seed++);
+    }
+
+    private Pair input(MemorySegment bytes) {
+        Pair p = new Pair(gpu.alloc(bytes.byteSize(), "a test input"), host.alloc(bytes.byteSize(), "a test input"));
+        held.add(p);
+        gpu.upload(bytes, p.gpu(), 0);
+        host.upload(bytes, p.host(), 0);
+        return p;
+    }
+
+    /** An output (or in-place operand) poisoned with 0x7F bytes on both sides. */
+    private Pair output(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment poison = a.allocate(bytes);
+            poison.fill((byte) 0x7F);
+            return input(poison);
+        }
+    }
+
+    private Pair f32(float[] values) {
+        try (Arena a = Arena.ofConfined()) {
+            return input(a.allocateFrom(JAVA_FLOAT, values));
+        }
+    }
+
+    private Pair i32(int[] values) {
+        try (Arena a = Arena.ofConfined()) {
+            return input(a.allocateFrom(JAVA_INT, values));
+        }
+    }
+
+    private Pair u8(byte[] values) {
+        try (Arena a = Arena.ofConfined()) {
+            return input(a.allocateFrom(JAVA_BYTE, values));
+        }
+    }
+
+    private Pair bf16(Random r, int count) {
+        short[] v = new short[count];
+        for (int i = 0; i < count; i++) v[i] = GpuTestSupport.bf16((float) r.nextGaussian());
+        try (Arena a = Arena.ofConfined()) {
+            return input(a.allocateFrom(JAVA_SHORT, v));
+        }
+    }
+
+    private Pair gaussian(Random r, long count) {
+        float[] v = new float[Math.toIntExact(count)];
+        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+        return f32(v);
+    }
+
+    private static MemorySegment read(DeviceOps ops, DeviceBuffer b, long bytes, Arena a) {
+        MemorySegment s = a.allocate(bytes, 8);
+        ops.download(b, 0, s);
+        return s;
+    }
+
+    private static float[] floats(Pair p, boolean onGpu, long count) {
+        try (Arena a = Arena.ofConfined()) {
+            return read(onGpu ? gpu : host, onGpu ? p.gpu() : p.host(), 4 * count, a).toArray(JAVA_FLOAT);
+        }
+    }
+
+    private static short[] shorts(Pair p, boolean onGpu, long count) {
+        try (Arena a = Arena.ofConfined()) {
+            return read(onGpu ? gpu : host, onGpu ? p.gpu() : p.host(), 2 * count, a).toArray(JAVA_SHORT);
+        }
+    }
+
+    // ---- comparisons --------------------------------------------------------------------------------------------
+
+    /** ‖gpu − host‖/‖host‖ of F32 outputs under {@code tolerance}, printed as one line of the table. */
+    private static void assertClose(String check, Pair out, long count, double tolerance) {
+        float[] g = floats(out, true, count), h = floats(out, false, count);
+        double err = GpuTestSupport.relativeError(g, h);
+        boolean finite = true;
+        for (float v : g) finite &= Float.isFinite(v);
+        System.out.printf("%-58s rel.err %.2e (limit %.0e)%n", check, err, tolerance);
+        assertTrue(finite, check + ": non-finite output (an element nothing wrote?)");
+        assertTrue(err < tolerance, check + ": relative error " + err);
+    }
+
+    /** BF16 outputs bit for bit (any NaN matches any NaN). */
+    private static void assertBf16Exact(String check, Pair out, long count) {
+        short[] g = shorts(out, true, count), h = shorts(out, false, count);
+        int differ = 0;
+        for (int i = 0; i < g.length; i++) {
+            boolean bothNaN = Float.isNaN(GpuTestSupport.fromBf16(g[i])) && Float.isNaN(GpuTestSupport.fromBf16(h[i]));
+            if (g[i] != h[i] && !bothNaN) differ++;
+        }
+        System.out.printf("%-58s %d of %d BF16 values differ (limit 0)%n", check, differ, count);
+        assertEquals(0, differ, check);
+    }
+
+    // ---- conversions --------------------------------------------------------------------------------------------
+
+    @Test
+    void toBf16IsExact() {
+        for (int count : new int[]{1, 1000, 7168 * 37 + 5}) {
+            Random r = random();
+            float[] v = new float[count];
+            for (int i = 0; i < count; i++) v[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(12) - 6));
+            if (count > 10) {
+                v[0] = Float.NaN;
+                v[1] = Float.POSITIVE_INFINITY;
+                v[2] = -0f;
+                v[3] = Float.intBitsToFloat(0x3F808000);   // a tie: rounds to even
+                v[4] = Float.intBitsToFloat(0x3F818000);
+            }
+            Pair src = f32(v), dst = output(2L * count);
+            gpu.toBf16(src.gpu(), dst.gpu(), count);
+            host.toBf16(src.host(), dst.host(), count);
+            assertBf16Exact("toBf16 " + count, dst, count);
+        }
+    }
+
+    @Test
+    void fp8BlocksDequantiseExactly() {
+        int[][] shapes = {{1, 1, 128}, {37, 300, 128}, {256, 2048, 128}, {130, 70, 16}};
+        for (int[] s : shapes) {
+            int rows = s[0], cols = s[1], block = s[2];
+            Random r = random();
+            byte[] q = new byte[rows * cols];
+            r.nextBytes(q);   // every code, NaN included
+            int sr = (rows + block - 1) / block, sc = (cols + block - 1) / block;
+            float[] scales = new float[sr * sc];
+            for (int i = 0; i < scales.length; i++) scales[i] = (float) Math.exp(r.nextGaussian() * 3);
+            Pair src = u8(q), sca = f32(scales), dst = output(2L * rows * cols);
+            gpu.dequantFp8Blocks(src.gpu(), sca.gpu(), dst.gpu(), rows, cols, block);
+            host.dequantFp8Blocks(src.host(), sca.host(), dst.host(), rows, cols, block);
+            assertBf16Exact("dequantFp8Blocks " + rows + "x" + cols + " block " + block, dst, (long) rows * cols);
+        }
+    }
+
+    @Test
+    void mxfp4DequantisesExactly() {
+        int[][] shapes = {{1, 32}, {37, 2880}, {256, 64}};
+        for (int[] s : shapes) {
+            int rows = s[0], cols = s[1];
+            Random r = random();
+            byte[] blocks = new byte[rows * cols / 2], scales = new byte[rows * cols / 32];
+            r.nextBytes(blocks);
+            for (int i = 0; i < scales.length; i++) scales[i] = (byte) (127 + r.nextInt(21) - 10);
+            if (scales.length > 2) {
+                scales[0] = 0;
+                scales[1] = (byte) 0xFF;
+            }
+            Pair b = u8(blocks), sc = u8(scales), dst = output(2L * rows * cols);
+            gpu.dequantMxfp4(b.gpu(), sc.gpu(), dst.gpu(), rows, cols);
+            host.dequantMxfp4(b.host(), sc.host(), dst.host(), rows, cols);
+            assertBf16Exact("dequantMxfp4 " + rows + "x" + cols, dst, (long) rows * cols);
+        }
+    }
+
+    // ---- matrix products ----------------------------------------------------------------------------------------
+
+    @Test
+    void linearMatchesInBf16() {
+        int[][] shapes = {{1, 1, 1}, {37, 256, 7168}, {130, 384, 2048}, {7, 1000, 4096}, {300, 64, 2048}};
+        for (int[] s : shapes) {
+            int n = s[0], out = s[1], in = s[2];
+            for (boolean accumulate : new boolean[]{false, true}) {
+                Random r = random();
+                int ldy = out + 3, wRows = out + 2;
+                Pair w = bf16(r, wRows * in), x = bf16(r, (n + 1) * in), y = gaussian(r, (long) (n + 1) * ldy);
+                long wOff = 2L * in, xOff = 2L * in, yOff = 4L * ldy;   // one row in: the offsets are honoured
+                gpu.linear(n, out, in, w.gpu(), wOff, x.gpu(), xOff, y.gpu(), yOff, ldy, accumulate);
+                host.linear(n, out, in, w.host(), wOff, x.host(), xOff, y.host(), yOff, ldy, accumulate);
+                assertClose("linear " + n + "x" + out + "x" + in + (accumulate ? " accumulate" : ""), y,
+                        (long) (n + 1) * ldy, 1e-4);
+            }
+        }
+    }
+
+    @Test
+    void linearF32MatchesInF32() {
+        int[][] shapes = {{1, 32, 2048}, {37, 128, 4096}, {300, 256, 7168}, {3, 7, 5}};
+        for (int[] s : shapes) {
+            int n = s[0], out = s[1], in = s[2];
+            Random r = random();
+            Pair w = gaussian(r, (long) out * in), x = gaussian(r, (long) n * in), y = output(4L * n * out);
+            gpu.linearF32(n, out, in, w.gpu(), x.gpu(), y.gpu());
+            host.linearF32(n, out, in, w.host(), x.host(), y.host());
+            assertClose("linearF32 " + n + "x" + out + "x" + in, y, (long) n * out, 1e-5);
+        }
+    }
+
+    @Test
+    void groupedLinearMatchesEachProblem() {
+        // {experts, out, in, most rows}: Qwen3-30B-A3B's up/down shapes and DeepSeek-V3's, with few rows (the host
+        // reference is slow), and many small problems with up to 300 rows
+        int[][] shapes = {{32, 768, 2048, 12}, {16, 2048, 768, 12}, {6, 256, 7168, 40}, {128, 64, 96, 300}};
+        for (int[] s : shapes) {
+            int experts = s[0], out = s[1], in = s[2];
+            Random r = random();
+            int[] rows = new int[experts];
+            for (int e = 0; e < experts; e++) rows[e] = e % 5 == 3 ? 0 : 1 + r.nextInt(e % 7 == 0 ? s[3] : 1 + s[3] / 8);
+            int total = 0;
+            for (int n : rows) total += n;
+            Pair w = bf16(r, experts * out * in), x = bf16(r, total * in), y = output(4L * total * out);
+            long[][] gp = new long[3][experts], hp = new long[3][experts];
+            for (int e = 0, row = 0; e < experts; row += rows[e], e++) {
+                gp[0][e] = w.gpu().address() + 2L * e * out * in;
+                hp[0][e] = w.host().address() + 2L * e * out * in;
+                gp[1][e] = x.gpu().address() + 2L * row * in;
+                hp[1][e] = x.host().address() + 2L * row * in;
+                gp[2][e] = y.gpu().address() + 4L * row * out;
+                hp[2][e] = y.host().address() + 4L * row * out;
+            }
+            gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
+            host.groupedLinear(rows, out, in, hp[0], hp[1], hp[2]);
+            assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows)", y,
+                    (long) total * out, 1e-4);
+        }
+    }
+
+    // ---- row-wise operations ------------------------------------------------------------------------------------
+
+    @Test
+    void rmsNormMatches() {
+        int[][] shapes = {{1, 2048, 2048}, {37, 4096, 4100}, {300, 7168, 7168}, {600 * 4, 128, 128}, {37 * 16, 64, 64},
+                {5, 192, 200}};
+        for (int[] s : shapes) {
+            int rows = s[0], width = s[1], stride = s[2];
+            for (boolean inPlace : new boolean[]{false, true}) {
+                Random r = random();
+                Pair src = gaussian(r, (long) rows * stride + 8), w = gaussian(r, width);
+                Pair dst = inPlace ? src : output(4L * rows * stride + 32);
+                gpu.rmsNorm(src.gpu(), 32, dst.gpu(), 32, rows, width, stride, w.gpu(), 1e-6f);
+                host.rmsNorm(src.host(), 32, dst.host(), 32, rows, width, stride, w.host(), 1e-6f);
+                assertCloseRows("rmsNorm " + rows + "x" + width + " stride " + stride + (inPlace ? " in place" : ""),
+                        dst, rows, width, stride, 8, 1e-5);
+            }
+        }
+    }
+
+    /** Compares only the rows' {@code width} elements (the gaps between strided rows stay as they were). */
+    private static void assertCloseRows(String check, Pair out, int rows, int width, int stride, int offset,
+                                        double tolerance) {
+        long count = (long) offset + (long) rows * stride;
+        float[] g = floats(out, true, count), h = floats(out, false, count);
+        float[] gr = new float[rows * width], hr = new float[rows * width];
+        for (int t = 0; t < rows; t++) {
+            System.arraycopy(g, offset + t * stride, gr, t * width, width);
+            System.arraycopy(h, offset + t * stride, hr, t * width, width);
+        }
+        double err = GpuTestSupport.relativeError(gr, hr);
+        System.out.printf("%-58s rel.err %.2e (limit %.0e)%n", check, err, tolerance);
+        assertTrue(err < tolerance, check + ": relative error " + err);
+    }
+
+    @Test
+    void ropeMatchesInterleavedAndHalves() {
+        // {rows, heads, headDim, ropeOffset, rotaryDim}: Qwen3 (128, all), gpt-oss (64), MLA's rope part (192: 128 + 64)
+        int[][] shapes = {{1, 32, 128, 0, 128}, {37, 4, 128, 0, 128}, {600, 8, 64, 0, 64}, {37, 16, 192, 128, 64},
+                {300, 2, 128, 0, 64}};
+        for (int[] s : shapes) {
+            int rows = s[0], heads = s[1], headDim = s[2], ropeOffset = s[3], rotaryDim = s[4];
+            for (boolean interleaved : new boolean[]{false, true}) {
+                Random r = random();
+                int rowStride = heads * headDim + 64;   // q beside k in one fused row
+                int[] positions = new int[rows];
+                for (int t = 0; t < rows; t++) positions[t] = r.nextInt(4) == 0 ? r.nextInt(130_000) : t;
+                float[] inv = new float[rotaryDim / 2];
+                for (int i = 0; i < inv.length; i++) inv[i] = (float) Math.pow(1_000_000, -2.0 * i / rotaryDim);
+                Pair x = gaussian(r, (long) rows * rowStride), pos = i32(positions), invFreq = f32(inv);
+                float scale = interleaved ? 1.2f : 1f;
+                gpu.rope(x.gpu(), 4L * 16, rows, rowStride, heads, headDim, ropeOffset, rotaryDim, pos.gpu(),
+                        invFreq.gpu(), scale, interleaved);
+                host.rope(x.host(), 4L * 16, rows, rowStride, heads, headDim, ropeOffset, rotaryDim, pos.host(),
+                        invFreq.host(), scale, interleaved);
+                assertClose("rope " + rows + "x" + heads + "x" + headDim + " rotary " + rotaryDim + "@" + ropeOffset
+                        + (interleaved ? " interleaved" : " halves"), x, (long) rows * rowStride, 1e-5);
+            }
+        }
+    }
+
+    @Test
+    void attentionMatches() {
+        // {sequence lengths..., heads, kvHeads, qkDim, vDim, window, sinks}
+        record Case(int[] lengths, int heads, int kvHeads, int qkDim, int vDim, int window, boolean sinks) {
+        }
+        List<Case> cases = List.of(
+                new Case(new int[]{1}, 4, 4, 128, 128, 0, false),
+                new Case(new int[]{37}, 8, 2, 128, 128, 0, false),
+                new Case(new int[]{37, 1, 20}, 8, 1, 64, 64, 16, true),      // gpt-oss: sinks, window, GQA
+                new Case(new int[]{600}, 4, 2, 64, 64, 128, true),
+                new Case(new int[]{600}, 2, 1, 128, 128, 0, false),
+                new Case(new int[]{37, 5}, 6, 6, 192, 128, 0, false));       // MLA: qk 192, v 128
+        for (Case c : cases) {
+            Random r = random();
+            int sequences = c.lengths().length, tokens = 0;
+            int[] starts = new int[sequences + 1];
+            for (int s = 0; s < sequences; s++) starts[s + 1] = tokens += c.lengths()[s];
+            int qStride = c.heads() * c.qkDim() + 32, kStride = c.kvHeads() * c.qkDim() + 16,
+                    vStride = c.kvHeads() * c.vDim() + 8;
+            Pair q = gaussian(r, (long) tokens * qStride + 4), k = gaussian(r, (long) tokens * kStride + 4),
+                    v = gaussian(r, (long) tokens * vStride + 4), st = i32(starts);
+            Pair out = output(4L * tokens * c.heads() * c.vDim());
+            Pair sinks = null;
+            if (c.sinks()) {
+                float[] sv = new float[c.heads()];
+                for (int h = 0; h < sv.length; h++) sv[h] = (float) r.nextGaussian() * 2;
+                sinks = f32(sv);
+            }
+            float scale = (float) (1 / Math.sqrt(c.qkDim()));
+            gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(), st.gpu(),
+                    sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
+                    sinks == null ? null : sinks.gpu());
+            host.attention(q.host(), 16, qStride, k.host(), 16, kStride, v.host(), 16, vStride, out.host(), st.host(),
+                    sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
+                    sinks == null ? null : sinks.host());
+            assertClose("attention " + java.util.Arrays.toString(c.lengths()) + " " + c.heads() + "/" + c.kvHeads()
+                    + " heads qk " + c.qkDim() + " v " + c.vDim() + " window " + c.window() + (c.sinks() ? " sinks" : ""),
+                    out, (long) tokens * c.heads() * c.vDim(), 1e-4);
+        }
+    }
+
+    @Test
+    void gatedActivationMatches() {
+        // {n, width, alpha, limit, upShift}: SwiGLU and gpt-oss's clamped variant
+        float[][] cases = {{1, 768, 1, 0, 0}, {37, 2048, 1, 0, 0}, {300, 2880, 1.702f, 7, 1}, {5, 1407, 1.702f, 7, 1}};
+        for (float[] c : cases) {
+            int n = (int) c[0], width = (int) c[1];
+            Random r = random();
+            float[] gu = new float[2 * n * width];
+            for (int i = 0; i < gu.length; i++) gu[i] = (float) (r.nextGaussian() * 4);
+            Pair gateUp = f32(gu), out = output(2L * n * width);
+            gpu.gatedActivation(gateUp.gpu(), out.gpu(), n, width, c[2], c[3], c[4]);
+            host.gatedActivation(gateUp.host(), out.host(), n, width, c[2], c[3], c[4]);
+            assertBf16Exact("gatedActivation " + n + "x" + width + " alpha " + c[2] + " limit " + c[3], out,
+                    (long) n * width);
+        }
+    }
+
+    @Test
+    void addScaledAddBiasAndSigmoidGateAreExact() {
+        for (int[] s : new int[][]{{1, 2048}, {37, 4096}, {300, 7168}}) {
+            int rows = s[0], width = s[1];
+            for (float m : new float[]{1f, 0.22f}) {
+                Random r = random();
+                long count = (long) rows * width;
+                Pair x = gaussian(r, count + 8), y = gaussian(r, count + 16);
+                gpu.addScaled(x.gpu(), 32, y.gpu(), 64, count, m);
+                host.addScaled(x.host(), 32, y.host(), 64, count, m);
+                assertExactF32("addScaled " + rows + "x" + width + " m " + m, x, count + 8);
+            }
+            Random r = random();
+            int stride = width + 5;
+            Pair x = gaussian(r, (long) rows * stride + 3), bias = gaussian(r, width);
+            gpu.addBias(x.gpu(), 12, rows, width, stride, bias.gpu());
+            host.addBias(x.host(), 12, rows, width, stride, bias.host());
+            assertExactF32("addBias " + rows + "x" + width + " stride " + stride, x, (long) rows * stride + 3);
+            Pair g = gaussian(r, (long) rows * width), gate = gaussian(r, rows);
+            gpu.sigmoidGateRows(g.gpu(), rows, width, gate.gpu());
+            host.sigmoidGateRows(g.host(), rows, width, gate.host());
+            assertExactF32("sigmoidGateRows " + rows + "x" + width, g, (long) rows * width);
+        }
+    }
+
+    private static void assertExactF32(String check, Pair out, long count) {
+        float[] g = floats(out, true, count), h = floats(out, false, count);
+        int differ = 0;
+        for (int i = 0; i < g.length; i++) if (Float.floatToRawIntBits(g[i]) != Float.floatToRawIntBits(h[i])) differ++;
+        System.out.printf("%-58s %d of %d F32 values differ (limit 0)%n", check, differ, count);
+        assertEquals(0, differ, check);
+    }
+
+    @Test
+    void copy2dIsExact() {
+        // {rows, cols, srcStride, srcCol, dstStride, dstCol, srcRowDivisor}: MLA's rope key repeated for 16 heads
+        int[][] cases = {{1, 1, 1, 0, 1, 0, 1}, {37, 128, 576, 448, 192, 0, 1}, {37 * 16, 64, 576, 512, 192, 128, 16},
+                {300, 2048, 6144, 2048, 2048, 0, 1}};
+        for (int[] c : cases) {
+            Random r = random();
+            int rows = c[0], cols = c[1], srcRows = (rows + c[6] - 1) / c[6];
+            Pair src = gaussian(r, (long) srcRows * c[2] + 4), dst = gaussian(r, (long) rows * c[4] + 4);
+            gpu.copy2d(src.gpu(), 16, c[2], c[3], dst.gpu(), 16, c[4], c[5], rows, cols, c[6]);
+            host.copy2d(src.host(), 16, c[2], c[3], dst.host(), 16, c[4], c[5], rows, cols, c[6]);
+            assertExactF32("copy2d " + rows + "x" + cols + " divisor " + c[6], dst, (long) rows * c[4] + 4);
+        }
+    }
+
+    // ---- the MoE block ------------------------------------------------------------------------------------------
+
+    @Test
+    void gatherRowsIsExact() {
+        for (int[] s : new int[][]{{1, 1, 2048}, {300, 37, 4096}, {1200, 300, 7168}}) {
+            int count = s[0], srcRows = s[1], width = s[2];
+            Random r = random();
+            int[] index = new int[count];
+            for (int i = 0; i < count; i++) index[i] = r.nextInt(srcRows);
+            Pair src = gaussian(r, (long) srcRows * width), idx = i32(index), dst = output(2L * count * width);
+            gpu.gatherRows(src.gpu(), idx.gpu(), dst.gpu(), count, width);
+            host.gatherRows(src.host(), idx.host(), dst.host(), count, width);
+            assertBf16Exact("gatherRows " + count + " of " + srcRows + "x" + width, dst, (long) count * width);
+        }
+    }
+
+    @Test
+    void combineSlotsAndSlotNormsMatch() {
+        for (int[] s : new int[][]{{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}}) {
+            int n = s[0], k = s[1], width = s[2];
+            Random r = random();
+            int[] slotRow = new int[n * k];
+            float[] weight = new float[n * k];
+            for (int i = 0; i < n * k; i++) {
+                slotRow[i] = r.nextInt(6) == 0 ? -1 : r.nextInt(n * k);
+                weight[i] = r.nextFloat();
+            }
+            Pair rows = gaussian(r, (long) n * k * width), sr = i32(slotRow), w = f32(weight);
+            Pair out = output(4L * n * width), norms = output(4L * n * k);
+            gpu.combineSlots(rows.gpu(), sr.gpu(), w.gpu(), out.gpu(), n, k, width);
+            host.combineSlots(rows.host(), sr.host(), w.host(), out.host(), n, k, width);
+            assertExactF32("combineSlots " + n + "x" + k + "x" + width, out, (long) n * width);
+            gpu.slotNorms(rows.gpu(), sr.gpu(), norms.gpu(), n * k, width);
+            host.slotNorms(rows.host(), sr.host(), norms.host(), n * k, width);
+            assertClose("slotNorms " + n * k + "x" + width, norms, (long) n * k, 1e-6);
+        }
+    }
+
+    @Test
+    void turnsMatchTheDoubleSums() {
+        for (int[] s : new int[][]{{1, 2048}, {37, 4096}, {300, 7168}}) {
+            int n = s[0], width = s[1];
+            Random r = random();
+            float[] hv = new float[n * width], rv = new float[n * width];
+            for (int i = 0; i < hv.length; i++) {
+                hv[i] = (float) r.nextGaussian();
+                rv[i] = (float) (r.nextGaussian() * (i / width % 3 == 0 ? 0.01 : 1));   // small turns too
+            }
+            if (n > 2) for (int i = 0; i < width; i++) hv[width + i] = 0;             // a zero vector turns 0
+            Pair h = f32(hv), rr = f32(rv), turn = output(4L * n);
+            gpu.turns(h.gpu(), rr.gpu(), turn.gpu(), n, width);
+            host.turns(h.host(), rr.host(), turn.host(), n, width);
+            float[] g = floats(turn, true, n), want = floats(turn, false, n);
+            double worst = 0;
+            for (int t = 0; t < n; t++) worst = Math.max(worst, Math.abs(g[t] - want[t]));
+            System.out.printf("%-58s max abs.err %.2e (limit 1e-6)%n", "turns " + n + "x" + width, worst);
+            assertTrue(worst < 1e-6, "turns: " + worst);
+        }
+    }
+
+    // ---- memory and fences --------------------------------------------------------------------------------------
+
+    @Test
+    void zeroCopiesAndFencesOrderTheTwoStreams() {
+        Random r = random();
+        int count = 1 << 20;
+        Pair x = gaussian(r, count);
+        gpu.zero(x.gpu(), 4L * 100, 4L * 1000);
+        host.zero(x.host(), 4L * 100, 4L * 1000);
+        assertExactF32("zero 1000 of " + count, x, count);
+        // A staging round through pinned memory on the copy stream, fenced both ways, many times (the pool reuses
+        // events): the compute stream must see each upload whole.
+        MemorySegment pinned = gpu.pinnedHost(4L * count);
+        DeviceBuffer dst = gpu.alloc(4L * count, "a staged weight");
+        DeviceBuffer acc = gpu.alloc(4L * count, "a sum");
+        try {
+            gpu.zero(acc, 0, 4L * count);
+            for (int round = 1; round <= 20; round++) {
+                long computeDone = gpu.computeFence();
+                gpu.copyWaits(computeDone);            // the previous round's add has read dst
+                for (int i = 0; i < count; i++) pinned.setAtIndex(JAVA_FLOAT, i, round);
+                gpu.uploadOnCopyStream(pinned, dst, 0);
+                long copied = gpu.copyFence();
+                gpu.computeWaits(copied);
+                gpu.addScaled(acc, 0, dst, 0, count, 1f);
+                gpu.hostWaits(gpu.computeFence());     // before the host refills the staging memory
+            }
+            float[] sum;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment back = a.allocate(4L * count);
+                gpu.download(acc, 0, back);
+                sum = back.toArray(JAVA_FLOAT);
+            }
+            float[] want = new float[count];
+            java.util.Arrays.fill(want, 210f);
+            System.out.printf("%-58s %s%n", "fences over 20 staged uploads", sum[count - 1] == 210f ? "ordered" : "RACE");
+            assertArrayEquals(want, sum, 0f);
+            assertTrue(gpu.allocatedBytes() >= 8L * count && gpu.peakBytes() >= gpu.allocatedBytes());
+        } finally {
+            gpu.free(dst);
+            gpu.free(acc);
+        }
+        gpu.synchronize();
+    }
+}
