@@ -38,7 +38,7 @@ class GpuBasicsTest {
     private static final String AXPY = """
             extern "C" __global__ void axpy(float a, const float* x, float* y, int n) {
                 int i = blockIdx.x * blockDim.x + threadIdx.x;
-                if (i < n) y[i] += a * x[i];
+                if (i < n) y[i] = __fadd_rn(y[i], __fmul_rn(a, x[i]));   // unfused, as Java computes it
             }
             """;
 
