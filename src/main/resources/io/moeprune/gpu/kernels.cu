@@ -142,7 +142,7 @@ extern "C" __global__ void attention(const float* q, int qStride, const float* k
         if (starts[mid] <= t) lo = mid; else hi = mid;
     }
     int from = starts[lo];
-    int first = window > 0 ? max(from, t - window + 1) : from;
+    int first = window > 0 && t - window + 1 > from ? t - window + 1 : from;
     int kh = h / (heads / kvHeads);
     const float* qrow = q + (long long) t * qStride + (long long) h * qkDim;
     for (int d = lane; d < qkDim; d += WARP) qs[warp][d] = qrow[d];
@@ -170,7 +170,7 @@ extern "C" __global__ void attention(const float* q, int qStride, const float* k
         l = l * correction + warp_sum(p);
 #pragma unroll
         for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
-        int n = min(WARP, t - j0 + 1);
+        int n = t - j0 + 1 < WARP ? t - j0 + 1 : WARP;
         for (int jj = 0; jj < n; jj++) {
             float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
             const float* vrow = vbase + (long long) (j0 + jj) * vStride;
