@@ -19,5 +19,5 @@ fi
 echo "== moeprune devices"
 $J -cp "$CP" io.moeprune.cli.Main devices
 echo "== GPU tests"
-$J -cp "$CP" RunTests $TESTS 2>&1 | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)' | grep -v -E '\[ +0 ' | tail -60
+$J -cp "$CP" RunTests $TESTS 2>&1 | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)' | grep -v -E '\[ +0 ' | tail -200
 date -u

@@ -20,7 +20,7 @@ public final class Cudart {
     public static final int MEMCPY_HOST_TO_DEVICE = 1, MEMCPY_DEVICE_TO_HOST = 2, MEMCPY_DEVICE_TO_DEVICE = 3;
     public static final int ATTR_MULTIPROCESSORS = 16, ATTR_CC_MAJOR = 75, ATTR_CC_MINOR = 76,
             ATTR_SHARED_PER_BLOCK_OPTIN = 97;
-    private static final int STREAM_NON_BLOCKING = 1, EVENT_DEFAULT = 0;
+    private static final int STREAM_NON_BLOCKING = 1, EVENT_DEFAULT = 0, EVENT_DISABLE_TIMING = 2;
 
     private final NativeLibrary lib;
     private final MethodHandle getDeviceCount, setDevice, deviceGetAttribute, malloc, free, mallocHost, freeHost,
@@ -205,10 +205,17 @@ public final class Cudart {
         }
     }
 
+    /** An event that can time ({@link #elapsedMillis}). */
     public long eventCreate() {
+        return eventCreate(true);
+    }
+
+    /** An event; without timing (a fence between streams) recording and waiting on it cost less. */
+    public long eventCreate(boolean timing) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ADDRESS);
-            check((int) eventCreate.invokeExact(p, EVENT_DEFAULT), "cudaEventCreateWithFlags");
+            check((int) eventCreate.invokeExact(p, timing ? EVENT_DEFAULT : EVENT_DISABLE_TIMING),
+                    "cudaEventCreateWithFlags");
             return p.get(JAVA_LONG, 0);
         } catch (Throwable t) {
             throw CudaError.rethrow(t);

@@ -191,7 +191,7 @@ public final class CudaOps implements DeviceOps {
     private long record(long stream, ArrayDeque<Long> recorded) {
         Long event = idleEvents.poll();
         if (event == null) {
-            event = rt.eventCreate();
+            event = rt.eventCreate(false);
             allEvents.add(event);
         }
         rt.eventRecord(event, stream);
