@@ -115,7 +115,7 @@ class CudaOpsSpeedTest {
             yp[e] = y.address() + 4L * e * rows * out;
         }
         double ms = millis(() -> ops.groupedLinear(n, out, in, wp, xp, yp));
-        row(what, ms, 2.0 * experts * rows * out * in, peak);
+        row(what + " (" + ops.groupedPath() + ")", ms, 2.0 * experts * rows * out * in, peak);
         ops.free(w);
         ops.free(x);
         ops.free(y);

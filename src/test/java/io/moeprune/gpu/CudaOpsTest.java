@@ -275,7 +275,8 @@ class CudaOpsTest {
             }
             gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
             host.groupedLinear(rows, out, in, hp[0], hp[1], hp[2]);
-            assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows)", y,
+            assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows, "
+                            + gpu.groupedPath() + ")", y,
                     (long) total * out, 1e-4);
         }
     }

@@ -21,7 +21,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Cublas {
     /** cudaDataType values. */
     public static final int R_32F = 0, R_16F = 2, R_16BF = 14, R_8F_E4M3 = 28;
-    private static final int COMPUTE_32F = 68, GEMM_DEFAULT = -1, OP_N = 0, OP_T = 1, STATUS_NOT_SUPPORTED = 15;
+    private static final int COMPUTE_32F = 68, GEMM_DEFAULT = -1, OP_N = 0, OP_T = 1, STATUS_INVALID_VALUE = 7,
+            STATUS_NOT_SUPPORTED = 15;
     private static final int DEFAULT_MATH = 0;
 
     private final NativeLibrary lib;
@@ -185,7 +186,10 @@ public final class Cublas {
             }
             int status = (int) groupedBatched.get().invokeExact(handle, transA, transB, m, n, k, alpha, wPtrs, wType,
                     lda, xPtrs, xType, ldb, beta, yPtrs, yType, ldc, count, sizes, COMPUTE_32F);
-            if (status == STATUS_NOT_SUPPORTED) return false;
+            // The documented type combinations of the grouped call are fewer than GemmEx's: a refused combination
+            // comes back as "not supported" or "invalid value"; the caller's per-problem products then run (and
+            // report any argument that is really wrong).
+            if (status == STATUS_NOT_SUPPORTED || status == STATUS_INVALID_VALUE) return false;
             check(status, "cublasGemmGroupedBatchedEx(" + count + " problems)");
             return true;
         } catch (Throwable t) {

@@ -46,6 +46,8 @@ public final class CudaOps implements DeviceOps {
     private final List<Long> allEvents = new ArrayList<>();
     /** Device arrays of the grouped product's pointers (3 × problems), grown as needed. */
     private DeviceBuffer pointerScratch;
+    /** Whether cuBLAS's grouped product took BF16 → F32 (null until first tried; false: one product per expert). */
+    private Boolean groupedProducts;
 
     public CudaOps(GpuDevice device) {
         this.device = device;
@@ -278,6 +280,10 @@ public final class CudaOps implements DeviceOps {
         int count = 0;
         for (int r : rows) if (r > 0) count++;
         if (count == 0) return;
+        if (Boolean.FALSE.equals(groupedProducts)) {
+            perProblemLinear(rows, out, in, w, x, y);
+            return;
+        }
         int[] liveRows = new int[count];
         long bytes = 3L * 8 * count;
         if (pointerScratch == null || pointerScratch.bytes() < bytes) {
@@ -299,16 +305,25 @@ public final class CudaOps implements DeviceOps {
             device.upload(pointers, pointerScratch, 0, device.stream());
         }
         long base = pointerScratch.address();
-        boolean grouped = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
+        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
                 base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
-        if (!grouped) {
-            for (int p = 0; p < rows.length; p++) {
-                if (rows[p] == 0) continue;
-                device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF,
-                        0f, y[p], Cublas.R_32F, out);
-            }
+        if (!groupedProducts) perProblemLinear(rows, out, in, w, x, y);
+        else after("groupedLinear");
+    }
+
+    /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
+    private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        for (int p = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
+                    y[p], Cublas.R_32F, out);
         }
-        after("groupedLinear");
+        after("groupedLinear (one product per problem)");
+    }
+
+    /** How {@link #groupedLinear} runs here: "cuBLAS grouped", "one product per expert", or "not run yet". */
+    public String groupedPath() {
+        return groupedProducts == null ? "not run yet" : groupedProducts ? "cuBLAS grouped" : "one product per expert";
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
