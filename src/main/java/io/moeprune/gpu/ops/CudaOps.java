@@ -3,7 +3,6 @@ package io.moeprune.gpu.ops;
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
-import io.moeprune.gpu.Kernel;
 import io.moeprune.gpu.KernelModule;
 import io.moeprune.gpu.cuda.Cublas;
 import io.moeprune.gpu.cuda.CudaError;
