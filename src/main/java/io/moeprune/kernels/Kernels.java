@@ -149,6 +149,22 @@ public interface Kernels {
         w.decodeRows(rowFrom, rowTo, dst);
     }
 
+    /**
+     * {@link #matMulT} of rows [rowFrom, rowTo) of an MXFP4 matrix with a batch made by {@link #batch} in the
+     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: the rows decoded to F32 (this thread's
+     * scratch) and multiplied on the batch kernels; the vector kernels take BF16 panels where the batch is packed
+     * for the tiles.
+     */
+    default void mxfp4MatMulT(Mxfp4Matrix w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
+        int rows = rowTo - rowFrom, cols = w.cols();
+        if (rows <= 0) return;
+        float[] decoded = QuantPanels.floats(rows * cols);
+        mxfp4DecodeRows(w, rowFrom, rowTo, decoded);
+        Weights f32 = new Weights(java.lang.foreign.MemorySegment.ofArray(decoded).asSlice(0, 4L * rows * cols),
+                DType.F32, rows, cols);
+        matMulT(f32, 0, rows, x, yT, yOff);
+    }
+
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
     default boolean vectorized() {
         return false;
