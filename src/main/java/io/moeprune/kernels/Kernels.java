@@ -151,18 +151,20 @@ public interface Kernels {
 
     /**
      * {@link #matMulT} of rows [rowFrom, rowTo) of an MXFP4 matrix with a batch made by {@link #batch} in the
-     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: the rows decoded to F32 (this thread's
-     * scratch) and multiplied on the batch kernels; the vector kernels take BF16 panels where the batch is packed
-     * for the tiles.
+     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: 32 rows at a time decoded to F32 (this
+     * thread's scratch, in L2) and multiplied on the batch kernels; the vector kernels take BF16 panels where the
+     * batch is packed for the tiles.
      */
     default void mxfp4MatMulT(Mxfp4Matrix w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
-        int rows = rowTo - rowFrom, cols = w.cols();
-        if (rows <= 0) return;
-        float[] decoded = QuantPanels.floats(rows * cols);
-        mxfp4DecodeRows(w, rowFrom, rowTo, decoded);
-        Weights f32 = new Weights(java.lang.foreign.MemorySegment.ofArray(decoded).asSlice(0, 4L * rows * cols),
-                DType.F32, rows, cols);
-        matMulT(f32, 0, rows, x, yT, yOff);
+        int cols = w.cols(), chunk = 32;
+        float[] decoded = QuantPanels.floats(chunk * cols);
+        var segment = java.lang.foreign.MemorySegment.ofArray(decoded);
+        for (int r0 = rowFrom; r0 < rowTo; r0 += chunk) {
+            int rows = Math.min(chunk, rowTo - r0);
+            mxfp4DecodeRows(w, r0, r0 + rows, decoded);
+            Weights f32 = new Weights(segment.asSlice(0, 4L * rows * cols), DType.F32, rows, cols);
+            matMulT(f32, 0, rows, x, yT, yOff + (r0 - rowFrom) * x.stride());
+        }
     }
 
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
