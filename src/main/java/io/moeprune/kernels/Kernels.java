@@ -151,12 +151,13 @@ public interface Kernels {
 
     /**
      * {@link #matMulT} of rows [rowFrom, rowTo) of an MXFP4 matrix with a batch made by {@link #batch} in the
-     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: 32 rows at a time decoded to F32 (this
+     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: 128 rows at a time decoded to F32 (this
      * thread's scratch, in L2) and multiplied on the batch kernels; the vector kernels take BF16 panels where the
      * batch is packed for the tiles.
      */
     default void mxfp4MatMulT(Mxfp4Matrix w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
-        int cols = w.cols(), chunk = 32;
+        // 128 rows (1.5 MB of F32 for gpt-oss, about L2): the register tiles repack their inputs once per call.
+        int cols = w.cols(), chunk = 128;
         float[] decoded = QuantPanels.floats(chunk * cols);
         var segment = java.lang.foreign.MemorySegment.ofArray(decoded);
         for (int r0 = rowFrom; r0 < rowTo; r0 += chunk) {
