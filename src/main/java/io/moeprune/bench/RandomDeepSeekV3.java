@@ -30,8 +30,8 @@ import java.util.Random;
  *
  * <p>Written streamingly, one shard per layer: nothing larger than a 16 MB pattern is held. Weights repeat a random
  * pattern from a rotating offset (the bytes cost what real ones cost to read and multiply; generating 36 GB with a
- * generator per byte would take minutes): FP8 values of magnitude 0.5-3.75 and either sign (no NaN, no subnormals),
- * scales 0.01 (weights about ±0.02), BF16 weights ±0.02, the embedding ±5 (so that routing spreads over the experts,
+ * generator per byte would take minutes): FP8 values of magnitude 0.5-7.5 and either sign (no NaN, no subnormals),
+ * scales 0.01 (weights 0.005 to 0.075 in magnitude), BF16 weights ±0.02, the embedding ±5 (so that routing spreads over the experts,
  * as {@link RandomMoeModel} found for its random models).
  */
 public final class RandomDeepSeekV3 {
@@ -165,7 +165,7 @@ public final class RandomDeepSeekV3 {
                 x ^= x << 13;
                 x ^= x >>> 7;
                 x ^= x << 17;
-                // E4M3 with exponent field 6..9 (0.5 to 3.75) and either sign: no NaN, no subnormal.
+                // E4M3 with exponent field 6..9 (0.5 to 7.5) and either sign: no NaN, no subnormal.
                 fp8.put(i, (byte) ((x & 0x80) | (6 + (x >>> 8 & 3)) << 3 | (x >>> 16 & 7)));
                 fp8.put(i + 1, (byte) ((x >>> 24 & 0x80) | (6 + (x >>> 32 & 3)) << 3 | (x >>> 40 & 7)));
                 float u = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f;
