@@ -28,11 +28,11 @@ import java.util.Random;
  * of 2048, top 8 of 8 groups / top 4 groups, one shared expert; a dense layer of 18432) with 1 dense and 3 MoE layers
  * and a vocabulary of 32000: 36 GB, of which each MoE layer is 11.5 GB.
  *
- * <p>Written streamingly, one shard per layer: nothing larger than a 16 MB pattern is held. Weights repeat a random
- * pattern from a rotating offset (the bytes cost what real ones cost to read and multiply; generating 36 GB with a
+ * <p>Written streamingly, one shard per layer: nothing larger than the 32 MB random patterns is held. Weights repeat
+ * a pattern from a random offset (the bytes cost what real ones cost to read and multiply; generating 36 GB with a
  * generator per byte would take minutes): FP8 values of magnitude 0.5-7.5 and either sign (no NaN, no subnormals),
- * scales 0.01 (weights 0.005 to 0.075 in magnitude), BF16 weights ±0.02, the embedding ±5 (so that routing spreads over the experts,
- * as {@link RandomMoeModel} found for its random models).
+ * scales 0.01 (weights 0.005-0.075 in magnitude), BF16 weights ±0.02, the embedding ±5 (so that routing spreads over
+ * the experts, as {@link RandomMoeModel} found for its random models).
  */
 public final class RandomDeepSeekV3 {
     public record Shape(int hidden, int denseLayers, int moeLayers, int heads, int qLora, int kvLora, int rope, int nope,
