@@ -89,15 +89,18 @@ public final class MlaAttention implements AttentionLayer {
         t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         int keyW = kvRank + ropeDim, qk = qkDim();
         float[] keys = new float[n * keyW], values = new float[n * kvRank];
-        float[] cs = rope.newTable();
-        for (int i = 0; i < n; i++) {
-            rope.table(startPos + i, cs);
-            for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
-            rope.rotate(ckv, i * keyW + kvRank, cs);
-            kvANorm.apply(ckv, i * keyW, keys, i * keyW);
-            System.arraycopy(ckv, i * keyW + kvRank, keys, i * keyW + kvRank, ropeDim);
-            System.arraycopy(keys, i * keyW, values, i * kvRank, kvRank);
-        }
+        // Rows are independent: spread over the threads (a 2048-token prefill rotates 128 heads per row).
+        Parallel.forRange(n, 16L * (heads * ropeDim + keyW), (i0, i1) -> {
+            float[] cs = rope.newTable();
+            for (int i = i0; i < i1; i++) {
+                rope.table(startPos + i, cs);
+                for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
+                rope.rotate(ckv, i * keyW + kvRank, cs);
+                kvANorm.apply(ckv, i * keyW, keys, i * keyW);
+                System.arraycopy(ckv, i * keyW + kvRank, keys, i * keyW + kvRank, ropeDim);
+                System.arraycopy(keys, i * keyW, values, i * kvRank, kvRank);
+            }
+        });
         cache.put(layer, keys, values, n, startPos);
         t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
         float[] headValues;
