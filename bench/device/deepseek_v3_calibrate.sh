@@ -10,7 +10,7 @@
 #   JAVA=$JAVA_HOME/bin/java CP=target/moeprune.jar DROP_CACHE=0 THREADS=2 DEMOS=2 TOKENS=512 \
 #     SHAPE=hidden=1024,experts=32,moeInter=256,denseInter=2048,heads=16,qLora=256,kvLora=128,vocab=4096 \
 #     bash bench/device/deepseek_v3_calibrate.sh
-set -u
+set -u -o pipefail
 start=$(date +%s)
 JAVA=${JAVA:-.devbench/jdk/bin/java}
 CP=${CP:-.devbench/moeprune-slim.jar}
@@ -43,6 +43,7 @@ else
   echo "reusing $DIR"
 fi
 du -sh "$DIR"
+echo "$DIR is on $(df --output=fstype "$DIR" | tail -1) ($(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free)"
 if [ "${DROP_CACHE:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
   sync; echo 3 > /proc/sys/vm/drop_caches; echo "page cache dropped"
 else
