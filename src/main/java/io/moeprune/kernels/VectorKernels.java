@@ -39,7 +39,8 @@ import java.nio.ByteOrder;
  * leave most lanes empty, take row dot products per input instead.
  *
  * <p>On CPUs with AMX, batches of BF16 weights go to the tiles instead ({@link AmxBf16}): the batch is packed once
- * ({@link #batch}, {@link #pack}) and every row block of every matrix that takes it reads the packing. Router
+ * ({@link #batch}, {@link #pack}) and every row block of every matrix that takes it reads the packing. FP8 and MXFP4
+ * batches go there too, their rows dequantised a panel at a time into BF16 ({@link QuantPanels}). Router
  * logits ({@link #matMulF32}) never do.
  */
 final class VectorKernels implements Kernels {

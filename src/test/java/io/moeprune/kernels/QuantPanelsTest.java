@@ -3,6 +3,7 @@ package io.moeprune.kernels;
 import io.moeprune.safetensors.DType;
 import io.moeprune.safetensors.Fp4;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -58,10 +59,24 @@ class QuantPanelsTest {
         }
     }
 
-    /** matMulT on row ranges (several panels, and ragged ranges that take the F32 tiles) and matMulAll. */
     @Test
-    void fp8BatchesOnTheTilesMatchTheRoundedWeights() {
+    void fp8BatchesOnTheEmulatedTilesMatchTheRoundedWeights() {
         AmxBf16.force(AmxBf16.Backend.EMULATED);
+        fp8Batches();
+    }
+
+    /** The same on the native tiles, where the CPU has them (the GPU machine: bench/device/amx_tests_and_bench.sh). */
+    @Test
+    void fp8BatchesOnTheNativeTilesMatchTheRoundedWeights() {
+        String why = AmxNative.unavailable();
+        if (why != null) System.out.println("QuantPanelsTest: native tiles not checked: " + why);
+        Assumptions.assumeTrue(why == null, why);
+        AmxBf16.force(AmxBf16.Backend.NATIVE);
+        fp8Batches();
+    }
+
+    /** matMulT on row ranges (several panels, and ragged ranges that take the F32 tiles) and matMulAll. */
+    private static void fp8Batches() {
         KernelSwitches.panelBytes(4096);   // 16-row panels: several per range
         Parallel.setThreads(3);
         try (Arena arena = Arena.ofShared()) {
@@ -129,10 +144,13 @@ class QuantPanelsTest {
             Matrix exact = new Matrix(new Weights(seg, DType.F32, rows, cols), values);
             float[][] xs = inputs(n, cols, 90);
             int stride = VECTOR.batchStride(n);
-            for (AmxBf16.Backend backend : new AmxBf16.Backend[] {AmxBf16.Backend.EMULATED, AmxBf16.Backend.OFF}) {
+            List<AmxBf16.Backend> backends =
+                    new java.util.ArrayList<>(List.of(AmxBf16.Backend.EMULATED, AmxBf16.Backend.OFF));
+            if (AmxNative.unavailable() == null) backends.add(AmxBf16.Backend.NATIVE);
+            for (AmxBf16.Backend backend : backends) {
                 AmxBf16.force(backend);
                 TransposedBatch b = VECTOR.prepare(transposed(xs, cols, stride), n, stride, cols, DType.BF16, null);
-                assertEquals(backend == AmxBf16.Backend.EMULATED, b.packed() != null);
+                assertEquals(backend != AmxBf16.Backend.OFF, b.packed() != null);
                 for (int[] range : new int[][] {{0, rows}, {16, 32}, {5, 30}}) {
                     float[] yT = new float[(range[1] - range[0]) * stride];
                     VECTOR.mxfp4MatMulT(w, range[0], range[1], b, yT, 0);
