@@ -19,7 +19,9 @@ tests)
   python3 bench/device/amx_blob_check.py 2>&1 | tail -8
   $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
     RunTests io.moeprune.kernels.AmxBf16Test io.moeprune.kernels.KernelsTest io.moeprune.runtime.ConformanceTest \
-    io.moeprune.runtime.MaskMatchesPrunedCheckpointTest io.moeprune.runtime.ObserverAndMaskTest 2>&1 \
+    io.moeprune.runtime.MaskMatchesPrunedCheckpointTest io.moeprune.runtime.ObserverAndMaskTest \
+    io.moeprune.kernels.QuantPanelsTest io.moeprune.runtime.QuantPanelsModelTest \
+    io.moeprune.runtime.MlaExpandedPrefillTest 2>&1 \
     | grep -v -E 'WARNING|^\s*$' | grep -v -E '\[ +0 ' | tail -40
   ;;
 gemm)

@@ -68,7 +68,7 @@ public final class GptOssExpertsBench {
     }
 
     /** Random FP4 bytes with scales 2^-7..2^-4 (values up to ±0.4, as trained experts' are). */
-    private static Mxfp4Matrix randomMxfp4(Arena arena, int rows, int cols, long seed) {
+    static Mxfp4Matrix randomMxfp4(Arena arena, int rows, int cols, long seed) {
         Random rnd = new Random(seed);
         long groups = (long) rows * cols / Mxfp4Matrix.GROUP;
         MemorySegment blocks = arena.allocate(groups * Mxfp4Matrix.GROUP_BYTES, 64), scales = arena.allocate(groups, 64);

@@ -143,7 +143,7 @@ public final class LayerMajorBench {
 
         Measure stop() {
             return new Measure(System.nanoTime() - nanos, ProcessIo.readBytes() - readBytes, faults() - majorFaults,
-                    peakResident());
+                    peakResidentOfProcess());
         }
 
         void print(int demos, String order, long tokens, long size, long budget, String same, ExpertStats stats) {
@@ -162,7 +162,7 @@ public final class LayerMajorBench {
         }
 
         /** VmHWM of /proc/self/status in bytes, or -1. */
-        static long peakResident() {
+        static long peakResidentOfProcess() {
             try {
                 for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                     if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
@@ -182,6 +182,11 @@ public final class LayerMajorBench {
                 return -1;
             }
         }
+    }
+
+    /** VmHWM of /proc/self/status in bytes (the peak resident set since it was last reset), or -1. */
+    static long peakResident() {
+        return Measure.peakResidentOfProcess();
     }
 
     private static List<int[]> demos(int count, int tokens, int vocab, long seed) {

@@ -83,9 +83,13 @@ final class AmxBf16 {
         };
     }
 
-    /** Whether a batch of n inputs of width {@code cols}, for weights of this dtype, is worth repacking. */
+    /**
+     * Whether a batch of n inputs of width {@code cols}, for weights of this dtype, is worth repacking: BF16 weights,
+     * and FP8 ones while they go through BF16 panels ({@link QuantPanels}).
+     */
     static boolean worthPacking(DType weights, int n, int cols) {
-        return weights == DType.BF16 && n >= MIN_INPUTS && cols % K_STEP == 0 && backend() != Backend.OFF;
+        boolean tiled = weights == DType.BF16 || weights == DType.F8_E4M3 && KernelSwitches.QUANT_PANELS.getPlain();
+        return tiled && n >= MIN_INPUTS && cols % K_STEP == 0 && backend() != Backend.OFF;
     }
 
     /** Whether rows [r0, r0 + rows) of w can be multiplied by the packed batch x on the tiles. */
@@ -131,7 +135,7 @@ final class AmxBf16 {
     }
 
     /** {@link #bf16(float)} lane-wise. */
-    private static IntVector bf16(FloatVector x) {
+    static IntVector bf16(FloatVector x) {
         IntVector bits = x.reinterpretAsInts();
         return bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
     }

@@ -114,6 +114,19 @@ public final class KernelSwitches {
      */
     static final AtomicInteger ATTENTION_THREADS_DIVISOR =
             new AtomicInteger(Math.max(1, Integer.getInteger("moeprune.attentionThreadsDivisor", 2)));
+    /**
+     * Batched products of FP8 (E4M3, block-scaled) and MXFP4 weights take the BF16 tiles: rows are dequantised a
+     * panel at a time into a per-thread BF16 buffer ({@link QuantPanels}) where the batch is packed for the tiles
+     * ({@code moeprune.quantPanels}, default true; {@code false}: FP8 batches in F32 on the vector register tiles and
+     * MXFP4 rows decoded to F32, as before issue 20 item 4). Machines without the tiles are not affected.
+     */
+    static final AtomicBoolean QUANT_PANELS = new AtomicBoolean(!"false".equals(System.getProperty("moeprune.quantPanels")));
+    /**
+     * Bytes of BF16 weights per dequantised panel ({@code moeprune.panelBytes}, default 2 MB, about a core's L2 on
+     * the GPU machine's Xeon): rows per panel are this over the row's bytes, a multiple of 16, from 16 to 256.
+     */
+    static final AtomicInteger PANEL_BYTES =
+            new AtomicInteger(Math.max(1 << 12, Integer.getInteger("moeprune.panelBytes", 1 << 21)));
     /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
     static final AtomicLong MIN_WORK_PER_THREAD = new AtomicLong(Parallel.MIN_WORK_PER_THREAD);
 
@@ -188,6 +201,19 @@ public final class KernelSwitches {
 
     public static boolean readAhead(boolean on) {
         return READ_AHEAD.getAndSet(on);
+    }
+
+    public static boolean quantPanels(boolean on) {
+        return QUANT_PANELS.getAndSet(on);
+    }
+
+    /** Whether batched products of FP8 and MXFP4 weights go through BF16 panels (where the tiles are). */
+    public static boolean quantPanels() {
+        return QUANT_PANELS.getPlain();
+    }
+
+    public static int panelBytes(int bytes) {
+        return PANEL_BYTES.getAndSet(Math.max(1 << 12, bytes));
     }
 
     public static long minWorkPerThread(long bytes) {

@@ -149,6 +149,25 @@ public interface Kernels {
         w.decodeRows(rowFrom, rowTo, dst);
     }
 
+    /**
+     * {@link #matMulT} of rows [rowFrom, rowTo) of an MXFP4 matrix with a batch made by {@link #batch} in the
+     * deinterleaved column order ({@link Mxfp4Matrix#deinterleave}). Here: 128 rows at a time decoded to F32 (this
+     * thread's scratch, in L2) and multiplied on the batch kernels; the vector kernels take BF16 panels where the
+     * batch is packed for the tiles.
+     */
+    default void mxfp4MatMulT(Mxfp4Matrix w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
+        // 128 rows (1.5 MB of F32 for gpt-oss, about L2): the register tiles repack their inputs once per call.
+        int cols = w.cols(), chunk = 128;
+        float[] decoded = QuantPanels.floats(chunk * cols);
+        var segment = java.lang.foreign.MemorySegment.ofArray(decoded);
+        for (int r0 = rowFrom; r0 < rowTo; r0 += chunk) {
+            int rows = Math.min(chunk, rowTo - r0);
+            mxfp4DecodeRows(w, r0, r0 + rows, decoded);
+            Weights f32 = new Weights(segment.asSlice(0, 4L * rows * cols), DType.F32, rows, cols);
+            matMulT(f32, 0, rows, x, yT, yOff + (r0 - rowFrom) * x.stride());
+        }
+    }
+
     /** Whether these are the Vector API kernels (code outside this package that has a vector path asks). */
     default boolean vectorized() {
         return false;

@@ -39,7 +39,8 @@ import java.nio.ByteOrder;
  * leave most lanes empty, take row dot products per input instead.
  *
  * <p>On CPUs with AMX, batches of BF16 weights go to the tiles instead ({@link AmxBf16}): the batch is packed once
- * ({@link #batch}, {@link #pack}) and every row block of every matrix that takes it reads the packing. Router
+ * ({@link #batch}, {@link #pack}) and every row block of every matrix that takes it reads the packing. FP8 and MXFP4
+ * batches go there too, their rows dequantised a panel at a time into BF16 ({@link QuantPanels}). Router
  * logits ({@link #matMulF32}) never do.
  */
 final class VectorKernels implements Kernels {
@@ -129,6 +130,17 @@ final class VectorKernels implements Kernels {
         Mxfp4VectorRows.decodeRows(w, rowFrom, rowTo, dst);
     }
 
+    /** Where the batch is packed for the tiles, BF16 panels of the rows (exact); else F32 rows on the register tiles. */
+    @Override
+    public void mxfp4MatMulT(Mxfp4Matrix w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
+        if (rowFrom < rowTo && QuantPanels.takesMxfp4(w.cols(), rowTo - rowFrom, x)) {
+            QuantPanels.multiply((r0, r1) -> QuantPanels.mxfp4(w, r0, r1), w.cols(), rowFrom, rowTo, x.packed(), 0,
+                    x.stride(), yT, yOff, x.stride());
+        } else {
+            Kernels.super.mxfp4MatMulT(w, rowFrom, rowTo, x, yT, yOff);
+        }
+    }
+
     /** BF16 and F32 rows decoded and added in one pass. */
     @Override
     public void rowAxpy(Weights w, int r, float alpha, float[] y, int yOff) {
@@ -184,6 +196,40 @@ final class VectorKernels implements Kernels {
         IntVector scaled = bits.reinterpretAsFloats().mul(0x1p120f).reinterpretAsInts();
         VectorMask<Integer> nan = b.and(0x7f).compare(VectorOperators.EQ, 0x7f);
         return scaled.blend(0x7fc00000, nan).reinterpretAsFloats();
+    }
+
+    /**
+     * Rows [r0, r1) of FP8 weights times their block scales, each rounded to the nearest BF16 (ties to even, as
+     * {@link AmxBf16#bf16(float)}), into dst row after row: the panels of {@link QuantPanels}.
+     */
+    static void fp8ToBf16(Weights w, int r0, int r1, short[] dst) {
+        MemorySegment m = w.data();
+        int cols = w.cols();
+        for (int r = r0; r < r1; r++) {
+            long e = (long) r * cols;
+            int o = (r - r0) * cols, c = 0;
+            while (c < cols) {
+                int end = Math.min(cols, c + BLOCK);   // c is a multiple of BLOCK: one scale per run
+                float scale = w.scaleAt(r, c);
+                if (B != null) {
+                    for (; c <= end - L; c += L) {
+                        IntVector bits = AmxBf16.bf16(e4m3(m, e + c).mul(scale)).lanewise(VectorOperators.LSHR, 16);
+                        bits.convertShape(VectorOperators.I2S, S, 0).reinterpretAsShorts().intoArray(dst, o + c);
+                    }
+                }
+                for (; c < end; c++) dst[o + c] = (short) (AmxBf16.bf16(e4m3Scalar(m, e + c) * scale) >>> 16);
+            }
+        }
+    }
+
+    /** src[0, len) into dst[off, +len) as BF16 by dropping the low 16 bits: exact for values that are BF16 already. */
+    static void truncateToBf16(float[] src, int len, short[] dst, int off) {
+        int i = 0;
+        for (; i <= len - L; i += L) {
+            IntVector bits = FloatVector.fromArray(F, src, i).reinterpretAsInts().lanewise(VectorOperators.LSHR, 16);
+            bits.convertShape(VectorOperators.I2S, S, 0).reinterpretAsShorts().intoArray(dst, off + i);
+        }
+        for (; i < len; i++) dst[off + i] = (short) (Float.floatToRawIntBits(src[i]) >>> 16);
     }
 
     // ---------------------------------------------------------------- row dot products (decode in registers)
@@ -603,6 +649,10 @@ final class VectorKernels implements Kernels {
         float[] xT = Batches.transposed(x, n, cols, stride, kept.xT);
         TransposedBatch batch = amx ? packAll(xT, n, stride, cols, ws.getFirst().dtype(), kept.packed) : null;
         kept.keep(xT, batch);
+        if (batch != null && ws.stream().allMatch(w -> w.dtype() == DType.F8_E4M3)) {
+            panelProducts(ws, n, outs, xT, batch);
+            return;
+        }
         Parallel.forRange(rowBlocks * tokenBlocks, (long) blockRows * cols * Math.min(n, TOKEN_VECTORS * L), (from, to) -> {
             float[] yT = new float[blockRows * TOKEN_VECTORS * L];
             Scratch s = SCRATCH.get();
@@ -624,6 +674,38 @@ final class VectorKernels implements Kernels {
                 for (int t = i0; t < i1; t++) {
                     int o = t * rows, c = t - i0;
                     for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * ys + c];
+                }
+            }
+        });
+    }
+
+    /**
+     * matMulAll of FP8 matrices with a batch packed for the tiles: a unit is a block of rows with every input, so each
+     * weight is dequantised into a BF16 panel once per call ({@link QuantPanels}). Blocks whose rows are not whole
+     * tiles take the F32 register tiles.
+     */
+    private static void panelProducts(java.util.List<Weights> ws, int n, java.util.List<float[]> outs, float[] xT,
+                                      TransposedBatch batch) {
+        int stride = batch.stride(), cols = batch.cols(), vectors = stride / L;
+        int blockRows = batchBlockRows(ws, 1);
+        int[] firstBlock = OneInputBlocks.firstBlocks(ws, blockRows);
+        Parallel.forRange(firstBlock[ws.size()], (long) blockRows * cols * n, (from, to) -> {
+            float[] yT = new float[blockRows * stride];
+            Scratch s = SCRATCH.get();
+            for (int b = from; b < to; b++) {
+                int i = OneInputBlocks.matrixOf(firstBlock, b);
+                Weights w = ws.get(i);
+                float[] out = outs.get(i);
+                int rows = w.rows(), r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(rows, r0 + blockRows);
+                if (QuantPanels.takes(w, r1 - r0, batch)) {
+                    QuantPanels.multiply((p0, p1) -> QuantPanels.fp8(w, p0, p1), cols, r0, r1, batch.packed(), 0,
+                            stride, yT, 0, stride);
+                } else {
+                    block(w, r0, r1, xT, stride, 0, vectors, yT, 0, stride, s);
+                }
+                for (int t = 0; t < n; t++) {
+                    int o = t * rows;
+                    for (int r = r0; r < r1; r++) out[o + r] = yT[(r - r0) * stride + t];
                 }
             }
         });
@@ -659,6 +741,9 @@ final class VectorKernels implements Kernels {
     public void matMulT(Weights w, int rowFrom, int rowTo, TransposedBatch x, float[] yT, int yOff) {
         if (rowFrom < rowTo && AmxBf16.fits(w, rowTo - rowFrom, x)) {
             tiles(w, rowFrom, rowTo - rowFrom, x.packed(), 0, x.stride(), yT, yOff, x.stride());
+        } else if (rowFrom < rowTo && QuantPanels.takes(w, rowTo - rowFrom, x)) {
+            QuantPanels.multiply((r0, r1) -> QuantPanels.fp8(w, r0, r1), w.cols(), rowFrom, rowTo, x.packed(), 0,
+                    x.stride(), yT, yOff, x.stride());
         } else if (x.pairs() != null && w.dtype() == DType.BF16 && w.cols() == x.cols()) {
             checkInput(w, x.xT(), 0, 1);
             rowDots(w, rowFrom, rowTo, x.xT(), 0, x.pairs(), yT, yOff, SCRATCH.get());
@@ -673,7 +758,7 @@ final class VectorKernels implements Kernels {
      * narrower than the 16 floats of AVX-512, which every AMX CPU has; or the Java model of the tiles in tests) they
      * go through a buffer.
      */
-    private static void tiles(Weights w, int r0, int rows, Bf16Pairs p, int t0, int width, float[] y, int yOff, int ys) {
+    static void tiles(Weights w, int r0, int rows, Bf16Pairs p, int t0, int width, float[] y, int yOff, int ys) {
         int tokens = (width + AmxBf16.TILE - 1) / AmxBf16.TILE * AmxBf16.TILE;
         if (tokens <= ys) {
             AmxBf16.multiply(w, r0, rows, p, t0, tokens, y, yOff, ys);

@@ -24,6 +24,18 @@ public final class MlaAttention implements AttentionLayer {
     private final int heads, nope, ropeDim, valueDim, kvRank;
     private final Rope rope;
     private final float scale;
+    /**
+     * Batches of at least this many rows attend in the expanded form ({@link #expandedAttention});
+     * {@code -Dmoeprune.mlaExpandedMinRows}, a large value keeps the absorbed form everywhere (A/B runs).
+     */
+    private static volatile int expandedMinRows = Integer.getInteger("moeprune.mlaExpandedMinRows", 128);
+
+    /** For tests: batches of at least this many rows take the expanded form; returns the previous setting. */
+    static int expandedMinRows(int rows) {
+        int was = expandedMinRows;
+        expandedMinRows = rows;
+        return was;
+    }
 
     public MlaAttention(AttentionSpec spec, Linear q, Linear qA, RmsNorm qANorm, Linear qB, Linear kvA, RmsNorm kvANorm,
                         Linear kvB, Linear o, Rope rope, float scale) {
@@ -71,24 +83,64 @@ public final class MlaAttention implements AttentionLayer {
 
     @Override
     public void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out) {
+        long t = PhaseTimes.start();
         float[] qs = q != null ? q.apply(xn, n) : qB.apply(qANorm.normalizedRows(qA.apply(xn, n), n), n);
         float[] ckv = kvA.apply(xn, n);                       // [n, kvRank + ropeDim]
+        t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         int keyW = kvRank + ropeDim, qk = qkDim();
         float[] keys = new float[n * keyW], values = new float[n * kvRank];
-        float[] cs = rope.newTable();
-        for (int i = 0; i < n; i++) {
-            rope.table(startPos + i, cs);
-            for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
-            rope.rotate(ckv, i * keyW + kvRank, cs);
-            kvANorm.apply(ckv, i * keyW, keys, i * keyW);
-            System.arraycopy(ckv, i * keyW + kvRank, keys, i * keyW + kvRank, ropeDim);
-            System.arraycopy(keys, i * keyW, values, i * kvRank, kvRank);
-        }
+        // Rows are independent: spread over the threads (a 2048-token prefill rotates 128 heads per row).
+        Parallel.forRange(n, 16L * (heads * ropeDim + keyW), (i0, i1) -> {
+            float[] cs = rope.newTable();
+            for (int i = i0; i < i1; i++) {
+                rope.table(startPos + i, cs);
+                for (int h = 0; h < heads; h++) rope.rotate(qs, i * heads * qk + h * qk + nope, cs);
+                rope.rotate(ckv, i * keyW + kvRank, cs);
+                kvANorm.apply(ckv, i * keyW, keys, i * keyW);
+                System.arraycopy(ckv, i * keyW + kvRank, keys, i * keyW + kvRank, ropeDim);
+                System.arraycopy(keys, i * keyW, values, i * kvRank, kvRank);
+            }
+        });
         cache.put(layer, keys, values, n, startPos);
-        float[] latent = CausalAttention.attend(absorbedQueries(qs, n), cache.keys(layer), cache.values(layer),
-                cache.capacity(), n, startPos, heads, 1, keyW, kvRank, scale, 0, null);   // [n, heads·kvRank]
+        t = PhaseTimes.end(PhaseTimes.Phase.QK_NORM_ROPE, t);
+        float[] headValues;
+        if (n >= expandedMinRows) {
+            headValues = expandedAttention(qs, cache.keys(layer), cache.capacity(), n, startPos);
+        } else {
+            float[] latent = CausalAttention.attend(absorbedQueries(qs, n), cache.keys(layer), cache.values(layer),
+                    cache.capacity(), n, startPos, heads, 1, keyW, kvRank, scale, 0, null);   // [n, heads·kvRank]
+            headValues = upProjectedValues(latent, n);
+        }
+        t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
         if (n == 1) io.moeprune.kernels.Parallel.readAheadFor(NextProducts.takeAfterAttention());
-        o.apply(upProjectedValues(latent, n), n, out);
+        o.apply(headValues, n, out);
+        PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);
+    }
+
+    /**
+     * Long prefills as transformers computes MLA: the cached latents of every position expanded by kv_b_proj into
+     * per-head keys [k_nope | k_rope] and values (one batched product), then ordinary multi-head attention. A query-key
+     * pair then costs nope + rope + v multiply-adds per head (DeepSeek-V3: 320) instead of the absorbed form's
+     * 2·kv_lora_rank + rope (1088); the expansion costs what absorbing the queries and up-projecting the outputs cost,
+     * so from a few hundred rows on it is 3.4× less arithmetic. Returns the heads' values [n, heads·v].
+     */
+    private float[] expandedAttention(float[] qs, float[] cachedKeys, int capacity, int n, int startPos) {
+        int total = startPos + n, keyW = kvRank + ropeDim, qk = qkDim(), perHead = nope + valueDim;
+        float[] latents = new float[total * kvRank];
+        for (int p = 0; p < total; p++) System.arraycopy(cachedKeys, p * keyW, latents, p * kvRank, kvRank);
+        float[] kv = kvB.apply(latents, total);                         // [total, heads·(nope + v)]
+        float[] k = new float[heads * total * qk], v = new float[heads * total * valueDim];
+        Parallel.forRange(heads, 4L * total * perHead, (h0, h1) -> {
+            for (int h = h0; h < h1; h++) {
+                for (int p = 0; p < total; p++) {
+                    int src = p * heads * perHead + h * perHead, kOff = (h * total + p) * qk;
+                    System.arraycopy(kv, src, k, kOff, nope);
+                    System.arraycopy(cachedKeys, p * keyW + kvRank, k, kOff + nope, ropeDim);
+                    System.arraycopy(kv, src + nope, v, (h * total + p) * valueDim, valueDim);
+                }
+            }
+        });
+        return CausalAttention.attend(qs, k, v, total, n, startPos, heads, heads, qk, valueDim, scale, 0, null);
     }
 
     /** Per row and head [W_UK,hᵀ q_nope | q_rope]: the query against the cached [c | k_rope], [n, heads·(kvRank + rope)]. */

@@ -1,26 +1,28 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.KernelSwitches;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Mxfp4Matrix;
 import io.moeprune.kernels.Parallel;
-import io.moeprune.kernels.Weights;
+import io.moeprune.kernels.TransposedBatch;
 import io.moeprune.safetensors.DType;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * A gpt-oss expert projection as the released checkpoints store it: ws[e] is expert e's MXFP4 matrix [out, in]
  * (output-major), a view into the mapped {@code *_blocks} / {@code *_scales} tensors. Work units are (expert, block of
  * output rows). An expert with one token (decode) multiplies the 4-bit rows directly ({@link Kernels#mxfp4Rows}:
- * weights are read once and never widened in memory); an expert with several decodes the unit's rows to F32 once
- * and multiplies them with all its tokens on the kernels' batch product ({@link Kernels#matMulT}).
+ * weights are read once and never widened in memory); an expert with several multiplies the unit's rows with all its
+ * tokens on the kernels' batch product ({@link Kernels#mxfp4MatMulT}): dequantised once into a BF16 panel for the AMX
+ * tiles where the kernels have them, else decoded to F32 for the register tiles.
  */
 record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
     /** Rows of a unit when an expert has several tokens: 32 decoded rows of 2880 inputs are 360 KB, in L2. */
     private static final int BATCH_ROWS = 32;
+    /** The same on the tiles: 128 BF16 rows of 2880 are 720 KB, and each load of the packed inputs serves 4× more. */
+    private static final int TILE_ROWS = 128;
     /** Units per thread to aim for when every expert has one token (a decode step's few experts over all threads). */
     private static final int UNITS_PER_THREAD = 4;
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
 
     @Override
     public int in() {
@@ -44,7 +46,10 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
         boolean oneTokenEach = ExpertProjection.oneTokenEach(active, activeCount, start);
         // Each active expert's inputs as its units read them: one token deinterleaved, several transposed.
         float[][] prepared = new float[activeCount][];
-        int[] strides = new int[activeCount];
+        TransposedBatch[] batches = new TransposedBatch[activeCount];
+        // The rows reach the kernels as BF16 panels (exact for MXFP4) where those are on, so the batch is packed as a
+        // BF16 checkpoint's would be; else as F32 rows, which no kernel repacks for.
+        DType rowsAs = KernelSwitches.quantPanels() ? DType.BF16 : DType.F32;
         Parallel.forRange(activeCount, 4L * in, (from, to) -> {
             for (int a = from; a < to; a++) {
                 int tokens = start[active[a] + 1] - start[active[a]];
@@ -60,11 +65,12 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
                     float[] d = Mxfp4Matrix.deinterleave(x, inputs.at(a, j), in);
                     for (int c = 0; c < in; c++) xT[c * stride + j] = d[c];
                 }
-                prepared[a] = xT;
-                strides[a] = stride;
+                batches[a] = kernels.prepare(xT, tokens, stride, in, rowsAs, null);
             }
         });
-        int rowsPerUnit = BATCH_ROWS;
+        boolean tiles = false;
+        for (TransposedBatch b : batches) tiles |= b != null && b.packed() != null;
+        int rowsPerUnit = tiles ? TILE_ROWS : BATCH_ROWS;
         if (oneTokenEach) {
             int perExpert = Math.max(1, (Parallel.threads() * UNITS_PER_THREAD + activeCount - 1) / activeCount);
             rowsPerUnit = Math.max(1, (out + perExpert - 1) / perExpert);
@@ -80,24 +86,21 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
                     kernels.mxfp4Rows(ws[e], r0, r1, prepared[a], y, yOff);
                     for (int r = r0; r < r1; r++) y[yOff + r - r0] += bias[e * out + r];
                 } else {
-                    several(kernels, ws[e], r0, r1, prepared[a], tokens, strides[a], y, a, outputs, bias, e * out);
+                    several(kernels, ws[e], r0, r1, batches[a], y, a, outputs, bias, e * out);
                 }
             }
         });
     }
 
-    /** Rows [r0, r1) of w decoded to F32 and multiplied with an expert's transposed tokens xT, plus the bias. */
-    private static void several(Kernels kernels, Mxfp4Matrix w, int r0, int r1, float[] xT, int tokens, int stride,
-                                float[] y, int a, TokenRows outputs, float[] bias, int biasOff) {
-        int rows = r1 - r0, in = w.cols();
+    /** Rows [r0, r1) of w times an expert's transposed tokens, plus the bias, into the tokens' output rows. */
+    private static void several(Kernels kernels, Mxfp4Matrix w, int r0, int r1, TransposedBatch x, float[] y, int a,
+                                TokenRows outputs, float[] bias, int biasOff) {
+        int stride = x.stride();
         float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < rows * in) scratch[0] = new float[rows * in];
-        if (scratch[1].length < rows * stride) scratch[1] = new float[rows * stride];
-        float[] decoded = scratch[0], yT = scratch[1];
-        kernels.mxfp4DecodeRows(w, r0, r1, decoded);
-        Weights f32 = new Weights(MemorySegment.ofArray(decoded).asSlice(0, 4L * rows * in), DType.F32, rows, in);
-        kernels.matMulT(f32, 0, rows, xT, tokens, stride, yT, 0);
-        for (int j = 0; j < tokens; j++) {
+        if (scratch[0].length < (r1 - r0) * stride) scratch[0] = new float[(r1 - r0) * stride];
+        float[] yT = scratch[0];
+        kernels.mxfp4MatMulT(w, r0, r1, x, yT, 0);
+        for (int j = 0; j < x.n(); j++) {
             int yOff = outputs.at(a, j);
             for (int r = r0; r < r1; r++) y[yOff + r] = yT[(r - r0) * stride + j] + bias[biasOff + r];
         }
