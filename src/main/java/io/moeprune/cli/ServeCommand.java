@@ -8,6 +8,7 @@ import io.moeprune.io.JsonFiles;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.patterns.PatternStore;
+import io.moeprune.prune.ByteSize;
 import io.moeprune.runtime.Model;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.serve.CompletionEngine;
@@ -42,6 +43,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--mask", paramLabel = "MASK.json", description = "serve with this expert mask")
     Path mask;
 
+    @Option(names = "--expert-memory", paramLabel = "SIZE", description = "bytes of experts kept resident with "
+            + "--patterns or --mask, e.g. 2GB (default: room for every pattern, or the whole mask); beyond it the least "
+            + "recently used experts no request in flight uses are evicted")
+    String expertMemory;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default ${DEFAULT-VALUE})")
     String host;
 
@@ -67,6 +73,10 @@ final class ServeCommand implements Callable<Integer> {
         Threads.apply(threads);
         if (patterns != null && mask != null) throw new MoepruneException("give at most one of --patterns and --mask");
         if (maxBatch < 1) throw new MoepruneException("--max-batch must be at least 1, not " + maxBatch);
+        if (expertMemory != null && patterns == null && mask == null) {
+            throw new MoepruneException("--expert-memory needs --patterns or --mask (without them every expert stays mapped)");
+        }
+        Long expertBudget = expertMemory == null ? null : ByteSize.parse(expertMemory);
         ModelSpec spec = ConfigReader.read(modelDir);
         PatternStore store = patterns == null ? null : PatternStore.open(patterns);
         if (store != null) {
@@ -79,8 +89,8 @@ final class ServeCommand implements Callable<Integer> {
         ExpertRouting routing;
         Tokenizer tokenizer;
         try {
-            routing = store != null ? ExpertRouting.patterns(modelDir, model, store)
-                    : mask != null ? ExpertRouting.mask(modelDir, model, mask) : ExpertRouting.all(modelDir, model);
+            routing = store != null ? ExpertRouting.patterns(modelDir, model, store, expertBudget)
+                    : mask != null ? ExpertRouting.mask(modelDir, model, mask, expertBudget) : ExpertRouting.all(modelDir, model);
             tokenizer = Tokenizers.load(modelDir);
         } catch (RuntimeException e) {
             model.close();
@@ -106,7 +116,8 @@ final class ServeCommand implements Callable<Integer> {
                     .put("served_model_name", name).put("url", "http://" + host + ":" + server.port() + "/v1")
                     .put("host", host).put("port", server.port())
                     .put("routing", store != null ? "patterns" : mask != null ? "mask" : "all")
-                    .put("mask", mask == null ? null : mask.toString());
+                    .put("mask", mask == null ? null : mask.toString())
+                    .put("expert_memory_bytes", routing.expertMemoryBudget());
             if (store != null) routing.tasks().forEach(o.putArray("patterns")::add);
             System.out.println(o);
         } else {

@@ -54,7 +54,8 @@ public final class OpenAiServer implements AutoCloseable {
                 .get("/metrics", (req, res) -> {
                     metrics.request("/metrics", 200);
                     res.header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-                    res.send(metrics.prometheus(engine.batchCounts()).getBytes(StandardCharsets.UTF_8));
+                    res.send(metrics.prometheus(engine.batchCounts(), engine.expertStats(), engine.routing().matchCounts())
+                            .getBytes(StandardCharsets.UTF_8));
                 })
                 .get("/v1/models", (req, res) -> send(res, "/v1/models", 200, models().toString()))
                 .post("/v1/completions", (req, res) -> complete(req, res, false))
