@@ -33,6 +33,8 @@ import java.util.concurrent.CountDownLatch;
                         + "model id NAME/TASK names); with --mask, with that mask. Concurrent requests are decoded together, one forward pass per step for those with the same experts."},
         footer = {"", "Example:", "  moeprune serve MODEL --patterns patterns/ --port 8000"})
 final class ServeCommand implements Callable<Integer> {
+    /** How long SIGTERM waits for the requests in flight before the server stops anyway. */
+    static final Duration DRAIN_LIMIT = Duration.ofSeconds(60);
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory")
     Path modelDir;
@@ -100,15 +102,21 @@ final class ServeCommand implements Callable<Integer> {
         OpenAiServer server = OpenAiServer.start(host, port, name, engine);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM: let the request in flight (and those queued before) finish, then stop. The mapped weights are
-        // left to the process exit: unmapping them under a thread still reading would crash it.
+        // left to the process exit: unmapping them under a thread still reading would crash it. A JVM stopped by a
+        // signal exits 143; a server that answered everything in flight has done its job, so it exits 0 (1 when the
+        // drain ran out of time), by halting: the exit of the main thread would wait for this hook.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            boolean drained = false;
             try {
-                engine.drain(Duration.ofSeconds(60));
+                drained = engine.drain(DRAIN_LIMIT);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
             server.close();
             stopped.countDown();
+            System.out.flush();
+            System.err.flush();
+            Runtime.getRuntime().halt(drained ? 0 : MoepruneException.FAILED);
         }));
         if (json) {
             // One compact line, so whatever started the server can read it (the port, with --port 0) and go on.

@@ -32,7 +32,9 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(String host, int port, String modelName, CompletionEngine engine) {
         this.engine = engine;
         this.modelName = modelName;
-        this.server = WebServer.builder().host(host).port(port).routing(this::routes).build().start();
+        // No shutdown hook of Helidon's own: it would stop the server at SIGTERM under the streams in flight; serve's
+        // hook drains them first and then closes this server.
+        this.server = WebServer.builder().host(host).port(port).shutdownHook(false).routing(this::routes).build().start();
     }
 
     public static OpenAiServer start(String host, int port, String modelName, CompletionEngine engine) {
