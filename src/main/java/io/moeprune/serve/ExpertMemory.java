@@ -5,7 +5,6 @@ import io.moeprune.runtime.Model;
 import io.moeprune.runtime.ResidentExperts;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -28,10 +27,14 @@ final class ExpertMemory implements AutoCloseable {
     /** Resident experts, least recently used first: key layer·2³² + expert. */
     private final LinkedHashMap<Long, Resident> lru = new LinkedHashMap<>(64, 0.75f, true);
     private final Map<ExpertMask, long[]> needs = new IdentityHashMap<>();
-    private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0);
+    private volatile Stats stats;
 
-    /** What /metrics shows: resident bytes and experts, experts brought in and evicted, seconds spent bringing in. */
-    record Stats(long budget, long residentBytes, int residentExperts, long broughtIn, long evicted, long bringInNanos) {
+    /**
+     * What /metrics shows: the budget, resident bytes and experts, experts brought in and evicted, the admissions that
+     * brought experts in (a pattern's bring-in) and the nanoseconds they took (copies and evictions).
+     */
+    record Stats(long budget, long residentBytes, int residentExperts, long broughtIn, long evicted, long bringIns,
+                 long bringInNanos) {
     }
 
     private static final class Resident {
@@ -51,7 +54,7 @@ final class ExpertMemory implements AutoCloseable {
         this.model = model;
         this.layers = model.residentExperts(residentLayers);
         this.budget = budget;
-        this.stats = new Stats(budget, 0, 0, 0, 0, 0);
+        this.stats = new Stats(budget, 0, 0, 0, 0, 0, 0);
     }
 
     /** Bytes the experts {@code mask} keeps in the resident layers take when resident. */
@@ -128,7 +131,8 @@ final class ExpertMemory implements AutoCloseable {
         for (long key : keys) lru.get(key).pins++;  // also marks them most recently used
         Stats s = stats;
         stats = new Stats(budget, resident - evictedBytes + added, lru.size(), s.broughtIn() + wanted.size(),
-                s.evicted() + evict.size(), s.bringInNanos() + (wanted.isEmpty() ? 0 : System.nanoTime() - t0));
+                s.evicted() + evict.size(), s.bringIns() + (wanted.isEmpty() ? 0 : 1),
+                s.bringInNanos() + (wanted.isEmpty() ? 0 : System.nanoTime() - t0));
         return true;
     }
 

@@ -108,6 +108,14 @@ public final class ExpertRouting implements AutoCloseable {
         return memory;
     }
 
+    /**
+     * Bytes every routed expert of the layers whose experts are resident would take there (the full model's, to compare
+     * the resident bytes with); -1 without resident experts.
+     */
+    public long residentLayersFullBytes() {
+        return memory == null ? -1 : memory.fullBytes();
+    }
+
     /** Bytes of resident experts allowed (-1 without resident experts). */
     public long expertMemoryBudget() {
         return memory == null ? -1 : memory.budget();

@@ -53,6 +53,8 @@ public final class Metrics {
             gauge(sb, "moeprune_resident_experts", "Experts (layer, expert) resident.", experts.residentExperts());
             counter(sb, "moeprune_experts_brought_in_total", "Experts copied into resident memory.", experts.broughtIn());
             counter(sb, "moeprune_experts_evicted_total", "Experts evicted from resident memory (least recently used).", experts.evicted());
+            counter(sb, "moeprune_expert_bring_ins_total", "Admissions that brought experts in (a pattern's missing experts).",
+                    experts.bringIns());
             seconds(sb, "moeprune_expert_bring_in_seconds_total", "Time spent bringing patterns' experts in (copies and evictions).",
                     experts.bringInNanos());
         }
