@@ -9,7 +9,8 @@
 # The pattern store has three tasks of distinct synthetic demonstration texts (code, arithmetic, prose), --keep K of E.
 # Carry .devbench (scripts/build-devbench.sh: jlinked JDK, slim jar, tokenizer). Takes about 6 minutes on 16 cores.
 # Env: SHAPE (RandomMoeModel shape, default the 1.9 B one), KEEP (16), CLIENTS (1,8,32), REQUESTS (32 a row),
-# TOKENS (new tokens a request, 32), THREADS (compute threads, default all cores), WORK (/tmp/serve-load).
+# TOKENS (new tokens a request, 32), ROW_SECONDS (a row stops sending after this long, 40), THREADS (compute
+# threads, default all cores), HEAP (3g), ONE_CLIENTS (1,32), WORK (/tmp/serve-load).
 set -u
 heap=${HEAP:-3g}
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -cp .devbench/moeprune-slim.jar"
@@ -35,7 +36,7 @@ run() {  # name, then ServeLoadBench's mode options
   local name=$1; shift
   echo "== $name"
   $JF io.moeprune.bench.ServeLoadBench "$m" --patterns "$store" "$@" --requests "$requests" --max-new-tokens "$tokens" \
-    --seconds 100 ${THREADS:+--threads $THREADS} 2>&1 | grep -v 'WARNING\|INFO\|io.helidon' | tee "$work/$name.out" | grep -v '^|'
+    --seconds "${ROW_SECONDS:-40}" ${THREADS:+--threads $THREADS} 2>&1 | grep -v 'WARNING\|INFO\|io.helidon' | tee "$work/$name.out" | grep -v '^|'
 }
 run full --mode full --clients "$clients"
 run patterns --mode patterns --clients "$clients"
