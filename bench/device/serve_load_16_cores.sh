@@ -20,7 +20,8 @@ keep=${KEEP:-16}; clients=${CLIENTS:-1,8,32}; requests=${REQUESTS:-32}; tokens=$
 nproc; lscpu | grep -E 'Model name' ; date -u
 rm -rf "$work"; mkdir -p "$demos"
 t0=$(date +%s)
-$J io.moeprune.bench.RuntimeBench --generate "$m" ${SHAPE:+--shape $SHAPE} 2>&1 | grep -v WARNING
+# Embedding scaled by 256 (as LayerMajorBench's): the prompts route to every expert, so the full rows touch them all.
+$J io.moeprune.bench.RuntimeBench --generate "$m" ${SHAPE:+--shape $SHAPE} --embedding-scale 256 2>&1 | grep -v WARNING
 cp .devbench/tokenizer/* "$m/"
 experts=$(grep -o '"num_experts" : [0-9]*' "$m/config.json" | grep -o '[0-9]*$')
 # Three tasks of distinct texts, four demonstrations each.

@@ -97,8 +97,9 @@ public final class ServeLoadBench {
                     String id = mode.equals("patterns") && task != null ? "bench/" + task : "bench";
                     String label = id.equals("bench") ? mode : "pattern " + task;
                     post(http, base, id, PROMPTS.getFirst(), 4);  // warm-up: first mapped reads, JIT
+                    java.util.Map<String, Double> warm = metrics(http, base);
                     for (int c : clients) rows.add(load(http, base, id, label, c, Math.max(c, requests), maxTokens, seconds));
-                    if (mode.equals("patterns")) experts = expertLines(http, base, routing, model);
+                    if (mode.equals("patterns")) experts = expertLines(http, base, routing, model, warm);
                 }
             }
         }
@@ -117,11 +118,12 @@ public final class ServeLoadBench {
     }
 
     /**
-     * The pattern rows' resident experts against the full model's, and the mean time to match a prompt and to bring a
-     * pattern's experts in, from /metrics.
+     * The pattern rows' resident experts against the full model's, and the mean time to match a prompt (after the
+     * warm-up request: {@code warm} is /metrics then; the first match faults the first layers in) and to bring a
+     * pattern's experts in (every one, the first included: each is a first read), from /metrics.
      */
-    private static String expertLines(HttpClient http, String base, ExpertRouting routing, Model model)
-            throws IOException, InterruptedException {
+    private static String expertLines(HttpClient http, String base, ExpertRouting routing, Model model,
+                                      java.util.Map<String, Double> warm) throws IOException, InterruptedException {
         java.util.Map<String, Double> m = metrics(http, base);
         long all = 0;
         for (var layer : model.layers()) {
@@ -134,15 +136,18 @@ public final class ServeLoadBench {
         return String.format(Locale.ROOT, "%nresident experts: %.1f MB = %.4f of the resident layers' experts (%.1f MB; "
                         + "the full model's routed experts: %.1f MB, the layers matching runs in full stay mapped); "
                         + "budget %.1f MB; %d resident, %d brought in, %d evicted%n"
-                        + "match a prompt: %.2f ms mean over %d; bring a pattern's experts in: %.1f ms mean over %d%n",
+                        + "match a prompt: %.2f ms mean over %d (after the warm-up); bring a pattern's experts in: %.1f ms mean over %d%n",
                 resident / 1e6, resident / residentLayers, residentLayers / 1e6, all / 1e6,
                 m.getOrDefault("moeprune_expert_memory_budget_bytes", 0.0) / 1e6,
                 m.getOrDefault("moeprune_resident_experts", 0.0).longValue(),
                 m.getOrDefault("moeprune_experts_brought_in_total", 0.0).longValue(),
                 m.getOrDefault("moeprune_experts_evicted_total", 0.0).longValue(),
-                1e3 * m.getOrDefault("moeprune_pattern_match_seconds_total", 0.0)
-                        / Math.max(1, m.getOrDefault("moeprune_pattern_matches_total", 0.0)),
-                m.getOrDefault("moeprune_pattern_matches_total", 0.0).longValue(),
+                1e3 * (m.getOrDefault("moeprune_pattern_match_seconds_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_match_seconds_total", 0.0))
+                        / Math.max(1, m.getOrDefault("moeprune_pattern_matches_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_matches_total", 0.0)),
+                (long) (m.getOrDefault("moeprune_pattern_matches_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_matches_total", 0.0)),
                 1e3 * m.getOrDefault("moeprune_expert_bring_in_seconds_total", 0.0)
                         / Math.max(1, m.getOrDefault("moeprune_expert_bring_ins_total", 0.0)),
                 m.getOrDefault("moeprune_expert_bring_ins_total", 0.0).longValue());

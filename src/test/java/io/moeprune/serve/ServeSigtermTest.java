@@ -22,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -74,6 +75,8 @@ class ServeSigtermTest {
             System.out.printf("ServeSigtermTest: exited 0 %.1f s after SIGTERM, both streams answered in full%n",
                     (System.nanoTime() - signalled) / 1e9);
             assertEquals(0, p.toHandle().descendants().count(), "no process left behind");
+            assertThrows(ConnectException.class, () -> http.send(request(base, "after", false),
+                    HttpResponse.BodyHandlers.ofString()), "the port is closed");
         } finally {
             p.destroyForcibly();
         }
