@@ -114,6 +114,10 @@ final class BatchScheduler implements AutoCloseable {
                     admit(s);
                 }
                 active.removeIf(q -> q.cancelled() && end(q, null));
+                if (waiting != null && waiting.cancelled()) {  // its client left while it waited for room
+                    end(waiting, null);
+                    waiting = null;
+                }
                 if (!active.isEmpty()) step(nextGroup());
             }
         } catch (InterruptedException e) {

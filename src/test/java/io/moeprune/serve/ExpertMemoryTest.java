@@ -81,6 +81,31 @@ class ExpertMemoryTest {
     }
 
     @Test
+    void expertsPinnedByARequestInFlightAreNotEvictedUntilItEnds(@TempDir Path dir) throws Exception {
+        RandomMoeModel.write(dir, new RandomMoeModel.Shape(64, 2, 2, 1, 32, 8, 2, 32, 256), 3, 16);
+        ExpertMask first = ExpertMask.of(Map.of(0, new int[]{0, 1}, 1, new int[]{0, 1}), 8);
+        ExpertMask second = ExpertMask.of(Map.of(0, new int[]{2, 3}, 1, new int[]{2, 3}), 8);
+        try (Model model = Models.open(dir)) {
+            ExpertMemory sizes = new ExpertMemory(model, model.spec().moeLayers(), Long.MAX_VALUE);
+            long one = sizes.bytesOf(first);
+            sizes.close();
+            try (ExpertMemory memory = new ExpertMemory(model, model.spec().moeLayers(), one)) {
+                assertTrue(memory.acquire(first));
+                assertFalse(memory.acquire(second), "the first request's experts are pinned: no room");
+                assertEquals(new ExpertMemory.Stats(one, one, 4, 4, 0, 1, memory.stats().bringInNanos()), memory.stats());
+                memory.release(first);
+                assertTrue(memory.acquire(second), "unpinned, the first pattern's experts are evicted");
+                ExpertMemory.Stats s = memory.stats();
+                assertEquals(4, s.evicted());
+                assertEquals(8, s.broughtIn());
+                assertEquals(one, s.residentBytes());
+                assertTrue(memory.acquire(second), "already resident: pinned twice");
+                assertEquals(8, memory.stats().broughtIn());
+            }
+        }
+    }
+
+    @Test
     void withRoomForTwoPatternsTheThirdEvictsTheLeastRecentlyUsedAndAnswersStayExact(@TempDir Path dir) throws Exception {
         Path model = OpenAiServerTest.MODEL, data = PatternServingTest.DATA;
         Assumptions.assumeTrue(Files.isDirectory(model) && Files.isDirectory(data), "../shared is absent: skipping");
