@@ -6,11 +6,14 @@ import io.moeprune.runtime.ResidentExperts;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SortedMap;
+import java.util.TreeMap;
 
 /**
  * The resident experts of a server ({@code serve --expert-memory}): the experts a pattern (or mask) keeps are copied
@@ -66,7 +69,7 @@ final class ExpertMemory implements AutoCloseable {
 
     /** Bytes of the union of the experts the masks keep in the resident layers. */
     long bytesOfAll(Collection<ExpertMask> masks) {
-        java.util.Set<Long> all = new java.util.HashSet<>();
+        Set<Long> all = new HashSet<>();
         for (ExpertMask m : masks) for (long key : keys(m)) all.add(key);
         long sum = 0;
         for (long key : all) sum += layers.get(layerOf(key)).residentBytes(expertOf(key));
@@ -106,7 +109,7 @@ final class ExpertMemory implements AutoCloseable {
         long over = resident + missing - budget;
         List<Long> evict = new ArrayList<>();
         if (over > 0) {
-            java.util.Set<Long> keep = new java.util.HashSet<>();
+            Set<Long> keep = new HashSet<>();
             for (long key : keys) keep.add(key);
             long freed = 0;
             for (Map.Entry<Long, Resident> e : lru.entrySet()) {  // least recently used first
@@ -161,9 +164,9 @@ final class ExpertMemory implements AutoCloseable {
     }
 
     private static Map<Integer, int[]> byLayer(List<Long> keys) {
-        Map<Integer, List<Integer>> m = new java.util.TreeMap<>();
+        Map<Integer, List<Integer>> m = new TreeMap<>();
         for (long key : keys) m.computeIfAbsent(layerOf(key), l -> new ArrayList<>()).add(expertOf(key));
-        Map<Integer, int[]> out = new java.util.TreeMap<>();
+        Map<Integer, int[]> out = new TreeMap<>();
         m.forEach((l, ids) -> out.put(l, ids.stream().mapToInt(Integer::intValue).toArray()));
         return out;
     }
