@@ -27,6 +27,7 @@ import java.util.Random;
  *                   [--prefill-first N] [--pause-ms N] [--warm-prompt N]   # experiments, see the options below
  * bench/run runtime --generate DIR        # writes the 1.9 B random-weight Qwen3-MoE of {@link RandomMoeModel}
  * bench/run runtime --generate DIR --shape 256,8,4,2,64,32,4,128,8192   # another shape (here moe-tiny-7d's)
+ * bench/run runtime --generate DIR --embedding-scale 256   # embedding scaled up: tokens route to all experts
  * </pre>
  */
 public final class RuntimeBench {
@@ -34,12 +35,17 @@ public final class RuntimeBench {
         if (args.length >= 2 && args[0].equals("--generate")) {
             long t0 = System.nanoTime();
             RandomMoeModel.Shape shape = RandomMoeModel.Shape.DEFAULT;
-            if (args.length >= 4 && args[2].equals("--shape")) {
-                // hidden,layers,heads,kvHeads,headDim,experts,topK,moeIntermediate,vocab (e.g. moe-tiny-7d's shape)
-                int[] v = java.util.Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray();
-                shape = new RandomMoeModel.Shape(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+            int embeddingScale = 1;
+            for (int i = 2; i + 1 < args.length; i += 2) {
+                if (args[i].equals("--shape")) {
+                    // hidden,layers,heads,kvHeads,headDim,experts,topK,moeIntermediate,vocab (e.g. moe-tiny-7d's shape)
+                    int[] v = java.util.Arrays.stream(args[i + 1].split(",")).mapToInt(Integer::parseInt).toArray();
+                    shape = new RandomMoeModel.Shape(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+                } else if (args[i].equals("--embedding-scale")) {
+                    embeddingScale = Integer.parseInt(args[i + 1]);  // a power of two: routing spread over all experts
+                }
             }
-            long params = RandomMoeModel.write(Path.of(args[1]), shape, 42);
+            long params = RandomMoeModel.write(Path.of(args[1]), shape, 42, embeddingScale);
             System.out.printf("wrote %s: %.2f B parameters (BF16) in %.0f s%n", args[1], params / 1e9,
                     (System.nanoTime() - t0) / 1e9);
             return;

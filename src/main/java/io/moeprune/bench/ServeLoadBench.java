@@ -32,8 +32,14 @@ import java.util.concurrent.Future;
  * expert and, with a pattern store, once pattern-served (each prompt matched); for each number of concurrent clients
  * every client sends greedy /v1/completions one after another (java.net.http) until it has sent its share or the time
  * is up. Prints requests/s, p50 and p99 latency, output tokens/s, the mean decode batch (from /metrics), and the
- * process's resident set after each row (VmRSS, and VmHWM: its peak so far).
- * Usage: bench/run serveLoad MODEL [--patterns STORE] [--clients 1,8,32] [--requests 64] [--max-new-tokens 32] [--seconds 120]
+ * process's resident set after each row (VmRSS, and VmHWM: its peak so far). Pattern-served, the experts run from
+ * resident copies: after its rows it prints the resident expert bytes against the full model's experts, and the mean
+ * time to match a prompt and to bring a pattern's experts in (from /metrics). {@code --mode full} or {@code patterns}
+ * runs one of the two, so that each process's resident set is its own (the full rows touch every mapped expert).
+ * With {@code --task NAME} every pattern-served request names that stored task (model id bench/NAME) instead of being
+ * matched: one pattern's experts are resident.
+ * Usage: bench/run serveLoad MODEL [--patterns STORE] [--mode full|patterns|both] [--task NAME] [--expert-memory SIZE]
+ * [--threads N] [--clients 1,8,32] [--requests 64] [--max-new-tokens 32] [--seconds 120]
  * (--requests: per row, split among the clients, at least one each).
  */
 public final class ServeLoadBench {
@@ -49,7 +55,7 @@ public final class ServeLoadBench {
             "Let x be a real number such that x^2 = 9. Then");
 
     record Row(String mode, int clients, int requests, double seconds, long[] latencyNanos, long tokens, double meanBatch,
-               long rss, long hwm) {
+               long rss, long hwm, long rssAnon, long rssFile) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -57,6 +63,9 @@ public final class ServeLoadBench {
         Path store = null;
         int[] clients = {1, 8, 32};
         int requests = 64, maxTokens = 32, seconds = 120;
+        String only = "both";
+        String task = null;
+        Long expertMemory = null;
         for (int i = 1; i < args.length; i += 2) {
             switch (args[i]) {
                 case "--patterns" -> store = Path.of(args[i + 1]);
@@ -64,41 +73,101 @@ public final class ServeLoadBench {
                 case "--requests" -> requests = Integer.parseInt(args[i + 1]);
                 case "--max-new-tokens", "--max-tokens" -> maxTokens = Integer.parseInt(args[i + 1]); // old name kept one release
                 case "--seconds" -> seconds = Integer.parseInt(args[i + 1]);
+                case "--mode" -> only = args[i + 1];
+                case "--task" -> task = args[i + 1];
+                case "--threads" -> io.moeprune.kernels.Parallel.setThreads(Integer.parseInt(args[i + 1]));
+                case "--expert-memory" -> expertMemory = io.moeprune.prune.ByteSize.parse(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         Tokenizer tok = Tokenizers.load(modelDir);
         List<Row> rows = new ArrayList<>();
+        String experts = "";
         try (Model model = Models.open(modelDir)) {
             int context = 4096;
-            List<String> modes = store == null ? List.of("full") : List.of("full", "patterns");
+            List<String> modes = store == null ? List.of("full") : only.equals("both") ? List.of("full", "patterns")
+                    : List.of(only);
             for (String mode : modes) {
                 ExpertRouting routing = mode.equals("full") ? ExpertRouting.all(modelDir, model)
-                        : ExpertRouting.patterns(modelDir, model, PatternStore.open(store));
+                        : ExpertRouting.patterns(modelDir, model, PatternStore.open(store), expertMemory);
                 try (OpenAiServer server = OpenAiServer.start("127.0.0.1", 0, "bench",
                         new CompletionEngine(model, tok, routing, context, Math.max(32, Arrays.stream(clients).max().orElse(1))))) {
                     String base = "http://127.0.0.1:" + server.port();
                     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-                    post(http, base, PROMPTS.getFirst(), 4);  // warm-up: first mapped reads, JIT
-                    for (int c : clients) rows.add(load(http, base, mode, c, Math.max(c, requests), maxTokens, seconds));
+                    String id = mode.equals("patterns") && task != null ? "bench/" + task : "bench";
+                    String label = id.equals("bench") ? mode : "pattern " + task;
+                    post(http, base, id, PROMPTS.getFirst(), 4);  // warm-up: first mapped reads, JIT
+                    java.util.Map<String, Double> warm = metrics(http, base);
+                    for (int c : clients) rows.add(load(http, base, id, label, c, Math.max(c, requests), maxTokens, seconds));
+                    if (mode.equals("patterns")) experts = expertLines(http, base, routing, model, warm);
                 }
             }
         }
         System.out.printf(Locale.ROOT, "%n%s, %d new tokens a request (greedy), %d cores%n", modelDir.getFileName(), maxTokens,
                 Runtime.getRuntime().availableProcessors());
-        System.out.printf(Locale.ROOT, "| experts | clients | requests | requests/s | p50 ms | p99 ms | output tokens/s | mean batch | VmRSS MB | VmHWM MB |%n");
-        System.out.printf(Locale.ROOT, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
+        System.out.printf(Locale.ROOT, "| experts | clients | requests | requests/s | p50 ms | p99 ms | output tokens/s | mean batch | VmRSS MB | VmHWM MB | RssAnon MB | RssFile MB |%n");
+        System.out.printf(Locale.ROOT, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
         for (Row r : rows) {
             long[] l = r.latencyNanos().clone();
             Arrays.sort(l);
-            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.2f | %.0f | %.0f | %.1f | %.1f | %d | %d |%n", r.mode(), r.clients(),
+            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.2f | %.0f | %.0f | %.1f | %.1f | %d | %d | %d | %d |%n", r.mode(), r.clients(),
                     r.requests(), r.requests() / r.seconds(), percentile(l, 0.5) / 1e6, percentile(l, 0.99) / 1e6,
-                    r.tokens() / r.seconds(), r.meanBatch(), r.rss() >> 20, r.hwm() >> 20);
+                    r.tokens() / r.seconds(), r.meanBatch(), r.rss() >> 20, r.hwm() >> 20, r.rssAnon() >> 20, r.rssFile() >> 20);
         }
+        System.out.print(experts);
+    }
+
+    /**
+     * The pattern rows' resident experts against the full model's, and the mean time to match a prompt (after the
+     * warm-up request: {@code warm} is /metrics then; the first match faults the first layers in) and to bring a
+     * pattern's experts in (every one, the first included: each is a first read), from /metrics.
+     */
+    private static String expertLines(HttpClient http, String base, ExpertRouting routing, Model model,
+                                      java.util.Map<String, Double> warm) throws IOException, InterruptedException {
+        java.util.Map<String, Double> m = metrics(http, base);
+        long all = 0;
+        for (var layer : model.layers()) {
+            if (layer.feedForward() instanceof io.moeprune.runtime.MoeBlock moe) {
+                all += moe.experts().count() * moe.experts().expertBytes();
+            }
+        }
+        double resident = m.getOrDefault("moeprune_resident_expert_bytes", 0.0);
+        long residentLayers = routing.residentLayersFullBytes();
+        return String.format(Locale.ROOT, "%nresident experts: %.1f MB = %.4f of the resident layers' experts (%.1f MB; "
+                        + "the full model's routed experts: %.1f MB, the layers matching runs in full stay mapped); "
+                        + "budget %.1f MB; %d resident, %d brought in, %d evicted%n"
+                        + "match a prompt: %.2f ms mean over %d (after the warm-up); bring a pattern's experts in: %.1f ms mean over %d%n",
+                resident / 1e6, resident / residentLayers, residentLayers / 1e6, all / 1e6,
+                m.getOrDefault("moeprune_expert_memory_budget_bytes", 0.0) / 1e6,
+                m.getOrDefault("moeprune_resident_experts", 0.0).longValue(),
+                m.getOrDefault("moeprune_experts_brought_in_total", 0.0).longValue(),
+                m.getOrDefault("moeprune_experts_evicted_total", 0.0).longValue(),
+                1e3 * (m.getOrDefault("moeprune_pattern_match_seconds_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_match_seconds_total", 0.0))
+                        / Math.max(1, m.getOrDefault("moeprune_pattern_matches_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_matches_total", 0.0)),
+                (long) (m.getOrDefault("moeprune_pattern_matches_total", 0.0)
+                        - warm.getOrDefault("moeprune_pattern_matches_total", 0.0)),
+                1e3 * m.getOrDefault("moeprune_expert_bring_in_seconds_total", 0.0)
+                        / Math.max(1, m.getOrDefault("moeprune_expert_bring_ins_total", 0.0)),
+                m.getOrDefault("moeprune_expert_bring_ins_total", 0.0).longValue());
+    }
+
+    /** The unlabelled samples of /metrics by name. */
+    private static java.util.Map<String, Double> metrics(HttpClient http, String base) throws IOException, InterruptedException {
+        String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        java.util.Map<String, Double> out = new java.util.HashMap<>();
+        for (String line : text.lines().toList()) {
+            String[] f = line.split(" ");
+            if (!line.startsWith("#") && f.length == 2 && !f[0].contains("{")) out.put(f[0], Double.parseDouble(f[1]));
+        }
+        return out;
     }
 
     /** {@code clients} clients share {@code total} requests, each stopping when the time is up. */
-    private static Row load(HttpClient http, String base, String mode, int clients, int total, int maxTokens, int seconds)
+    private static Row load(HttpClient http, String base, String model, String mode, int clients, int total, int maxTokens,
+                            int seconds)
             throws Exception {
         double[] before = batchCounters(http, base);
         long deadline = System.nanoTime() + seconds * 1_000_000_000L;
@@ -111,7 +180,7 @@ public final class ServeLoadBench {
                     List<long[]> done = new ArrayList<>();  // {latency nanos, completion tokens}
                     for (int i = 0; i < share && System.nanoTime() < deadline; i++) {
                         long s = System.nanoTime();
-                        int tokens = post(http, base, PROMPTS.get((client + i) % PROMPTS.size()), maxTokens);
+                        int tokens = post(http, base, model, PROMPTS.get((client + i) % PROMPTS.size()), maxTokens);
                         done.add(new long[]{System.nanoTime() - s, tokens});
                     }
                     return done;
@@ -125,12 +194,13 @@ public final class ServeLoadBench {
         double meanBatch = (after[1] - before[1]) / Math.max(1, after[0] - before[0]);
         System.out.printf(Locale.ROOT, "%s, %d clients: %d requests in %.1f s%n", mode, clients, all.size(), elapsed);
         return new Row(mode, clients, all.size(), elapsed, all.stream().mapToLong(a -> a[0]).toArray(),
-                all.stream().mapToLong(a -> a[1]).sum(), meanBatch, status("VmRSS:"), status("VmHWM:"));
+                all.stream().mapToLong(a -> a[1]).sum(), meanBatch, status("VmRSS:"), status("VmHWM:"), status("RssAnon:"),
+                status("RssFile:"));
     }
 
     /** One greedy completion; its completion token count. */
-    private static int post(HttpClient http, String base, String prompt, int maxTokens) throws IOException, InterruptedException {
-        String body = JsonFiles.mapper().createObjectNode().put("model", "bench").put("prompt", prompt)
+    private static int post(HttpClient http, String base, String model, String prompt, int maxTokens) throws IOException, InterruptedException {
+        String body = JsonFiles.mapper().createObjectNode().put("model", model).put("prompt", prompt)
                 .put("max_tokens", maxTokens).put("temperature", 0).toString();
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
                 .timeout(Duration.ofMinutes(5)).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
@@ -142,14 +212,9 @@ public final class ServeLoadBench {
 
     /** moeprune_decode_steps_total and moeprune_decode_sequence_steps_total of /metrics. */
     private static double[] batchCounters(HttpClient http, String base) throws IOException, InterruptedException {
-        String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
-        double[] out = new double[2];
-        for (String line : text.lines().toList()) {
-            if (line.startsWith("moeprune_decode_steps_total ")) out[0] = Double.parseDouble(line.split(" ")[1]);
-            if (line.startsWith("moeprune_decode_sequence_steps_total ")) out[1] = Double.parseDouble(line.split(" ")[1]);
-        }
-        return out;
+        java.util.Map<String, Double> m = metrics(http, base);
+        return new double[]{m.getOrDefault("moeprune_decode_steps_total", 0.0),
+                m.getOrDefault("moeprune_decode_sequence_steps_total", 0.0)};
     }
 
     private static double percentile(long[] sorted, double p) {

@@ -8,6 +8,7 @@ import io.moeprune.io.JsonFiles;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.patterns.PatternStore;
+import io.moeprune.prune.ByteSize;
 import io.moeprune.runtime.Model;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.serve.CompletionEngine;
@@ -32,6 +33,8 @@ import java.util.concurrent.CountDownLatch;
                         + "model id NAME/TASK names); with --mask, with that mask. Concurrent requests are decoded together, one forward pass per step for those with the same experts."},
         footer = {"", "Example:", "  moeprune serve MODEL --patterns patterns/ --port 8000"})
 final class ServeCommand implements Callable<Integer> {
+    /** How long SIGTERM waits for the requests in flight before the server stops anyway. */
+    static final Duration DRAIN_LIMIT = Duration.ofSeconds(60);
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face model directory")
     Path modelDir;
@@ -41,6 +44,11 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--mask", paramLabel = "MASK.json", description = "serve with this expert mask")
     Path mask;
+
+    @Option(names = "--expert-memory", paramLabel = "SIZE", description = "bytes of experts kept resident with "
+            + "--patterns or --mask, e.g. 2GB (default: room for every pattern, or the whole mask); beyond it the least "
+            + "recently used experts no request in flight uses are evicted")
+    String expertMemory;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default ${DEFAULT-VALUE})")
     String host;
@@ -67,6 +75,10 @@ final class ServeCommand implements Callable<Integer> {
         Threads.apply(threads);
         if (patterns != null && mask != null) throw new MoepruneException("give at most one of --patterns and --mask");
         if (maxBatch < 1) throw new MoepruneException("--max-batch must be at least 1, not " + maxBatch);
+        if (expertMemory != null && patterns == null && mask == null) {
+            throw new MoepruneException("--expert-memory needs --patterns or --mask (without them every expert stays mapped)");
+        }
+        Long expertBudget = expertMemory == null ? null : ByteSize.parse(expertMemory);
         ModelSpec spec = ConfigReader.read(modelDir);
         PatternStore store = patterns == null ? null : PatternStore.open(patterns);
         if (store != null) {
@@ -79,8 +91,8 @@ final class ServeCommand implements Callable<Integer> {
         ExpertRouting routing;
         Tokenizer tokenizer;
         try {
-            routing = store != null ? ExpertRouting.patterns(modelDir, model, store)
-                    : mask != null ? ExpertRouting.mask(modelDir, model, mask) : ExpertRouting.all(modelDir, model);
+            routing = store != null ? ExpertRouting.patterns(modelDir, model, store, expertBudget)
+                    : mask != null ? ExpertRouting.mask(modelDir, model, mask, expertBudget) : ExpertRouting.all(modelDir, model);
             tokenizer = Tokenizers.load(modelDir);
         } catch (RuntimeException e) {
             model.close();
@@ -90,15 +102,21 @@ final class ServeCommand implements Callable<Integer> {
         OpenAiServer server = OpenAiServer.start(host, port, name, engine);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM: let the request in flight (and those queued before) finish, then stop. The mapped weights are
-        // left to the process exit: unmapping them under a thread still reading would crash it.
+        // left to the process exit: unmapping them under a thread still reading would crash it. A JVM stopped by a
+        // signal exits 143; a server that answered everything in flight has done its job, so it exits 0 (1 when the
+        // drain ran out of time), by halting: the exit of the main thread would wait for this hook.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            boolean drained = false;
             try {
-                engine.drain(Duration.ofSeconds(60));
+                drained = engine.drain(DRAIN_LIMIT);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
             server.close();
             stopped.countDown();
+            System.out.flush();
+            System.err.flush();
+            Runtime.getRuntime().halt(drained ? 0 : MoepruneException.FAILED);
         }));
         if (json) {
             // One compact line, so whatever started the server can read it (the port, with --port 0) and go on.
@@ -106,7 +124,8 @@ final class ServeCommand implements Callable<Integer> {
                     .put("served_model_name", name).put("url", "http://" + host + ":" + server.port() + "/v1")
                     .put("host", host).put("port", server.port())
                     .put("routing", store != null ? "patterns" : mask != null ? "mask" : "all")
-                    .put("mask", mask == null ? null : mask.toString());
+                    .put("mask", mask == null ? null : mask.toString())
+                    .put("expert_memory_bytes", routing.expertMemoryBudget());
             if (store != null) routing.tasks().forEach(o.putArray("patterns")::add);
             System.out.println(o);
         } else {

@@ -74,6 +74,17 @@ public final class PageAdvice {
         }
     }
 
+    /**
+     * Gives back this process's pages of {@code range} (a slice of a file mapping: {@code madvise DONTNEED}), leaving
+     * the page cache as it is: after the range was copied elsewhere, its file pages no longer count in this process's
+     * resident set. The next read faults them in again; the pages {@code range} shares at its ends with neighbours
+     * are given back too (they fault in again when read).
+     */
+    public static void dropFromProcess(MemorySegment range) {
+        // Never on anonymous memory: DONTNEED there would zero it.
+        if (range.isMapped()) madvise(range, MADV_DONTNEED);
+    }
+
     /** madvise over the pages {@code range} touches (the start rounded down to a page). */
     private static void madvise(MemorySegment range, int advice) {
         if (!available() || range.byteSize() == 0) return;

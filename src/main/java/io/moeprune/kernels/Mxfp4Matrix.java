@@ -47,6 +47,11 @@ public record Mxfp4Matrix(MemorySegment blocks, MemorySegment scales, int rows, 
                 scales.data().asSlice(index * groups, groups), Math.toIntExact(b[1]), Math.toIntExact(b[2] * GROUP));
     }
 
+    /** The same matrix read from copies of its blocks and scales (segments of the same sizes; resident experts). */
+    public Mxfp4Matrix over(MemorySegment blocksCopy, MemorySegment scalesCopy) {
+        return new Mxfp4Matrix(blocksCopy, scalesCopy, rows, cols);
+    }
+
     public int groupsPerRow() {
         return cols / GROUP;
     }

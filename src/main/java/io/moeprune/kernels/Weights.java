@@ -102,6 +102,11 @@ public record Weights(MemorySegment data, DType dtype, int rows, int cols, float
         return data.byteSize();
     }
 
+    /** The same matrix (dtype, shape, scales) read from {@code copy}, a segment of the same size (resident experts). */
+    public Weights over(MemorySegment copy) {
+        return new Weights(copy, dtype, rows, cols, blockScales);
+    }
+
     private static final java.lang.foreign.ValueLayout.OfShort SHORT_LE =
             java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     private static final java.lang.foreign.ValueLayout.OfFloat FLOAT_LE =

@@ -13,6 +13,21 @@ public interface AttentionLayer {
      */
     void forward(float[] xn, int n, int startPos, KvCache cache, int layer, float[] out);
 
+    /**
+     * A batched decode step: row i of {@code xn} [n, hidden] (rows {@code hidden} wide; the arrays may be longer) is
+     * the next token of sequence i, at position
+     * {@code positions[i]} of its own cache {@code caches[i]}; the output projections go to {@code out} [n, hidden].
+     * By default each row runs alone; an implementation may project all rows at once (its weights read once a step).
+     */
+    default void forwardRows(float[] xn, int n, int hidden, int[] positions, KvCache[] caches, int layer, float[] out) {
+        float[] row = new float[hidden], rowOut = new float[hidden];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(xn, i * hidden, row, 0, hidden);
+            forward(row, 1, positions[i], caches[i], layer, rowOut);
+            System.arraycopy(rowOut, 0, out, i * hidden, hidden);
+        }
+    }
+
     /** Floats per position this layer stores as keys, and as values, in the cache (all its cached heads). */
     int cacheKeyWidth();
 

@@ -5,10 +5,11 @@ import java.util.List;
 
 /**
  * One decode step for several sequences at once (continuous batching): each sequence has its own
- * {@link InferenceState} (KV cache, position) and adds one token. The embeddings and every layer's attention run per
- * sequence (their caches differ), but each layer's feed-forward block runs ONCE over all the rows, so a routed
- * expert chosen by several sequences, the router, the shared expert and a dense MLP are read once per step, and so
- * is the LM head. All sequences must route with the same mask (one expert set per batch).
+ * {@link InferenceState} (KV cache, position) and adds one token. The embeddings and the attention itself run per
+ * sequence (their caches differ), but the attention's projections (multi-head / grouped-query attention:
+ * {@link AttentionLayer#forwardRows}) and each layer's feed-forward block run ONCE over all the rows, so they, a
+ * routed expert chosen by several sequences, the router, the shared expert and a dense MLP are read once per step,
+ * and so is the LM head. All sequences must route with the same mask (one expert set per batch).
  *
  * <p>The floats are those of decoding each sequence alone except where a product over several rows sums in another
  * order than over one row (the batched kernels); {@code BatchedDecodeTest} measures the difference.
@@ -39,19 +40,18 @@ public final class BatchedDecode {
     private static float[][] run(Model model, int[] tokens, List<InferenceState> states, ForwardContext context) {
         model.checkShards();
         int n = tokens.length, hidden = model.spec().hiddenSize();
-        float[][] own = new float[n][];
-        for (int i = 0; i < n; i++) own[i] = model.embed(new int[]{tokens[i]}, states.get(i).position());
         float[] batch = new float[n * hidden];
+        int[] positions = new int[n];
+        KvCache[] caches = new KvCache[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = states.get(i).position();
+            caches[i] = states.get(i).cache();
+            System.arraycopy(model.embed(new int[]{tokens[i]}, positions[i]), 0, batch, i * hidden, hidden);
+        }
         List<DecoderLayer> layers = model.layers();
         for (int l = 0; l < layers.size(); l++) {
-            DecoderLayer layer = layers.get(l);
-            for (int i = 0; i < n; i++) {
-                InferenceState s = states.get(i);
-                layer.attend(own[i], 1, s.position(), s.cache());
-                System.arraycopy(own[i], 0, batch, i * hidden, hidden);
-            }
+            layers.get(l).attendRows(batch, n, positions, caches);
             model.feedForwardLayer(l, batch, n, context);
-            for (int i = 0; i < n; i++) System.arraycopy(batch, i * hidden, own[i], 0, hidden);
         }
         for (InferenceState s : states) s.advance(1);
         float[] logits = model.logits(batch, n, 0, true);

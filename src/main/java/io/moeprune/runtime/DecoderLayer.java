@@ -53,6 +53,21 @@ public record DecoderLayer(int index, RmsNorm inputNorm, AttentionLayer attentio
         attend(x, n, startPos, cache, rows(x, n));
     }
 
+    /**
+     * The first half of {@link #forward} for a batched decode step: row i of x [n, hidden] is the next token of
+     * sequence i, at {@code positions[i]} of its own cache {@code caches[i]} ({@link AttentionLayer#forwardRows}).
+     */
+    public void attendRows(float[] x, int n, int[] positions, KvCache[] caches) {
+        float[][] rows = rows(x, n);
+        long t = PhaseTimes.start();
+        float[] xn = inputNorm.normalizedRows(x, n, rows[0]);
+        PhaseTimes.end(PhaseTimes.Phase.NORM, t);
+        attention.forwardRows(xn, n, x.length / n, positions, caches, index, rows[1]);
+        t = PhaseTimes.start();
+        addScaled(x, rows[1], n);
+        PhaseTimes.end(PhaseTimes.Phase.RESIDUAL, t);
+    }
+
     private void attend(float[] x, int n, int startPos, KvCache cache, float[][] rows) {
         long t = PhaseTimes.start();
         // Both rows are overwritten before they are read: the norm writes every row, the attention every element.

@@ -2,6 +2,9 @@ package io.moeprune.runtime;
 
 import io.moeprune.kernels.Kernels;
 
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
 /** One of gpt-oss's fused expert projections (gate_up or down), for every expert, in its stored form. */
 sealed interface ExpertProjection permits InputMajorProjection, Mxfp4Projection {
     /** Inputs per token. */
@@ -12,6 +15,12 @@ sealed interface ExpertProjection permits InputMajorProjection, Mxfp4Projection 
 
     /** Bytes of one expert's stored matrix. */
     long expertBytes();
+
+    /** The memory expert {@code e}'s matrix is read from, in a fixed order ({@link ExpertWeights#expertMemory}). */
+    List<MemorySegment> expertMemory(int e);
+
+    /** This projection with expert e read from {@code memory.get(e)} where not null ({@link ExpertWeights#readingFrom}). */
+    ExpertProjection readingFrom(List<List<MemorySegment>> memory);
 
     /**
      * out_j = bias[e·out, (e + 1)·out) + W_e · in_j for every active expert a (id e = active[a]) and each of its

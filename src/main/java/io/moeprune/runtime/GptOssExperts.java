@@ -5,7 +5,10 @@ import io.moeprune.kernels.Mxfp4Matrix;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.kernels.Weights;
 
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.IntBinaryOperator;
 
 /**
@@ -66,6 +69,31 @@ public final class GptOssExperts implements ExpertWeights {
     @Override
     public long expertBytes() {
         return gateUp.expertBytes() + down.expertBytes();
+    }
+
+    /** gate_up's memory, then down's. */
+    @Override
+    public List<MemorySegment> expertMemory(int e) {
+        List<MemorySegment> m = new ArrayList<>(gateUp.expertMemory(e));
+        m.addAll(down.expertMemory(e));
+        return List.copyOf(m);
+    }
+
+    @Override
+    public ExpertWeights readingFrom(List<List<MemorySegment>> memory) {
+        int gateUpParts = gateUp.expertMemory(0).size();
+        List<List<MemorySegment>> gu = new ArrayList<>(count), dn = new ArrayList<>(count);
+        for (List<MemorySegment> m : memory) {
+            gu.add(m == null ? null : m.subList(0, gateUpParts));
+            dn.add(m == null ? null : m.subList(gateUpParts, m.size()));
+        }
+        return new GptOssExperts(count, gateUp.readingFrom(gu), gateUpBias, down.readingFrom(dn), downBias, alpha, limit);
+    }
+
+    @Override
+    public void run(float[] xn, int n, int k, int hidden, int[] start, int[] order, float[] weights, float[] routed,
+                    float[] expertOut, Parallel.NextCall after) {
+        run(xn, n, k, start, order, weights, routed, expertOut);
     }
 
     /** The contract of {@link ExpertDispatch#run}: routed outputs, and each slot's unweighted output when asked. */

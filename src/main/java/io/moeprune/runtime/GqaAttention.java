@@ -106,6 +106,44 @@ public final class GqaAttention implements AttentionLayer {
         PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);
     }
 
+    /**
+     * A batched decode step: the q/k/v and output projections run once over the n rows (each matrix read once a
+     * step, not once a sequence); norms, RoPE at each row's own position, the cache append and the attention itself
+     * per sequence.
+     */
+    @Override
+    public void forwardRows(float[] xn, int n, int hidden, int[] positions, KvCache[] caches, int layer, float[] out) {
+        int qw = heads * headDim, kw = kvHeads * headDim, vw = kvHeads * valueDim, cw = heads * valueDim;
+        long t = PhaseTimes.start();
+        float[][] qkv = Linear.applyAll(xn, n, q, k, v);
+        t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
+        float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
+        normalize(qs, n, qw, qNorm);
+        normalize(ks, n, kw, kNorm);
+        if (!Float.isNaN(clip)) {
+            clamp(qs);
+            clamp(ks);
+            clamp(vs);
+        }
+        float[] ctx = new float[n * cw];
+        float[] cs = rope.newTable();
+        for (int i = 0; i < n; i++) {
+            rope.table(positions[i], cs);
+            for (int h = 0; h < heads; h++) rope.rotate(qs, i * qw + h * headDim, cs);
+            for (int h = 0; h < kvHeads; h++) rope.rotate(ks, i * kw + h * headDim, cs);
+            KvCache cache = caches[i];
+            cache.put(layer, java.util.Arrays.copyOfRange(ks, i * kw, (i + 1) * kw),
+                    java.util.Arrays.copyOfRange(vs, i * vw, (i + 1) * vw), 1, positions[i]);
+            float[] c = CausalAttention.attend(java.util.Arrays.copyOfRange(qs, i * qw, (i + 1) * qw), cache.keys(layer),
+                    cache.values(layer), cache.capacity(), 1, positions[i], heads, kvHeads, headDim, valueDim, scale,
+                    window, sinks);
+            System.arraycopy(c, 0, ctx, i * cw, cw);
+        }
+        t = PhaseTimes.end(PhaseTimes.Phase.ATTEND, t);
+        o.apply(ctx, n, out);
+        PhaseTimes.end(PhaseTimes.Phase.O_PROJ, t);
+    }
+
     private void normalize(float[] x, int n, int rowWidth, RmsNorm norm) {
         if (norm == null || qkNormKind == AttentionSpec.QkNorm.NONE) return;
         // PER_HEAD norms have width head_dim and run over every head; FULL norms span the whole row.

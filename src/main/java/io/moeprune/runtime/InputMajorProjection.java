@@ -4,6 +4,9 @@ import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.kernels.Weights;
 
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
 /**
  * A gpt-oss expert projection stored input-major in BF16 (or F32/F16): ws[e] is expert e's [in, out] matrix, a slice
  * of the checkpoint's [E, in, out] tensor. Each active expert's tokens are taken together: units of (expert, block of
@@ -28,6 +31,18 @@ record InputMajorProjection(Weights[] ws) implements ExpertProjection {
     @Override
     public long expertBytes() {
         return ws[0].byteSize();
+    }
+
+    @Override
+    public List<MemorySegment> expertMemory(int e) {
+        return List.of(ws[e].data());
+    }
+
+    @Override
+    public ExpertProjection readingFrom(List<List<MemorySegment>> memory) {
+        Weights[] moved = ws.clone();
+        for (int e = 0; e < moved.length; e++) if (memory.get(e) != null) moved[e] = ws[e].over(memory.get(e).getFirst());
+        return new InputMajorProjection(moved);
     }
 
     /**

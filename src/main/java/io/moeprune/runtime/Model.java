@@ -46,6 +46,35 @@ public final class Model implements AutoCloseable {
         return pages;
     }
 
+    /**
+     * Makes the routed experts of the MoE layers {@code layers} read from copies of their own ({@link ResidentExperts},
+     * none resident yet): from the next forward pass on, a request may route only to experts brought in. Returns them
+     * by layer. Call between forward passes; {@link #mappedExperts} undoes it.
+     */
+    public synchronized java.util.SortedMap<Integer, ResidentExperts> residentExperts(java.util.Collection<Integer> layers) {
+        java.util.SortedMap<Integer, ResidentExperts> out = new java.util.TreeMap<>();
+        for (int l : layers) {
+            if (!(this.layers.get(l).feedForward() instanceof MoeBlock moe)) {
+                throw new IllegalArgumentException("layer " + l + " is not a MoE layer");
+            }
+            ResidentExperts r = moe.experts() instanceof ResidentExperts already ? already
+                    : new ResidentExperts(l, moe.experts());
+            moe.useExperts(r);
+            out.put(l, r);
+        }
+        return java.util.Collections.unmodifiableSortedMap(out);
+    }
+
+    /** Every MoE layer reads its experts from the mapped checkpoint again; the resident copies are freed. */
+    public synchronized void mappedExperts() {
+        for (DecoderLayer layer : layers) {
+            if (layer.feedForward() instanceof MoeBlock moe && moe.experts() instanceof ResidentExperts r) {
+                moe.useExperts(r.mapped());
+                r.evictAll();
+            }
+        }
+    }
+
     /** Bytes of every mapped shard file of the checkpoint. */
     public long checkpointBytes() {
         return checkpoint.shards().values().stream().mapToLong(io.moeprune.safetensors.SafetensorsFile::fileSize).sum();

@@ -21,7 +21,8 @@ public final class MoeBlock implements FeedForward {
     private final MoeSpec spec;
     private final Linear gate;
     private final Router router;
-    private final ExpertWeights experts;
+    /** The mapped experts, or {@link ResidentExperts} over them while a server keeps copies (set between steps). */
+    private volatile ExpertWeights experts;
     private final SwiGlu shared;
     private final Linear sharedGate;
     private final float residualMultiplier;
@@ -44,6 +45,12 @@ public final class MoeBlock implements FeedForward {
 
     public ExpertWeights experts() {
         return experts;
+    }
+
+    /** Reads the routed experts from {@code replacement} from the next forward pass on (resident experts). */
+    void useExperts(ExpertWeights replacement) {
+        if (replacement.count() != experts.count()) throw new IllegalArgumentException("expert count differs");
+        experts = replacement;
     }
 
     public SwiGlu shared() {
@@ -92,13 +99,8 @@ public final class MoeBlock implements FeedForward {
         float[] expertOut = observer == null ? null : new float[n * k * hidden];
         PhaseTimes.end(PhaseTimes.Phase.ROUTER, time);
         Parallel.NextCall after = n == 1 ? NextProducts.takeAfterFeedForward() : null;
-        if (experts instanceof GptOssExperts gptOss) {
-            gptOss.run(xn, n, k, start, order, w, routed, expertOut);
-        } else {
-            // The routed experts' last call is followed by the shared expert's first, or by the next layer.
-            ExpertDispatch.run(experts, xn, n, k, hidden, start, order, w, routed, expertOut,
-                    shared == null ? after : shared.firstProduct());
-        }
+        // The routed experts' last call is followed by the shared expert's first, or by the next layer.
+        experts.run(xn, n, k, hidden, start, order, w, routed, expertOut, shared == null ? after : shared.firstProduct());
         time = PhaseTimes.start();
         float[] sharedOut = null;
         if (shared != null) {

@@ -39,6 +39,22 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
         return ws[0].byteSize();
     }
 
+    /** Blocks, then scales. */
+    @Override
+    public java.util.List<MemorySegment> expertMemory(int e) {
+        return java.util.List.of(ws[e].blocks(), ws[e].scales());
+    }
+
+    @Override
+    public ExpertProjection readingFrom(java.util.List<java.util.List<MemorySegment>> memory) {
+        Mxfp4Matrix[] moved = ws.clone();
+        for (int e = 0; e < moved.length; e++) {
+            java.util.List<MemorySegment> m = memory.get(e);
+            if (m != null) moved[e] = ws[e].over(m.get(0), m.get(1));
+        }
+        return new Mxfp4Projection(moved);
+    }
+
     @Override
     public void project(Kernels kernels, float[] bias, int[] active, int activeCount, int[] start, TokenRows inputs,
                         TokenRows outputs) {

@@ -27,6 +27,8 @@ final class BatchScheduler implements AutoCloseable {
     private final Collection<Integer> eosIds;
     private final int maxBatch;
     private final LinkedBlockingQueue<Sequence> pending = new LinkedBlockingQueue<>();
+    /** The request at the head of the line whose experts find no room until requests in flight end (null: none). */
+    private Sequence waiting;
     private final List<Sequence> active = new ArrayList<>();
     private final Thread thread;
     private volatile boolean accepting = true;
@@ -84,39 +86,71 @@ final class BatchScheduler implements AutoCloseable {
         return true;
     }
 
+    /** Stops the scheduler thread and waits for it (at most a few seconds: a step in progress ends first). */
     @Override
     public void close() {
         accepting = false;
         running = false;
         thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private void loop() {
         try {
             while (running) {
-                if (active.isEmpty()) {
+                if (active.isEmpty() && waiting == null) {
                     Sequence s = pending.poll(200, TimeUnit.MILLISECONDS);
                     if (s != null) admit(s);
                 }
                 Sequence s;
-                while (active.size() < maxBatch && (s = pending.poll()) != null) admit(s);
+                while (active.size() < maxBatch && waiting == null && (s = pending.poll()) != null) admit(s);
+                if (waiting != null && active.size() < maxBatch) {
+                    s = waiting;
+                    waiting = null;
+                    admit(s);
+                }
                 active.removeIf(q -> q.cancelled() && end(q, null));
+                if (waiting != null && waiting.cancelled()) {  // its client left while it waited for room
+                    end(waiting, null);
+                    waiting = null;
+                }
                 if (!active.isEmpty()) step(nextGroup());
             }
         } catch (InterruptedException e) {
             // close(): the server stops.
         }
         for (Sequence s : active) end(s, new IllegalStateException("the server stopped"));
+        if (waiting != null) end(waiting, new IllegalStateException("the server stopped"));
         for (Sequence s; (s = pending.poll()) != null; ) end(s, new IllegalStateException("the server stopped"));
     }
 
-    /** Chooses the pattern, prefills the prompt alone and hands out the first token; active unless already done. */
+    /**
+     * Chooses the pattern, brings its experts in, prefills the prompt alone and hands out the first token; active
+     * unless already done. A request whose experts find no room (those of requests in flight fill the budget) waits
+     * at the head of the line.
+     */
     private void admit(Sequence s) {
-        s.admitted = System.nanoTime();
+        if (s.mask == null) s.admitted = System.nanoTime();
         try {
-            ExpertRouting.Choice choice = routing.choose(s.named, s.prompt);
-            s.task = choice.task();
-            s.mask = choice.mask();
+            if (s.mask == null) {
+                ExpertRouting.Choice choice = routing.choose(s.named, s.prompt);
+                s.task = choice.task();
+                s.mask = choice.mask();
+            }
+            ExpertMemory memory = routing.memory();
+            if (memory != null && !s.pinned) {
+                if (!memory.acquire(s.mask)) {
+                    if (active.isEmpty()) throw new IllegalStateException("the experts of pattern " + s.task
+                            + " do not fit --expert-memory");
+                    waiting = s;
+                    return;
+                }
+                s.pinned = true;
+            }
             s.state = model.newState(s.prompt.length + s.maxTokens).withMask(s.mask);
             if (s.cancelled()) {
                 end(s, null);
@@ -174,6 +208,10 @@ final class BatchScheduler implements AutoCloseable {
         s.ended = true;
         s.emit(new Sequence.End(s.task, System.nanoTime() - s.admitted, error));
         s.state = null;  // the KV cache goes with the slot
+        if (s.pinned) {
+            routing.memory().release(s.mask);
+            s.pinned = false;
+        }
         inFlight.decrementAndGet();
         return true;
     }

@@ -99,6 +99,11 @@ public final class CompletionEngine implements AutoCloseable {
         scheduler.requireAccepting();
     }
 
+    /** The resident experts' counters (null when every expert is served mapped). */
+    ExpertMemory.Stats expertStats() {
+        return routing.memory() == null ? null : routing.memory().stats();
+    }
+
     /** Decode steps run so far and the sequences they advanced. */
     BatchScheduler.Counts batchCounts() {
         return scheduler.counts();
@@ -112,9 +117,10 @@ public final class CompletionEngine implements AutoCloseable {
         return scheduler.drain(timeout);
     }
 
-    /** Stops the scheduler thread (requests still in it end with an error). */
+    /** Stops the scheduler thread (requests still in it end with an error), then frees the resident experts. */
     @Override
     public void close() {
         scheduler.close();
+        routing.close();
     }
 }

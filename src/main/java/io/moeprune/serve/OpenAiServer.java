@@ -32,7 +32,9 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(String host, int port, String modelName, CompletionEngine engine) {
         this.engine = engine;
         this.modelName = modelName;
-        this.server = WebServer.builder().host(host).port(port).routing(this::routes).build().start();
+        // No shutdown hook of Helidon's own: it would stop the server at SIGTERM under the streams in flight; serve's
+        // hook drains them first and then closes this server.
+        this.server = WebServer.builder().host(host).port(port).shutdownHook(false).routing(this::routes).build().start();
     }
 
     public static OpenAiServer start(String host, int port, String modelName, CompletionEngine engine) {
@@ -54,7 +56,8 @@ public final class OpenAiServer implements AutoCloseable {
                 .get("/metrics", (req, res) -> {
                     metrics.request("/metrics", 200);
                     res.header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-                    res.send(metrics.prometheus(engine.batchCounts()).getBytes(StandardCharsets.UTF_8));
+                    res.send(metrics.prometheus(engine.batchCounts(), engine.expertStats(), engine.routing().matchCounts())
+                            .getBytes(StandardCharsets.UTF_8));
                 })
                 .get("/v1/models", (req, res) -> send(res, "/v1/models", 200, models().toString()))
                 .post("/v1/completions", (req, res) -> complete(req, res, false))

@@ -38,6 +38,8 @@ final class Sequence {
     int generated;
     long admitted;
     boolean ended;
+    /** Whether its experts are pinned in the server's resident expert memory. */
+    boolean pinned;
 
     Sequence(int[] prompt, String named, int maxTokens, Sampler sampler) {
         this.prompt = prompt;

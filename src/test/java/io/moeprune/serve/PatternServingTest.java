@@ -118,7 +118,7 @@ class PatternServingTest {
     }
 
     /** A greedy completion of TOKENS tokens through the raw HTTP API, with the pattern the server chose. */
-    private static Answer answer(HttpClient http, String base, String model, String prompt) throws Exception {
+    static Answer answer(HttpClient http, String base, String model, String prompt) throws Exception {
         String body = "{\"model\": \"" + model + "\", \"max_tokens\": " + TOKENS + ", \"temperature\": 0, \"prompt\": "
                 + io.moeprune.io.JsonFiles.mapper().writeValueAsString(prompt) + "}";
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
@@ -129,7 +129,7 @@ class PatternServingTest {
                 json.at("/usage/completion_tokens").asInt());
     }
 
-    private static long metric(HttpClient http, String base, String name) throws Exception {
+    static long metric(HttpClient http, String base, String name) throws Exception {
         String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         return text.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> Long.parseLong(l.substring(name.length() + 1)))
