@@ -29,3 +29,20 @@ cp models/moe-tiny-7d/tokenizer.json models/moe-tiny-7d/tokenizer_config.json .d
 kb=$(du -sk .devbench | cut -f1)
 echo "built .devbench: $((kb / 1024)) MB (jdk $(du -sk .devbench/jdk | cut -f1 | awk '{print int($1/1024)}') MB, slim jar $(du -k .devbench/moeprune-slim.jar | cut -f1 | awk '{print int($1/1024)}') MB)"
 if [ "$kb" -ge $((56 * 1024)) ]; then echo "build-devbench: .devbench is ${kb} KB, over the 56 MB a device call leaves" >&2; exit 1; fi
+# WITH_TESTS=1: also the test classes, the JUnit jars and bench/device/RunTests (bench/device/gpu_tests.sh,
+# runtime_tests.sh and amx_tests_and_bench.sh run JUnit classes there; build the test classes first:
+# ./mvnw -B -ntp -q test-compile).
+if [ "${WITH_TESTS:-0}" = 1 ]; then
+  mkdir -p .devbench/junit .devbench/test-classes
+  m2="${M2_REPO:-$HOME/.m2/repository}"
+  for a in org/junit/jupiter/junit-jupiter/5.13.4 org/junit/jupiter/junit-jupiter-api/5.13.4 \
+           org/junit/jupiter/junit-jupiter-engine/5.13.4 org/junit/jupiter/junit-jupiter-params/5.13.4 \
+           org/junit/platform/junit-platform-commons/1.13.4 org/junit/platform/junit-platform-engine/1.13.4 \
+           org/junit/platform/junit-platform-launcher/1.13.4 org/opentest4j/opentest4j/1.3.0 \
+           org/apiguardian/apiguardian-api/1.1.2; do
+    cp "$m2/$a/$(basename "$(dirname "$a")")-$(basename "$a").jar" .devbench/junit/
+  done
+  "$JAVA_HOME/bin/javac" -cp "$(ls .devbench/junit/*.jar | tr '\n' :)" -d .devbench/junit bench/device/RunTests.java
+  cp -r target/test-classes/io .devbench/test-classes/
+  echo "with tests: $(( $(du -sk .devbench | cut -f1) / 1024 )) MB"
+fi

@@ -7,6 +7,9 @@ import io.moeprune.kernels.Parallel;
 import io.moeprune.kernels.TransposedBatch;
 import io.moeprune.safetensors.DType;
 
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
 /**
  * A gpt-oss expert projection as the released checkpoints store it: ws[e] is expert e's MXFP4 matrix [out, in]
  * (output-major), a view into the mapped {@code *_blocks} / {@code *_scales} tensors. Work units are (expert, block of
@@ -41,15 +44,15 @@ record Mxfp4Projection(Mxfp4Matrix[] ws) implements ExpertProjection {
 
     /** Blocks, then scales. */
     @Override
-    public java.util.List<MemorySegment> expertMemory(int e) {
-        return java.util.List.of(ws[e].blocks(), ws[e].scales());
+    public List<MemorySegment> expertMemory(int e) {
+        return List.of(ws[e].blocks(), ws[e].scales());
     }
 
     @Override
-    public ExpertProjection readingFrom(java.util.List<java.util.List<MemorySegment>> memory) {
+    public ExpertProjection readingFrom(List<List<MemorySegment>> memory) {
         Mxfp4Matrix[] moved = ws.clone();
         for (int e = 0; e < moved.length; e++) {
-            java.util.List<MemorySegment> m = memory.get(e);
+            List<MemorySegment> m = memory.get(e);
             if (m != null) moved[e] = ws[e].over(m.get(0), m.get(1));
         }
         return new Mxfp4Projection(moved);
