@@ -1,0 +1,141 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.gpu.runtime.SlotLayout.Region;
+import io.moeprune.model.AttentionSpec;
+import io.moeprune.model.ModelSpec;
+import io.moeprune.runtime.DecoderLayer;
+import io.moeprune.runtime.DenseMlp;
+import io.moeprune.runtime.GqaAttention;
+import io.moeprune.runtime.Linear;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.MoeBlock;
+import io.moeprune.runtime.PerExpertWeights;
+import io.moeprune.runtime.RmsNorm;
+import io.moeprune.runtime.SwiGlu;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One decoder layer's weights as they lie in a device slot ({@link SlotLayout}), with the shapes the GPU steps need.
+ * Built from the CPU {@link Model}'s mapped tensors, so both runtimes compute with the same weights.
+ */
+record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, Norm postNorm, FeedForward feedForward,
+                 float residualMultiplier) {
+
+    /** An RMSNorm's F32 weight in the slot. */
+    record Norm(Region weight, int width, float eps) {
+        static Norm of(RmsNorm n, SlotLayout s) {
+            return n == null ? null : new Norm(s.f32(n.weight()), n.width(), n.eps());
+        }
+    }
+
+    /** A projection: its BF16 matrix [out, in] and optional F32 bias [out]. */
+    record Projection(Region weight, Region bias, int out, int in) {
+        static Projection of(Linear l, SlotLayout s) {
+            return new Projection(s.bf16(l.weights()), l.bias() == null ? null : s.f32(l.bias()), l.out(), l.in());
+        }
+    }
+
+    /** Grouped-query attention (the Llama-style families). */
+    record Gqa(GqaAttention.Parts parts, Projection q, Projection k, Projection v, Projection o, Norm qNorm, Norm kNorm,
+               Region sinks, Region invFreq) {
+    }
+
+    /** A SwiGLU MLP: gate over up as one [2·I, H] matrix, and down [H, I]. */
+    record Mlp(Region gateUp, Region down, int intermediate) {
+        static Mlp of(SwiGlu m, SlotLayout s) {
+            return new Mlp(s.bf16(m.gate(), m.up()), s.bf16(m.down()), m.intermediate());
+        }
+    }
+
+    sealed interface FeedForward permits Dense, Moe {
+        /** Floats per token this block's [gate | up] rows take, and BF16 elements its activations. */
+        int gateUpWidth();
+
+        int activationWidth();
+    }
+
+    record Dense(Mlp mlp) implements FeedForward {
+        @Override
+        public int gateUpWidth() {
+            return 2 * mlp.intermediate();
+        }
+
+        @Override
+        public int activationWidth() {
+            return mlp.intermediate();
+        }
+    }
+
+    /**
+     * A MoE block: the router in F32 (and its bias), each expert's MLP, the shared expert and its sigmoid gate (or
+     * null); {@code block} routes on the host exactly as the CPU does.
+     */
+    record Moe(MoeBlock block, Region router, Region routerBias, Mlp[] experts, Mlp shared, Projection sharedGate,
+               int numExperts, int topK) implements FeedForward {
+        @Override
+        public int gateUpWidth() {
+            return Math.max(2 * topK * experts[0].intermediate(), shared == null ? 0 : 2 * shared.intermediate());
+        }
+
+        @Override
+        public int activationWidth() {
+            return Math.max(topK * experts[0].intermediate(), shared == null ? 0 : shared.intermediate());
+        }
+    }
+
+    /** Every layer of the model, each in a layout of its own. A family the GPU does not run yet is a one-line error. */
+    static List<LayerPlan> of(Model model) {
+        ModelSpec spec = model.spec();
+        switch (spec.family()) {
+            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE -> {
+            }
+            default -> throw new MoepruneException("--device cuda does not run " + spec.family().modelType()
+                    + " yet (it runs qwen3_moe, qwen2_moe, olmoe, mixtral and granitemoe): use --device cpu");
+        }
+        List<LayerPlan> plans = new ArrayList<>();
+        for (DecoderLayer layer : model.layers()) plans.add(of(layer, spec));
+        return plans;
+    }
+
+    private static LayerPlan of(DecoderLayer layer, ModelSpec spec) {
+        SlotLayout s = new SlotLayout();
+        Norm in = Norm.of(layer.inputNorm(), s);
+        Gqa attention = gqa((GqaAttention) layer.attention(), s);
+        Norm post = Norm.of(layer.postAttentionNorm(), s);
+        FeedForward ffn = switch (layer.feedForward()) {
+            case DenseMlp d -> new Dense(Mlp.of(d.mlp(), s));
+            case MoeBlock m -> moe(m, spec, s);
+            default -> throw new MoepruneException("--device cuda: layer " + layer.index() + "'s feed-forward block "
+                    + layer.feedForward().getClass().getSimpleName() + " does not run on the GPU yet");
+        };
+        return new LayerPlan(layer.index(), s, in, attention, post, ffn, layer.residualMultiplier());
+    }
+
+    private static Gqa gqa(GqaAttention a, SlotLayout s) {
+        GqaAttention.Parts p = a.parts();
+        if (!Float.isNaN(p.clip())) {
+            // DeviceOps has no clamp; OLMoE checkpoints with clip_qkv set are rare (the released ones have null).
+            throw new MoepruneException("--device cuda does not run clip_qkv yet: use --device cpu");
+        }
+        boolean norms = p.qkNormKind() != AttentionSpec.QkNorm.NONE;
+        return new Gqa(p, Projection.of(p.q(), s), Projection.of(p.k(), s), Projection.of(p.v(), s),
+                Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,
+                p.sinks() == null ? null : s.f32(p.sinks()), s.f32(p.rope().invFreq()));
+    }
+
+    private static Moe moe(MoeBlock m, ModelSpec spec, SlotLayout s) {
+        if (!(m.experts() instanceof PerExpertWeights experts)) {
+            throw new MoepruneException("--device cuda does not run " + spec.family().modelType() + "'s experts yet");
+        }
+        Region router = s.f32(m.gate().weights());
+        Region bias = m.gate().bias() == null ? null : s.f32(m.gate().bias());
+        Mlp[] mlps = new Mlp[experts.count()];
+        for (int e = 0; e < mlps.length; e++) mlps[e] = Mlp.of(experts.expert(e), s);
+        Mlp shared = m.shared() == null ? null : Mlp.of(m.shared(), s);
+        Projection sharedGate = m.sharedGate() == null ? null : Projection.of(m.sharedGate(), s);
+        return new Moe(m, router, bias, mlps, shared, sharedGate, spec.moe().numExperts(), spec.moe().topK());
+    }
+}

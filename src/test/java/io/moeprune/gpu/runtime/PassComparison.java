@@ -1,0 +1,171 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.calibrate.Calibrator;
+import io.moeprune.calibrate.ExpertStats;
+import io.moeprune.calibrate.Statistic;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerMajorPass;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.MoeObserver;
+import io.moeprune.runtime.PrefillPass;
+import io.moeprune.runtime.PrefillPasses;
+import io.moeprune.select.Budget;
+import io.moeprune.select.ExpertSelector;
+import io.moeprune.select.Method;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+
+/**
+ * The GPU pass against the CPU's {@link LayerMajorPass} on the same model and sequences: logits, expert choices
+ * (near ties counted), calibration statistics and the masks selected from them. Shared by the CI test (HostOps as the
+ * device) and the GPU machine's test (CudaOps).
+ */
+public final class PassComparison {
+    /** Two router logits of a token closer than this make a near tie, where a BF16 product may choose the other. */
+    public static final double NEAR_TIE = 1e-3;
+
+    /**
+     * @param logitError  the largest ‖gpu − cpu‖ / ‖cpu‖ of a sequence's logits [n, vocab] before its first swap
+     * @param excused     tokens whose logits were not compared: at or after their sequence's first swapped routing
+     * @param tokens      (token, MoE layer) routings compared
+     * @param nearTies    of them, those choosing differently at a near tie ({@link #NEAR_TIE})
+     * @param withinError those choosing differently where the experts swapped are closer on the CPU than the two
+     *                    runs' router logits of that token differ (BF16 activations upstream moved the logits by more
+     *                    than the gap: on random-weight fixtures, gaps of 1e-2)
+     * @param differing   those choosing differently otherwise (should be 0)
+     * @param statError   the largest relative L2 error of a calibration statistic's [layer, expert] sums
+     * @param masksEqual  whether EASY-EP and frequency masks (half the experts per layer) from both statistics agree
+     */
+    public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
+                         double statError, boolean masksEqual) {
+        /** Whether both runs chose the same experts for every token. */
+        public boolean sameChoices() {
+            return nearTies + withinError + differing == 0;
+        }
+    }
+
+    /** What a run saw: every sequence's logits and each (sequence, layer)'s chosen experts and router logits. */
+    private record Seen(float[][] logits, Map<String, int[]> chosen, Map<String, float[]> routerLogits) {
+    }
+
+    private PassComparison() {
+    }
+
+    /** Compares the pass of {@code gpu} with the CPU's on {@code seqs}, including a calibration of each. */
+    public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu) {
+        Seen cpu = run(PrefillPasses.CPU.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL), seqs);
+        Seen dev = run(gpu.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL), seqs);
+        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
+        long tokens = 0;
+        int nearTies = 0, withinError = 0, differing = 0;
+        int[] firstSwap = new int[seqs.size()];
+        for (int s = 0; s < seqs.size(); s++) firstSwap[s] = seqs.get(s).length;
+        for (Map.Entry<String, int[]> c : cpu.chosen().entrySet()) {
+            int[] mine = dev.chosen().get(c.getKey());
+            int seq = Integer.parseInt(c.getKey().substring(0, c.getKey().indexOf('/')));
+            float[] z = cpu.routerLogits().get(c.getKey()), zDev = dev.routerLogits().get(c.getKey());
+            for (int t = 0; t < c.getValue().length / k; t++) {
+                tokens++;
+                int[] a = sorted(c.getValue(), t * k, k), b = sorted(mine, t * k, k);
+                if (Arrays.equals(a, b)) continue;
+                firstSwap[seq] = Math.min(firstSwap[seq], t);
+                double moved = 0;
+                for (int i = 0; i < e; i++) moved = Math.max(moved, Math.abs(z[t * e + i] - zDev[t * e + i]));
+                if (closeSwap(a, b, z, t * e, NEAR_TIE)) nearTies++;
+                else if (closeSwap(a, b, z, t * e, 2 * moved)) withinError++;
+                else differing++;
+            }
+        }
+        // A swapped expert changes its token's output outright, and through attention every later token's: the
+        // logits are compared up to each sequence's first swap (the swaps are counted and bounded above).
+        double logitError = 0;
+        int excused = 0;
+        for (int s = 0; s < seqs.size(); s++) {
+            int n = seqs.get(s).length, upTo = firstSwap[s];
+            excused += n - upTo;
+            if (upTo == 0) continue;
+            float[] a = Arrays.copyOf(dev.logits()[s], upTo * vocab), b = Arrays.copyOf(cpu.logits()[s], upTo * vocab);
+            logitError = Math.max(logitError, relativeError(a, b));
+        }
+        List<String> names = seqs.stream().map(Arrays::toString).toList();
+        ExpertStats cpuStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+        ExpertStats devStats;
+        PrefillPasses.use(gpu, "test device");
+        try {
+            devStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+        } finally {
+            PrefillPasses.reset();
+        }
+        double statError = 0;
+        for (Statistic stat : Statistic.values()) {
+            double[][] a = cpuStats.aggregate(stat), b = devStats.aggregate(stat);
+            for (int l = 0; l < a.length; l++) statError = Math.max(statError, relativeError(b[l], a[l]));
+        }
+        boolean masksEqual = true;
+        for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
+            int[][] ma = ExpertSelector.select(m.scores(cpuStats, 0), Budget.perLayer(e / 2), k);
+            int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
+            masksEqual &= Arrays.deepEquals(ma, mb);
+        }
+        return new Result(logitError, excused, tokens, nearTies, withinError, differing, statError, masksEqual);
+    }
+
+    private static Seen run(PrefillPass pass, List<int[]> seqs) {
+        float[][] logits = new float[seqs.size()][];
+        Map<String, int[]> chosen = new HashMap<>();
+        Map<String, float[]> z = new HashMap<>();
+        IntFunction<MoeObserver> observers = s -> t -> {
+            chosen.put(s + "/" + t.layer(), t.chosen().clone());
+            z.put(s + "/" + t.layer(), t.routerLogits().clone());
+        };
+        pass.run(seqs, observers, (s, l) -> logits[s] = l, LayerMajorListener.NONE);
+        return new Seen(logits, chosen, z);
+    }
+
+    /** Whether an expert chosen by one run only is within {@code gap} (CPU logits) of one chosen by the other only. */
+    private static boolean closeSwap(int[] a, int[] b, float[] z, int off, double gap) {
+        for (int x : a) {
+            if (Arrays.binarySearch(b, x) >= 0) continue;
+            for (int y : b) {
+                if (Arrays.binarySearch(a, y) < 0 && Math.abs(z[off + x] - z[off + y]) < gap) return true;
+            }
+        }
+        return false;
+    }
+
+    private static int[] sorted(int[] ids, int from, int k) {
+        int[] s = Arrays.copyOfRange(ids, from, from + k);
+        Arrays.sort(s);
+        return s;
+    }
+
+    public static double relativeError(float[] a, float[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < b.length; i++) {
+            double d = a[i] - b[i];
+            num += d * d;
+            den += (double) b[i] * b[i];
+        }
+        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    private static double relativeError(double[] a, double[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < b.length; i++) {
+            num += (a[i] - b[i]) * (a[i] - b[i]);
+            den += b[i] * b[i];
+        }
+        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    /** The pass factory of a device. */
+    public static PrefillPasses.Factory on(DeviceOps ops, long bound) {
+        return (model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound);
+    }
+}
