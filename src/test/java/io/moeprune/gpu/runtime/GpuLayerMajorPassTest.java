@@ -3,10 +3,6 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
-import io.moeprune.io.DocumentForms;
-import io.moeprune.io.Documents;
-import io.moeprune.tokenizer.Tokenizer;
-import io.moeprune.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -15,10 +11,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -37,19 +30,12 @@ class GpuLayerMajorPassTest {
     static final Path SHARED = Path.of("../shared/models");
     static final Path DATA = Path.of("../shared/data/domains");
 
-    static List<int[]> randomSequences(int vocab, int... lengths) {
-        Random r = new Random(22);
-        List<int[]> seqs = new ArrayList<>();
-        for (int n : lengths) seqs.add(r.ints(n, 0, vocab).toArray());
-        return seqs;
-    }
-
     @Test
     void matchesTheCpuOnTheSharedModel() throws IOException {
         Path dir = SHARED.resolve("moe-tiny-7d");
         Assumptions.assumeTrue(Files.isDirectory(dir) && Files.isDirectory(DATA), "shared test bed absent: " + dir);
         try (Model model = Models.open(dir); HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = sharedSequences(dir, 3, 40);
+            List<int[]> seqs = PassComparison.documentSequences(dir, DATA.resolve("medical.dev.jsonl"), 3, 40);
             PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30));
             System.out.println("moe-tiny-7d: " + r);
             assertBounds("moe-tiny-7d", r, 1e-2);
@@ -71,22 +57,11 @@ class GpuLayerMajorPassTest {
         }
     }
 
-    /** The first {@code count} medical dev documents of the shared test bed, tokenised, at most {@code max} tokens. */
-    static List<int[]> sharedSequences(Path dir, int count, int max) throws IOException {
-        Tokenizer tok = Tokenizers.load(dir);
-        List<int[]> seqs = new ArrayList<>();
-        for (String t : Documents.read(DATA.resolve("medical.dev.jsonl"), DocumentForms.of(null, null)).subList(0, count)) {
-            int[] ids = tok.encode(t);
-            seqs.add(Arrays.copyOf(ids, Math.min(ids.length, max)));
-        }
-        return seqs;
-    }
-
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe"})
     void matchesTheCpuOnConformanceFamilies(String fixture) {
         try (Model model = Models.open(FIXTURES.resolve(fixture)); HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
             PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30));
             System.out.println(fixture + ": " + r);
             assertBounds(fixture, r, 2e-2);

@@ -15,10 +15,20 @@ import io.moeprune.select.Budget;
 import io.moeprune.select.ExpertSelector;
 import io.moeprune.select.Method;
 
+import io.moeprune.io.DocumentForms;
+import io.moeprune.io.Documents;
+import io.moeprune.tokenizer.Tokenizer;
+import io.moeprune.tokenizer.Tokenizers;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.function.IntFunction;
 
 /**
@@ -162,6 +172,47 @@ public final class PassComparison {
             den += b[i] * b[i];
         }
         return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    /** Random token sequences of the given lengths (a fixed seed). */
+    public static List<int[]> randomSequences(int vocab, int... lengths) {
+        Random r = new Random(22);
+        List<int[]> seqs = new ArrayList<>();
+        for (int n : lengths) seqs.add(r.ints(n, 0, vocab).toArray());
+        return seqs;
+    }
+
+    /** The first {@code count} documents of a JSONL file, tokenised by the model's tokenizer, at most {@code max} tokens. */
+    public static List<int[]> documentSequences(Path modelDir, Path jsonl, int count, int max) throws IOException {
+        Tokenizer tok = Tokenizers.load(modelDir);
+        List<int[]> seqs = new ArrayList<>();
+        List<String> texts = Documents.read(jsonl, DocumentForms.of(null, null));
+        for (String t : texts.subList(0, Math.min(count, texts.size()))) {
+            int[] ids = tok.encode(t);
+            seqs.add(Arrays.copyOf(ids, Math.min(ids.length, max)));
+        }
+        return seqs;
+    }
+
+    /**
+     * Paragraphs of this repository's Markdown pages (README.md, docs/*.md: they travel with the working tree to the
+     * GPU machine), tokenised, of at least 16 and at most {@code max} tokens each, {@code count} of them.
+     */
+    public static List<int[]> markdownSequences(Path modelDir, int count, int max) throws IOException {
+        Tokenizer tok = Tokenizers.load(modelDir);
+        List<Path> pages = new ArrayList<>(List.of(Path.of("README.md")));
+        try (var docs = Files.list(Path.of("docs"))) {
+            docs.filter(p -> p.toString().endsWith(".md")).sorted().forEach(pages::add);
+        }
+        List<int[]> seqs = new ArrayList<>();
+        for (Path page : pages) {
+            for (String paragraph : Files.readString(page).split("\n\\s*\n")) {
+                int[] ids = tok.encode(paragraph);
+                if (ids.length >= 16) seqs.add(Arrays.copyOf(ids, Math.min(ids.length, max)));
+                if (seqs.size() == count) return seqs;
+            }
+        }
+        return seqs;
     }
 
     /** The pass factory of a device. */

@@ -52,7 +52,7 @@ class WeightScheduleTest {
     }
 
     private static List<int[]> sequences(Model model) {
-        return GpuLayerMajorPassTest.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+        return PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
     }
 
     @Test
