@@ -5,14 +5,21 @@ import io.moeprune.gpu.ops.DeviceOps;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /**
  * The layer-major weight schedule: two device slots, each sized for the largest layer, and two pinned staging
- * buffers. While layer L computes in one slot, the host stages layer L+1 into pinned memory and queues its copy into
- * the other slot on the copy stream, so each layer's weights cross the bus once per run, overlapping the compute of
- * the layer before. The fences order the two streams: a slot's copy waits until the compute of the layer two back
- * (its last user) has finished, the compute of a layer waits for its copy, and the host waits for the copy that last
- * read a staging buffer before refilling it.
+ * buffers, so that three things overlap: the compute of layer L (compute stream), the copy of layer L+1 into the other
+ * slot (copy stream, queued before L's compute), and the staging of layer L+2 from the mapped checkpoint into pinned
+ * memory (a host thread). Each layer's weights cross the bus once per run. Fences order the streams: a slot's copy
+ * waits until the compute of the layer two back (its last user) has passed, a layer's compute waits for its copy, and
+ * the host waits for the copy that last read a staging buffer before refilling it.
+ *
+ * <p>Only the calling thread touches {@link DeviceOps}; the staging thread only reads the checkpoint and writes
+ * pinned memory.
  */
 final class WeightStream implements AutoCloseable {
     private final DeviceOps ops;
@@ -21,22 +28,31 @@ final class WeightStream implements AutoCloseable {
     private final MemorySegment[] staging = new MemorySegment[2];
     private final long[] copied;
     private final long[] slotFree = new long[2];
+    private final ExecutorService stager = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "moeprune-gpu-staging");
+        t.setDaemon(true);
+        return t;
+    });
+    /** The staging of the next layer to copy (l+1 at {@link #enter}(l)), or null. */
+    private CompletableFuture<Void> staged;
 
-    /** Allocates the slots ({@code slotBytes} each: {@link #slotBytes}) and queues layer 0's copy. */
+    /** Allocates the slots ({@code slotBytes} each: {@link #slotBytes}), queues layer 0's copy, stages layer 1. */
     WeightStream(DeviceOps ops, List<LayerPlan> layers, long slotBytes) {
         this.ops = ops;
         this.layers = layers;
         this.copied = new long[layers.size()];
         try {
             for (int s = 0; s < 2; s++) {
-                slots[s] = ops.alloc(slotBytes, "layer weights (slot " + (s + 1) + " of 2, " + slotBytes + " bytes)");
+                slots[s] = ops.alloc(slotBytes, "layer weights (slot " + (s + 1) + " of 2)");
                 staging[s] = ops.pinnedHost(slotBytes);
             }
         } catch (RuntimeException e) {
             close();
             throw e;
         }
-        queue(0);
+        layers.getFirst().layout().stage(staging[0]);
+        queueCopy(0);
+        if (layers.size() > 1) staged = stageInBackground(1);
     }
 
     /** Bytes a slot needs: the largest layer's layout. */
@@ -45,14 +61,23 @@ final class WeightStream implements AutoCloseable {
     }
 
     /**
-     * Layer {@code l}'s slot, ready for the compute stream: queues layer l+1's copy first (so it overlaps l's
-     * compute), then makes the compute stream wait for l's copy and dequantises what came raw.
+     * Layer {@code l}'s slot, ready for the compute stream: queues layer l+1's copy first (staged meanwhile, so it
+     * overlaps l's compute), makes the compute stream wait for l's copy, dequantises what came raw, and starts staging
+     * layer l+2 into the staging buffer l's copy has finished reading.
      */
     DeviceBuffer enter(int l) {
-        if (l + 1 < layers.size()) queue(l + 1);
+        if (l + 1 < layers.size()) {
+            awaitStaging();
+            if (l + 1 >= 2) ops.copyWaits(slotFree[(l + 1) % 2]);   // layer l-1's compute is done with the slot
+            queueCopy(l + 1);
+        }
         ops.computeWaits(copied[l]);
         DeviceBuffer slot = slots[l % 2];
         layers.get(l).layout().dequantize(ops, slot);
+        if (l + 2 < layers.size()) {
+            ops.hostWaits(copied[l]);   // layer l's copy has read staging[l % 2]
+            staged = stageInBackground(l + 2);
+        }
         return slot;
     }
 
@@ -61,15 +86,26 @@ final class WeightStream implements AutoCloseable {
         slotFree[l % 2] = ops.computeFence();
     }
 
-    private void queue(int l) {
-        int s = l % 2;
-        if (l >= 2) {
-            ops.copyWaits(slotFree[s]);     // layer l-2's compute is done with the slot
-            ops.hostWaits(copied[l - 2]);   // and its copy with the staging buffer
-        }
+    private CompletableFuture<Void> stageInBackground(int l) {
+        MemorySegment into = staging[l % 2];
         SlotLayout layout = layers.get(l).layout();
-        layout.stage(staging[s]);
-        ops.uploadOnCopyStream(staging[s].asSlice(0, layout.bytes()), slots[s], 0);
+        return CompletableFuture.runAsync(() -> layout.stage(into), stager);
+    }
+
+    private void awaitStaging() {
+        try {
+            staged.join();
+        } catch (CompletionException e) {
+            // A staging thread's failure (a shard truncated under us: InternalError) is the caller's.
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err;
+            throw e;
+        }
+    }
+
+    private void queueCopy(int l) {
+        SlotLayout layout = layers.get(l).layout();
+        ops.uploadOnCopyStream(staging[l % 2].asSlice(0, layout.bytes()), slots[l % 2], 0);
         copied[l] = ops.copyFence();
     }
 
@@ -81,6 +117,8 @@ final class WeightStream implements AutoCloseable {
 
     @Override
     public void close() {
+        if (staged != null) staged.cancel(false);
+        stager.shutdownNow();
         for (int s = 0; s < 2; s++) {
             if (slots[s] != null) ops.free(slots[s]);
             slots[s] = null;
