@@ -1,6 +1,9 @@
 package io.moeprune.gpu.runtime;
 
 import io.moeprune.gpu.ops.HostOps;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import org.junit.jupiter.api.Assumptions;
@@ -11,7 +14,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -54,6 +61,24 @@ class GpuLayerMajorPassTest {
             assertTrue(r.masksEqual(), what + " masks " + r);
         } else {
             assertTrue(r.statError() < 0.1, what + " statistics " + r);
+        }
+    }
+
+    @Test
+    void routesAroundMaskedExpertsAsTheCpuDoes() {
+        try (Model model = Models.open(FIXTURES.resolve("qwen2_moe")); HostOps ops = new HostOps(1L << 30)) {
+            Map<Integer, int[]> kept = new HashMap<>();
+            for (int layer : model.spec().moeLayers()) kept.put(layer, new int[]{0, 2, 3, 5, 6});
+            ExpertMask mask = ExpertMask.of(kept, model.spec().moe().numExperts());
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 13);
+            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30), mask);
+            System.out.println("qwen2_moe masked: " + r);
+            assertTrue(r.logitError() < 2e-2, "logits " + r);
+            assertEquals(0, r.differing(), "expert choices " + r);
+            Set<Integer> chosen = new HashSet<>();
+            new GpuLayerMajorPass(model, mask, LayerMajorPass.Logits.NONE, ops, 1L << 30).run(seqs,
+                    s -> t -> { for (int id : t.chosen()) chosen.add(id); }, (s, l) -> { }, LayerMajorListener.NONE);
+            assertEquals(Set.of(0, 2, 3, 5, 6), chosen);
         }
     }
 

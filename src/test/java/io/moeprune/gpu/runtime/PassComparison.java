@@ -69,8 +69,13 @@ public final class PassComparison {
 
     /** Compares the pass of {@code gpu} with the CPU's on {@code seqs}, including a calibration of each. */
     public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu) {
-        Seen cpu = run(PrefillPasses.CPU.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL), seqs);
-        Seen dev = run(gpu.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL), seqs);
+        return compare(model, seqs, gpu, ExpertMask.NONE);
+    }
+
+    /** The same with both passes routing around the experts {@code mask} removes (calibration runs unmasked). */
+    public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu, ExpertMask mask) {
+        Seen cpu = run(PrefillPasses.CPU.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
+        Seen dev = run(gpu.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
         int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
         long tokens = 0;
         int nearTies = 0, withinError = 0, differing = 0;
