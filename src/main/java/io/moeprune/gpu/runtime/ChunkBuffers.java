@@ -13,37 +13,39 @@ import java.util.List;
  */
 final class ChunkBuffers implements AutoCloseable {
     /** The widths (elements per token) the buffers are sized by. */
-    record Widths(int hidden, int qkv, int attention, int experts, int topK, int gateUp, int activation) {
+    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, int gateUp,
+                  int activation) {
         static Widths of(ModelSpec spec, List<LayerPlan> layers) {
-            int qkv = 0, attention = 0, gateUp = 0, activation = 0;
+            int qkv = 0, qkvBf16 = 0, attention = 0, gateUp = 0, activation = 0;
             for (LayerPlan l : layers) {
-                LayerPlan.Gqa a = l.attention();
-                qkv = Math.max(qkv, a.q().out() + a.k().out() + a.v().out());
-                attention = Math.max(attention, a.o().in());
+                qkv = Math.max(qkv, l.attention().scratchFloats());
+                qkvBf16 = Math.max(qkvBf16, l.attention().scratchBf16());
+                attention = Math.max(attention, l.attention().outputWidth());
                 gateUp = Math.max(gateUp, l.feedForward().gateUpWidth());
                 activation = Math.max(activation, l.feedForward().activationWidth());
             }
-            return new Widths(spec.hiddenSize(), qkv, attention, Math.max(1, spec.moe().numExperts()),
+            return new Widths(spec.hiddenSize(), qkv, qkvBf16, attention, Math.max(1, spec.moe().numExperts()),
                     Math.max(1, spec.moe().topK()), gateUp, activation);
         }
 
         /** Device bytes per token of a chunk, its x rows excluded. */
         long bytesPerToken() {
             long h = hidden, k = topK;
-            return 4 * h + 2 * h + 4L * qkv + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k + 2 * k * h
-                    + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4;
+            return 4 * h + 2 * h + 4L * qkv + 2L * qkvBf16 + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k
+                    + 2 * k * h + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4;
         }
     }
 
     /** Buffers a chunk allocates (for the plan's rounding reserve). */
-    static final int BUFFERS = 21;
+    static final int BUFFERS = 22;
 
     private final DeviceOps ops;
     private final List<DeviceBuffer> owned = new ArrayList<>();
     final int tokens;
     /** x [T, H]: the chunk's residual rows when the residual streams wait on the host; null when resident. */
     final DeviceBuffer x;
-    final DeviceBuffer xn, xnBf16, qkv, attention, attentionBf16, branch, positions, starts;
+    /** qkv: the attention's intermediate rows (GQA: [q | k | v] per token); qkvBf16: its BF16 product inputs (MLA). */
+    final DeviceBuffer xn, xnBf16, qkv, qkvBf16, attention, attentionBf16, branch, positions, starts;
     final DeviceBuffer routerLogits, gatherIndex, slotRow, slotWeight, gathered, gateUp, activationBf16, expertRows;
     final DeviceBuffer slotNorms, turns, sharedOut, sharedGate;
 
@@ -56,6 +58,7 @@ final class ChunkBuffers implements AutoCloseable {
             xn = alloc(4 * t * h, "normalised rows");
             xnBf16 = alloc(2 * t * h, "normalised rows (BF16)");
             qkv = alloc(4 * t * w.qkv(), "q, k and v");
+            qkvBf16 = alloc(2 * t * w.qkvBf16(), "attention product inputs (BF16)");
             attention = alloc(4 * t * w.attention(), "attention outputs");
             attentionBf16 = alloc(2 * t * w.attention(), "attention outputs (BF16)");
             branch = alloc(4 * t * h, "branch outputs");

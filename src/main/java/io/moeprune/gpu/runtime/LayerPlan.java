@@ -8,6 +8,7 @@ import io.moeprune.runtime.DecoderLayer;
 import io.moeprune.runtime.DenseMlp;
 import io.moeprune.runtime.GqaAttention;
 import io.moeprune.runtime.Linear;
+import io.moeprune.runtime.MlaAttention;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.MoeBlock;
 import io.moeprune.runtime.PerExpertWeights;
@@ -21,7 +22,7 @@ import java.util.List;
  * One decoder layer's weights as they lie in a device slot ({@link SlotLayout}), with the shapes the GPU steps need.
  * Built from the CPU {@link Model}'s mapped tensors, so both runtimes compute with the same weights.
  */
-record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, Norm postNorm, FeedForward feedForward,
+record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attention, Norm postNorm, FeedForward feedForward,
                  float residualMultiplier) {
 
     /** An RMSNorm's F32 weight in the slot. */
@@ -38,9 +39,72 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, No
         }
     }
 
+    /** A layer's attention, with the chunk scratch it needs per token. */
+    sealed interface Attention permits Gqa, Mla {
+        /** F32 elements per token of its intermediate rows. */
+        int scratchFloats();
+
+        /** BF16 elements per token of its intermediate product inputs. */
+        int scratchBf16();
+
+        /** Elements per token of the attention output (o_proj's input). */
+        int outputWidth();
+    }
+
     /** Grouped-query attention (the Llama-style families). */
     record Gqa(GqaAttention.Parts parts, Projection q, Projection k, Projection v, Projection o, Norm qNorm, Norm kNorm,
-               Region sinks, Region invFreq) {
+               Region sinks, Region invFreq) implements Attention {
+        @Override
+        public int scratchFloats() {
+            return q.out() + k.out() + v.out();
+        }
+
+        @Override
+        public int scratchBf16() {
+            return 0;
+        }
+
+        @Override
+        public int outputWidth() {
+            return o.in();
+        }
+    }
+
+    /**
+     * DeepSeek's multi-head latent attention, computed in its expanded form on the device (a prefill: per head keys
+     * [k_nope | the shared rope key] and values from kv_b_proj of the normalised latent; the CPU's absorbed form is the
+     * same sum in another order). {@code q} without a query LoRA, else {@code qA}, {@code qANorm}, {@code qB}.
+     */
+    record Mla(MlaAttention.Parts parts, Projection q, Projection qA, Norm qANorm, Projection qB, Projection kvA,
+               Norm kvANorm, Projection kvB, Projection o, Region invFreq) implements Attention {
+        int qkDim() {
+            return parts.nope() + parts.ropeDim();
+        }
+
+        int keyWidth() {
+            return parts.kvRank() + parts.ropeDim();
+        }
+
+        int queryRank() {
+            return qA == null ? 0 : qA.out();
+        }
+
+        @Override
+        public int scratchFloats() {
+            int h = parts.heads();
+            return h * qkDim() + queryRank() + keyWidth() + parts.kvRank() + h * (parts.nope() + parts.valueDim())
+                    + h * qkDim() + h * parts.valueDim();
+        }
+
+        @Override
+        public int scratchBf16() {
+            return Math.max(queryRank(), parts.kvRank());
+        }
+
+        @Override
+        public int outputWidth() {
+            return parts.heads() * parts.valueDim();
+        }
     }
 
     /** A SwiGLU MLP: gate over up as one [2·I, H] matrix, and down [H, I]. */
@@ -90,10 +154,11 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, No
     static List<LayerPlan> of(Model model) {
         ModelSpec spec = model.spec();
         switch (spec.family()) {
-            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE -> {
+            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE, DEEPSEEK_V2, DEEPSEEK_V3 -> {
             }
             default -> throw new MoepruneException("--device cuda does not run " + spec.family().modelType()
-                    + " yet (it runs qwen3_moe, qwen2_moe, olmoe, mixtral and granitemoe): use --device cpu");
+                    + " yet (it runs qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, deepseek_v2 and deepseek_v3):"
+                    + " use --device cpu");
         }
         List<LayerPlan> plans = new ArrayList<>();
         for (DecoderLayer layer : model.layers()) plans.add(of(layer, spec));
@@ -103,7 +168,12 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, No
     private static LayerPlan of(DecoderLayer layer, ModelSpec spec) {
         SlotLayout s = new SlotLayout();
         Norm in = Norm.of(layer.inputNorm(), s);
-        Gqa attention = gqa((GqaAttention) layer.attention(), s);
+        Attention attention = switch (layer.attention()) {
+            case GqaAttention g -> gqa(g, s);
+            case MlaAttention m -> mla(m, s);
+            default -> throw new MoepruneException("--device cuda: layer " + layer.index() + "'s attention "
+                    + layer.attention().getClass().getSimpleName() + " does not run on the GPU yet");
+        };
         Norm post = Norm.of(layer.postAttentionNorm(), s);
         FeedForward ffn = switch (layer.feedForward()) {
             case DenseMlp d -> new Dense(Mlp.of(d.mlp(), s));
@@ -124,6 +194,14 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Gqa attention, No
         return new Gqa(p, Projection.of(p.q(), s), Projection.of(p.k(), s), Projection.of(p.v(), s),
                 Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,
                 p.sinks() == null ? null : s.f32(p.sinks()), s.f32(p.rope().invFreq()));
+    }
+
+    private static Mla mla(MlaAttention a, SlotLayout s) {
+        MlaAttention.Parts p = a.parts();
+        boolean lora = p.q() == null;
+        return new Mla(p, lora ? null : Projection.of(p.q(), s), lora ? Projection.of(p.qA(), s) : null,
+                lora ? Norm.of(p.qANorm(), s) : null, lora ? Projection.of(p.qB(), s) : null, Projection.of(p.kvA(), s),
+                Norm.of(p.kvANorm(), s), Projection.of(p.kvB(), s), Projection.of(p.o(), s), s.f32(p.rope().invFreq()));
     }
 
     private static Moe moe(MoeBlock m, ModelSpec spec, SlotLayout s) {

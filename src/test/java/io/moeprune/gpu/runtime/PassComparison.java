@@ -31,6 +31,9 @@ import java.util.Map;
 import java.util.Random;
 import java.util.function.IntFunction;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 /**
  * The GPU pass against the CPU's {@link LayerMajorPass} on the same model and sequences: logits, expert choices
  * (near ties counted), calibration statistics and the masks selected from them. Shared by the CI test (HostOps as the
@@ -39,24 +42,30 @@ import java.util.function.IntFunction;
 public final class PassComparison {
     /** Two router logits of a token closer than this make a near tie, where a BF16 product may choose the other. */
     public static final double NEAR_TIE = 1e-3;
+    /** A token's router logits moved by at most this share of their spread (max − min) between the runs. */
+    public static final double MOVED = 0.02;
 
     /**
      * @param logitError  the largest ‖gpu − cpu‖ / ‖cpu‖ of a sequence's logits [n, vocab] before its first swap
      * @param excused     tokens whose logits were not compared: at or after their sequence's first swapped routing
      * @param tokens      (token, MoE layer) routings compared
      * @param nearTies    of them, those choosing differently at a near tie ({@link #NEAR_TIE})
-     * @param withinError those choosing differently where the experts swapped are closer on the CPU than the two
-     *                    runs' router logits of that token differ (BF16 activations upstream moved the logits by more
-     *                    than the gap: on random-weight fixtures, gaps of 1e-2)
+     * @param withinError those choosing differently, not at a near tie, where the swapped experts' logits are closer
+     *                    than twice the token's logits moved between the runs, or the logits moved by at most
+     *                    {@link #MOVED} of their spread: BF16 activations upstream moved them across a boundary of the
+     *                    routing (with selection biases and expert groups the boundary is not between two logits:
+     *                    DeepSeek-V3's sigmoid scores plus bias, its group scores)
      * @param differing   those choosing differently otherwise (should be 0)
+     * @param downstream  those choosing differently at or after a token of their sequence that swapped in an earlier
+     *                    layer (whose output then differs outright: not a comparison of the two runtimes any more)
      * @param statError   the largest relative L2 error of a calibration statistic's [layer, expert] sums
      * @param masksEqual  whether EASY-EP and frequency masks (half the experts per layer) from both statistics agree
      */
     public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
-                         double statError, boolean masksEqual) {
+                         int downstream, double statError, boolean masksEqual) {
         /** Whether both runs chose the same experts for every token. */
         public boolean sameChoices() {
-            return nearTies + withinError + differing == 0;
+            return nearTies + withinError + differing + downstream == 0;
         }
     }
 
@@ -78,23 +87,31 @@ public final class PassComparison {
         Seen dev = run(gpu.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
         int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
         long tokens = 0;
-        int nearTies = 0, withinError = 0, differing = 0;
+        int nearTies = 0, withinError = 0, differing = 0, downstream = 0;
         int[] firstSwap = new int[seqs.size()];
         for (int s = 0; s < seqs.size(); s++) firstSwap[s] = seqs.get(s).length;
-        for (Map.Entry<String, int[]> c : cpu.chosen().entrySet()) {
-            int[] mine = dev.chosen().get(c.getKey());
-            int seq = Integer.parseInt(c.getKey().substring(0, c.getKey().indexOf('/')));
-            float[] z = cpu.routerLogits().get(c.getKey()), zDev = dev.routerLogits().get(c.getKey());
-            for (int t = 0; t < c.getValue().length / k; t++) {
-                tokens++;
-                int[] a = sorted(c.getValue(), t * k, k), b = sorted(mine, t * k, k);
-                if (Arrays.equals(a, b)) continue;
-                firstSwap[seq] = Math.min(firstSwap[seq], t);
-                double moved = 0;
-                for (int i = 0; i < e; i++) moved = Math.max(moved, Math.abs(z[t * e + i] - zDev[t * e + i]));
-                if (closeSwap(a, b, z, t * e, NEAR_TIE)) nearTies++;
-                else if (closeSwap(a, b, z, t * e, 2 * moved)) withinError++;
-                else differing++;
+        for (int s = 0; s < seqs.size(); s++) {
+            // Layers in order: a swap at a token at or after one in an earlier layer is that swap's consequence.
+            int swappedBefore = Integer.MAX_VALUE;
+            for (int layer : model.spec().moeLayers()) {
+                String key = s + "/" + layer;
+                int[] mine = dev.chosen().get(key), theirs = cpu.chosen().get(key);
+                if (theirs == null) continue;
+                float[] z = cpu.routerLogits().get(key), zDev = dev.routerLogits().get(key);
+                int swappedHere = Integer.MAX_VALUE;
+                for (int t = 0; t < theirs.length / k; t++) {
+                    tokens++;
+                    int[] a = sorted(theirs, t * k, k), b = sorted(mine, t * k, k);
+                    if (Arrays.equals(a, b)) continue;
+                    swappedHere = Math.min(swappedHere, t);
+                    firstSwap[s] = Math.min(firstSwap[s], t);
+                    if (t >= swappedBefore) downstream++;
+                    else if (closeSwap(a, b, z, t * e, NEAR_TIE)) nearTies++;
+                    else if (closeSwap(a, b, z, t * e, 2 * moved(z, zDev, t * e, e)) || moved(z, zDev, t * e, e)
+                            <= MOVED * spread(z, t * e, e)) withinError++;
+                    else differing++;
+                }
+                swappedBefore = Math.min(swappedBefore, swappedHere);
             }
         }
         // A swapped expert changes its token's output outright, and through attention every later token's: the
@@ -128,7 +145,8 @@ public final class PassComparison {
             int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
             masksEqual &= Arrays.deepEquals(ma, mb);
         }
-        return new Result(logitError, excused, tokens, nearTies, withinError, differing, statError, masksEqual);
+        return new Result(logitError, excused, tokens, nearTies, withinError, differing, downstream, statError,
+                masksEqual);
     }
 
     private static Seen run(PrefillPass pass, List<int[]> seqs) {
@@ -141,6 +159,22 @@ public final class PassComparison {
         };
         pass.run(seqs, observers, (s, l) -> logits[s] = l, LayerMajorListener.NONE);
         return new Seen(logits, chosen, z);
+    }
+
+    /** The largest difference between the two runs' logits of a token. */
+    private static double moved(float[] z, float[] zDev, int off, int e) {
+        double m = 0;
+        for (int i = 0; i < e; i++) m = Math.max(m, Math.abs(z[off + i] - zDev[off + i]));
+        return m;
+    }
+
+    private static double spread(float[] z, int off, int e) {
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < e; i++) {
+            lo = Math.min(lo, z[off + i]);
+            hi = Math.max(hi, z[off + i]);
+        }
+        return hi - lo;
     }
 
     /** Whether an expert chosen by one run only is within {@code gap} (CPU logits) of one chosen by the other only. */
@@ -177,6 +211,23 @@ public final class PassComparison {
             den += b[i] * b[i];
         }
         return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    /**
+     * The bounds of a comparison: logits within {@code bound}, every swapped routing near a tie, and without swaps the
+     * statistics within {@code bound} and the masks identical. {@code bound} is 1e-2 on the trained shared models and
+     * 3e-2 on the random-weight fixtures, whose BF16 rounding (0.2-0.5 % after the first layer) grows faster through
+     * random layers (up to 2.0 %: deepseek_v2, before any swap).
+     */
+    public static void assertBounds(String what, PassComparison.Result r, double bound) {
+        assertTrue(r.logitError() < bound, what + " logits " + r);
+        assertEquals(0, r.differing(), what + " expert choices " + r);
+        if (r.sameChoices()) {
+            assertTrue(r.statError() < bound, what + " statistics " + r);
+            assertTrue(r.masksEqual(), what + " masks " + r);
+        } else {
+            assertTrue(r.statError() < 0.2, what + " statistics " + r);
+        }
     }
 
     /** Random token sequences of the given lengths (a fixed seed). */

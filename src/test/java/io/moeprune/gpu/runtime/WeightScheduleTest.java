@@ -135,11 +135,11 @@ class WeightScheduleTest {
 
     @Test
     void familiesNotRunYetAreAOneLineError() {
-        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("deepseek_v3"));
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("gpt_oss"));
              HostOps host = new HostOps(LARGE)) {
             MoepruneException e = assertThrows(MoepruneException.class,
                     () -> new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE, host, LARGE));
-            assertTrue(e.getMessage().startsWith("--device cuda does not run deepseek_v3 yet"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("--device cuda does not run gpt_oss yet"), e.getMessage());
         }
     }
 }
