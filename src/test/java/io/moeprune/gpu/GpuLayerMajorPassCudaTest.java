@@ -42,8 +42,8 @@ class GpuLayerMajorPassCudaTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "deepseek_v2",
-            "deepseek_v3", "deepseek_v3_fp8"})
+    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
+            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
     void conformanceFamilies(String fixture) {
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
              Model model = Models.open(FIXTURES.resolve(fixture))) {

@@ -7,8 +7,9 @@ import io.moeprune.runtime.ExpertMask;
 /**
  * x += m·ffn(norm(x)) for a chunk on the device. A dense SwiGLU is two products around the gated activation. A MoE
  * block: the router in F32 on the device, the routing on the host ({@link HostRouting}), the chosen tokens gathered
- * in expert order, one grouped product for every expert's [gate | up] and one for its down, the slots combined per
- * token, the shared expert (sigmoid-gated for Qwen2-MoE) added.
+ * in expert order, one grouped product for every expert's [gate | up] and one for its down (gpt-oss: their biases
+ * added, its clamped activation), the slots combined per token, the shared expert (sigmoid-gated for Qwen2-MoE)
+ * added.
  */
 final class FeedForwardStep {
     /**
@@ -46,6 +47,17 @@ final class FeedForwardStep {
         ops.linear(tokens, hidden, inter, slot, mlp.down().offset(), b.activationBf16, 0, out, 0, hidden, false);
     }
 
+    /** gpt-oss: each expert's bias added to its rows of {@code y} (grouped order, rows of {@code width}). */
+    private static void expertBiases(DeviceOps ops, LayerPlan.Moe m, HostRouting r, DeviceBuffer slot, DeviceBuffer y,
+                                     int width, boolean gateUp) {
+        for (int e = 0; e < m.numExperts(); e++) {
+            LayerPlan.Mlp mlp = m.experts()[e];
+            SlotLayout.Region bias = gateUp ? mlp.gateUpBias() : mlp.downBias();
+            if (bias == null || r.count(e) == 0) continue;
+            ops.addBias(y, 4L * r.expertStart()[e] * width, r.count(e), width, width, bias.in(slot));
+        }
+    }
+
     private static Watched moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer, DeviceBuffer slot,
                                ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch) {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
@@ -68,13 +80,16 @@ final class FeedForwardStep {
             out[i] = b.gateUp.address() + 4L * r.expertStart()[i] * 2 * inter;
         }
         ops.groupedLinear(rows, 2 * inter, hidden, w, in, out);
-        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, 1f, 0f, 0f);
+        expertBiases(ops, m, r, slot, b.gateUp, 2 * inter, true);
+        LayerPlan.Activation act = m.activation();
+        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift());
         for (int i = 0; i < e; i++) {
             w[i] = m.experts()[i].down().address(slot);
             in[i] = b.activationBf16.address() + 2L * r.expertStart()[i] * inter;
             out[i] = b.expertRows.address() + 4L * r.expertStart()[i] * hidden;
         }
         ops.groupedLinear(rows, hidden, inter, w, in, out);
+        expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden);
 
         Watched watched = null;

@@ -27,8 +27,8 @@ import java.util.function.IntFunction;
  * <p>Products take BF16 inputs (the CPU's take F32 activations), so logits agree with the CPU's to about 1e-2
  * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
  * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
- * device instead. Families: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, deepseek_v2/v3 (gpt-oss: a one-line
- * error).
+ * device instead. Every family of the CPU runtime: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or
+ * MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights dequantised on the device).
  */
 public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;

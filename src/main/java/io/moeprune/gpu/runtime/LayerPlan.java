@@ -6,6 +6,7 @@ import io.moeprune.model.AttentionSpec;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.DecoderLayer;
 import io.moeprune.runtime.DenseMlp;
+import io.moeprune.runtime.GptOssExperts;
 import io.moeprune.runtime.GqaAttention;
 import io.moeprune.runtime.Linear;
 import io.moeprune.runtime.MlaAttention;
@@ -107,11 +108,19 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
         }
     }
 
-    /** A SwiGLU MLP: gate over up as one [2·I, H] matrix, and down [H, I]. */
-    record Mlp(Region gateUp, Region down, int intermediate) {
+    /**
+     * A gated MLP: gate over up as one [2·I, H] matrix, and down [H, I]; gpt-oss's experts add F32 biases ([gate | up]
+     * [2·I] and [H]), null otherwise.
+     */
+    record Mlp(Region gateUp, Region down, int intermediate, Region gateUpBias, Region downBias) {
         static Mlp of(SwiGlu m, SlotLayout s) {
-            return new Mlp(s.bf16(m.gate(), m.up()), s.bf16(m.down()), m.intermediate());
+            return new Mlp(s.bf16(m.gate(), m.up()), s.bf16(m.down()), m.intermediate(), null, null);
         }
+    }
+
+    /** The gated activation act(g)·(u + upShift), act(g) = g·σ(alpha·g), gate and up clamped by limit when above 0. */
+    record Activation(float alpha, float limit, float upShift) {
+        static final Activation SWIGLU = new Activation(1f, 0f, 0f);
     }
 
     sealed interface FeedForward permits Dense, Moe {
@@ -137,8 +146,8 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
      * A MoE block: the router in F32 (and its bias), each expert's MLP, the shared expert and its sigmoid gate (or
      * null); {@code block} routes on the host exactly as the CPU does.
      */
-    record Moe(MoeBlock block, Region router, Region routerBias, Mlp[] experts, Mlp shared, Projection sharedGate,
-               int numExperts, int topK) implements FeedForward {
+    record Moe(MoeBlock block, Region router, Region routerBias, Mlp[] experts, Activation activation, Mlp shared,
+               Projection sharedGate, int numExperts, int topK) implements FeedForward {
         @Override
         public int gateUpWidth() {
             return Math.max(2 * topK * experts[0].intermediate(), shared == null ? 0 : 2 * shared.intermediate());
@@ -154,11 +163,11 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
     static List<LayerPlan> of(Model model) {
         ModelSpec spec = model.spec();
         switch (spec.family()) {
-            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE, DEEPSEEK_V2, DEEPSEEK_V3 -> {
+            case QWEN3_MOE, QWEN2_MOE, OLMOE, MIXTRAL, GRANITE_MOE, DEEPSEEK_V2, DEEPSEEK_V3, GPT_OSS -> {
             }
             default -> throw new MoepruneException("--device cuda does not run " + spec.family().modelType()
-                    + " yet (it runs qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, deepseek_v2 and deepseek_v3):"
-                    + " use --device cpu");
+                    + " yet (it runs qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, deepseek_v2, deepseek_v3 and"
+                    + " gpt_oss): use --device cpu");
         }
         List<LayerPlan> plans = new ArrayList<>();
         for (DecoderLayer layer : model.layers()) plans.add(of(layer, spec));
@@ -205,15 +214,46 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
     }
 
     private static Moe moe(MoeBlock m, ModelSpec spec, SlotLayout s) {
-        if (!(m.experts() instanceof PerExpertWeights experts)) {
-            throw new MoepruneException("--device cuda does not run " + spec.family().modelType() + "'s experts yet");
-        }
         Region router = s.f32(m.gate().weights());
         Region bias = m.gate().bias() == null ? null : s.f32(m.gate().bias());
-        Mlp[] mlps = new Mlp[experts.count()];
-        for (int e = 0; e < mlps.length; e++) mlps[e] = Mlp.of(experts.expert(e), s);
+        Mlp[] mlps = new Mlp[m.experts().count()];
+        Activation activation;
+        switch (m.experts()) {
+            case PerExpertWeights experts -> {
+                for (int e = 0; e < mlps.length; e++) mlps[e] = Mlp.of(experts.expert(e), s);
+                activation = Activation.SWIGLU;
+            }
+            case GptOssExperts experts -> {
+                GptOssExperts.Parts p = experts.parts();
+                for (int e = 0; e < mlps.length; e++) mlps[e] = gptOss(p, e, s);
+                activation = new Activation(p.alpha(), p.limit(), 1f);
+            }
+            default -> throw new MoepruneException("--device cuda does not run " + spec.family().modelType()
+                    + "'s experts yet");
+        }
         Mlp shared = m.shared() == null ? null : Mlp.of(m.shared(), s);
         Projection sharedGate = m.sharedGate() == null ? null : Projection.of(m.sharedGate(), s);
-        return new Moe(m, router, bias, mlps, shared, sharedGate, spec.moe().numExperts(), spec.moe().topK());
+        return new Moe(m, router, bias, mlps, activation, shared, sharedGate, spec.moe().numExperts(), spec.moe().topK());
+    }
+
+    /**
+     * gpt-oss expert e: gate_up's interleaved outputs (gate 2j, up 2j + 1) reordered to [gate | up] rows, its bias
+     * likewise; down as stored (MXFP4) or transposed (input-major).
+     */
+    private static Mlp gptOss(GptOssExperts.Parts p, int e, SlotLayout s) {
+        int inter = p.intermediate(), hidden = p.hidden();
+        int[] gateThenUp = new int[2 * inter];
+        float[] bias = new float[2 * inter];
+        for (int j = 0; j < inter; j++) {
+            gateThenUp[j] = 2 * j;
+            gateThenUp[inter + j] = 2 * j + 1;
+        }
+        for (int r = 0; r < 2 * inter; r++) bias[r] = p.gateUpBias()[e * 2 * inter + gateThenUp[r]];
+        Region gateUp = p.gateUpMxfp4() != null ? s.mxfp4(p.gateUpMxfp4()[e], gateThenUp)
+                : s.bf16Transposed(p.gateUpInputMajor()[e], gateThenUp);
+        Region down = p.downMxfp4() != null ? s.mxfp4(p.downMxfp4()[e], SlotLayout.identity(hidden))
+                : s.bf16Transposed(p.downInputMajor()[e], SlotLayout.identity(hidden));
+        float[] downBias = java.util.Arrays.copyOfRange(p.downBias(), e * hidden, (e + 1) * hidden);
+        return new Mlp(gateUp, down, inter, s.f32(bias), s.f32(downBias));
     }
 }

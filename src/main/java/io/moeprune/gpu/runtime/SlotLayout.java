@@ -4,6 +4,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.gpu.ops.HostOps;
+import io.moeprune.kernels.Mxfp4Matrix;
 import io.moeprune.kernels.Weights;
 import io.moeprune.safetensors.DType;
 
@@ -19,7 +20,8 @@ import java.util.function.Consumer;
  * Where one layer's weights lie in a device layer slot, and how the host writes them into the pinned staging copy
  * that is uploaded as one block: BF16 matrices as stored, F32/F16 ones converted to BF16 on the host, FP8 block-scaled
  * ones raw with their F32 scales (dequantised to BF16 in the slot on the device, {@link #dequantize}), vectors (norms,
- * biases, sinks) and routers in F32. Nothing is widened in host memory beyond one layer's staging copy.
+ * biases, sinks) and routers in F32; gpt-oss's experts transposed from input-major on the host, or MXFP4 raw and
+ * dequantised on the device. Nothing is widened in host memory beyond one layer's staging copy.
  */
 final class SlotLayout {
     /** Every region starts on this many bytes (what device kernels and copies like). */
@@ -41,12 +43,13 @@ final class SlotLayout {
     private record Write(Region at, Consumer<MemorySegment> fill) {
     }
 
-    /** An FP8 matrix uploaded raw, to dequantise into its BF16 place. */
-    private record Fp8Dequant(Region raw, Region scales, Region dst, int rows, int cols) {
+    /** A matrix uploaded raw (FP8 with scales, MXFP4 blocks with scales), to dequantise into its BF16 place. */
+    private interface Dequant {
+        void run(DeviceOps ops, DeviceBuffer slot);
     }
 
     private final List<Write> writes = new ArrayList<>();
-    private final List<Fp8Dequant> dequants = new ArrayList<>();
+    private final List<Dequant> dequants = new ArrayList<>();
     private long bytes;
 
     /** Bytes of the slot this layout needs. */
@@ -101,13 +104,58 @@ final class SlotLayout {
                 case F8_E4M3 -> {
                     Region raw = reserve(w.byteSize());
                     writes.add(new Write(raw, seg -> MemorySegment.copy(w.data(), 0, seg, 0, w.byteSize())));
-                    dequants.add(new Fp8Dequant(raw, f32(scales(w)), part, w.rows(), cols));
+                    Region scales = f32(scales(w));
+                    dequants.add((ops, slot) -> ops.dequantFp8Blocks(raw.in(slot), scales.in(slot), part.in(slot),
+                            w.rows(), cols, Weights.SCALE_BLOCK));
                 }
                 default -> throw new MoepruneException("--device cuda does not run " + w.dtype() + " weights yet");
             }
             at += part.bytes();
         }
         return dst;
+    }
+
+    /**
+     * An input-major matrix [in, out] (gpt-oss's BF16 experts) as an output-major BF16 one [out, in] whose row r is
+     * output {@code order[r]} (de-interleaving gate and up), transposed on the host while staging.
+     */
+    Region bf16Transposed(Weights inputMajor, int[] order) {
+        int in = inputMajor.rows(), out = inputMajor.cols();
+        Region dst = reserve(2L * in * out);
+        writes.add(new Write(dst, seg -> {
+            float[] row = new float[out];
+            for (int i = 0; i < in; i++) {
+                inputMajor.readRow(i, 0, out, row, 0);
+                for (int r = 0; r < out; r++) seg.set(SHORT_LE, 2L * ((long) r * in + i), HostOps.toBf16Bits(row[order[r]]));
+            }
+        }));
+        return dst;
+    }
+
+    /**
+     * An MXFP4 matrix [rows, cols] uploaded raw (blocks and E8M0 scales, row r being stored row {@code order[r]}) and
+     * dequantised to BF16 in the slot ({@code dequantMxfp4}): never widened in host memory.
+     */
+    Region mxfp4(Mxfp4Matrix m, int[] order) {
+        int rows = m.rows(), groups = m.groupsPerRow();
+        long blockRow = (long) groups * Mxfp4Matrix.GROUP_BYTES;
+        Region dst = reserve(2L * rows * m.cols());
+        Region blocks = reserve(rows * blockRow), scales = reserve((long) rows * groups);
+        writes.add(new Write(blocks, seg -> {
+            for (int r = 0; r < rows; r++) MemorySegment.copy(m.blocks(), order[r] * blockRow, seg, r * blockRow, blockRow);
+        }));
+        writes.add(new Write(scales, seg -> {
+            for (int r = 0; r < rows; r++) MemorySegment.copy(m.scales(), (long) order[r] * groups, seg, (long) r * groups, groups);
+        }));
+        dequants.add((ops, slot) -> ops.dequantMxfp4(blocks.in(slot), scales.in(slot), dst.in(slot), rows, m.cols()));
+        return dst;
+    }
+
+    /** Rows in stored order. */
+    static int[] identity(int n) {
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        return order;
     }
 
     /** The block scales of FP8 weights (1 for every block when the checkpoint has none). */
@@ -133,11 +181,8 @@ final class SlotLayout {
         for (Write w : writes) w.fill().accept(staging.asSlice(w.at().offset(), w.at().bytes()));
     }
 
-    /** Queues the FP8 dequantisations of the slot holding this layout (after its copy has landed). */
+    /** Queues the dequantisations (FP8, MXFP4) of the slot holding this layout (after its copy has landed). */
     void dequantize(DeviceOps ops, DeviceBuffer slot) {
-        for (Fp8Dequant d : dequants) {
-            ops.dequantFp8Blocks(d.raw().in(slot), d.scales().in(slot), d.dst().in(slot), d.rows(), d.cols(),
-                    Weights.SCALE_BLOCK);
-        }
+        for (Dequant d : dequants) d.run(ops, slot);
     }
 }

@@ -2,6 +2,7 @@ package io.moeprune.gpu.runtime;
 
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.HostOps;
+import io.moeprune.kernels.Mxfp4Matrix;
 import io.moeprune.kernels.Weights;
 import io.moeprune.safetensors.DType;
 import org.junit.jupiter.api.Test;
@@ -60,6 +61,47 @@ class SlotLayoutTest {
             f16.readRow(1, 0, cols, expected, 0);
             assertEquals(expected[7], got.get(ValueLayout.JAVA_FLOAT_UNALIGNED, router.offset() + 4L * (cols + 7)));
             assertEquals(0, stacked.offset() % SlotLayout.ALIGN + vector.offset() % SlotLayout.ALIGN);
+        }
+    }
+
+    @Test
+    void gptOssExpertsArriveReorderedAndTransposed() {
+        Random r = new Random(6);
+        int rows = 4, cols = 64;
+        int[] order = {0, 2, 1, 3};   // interleaved gate/up outputs as [gate | up]
+        try (Arena arena = Arena.ofConfined(); HostOps ops = new HostOps(1L << 24)) {
+            MemorySegment blocks = arena.allocate((long) rows * cols / 2), scales = arena.allocate((long) rows * cols / 32);
+            for (long i = 0; i < blocks.byteSize(); i++) blocks.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+            for (long i = 0; i < scales.byteSize(); i++) scales.set(ValueLayout.JAVA_BYTE, i, (byte) (120 + r.nextInt(10)));
+            Mxfp4Matrix mx = new Mxfp4Matrix(blocks, scales, rows, cols);
+            Weights inputMajor = matrix(arena, DType.BF16, cols, rows, r);   // [in, out]
+
+            SlotLayout layout = new SlotLayout();
+            SlotLayout.Region a = layout.mxfp4(mx, order), b = layout.bf16Transposed(inputMajor, order);
+            MemorySegment staging = ops.pinnedHost(layout.bytes());
+            layout.stage(staging);
+            DeviceBuffer slot = ops.alloc(layout.bytes(), "slot");
+            ops.uploadOnCopyStream(staging, slot, 0);
+            layout.dequantize(ops, slot);
+            MemorySegment got = arena.allocate(slot.bytes());
+            ops.download(slot, 0, got);
+
+            float[] decoded = new float[rows * cols], column = new float[rows];
+            mx.decodeRows(0, rows, decoded);   // per group of 32: the even columns, then the odd ones
+            for (int i = 0; i < rows; i++) {
+                for (int c = 0; c < cols; c++) {
+                    int inGroup = c % 32, at = c - inGroup + (inGroup % 2 == 0 ? inGroup / 2 : 16 + inGroup / 2);
+                    assertEquals(HostOps.toBf16Bits(decoded[order[i] * cols + at]),
+                            got.get(ValueLayout.JAVA_SHORT_UNALIGNED, a.offset() + 2L * (i * cols + c)), "mxfp4 " + i + "," + c);
+                }
+            }
+            for (int c = 0; c < cols; c++) {
+                inputMajor.readRow(c, 0, rows, column, 0);
+                for (int i = 0; i < rows; i++) {
+                    assertEquals(HostOps.toBf16Bits(column[order[i]]),
+                            got.get(ValueLayout.JAVA_SHORT_UNALIGNED, b.offset() + 2L * (i * cols + c)), "transposed " + i + "," + c);
+                }
+            }
         }
     }
 

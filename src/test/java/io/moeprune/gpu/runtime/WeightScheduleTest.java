@@ -132,14 +132,4 @@ class WeightScheduleTest {
             assertEquals(0, host.allocatedBytes(), "nothing held after the error");
         }
     }
-
-    @Test
-    void familiesNotRunYetAreAOneLineError() {
-        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("gpt_oss"));
-             HostOps host = new HostOps(LARGE)) {
-            MoepruneException e = assertThrows(MoepruneException.class,
-                    () -> new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE, host, LARGE));
-            assertTrue(e.getMessage().startsWith("--device cuda does not run gpt_oss yet"), e.getMessage());
-        }
-    }
 }
