@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The layer-major weight schedule: two device slots, each sized for the largest layer, and two pinned staging
@@ -117,8 +118,14 @@ final class WeightStream implements AutoCloseable {
 
     @Override
     public void close() {
-        if (staged != null) staged.cancel(false);
-        stager.shutdownNow();
+        // A staging still running (a run that failed mid-way) writes pinned memory the device frees on its close:
+        // let it finish first (at most one layer's staging is ever outstanding).
+        stager.shutdown();
+        try {
+            if (!stager.awaitTermination(10, TimeUnit.MINUTES)) throw new IllegalStateException("staging did not end");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         for (int s = 0; s < 2; s++) {
             if (slots[s] != null) ops.free(slots[s]);
             slots[s] = null;
