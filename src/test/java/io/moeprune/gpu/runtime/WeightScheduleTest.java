@@ -14,7 +14,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -90,6 +92,7 @@ class WeightScheduleTest {
 
     @Test
     void aSmallBoundRunsInChunksWithTheResidualsOnTheHostAndGivesTheSameFloats() {
+        // The same logits and the same traces, split per sequence out of chunks cut elsewhere.
         try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("qwen3_moe"));
              HostOps host = new HostOps(LARGE)) {
             List<int[]> seqs = sequences(model);
@@ -104,16 +107,35 @@ class WeightScheduleTest {
             assertEquals(17, plan.chunkTokens());
             assertEquals(3, plan.chunks(new int[]{9, 1, 17, 5}).size());
 
-            float[][] large = logits(model, seqs, host, LARGE), chunked = logits(model, seqs, host, small);
+            Map<String, List<Object>> largeTraces = new HashMap<>(), chunkedTraces = new HashMap<>();
+            float[][] large = logits(model, seqs, host, LARGE, largeTraces);
+            float[][] chunked = logits(model, seqs, host, small, chunkedTraces);
             for (int s = 0; s < seqs.size(); s++) assertArrayEquals(large[s], chunked[s], "sequence " + s);
+            assertEquals(largeTraces.keySet(), chunkedTraces.keySet());
+            largeTraces.forEach((key, t) -> {
+                List<Object> c = chunkedTraces.get(key);
+                for (int i = 0; i < t.size(); i++) {
+                    if (t.get(i) instanceof float[] f) assertArrayEquals(f, (float[]) c.get(i), key + " field " + i);
+                    else assertArrayEquals((int[]) t.get(i), (int[]) c.get(i), key + " field " + i);
+                }
+            });
             assertTrue(host.peakBytes() <= LARGE);
         }
     }
 
     private static float[][] logits(Model model, List<int[]> seqs, DeviceOps ops, long bound) {
+        return logits(model, seqs, ops, bound, null);
+    }
+
+    /** All logits, and each (sequence, layer)'s trace (residual, logits, choices, weights, norms, turns) when asked. */
+    private static float[][] logits(Model model, List<int[]> seqs, DeviceOps ops, long bound,
+                                    Map<String, List<Object>> traces) {
         float[][] out = new float[seqs.size()][];
-        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, bound)
-                .run(seqs, null, (s, l) -> out[s] = l, LayerMajorListener.NONE);
+        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, bound).run(seqs,
+                traces == null ? null : s -> t -> traces.put(s + "/" + t.layer(), List.of(t.residualIn().clone(),
+                        t.routerLogits().clone(), t.chosen().clone(), t.weights().clone(), t.slotNorms().clone(),
+                        t.turns().clone(), t.positions().clone())),
+                (s, l) -> out[s] = l, LayerMajorListener.NONE);
         return out;
     }
 
