@@ -9,6 +9,7 @@ import io.moeprune.runtime.LayerProgress;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.MoeObserver;
 import io.moeprune.runtime.MoeTrace;
+import io.moeprune.runtime.PrefillPasses;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -44,7 +45,7 @@ public final class Calibrator {
         List<CalibrationAccumulator> perDemo = new ArrayList<>();
         for (int i = 0; i < demos.size(); i++) perDemo.add(newAccumulator());
         double[] units = demos.stream().mapToDouble(d -> d.length).toArray();
-        new LayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE).run(demos,
+        PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE).run(demos,
                 i -> observer(perDemo.get(i)), (i, logits) -> { },
                 LayerMajorListener.crediting(units, model.layers().size(), progress, onLayer));
         CalibrationAccumulator acc = newAccumulator();
@@ -91,11 +92,18 @@ public final class Calibrator {
             int h = t.hidden(), k = t.topK(), e = t.numExperts();
             int[] chosen = new int[k];
             float[] g = new float[k], norms = new float[k];
+            // The GPU runtime reduces s and ‖e‖ on the device and sends only them (MoeTrace); the CPU its rows.
+            boolean reduced = t.turns() != null;
             for (int i = 0; i < t.n(); i++) {
-                double turn = CalibrationAccumulator.tokenContribution(t.residualIn(), i * h, t.routed(), i * h, h);
+                double turn = reduced ? t.turns()[i]
+                        : CalibrationAccumulator.tokenContribution(t.residualIn(), i * h, t.routed(), i * h, h);
                 for (int s = 0; s < k; s++) {
                     chosen[s] = t.chosen()[i * k + s];
                     g[s] = t.weights()[i * k + s];
+                    if (reduced) {
+                        norms[s] = t.slotNorms()[i * k + s];
+                        continue;
+                    }
                     double sq = 0;
                     int off = (i * k + s) * h;
                     for (int j = 0; j < h; j++) sq += (double) t.expertOutputs()[off + j] * t.expertOutputs()[off + j];

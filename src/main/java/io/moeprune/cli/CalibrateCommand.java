@@ -11,6 +11,7 @@ import io.moeprune.io.Documents;
 import io.moeprune.model.ConfigReader;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.Model;
+import io.moeprune.runtime.PrefillPasses;
 import io.moeprune.safetensors.Checkpoint;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
@@ -105,6 +106,9 @@ final class CalibrateCommand implements Callable<Integer> {
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
     @Mixin
+    DeviceOption device = new DeviceOption();
+
+    @Mixin
     QuietOption quiet = new QuietOption();
 
     @Mixin
@@ -115,6 +119,12 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        try (DeviceOption.Session session = device.open()) {
+            return run();
+        }
+    }
+
+    private Integer run() {
         if (data.isEmpty()) throw new MoepruneException("missing required option '--data=FILE_OR_DIR' (the demonstrations)");
         Threads.apply(threads);
         memoryBudget.apply(out.toAbsolutePath().getParent());
@@ -153,12 +163,13 @@ final class CalibrateCommand implements Callable<Integer> {
                     .put("fingerprint", fingerprint).put("documents", stats.numDemos())
                     .put("tokens", stats.totalTokens()).put("moe_layers", stats.numMoeLayers())
                     .put("experts", stats.numExperts()).put("top_k", stats.topK())
-                    .put("tokens_per_second", stats.totalTokens() / secs).put("seconds", secs),
+                    .put("tokens_per_second", stats.totalTokens() / secs).put("seconds", secs)
+                    .put("device", PrefillPasses.device()),
                     json.json, output.output, System.out);
         }
         if (!json.json) System.out.printf(Locale.ROOT, "calibrated %s: %d demonstrations, %d tokens, %d MoE layers x %d experts, "
-                        + "%.0f tokens/s; wrote %s%n", name, stats.numDemos(), stats.totalTokens(), stats.numMoeLayers(),
-                stats.numExperts(), stats.totalTokens() / secs, out);
+                        + "%.0f tokens/s on %s; wrote %s%n", name, stats.numDemos(), stats.totalTokens(), stats.numMoeLayers(),
+                stats.numExperts(), stats.totalTokens() / secs, PrefillPasses.device(), out);
         return 0;
     }
 

@@ -101,6 +101,9 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Option(names = "--json", description = "print one JSON object (format moeprune-eval, docs/eval.md) instead of the table")
     boolean json;
 
@@ -115,6 +118,12 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        try (DeviceOption.Session session = device.open()) {
+            return run();
+        }
+    }
+
+    private Integer run() {
         Threads.apply(threads);
         memoryBudget.apply(null);
         // Read every input before loading the model, so bad files fail fast.

@@ -67,11 +67,15 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     OutputOption output = new OutputOption();
 
+    @CommandLine.Mixin
+    DeviceOption device = new DeviceOption();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
+        device.requireCpu("generate", "generation is document-major decode; the GPU runs the layer-major commands");
         Threads.apply(threads);
         Tokenizer tok = Tokenizers.load(modelDir);
         String text = chat ? tok.applyChatTemplate(List.of(Map.of("role", "user", "content", prompt)), true) : prompt;

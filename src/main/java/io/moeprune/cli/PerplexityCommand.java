@@ -10,6 +10,7 @@ import io.moeprune.kernels.Parallel;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.PrefillPasses;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import me.tongfei.progressbar.ProgressBar;
@@ -61,6 +62,9 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Option(names = "--json", description = "print one JSON object (format moeprune-perplexity) instead of text")
     boolean json;
 
@@ -75,6 +79,12 @@ public final class PerplexityCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (DeviceOption.Session session = device.open()) {
+            return run();
+        }
+    }
+
+    private Integer run() throws Exception {
         Threads.apply(threads);
         memoryBudget.apply(null);
         Tokenizer tok = Tokenizers.load(modelDir);
@@ -105,14 +115,15 @@ public final class PerplexityCommand implements Callable<Integer> {
                 o.put("tokens_per_second", total / seconds);
                 o.put("threads", Parallel.threads());
                 o.put("kernels", Kernels.get().description());
+                o.put("device", PrefillPasses.device());
                 o.put("seconds", seconds);
                 ResultJson.emit(o, json, output.output, out);
             }
             if (!json) {
                 out.printf("documents %d, tokens %d (%d predicted)%n", docs.size(), total, predicted);
                 out.printf("loss %.4f  perplexity %.3f  accuracy %.4f%n", loss, Math.exp(loss), (double) hits / predicted);
-                out.printf("%.1f tokens/s (%.1f s; %d threads, %s kernels)%n", total / seconds, seconds, Parallel.threads(),
-                        Kernels.get().description());
+                out.printf("%.1f tokens/s (%.1f s; %d threads, %s kernels, on %s)%n", total / seconds, seconds,
+                        Parallel.threads(), Kernels.get().description(), PrefillPasses.device());
             }
             out.flush();
         }

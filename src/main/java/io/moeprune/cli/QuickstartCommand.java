@@ -64,6 +64,9 @@ public final class QuickstartCommand implements Callable<Integer> {
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
     @Mixin
+    DeviceOption device = new DeviceOption();
+
+    @Mixin
     QuietOption quiet = new QuietOption();
 
     @Mixin
@@ -77,6 +80,12 @@ public final class QuickstartCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        try (DeviceOption.Session session = device.open()) {
+            return run();
+        }
+    }
+
+    private Integer run() {
         Threads.apply(threads);
         memoryBudget.apply(out.toAbsolutePath().getParent());
         Path root = QuickstartData.findRoot(candidates());

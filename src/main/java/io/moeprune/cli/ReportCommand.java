@@ -113,6 +113,9 @@ public final class ReportCommand implements Callable<Integer> {
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
 
     @Mixin
+    DeviceOption device = new DeviceOption();
+
+    @Mixin
     QuietOption quiet = new QuietOption();
 
     @Mixin
@@ -126,6 +129,12 @@ public final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        try (DeviceOption.Session session = device.open()) {
+            return run();
+        }
+    }
+
+    private Integer run() {
         Threads.apply(threads);
         memoryBudget.apply(out.toAbsolutePath().getParent());
         Map<String, Path> files = DomainFiles.parse(domains);

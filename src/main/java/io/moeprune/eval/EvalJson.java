@@ -3,6 +3,7 @@ package io.moeprune.eval;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeprune.runtime.PrefillPasses;
 
 import java.nio.file.Path;
 
@@ -23,6 +24,7 @@ public final class EvalJson {
         o.put("mask", path(r.mask()));
         o.put("threads", r.threads());
         o.put("kernels", r.kernels());
+        o.put("device", PrefillPasses.device());
         ObjectNode w = o.putObject("weights");
         w.put("checkpoint_bytes", r.weights().checkpointBytes());
         w.put("used_bytes", r.weights().usedBytes());

@@ -2,6 +2,7 @@ package io.moeprune.report;
 
 import io.moeprune.calibrate.ModelFingerprint;
 import io.moeprune.kernels.Parallel;
+import io.moeprune.runtime.PrefillPasses;
 import io.moeprune.model.GroupStrategy;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.prune.PruneResult;
@@ -123,7 +124,10 @@ public final class ReportRun {
         }
     }
 
-    /** "N processors, CPU model" from /proc/cpuinfo where there is one. */
+    /**
+     * "N processors, CPU model" from /proc/cpuinfo where there is one, and the device of the layer-major passes
+     * (calibration, losses) when it is not the CPU.
+     */
     static String machine() {
         String cpu = "";
         try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
@@ -136,6 +140,7 @@ public final class ReportRun {
         double load = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         // A busy machine makes the speed figures noisy: say how busy it was.
         return n + " processor" + (n == 1 ? "" : "s") + (cpu.isEmpty() ? "" : ", " + cpu)
-                + (load < 0 ? "" : String.format(java.util.Locale.ROOT, ", load average %.1f", load));
+                + (load < 0 ? "" : String.format(java.util.Locale.ROOT, ", load average %.1f", load))
+                + (PrefillPasses.device().equals("cpu") ? "" : "; calibration and losses on " + PrefillPasses.device());
     }
 }

@@ -55,6 +55,24 @@ public final class GptOssExperts implements ExpertWeights {
                 downBias, alpha, limit);
     }
 
+    /**
+     * The stored projections, for runtimes that compute them elsewhere (the GPU runtime, io.moeprune.gpu.runtime): per
+     * expert either input-major matrices ({@code gateUpInputMajor} [hidden, 2·inter], {@code downInputMajor} [inter,
+     * hidden]) or MXFP4 output-major ones ({@code gateUpMxfp4} [2·inter, hidden], {@code downMxfp4} [hidden, inter]),
+     * the other pair null; gate and up interleaved (outputs 2j, 2j + 1), as their biases.
+     */
+    public record Parts(Weights[] gateUpInputMajor, Mxfp4Matrix[] gateUpMxfp4, float[] gateUpBias,
+                        Weights[] downInputMajor, Mxfp4Matrix[] downMxfp4, float[] downBias, int hidden,
+                        int intermediate, float alpha, float limit) {
+    }
+
+    public Parts parts() {
+        return new Parts(gateUp instanceof InputMajorProjection p ? p.ws() : null,
+                gateUp instanceof Mxfp4Projection p ? p.ws() : null, gateUpBias,
+                down instanceof InputMajorProjection p ? p.ws() : null, down instanceof Mxfp4Projection p ? p.ws() : null,
+                downBias, hidden, intermediate, alpha, limit);
+    }
+
     @Override
     public int count() {
         return count;

@@ -41,6 +41,20 @@ public final class GqaAttention implements AttentionLayer {
         this.sinks = sinks;
     }
 
+    /**
+     * The layer's weights and shape, for runtimes that compute it elsewhere (the GPU runtime, io.moeprune.gpu.runtime):
+     * the same projections, norms, rope, scale, window and sinks this class computes with.
+     */
+    public record Parts(Linear q, Linear k, Linear v, Linear o, RmsNorm qNorm, RmsNorm kNorm,
+                        AttentionSpec.QkNorm qkNormKind, float clip, int heads, int kvHeads, int headDim, int valueDim,
+                        Rope rope, float scale, int window, float[] sinks) {
+    }
+
+    public Parts parts() {
+        return new Parts(q, k, v, o, qNorm, kNorm, qkNormKind, clip, heads, kvHeads, headDim, valueDim, rope, scale,
+                window, sinks);
+    }
+
     /** Bytes of the four projection matrices. */
     public long weightBytes() {
         return q.weights().byteSize() + k.weights().byteSize() + v.weights().byteSize() + o.weights().byteSize();

@@ -53,11 +53,11 @@ public interface LayerMajorListener {
         private final long startNanos = System.nanoTime();
         private int done;
 
-        Meter(int total) {
+        public Meter(int total) {
             this.total = total;
         }
 
-        LayerProgress layerDone() {
+        public LayerProgress layerDone() {
             long now = ProcessIo.readBytes();
             return new LayerProgress(++done, total, startBytes < 0 || now < 0 ? -1 : now - startBytes,
                     System.nanoTime() - startNanos);

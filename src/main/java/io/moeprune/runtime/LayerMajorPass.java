@@ -15,7 +15,7 @@ import java.util.function.IntFunction;
  *
  * <p>For prefill-only work (calibration, perplexity, choice scoring); generation stays document-major.
  */
-public final class LayerMajorPass {
+public final class LayerMajorPass implements PrefillPass {
     /** Which logits each sequence's {@link Sink} receives. */
     public enum Logits {
         /** none (calibration needs only what the observers see) */
@@ -78,10 +78,7 @@ public final class LayerMajorPass {
         return this;
     }
 
-    /**
-     * Runs every sequence; {@code observers} gives sequence i's MoE observer (or null), {@code listener} hears each
-     * finished (layer, sequence) step and each finished layer. Empty sequences are skipped.
-     */
+    @Override
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink, LayerMajorListener listener) {
         try {
             model.checkShards();

@@ -57,6 +57,18 @@ public final class MlaAttention implements AttentionLayer {
         this.scale = scale;
     }
 
+    /**
+     * The layer's weights and shape, for runtimes that compute it elsewhere (the GPU runtime, io.moeprune.gpu.runtime):
+     * {@code q} without a query LoRA, else {@code qA}, {@code qANorm}, {@code qB}.
+     */
+    public record Parts(Linear q, Linear qA, RmsNorm qANorm, Linear qB, Linear kvA, RmsNorm kvANorm, Linear kvB,
+                        Linear o, int heads, int nope, int ropeDim, int valueDim, int kvRank, Rope rope, float scale) {
+    }
+
+    public Parts parts() {
+        return new Parts(q, qA, qANorm, qB, kvA, kvANorm, kvB, o, heads, nope, ropeDim, valueDim, kvRank, rope, scale);
+    }
+
     private int qkDim() {
         return nope + ropeDim;
     }

@@ -88,6 +88,11 @@ public final class Model implements AutoCloseable {
         return layers;
     }
 
+    /** The norm before the LM head. */
+    public RmsNorm finalNorm() {
+        return finalNorm;
+    }
+
     public Linear lmHead() {
         return lmHead;
     }
@@ -155,12 +160,12 @@ public final class Model implements AutoCloseable {
     }
 
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
-    RuntimeException mappedReadFault(InternalError e) {
+    public RuntimeException mappedReadFault(InternalError e) {
         return shards.explain(e);
     }
 
     /** Checks that no shard is shorter than when it was mapped (a truncated shard faults when read). */
-    void checkShards() {
+    public void checkShards() {
         shards.checkAll();
     }
 
@@ -168,7 +173,7 @@ public final class Model implements AutoCloseable {
      * The scaled embedding rows [n, hidden] of {@code tokens} (at positions from {@code start}, for messages): the
      * residual stream entering the first layer.
      */
-    float[] embed(int[] tokens, int start) {
+    public float[] embed(int[] tokens, int start) {
         int n = tokens.length;
         if (n == 0) throw new IllegalArgumentException("no tokens");
         int hidden = spec.hiddenSize();

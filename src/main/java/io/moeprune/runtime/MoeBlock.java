@@ -57,6 +57,11 @@ public final class MoeBlock implements FeedForward {
         return shared;
     }
 
+    /** Qwen2-MoE's sigmoid gate [1, hidden] on the shared expert's output, or null. */
+    public Linear sharedGate() {
+        return sharedGate;
+    }
+
     public Linear gate() {
         return gate;
     }

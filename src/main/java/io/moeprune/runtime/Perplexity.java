@@ -48,7 +48,10 @@ public final class Perplexity {
         return span(model.forward(ids, state, true), ids, from);
     }
 
-    /** The scores of many documents at once, layer-major ({@link LayerMajorPass}): the same as {@link #score} each. */
+    /**
+     * The scores of many documents at once, layer-major ({@link LayerMajorPass}, or the pass of the
+     * {@link PrefillPasses} device): the same as {@link #score} each.
+     */
     public List<DocScore> scoreAll(List<int[]> docs, LayerMajorListener listener) {
         int[] from = new int[docs.size()];
         Arrays.fill(from, 1);
@@ -74,7 +77,7 @@ public final class Perplexity {
         }
         Span[] spans = new Span[sequences.size()];
         Arrays.fill(spans, new Span(0, 0, 0));
-        new LayerMajorPass(model, mask, LayerMajorPass.Logits.ALL).run(run, null,
+        PrefillPasses.create(model, mask, LayerMajorPass.Logits.ALL).run(run, null,
                 (i, logits) -> spans[i] = span(logits, run.get(i), from[i]), listener);
         return List.of(spans);
     }

@@ -111,6 +111,21 @@ public final class Rope {
         return rotaryDim;
     }
 
+    /** A copy of the inverse frequencies [rotaryDim/2] (a GPU runtime computes its angles from them). */
+    public float[] invFreq() {
+        return invFreq.clone();
+    }
+
+    /** What cos and sin are multiplied by (yarn's mscale; 1 otherwise). */
+    public float attentionFactor() {
+        return attentionFactor;
+    }
+
+    /** Whether neighbours (x0,x1),(x2,x3)... rotate together, rather than the two halves. */
+    public boolean interleaved() {
+        return interleaved;
+    }
+
     /** cos and sin of every frequency at {@code position}: cs[i] = cos, cs[half+i] = sin (attention factor applied). */
     public float[] table(int position, float[] cs) {
         int width = 2 * invFreq.length;

@@ -1,0 +1,66 @@
+package io.moeprune.cli;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.gpu.DeviceChoice;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.prune.ByteSize;
+import io.moeprune.runtime.PrefillPasses;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code --device cpu|cuda[:N]} and {@code --gpu-memory SIZE}, shared by the commands that run the model layer-major
+ * (calibrate, perplexity, eval, report, quickstart) and by generate (which refuses cuda for now). On cuda the device is
+ * opened before any work (a machine without CUDA gets the probe's one-line error, exit 2) and the layer-major users
+ * run on the GPU runtime ({@link GpuLayerMajorPass}) until the command ends.
+ */
+final class DeviceOption {
+    @Option(names = "--device", paramLabel = "cpu|cuda[:N]", defaultValue = "cpu",
+            description = "where the model runs: cpu (default) or cuda[:N], the N-th CUDA device (see moeprune devices)")
+    String device = "cpu";
+
+    @Option(names = "--gpu-memory", paramLabel = "SIZE",
+            description = "device memory the GPU backend may allocate, e.g. 20GB (default: 95% of what is free); "
+                    + "weights beyond it stream a layer at a time")
+    String gpuMemory;
+
+    /** The device for as long as a command runs; closing it returns the process to the CPU. */
+    interface Session extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    DeviceChoice choice() {
+        return DeviceChoice.parse(device);
+    }
+
+    /** Opens the chosen device and makes the layer-major users run on it (nothing to open for cpu). */
+    Session open() {
+        PrefillPasses.reset();
+        DeviceChoice choice = choice();
+        if (!choice.isCuda()) {
+            if (gpuMemory != null) throw new MoepruneException("--gpu-memory needs --device cuda[:N]");
+            return () -> { };
+        }
+        long bytes = gpuMemory == null ? 0 : ByteSize.parse(gpuMemory);
+        if (gpuMemory != null && bytes <= 0) throw new MoepruneException("--gpu-memory " + gpuMemory + " is not a size above 0");
+        GpuDevice gpu = GpuDevice.open(choice, bytes);
+        CudaOps ops = new CudaOps(gpu);
+        long bound = gpu.limitBytes();
+        PrefillPasses.use((model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound),
+                choice.toString());
+        return () -> {
+            PrefillPasses.reset();
+            ops.close();
+        };
+    }
+
+    /** For a command that runs only on the CPU yet: a one-line error (exit 2) when cuda was asked for. */
+    void requireCpu(String command, String why) {
+        if (choice().isCuda()) {
+            throw new MoepruneException(command + " --device " + device + " is not supported yet (" + why
+                    + "): use --device cpu");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.model.AttentionSpec;
+import io.moeprune.runtime.GqaAttention;
+
+/**
+ * x += m·attention(norm(x)) for a chunk of whole sequences on the device: the attention's output rows (GQA here, as
+ * {@link GqaAttention} computes it; MLA in {@link MlaStep}), then o_proj and the residual add. GQA: q, k, v projected
+ * over all tokens into one fused row per token, biases, q/k norms (per head or over the whole projection), rope at
+ * each token's position in its sequence, causal attention sequence by sequence.
+ */
+final class AttentionStep {
+    private AttentionStep() {
+    }
+
+    static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
+                    int sequences) {
+        int hidden = layer.inputNorm().width();
+        LayerPlan.Norm in = layer.inputNorm();
+        ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, in.weight().in(slot), in.eps());
+        ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
+        LayerPlan.Projection o = switch (layer.attention()) {
+            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, sequences);
+            case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, sequences);
+        };
+        ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
+        project(ops, o, slot, b.attentionBf16, tokens, b.branch, 0, hidden);
+        ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
+    }
+
+    /** GQA's output rows into {@code b.attention}; returns its o_proj. */
+    private static LayerPlan.Projection gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b,
+                                            int tokens, int sequences) {
+        GqaAttention.Parts p = a.parts();
+        int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
+        long kAt = 4L * qw, vAt = 4L * (qw + kw);
+        project(ops, a.q(), slot, b.xnBf16, tokens, b.qkv, 0, row);
+        project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
+        project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
+        if (a.qNorm() != null) {
+            if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD) {
+                for (int h = 0; h < p.heads(); h++) norm(ops, a.qNorm(), slot, b.qkv, 4L * h * p.headDim(), tokens, row);
+                for (int h = 0; h < p.kvHeads(); h++) norm(ops, a.kNorm(), slot, b.qkv, kAt + 4L * h * p.headDim(), tokens, row);
+            } else {
+                norm(ops, a.qNorm(), slot, b.qkv, 0, tokens, row);
+                norm(ops, a.kNorm(), slot, b.qkv, kAt, tokens, row);
+            }
+        }
+        DeviceBuffer invFreq = a.invFreq().in(slot);
+        int rotary = p.rope().rotaryDim();
+        float factor = p.rope().attentionFactor();
+        boolean interleaved = p.rope().interleaved();
+        ops.rope(b.qkv, 0, tokens, row, p.heads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
+        ops.rope(b.qkv, kAt, tokens, row, p.kvHeads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
+        ops.attention(b.qkv, 0, row, b.qkv, kAt, row, b.qkv, vAt, row, b.attention, b.starts, sequences, tokens,
+                p.heads(), p.kvHeads(), p.headDim(), p.valueDim(), p.scale(), p.window(),
+                a.sinks() == null ? null : a.sinks().in(slot));
+        return a.o();
+    }
+
+    /** y[:, at..] (rows {@code ldy} apart) = x·Wᵀ (+ bias). */
+    static void project(DeviceOps ops, LayerPlan.Projection w, DeviceBuffer slot, DeviceBuffer x, int tokens,
+                        DeviceBuffer y, long at, int ldy) {
+        ops.linear(tokens, w.out(), w.in(), slot, w.weight().offset(), x, 0, y, at, ldy, false);
+        if (w.bias() != null) ops.addBias(y, at, tokens, w.out(), ldy, w.bias().in(slot));
+    }
+
+    static void norm(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at, int tokens,
+                             int stride) {
+        ops.rmsNorm(x, at, x, at, tokens, n.width(), stride, n.weight().in(slot), n.eps());
+    }
+}

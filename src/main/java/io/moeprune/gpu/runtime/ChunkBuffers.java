@@ -1,0 +1,96 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.model.ModelSpec;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The device activations of one chunk of at most {@code tokens} tokens, allocated once per run and reused by every
+ * layer and chunk. F32 unless named BF16 (the inputs of matrix products).
+ */
+final class ChunkBuffers implements AutoCloseable {
+    /** The widths (elements per token) the buffers are sized by. */
+    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, int gateUp,
+                  int activation) {
+        static Widths of(ModelSpec spec, List<LayerPlan> layers) {
+            int qkv = 0, qkvBf16 = 0, attention = 0, gateUp = 0, activation = 0;
+            for (LayerPlan l : layers) {
+                qkv = Math.max(qkv, l.attention().scratchFloats());
+                qkvBf16 = Math.max(qkvBf16, l.attention().scratchBf16());
+                attention = Math.max(attention, l.attention().outputWidth());
+                gateUp = Math.max(gateUp, l.feedForward().gateUpWidth());
+                activation = Math.max(activation, l.feedForward().activationWidth());
+            }
+            return new Widths(spec.hiddenSize(), qkv, qkvBf16, attention, Math.max(1, spec.moe().numExperts()),
+                    Math.max(1, spec.moe().topK()), gateUp, activation);
+        }
+
+        /** Device bytes per token of a chunk, its x rows excluded. */
+        long bytesPerToken() {
+            long h = hidden, k = topK;
+            return 4 * h + 2 * h + 4L * qkv + 2L * qkvBf16 + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k
+                    + 2 * k * h + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4;
+        }
+    }
+
+    /** Buffers a chunk allocates (for the plan's rounding reserve). */
+    static final int BUFFERS = 22;
+
+    private final DeviceOps ops;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+    final int tokens;
+    /** x [T, H]: the chunk's residual rows when the residual streams wait on the host; null when resident. */
+    final DeviceBuffer x;
+    /** qkv: the attention's intermediate rows (GQA: [q | k | v] per token); qkvBf16: its BF16 product inputs (MLA). */
+    final DeviceBuffer xn, xnBf16, qkv, qkvBf16, attention, attentionBf16, branch, positions, starts;
+    final DeviceBuffer routerLogits, gatherIndex, slotRow, slotWeight, gathered, gateUp, activationBf16, expertRows;
+    final DeviceBuffer slotNorms, turns, sharedOut, sharedGate;
+
+    ChunkBuffers(DeviceOps ops, Widths w, int tokens, boolean residentResiduals) {
+        this.ops = ops;
+        this.tokens = tokens;
+        long t = tokens, h = w.hidden(), k = w.topK();
+        try {
+            x = residentResiduals ? null : alloc(4 * t * h, "the chunk's residual rows");
+            xn = alloc(4 * t * h, "normalised rows");
+            xnBf16 = alloc(2 * t * h, "normalised rows (BF16)");
+            qkv = alloc(4 * t * w.qkv(), "q, k and v");
+            qkvBf16 = alloc(2 * t * w.qkvBf16(), "attention product inputs (BF16)");
+            attention = alloc(4 * t * w.attention(), "attention outputs");
+            attentionBf16 = alloc(2 * t * w.attention(), "attention outputs (BF16)");
+            branch = alloc(4 * t * h, "branch outputs");
+            positions = alloc(4 * t, "positions");
+            starts = alloc(4 * (t + 1), "sequence starts");
+            routerLogits = alloc(4 * t * w.experts(), "router logits");
+            gatherIndex = alloc(4 * t * k, "expert gather rows");
+            slotRow = alloc(4 * t * k, "slot rows");
+            slotWeight = alloc(4 * t * k, "slot weights");
+            gathered = alloc(2 * t * k * h, "expert inputs (BF16)");
+            gateUp = alloc(4 * t * w.gateUp(), "gate and up rows");
+            activationBf16 = alloc(2 * t * w.activation(), "activations (BF16)");
+            expertRows = alloc(4 * t * k * h, "expert outputs");
+            slotNorms = alloc(4 * t * k, "expert output norms");
+            turns = alloc(4 * t, "turns");
+            sharedOut = alloc(4 * t * h, "shared expert outputs");
+            sharedGate = alloc(4 * t, "shared expert gates");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private DeviceBuffer alloc(long bytes, String what) {
+        DeviceBuffer b = ops.alloc(Math.max(bytes, 4), what + " of a chunk of " + tokens + " tokens");
+        owned.add(b);
+        return b;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : owned) ops.free(b);
+        owned.clear();
+    }
+}

@@ -1,0 +1,113 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.runtime.ExpertMask;
+
+/**
+ * x += m·ffn(norm(x)) for a chunk on the device. A dense SwiGLU is two products around the gated activation. A MoE
+ * block: the router in F32 on the device, the routing on the host ({@link HostRouting}), the chosen tokens gathered
+ * in expert order, one grouped product for every expert's [gate | up] and one for its down (gpt-oss: their biases
+ * added, its clamped activation), the slots combined per token, the shared expert (sigmoid-gated for Qwen2-MoE)
+ * added.
+ */
+final class FeedForwardStep {
+    /**
+     * What an observer of the chunk's MoE block gets, downloaded: the residual entering the block [n, H], the raw
+     * router logits [n, E], the routing, ‖e‖ per slot [n·k] and the turn per token [n].
+     */
+    record Watched(float[] residualIn, float[] routerLogits, HostRouting routing, float[] slotNorms, float[] turns) {
+    }
+
+    private FeedForwardStep() {
+    }
+
+    /** Runs the block; returns what an observer sees when {@code watch} (a MoE block), else null. */
+    static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
+                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch) {
+        LayerPlan.Norm post = layer.postNorm();
+        int hidden = post.width();
+        ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, post.weight().in(slot), post.eps());
+        ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
+        Watched watched = null;
+        switch (layer.feedForward()) {
+            case LayerPlan.Dense d -> mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
+            case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch);
+        }
+        ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
+        return watched;
+    }
+
+    /** out [n, H] = down(act(gate·x) ⊙ up·x) of the chunk's normalised rows (BF16). */
+    private static void mlp(DeviceOps ops, LayerPlan.Mlp mlp, DeviceBuffer slot, ChunkBuffers b, int tokens,
+                            int hidden, DeviceBuffer out) {
+        int inter = mlp.intermediate();
+        ops.linear(tokens, 2 * inter, hidden, slot, mlp.gateUp().offset(), b.xnBf16, 0, b.gateUp, 0, 2 * inter, false);
+        ops.gatedActivation(b.gateUp, b.activationBf16, tokens, inter, 1f, 0f, 0f);
+        ops.linear(tokens, hidden, inter, slot, mlp.down().offset(), b.activationBf16, 0, out, 0, hidden, false);
+    }
+
+    /** gpt-oss: each expert's bias added to its rows of {@code y} (grouped order, rows of {@code width}). */
+    private static void expertBiases(DeviceOps ops, LayerPlan.Moe m, HostRouting r, DeviceBuffer slot, DeviceBuffer y,
+                                     int width, boolean gateUp) {
+        for (int e = 0; e < m.numExperts(); e++) {
+            LayerPlan.Mlp mlp = m.experts()[e];
+            SlotLayout.Region bias = gateUp ? mlp.gateUpBias() : mlp.downBias();
+            if (bias == null || r.count(e) == 0) continue;
+            ops.addBias(y, 4L * r.expertStart()[e] * width, r.count(e), width, width, bias.in(slot));
+        }
+    }
+
+    private static Watched moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer, DeviceBuffer slot,
+                               ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch) {
+        int e = m.numExperts(), k = m.topK(), slots = tokens * k;
+        ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
+        if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
+        float[] logits = io.download(b.routerLogits, 0, tokens * e);
+        HostRouting r = HostRouting.route(m.block().router(), logits, tokens, e, k, mask.kept(layer), mask.strategy());
+        io.upload(r.gatherRow(), slots, b.gatherIndex);
+        io.upload(r.slotRow(), slots, b.slotRow);
+        io.upload(r.weights(), slots, b.slotWeight, 0);
+
+        ops.gatherRows(b.xn, b.gatherIndex, b.gathered, slots, hidden);
+        int inter = m.experts()[0].intermediate();
+        int[] rows = new int[e];
+        long[] w = new long[e], in = new long[e], out = new long[e];
+        for (int i = 0; i < e; i++) {
+            rows[i] = r.count(i);
+            w[i] = m.experts()[i].gateUp().address(slot);
+            in[i] = b.gathered.address() + 2L * r.expertStart()[i] * hidden;
+            out[i] = b.gateUp.address() + 4L * r.expertStart()[i] * 2 * inter;
+        }
+        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out);
+        expertBiases(ops, m, r, slot, b.gateUp, 2 * inter, true);
+        LayerPlan.Activation act = m.activation();
+        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift());
+        for (int i = 0; i < e; i++) {
+            w[i] = m.experts()[i].down().address(slot);
+            in[i] = b.activationBf16.address() + 2L * r.expertStart()[i] * inter;
+            out[i] = b.expertRows.address() + 4L * r.expertStart()[i] * hidden;
+        }
+        ops.groupedLinear(rows, hidden, inter, w, in, out);
+        expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
+        ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden);
+
+        Watched watched = null;
+        if (watch) {
+            // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
+            ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
+            ops.turns(x, b.branch, b.turns, tokens, hidden);
+            watched = new Watched(io.download(x, 0, tokens * hidden), logits, r, io.download(b.slotNorms, 0, slots),
+                    io.download(b.turns, 0, tokens));
+        }
+        if (m.shared() != null) {
+            mlp(ops, m.shared(), slot, b, tokens, hidden, b.sharedOut);
+            if (m.sharedGate() != null) {
+                AttentionStep.project(ops, m.sharedGate(), slot, b.xnBf16, tokens, b.sharedGate, 0, 1);
+                ops.sigmoidGateRows(b.sharedOut, tokens, hidden, b.sharedGate);
+            }
+            ops.addScaled(b.branch, 0, b.sharedOut, 0, (long) tokens * hidden, 1f);
+        }
+        return watched;
+    }
+}

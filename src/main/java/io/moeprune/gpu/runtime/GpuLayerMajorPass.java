@@ -1,0 +1,152 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerMajorPass;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.MoeObserver;
+import io.moeprune.runtime.MoeTrace;
+import io.moeprune.runtime.PrefillPass;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * {@link LayerMajorPass} on a device ({@link DeviceOps}): the same contract (sequences, observers, sink, listener,
+ * mask, logits), so calibration statistics, masks and losses can come from a GPU run. Layer-major is what lets one
+ * GPU serve a model larger than its memory: each layer's weights are copied host→device once per run, from pinned
+ * memory, the copy of layer L+1 overlapping the compute of layer L ({@link WeightStream}); the sequences of a layer
+ * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Embeddings are
+ * looked up on the host; routing is done on the host by the CPU's own router (the logits are downloaded, the
+ * routing tables uploaded), so the experts chosen are the CPU's given equal router logits.
+ *
+ * <p>Products take BF16 inputs (the CPU's take F32 activations), so logits agree with the CPU's to about 1e-2
+ * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
+ * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
+ * device instead. Every family of the CPU runtime: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or
+ * MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights dequantised on the device).
+ */
+public final class GpuLayerMajorPass implements PrefillPass {
+    private final Model model;
+    private final ExpertMask mask;
+    private final LayerMajorPass.Logits logits;
+    private final DeviceOps ops;
+    private final long bound;
+    private final List<LayerPlan> layers;
+
+    /**
+     * @param bound the {@code --gpu-memory} bound of {@code ops} in bytes: what the run plans its memory in (less
+     *              what the device holds already)
+     */
+    public GpuLayerMajorPass(Model model, ExpertMask mask, LayerMajorPass.Logits logits, DeviceOps ops, long bound) {
+        this.model = model;
+        this.mask = mask == null ? ExpertMask.NONE : mask;
+        this.logits = logits;
+        this.ops = ops;
+        this.bound = bound;
+        this.layers = LayerPlan.of(model);
+    }
+
+    @Override
+    public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
+                    LayerMajorListener listener) {
+        try {
+            model.checkShards();
+            runLayers(sequences, observers, sink, listener);
+        } catch (InternalError e) {
+            // A SIGBUS in a mapped read (while staging a layer) that the JVM could turn into an error.
+            throw model.mappedReadFault(e);
+        }
+    }
+
+    private void runLayers(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
+                           LayerMajorListener listener) {
+        List<Integer> run = new ArrayList<>();
+        for (int i = 0; i < sequences.size(); i++) if (sequences.get(i).length > 0) run.add(i);
+        if (run.isEmpty()) return;
+        int hidden = model.spec().hiddenSize();
+        int[] lengths = run.stream().mapToInt(i -> sequences.get(i).length).toArray();
+        long[] firstRow = new long[lengths.length + 1];
+        for (int c = 0; c < lengths.length; c++) firstRow[c + 1] = firstRow[c] + lengths[c];
+        int longest = Arrays.stream(lengths).max().orElseThrow();
+        ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
+        long inUse = ops.allocatedBytes();
+        MemoryPlan plan = MemoryPlan.of(bound - inUse, WeightStream.slotBytes(layers), widths.bytesPerToken(),
+                ChunkBuffers.BUFFERS, firstRow[lengths.length], longest, hidden, bound, inUse);
+        List<int[]> chunks = plan.chunks(lengths);
+        LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
+        try (HostTransfers io = new HostTransfers(ops);
+             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes());
+             Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
+            for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
+            try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals())) {
+                for (LayerPlan layer : layers) {
+                    DeviceBuffer slot = stream.enter(layer.index());
+                    for (int[] chunk : chunks) {
+                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers);
+                        for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
+                    }
+                    stream.leave(layer.index());
+                    listener.layerDone(meter.layerDone());
+                }
+                ops.synchronize();
+            }
+            stream.close();   // the LM head takes the slots' place
+            if (logits == LayerMajorPass.Logits.NONE) {
+                for (int s : run) sink.accept(s, null);
+                return;
+            }
+            try (LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(),
+                    logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
+                for (int c = 0; c < lengths.length; c++) {
+                    sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
+                            logits == LayerMajorPass.Logits.ALL, io));
+                }
+            }
+        }
+    }
+
+    private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
+                          int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
+                          IntFunction<MoeObserver> observers) {
+        int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
+        int[] positions = new int[tokens], starts = new int[chunk.length + 1];
+        for (int i = 0; i < chunk.length; i++) {
+            starts[i + 1] = starts[i] + lengths[chunk[i]];
+            for (int t = 0; t < lengths[chunk[i]]; t++) positions[starts[i] + t] = t;
+        }
+        io.upload(positions, tokens, b.positions);
+        io.upload(starts, starts.length, b.starts);
+        MoeObserver[] watching = new MoeObserver[chunk.length];
+        boolean watch = false;
+        for (int i = 0; i < chunk.length && observers != null; i++) {
+            watching[i] = observers.apply(run.get(chunk[i]));
+            watch |= watching[i] != null;
+        }
+        DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
+        AttentionStep.run(ops, layer, slot, b, x, tokens, chunk.length);
+        FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch);
+        residuals.back(firstRow[first], tokens, b.x);
+        if (seen == null) return;
+        LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
+        for (int i = 0; i < chunk.length; i++) {
+            if (watching[i] != null) watching[i].onMoeBlock(trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
+        }
+    }
+
+    /** The trace of tokens [from, to) of a chunk: one sequence's batch, as the CPU runs it. */
+    private MoeTrace trace(int layer, LayerPlan.Moe moe, FeedForwardStep.Watched seen, int from, int to) {
+        int n = to - from, h = model.spec().hiddenSize(), e = moe.numExperts(), k = moe.topK();
+        int[] positions = new int[n];
+        for (int t = 0; t < n; t++) positions[t] = t;
+        return new MoeTrace(layer, positions, n, h, e, k, Arrays.copyOfRange(seen.residualIn(), from * h, to * h),
+                Arrays.copyOfRange(seen.routerLogits(), from * e, to * e),
+                Arrays.copyOfRange(seen.routing().ids(), from * k, to * k),
+                Arrays.copyOfRange(seen.routing().weights(), from * k, to * k), null, null, null, null,
+                Arrays.copyOfRange(seen.slotNorms(), from * k, to * k), Arrays.copyOfRange(seen.turns(), from, to));
+    }
+}

@@ -1,0 +1,97 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.kernels.Weights;
+import io.moeprune.runtime.Model;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The final norm and the LM head, uploaded once at the end of a run (after the layer slots are freed) in row blocks
+ * through a pinned staging buffer, then each sequence's logits (all rows or the last) in blocks of rows that fit.
+ */
+final class LmHeadStep implements AutoCloseable {
+    private final DeviceOps ops;
+    private final int hidden, vocab, rowsAtOnce;
+    private final float eps, divisor;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final DeviceBuffer head, norm, x, xn, xnBf16, logits;
+
+    LmHeadStep(DeviceOps ops, Model model, MemorySegment staging, HostTransfers io, boolean residentResiduals,
+               int maxRows, long bound) {
+        this.ops = ops;
+        Weights w = model.lmHead().weights();
+        this.hidden = w.cols();
+        this.vocab = w.rows();
+        this.eps = model.finalNorm().eps();
+        this.divisor = model.spec().scaling().logitsDivisor();
+        try {
+            head = alloc(2L * vocab * hidden, "the LM head");
+            norm = alloc(4L * hidden, "the final norm");
+            io.upload(model.finalNorm().weight(), hidden, norm, 0);
+            upload(w, staging);
+            long perRow = 4L * hidden + 2L * hidden + 4L * vocab + (residentResiduals ? 0 : 4L * hidden);
+            long free = bound - ops.allocatedBytes() - 4 * MemoryPlan.ROUNDING;
+            long rows = Math.min(maxRows, free / perRow);
+            if (rows < 1) throw GpuDevice.boundExceeded(bound, "a row of logits", perRow, ops.allocatedBytes());
+            rowsAtOnce = (int) rows;
+            x = residentResiduals ? null : alloc(4L * rowsAtOnce * hidden, "the LM head's input rows");
+            xn = alloc(4L * rowsAtOnce * hidden, "the LM head's normalised rows");
+            xnBf16 = alloc(2L * rowsAtOnce * hidden, "the LM head's normalised rows (BF16)");
+            logits = alloc(4L * rowsAtOnce * vocab, "logits");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private DeviceBuffer alloc(long bytes, String what) {
+        DeviceBuffer b = ops.alloc(bytes, what);
+        owned.add(b);
+        return b;
+    }
+
+    /** The head in BF16, a block of rows per staging fill; the compute stream waits for the last copy. */
+    private void upload(Weights w, MemorySegment staging) {
+        int rowsPerBlock = (int) Math.max(1, Math.min(w.rows(), staging.byteSize() / (2L * hidden)));
+        long fence = -1;
+        for (int r0 = 0; r0 < w.rows(); r0 += rowsPerBlock) {
+            int r1 = Math.min(w.rows(), r0 + rowsPerBlock);
+            if (fence >= 0) ops.hostWaits(fence);
+            MemorySegment block = staging.asSlice(0, 2L * (r1 - r0) * hidden);
+            SlotLayout.writeBf16Rows(w, r0, r1, block);
+            ops.uploadOnCopyStream(block, head, 2L * r0 * hidden);
+            fence = ops.copyFence();
+        }
+        ops.computeWaits(fence);
+    }
+
+    /**
+     * Logits of one sequence of n rows starting at residual row {@code row}: [n, vocab] when {@code all}, else the
+     * last row's [vocab].
+     */
+    float[] logits(Residuals residuals, long row, int n, boolean all, HostTransfers io) {
+        int from = all ? 0 : n - 1;
+        float[] out = new float[(n - from) * vocab];
+        for (int r0 = from; r0 < n; r0 += rowsAtOnce) {
+            int rows = Math.min(rowsAtOnce, n - r0);
+            DeviceBuffer in = residuals.rows(row + r0, rows, x);
+            ops.rmsNorm(in, 0, xn, 0, rows, hidden, hidden, norm, eps);
+            ops.toBf16(xn, xnBf16, (long) rows * hidden);
+            ops.linear(rows, vocab, hidden, head, 0, xnBf16, 0, logits, 0, vocab, false);
+            io.download(logits, 0, out, (r0 - from) * vocab, rows * vocab);
+        }
+        if (divisor != 1f && divisor != 0f) for (int i = 0; i < out.length; i++) out[i] /= divisor;
+        return out;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : owned) ops.free(b);
+        owned.clear();
+    }
+}

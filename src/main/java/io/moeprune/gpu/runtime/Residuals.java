@@ -1,0 +1,54 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The residual streams of every sequence of a run, [tokens, H] F32 in run order, between layers: on the device when
+ * they fit ({@link MemoryPlan#residentResiduals}), else in pinned host memory, a chunk's rows copied to the device
+ * for its layer and back after it.
+ */
+final class Residuals implements AutoCloseable {
+    private final DeviceOps ops;
+    private final int hidden;
+    private final DeviceBuffer device;
+    private final MemorySegment host;
+
+    Residuals(DeviceOps ops, long tokens, int hidden, boolean resident) {
+        this.ops = ops;
+        this.hidden = hidden;
+        long bytes = 4L * tokens * hidden;
+        this.device = resident ? ops.alloc(bytes, "the residual streams of " + tokens + " tokens") : null;
+        this.host = resident ? null : ops.pinnedHost(bytes);
+    }
+
+    private long at(long row) {
+        return 4L * row * hidden;
+    }
+
+    /** Sets rows from {@code row} (a sequence's embeddings). */
+    void put(long row, float[] rows, HostTransfers io) {
+        if (device != null) io.upload(rows, rows.length, device, at(row));
+        else MemorySegment.copy(rows, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, at(row), rows.length);
+    }
+
+    /** {@code count} rows from {@code row} on the device: a view of them, or {@code scratch} with them copied in. */
+    DeviceBuffer rows(long row, int count, DeviceBuffer scratch) {
+        if (device != null) return new DeviceBuffer(device.address() + at(row), 4L * count * hidden);
+        ops.upload(host.asSlice(at(row), 4L * count * hidden), scratch, 0);
+        return scratch;
+    }
+
+    /** Puts back rows {@link #rows} gave (a copy back to the host unless they are resident). */
+    void back(long row, int count, DeviceBuffer scratch) {
+        if (device == null) ops.download(scratch, 0, host.asSlice(at(row), 4L * count * hidden));
+    }
+
+    @Override
+    public void close() {
+        if (device != null) ops.free(device);
+    }
+}

@@ -1,0 +1,18 @@
+package io.moeprune.runtime;
+
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * A layer-major prefill of many sequences ({@link LayerMajorPass} on the CPU; io.moeprune.gpu.runtime's
+ * GpuLayerMajorPass on a GPU): the same sequences, observers, logits and listener calls whichever runs it.
+ * {@link PrefillPasses} makes the one the command's {@code --device} chose.
+ */
+public interface PrefillPass {
+    /**
+     * Runs every sequence; {@code observers} gives sequence i's MoE observer (or null), {@code listener} hears each
+     * finished (layer, sequence) step and each finished layer. Empty sequences are skipped.
+     */
+    void run(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
+             LayerMajorListener listener);
+}

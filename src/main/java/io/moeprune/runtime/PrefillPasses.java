@@ -1,0 +1,43 @@
+package io.moeprune.runtime;
+
+/**
+ * Which runtime the layer-major users (calibration, perplexity, choice scoring, reports) run on: the CPU's
+ * {@link LayerMajorPass} unless a command's {@code --device} installed another (as {@link MemoryBudget} holds the
+ * process's memory budget, this holds the process's device: one per command run).
+ */
+public final class PrefillPasses {
+    /** Makes the pass of a model, mask and logits choice. */
+    @FunctionalInterface
+    public interface Factory {
+        PrefillPass create(Model model, ExpertMask mask, LayerMajorPass.Logits logits);
+    }
+
+    public static final Factory CPU = LayerMajorPass::new;
+
+    private static volatile Factory factory = CPU;
+    private static volatile String device = "cpu";
+
+    private PrefillPasses() {
+    }
+
+    /** The pass of the current device. */
+    public static PrefillPass create(Model model, ExpertMask mask, LayerMajorPass.Logits logits) {
+        return factory.create(model, mask, logits);
+    }
+
+    /** Runs the layer-major users on {@code f} from now on; {@code name} names the device in results. */
+    public static void use(Factory f, String name) {
+        factory = f;
+        device = name;
+    }
+
+    /** Back to the CPU. */
+    public static void reset() {
+        use(CPU, "cpu");
+    }
+
+    /** The device the layer-major users run on now: "cpu" or "cuda:N". */
+    public static String device() {
+        return device;
+    }
+}

@@ -1,0 +1,102 @@
+package io.moeprune.gpu;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.gpu.runtime.PassComparison;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerMajorPass;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The GPU runtime's layer-major pass on CUDA ({@link CudaOps}) against the CPU runtime, as GpuLayerMajorPassTest
+ * checks it on HostOps in CI: every conformance family it runs, and the trained shared models on enough tokens (64
+ * Markdown paragraphs of this repository, up to 128 tokens each) that their statistics hold within 1 % and the masks
+ * selected from them are identical; a small --gpu-memory that forces chunks gives the same logits. Skips without CUDA
+ * (bench/device/gpu_tests.sh runs it on the GPU machine).
+ */
+class GpuLayerMajorPassCudaTest {
+    private static final Path FIXTURES = Path.of("src/test/resources/conformance");
+    private static final long BOUND = 8L << 30;
+
+    /** A shared model where this checkout has it: tracked in models/, carried in .devcarry/, or the test bed. */
+    private static Path sharedModel(String name) {
+        return Stream.of("models/", ".devcarry/", "../shared/models/").map(d -> Path.of(d + name))
+                .filter(p -> Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
+            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    void conformanceFamilies(String fixture) {
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+             Model model = Models.open(FIXTURES.resolve(fixture))) {
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, BOUND));
+            System.out.println(fixture + " on CUDA: " + r);
+            PassComparison.assertBounds(fixture, r, 3e-2);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
+    void matchesTheCpuOnTheSharedModels(String name) throws IOException {
+        Path dir = sharedModel(name);
+        Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
+            List<int[]> seqs = PassComparison.markdownSequences(dir, 64, 128);
+            long t0 = System.nanoTime();
+            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, BOUND));
+            System.out.printf("%s on CUDA (%d sequences, %.1f s with the CPU references): %s%n", name, seqs.size(),
+                    (System.nanoTime() - t0) / 1e9, r);
+            assertTrue(r.logitError() < 1e-2, "logits " + r);
+            assertEquals(0, r.differing(), "expert choices " + r);
+            assertTrue(r.statError() < 0.01, "statistics " + r);
+            assertTrue(r.masksEqual(), "masks " + r);
+        }
+    }
+
+    @Test
+    void aSmallBoundRunsInChunksAndGivesTheSameLogits() throws IOException {
+        Path dir = sharedModel("moe-tiny-7d");
+        Assumptions.assumeTrue(dir != null, "the shared model is not in this checkout");
+        try (Model model = Models.open(dir)) {
+            List<int[]> seqs = PassComparison.markdownSequences(dir, 16, 128);
+            float[][] large = logits(model, seqs, BOUND);
+            // The cuBLAS workspace (32 MB, inside the bound), two layer slots of ~6.7 MB, chunks of a few sequences.
+            float[][] small = logits(model, seqs, 56L << 20);
+            for (int s = 0; s < seqs.size(); s++) {
+                double e = PassComparison.relativeError(small[s], large[s]);
+                assertTrue(e < 1e-3, "sequence " + s + ": " + e);
+            }
+            MoepruneException e = assertThrows(MoepruneException.class, () -> logits(model, seqs, 44L << 20));
+            assertTrue(e.getMessage().startsWith("--gpu-memory "), e.getMessage());
+        }
+    }
+
+    private static float[][] logits(Model model, List<int[]> seqs, long bound) {
+        float[][] out = new float[seqs.size()][];
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(bound))) {
+            long limit = ops.device().limitBytes();
+            new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, limit)
+                    .run(seqs, null, (s, l) -> out[s] = l, LayerMajorListener.NONE);
+        }
+        return out;
+    }
+}
