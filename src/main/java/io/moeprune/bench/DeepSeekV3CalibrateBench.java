@@ -119,7 +119,7 @@ public final class DeepSeekV3CalibrateBench {
         double projected = FULL_DENSE * denseMean + FULL_MOE * moeMean;
         System.out.printf(Locale.ROOT, "total %.1f s, read %.2f GB (%.2f× the checkpoint), peak resident %.2f GB,"
                         + " experts routed to %s%n", wall, read / 1e9, (double) read / model.checkpointBytes(),
-                LayerMajorBench.peakResident() / 1e9, routedShare(stats));
+                LayerMajorBench.peakResident() / 1e9, LayerMajorBench.expertsRouted(stats));
         System.out.printf(Locale.ROOT, "projection for DeepSeek-V3 (%d dense × %.2f s + %d MoE × %.2f s): %.0f s = %.1f"
                         + " min, goal %.0f min: %s%n", FULL_DENSE, denseMean, FULL_MOE, moeMean, projected,
                 projected / 60, GOAL_SECONDS / 60, projected <= GOAL_SECONDS ? "met" : "NOT met");
@@ -139,18 +139,6 @@ public final class DeepSeekV3CalibrateBench {
         }
         return String.format(Locale.ROOT, "%9.2f %9.2f %9.2f", attention / 1e9, experts / 1e9,
                 t[PhaseTimes.Phase.DENSE_MLP.ordinal()] / 1e9);
-    }
-
-    private static String routedShare(ExpertStats stats) {
-        double[][] routed = stats.aggregate(Statistic.TOKENS_ROUTED);
-        long hit = 0, all = 0;
-        for (double[] layer : routed) {
-            for (double n : layer) {
-                all++;
-                if (n > 0) hit++;
-            }
-        }
-        return String.format(Locale.ROOT, "%.1f%%", 100.0 * hit / Math.max(1, all));
     }
 
     private static double mean(double[] v, int from, int to) {

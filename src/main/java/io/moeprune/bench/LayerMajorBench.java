@@ -122,7 +122,7 @@ public final class LayerMajorBench {
     }
 
     /** Share of (layer, expert) pairs that some token was routed to: all of them read, as in a real calibration. */
-    private static String expertsRouted(ExpertStats stats) {
+    static String expertsRouted(ExpertStats stats) {
         double[][] routed = stats.aggregate(Statistic.TOKENS_ROUTED);
         long hit = 0, all = 0;
         for (double[] layer : routed) {
@@ -131,7 +131,7 @@ public final class LayerMajorBench {
                 if (n > 0) hit++;
             }
         }
-        return String.format(Locale.ROOT, "%.1f%%", 100.0 * hit / all);
+        return String.format(Locale.ROOT, "%.1f%%", 100.0 * hit / Math.max(1, all));
     }
 
     /** Wall time, bytes read and major faults of one run. */

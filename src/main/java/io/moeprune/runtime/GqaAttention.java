@@ -92,13 +92,7 @@ public final class GqaAttention implements AttentionLayer {
         float[][] qkv = Linear.applyAll(xn, n, q, k, v);
         t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
-        normalize(qs, n, qw, qNorm);
-        normalize(ks, n, kw, kNorm);
-        if (!Float.isNaN(clip)) {
-            clamp(qs);
-            clamp(ks);
-            clamp(vs);
-        }
+        normalizeAndClip(qs, ks, vs, n, qw, kw);
         Parallel.forRange(n, 16L * (qw + kw), (from, to) -> {
             float[] cs = rope.newTable();
             for (int i = from; i < to; i++) {
@@ -132,13 +126,7 @@ public final class GqaAttention implements AttentionLayer {
         float[][] qkv = Linear.applyAll(xn, n, q, k, v);
         t = PhaseTimes.end(PhaseTimes.Phase.QKV, t);
         float[] qs = qkv[0], ks = qkv[1], vs = qkv[2];
-        normalize(qs, n, qw, qNorm);
-        normalize(ks, n, kw, kNorm);
-        if (!Float.isNaN(clip)) {
-            clamp(qs);
-            clamp(ks);
-            clamp(vs);
-        }
+        normalizeAndClip(qs, ks, vs, n, qw, kw);
         float[] ctx = new float[n * cw];
         float[] cs = rope.newTable();
         for (int i = 0; i < n; i++) {
@@ -162,6 +150,17 @@ public final class GqaAttention implements AttentionLayer {
         if (norm == null || qkNormKind == AttentionSpec.QkNorm.NONE) return;
         // PER_HEAD norms have width head_dim and run over every head; FULL norms span the whole row.
         norm.applyRows(x, n * rowWidth / norm.width());
+    }
+
+    /** The q/k norms, then OLMoE's clip of q, k and v (when the config sets one), on freshly projected rows. */
+    private void normalizeAndClip(float[] qs, float[] ks, float[] vs, int n, int qw, int kw) {
+        normalize(qs, n, qw, qNorm);
+        normalize(ks, n, kw, kNorm);
+        if (!Float.isNaN(clip)) {
+            clamp(qs);
+            clamp(ks);
+            clamp(vs);
+        }
     }
 
     private void clamp(float[] x) {
