@@ -74,6 +74,15 @@ final class AmxBf16 {
         return old;
     }
 
+    /**
+     * Whether batched BF16 products run on the tiles (native or emulated): their inputs are split hi+lo, about 2.5e-6
+     * relative per product, so a batch and a single row of the same input differ by that much (tests that compare a
+     * batched path with a one-row path allow for it).
+     */
+    static boolean tilesInUse() {
+        return backend() != Backend.OFF;
+    }
+
     /** A short description for benchmark tables, e.g. "AMX BF16 tiles (hi+lo inputs)" or why they are off. */
     static String description() {
         return switch (backend()) {

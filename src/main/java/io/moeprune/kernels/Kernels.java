@@ -178,6 +178,14 @@ public interface Kernels {
         return getClass().getSimpleName();
     }
 
+    /**
+     * Whether batched BF16 products run on the AMX tiles (inputs split hi+lo: ~2.5e-6 relative per product), where a
+     * batch and a single row of the same input differ by that much; tests comparing the two allow for it.
+     */
+    static boolean batchesOnTiles() {
+        return AmxBf16.tilesInUse();
+    }
+
     /** The kernels chosen by {@code -Dmoeprune.kernels}. */
     static Kernels get() {
         return KernelSelection.current();

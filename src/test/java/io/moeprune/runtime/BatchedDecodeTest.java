@@ -64,7 +64,9 @@ class BatchedDecodeTest {
                 }
             }
             System.out.printf("BatchedDecodeTest %s: max |batched - alone| / max |logit| = %.2e%n", fixture, worst);
-            assertTrue(worst < 1e-5, fixture + " batched logits differ by " + worst);
+            // One-row products stay on the vector kernel; a batch's go to the AMX tiles where they run (hi+lo inputs).
+            double limit = io.moeprune.kernels.Kernels.batchesOnTiles() ? 1e-4 : 1e-5;
+            assertTrue(worst < limit, fixture + " batched logits differ by " + worst);
         }
     }
 
