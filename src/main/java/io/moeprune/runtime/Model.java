@@ -144,8 +144,19 @@ public final class Model implements AutoCloseable {
     void forwardLayer(int l, float[] x, int n, int start, KvCache cache, ForwardContext context) {
         shards.checkLayer(l);
         layers.get(l).forward(x, n, start, cache, context);
-        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), start, checkpoint.dir(),
-                "in layer " + l + " (of " + layers.size() + ")");
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), start, checkpoint.dir(), inLayer(l));
+    }
+
+    private String inLayer(int l) {
+        return "in layer " + l + " (of " + layers.size() + ")";
+    }
+
+    /**
+     * The error {@link #forwardLayer} throws when layer {@code l}'s output is not finite at token {@code position}:
+     * for runtimes that check elsewhere (the GPU's device-side checks).
+     */
+    public RuntimeException nonFiniteInLayer(int l, boolean nan, int position) {
+        return FiniteCheck.error(checkpoint.dir(), nan, inLayer(l), position);
     }
 
     /**
@@ -155,8 +166,7 @@ public final class Model implements AutoCloseable {
     void feedForwardLayer(int l, float[] x, int n, ForwardContext context) {
         shards.checkLayer(l);
         layers.get(l).feedForward(x, n, 0, context);
-        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(),
-                "in layer " + l + " (of " + layers.size() + ")");
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(), inLayer(l));
     }
 
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */

@@ -127,11 +127,67 @@ extern "C" __global__ void rope(float* x, int rows, int rowStride, int heads, in
 #define ATT_MAX_DIM 256
 #define ATT_PER_LANE (ATT_MAX_DIM / WARP)
 
+// One warp attends one query row to keys [first, last] (rows kStride/vStride apart from kbase/vbase): lane j scores
+// key j of each chunk of 32 against the query (in this warp's shared row qs), an online softmax folds the chunk in,
+// each lane owns vDim/32 elements of the output; sink (or null) adds exp(*sink) to the denominator.
+__device__ __forceinline__ void attend_row(const float* qrow, float* qs, const float* kbase, int kStride,
+                                           const float* vbase, int vStride, int first, int last, int qkDim, int vDim,
+                                           float scale, const float* sink, float* orow) {
+    int lane = threadIdx.x % WARP;
+    for (int d = lane; d < qkDim; d += WARP) qs[d] = qrow[d];
+    __syncwarp();
+    float m = __int_as_float(0xFF800000), l = 0.f;    // -infinity
+    float acc[ATT_PER_LANE];
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) acc[e] = 0.f;
+    for (int j0 = first; j0 <= last; j0 += WARP) {
+        int j = j0 + lane;
+        float score = __int_as_float(0xFF800000);
+        if (j <= last) {
+            const float* krow = kbase + (long long) j * kStride;
+            float dot = 0.f;
+            for (int d = 0; d < qkDim; d++) dot = fmaf(qs[d], krow[d], dot);
+            score = dot * scale;
+        }
+        float cmax = score;
+        for (int o = WARP / 2; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xFFFFFFFFu, cmax, o));
+        float mNew = fmaxf(m, cmax);
+        float correction = expf(m - mNew);               // m = -inf the first time: 0
+        float p = j <= last ? expf(score - mNew) : 0.f;
+        l = l * correction + warp_sum(p);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+        int n = last - j0 + 1 < WARP ? last - j0 + 1 : WARP;
+        for (int jj = 0; jj < n; jj++) {
+            float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
+            const float* vrow = vbase + (long long) (j0 + jj) * vStride;
+#pragma unroll
+            for (int e = 0; e < ATT_PER_LANE; e++) {
+                int d = lane + e * WARP;
+                if (d < vDim) acc[e] = fmaf(pj, vrow[d], acc[e]);
+            }
+        }
+        m = mNew;
+    }
+    if (sink != 0) {
+        float mNew = fmaxf(m, *sink), correction = expf(m - mNew);
+        l = l * correction + expf(*sink - mNew);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+    }
+    float inv = 1.f / l;
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) {
+        int d = lane + e * WARP;
+        if (d < vDim) orow[d] = acc[e] * inv;
+    }
+}
+
 extern "C" __global__ void attention(const float* q, int qStride, const float* k, int kStride, const float* v,
                                      int vStride, float* out, const int* starts, int sequences, int tokens, int heads,
                                      int kvHeads, int qkDim, int vDim, float scale, int window, const float* sinks) {
     __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
-    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int t = blockIdx.x, warp = threadIdx.x / WARP;
     int h = blockIdx.y * ATT_WARPS + warp;
     if (t >= tokens || h >= heads) return;
     // The sequence of token t (binary search of starts).
@@ -144,57 +200,26 @@ extern "C" __global__ void attention(const float* q, int qStride, const float* k
     int from = starts[lo];
     int first = window > 0 && t - window + 1 > from ? t - window + 1 : from;
     int kh = h / (heads / kvHeads);
-    const float* qrow = q + (long long) t * qStride + (long long) h * qkDim;
-    for (int d = lane; d < qkDim; d += WARP) qs[warp][d] = qrow[d];
-    __syncwarp();
-    const float* kbase = k + (long long) kh * qkDim;
-    const float* vbase = v + (long long) kh * vDim;
-    float m = __int_as_float(0xFF800000), l = 0.f;    // -infinity
-    float acc[ATT_PER_LANE];
-#pragma unroll
-    for (int e = 0; e < ATT_PER_LANE; e++) acc[e] = 0.f;
-    for (int j0 = first; j0 <= t; j0 += WARP) {
-        int j = j0 + lane;
-        float score = __int_as_float(0xFF800000);
-        if (j <= t) {
-            const float* krow = kbase + (long long) j * kStride;
-            float dot = 0.f;
-            for (int d = 0; d < qkDim; d++) dot = fmaf(qs[warp][d], krow[d], dot);
-            score = dot * scale;
-        }
-        float cmax = score;
-        for (int o = WARP / 2; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xFFFFFFFFu, cmax, o));
-        float mNew = fmaxf(m, cmax);
-        float correction = expf(m - mNew);               // m = -inf the first time: 0
-        float p = j <= t ? expf(score - mNew) : 0.f;
-        l = l * correction + warp_sum(p);
-#pragma unroll
-        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
-        int n = t - j0 + 1 < WARP ? t - j0 + 1 : WARP;
-        for (int jj = 0; jj < n; jj++) {
-            float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
-            const float* vrow = vbase + (long long) (j0 + jj) * vStride;
-#pragma unroll
-            for (int e = 0; e < ATT_PER_LANE; e++) {
-                int d = lane + e * WARP;
-                if (d < vDim) acc[e] = fmaf(pj, vrow[d], acc[e]);
-            }
-        }
-        m = mNew;
-    }
-    if (sinks != 0) {
-        float sink = sinks[h], mNew = fmaxf(m, sink), correction = expf(m - mNew);
-        l = l * correction + expf(sink - mNew);
-#pragma unroll
-        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
-    }
-    float inv = 1.f / l;
-    float* orow = out + ((long long) t * heads + h) * vDim;
-#pragma unroll
-    for (int e = 0; e < ATT_PER_LANE; e++) {
-        int d = lane + e * WARP;
-        if (d < vDim) orow[d] = acc[e] * inv;
-    }
+    attend_row(q + (long long) t * qStride + (long long) h * qkDim, qs[warp], k + (long long) kh * qkDim, kStride,
+               v + (long long) kh * vDim, vStride, first, t, qkDim, vDim, scale, sinks == 0 ? 0 : sinks + h,
+               out + ((long long) t * heads + h) * vDim);
+}
+
+// Queries of one sequence at positions past + i against its key/value cache (contiguous rows of kvHeads heads):
+// grid (n, heads / ATT_WARPS), one warp per (query, head), as attention.
+extern "C" __global__ void cached_attention(const float* q, int qStride, const float* kCache, const float* vCache,
+                                            float* out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                            float scale, int window, const float* sinks) {
+    __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
+    int i = blockIdx.x, warp = threadIdx.x / WARP;
+    int h = blockIdx.y * ATT_WARPS + warp;
+    if (i >= n || h >= heads) return;
+    int t = past + i;
+    int first = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+    int kh = h / (heads / kvHeads);
+    attend_row(q + (long long) i * qStride + (long long) h * qkDim, qs[warp], kCache + (long long) kh * qkDim,
+               kvHeads * qkDim, vCache + (long long) kh * vDim, kvHeads * vDim, first, t, qkDim, vDim, scale,
+               sinks == 0 ? 0 : sinks + h, out + ((long long) i * heads + h) * vDim);
 }
 
 // act(g)·up' in double for the sigmoid (as HostOps), then float, then BF16.
@@ -224,6 +249,28 @@ extern "C" __global__ void add_bias(float* x, int rows, int width, int stride, c
         long long r = p / width;
         int i = (int) (p % width);
         x[r * stride + i] = __fadd_rn(x[r * stride + i], bias[i]);
+    }
+}
+
+// OLMoE's clip_qkv: fminf/fmaxf as Math.min/max (NaN stays NaN: CUDA's fminf would drop it, so it is tested first).
+extern "C" __global__ void clamp_rows(float* x, int rows, int width, int stride, float limit) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        int i = (int) (p % width);
+        float v = x[r * stride + i];
+        if (v == v) x[r * stride + i] = fmaxf(-limit, fminf(limit, v));
+    }
+}
+
+// The finite check: flags[slot] = max(flags[slot], 2(count - i) + isNaN) over the non-finite x[i] (0 stays 0 when
+// all are finite): the largest flag is the first non-finite element.
+extern "C" __global__ void non_finite(const float* x, long long count, int* flags, int slot) {
+    GRID_STRIDE(i, count) {
+        unsigned int bits = __float_as_uint(x[i]);
+        if ((bits & 0x7F800000u) == 0x7F800000u) {
+            atomicMax(flags + slot, (int) (2 * (count - i)) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
+        }
     }
 }
 

@@ -384,6 +384,57 @@ class CudaOpsTest {
     }
 
     @Test
+    void cachedAttentionMatches() {
+        // {past, n, heads, kvHeads, qkDim, vDim, window, sinks}: decode steps (n 1) and a prompt's later chunk
+        int[][] cases = {{0, 1, 32, 4, 128, 128, 0, 0}, {700, 1, 32, 4, 128, 128, 0, 0}, {300, 1, 64, 8, 64, 64, 128, 1},
+                {40, 17, 8, 2, 128, 128, 0, 0}, {90, 1, 16, 16, 192, 128, 0, 0}};
+        for (int[] c : cases) {
+            int past = c[0], n = c[1], heads = c[2], kvHeads = c[3], qkDim = c[4], vDim = c[5], window = c[6];
+            Random r = random();
+            int qStride = heads * qkDim + 24, rows = past + n + 3;
+            Pair q = gaussian(r, (long) n * qStride + 8), k = gaussian(r, (long) rows * kvHeads * qkDim),
+                    v = gaussian(r, (long) rows * kvHeads * vDim), out = output(4L * n * heads * vDim);
+            Pair sinks = c[7] == 0 ? null : gaussian(r, heads);
+            float scale = (float) (1 / Math.sqrt(qkDim));
+            gpu.cachedAttention(q.gpu(), 32, qStride, k.gpu(), v.gpu(), out.gpu(), past, n, heads, kvHeads, qkDim, vDim,
+                    scale, window, sinks == null ? null : sinks.gpu());
+            host.cachedAttention(q.host(), 32, qStride, k.host(), v.host(), out.host(), past, n, heads, kvHeads, qkDim,
+                    vDim, scale, window, sinks == null ? null : sinks.host());
+            assertClose("cachedAttention past " + past + " n " + n + " " + heads + "/" + kvHeads + " heads qk " + qkDim
+                    + " v " + vDim + " window " + window + (sinks != null ? " sinks" : ""), out,
+                    (long) n * heads * vDim, 1e-4);
+        }
+    }
+
+    @Test
+    void clampAndTheFiniteCheckAreExact() {
+        Random r = random();
+        int rows = 37, width = 3 * 1024, stride = width + 7;
+        float[] xv = new float[rows * stride];
+        for (int i = 0; i < xv.length; i++) xv[i] = (float) (r.nextGaussian() * 12);
+        xv[5] = Float.NaN;
+        Pair x = f32(xv);
+        gpu.clamp(x.gpu(), 8, rows, width, stride, 8f);
+        host.clamp(x.host(), 8, rows, width, stride, 8f);
+        assertExactF32("clamp " + rows + "x" + width + " to 8", x, (long) rows * stride);
+        for (int[] bad : new int[][]{{-1, 0}, {123_457, 1}, {9, 0}, {2_000_000, 1}}) {
+            int count = 3_000_000;
+            float[] values = new float[count];
+            for (int i = 0; i < count; i++) values[i] = (float) r.nextGaussian();
+            if (bad[0] >= 0) {
+                values[bad[0]] = bad[1] == 1 ? Float.NaN : Float.NEGATIVE_INFINITY;
+                values[count - 1] = Float.POSITIVE_INFINITY;   // later ones do not hide the first
+            }
+            Pair in = f32(values), flags = i32(new int[4]);
+            gpu.nonFinite(in.gpu(), 0, count, flags.gpu(), 2);
+            host.nonFinite(in.host(), 0, count, flags.host(), 2);
+            assertExactF32("nonFinite of " + count + " (first at " + bad[0] + ")", flags, 4);
+            int flag = Float.floatToRawIntBits(floats(flags, true, 4)[2]);
+            assertEquals(bad[0] < 0 ? 0 : 2 * (count - bad[0]) + bad[1], flag);
+        }
+    }
+
+    @Test
     void gatedActivationMatches() {
         // {n, width, alpha, limit, upShift}: SwiGLU and gpt-oss's clamped variant
         float[][] cases = {{1, 768, 1, 0, 0}, {37, 2048, 1, 0, 0}, {300, 2880, 1.702f, 7, 1}, {5, 1407, 1.702f, 7, 1}};

@@ -346,16 +346,32 @@ public final class CudaOps implements DeviceOps {
                           DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
-        if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
-            throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)
-                    + " elements are not supported (at most " + ATTENTION_MAX_DIM + ")", MoepruneException.FAILED, null);
-        }
+        requireAttentionDims(qkDim, vDim);
         if (tokens == 0 || sequences == 0) return;
         kernels.kernel("attention").launch(tokens, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
                 32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, at(k, kOffset), kStride,
                         at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
                         window, sinks == null ? 0L : sinks.address()});
         after("attention");
+    }
+
+    @Override
+    public void cachedAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer kCache, DeviceBuffer vCache,
+                                DeviceBuffer out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                float scale, int window, DeviceBuffer sinks) {
+        requireAttentionDims(qkDim, vDim);
+        if (n == 0) return;
+        kernels.kernel("cached_attention").launch(n, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
+                32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, kCache, vCache, out, past, n,
+                        heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? 0L : sinks.address()});
+        after("cachedAttention");
+    }
+
+    private static void requireAttentionDims(int qkDim, int vDim) {
+        if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
+            throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)
+                    + " elements are not supported (at most " + ATTENTION_MAX_DIM + ")", MoepruneException.FAILED, null);
+        }
     }
 
     @Override
@@ -372,6 +388,17 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias) {
         elementwise("add_bias", (long) rows * width, at(x, offset), rows, width, stride, bias);
+    }
+
+    @Override
+    public void clamp(DeviceBuffer x, long offset, int rows, int width, int stride, float limit) {
+        elementwise("clamp_rows", (long) rows * width, at(x, offset), rows, width, stride, limit);
+    }
+
+    @Override
+    public void nonFinite(DeviceBuffer x, long offset, long count, DeviceBuffer flags, int slot) {
+        if (count >= 1L << 30) throw new IllegalArgumentException("a finite check of " + count + " elements");
+        elementwise("non_finite", count, at(x, offset), count, flags, slot);
     }
 
     @Override
