@@ -222,6 +222,54 @@ extern "C" __global__ void cached_attention(const float* q, int qStride, const f
                sinks == 0 ? 0 : sinks + h, out + ((long long) i * heads + h) * vDim);
 }
 
+// ---- prefill attention on tensor cores (CudaOps.tensorCoreAttention) -------------------------------------------
+
+// dst_bf16 [rows, width] contiguous = src [rows, width] with rows srcStride apart: a sequence's q, k or v as the
+// batched products' inputs.
+extern "C" __global__ void to_bf16_rows(const float* src, int srcStride, bf16_t* dst, int rows, int width) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        int c = (int) (p % width);
+        dst[p] = to_bf16(src[r * srcStride + c]);
+    }
+}
+
+// The causal softmax of scores S [batch][L][L] (already scaled) into P (BF16, same layout): row i of problem b keeps
+// keys j <= i (and i - j < window when window > 0), zero elsewhere; sinks[headBase + b*headStep] (or none) joins the
+// denominator. One block per (row, problem); a block reduction for the max and the sum.
+extern "C" __global__ void causal_softmax(const float* S, bf16_t* P, int L, int window, const float* sinks,
+                                          int headBase, int headStep) {
+    __shared__ float red[32];
+    int i = blockIdx.x, b = blockIdx.y, lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    int warps = blockDim.x / WARP;
+    const float* s = S + ((long long) b * L + i) * L;
+    bf16_t* p = P + ((long long) b * L + i) * L;
+    int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+    float m = __int_as_float(0xFF800000);
+    for (int j = lo + threadIdx.x; j <= i; j += blockDim.x) m = fmaxf(m, s[j]);
+    for (int o = WARP / 2; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int w = 1; w < warps; w++) m = fmaxf(m, red[w]);
+    float sink = sinks == 0 ? 0.f : sinks[headBase + b * headStep];
+    if (sinks != 0) m = fmaxf(m, sink);
+    __syncthreads();
+    float sum = 0.f;
+    for (int j = lo + threadIdx.x; j <= i; j += blockDim.x) sum += expf(s[j] - m);
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    sum = 0.f;
+    for (int w = 0; w < warps; w++) sum += red[w];
+    if (sinks != 0) sum += expf(sink - m);
+    float inv = 1.f / sum;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        p[j] = j >= lo && j <= i ? to_bf16(expf(s[j] - m) * inv) : (bf16_t) 0;
+    }
+}
+
 // act(g)·up' in double for the sigmoid (as HostOps), then float, then BF16.
 extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
                                             float limit, float upShift) {

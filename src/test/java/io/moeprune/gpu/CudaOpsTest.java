@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every {@link io.moeprune.gpu.ops.DeviceOps} operation of {@link CudaOps} against {@link HostOps} on copies of the
  * same random inputs (fresh per check; odd and real shapes), outputs poisoned before the run. Tolerances:
  * ‖gpu − host‖/‖host‖ under 1e-5 for F32 operations, exact for BF16 conversions, dequantisation, copies and gathers,
- * 1e-4 for the products and attention. One line per check, so the device log reads as a table. Skips without CUDA.
+ * 1e-4 for the products and attention (1e-2 for the tensor-core attention: BF16 inputs and probabilities). One line per check, so the device log reads as a table. Skips without CUDA.
  */
 class CudaOpsTest {
     private static CudaOps gpu;
@@ -371,15 +371,25 @@ class CudaOpsTest {
                 sinks = f32(sv);
             }
             float scale = (float) (1 / Math.sqrt(c.qkDim()));
-            gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(), st.gpu(),
-                    sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
-                    sinks == null ? null : sinks.gpu());
             host.attention(q.host(), 16, qStride, k.host(), 16, kStride, v.host(), 16, vStride, out.host(), st.host(),
                     sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
                     sinks == null ? null : sinks.host());
-            assertClose("attention " + java.util.Arrays.toString(c.lengths()) + " " + c.heads() + "/" + c.kvHeads()
-                    + " heads qk " + c.qkDim() + " v " + c.vDim() + " window " + c.window() + (c.sinks() ? " sinks" : ""),
-                    out, (long) tokens * c.heads() * c.vDim(), 1e-4);
+            // The warp kernel (F32) within 1e-4; the tensor-core path (BF16 inputs and probabilities) within 1e-2.
+            for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
+                    CudaOps.AttentionPath.TENSOR}) {
+                gpu.attentionPath(path);
+                try {
+                    gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(),
+                            st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
+                            c.window(), sinks == null ? null : sinks.gpu());
+                } finally {
+                    gpu.attentionPath(CudaOps.AttentionPath.AUTO);
+                }
+                assertClose("attention (" + path.name().toLowerCase() + ") " + java.util.Arrays.toString(c.lengths())
+                        + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
+                        + " window " + c.window() + (c.sinks() ? " sinks" : ""), out,
+                        (long) tokens * c.heads() * c.vDim(), path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
+            }
         }
     }
 
