@@ -169,6 +169,14 @@ public final class Model implements AutoCloseable {
         FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(), inLayer(l));
     }
 
+    /**
+     * Throws the one-line error when logits [rows, vocab] (the first row at token {@code position}) hold a NaN or an
+     * infinite value: the check of {@link #forward}'s logits, for runtimes that compute them elsewhere (the GPU's).
+     */
+    public void requireFiniteLogits(float[] logits, int vocab, int position) {
+        FiniteCheck.require(logits, logits.length, vocab, position, checkpoint.dir(), "in the final norm or LM head");
+    }
+
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
     public RuntimeException mappedReadFault(InternalError e) {
         return shards.explain(e);
@@ -223,8 +231,7 @@ public final class Model implements AutoCloseable {
         float[] logits = lmHead.apply(rows, m);
         float div = spec.scaling().logitsDivisor();
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
-        FiniteCheck.require(logits, logits.length, logits.length / m, start + n - m, checkpoint.dir(),
-                "in the final norm or LM head");
+        requireFiniteLogits(logits, logits.length / m, start + n - m);
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
     }

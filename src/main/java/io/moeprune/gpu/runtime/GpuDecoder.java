@@ -78,13 +78,13 @@ final class GpuDecoder implements DecodeSteps {
             last = Math.min(chunk, prompt.length - c0);
             step(Arrays.copyOfRange(prompt, c0, c0 + last));
         }
-        return weights.head().logits(x, 0, last, false, io);
+        return weights.head().logits(x, 0, last, false, io, past - last);
     }
 
     @Override
     public float[] decode(int token) {
         step(new int[]{token});
-        return weights.head().logits(x, 0, 1, false, io);
+        return weights.head().logits(x, 0, 1, false, io, past - 1);
     }
 
     /** Every layer over the rows of {@code tokens} at positions {@code past}…, their keys and values cached. */

@@ -108,7 +108,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
                 for (int c = 0; c < lengths.length; c++) {
                     sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
-                            logits == LayerMajorPass.Logits.ALL, io));
+                            logits == LayerMajorPass.Logits.ALL, io, 0));
                 }
             }
         }
