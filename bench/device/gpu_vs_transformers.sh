@@ -2,9 +2,8 @@
 # Issue 22's speed goals in one device call (about 4-6 min on an H100/H200; every part has its own timeout, 9 min in
 # all): the random 1.9 B Qwen3-MoE (RuntimeBench --generate, /tmp), then on the same GPU, model and batch
 # transformers (bench/device/transformers_gpu_bench.py: prefill 8x2048 with labels, decode batches 32 and 1, the cuBLAS
-# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048, decode batch 1: the
-# GPU decoder runs one sequence per generation, so its decode is compared with transformers' batch 1, and batch 32 is
-# printed beside it), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
+# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048, greedy decode of one
+# sequence through Generator and of 32 sequences stepped at once), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
@@ -20,7 +19,7 @@ echo "== transformers (BF16)"
 timeout 180 python3 bench/device/transformers_gpu_bench.py $M --batch 8 --seq 2048 --decode-batch 32,1 --decode 64 --runs 3 2>&1 \
   | grep -E '^(device|cuBLAS|transformers|peak|Traceback|[A-Za-z]*Error)' | tee -a $LOG
 echo "== java GPU runtime"
-timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --runs 3 2>&1 \
+timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --decode-batch 32 --runs 3 2>&1 \
   | grep -v WARNING | tee -a $LOG
 if [ -d .devbench/test-classes ]; then
   echo "== kernels (CudaOpsSpeedTest)"
@@ -38,8 +37,8 @@ tf_pre = rate(r"transformers prefill \S+")
 tf_dec = {int(b): rate(r"transformers decode batch " + b + r" \(") for b in re.findall(r"transformers decode batch (\d+)", text)}
 rows = [("calibrate prefill", rate(r"java-gpu calibrate \S+"), tf_pre, 1.5, "transformers prefill"),
         ("perplexity prefill", rate(r"java-gpu perplexity \S+"), tf_pre, 1.5, "transformers prefill"),
-        ("decode batch 1", rate(r"java-gpu decode batch 1 \("), tf_dec.get(1), 1.0, "transformers decode batch 1"),
-        ("decode batch 1 vs 32", rate(r"java-gpu decode batch 1 \("), tf_dec.get(32), 1.0, "transformers decode batch 32")]
+        ("decode batch 32", rate(r"java-gpu decode batch 32 \("), tf_dec.get(32), 1.0, "transformers decode batch 32"),
+        ("decode batch 1", rate(r"java-gpu decode batch 1 \("), tf_dec.get(1), 1.0, "transformers decode batch 1")]
 for name, java, base, goal, against in rows:
     if java is None or base is None:
         print(f"{name:22s} missing ({'java' if java is None else against})")

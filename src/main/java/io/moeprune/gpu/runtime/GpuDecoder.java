@@ -6,17 +6,21 @@ import io.moeprune.runtime.DecodeSteps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Model;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntFunction;
 
 /**
- * One generation on the device: the prompt in chunks of at most {@link #CHUNK} tokens, then a token at a time, every
- * step through the layer-major pass's own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same
- * products, host routing and mask) with a {@link DeviceKvCache} as the attention's keys and values, each layer's
- * output checked finite on the device ({@link FiniteFlags}), and the last row's logits downloaded for the host's
- * sampler. Batch 1: one sequence per generation.
+ * Generation on the device for one sequence ({@link DecodeSteps}: what {@code Generator} drives) or a batch of them
+ * (benchmarks: {@link #prefill(int, int[])} each, then {@link #decodeAll} steps every sequence at once). A prompt
+ * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
+ * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
+ * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
+ * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A batched step runs the
+ * projections and experts once over all the sequences' rows and the attention sequence by sequence.
  */
-final class GpuDecoder implements DecodeSteps {
+public final class GpuDecoder implements DecodeSteps {
     /** Most prompt tokens per step (bounds the activations; longer prompts take several steps). */
     static final int CHUNK = 256;
 
@@ -27,23 +31,28 @@ final class GpuDecoder implements DecodeSteps {
     private final ResidentWeights weights;
     private final HostTransfers io;
     private final int hidden, chunk;
-    private final DeviceKvCache cache;
+    private final List<DeviceKvCache> caches = new ArrayList<>();
+    private final int[] past;
     private final ChunkBuffers b;
     private final Residuals x;
     private final FiniteFlags flags;
-    private int past;
 
-    /** Device bytes of a generation of {@code positions} positions: its KV cache and a chunk's activations. */
-    static long bytes(Model model, List<LayerPlan> layers, int positions) {
-        int chunk = Math.min(positions, CHUNK);
+    /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
+    private static int chunk(int sequences, int positions) {
+        return Math.max(sequences, Math.min(positions, CHUNK));
+    }
+
+    /** Device bytes of {@code sequences} sequences of {@code positions} positions: KV caches and a step's activations. */
+    static long bytes(Model model, List<LayerPlan> layers, int sequences, int positions) {
+        int chunk = chunk(sequences, positions);
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
-        return DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
+        return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
                 + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size()
                 + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 4);
     }
 
     GpuDecoder(DeviceOps ops, Model model, ExpertMask mask, List<LayerPlan> layers, ResidentWeights weights,
-               HostTransfers io, int positions) {
+               HostTransfers io, int sequences, int positions) {
         this.ops = ops;
         this.model = model;
         this.mask = mask == null ? ExpertMask.NONE : mask;
@@ -51,63 +60,101 @@ final class GpuDecoder implements DecodeSteps {
         this.weights = weights;
         this.io = io;
         this.hidden = model.spec().hiddenSize();
-        this.chunk = Math.min(positions, CHUNK);
-        DeviceKvCache c = null;
+        this.chunk = chunk(sequences, positions);
+        this.past = new int[sequences];
         ChunkBuffers cb = null;
         Residuals r = null;
         try {
-            c = new DeviceKvCache(ops, layers, positions);
+            for (int s = 0; s < sequences; s++) caches.add(new DeviceKvCache(ops, layers, positions));
             cb = new ChunkBuffers(ops, ChunkBuffers.Widths.of(model.spec(), layers), chunk, true);
             r = new Residuals(ops, chunk, hidden, true);
             this.flags = new FiniteFlags(ops, layers.size());
         } catch (RuntimeException e) {
             if (r != null) r.close();
             if (cb != null) cb.close();
-            if (c != null) c.close();
+            caches.forEach(DeviceKvCache::close);
             throw e;
         }
-        this.cache = c;
         this.b = cb;
         this.x = r;
     }
 
     @Override
     public float[] prefill(int[] prompt) {
-        int last = 0;
-        for (int c0 = 0; c0 < prompt.length; c0 += chunk) {
-            last = Math.min(chunk, prompt.length - c0);
-            step(Arrays.copyOfRange(prompt, c0, c0 + last));
-        }
-        return weights.head().logits(x, 0, last, false, io, past - last);
+        return prefill(0, prompt);
     }
 
     @Override
     public float[] decode(int token) {
-        step(new int[]{token});
-        return weights.head().logits(x, 0, 1, false, io, past - 1);
+        return decodeAll(new int[]{token});
     }
 
-    /** Every layer over the rows of {@code tokens} at positions {@code past}…, their keys and values cached. */
-    private void step(int[] tokens) {
+    /** Runs sequence {@code s}'s prompt (or its continuation); its last position's logits [vocab]. */
+    public float[] prefill(int s, int[] prompt) {
+        int last = 0;
+        for (int c0 = 0; c0 < prompt.length; c0 += chunk) {
+            last = Math.min(chunk, prompt.length - c0);
+            int n = last, from = past[s];
+            int[] positions = new int[n];
+            for (int i = 0; i < n; i++) positions[i] = from + i;
+            step(model.embed(Arrays.copyOfRange(prompt, c0, c0 + n), from), positions,
+                    l -> caches.get(s).at(l, from, n));
+            past[s] += n;
+        }
+        return weights.head().logits(x, 0, last, false, io, past[s] - last);
+    }
+
+    /** One token for every sequence (tokens[s] for sequence s): logits [sequences, vocab]. */
+    public float[] decodeAll(int[] tokens) {
         int n = tokens.length;
-        x.put(0, model.embed(tokens, past), io);
-        int[] positions = new int[n];
-        for (int i = 0; i < n; i++) positions[i] = past + i;
+        if (n != past.length) throw new IllegalArgumentException(n + " tokens for " + past.length + " sequences");
+        int[] positions = past.clone();
+        float[] embedded = new float[n * hidden];
+        for (int s = 0; s < n; s++) {
+            System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
+        }
+        step(embedded, positions, l -> rowByRow(l, positions));
+        for (int s = 0; s < n; s++) past[s]++;
+        if (n == 1) return weights.head().logits(x, 0, 1, false, io, positions[0]);
+        float[][] rows = new float[n][];
+        for (int s = 0; s < n; s++) rows[s] = weights.head().logits(x, s, 1, false, io, positions[s]);
+        float[] logits = new float[n * rows[0].length];
+        for (int s = 0; s < n; s++) System.arraycopy(rows[s], 0, logits, s * rows[0].length, rows[0].length);
+        return logits;
+    }
+
+    /** A batched step's attention: row s attends to sequence s's cache. */
+    private AttentionStep.Attend rowByRow(int l, int[] positions) {
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks) -> {
+            for (int s = 0; s < positions.length; s++) {
+                long row = 4L * s;
+                DeviceBuffer o = new DeviceBuffer(out.address() + row * heads * vDim, 4L * heads * vDim);
+                caches.get(s).at(l, positions[s], 1).attend(qkv, qAt + row * qStride, qStride, kAt + row * kStride,
+                        kStride, vAt + row * vStride, vStride, o, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+            }
+        };
+    }
+
+    /** Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}. */
+    private void step(float[] embedded, int[] positions, IntFunction<AttentionStep.Attend> attend) {
+        int n = positions.length;
+        x.put(0, embedded, io);
         io.upload(positions, n, b.positions);
         DeviceBuffer rows = x.rows(0, n, null);
         flags.reset();
         for (int l = 0; l < layers.size(); l++) {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
-            AttentionStep.run(ops, layer, slot, b, rows, n, cache.at(l, past, n));
+            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l));
             FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, false);
             flags.check(rows, n, hidden, l);
         }
         FiniteFlags.Found bad = flags.first();
         if (bad != null) {
-            throw model.nonFiniteInLayer(layers.get(bad.slot()).index(), bad.nan(), past + (int) (bad.element() / hidden));
+            throw model.nonFiniteInLayer(layers.get(bad.slot()).index(), bad.nan(),
+                    positions[(int) (bad.element() / hidden)]);
         }
-        past += n;
     }
 
     @Override
@@ -115,6 +162,6 @@ final class GpuDecoder implements DecodeSteps {
         flags.close();
         x.close();
         b.close();
-        cache.close();
+        caches.forEach(DeviceKvCache::close);
     }
 }

@@ -31,11 +31,20 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     }
 
     @Override
-    public synchronized DecodeSteps open(Model model, ExpertMask mask, int positions) {
+    public DecodeSteps open(Model model, ExpertMask mask, int positions) {
+        return openBatch(model, mask, 1, positions);
+    }
+
+    /**
+     * A decoder of {@code sequences} sequences of at most {@code positions} positions each (a batched decode:
+     * {@link GpuDecoder#prefill(int, int[])} each sequence, then {@link GpuDecoder#decodeAll} steps).
+     */
+    public synchronized GpuDecoder openBatch(Model model, ExpertMask mask, int sequences, int positions) {
         if (model != resident) {
             release();
             List<LayerPlan> plan = LayerPlan.of(model);
-            require(ResidentWeights.bytes(model, plan), GpuDecoder.bytes(model, plan, positions), positions);
+            require(ResidentWeights.bytes(model, plan), GpuDecoder.bytes(model, plan, sequences, positions), sequences,
+                    positions);
             model.checkShards();
             io = new HostTransfers(ops);
             try {
@@ -50,17 +59,18 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
             layers = plan;
             resident = model;
         } else {
-            require(0, GpuDecoder.bytes(model, layers, positions), positions);
+            require(0, GpuDecoder.bytes(model, layers, sequences, positions), sequences, positions);
         }
-        return new GpuDecoder(ops, model, mask, layers, weights, io, positions);
+        return new GpuDecoder(ops, model, mask, layers, weights, io, sequences, positions);
     }
 
-    private void require(long weightBytes, long generationBytes, int positions) {
+    private void require(long weightBytes, long generationBytes, int sequences, int positions) {
         long inUse = ops.allocatedBytes();
         if (inUse + weightBytes + generationBytes <= bound) return;
         String weightsPart = weightBytes > 0 ? "the weights need " + ByteSize.format(weightBytes) + " and " : "";
         throw new MoepruneException("--gpu-memory " + ByteSize.format(bound) + " is too small to generate on the "
-                + "device: " + weightsPart + "a generation of " + positions + " positions "
+                + "device: " + weightsPart + (sequences == 1 ? "a generation" : sequences + " generations") + " of "
+                + positions + " positions "
                 + ByteSize.format(generationBytes) + " (KV cache and activations) with " + ByteSize.format(inUse)
                 + " in use; generation keeps the whole model on the device");
     }

@@ -72,6 +72,42 @@ class GpuGenerationTest {
         }
     }
 
+    /** A batched decode step (all sequences' rows at once, attention per sequence) equals each sequence's own steps. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen3_moe", "gpt_oss", "deepseek_v3"})
+    void aBatchedDecodeEqualsEachSequencesOwn(String fixture) {
+        try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            List<int[]> prompts = PassComparison.randomSequences(model.spec().vocabSize(), 5, 9, 2);
+            int steps = 3, n = prompts.size();
+            List<float[]> alone = new ArrayList<>();
+            int[][] tokens = new int[n][steps + 1];
+            for (int s = 0; s < n; s++) {
+                try (DecodeSteps one = gen.open(model, ExpertMask.NONE, 16)) {
+                    float[] logits = one.prefill(prompts.get(s));
+                    for (int t = 0; t <= steps; t++) {
+                        tokens[s][t] = io.moeprune.runtime.Sampler.argmax(logits, 0, logits.length);
+                        if (t < steps) alone.add(logits = one.decode(tokens[s][t]));
+                    }
+                }
+            }
+            try (GpuDecoder batch = gen.openBatch(model, ExpertMask.NONE, n, 16)) {
+                for (int s = 0; s < n; s++) batch.prefill(s, prompts.get(s));
+                for (int t = 0; t < steps; t++) {
+                    int[] step = new int[n];
+                    for (int s = 0; s < n; s++) step[s] = tokens[s][t];
+                    float[] logits = batch.decodeAll(step);
+                    int vocab = logits.length / n;
+                    for (int s = 0; s < n; s++) {
+                        double err = PassComparison.relativeError(
+                                Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), alone.get(s * steps + t));
+                        assertTrue(err < 1e-5, fixture + " sequence " + s + " step " + t + ": " + err);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void greedyTokensEqualTheCpusExceptNearTiesOnTheFixtures() {
         int diverged = 0;
