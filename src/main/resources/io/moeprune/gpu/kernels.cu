@@ -222,6 +222,37 @@ extern "C" __global__ void cached_attention(const float* q, int qStride, const f
                sinks == 0 ? 0 : sinks + h, out + ((long long) i * heads + h) * vDim);
 }
 
+// A batched decode step: row s of k and v into row positions[s] of sequence s's caches (caches[2s], caches[2s+1]).
+extern "C" __global__ void append_kv(const float* k, int kStride, const float* v, int vStride,
+                                     const unsigned long long* caches, const int* positions, int n, int kWidth,
+                                     int vWidth) {
+    long long total = (long long) n * (kWidth + vWidth);
+    GRID_STRIDE(p, total) {
+        int s = (int) (p / (kWidth + vWidth)), c = (int) (p % (kWidth + vWidth));
+        long long row = positions[s];
+        if (c < kWidth) ((float*) caches[2 * s])[row * kWidth + c] = k[(long long) s * kStride + c];
+        else ((float*) caches[2 * s + 1])[row * vWidth + c - kWidth] = v[(long long) s * vStride + c - kWidth];
+    }
+}
+
+// Then query row s attends to its sequence's cache up to positions[s]: grid (n, heads / ATT_WARPS), as attention.
+extern "C" __global__ void batched_cached_attention(const float* q, int qStride, const unsigned long long* caches,
+                                                    const int* positions, float* out, int n, int heads, int kvHeads,
+                                                    int qkDim, int vDim, float scale, int window, const float* sinks) {
+    __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
+    int s = blockIdx.x, warp = threadIdx.x / WARP;
+    int h = blockIdx.y * ATT_WARPS + warp;
+    if (s >= n || h >= heads) return;
+    int t = positions[s];
+    int first = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+    int kh = h / (heads / kvHeads);
+    const float* kCache = (const float*) caches[2 * s];
+    const float* vCache = (const float*) caches[2 * s + 1];
+    attend_row(q + (long long) s * qStride + (long long) h * qkDim, qs[warp], kCache + (long long) kh * qkDim,
+               kvHeads * qkDim, vCache + (long long) kh * vDim, kvHeads * vDim, first, t, qkDim, vDim, scale,
+               sinks == 0 ? 0 : sinks + h, out + ((long long) s * heads + h) * vDim);
+}
+
 // ---- prefill attention on tensor cores (CudaOps.tensorCoreAttention) -------------------------------------------
 
 // dst_bf16 [rows, width] contiguous = src [rows, width] with rows srcStride apart: a sequence's q, k or v as the

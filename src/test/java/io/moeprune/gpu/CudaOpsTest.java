@@ -417,6 +417,48 @@ class CudaOpsTest {
     }
 
     @Test
+    void batchedDecodeAttentionMatches() {
+        // {sequences, heads, kvHeads, qkDim, vDim, window, sinks}: Qwen3-like GQA, gpt-oss (window, sinks), MLA
+        int[][] cases = {{32, 32, 4, 128, 128, 0, 0}, {7, 64, 8, 64, 64, 128, 1}, {5, 16, 16, 192, 128, 0, 0}};
+        for (int[] c : cases) {
+            int n = c[0], heads = c[1], kvHeads = c[2], qkDim = c[3], vDim = c[4], window = c[5], capacity = 300;
+            Random r = random();
+            int qStride = heads * qkDim + 8, kStride = kvHeads * qkDim + 4, vStride = kvHeads * vDim + 4;
+            Pair q = gaussian(r, (long) n * qStride), k = gaussian(r, (long) n * kStride),
+                    v = gaussian(r, (long) n * vStride), out = output(4L * n * heads * vDim);
+            int[] positions = new int[n];
+            for (int s = 0; s < n; s++) positions[s] = r.nextInt(capacity);
+            Pair pos = i32(positions), sinks = c[6] == 0 ? null : gaussian(r, heads);
+            List<Pair> caches = new ArrayList<>();
+            long[] gpuTable = new long[2 * n], hostTable = new long[2 * n];
+            for (int s = 0; s < n; s++) {
+                Pair kc = gaussian(r, (long) capacity * kvHeads * qkDim), vc = gaussian(r, (long) capacity * kvHeads * vDim);
+                caches.add(kc);
+                caches.add(vc);
+                gpuTable[2 * s] = kc.gpu().address();
+                gpuTable[2 * s + 1] = vc.gpu().address();
+                hostTable[2 * s] = kc.host().address();
+                hostTable[2 * s + 1] = vc.host().address();
+            }
+            Pair table = output(16L * n);
+            try (Arena a = Arena.ofConfined()) {
+                gpu.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, gpuTable), table.gpu(), 0);
+                host.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, hostTable), table.host(), 0);
+            }
+            float scale = (float) (1 / Math.sqrt(qkDim));
+            gpu.batchedDecodeAttention(q.gpu(), 0, qStride, k.gpu(), 0, kStride, v.gpu(), 0, vStride, out.gpu(),
+                    table.gpu(), pos.gpu(), n, heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? null : sinks.gpu());
+            host.batchedDecodeAttention(q.host(), 0, qStride, k.host(), 0, kStride, v.host(), 0, vStride, out.host(),
+                    table.host(), pos.host(), n, heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? null : sinks.host());
+            String what = "batchedDecodeAttention " + n + " sequences " + heads + "/" + kvHeads + " heads qk " + qkDim
+                    + " v " + vDim + " window " + window + (sinks != null ? " sinks" : "");
+            assertClose(what, out, (long) n * heads * vDim, 1e-4);
+            assertExactF32(what + " key caches", caches.get(0), (long) capacity * kvHeads * qkDim);
+            assertExactF32(what + " value caches", caches.get(caches.size() - 1), (long) capacity * kvHeads * vDim);
+        }
+    }
+
+    @Test
     void clampAndTheFiniteCheckAreExact() {
         Random r = random();
         int rows = 37, width = 3 * 1024, stride = width + 7;

@@ -470,6 +470,21 @@ public final class CudaOps implements DeviceOps {
         after("cachedAttention");
     }
 
+    @Override
+    public void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                                       int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                                       DeviceBuffer caches, DeviceBuffer positions, int n, int heads, int kvHeads,
+                                       int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        requireAttentionDims(qkDim, vDim);
+        if (n == 0) return;
+        elementwise("append_kv", (long) n * kvHeads * (qkDim + vDim), at(k, kOffset), kStride, at(v, vOffset), vStride,
+                caches, positions, n, kvHeads * qkDim, kvHeads * vDim);
+        kernels.kernel("batched_cached_attention").launch(n, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
+                32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, caches, positions, out, n, heads,
+                        kvHeads, qkDim, vDim, scale, window, sinks == null ? 0L : sinks.address()});
+        after("batchedDecodeAttention");
+    }
+
     private static void requireAttentionDims(int qkDim, int vDim) {
         if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
             throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)

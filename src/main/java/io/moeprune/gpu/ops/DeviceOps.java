@@ -160,6 +160,18 @@ public interface DeviceOps extends AutoCloseable {
     void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias);
 
     /**
+     * A batched decode step's attention: n sequences, one new row each, each with its own cache. Row s of k and v
+     * (strided as {@link #attention}'s) is first written to row positions[s] of sequence s's key and value caches, then
+     * query row s attends to that sequence's rows j ≤ positions[s] (window and sinks as {@link #attention}).
+     * {@code caches}: device int64 [n, 2], the addresses of sequence s's key cache [.., kvHeads, qkDim] and value cache
+     * [.., kvHeads, vDim] (contiguous rows); {@code positions}: device int32 [n]; out [n, heads, vDim] contiguous.
+     */
+    void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                                DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer caches,
+                                DeviceBuffer positions, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                float scale, int window, DeviceBuffer sinks);
+
+    /**
      * Clamps {@code rows} rows of {@code width} elements (rows {@code stride} apart) to [−limit, limit] in place, as
      * Math.max(−limit, Math.min(limit, x)) (NaN stays NaN): OLMoE's clip_qkv.
      */

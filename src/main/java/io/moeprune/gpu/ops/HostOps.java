@@ -13,6 +13,7 @@ import java.util.Map;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 /**
@@ -309,6 +310,25 @@ public final class HostOps implements DeviceOps {
                         vCache, (long) kh * vDim, kvHeads * vDim, lo, t, qkDim, vDim, scale,
                         sinks == null ? null : f32(sinks, h), out, ((long) i * heads + h) * vDim);
             }
+        }
+    }
+
+    @Override
+    public void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                                       int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                                       DeviceBuffer caches, DeviceBuffer positions, int n, int heads, int kvHeads,
+                                       int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        DeviceBuffer K = at(k, kOffset), V = at(v, vOffset);
+        int kw = kvHeads * qkDim, vw = kvHeads * vDim;
+        for (int s = 0; s < n; s++) {
+            DeviceBuffer kCache = new DeviceBuffer(MEMORY.get(JAVA_LONG_UNALIGNED, caches.address() + 16L * s), Long.MAX_VALUE);
+            DeviceBuffer vCache = new DeviceBuffer(MEMORY.get(JAVA_LONG_UNALIGNED, caches.address() + 16L * s + 8), Long.MAX_VALUE);
+            long p = i32(positions, s);
+            for (int c = 0; c < kw; c++) f32(kCache, p * kw + c, f32(K, (long) s * kStride + c));
+            for (int c = 0; c < vw; c++) f32(vCache, p * vw + c, f32(V, (long) s * vStride + c));
+            DeviceBuffer row = new DeviceBuffer(out.address() + 4L * s * heads * vDim, 4L * heads * vDim);
+            cachedAttention(q, qOffset + 4L * s * qStride, qStride, kCache, vCache, row, (int) p, 1, heads, kvHeads,
+                    qkDim, vDim, scale, window, sinks);
         }
     }
 

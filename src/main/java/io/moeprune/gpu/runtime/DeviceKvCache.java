@@ -73,6 +73,15 @@ final class DeviceKvCache implements AutoCloseable {
         };
     }
 
+    /** The device addresses of layer {@code l}'s key and value caches (a batched step's table). */
+    long keysAddress(int l) {
+        return keys[l].address();
+    }
+
+    long valuesAddress(int l) {
+        return values[l].address();
+    }
+
     @Override
     public void close() {
         for (int l = 0; l < keys.length; l++) {

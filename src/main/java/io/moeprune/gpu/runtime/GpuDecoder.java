@@ -6,6 +6,9 @@ import io.moeprune.runtime.DecodeSteps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Model;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -17,8 +20,9 @@ import java.util.function.IntFunction;
  * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
  * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
  * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
- * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A batched step runs the
- * projections and experts once over all the sequences' rows and the attention sequence by sequence.
+ * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A decode step runs the
+ * projections and experts once over all the sequences' rows, and the cache appends and attention of all of them in
+ * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses).
  */
 public final class GpuDecoder implements DecodeSteps {
     /** Most prompt tokens per step (bounds the activations; longer prompts take several steps). */
@@ -36,6 +40,8 @@ public final class GpuDecoder implements DecodeSteps {
     private final ChunkBuffers b;
     private final Residuals x;
     private final FiniteFlags flags;
+    /** Batched steps' cache table: per layer, per sequence, its key and value caches' addresses (int64). */
+    private final DeviceBuffer cacheTable;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -47,8 +53,8 @@ public final class GpuDecoder implements DecodeSteps {
         int chunk = chunk(sequences, positions);
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
         return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
-                + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size()
-                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 4);
+                + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
+                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5);
     }
 
     GpuDecoder(DeviceOps ops, Model model, ExpertMask mask, List<LayerPlan> layers, ResidentWeights weights,
@@ -64,12 +70,15 @@ public final class GpuDecoder implements DecodeSteps {
         this.past = new int[sequences];
         ChunkBuffers cb = null;
         Residuals r = null;
+        FiniteFlags f = null;
         try {
             for (int s = 0; s < sequences; s++) caches.add(new DeviceKvCache(ops, layers, positions));
             cb = new ChunkBuffers(ops, ChunkBuffers.Widths.of(model.spec(), layers), chunk, true);
             r = new Residuals(ops, chunk, hidden, true);
-            this.flags = new FiniteFlags(ops, layers.size());
+            f = new FiniteFlags(ops, layers.size());
+            this.cacheTable = cacheTable(ops, layers.size(), caches);
         } catch (RuntimeException e) {
+            if (f != null) f.close();
             if (r != null) r.close();
             if (cb != null) cb.close();
             caches.forEach(DeviceKvCache::close);
@@ -77,6 +86,7 @@ public final class GpuDecoder implements DecodeSteps {
         }
         this.b = cb;
         this.x = r;
+        this.flags = f;
     }
 
     @Override
@@ -113,7 +123,7 @@ public final class GpuDecoder implements DecodeSteps {
         for (int s = 0; s < n; s++) {
             System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
         }
-        step(embedded, positions, l -> rowByRow(l, positions));
+        step(embedded, positions, l -> rowByRow(l, n));
         for (int s = 0; s < n; s++) past[s]++;
         if (n == 1) return weights.head().logits(x, 0, 1, false, io, positions[0]);
         float[][] rows = new float[n][];
@@ -123,17 +133,31 @@ public final class GpuDecoder implements DecodeSteps {
         return logits;
     }
 
-    /** A batched step's attention: row s attends to sequence s's cache. */
-    private AttentionStep.Attend rowByRow(int l, int[] positions) {
-        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
-                sinks) -> {
-            for (int s = 0; s < positions.length; s++) {
-                long row = 4L * s;
-                DeviceBuffer o = new DeviceBuffer(out.address() + row * heads * vDim, 4L * heads * vDim);
-                caches.get(s).at(l, positions[s], 1).attend(qkv, qAt + row * qStride, qStride, kAt + row * kStride,
-                        kStride, vAt + row * vStride, vStride, o, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+    private static DeviceBuffer cacheTable(DeviceOps ops, int layers, List<DeviceKvCache> caches) {
+        int n = caches.size();
+        DeviceBuffer table = ops.alloc(16L * layers * n, "the KV caches' address table");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(16L * layers * n, 8);
+            for (int l = 0; l < layers; l++) {
+                for (int s = 0; s < n; s++) {
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s), caches.get(s).keysAddress(l));
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s) + 1, caches.get(s).valuesAddress(l));
+                }
             }
-        };
+            ops.upload(host, table, 0);   // from pageable memory: staged before upload returns
+        }
+        return table;
+    }
+
+    /**
+     * A batched step's attention: row s's keys and values into sequence s's cache at its position, then row s attends
+     * to that cache ({@link DeviceOps#batchedDecodeAttention}: two launches for all sequences).
+     */
+    private AttentionStep.Attend rowByRow(int l, int n) {
+        DeviceBuffer table = new DeviceBuffer(cacheTable.address() + 16L * l * past.length, 16L * past.length);
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks) -> ops.batchedDecodeAttention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out,
+                table, b.positions, n, heads, kvHeads, qkDim, vDim, scale, window, sinks);
     }
 
     /** Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}. */
@@ -162,6 +186,7 @@ public final class GpuDecoder implements DecodeSteps {
         flags.close();
         x.close();
         b.close();
+        ops.free(cacheTable);
         caches.forEach(DeviceKvCache::close);
     }
 }
