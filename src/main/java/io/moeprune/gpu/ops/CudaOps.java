@@ -408,10 +408,9 @@ public final class CudaOps implements DeviceOps {
         int longest = 0;
         for (int s = 0; s < sequences; s++) longest = Math.max(longest, st[s + 1] - st[s]);
         long L = longest;
-        long inputs = align(2 * L * heads * qkDim) + align(2 * L * kvHeads * qkDim) + align(2 * L * kvHeads * vDim);
-        long perProblem = align(4 * L * L) + align(2 * L * L);
-        long want = Math.min(ATTENTION_SCRATCH, inputs + kvHeads * perProblem);
-        if (want < inputs + perProblem) return false;
+        long inputs = inputBytes(L, heads, kvHeads, qkDim, vDim), perProblem = problemBytes(L);
+        long want = tensorScratch(L, heads, kvHeads, qkDim, vDim);
+        if (want == 0) return false;
         if (attentionScratch == null || attentionScratch.bytes() < want) {
             if (attentionScratch != null) device.free(attentionScratch);
             attentionScratch = null;
@@ -452,6 +451,35 @@ public final class CudaOps implements DeviceOps {
         }
         after("attention (tensor cores)");
         return true;
+    }
+
+    /** The tensor-core path's BF16 q, k, v of a sequence of L tokens. */
+    private static long inputBytes(long L, int heads, int kvHeads, int qkDim, int vDim) {
+        return align(2 * L * heads * qkDim) + align(2 * L * kvHeads * qkDim) + align(2 * L * kvHeads * vDim);
+    }
+
+    /** One head's scores (F32) and probabilities (BF16) of L tokens. */
+    private static long problemBytes(long L) {
+        return align(4 * L * L) + align(2 * L * L);
+    }
+
+    /** The tensor-core path's scratch for sequences of up to L tokens: all kv heads at once or what fits; 0: none fits. */
+    private static long tensorScratch(long L, int heads, int kvHeads, int qkDim, int vDim) {
+        long inputs = inputBytes(L, heads, kvHeads, qkDim, vDim), perProblem = problemBytes(L);
+        long want = Math.min(ATTENTION_SCRATCH, inputs + kvHeads * perProblem);
+        return want < inputs + perProblem ? 0 : want;
+    }
+
+    @Override
+    public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
+        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
+        boolean tensor = switch (attentionPath) {
+            case TENSOR -> true;
+            case WARP -> false;
+            case AUTO -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
+        };
+        long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
+        return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
     }
 
     private static long align(long bytes) {

@@ -135,6 +135,14 @@ public interface DeviceOps extends AutoCloseable {
                    int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks);
 
     /**
+     * Device bytes {@link #attention} may allocate for itself (scratch) on sequences of up to {@code longest} tokens of
+     * these shapes, which the caller's memory plan should leave free (0: none; HostOps needs none).
+     */
+    default long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
+        return 0;
+    }
+
+    /**
      * Attention of {@code n} new queries of one sequence against its key/value cache (decoding): query i, at position
      * {@code past} + i, of q [n, heads, qkDim] (rows {@code qStride} apart) sees cache rows j ≤ past + i (and only
      * past + i − j < window when {@code window} > 0) of kCache [.., kvHeads, qkDim] and vCache [.., kvHeads, vDim]

@@ -34,6 +34,16 @@ final class AttentionStep {
                 sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
     }
 
+    /** The device bytes the attention of {@code a} allocates for itself on sequences of up to {@code longest} tokens. */
+    static long scratchBytes(DeviceOps ops, LayerPlan.Attention a, int longest) {
+        return switch (a) {
+            case LayerPlan.Gqa g -> ops.attentionScratchBytes(longest, g.parts().heads(), g.parts().kvHeads(),
+                    g.parts().headDim(), g.parts().valueDim());
+            case LayerPlan.Mla m -> ops.attentionScratchBytes(longest, m.parts().heads(), m.parts().heads(), m.qkDim(),
+                    m.parts().valueDim());
+        };
+    }
+
     static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
                     Attend attend) {
         int hidden = layer.inputNorm().width();

@@ -75,8 +75,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
         int longest = Arrays.stream(lengths).max().orElseThrow();
         ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
         long inUse = ops.allocatedBytes();
-        MemoryPlan plan = MemoryPlan.of(bound - inUse, WeightStream.slotBytes(layers), widths.bytesPerToken(),
-                ChunkBuffers.BUFFERS, firstRow[lengths.length], longest, hidden, bound, inUse);
+        MemoryPlan plan = plan(inUse, widths, firstRow[lengths.length], longest, hidden);
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         try (HostTransfers io = new HostTransfers(ops);
@@ -112,6 +111,26 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 }
             }
         }
+    }
+
+    /**
+     * The memory plan, leaving the attention's own scratch free (the tensor-core path's, for long sequences) where
+     * the bound allows; where it does not, the plan without it (the attention then takes the warp kernel).
+     */
+    private MemoryPlan plan(long inUse, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long scratch = 0;
+        for (LayerPlan l : layers) scratch = Math.max(scratch, AttentionStep.scratchBytes(ops, l.attention(), longest));
+        long slots = WeightStream.slotBytes(layers);
+        if (scratch > 0) {
+            try {
+                return MemoryPlan.of(bound - inUse - scratch, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS,
+                        tokens, longest, hidden, bound, inUse);
+            } catch (io.moeprune.MoepruneException tooSmall) {
+                // the plan below, without the scratch
+            }
+        }
+        return MemoryPlan.of(bound - inUse, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS, tokens, longest,
+                hidden, bound, inUse);
     }
 
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
