@@ -125,11 +125,16 @@ public final class GpuDecoder implements DecodeSteps {
         }
         step(embedded, positions, l -> rowByRow(l, n));
         for (int s = 0; s < n; s++) past[s]++;
-        if (n == 1) return weights.head().logits(x, 0, 1, false, io, positions[0]);
-        float[][] rows = new float[n][];
-        for (int s = 0; s < n; s++) rows[s] = weights.head().logits(x, s, 1, false, io, positions[s]);
-        float[] logits = new float[n * rows[0].length];
-        for (int s = 0; s < n; s++) System.arraycopy(rows[s], 0, logits, s * rows[0].length, rows[0].length);
+        float[] logits = weights.head().unchecked(x, 0, n, true, io);
+        int vocab = logits.length / n;
+        for (int s = 0; s < n; s++) {
+            // Each row checked at its own sequence's position (a copy only for the row that fails, if any).
+            for (int i = s * vocab; i < (s + 1) * vocab; i++) {
+                if (!Float.isFinite(logits[i])) {
+                    model.requireFiniteLogits(Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), vocab, positions[s]);
+                }
+            }
+        }
         return logits;
     }
 

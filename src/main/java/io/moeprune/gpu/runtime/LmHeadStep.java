@@ -77,6 +77,13 @@ final class LmHeadStep implements AutoCloseable {
      * last row's [vocab]; checked finite as the CPU's ({@code position}: the sequence position of its first row).
      */
     float[] logits(Residuals residuals, long row, int n, boolean all, HostTransfers io, int position) {
+        float[] out = unchecked(residuals, row, n, all, io);
+        model.requireFiniteLogits(out, vocab, position + (all ? 0 : n - 1));
+        return out;
+    }
+
+    /** {@link #logits} without the finite check (for rows of different sequences, checked by the caller). */
+    float[] unchecked(Residuals residuals, long row, int n, boolean all, HostTransfers io) {
         int from = all ? 0 : n - 1;
         float[] out = new float[(n - from) * vocab];
         for (int r0 = from; r0 < n; r0 += rowsAtOnce) {
@@ -88,7 +95,6 @@ final class LmHeadStep implements AutoCloseable {
             io.download(logits, 0, out, (r0 - from) * vocab, rows * vocab);
         }
         if (divisor != 1f && divisor != 0f) for (int i = 0; i < out.length; i++) out[i] /= divisor;
-        model.requireFiniteLogits(out, vocab, position + from);
         return out;
     }
 
