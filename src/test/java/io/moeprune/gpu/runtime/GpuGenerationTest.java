@@ -157,6 +157,25 @@ class GpuGenerationTest {
         }
     }
 
+    /** What --device cuda installs: Generator (generate, eval's generation tasks) then runs on the device. */
+    @Test
+    void theGeneratorRunsOnTheProcesssDevice() {
+        try (Model model = open("qwen3_moe"); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            GenerationComparison.Recording recording = new GenerationComparison.Recording(gen);
+            io.moeprune.runtime.PrefillPasses.use(io.moeprune.runtime.PrefillPasses.CPU, recording, "host");
+            try {
+                int[] tokens = new io.moeprune.runtime.Generator(model, ExpertMask.NONE)
+                        .generate(prompt(model, 5), 3, io.moeprune.runtime.Sampler.greedy(), List.of(), t -> true).tokens();
+                assertEquals(3, tokens.length);
+                assertEquals(3, recording.logits.size());   // the prefill and two decode steps ran on the device
+                assertTrue(ops.allocatedBytes() > 0, "the weights stay resident for the next generation");
+            } finally {
+                io.moeprune.runtime.PrefillPasses.reset();
+            }
+        }
+    }
+
     @Test
     void aModelThatDoesNotFitIsOneLine() {
         try (Model model = open("qwen3_moe"); HostOps ops = new HostOps(64_000);
