@@ -4,16 +4,18 @@ import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceChoice;
 import io.moeprune.gpu.GpuDevice;
 import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.prune.ByteSize;
 import io.moeprune.runtime.PrefillPasses;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --device cpu|cuda[:N]} and {@code --gpu-memory SIZE}, shared by the commands that run the model layer-major
- * (calibrate, perplexity, eval, report, quickstart) and by generate (which refuses cuda for now). On cuda the device is
- * opened before any work (a machine without CUDA gets the probe's one-line error, exit 2) and the layer-major users
- * run on the GPU runtime ({@link GpuLayerMajorPass}) until the command ends.
+ * {@code --device cpu|cuda[:N]} and {@code --gpu-memory SIZE}, shared by the commands that run the model (calibrate,
+ * perplexity, eval, report, quickstart, generate). On cuda the device is opened before any work (a machine without
+ * CUDA gets the probe's one-line error, exit 2) and, until the command ends, the layer-major users run on the GPU
+ * runtime ({@link GpuLayerMajorPass}) and generation on the GPU's decoder ({@link GpuGeneration}: the whole model
+ * resident on the device).
  */
 final class DeviceOption {
     @Option(names = "--device", paramLabel = "cpu|cuda[:N]", defaultValue = "cpu",
@@ -48,19 +50,16 @@ final class DeviceOption {
         GpuDevice gpu = GpuDevice.open(choice, bytes);
         CudaOps ops = new CudaOps(gpu);
         long bound = gpu.limitBytes();
+        GpuGeneration generation = new GpuGeneration(ops, bound);
         PrefillPasses.use((model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound),
-                choice.toString());
+                generation, choice.toString());
         return () -> {
             PrefillPasses.reset();
-            ops.close();
+            try {
+                generation.close();
+            } finally {
+                ops.close();
+            }
         };
-    }
-
-    /** For a command that runs only on the CPU yet: a one-line error (exit 2) when cuda was asked for. */
-    void requireCpu(String command, String why) {
-        if (choice().isCuda()) {
-            throw new MoepruneException(command + " --device " + device + " is not supported yet (" + why
-                    + "): use --device cpu");
-        }
     }
 }

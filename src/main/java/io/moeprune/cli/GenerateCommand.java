@@ -6,6 +6,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.PrefillPasses;
 import io.moeprune.runtime.Sampler;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
@@ -23,7 +24,7 @@ import java.util.concurrent.Callable;
 
 /** {@code moeprune generate MODEL --prompt TEXT}: continues a prompt, printing text as tokens arrive. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Generate text with a model on the CPU, streaming tokens as they are produced "
+        description = {"Generate text with a model on the CPU or a GPU (--device), streaming tokens as they are produced "
                 + "(greedy when --temperature is 0). Timings go to standard error."})
 public final class GenerateCommand implements Callable<Integer> {
 
@@ -75,7 +76,13 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        device.requireCpu("generate", "generation is document-major decode; the GPU runs the layer-major commands");
+        // The device first: without CUDA, --device cuda is its one line before any input is read.
+        try (DeviceOption.Session session = device.open()) {
+            return generate();
+        }
+    }
+
+    private Integer generate() {
         Threads.apply(threads);
         Tokenizer tok = Tokenizers.load(modelDir);
         String text = chat ? tok.applyChatTemplate(List.of(Map.of("role", "user", "content", prompt)), true) : prompt;
@@ -103,7 +110,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         .put("prompt", prompt).put("chat", chat).put("temperature", temperature).put("top_p", topP)
                         .put("seed", seed).put("text", tok.decode(r.tokens(), true))
                         .put("prompt_tokens", r.promptTokens()).put("generated_tokens", r.tokens().length)
-                        .put("stopped", r.stopped())
+                        .put("stopped", r.stopped()).put("device", PrefillPasses.device())
                         .put("prefill_tokens_per_second", r.prefillTokensPerSecond())
                         .put("decode_tokens_per_second", ResultJson.finite(r.decodeTokensPerSecond()));
                 ArrayNode tokenIds = o.putArray("token_ids");

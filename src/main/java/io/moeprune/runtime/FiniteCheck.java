@@ -41,7 +41,12 @@ final class FiniteCheck {
     static void require(float[] x, int len, int width, int startPos, Path model, String where) {
         int at = nonFinite(x, len);
         if (at < 0) return;
-        throw MoepruneException.inFile(model, (Float.isNaN(x[at]) ? "NaN" : "an infinite value") + " appeared " + where
-                + " at token position " + (startPos + at / width) + ": corrupt weights or config.json values");
+        throw error(model, Float.isNaN(x[at]), where, startPos + at / width);
+    }
+
+    /** The one-line error of a NaN (or infinite value) that appeared {@code where} at token {@code position}. */
+    static MoepruneException error(Path model, boolean nan, String where, int position) {
+        return MoepruneException.inFile(model, (nan ? "NaN" : "an infinite value") + " appeared " + where
+                + " at token position " + position + ": corrupt weights or config.json values");
     }
 }

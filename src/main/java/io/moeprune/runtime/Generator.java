@@ -4,10 +4,15 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.function.IntPredicate;
 
-/** Prefills a prompt, then decodes token by token with the KV cache, handing each new token to a callback. */
+/**
+ * Prefills a prompt, then decodes token by token with the KV cache, handing each new token to a callback. The
+ * forward passes run on the process's device ({@link PrefillPasses#decoding}: the CPU unless a command's
+ * {@code --device} chose a GPU); sampling and stopping happen here, on the host, whatever runs them.
+ */
 public final class Generator {
     private final Model model;
     private final ExpertMask mask;
+    private final DecodeSteps.Factory steps;
 
     public Generator(Model model) {
         this(model, ExpertMask.NONE);
@@ -15,8 +20,14 @@ public final class Generator {
 
     /** A generator whose forward passes route with {@code mask} (mask mode, as a pruned checkpoint would). */
     public Generator(Model model, ExpertMask mask) {
+        this(model, mask, null);
+    }
+
+    /** A generator on {@code steps} (null: the process's device). */
+    public Generator(Model model, ExpertMask mask, DecodeSteps.Factory steps) {
         this.model = model;
         this.mask = mask == null ? ExpertMask.NONE : mask;
+        this.steps = steps;
     }
 
     /** Timings of one generation. */
@@ -35,23 +46,25 @@ public final class Generator {
      * reported and included) or when {@code onToken} returns false.
      */
     public Result generate(int[] prompt, int maxTokens, Sampler sampler, Collection<Integer> eosIds, IntPredicate onToken) {
-        InferenceState state = model.newState(prompt.length + maxTokens).withMask(mask);
-        long t0 = System.nanoTime();
-        float[] logits = model.forward(prompt, state, false);
-        long t1 = System.nanoTime();
-        int[] out = new int[maxTokens];
-        int count = 0;
-        boolean stopped = false;
-        while (count < maxTokens) {
-            int next = sampler.next(logits);
-            out[count++] = next;
-            if (!onToken.test(next) || eosIds.contains(next)) {
-                stopped = true;
-                break;
+        DecodeSteps.Factory factory = steps != null ? steps : PrefillPasses.decoding();
+        try (DecodeSteps run = factory.open(model, mask, prompt.length + maxTokens)) {
+            long t0 = System.nanoTime();
+            float[] logits = run.prefill(prompt);
+            long t1 = System.nanoTime();
+            int[] out = new int[maxTokens];
+            int count = 0;
+            boolean stopped = false;
+            while (count < maxTokens) {
+                int next = sampler.next(logits);
+                out[count++] = next;
+                if (!onToken.test(next) || eosIds.contains(next)) {
+                    stopped = true;
+                    break;
+                }
+                if (count < maxTokens) logits = run.decode(next);
             }
-            if (count < maxTokens) logits = model.decode(next, state);
+            long t2 = System.nanoTime();
+            return new Result(Arrays.copyOf(out, count), prompt.length, (t1 - t0) / 1e9, (t2 - t1) / 1e9, stopped);
         }
-        long t2 = System.nanoTime();
-        return new Result(Arrays.copyOf(out, count), prompt.length, (t1 - t0) / 1e9, (t2 - t1) / 1e9, stopped);
     }
 }

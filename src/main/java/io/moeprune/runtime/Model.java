@@ -144,8 +144,19 @@ public final class Model implements AutoCloseable {
     void forwardLayer(int l, float[] x, int n, int start, KvCache cache, ForwardContext context) {
         shards.checkLayer(l);
         layers.get(l).forward(x, n, start, cache, context);
-        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), start, checkpoint.dir(),
-                "in layer " + l + " (of " + layers.size() + ")");
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), start, checkpoint.dir(), inLayer(l));
+    }
+
+    private String inLayer(int l) {
+        return "in layer " + l + " (of " + layers.size() + ")";
+    }
+
+    /**
+     * The error {@link #forwardLayer} throws when layer {@code l}'s output is not finite at token {@code position}:
+     * for runtimes that check elsewhere (the GPU's device-side checks).
+     */
+    public RuntimeException nonFiniteInLayer(int l, boolean nan, int position) {
+        return FiniteCheck.error(checkpoint.dir(), nan, inLayer(l), position);
     }
 
     /**
@@ -155,8 +166,15 @@ public final class Model implements AutoCloseable {
     void feedForwardLayer(int l, float[] x, int n, ForwardContext context) {
         shards.checkLayer(l);
         layers.get(l).feedForward(x, n, 0, context);
-        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(),
-                "in layer " + l + " (of " + layers.size() + ")");
+        FiniteCheck.require(x, n * spec.hiddenSize(), spec.hiddenSize(), 0, checkpoint.dir(), inLayer(l));
+    }
+
+    /**
+     * Throws the one-line error when logits [rows, vocab] (the first row at token {@code position}) hold a NaN or an
+     * infinite value: the check of {@link #forward}'s logits, for runtimes that compute them elsewhere (the GPU's).
+     */
+    public void requireFiniteLogits(float[] logits, int vocab, int position) {
+        FiniteCheck.require(logits, logits.length, vocab, position, checkpoint.dir(), "in the final norm or LM head");
     }
 
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
@@ -213,8 +231,7 @@ public final class Model implements AutoCloseable {
         float[] logits = lmHead.apply(rows, m);
         float div = spec.scaling().logitsDivisor();
         if (div != 1f && div != 0f) for (int i = 0; i < logits.length; i++) logits[i] /= div;
-        FiniteCheck.require(logits, logits.length, logits.length / m, start + n - m, checkpoint.dir(),
-                "in the final norm or LM head");
+        requireFiniteLogits(logits, logits.length / m, start + n - m);
         PhaseTimes.end(PhaseTimes.Phase.LM_HEAD, time);
         return logits;
     }

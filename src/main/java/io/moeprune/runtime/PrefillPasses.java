@@ -1,8 +1,9 @@
 package io.moeprune.runtime;
 
 /**
- * Which runtime the layer-major users (calibration, perplexity, choice scoring, reports) run on: the CPU's
- * {@link LayerMajorPass} unless a command's {@code --device} installed another (as {@link MemoryBudget} holds the
+ * Which runtime the layer-major users (calibration, perplexity, choice scoring, reports) and generation
+ * ({@link Generator}) run on: the CPU's {@link LayerMajorPass} and {@link DecodeSteps#CPU} unless a command's
+ * {@code --device} installed others (as {@link MemoryBudget} holds the
  * process's memory budget, this holds the process's device: one per command run).
  */
 public final class PrefillPasses {
@@ -15,6 +16,7 @@ public final class PrefillPasses {
     public static final Factory CPU = LayerMajorPass::new;
 
     private static volatile Factory factory = CPU;
+    private static volatile DecodeSteps.Factory decoding = DecodeSteps.CPU;
     private static volatile String device = "cpu";
 
     private PrefillPasses() {
@@ -25,10 +27,21 @@ public final class PrefillPasses {
         return factory.create(model, mask, logits);
     }
 
-    /** Runs the layer-major users on {@code f} from now on; {@code name} names the device in results. */
+    /** Runs the layer-major users on {@code f} from now on (generation stays on the CPU); {@code name} names the device. */
     public static void use(Factory f, String name) {
+        use(f, DecodeSteps.CPU, name);
+    }
+
+    /** Runs the layer-major users on {@code f} and generation ({@link Generator}) on {@code d} from now on. */
+    public static void use(Factory f, DecodeSteps.Factory d, String name) {
         factory = f;
+        decoding = d;
         device = name;
+    }
+
+    /** The generation steps of the current device. */
+    public static DecodeSteps.Factory decoding() {
+        return decoding;
     }
 
     /** Back to the CPU. */

@@ -127,11 +127,67 @@ extern "C" __global__ void rope(float* x, int rows, int rowStride, int heads, in
 #define ATT_MAX_DIM 256
 #define ATT_PER_LANE (ATT_MAX_DIM / WARP)
 
+// One warp attends one query row to keys [first, last] (rows kStride/vStride apart from kbase/vbase): lane j scores
+// key j of each chunk of 32 against the query (in this warp's shared row qs), an online softmax folds the chunk in,
+// each lane owns vDim/32 elements of the output; sink (or null) adds exp(*sink) to the denominator.
+__device__ __forceinline__ void attend_row(const float* qrow, float* qs, const float* kbase, int kStride,
+                                           const float* vbase, int vStride, int first, int last, int qkDim, int vDim,
+                                           float scale, const float* sink, float* orow) {
+    int lane = threadIdx.x % WARP;
+    for (int d = lane; d < qkDim; d += WARP) qs[d] = qrow[d];
+    __syncwarp();
+    float m = __int_as_float(0xFF800000), l = 0.f;    // -infinity
+    float acc[ATT_PER_LANE];
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) acc[e] = 0.f;
+    for (int j0 = first; j0 <= last; j0 += WARP) {
+        int j = j0 + lane;
+        float score = __int_as_float(0xFF800000);
+        if (j <= last) {
+            const float* krow = kbase + (long long) j * kStride;
+            float dot = 0.f;
+            for (int d = 0; d < qkDim; d++) dot = fmaf(qs[d], krow[d], dot);
+            score = dot * scale;
+        }
+        float cmax = score;
+        for (int o = WARP / 2; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xFFFFFFFFu, cmax, o));
+        float mNew = fmaxf(m, cmax);
+        float correction = expf(m - mNew);               // m = -inf the first time: 0
+        float p = j <= last ? expf(score - mNew) : 0.f;
+        l = l * correction + warp_sum(p);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+        int n = last - j0 + 1 < WARP ? last - j0 + 1 : WARP;
+        for (int jj = 0; jj < n; jj++) {
+            float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
+            const float* vrow = vbase + (long long) (j0 + jj) * vStride;
+#pragma unroll
+            for (int e = 0; e < ATT_PER_LANE; e++) {
+                int d = lane + e * WARP;
+                if (d < vDim) acc[e] = fmaf(pj, vrow[d], acc[e]);
+            }
+        }
+        m = mNew;
+    }
+    if (sink != 0) {
+        float mNew = fmaxf(m, *sink), correction = expf(m - mNew);
+        l = l * correction + expf(*sink - mNew);
+#pragma unroll
+        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+    }
+    float inv = 1.f / l;
+#pragma unroll
+    for (int e = 0; e < ATT_PER_LANE; e++) {
+        int d = lane + e * WARP;
+        if (d < vDim) orow[d] = acc[e] * inv;
+    }
+}
+
 extern "C" __global__ void attention(const float* q, int qStride, const float* k, int kStride, const float* v,
                                      int vStride, float* out, const int* starts, int sequences, int tokens, int heads,
                                      int kvHeads, int qkDim, int vDim, float scale, int window, const float* sinks) {
     __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
-    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int t = blockIdx.x, warp = threadIdx.x / WARP;
     int h = blockIdx.y * ATT_WARPS + warp;
     if (t >= tokens || h >= heads) return;
     // The sequence of token t (binary search of starts).
@@ -144,56 +200,104 @@ extern "C" __global__ void attention(const float* q, int qStride, const float* k
     int from = starts[lo];
     int first = window > 0 && t - window + 1 > from ? t - window + 1 : from;
     int kh = h / (heads / kvHeads);
-    const float* qrow = q + (long long) t * qStride + (long long) h * qkDim;
-    for (int d = lane; d < qkDim; d += WARP) qs[warp][d] = qrow[d];
-    __syncwarp();
-    const float* kbase = k + (long long) kh * qkDim;
-    const float* vbase = v + (long long) kh * vDim;
-    float m = __int_as_float(0xFF800000), l = 0.f;    // -infinity
-    float acc[ATT_PER_LANE];
-#pragma unroll
-    for (int e = 0; e < ATT_PER_LANE; e++) acc[e] = 0.f;
-    for (int j0 = first; j0 <= t; j0 += WARP) {
-        int j = j0 + lane;
-        float score = __int_as_float(0xFF800000);
-        if (j <= t) {
-            const float* krow = kbase + (long long) j * kStride;
-            float dot = 0.f;
-            for (int d = 0; d < qkDim; d++) dot = fmaf(qs[warp][d], krow[d], dot);
-            score = dot * scale;
-        }
-        float cmax = score;
-        for (int o = WARP / 2; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xFFFFFFFFu, cmax, o));
-        float mNew = fmaxf(m, cmax);
-        float correction = expf(m - mNew);               // m = -inf the first time: 0
-        float p = j <= t ? expf(score - mNew) : 0.f;
-        l = l * correction + warp_sum(p);
-#pragma unroll
-        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
-        int n = t - j0 + 1 < WARP ? t - j0 + 1 : WARP;
-        for (int jj = 0; jj < n; jj++) {
-            float pj = __shfl_sync(0xFFFFFFFFu, p, jj);
-            const float* vrow = vbase + (long long) (j0 + jj) * vStride;
-#pragma unroll
-            for (int e = 0; e < ATT_PER_LANE; e++) {
-                int d = lane + e * WARP;
-                if (d < vDim) acc[e] = fmaf(pj, vrow[d], acc[e]);
-            }
-        }
-        m = mNew;
+    attend_row(q + (long long) t * qStride + (long long) h * qkDim, qs[warp], k + (long long) kh * qkDim, kStride,
+               v + (long long) kh * vDim, vStride, first, t, qkDim, vDim, scale, sinks == 0 ? 0 : sinks + h,
+               out + ((long long) t * heads + h) * vDim);
+}
+
+// Queries of one sequence at positions past + i against its key/value cache (contiguous rows of kvHeads heads):
+// grid (n, heads / ATT_WARPS), one warp per (query, head), as attention.
+extern "C" __global__ void cached_attention(const float* q, int qStride, const float* kCache, const float* vCache,
+                                            float* out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                            float scale, int window, const float* sinks) {
+    __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
+    int i = blockIdx.x, warp = threadIdx.x / WARP;
+    int h = blockIdx.y * ATT_WARPS + warp;
+    if (i >= n || h >= heads) return;
+    int t = past + i;
+    int first = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+    int kh = h / (heads / kvHeads);
+    attend_row(q + (long long) i * qStride + (long long) h * qkDim, qs[warp], kCache + (long long) kh * qkDim,
+               kvHeads * qkDim, vCache + (long long) kh * vDim, kvHeads * vDim, first, t, qkDim, vDim, scale,
+               sinks == 0 ? 0 : sinks + h, out + ((long long) i * heads + h) * vDim);
+}
+
+// A batched decode step: row s of k and v into row positions[s] of sequence s's caches (caches[2s], caches[2s+1]).
+extern "C" __global__ void append_kv(const float* k, int kStride, const float* v, int vStride,
+                                     const unsigned long long* caches, const int* positions, int n, int kWidth,
+                                     int vWidth) {
+    long long total = (long long) n * (kWidth + vWidth);
+    GRID_STRIDE(p, total) {
+        int s = (int) (p / (kWidth + vWidth)), c = (int) (p % (kWidth + vWidth));
+        long long row = positions[s];
+        if (c < kWidth) ((float*) caches[2 * s])[row * kWidth + c] = k[(long long) s * kStride + c];
+        else ((float*) caches[2 * s + 1])[row * vWidth + c - kWidth] = v[(long long) s * vStride + c - kWidth];
     }
-    if (sinks != 0) {
-        float sink = sinks[h], mNew = fmaxf(m, sink), correction = expf(m - mNew);
-        l = l * correction + expf(sink - mNew);
-#pragma unroll
-        for (int e = 0; e < ATT_PER_LANE; e++) acc[e] *= correction;
+}
+
+// Then query row s attends to its sequence's cache up to positions[s]: grid (n, heads / ATT_WARPS), as attention.
+extern "C" __global__ void batched_cached_attention(const float* q, int qStride, const unsigned long long* caches,
+                                                    const int* positions, float* out, int n, int heads, int kvHeads,
+                                                    int qkDim, int vDim, float scale, int window, const float* sinks) {
+    __shared__ float qs[ATT_WARPS][ATT_MAX_DIM];
+    int s = blockIdx.x, warp = threadIdx.x / WARP;
+    int h = blockIdx.y * ATT_WARPS + warp;
+    if (s >= n || h >= heads) return;
+    int t = positions[s];
+    int first = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+    int kh = h / (heads / kvHeads);
+    const float* kCache = (const float*) caches[2 * s];
+    const float* vCache = (const float*) caches[2 * s + 1];
+    attend_row(q + (long long) s * qStride + (long long) h * qkDim, qs[warp], kCache + (long long) kh * qkDim,
+               kvHeads * qkDim, vCache + (long long) kh * vDim, kvHeads * vDim, first, t, qkDim, vDim, scale,
+               sinks == 0 ? 0 : sinks + h, out + ((long long) s * heads + h) * vDim);
+}
+
+// ---- prefill attention on tensor cores (CudaOps.tensorCoreAttention) -------------------------------------------
+
+// dst_bf16 [rows, width] contiguous = src [rows, width] with rows srcStride apart: a sequence's q, k or v as the
+// batched products' inputs.
+extern "C" __global__ void to_bf16_rows(const float* src, int srcStride, bf16_t* dst, int rows, int width) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        int c = (int) (p % width);
+        dst[p] = to_bf16(src[r * srcStride + c]);
     }
-    float inv = 1.f / l;
-    float* orow = out + ((long long) t * heads + h) * vDim;
-#pragma unroll
-    for (int e = 0; e < ATT_PER_LANE; e++) {
-        int d = lane + e * WARP;
-        if (d < vDim) orow[d] = acc[e] * inv;
+}
+
+// The causal softmax of scores S [batch][L][L] (already scaled) into P (BF16, same layout): row i of problem b keeps
+// keys j <= i (and i - j < window when window > 0), zero elsewhere; sinks[headBase + b*headStep] (or none) joins the
+// denominator. One block per (row, problem); a block reduction for the max and the sum.
+extern "C" __global__ void causal_softmax(const float* S, bf16_t* P, int L, int window, const float* sinks,
+                                          int headBase, int headStep) {
+    __shared__ float red[32];
+    int i = blockIdx.x, b = blockIdx.y, lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    int warps = blockDim.x / WARP;
+    const float* s = S + ((long long) b * L + i) * L;
+    bf16_t* p = P + ((long long) b * L + i) * L;
+    int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+    float m = __int_as_float(0xFF800000);
+    for (int j = lo + threadIdx.x; j <= i; j += blockDim.x) m = fmaxf(m, s[j]);
+    for (int o = WARP / 2; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int w = 1; w < warps; w++) m = fmaxf(m, red[w]);
+    float sink = sinks == 0 ? 0.f : sinks[headBase + b * headStep];
+    if (sinks != 0) m = fmaxf(m, sink);
+    __syncthreads();
+    float sum = 0.f;
+    for (int j = lo + threadIdx.x; j <= i; j += blockDim.x) sum += expf(s[j] - m);
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    sum = 0.f;
+    for (int w = 0; w < warps; w++) sum += red[w];
+    if (sinks != 0) sum += expf(sink - m);
+    float inv = 1.f / sum;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        p[j] = j >= lo && j <= i ? to_bf16(expf(s[j] - m) * inv) : (bf16_t) 0;
     }
 }
 
@@ -224,6 +328,28 @@ extern "C" __global__ void add_bias(float* x, int rows, int width, int stride, c
         long long r = p / width;
         int i = (int) (p % width);
         x[r * stride + i] = __fadd_rn(x[r * stride + i], bias[i]);
+    }
+}
+
+// OLMoE's clip_qkv: fminf/fmaxf as Math.min/max (NaN stays NaN: CUDA's fminf would drop it, so it is tested first).
+extern "C" __global__ void clamp_rows(float* x, int rows, int width, int stride, float limit) {
+    long long total = (long long) rows * width;
+    GRID_STRIDE(p, total) {
+        long long r = p / width;
+        int i = (int) (p % width);
+        float v = x[r * stride + i];
+        if (v == v) x[r * stride + i] = fmaxf(-limit, fminf(limit, v));
+    }
+}
+
+// The finite check: flags[slot] = max(flags[slot], 2(count - i) + isNaN) over the non-finite x[i] (0 stays 0 when
+// all are finite): the largest flag is the first non-finite element.
+extern "C" __global__ void non_finite(const float* x, long long count, int* flags, int slot) {
+    GRID_STRIDE(i, count) {
+        unsigned int bits = __float_as_uint(x[i]);
+        if ((bits & 0x7F800000u) == 0x7F800000u) {
+            atomicMax(flags + slot, (int) (2 * (count - i)) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
+        }
     }
 }
 

@@ -15,7 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The speed table of the GPU operations, timed with CUDA events on the compute stream (the median of 5 runs after
  * one warm-up): cuBLAS's BF16 product at 8192³ (the reference for issue 22's "60 % of the cuBLAS BF16 peak measured
  * in the same run"), the grouped experts of Qwen3-30B-A3B (128 × [768, 2048], 128 rows each) and DeepSeek-V3
- * (256 × [2048, 7168], 128 rows each), and prefill attention over 8 sequences of 2048 tokens with 32 heads of 128.
+ * (256 × [2048, 7168], 128 rows each), and prefill attention over 8 sequences of 2048 tokens (32 heads of 128 with 4
+ * kv heads; DeepSeek-V3's 128 heads of qk 192, v 128) on the warp kernel and on tensor cores.
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
 class CudaOpsSpeedTest {
@@ -78,10 +79,21 @@ class CudaOpsSpeedTest {
         grouped("grouped experts Qwen3-30B-A3B down: 128 x [2048, 768], 128 rows", 128, 2048, 768, 128, peak);
         grouped("grouped experts DeepSeek-V3: 256 x [2048, 7168], 128 rows", 256, 2048, 7168, 128, peak);
 
-        // prefill attention: 8 sequences of 2048 tokens, 32 heads of 128 (kv heads 4: GQA as Qwen3-30B-A3B)
-        int sequences = 8, length = 2048, tokens = sequences * length, heads = 32, kvHeads = 4, dim = 128;
-        DeviceBuffer q = ops.alloc(4L * tokens * heads * dim, "q"), k = ops.alloc(4L * tokens * kvHeads * dim, "k"),
-                v = ops.alloc(4L * tokens * kvHeads * dim, "v"), out = ops.alloc(4L * tokens * heads * dim, "out"),
+        // prefill attention, 8 sequences of 2048 tokens: 32 heads of 128 with 4 kv heads (GQA as Qwen3-30B-A3B), and
+        // DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128); each on the warp kernel and on tensor cores.
+        for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
+                CudaOps.AttentionPath.TENSOR}) {
+            attention(path, 32, 4, 128, 128, peak);
+            attention(path, 128, 128, 192, 128, peak);
+        }
+        assertTrue(peak > 0);
+    }
+
+    private static void attention(CudaOps.AttentionPath path, int heads, int kvHeads, int qkDim, int vDim,
+                                  double peak) {
+        int sequences = 8, length = 2048, tokens = sequences * length;
+        DeviceBuffer q = ops.alloc(4L * tokens * heads * qkDim, "q"), k = ops.alloc(4L * tokens * kvHeads * qkDim, "k"),
+                v = ops.alloc(4L * tokens * kvHeads * vDim, "v"), out = ops.alloc(4L * tokens * heads * vDim, "out"),
                 starts = ops.alloc(4L * (sequences + 1), "starts");
         try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
             int[] st = new int[sequences + 1];
@@ -91,13 +103,18 @@ class CudaOpsSpeedTest {
         ops.zero(q, 0, q.bytes());
         ops.zero(k, 0, k.bytes());
         ops.zero(v, 0, v.bytes());
-        double attMs = millis(() -> ops.attention(q, 0, heads * dim, k, 0, kvHeads * dim, v, 0, kvHeads * dim, out,
-                starts, sequences, tokens, heads, kvHeads, dim, dim, 0.088f, 0, null));
-        // causal: about half of the T² score and value products
-        row("attention 8 x 2048 tokens, 32/4 heads of 128", attMs, 2.0 * 2 * sequences * (double) length * length / 2
-                * heads * dim, peak);
-        for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
-        assertTrue(peak > 0);
+        ops.attentionPath(path);
+        try {
+            double ms = millis(() -> ops.attention(q, 0, heads * qkDim, k, 0, kvHeads * qkDim, v, 0, kvHeads * vDim,
+                    out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, 0.088f, 0, null));
+            // causal: about half of the T² score and value products
+            row("attention (" + path.name().toLowerCase() + ") 8 x 2048, " + heads + "/" + kvHeads + " heads qk "
+                    + qkDim + " v " + vDim, ms, 2.0 * sequences * (double) length * length / 2 * heads * (qkDim + vDim),
+                    peak);
+        } finally {
+            ops.attentionPath(CudaOps.AttentionPath.AUTO);
+            for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
+        }
     }
 
     private static void grouped(String what, int experts, int out, int in, int rows, double peak) {

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every {@link io.moeprune.gpu.ops.DeviceOps} operation of {@link CudaOps} against {@link HostOps} on copies of the
  * same random inputs (fresh per check; odd and real shapes), outputs poisoned before the run. Tolerances:
  * ‖gpu − host‖/‖host‖ under 1e-5 for F32 operations, exact for BF16 conversions, dequantisation, copies and gathers,
- * 1e-4 for the products and attention. One line per check, so the device log reads as a table. Skips without CUDA.
+ * 1e-4 for the products and attention (1e-2 for the tensor-core attention: BF16 inputs and probabilities). One line per check, so the device log reads as a table. Skips without CUDA.
  */
 class CudaOpsTest {
     private static CudaOps gpu;
@@ -371,15 +371,118 @@ class CudaOpsTest {
                 sinks = f32(sv);
             }
             float scale = (float) (1 / Math.sqrt(c.qkDim()));
-            gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(), st.gpu(),
-                    sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
-                    sinks == null ? null : sinks.gpu());
             host.attention(q.host(), 16, qStride, k.host(), 16, kStride, v.host(), 16, vStride, out.host(), st.host(),
                     sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
                     sinks == null ? null : sinks.host());
-            assertClose("attention " + java.util.Arrays.toString(c.lengths()) + " " + c.heads() + "/" + c.kvHeads()
-                    + " heads qk " + c.qkDim() + " v " + c.vDim() + " window " + c.window() + (c.sinks() ? " sinks" : ""),
-                    out, (long) tokens * c.heads() * c.vDim(), 1e-4);
+            // The warp kernel (F32) within 1e-4; the tensor-core path (BF16 inputs and probabilities) within 1e-2.
+            for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
+                    CudaOps.AttentionPath.TENSOR}) {
+                gpu.attentionPath(path);
+                try {
+                    gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(),
+                            st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
+                            c.window(), sinks == null ? null : sinks.gpu());
+                } finally {
+                    gpu.attentionPath(CudaOps.AttentionPath.AUTO);
+                }
+                assertClose("attention (" + path.name().toLowerCase() + ") " + java.util.Arrays.toString(c.lengths())
+                        + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
+                        + " window " + c.window() + (c.sinks() ? " sinks" : ""), out,
+                        (long) tokens * c.heads() * c.vDim(), path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
+            }
+        }
+    }
+
+    @Test
+    void cachedAttentionMatches() {
+        // {past, n, heads, kvHeads, qkDim, vDim, window, sinks}: decode steps (n 1) and a prompt's later chunk
+        int[][] cases = {{0, 1, 32, 4, 128, 128, 0, 0}, {700, 1, 32, 4, 128, 128, 0, 0}, {300, 1, 64, 8, 64, 64, 128, 1},
+                {40, 17, 8, 2, 128, 128, 0, 0}, {90, 1, 16, 16, 192, 128, 0, 0}};
+        for (int[] c : cases) {
+            int past = c[0], n = c[1], heads = c[2], kvHeads = c[3], qkDim = c[4], vDim = c[5], window = c[6];
+            Random r = random();
+            int qStride = heads * qkDim + 24, rows = past + n + 3;
+            Pair q = gaussian(r, (long) n * qStride + 8), k = gaussian(r, (long) rows * kvHeads * qkDim),
+                    v = gaussian(r, (long) rows * kvHeads * vDim), out = output(4L * n * heads * vDim);
+            Pair sinks = c[7] == 0 ? null : gaussian(r, heads);
+            float scale = (float) (1 / Math.sqrt(qkDim));
+            gpu.cachedAttention(q.gpu(), 32, qStride, k.gpu(), v.gpu(), out.gpu(), past, n, heads, kvHeads, qkDim, vDim,
+                    scale, window, sinks == null ? null : sinks.gpu());
+            host.cachedAttention(q.host(), 32, qStride, k.host(), v.host(), out.host(), past, n, heads, kvHeads, qkDim,
+                    vDim, scale, window, sinks == null ? null : sinks.host());
+            assertClose("cachedAttention past " + past + " n " + n + " " + heads + "/" + kvHeads + " heads qk " + qkDim
+                    + " v " + vDim + " window " + window + (sinks != null ? " sinks" : ""), out,
+                    (long) n * heads * vDim, 1e-4);
+        }
+    }
+
+    @Test
+    void batchedDecodeAttentionMatches() {
+        // {sequences, heads, kvHeads, qkDim, vDim, window, sinks}: Qwen3-like GQA, gpt-oss (window, sinks), MLA
+        int[][] cases = {{32, 32, 4, 128, 128, 0, 0}, {7, 64, 8, 64, 64, 128, 1}, {5, 16, 16, 192, 128, 0, 0}};
+        for (int[] c : cases) {
+            int n = c[0], heads = c[1], kvHeads = c[2], qkDim = c[3], vDim = c[4], window = c[5], capacity = 300;
+            Random r = random();
+            int qStride = heads * qkDim + 8, kStride = kvHeads * qkDim + 4, vStride = kvHeads * vDim + 4;
+            Pair q = gaussian(r, (long) n * qStride), k = gaussian(r, (long) n * kStride),
+                    v = gaussian(r, (long) n * vStride), out = output(4L * n * heads * vDim);
+            int[] positions = new int[n];
+            for (int s = 0; s < n; s++) positions[s] = r.nextInt(capacity);
+            Pair pos = i32(positions), sinks = c[6] == 0 ? null : gaussian(r, heads);
+            List<Pair> caches = new ArrayList<>();
+            long[] gpuTable = new long[2 * n], hostTable = new long[2 * n];
+            for (int s = 0; s < n; s++) {
+                Pair kc = gaussian(r, (long) capacity * kvHeads * qkDim), vc = gaussian(r, (long) capacity * kvHeads * vDim);
+                caches.add(kc);
+                caches.add(vc);
+                gpuTable[2 * s] = kc.gpu().address();
+                gpuTable[2 * s + 1] = vc.gpu().address();
+                hostTable[2 * s] = kc.host().address();
+                hostTable[2 * s + 1] = vc.host().address();
+            }
+            Pair table = output(16L * n);
+            try (Arena a = Arena.ofConfined()) {
+                gpu.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, gpuTable), table.gpu(), 0);
+                host.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, hostTable), table.host(), 0);
+            }
+            float scale = (float) (1 / Math.sqrt(qkDim));
+            gpu.batchedDecodeAttention(q.gpu(), 0, qStride, k.gpu(), 0, kStride, v.gpu(), 0, vStride, out.gpu(),
+                    table.gpu(), pos.gpu(), n, heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? null : sinks.gpu());
+            host.batchedDecodeAttention(q.host(), 0, qStride, k.host(), 0, kStride, v.host(), 0, vStride, out.host(),
+                    table.host(), pos.host(), n, heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? null : sinks.host());
+            String what = "batchedDecodeAttention " + n + " sequences " + heads + "/" + kvHeads + " heads qk " + qkDim
+                    + " v " + vDim + " window " + window + (sinks != null ? " sinks" : "");
+            assertClose(what, out, (long) n * heads * vDim, 1e-4);
+            assertExactF32(what + " key caches", caches.get(0), (long) capacity * kvHeads * qkDim);
+            assertExactF32(what + " value caches", caches.get(caches.size() - 1), (long) capacity * kvHeads * vDim);
+        }
+    }
+
+    @Test
+    void clampAndTheFiniteCheckAreExact() {
+        Random r = random();
+        int rows = 37, width = 3 * 1024, stride = width + 7;
+        float[] xv = new float[rows * stride];
+        for (int i = 0; i < xv.length; i++) xv[i] = (float) (r.nextGaussian() * 12);
+        xv[5] = Float.NaN;
+        Pair x = f32(xv);
+        gpu.clamp(x.gpu(), 8, rows, width, stride, 8f);
+        host.clamp(x.host(), 8, rows, width, stride, 8f);
+        assertExactF32("clamp " + rows + "x" + width + " to 8", x, (long) rows * stride);
+        for (int[] bad : new int[][]{{-1, 0}, {123_457, 1}, {9, 0}, {2_000_000, 1}}) {
+            int count = 3_000_000;
+            float[] values = new float[count];
+            for (int i = 0; i < count; i++) values[i] = (float) r.nextGaussian();
+            if (bad[0] >= 0) {
+                values[bad[0]] = bad[1] == 1 ? Float.NaN : Float.NEGATIVE_INFINITY;
+                values[count - 1] = Float.POSITIVE_INFINITY;   // later ones do not hide the first
+            }
+            Pair in = f32(values), flags = i32(new int[4]);
+            gpu.nonFinite(in.gpu(), 0, count, flags.gpu(), 2);
+            host.nonFinite(in.host(), 0, count, flags.host(), 2);
+            assertExactF32("nonFinite of " + count + " (first at " + bad[0] + ")", flags, 4);
+            int flag = Float.floatToRawIntBits(floats(flags, true, 4)[2]);
+            assertEquals(bad[0] < 0 ? 0 : 2 * (count - bad[0]) + bad[1], flag);
         }
     }
 

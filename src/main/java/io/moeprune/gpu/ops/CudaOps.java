@@ -48,6 +48,23 @@ public final class CudaOps implements DeviceOps {
     /** Whether cuBLAS's grouped product took BF16 → F32 (null until first tried; false: one product per expert). */
     private Boolean groupedProducts;
 
+    /**
+     * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
+     * least {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp
+     * kernel), {@code warp} or {@code tensor}; {@code -Dmoeprune.attention} sets it.
+     */
+    public enum AttentionPath { AUTO, WARP, TENSOR }
+
+    /** Average sequence length from which {@code auto} takes the tensor-core path. */
+    public static final int TENSOR_CORE_MIN_TOKENS = 256;
+    /** Most device bytes the tensor-core path's scores, probabilities and BF16 inputs take at once. */
+    public static final long ATTENTION_SCRATCH = 512L << 20;
+
+    private AttentionPath attentionPath = AttentionPath.valueOf(
+            System.getProperty("moeprune.attention", "auto").toUpperCase(java.util.Locale.ROOT));
+    /** The tensor-core path's scratch (grown up to {@link #ATTENTION_SCRATCH}), or null. */
+    private DeviceBuffer attentionScratch;
+
     public CudaOps(GpuDevice device) {
         this.device = device;
         this.rt = device.runtime();
@@ -56,6 +73,11 @@ public final class CudaOps implements DeviceOps {
 
     public GpuDevice device() {
         return device;
+    }
+
+    /** Forces an attention path (benchmarks and tests compare them). */
+    public void attentionPath(AttentionPath path) {
+        this.attentionPath = path;
     }
 
     static String source() {
@@ -346,16 +368,156 @@ public final class CudaOps implements DeviceOps {
                           DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
-        if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
-            throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)
-                    + " elements are not supported (at most " + ATTENTION_MAX_DIM + ")", MoepruneException.FAILED, null);
-        }
         if (tokens == 0 || sequences == 0) return;
+        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
+        boolean tensor = switch (attentionPath) {
+            case TENSOR -> true;
+            case WARP -> false;
+            case AUTO -> wide || tokens / sequences >= TENSOR_CORE_MIN_TOKENS;
+        };
+        if (tensor && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
+                out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
+            return;
+        }
+        requireAttentionDims(qkDim, vDim);
         kernels.kernel("attention").launch(tokens, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
                 32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, at(k, kOffset), kStride,
                         at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
                         window, sinks == null ? 0L : sinks.address()});
         after("attention");
+    }
+
+    /**
+     * Prefill attention through cuBLAS on tensor cores, sequence by sequence: q, k, v converted to BF16; for each
+     * position g within a GQA group one strided batched product over the kv heads (a chunk of them at a time, so the
+     * scores fit {@link #ATTENTION_SCRATCH}) gives the scores S = scale·Q·Kᵀ [L, L] (F32), {@code causal_softmax}
+     * writes P (BF16; causal, window, sinks), and a second batched product writes P·V into the output rows. P and the
+     * inputs are BF16, so it agrees with HostOps within about 1e-2 relative (the warp kernel: 1e-4). The whole L×L is
+     * computed (twice the causal work) in exchange for two plain products. Returns false when the scratch does not fit
+     * the --gpu-memory bound (the caller runs the warp kernel).
+     */
+    private boolean tensorCoreAttention(long q, int qStride, long k, int kStride, long v, int vStride, DeviceBuffer out,
+                                        DeviceBuffer starts, int sequences, int heads, int kvHeads, int qkDim, int vDim,
+                                        float scale, int window, DeviceBuffer sinks) {
+        int[] st;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(4L * (sequences + 1), 4);
+            download(starts, 0, host);
+            st = host.toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+        }
+        int longest = 0;
+        for (int s = 0; s < sequences; s++) longest = Math.max(longest, st[s + 1] - st[s]);
+        long L = longest;
+        long inputs = inputBytes(L, heads, kvHeads, qkDim, vDim), perProblem = problemBytes(L);
+        long want = tensorScratch(L, heads, kvHeads, qkDim, vDim);
+        if (want == 0) return false;
+        if (attentionScratch == null || attentionScratch.bytes() < want) {
+            if (attentionScratch != null) device.free(attentionScratch);
+            attentionScratch = null;
+            try {
+                attentionScratch = device.alloc(want, "the tensor-core attention's scratch");
+            } catch (MoepruneException e) {
+                return false;   // beyond the bound: the warp kernel needs none
+            }
+        }
+        int chunk = (int) Math.min(kvHeads, (attentionScratch.bytes() - inputs) / perProblem);
+        int group = heads / kvHeads;
+        long qb = attentionScratch.address(), kb = qb + align(2 * L * heads * qkDim), vb = kb + align(2 * L * kvHeads * qkDim);
+        long scores = vb + align(2 * L * kvHeads * vDim), probs = scores + chunk * align(4 * L * L);
+        for (int s = 0; s < sequences; s++) {
+            int from = st[s], n = st[s + 1] - st[s];
+            if (n == 0) continue;
+            long ln = n;
+            elementwise("to_bf16_rows", ln * heads * qkDim, q + 4L * from * qStride, qStride, qb, n, heads * qkDim);
+            elementwise("to_bf16_rows", ln * kvHeads * qkDim, k + 4L * from * kStride, kStride, kb, n, kvHeads * qkDim);
+            elementwise("to_bf16_rows", ln * kvHeads * vDim, v + 4L * from * vStride, vStride, vb, n, kvHeads * vDim);
+            // This sequence's problems are n×n: their S and P sit n·n apart inside the longest's slots.
+            for (int g = 0; g < group; g++) {
+                for (int k0 = 0; k0 < kvHeads; k0 += chunk) {
+                    int batch = Math.min(chunk, kvHeads - k0), head = k0 * group + g;
+                    device.cublas().stridedBatched(device.blas(), true, false, n, n, qkDim, scale,
+                            kb + 2L * k0 * qkDim, Cublas.R_16BF, kvHeads * qkDim, qkDim,
+                            qb + 2L * head * qkDim, Cublas.R_16BF, heads * qkDim, (long) group * qkDim,
+                            0f, scores, Cublas.R_32F, n, ln * n, batch);
+                    kernels.kernel("causal_softmax").launch(n, batch, 1, THREADS, 1, 1, 0, new Object[]{scores, probs, n,
+                            window, sinks == null ? 0L : sinks.address(), head, group});
+                    device.cublas().stridedBatched(device.blas(), false, false, vDim, n, n, 1f,
+                            vb + 2L * k0 * vDim, Cublas.R_16BF, kvHeads * vDim, vDim,
+                            probs, Cublas.R_16BF, n, ln * n,
+                            0f, out.address() + 4L * ((long) from * heads * vDim + (long) head * vDim), Cublas.R_32F,
+                            heads * vDim, (long) group * vDim, batch);
+                }
+            }
+        }
+        after("attention (tensor cores)");
+        return true;
+    }
+
+    /** The tensor-core path's BF16 q, k, v of a sequence of L tokens. */
+    private static long inputBytes(long L, int heads, int kvHeads, int qkDim, int vDim) {
+        return align(2 * L * heads * qkDim) + align(2 * L * kvHeads * qkDim) + align(2 * L * kvHeads * vDim);
+    }
+
+    /** One head's scores (F32) and probabilities (BF16) of L tokens. */
+    private static long problemBytes(long L) {
+        return align(4 * L * L) + align(2 * L * L);
+    }
+
+    /** The tensor-core path's scratch for sequences of up to L tokens: all kv heads at once or what fits; 0: none fits. */
+    private static long tensorScratch(long L, int heads, int kvHeads, int qkDim, int vDim) {
+        long inputs = inputBytes(L, heads, kvHeads, qkDim, vDim), perProblem = problemBytes(L);
+        long want = Math.min(ATTENTION_SCRATCH, inputs + kvHeads * perProblem);
+        return want < inputs + perProblem ? 0 : want;
+    }
+
+    @Override
+    public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
+        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
+        boolean tensor = switch (attentionPath) {
+            case TENSOR -> true;
+            case WARP -> false;
+            case AUTO -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
+        };
+        long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
+        return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
+    }
+
+    private static long align(long bytes) {
+        return (bytes + 255) & ~255L;
+    }
+
+    @Override
+    public void cachedAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer kCache, DeviceBuffer vCache,
+                                DeviceBuffer out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                float scale, int window, DeviceBuffer sinks) {
+        requireAttentionDims(qkDim, vDim);
+        if (n == 0) return;
+        kernels.kernel("cached_attention").launch(n, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
+                32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, kCache, vCache, out, past, n,
+                        heads, kvHeads, qkDim, vDim, scale, window, sinks == null ? 0L : sinks.address()});
+        after("cachedAttention");
+    }
+
+    @Override
+    public void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                                       int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                                       DeviceBuffer caches, DeviceBuffer positions, int n, int heads, int kvHeads,
+                                       int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        requireAttentionDims(qkDim, vDim);
+        if (n == 0) return;
+        elementwise("append_kv", (long) n * kvHeads * (qkDim + vDim), at(k, kOffset), kStride, at(v, vOffset), vStride,
+                caches, positions, n, kvHeads * qkDim, kvHeads * vDim);
+        kernels.kernel("batched_cached_attention").launch(n, (heads + ATTENTION_WARPS - 1) / ATTENTION_WARPS, 1,
+                32 * ATTENTION_WARPS, 1, 1, 0, new Object[]{at(q, qOffset), qStride, caches, positions, out, n, heads,
+                        kvHeads, qkDim, vDim, scale, window, sinks == null ? 0L : sinks.address()});
+        after("batchedDecodeAttention");
+    }
+
+    private static void requireAttentionDims(int qkDim, int vDim) {
+        if (qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM) {
+            throw new MoepruneException("--device cuda: attention heads of " + Math.max(qkDim, vDim)
+                    + " elements are not supported (at most " + ATTENTION_MAX_DIM + ")", MoepruneException.FAILED, null);
+        }
     }
 
     @Override
@@ -372,6 +534,17 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias) {
         elementwise("add_bias", (long) rows * width, at(x, offset), rows, width, stride, bias);
+    }
+
+    @Override
+    public void clamp(DeviceBuffer x, long offset, int rows, int width, int stride, float limit) {
+        elementwise("clamp_rows", (long) rows * width, at(x, offset), rows, width, stride, limit);
+    }
+
+    @Override
+    public void nonFinite(DeviceBuffer x, long offset, long count, DeviceBuffer flags, int slot) {
+        if (count >= 1L << 30) throw new IllegalArgumentException("a finite check of " + count + " elements");
+        elementwise("non_finite", count, at(x, offset), count, flags, slot);
     }
 
     @Override

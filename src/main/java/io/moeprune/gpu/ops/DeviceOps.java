@@ -135,6 +135,25 @@ public interface DeviceOps extends AutoCloseable {
                    int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks);
 
     /**
+     * Device bytes {@link #attention} may allocate for itself (scratch) on sequences of up to {@code longest} tokens of
+     * these shapes, which the caller's memory plan should leave free (0: none; HostOps needs none).
+     */
+    default long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
+        return 0;
+    }
+
+    /**
+     * Attention of {@code n} new queries of one sequence against its key/value cache (decoding): query i, at position
+     * {@code past} + i, of q [n, heads, qkDim] (rows {@code qStride} apart) sees cache rows j ≤ past + i (and only
+     * past + i − j < window when {@code window} > 0) of kCache [.., kvHeads, qkDim] and vCache [.., kvHeads, vDim]
+     * (contiguous rows, the new queries' own keys and values already in them); out [n, heads, vDim] contiguous.
+     * Scores, GQA heads and sinks as {@link #attention}.
+     */
+    void cachedAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer kCache, DeviceBuffer vCache,
+                         DeviceBuffer out, int past, int n, int heads, int kvHeads, int qkDim, int vDim, float scale,
+                         int window, DeviceBuffer sinks);
+
+    /**
      * The gated activation: for each of n rows of gateUp [n, 2·width] = [gate | up], out_bf16[n, width] =
      * act(gate)·up' where act(g) = g·sigmoid(alpha·g) and up' = up (SwiGLU: alpha 1, limit 0, upShift 0); with
      * {@code limit} > 0 (gpt-oss), gate is first clamped to ≤ limit and up to [−limit, limit], and up' = up + upShift.
@@ -147,6 +166,32 @@ public interface DeviceOps extends AutoCloseable {
 
     /** Adds bias (F32 [width]) to each of {@code rows} rows of x (row stride {@code stride}). */
     void addBias(DeviceBuffer x, long offset, int rows, int width, int stride, DeviceBuffer bias);
+
+    /**
+     * A batched decode step's attention: n sequences, one new row each, each with its own cache. Row s of k and v
+     * (strided as {@link #attention}'s) is first written to row positions[s] of sequence s's key and value caches, then
+     * query row s attends to that sequence's rows j ≤ positions[s] (window and sinks as {@link #attention}).
+     * {@code caches}: device int64 [n, 2], the addresses of sequence s's key cache [.., kvHeads, qkDim] and value cache
+     * [.., kvHeads, vDim] (contiguous rows); {@code positions}: device int32 [n]; out [n, heads, vDim] contiguous.
+     */
+    void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                                DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer caches,
+                                DeviceBuffer positions, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                float scale, int window, DeviceBuffer sinks);
+
+    /**
+     * Clamps {@code rows} rows of {@code width} elements (rows {@code stride} apart) to [−limit, limit] in place, as
+     * Math.max(−limit, Math.min(limit, x)) (NaN stays NaN): OLMoE's clip_qkv.
+     */
+    void clamp(DeviceBuffer x, long offset, int rows, int width, int stride, float limit);
+
+    /**
+     * The device-side finite check of {@code count} (< 2³⁰) F32 elements from {@code offset}: flags[slot] (int32) =
+     * max(flags[slot], 2·(count − i) + (x[i] is NaN ? 1 : 0)) over every non-finite x[i]. A zeroed flag stays 0 when
+     * all are finite; otherwise count − flag/2 is the first non-finite element and flag's low bit says whether it is
+     * a NaN (checks sharing a flag should share {@code count}).
+     */
+    void nonFinite(DeviceBuffer x, long offset, long count, DeviceBuffer flags, int slot);
 
     /** x[t, :] ·= sigmoid(gate[t]) for t < rows (Qwen2-MoE's gated shared expert); x [rows, width]. */
     void sigmoidGateRows(DeviceBuffer x, int rows, int width, DeviceBuffer gate);

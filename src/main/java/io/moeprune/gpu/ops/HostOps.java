@@ -13,6 +13,7 @@ import java.util.Map;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 /**
@@ -287,31 +288,75 @@ public final class HostOps implements DeviceOps {
                 int lo = window > 0 ? Math.max(from, t - window + 1) : from;
                 for (int h = 0; h < heads; h++) {
                     int kh = h / group;
-                    double[] p = new double[t - lo + 1];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = lo; j <= t; j++) {
-                        double dot = 0;
-                        for (int d = 0; d < qkDim; d++) {
-                            dot += (double) f32(Q, (long) t * qStride + (long) h * qkDim + d)
-                                    * f32(K, (long) j * kStride + (long) kh * qkDim + d);
-                        }
-                        p[j - lo] = dot * scale;
-                        max = Math.max(max, p[j - lo]);
-                    }
-                    double sink = sinks == null ? Double.NEGATIVE_INFINITY : f32(sinks, h);
-                    max = Math.max(max, sink);
-                    double sum = sinks == null ? 0 : Math.exp(sink - max);
-                    for (int j = 0; j < p.length; j++) {
-                        p[j] = Math.exp(p[j] - max);
-                        sum += p[j];
-                    }
-                    for (int d = 0; d < vDim; d++) {
-                        double acc = 0;
-                        for (int j = lo; j <= t; j++) acc += p[j - lo] * f32(V, (long) j * vStride + (long) kh * vDim + d);
-                        f32(out, ((long) t * heads + h) * vDim + d, (float) (acc / sum));
-                    }
+                    attendRow(Q, (long) t * qStride + (long) h * qkDim, K, (long) kh * qkDim, kStride, V,
+                            (long) kh * vDim, vStride, lo, t, qkDim, vDim, scale, sinks == null ? null : f32(sinks, h),
+                            out, ((long) t * heads + h) * vDim);
                 }
             }
+        }
+    }
+
+    @Override
+    public void cachedAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer kCache, DeviceBuffer vCache,
+                                DeviceBuffer out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,
+                                float scale, int window, DeviceBuffer sinks) {
+        DeviceBuffer Q = at(q, qOffset);
+        int group = heads / kvHeads;
+        for (int i = 0; i < n; i++) {
+            int t = past + i, lo = window > 0 ? Math.max(0, t - window + 1) : 0;
+            for (int h = 0; h < heads; h++) {
+                int kh = h / group;
+                attendRow(Q, (long) i * qStride + (long) h * qkDim, kCache, (long) kh * qkDim, kvHeads * qkDim,
+                        vCache, (long) kh * vDim, kvHeads * vDim, lo, t, qkDim, vDim, scale,
+                        sinks == null ? null : f32(sinks, h), out, ((long) i * heads + h) * vDim);
+            }
+        }
+    }
+
+    @Override
+    public void batchedDecodeAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                                       int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                                       DeviceBuffer caches, DeviceBuffer positions, int n, int heads, int kvHeads,
+                                       int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        DeviceBuffer K = at(k, kOffset), V = at(v, vOffset);
+        int kw = kvHeads * qkDim, vw = kvHeads * vDim;
+        for (int s = 0; s < n; s++) {
+            DeviceBuffer kCache = new DeviceBuffer(MEMORY.get(JAVA_LONG_UNALIGNED, caches.address() + 16L * s), Long.MAX_VALUE);
+            DeviceBuffer vCache = new DeviceBuffer(MEMORY.get(JAVA_LONG_UNALIGNED, caches.address() + 16L * s + 8), Long.MAX_VALUE);
+            long p = i32(positions, s);
+            for (int c = 0; c < kw; c++) f32(kCache, p * kw + c, f32(K, (long) s * kStride + c));
+            for (int c = 0; c < vw; c++) f32(vCache, p * vw + c, f32(V, (long) s * vStride + c));
+            DeviceBuffer row = new DeviceBuffer(out.address() + 4L * s * heads * vDim, 4L * heads * vDim);
+            cachedAttention(q, qOffset + 4L * s * qStride, qStride, kCache, vCache, row, (int) p, 1, heads, kvHeads,
+                    qkDim, vDim, scale, window, sinks);
+        }
+    }
+
+    /**
+     * One query row (from element {@code qAt} of Q) attends keys j in [lo, hi] (K's row j from {@code kAt} +
+     * j·kStride, V's likewise) into out from {@code outAt}; a sink (or null) adds exp(sink) to the denominator.
+     */
+    private static void attendRow(DeviceBuffer Q, long qAt, DeviceBuffer K, long kAt, int kStride, DeviceBuffer V,
+                                  long vAt, int vStride, int lo, int hi, int qkDim, int vDim, float scale, Float sink,
+                                  DeviceBuffer out, long outAt) {
+        double[] p = new double[hi - lo + 1];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = lo; j <= hi; j++) {
+            double dot = 0;
+            for (int d = 0; d < qkDim; d++) dot += (double) f32(Q, qAt + d) * f32(K, kAt + (long) j * kStride + d);
+            p[j - lo] = dot * scale;
+            max = Math.max(max, p[j - lo]);
+        }
+        if (sink != null) max = Math.max(max, sink);
+        double sum = sink == null ? 0 : Math.exp(sink - max);
+        for (int j = 0; j < p.length; j++) {
+            p[j] = Math.exp(p[j] - max);
+            sum += p[j];
+        }
+        for (int d = 0; d < vDim; d++) {
+            double acc = 0;
+            for (int j = lo; j <= hi; j++) acc += p[j - lo] * f32(V, vAt + (long) j * vStride + d);
+            f32(out, outAt + d, (float) (acc / sum));
         }
     }
 
@@ -342,6 +387,30 @@ public final class HostOps implements DeviceOps {
         DeviceBuffer X = at(x, offset);
         for (int r = 0; r < rows; r++) {
             for (int i = 0; i < width; i++) f32(X, (long) r * stride + i, f32(X, (long) r * stride + i) + f32(bias, i));
+        }
+    }
+
+    @Override
+    public void clamp(DeviceBuffer x, long offset, int rows, int width, int stride, float limit) {
+        DeviceBuffer X = at(x, offset);
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < width; i++) {
+                long at = (long) r * stride + i;
+                f32(X, at, Math.max(-limit, Math.min(limit, f32(X, at))));
+            }
+        }
+    }
+
+    @Override
+    public void nonFinite(DeviceBuffer x, long offset, long count, DeviceBuffer flags, int slot) {
+        DeviceBuffer X = at(x, offset);
+        for (long i = 0; i < count; i++) {
+            float v = f32(X, i);
+            if (!Float.isFinite(v)) {
+                int flag = (int) (2 * (count - i)) + (Float.isNaN(v) ? 1 : 0);
+                MEMORY.set(JAVA_INT_UNALIGNED, flags.address() + 4L * slot, Math.max(i32(flags, slot), flag));
+                return;
+            }
         }
     }
 

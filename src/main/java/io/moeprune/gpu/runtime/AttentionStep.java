@@ -15,15 +15,44 @@ final class AttentionStep {
     private AttentionStep() {
     }
 
+    /**
+     * Where the attention's keys and values come from: the chunk's own rows (a prefill, {@link #overChunk}) or a
+     * sequence's cache that the new rows are first appended to (decoding, {@link DeviceKvCache}). q, k and v are rows
+     * of {@code qkv} from byte offsets {@code qAt}, {@code kAt}, {@code vAt} with their own strides (elements);
+     * output rows [tokens, heads·vDim] go to {@code out}.
+     */
+    interface Attend {
+        void attend(DeviceBuffer qkv, long qAt, int qStride, long kAt, int kStride, long vAt, int vStride,
+                    DeviceBuffer out, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,
+                    DeviceBuffer sinks);
+    }
+
+    /** Causal attention within each sequence of a chunk ({@code b.starts}). */
+    static Attend overChunk(DeviceOps ops, ChunkBuffers b, int tokens, int sequences) {
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks) -> ops.attention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out, b.starts,
+                sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+    }
+
+    /** The device bytes the attention of {@code a} allocates for itself on sequences of up to {@code longest} tokens. */
+    static long scratchBytes(DeviceOps ops, LayerPlan.Attention a, int longest) {
+        return switch (a) {
+            case LayerPlan.Gqa g -> ops.attentionScratchBytes(longest, g.parts().heads(), g.parts().kvHeads(),
+                    g.parts().headDim(), g.parts().valueDim());
+            case LayerPlan.Mla m -> ops.attentionScratchBytes(longest, m.parts().heads(), m.parts().heads(), m.qkDim(),
+                    m.parts().valueDim());
+        };
+    }
+
     static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
-                    int sequences) {
+                    Attend attend) {
         int hidden = layer.inputNorm().width();
         LayerPlan.Norm in = layer.inputNorm();
         ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, in.weight().in(slot), in.eps());
         ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
         LayerPlan.Projection o = switch (layer.attention()) {
-            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, sequences);
-            case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, sequences);
+            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend);
+            case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, attend);
         };
         ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
         project(ops, o, slot, b.attentionBf16, tokens, b.branch, 0, hidden);
@@ -32,7 +61,7 @@ final class AttentionStep {
 
     /** GQA's output rows into {@code b.attention}; returns its o_proj. */
     private static LayerPlan.Projection gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b,
-                                            int tokens, int sequences) {
+                                            int tokens, Attend attend) {
         GqaAttention.Parts p = a.parts();
         int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
         long kAt = 4L * qw, vAt = 4L * (qw + kw);
@@ -48,15 +77,16 @@ final class AttentionStep {
                 norm(ops, a.kNorm(), slot, b.qkv, kAt, tokens, row);
             }
         }
+        // OLMoE's clip_qkv, after the norms as the CPU's GqaAttention (q, k and v are one fused row).
+        if (!Float.isNaN(p.clip())) ops.clamp(b.qkv, 0, tokens, row, row, p.clip());
         DeviceBuffer invFreq = a.invFreq().in(slot);
         int rotary = p.rope().rotaryDim();
         float factor = p.rope().attentionFactor();
         boolean interleaved = p.rope().interleaved();
         ops.rope(b.qkv, 0, tokens, row, p.heads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
         ops.rope(b.qkv, kAt, tokens, row, p.kvHeads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
-        ops.attention(b.qkv, 0, row, b.qkv, kAt, row, b.qkv, vAt, row, b.attention, b.starts, sequences, tokens,
-                p.heads(), p.kvHeads(), p.headDim(), p.valueDim(), p.scale(), p.window(),
-                a.sinks() == null ? null : a.sinks().in(slot));
+        attend.attend(b.qkv, 0, row, kAt, row, vAt, row, b.attention, p.heads(), p.kvHeads(), p.headDim(),
+                p.valueDim(), p.scale(), p.window(), a.sinks() == null ? null : a.sinks().in(slot));
         return a.o();
     }
 

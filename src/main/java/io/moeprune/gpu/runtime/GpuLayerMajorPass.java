@@ -75,25 +75,28 @@ public final class GpuLayerMajorPass implements PrefillPass {
         int longest = Arrays.stream(lengths).max().orElseThrow();
         ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
         long inUse = ops.allocatedBytes();
-        MemoryPlan plan = MemoryPlan.of(bound - inUse, WeightStream.slotBytes(layers), widths.bytesPerToken(),
-                ChunkBuffers.BUFFERS, firstRow[lengths.length], longest, hidden, bound, inUse);
+        MemoryPlan plan = plan(inUse, widths, firstRow[lengths.length], longest, hidden);
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         try (HostTransfers io = new HostTransfers(ops);
              WeightStream stream = new WeightStream(ops, layers, plan.slotBytes());
              Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
-            try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals())) {
+            try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
+                 FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size())) {
                 for (LayerPlan layer : layers) {
                     DeviceBuffer slot = stream.enter(layer.index());
-                    for (int[] chunk : chunks) {
-                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers);
+                    for (int i = 0; i < chunks.size(); i++) {
+                        int[] chunk = chunks.get(i);
+                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, flags,
+                                layer.index() * chunks.size() + i);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
                 ops.synchronize();
+                requireFinite(flags, chunks, lengths);
             }
             stream.close();   // the LM head takes the slots' place
             if (logits == LayerMajorPass.Logits.NONE) {
@@ -104,15 +107,35 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
                 for (int c = 0; c < lengths.length; c++) {
                     sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
-                            logits == LayerMajorPass.Logits.ALL, io));
+                            logits == LayerMajorPass.Logits.ALL, io, 0));
                 }
             }
         }
     }
 
+    /**
+     * The memory plan, leaving the attention's own scratch free (the tensor-core path's, for long sequences) where
+     * the bound allows; where it does not, the plan without it (the attention then takes the warp kernel).
+     */
+    private MemoryPlan plan(long inUse, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long scratch = 0;
+        for (LayerPlan l : layers) scratch = Math.max(scratch, AttentionStep.scratchBytes(ops, l.attention(), longest));
+        long slots = WeightStream.slotBytes(layers);
+        if (scratch > 0) {
+            try {
+                return MemoryPlan.of(bound - inUse - scratch, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS,
+                        tokens, longest, hidden, bound, inUse);
+            } catch (io.moeprune.MoepruneException tooSmall) {
+                // the plan below, without the scratch
+            }
+        }
+        return MemoryPlan.of(bound - inUse, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS, tokens, longest,
+                hidden, bound, inUse);
+    }
+
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
                           int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
-                          IntFunction<MoeObserver> observers) {
+                          IntFunction<MoeObserver> observers, FiniteFlags flags, int flag) {
         int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
         int[] positions = new int[tokens], starts = new int[chunk.length + 1];
         for (int i = 0; i < chunk.length; i++) {
@@ -128,14 +151,30 @@ public final class GpuLayerMajorPass implements PrefillPass {
             watch |= watching[i] != null;
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
-        AttentionStep.run(ops, layer, slot, b, x, tokens, chunk.length);
+        AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
         FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch);
+        flags.check(x, tokens, model.spec().hiddenSize(), flag);
         residuals.back(firstRow[first], tokens, b.x);
         if (seen == null) return;
         LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
         for (int i = 0; i < chunk.length; i++) {
             if (watching[i] != null) watching[i].onMoeBlock(trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
         }
+    }
+
+    /**
+     * The CPU's error for the first layer whose output was not finite (flags per layer and chunk, in that order),
+     * naming the token position within its sequence.
+     */
+    private void requireFinite(FiniteFlags flags, List<int[]> chunks, int[] lengths) {
+        FiniteFlags.Found bad = flags.first();
+        if (bad == null) return;
+        long row = bad.element() / model.spec().hiddenSize();
+        for (int c : chunks.get(bad.slot() % chunks.size())) {
+            if (row < lengths[c]) break;
+            row -= lengths[c];
+        }
+        throw model.nonFiniteInLayer(layers.get(bad.slot() / chunks.size()).index(), bad.nan(), (int) row);
     }
 
     /** The trace of tokens [from, to) of a chunk: one sequence's batch, as the CPU runs it. */

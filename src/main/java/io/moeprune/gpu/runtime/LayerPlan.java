@@ -195,10 +195,6 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
 
     private static Gqa gqa(GqaAttention a, SlotLayout s) {
         GqaAttention.Parts p = a.parts();
-        if (!Float.isNaN(p.clip())) {
-            // DeviceOps has no clamp; OLMoE checkpoints with clip_qkv set are rare (the released ones have null).
-            throw new MoepruneException("--device cuda does not run clip_qkv yet: use --device cpu");
-        }
         boolean norms = p.qkNormKind() != AttentionSpec.QkNorm.NONE;
         return new Gqa(p, Projection.of(p.q(), s), Projection.of(p.k(), s), Projection.of(p.v(), s),
                 Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,

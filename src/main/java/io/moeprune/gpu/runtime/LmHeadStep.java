@@ -16,6 +16,7 @@ import java.util.List;
  */
 final class LmHeadStep implements AutoCloseable {
     private final DeviceOps ops;
+    private final Model model;
     private final int hidden, vocab, rowsAtOnce;
     private final float eps, divisor;
     private final List<DeviceBuffer> owned = new ArrayList<>();
@@ -24,6 +25,7 @@ final class LmHeadStep implements AutoCloseable {
     LmHeadStep(DeviceOps ops, Model model, MemorySegment staging, HostTransfers io, boolean residentResiduals,
                int maxRows, long bound) {
         this.ops = ops;
+        this.model = model;
         Weights w = model.lmHead().weights();
         this.hidden = w.cols();
         this.vocab = w.rows();
@@ -72,9 +74,16 @@ final class LmHeadStep implements AutoCloseable {
 
     /**
      * Logits of one sequence of n rows starting at residual row {@code row}: [n, vocab] when {@code all}, else the
-     * last row's [vocab].
+     * last row's [vocab]; checked finite as the CPU's ({@code position}: the sequence position of its first row).
      */
-    float[] logits(Residuals residuals, long row, int n, boolean all, HostTransfers io) {
+    float[] logits(Residuals residuals, long row, int n, boolean all, HostTransfers io, int position) {
+        float[] out = unchecked(residuals, row, n, all, io);
+        model.requireFiniteLogits(out, vocab, position + (all ? 0 : n - 1));
+        return out;
+    }
+
+    /** {@link #logits} without the finite check (for rows of different sequences, checked by the caller). */
+    float[] unchecked(Residuals residuals, long row, int n, boolean all, HostTransfers io) {
         int from = all ? 0 : n - 1;
         float[] out = new float[(n - from) * vocab];
         for (int r0 = from; r0 < n; r0 += rowsAtOnce) {

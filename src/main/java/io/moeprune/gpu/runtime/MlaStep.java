@@ -17,7 +17,7 @@ final class MlaStep {
 
     /** The attention's output rows [T, heads·v] into {@code b.attention}; returns its o_proj. */
     static LayerPlan.Projection run(DeviceOps ops, LayerPlan.Mla a, DeviceBuffer slot, ChunkBuffers b, int tokens,
-                                    int sequences) {
+                                    AttentionStep.Attend attend) {
         MlaAttention.Parts p = a.parts();
         int heads = p.heads(), nope = p.nope(), rope = p.ropeDim(), v = p.valueDim(), rank = p.kvRank();
         int qk = a.qkDim(), keyW = a.keyWidth(), kvW = nope + v;
@@ -62,8 +62,8 @@ final class MlaStep {
         ops.copy2d(b.qkv, kvAt, kvW, 0, b.qkv, keysAt, qk, 0, rows, nope, 1);
         ops.copy2d(b.qkv, ckvAt, keyW, rank, b.qkv, keysAt, qk, nope, rows, rope, heads);
         ops.copy2d(b.qkv, kvAt, kvW, nope, b.qkv, valuesAt, v, 0, rows, v, 1);
-        ops.attention(b.qkv, qAt, heads * qk, b.qkv, keysAt, heads * qk, b.qkv, valuesAt, heads * v, b.attention,
-                b.starts, sequences, tokens, heads, heads, qk, v, p.scale(), 0, null);
+        attend.attend(b.qkv, qAt, heads * qk, keysAt, heads * qk, valuesAt, heads * v, b.attention, heads, heads, qk,
+                v, p.scale(), 0, null);
         return a.o();
     }
 

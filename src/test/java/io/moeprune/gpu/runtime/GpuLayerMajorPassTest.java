@@ -62,4 +62,25 @@ class GpuLayerMajorPassTest {
             PassComparison.assertBounds(fixture, r, 3e-2);
         }
     }
+
+    /** OLMoE's clip_qkv (the fixture's config with it set: most q, k, v values clamp) runs on the device's clamp. */
+    @Test
+    void olmoeWithClipQkvMatchesTheCpu(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path fixture = FIXTURES.resolve("olmoe");
+        try (var files = Files.list(fixture)) {
+            for (Path f : files.toList()) {
+                if (!f.getFileName().toString().equals("config.json")) Files.createSymbolicLink(dir.resolve(f.getFileName()), f.toAbsolutePath());
+            }
+        }
+        String config = Files.readString(fixture.resolve("config.json"));
+        assertTrue(config.contains("\"clip_qkv\": null"), "the fixture's clip_qkv");
+        Files.writeString(dir.resolve("config.json"), config.replace("\"clip_qkv\": null", "\"clip_qkv\": 0.5"));
+        try (Model model = Models.open(dir); HostOps ops = new HostOps(1L << 30)) {
+            assertEquals(0.5f, model.spec().attention().clipQkv());
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 17);
+            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30));
+            System.out.println("olmoe clip_qkv 0.5: " + r);
+            PassComparison.assertBounds("olmoe clip_qkv", r, 3e-2);
+        }
+    }
 }

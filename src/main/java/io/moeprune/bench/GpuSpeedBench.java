@@ -1,0 +1,147 @@
+package io.moeprune.bench;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.calibrate.Calibrator;
+import io.moeprune.gpu.DeviceChoice;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.GpuDecoder;
+import io.moeprune.gpu.runtime.GpuGeneration;
+import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.Generator;
+import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
+import io.moeprune.runtime.Perplexity;
+import io.moeprune.runtime.PrefillPasses;
+import io.moeprune.runtime.Sampler;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.function.Supplier;
+
+/**
+ * The GPU runtime's figures of issue 22's speed goals, on cuda:0, in one process, for comparison with
+ * bench/device/transformers_gpu_bench.py on the same model and batch (bench/device/gpu_vs_transformers.sh prints the
+ * ratios): calibration and perplexity prefill tokens/s over {@code --batch} random sequences of {@code --seq} tokens
+ * (the layer-major pass; perplexity downloads every position's logits and scores them on the host, as the command
+ * does), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
+ * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAll}). Each: one warm-up (kernels compiled, weights resident), then the median of
+ * {@code --runs}. Lines start with "java-gpu" for the script to read.
+ *
+ * <p>Usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]
+ */
+public final class GpuSpeedBench {
+    public static void main(String[] args) {
+        if (args.length < 1 || args.length % 2 == 0) {
+            System.err.println("usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        int batch = 8, seq = 2048, prompt = 128, decode = 64, runs = 3, decodeBatch = 32;
+        for (int i = 1; i + 1 < args.length; i += 2) {
+            int v = Integer.parseInt(args[i + 1]);
+            switch (args[i]) {
+                case "--batch" -> batch = v;
+                case "--seq" -> seq = v;
+                case "--prompt" -> prompt = v;
+                case "--decode" -> decode = v;
+                case "--runs" -> runs = v;
+                case "--decode-batch" -> decodeBatch = v;
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        try (Model model = Models.open(dir);
+             CudaOps ops = new CudaOps(GpuDevice.open(new DeviceChoice(DeviceChoice.Kind.CUDA, 0), 0));
+             GpuGeneration generation = new GpuGeneration(ops, ops.device().limitBytes())) {
+            long limit = ops.device().limitBytes();
+            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit), generation,
+                    "cuda:0");
+            System.out.printf(Locale.ROOT, "java-gpu %s: %s, checkpoint %.2f GB, %d layers, %s%n", dir,
+                    ops.device().info().describe(), model.checkpointBytes() / 1e9, model.layers().size(),
+                    java.time.Instant.now());
+            Random r = new Random(7);
+            List<int[]> seqs = new ArrayList<>();
+            for (int d = 0; d < batch; d++) seqs.add(r.ints(seq, 0, model.spec().vocabSize()).toArray());
+            List<String> names = seqs.stream().map(s -> Integer.toString(Arrays.hashCode(s))).toList();
+            double tokens = (double) batch * seq;
+
+            Calibrator calibrator = new Calibrator(model);
+            double calibrate = median(runs, () -> {
+                long t0 = System.nanoTime();
+                calibrator.run(seqs, names, "", "", n -> { });
+                return tokens / ((System.nanoTime() - t0) / 1e9);
+            });
+            System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s%n", batch, seq, calibrate);
+
+            Perplexity perplexity = new Perplexity(model, ExpertMask.NONE);
+            double ppl = median(runs, () -> {
+                long t0 = System.nanoTime();
+                perplexity.scoreAll(seqs, LayerMajorListener.NONE);
+                return tokens / ((System.nanoTime() - t0) / 1e9);
+            });
+            System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
+                    seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+
+            int[] promptIds = r.ints(prompt, 0, model.spec().vocabSize()).toArray();
+            Generator generator = new Generator(model, ExpertMask.NONE);
+            int steps = decode;
+            double[] prefillRate = new double[1];
+            double dec = median(runs, () -> {
+                Generator.Result g = generator.generate(promptIds, steps + 1, Sampler.greedy(), List.of(), t -> true);
+                prefillRate[0] = g.prefillTokensPerSecond();
+                return g.decodeTokensPerSecond();
+            });
+            System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
+                    + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
+            int sequences = decodeBatch;
+            double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps));
+            System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
+                    sequences, steps, prompt, batched);
+            System.out.printf(Locale.ROOT, "java-gpu peak device memory %.1f GiB%n", ops.peakBytes() / (double) (1L << 30));
+        } catch (MoepruneException e) {
+            System.out.println("java-gpu: " + e.getMessage());
+            System.exit(e.exitCode());
+        } finally {
+            PrefillPasses.reset();
+        }
+    }
+
+    /**
+     * Tokens/s of {@code steps} greedy steps of {@code sequences} sequences at once (each prefilled with the prompt,
+     * its first token shifted per sequence so the sequences differ), the prefills not timed.
+     */
+    private static double batchedDecode(GpuGeneration generation, Model model, int sequences, int[] prompt, int steps) {
+        int vocab = model.spec().vocabSize();
+        try (GpuDecoder decoder = generation.openBatch(model, ExpertMask.NONE, sequences, prompt.length + steps + 1)) {
+            int[] next = new int[sequences];
+            for (int s = 0; s < sequences; s++) {
+                int[] p = prompt.clone();
+                p[0] = (p[0] + s) % vocab;
+                float[] logits = decoder.prefill(s, p);
+                next[s] = Sampler.argmax(logits, 0, logits.length);
+            }
+            long t0 = System.nanoTime();
+            for (int t = 0; t < steps; t++) {
+                float[] logits = decoder.decodeAll(next);
+                int width = logits.length / sequences;
+                for (int s = 0; s < sequences; s++) next[s] = Sampler.argmax(logits, s * width, width);
+            }
+            return (double) sequences * steps / ((System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    /** The median of {@code runs} measurements after one warm-up. */
+    private static double median(int runs, Supplier<Double> measure) {
+        measure.get();
+        double[] v = new double[runs];
+        for (int i = 0; i < runs; i++) v[i] = measure.get();
+        Arrays.sort(v);
+        return v[runs / 2];
+    }
+}

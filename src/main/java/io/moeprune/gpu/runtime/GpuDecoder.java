@@ -1,0 +1,197 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.runtime.DecodeSteps;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.Model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * Generation on the device for one sequence ({@link DecodeSteps}: what {@code Generator} drives) or a batch of them
+ * (benchmarks: {@link #prefill(int, int[])} each, then {@link #decodeAll} steps every sequence at once). A prompt
+ * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
+ * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
+ * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
+ * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A decode step runs the
+ * projections and experts once over all the sequences' rows, and the cache appends and attention of all of them in
+ * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses).
+ */
+public final class GpuDecoder implements DecodeSteps {
+    /** Most prompt tokens per step (bounds the activations; longer prompts take several steps). */
+    static final int CHUNK = 256;
+
+    private final DeviceOps ops;
+    private final Model model;
+    private final ExpertMask mask;
+    private final List<LayerPlan> layers;
+    private final ResidentWeights weights;
+    private final HostTransfers io;
+    private final int hidden, chunk;
+    private final List<DeviceKvCache> caches = new ArrayList<>();
+    private final int[] past;
+    private final ChunkBuffers b;
+    private final Residuals x;
+    private final FiniteFlags flags;
+    /** Batched steps' cache table: per layer, per sequence, its key and value caches' addresses (int64). */
+    private final DeviceBuffer cacheTable;
+
+    /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
+    private static int chunk(int sequences, int positions) {
+        return Math.max(sequences, Math.min(positions, CHUNK));
+    }
+
+    /** Device bytes of {@code sequences} sequences of {@code positions} positions: KV caches and a step's activations. */
+    static long bytes(Model model, List<LayerPlan> layers, int sequences, int positions) {
+        int chunk = chunk(sequences, positions);
+        ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
+        return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
+                + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
+                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5);
+    }
+
+    GpuDecoder(DeviceOps ops, Model model, ExpertMask mask, List<LayerPlan> layers, ResidentWeights weights,
+               HostTransfers io, int sequences, int positions) {
+        this.ops = ops;
+        this.model = model;
+        this.mask = mask == null ? ExpertMask.NONE : mask;
+        this.layers = layers;
+        this.weights = weights;
+        this.io = io;
+        this.hidden = model.spec().hiddenSize();
+        this.chunk = chunk(sequences, positions);
+        this.past = new int[sequences];
+        ChunkBuffers cb = null;
+        Residuals r = null;
+        FiniteFlags f = null;
+        try {
+            for (int s = 0; s < sequences; s++) caches.add(new DeviceKvCache(ops, layers, positions));
+            cb = new ChunkBuffers(ops, ChunkBuffers.Widths.of(model.spec(), layers), chunk, true);
+            r = new Residuals(ops, chunk, hidden, true);
+            f = new FiniteFlags(ops, layers.size());
+            this.cacheTable = cacheTable(ops, layers.size(), caches);
+        } catch (RuntimeException e) {
+            if (f != null) f.close();
+            if (r != null) r.close();
+            if (cb != null) cb.close();
+            caches.forEach(DeviceKvCache::close);
+            throw e;
+        }
+        this.b = cb;
+        this.x = r;
+        this.flags = f;
+    }
+
+    @Override
+    public float[] prefill(int[] prompt) {
+        return prefill(0, prompt);
+    }
+
+    @Override
+    public float[] decode(int token) {
+        return decodeAll(new int[]{token});
+    }
+
+    /** Runs sequence {@code s}'s prompt (or its continuation); its last position's logits [vocab]. */
+    public float[] prefill(int s, int[] prompt) {
+        int last = 0;
+        for (int c0 = 0; c0 < prompt.length; c0 += chunk) {
+            last = Math.min(chunk, prompt.length - c0);
+            int n = last, from = past[s];
+            int[] positions = new int[n];
+            for (int i = 0; i < n; i++) positions[i] = from + i;
+            step(model.embed(Arrays.copyOfRange(prompt, c0, c0 + n), from), positions,
+                    l -> caches.get(s).at(l, from, n));
+            past[s] += n;
+        }
+        return weights.head().logits(x, 0, last, false, io, past[s] - last);
+    }
+
+    /** One token for every sequence (tokens[s] for sequence s): logits [sequences, vocab]. */
+    public float[] decodeAll(int[] tokens) {
+        int n = tokens.length;
+        if (n != past.length) throw new IllegalArgumentException(n + " tokens for " + past.length + " sequences");
+        int[] positions = past.clone();
+        float[] embedded = new float[n * hidden];
+        for (int s = 0; s < n; s++) {
+            System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
+        }
+        step(embedded, positions, l -> rowByRow(l, n));
+        for (int s = 0; s < n; s++) past[s]++;
+        float[] logits = weights.head().unchecked(x, 0, n, true, io);
+        int vocab = logits.length / n;
+        for (int s = 0; s < n; s++) {
+            // Each row checked at its own sequence's position (a copy only for the row that fails, if any).
+            for (int i = s * vocab; i < (s + 1) * vocab; i++) {
+                if (!Float.isFinite(logits[i])) {
+                    model.requireFiniteLogits(Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), vocab, positions[s]);
+                }
+            }
+        }
+        return logits;
+    }
+
+    private static DeviceBuffer cacheTable(DeviceOps ops, int layers, List<DeviceKvCache> caches) {
+        int n = caches.size();
+        DeviceBuffer table = ops.alloc(16L * layers * n, "the KV caches' address table");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(16L * layers * n, 8);
+            for (int l = 0; l < layers; l++) {
+                for (int s = 0; s < n; s++) {
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s), caches.get(s).keysAddress(l));
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s) + 1, caches.get(s).valuesAddress(l));
+                }
+            }
+            ops.upload(host, table, 0);   // from pageable memory: staged before upload returns
+        }
+        return table;
+    }
+
+    /**
+     * A batched step's attention: row s's keys and values into sequence s's cache at its position, then row s attends
+     * to that cache ({@link DeviceOps#batchedDecodeAttention}: two launches for all sequences).
+     */
+    private AttentionStep.Attend rowByRow(int l, int n) {
+        DeviceBuffer table = new DeviceBuffer(cacheTable.address() + 16L * l * past.length, 16L * past.length);
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks) -> ops.batchedDecodeAttention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out,
+                table, b.positions, n, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+    }
+
+    /** Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}. */
+    private void step(float[] embedded, int[] positions, IntFunction<AttentionStep.Attend> attend) {
+        int n = positions.length;
+        x.put(0, embedded, io);
+        io.upload(positions, n, b.positions);
+        DeviceBuffer rows = x.rows(0, n, null);
+        flags.reset();
+        for (int l = 0; l < layers.size(); l++) {
+            LayerPlan layer = layers.get(l);
+            DeviceBuffer slot = weights.slot(l);
+            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l));
+            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, false);
+            flags.check(rows, n, hidden, l);
+        }
+        FiniteFlags.Found bad = flags.first();
+        if (bad != null) {
+            throw model.nonFiniteInLayer(layers.get(bad.slot()).index(), bad.nan(),
+                    positions[(int) (bad.element() / hidden)]);
+        }
+    }
+
+    @Override
+    public void close() {
+        flags.close();
+        x.close();
+        b.close();
+        ops.free(cacheTable);
+        caches.forEach(DeviceKvCache::close);
+    }
+}

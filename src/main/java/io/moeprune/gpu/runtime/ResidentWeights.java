@@ -1,0 +1,68 @@
+package io.moeprune.gpu.runtime;
+
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.runtime.Model;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A whole model's weights on the device for generation (decoding reads every layer for every token, so no layer can
+ * stream): each layer's slot in the layout the layer-major pass streams ({@link SlotLayout}: staged from the mapped
+ * checkpoint through one pinned buffer, FP8/MXFP4 dequantised on the device once), then the final norm and the LM
+ * head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
+ */
+final class ResidentWeights implements AutoCloseable {
+    /** Rows of logits the LM head computes at once (a batched decode step's sequences). */
+    static final int LOGIT_ROWS = 64;
+
+    private final DeviceOps ops;
+    private final List<DeviceBuffer> slots = new ArrayList<>();
+    private final LmHeadStep head;
+
+    /** Device bytes of the weights: every layer's slot, the LM head and {@link #LOGIT_ROWS} rows of its activations. */
+    static long bytes(Model model, List<LayerPlan> layers) {
+        long b = 0;
+        for (LayerPlan l : layers) b += l.layout().bytes() + MemoryPlan.ROUNDING;
+        long hidden = model.spec().hiddenSize(), vocab = model.lmHead().weights().rows();
+        return b + 2 * vocab * hidden + 4 * hidden + LOGIT_ROWS * (6 * hidden + 4 * vocab) + 8 * MemoryPlan.ROUNDING;
+    }
+
+    ResidentWeights(DeviceOps ops, Model model, List<LayerPlan> layers, HostTransfers io, long bound) {
+        this.ops = ops;
+        MemorySegment staging = ops.pinnedHost(WeightStream.slotBytes(layers));
+        try {
+            for (LayerPlan l : layers) {
+                DeviceBuffer slot = ops.alloc(l.layout().bytes(), "layer " + l.index() + "'s weights");
+                slots.add(slot);
+                l.layout().stage(staging);
+                ops.upload(staging.asSlice(0, l.layout().bytes()), slot, 0);
+                ops.synchronize();   // the staging buffer is refilled next
+                l.layout().dequantize(ops, slot);
+            }
+            head = new LmHeadStep(ops, model, staging, io, true, LOGIT_ROWS, bound);
+            ops.synchronize();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Layer {@code l}'s weights (its index in the plan list). */
+    DeviceBuffer slot(int l) {
+        return slots.get(l);
+    }
+
+    LmHeadStep head() {
+        return head;
+    }
+
+    @Override
+    public void close() {
+        if (head != null) head.close();
+        for (DeviceBuffer s : slots) ops.free(s);
+        slots.clear();
+    }
+}
