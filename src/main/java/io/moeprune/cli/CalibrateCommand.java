@@ -99,8 +99,8 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "statistics file to write")
     Path out;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
@@ -126,7 +126,7 @@ final class CalibrateCommand implements Callable<Integer> {
 
     private Integer run() {
         if (data.isEmpty()) throw new MoepruneException("missing required option '--data=FILE_OR_DIR' (the demonstrations)");
-        Threads.apply(threads);
+        threads.apply();
         memoryBudget.apply(out.toAbsolutePath().getParent());
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");

@@ -95,8 +95,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--decode-tokens", converter = Ranges.Positive.class, defaultValue = "32", description = "speed: tokens decoded (default ${DEFAULT-VALUE})")
     int decodeTokens;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
@@ -124,7 +124,7 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private Integer run() {
-        Threads.apply(threads);
+        threads.apply();
         memoryBudget.apply(null);
         // Read every input before loading the model, so bad files fail fast.
         Tokenizer tok = text != null || choice != null || generate != null ? Tokenizers.load(modelDir) : null;

@@ -12,6 +12,7 @@ import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -56,8 +57,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @CommandLine.Mixin
     QuietOption quiet = new QuietOption();
@@ -83,7 +84,7 @@ public final class GenerateCommand implements Callable<Integer> {
     }
 
     private Integer generate() {
-        Threads.apply(threads);
+        threads.apply();
         Tokenizer tok = Tokenizers.load(modelDir);
         String text = chat ? tok.applyChatTemplate(List.of(Map.of("role", "user", "content", prompt)), true) : prompt;
         int[] ids = tok.encode(text);

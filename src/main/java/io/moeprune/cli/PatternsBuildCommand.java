@@ -22,6 +22,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -95,8 +96,8 @@ final class PatternsBuildCommand implements Callable<Integer> {
     @Option(names = "--force", description = "replace stored tasks of the same names")
     boolean force;
 
-    @Option(names = "--threads", description = "compute threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Option(names = "--text-field", paramLabel = "NAME", description = "read each demonstration's text from this key (a.b for nested keys; docs/formats.md, \"Document inputs\")")
     String textField;
@@ -109,7 +110,7 @@ final class PatternsBuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Threads.apply(threads);
+        threads.apply();
         Map<String, Path> demoFiles = parseTasks();
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers");

@@ -19,6 +19,7 @@ import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -64,15 +65,15 @@ final class PatternsMatchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object (format moeprune-patterns-match): every prompt's full ranking")
     boolean json;
 
-    @Option(names = "--threads", description = "compute threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        Threads.apply(threads);
+        threads.apply();
         if ((prompt == null) == (prompts == null)) throw new MoepruneException("give exactly one of --prompt TEXT or --prompts FILE.jsonl");
         if (maxTokens < 0) throw new MoepruneException("--max-tokens-per-prompt must be 0 or more, not " + maxTokens);
         PatternStore store = PatternStore.open(storeDir);

@@ -56,8 +56,8 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--max-tokens-per-doc", converter = Ranges.Positive.class, defaultValue = "512", description = "tokens per document (default ${DEFAULT-VALUE})")
     int maxPerDoc;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
@@ -85,7 +85,7 @@ public final class PerplexityCommand implements Callable<Integer> {
     }
 
     private Integer run() throws Exception {
-        Threads.apply(threads);
+        threads.apply();
         memoryBudget.apply(null);
         Tokenizer tok = Tokenizers.load(modelDir);
         List<int[]> docs = TextEvaluation.tokenize(Documents.read(data, DocumentForms.of(textField, tok)), tok, maxPerDoc, maxTokens);

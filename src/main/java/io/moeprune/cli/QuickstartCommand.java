@@ -57,8 +57,8 @@ public final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--runs", converter = Ranges.Positive.class, defaultValue = "3", description = "timed runs per model for the speed figures (default ${DEFAULT-VALUE})")
     int runs;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
@@ -86,7 +86,7 @@ public final class QuickstartCommand implements Callable<Integer> {
     }
 
     private Integer run() {
-        Threads.apply(threads);
+        threads.apply();
         memoryBudget.apply(out.toAbsolutePath().getParent());
         Path root = QuickstartData.findRoot(candidates());
         Path model = root.resolve(QuickstartData.MODEL);

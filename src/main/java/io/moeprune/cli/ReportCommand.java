@@ -106,8 +106,8 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "seed of the random method (default ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--threads", converter = Ranges.Positive.class, description = "compute threads (default: all processors)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Mixin
     MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
@@ -135,7 +135,7 @@ public final class ReportCommand implements Callable<Integer> {
     }
 
     private Integer run() {
-        Threads.apply(threads);
+        threads.apply();
         memoryBudget.apply(out.toAbsolutePath().getParent());
         Map<String, Path> files = DomainFiles.parse(domains);
         String prune = pruneDomain == null ? files.keySet().iterator().next() : pruneDomain;

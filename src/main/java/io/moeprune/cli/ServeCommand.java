@@ -17,6 +17,7 @@ import io.moeprune.serve.OpenAiServer;
 import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -59,8 +60,8 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--served-model-name", description = "model id clients use (default: the model directory's name)")
     String servedName;
 
-    @Option(names = "--threads", description = "compute threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    ThreadsOption threads;
 
     @Option(names = "--max-batch", defaultValue = "" + CompletionEngine.DEFAULT_MAX_BATCH, paramLabel = "N",
             description = "requests decoded at once at most; the rest wait in arrival order (default ${DEFAULT-VALUE})")
@@ -72,7 +73,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        Threads.apply(threads);
+        threads.apply();
         if (patterns != null && mask != null) throw new MoepruneException("give at most one of --patterns and --mask");
         if (maxBatch < 1) throw new MoepruneException("--max-batch must be at least 1, not " + maxBatch);
         if (expertMemory != null && patterns == null && mask == null) {
