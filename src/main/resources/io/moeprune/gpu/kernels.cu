@@ -56,6 +56,11 @@ extern "C" __global__ void to_bf16_kernel(const float* src, bf16_t* dst, long lo
     GRID_STRIDE(i, count) dst[i] = to_bf16(src[i]);
 }
 
+// BF16 bits to F32: exact (the grouped products' BF16 outputs widened for the F32 activations).
+extern "C" __global__ void from_bf16_kernel(const bf16_t* src, float* dst, long long count) {
+    GRID_STRIDE(i, count) dst[i] = __uint_as_float(((unsigned int) src[i]) << 16);
+}
+
 extern "C" __global__ void dequant_fp8_blocks(const u8* src, const float* scales, bf16_t* dst, int rows, int cols,
                                               int block) {
     long long total = (long long) rows * cols;

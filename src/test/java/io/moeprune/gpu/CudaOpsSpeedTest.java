@@ -78,6 +78,12 @@ class CudaOpsSpeedTest {
         grouped("grouped experts Qwen3-30B-A3B: 128 x [768, 2048], 128 rows", 128, 768, 2048, 128, peak);
         grouped("grouped experts Qwen3-30B-A3B down: 128 x [2048, 768], 128 rows", 128, 2048, 768, 128, peak);
         grouped("grouped experts DeepSeek-V3: 256 x [2048, 7168], 128 rows", 256, 2048, 7168, 128, peak);
+        // The same with BF16 outputs widened after one grouped call (the path cuBLAS 13.0 accepts).
+        ops.groupedBf16Outputs(true);
+        grouped("grouped experts Qwen3-30B-A3B: 128 x [768, 2048], 128 rows", 128, 768, 2048, 128, peak);
+        grouped("grouped experts Qwen3-30B-A3B down: 128 x [2048, 768], 128 rows", 128, 2048, 768, 128, peak);
+        grouped("grouped experts DeepSeek-V3: 256 x [2048, 7168], 128 rows", 256, 2048, 7168, 128, peak);
+        ops.groupedBf16Outputs(Boolean.getBoolean("moeprune.groupedBf16Outputs"));
 
         // prefill attention, 8 sequences of 2048 tokens: 32 heads of 128 with 4 kv heads (GQA as Qwen3-30B-A3B), and
         // DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128); each on the warp kernel and on tensor cores.

@@ -273,11 +273,15 @@ class CudaOpsTest {
                 gp[2][e] = y.gpu().address() + 4L * row * out;
                 hp[2][e] = y.host().address() + 4L * row * out;
             }
-            gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
             host.groupedLinear(rows, out, in, hp[0], hp[1], hp[2]);
-            assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows, "
-                            + gpu.groupedPath() + ")", y,
-                    (long) total * out, 1e-4);
+            // F32 outputs (or one product per expert), then BF16 outputs widened (2^-9 relative each).
+            for (boolean bf16Outputs : new boolean[]{false, true}) {
+                gpu.groupedBf16Outputs(bf16Outputs);
+                gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
+                assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows, "
+                        + gpu.groupedPath() + ")", y, (long) total * out, bf16Outputs ? 4e-3 : 1e-4);
+            }
+            gpu.groupedBf16Outputs(false);
         }
     }
 

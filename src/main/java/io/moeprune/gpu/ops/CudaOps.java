@@ -47,6 +47,14 @@ public final class CudaOps implements DeviceOps {
     private DeviceBuffer pointerScratch;
     /** Whether cuBLAS's grouped product took BF16 → F32 (null until first tried; false: one product per expert). */
     private Boolean groupedProducts;
+    /**
+     * Whether the experts' grouped products may write BF16 outputs (2^-9 relative) and widen them: cuBLAS 13.0's grouped
+     * call refuses BF16 inputs with F32 outputs (seen on an H100, 2026-12-07) and accepts BF16 → BF16. Off by default
+     * until the pass's agreement with the CPU is measured with it ({@code -Dmoeprune.groupedBf16Outputs=true}).
+     */
+    private boolean groupedBf16Outputs = Boolean.getBoolean("moeprune.groupedBf16Outputs");
+    private Boolean groupedBf16Products;
+    private DeviceBuffer groupedBf16Scratch;
 
     /**
      * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
@@ -305,6 +313,10 @@ public final class CudaOps implements DeviceOps {
             perProblemLinear(rows, out, in, w, x, y);
             return;
         }
+        if (groupedBf16Outputs && !Boolean.FALSE.equals(groupedBf16Products)
+                && groupedWithBf16Outputs(rows, count, out, in, w, x, y)) {
+            return;
+        }
         int[] liveRows = new int[count];
         long bytes = 3L * 8 * count;
         if (pointerScratch == null || pointerScratch.bytes() < bytes) {
@@ -332,6 +344,66 @@ public final class CudaOps implements DeviceOps {
         else after("groupedLinear");
     }
 
+    /** Switches the BF16-output grouped products on or off (see {@link #groupedBf16Outputs}). */
+    public void groupedBf16Outputs(boolean on) {
+        groupedBf16Outputs = on;
+    }
+
+    /**
+     * One grouped cuBLAS call writing BF16 outputs into a contiguous scratch, then widened into each problem's F32
+     * rows (one launch when the outputs are contiguous too, as the pass's are). False when cuBLAS refuses it.
+     */
+    private boolean groupedWithBf16Outputs(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
+        int[] liveRows = new int[count];
+        long totalRows = 0;
+        for (int r : rows) totalRows += r;
+        long scratchBytes = 2L * totalRows * out;
+        if (groupedBf16Scratch == null || groupedBf16Scratch.bytes() < scratchBytes) {
+            if (groupedBf16Scratch != null) device.free(groupedBf16Scratch);
+            groupedBf16Scratch = device.alloc(scratchBytes, "the grouped products' BF16 outputs");
+        }
+        long bytes = 3L * 8 * count;
+        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
+            if (pointerScratch != null) device.free(pointerScratch);
+            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the grouped product's pointer arrays");
+        }
+        long[] offsets = new long[rows.length];
+        boolean contiguous = true;
+        long first = -1;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pointers = a.allocate(bytes, 8);
+            long done = 0;
+            for (int p = 0, i = 0; p < rows.length; p++) {
+                if (rows[p] == 0) continue;
+                if (first < 0) first = y[p];
+                contiguous &= y[p] == first + 4L * out * done;
+                liveRows[i] = rows[p];
+                offsets[p] = 2L * out * done;
+                pointers.setAtIndex(JAVA_LONG, i, w[p]);
+                pointers.setAtIndex(JAVA_LONG, count + i, x[p]);
+                pointers.setAtIndex(JAVA_LONG, 2L * count + i, groupedBf16Scratch.address() + offsets[p]);
+                done += rows[p];
+                i++;
+            }
+            device.upload(pointers, pointerScratch, 0, device.stream());
+        }
+        long base = pointerScratch.address();
+        groupedBf16Products = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base,
+                Cublas.R_16BF, base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_16BF);
+        if (!groupedBf16Products) return false;
+        if (contiguous) {
+            elementwise("from_bf16_kernel", totalRows * out, groupedBf16Scratch, first, totalRows * out);
+        } else {
+            for (int p = 0; p < rows.length; p++) {
+                if (rows[p] == 0) continue;
+                long n = (long) rows[p] * out;
+                elementwise("from_bf16_kernel", n, groupedBf16Scratch.address() + offsets[p], y[p], n);
+            }
+        }
+        after("groupedLinear (BF16 outputs)");
+        return true;
+    }
+
     /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
     private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
         for (int p = 0; p < rows.length; p++) {
@@ -344,6 +416,7 @@ public final class CudaOps implements DeviceOps {
 
     /** How {@link #groupedLinear} runs here: "cuBLAS grouped", "one product per expert", or "not run yet". */
     public String groupedPath() {
+        if (groupedBf16Outputs && Boolean.TRUE.equals(groupedBf16Products)) return "cuBLAS grouped, BF16 outputs";
         return groupedProducts == null ? "not run yet" : groupedProducts ? "cuBLAS grouped" : "one product per expert";
     }
 
