@@ -7,10 +7,11 @@
 # fixed, pre-touched heap (HEAP, 3g), so that the heap adds the same to each: full (every expert mapped), patterns
 # (each prompt matched; three patterns resident) and one pattern (every request names the code task: the K/E check).
 # The pattern store has three tasks of distinct synthetic demonstration texts (code, arithmetic, prose), --keep K of E.
-# Carry .devbench (scripts/build-devbench.sh: jlinked JDK, slim jar, tokenizer). Takes about 6 minutes on 16 cores.
+# Carry .devbench (scripts/build-devbench.sh: jlinked JDK, slim jar, tokenizer). Takes about 7 minutes on 16 cores.
 # Env: SHAPE (RandomMoeModel shape, default the 1.9 B one), KEEP (16), CLIENTS (1,8,32), REQUESTS (32 a row),
 # TOKENS (new tokens a request, 32), ROW_SECONDS (a row stops sending after this long, 40), THREADS (compute
-# threads, default all cores), HEAP (3g), ONE_CLIENTS (1,32), WORK (/tmp/serve-load).
+# threads, default all cores), HEAP (3g), ONE_CLIENTS (1,32), WORK (/tmp/serve-load), BATCHED (1: the batchedDecode
+# bench at the end, about a minute).
 set -u
 heap=${HEAP:-3g}
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -cp .devbench/moeprune-slim.jar"
@@ -53,4 +54,10 @@ for name in patterns one; do
   echo "-- $name:"; grep -h '^resident experts\|^match a prompt' "$work/$name.out"
 done
 awk -v k=$keep -v e=$experts '/^resident experts/ { split($0, a, "= "); split(a[2], b, " "); printf "one pattern: resident / resident layers'"'"' full experts = %.4f against K/E + 10 %% = %.4f: %s\n", b[1], k / e * 1.1, (b[1] <= k / e * 1.1 ? "met" : "NOT met") }' "$work/one.out"
+# Where the 32-client rows' time goes, without the server: a batched decode step of 32 sequences against one
+# sequence's, and 32 prompts prefilled one by one (the scheduler before 2026-12-07) against together (BATCHED=0: skip).
+if [ "${BATCHED:-1}" = 1 ]; then
+  echo; echo "== batched decode and prefill, in one process"
+  $JF io.moeprune.bench.BatchedDecodeBench "$m" --batches 1,32 --prompt 12 --steps 8 --rounds 2 ${THREADS:+--threads $THREADS} 2>&1 | grep -v WARNING
+fi
 echo "total $(( $(date +%s) - t0 )) s"

@@ -81,8 +81,9 @@ public final class PageAdvice {
      * are given back too (they fault in again when read).
      */
     public static void dropFromProcess(MemorySegment range) {
-        // Never on anonymous memory: DONTNEED there would zero it.
-        if (range.isMapped()) madvise(range, MADV_DONTNEED);
+        // Never on anonymous memory, where DONTNEED would zero it: the caller knows (a checkpoint's tensors are plain
+        // native views of its mapping, so isMapped() cannot tell; Checkpoint.maps can).
+        madvise(range, MADV_DONTNEED);
     }
 
     /** madvise over the pages {@code range} touches (the start rounded down to a page). */

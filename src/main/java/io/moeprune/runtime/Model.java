@@ -58,7 +58,7 @@ public final class Model implements AutoCloseable {
                 throw new IllegalArgumentException("layer " + l + " is not a MoE layer");
             }
             ResidentExperts r = moe.experts() instanceof ResidentExperts already ? already
-                    : new ResidentExperts(l, moe.experts());
+                    : new ResidentExperts(l, moe.experts(), this::checkpointMaps);
             moe.useExperts(r);
             out.put(l, r);
         }
@@ -73,6 +73,11 @@ public final class Model implements AutoCloseable {
                 r.evictAll();
             }
         }
+    }
+
+    /** Whether {@code range} is memory of the checkpoint's mapped files (not a copy of its own). */
+    boolean checkpointMaps(java.lang.foreign.MemorySegment range) {
+        return checkpoint.maps(range);
     }
 
     /** Bytes of every mapped shard file of the checkpoint. */

@@ -24,14 +24,17 @@ public final class ResidentExperts implements ExpertWeights {
     private static final long PAGE = 4096;
     private final int layer;
     private final ExpertWeights mapped;
+    /** Whether a range is the checkpoint's mapped file (whose pages a copy gives back), not memory of its own. */
+    private final java.util.function.Predicate<MemorySegment> fileMapped;
     private final Arena[] arenas;
     private final List<List<MemorySegment>> copies;
     private final long[] bytes;
     private ExpertWeights view;
 
-    ResidentExperts(int layer, ExpertWeights mapped) {
+    ResidentExperts(int layer, ExpertWeights mapped, java.util.function.Predicate<MemorySegment> fileMapped) {
         this.layer = layer;
         this.mapped = mapped;
+        this.fileMapped = fileMapped;
         int n = mapped.count();
         this.arenas = new Arena[n];
         this.copies = new ArrayList<>(java.util.Collections.nCopies(n, (List<MemorySegment>) null));
@@ -78,7 +81,7 @@ public final class ResidentExperts implements ExpertWeights {
                 at = align(at);
                 MemorySegment dst = block.asSlice(at, src.byteSize());
                 dst.copyFrom(src);
-                PageAdvice.dropFromProcess(src);
+                if (fileMapped.test(src)) PageAdvice.dropFromProcess(src);
                 parts.add(dst);
                 at += src.byteSize();
             }

@@ -164,6 +164,12 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** Shard file name -> mapped shard, in file-name order. */
+    /** Whether {@code range} lies inside one shard's mapping: memory of the checkpoint's files, not a copy. */
+    public boolean maps(java.lang.foreign.MemorySegment range) {
+        for (SafetensorsFile f : shards.values()) if (f.maps(range)) return true;
+        return false;
+    }
+
     public Map<String, SafetensorsFile> shards() {
         return shards;
     }

@@ -48,6 +48,14 @@ public final class SafetensorsFile implements AutoCloseable {
     private final FileChannel channel;
     private final Arena arena;
     private final MemorySegment mapping;
+    /**
+     * The same memory (scope, read-only) as a plain native segment, which every {@link Tensor} slices: the kernels'
+     * Vector API loads then see one segment class whether weights are mapped or copied into memory of their own
+     * (serve's resident experts, {@code Arena.allocate}). With both classes in one process C2 inlined the loads'
+     * segment calls for two receivers, the one-row BF16 kernel (dot8Bf16) passed its inlining budget and boxed its
+     * vectors: pattern-served decode ran 3x slower than the mapped model's (2026-12-07, issue 21).
+     */
+    private final MemorySegment tensorMemory;
     private final long dataStart;
     private final Map<String, TensorInfo> tensors;
     private final Map<String, String> metadata;
@@ -58,6 +66,7 @@ public final class SafetensorsFile implements AutoCloseable {
         this.channel = channel;
         this.arena = arena;
         this.mapping = mapping;
+        this.tensorMemory = mapping.reinterpret(mapping.byteSize());
         this.dataStart = dataStart;
         this.tensors = tensors;
         this.metadata = metadata;
@@ -311,7 +320,13 @@ public final class SafetensorsFile implements AutoCloseable {
     public Tensor tensor(String name) {
         TensorInfo info = tensors.get(name);
         if (info == null) throw MoepruneException.inFile(path, "no tensor named '" + name + "'");
-        return new Tensor(info, mapping.asSlice(dataStart + info.begin(), info.byteSize()), path);
+        return new Tensor(info, tensorMemory.asSlice(dataStart + info.begin(), info.byteSize()), path);
+    }
+
+    /** Whether {@code range} lies inside this file's mapping (the memory its tensors are read from). */
+    public boolean maps(MemorySegment range) {
+        long start = tensorMemory.address();
+        return range.address() >= start && range.address() + range.byteSize() <= start + tensorMemory.byteSize();
     }
 
     /** The whole mapping, for byte-level copies. */

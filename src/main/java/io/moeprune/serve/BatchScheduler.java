@@ -1,6 +1,7 @@
 package io.moeprune.serve;
 
 import io.moeprune.runtime.BatchedDecode;
+import io.moeprune.runtime.BatchedPrefill;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.InferenceState;
 import io.moeprune.runtime.Model;
@@ -8,14 +9,17 @@ import io.moeprune.runtime.Model;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Continuous batching on one thread, the only one that runs the model: it admits waiting requests (pattern chosen,
- * prompt prefilled alone, first token sampled) while fewer than {@code maxBatch} are active, then runs one decode
+ * experts brought in) while fewer than {@code maxBatch} are active, prefills the prompts admitted in one turn together
+ * where they share an expert set ({@link BatchedPrefill}) and samples their first tokens, then runs one decode
  * step for all active sequences that route with the same expert set (mask or pattern) through
  * {@link BatchedDecode}, taking the groups in turn (round robin). Each new token goes to its request's thread; a
  * sequence retires at an end-of-sequence token, at its token limit, or when its request cancels it (client gone, stop
@@ -30,6 +34,8 @@ final class BatchScheduler implements AutoCloseable {
     /** The request at the head of the line whose experts find no room until requests in flight end (null: none). */
     private Sequence waiting;
     private final List<Sequence> active = new ArrayList<>();
+    /** Requests admitted this turn (experts pinned, state made) whose prompts are not prefilled yet. */
+    private final List<Sequence> admitted = new ArrayList<>();
     private final Thread thread;
     private volatile boolean accepting = true;
     private volatile boolean running = true;
@@ -107,12 +113,15 @@ final class BatchScheduler implements AutoCloseable {
                     if (s != null) admit(s);
                 }
                 Sequence s;
-                while (active.size() < maxBatch && waiting == null && (s = pending.poll()) != null) admit(s);
-                if (waiting != null && active.size() < maxBatch) {
+                while (active.size() + admitted.size() < maxBatch && waiting == null && (s = pending.poll()) != null) {
+                    admit(s);
+                }
+                if (waiting != null && active.size() + admitted.size() < maxBatch) {
                     s = waiting;
                     waiting = null;
                     admit(s);
                 }
+                prefillAdmitted();
                 active.removeIf(q -> q.cancelled() && end(q, null));
                 if (waiting != null && waiting.cancelled()) {  // its client left while it waited for room
                     end(waiting, null);
@@ -123,15 +132,16 @@ final class BatchScheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             // close(): the server stops.
         }
+        for (Sequence s : admitted) end(s, new IllegalStateException("the server stopped"));
         for (Sequence s : active) end(s, new IllegalStateException("the server stopped"));
         if (waiting != null) end(waiting, new IllegalStateException("the server stopped"));
         for (Sequence s; (s = pending.poll()) != null; ) end(s, new IllegalStateException("the server stopped"));
     }
 
     /**
-     * Chooses the pattern, brings its experts in, prefills the prompt alone and hands out the first token; active
-     * unless already done. A request whose experts find no room (those of requests in flight fill the budget) waits
-     * at the head of the line.
+     * Chooses the pattern, brings its experts in and makes the sequence's state: admitted, to be prefilled with the
+     * others of this turn ({@link #prefillAdmitted}). A request whose experts find no room (those of requests in
+     * flight fill the budget) waits at the head of the line.
      */
     private void admit(Sequence s) {
         if (s.mask == null) s.admitted = System.nanoTime();
@@ -144,7 +154,7 @@ final class BatchScheduler implements AutoCloseable {
             ExpertMemory memory = routing.memory();
             if (memory != null && !s.pinned) {
                 if (!memory.acquire(s.mask)) {
-                    if (active.isEmpty()) throw new IllegalStateException("the experts of pattern " + s.task
+                    if (active.isEmpty() && admitted.isEmpty()) throw new IllegalStateException("the experts of pattern " + s.task
                             + " do not fit --expert-memory");
                     waiting = s;
                     return;
@@ -156,10 +166,44 @@ final class BatchScheduler implements AutoCloseable {
                 end(s, null);
                 return;
             }
-            if (!accept(s, model.forward(s.prompt, s.state, false))) active.add(s);
+            admitted.add(s);
         } catch (RuntimeException e) {
             end(s, e);
         }
+    }
+
+    /**
+     * Prefills the admitted prompts, those of one expert set in one pass (the experts read once for all of them),
+     * and hands out each first token; active unless already done. Where a batch fails, its prompts are prefilled
+     * again one by one, afresh, so that one bad prompt fails alone.
+     */
+    private void prefillAdmitted() {
+        Map<ExpertMask, List<Sequence>> bySet = new LinkedHashMap<>();
+        for (Sequence s : admitted) bySet.computeIfAbsent(s.mask, m -> new ArrayList<>()).add(s);
+        admitted.clear();
+        for (List<Sequence> group : bySet.values()) {
+            if (group.size() > 1) {
+                try {
+                    float[][] logits = BatchedPrefill.run(model, group.stream().map(q -> q.prompt).toList(),
+                            group.stream().map(q -> q.state).toList());
+                    for (int i = 0; i < group.size(); i++) firstToken(group.get(i), logits[i]);
+                    continue;
+                } catch (RuntimeException e) {
+                    for (Sequence s : group) s.state = model.newState(s.prompt.length + s.maxTokens).withMask(s.mask);
+                }
+            }
+            for (Sequence s : group) {
+                try {
+                    firstToken(s, model.forward(s.prompt, s.state, false));
+                } catch (RuntimeException e) {
+                    end(s, e);
+                }
+            }
+        }
+    }
+
+    private void firstToken(Sequence s, float[] logits) {
+        if (!accept(s, logits)) active.add(s);
     }
 
     /** The active sequences of the next expert set in turn (sets in order of first appearance). */

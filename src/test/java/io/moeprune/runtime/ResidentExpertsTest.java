@@ -1,6 +1,7 @@
 package io.moeprune.runtime;
 
 import io.moeprune.model.ModelSpec;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -53,6 +54,30 @@ class ResidentExpertsTest {
 
             model.mappedExperts();
             assertArrayEquals(mapped.forward(prompt, mapped.newState(), true), model.forward(prompt, model.newState(), true));
+        }
+    }
+
+    /**
+     * Resident copies and the mapped weights are segments of one class, so that the kernels' Vector API loads stay
+     * monomorphic in a process that reads both: with two classes C2 boxed the one-row BF16 kernel's vectors and
+     * pattern-served decode ran 3x slower (SafetensorsFile's tensor memory). The mapped source's pages are still
+     * recognised as the checkpoint's (given back after the copy), the copy's are not.
+     */
+    @Test
+    void copiesAreSegmentsOfTheMappedWeightsClass() {
+        Path dir = ConformanceTest.FIXTURES.resolve("qwen3_moe");
+        ModelSpec spec = TestModels.spec(dir);
+        try (Model model = Model.load(dir, spec)) {
+            int layer = spec.moeLayers().getFirst();
+            ResidentExperts resident = model.residentExperts(java.util.List.of(layer)).get(layer);
+            java.lang.foreign.MemorySegment mapped = resident.mapped().expertMemory(0).getFirst();
+            resident.bringIn(new int[]{0});
+            java.lang.foreign.MemorySegment copy = resident.expertMemory(0).getFirst();
+            assertEquals(mapped.getClass(), copy.getClass());
+            assertEquals(model.lmHead().weights().data().getClass(), copy.getClass());
+            assertTrue(model.checkpointMaps(mapped));
+            assertTrue(!model.checkpointMaps(copy));
+            model.mappedExperts();
         }
     }
 }
