@@ -27,7 +27,7 @@ final class BlockedAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
     /** Queries (of one head) per item: a multiple of {@link #QUERIES}. */
-    static final int QUERY_BLOCK = 64;
+    static final int QUERY_BLOCK = 128;
     /** Key positions per block: a multiple of 2L for every x86 vector width (64 = 4 AVX-512 vectors). */
     static final int KEY_BLOCK = 64;
     /** Queries computed together by the micro-kernels (8 accumulators: 4 queries × 2 vectors). */
