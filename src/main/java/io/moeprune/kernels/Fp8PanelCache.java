@@ -25,6 +25,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Fp8PanelCache implements AutoCloseable {
     private static final Fp8PanelCache INACTIVE = new Fp8PanelCache(0, false);
     private static volatile Fp8PanelCache current;
+    /** The most bytes any closed scope of this process kept (what a benchmark reports). */
+    private static final AtomicLong MOST_KEPT = new AtomicLong();
 
     /** One FP8 matrix: its BF16 copy and which 16-row tiles of it are filled. */
     private record Entry(MemorySegment bf16, AtomicIntegerArray filled) {
@@ -74,9 +76,15 @@ public final class Fp8PanelCache implements AutoCloseable {
         return filledBytes.get();
     }
 
+    /** The most BF16 bytes a scope of this process kept, over the scopes closed so far. */
+    public static long mostKeptBytes() {
+        return MOST_KEPT.get();
+    }
+
     @Override
     public void close() {
         if (!active) return;
+        MOST_KEPT.accumulateAndGet(filledBytes.get(), Math::max);
         synchronized (Fp8PanelCache.class) {
             if (current == this) current = null;
         }

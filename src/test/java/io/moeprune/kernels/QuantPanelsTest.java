@@ -138,6 +138,7 @@ class QuantPanelsTest {
                 long whole = budget >= 2L * rows * cols ? 2L * rows * cols : 0;
                 assertEquals(whole, filled[0], "budget " + budget + ": the first batch fills the kept panels");
                 assertEquals(whole, filled[1], "budget " + budget + ": the second batch reads them");
+                assertTrue(Fp8PanelCache.mostKeptBytes() >= whole, "the most kept over the closed scopes");
                 for (int k = 0; k < 2; k++) {
                     int n = k == 0 ? n1 : n2;
                     org.junit.jupiter.api.Assertions.assertArrayEquals(allRows(m, n), all[k], "matMulAll n=" + n);
