@@ -1,5 +1,6 @@
 package io.moeprune.kernels;
 
+import io.moeprune.io.AnonymousMemory;
 import io.moeprune.safetensors.DType;
 
 import java.lang.foreign.Arena;
@@ -47,14 +48,19 @@ public final class Fp8PanelCache implements AutoCloseable {
     }
 
     private final boolean active;
+    /** Where the kept panels go: anonymous pages reserved for the whole budget (zeroed as the fillers first touch
+     * them), or, where those are unavailable, an arena (which zeroes each block as it allocates it). */
+    private final MemorySegment region;
     private final Arena arena;
+    private long used;
     private final ConcurrentHashMap<Key, Entry> entries = new ConcurrentHashMap<>();
     private final AtomicLong left;
     private final AtomicLong filledBytes = new AtomicLong();
 
     private Fp8PanelCache(long budget, boolean active) {
         this.active = active;
-        this.arena = active ? Arena.ofShared() : null;
+        this.region = active ? AnonymousMemory.reserve(budget) : null;
+        this.arena = active && region == null ? Arena.ofShared() : null;
         this.left = new AtomicLong(budget);
     }
 
@@ -89,7 +95,8 @@ public final class Fp8PanelCache implements AutoCloseable {
             if (current == this) current = null;
         }
         entries.clear();
-        arena.close();
+        if (region != null) AnonymousMemory.release(region);
+        else arena.close();
     }
 
     /**
@@ -122,9 +129,17 @@ public final class Fp8PanelCache implements AutoCloseable {
         synchronized (this) {
             e = entries.get(key);
             if (e != null) return e;
-            if (left.get() < bytes) return null;
-            left.addAndGet(-bytes);
-            e = new Entry(arena.allocate(bytes, 64), new AtomicIntegerArray((w.rows() + AmxBf16.TILE - 1) / AmxBf16.TILE));
+            long aligned = (bytes + 4095) & ~4095L;
+            if (left.get() < aligned) return null;
+            left.addAndGet(-aligned);
+            MemorySegment at;
+            if (region != null) {
+                at = region.asSlice(used, bytes);
+                used += aligned;
+            } else {
+                at = arena.allocate(bytes, 64);
+            }
+            e = new Entry(at, new AtomicIntegerArray((w.rows() + AmxBf16.TILE - 1) / AmxBf16.TILE));
             entries.put(key, e);
             return e;
         }
