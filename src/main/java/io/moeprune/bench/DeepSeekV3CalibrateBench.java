@@ -4,6 +4,7 @@ import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.Statistic;
 import io.moeprune.io.ProcessIo;
+import io.moeprune.kernels.Fp8PanelCache;
 import io.moeprune.kernels.Kernels;
 import io.moeprune.kernels.Parallel;
 import io.moeprune.runtime.LayerProgress;
@@ -120,6 +121,9 @@ public final class DeepSeekV3CalibrateBench {
         System.out.printf(Locale.ROOT, "total %.1f s, read %.2f GB (%.2f× the checkpoint), peak resident %.2f GB,"
                         + " experts routed to %s%n", wall, read / 1e9, (double) read / model.checkpointBytes(),
                 LayerMajorBench.peakResident() / 1e9, LayerMajorBench.expertsRouted(stats));
+        System.out.printf(Locale.ROOT, "FP8 weights kept dequantised for a layer's sequences: up to %.2f GB a layer"
+                + " (Fp8PanelCache; 0 without the tiles or with -Dmoeprune.fp8PanelCache=false)%n",
+                Fp8PanelCache.mostKeptBytes() / 1e9);
         System.out.printf(Locale.ROOT, "projection for DeepSeek-V3 (%d dense × %.2f s + %d MoE × %.2f s): %.0f s = %.1f"
                         + " min, goal %.0f min: %s%n", FULL_DENSE, denseMean, FULL_MOE, moeMean, projected,
                 projected / 60, GOAL_SECONDS / 60, projected <= GOAL_SECONDS ? "met" : "NOT met");

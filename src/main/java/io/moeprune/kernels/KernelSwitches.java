@@ -127,6 +127,15 @@ public final class KernelSwitches {
      */
     static final AtomicInteger PANEL_BYTES =
             new AtomicInteger(Math.max(1 << 12, Integer.getInteger("moeprune.panelBytes", 1 << 21)));
+    /**
+     * Batches of at least this many query rows attend in blocks ({@code BlockedAttention}: per head and block of queries,
+     * blocks of keys from cache with an online softmax) rather than four queries at a time against every key
+     * ({@code moeprune.blockedAttentionMinRows}, default 64; a large value keeps the four-query path). The four-query
+     * path read a head's whole keys and values once per four queries: a DeepSeek-V3 prefill of 2048 tokens streamed
+     * ~80 GB a layer and sequence from L3 and memory (issue 20).
+     */
+    static final AtomicInteger BLOCKED_ATTENTION_MIN_ROWS =
+            new AtomicInteger(Math.max(1, Integer.getInteger("moeprune.blockedAttentionMinRows", 64)));
     /** Least work per thread before a call is split ({@code moeprune.minWorkPerThread}); see {@link Parallel}. */
     static final AtomicLong MIN_WORK_PER_THREAD = new AtomicLong(Parallel.MIN_WORK_PER_THREAD);
 
@@ -214,6 +223,15 @@ public final class KernelSwitches {
 
     public static int panelBytes(int bytes) {
         return PANEL_BYTES.getAndSet(Math.max(1 << 12, bytes));
+    }
+
+    public static int blockedAttentionMinRows(int rows) {
+        return BLOCKED_ATTENTION_MIN_ROWS.getAndSet(Math.max(1, rows));
+    }
+
+    /** From how many query rows on a batch attends in blocks (read by the runtime's attention). */
+    public static int blockedAttentionMinRows() {
+        return BLOCKED_ATTENTION_MIN_ROWS.getPlain();
     }
 
     public static long minWorkPerThread(long bytes) {

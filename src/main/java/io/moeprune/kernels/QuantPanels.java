@@ -62,6 +62,12 @@ final class QuantPanels {
         return panel(dst, r1 - r0, w.cols());
     }
 
+    /** {@link #fp8}, or the same rows kept by an open {@link Fp8PanelCache} scope (the same bytes). */
+    static Weights fp8Panel(Weights w, int r0, int r1) {
+        Weights kept = Fp8PanelCache.panel(w, r0, r1);
+        return kept != null ? kept : fp8(w, r0, r1);
+    }
+
     /**
      * Rows [r0, r1) of an MXFP4 matrix, exact in BF16, in the column order of {@link Mxfp4Matrix#decodeRows} (the
      * deinterleaved order its products read the inputs in).

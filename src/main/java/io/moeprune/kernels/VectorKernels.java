@@ -698,7 +698,7 @@ final class VectorKernels implements Kernels {
                 float[] out = outs.get(i);
                 int rows = w.rows(), r0 = (b - firstBlock[i]) * blockRows, r1 = Math.min(rows, r0 + blockRows);
                 if (QuantPanels.takes(w, r1 - r0, batch)) {
-                    QuantPanels.multiply((p0, p1) -> QuantPanels.fp8(w, p0, p1), cols, r0, r1, batch.packed(), 0,
+                    QuantPanels.multiply((p0, p1) -> QuantPanels.fp8Panel(w, p0, p1), cols, r0, r1, batch.packed(), 0,
                             stride, yT, 0, stride);
                 } else {
                     block(w, r0, r1, xT, stride, 0, vectors, yT, 0, stride, s);
@@ -742,7 +742,7 @@ final class VectorKernels implements Kernels {
         if (rowFrom < rowTo && AmxBf16.fits(w, rowTo - rowFrom, x)) {
             tiles(w, rowFrom, rowTo - rowFrom, x.packed(), 0, x.stride(), yT, yOff, x.stride());
         } else if (rowFrom < rowTo && QuantPanels.takes(w, rowTo - rowFrom, x)) {
-            QuantPanels.multiply((r0, r1) -> QuantPanels.fp8(w, r0, r1), w.cols(), rowFrom, rowTo, x.packed(), 0,
+            QuantPanels.multiply((r0, r1) -> QuantPanels.fp8Panel(w, r0, r1), w.cols(), rowFrom, rowTo, x.packed(), 0,
                     x.stride(), yT, yOff, x.stride());
         } else if (x.pairs() != null && w.dtype() == DType.BF16 && w.cols() == x.cols()) {
             checkInput(w, x.xT(), 0, 1);

@@ -9,9 +9,10 @@ import io.moeprune.kernels.Parallel;
  * head h / (heads / kvHeads). Shared by every attention kind that caches plain keys and values.
  *
  * <p>It follows the kernel selection ({@code -Dmoeprune.kernels}): {@link VectorAttention} with the vector kernels,
- * else the plain loops here, which are also the reference its tests compare against.
+ * else the plain loops here, which are also the reference its tests compare against. Public for the benchmarks
+ * (PrefillAttentionBench).
  */
-final class CausalAttention {
+public final class CausalAttention {
 
     private CausalAttention() {
     }
@@ -24,7 +25,7 @@ final class CausalAttention {
      *              attention sinks), or null
      * @return    context [n, heads·valueDim]
      */
-    static float[] attend(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
+    public static float[] attend(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads,
                           int kvHeads, int headDim, int valueDim, float scale, int window, float[] sinks) {
         if (Kernels.get().vectorized()) {
             return VectorAttention.attend(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale,

@@ -1,5 +1,7 @@
 package io.moeprune.runtime;
 
+import io.moeprune.kernels.Fp8PanelCache;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,6 +14,9 @@ import java.util.function.IntFunction;
  * Attention state lives for one layer at a time; the residual streams of all sequences wait between layers, on the
  * heap or in a temporary file ({@link ResidualStore}). Each sequence runs as the same single batch the document-major {@link Model#forward}
  * would run it as, in the same order within a layer, so logits and everything an observer sees are the same floats.
+ *
+ * <p>Within a layer, FP8 weights dequantised to BF16 for the tiles are kept for the layer's later sequences
+ * ({@link Fp8PanelCache}, up to {@link MemoryBudget#forDequantisedPanels}).
  *
  * <p>For prefill-only work (calibration, perplexity, choice scoring); generation stays document-major.
  */
@@ -109,13 +114,17 @@ public final class LayerMajorPass implements PrefillPass {
             if (pages != null) pages.readAhead(0);
             for (DecoderLayer layer : layers) {
                 if (pages != null) pages.readAhead(layer.index() + 1);
-                for (int c = 0; c < run.size(); c++) {
-                    int s = run.get(c);
-                    MoeObserver observer = observers == null ? null : observers.apply(s);
-                    float[] x = residuals.get(c);
-                    model.forwardLayer(layer.index(), x, sequences.get(s).length, 0, cache, new ForwardContext(mask, observer));
-                    residuals.put(c, x);
-                    listener.sequenceDone(s, layer.index());
+                // The layer's FP8 weights dequantised once for all its sequences, not once per sequence (same floats).
+                try (Fp8PanelCache kept = run.size() > 1 ? Fp8PanelCache.open(MemoryBudget.forDequantisedPanels()) : null) {
+                    for (int c = 0; c < run.size(); c++) {
+                        int s = run.get(c);
+                        MoeObserver observer = observers == null ? null : observers.apply(s);
+                        float[] x = residuals.get(c);
+                        model.forwardLayer(layer.index(), x, sequences.get(s).length, 0, cache,
+                                new ForwardContext(mask, observer));
+                        residuals.put(c, x);
+                        listener.sequenceDone(s, layer.index());
+                    }
                 }
                 cache.release(layer.index());
                 if (pages != null) pages.release(layer.index());

@@ -48,6 +48,15 @@ public final class MemoryBudget {
         return Math.max(0, bytes() - Runtime.getRuntime().maxMemory());
     }
 
+    /**
+     * Off-heap bytes a layer-major pass may keep of a layer's FP8 weights dequantised to BF16 for its sequences
+     * ({@link io.moeprune.kernels.Fp8PanelCache}): {@code -Dmoeprune.fp8PanelCacheBytes}, else half of what the weights
+     * may keep resident (DeepSeek-V3: 22.5 GB a MoE layer; the GPU machine's 128 GB with a 48 GB heap leaves ~36 GB).
+     */
+    static long forDequantisedPanels() {
+        return Long.getLong("moeprune.fp8PanelCacheBytes", forWeights() / 2);
+    }
+
     /** The heap the waiting residual streams may take: a quarter of the JVM's heap, or of the budget if smaller. */
     static long forResiduals() {
         return Math.min(Runtime.getRuntime().maxMemory(), bytes()) / 4;

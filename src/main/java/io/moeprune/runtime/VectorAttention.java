@@ -47,8 +47,11 @@ final class VectorAttention {
      */
     static float[] attend(float[] qs, float[] kc, float[] vc, int capacity, int n, int startPos, int heads, int kvHeads,
                           int headDim, int valueDim, float scale, int window, float[] sinks) {
+        if (n >= KernelSwitches.blockedAttentionMinRows()) {
+            return BlockedAttention.attend(qs, kc, vc, capacity, n, startPos, heads, kvHeads, headDim, valueDim, scale,
+                    window, sinks);
+        }
         float[] ctx = new float[n * heads * valueDim];
-        int group = heads / kvHeads;
         int total = startPos + n;
         int stride = (total + L - 1) / L * L;   // padded positions per transposed key row
         float[][] kt = n >= TRANSPOSE_MIN_ROWS ? transposeKeys(kc, capacity, total, stride, kvHeads, headDim) : null;

@@ -112,6 +112,62 @@ class QuantPanelsTest {
         }
     }
 
+    /**
+     * An open {@link Fp8PanelCache} scope: the first product fills the kept panels, later ones (another batch, as a
+     * layer-major pass's next sequence) read them, and every product is the same floats as without the scope; over
+     * its budget a matrix is dequantised per call as before.
+     */
+    @Test
+    void keptPanelsGiveTheSameFloats() {
+        AmxBf16.force(AmxBf16.Backend.EMULATED);
+        KernelSwitches.panelBytes(4096);
+        Parallel.setThreads(3);
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 80, cols = 320, n1 = 17, n2 = 40;
+            Matrix m = random(DType.F8_E4M3, rows, cols, 11, arena);
+            for (long budget : new long[] {1 << 20, 100}) {
+                float[][] all = new float[2][], ranges = new float[2][];
+                long[] filled = new long[2];
+                try (Fp8PanelCache kept = Fp8PanelCache.open(budget)) {
+                    for (int k = 0; k < 2; k++) {
+                        all[k] = allRows(m, k == 0 ? n1 : n2);
+                        ranges[k] = rows16To48(m, k == 0 ? n1 : n2);
+                        filled[k] = kept.filledBytes();
+                    }
+                }
+                long whole = budget >= 2L * rows * cols ? 2L * rows * cols : 0;
+                assertEquals(whole, filled[0], "budget " + budget + ": the first batch fills the kept panels");
+                assertEquals(whole, filled[1], "budget " + budget + ": the second batch reads them");
+                assertTrue(Fp8PanelCache.mostKeptBytes() >= whole, "the most kept over the closed scopes");
+                for (int k = 0; k < 2; k++) {
+                    int n = k == 0 ? n1 : n2;
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(allRows(m, n), all[k], "matMulAll n=" + n);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(rows16To48(m, n), ranges[k], "matMulT n=" + n);
+                }
+            }
+        }
+    }
+
+    /** matMulAll of m with n inputs (seeded by n), [n, rows]. */
+    private static float[] allRows(Matrix m, int n) {
+        int rows = m.w().rows(), cols = m.w().cols();
+        float[][] xs = inputs(n, cols, 60 + n);
+        float[] x = new float[n * cols], y = new float[n * rows];
+        for (int i = 0; i < n; i++) System.arraycopy(xs[i], 0, x, i * cols, cols);
+        VECTOR.matMulAll(List.of(m.w()), x, n, List.of(y));
+        return y;
+    }
+
+    /** matMulT of rows 16..48 of m with n packed inputs (seeded by n), transposed. */
+    private static float[] rows16To48(Matrix m, int n) {
+        int cols = m.w().cols(), stride = VECTOR.batchStride(n);
+        float[][] xs = inputs(n, cols, 60 + n);
+        TransposedBatch b = VECTOR.prepare(transposed(xs, cols, stride), n, stride, cols, DType.F8_E4M3, null);
+        float[] yT = new float[32 * stride];
+        VECTOR.matMulT(m.w(), 16, 48, b, yT, 0);
+        return yT;
+    }
+
     /** Switched off: FP8 batches are not packed and stay within 1e-5 of the exact product (F32 register tiles). */
     @Test
     void switchedOffFp8BatchesStayOnTheF32Tiles() {

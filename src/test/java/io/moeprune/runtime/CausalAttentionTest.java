@@ -16,7 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * at a time, then four vectors of values at a time: contexts that are not whole groups of four, head widths that are
  * not whole vectors), groups of 1 to 8 heads, sliding windows, a prefix already in the cache, and gpt-oss's attention
  * sinks; on 16 threads long decode contexts are split into blocks of positions, merged afterwards, whose items take
- * a group's heads four at a time (groups of 3, 4, 6 and 8: whole fours and the rest).
+ * a group's heads four at a time (groups of 3, 4, 6 and 8: whole fours and the rest). From 64 rows on, batches
+ * attend in blocks of queries and keys ({@link BlockedAttention}): partial blocks, windows that end within a block, a
+ * prefix, head widths that are not whole vectors, DeepSeek's 192/128.
  */
 class CausalAttentionTest {
 
@@ -43,6 +45,11 @@ class CausalAttentionTest {
             "2, 260, 3, 1, 24, 8, 0",
             "1, 400, 8, 1, 36, 20, 0",
             "1, 600, 8, 2, 64, 64, 250",
+            "70, 0, 4, 2, 16, 16, 0",
+            "130, 5, 4, 4, 80, 48, 0",
+            "100, 30, 6, 3, 64, 64, 40",
+            "67, 0, 2, 2, 192, 128, 0",
+            "200, 60, 2, 1, 40, 72, 70",
     })
     void matchesDoubleReference(int n, int start, int heads, int kvHeads, int dim, int valueDim, int window) {
         Random rnd = new Random(n * 31L + dim);
