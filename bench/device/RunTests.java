@@ -22,8 +22,9 @@ public class RunTests {
         LauncherFactory.create().execute(request, listener);
         TestExecutionSummary s = listener.getSummary();
         PrintWriter out = new PrintWriter(System.out, true);
-        s.printTo(out);
+        // Failures first and the summary last: the device scripts keep the tail of the output.
         s.printFailuresTo(out, 12);
+        s.printTo(out);
         System.exit(s.getTotalFailureCount() == 0 ? 0 : 1);
     }
 }
