@@ -164,35 +164,12 @@ final class BlockedAttention {
         for (; e < valueDim; e++) out[o + e] *= alpha;
     }
 
-    /** p[r·KEY_BLOCK + j] = q_r·k_j · scale for the four queries r and all KEY_BLOCK columns (padding: zero keys). */
+    /**
+     * p[r·KEY_BLOCK + j] = q_r·k_j · scale for the four queries r and all KEY_BLOCK columns (padding: zero keys): the
+     * four-query path's register tile over a key block of its own.
+     */
     private static void scores(float[] q, int[] qOff, float[] kt, int headDim, float scale, float[] p) {
-        int q0 = qOff[0], q1 = qOff[1], q2 = qOff[2], q3 = qOff[3];
-        for (int t = 0; t < KEY_BLOCK; t += 2 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-            for (int d = 0, row = t; d < headDim; d++, row += KEY_BLOCK) {
-                FloatVector k0 = FloatVector.fromArray(F, kt, row), k1 = FloatVector.fromArray(F, kt, row + L);
-                FloatVector x = FloatVector.broadcast(F, q[q0 + d]);
-                a0 = k0.fma(x, a0);
-                a1 = k1.fma(x, a1);
-                x = FloatVector.broadcast(F, q[q1 + d]);
-                b0 = k0.fma(x, b0);
-                b1 = k1.fma(x, b1);
-                x = FloatVector.broadcast(F, q[q2 + d]);
-                c0 = k0.fma(x, c0);
-                c1 = k1.fma(x, c1);
-                x = FloatVector.broadcast(F, q[q3 + d]);
-                d0 = k0.fma(x, d0);
-                d1 = k1.fma(x, d1);
-            }
-            a0.mul(scale).intoArray(p, t);
-            a1.mul(scale).intoArray(p, t + L);
-            b0.mul(scale).intoArray(p, KEY_BLOCK + t);
-            b1.mul(scale).intoArray(p, KEY_BLOCK + t + L);
-            c0.mul(scale).intoArray(p, 2 * KEY_BLOCK + t);
-            c1.mul(scale).intoArray(p, 2 * KEY_BLOCK + t + L);
-            d0.mul(scale).intoArray(p, 3 * KEY_BLOCK + t);
-            d1.mul(scale).intoArray(p, 3 * KEY_BLOCK + t + L);
-        }
+        VectorAttention.scoresOfQueries(q, qOff, kt, KEY_BLOCK, headDim, 0, KEY_BLOCK, scale, p);
     }
 
     /**

@@ -293,7 +293,7 @@ final class VectorAttention {
      * scores[r·stride + t] = q_r·k_t · scale for the {@link #QUERIES} queries r and t in [from, to) (from a multiple of
      * L), whole vectors of positions (the padding of the transposed keys is zero).
      */
-    private static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int stride, int headDim, int from, int to,
+    static void scoresOfQueries(float[] q, int[] qOff, float[] kt, int stride, int headDim, int from, int to,
                                         float scale, float[] scores) {
         int q0 = qOff[0], q1 = qOff[1], q2 = qOff[2], q3 = qOff[3];
         int t = from;
