@@ -100,16 +100,7 @@ final class CalibrateCommand implements Callable<Integer> {
     Path out;
 
     @Mixin
-    ThreadsOption threads;
-
-    @Mixin
-    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
-
-    @Mixin
-    DeviceOption device = new DeviceOption();
-
-    @Mixin
-    QuietOption quiet = new QuietOption();
+    RunOptions run = new RunOptions();
 
     @Mixin
     JsonOption json = new JsonOption();
@@ -119,15 +110,15 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (DeviceOption.Session session = device.open()) {
+        try (DeviceOption.Session session = run.device.open()) {
             return run();
         }
     }
 
     private Integer run() {
         if (data.isEmpty()) throw new MoepruneException("missing required option '--data=FILE_OR_DIR' (the demonstrations)");
-        threads.apply();
-        memoryBudget.apply(out.toAbsolutePath().getParent());
+        run.threads.apply();
+        run.memoryBudget.apply(out.toAbsolutePath().getParent());
         ModelSpec spec = ConfigReader.read(modelDir);
         if (spec.moeLayers().isEmpty()) throw MoepruneException.inFile(modelDir, "model has no MoE layers to calibrate");
         Tokenizer tokenizer = Tokenizers.load(modelDir);
@@ -150,7 +141,7 @@ final class CalibrateCommand implements Callable<Integer> {
         try (Model model = Model.load(modelDir, spec);
              ProgressBar bar = new ProgressBarBuilder().setTaskName("calibrate " + name).setInitialMax(total)
                      .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-                     .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
+                     .setConsumer(ProgressBars.consumer(run.quiet.quiet)).build()) {
             // The bar counts tokens; its message says which layer the layer-major pass is at and what it has read.
             stats = new Calibrator(model).run(ids, texts, fingerprint, name, bar::stepBy,
                     p -> bar.setExtraMessage(" " + p.describe()));

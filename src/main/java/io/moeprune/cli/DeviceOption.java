@@ -23,7 +23,7 @@ final class DeviceOption {
     String device = "cpu";
 
     @Option(names = "--gpu-memory", paramLabel = "SIZE",
-            description = "device memory the GPU backend may allocate, e.g. 20GB (default: 95% of what is free); "
+            description = "device memory the GPU backend may allocate, e.g. 20GB (default: 95%% of what is free); "
                     + "weights beyond it stream a layer at a time")
     String gpuMemory;
 

@@ -96,13 +96,7 @@ public final class EvalCommand implements Callable<Integer> {
     int decodeTokens;
 
     @Mixin
-    ThreadsOption threads;
-
-    @Mixin
-    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
-
-    @Mixin
-    DeviceOption device = new DeviceOption();
+    RunOptions run = new RunOptions();
 
     @Option(names = "--json", description = "print one JSON object (format moeprune-eval, docs/eval.md) instead of the table")
     boolean json;
@@ -110,22 +104,19 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin
     OutputOption output = new OutputOption();
 
-    @CommandLine.Mixin
-    QuietOption quiet = new QuietOption();
-
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-        try (DeviceOption.Session session = device.open()) {
+        try (DeviceOption.Session session = run.device.open()) {
             return run();
         }
     }
 
     private Integer run() {
-        threads.apply();
-        memoryBudget.apply(null);
+        run.threads.apply();
+        run.memoryBudget.apply(null);
         // Read every input before loading the model, so bad files fail fast.
         Tokenizer tok = text != null || choice != null || generate != null ? Tokenizers.load(modelDir) : null;
         List<String> texts = text == null ? null : Documents.read(text, DocumentForms.of(textField, tok));
@@ -180,7 +171,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     private <R> R withBar(String task, long max, String unit, Function<ProgressBar, R> work) {
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(max).setUnit(unit, 1)
-                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
+                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().setConsumer(ProgressBars.consumer(run.quiet.quiet)).build()) {
             return work.apply(bar);
         }
     }

@@ -57,13 +57,7 @@ public final class PerplexityCommand implements Callable<Integer> {
     int maxPerDoc;
 
     @Mixin
-    ThreadsOption threads;
-
-    @Mixin
-    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
-
-    @Mixin
-    DeviceOption device = new DeviceOption();
+    RunOptions run = new RunOptions();
 
     @Option(names = "--json", description = "print one JSON object (format moeprune-perplexity) instead of text")
     boolean json;
@@ -71,22 +65,19 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Mixin
     OutputOption output = new OutputOption();
 
-    @CommandLine.Mixin
-    QuietOption quiet = new QuietOption();
-
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        try (DeviceOption.Session session = device.open()) {
+        try (DeviceOption.Session session = run.device.open()) {
             return run();
         }
     }
 
     private Integer run() throws Exception {
-        threads.apply();
-        memoryBudget.apply(null);
+        run.threads.apply();
+        run.memoryBudget.apply(null);
         Tokenizer tok = Tokenizers.load(modelDir);
         List<int[]> docs = TextEvaluation.tokenize(Documents.read(data, DocumentForms.of(textField, tok)), tok, maxPerDoc, maxTokens);
         long total = docs.stream().mapToLong(d -> d.length).sum();
@@ -95,7 +86,7 @@ public final class PerplexityCommand implements Callable<Integer> {
             TextEvaluation.Result r;
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("perplexity").setInitialMax(total)
                     .setUnit(" tok", 1).setStyle(ProgressBarStyle.ASCII).continuousUpdate()
-                    .setConsumer(ProgressBars.consumer(quiet.quiet)).build()) {
+                    .setConsumer(ProgressBars.consumer(run.quiet.quiet)).build()) {
                 r = TextEvaluation.run(model, m, docs, data, bar::stepBy, p -> bar.setExtraMessage(" " + p.describe()));
             }
             double loss = r.loss(), seconds = r.seconds();

@@ -58,16 +58,7 @@ public final class QuickstartCommand implements Callable<Integer> {
     int runs;
 
     @Mixin
-    ThreadsOption threads;
-
-    @Mixin
-    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
-
-    @Mixin
-    DeviceOption device = new DeviceOption();
-
-    @Mixin
-    QuietOption quiet = new QuietOption();
+    RunOptions run = new RunOptions();
 
     @Mixin
     JsonOption json = new JsonOption();
@@ -80,20 +71,20 @@ public final class QuickstartCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (DeviceOption.Session session = device.open()) {
+        try (DeviceOption.Session session = run.device.open()) {
             return run();
         }
     }
 
     private Integer run() {
-        threads.apply();
-        memoryBudget.apply(out.toAbsolutePath().getParent());
+        run.threads.apply();
+        run.memoryBudget.apply(out.toAbsolutePath().getParent());
         Path root = QuickstartData.findRoot(candidates());
         Path model = root.resolve(QuickstartData.MODEL);
         List<Integer> keepList = ReportCommand.keeps(keeps, io.moeprune.runtime.Models.spec(model));
         var methodList = ReportCommand.methods(methods);
         String commandLine = "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        if (!quiet.quiet) spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
+        if (!run.quiet.quiet) spec.commandLine().getErr().println("quickstart: calibrate -> select -> prune -> eval -> report on " + model
                 + ", domains java (this project's sources, pruned for) and docs (its Markdown, out of domain)");
         return ReportCommand.run(dir -> {
             Map<String, Path> domains = new LinkedHashMap<>();
@@ -101,7 +92,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             return new ReportConfig(model, domains, methodList, keepList, demos, demoTokens, evalDocs, evalTokens, "java",
                     128, 32, runs, 1, commandLine.strip());
         }, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "quickstart",
-                quiet.quiet, json.json, output.output, dir -> QuickstartData.write(root, dir.resolve("data")));
+                run.quiet.quiet, json.json, output.output, dir -> QuickstartData.write(root, dir.resolve("data")));
     }
 
     /** The repository root is the jar's grandparent (target/moeprune.jar) or the working directory. */

@@ -107,16 +107,7 @@ public final class ReportCommand implements Callable<Integer> {
     long seed;
 
     @Mixin
-    ThreadsOption threads;
-
-    @Mixin
-    MemoryBudgetOption memoryBudget = new MemoryBudgetOption();
-
-    @Mixin
-    DeviceOption device = new DeviceOption();
-
-    @Mixin
-    QuietOption quiet = new QuietOption();
+    RunOptions run = new RunOptions();
 
     @Mixin
     JsonOption json = new JsonOption();
@@ -129,14 +120,14 @@ public final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (DeviceOption.Session session = device.open()) {
+        try (DeviceOption.Session session = run.device.open()) {
             return run();
         }
     }
 
     private Integer run() {
-        threads.apply();
-        memoryBudget.apply(out.toAbsolutePath().getParent());
+        run.threads.apply();
+        run.memoryBudget.apply(out.toAbsolutePath().getParent());
         Map<String, Path> files = DomainFiles.parse(domains);
         String prune = pruneDomain == null ? files.keySet().iterator().next() : pruneDomain;
         if (!files.containsKey(prune)) {
@@ -147,7 +138,7 @@ public final class ReportCommand implements Callable<Integer> {
                 evalDocs, evalTokens, prune, promptTokens, decodeTokens, runs, seed,
                 "moeprune " + String.join(" ", spec.commandLine().getParseResult().originalArgs()), textField);
         return run(dir -> config, out, force, spec.commandLine().getOut(), spec.commandLine().getErr(), "report",
-                quiet.quiet, json.json, output.output, dir -> { });
+                run.quiet.quiet, json.json, output.output, dir -> { });
     }
 
     /**

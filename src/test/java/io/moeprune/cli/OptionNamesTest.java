@@ -98,4 +98,18 @@ class OptionNamesTest {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().startsWith("moeprune: error: Invalid value for option '--demos': '-1' must be at least 0"), r.err());
     }
+
+    /** A lone '%' in a description makes picocli warn on every --help (it formats descriptions): write "%%". */
+    @Test
+    void helpRendersWithoutWarnings() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true));
+        try {
+            Main.commandLine().getSubcommands().values().forEach(CommandLine::getUsageMessage);
+        } finally {
+            System.setErr(err);
+        }
+        assertFalse(captured.toString().contains("picocli WARN"), captured.toString());
+    }
 }
