@@ -3,10 +3,9 @@ package io.moeprune.runtime;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.safetensors.SafetensorsFile;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -22,15 +21,13 @@ class BatchedDecodeTest {
     static final int STEPS = 6;
 
     @ParameterizedTest
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3"})
+    @MethodSource("io.moeprune.runtime.ConformanceTest#batchingFixtures")
     void batchedStepEqualsEachSequenceAlone(String fixture) {
         Path dir = ConformanceTest.FIXTURES.resolve(fixture);
         ModelSpec spec = TestModels.spec(dir);
         try (Model model = Model.load(dir, spec);
              SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"))) {
-            int[] p0 = ConformanceTest.ints(ref, "prompt0.ids"), p1 = ConformanceTest.ints(ref, "prompt1.ids");
-            List<int[]> prompts = List.of(p0, p1, Arrays.copyOf(p0, Math.max(1, p0.length / 2)));
+            List<int[]> prompts = ConformanceTest.batchPrompts(ref);
             int n = prompts.size();
             // Alone: each sequence's greedy tokens and logits at every step.
             int[][] tokens = new int[n][STEPS];

@@ -133,4 +133,16 @@ class ConformanceTest {
         }
         return Math.sqrt(d / r);
     }
+
+    /** The fixtures the batched paths (prefill, decode) are checked on against each sequence alone. */
+    static java.util.stream.Stream<String> batchingFixtures() {
+        return java.util.stream.Stream.of("qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe",
+                "gpt_oss", "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3");
+    }
+
+    /** Three prompts of different lengths from a fixture's reference: its two prompts and half of the first. */
+    static java.util.List<int[]> batchPrompts(SafetensorsFile ref) {
+        int[] p0 = ints(ref, "prompt0.ids"), p1 = ints(ref, "prompt1.ids");
+        return java.util.List.of(p0, p1, java.util.Arrays.copyOf(p0, Math.max(1, p0.length / 2)));
+    }
 }
