@@ -13,9 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 
 /**
  * Generation on CUDA ({@link GpuGeneration} over {@link CudaOps}) against the CPU's Generator, as GpuGenerationTest
@@ -25,11 +23,6 @@ import java.util.stream.Stream;
 class GpuGenerationCudaTest {
     private static final Path FIXTURES = Path.of("src/test/resources/conformance");
     private static final long BOUND = 8L << 30;
-
-    private static Path sharedModel(String name) {
-        return Stream.of("models/", ".devcarry/", "../shared/models/").map(d -> Path.of(d + name))
-                .filter(p -> Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);
-    }
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
@@ -48,7 +41,7 @@ class GpuGenerationCudaTest {
     @Test
     void sharedModels() throws IOException {
         for (String name : new String[]{"moe-tiny-7d", "moe-tiny-7d-ds3"}) {
-            Path dir = sharedModel(name);
+            Path dir = GpuTestSupport.sharedModel(name);
             Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
             try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
                  GpuGeneration gen = new GpuGeneration(ops, BOUND); Model model = Models.open(dir)) {

@@ -15,10 +15,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -34,16 +32,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GpuLayerMajorPassCudaTest {
     private static final Path FIXTURES = Path.of("src/test/resources/conformance");
     private static final long BOUND = 8L << 30;
-
-    /**
-     * A shared model where this checkout has it: tracked in models/, carried in .devcarry/, the test bed, or left in
-     * /tmp/moeprune-models/ by an earlier call on the same warm GPU machine (a model and .devbench together exceed what
-     * one call carries: NOTES.md, "Device calls waiting").
-     */
-    private static Path sharedModel(String name) {
-        return Stream.of("models/", ".devcarry/", "../shared/models/", "/tmp/moeprune-models/").map(d -> Path.of(d + name))
-                .filter(p -> Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);
-    }
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
@@ -61,7 +49,7 @@ class GpuLayerMajorPassCudaTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
     void matchesTheCpuOnTheSharedModels(String name) throws IOException {
-        Path dir = sharedModel(name);
+        Path dir = GpuTestSupport.sharedModel(name);
         Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
             List<int[]> seqs = PassComparison.markdownSequences(dir, 64, 128);
@@ -78,7 +66,7 @@ class GpuLayerMajorPassCudaTest {
 
     @Test
     void aSmallBoundRunsInChunksAndGivesTheSameLogits() throws IOException {
-        Path dir = sharedModel("moe-tiny-7d");
+        Path dir = GpuTestSupport.sharedModel("moe-tiny-7d");
         Assumptions.assumeTrue(dir != null, "the shared model is not in this checkout");
         try (Model model = Models.open(dir)) {
             List<int[]> seqs = PassComparison.markdownSequences(dir, 16, 128);
