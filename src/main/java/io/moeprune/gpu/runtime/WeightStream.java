@@ -118,9 +118,11 @@ final class WeightStream implements AutoCloseable {
 
     private void queueCopy(int l) {
         SlotLayout layout = layers.get(l).layout();
-        clock.uploadQueued(l, false, layout.bytes());
-        ops.uploadOnCopyStream(staging[l % 2].asSlice(0, layout.bytes()), slots[l % 2], 0);
-        clock.uploadQueued(l, true, layout.bytes());
+        clock.uploadQueued(l, false, layout.uploadBytes());
+        for (SlotLayout.Region run : layout.uploads()) {
+            ops.uploadOnCopyStream(staging[l % 2].asSlice(run.offset(), run.bytes()), slots[l % 2], run.offset());
+        }
+        clock.uploadQueued(l, true, layout.uploadBytes());
         copied[l] = ops.copyFence();
     }
 
