@@ -58,7 +58,13 @@ public final class DeepSeekV3CalibrateBench {
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--generate" -> generate = true;
-                case "--device" -> device = args[++i];
+                case "--device" -> {
+                    device = args[++i];
+                    if (!device.equals("cuda") && !device.equals("host")) {
+                        System.err.println("--device " + device + ": cuda (cuda:0) or host (HostOps, for a local check)");
+                        System.exit(2);
+                    }
+                }
                 case "--shape" -> overrides = args[++i];
                 case "--demos" -> demos = Integer.parseInt(args[++i]);
                 case "--tokens" -> tokens = Integer.parseInt(args[++i]);
@@ -78,7 +84,13 @@ public final class DeepSeekV3CalibrateBench {
         Path warm = dir.resolveSibling(dir.getFileName() + "-warmup");
         if (device != null) {
             if (!Files.exists(warm)) RandomDeepSeekV3.write(warm, RandomDeepSeekV3.Shape.FULL.with(WARM_SHAPE), 7);
-            DeepSeekV3GpuCalibration.run(device, dir, warm, demos, tokens, System.out);
+            try {
+                DeepSeekV3GpuCalibration.run(device, dir, warm, demos, tokens, System.out);
+            } catch (io.moeprune.MoepruneException e) {
+                // No CUDA device or libraries, or the layer slots do not fit the device: one line.
+                System.err.println(e.getMessage());
+                System.exit(2);
+            }
             return;
         }
         warmUp(warm);
