@@ -24,31 +24,8 @@ BUDGET_S=${BUDGET_S:-530}
 J="$JAVA --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx${HEAP:-48g}"
 bench() { $J ${JAVA_OPTS:-} -cp "$CP" io.moeprune.bench.DeepSeekV3CalibrateBench "$@" 2>&1 | grep -v 'WARNING: Using incubator'; }
 
-if [ ! -f "$DIR/model.safetensors.index.json" ]; then
-  rm -rf "$DIR" "$DIR-warmup"
-  mkdir -p "$(dirname "$DIR")"
-  if [ -z "$SHAPE" ]; then
-    # 11.6 GB per MoE layer, 1.4 GB for the dense layer, embedding and head: keep 6 GB free beside them.
-    free_gb=$(df -BG --output=avail "$(dirname "$DIR")" | tail -1 | tr -dc 0-9)
-    fit=$(( (free_gb - 6 - 2) * 10 / 116 ))
-    if [ "$fit" -lt "$MOE_LAYERS" ]; then
-      echo "only ${free_gb} GB free: $fit MoE layers instead of $MOE_LAYERS"; MOE_LAYERS=$fit
-    fi
-    if [ "$MOE_LAYERS" -lt 1 ]; then echo "not enough disk for one MoE layer (${free_gb} GB free)" >&2; exit 2; fi
-  fi
-  shape="moeLayers=$MOE_LAYERS${SHAPE:+,$SHAPE}"
-  bench "$DIR" --generate --shape "$shape" || exit 1
-  t=$(date +%s); sync; echo "sync (page cache written back) $(( $(date +%s) - t )) s"
-else
-  echo "reusing $DIR"
-fi
-du -sh "$DIR"
-echo "$DIR is on $(df --output=fstype "$DIR" | tail -1) ($(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free)"
-if [ "${DROP_CACHE:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
-  sync; echo 3 > /proc/sys/vm/drop_caches; echo "page cache dropped"
-else
-  echo "page cache not dropped (DROP_CACHE=0 or not root): bytes read count only what was not cached"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/deepseek_v3_checkpoint.sh"
+ds3_checkpoint || exit $?
 left=$(( BUDGET_S - ($(date +%s) - start) ))
 echo "generation and sync took $(( $(date +%s) - start )) s; calibrating within $left s"
 timeout "$left" $J -Dmoeprune.phases=true -Dmoeprune.streamWeights=true ${JAVA_OPTS:-} -cp "$CP" \

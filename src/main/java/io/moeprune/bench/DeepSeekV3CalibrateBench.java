@@ -29,14 +29,17 @@ import java.util.Random;
  * <pre>
  * bench/run deepSeekV3Calibrate DIR --generate [--shape name=value,...]   # writes the checkpoint, then exits
  * bench/run deepSeekV3Calibrate DIR [--demos 8] [--tokens 2048] [--threads N] [--shape ...]
+ * bench/run deepSeekV3Calibrate DIR --device cuda|host [--demos 8] [--tokens 2048]   # issue 22: on one GPU
  * </pre>
+ * {@code --device} runs the calibration on the GPU runtime instead ({@link DeepSeekV3GpuCalibration}: per layer wall,
+ * copy and compute, the projection against 10 minutes on one H100; {@code host} is HostOps, for a local check).
  * {@code --shape} changes {@link RandomDeepSeekV3.Shape#FULL} (e.g. {@code hidden=1024,experts=32,moeLayers=2}). The
  * calibration first warms the JIT on a tiny checkpoint of the same family beside DIR (generated there), so that the
  * timed run reads DIR once, cold if the caller dropped the page cache (bench/device/deepseek_v3_calibrate.sh does).
  */
 public final class DeepSeekV3CalibrateBench {
     /** The full model: 3 dense and 58 MoE layers. */
-    private static final int FULL_DENSE = 3, FULL_MOE = 58;
+    static final int FULL_DENSE = 3, FULL_MOE = 58;
     private static final double GOAL_SECONDS = 20 * 60;
     private static final String WARM_SHAPE = "hidden=256,moeLayers=1,heads=4,qLora=64,kvLora=64,rope=32,nope=32,v=32,"
             + "experts=16,groups=4,topkGroup=2,topK=4,moeInter=128,denseInter=256,vocab=512";
@@ -50,10 +53,18 @@ public final class DeepSeekV3CalibrateBench {
         Path dir = Path.of(args[0]);
         boolean generate = false;
         String overrides = "";
+        String device = null;
         int demos = 8, tokens = 2048;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--generate" -> generate = true;
+                case "--device" -> {
+                    device = args[++i];
+                    if (!device.equals("cuda") && !device.equals("host")) {
+                        System.err.println("--device " + device + ": cuda (cuda:0) or host (HostOps, for a local check)");
+                        System.exit(2);
+                    }
+                }
                 case "--shape" -> overrides = args[++i];
                 case "--demos" -> demos = Integer.parseInt(args[++i]);
                 case "--tokens" -> tokens = Integer.parseInt(args[++i]);
@@ -70,7 +81,19 @@ public final class DeepSeekV3CalibrateBench {
                     + " written back)%n", dir, shape, bytes / 1e9, s, bytes / 1e9 / s);
             return;
         }
-        warmUp(dir.resolveSibling(dir.getFileName() + "-warmup"));
+        Path warm = dir.resolveSibling(dir.getFileName() + "-warmup");
+        if (device != null) {
+            if (!Files.exists(warm)) RandomDeepSeekV3.write(warm, RandomDeepSeekV3.Shape.FULL.with(WARM_SHAPE), 7);
+            try {
+                DeepSeekV3GpuCalibration.run(device, dir, warm, demos, tokens, System.out);
+            } catch (io.moeprune.MoepruneException e) {
+                // No CUDA device or libraries, or the layer slots do not fit the device: one line.
+                System.err.println(e.getMessage());
+                System.exit(2);
+            }
+            return;
+        }
+        warmUp(warm);
         try (Model model = Models.open(dir)) {
             calibrate(model, demos, tokens);
         }
@@ -154,7 +177,7 @@ public final class DeepSeekV3CalibrateBench {
         return ids.stream().map(Arrays::toString).toList();
     }
 
-    private static List<int[]> randomDemos(int count, int tokens, int vocab, long seed) {
+    static List<int[]> randomDemos(int count, int tokens, int vocab, long seed) {
         Random r = new Random(seed);
         List<int[]> demos = new ArrayList<>();
         for (int i = 0; i < count; i++) demos.add(r.ints(tokens, 0, vocab).toArray());

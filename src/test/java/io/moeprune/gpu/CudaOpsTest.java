@@ -659,4 +659,33 @@ class CudaOpsTest {
         }
         gpu.synchronize();
     }
+    /**
+     * Timing marks (the timed GPU pass's copy and compute times): a 256 MiB upload from pinned memory on the copy stream
+     * takes a time that means a PCIe bandwidth (1 to 100 GB/s), and a kernel between two compute-stream marks takes
+     * some time.
+     */
+    @Test
+    void timingMarksMeasureACopyAndAKernel() {
+        long bytes = 256L << 20;
+        MemorySegment pinned = gpu.pinnedHost(bytes);
+        DeviceBuffer dst = gpu.alloc(bytes, "a timed upload");
+        try {
+            long from = gpu.timingMark(true);
+            gpu.uploadOnCopyStream(pinned, dst, 0);
+            long to = gpu.timingMark(true);
+            double seconds = gpu.elapsedSeconds(from, to);
+            double gbPerSecond = bytes / seconds / 1e9;
+            System.out.printf("%-58s %.2f GB/s%n", "timed 256 MiB upload from pinned memory", gbPerSecond);
+            assertTrue(gbPerSecond > 1 && gbPerSecond < 100, gbPerSecond + " GB/s");
+            gpu.synchronize();
+            long k0 = gpu.timingMark(false);
+            gpu.addScaled(dst, 0, dst, 0, bytes / 4, 1f);
+            long k1 = gpu.timingMark(false);
+            double kernel = gpu.elapsedSeconds(k0, k1);
+            assertTrue(kernel > 0 && kernel < 1, kernel + " s");
+        } finally {
+            gpu.free(dst);
+        }
+        gpu.synchronize();
+    }
 }

@@ -257,6 +257,22 @@ public final class CudaOps implements DeviceOps {
         }
     }
 
+    /** A timing event of its own (never pooled with the fences), destroyed when these ops close. */
+    @Override
+    public long timingMark(boolean copyStream) {
+        long event = rt.eventCreate(true);
+        allEvents.add(event);
+        rt.eventRecord(event, copyStream ? device.copyStream() : device.stream());
+        return event;
+    }
+
+    @Override
+    public double elapsedSeconds(long from, long to) {
+        rt.eventSynchronize(to);
+        rt.eventSynchronize(from);
+        return rt.elapsedMillis(from, to) / 1e3;
+    }
+
     @Override
     public long allocatedBytes() {
         return device.allocatedBytes();

@@ -62,6 +62,17 @@ public interface DeviceOps extends AutoCloseable {
     /** The host waits for {@code fence} (before refilling a staging buffer a copy still reads). */
     void hostWaits(long fence);
 
+    /**
+     * A timing mark after everything queued so far on the copy stream ({@code copyStream}) or the compute stream, for
+     * {@link #elapsedSeconds} (benchmarks: per-layer copy and compute times of asynchronous work). CudaOps records a
+     * timing CUDA event (fences use cheaper events without timing), kept until the ops close; HostOps, which runs
+     * everything at once, returns the host's clock.
+     */
+    long timingMark(boolean copyStream);
+
+    /** Seconds from mark {@code from} to mark {@code to} (waits until {@code to} has passed). */
+    double elapsedSeconds(long from, long to);
+
     /** Bytes held now and the most held at once. */
     long allocatedBytes();
 

@@ -118,6 +118,17 @@ public final class HostOps implements DeviceOps {
     public void hostWaits(long fence) {
     }
 
+    /** The host's clock: everything queued before has already run. */
+    @Override
+    public long timingMark(boolean copyStream) {
+        return System.nanoTime();
+    }
+
+    @Override
+    public double elapsedSeconds(long from, long to) {
+        return (to - from) / 1e9;
+    }
+
     @Override
     public synchronized long allocatedBytes() {
         return allocated;

@@ -37,6 +37,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final DeviceOps ops;
     private final long bound;
     private final List<LayerPlan> layers;
+    private boolean timed;
+    private List<LayerTimes> times = List.of();
 
     /**
      * @param bound the {@code --gpu-memory} bound of {@code ops} in bytes: what the run plans its memory in (less
@@ -49,6 +51,17 @@ public final class GpuLayerMajorPass implements PrefillPass {
         this.ops = ops;
         this.bound = bound;
         this.layers = LayerPlan.of(model);
+    }
+
+    /** Times each layer's copy and compute from now on ({@link #layerTimes}; benchmarks). */
+    public GpuLayerMajorPass timed() {
+        timed = true;
+        return this;
+    }
+
+    /** The last timed run's layers, in order (empty for an untimed run). */
+    public List<LayerTimes> layerTimes() {
+        return times;
     }
 
     @Override
@@ -78,8 +91,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
         MemoryPlan plan = plan(inUse, widths, firstRow[lengths.length], longest, hidden);
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
+        PassClock clock = new PassClock(ops, layers.size(), timed);
         try (HostTransfers io = new HostTransfers(ops);
-             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes());
+             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes(), clock);
              Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
@@ -92,11 +106,13 @@ public final class GpuLayerMajorPass implements PrefillPass {
                                 layer.index() * chunks.size() + i);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
+                    clock.layerQueued(layer.index());
                     stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
                 ops.synchronize();
                 requireFinite(flags, chunks, lengths);
+                times = clock.times(layers);
             }
             stream.close();   // the LM head takes the slots' place
             if (logits == LayerMajorPass.Logits.NONE) {

@@ -38,7 +38,9 @@ final class ResidentWeights implements AutoCloseable {
                 DeviceBuffer slot = ops.alloc(l.layout().bytes(), "layer " + l.index() + "'s weights");
                 slots.add(slot);
                 l.layout().stage(staging);
-                ops.upload(staging.asSlice(0, l.layout().bytes()), slot, 0);
+                for (SlotLayout.Region run : l.layout().uploads()) {   // the staged ranges only, as WeightStream
+                    ops.upload(staging.asSlice(run.offset(), run.bytes()), slot, run.offset());
+                }
                 ops.synchronize();   // the staging buffer is refilled next
                 l.layout().dequantize(ops, slot);
             }

@@ -176,6 +176,35 @@ final class SlotLayout {
         }
     }
 
+    /**
+     * The ranges of the slot the staging copy fills, adjacent ones merged (each to its region's aligned end): what is
+     * uploaded. The rest (the BF16 matrices that FP8 or MXFP4 weights are dequantised into) is written on the device,
+     * so it does not cross the bus: for DeepSeek-V3's FP8 experts that is two thirds of the slot.
+     */
+    List<Region> uploads() {
+        List<Region> written = writes.stream().map(Write::at)
+                .sorted(java.util.Comparator.comparingLong(Region::offset)).toList();
+        List<Region> runs = new ArrayList<>();
+        long from = -1, to = -1;
+        for (Region w : written) {
+            long end = (w.offset() + w.bytes() + ALIGN - 1) / ALIGN * ALIGN;
+            if (from >= 0 && w.offset() <= to) {
+                to = Math.max(to, end);
+                continue;
+            }
+            if (from >= 0) runs.add(new Region(from, to - from));
+            from = w.offset();
+            to = end;
+        }
+        if (from >= 0) runs.add(new Region(from, to - from));
+        return runs;
+    }
+
+    /** Bytes {@link #uploads} covers. */
+    long uploadBytes() {
+        return uploads().stream().mapToLong(Region::bytes).sum();
+    }
+
     /** Writes every region's bytes into {@code staging} (at least {@link #bytes} long) at the region's offset. */
     void stage(MemorySegment staging) {
         for (Write w : writes) w.fill().accept(staging.asSlice(w.at().offset(), w.at().bytes()));

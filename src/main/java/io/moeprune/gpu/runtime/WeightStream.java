@@ -29,6 +29,7 @@ final class WeightStream implements AutoCloseable {
     private final MemorySegment[] staging = new MemorySegment[2];
     private final long[] copied;
     private final long[] slotFree = new long[2];
+    private final PassClock clock;
     private final ExecutorService stager = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "moeprune-gpu-staging");
         t.setDaemon(true);
@@ -37,10 +38,14 @@ final class WeightStream implements AutoCloseable {
     /** The staging of the next layer to copy (l+1 at {@link #enter}(l)), or null. */
     private CompletableFuture<Void> staged;
 
-    /** Allocates the slots ({@code slotBytes} each: {@link #slotBytes}), queues layer 0's copy, stages layer 1. */
-    WeightStream(DeviceOps ops, List<LayerPlan> layers, long slotBytes) {
+    /**
+     * Allocates the slots ({@code slotBytes} each: {@link #slotBytes}), queues layer 0's copy, stages layer 1; the
+     * staging, copies and dequantisation are marked on {@code clock}.
+     */
+    WeightStream(DeviceOps ops, List<LayerPlan> layers, long slotBytes, PassClock clock) {
         this.ops = ops;
         this.layers = layers;
+        this.clock = clock;
         this.copied = new long[layers.size()];
         try {
             for (int s = 0; s < 2; s++) {
@@ -51,7 +56,7 @@ final class WeightStream implements AutoCloseable {
             close();
             throw e;
         }
-        layers.getFirst().layout().stage(staging[0]);
+        stage(0, staging[0]);
         queueCopy(0);
         if (layers.size() > 1) staged = stageInBackground(1);
     }
@@ -74,7 +79,9 @@ final class WeightStream implements AutoCloseable {
         }
         ops.computeWaits(copied[l]);
         DeviceBuffer slot = slots[l % 2];
+        clock.dequantQueued(l, false);
         layers.get(l).layout().dequantize(ops, slot);
+        clock.dequantQueued(l, true);
         if (l + 2 < layers.size()) {
             ops.hostWaits(copied[l]);   // layer l's copy has read staging[l % 2]
             staged = stageInBackground(l + 2);
@@ -89,8 +96,13 @@ final class WeightStream implements AutoCloseable {
 
     private CompletableFuture<Void> stageInBackground(int l) {
         MemorySegment into = staging[l % 2];
-        SlotLayout layout = layers.get(l).layout();
-        return CompletableFuture.runAsync(() -> layout.stage(into), stager);
+        return CompletableFuture.runAsync(() -> stage(l, into), stager);
+    }
+
+    private void stage(int l, MemorySegment into) {
+        long t0 = System.nanoTime();
+        layers.get(l).layout().stage(into);
+        clock.staged(l, System.nanoTime() - t0);
     }
 
     private void awaitStaging() {
@@ -106,7 +118,11 @@ final class WeightStream implements AutoCloseable {
 
     private void queueCopy(int l) {
         SlotLayout layout = layers.get(l).layout();
-        ops.uploadOnCopyStream(staging[l % 2].asSlice(0, layout.bytes()), slots[l % 2], 0);
+        clock.uploadQueued(l, false, layout.uploadBytes());
+        for (SlotLayout.Region run : layout.uploads()) {
+            ops.uploadOnCopyStream(staging[l % 2].asSlice(run.offset(), run.bytes()), slots[l % 2], run.offset());
+        }
+        clock.uploadQueued(l, true, layout.uploadBytes());
         copied[l] = ops.copyFence();
     }
 

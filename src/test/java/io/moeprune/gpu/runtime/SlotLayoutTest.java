@@ -39,7 +39,14 @@ class SlotLayoutTest {
             MemorySegment staging = ops.pinnedHost(layout.bytes());
             layout.stage(staging);
             DeviceBuffer slot = ops.alloc(layout.bytes(), "slot");
-            ops.uploadOnCopyStream(staging, slot, 0);
+            // Only the staged ranges cross (as WeightStream copies): the FP8 matrix's BF16 destination, from the end of
+            // the BF16 rows before it (2 · 9 rows · 160, aligned up to 3072) to the stacked region's aligned end, stays
+            // for the dequantisation to write.
+            for (SlotLayout.Region run : layout.uploads()) {
+                ops.uploadOnCopyStream(staging.asSlice(run.offset(), run.bytes()), slot, run.offset());
+            }
+            long fp8Destination = (2L * 139 * cols + SlotLayout.ALIGN - 1) / SlotLayout.ALIGN * SlotLayout.ALIGN - 3072;
+            assertEquals(layout.bytes() - fp8Destination, layout.uploadBytes());
             layout.dequantize(ops, slot);
 
             MemorySegment got = arena.allocate(slot.bytes());
