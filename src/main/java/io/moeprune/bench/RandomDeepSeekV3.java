@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -183,25 +182,12 @@ public final class RandomDeepSeekV3 {
     }
 
     private static long writeShard(Path file, List<Entry> entries, Patterns patterns) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        long offset = 0;
-        for (Entry e : entries) {
-            ObjectNode t = header.putObject(e.name());
-            t.put("dtype", e.dtype());
-            var shape = t.putArray("shape");
-            for (long d : e.shape()) shape.add(d);
-            t.putArray("data_offsets").add(offset).add(offset + e.bytes());
-            offset += e.bytes();
-        }
-        byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int pad = (8 - h.length % 8) % 8;
+        ByteBuffer head = SafetensorsHeader.of(entries.stream()
+                .map(e -> new SafetensorsHeader.Tensor(e.name(), e.dtype(), e.shape(), e.bytes())).toList());
+        long offset = entries.stream().mapToLong(Entry::bytes).sum();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer head = ByteBuffer.allocate(8 + h.length + pad).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(h.length + pad).put(h);
-            for (int i = 0; i < pad; i++) head.put((byte) ' ');
-            writeAll(ch, head.flip());
+            writeAll(ch, head);
             for (Entry e : entries) writeTensor(ch, e, patterns);
         }
         return offset;

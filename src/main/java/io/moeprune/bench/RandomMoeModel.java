@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -120,27 +119,11 @@ public final class RandomMoeModel {
     }
 
     private static void writeShard(Path file, List<Entry> entries, long[] rng) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        long offset = 0;
-        for (Entry e : entries) {
-            ObjectNode t = header.putObject(e.name);
-            t.put("dtype", "BF16");
-            var shape = t.putArray("shape");
-            for (long d : e.shape) shape.add(d);
-            var offs = t.putArray("data_offsets");
-            offs.add(offset);
-            offset += 2 * e.elements();
-            offs.add(offset);
-        }
-        byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int pad = (8 - h.length % 8) % 8;
+        ByteBuffer head = SafetensorsHeader.of(entries.stream()
+                .map(e -> new SafetensorsHeader.Tensor(e.name, "BF16", e.shape, 2 * e.elements())).toList());
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer head = ByteBuffer.allocate(8 + h.length + pad).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(h.length + pad).put(h);
-            for (int i = 0; i < pad; i++) head.put((byte) ' ');
-            ch.write(head.flip());
+            while (head.hasRemaining()) ch.write(head);
             ByteBuffer buf = ByteBuffer.allocateDirect(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
             short one = (short) (Float.floatToIntBits(1f) >>> 16);
             for (Entry e : entries) {
