@@ -32,14 +32,14 @@ final class ResidentWeights implements AutoCloseable {
 
     ResidentWeights(DeviceOps ops, Model model, List<LayerPlan> layers, HostTransfers io, long bound) {
         this.ops = ops;
-        MemorySegment staging = ops.pinnedHost(WeightStream.slotBytes(layers));
+        MemorySegment staging = ops.pinnedHost(WeightStream.stagingBytes(layers));
         try {
             for (LayerPlan l : layers) {
                 DeviceBuffer slot = ops.alloc(l.layout().bytes(), "layer " + l.index() + "'s weights");
                 slots.add(slot);
                 l.layout().stage(staging);
-                for (SlotLayout.Region run : l.layout().uploads()) {   // the staged ranges only, as WeightStream
-                    ops.upload(staging.asSlice(run.offset(), run.bytes()), slot, run.offset());
+                for (SlotLayout.Upload run : l.layout().packedUploads()) {   // the staged ranges only, as WeightStream
+                    ops.upload(staging.asSlice(run.stagingOffset(), run.bytes()), slot, run.slotOffset());
                 }
                 ops.synchronize();   // the staging buffer is refilled next
                 l.layout().dequantize(ops, slot);

@@ -200,14 +200,44 @@ final class SlotLayout {
         return runs;
     }
 
-    /** Bytes {@link #uploads} covers. */
+    /** Bytes {@link #uploads} covers: the size of the packed staging copy ({@link #stage}). */
     long uploadBytes() {
         return uploads().stream().mapToLong(Region::bytes).sum();
     }
 
-    /** Writes every region's bytes into {@code staging} (at least {@link #bytes} long) at the region's offset. */
+    /**
+     * One run of {@link #uploads} in the packed staging copy: {@code bytes} from {@code stagingOffset} of the staging
+     * buffer go to {@code slotOffset} of the slot.
+     */
+    record Upload(long stagingOffset, long slotOffset, long bytes) {
+    }
+
+    /** {@link #uploads} with where each run lies in the packed staging copy (runs end to end, in slot order). */
+    List<Upload> packedUploads() {
+        List<Upload> packed = new ArrayList<>();
+        long at = 0;
+        for (Region run : uploads()) {
+            packed.add(new Upload(at, run.offset(), run.bytes()));
+            at += run.bytes();
+        }
+        return packed;
+    }
+
+    /**
+     * Writes every region's bytes into {@code staging} (at least {@link #uploadBytes} long), packed: the runs of
+     * {@link #packedUploads} end to end, so a layer's pinned staging holds only what crosses the bus (for DeepSeek-V3's
+     * FP8 experts a third of the slot).
+     */
     void stage(MemorySegment staging) {
-        for (Write w : writes) w.fill().accept(staging.asSlice(w.at().offset(), w.at().bytes()));
+        List<Upload> runs = packedUploads();
+        long[] starts = runs.stream().mapToLong(Upload::slotOffset).toArray();
+        for (Write w : writes) {
+            int i = Arrays.binarySearch(starts, w.at().offset());
+            if (i < 0) i = -i - 2;   // the run that starts before the region holds it
+            Upload run = runs.get(i);
+            long at = run.stagingOffset() + w.at().offset() - run.slotOffset();
+            w.fill().accept(staging.asSlice(at, w.at().bytes()));
+        }
     }
 
     /** Queues the dequantisations (FP8, MXFP4) of the slot holding this layout (after its copy has landed). */

@@ -50,7 +50,7 @@ final class WeightStream implements AutoCloseable {
         try {
             for (int s = 0; s < 2; s++) {
                 slots[s] = ops.alloc(slotBytes, "layer weights (slot " + (s + 1) + " of 2)");
-                staging[s] = ops.pinnedHost(slotBytes);
+                staging[s] = ops.pinnedHost(stagingBytes(layers));
             }
         } catch (RuntimeException e) {
             close();
@@ -59,6 +59,11 @@ final class WeightStream implements AutoCloseable {
         stage(0, staging[0]);
         queueCopy(0);
         if (layers.size() > 1) staged = stageInBackground(1);
+    }
+
+    /** Bytes a pinned staging buffer needs: the largest layer's packed uploads. */
+    static long stagingBytes(List<LayerPlan> layers) {
+        return Math.max(SlotLayout.ALIGN, layers.stream().mapToLong(l -> l.layout().uploadBytes()).max().orElse(0));
     }
 
     /** Bytes a slot needs: the largest layer's layout. */
@@ -119,8 +124,9 @@ final class WeightStream implements AutoCloseable {
     private void queueCopy(int l) {
         SlotLayout layout = layers.get(l).layout();
         clock.uploadQueued(l, false, layout.uploadBytes());
-        for (SlotLayout.Region run : layout.uploads()) {
-            ops.uploadOnCopyStream(staging[l % 2].asSlice(run.offset(), run.bytes()), slots[l % 2], run.offset());
+        for (SlotLayout.Upload run : layout.packedUploads()) {
+            ops.uploadOnCopyStream(staging[l % 2].asSlice(run.stagingOffset(), run.bytes()), slots[l % 2],
+                    run.slotOffset());
         }
         clock.uploadQueued(l, true, layout.uploadBytes());
         copied[l] = ops.copyFence();

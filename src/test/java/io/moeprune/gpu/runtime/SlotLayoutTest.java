@@ -36,14 +36,14 @@ class SlotLayoutTest {
             SlotLayout.Region stacked = layout.bf16(f32, f16, bf16, fp8);
             SlotLayout.Region vector = layout.f32(norm);
             SlotLayout.Region router = layout.f32(f16);
-            MemorySegment staging = ops.pinnedHost(layout.bytes());
+            MemorySegment staging = ops.pinnedHost(layout.uploadBytes());
             layout.stage(staging);
             DeviceBuffer slot = ops.alloc(layout.bytes(), "slot");
             // Only the staged ranges cross (as WeightStream copies): the FP8 matrix's BF16 destination, from the end of
             // the BF16 rows before it (2 · 9 rows · 160, aligned up to 3072) to the stacked region's aligned end, stays
             // for the dequantisation to write.
-            for (SlotLayout.Region run : layout.uploads()) {
-                ops.uploadOnCopyStream(staging.asSlice(run.offset(), run.bytes()), slot, run.offset());
+            for (SlotLayout.Upload run : layout.packedUploads()) {
+                ops.uploadOnCopyStream(staging.asSlice(run.stagingOffset(), run.bytes()), slot, run.slotOffset());
             }
             long fp8Destination = (2L * 139 * cols + SlotLayout.ALIGN - 1) / SlotLayout.ALIGN * SlotLayout.ALIGN - 3072;
             assertEquals(layout.bytes() - fp8Destination, layout.uploadBytes());
@@ -85,10 +85,12 @@ class SlotLayoutTest {
 
             SlotLayout layout = new SlotLayout();
             SlotLayout.Region a = layout.mxfp4(mx, order), b = layout.bf16Transposed(inputMajor, order);
-            MemorySegment staging = ops.pinnedHost(layout.bytes());
+            MemorySegment staging = ops.pinnedHost(layout.uploadBytes());
             layout.stage(staging);
             DeviceBuffer slot = ops.alloc(layout.bytes(), "slot");
-            ops.uploadOnCopyStream(staging, slot, 0);
+            for (SlotLayout.Upload run : layout.packedUploads()) {
+                ops.uploadOnCopyStream(staging.asSlice(run.stagingOffset(), run.bytes()), slot, run.slotOffset());
+            }
             layout.dequantize(ops, slot);
             MemorySegment got = arena.allocate(slot.bytes());
             ops.download(slot, 0, got);
