@@ -1,0 +1,158 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.gpu.DeviceBuffer;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Where the batched path's padded problems read and write: reads inside the inputs, writes only into the problem's
+ * own rows or its scratch slot, and the copy-out taking exactly the live rows; then the layout run on HostOps (one
+ * product per placement at the padded count, the copy-out in Java) against {@link HostOps#groupedLinear}.
+ */
+class BatchedLayoutTest {
+    private static final int IN = 48, OUT = 40;
+
+    /** Uneven rows, 0.5x-1.5x of 24, a few experts empty (the first and the last among them). */
+    private static int[] unevenRows(Random r, int experts) {
+        int[] rows = new int[experts];
+        for (int e = 0; e < experts; e++) rows[e] = e % 7 == 0 || e == experts - 1 ? 0 : 12 + r.nextInt(25);
+        return rows;
+    }
+
+    /** Row offsets of back-to-back problems in expert order. */
+    private static long[] starts(int[] rows) {
+        long[] s = new long[rows.length];
+        for (int e = 1; e < rows.length; e++) s[e] = s[e - 1] + rows[e - 1];
+        return s;
+    }
+
+    @Test
+    void paddedProblemsReadInsideTheInputsAndWriteOnlyTheirOwnRows() {
+        int[] rows = unevenRows(new Random(3), 40);
+        rows[38] = 5;   // the last non-empty problem is short: its padded read must move back
+        long[] start = starts(rows);
+        long x0 = 1L << 20, y0 = 1L << 40, rowBytes = 2L * IN;
+        long[] x = new long[rows.length], y = new long[rows.length];
+        long total = 0;
+        for (int e = 0; e < rows.length; e++) {
+            x[e] = x0 + start[e] * rowBytes;
+            y[e] = y0 + 4L * start[e] * OUT;
+            total += rows[e];
+        }
+        ExpertBuckets plan = ExpertBuckets.of(rows);
+        BatchedLayout layout = BatchedLayout.of(plan, rows, IN, x, y);
+        assertEquals(0, layout.alone().length);
+        long live = 0;
+        for (int r : rows) if (r > 0) live++;
+        assertEquals(live, layout.placed());
+        boolean[] slotTaken = new boolean[(int) layout.scratchRows()];
+        int copyIndex = 0;
+        for (BatchedLayout.Call call : layout.calls()) {
+            for (BatchedLayout.Placement pl : call.problems()) {
+                int p = pl.problem(), padded = call.rows();
+                assertTrue(pl.x() >= x0 && pl.x() + padded * rowBytes <= x0 + total * rowBytes,
+                        "problem " + p + " reads outside the inputs");
+                assertTrue(pl.x() <= x[p] && x[p] + rows[p] * rowBytes <= pl.x() + padded * rowBytes,
+                        "problem " + p + "'s own rows are among those it reads");
+                assertEquals(rows[p] == padded, pl.direct(), "problem " + p);
+                if (pl.direct()) {
+                    assertEquals(y[p], pl.y());
+                    assertEquals(x[p], pl.x());
+                    continue;
+                }
+                for (long s = pl.scratchRow(); s < pl.scratchRow() + padded; s++) {
+                    assertTrue(!slotTaken[(int) s], "scratch row " + s + " written twice");
+                    slotTaken[(int) s] = true;
+                }
+                BatchedLayout.Copy copy = layout.copies().get(copyIndex++);
+                assertEquals(p, copy.problem());
+                assertEquals(rows[p], copy.rows());
+                assertEquals(y[p], copy.y());
+                // the live rows start where the problem's first own input row is among the rows it read
+                assertEquals(pl.scratchRow() + (x[p] - pl.x()) / rowBytes, copy.scratchRow());
+            }
+        }
+        assertEquals(layout.copies().size(), copyIndex);
+        for (boolean taken : slotTaken) assertTrue(taken);
+    }
+
+    @Test
+    void inputsNotBackToBackLeavePaddedProblemsAlone() {
+        int[] rows = {16, 5, 16, 7};
+        long[] x = {0, 1 << 20, 2 << 20, 3 << 20}, y = {0, 1 << 21, 2 << 21, 3 << 21};
+        BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows, 0.0), rows, IN, x, y);
+        assertArrayEquals(new int[]{1, 3}, layout.alone());
+        assertEquals(2, layout.placed());
+        assertEquals(0, layout.scratchRows());
+    }
+
+    @Test
+    void fewerInputRowsThanOnePaddedProblemRunAlone() {
+        int[] rows = {3, 0, 2};
+        long[] x = {0, 2L * 3 * IN, 2L * 3 * IN}, y = {0, 4L * 3 * OUT, 4L * 3 * OUT};
+        BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, x, y);
+        assertArrayEquals(new int[]{0, 2}, layout.alone());
+        assertEquals(0, layout.placed());
+    }
+
+    @Test
+    void theLayoutRunOnHostOpsGivesTheGroupedProducts() {
+        Random r = new Random(11);
+        int experts = 24;
+        int[] rows = unevenRows(r, experts);
+        long[] start = starts(rows);
+        long total = start[experts - 1] + rows[experts - 1];
+        try (HostOps ops = new HostOps(1L << 30); Arena a = Arena.ofConfined()) {
+            DeviceBuffer w = ops.alloc(2L * experts * OUT * IN, "w"), x = ops.alloc(2L * total * IN, "x");
+            DeviceBuffer expected = ops.alloc(4L * total * OUT, "expected"), y = ops.alloc(4L * total * OUT, "y");
+            fillBf16(ops, w, r, (long) experts * OUT * IN, a);
+            fillBf16(ops, x, r, total * IN, a);
+            long[] wp = new long[experts], xp = new long[experts], ep = new long[experts], yp = new long[experts];
+            for (int e = 0; e < experts; e++) {
+                wp[e] = w.address() + 2L * e * OUT * IN;
+                xp[e] = x.address() + 2L * start[e] * IN;
+                ep[e] = expected.address() + 4L * start[e] * OUT;
+                yp[e] = y.address() + 4L * start[e] * OUT;
+            }
+            ops.groupedLinear(rows, OUT, IN, wp, xp, ep);
+
+            BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, xp, yp);
+            DeviceBuffer scratch = ops.alloc(Math.max(4, 4L * layout.scratchRows() * OUT), "scratch");
+            for (BatchedLayout.Call call : layout.calls()) {
+                for (BatchedLayout.Placement pl : call.problems()) {
+                    long to = pl.direct() ? pl.y() : scratch.address() + 4L * pl.scratchRow() * OUT;
+                    ops.linear(call.rows(), OUT, IN, new DeviceBuffer(wp[pl.problem()], 2L * OUT * IN), 0,
+                            new DeviceBuffer(pl.x(), 2L * call.rows() * IN), 0,
+                            new DeviceBuffer(to, 4L * call.rows() * OUT), 0, OUT, false);
+                }
+            }
+            for (BatchedLayout.Copy c : layout.copies()) {
+                MemorySegment rowsOut = a.allocate(4L * c.rows() * OUT);
+                ops.download(scratch, 4L * c.scratchRow() * OUT, rowsOut);
+                ops.upload(rowsOut, y, c.y() - y.address());
+            }
+            assertArrayEquals(floats(ops, expected, total * OUT, a), floats(ops, y, total * OUT, a));
+        }
+    }
+
+    private static void fillBf16(HostOps ops, DeviceBuffer b, Random r, long count, Arena a) {
+        MemorySegment s = a.allocate(2 * count);
+        for (long i = 0; i < count; i++) s.setAtIndex(JAVA_SHORT, i, HostOps.toBf16Bits((float) r.nextGaussian()));
+        ops.upload(s, b, 0);
+    }
+
+    private static float[] floats(HostOps ops, DeviceBuffer b, long count, Arena a) {
+        MemorySegment s = a.allocate(4 * count);
+        ops.download(b, 0, s);
+        return s.toArray(JAVA_FLOAT);
+    }
+}
