@@ -354,6 +354,7 @@ public final class CudaOps implements DeviceOps {
         int count = 0;
         for (int r : rows) if (r > 0) count++;
         if (count == 0) return;
+        lastGroupedPath = "";
         boolean done = switch (groupedPath) {
             case PER_EXPERT -> false;
             case BATCHED -> batched(rows, out, in, w, x, y);
@@ -479,7 +480,10 @@ public final class CudaOps implements DeviceOps {
         if (layout.scratchRows() > 0) {
             batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
                     "the batched experts' padded outputs");
-            if (batchedScratch == null) return false;
+            if (batchedScratch == null) {
+                lastGroupedPath = "batched: its scratch beyond the memory bound";   // named by the fallback that runs
+                return false;
+            }
         }
         long scratchBase = batchedScratch == null ? 0 : batchedScratch.address();
         // One upload: each call's W, x, y pointer arrays, then the copy-out table (scratch rows, outputs, counts).
@@ -546,7 +550,8 @@ public final class CudaOps implements DeviceOps {
     /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
     private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
         for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y);
-        lastGroupedPath = "one product per expert";
+        lastGroupedPath = lastGroupedPath.startsWith("batched: ") ? "one product per expert (" + lastGroupedPath + ")"
+                : "one product per expert";
         after("groupedLinear (one product per problem)");
     }
 
