@@ -1,9 +1,9 @@
 package io.moeprune.gpu.ops;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * Where each padded problem of the batched experts' products reads and writes ({@link ExpertBuckets}). A problem of
@@ -13,17 +13,20 @@ import java.util.List;
  *       lie back to back (the pass's gathered rows in expert order), the extra rows are the next experts' inputs;
  *       a problem whose P rows would run past the last input row reads from P rows before that end instead
  *       (its live rows then start {@code lead} rows into its output). Nothing is copied on the way in.</li>
- *   <li>Outputs: the extra rows would land on the next expert's rows, which another problem of the same call writes
- *       at the same time; so a padded problem writes into an F32 scratch (P rows a problem, one after another) and
- *       one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly P writes its own
- *       rows directly.</li>
+ *   <li>Outputs: the extra rows land on the next experts' rows. A padded problem writes its output directly when
+ *       every one of those rows is written again after its call (by a later call, a larger bucket; by the
+ *       copy-out; or by a product of its own at the end); otherwise (another problem of the same call would write
+ *       them at the same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one
+ *       after another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly
+ *       P writes its own rows directly: with even rows nothing is copied.</li>
  * </ul>
  * Problems that cannot be placed (inputs not back to back, or fewer input rows in all than P) are {@link #alone}:
- * the caller runs them one product each.
+ * the caller runs them one product each. The order is the calls' (ascending P), then the copy-out, then the
+ * products alone.
  *
  * @param calls       the batched calls, one a bucket that has problems placed
  * @param copies      the live rows to copy from the scratch into the problems' outputs
- * @param alone       problems run one product each
+ * @param alone       problems run one product each, after the calls and the copy-out
  * @param scratchRows the scratch's rows (F32, {@code out} wide)
  */
 public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, long scratchRows) {
@@ -54,13 +57,50 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
         copies = List.copyOf(copies);
     }
 
+    /** How a problem runs. */
+    private enum Kind { DIRECT, SCRATCH, ALONE }
+
     /**
      * The placements of {@code plan}'s problems: rows[p] rows each, inputs {@code x[p]} (BF16 rows of {@code in})
      * and outputs {@code y[p]} (F32 rows of {@code out}) as device addresses.
      */
-    public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, long[] x, long[] y) {
+    public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y) {
         long rowBytes = 2L * in;
-        long[] span = backToBack(rows, x, rowBytes);
+        int[] order = IntStream.range(0, rows.length).filter(p -> rows[p] > 0).boxed()
+                .sorted(Comparator.comparingLong(p -> x[p])).mapToInt(Integer::intValue).toArray();
+        boolean inputsBackToBack = backToBack(order, rows, x, rowBytes);
+        boolean outputsBackToBack = inputsBackToBack && backToBack(order, rows, y, 4L * out);
+        long first = order.length == 0 ? 0 : x[order[0]];
+        long end = order.length == 0 ? 0 : x[order[order.length - 1]] + rows[order[order.length - 1]] * rowBytes;
+        int[] launch = new int[rows.length], padded = new int[rows.length];
+        for (int b = 0; b < plan.buckets().size(); b++) {
+            for (int p : plan.buckets().get(b).problems()) {
+                launch[p] = b;
+                padded[p] = plan.buckets().get(b).rows();
+            }
+        }
+        // From the last input backwards: whether a padded problem may write directly depends on the ones after it.
+        Kind[] kind = new Kind[rows.length];
+        long[] from = new long[rows.length];
+        for (int i = order.length - 1; i >= 0; i--) {
+            int p = order[i];
+            from[p] = x[p];
+            if (rows[p] == padded[p]) {
+                kind[p] = Kind.DIRECT;
+                continue;
+            }
+            if (!inputsBackToBack) {
+                kind[p] = Kind.ALONE;
+                continue;
+            }
+            if (from[p] + padded[p] * rowBytes > end) from[p] = end - padded[p] * rowBytes;
+            if (from[p] < first) kind[p] = Kind.ALONE;
+            else if (from[p] == x[p] && outputsBackToBack && overwrittenLater(i, order, rows, padded, launch, kind)) {
+                kind[p] = Kind.DIRECT;
+            } else {
+                kind[p] = Kind.SCRATCH;
+            }
+        }
         List<Call> calls = new ArrayList<>();
         List<Copy> copies = new ArrayList<>();
         List<Integer> alone = new ArrayList<>();
@@ -68,43 +108,44 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
         for (ExpertBuckets.Bucket b : plan.buckets()) {
             List<Placement> placed = new ArrayList<>();
             for (int p : b.problems()) {
-                int padded = b.rows();
-                if (rows[p] == padded) {
-                    placed.add(new Placement(p, x[p], y[p], -1));
-                    continue;
+                switch (kind[p]) {
+                    case ALONE -> alone.add(p);
+                    case DIRECT -> placed.add(new Placement(p, x[p], y[p], -1));
+                    case SCRATCH -> {
+                        placed.add(new Placement(p, from[p], y[p], scratch));
+                        copies.add(new Copy(p, scratch + (x[p] - from[p]) / rowBytes, rows[p], y[p]));
+                        scratch += b.rows();
+                    }
                 }
-                if (span == null) {
-                    alone.add(p);
-                    continue;
-                }
-                long from = x[p];
-                if (from + padded * rowBytes > span[1]) from = span[1] - padded * rowBytes;
-                if (from < span[0]) {
-                    alone.add(p);
-                    continue;
-                }
-                long lead = (x[p] - from) / rowBytes;
-                placed.add(new Placement(p, from, y[p], scratch));
-                copies.add(new Copy(p, scratch + lead, rows[p], y[p]));
-                scratch += padded;
             }
             if (!placed.isEmpty()) calls.add(new Call(b.rows(), placed));
         }
+        alone.sort(null);
         return new BatchedLayout(calls, copies, alone.stream().mapToInt(Integer::intValue).toArray(), scratch);
     }
 
-    /** [first, end) of the inputs when the non-empty problems' rows lie back to back in some order, else null. */
-    private static long[] backToBack(int[] rows, long[] x, long rowBytes) {
-        Integer[] live = java.util.stream.IntStream.range(0, rows.length).filter(p -> rows[p] > 0).boxed()
-                .toArray(Integer[]::new);
-        if (live.length == 0) return null;
-        Arrays.sort(live, Comparator.comparingLong(p -> x[p]));
-        long end = x[live[0]];
-        for (int p : live) {
-            if (x[p] != end) return null;
-            end += rows[p] * rowBytes;
+    /**
+     * Whether the rows problem {@code order[i]} would write beyond its own all belong to problems whose rows are
+     * written after its call: by a later call (a larger bucket), by the copy-out, or one product each at the end.
+     * Then it writes its output directly, padding and all, and those later writes put the right rows back.
+     */
+    private static boolean overwrittenLater(int i, int[] order, int[] rows, int[] padded, int[] launch, Kind[] kind) {
+        int p = order[i];
+        long left = padded[p] - rows[p];
+        for (int j = i + 1; j < order.length && left > 0; j++) {
+            int q = order[j];
+            if (kind[q] == Kind.DIRECT && launch[q] <= launch[p]) return false;
+            left -= rows[q];
         }
-        return new long[]{x[live[0]], end};
+        return left <= 0;
+    }
+
+    /** Whether the problems' rows (of {@code rowBytes}) lie back to back at {@code at} in {@code order}. */
+    private static boolean backToBack(int[] order, int[] rows, long[] at, long rowBytes) {
+        for (int i = 1; i < order.length; i++) {
+            if (at[order[i]] != at[order[i - 1]] + rows[order[i - 1]] * rowBytes) return false;
+        }
+        return true;
     }
 
     /** The problems the batched calls cover. */
