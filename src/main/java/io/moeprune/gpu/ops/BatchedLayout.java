@@ -65,6 +65,16 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
      * and outputs {@code y[p]} (F32 rows of {@code out}) as device addresses.
      */
     public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y) {
+        return of(plan, rows, in, out, x, y, Long.MAX_VALUE);
+    }
+
+    /**
+     * The same with at most {@code maxScratchRows} scratch rows (what the memory bound leaves): the padded problems
+     * that would need more run alone (their rows are written after the calls, so the direct writers' padding
+     * over them stays correct).
+     */
+    public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y,
+                                   long maxScratchRows) {
         long rowBytes = 2L * in;
         int[] order = IntStream.range(0, rows.length).filter(p -> rows[p] > 0).boxed()
                 .sorted(Comparator.comparingLong(p -> x[p])).mapToInt(Integer::intValue).toArray();
@@ -112,6 +122,10 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
                     case ALONE -> alone.add(p);
                     case DIRECT -> placed.add(new Placement(p, x[p], y[p], -1));
                     case SCRATCH -> {
+                        if (scratch + b.rows() > maxScratchRows) {
+                            alone.add(p);
+                            continue;
+                        }
                         placed.add(new Placement(p, from[p], y[p], scratch));
                         copies.add(new Copy(p, scratch + (x[p] - from[p]) / rowBytes, rows[p], y[p]));
                         scratch += b.rows();

@@ -480,7 +480,11 @@ public final class CudaOps implements DeviceOps {
             return false;
         }
         ExpertBuckets plan = ExpertBuckets.of(rows);
-        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y);
+        // The scratch takes what the memory bound leaves (the pass's plan took its share first); the padded problems
+        // beyond it run one product each.
+        long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
+        long free = device.limitBytes() - device.allocatedBytes() + held - 256;
+        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out));
         if (layout.scratchRows() > 0) {
             batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
                     "the batched experts' padded outputs");

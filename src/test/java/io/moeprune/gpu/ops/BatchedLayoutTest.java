@@ -88,6 +88,27 @@ class BatchedLayoutTest {
     }
 
     @Test
+    void aSmallerScratchLeavesTheProblemsBeyondItAlone() {
+        int[] rows = unevenRows(new Random(5), 30);
+        long[] start = starts(rows);
+        long[] x = new long[rows.length], y = new long[rows.length];
+        for (int e = 0; e < rows.length; e++) {
+            x[e] = 2L * IN * start[e];
+            y[e] = 4L * OUT * start[e];
+        }
+        ExpertBuckets plan = ExpertBuckets.of(rows);
+        BatchedLayout whole = BatchedLayout.of(plan, rows, IN, OUT, x, y);
+        BatchedLayout half = BatchedLayout.of(plan, rows, IN, OUT, x, y, whole.scratchRows() / 2);
+        assertTrue(half.scratchRows() <= whole.scratchRows() / 2);
+        assertTrue(half.alone().length > 0);
+        assertEquals(whole.placed(), half.placed() + half.alone().length);
+        assertEquals(whole.copies().size(), half.copies().size() + half.alone().length);
+        BatchedLayout none = BatchedLayout.of(plan, rows, IN, OUT, x, y, 0);
+        assertEquals(0, none.scratchRows());
+        assertEquals(whole.copies().size(), none.alone().length);
+    }
+
+    @Test
     void inputsNotBackToBackLeavePaddedProblemsAlone() {
         int[] rows = {16, 5, 16, 7};
         long[] x = {0, 1 << 20, 2 << 20, 3 << 20}, y = {0, 1 << 21, 2 << 21, 3 << 21};
@@ -115,11 +136,12 @@ class BatchedLayoutTest {
             int experts = 4 + r.nextInt(30);
             int[] rows = unevenRows(r, experts);
             if (seed % 4 == 1) for (int e = 0; e < experts; e++) rows[e] = rows[e] / 6;   // few rows: granularity 8
-            runLayoutOnHostOps(r, rows);
+            // every third draw with a scratch smaller than the layout wants (the memory bound's share)
+            runLayoutOnHostOps(r, rows, seed % 3 == 2 ? r.nextInt(40) : Long.MAX_VALUE);
         }
     }
 
-    private static void runLayoutOnHostOps(Random r, int[] rows) {
+    private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows) {
         int experts = rows.length;
         long[] start = starts(rows);
         long total = Math.max(1, start[experts - 1] + rows[experts - 1]);
@@ -137,7 +159,8 @@ class BatchedLayoutTest {
             }
             ops.groupedLinear(rows, OUT, IN, wp, xp, ep);
 
-            BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, OUT, xp, yp);
+            BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, OUT, xp, yp, maxScratchRows);
+            assertTrue(layout.scratchRows() <= maxScratchRows);
             DeviceBuffer scratch = ops.alloc(Math.max(4, 4L * layout.scratchRows() * OUT), "scratch");
             for (BatchedLayout.Call call : layout.calls()) {
                 // A call's problems run at once on the GPU: here the last first, the order in which a padded row
