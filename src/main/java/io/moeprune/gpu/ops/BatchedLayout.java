@@ -15,10 +15,11 @@ import java.util.stream.IntStream;
  *       (its live rows then start {@code lead} rows into its output). Nothing is copied on the way in.</li>
  *   <li>Outputs: the extra rows land on the next experts' rows. A padded problem writes its output directly when
  *       every one of those rows is written again after its call (by a later call, a larger bucket; by the
- *       copy-out; or by a product of its own at the end); otherwise (another problem of the same call would write
- *       them at the same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one
- *       after another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly
- *       P writes its own rows directly: with even rows nothing is copied.</li>
+ *       copy-out; or by a product of its own at the end), or else, shifted back P − r rows, when the rows before
+ *       its own all belong to later calls; otherwise (another problem of the same call would write them at the
+ *       same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one after
+ *       another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly P
+ *       writes its own rows directly: with even rows nothing is copied.</li>
  * </ul>
  * Problems that cannot be placed (inputs not back to back, or fewer input rows in all than P) are {@link #alone}:
  * the caller runs them one product each. The order is the calls' (ascending P), then the copy-out, then the
@@ -32,8 +33,8 @@ import java.util.stream.IntStream;
 public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, long scratchRows) {
 
     /**
-     * One problem in a batched call: it reads P rows from {@code x} and writes P rows to its own output {@code y}
-     * (when {@code scratchRow} is −1) or to the scratch from row {@code scratchRow}.
+     * One problem in a batched call: it reads P rows from {@code x} and writes P rows to {@code y} (its output, or
+     * the padding rows before it; when {@code scratchRow} is −1) or to the scratch from row {@code scratchRow}.
      */
     public record Placement(int problem, long x, long y, long scratchRow) {
         public boolean direct() {
@@ -89,13 +90,16 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
                 padded[p] = plan.buckets().get(b).rows();
             }
         }
-        // From the last input backwards: whether a padded problem may write directly depends on the ones after it.
+        // From the last input backwards: whether a padded problem may write directly depends on the ones after it
+        // (its padding forward over them), or only on the calls of the ones before it (its padding backward).
         Kind[] kind = new Kind[rows.length];
-        long[] from = new long[rows.length];
+        long[] from = new long[rows.length], to = new long[rows.length];
         for (int i = order.length - 1; i >= 0; i--) {
             int p = order[i];
             from[p] = x[p];
-            if (rows[p] == padded[p]) {
+            to[p] = y[p];
+            long pad = padded[p] - rows[p];
+            if (pad == 0) {
                 kind[p] = Kind.DIRECT;
                 continue;
             }
@@ -103,12 +107,17 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
                 kind[p] = Kind.ALONE;
                 continue;
             }
-            if (from[p] + padded[p] * rowBytes > end) from[p] = end - padded[p] * rowBytes;
-            if (from[p] < first) kind[p] = Kind.ALONE;
-            else if (from[p] == x[p] && outputsBackToBack && overwrittenLater(i, order, rows, padded, launch, kind)) {
+            boolean forward = x[p] + padded[p] * rowBytes <= end, backward = x[p] - pad * rowBytes >= first;
+            kind[p] = Kind.SCRATCH;
+            if (forward && outputsBackToBack && overwrittenLater(i, order, rows, padded, launch, kind)) {
                 kind[p] = Kind.DIRECT;
-            } else {
-                kind[p] = Kind.SCRATCH;
+            } else if (backward && outputsBackToBack && earlierInLaterCalls(i, order, rows, pad, launch)) {
+                kind[p] = Kind.DIRECT;
+                from[p] = x[p] - pad * rowBytes;
+                to[p] = y[p] - pad * 4L * out;
+            } else if (!forward) {
+                from[p] = end - padded[p] * rowBytes;   // read from the end backwards; the live rows lead
+                if (from[p] < first) kind[p] = Kind.ALONE;
             }
         }
         List<Call> calls = new ArrayList<>();
@@ -120,7 +129,7 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
             for (int p : b.problems()) {
                 switch (kind[p]) {
                     case ALONE -> alone.add(p);
-                    case DIRECT -> placed.add(new Placement(p, x[p], y[p], -1));
+                    case DIRECT -> placed.add(new Placement(p, from[p], to[p], -1));
                     case SCRATCH -> {
                         if (scratch + b.rows() > maxScratchRows) {
                             alone.add(p);
@@ -150,6 +159,20 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
             int q = order[j];
             if (kind[q] == Kind.DIRECT && launch[q] <= launch[p]) return false;
             left -= rows[q];
+        }
+        return left <= 0;
+    }
+
+    /**
+     * Whether the {@code pad} rows before problem {@code order[i]}'s own all belong to problems of later calls (which
+     * write their rows after it, whatever way they run): then it may write its padding backward over them.
+     */
+    private static boolean earlierInLaterCalls(int i, int[] order, int[] rows, long pad, int[] launch) {
+        int p = order[i];
+        long left = pad;
+        for (int j = i - 1; j >= 0 && left > 0; j--) {
+            if (launch[order[j]] <= launch[p]) return false;
+            left -= rows[order[j]];
         }
         return left <= 0;
     }

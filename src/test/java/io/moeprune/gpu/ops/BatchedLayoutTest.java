@@ -55,7 +55,7 @@ class BatchedLayoutTest {
         for (int r : rows) if (r > 0) live++;
         assertEquals(live, layout.placed());
         boolean[] slotTaken = new boolean[(int) layout.scratchRows()];
-        int copyIndex = 0, directPadded = 0;
+        int copyIndex = 0, directPadded = 0, directBack = 0;
         for (BatchedLayout.Call call : layout.calls()) {
             for (BatchedLayout.Placement pl : call.problems()) {
                 int p = pl.problem(), padded = call.rows();
@@ -64,9 +64,12 @@ class BatchedLayoutTest {
                 assertTrue(pl.x() <= x[p] && x[p] + rows[p] * rowBytes <= pl.x() + padded * rowBytes,
                         "problem " + p + "'s own rows are among those it reads");
                 if (pl.direct()) {
-                    assertEquals(y[p], pl.y());
-                    assertEquals(x[p], pl.x());
+                    // as is, or shifted back by its padding (the same rows in and out)
+                    long back = (x[p] - pl.x()) / rowBytes;
+                    assertTrue(back == 0 || back == padded - rows[p], "problem " + p + " shifted " + back);
+                    assertEquals(y[p] - 4L * OUT * back, pl.y());
                     if (rows[p] < padded) directPadded++;
+                    if (back > 0) directBack++;
                     continue;
                 }
                 for (long s = pl.scratchRow(); s < pl.scratchRow() + padded; s++) {
@@ -84,7 +87,8 @@ class BatchedLayoutTest {
         assertEquals(layout.copies().size(), copyIndex);
         for (boolean taken : slotTaken) assertTrue(taken);
         // both kinds of padded problems: written directly (their extra rows written again later) and copied out
-        assertTrue(directPadded > 0 && copyIndex > 0, directPadded + " padded written directly, " + copyIndex + " copied");
+        assertTrue(directBack > 0 && directPadded > directBack && copyIndex > 0,
+                directPadded + " padded written directly (" + directBack + " backward), " + copyIndex + " copied");
     }
 
     @Test
@@ -129,19 +133,26 @@ class BatchedLayoutTest {
 
     @Test
     void theLayoutRunOnHostOpsGivesTheGroupedProducts() {
-        // Many row draws: the calls in order at their padded counts, then the copy-out, then the products alone;
-        // a padded row written over a neighbour's and not written again would show as that neighbour's wrong row.
+        // Many row draws, each call's problems in both orders: a padded row written over a neighbour's and not
+        // written again would show as that neighbour's wrong row.
         for (int seed = 0; seed < 40; seed++) {
             Random r = new Random(seed);
             int experts = 4 + r.nextInt(30);
             int[] rows = unevenRows(r, experts);
             if (seed % 4 == 1) for (int e = 0; e < experts; e++) rows[e] = rows[e] / 6;   // few rows: granularity 8
             // every third draw with a scratch smaller than the layout wants (the memory bound's share)
-            runLayoutOnHostOps(r, rows, seed % 3 == 2 ? r.nextInt(40) : Long.MAX_VALUE);
+            long maxScratch = seed % 3 == 2 ? r.nextInt(40) : Long.MAX_VALUE;
+            runLayoutOnHostOps(new Random(seed), rows, maxScratch, false);
+            runLayoutOnHostOps(new Random(seed), rows, maxScratch, true);
         }
     }
 
-    private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows) {
+    /**
+     * The layout run on HostOps: the calls in order at their padded counts, each call's problems in order or
+     * {@code reversed} (on the GPU they run at once: padding written forward over a problem of the same call stays
+     * when they run last first, backward when first first), then the copy-out, then the products alone.
+     */
+    private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows, boolean reversed) {
         int experts = rows.length;
         long[] start = starts(rows);
         long total = Math.max(1, start[experts - 1] + rows[experts - 1]);
@@ -163,9 +174,7 @@ class BatchedLayoutTest {
             assertTrue(layout.scratchRows() <= maxScratchRows);
             DeviceBuffer scratch = ops.alloc(Math.max(4, 4L * layout.scratchRows() * OUT), "scratch");
             for (BatchedLayout.Call call : layout.calls()) {
-                // A call's problems run at once on the GPU: here the last first, the order in which a padded row
-                // written over the next problem's rows in the same call would stay.
-                for (BatchedLayout.Placement pl : call.problems().reversed()) {
+                for (BatchedLayout.Placement pl : reversed ? call.problems().reversed() : call.problems()) {
                     long to = pl.direct() ? pl.y() : scratch.address() + 4L * pl.scratchRow() * OUT;
                     ops.linear(call.rows(), OUT, IN, new DeviceBuffer(wp[pl.problem()], 2L * OUT * IN), 0,
                             new DeviceBuffer(pl.x(), 2L * call.rows() * IN), 0,
