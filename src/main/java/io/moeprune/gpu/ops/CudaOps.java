@@ -383,8 +383,10 @@ public final class CudaOps implements DeviceOps {
             pointerScratch = null;
             pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the experts' products' pointer arrays");
         }
-        try (Arena a = Arena.ofConfined()) {
-            device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
+        if (values.length > 0) {
+            try (Arena a = Arena.ofConfined()) {
+                device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
+            }
         }
         return pointerScratch.address();
     }
