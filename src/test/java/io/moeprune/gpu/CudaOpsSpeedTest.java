@@ -91,10 +91,16 @@ class CudaOpsSpeedTest {
                 even(random.experts(), randomRows), peak);
         grouped("random 1.9B down", random.experts(), random.hidden(), random.moeIntermediate(),
                 even(random.experts(), randomRows), peak);
-        grouped("Qwen3-30B-A3B gate+up uneven", 128, 1536, 2048, uneven(128, 128), peak);
-        grouped("Qwen3-30B-A3B gate+up uneven", 128, 1536, 2048, uneven(128, 1024), peak);
-        // the down product's outputs are wider than its inputs: where the padded rows' copy-out weighs most
-        grouped("Qwen3-30B-A3B down uneven", 128, 2048, 768, uneven(128, 1024), peak);
+        // Uneven rows, the batched path with and without its early calls (fewer rows copied out, more calls); the
+        // down product's outputs are wider than its inputs: where the copy-out weighs most.
+        for (boolean early : new boolean[]{true, false}) {
+            ops.batchedEarlyCalls(early);
+            String calls = early ? "" : " one call a bucket";
+            grouped("Qwen3-30B-A3B gate+up uneven" + calls, 128, 1536, 2048, uneven(128, 128), peak);
+            grouped("Qwen3-30B-A3B gate+up uneven" + calls, 128, 1536, 2048, uneven(128, 1024), peak);
+            grouped("Qwen3-30B-A3B down uneven" + calls, 128, 2048, 768, uneven(128, 1024), peak);
+        }
+        ops.batchedEarlyCalls(true);
 
         // prefill attention, 8 sequences of 2048 tokens: 32 heads of 128 with 4 kv heads (GQA as Qwen3-30B-A3B), and
         // DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128); each on the warp kernel and on tensor cores.

@@ -16,8 +16,9 @@ import java.util.stream.IntStream;
  *   <li>Outputs: the extra rows land on the next experts' rows. A padded problem writes its output directly when
  *       every one of those rows is written again after its call (by a later call, a larger bucket; by the
  *       copy-out; or by a product of its own at the end), or else, shifted back P − r rows, when the rows before
- *       its own all belong to later calls; otherwise (another problem of the same call would write them at the
- *       same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one after
+ *       its own all belong to later calls, or else from an early call of its bucket (one before all the buckets'
+ *       own calls) when that puts it before the neighbours it pads over; otherwise (another problem of the same
+ *       call would write them at the same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one after
  *       another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly P
  *       writes its own rows directly: with even rows nothing is copied.</li>
  * </ul>
@@ -25,7 +26,7 @@ import java.util.stream.IntStream;
  * the caller runs them one product each. The order is the calls' (ascending P), then the copy-out, then the
  * products alone.
  *
- * @param calls       the batched calls, one a bucket that has problems placed
+ * @param calls       the batched calls in launch order: each bucket's early call, then each bucket's own
  * @param copies      the live rows to copy from the scratch into the problems' outputs
  * @param alone       problems run one product each, after the calls and the copy-out
  * @param scratchRows the scratch's rows (F32, {@code out} wide)
@@ -66,16 +67,16 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
      * and outputs {@code y[p]} (F32 rows of {@code out}) as device addresses.
      */
     public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y) {
-        return of(plan, rows, in, out, x, y, Long.MAX_VALUE);
+        return of(plan, rows, in, out, x, y, Long.MAX_VALUE, true);
     }
 
     /**
      * The same with at most {@code maxScratchRows} scratch rows (what the memory bound leaves): the padded problems
      * that would need more run alone (their rows are written after the calls, so the direct writers' padding
-     * over them stays correct).
+     * over them stays correct); without {@code earlyCalls}, one call per bucket (fewer, fuller calls, more copied).
      */
     public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y,
-                                   long maxScratchRows) {
+                                   long maxScratchRows, boolean earlyCalls) {
         long rowBytes = 2L * in;
         int[] order = IntStream.range(0, rows.length).filter(p -> rows[p] > 0).boxed()
                 .sorted(Comparator.comparingLong(p -> x[p])).mapToInt(Integer::intValue).toArray();
@@ -83,13 +84,17 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
         boolean outputsBackToBack = inputsBackToBack && backToBack(order, rows, y, 4L * out);
         long first = order.length == 0 ? 0 : x[order[0]];
         long end = order.length == 0 ? 0 : x[order[order.length - 1]] + rows[order[order.length - 1]] * rowBytes;
-        int[] launch = new int[rows.length], padded = new int[rows.length];
-        for (int b = 0; b < plan.buckets().size(); b++) {
+        // Launch order: an early call per bucket (problems moved ahead of all others, below), then the bucket's own.
+        int buckets = plan.buckets().size();
+        int[] launch = new int[rows.length], padded = new int[rows.length], bucket = new int[rows.length];
+        for (int b = 0; b < buckets; b++) {
             for (int p : plan.buckets().get(b).problems()) {
-                launch[p] = b;
+                bucket[p] = b;
+                launch[p] = buckets + b;
                 padded[p] = plan.buckets().get(b).rows();
             }
         }
+        boolean[] writtenOverBackward = new boolean[rows.length];
         // From the last input backwards: whether a padded problem may write directly depends on the ones after it
         // (its padding forward over them), or only on the calls of the ones before it (its padding backward).
         Kind[] kind = new Kind[rows.length];
@@ -115,6 +120,12 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
                 kind[p] = Kind.DIRECT;
                 from[p] = x[p] - pad * rowBytes;
                 to[p] = y[p] - pad * 4L * out;
+                for (int j = i - 1, left = (int) pad; j >= 0 && left > 0; left -= rows[order[j]], j--) {
+                    writtenOverBackward[order[j]] = true;   // must keep its late call: it rewrites these rows
+                }
+            } else if (earlyCalls && forward && outputsBackToBack && !writtenOverBackward[p]
+                    && earlyOverwrittenLater(i, order, rows, padded, launch, bucket, kind)) {
+                kind[p] = Kind.DIRECT;   // moved to its bucket's early call, before the neighbours it pads over
             } else if (!forward) {
                 from[p] = end - padded[p] * rowBytes;   // read from the end backwards; the live rows lead
                 if (from[p] < first) kind[p] = Kind.ALONE;
@@ -124,9 +135,11 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
         List<Copy> copies = new ArrayList<>();
         List<Integer> alone = new ArrayList<>();
         long scratch = 0;
-        for (ExpertBuckets.Bucket b : plan.buckets()) {
+        for (int call = 0; call < 2 * buckets; call++) {
+            ExpertBuckets.Bucket b = plan.buckets().get(call % buckets);
             List<Placement> placed = new ArrayList<>();
             for (int p : b.problems()) {
+                if (launch[p] != call) continue;
                 switch (kind[p]) {
                     case ALONE -> alone.add(p);
                     case DIRECT -> placed.add(new Placement(p, from[p], to[p], -1));
@@ -161,6 +174,16 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
             left -= rows[q];
         }
         return left <= 0;
+    }
+
+    /** {@link #overwrittenLater} with problem {@code order[i]} in its bucket's early call; if not, it stays late. */
+    private static boolean earlyOverwrittenLater(int i, int[] order, int[] rows, int[] padded, int[] launch,
+                                                 int[] bucket, Kind[] kind) {
+        int p = order[i], late = launch[p];
+        launch[p] = bucket[p];
+        if (overwrittenLater(i, order, rows, padded, launch, kind)) return true;
+        launch[p] = late;
+        return false;
     }
 
     /**

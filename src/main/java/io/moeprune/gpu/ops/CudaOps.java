@@ -84,6 +84,11 @@ public final class CudaOps implements DeviceOps {
     /** What the last {@link #groupedLinear} ran (see {@link #groupedPath()}). */
     private String lastGroupedPath = "not run yet";
     private DeviceBuffer groupedBf16Scratch, batchedScratch;
+    /**
+     * Whether the batched path may give a bucket an early call ({@link BatchedLayout}): fewer rows copied out, up to
+     * twice the calls, each with fewer experts ({@code -Dmoeprune.batchedEarlyCalls=false}: one call a bucket).
+     */
+    private boolean batchedEarlyCalls = !"false".equals(System.getProperty("moeprune.batchedEarlyCalls"));
 
     /**
      * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
@@ -366,6 +371,11 @@ public final class CudaOps implements DeviceOps {
         if (!done) perProblemLinear(rows, out, in, w, x, y);
     }
 
+    /** Allows or forbids the batched path's early calls (the speed table compares them). */
+    public void batchedEarlyCalls(boolean on) {
+        batchedEarlyCalls = on;
+    }
+
     /** Forces how {@link #groupedLinear} runs (benchmarks and tests compare the paths). */
     public void groupedPath(GroupedPath path) {
         groupedPath = path;
@@ -486,7 +496,8 @@ public final class CudaOps implements DeviceOps {
         // beyond it run one product each.
         long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
         long free = device.limitBytes() - device.allocatedBytes() + held - 256;
-        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out));
+        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out),
+                batchedEarlyCalls);
         if (layout.scratchRows() > 0) {
             batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
                     "the batched experts' padded outputs");
@@ -548,7 +559,8 @@ public final class CudaOps implements DeviceOps {
         }
         int alone = layout.alone().length;
         for (BatchedLayout.Call call : refused) alone += call.problems().size();
-        lastGroupedPath = "cuBLAS batched: " + plan.launches() + " calls, rows padded to " + plan.granularity()
+        lastGroupedPath = "cuBLAS batched: " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
+                + (copies > 0 ? ", " + copies + " copied out" : "")
                 + (alone > 0 ? ", " + alone + " experts one product each" : "");
         after("groupedLinear (batched)");
         return true;
@@ -581,7 +593,8 @@ public final class CudaOps implements DeviceOps {
     }
 
     /**
-     * What the last {@link #groupedLinear} ran: "cuBLAS batched: N calls, rows padded to G", "cuBLAS grouped",
+     * What the last {@link #groupedLinear} ran: "cuBLAS batched: N calls, rows padded to G[, C copied out]",
+     * "cuBLAS grouped",
      * "cuBLAS grouped, BF16 outputs", "one product per expert", or "not run yet".
      */
     public String groupedPath() {

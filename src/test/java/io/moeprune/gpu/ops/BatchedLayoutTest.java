@@ -102,14 +102,31 @@ class BatchedLayoutTest {
         }
         ExpertBuckets plan = ExpertBuckets.of(rows);
         BatchedLayout whole = BatchedLayout.of(plan, rows, IN, OUT, x, y);
-        BatchedLayout half = BatchedLayout.of(plan, rows, IN, OUT, x, y, whole.scratchRows() / 2);
+        BatchedLayout half = BatchedLayout.of(plan, rows, IN, OUT, x, y, whole.scratchRows() / 2, true);
         assertTrue(half.scratchRows() <= whole.scratchRows() / 2);
         assertTrue(half.alone().length > 0);
         assertEquals(whole.placed(), half.placed() + half.alone().length);
         assertEquals(whole.copies().size(), half.copies().size() + half.alone().length);
-        BatchedLayout none = BatchedLayout.of(plan, rows, IN, OUT, x, y, 0);
+        BatchedLayout none = BatchedLayout.of(plan, rows, IN, OUT, x, y, 0, true);
         assertEquals(0, none.scratchRows());
         assertEquals(whole.copies().size(), none.alone().length);
+    }
+
+    @Test
+    void earlyCallsCopyFewerRowsInAtMostTwiceTheCalls() {
+        int[] rows = unevenRows(new Random(9), 64);
+        long[] start = starts(rows);
+        long[] x = new long[rows.length], y = new long[rows.length];
+        for (int e = 0; e < rows.length; e++) {
+            x[e] = 2L * IN * start[e];
+            y[e] = 4L * OUT * start[e];
+        }
+        ExpertBuckets plan = ExpertBuckets.of(rows);
+        BatchedLayout early = BatchedLayout.of(plan, rows, IN, OUT, x, y, Long.MAX_VALUE, true);
+        BatchedLayout late = BatchedLayout.of(plan, rows, IN, OUT, x, y, Long.MAX_VALUE, false);
+        assertEquals(plan.launches(), late.calls().size());
+        assertTrue(early.calls().size() > late.calls().size() && early.calls().size() <= 2 * plan.launches());
+        assertTrue(early.scratchRows() < late.scratchRows(), early.scratchRows() + " vs " + late.scratchRows());
     }
 
     @Test
@@ -142,8 +159,9 @@ class BatchedLayoutTest {
             if (seed % 4 == 1) for (int e = 0; e < experts; e++) rows[e] = rows[e] / 6;   // few rows: granularity 8
             // every third draw with a scratch smaller than the layout wants (the memory bound's share)
             long maxScratch = seed % 3 == 2 ? r.nextInt(40) : Long.MAX_VALUE;
-            runLayoutOnHostOps(new Random(seed), rows, maxScratch, false);
-            runLayoutOnHostOps(new Random(seed), rows, maxScratch, true);
+            boolean earlyCalls = seed % 5 != 4;
+            runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, false);
+            runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, true);
         }
     }
 
@@ -152,7 +170,8 @@ class BatchedLayoutTest {
      * {@code reversed} (on the GPU they run at once: padding written forward over a problem of the same call stays
      * when they run last first, backward when first first), then the copy-out, then the products alone.
      */
-    private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows, boolean reversed) {
+    private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows, boolean earlyCalls,
+                                           boolean reversed) {
         int experts = rows.length;
         long[] start = starts(rows);
         long total = Math.max(1, start[experts - 1] + rows[experts - 1]);
@@ -170,7 +189,8 @@ class BatchedLayoutTest {
             }
             ops.groupedLinear(rows, OUT, IN, wp, xp, ep);
 
-            BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, OUT, xp, yp, maxScratchRows);
+            BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, OUT, xp, yp, maxScratchRows,
+                    earlyCalls);
             assertTrue(layout.scratchRows() <= maxScratchRows);
             DeviceBuffer scratch = ops.alloc(Math.max(4, 4L * layout.scratchRows() * OUT), "scratch");
             for (BatchedLayout.Call call : layout.calls()) {
