@@ -12,7 +12,7 @@ import java.util.stream.IntStream;
  *   <li>Inputs: a padded row's product is thrown away, so it may read any valid memory. When the problems' inputs
  *       lie back to back (the pass's gathered rows in expert order), the extra rows are the next experts' inputs;
  *       a problem whose P rows would run past the last input row reads from P rows before that end instead
- *       (its live rows then start {@code lead} rows into its output). Nothing is copied on the way in.</li>
+ *       (its live rows then start that many rows into its P output rows). Nothing is copied on the way in.</li>
  *   <li>Outputs: the extra rows land on the next experts' rows. A padded problem writes its output directly when
  *       every one of those rows is written again after its call (by a later call, a larger bucket; by the
  *       copy-out; or by a product of its own at the end), or else, shifted back P − r rows, when the rows before
