@@ -387,6 +387,28 @@ extern "C" __global__ void gather_rows(const float* src, const int* index, bf16_
     }
 }
 
+// The batched experts' products' live rows out of their padded F32 scratch (CudaOps.groupedLinear, BatchedLayout):
+// copy c = first + blockIdx.y moves table[2*copies + c] rows from scratch row table[c] to the address
+// table[copies + c]; rows of width floats. One launch for all the problems; four floats at a time when aligned.
+// Four floats moved as one 16-byte access (no vector_types.h under NVRTC: alignas is plain C++).
+struct alignas(16) quad { float v[4]; };
+
+extern "C" __global__ void copy_rows_out(const float* scratch, const long long* table, int copies, int first,
+                                         int width) {
+    int c = first + blockIdx.y;
+    if (c >= copies) return;
+    const float* src = scratch + table[c] * (long long) width;
+    float* dst = (float*) table[copies + c];
+    long long n = table[2 * copies + c] * (long long) width;
+    if (width % 4 == 0 && ((unsigned long long) dst & 15) == 0 && ((unsigned long long) src & 15) == 0) {
+        const quad* s4 = (const quad*) src;
+        quad* d4 = (quad*) dst;
+        GRID_STRIDE(i, n / 4) d4[i] = s4[i];
+    } else {
+        GRID_STRIDE(i, n) dst[i] = src[i];
+    }
+}
+
 // Slot order s = 0..k-1 and unfused float arithmetic, as HostOps: deterministic and bit-exact.
 extern "C" __global__ void combine_slots(const float* expertRows, const int* slotRow, const float* weight, float* out,
                                          int n, int k, int width) {

@@ -1,5 +1,6 @@
 package io.moeprune.gpu;
 
+import io.moeprune.bench.RandomMoeModel;
 import io.moeprune.gpu.cuda.Cudart;
 import io.moeprune.gpu.ops.CudaOps;
 import org.junit.jupiter.api.AfterAll;
@@ -14,8 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The speed table of the GPU operations, timed with CUDA events on the compute stream (the median of 5 runs after
  * one warm-up): cuBLAS's BF16 product at 8192³ (the reference for issue 22's "60 % of the cuBLAS BF16 peak measured
- * in the same run"), the grouped experts of Qwen3-30B-A3B (128 × [768, 2048], 128 rows each) and DeepSeek-V3
- * (256 × [2048, 7168], 128 rows each), and prefill attention over 8 sequences of 2048 tokens (32 heads of 128 with 4
+ * in the same run"), the experts' products on each path of {@link CudaOps.GroupedPath} (Qwen3-30B-A3B's
+ * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
+ * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention over 8 sequences of 2048 tokens (32 heads of 128 with 4
  * kv heads; DeepSeek-V3's 128 heads of qk 192, v 128) on the warp kernel and on tensor cores.
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
@@ -24,7 +26,7 @@ class CudaOpsSpeedTest {
 
     @BeforeAll
     static void open() {
-        ops = new CudaOps(GpuTestSupport.openOrSkip(24L << 30));
+        ops = new CudaOps(GpuTestSupport.openOrSkip(40L << 30));
     }
 
     @AfterAll
@@ -56,7 +58,7 @@ class CudaOpsSpeedTest {
 
     private static void row(String what, double ms, double flops, double peakTflops) {
         double tflops = flops / ms / 1e9;
-        System.out.printf("%-62s %9.3f ms %8.1f TFLOP/s%s%n", what, ms, tflops,
+        System.out.printf("%-118s %9.3f ms %8.1f TFLOP/s%s%n", what, ms, tflops,
                 peakTflops > 0 ? String.format(" (%.0f %% of the 8192³ product)", 100 * tflops / peakTflops) : "");
     }
 
@@ -75,15 +77,30 @@ class CudaOpsSpeedTest {
         ops.free(x);
         ops.free(y);
 
-        grouped("grouped experts Qwen3-30B-A3B: 128 x [768, 2048], 128 rows", 128, 768, 2048, 128, peak);
-        grouped("grouped experts Qwen3-30B-A3B down: 128 x [2048, 768], 128 rows", 128, 2048, 768, 128, peak);
-        grouped("grouped experts DeepSeek-V3: 256 x [2048, 7168], 128 rows", 256, 2048, 7168, 128, peak);
-        // The same with BF16 outputs widened after one grouped call (the path cuBLAS 13.0 accepts).
-        ops.groupedBf16Outputs(true);
-        grouped("grouped experts Qwen3-30B-A3B: 128 x [768, 2048], 128 rows", 128, 768, 2048, 128, peak);
-        grouped("grouped experts Qwen3-30B-A3B down: 128 x [2048, 768], 128 rows", 128, 2048, 768, 128, peak);
-        grouped("grouped experts DeepSeek-V3: 256 x [2048, 7168], 128 rows", 256, 2048, 7168, 128, peak);
-        ops.groupedBf16Outputs(Boolean.getBoolean("moeprune.groupedBf16Outputs"));
+        // The experts' products on every path: Qwen3-30B-A3B's [gate | up] and down, DeepSeek-V3's [gate | up], the
+        // random 1.9 B benchmark model's (bench RuntimeBench --generate) at a 16384-token chunk, and uneven rows.
+        grouped("Qwen3-30B-A3B gate+up", 128, 1536, 2048, even(128, 128), peak);
+        grouped("Qwen3-30B-A3B gate+up", 128, 1536, 2048, even(128, 1024), peak);
+        grouped("Qwen3-30B-A3B down", 128, 2048, 768, even(128, 128), peak);
+        grouped("Qwen3-30B-A3B down", 128, 2048, 768, even(128, 1024), peak);
+        grouped("DeepSeek-V3 gate+up", 256, 4096, 7168, even(256, 128), peak);
+        grouped("DeepSeek-V3 gate+up", 256, 4096, 7168, even(256, 512), peak);
+        RandomMoeModel.Shape random = RandomMoeModel.Shape.DEFAULT;
+        int randomRows = 16384 * random.topK() / random.experts();
+        grouped("random 1.9B gate+up", random.experts(), 2 * random.moeIntermediate(), random.hidden(),
+                even(random.experts(), randomRows), peak);
+        grouped("random 1.9B down", random.experts(), random.hidden(), random.moeIntermediate(),
+                even(random.experts(), randomRows), peak);
+        // Uneven rows, the batched path with and without its early calls (fewer rows copied out, more calls); the
+        // down product's outputs are wider than its inputs: where the copy-out weighs most.
+        for (boolean early : new boolean[]{true, false}) {
+            ops.batchedEarlyCalls(early);
+            String calls = early ? "" : " one call a bucket";
+            grouped("Qwen3-30B-A3B gate+up uneven" + calls, 128, 1536, 2048, uneven(128, 128), peak);
+            grouped("Qwen3-30B-A3B gate+up uneven" + calls, 128, 1536, 2048, uneven(128, 1024), peak);
+            grouped("Qwen3-30B-A3B down uneven" + calls, 128, 2048, 768, uneven(128, 1024), peak);
+        }
+        ops.batchedEarlyCalls(true);
 
         // prefill attention, 8 sequences of 2048 tokens: 32 heads of 128 with 4 kv heads (GQA as Qwen3-30B-A3B), and
         // DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128); each on the warp kernel and on tensor cores.
@@ -123,24 +140,57 @@ class CudaOpsSpeedTest {
         }
     }
 
-    private static void grouped(String what, int experts, int out, int in, int rows, double peak) {
+    private static int[] even(int experts, int rows) {
+        int[] n = new int[experts];
+        java.util.Arrays.fill(n, rows);
+        return n;
+    }
+
+    /** Rows drawn from 0.5x-1.5x of {@code mean}, every 16th expert empty (fixed seed). */
+    private static int[] uneven(int experts, int mean) {
+        java.util.Random r = new java.util.Random(22);
+        int[] n = new int[experts];
+        for (int e = 0; e < experts; e++) n[e] = e % 16 == 7 ? 0 : mean / 2 + r.nextInt(mean + 1);
+        return n;
+    }
+
+    /**
+     * The experts' products of one shape on each path (batched, grouped, grouped with BF16 outputs, one per expert),
+     * one {@code grouped ...} line each: TFLOP/s count the useful rows only, the path is what ran.
+     */
+    private static void grouped(String what, int experts, int out, int in, int[] rows, double peak) {
+        long total = 0;
+        int most = 0;
+        for (int r : rows) {
+            total += r;
+            most = Math.max(most, r);
+        }
         DeviceBuffer w = ops.alloc(2L * experts * out * in, "expert weights"),
-                x = ops.alloc(2L * experts * rows * in, "expert inputs"),
-                y = ops.alloc(4L * experts * rows * out, "expert outputs");
+                x = ops.alloc(2L * total * in, "expert inputs"),
+                y = ops.alloc(4L * total * out, "expert outputs");
         ops.zero(w, 0, w.bytes());
         ops.zero(x, 0, x.bytes());
-        int[] n = new int[experts];
         long[] wp = new long[experts], xp = new long[experts], yp = new long[experts];
-        for (int e = 0; e < experts; e++) {
-            n[e] = rows;
+        for (int e = 0, start = 0; e < experts; start += rows[e], e++) {
             wp[e] = w.address() + 2L * e * out * in;
-            xp[e] = x.address() + 2L * e * rows * in;
-            yp[e] = y.address() + 4L * e * rows * out;
+            xp[e] = x.address() + 2L * start * in;
+            yp[e] = y.address() + 4L * start * out;
         }
-        double ms = millis(() -> ops.groupedLinear(n, out, in, wp, xp, yp));
-        row(what + " (" + ops.groupedPath() + ")", ms, 2.0 * experts * rows * out * in, peak);
-        ops.free(w);
-        ops.free(x);
-        ops.free(y);
+        String label = "grouped experts " + what + ": " + experts + " x [" + out + ", " + in + "], "
+                + (most * (long) experts == total ? most + " rows" : total / experts + " rows on average");
+        try {
+            for (CudaOps.GroupedPath path : new CudaOps.GroupedPath[]{CudaOps.GroupedPath.BATCHED,
+                    CudaOps.GroupedPath.GROUPED, CudaOps.GroupedPath.GROUPED_BF16, CudaOps.GroupedPath.PER_EXPERT}) {
+                ops.groupedPath(path);
+                double ms = millis(() -> ops.groupedLinear(rows, out, in, wp, xp, yp));
+                row(label + " [" + path.switchName() + ": " + ops.groupedPath() + "]", ms, 2.0 * total * out * in,
+                        peak);
+            }
+        } finally {
+            ops.groupedPath(CudaOps.GroupedPath.AUTO);
+            ops.free(w);
+            ops.free(x);
+            ops.free(y);
+        }
     }
 }

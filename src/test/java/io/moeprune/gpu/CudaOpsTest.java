@@ -82,6 +82,15 @@ class CudaOpsTest {
         }
     }
 
+    /** Poisons a GPU output again (0x7F bytes, as {@link #output}) before another run into it. */
+    private static void poison(DeviceBuffer b, long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment poison = a.allocate(bytes);
+            poison.fill((byte) 0x7F);
+            gpu.upload(poison, b, 0);
+        }
+    }
+
     private Pair f32(float[] values) {
         try (Arena a = Arena.ofConfined()) {
             return input(a.allocateFrom(JAVA_FLOAT, values));
@@ -255,7 +264,8 @@ class CudaOpsTest {
     void groupedLinearMatchesEachProblem() {
         // {experts, out, in, most rows}: Qwen3-30B-A3B's up/down shapes and DeepSeek-V3's, with few rows (the host
         // reference is slow), and many small problems with up to 300 rows
-        int[][] shapes = {{32, 768, 2048, 12}, {16, 2048, 768, 12}, {6, 256, 7168, 40}, {128, 64, 96, 300}};
+        int[][] shapes = {{32, 768, 2048, 12}, {16, 2048, 768, 12}, {6, 256, 7168, 40}, {128, 64, 96, 300},
+                {24, 128, 256, 200}};
         for (int[] s : shapes) {
             int experts = s[0], out = s[1], in = s[2];
             Random r = random();
@@ -274,14 +284,17 @@ class CudaOpsTest {
                 hp[2][e] = y.host().address() + 4L * row * out;
             }
             host.groupedLinear(rows, out, in, hp[0], hp[1], hp[2]);
-            // F32 outputs (or one product per expert), then BF16 outputs widened (2^-9 relative each).
-            for (boolean bf16Outputs : new boolean[]{false, true}) {
-                gpu.groupedBf16Outputs(bf16Outputs);
+            // Every path, outputs poisoned again before each; BF16 outputs widened are 2^-9 relative each.
+            for (CudaOps.GroupedPath path : CudaOps.GroupedPath.values()) {
+                poison(y.gpu(), 4L * total * out);
+                gpu.groupedPath(path);
                 gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
+                String ran = gpu.groupedPath();
                 assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows, "
-                        + gpu.groupedPath() + ")", y, (long) total * out, bf16Outputs ? 4e-3 : 1e-4);
+                        + path.switchName() + ": " + ran + ")", y, (long) total * out,
+                        ran.contains("BF16") ? 4e-3 : 1e-4);
             }
-            gpu.groupedBf16Outputs(false);
+            gpu.groupedPath(CudaOps.GroupedPath.AUTO);
         }
     }
 

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The CUDA bindings on a real device: memory and copies, an NVRTC kernel, cuBLAS products (plain, strided batched,
- * grouped) against the same products on the CPU from the same BF16 inputs, and the {@code --gpu-memory} bound.
+ * batched, grouped) against the same products on the CPU from the same BF16 inputs, and the {@code --gpu-memory} bound.
  */
 class GpuBasicsTest {
     private static GpuDevice gpu;
@@ -91,6 +91,43 @@ class GpuBasicsTest {
             gpu.free(dw);
             gpu.free(dx);
             gpu.free(dy);
+        }
+    }
+
+    @Test
+    void batchedLinearMatchesEachExpertAlone() {
+        int experts = 4, rows = 24, out = 256, in = 384;
+        DeviceBuffer dw = gpu.alloc(2L * experts * out * in, "w"), dx = gpu.alloc(2L * experts * rows * in, "x"),
+                dy = gpu.alloc(4L * experts * rows * out, "y"), ptrs = gpu.alloc(3L * 8 * experts, "pointers");
+        try (Arena a = Arena.ofConfined()) {
+            short[] w = randomBf16(experts * out * in, 30), x = randomBf16(experts * rows * in, 31);
+            gpu.upload(a.allocateFrom(JAVA_SHORT, w), dw, 0, gpu.stream());
+            gpu.upload(a.allocateFrom(JAVA_SHORT, x), dx, 0, gpu.stream());
+            MemorySegment p = a.allocate(JAVA_LONG, 3L * experts);
+            for (int e = 0; e < experts; e++) {
+                p.setAtIndex(JAVA_LONG, e, dw.address() + 2L * e * out * in);
+                p.setAtIndex(JAVA_LONG, experts + e, dx.address() + 2L * e * rows * in);
+                p.setAtIndex(JAVA_LONG, 2L * experts + e, dy.address() + 4L * e * rows * out);
+            }
+            gpu.upload(p, ptrs, 0, gpu.stream());
+            boolean batched = gpu.cublas().batchedLinear(gpu.blas(), experts, rows, out, in, ptrs.address(),
+                    Cublas.R_16BF, ptrs.address() + 8L * experts, Cublas.R_16BF, ptrs.address() + 16L * experts,
+                    Cublas.R_32F);
+            System.out.println("cuBLAS batched BF16→F32 products supported: " + batched);
+            assertTrue(batched, "cublasGemmBatchedEx refused BF16 inputs with F32 outputs");
+            MemorySegment back = a.allocate(JAVA_FLOAT, (long) experts * rows * out);
+            gpu.download(dy, 0, back, gpu.stream());
+            gpu.synchronize();
+            float[] all = back.toArray(JAVA_FLOAT);
+            for (int e = 0; e < experts; e++) {
+                short[] we = java.util.Arrays.copyOfRange(w, e * out * in, (e + 1) * out * in);
+                short[] xe = java.util.Arrays.copyOfRange(x, e * rows * in, (e + 1) * rows * in);
+                float[] ye = java.util.Arrays.copyOfRange(all, e * rows * out, (e + 1) * rows * out);
+                double err = GpuTestSupport.relativeError(ye, cpuLinear(we, xe, rows, out, in));
+                assertTrue(err < 1e-5, "expert " + e + " relative error " + err);
+            }
+        } finally {
+            for (DeviceBuffer b : new DeviceBuffer[]{dw, dx, dy, ptrs}) gpu.free(b);
         }
     }
 

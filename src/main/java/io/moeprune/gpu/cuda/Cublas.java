@@ -27,7 +27,7 @@ public final class Cublas {
 
     private final NativeLibrary lib;
     private final MethodHandle create, destroy, setStream, setWorkspace, gemmEx, stridedBatched, version, statusString;
-    private final Optional<MethodHandle> groupedBatched;
+    private final Optional<MethodHandle> groupedBatched, batched;
 
     private Cublas(NativeLibrary lib) {
         this.lib = lib;
@@ -45,6 +45,9 @@ public final class Cublas {
         groupedBatched = lib.optionalFunction("cublasGemmGroupedBatchedEx", FunctionDescriptor.of(JAVA_INT,
                 JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS,
                 JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT));
+        batched = lib.optionalFunction("cublasGemmBatchedEx", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         statusString = lib.optionalFunction("cublasGetStatusString", FunctionDescriptor.of(ADDRESS, JAVA_INT))
                 .orElse(null);
     }
@@ -191,6 +194,27 @@ public final class Cublas {
             // report any argument that is really wrong).
             if (status == STATUS_NOT_SUPPORTED || status == STATUS_INVALID_VALUE) return false;
             check(status, "cublasGemmGroupedBatchedEx(" + count + " problems)");
+            return true;
+        } catch (Throwable t) {
+            throw CudaError.rethrow(t);
+        }
+    }
+
+    /**
+     * {@code count} row-major products y_i[n, out] = x_i[n, in]·W_iᵀ of one shape (the batched experts' products:
+     * every problem padded to the same n) in one {@code cublasGemmBatchedEx} call; {@code wPtrs}, {@code xPtrs},
+     * {@code yPtrs} are device arrays of {@code count} device pointers. Returns false when this cuBLAS lacks the call
+     * or refuses the types (the caller then runs the problems another way).
+     */
+    public boolean batchedLinear(long handle, int count, int n, int out, int in, long wPtrs, int wType, long xPtrs,
+                                 int xType, long yPtrs, int yType) {
+        if (batched.isEmpty()) return false;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment al = a.allocateFrom(JAVA_FLOAT, 1f), be = a.allocateFrom(JAVA_FLOAT, 0f);
+            int status = (int) batched.get().invokeExact(handle, OP_T, OP_N, out, n, in, al, wPtrs, wType, in, xPtrs,
+                    xType, in, be, yPtrs, yType, out, count, COMPUTE_32F, GEMM_DEFAULT);
+            if (status == STATUS_NOT_SUPPORTED || status == STATUS_INVALID_VALUE) return false;
+            check(status, "cublasGemmBatchedEx(" + count + " x " + n + "x" + out + "x" + in + ")");
             return true;
         } catch (Throwable t) {
             throw CudaError.rethrow(t);

@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -43,18 +44,51 @@ public final class CudaOps implements DeviceOps {
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
     private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
-    /** Device arrays of the grouped product's pointers (3 × problems), grown as needed. */
+    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table), grown as needed. */
     private DeviceBuffer pointerScratch;
-    /** Whether cuBLAS's grouped product took BF16 → F32 (null until first tried; false: one product per expert). */
-    private Boolean groupedProducts;
+
     /**
-     * Whether the experts' grouped products may write BF16 outputs (2^-9 relative) and widen them: cuBLAS 13.0's grouped
-     * call refuses BF16 inputs with F32 outputs (seen on an H100, 2026-12-07) and accepts BF16 → BF16. Off by default
-     * until the pass's agreement with the CPU is measured with it ({@code -Dmoeprune.groupedBf16Outputs=true}).
+     * How {@link #groupedLinear} runs the experts of a layer ({@code -Dmoeprune.groupedPath}): {@code batched} (one
+     * {@code cublasGemmBatchedEx} per bucket of experts padded to a common row count, F32 outputs; {@link ExpertBuckets},
+     * {@link BatchedLayout}), {@code grouped} (one {@code cublasGemmGroupedBatchedEx} with F32 outputs, which cuBLAS
+     * 13.0 refuses for BF16 inputs), {@code grouped-bf16} (one grouped call writing BF16 outputs, 2^-9 relative,
+     * widened after), {@code per-expert} (one cuBLAS product per expert), or {@code auto}: batched, else grouped,
+     * else per expert. A refused path falls back to the next in that order (grouped-bf16: grouped, then per expert).
+     * The older {@code -Dmoeprune.groupedBf16Outputs=true} means {@code grouped-bf16}.
      */
-    private boolean groupedBf16Outputs = Boolean.getBoolean("moeprune.groupedBf16Outputs");
-    private Boolean groupedBf16Products;
-    private DeviceBuffer groupedBf16Scratch;
+    public enum GroupedPath {
+        AUTO, BATCHED, GROUPED, GROUPED_BF16, PER_EXPERT;
+
+        /** The path named {@code name} as the switch spells it ({@code grouped-bf16}, {@code per-expert}, ...). */
+        public static GroupedPath named(String name) {
+            for (GroupedPath p : values()) if (p.switchName().equals(name.trim().toLowerCase(Locale.ROOT))) return p;
+            throw new MoepruneException("-Dmoeprune.groupedPath=" + name + ": not one of auto, batched, grouped, "
+                    + "grouped-bf16, per-expert", MoepruneException.BAD_INPUT, null);
+        }
+
+        public String switchName() {
+            return name().toLowerCase(Locale.ROOT).replace('_', '-');
+        }
+
+        /** The path the system properties ask for. */
+        static GroupedPath fromProperties() {
+            String named = System.getProperty("moeprune.groupedPath");
+            if (named != null) return named(named);
+            return Boolean.getBoolean("moeprune.groupedBf16Outputs") ? GROUPED_BF16 : AUTO;
+        }
+    }
+
+    private GroupedPath groupedPath = GroupedPath.fromProperties();
+    /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
+    private Boolean groupedProducts, groupedBf16Products, batchedProducts;
+    /** What the last {@link #groupedLinear} ran (see {@link #groupedPath()}). */
+    private String lastGroupedPath = "not run yet";
+    private DeviceBuffer groupedBf16Scratch, batchedScratch;
+    /**
+     * Whether the batched path may give a bucket an early call ({@link BatchedLayout}): fewer rows copied out, up to
+     * twice the calls, each with fewer experts ({@code -Dmoeprune.batchedEarlyCalls=false}: one call a bucket).
+     */
+    private boolean batchedEarlyCalls = !"false".equals(System.getProperty("moeprune.batchedEarlyCalls"));
 
     /**
      * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
@@ -69,7 +103,7 @@ public final class CudaOps implements DeviceOps {
     public static final long ATTENTION_SCRATCH = 512L << 20;
 
     private AttentionPath attentionPath = AttentionPath.valueOf(
-            System.getProperty("moeprune.attention", "auto").toUpperCase(java.util.Locale.ROOT));
+            System.getProperty("moeprune.attention", "auto").toUpperCase(Locale.ROOT));
     /** The tensor-core path's scratch (grown up to {@link #ATTENTION_SCRATCH}), or null. */
     private DeviceBuffer attentionScratch;
 
@@ -325,44 +359,79 @@ public final class CudaOps implements DeviceOps {
         int count = 0;
         for (int r : rows) if (r > 0) count++;
         if (count == 0) return;
-        if (Boolean.FALSE.equals(groupedProducts)) {
-            perProblemLinear(rows, out, in, w, x, y);
-            return;
-        }
-        if (groupedBf16Outputs && !Boolean.FALSE.equals(groupedBf16Products)
-                && groupedWithBf16Outputs(rows, count, out, in, w, x, y)) {
-            return;
-        }
-        int[] liveRows = new int[count];
-        long bytes = 3L * 8 * count;
+        lastGroupedPath = "";
+        boolean done = switch (groupedPath) {
+            case PER_EXPERT -> false;
+            case BATCHED -> batched(rows, out, in, w, x, y);
+            case GROUPED -> grouped(rows, count, out, in, w, x, y);
+            case GROUPED_BF16 -> groupedWithBf16Outputs(rows, count, out, in, w, x, y)
+                    || grouped(rows, count, out, in, w, x, y);
+            case AUTO -> batched(rows, out, in, w, x, y) || grouped(rows, count, out, in, w, x, y);
+        };
+        if (!done) perProblemLinear(rows, out, in, w, x, y);
+    }
+
+    /** Allows or forbids the batched path's early calls (the speed table compares them). */
+    public void batchedEarlyCalls(boolean on) {
+        batchedEarlyCalls = on;
+    }
+
+    /** Forces how {@link #groupedLinear} runs (benchmarks and tests compare the paths). */
+    public void groupedPath(GroupedPath path) {
+        groupedPath = path;
+    }
+
+    /**
+     * The pointer arrays (and tables) of {@code values} in device memory, in stream order: the address of the first.
+     * From pageable memory the copy is staged before cudaMemcpyAsync returns, so the host array may go at once.
+     */
+    private long devicePointers(long[] values) {
+        long bytes = 8L * values.length;
         if (pointerScratch == null || pointerScratch.bytes() < bytes) {
             // Stream order keeps the old array alive for the products already queued; cudaFree waits for them.
             if (pointerScratch != null) device.free(pointerScratch);
-            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the grouped product's pointer arrays");
+            pointerScratch = null;
+            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the experts' products' pointer arrays");
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment pointers = a.allocate(bytes, 8);
-            for (int p = 0, i = 0; p < rows.length; p++) {
-                if (rows[p] == 0) continue;
-                liveRows[i] = rows[p];
-                pointers.setAtIndex(JAVA_LONG, i, w[p]);
-                pointers.setAtIndex(JAVA_LONG, count + i, x[p]);
-                pointers.setAtIndex(JAVA_LONG, 2L * count + i, y[p]);
-                i++;
+        if (values.length > 0) {
+            try (Arena a = Arena.ofConfined()) {
+                device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
             }
-            // From pageable memory the copy is staged before cudaMemcpyAsync returns, so the arena may go.
-            device.upload(pointers, pointerScratch, 0, device.stream());
         }
-        long base = pointerScratch.address();
-        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
-                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
-        if (!groupedProducts) perProblemLinear(rows, out, in, w, x, y);
-        else after("groupedLinear");
+        return pointerScratch.address();
     }
 
-    /** Switches the BF16-output grouped products on or off (see {@link #groupedBf16Outputs}). */
-    public void groupedBf16Outputs(boolean on) {
-        groupedBf16Outputs = on;
+    /** A scratch of at least {@code bytes}, grown from {@code held} (freed) when smaller; null beyond the bound. */
+    private DeviceBuffer scratch(DeviceBuffer held, long bytes, String what) {
+        if (held != null && held.bytes() >= bytes) return held;
+        if (held != null) device.free(held);
+        try {
+            return device.alloc(bytes, what);
+        } catch (MoepruneException e) {
+            return null;   // beyond the --gpu-memory bound: the caller takes another path
+        }
+    }
+
+    /** One grouped cuBLAS call with F32 outputs; false when cuBLAS refuses it. */
+    private boolean grouped(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(groupedProducts)) return false;
+        int[] liveRows = new int[count];
+        long[] pointers = new long[3 * count];
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            liveRows[i] = rows[p];
+            pointers[i] = w[p];
+            pointers[count + i] = x[p];
+            pointers[2 * count + i] = y[p];
+            i++;
+        }
+        long base = devicePointers(pointers);
+        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
+                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
+        if (!groupedProducts) return false;
+        lastGroupedPath = "cuBLAS grouped";
+        after("groupedLinear (grouped)");
+        return true;
     }
 
     /**
@@ -370,40 +439,29 @@ public final class CudaOps implements DeviceOps {
      * rows (one launch when the outputs are contiguous too, as the pass's are). False when cuBLAS refuses it.
      */
     private boolean groupedWithBf16Outputs(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(groupedBf16Products)) return false;
         int[] liveRows = new int[count];
         long totalRows = 0;
         for (int r : rows) totalRows += r;
-        long scratchBytes = 2L * totalRows * out;
-        if (groupedBf16Scratch == null || groupedBf16Scratch.bytes() < scratchBytes) {
-            if (groupedBf16Scratch != null) device.free(groupedBf16Scratch);
-            groupedBf16Scratch = device.alloc(scratchBytes, "the grouped products' BF16 outputs");
-        }
-        long bytes = 3L * 8 * count;
-        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
-            if (pointerScratch != null) device.free(pointerScratch);
-            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the grouped product's pointer arrays");
-        }
+        groupedBf16Scratch = scratch(groupedBf16Scratch, 2L * totalRows * out, "the grouped products' BF16 outputs");
+        if (groupedBf16Scratch == null) return false;
         long[] offsets = new long[rows.length];
+        long[] pointers = new long[3 * count];
         boolean contiguous = true;
-        long first = -1;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment pointers = a.allocate(bytes, 8);
-            long done = 0;
-            for (int p = 0, i = 0; p < rows.length; p++) {
-                if (rows[p] == 0) continue;
-                if (first < 0) first = y[p];
-                contiguous &= y[p] == first + 4L * out * done;
-                liveRows[i] = rows[p];
-                offsets[p] = 2L * out * done;
-                pointers.setAtIndex(JAVA_LONG, i, w[p]);
-                pointers.setAtIndex(JAVA_LONG, count + i, x[p]);
-                pointers.setAtIndex(JAVA_LONG, 2L * count + i, groupedBf16Scratch.address() + offsets[p]);
-                done += rows[p];
-                i++;
-            }
-            device.upload(pointers, pointerScratch, 0, device.stream());
+        long first = -1, done = 0;
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            if (first < 0) first = y[p];
+            contiguous &= y[p] == first + 4L * out * done;
+            liveRows[i] = rows[p];
+            offsets[p] = 2L * out * done;
+            pointers[i] = w[p];
+            pointers[count + i] = x[p];
+            pointers[2 * count + i] = groupedBf16Scratch.address() + offsets[p];
+            done += rows[p];
+            i++;
         }
-        long base = pointerScratch.address();
+        long base = devicePointers(pointers);
         groupedBf16Products = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base,
                 Cublas.R_16BF, base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_16BF);
         if (!groupedBf16Products) return false;
@@ -416,24 +474,131 @@ public final class CudaOps implements DeviceOps {
                 elementwise("from_bf16_kernel", n, groupedBf16Scratch.address() + offsets[p], y[p], n);
             }
         }
+        lastGroupedPath = "cuBLAS grouped, BF16 outputs";
         after("groupedLinear (BF16 outputs)");
         return true;
     }
 
+    /**
+     * The experts in buckets of one padded row count, one {@code cublasGemmBatchedEx} (BF16 → F32) a bucket; padded
+     * problems write into an F32 scratch whose live rows one {@code copy_rows_out} launch moves out (see
+     * {@link BatchedLayout}); problems the layout cannot place, one product each. False when cuBLAS refuses the
+     * call (nothing has run then) or the scratch does not fit the memory bound.
+     */
+    private boolean batched(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(batchedProducts)) return false;
+        if (!aligned(rows, out, in, w, x, y)) {
+            lastGroupedPath = "batched: rows not 16-byte aligned";
+            return false;
+        }
+        ExpertBuckets plan = ExpertBuckets.of(rows);
+        // The scratch takes what the memory bound leaves (the pass's plan took its share first); the padded problems
+        // beyond it run one product each.
+        long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
+        long free = device.limitBytes() - device.allocatedBytes() + held - 256;
+        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out),
+                batchedEarlyCalls);
+        if (layout.scratchRows() > 0) {
+            batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
+                    "the batched experts' padded outputs");
+            if (batchedScratch == null) {
+                lastGroupedPath = "batched: its scratch beyond the memory bound";   // named by the fallback that runs
+                return false;
+            }
+        }
+        long scratchBase = batchedScratch == null ? 0 : batchedScratch.address();
+        // One upload: each call's W, x, y pointer arrays, then the copy-out table (scratch rows, outputs, counts).
+        int copies = layout.copies().size();
+        long[] table = new long[3 * layout.placed() + 3 * copies];
+        int at = 0;
+        for (BatchedLayout.Call call : layout.calls()) {
+            int n = call.problems().size();
+            for (int i = 0; i < n; i++) {
+                BatchedLayout.Placement pl = call.problems().get(i);
+                table[at + i] = w[pl.problem()];
+                table[at + n + i] = pl.x();
+                table[at + 2 * n + i] = pl.direct() ? pl.y() : scratchBase + 4L * pl.scratchRow() * out;
+            }
+            at += 3 * n;
+        }
+        for (int c = 0; c < copies; c++) {
+            BatchedLayout.Copy copy = layout.copies().get(c);
+            table[at + c] = copy.scratchRow();
+            table[at + copies + c] = copy.y();
+            table[at + 2 * copies + c] = copy.rows();
+        }
+        long base = devicePointers(table);
+        List<BatchedLayout.Call> refused = new ArrayList<>();
+        long callBase = base;
+        for (BatchedLayout.Call call : layout.calls()) {
+            int n = call.problems().size();
+            boolean ok = device.cublas().batchedLinear(device.blas(), n, call.rows(), out, in, callBase,
+                    Cublas.R_16BF, callBase + 8L * n, Cublas.R_16BF, callBase + 16L * n, Cublas.R_32F);
+            if (!ok && batchedProducts == null) {
+                batchedProducts = false;   // refused at the first call: nothing has run
+                return false;
+            }
+            batchedProducts = true;
+            if (!ok) refused.add(call);
+            callBase += 24L * n;
+        }
+        if (copies > 0) {
+            long copyTable = base + 8L * at;
+            int maxRows = 0;
+            for (BatchedLayout.Copy copy : layout.copies()) maxRows = Math.max(maxRows, copy.rows());
+            int gx = (int) Math.min(1024, Math.max(1, ((long) maxRows * out / 4 + THREADS - 1) / THREADS));
+            for (int first = 0; first < copies; first += 65535) {
+                kernels.kernel("copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
+                        new Object[]{batchedScratch, copyTable, copies, first, out});
+            }
+        }
+        // After the copy-out, so that its rows of a refused call's problems do not overwrite these.
+        for (int p : layout.alone()) problemLinear(p, rows, out, in, w, x, y);
+        for (BatchedLayout.Call call : refused) {
+            for (BatchedLayout.Placement pl : call.problems()) problemLinear(pl.problem(), rows, out, in, w, x, y);
+        }
+        int alone = layout.alone().length;
+        for (BatchedLayout.Call call : refused) alone += call.problems().size();
+        lastGroupedPath = "cuBLAS batched: " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
+                + (copies > 0 ? ", " + copies + " copied out" : "")
+                + (alone > 0 ? ", " + alone + " experts one product each" : "");
+        after("groupedLinear (batched)");
+        return true;
+    }
+
+    /**
+     * Whether every matrix and row the batched calls address is 16-byte aligned: cuBLAS cannot see the addresses in
+     * a device pointer array (GemmEx checks its own and picks a slower kernel), and the shifted and scratch rows are
+     * aligned when rows are (in a multiple of 8 BF16, out of 4 F32).
+     */
+    private static boolean aligned(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        if (in % 8 != 0 || out % 4 != 0) return false;
+        for (int p = 0; p < rows.length; p++) {
+            if (rows[p] > 0 && ((w[p] | x[p] | y[p]) & 15) != 0) return false;
+        }
+        return true;
+    }
+
+    private void problemLinear(int p, int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
+                y[p], Cublas.R_32F, out);
+    }
+
     /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
     private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        for (int p = 0; p < rows.length; p++) {
-            if (rows[p] == 0) continue;
-            device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
-                    y[p], Cublas.R_32F, out);
-        }
+        for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y);
+        lastGroupedPath = lastGroupedPath.startsWith("batched: ") ? "one product per expert (" + lastGroupedPath + ")"
+                : "one product per expert";
         after("groupedLinear (one product per problem)");
     }
 
-    /** How {@link #groupedLinear} runs here: "cuBLAS grouped", "one product per expert", or "not run yet". */
+    /**
+     * What the last {@link #groupedLinear} ran: "cuBLAS batched: N calls, rows padded to G[, C copied out]",
+     * "cuBLAS grouped",
+     * "cuBLAS grouped, BF16 outputs", "one product per expert", or "not run yet".
+     */
     public String groupedPath() {
-        if (groupedBf16Outputs && Boolean.TRUE.equals(groupedBf16Products)) return "cuBLAS grouped, BF16 outputs";
-        return groupedProducts == null ? "not run yet" : groupedProducts ? "cuBLAS grouped" : "one product per expert";
+        return lastGroupedPath;
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
