@@ -116,13 +116,16 @@ public final class CalibrationAccumulator {
                 sumGS[e] += g * s;
                 maxGNorm[e] = Math.max(maxGNorm[e], g * n);
             }
-            premoe(z, off);
+            premoe(z, off, chosen, slot, k);
         }
 
-        /** PreMoe's markers from the raw router logits: the top-1 logit, and the softmax over the top-k logits. */
-        private void premoe(float[] z, int off) {
+        /**
+         * PreMoe's markers from the raw router logits: the top-1 logit, and the softmax over the top-k logits. The
+         * token's chosen experts hint at the top-k (without a selection bias or mask they are it).
+         */
+        private void premoe(float[] z, int off, int[] chosen, int slot, int k) {
             int[] top = topScratch;
-            topIndices(z, off, experts, top);
+            topIndices(z, off, experts, top, k == top.length ? chosen : null, slot);
             top1Logit[top[0]] += z[off + top[0]];
             double max = z[off + top[0]], sum = 0;
             double[] p = probScratch;
@@ -134,25 +137,49 @@ public final class CalibrationAccumulator {
     /** Indices of the k largest values, largest first; ties go to the lower index. */
     static int[] topIndices(float[] z, int off, int n, int k) {
         int[] top = new int[Math.min(k, n)];
-        topIndices(z, off, n, top);
+        topIndices(z, off, n, top, null, 0);
         return top;
     }
 
     /**
-     * The same into {@code top} (its length is k ≤ n), by insertion in one pass over the values: a value enters only
+     * The same into {@code top} (its length is k ≤ n), in one pass over the values by insertion: a value enters only
      * when strictly larger than the k-th kept (and moves only past strictly smaller ones), so among equal values the
-     * lower index stays first, as repeatedly taking the first largest does. (Non-finite logits fail the pass's
-     * finite check; their order here is whatever the comparisons give.)
+     * lower index stays first, as repeatedly taking the first largest does. {@code hint} (or null) holds k ids from
+     * {@code at} that are probably the k largest (the router's choice): the last of them in that order is a floor,
+     * no value below it can be among the k largest when k values are at or above it, so only those few are inserted
+     * (the insertions are what costs: their branches do not predict). Without k at or above it (repeated ids), the
+     * pass runs again without the floor. (Non-finite logits fail the pass's finite check; their order here is
+     * whatever the comparisons give.)
      */
-    static void topIndices(float[] z, int off, int n, int[] top) {
-        int k = top.length, kept = 0;
+    static void topIndices(float[] z, int off, int n, int[] top, int[] hint, int at) {
+        int k = top.length, floor = hint == null ? -1 : floor(z, off, n, hint, at, k);
+        float v = floor < 0 ? Float.NEGATIVE_INFINITY : z[off + floor];
+        int kept = 0;
         for (int e = 0; e < n; e++) {
-            float v = z[off + e];
-            if (kept == k && !(v > z[off + top[k - 1]])) continue;
+            float x = z[off + e];
+            if (floor >= 0 && !(x > v || (x == v && e <= floor))) continue;
+            if (kept == k && !(x > z[off + top[k - 1]])) continue;
             int j = kept < k ? kept++ : k - 1;
-            for (; j > 0 && v > z[off + top[j - 1]]; j--) top[j] = top[j - 1];
+            for (; j > 0 && x > z[off + top[j - 1]]; j--) top[j] = top[j - 1];
             top[j] = e;
         }
+        if (kept < k) topIndices(z, off, n, top, null, 0);
+    }
+
+    /** The last of the hint's k ids in the top-k order, or -1 where one is out of range or its value is NaN. */
+    private static int floor(float[] z, int off, int n, int[] hint, int at, int k) {
+        int last = -1;
+        for (int j = at; j < at + k; j++) {
+            int e = hint[j];
+            if (e < 0 || e >= n || Float.isNaN(z[off + e])) return -1;
+            if (last < 0 || before(z, off, last, e)) last = e;
+        }
+        return last;
+    }
+
+    /** Whether id a comes before id b in the top-k order: a larger value, or an equal one and a lower index. */
+    private static boolean before(float[] z, int off, int a, int b) {
+        return z[off + a] > z[off + b] || (z[off + a] == z[off + b] && a < b);
     }
 
     /** Closes the current demonstration. */

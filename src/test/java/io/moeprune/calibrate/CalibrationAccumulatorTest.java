@@ -47,7 +47,8 @@ class CalibrationAccumulatorTest {
         assertEquals(List.of(5), st.moeLayers());
     }
 
-    /** The one-pass top-k against taking the first largest k times (the definition), on logits full of ties. */
+    /** The one-pass top-k, with and without a hint, against taking the first largest k times (the definition), on
+     * logits full of ties. */
     @Test
     void topIndicesIsRepeatedFirstLargest() {
         Random r = new Random(3);
@@ -56,8 +57,19 @@ class CalibrationAccumulatorTest {
             float[] z = new float[off + n];
             // few distinct values: many ties; -0.0 against 0.0 too
             for (int i = 0; i < z.length; i++) z[i] = r.nextInt(6) == 0 ? -0f : (r.nextInt(7) - 3) * 0.5f;
-            assertArrayEquals(firstLargest(z, off, n, k), CalibrationAccumulator.topIndices(z, off, n, k),
-                    Arrays.toString(z) + " k=" + k);
+            int[] expected = firstLargest(z, off, n, k);
+            assertArrayEquals(expected, CalibrationAccumulator.topIndices(z, off, n, k), Arrays.toString(z) + " k=" + k);
+            // a hint: the right set shuffled, a near miss (one id replaced, maybe by a repeated one), or out of range
+            int[] hint = new int[k + 1], top = new int[k];
+            for (int j = 0; j < k; j++) hint[1 + j] = expected[(j + round) % k];
+            switch (round % 4) {
+                case 1 -> hint[1 + r.nextInt(k)] = r.nextInt(n);
+                case 2 -> hint[1 + r.nextInt(k)] = hint[1];
+                case 3 -> hint[1 + r.nextInt(k)] = n + r.nextInt(3);
+                default -> { }
+            }
+            CalibrationAccumulator.topIndices(z, off, n, top, hint, 1);
+            assertArrayEquals(expected, top, "hint " + Arrays.toString(hint) + " of " + Arrays.toString(z));
         }
     }
 
