@@ -13,11 +13,12 @@ import java.util.List;
  * <p>It reads no residual from a GPU trace, and may run on the GPU pass's workers: it keeps to its own accumulator,
  * which the calibrator reads once the pass has returned.
  */
-final class CalibrationObserver implements MoeObserver {
+public final class CalibrationObserver implements MoeObserver {
     private final CalibrationAccumulator acc;
     private final List<Integer> moeLayers;
 
-    CalibrationObserver(CalibrationAccumulator acc, List<Integer> moeLayers) {
+    /** Feeds {@code acc}; {@code moeLayers} are the model's MoE layer indices (a trace's layer is looked up in them). */
+    public CalibrationObserver(CalibrationAccumulator acc, List<Integer> moeLayers) {
         this.acc = acc;
         this.moeLayers = moeLayers;
     }

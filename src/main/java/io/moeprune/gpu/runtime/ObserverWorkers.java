@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * observer throws is rethrown by the next {@link #hand} or by {@link #finish}, and the traces still waiting are then
  * dropped, as the pass would have stopped at it.
  */
-final class ObserverWorkers implements AutoCloseable {
+public final class ObserverWorkers implements AutoCloseable {
     /**
      * Bytes of traces that may wait for the workers: a layer's traces of 16,384 tokens with 64 experts top-8 take
      * about 6 MB (router logits, routing, norms, turns), so the workers may trail the pass by dozens of layers before
@@ -38,14 +38,14 @@ final class ObserverWorkers implements AutoCloseable {
     private ExecutorService pool;   // started with the first trace that goes to a worker
 
     /** @param bound bytes of traces that may wait; @param threads the most observers running at once */
-    ObserverWorkers(long bound, int threads) {
+    public ObserverWorkers(long bound, int threads) {
         this.permits = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bound >> 10));   // permits of 1 KiB
         this.room = new Semaphore(permits);
         this.threads = threads;
     }
 
     /** Within {@link #DEFAULT_BOUND}, a worker per two cores (the pass's thread routes on the host meanwhile), 1 to 8. */
-    ObserverWorkers() {
+    public ObserverWorkers() {
         this(DEFAULT_BOUND, Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() / 2)));
     }
 
@@ -53,7 +53,7 @@ final class ObserverWorkers implements AutoCloseable {
      * Gives {@code observer} the trace of {@code sequence}: on a worker if it runs off the thread, else now. Rethrows
      * an earlier observer's exception.
      */
-    void hand(int sequence, MoeObserver observer, MoeTrace trace) {
+    public void hand(int sequence, MoeObserver observer, MoeTrace trace) {
         rethrow();
         if (!observer.runsOffThread()) {
             observer.onMoeBlock(trace);
@@ -66,7 +66,7 @@ final class ObserverWorkers implements AutoCloseable {
     }
 
     /** Waits until every trace handed over has been observed; rethrows the first observer's exception. */
-    void finish() {
+    public void finish() {
         drain();
         rethrow();
     }
@@ -109,7 +109,7 @@ final class ObserverWorkers implements AutoCloseable {
     }
 
     /** What a trace holds, in bytes (what it keeps on the heap while it waits). */
-    static long bytes(MoeTrace t) {
+    public static long bytes(MoeTrace t) {
         long floats = length(t.positions()) + length(t.residualIn()) + length(t.routerLogits()) + length(t.chosen())
                 + length(t.weights()) + length(t.expertOutputs()) + length(t.routed()) + length(t.shared())
                 + length(t.output()) + length(t.slotNorms()) + length(t.turns());
