@@ -28,6 +28,11 @@ public final class ObserverWorkers implements AutoCloseable {
      * it waits for them, for little heap.
      */
     static final long DEFAULT_BOUND = 256L << 20;
+    /**
+     * {@code -Dmoeprune.observerThreads=N} sets the workers of {@link #ObserverWorkers()}; 0 keeps every observer on
+     * the pass's thread (an A/B of the workers on the GPU machine).
+     */
+    public static final String THREADS_PROPERTY = "moeprune.observerThreads";
     private static final AtomicInteger POOLS = new AtomicInteger();
 
     private final int permits;
@@ -37,16 +42,21 @@ public final class ObserverWorkers implements AutoCloseable {
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private ExecutorService pool;   // started with the first trace that goes to a worker
 
-    /** @param bound bytes of traces that may wait; @param threads the most observers running at once */
+    /** @param bound bytes of traces that may wait; @param threads the most observers running at once (0: none, every
+     *  observer runs on the caller's thread) */
     public ObserverWorkers(long bound, int threads) {
         this.permits = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bound >> 10));   // permits of 1 KiB
         this.room = new Semaphore(permits);
         this.threads = threads;
     }
 
-    /** Within {@link #DEFAULT_BOUND}, a worker per two cores (the pass's thread routes on the host meanwhile), 1 to 8. */
+    /**
+     * Within {@link #DEFAULT_BOUND}, a worker per two cores (the pass's thread routes on the host meanwhile), 1 to 8,
+     * unless {@link #THREADS_PROPERTY} says otherwise.
+     */
     public ObserverWorkers() {
-        this(DEFAULT_BOUND, Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() / 2)));
+        this(DEFAULT_BOUND, Integer.getInteger(THREADS_PROPERTY,
+                Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() / 2))));
     }
 
     /**
@@ -55,7 +65,7 @@ public final class ObserverWorkers implements AutoCloseable {
      */
     public void hand(int sequence, MoeObserver observer, MoeTrace trace) {
         rethrow();
-        if (!observer.runsOffThread()) {
+        if (threads <= 0 || !observer.runsOffThread()) {
             observer.onMoeBlock(trace);
             return;
         }

@@ -74,6 +74,16 @@ class ObserverWorkersTest {
     }
 
     @Test
+    void withoutWorkersEveryObserverRunsOnTheCaller() {
+        Recording r = new Recording();
+        try (ObserverWorkers w = new ObserverWorkers(1L << 20, 0)) {
+            w.hand(0, r, trace(0, 2));
+            assertEquals(List.of(0), r.layers, "observed before hand returns");
+            assertTrue(r.onCaller);
+        }
+    }
+
+    @Test
     void theFirstFailureIsRethrownAndLaterTracesAreDropped() {
         IllegalArgumentException boom = new IllegalArgumentException("bad trace");
         AtomicInteger after = new AtomicInteger();
