@@ -30,8 +30,9 @@ import java.util.function.IntFunction;
  * device instead; the residual entering the block only where an observer of the chunk reads it
  * ({@link MoeObserver#readsResidual}). Observers that may run off the pass's thread ({@link MoeObserver#runsOffThread}:
  * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
- * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or
- * MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights dequantised on the device).
+ * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
+ * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
+ * dequantised on the device).
  */
 public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;

@@ -81,7 +81,10 @@ public final class ObserverWorkers implements AutoCloseable {
         rethrow();
     }
 
-    /** Waits for the workers (dropping what still waits if an observer failed) and stops them; never throws theirs. */
+    /**
+     * Drops what still waits (after {@link #finish} nothing does: here the pass or an observer failed), waits for the
+     * calls running, and stops the workers; never throws an observer's exception.
+     */
     @Override
     public void close() {
         failure.compareAndSet(null, Closed.INSTANCE);   // whatever still waits is dropped: the pass is over
