@@ -8,7 +8,6 @@ import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.LayerProgress;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.MoeObserver;
-import io.moeprune.runtime.MoeTrace;
 import io.moeprune.runtime.PrefillPasses;
 
 import java.nio.charset.StandardCharsets;
@@ -43,10 +42,15 @@ public final class Calibrator {
     public ExpertStats run(List<int[]> demos, List<String> texts, String fingerprint, String domain, IntConsumer progress,
                            Consumer<LayerProgress> onLayer) {
         List<CalibrationAccumulator> perDemo = new ArrayList<>();
-        for (int i = 0; i < demos.size(); i++) perDemo.add(newAccumulator());
+        List<MoeObserver> observers = new ArrayList<>();
+        for (int i = 0; i < demos.size(); i++) {
+            perDemo.add(newAccumulator());
+            observers.add(observer(perDemo.get(i)));
+        }
         double[] units = demos.stream().mapToDouble(d -> d.length).toArray();
-        PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE).run(demos,
-                i -> observer(perDemo.get(i)), (i, logits) -> { },
+        // Each demonstration's observer has its accumulator to itself: the GPU pass may run them on its workers.
+        PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE).run(demos, observers::get,
+                (i, logits) -> { },
                 LayerMajorListener.crediting(units, model.layers().size(), progress, onLayer));
         CalibrationAccumulator acc = newAccumulator();
         for (int i = 0; i < demos.size(); i++) {
@@ -87,31 +91,7 @@ public final class Calibrator {
     }
 
     private MoeObserver observer(CalibrationAccumulator acc) {
-        return (MoeTrace t) -> {
-            int pos = moeLayers.indexOf(t.layer());
-            int h = t.hidden(), k = t.topK(), e = t.numExperts();
-            int[] chosen = new int[k];
-            float[] g = new float[k], norms = new float[k];
-            // The GPU runtime reduces s and ‖e‖ on the device and sends only them (MoeTrace); the CPU its rows.
-            boolean reduced = t.turns() != null;
-            for (int i = 0; i < t.n(); i++) {
-                double turn = reduced ? t.turns()[i]
-                        : CalibrationAccumulator.tokenContribution(t.residualIn(), i * h, t.routed(), i * h, h);
-                for (int s = 0; s < k; s++) {
-                    chosen[s] = t.chosen()[i * k + s];
-                    g[s] = t.weights()[i * k + s];
-                    if (reduced) {
-                        norms[s] = t.slotNorms()[i * k + s];
-                        continue;
-                    }
-                    double sq = 0;
-                    int off = (i * k + s) * h;
-                    for (int j = 0; j < h; j++) sq += (double) t.expertOutputs()[off + j] * t.expertOutputs()[off + j];
-                    norms[s] = (float) Math.sqrt(sq);
-                }
-                acc.token(pos, turn, chosen, g, norms, t.routerLogits(), i * e);
-            }
-        };
+        return new CalibrationObserver(acc, moeLayers);
     }
 
     static String sha256(String text) {

@@ -16,7 +16,8 @@ package io.moeprune.runtime;
  * @param numExperts     routed experts E
  * @param topK           k
  * @param residualIn     h [n, H]: the residual stream entering the block (attention already added, before the
- *                       post-attention RMSNorm)
+ *                       post-attention RMSNorm); null on the GPU runtime when no observer of the batch reads it
+ *                       ({@link MoeObserver#readsResidual})
  * @param routerLogits   raw router logits [n, E] (before any mask)
  * @param chosen         chosen expert ids [n, k], best first
  * @param weights        g [n, k]: exactly what multiplies each expert's output (after renormalisation and scaling)

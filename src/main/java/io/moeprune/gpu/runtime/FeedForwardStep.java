@@ -13,8 +13,9 @@ import io.moeprune.runtime.ExpertMask;
  */
 final class FeedForwardStep {
     /**
-     * What an observer of the chunk's MoE block gets, downloaded: the residual entering the block [n, H], the raw
-     * router logits [n, E], the routing, ‖e‖ per slot [n·k] and the turn per token [n].
+     * What an observer of the chunk's MoE block gets, downloaded: the residual entering the block [n, H] (null
+     * unless asked for: no observer of the chunk read it), the raw router logits [n, E], the routing, ‖e‖ per slot
+     * [n·k] and the turn per token [n].
      */
     record Watched(float[] residualIn, float[] routerLogits, HostRouting routing, float[] slotNorms, float[] turns) {
     }
@@ -22,9 +23,12 @@ final class FeedForwardStep {
     private FeedForwardStep() {
     }
 
-    /** Runs the block; returns what an observer sees when {@code watch} (a MoE block), else null. */
+    /**
+     * Runs the block; returns what an observer sees when {@code watch} (a MoE block), else null; its residual only
+     * when {@code residual} too.
+     */
     static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
-                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch) {
+                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch, boolean residual) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
         ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, post.weight().in(slot), post.eps());
@@ -32,7 +36,8 @@ final class FeedForwardStep {
         Watched watched = null;
         switch (layer.feedForward()) {
             case LayerPlan.Dense d -> mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
-            case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch);
+            case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch,
+                    residual);
         }
         ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
         return watched;
@@ -59,7 +64,8 @@ final class FeedForwardStep {
     }
 
     private static Watched moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer, DeviceBuffer slot,
-                               ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch) {
+                               ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch,
+                               boolean residual) {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
@@ -97,7 +103,9 @@ final class FeedForwardStep {
             // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
             ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
-            watched = new Watched(io.download(x, 0, tokens * hidden), logits, r, io.download(b.slotNorms, 0, slots),
+            // The residual (n·H floats) only for an observer that reads it: the calibration observer uses the turns.
+            watched = new Watched(residual ? io.download(x, 0, tokens * hidden) : null, logits, r,
+                    io.download(b.slotNorms, 0, slots),
                     io.download(b.turns, 0, tokens));
         }
         if (m.shared() != null) {

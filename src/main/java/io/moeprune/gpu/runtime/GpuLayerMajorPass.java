@@ -27,8 +27,12 @@ import java.util.function.IntFunction;
  * <p>Products take BF16 inputs (the CPU's take F32 activations), so logits agree with the CPU's to about 1e-2
  * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
  * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
- * device instead. Every family of the CPU runtime: qwen3_moe, qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or
- * MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights dequantised on the device).
+ * device instead; the residual entering the block only where an observer of the chunk reads it
+ * ({@link MoeObserver#readsResidual}). Observers that may run off the pass's thread ({@link MoeObserver#runsOffThread}:
+ * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
+ * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
+ * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
+ * dequantised on the device).
  */
 public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;
@@ -97,19 +101,21 @@ public final class GpuLayerMajorPass implements PrefillPass {
              Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
-                 FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size())) {
+                 FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
+                 ObserverWorkers workers = new ObserverWorkers()) {
                 for (LayerPlan layer : layers) {
                     DeviceBuffer slot = stream.enter(layer.index());
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
-                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, flags,
-                                layer.index() * chunks.size() + i);
+                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
+                                flags, layer.index() * chunks.size() + i);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
                     stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
+                workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
                 ops.synchronize();
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
@@ -151,7 +157,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
                           int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
-                          IntFunction<MoeObserver> observers, FiniteFlags flags, int flag) {
+                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag) {
         int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
         int[] positions = new int[tokens], starts = new int[chunk.length + 1];
         for (int i = 0; i < chunk.length; i++) {
@@ -161,20 +167,23 @@ public final class GpuLayerMajorPass implements PrefillPass {
         io.upload(positions, tokens, b.positions);
         io.upload(starts, starts.length, b.starts);
         MoeObserver[] watching = new MoeObserver[chunk.length];
-        boolean watch = false;
+        boolean watch = false, residual = false;
         for (int i = 0; i < chunk.length && observers != null; i++) {
             watching[i] = observers.apply(run.get(chunk[i]));
             watch |= watching[i] != null;
+            residual |= watching[i] != null && watching[i].readsResidual();
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
         AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
-        FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch);
+        FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch,
+                residual);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
         residuals.back(firstRow[first], tokens, b.x);
         if (seen == null) return;
         LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
         for (int i = 0; i < chunk.length; i++) {
-            if (watching[i] != null) watching[i].onMoeBlock(trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
+            if (watching[i] == null) continue;
+            workers.hand(run.get(chunk[i]), watching[i], trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
         }
     }
 
@@ -193,12 +202,16 @@ public final class GpuLayerMajorPass implements PrefillPass {
         throw model.nonFiniteInLayer(layers.get(bad.slot() / chunks.size()).index(), bad.nan(), (int) row);
     }
 
-    /** The trace of tokens [from, to) of a chunk: one sequence's batch, as the CPU runs it. */
+    /**
+     * The trace of tokens [from, to) of a chunk: one sequence's batch, as the CPU runs it, in arrays of its own (it may
+     * wait for a worker while the pass reuses its buffers).
+     */
     private MoeTrace trace(int layer, LayerPlan.Moe moe, FeedForwardStep.Watched seen, int from, int to) {
         int n = to - from, h = model.spec().hiddenSize(), e = moe.numExperts(), k = moe.topK();
         int[] positions = new int[n];
         for (int t = 0; t < n; t++) positions[t] = t;
-        return new MoeTrace(layer, positions, n, h, e, k, Arrays.copyOfRange(seen.residualIn(), from * h, to * h),
+        float[] residualIn = seen.residualIn() == null ? null : Arrays.copyOfRange(seen.residualIn(), from * h, to * h);
+        return new MoeTrace(layer, positions, n, h, e, k, residualIn,
                 Arrays.copyOfRange(seen.routerLogits(), from * e, to * e),
                 Arrays.copyOfRange(seen.routing().ids(), from * k, to * k),
                 Arrays.copyOfRange(seen.routing().weights(), from * k, to * k), null, null, null, null,

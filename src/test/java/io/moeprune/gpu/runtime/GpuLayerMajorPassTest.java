@@ -6,6 +6,8 @@ import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.MoeObserver;
+import io.moeprune.runtime.MoeTrace;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,8 +21,13 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -81,6 +88,71 @@ class GpuLayerMajorPassTest {
             PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30));
             System.out.println("olmoe clip_qkv 0.5: " + r);
             PassComparison.assertBounds("olmoe clip_qkv", r, 3e-2);
+        }
+    }
+
+    /**
+     * Observers on the GPU pass: the residual comes only to a chunk one of whose observers reads it (then equal to the
+     * CPU's within the BF16 bound); an observer that runs off the thread sees its sequence's layers in order, every
+     * one of them by the time run returns, and its exception comes out of run.
+     */
+    @Test
+    void observersGetTheResidualOnlyWhenReadAndMayRunOnWorkers() {
+        try (Model model = Models.open(FIXTURES.resolve("qwen3_moe")); HostOps ops = new HostOps(1L << 30)) {
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 17, 5);
+            List<Integer> moeLayers = model.spec().moeLayers();
+            Map<Integer, List<Integer>> layersSeen = new HashMap<>();
+            Set<Thread> threads = new HashSet<>();
+            Map<String, float[]> residuals = new HashMap<>();
+            IntFunction<MoeObserver> offThread = s -> new MoeObserver() {
+                @Override
+                public void onMoeBlock(MoeTrace t) {
+                    synchronized (layersSeen) {
+                        layersSeen.computeIfAbsent(s, x -> new java.util.ArrayList<>()).add(t.layer());
+                        threads.add(Thread.currentThread());
+                    }
+                    assertNull(t.residualIn(), "no observer of the chunk reads the residual");
+                }
+
+                @Override
+                public boolean readsResidual() {
+                    return false;
+                }
+
+                @Override
+                public boolean runsOffThread() {
+                    return true;
+                }
+            };
+            var gpu = new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE, ops, 1L << 30);
+            gpu.run(seqs, offThread, (s, l) -> { }, LayerMajorListener.NONE);
+            for (int s = 0; s < seqs.size(); s++) assertEquals(moeLayers, layersSeen.get(s), "sequence " + s);
+            assertFalse(threads.contains(Thread.currentThread()), "observed on the workers");
+
+            gpu.run(seqs, s -> t -> residuals.put(s + "/" + t.layer(), t.residualIn()), (s, l) -> { },
+                    LayerMajorListener.NONE);
+            Map<String, float[]> cpu = new HashMap<>();
+            new LayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE).run(seqs,
+                    s -> t -> cpu.put(s + "/" + t.layer(), t.residualIn().clone()), (s, l) -> { }, LayerMajorListener.NONE);
+            assertEquals(cpu.keySet(), residuals.keySet());
+            for (String key : cpu.keySet()) {
+                assertTrue(PassComparison.relativeError(residuals.get(key), cpu.get(key)) < 3e-2, key);
+            }
+
+            IllegalStateException boom = new IllegalStateException("observer failed");
+            IntFunction<MoeObserver> failing = s -> new MoeObserver() {
+                @Override
+                public void onMoeBlock(MoeTrace t) {
+                    if (s == 1 && t.layer() == moeLayers.get(1)) throw boom;
+                }
+
+                @Override
+                public boolean runsOffThread() {
+                    return true;
+                }
+            };
+            assertSame(boom, assertThrows(IllegalStateException.class,
+                    () -> gpu.run(seqs, failing, (s, l) -> { }, LayerMajorListener.NONE)));
         }
     }
 }
