@@ -450,7 +450,7 @@ extern "C" __global__ void turns(const float* h, const float* r, float* turn, in
 #define ROUTE_SIGMOID 2
 #define GROUPS_NOGROUP 0
 #define GROUPS_EASYEP_MUL 2
-#define GROUPING_TILE 1024
+#define GROUPING_TILE 1024                                 // DeviceOps.GROUPING_TILE
 #define NEG_INF __uint_as_float(0xFF800000u)
 
 // Java's Math.max for floats: NaN wins (a NaN logit then makes every softmax score NaN, as on the CPU).
@@ -476,7 +476,7 @@ __device__ int warp_best(const float* v, int n, unsigned int taken, int lane) {
     for (int o = WARP / 2; o > 0; o >>= 1) {
         int f = __shfl_xor_sync(0xFFFFFFFFu, first, o), b = __shfl_xor_sync(0xFFFFFFFFu, best, o);
         float bv = __shfl_xor_sync(0xFFFFFFFFu, bestV, o);
-        first = min(first, f);
+        first = f < first ? f : first;
         if (b >= 0 && (best < 0 || bv > bestV || (bv == bestV && b < best))) {
             best = b;
             bestV = bv;
@@ -611,7 +611,7 @@ extern "C" __global__ void expert_tiles(const int* ids, int slots, int k, int ex
     int tile = blockIdx.x * (blockDim.x / WARP) + w;
     int from = tile * GROUPING_TILE;
     if (from >= slots) return;                            // the whole warp
-    int to = min(slots, from + GROUPING_TILE);
+    int to = slots - from < GROUPING_TILE ? slots : from + GROUPING_TILE;
     int* running = tile_shared + w * experts;
     int* row = tiles + (long long) tile * experts;
     for (int e = lane; e < experts; e += WARP) running[e] = scatter ? row[e] : 0;

@@ -4,16 +4,27 @@ import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.gpu.ops.RoutingCases;
+import io.moeprune.model.GroupStrategy;
+import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.Model;
+import io.moeprune.runtime.Models;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.IntStream;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The device routing ({@link DeviceOps#route} then {@link DeviceOps#groupByExpert}, as HostOps computes them, step by
@@ -44,9 +55,32 @@ class DeviceRoutingTest {
                 }
             }
         }
-        assertEquals(true, checked >= 4 * 15, "cases: " + checked);   // 15 routers × (unmasked + 3 strategies), and more
+        assertTrue(checked >= 4 * 15, "cases: " + checked);   // 15 routers × (unmasked + 3 strategies), and more
         // The coarse logits must make the tie rule decide often, or ties would not be tested.
-        assertEquals(true, ties > 1000, "tie-dependent tokens: " + ties);
+        assertTrue(ties > 1000, "tie-dependent tokens: " + ties);
+    }
+
+    /**
+     * The pass on HostOps with a mask (kept flags uploaded per layer, DeepSeek-V3's selection bias from the slot)
+     * against the CPU's pass with the same mask, under each group strategy: the same choices but near ties.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"deepseek_v3, balanced", "deepseek_v3, nogroup", "deepseek_v3, easyep-mul", "deepseek_v2, balanced",
+            "deepseek_v2, easyep-mul", "qwen3_moe, balanced", "gpt_oss, balanced"})
+    void aMaskedPassRoutesOnTheDeviceAsTheCpu(String fixture, String strategy) {
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
+             HostOps ops = new HostOps(1L << 30)) {
+            int e = model.spec().moe().numExperts();
+            int[] kept = IntStream.range(0, e).filter(i -> i % 4 < 2).toArray();   // two of every four
+            Map<Integer, int[]> layers = new TreeMap<>();
+            for (int layer : model.spec().moeLayers()) layers.put(layer, kept);
+            ExpertMask mask = ExpertMask.of(layers, e, GroupStrategy.parse(strategy)).validate(model.spec(), null);
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 17, 5);
+            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, 1L << 30), mask);
+            System.out.println(fixture + " " + strategy + " masked: " + r);
+            assertTrue(r.logitError() < 3e-2, fixture + " logits " + r);
+            assertEquals(0, r.differing(), fixture + " expert choices " + r);
+        }
     }
 
     /** What the device computed, downloaded. */
