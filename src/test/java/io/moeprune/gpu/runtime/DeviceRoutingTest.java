@@ -62,7 +62,7 @@ class DeviceRoutingTest {
 
     /**
      * The pass on HostOps with a mask (kept flags uploaded per layer, DeepSeek-V3's selection bias from the slot)
-     * against the CPU's pass with the same mask, under each group strategy: the same choices but near ties.
+     * against the CPU's pass with the same mask, under each group strategy: the same choices but a few BF16 swaps.
      */
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"deepseek_v3, balanced", "deepseek_v3, nogroup", "deepseek_v3, easyep-mul", "deepseek_v2, balanced",
@@ -80,6 +80,10 @@ class DeviceRoutingTest {
             System.out.println(fixture + " " + strategy + " masked: " + r);
             assertTrue(r.logitError() < 3e-2, fixture + " logits " + r);
             assertEquals(0, r.differing(), fixture + " expert choices " + r);
+            // PassComparison excuses a swap where the logits barely moved, which a mask the device ignored would
+            // be (measured: 24 to 32 swapped of 64); a few BF16 swaps are all a pass that applies it shows (0 to 3).
+            long swapped = (long) r.nearTies() + r.withinError() + r.differing() + r.downstream();
+            assertTrue(swapped <= r.tokens() / 10, fixture + " swapped choices " + r);
         }
     }
 
