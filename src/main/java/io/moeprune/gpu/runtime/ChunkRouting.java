@@ -55,11 +55,14 @@ final class ChunkRouting {
         return new Routed(io.downloadInts(b.expertStart, e + 1), null);
     }
 
-    /** The whole routing on the host, for an observer: downloaded when it was done on the device. */
-    static HostRouting onHost(HostTransfers io, ChunkBuffers b, Routed r, int tokens, int k) {
+    /**
+     * The whole routing on the host, for an observer: when it was done on the device, its ids and weights downloaded
+     * and grouped again on the host (cheaper than two more copies; the grouping is the device's, as the tests hold).
+     */
+    static HostRouting onHost(HostTransfers io, ChunkBuffers b, Routed r, int tokens, LayerPlan.Moe m) {
         if (r.onHost() != null) return r.onHost();
-        int slots = tokens * k;
-        return new HostRouting(io.downloadInts(b.routeIds, slots), io.download(b.slotWeight, 0, slots), r.expertStart(),
-                io.downloadInts(b.gatherIndex, slots), io.downloadInts(b.slotRow, slots));
+        int slots = tokens * m.topK();
+        return HostRouting.grouped(io.downloadInts(b.routeIds, slots), io.download(b.slotWeight, 0, slots),
+                m.numExperts(), m.topK());
     }
 }

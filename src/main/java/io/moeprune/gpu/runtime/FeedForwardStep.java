@@ -94,7 +94,7 @@ final class FeedForwardStep {
             ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
             watched = new Watched(io.download(x, 0, tokens * hidden), io.download(b.routerLogits, 0, tokens * e),
-                    ChunkRouting.onHost(io, b, r, tokens, k), io.download(b.slotNorms, 0, slots),
+                    ChunkRouting.onHost(io, b, r, tokens, m), io.download(b.slotNorms, 0, slots),
                     io.download(b.turns, 0, tokens));
         }
         if (m.shared() != null) {
