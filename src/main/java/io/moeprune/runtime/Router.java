@@ -34,6 +34,16 @@ public final class Router {
         this.selectionBias = selectionBias;
     }
 
+    /** The routing this router follows (scoring, top-k, groups, renormalisation, scaling). */
+    public MoeSpec spec() {
+        return spec;
+    }
+
+    /** DeepSeek-V3's e_score_correction_bias [E] added to the scores for the choice only, or null. */
+    public float[] selectionBias() {
+        return selectionBias;
+    }
+
     /**
      * Routes one token: reads logits[lOff .. lOff+E), writes k ids and weights at ids[oOff..], w[oOff..].
      * {@code kept} is null when every expert is allowed; {@code scratch} needs 2·E floats.

@@ -460,3 +460,237 @@ extern "C" __global__ void turns(const float* h, const float* r, float* turn, in
     yy = warp_sum_d(yy);
     if (lane == 0) turn[t] = hh == 0 || yy == 0 ? 0.f : (float) fmax(0.0, 1.0 - hy / sqrt(hh * yy));
 }
+
+// ---- routing on the device (runtime.Router; HostOps: RoutingReference, step by step) ---------------------------
+// One warp per token. Choices (max, top-k) are warp reductions that give the CPU's sequential answer: a max with
+// the lower index winning ties is order-free (NaN handled as the CPU's scans do); sums are sequential in lane 0, in
+// expert or slot order as on the CPU; exp in double rounded to float as Java's (float) Math.exp; _rn intrinsics so
+// nothing is contracted. The ids and weights are then the CPU's given the same logits.
+
+#define ROUTE_SOFTMAX 0
+#define ROUTE_SOFTMAX_TOPK 1
+#define ROUTE_SIGMOID 2
+#define GROUPS_NOGROUP 0
+#define GROUPS_EASYEP_MUL 2
+#define GROUPING_TILE 1024                                 // DeviceOps.GROUPING_TILE
+#define NEG_INF __uint_as_float(0xFF800000u)
+
+// Java's Math.max for floats: NaN wins (a NaN logit then makes every softmax score NaN, as on the CPU).
+__device__ __forceinline__ float java_max(float a, float b) {
+    return a != a ? a : (b != b ? b : fmaxf(a, b));
+}
+
+// The CPU's top-k step (Router.topK) over v[0..n) among the candidates not taken (bit j of lane l's mask: index
+// l + 32j): the first candidate left when it is NaN, else the greatest non-NaN one, the lower index on equal values.
+// Every lane returns it.
+__device__ int warp_best(const float* v, int n, unsigned int taken, int lane) {
+    int first = 0x7FFFFFFF, best = -1;
+    float bestV = 0.f;
+    for (int j = 0, i = lane; i < n; j++, i += WARP) {
+        if ((taken >> j) & 1u) continue;
+        float x = v[i];
+        if (first == 0x7FFFFFFF) first = i;
+        if (x == x && (best < 0 || x > bestV)) {
+            best = i;
+            bestV = x;
+        }
+    }
+    for (int o = WARP / 2; o > 0; o >>= 1) {
+        int f = __shfl_xor_sync(0xFFFFFFFFu, first, o), b = __shfl_xor_sync(0xFFFFFFFFu, best, o);
+        float bv = __shfl_xor_sync(0xFFFFFFFFu, bestV, o);
+        first = f < first ? f : first;
+        if (b >= 0 && (best < 0 || bv > bestV || (bv == bestV && b < best))) {
+            best = b;
+            bestV = bv;
+        }
+    }
+    return best < 0 || v[first] != v[first] ? first : best;
+}
+
+// Router.route for n tokens of logits [n, E]: ids [n·k] (best first) and weights [n·k]. bias [E] or null; maskKept
+// [E] int flags or null; scoring: ROUTE_*; strategy: 0 nogroup, 1 balanced, 2 easyep-mul. Shared memory: per warp
+// scores [E], choice scores [E], group scores [nGroup].
+extern "C" __global__ void route_tokens(const float* logits, int n, int experts, int k, int scoring, int normalise,
+                                        float scaling, int nGroup, int topkGroup, int sumTop2, int strategy,
+                                        const float* bias, const int* maskKept, int* ids, float* weights) {
+    extern __shared__ float route_shared[];
+    int w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int t = blockIdx.x * (blockDim.x / WARP) + w;
+    if (t >= n) return;                                   // the whole warp
+    float* scores = route_shared + w * (2 * experts + nGroup);
+    float* choice = scores + experts;
+    float* groupScore = choice + experts;
+    const float* z = logits + (long long) t * experts;
+    bool groups = nGroup > 1;
+    bool multiply = groups && strategy == GROUPS_EASYEP_MUL && maskKept != 0;
+    const int* kept = multiply ? 0 : maskKept;           // EASY-EP's patch scores every expert, then removes
+    float outside = sumTop2 ? __uint_as_float(0xFF7FFFFFu) : 0.f;   // -Float.MAX_VALUE or 0 (Router)
+
+    if (scoring == ROUTE_SOFTMAX) {
+        float m = NEG_INF;
+        for (int i = lane; i < experts; i += WARP) if (kept == 0 || kept[i]) m = java_max(m, z[i]);
+        for (int o = WARP / 2; o > 0; o >>= 1) m = java_max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+        for (int i = lane; i < experts; i += WARP) {
+            scores[i] = kept == 0 || kept[i] ? (float) exp((double) __fsub_rn(z[i], m)) : 0.f;
+        }
+        __syncwarp();
+        float sum = 0.f;
+        if (lane == 0) for (int i = 0; i < experts; i++) sum = __fadd_rn(sum, scores[i]);
+        sum = __shfl_sync(0xFFFFFFFFu, sum, 0);
+        for (int i = lane; i < experts; i += WARP) {
+            scores[i] = __fdiv_rn(scores[i], sum);
+            choice[i] = kept == 0 || kept[i] ? scores[i] : NEG_INF;
+        }
+    } else if (scoring == ROUTE_SOFTMAX_TOPK) {
+        for (int i = lane; i < experts; i += WARP) {
+            scores[i] = z[i];
+            choice[i] = kept == 0 || kept[i] ? z[i] : NEG_INF;
+        }
+    } else {
+        for (int i = lane; i < experts; i += WARP) {
+            float s = __fdiv_rn(1.f, __fadd_rn(1.f, (float) exp(-(double) z[i])));
+            scores[i] = s;
+            choice[i] = kept == 0 || kept[i] ? (bias == 0 ? s : __fadd_rn(s, bias[i])) : NEG_INF;
+        }
+    }
+    __syncwarp();
+
+    if (groups && strategy != GROUPS_NOGROUP) {
+        int per = experts / nGroup;
+        for (int g = lane; g < nGroup; g += WARP) {      // Router.restrictToGroups: best and second, in order
+            float best = NEG_INF, second = NEG_INF;
+            for (int i = g * per; i < (g + 1) * per; i++) {
+                float v = choice[i];
+                if (v > best) {
+                    second = best;
+                    best = v;
+                } else if (v > second) {
+                    second = v;
+                }
+            }
+            groupScore[g] = sumTop2 ? __fadd_rn(best, second) : best;
+        }
+        __syncwarp();
+        unsigned int keep = 0;
+        for (int j = 0; j < topkGroup; j++) {
+            int g = warp_best(groupScore, nGroup, keep, lane);
+            if (g % WARP == lane) keep |= 1u << (g / WARP);
+        }
+        __syncwarp();
+        for (int g = lane, j = 0; g < nGroup; g += WARP, j++) groupScore[g] = (keep >> j) & 1u ? 1.f : 0.f;
+        __syncwarp();
+        for (int i = lane; i < nGroup * per; i += WARP) {
+            if (groupScore[i / per] != 0.f || choice[i] == NEG_INF) continue;
+            choice[i] = outside;
+            if (outside == 0.f) scores[i] = 0.f;
+        }
+        __syncwarp();
+    }
+    if (multiply) {                                       // Router.multiplyByZero
+        for (int i = lane; i < experts; i += WARP) {
+            if (maskKept[i]) continue;
+            if (choice[i] != outside) choice[i] = 0.f;
+            if (scoring == ROUTE_SOFTMAX) scores[i] = 0.f;
+        }
+        __syncwarp();
+    }
+
+    int* chosen = ids + (long long) t * k;
+    unsigned int taken = 0;
+    for (int s = 0; s < k; s++) {
+        int id = warp_best(choice, experts, taken, lane);
+        if (id % WARP == lane) taken |= 1u << (id / WARP);
+        if (lane == 0) chosen[s] = id;
+    }
+    if (lane != 0) return;
+    float* g = weights + (long long) t * k;
+    float sum = 0.f;
+    if (scoring == ROUTE_SOFTMAX_TOPK) {
+        float m = scores[chosen[0]];
+        for (int s = 0; s < k; s++) {
+            g[s] = (float) exp((double) __fsub_rn(scores[chosen[s]], m));
+            sum = __fadd_rn(sum, g[s]);
+        }
+        for (int s = 0; s < k; s++) g[s] = __fdiv_rn(g[s], sum);
+    } else {
+        for (int s = 0; s < k; s++) {
+            g[s] = scores[chosen[s]];
+            sum = __fadd_rn(sum, g[s]);
+        }
+        if (normalise) for (int s = 0; s < k; s++) g[s] = __fdiv_rn(g[s], sum);
+    }
+    if (scaling != 1.f && scaling != 0.f) for (int s = 0; s < k; s++) g[s] = __fmul_rn(g[s], scaling);
+}
+
+// The stable counting sort of the slots by expert, one warp per tile of GROUPING_TILE slots walked in slot order,
+// 32 at a time (the lanes of one expert find each other with __match_any_sync). scatter 0: the tile's count of each
+// expert into tiles[tile, e]; scatter 1 (after expert_offsets): from where tiles[tile, e] says the tile's pairs of
+// expert e start, each slot's grouped position (slotRow) and the token there (gatherRow). Shared: E ints per warp.
+extern "C" __global__ void expert_tiles(const int* ids, int slots, int k, int experts, int* tiles, int* gatherRow,
+                                        int* slotRow, int scatter) {
+    extern __shared__ int tile_shared[];
+    int w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int tile = blockIdx.x * (blockDim.x / WARP) + w;
+    int from = tile * GROUPING_TILE;
+    if (from >= slots) return;                            // the whole warp
+    int to = slots - from < GROUPING_TILE ? slots : from + GROUPING_TILE;
+    int* running = tile_shared + w * experts;
+    int* row = tiles + (long long) tile * experts;
+    for (int e = lane; e < experts; e += WARP) running[e] = scatter ? row[e] : 0;
+    int id[GROUPING_TILE / WARP];                         // all the tile's loads in flight at once
+#pragma unroll
+    for (int j = 0; j < GROUPING_TILE / WARP; j++) {
+        int s = from + j * WARP + lane;
+        id[j] = s < to ? ids[s] : -1;
+    }
+    __syncwarp();
+#pragma unroll
+    for (int j = 0; j < GROUPING_TILE / WARP; j++) {
+        int s = from + j * WARP + lane;
+        unsigned int peers = __match_any_sync(0xFFFFFFFFu, id[j]);
+        int before = __popc(peers & ((1u << lane) - 1u));
+        if (scatter && id[j] >= 0) {
+            int at = running[id[j]] + before;
+            gatherRow[at] = s / k;
+            slotRow[s] = at;
+        }
+        __syncwarp();
+        if (id[j] >= 0 && before == 0) running[id[j]] += __popc(peers);
+        __syncwarp();
+    }
+    if (!scatter) for (int e = lane; e < experts; e += WARP) row[e] = running[e];
+}
+
+// Between the two expert_tiles passes, one block: expertStart [E+1] (the prefix sums of the experts' totals) and,
+// in place, tiles[tile, e] = where the tile's pairs of expert e start. Shared: E ints.
+extern "C" __global__ void expert_offsets(int* tiles, int tileCount, int experts, int* expertStart) {
+    extern __shared__ int offset_shared[];
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+        int total = 0;
+#pragma unroll 8
+        for (int t = 0; t < tileCount; t++) total += tiles[(long long) t * experts + e];
+        offset_shared[e] = total;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int e = 0; e < experts; e++) {
+            int c = offset_shared[e];
+            offset_shared[e] = run;
+            expertStart[e] = run;
+            run += c;
+        }
+        expertStart[experts] = run;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+        int run = offset_shared[e];
+#pragma unroll 8
+        for (int t = 0; t < tileCount; t++) {
+            long long at = (long long) t * experts + e;
+            int c = tiles[at];
+            tiles[at] = run;
+            run += c;
+        }
+    }
+}

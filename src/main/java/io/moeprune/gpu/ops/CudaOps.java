@@ -7,6 +7,7 @@ import io.moeprune.gpu.KernelModule;
 import io.moeprune.gpu.cuda.Cublas;
 import io.moeprune.gpu.cuda.CudaError;
 import io.moeprune.gpu.cuda.Cudart;
+import io.moeprune.model.GroupStrategy;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -834,6 +835,66 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width) {
         warpPerRow("turns", n, h, r, turn, n, width);
+    }
+
+    // ---- routing on the device ------------------------------------------------------------------------------------
+
+    /** Warps (tokens, or tiles of slots) per block of the routing kernels: their shared scratch is per warp. */
+    private static final int ROUTING_WARPS = 4;
+
+    @Override
+    public void route(RoutingSpec spec, GroupStrategy strategy, DeviceBuffer logits, int n, DeviceBuffer selectionBias,
+                      DeviceBuffer kept, DeviceBuffer ids, DeviceBuffer weights) {
+        if (!spec.runsOnDevice()) throw new IllegalArgumentException("routing of " + spec.numExperts() + " experts");
+        if (n <= 0) return;
+        int e = spec.numExperts(), shared = ROUTING_WARPS * 4 * (2 * e + spec.nGroup());
+        kernels.kernel("route_tokens").launch((n + ROUTING_WARPS - 1) / ROUTING_WARPS, ROUTING_WARPS * 32, shared,
+                logits, n, e, spec.topK(), scoringCode(spec), spec.normalise() ? 1 : 0, spec.scaling(),
+                spec.nGroup(), spec.topkGroup(), spec.sumTop2() ? 1 : 0, strategyCode(strategy), orNull(selectionBias),
+                orNull(kept), ids, weights);
+        after("route_tokens");
+    }
+
+    /** kernels.cu's ROUTE_ codes. */
+    private static int scoringCode(RoutingSpec spec) {
+        return switch (spec.scoring()) {
+            case SOFTMAX -> 0;
+            case SOFTMAX_TOPK -> 1;
+            case SIGMOID -> 2;
+        };
+    }
+
+    /** kernels.cu's GROUPS_ codes. */
+    private static int strategyCode(GroupStrategy strategy) {
+        return switch (strategy) {
+            case NOGROUP -> 0;
+            case BALANCED -> 1;
+            case EASYEP_MUL -> 2;
+        };
+    }
+
+    private static long orNull(DeviceBuffer b) {
+        return b == null ? 0L : b.address();
+    }
+
+    @Override
+    public void groupByExpert(DeviceBuffer ids, int slots, int k, int experts, DeviceBuffer scratch,
+                              DeviceBuffer expertStart, DeviceBuffer gatherRow, DeviceBuffer slotRow) {
+        if (experts > RoutingSpec.MAX_EXPERTS) throw new IllegalArgumentException("grouping of " + experts + " experts");
+        if (slots <= 0) {
+            zero(expertStart, 0, 4L * (experts + 1));
+            return;
+        }
+        int tiles = (slots + GROUPING_TILE - 1) / GROUPING_TILE, blocks = (tiles + ROUTING_WARPS - 1) / ROUTING_WARPS;
+        int shared = ROUTING_WARPS * 4 * experts;
+        kernels.kernel("expert_tiles").launch(blocks, ROUTING_WARPS * 32, shared, ids, slots, k, experts, scratch,
+                gatherRow, slotRow, 0);
+        after("expert_tiles");
+        kernels.kernel("expert_offsets").launch(1, THREADS, 4 * experts, scratch, tiles, experts, expertStart);
+        after("expert_offsets");
+        kernels.kernel("expert_tiles").launch(blocks, ROUTING_WARPS * 32, shared, ids, slots, k, experts, scratch,
+                gatherRow, slotRow, 1);
+        after("expert_tiles");
     }
 
     @Override

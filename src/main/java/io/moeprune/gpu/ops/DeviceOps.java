@@ -1,6 +1,7 @@
 package io.moeprune.gpu.ops;
 
 import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.model.GroupStrategy;
 
 import java.lang.foreign.MemorySegment;
 
@@ -236,6 +237,36 @@ public interface DeviceOps extends AutoCloseable {
      * double precision or pairwise so it matches the CPU's double sums within 1e-6.
      */
     void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width);
+
+    // ---- routing on the device ------------------------------------------------------------------------------------
+
+    /**
+     * The CPU runtime's {@code Router} for n tokens: from logits F32 [n, E], token t's k chosen experts, best first,
+     * into ids int32 [n·k] and their weights into weights F32 [n·k], the same ids and the same weight bits as
+     * {@code Router.route} given the same logits (exp in double rounded to float, sums in expert order, ties to the
+     * lower id). {@code selectionBias}: F32 [E] (DeepSeek-V3), or null; {@code kept}: int32 [E] flags (nonzero:
+     * kept), or null for every expert, routed around by {@code strategy}. Needs {@link RoutingSpec#runsOnDevice}.
+     */
+    void route(RoutingSpec spec, GroupStrategy strategy, DeviceBuffer logits, int n, DeviceBuffer selectionBias,
+               DeviceBuffer kept, DeviceBuffer ids, DeviceBuffer weights);
+
+    /** Slots one tile of {@link #groupByExpert} takes (a warp walks them in order). */
+    int GROUPING_TILE = 1024;
+
+    /** Device bytes of {@link #groupByExpert}'s scratch for {@code slots} slots of {@code experts} experts. */
+    static long groupingScratchBytes(long slots, int experts) {
+        return 4L * experts * Math.max(1, (slots + GROUPING_TILE - 1) / GROUPING_TILE);
+    }
+
+    /**
+     * The (token, slot) pairs grouped by expert, a stable counting sort of ids int32 [slots] (k slots a token):
+     * expertStart int32 [E+1] (expert e's pairs are [expertStart[e], expertStart[e+1]) of the grouped order),
+     * gatherRow int32 [slots] (the token of each grouped position, in token order within an expert) and slotRow
+     * int32 [slots] (each slot's grouped position). {@code scratch}: {@link #groupingScratchBytes} bytes (per tile of
+     * {@link #GROUPING_TILE} slots, its count of each expert, then where its pairs of each expert start).
+     */
+    void groupByExpert(DeviceBuffer ids, int slots, int k, int experts, DeviceBuffer scratch, DeviceBuffer expertStart,
+                       DeviceBuffer gatherRow, DeviceBuffer slotRow);
 
     @Override
     void close();

@@ -2,6 +2,7 @@ package io.moeprune.gpu.ops;
 
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.safetensors.Fp4;
 import io.moeprune.safetensors.Fp8;
 
@@ -495,6 +496,50 @@ public final class HostOps implements DeviceOps {
             }
             f32(turn, t, hh == 0 || yy == 0 ? 0f : (float) Math.max(0, 1 - hy / Math.sqrt(hh * yy)));
         }
+    }
+
+    // ---- routing on the device ------------------------------------------------------------------------------------
+
+    @Override
+    public void route(RoutingSpec spec, GroupStrategy strategy, DeviceBuffer logits, int n, DeviceBuffer selectionBias,
+                      DeviceBuffer kept, DeviceBuffer ids, DeviceBuffer weights) {
+        int e = spec.numExperts(), k = spec.topK();
+        float[] z = floats(logits, (long) n * e), bias = selectionBias == null ? null : floats(selectionBias, e);
+        int[] keptFlags = kept == null ? null : ints(kept, e), chosen = new int[n * k];
+        float[] w = new float[n * k], scores = new float[e], choice = new float[e];
+        for (int t = 0; t < n; t++) {
+            RoutingReference.route(spec, strategy, z, t * e, bias, keptFlags, chosen, w, t * k, scores, choice);
+        }
+        check(ids, 0, 4L * chosen.length);
+        check(weights, 0, 4L * w.length);
+        MemorySegment.copy(chosen, 0, MEMORY, JAVA_INT_UNALIGNED, ids.address(), chosen.length);
+        MemorySegment.copy(w, 0, MEMORY, JAVA_FLOAT_UNALIGNED, weights.address(), w.length);
+    }
+
+    @Override
+    public void groupByExpert(DeviceBuffer ids, int slots, int k, int experts, DeviceBuffer scratch,
+                              DeviceBuffer expertStart, DeviceBuffer gatherRow, DeviceBuffer slotRow) {
+        check(scratch, 0, DeviceOps.groupingScratchBytes(slots, experts));
+        int[] tiles = new int[(int) (DeviceOps.groupingScratchBytes(slots, experts) / 4)];
+        int[] start = new int[experts + 1], gather = new int[slots], slot = new int[slots];
+        RoutingReference.groupByExpert(ints(ids, slots), k, experts, tiles, start, gather, slot);
+        check(expertStart, 0, 4L * start.length);
+        check(gatherRow, 0, 4L * slots);
+        check(slotRow, 0, 4L * slots);
+        MemorySegment.copy(tiles, 0, MEMORY, JAVA_INT_UNALIGNED, scratch.address(), tiles.length);
+        MemorySegment.copy(start, 0, MEMORY, JAVA_INT_UNALIGNED, expertStart.address(), start.length);
+        MemorySegment.copy(gather, 0, MEMORY, JAVA_INT_UNALIGNED, gatherRow.address(), slots);
+        MemorySegment.copy(slot, 0, MEMORY, JAVA_INT_UNALIGNED, slotRow.address(), slots);
+    }
+
+    private static float[] floats(DeviceBuffer b, long count) {
+        check(b, 0, 4 * count);
+        return MEMORY.asSlice(b.address(), 4 * count).toArray(JAVA_FLOAT_UNALIGNED);
+    }
+
+    private static int[] ints(DeviceBuffer b, long count) {
+        check(b, 0, 4 * count);
+        return MEMORY.asSlice(b.address(), 4 * count).toArray(JAVA_INT_UNALIGNED);
     }
 
     @Override

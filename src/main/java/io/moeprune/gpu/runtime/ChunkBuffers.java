@@ -2,6 +2,7 @@ package io.moeprune.gpu.runtime;
 
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.model.ModelSpec;
 
 import java.util.ArrayList;
@@ -32,12 +33,30 @@ final class ChunkBuffers implements AutoCloseable {
         long bytesPerToken() {
             long h = hidden, k = topK;
             return 4 * h + 2 * h + 4L * qkv + 2L * qkvBf16 + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k
-                    + 2 * k * h + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4;
+                    + 2 * k * h + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4
+                    + routingBytesPerToken();
+        }
+
+        /**
+         * The device routing's share: the chosen ids, and the grouping scratch's tiles (their count rounded up: the
+         * tile left over is in {@link #BUFFERS}' reserve).
+         */
+        private long routingBytesPerToken() {
+            return 4L * topK + (4L * experts * topK + DeviceOps.GROUPING_TILE - 1) / DeviceOps.GROUPING_TILE;
         }
     }
 
-    /** Buffers a chunk allocates (for the plan's rounding reserve). */
-    static final int BUFFERS = 22;
+    /**
+     * Bytes of a chunk's buffers that do not grow with its tokens, at most: the mask's kept flags [E], expertStart
+     * [E+1] and the grouping scratch's last tile [E] of the largest router the device routes.
+     */
+    private static final long FIXED_ROUTING_BYTES = 4L * (3 * RoutingSpec.MAX_EXPERTS + 1);
+
+    /**
+     * Buffers a chunk allocates (for the plan's rounding reserve), with as many more as cover the routing's buffers of
+     * a fixed size.
+     */
+    static final int BUFFERS = 26 + (int) ((FIXED_ROUTING_BYTES + MemoryPlan.ROUNDING - 1) / MemoryPlan.ROUNDING);
 
     private final DeviceOps ops;
     private final List<DeviceBuffer> owned = new ArrayList<>();
@@ -48,6 +67,11 @@ final class ChunkBuffers implements AutoCloseable {
     final DeviceBuffer xn, xnBf16, qkv, qkvBf16, attention, attentionBf16, branch, positions, starts;
     final DeviceBuffer routerLogits, gatherIndex, slotRow, slotWeight, gathered, gateUp, activationBf16, expertRows;
     final DeviceBuffer slotNorms, turns, sharedOut, sharedGate;
+    /**
+     * The device routing's: the chosen expert of each slot [T·k], the mask's kept flags [E], expertStart [E+1] and the
+     * grouping's scratch.
+     */
+    final DeviceBuffer routeIds, keptFlags, expertStart, groupingScratch;
 
     ChunkBuffers(DeviceOps ops, Widths w, int tokens, boolean residentResiduals) {
         this.ops = ops;
@@ -76,6 +100,10 @@ final class ChunkBuffers implements AutoCloseable {
             turns = alloc(4 * t, "turns");
             sharedOut = alloc(4 * t * h, "shared expert outputs");
             sharedGate = alloc(4 * t, "shared expert gates");
+            routeIds = alloc(4 * t * k, "chosen experts");
+            keptFlags = alloc(4L * w.experts(), "kept expert flags");
+            expertStart = alloc(4L * (w.experts() + 1), "expert starts");
+            groupingScratch = alloc(DeviceOps.groupingScratchBytes(t * k, w.experts()), "expert grouping scratch");
         } catch (RuntimeException e) {
             close();
             throw e;

@@ -6,10 +6,10 @@ import io.moeprune.runtime.ExpertMask;
 
 /**
  * x += m·ffn(norm(x)) for a chunk on the device. A dense SwiGLU is two products around the gated activation. A MoE
- * block: the router in F32 on the device, the routing on the host ({@link HostRouting}), the chosen tokens gathered
- * in expert order, one grouped product for every expert's [gate | up] and one for its down (gpt-oss: their biases
- * added, its clamped activation), the slots combined per token, the shared expert (sigmoid-gated for Qwen2-MoE)
- * added.
+ * block: the router in F32 and the routing on the device ({@link ChunkRouting}: only the experts' row counts come
+ * back to the host), the chosen tokens gathered in expert order, one grouped product for every expert's [gate | up]
+ * and one for its down (gpt-oss: their biases added, its clamped activation), the slots combined per token, the
+ * shared expert (sigmoid-gated for Qwen2-MoE) added.
  */
 final class FeedForwardStep {
     /**
@@ -53,8 +53,8 @@ final class FeedForwardStep {
     }
 
     /** gpt-oss: each expert's bias added to its rows of {@code y} (grouped order, rows of {@code width}). */
-    private static void expertBiases(DeviceOps ops, LayerPlan.Moe m, HostRouting r, DeviceBuffer slot, DeviceBuffer y,
-                                     int width, boolean gateUp) {
+    private static void expertBiases(DeviceOps ops, LayerPlan.Moe m, ChunkRouting.Routed r, DeviceBuffer slot,
+                                     DeviceBuffer y, int width, boolean gateUp) {
         for (int e = 0; e < m.numExperts(); e++) {
             LayerPlan.Mlp mlp = m.experts()[e];
             SlotLayout.Region bias = gateUp ? mlp.gateUpBias() : mlp.downBias();
@@ -69,11 +69,7 @@ final class FeedForwardStep {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
-        float[] logits = io.download(b.routerLogits, 0, tokens * e);
-        HostRouting r = HostRouting.route(m.block().router(), logits, tokens, e, k, mask.kept(layer), mask.strategy());
-        io.upload(r.gatherRow(), slots, b.gatherIndex);
-        io.upload(r.slotRow(), slots, b.slotRow);
-        io.upload(r.weights(), slots, b.slotWeight, 0);
+        ChunkRouting.Routed r = ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask);
 
         ops.gatherRows(b.xn, b.gatherIndex, b.gathered, slots, hidden);
         int inter = m.experts()[0].intermediate();
@@ -104,7 +100,8 @@ final class FeedForwardStep {
             ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
             // The residual (n·H floats) only for an observer that reads it: the calibration observer uses the turns.
-            watched = new Watched(residual ? io.download(x, 0, tokens * hidden) : null, logits, r,
+            watched = new Watched(residual ? io.download(x, 0, tokens * hidden) : null,
+                    io.download(b.routerLogits, 0, tokens * e), ChunkRouting.onHost(io, b, r, tokens, m),
                     io.download(b.slotNorms, 0, slots),
                     io.download(b.turns, 0, tokens));
         }

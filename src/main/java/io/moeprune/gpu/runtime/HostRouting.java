@@ -23,11 +23,16 @@ record HostRouting(int[] ids, float[] weights, int[] expertStart, int[] gatherRo
         float[] w = new float[n * k];
         float[] scratch = new float[2 * numExperts];
         for (int t = 0; t < n; t++) router.route(logits, t * numExperts, kept, strategy, ids, w, t * k, scratch);
+        return grouped(ids, w, numExperts, k);
+    }
+
+    /** The routing of chosen {@code ids} [n·k] with weights {@code w}, grouped by expert (a stable counting sort). */
+    static HostRouting grouped(int[] ids, float[] w, int numExperts, int k) {
         int[] start = new int[numExperts + 1];
         for (int id : ids) start[id + 1]++;
         for (int e = 0; e < numExperts; e++) start[e + 1] += start[e];
         int[] fill = java.util.Arrays.copyOf(start, numExperts);
-        int[] gatherRow = new int[n * k], slotRow = new int[n * k];
+        int[] gatherRow = new int[ids.length], slotRow = new int[ids.length];
         for (int slot = 0; slot < ids.length; slot++) {
             int j = fill[ids[slot]]++;
             gatherRow[j] = slot / k;

@@ -51,6 +51,13 @@ final class HostTransfers implements AutoCloseable {
         return out;
     }
 
+    /** count ints of src from its start. */
+    int[] downloadInts(DeviceBuffer src, int count) {
+        MemorySegment s = buffer(4L * count);
+        ops.download(src, 0, s);
+        return s.toArray(ValueLayout.JAVA_INT_UNALIGNED);
+    }
+
     @Override
     public void close() {
         arena.close();

@@ -1,6 +1,7 @@
 package io.moeprune.gpu.runtime;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.gpu.runtime.SlotLayout.Region;
 import io.moeprune.model.AttentionSpec;
 import io.moeprune.model.ModelSpec;
@@ -144,10 +145,12 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
 
     /**
      * A MoE block: the router in F32 (and its bias), each expert's MLP, the shared expert and its sigmoid gate (or
-     * null); {@code block} routes on the host exactly as the CPU does.
+     * null); {@code routing} describes the block's router to the device's routing (with DeepSeek-V3's selection bias
+     * in F32, or null), and {@code block} routes on the host exactly as the CPU does where the device cannot.
      */
     record Moe(MoeBlock block, Region router, Region routerBias, Mlp[] experts, Activation activation, Mlp shared,
-               Projection sharedGate, int numExperts, int topK) implements FeedForward {
+               Projection sharedGate, int numExperts, int topK, RoutingSpec routing, Region selectionBias)
+            implements FeedForward {
         @Override
         public int gateUpWidth() {
             return Math.max(2 * topK * experts[0].intermediate(), shared == null ? 0 : 2 * shared.intermediate());
@@ -229,7 +232,9 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
         }
         Mlp shared = m.shared() == null ? null : Mlp.of(m.shared(), s);
         Projection sharedGate = m.sharedGate() == null ? null : Projection.of(m.sharedGate(), s);
-        return new Moe(m, router, bias, mlps, activation, shared, sharedGate, spec.moe().numExperts(), spec.moe().topK());
+        float[] selection = m.router().selectionBias();
+        return new Moe(m, router, bias, mlps, activation, shared, sharedGate, spec.moe().numExperts(), spec.moe().topK(),
+                RoutingSpec.of(m.router()), selection == null ? null : s.f32(selection));
     }
 
     /**
