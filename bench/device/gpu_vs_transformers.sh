@@ -2,7 +2,8 @@
 # Issue 22's speed goals in one device call (about 4-6 min on an H100/H200; every part has its own timeout, 9 min in
 # all): the random 1.9 B Qwen3-MoE (RuntimeBench --generate, /tmp), then on the same GPU, model and batch
 # transformers (bench/device/transformers_gpu_bench.py: prefill 8x2048 with labels, decode batches 32 and 1, the cuBLAS
-# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048, greedy decode of one
+# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048, perplexity's former
+# logits-download path beside it, greedy decode of one
 # sequence through Generator and of 32 sequences stepped at once), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.

@@ -11,11 +11,13 @@ import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.LayerMajorListener;
+import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
 import io.moeprune.runtime.Perplexity;
 import io.moeprune.runtime.PrefillPasses;
 import io.moeprune.runtime.Sampler;
+import io.moeprune.runtime.TokenScores;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,8 +31,9 @@ import java.util.function.Supplier;
  * The GPU runtime's figures of issue 22's speed goals, on cuda:0, in one process, for comparison with
  * bench/device/transformers_gpu_bench.py on the same model and batch (bench/device/gpu_vs_transformers.sh prints the
  * ratios): calibration and perplexity prefill tokens/s over {@code --batch} random sequences of {@code --seq} tokens
- * (the layer-major pass; perplexity downloads every position's logits and scores them on the host, as the command
- * does), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
+ * (the layer-major pass; perplexity scores every position's next token on the device and reads back two numbers a
+ * position, as the command does, beside its former path in the same process: every position's logits downloaded and
+ * scored on the host), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
  * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAll}). Each: one warm-up (kernels compiled, weights resident), then the median of
  * {@code --runs}. Lines start with "java-gpu" for the script to read.
  *
@@ -87,6 +90,14 @@ public final class GpuSpeedBench {
             });
             System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
                     seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+            double downloaded = median(runs, () -> {
+                long t0 = System.nanoTime();
+                PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL).run(seqs, null,
+                        (s, logits) -> TokenScores.of(logits, seqs.get(s), 0), LayerMajorListener.NONE);
+                return tokens / ((System.nanoTime() - t0) / 1e9);
+            });
+            System.out.printf(Locale.ROOT, "java-gpu logits-download perplexity %dx%d: %.0f tok/s (token scores on the "
+                    + "device: %.2fx this)%n", batch, seq, downloaded, ppl / downloaded);
 
             int[] promptIds = r.ints(prompt, 0, model.spec().vocabSize()).toArray();
             Generator generator = new Generator(model, ExpertMask.NONE);

@@ -28,13 +28,39 @@ public final class LayerMajorPass implements PrefillPass {
         /** the last position's [vocab] */
         LAST,
         /** every position's [n, vocab] */
-        ALL
+        ALL,
+        /**
+         * not logits but each scored position's {@link TokenScores} (its target: the sequence's next token), for a
+         * {@link ScoreSink}: perplexity and choice scoring. Every position's logits are still checked finite.
+         */
+        SCORES
     }
 
     /** Receives each non-empty sequence's logits (null with {@link Logits#NONE}) once it has left the last layer. */
     @FunctionalInterface
     public interface Sink {
         void accept(int sequence, float[] logits);
+    }
+
+    /** The sink of a {@link Logits#SCORES} pass: each non-empty sequence's {@link TokenScores} instead of logits. */
+    public interface ScoreSink extends Sink {
+        /** The first position of {@code sequence} whose next token is scored (0: every one). */
+        int firstScored(int sequence);
+
+        void scores(int sequence, TokenScores scores);
+
+        /** A SCORES pass delivers no logits. */
+        @Override
+        default void accept(int sequence, float[] logits) {
+            throw new IllegalStateException("a token-scores sink was given logits");
+        }
+    }
+
+    /** The sink of a pass of {@code logits} as a {@link ScoreSink} for {@link Logits#SCORES} (else null). */
+    public static ScoreSink scoring(Logits logits, Sink sink) {
+        if (logits != Logits.SCORES) return null;
+        if (sink instanceof ScoreSink s) return s;
+        throw new IllegalArgumentException("a SCORES pass needs a ScoreSink");
     }
 
     /** {@code -Dmoeprune.streamWeights=true|false} overrides the default of {@link #streamWeights}. */
@@ -85,6 +111,7 @@ public final class LayerMajorPass implements PrefillPass {
 
     @Override
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, Sink sink, LayerMajorListener listener) {
+        scoring(logits, sink);   // a wrong sink fails before the run, not after it
         try {
             model.checkShards();
             runLayers(sequences, observers, sink, listener);
@@ -130,11 +157,19 @@ public final class LayerMajorPass implements PrefillPass {
                 if (pages != null) pages.release(layer.index());
                 listener.layerDone(meter.layerDone());
             }
+            ScoreSink scores = scoring(logits, sink);
             for (int c = 0; c < run.size(); c++) {
                 int s = run.get(c);
+                int[] ids = sequences.get(s);
                 float[] x = residuals.get(c);
                 residuals.drop(c);
-                sink.accept(s, logits == Logits.NONE ? null : model.logits(x, sequences.get(s).length, 0, logits == Logits.ALL));
+                switch (logits) {
+                    case NONE -> sink.accept(s, null);
+                    // All rows, as the document-major Perplexity computes and checks them.
+                    case SCORES -> scores.scores(s, TokenScores.of(model.logits(x, ids.length, 0, true), ids,
+                            Math.max(0, scores.firstScored(s))));
+                    case LAST, ALL -> sink.accept(s, model.logits(x, ids.length, 0, logits == Logits.ALL));
+                }
             }
         }
     }

@@ -179,8 +179,18 @@ public final class Model implements AutoCloseable {
      * infinite value: the check of {@link #forward}'s logits, for runtimes that compute them elsewhere (the GPU's).
      */
     public void requireFiniteLogits(float[] logits, int vocab, int position) {
-        FiniteCheck.require(logits, logits.length, vocab, position, checkpoint.dir(), "in the final norm or LM head");
+        FiniteCheck.require(logits, logits.length, vocab, position, checkpoint.dir(), LOGITS);
     }
+
+    /**
+     * The error {@link #requireFiniteLogits} throws for a NaN (or an infinite value) first in the logits of token
+     * {@code position}: for runtimes that check the logits where they are (the GPU's token scores).
+     */
+    public RuntimeException nonFiniteLogits(boolean nan, int position) {
+        return FiniteCheck.error(checkpoint.dir(), nan, LOGITS, position);
+    }
+
+    private static final String LOGITS = "in the final norm or LM head";
 
     /** Turns the JVM's error for a fault in a mapped read into the one-line error naming the shard that shrank. */
     public RuntimeException mappedReadFault(InternalError e) {

@@ -7,7 +7,7 @@ import java.util.List;
 /**
  * Next-token loss of a model on token sequences, as conformance/reference_perplexity.py measures it: every token
  * after the first is predicted from its prefix in one batched forward pass; NLL in nats (log-softmax in double),
- * hits = argmax equals the next token.
+ * hits = argmax equals the next token ({@link TokenScores}).
  */
 public final class Perplexity {
     private final Model model;
@@ -45,7 +45,7 @@ public final class Perplexity {
         checkFrom(ids, from);
         if (from == ids.length) return new Span(0, 0, 0);
         state.reset();
-        return span(model.forward(ids, state, true), ids, from);
+        return span(TokenScores.of(model.forward(ids, state, true), ids, from - 1));
     }
 
     /**
@@ -77,8 +77,18 @@ public final class Perplexity {
         }
         Span[] spans = new Span[sequences.size()];
         Arrays.fill(spans, new Span(0, 0, 0));
-        PrefillPasses.create(model, mask, LayerMajorPass.Logits.ALL).run(run, null,
-                (i, logits) -> spans[i] = span(logits, run.get(i), from[i]), listener);
+        // Token scores, not logits: on a GPU only two numbers a position come back ([n, vocab] F32 otherwise).
+        PrefillPasses.create(model, mask, LayerMajorPass.Logits.SCORES).run(run, null, new LayerMajorPass.ScoreSink() {
+            @Override
+            public int firstScored(int sequence) {
+                return from[sequence] - 1;
+            }
+
+            @Override
+            public void scores(int sequence, TokenScores scores) {
+                spans[sequence] = span(scores);
+            }
+        }, listener);
         return List.of(spans);
     }
 
@@ -86,26 +96,8 @@ public final class Perplexity {
         if (from < 1 || from > ids.length) throw new IllegalArgumentException("from " + from + " of " + ids.length);
     }
 
-    /** The loss and hits of tokens {@code ids[from..]} from the logits [ids.length, vocab] of the whole sequence. */
-    private static Span span(float[] logits, int[] ids, int from) {
-        int vocab = logits.length / ids.length;
-        double nll = 0;
-        int hits = 0;
-        for (int t = from - 1; t + 1 < ids.length; t++) {
-            int off = t * vocab, target = ids[t + 1];
-            float max = Float.NEGATIVE_INFINITY;
-            int best = 0;
-            for (int i = 0; i < vocab; i++) {
-                if (logits[off + i] > max) {
-                    max = logits[off + i];
-                    best = i;
-                }
-            }
-            double sum = 0;
-            for (int i = 0; i < vocab; i++) sum += Math.exp((double) logits[off + i] - max);
-            nll += Math.log(sum) + max - logits[off + target];
-            if (best == target) hits++;
-        }
-        return new Span(ids.length - from, nll, hits);
+    /** The loss and hits of tokens {@code ids[from..]}: the scores of positions from − 1 on, summed in order. */
+    private static Span span(TokenScores scores) {
+        return new Span(scores.predicted(), scores.totalNll(), scores.hitCount());
     }
 }

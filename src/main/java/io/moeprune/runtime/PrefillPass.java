@@ -5,7 +5,8 @@ import java.util.function.IntFunction;
 
 /**
  * A layer-major prefill of many sequences ({@link LayerMajorPass} on the CPU; io.moeprune.gpu.runtime's
- * GpuLayerMajorPass on a GPU): the same sequences, observers, logits and listener calls whichever runs it.
+ * GpuLayerMajorPass on a GPU): the same sequences, observers, logits (or token scores) and listener calls whichever
+ * runs it.
  * {@link PrefillPasses} makes the one the command's {@code --device} chose.
  */
 public interface PrefillPass {

@@ -376,6 +376,94 @@ extern "C" __global__ void copy_2d(const float* src, int srcStride, int srcCol, 
     }
 }
 
+// ---- next-token scores (CudaOps.tokenScores; HostOps.tokenScores in the CPU's arithmetic) ------------------------
+
+// The block's reduction of each thread's (largest logit, its lowest index, finite flag): the larger logit, the lower
+// index on equal ones (the CPU's strict-> scan), the larger flag (the first non-finite element). Ends with the result
+// in every thread.
+__device__ __forceinline__ void block_argmax(float& m, int& best, int& flag, float* ms, int* bests, int* flags) {
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
+    for (int o = WARP / 2; o > 0; o >>= 1) {
+        float om = __shfl_xor_sync(0xFFFFFFFFu, m, o);
+        int ob = __shfl_xor_sync(0xFFFFFFFFu, best, o), of = __shfl_xor_sync(0xFFFFFFFFu, flag, o);
+        if (om > m || (om == m && ob < best)) {
+            m = om;
+            best = ob;
+        }
+        flag = flag > of ? flag : of;
+    }
+    if (lane == 0) {
+        ms[warp] = m;
+        bests[warp] = best;
+        flags[warp] = flag;
+    }
+    __syncthreads();
+    m = ms[0];
+    best = bests[0];
+    flag = flags[0];
+    for (int w = 1; w < warps; w++) {
+        if (ms[w] > m || (ms[w] == m && bests[w] < best)) {
+            m = ms[w];
+            best = bests[w];
+        }
+        flag = flag > flags[w] ? flag : flags[w];
+    }
+}
+
+// One block per row of logits: pass 1 finds the largest logit (lowest index on ties) and the first non-finite one;
+// pass 2, only for a finite row with a target, sums exp(l - m) in double (as the CPU: the NLL agrees to ~1e-15 before
+// it is stored as F32, the order of the sum being the only difference). Logits are divided by the divisor in float
+// (__fdiv_rn: IEEE, as Java), in both passes alike.
+extern "C" __global__ void token_scores(const float* logits, int rows, int vocab, const int* targets, float divisor,
+                                        float* nll, int* hits, int* flags) {
+    __shared__ float ms[32];
+    __shared__ int bests[32], flagsSeen[32];
+    __shared__ double sums[32];
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* row = logits + (long long) r * vocab;
+    bool divide = divisor != 1.f && divisor != 0.f;
+    float m = __int_as_float(0xFF800000);                // -infinity
+    int best = vocab, flag = 0;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float l = divide ? __fdiv_rn(row[i], divisor) : row[i];
+        unsigned int bits = __float_as_uint(l);
+        if ((bits & 0x7F800000u) == 0x7F800000u) {
+            int f = 2 * (vocab - i) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0);
+            if (f > flag) flag = f;
+        } else if (l > m) {                              // this thread's indices rise: its first largest
+            m = l;
+            best = i;
+        }
+    }
+    block_argmax(m, best, flag, ms, bests, flagsSeen);
+    int target = targets[r];
+    if (flag != 0 || target < 0) {
+        if (threadIdx.x == 0) {
+            nll[r] = 0.f;
+            hits[r] = 0;
+            flags[r] = flag;
+        }
+        return;
+    }
+    double sum = 0;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float l = divide ? __fdiv_rn(row[i], divisor) : row[i];
+        sum += exp((double) l - (double) m);
+    }
+    sum = warp_sum_d(sum);
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    if (lane == 0) sums[warp] = sum;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    sum = 0;
+    for (int w = 0; w < (int) (blockDim.x / WARP); w++) sum += sums[w];
+    float lt = divide ? __fdiv_rn(row[target], divisor) : row[target];
+    nll[r] = (float) (log(sum) + (double) m - (double) lt);
+    hits[r] = best == target ? 1 : 0;
+    flags[r] = 0;
+}
+
 // ---- the MoE block --------------------------------------------------------------------------------------------
 
 extern "C" __global__ void gather_rows(const float* src, const int* index, bf16_t* dst, int count, int width) {

@@ -814,6 +814,17 @@ public final class CudaOps implements DeviceOps {
                 dstStride, dstCol, rows, cols, srcRowDivisor);
     }
 
+    // ---- next-token scores (perplexity and choice scoring: LayerMajorPass.Logits.SCORES) --------------------------
+
+    /** One block per row ({@code token_scores}): two passes over the row, the second's sum in double. */
+    @Override
+    public void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor,
+                            DeviceBuffer nll, DeviceBuffer hits, DeviceBuffer flags) {
+        if (rows <= 0) return;
+        kernels.kernel("token_scores").launch(rows, THREADS, 0, logits, rows, vocab, targets, divisor, nll, hits, flags);
+        after("tokenScores");
+    }
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Override

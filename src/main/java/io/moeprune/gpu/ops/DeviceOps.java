@@ -216,6 +216,20 @@ public interface DeviceOps extends AutoCloseable {
     void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset,
                 int dstStride, int dstCol, int rows, int cols, int srcRowDivisor);
 
+    // ---- next-token scores (perplexity and choice scoring: LayerMajorPass.Logits.SCORES) --------------------------
+
+    /**
+     * The next-token scores of {@code rows} rows of logits [rows, vocab] F32, each logit l divided by {@code divisor}
+     * first, in float (as the CPU divides its logits; not when the divisor is 1 or 0). For row r: flags[r] (int32) =
+     * 0 when every l of the row is finite, else 2·(vocab − i) + (l_i is NaN ? 1 : 0) of its first non-finite l_i
+     * ({@link #nonFinite}'s flag of the row); where targets[r] (int32) ≥ 0 and the row is finite, nll[r] (F32) =
+     * log Σ_i exp(l_i − m) + m − l[targets[r]] with m the row's largest l, the sum in double
+     * ({@code runtime.TokenScores.nll}), and hits[r] (int32) = 1 when the lowest index holding m is targets[r], else
+     * 0; where targets[r] is −1 or the row is not finite, nll[r] = 0 and hits[r] = 0.
+     */
+    void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor, DeviceBuffer nll,
+                     DeviceBuffer hits, DeviceBuffer flags);
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     /** dst_bf16[i, :] = src_f32[index[i], :] for i < count; rows of {@code width}. */

@@ -3,6 +3,7 @@ package io.moeprune.gpu.ops;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
 import io.moeprune.model.GroupStrategy;
+import io.moeprune.runtime.TokenScores;
 import io.moeprune.safetensors.Fp4;
 import io.moeprune.safetensors.Fp8;
 
@@ -441,6 +442,30 @@ public final class HostOps implements DeviceOps {
         for (int r = 0; r < rows; r++) {
             long sr = (long) (r / srcRowDivisor) * srcStride + srcCol, dr = (long) r * dstStride + dstCol;
             for (int c = 0; c < cols; c++) f32(D, dr + c, f32(S, sr + c));
+        }
+    }
+
+    // ---- next-token scores (perplexity and choice scoring: LayerMajorPass.Logits.SCORES) --------------------------
+
+    /** Row by row in the CPU's own arithmetic ({@link TokenScores#argmax}, {@link TokenScores#nll}). */
+    @Override
+    public void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor,
+                            DeviceBuffer nll, DeviceBuffer hits, DeviceBuffer flags) {
+        float[] row = new float[vocab];
+        boolean divide = divisor != 1f && divisor != 0f;
+        for (int r = 0; r < rows; r++) {
+            int flag = 0;
+            for (int i = 0; i < vocab; i++) {
+                float l = f32(logits, (long) r * vocab + i);
+                row[i] = divide ? l / divisor : l;
+                if (flag == 0 && !Float.isFinite(row[i])) flag = 2 * (vocab - i) + (Float.isNaN(row[i]) ? 1 : 0);
+            }
+            int target = i32(targets, r);
+            boolean scored = flag == 0 && target >= 0;
+            int best = scored ? TokenScores.argmax(row, 0, vocab) : -1;
+            f32(nll, r, scored ? (float) TokenScores.nll(row, 0, vocab, row[best], target) : 0f);
+            MEMORY.set(JAVA_INT_UNALIGNED, hits.address() + 4L * r, scored && best == target ? 1 : 0);
+            MEMORY.set(JAVA_INT_UNALIGNED, flags.address() + 4L * r, flag);
         }
     }
 

@@ -22,7 +22,9 @@ import java.util.function.IntFunction;
  * memory, the copy of layer L+1 overlapping the compute of layer L ({@link WeightStream}); the sequences of a layer
  * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Embeddings are
  * looked up on the host; routing is done on the host by the CPU's own router (the logits are downloaded, the
- * routing tables uploaded), so the experts chosen are the CPU's given equal router logits.
+ * routing tables uploaded), so the experts chosen are the CPU's given equal router logits. With
+ * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them
+ * ({@link DeviceTokenScores}): a loss, a hit and a finite flag a position come back, not [n, vocab] floats.
  *
  * <p>Products take BF16 inputs (the CPU's take F32 activations), so logits agree with the CPU's to about 1e-2
  * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
@@ -71,6 +73,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     @Override
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                     LayerMajorListener listener) {
+        LayerMajorPass.scoring(logits, sink);   // a wrong sink fails before the run, not after it
         try {
             model.checkShards();
             runLayers(sequences, observers, sink, listener);
@@ -121,17 +124,41 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 times = clock.times(layers);
             }
             stream.close();   // the LM head takes the slots' place
-            if (logits == LayerMajorPass.Logits.NONE) {
-                for (int s : run) sink.accept(s, null);
-                return;
-            }
-            try (LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(),
-                    logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
-                for (int c = 0; c < lengths.length; c++) {
-                    sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
-                            logits == LayerMajorPass.Logits.ALL, io, 0));
+            switch (logits) {
+                case NONE -> {
+                    for (int s : run) sink.accept(s, null);
+                }
+                case SCORES -> score(sequences, run, firstRow, longest, stream, io, residuals, plan,
+                        LayerMajorPass.scoring(logits, sink));
+                case LAST, ALL -> {
+                    try (LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io,
+                            plan.residentResiduals(), logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
+                        for (int c = 0; c < lengths.length; c++) {
+                            sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
+                                    logits == LayerMajorPass.Logits.ALL, io, 0));
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    /**
+     * The LM head and the token scores of every sequence on the device, queued one after another without a wait,
+     * read back once ({@link DeviceTokenScores}); then each sequence's scores to the sink in order, or the CPU's
+     * error at the first sequence whose logits were not finite.
+     */
+    private void score(List<int[]> sequences, List<Integer> run, long[] firstRow, int longest, WeightStream stream,
+                       HostTransfers io, Residuals residuals, MemoryPlan plan, LayerMajorPass.ScoreSink sink) {
+        List<int[]> ids = run.stream().map(sequences::get).toList();
+        int[] first = run.stream().mapToInt(s -> Math.max(0, sink.firstScored(s))).toArray();
+        // The scores' rows first: the head then sizes its blocks of rows in what is left.
+        try (DeviceTokenScores scores = new DeviceTokenScores(ops, io, ids, firstRow, first);
+             LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), longest,
+                     bound)) {
+            for (int c = 0; c < ids.size(); c++) head.queueScores(residuals, firstRow[c], ids.get(c).length, scores);
+            scores.download();
+            for (int c = 0; c < ids.size(); c++) sink.scores(run.get(c), scores.sequence(c, model));
         }
     }
 

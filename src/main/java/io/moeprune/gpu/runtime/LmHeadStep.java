@@ -12,7 +12,8 @@ import java.util.List;
 
 /**
  * The final norm and the LM head, uploaded once at the end of a run (after the layer slots are freed) in row blocks
- * through a pinned staging buffer, then each sequence's logits (all rows or the last) in blocks of rows that fit.
+ * through a pinned staging buffer, then each sequence's logits (all rows or the last) in blocks of rows that fit:
+ * downloaded, or scored on the device ({@link #queueScores}).
  */
 final class LmHeadStep implements AutoCloseable {
     private final DeviceOps ops;
@@ -88,14 +89,31 @@ final class LmHeadStep implements AutoCloseable {
         float[] out = new float[(n - from) * vocab];
         for (int r0 = from; r0 < n; r0 += rowsAtOnce) {
             int rows = Math.min(rowsAtOnce, n - r0);
-            DeviceBuffer in = residuals.rows(row + r0, rows, x);
-            ops.rmsNorm(in, 0, xn, 0, rows, hidden, hidden, norm, eps);
-            ops.toBf16(xn, xnBf16, (long) rows * hidden);
-            ops.linear(rows, vocab, hidden, head, 0, xnBf16, 0, logits, 0, vocab, false);
+            queueLogits(residuals, row + r0, rows);
             io.download(logits, 0, out, (r0 - from) * vocab, rows * vocab);
         }
         if (divisor != 1f && divisor != 0f) for (int i = 0; i < out.length; i++) out[i] /= divisor;
         return out;
+    }
+
+    /**
+     * Queues the token scores of one sequence's n rows from residual row {@code row} into {@code scores} (at the
+     * same rows): each block of logits is scored where it is, nothing comes back until {@link DeviceTokenScores#download}.
+     */
+    void queueScores(Residuals residuals, long row, int n, DeviceTokenScores scores) {
+        for (int r0 = 0; r0 < n; r0 += rowsAtOnce) {
+            int rows = Math.min(rowsAtOnce, n - r0);
+            queueLogits(residuals, row + r0, rows);
+            scores.queue(logits, row + r0, rows, vocab, divisor);
+        }
+    }
+
+    /** Queues the (undivided) logits of {@code rows} residual rows from {@code row} into {@link #logits}. */
+    private void queueLogits(Residuals residuals, long row, int rows) {
+        DeviceBuffer in = residuals.rows(row, rows, x);
+        ops.rmsNorm(in, 0, xn, 0, rows, hidden, hidden, norm, eps);
+        ops.toBf16(xn, xnBf16, (long) rows * hidden);
+        ops.linear(rows, vocab, hidden, head, 0, xnBf16, 0, logits, 0, vocab, false);
     }
 
     @Override
