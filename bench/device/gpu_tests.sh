@@ -3,7 +3,7 @@
 # `moeprune devices` says, then the JUnit classes of io.moeprune.gpu (TESTS overrides the list). Carry .devbench
 # (jdk, moeprune-slim.jar, junit, test-classes; NOTES.md, "The GPU machine").
 set -u
-J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g"
+J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g ${JAVA_OPTS:-}"
 CP=".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*"
 TESTS=${TESTS:-"io.moeprune.gpu.CudaLibrariesProbeTest io.moeprune.gpu.GpuBasicsTest io.moeprune.gpu.CudaOpsTest io.moeprune.gpu.DeviceRoutingCudaTest io.moeprune.gpu.CudaOpsSpeedTest io.moeprune.gpu.GpuLayerMajorPassCudaTest io.moeprune.gpu.GpuGenerationCudaTest io.moeprune.gpu.TokenScoresCudaTest"}
 date -u

@@ -9,7 +9,7 @@
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 export PYTHONUNBUFFERED=1
-J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g"
+J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g ${JAVA_OPTS:-}"
 M=/tmp/qwen3moe-1.9b
 LOG=/tmp/gpu_vs_transformers.log
 : > $LOG
@@ -24,7 +24,7 @@ timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $
   | grep -v WARNING | tee -a $LOG
 if [ -d .devbench/test-classes ]; then
   echo "== kernels (CudaOpsSpeedTest)"
-  timeout 60 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
+  timeout 180 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
     RunTests io.moeprune.gpu.CudaOpsSpeedTest 2>&1 | grep -E '^(GPU operations|cuBLAS|grouped|attention)'
 fi
 echo "== ratios against issue 22's goals"
