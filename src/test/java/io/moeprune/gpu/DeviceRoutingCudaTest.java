@@ -64,8 +64,9 @@ class DeviceRoutingCudaTest {
         DeviceBuffer scratch = alloc(ops, DeviceOps.groupingScratchBytes(slots, e), held);
         ops.route(c.spec(), c.strategy(), logits, n, bias, kept, ids, weights);
         ops.groupByExpert(ids, slots, k, e, scratch, start, gather, slotRow);
-        Run r = new Run(ints(ops, arena, ids, slots), floats(ops, arena, weights, slots), ints(ops, arena, start, e + 1),
-                ints(ops, arena, gather, slots), ints(ops, arena, slotRow, slots));
+        Run r = new Run(DeviceArrays.ints(ops, arena, ids, slots), DeviceArrays.floats(ops, arena, weights, slots),
+                DeviceArrays.ints(ops, arena, start, e + 1), DeviceArrays.ints(ops, arena, gather, slots),
+                DeviceArrays.ints(ops, arena, slotRow, slots));
         for (DeviceBuffer b : held) ops.free(b);
         return r;
     }
@@ -77,23 +78,9 @@ class DeviceRoutingCudaTest {
     }
 
     private static DeviceBuffer upload(DeviceOps ops, Arena arena, MemorySegment heap, List<DeviceBuffer> held) {
-        MemorySegment s = arena.allocate(heap.byteSize(), 8);
-        s.copyFrom(heap);
-        DeviceBuffer b = alloc(ops, heap.byteSize(), held);
-        ops.upload(s, b, 0);
+        DeviceBuffer b = DeviceArrays.upload(ops, arena, heap, "a routing test buffer");
+        held.add(b);
         return b;
-    }
-
-    private static int[] ints(DeviceOps ops, Arena arena, DeviceBuffer b, int count) {
-        MemorySegment s = arena.allocate(4L * count, 8);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_INT);
-    }
-
-    private static float[] floats(DeviceOps ops, Arena arena, DeviceBuffer b, int count) {
-        MemorySegment s = arena.allocate(4L * count, 8);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
     }
 
     @Test

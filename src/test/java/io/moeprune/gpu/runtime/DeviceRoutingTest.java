@@ -1,5 +1,6 @@
 package io.moeprune.gpu.runtime;
 
+import io.moeprune.gpu.DeviceArrays;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.gpu.ops.HostOps;
@@ -93,40 +94,23 @@ class DeviceRoutingTest {
 
     static Routed routeOnDevice(DeviceOps ops, Arena arena, RoutingCases.Case c) {
         int e = c.experts(), k = c.spec().topK(), n = c.tokens(), slots = n * k;
-        DeviceBuffer logits = upload(ops, arena, MemorySegment.ofArray(c.logits()));
-        DeviceBuffer bias = c.selectionBias() == null ? null : upload(ops, arena, MemorySegment.ofArray(c.selectionBias()));
+        DeviceBuffer logits = DeviceArrays.upload(ops, arena, MemorySegment.ofArray(c.logits()), "a test input");
+        DeviceBuffer bias = c.selectionBias() == null ? null
+                : DeviceArrays.upload(ops, arena, MemorySegment.ofArray(c.selectionBias()), "a test input");
         int[] flags = c.keptFlags();
-        DeviceBuffer kept = flags == null ? null : upload(ops, arena, MemorySegment.ofArray(flags));
+        DeviceBuffer kept = flags == null ? null
+                : DeviceArrays.upload(ops, arena, MemorySegment.ofArray(flags), "a test input");
         DeviceBuffer ids = ops.alloc(4L * slots, "ids"), weights = ops.alloc(4L * slots, "weights");
         DeviceBuffer start = ops.alloc(4L * (e + 1), "expertStart"), gather = ops.alloc(4L * slots, "gatherRow");
         DeviceBuffer slotRow = ops.alloc(4L * slots, "slotRow");
         DeviceBuffer scratch = ops.alloc(DeviceOps.groupingScratchBytes(slots, e), "grouping scratch");
         ops.route(c.spec(), c.strategy(), logits, n, bias, kept, ids, weights);
         ops.groupByExpert(ids, slots, k, e, scratch, start, gather, slotRow);
-        Routed r = new Routed(ints(ops, arena, ids, slots), floats(ops, arena, weights, slots),
-                ints(ops, arena, start, e + 1), ints(ops, arena, gather, slots), ints(ops, arena, slotRow, slots));
+        Routed r = new Routed(DeviceArrays.ints(ops, arena, ids, slots), DeviceArrays.floats(ops, arena, weights, slots),
+                DeviceArrays.ints(ops, arena, start, e + 1), DeviceArrays.ints(ops, arena, gather, slots),
+                DeviceArrays.ints(ops, arena, slotRow, slots));
         for (DeviceBuffer b : Arrays.asList(logits, bias, kept, ids, weights, start, gather, slotRow, scratch)) ops.free(b);
         return r;
-    }
-
-    private static DeviceBuffer upload(DeviceOps ops, Arena arena, MemorySegment heap) {
-        MemorySegment native_ = arena.allocate(heap.byteSize(), 8);
-        native_.copyFrom(heap);
-        DeviceBuffer b = ops.alloc(heap.byteSize(), "a test input");
-        ops.upload(native_, b, 0);
-        return b;
-    }
-
-    private static int[] ints(DeviceOps ops, Arena arena, DeviceBuffer b, int count) {
-        MemorySegment s = arena.allocate(4L * count, 8);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_INT);
-    }
-
-    private static float[] floats(DeviceOps ops, Arena arena, DeviceBuffer b, int count) {
-        MemorySegment s = arena.allocate(4L * count, 8);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
     }
 
     /** Weight bits, NaN canonical (Java's float arithmetic does not promise one NaN payload). */
