@@ -42,6 +42,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final LayerMajorPass.Logits logits;
     private final DeviceOps ops;
     private final long bound;
+    private final ResidentModel resident;
     private final List<LayerPlan> layers;
     private boolean timed;
     private List<LayerTimes> times = List.of();
@@ -51,7 +52,19 @@ public final class GpuLayerMajorPass implements PrefillPass {
      *              what the device holds already)
      */
     public GpuLayerMajorPass(Model model, ExpertMask mask, LayerMajorPass.Logits logits, DeviceOps ops, long bound) {
+        this(model, mask, logits, ops, bound, null);
+    }
+
+    /**
+     * A pass that runs over the device session's resident weights ({@link ResidentModel}) when the whole model fits
+     * the bound beside the pass's own memory, and streams its layers otherwise (see the class comment).
+     *
+     * @param resident the session's resident weights (null: always stream)
+     */
+    public GpuLayerMajorPass(Model model, ExpertMask mask, LayerMajorPass.Logits logits, DeviceOps ops, long bound,
+                             ResidentModel resident) {
         this.model = model;
+        this.resident = resident;
         this.mask = mask == null ? ExpertMask.NONE : mask;
         this.logits = logits;
         this.ops = ops;
@@ -94,20 +107,40 @@ public final class GpuLayerMajorPass implements PrefillPass {
         for (int c = 0; c < lengths.length; c++) firstRow[c + 1] = firstRow[c] + lengths[c];
         int longest = Arrays.stream(lengths).max().orElseThrow();
         ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
+        long tokens = firstRow[lengths.length];
+        if (resident != null) resident.makeRoomFor(model);   // another model's weights go before this one plans
         long inUse = ops.allocatedBytes();
-        MemoryPlan plan = plan(inUse, widths, firstRow[lengths.length], longest, hidden);
+        ResidentWeights weights = resident == null ? null : resident.of(model);
+        MemoryPlan plan;
+        if (weights != null) {
+            plan = plan(inUse, 0, widths, tokens, longest, hidden);
+        } else {
+            plan = plan(inUse, WeightStream.slotBytes(layers), widths, tokens, longest, hidden);
+            if (resident != null && fitsResident(plan, inUse, widths, tokens, longest, hidden)) {
+                MemoryPlan streamed = plan;
+                weights = resident.upload(model);
+                try {
+                    plan = plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden);
+                } catch (io.moeprune.MoepruneException tooSmall) {   // the estimate fell short: stream after all
+                    resident.release();
+                    weights = null;
+                    plan = streamed;
+                }
+            }
+        }
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         PassClock clock = new PassClock(ops, layers.size(), timed);
         try (HostTransfers io = new HostTransfers(ops);
-             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes(), clock);
+             WeightStream stream = weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null;
              Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  ObserverWorkers workers = new ObserverWorkers()) {
                 for (LayerPlan layer : layers) {
-                    DeviceBuffer slot = stream.enter(layer.index());
+                    DeviceBuffer slot = stream != null ? stream.enter(layer.index())
+                            : residentSlot(weights, layer, clock);
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
                         runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
@@ -115,7 +148,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
-                    stream.leave(layer.index());
+                    if (stream != null) stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
                 workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
@@ -123,16 +156,16 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
             }
-            stream.close();   // the LM head takes the slots' place
+            if (stream != null) stream.close();   // the LM head takes the slots' place
             switch (logits) {
                 case NONE -> {
                     for (int s : run) sink.accept(s, null);
                 }
-                case SCORES -> score(sequences, run, firstRow, longest, stream, io, residuals, plan,
+                case SCORES -> score(sequences, run, firstRow, longest, weights, stream, io, residuals, plan,
                         LayerMajorPass.scoring(logits, sink));
                 case LAST, ALL -> {
-                    try (LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io,
-                            plan.residentResiduals(), logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
+                    try (LmHeadStep head = head(weights, stream, io, plan,
+                            logits == LayerMajorPass.Logits.ALL ? longest : 1)) {
                         for (int c = 0; c < lengths.length; c++) {
                             sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
                                     logits == LayerMajorPass.Logits.ALL, io, 0));
@@ -148,28 +181,67 @@ public final class GpuLayerMajorPass implements PrefillPass {
      * read back once ({@link DeviceTokenScores}); then each sequence's scores to the sink in order, or the CPU's
      * error at the first sequence whose logits were not finite.
      */
-    private void score(List<int[]> sequences, List<Integer> run, long[] firstRow, int longest, WeightStream stream,
-                       HostTransfers io, Residuals residuals, MemoryPlan plan, LayerMajorPass.ScoreSink sink) {
+    private void score(List<int[]> sequences, List<Integer> run, long[] firstRow, int longest, ResidentWeights weights,
+                       WeightStream stream, HostTransfers io, Residuals residuals, MemoryPlan plan,
+                       LayerMajorPass.ScoreSink sink) {
         List<int[]> ids = run.stream().map(sequences::get).toList();
         int[] first = run.stream().mapToInt(s -> Math.max(0, sink.firstScored(s))).toArray();
         // The scores' rows first: the head then sizes its blocks of rows in what is left.
         try (DeviceTokenScores scores = new DeviceTokenScores(ops, io, ids, firstRow, first);
-             LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), longest,
-                     bound)) {
+             LmHeadStep head = head(weights, stream, io, plan, longest)) {
             for (int c = 0; c < ids.size(); c++) head.queueScores(residuals, firstRow[c], ids.get(c).length, scores);
             scores.download();
             for (int c = 0; c < ids.size(); c++) sink.scores(run.get(c), scores.sequence(c, model));
         }
     }
 
+    /** A resident layer's slot: nothing to copy or dequantise (its times say so). */
+    private static DeviceBuffer residentSlot(ResidentWeights weights, LayerPlan layer, PassClock clock) {
+        clock.resident(layer.index());
+        return weights.slot(layer.index());
+    }
+
     /**
-     * The memory plan, leaving the attention's own scratch free (the tensor-core path's, for long sequences) where
-     * the bound allows; where it does not, the plan without it (the attention then takes the warp kernel).
+     * The LM head of at most {@code rows} rows at a time: over the resident head, or uploaded through the stream's
+     * free staging buffer into the memory the layer slots left.
      */
-    private MemoryPlan plan(long inUse, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+    private LmHeadStep head(ResidentWeights weights, WeightStream stream, HostTransfers io, MemoryPlan plan, int rows) {
+        if (weights != null) return new LmHeadStep(weights.head(), plan.residentResiduals(), rows, bound);
+        return new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), rows, bound);
+    }
+
+    /**
+     * Whether the whole model's weights ({@link ResidentWeights#bytes}) fit beside a plan as good as the streamed
+     * one: the attention's scratch kept, the residuals resident if the streamed plan keeps them, chunks at least as
+     * long. Otherwise the pass streams: residency must not make the compute slower nor fail a run streaming can do.
+     */
+    private boolean fitsResident(MemoryPlan streamed, long inUse, ChunkBuffers.Widths widths, long tokens,
+                                 int longest, int hidden) {
+        long available = bound - inUse - ResidentWeights.bytes(model, layers) - attentionScratch(longest);
+        try {
+            MemoryPlan r = MemoryPlan.of(available, 0, widths.bytesPerToken(), ChunkBuffers.BUFFERS, tokens, longest,
+                    hidden, bound, inUse);
+            return r.chunkTokens() >= streamed.chunkTokens()
+                    && (r.residentResiduals() || !streamed.residentResiduals());
+        } catch (io.moeprune.MoepruneException tooSmall) {
+            return false;
+        }
+    }
+
+    /** The attention's own scratch for the longest sequence (the tensor-core path's; 0 where it takes none). */
+    private long attentionScratch(int longest) {
         long scratch = 0;
         for (LayerPlan l : layers) scratch = Math.max(scratch, AttentionStep.scratchBytes(ops, l.attention(), longest));
-        long slots = WeightStream.slotBytes(layers);
+        return scratch;
+    }
+
+    /**
+     * The memory plan with {@code slots} bytes a weight slot (0 when the weights are resident), leaving the
+     * attention's own scratch free (the tensor-core path's, for long sequences) where the bound allows; where it does
+     * not, the plan without it (the attention then takes the warp kernel).
+     */
+    private MemoryPlan plan(long inUse, long slots, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long scratch = attentionScratch(longest);
         if (scratch > 0) {
             try {
                 return MemoryPlan.of(bound - inUse - scratch, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS,
