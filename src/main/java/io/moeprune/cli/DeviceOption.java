@@ -26,7 +26,7 @@ final class DeviceOption {
 
     @Option(names = "--gpu-memory", paramLabel = "SIZE",
             description = "device memory the GPU backend may allocate, e.g. 20GB (default: 95%% of what is free); "
-                    + "weights beyond it stream a layer at a time")
+                    + "a model that fits stays on the device for the whole command; weights beyond it stream a layer at a time")
     String gpuMemory;
 
     /** The device for as long as a command runs; closing it returns the process to the CPU. */

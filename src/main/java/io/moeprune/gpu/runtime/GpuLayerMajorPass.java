@@ -20,7 +20,12 @@ import java.util.function.IntFunction;
  * mask, logits), so calibration statistics, masks and losses can come from a GPU run. Layer-major is what lets one
  * GPU serve a model larger than its memory: each layer's weights are copied host→device once per run, from pinned
  * memory, the copy of layer L+1 overlapping the compute of layer L ({@link WeightStream}); the sequences of a layer
- * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Embeddings are
+ * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Given the device
+ * session's {@link ResidentModel}, a model whose whole weights fit the bound beside a memory plan as good as the
+ * streamed one (same attention scratch, residuals as resident, chunks as long) is uploaded once instead, by the first
+ * pass or generation of the process (that run pays the upload: every layer staged and copied, without the overlap of
+ * streaming), and every later run of that model, whatever its mask, copies nothing, its LM head included; a model
+ * that does not fit streams as above. Embeddings are
  * looked up on the host; routing is done on the host by the CPU's own router (the logits are downloaded, the
  * routing tables uploaded), so the experts chosen are the CPU's given equal router logits. With
  * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them

@@ -7,8 +7,9 @@ import java.util.List;
 
 /**
  * The timing marks of a timed {@link GpuLayerMajorPass}, per layer: staging (host clock), upload (copy stream),
- * dequantisation and compute (compute stream), or none of the copy's for a resident layer (its compute is its wall); read into {@link LayerTimes} once the run has synchronised. Off, every
- * method does nothing (an untimed run records no timing events).
+ * dequantisation and compute (compute stream), or for a resident layer ({@link #resident}) none of the copy's: 0 bytes,
+ * 0 s, its compute its wall; read into {@link LayerTimes} once the run has synchronised. Off, every method does
+ * nothing (an untimed run records no timing events).
  */
 final class PassClock {
     private final DeviceOps ops;
