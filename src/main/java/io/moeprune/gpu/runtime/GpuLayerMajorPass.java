@@ -116,10 +116,18 @@ public final class GpuLayerMajorPass implements PrefillPass {
         if (resident != null) resident.makeRoomFor(model);   // another model's weights go before this one plans
         long inUse = ops.allocatedBytes();
         ResidentWeights weights = resident == null ? null : resident.of(model);
-        MemoryPlan plan;
+        MemoryPlan plan = null;
         if (weights != null) {
-            plan = plan(inUse, 0, widths, tokens, longest, hidden);
-        } else {
+            try {
+                plan = plan(inUse, 0, widths, tokens, longest, hidden);
+            } catch (io.moeprune.MoepruneException tooSmall) {
+                // Made resident by generation, they leave too little for this run: it streams in what they held.
+                resident.release();
+                weights = null;
+                inUse = ops.allocatedBytes();
+            }
+        }
+        if (weights == null) {
             plan = plan(inUse, WeightStream.slotBytes(layers), widths, tokens, longest, hidden);
             if (resident != null && fitsResident(plan, inUse, widths, tokens, longest, hidden)) {
                 MemoryPlan streamed = plan;

@@ -155,6 +155,35 @@ class ResidentPassTest {
         }
     }
 
+    /** Generation made the model resident in a bound that leaves this pass too little: it releases them and streams. */
+    @Test
+    void aPassThatDoesNotFitBesideGenerationsWeightsStreamsInTheirPlace() {
+        try (Model model = open("qwen3_moe")) {
+            List<LayerPlan> plans = LayerPlan.of(model);
+            // 537 KB: the weights (441 KB) and a 16-position generation fit; two slots (2 × 126 KB) and a chunk of 60
+            // tokens (3.6 KB a token) fit too, but not beside the whole weights.
+            long bound = ResidentWeights.bytes(model, plans) + GpuDecoder.bytes(model, plans, 1, 16);
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 60, 40);
+            Map<String, float[]> expected;
+            try (HostOps ops = new HostOps(bound)) {
+                expected = seen(new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, bound),
+                        seqs);
+            }
+            try (HostOps ops = new HostOps(bound); ResidentModel resident = new ResidentModel(ops, bound);
+                 GpuGeneration gen = new GpuGeneration(ops, bound, resident)) {
+                try (GpuDecoder decoder = gen.openBatch(model, ExpertMask.NONE, 1, 16)) {
+                    decoder.prefill(0, Arrays.copyOf(seqs.getFirst(), 7));
+                }
+                assertEquals(1, resident.uploads());
+                assertTrue(ops.allocatedBytes() > 0, "resident after generation");
+                Map<String, float[]> actual = seen(new GpuLayerMajorPass(model, ExpertMask.NONE,
+                        LayerMajorPass.Logits.ALL, ops, bound, resident), seqs);
+                assertEquals(0, ops.allocatedBytes(), "released for the streamed pass");
+                assertSameFloats(expected, actual, "qwen3_moe");
+            }
+        }
+    }
+
     @Test
     void generationAfterAPassAndAPassAfterGenerationShareOneUpload() {
         try (Model model = open("qwen3_moe")) {
