@@ -1,5 +1,6 @@
 package io.moeprune.gpu.runtime;
 
+import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.runtime.ExpertMask;
@@ -113,34 +114,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
         int longest = Arrays.stream(lengths).max().orElseThrow();
         ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
         long tokens = firstRow[lengths.length];
-        if (resident != null) resident.makeRoomFor(model);   // another model's weights go before this one plans
-        long inUse = ops.allocatedBytes();
-        ResidentWeights weights = resident == null ? null : resident.of(model);
-        MemoryPlan plan = null;
-        if (weights != null) {
-            try {
-                plan = plan(inUse, 0, widths, tokens, longest, hidden);
-            } catch (io.moeprune.MoepruneException tooSmall) {
-                // Made resident by generation, they leave too little for this run: it streams in what they held.
-                resident.release();
-                weights = null;
-                inUse = ops.allocatedBytes();
-            }
-        }
-        if (weights == null) {
-            plan = plan(inUse, WeightStream.slotBytes(layers), widths, tokens, longest, hidden);
-            if (resident != null && fitsResident(plan, inUse, widths, tokens, longest, hidden)) {
-                MemoryPlan streamed = plan;
-                weights = resident.upload(model);
-                try {
-                    plan = plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden);
-                } catch (io.moeprune.MoepruneException tooSmall) {   // the estimate fell short: stream after all
-                    resident.release();
-                    weights = null;
-                    plan = streamed;
-                }
-            }
-        }
+        Source source = weightSource(widths, tokens, longest, hidden);
+        ResidentWeights weights = source.resident();
+        MemoryPlan plan = source.plan();
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         PassClock clock = new PassClock(ops, layers.size(), timed);
@@ -208,6 +184,41 @@ public final class GpuLayerMajorPass implements PrefillPass {
         }
     }
 
+    /** The run's memory plan and the resident weights it runs over (null: its layers stream). */
+    private record Source(ResidentWeights resident, MemoryPlan plan) {
+    }
+
+    /**
+     * Where this run's weights come from. Without a {@link ResidentModel} they stream. With one: another model's
+     * weights are released first; this model's, when resident already (generation's or an earlier pass's), serve the
+     * run, unless they leave it too little (then they are released and it streams in their place); else the model is
+     * made resident when {@link #fitsResident}, and streams otherwise, or when the plan after the upload falls short of
+     * the estimate (released again): never a failure where streaming fits.
+     */
+    private Source weightSource(ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long slots = WeightStream.slotBytes(layers);
+        if (resident == null) return new Source(null, plan(ops.allocatedBytes(), slots, widths, tokens, longest, hidden));
+        resident.makeRoomFor(model);
+        ResidentWeights held = resident.of(model);
+        if (held != null) {
+            try {
+                return new Source(held, plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden));
+            } catch (MoepruneException tooSmall) {
+                resident.release();
+            }
+        }
+        long inUse = ops.allocatedBytes();
+        MemoryPlan streamed = plan(inUse, slots, widths, tokens, longest, hidden);
+        if (!fitsResident(streamed, inUse, widths, tokens, longest, hidden)) return new Source(null, streamed);
+        try {
+            ResidentWeights uploaded = resident.upload(model);
+            return new Source(uploaded, plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden));
+        } catch (MoepruneException tooSmall) {   // the estimate fell short (an allocation or the plan after it)
+            resident.release();
+            return new Source(null, streamed);
+        }
+    }
+
     /** A resident layer's slot: nothing to copy or dequantise (its times say so). */
     private static DeviceBuffer residentSlot(ResidentWeights weights, LayerPlan layer, PassClock clock) {
         clock.resident(layer.index());
@@ -236,7 +247,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     hidden, bound, inUse);
             return r.chunkTokens() >= streamed.chunkTokens()
                     && (r.residentResiduals() || !streamed.residentResiduals());
-        } catch (io.moeprune.MoepruneException tooSmall) {
+        } catch (MoepruneException tooSmall) {
             return false;
         }
     }
@@ -259,7 +270,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
             try {
                 return MemoryPlan.of(bound - inUse - scratch, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS,
                         tokens, longest, hidden, bound, inUse);
-            } catch (io.moeprune.MoepruneException tooSmall) {
+            } catch (MoepruneException tooSmall) {
                 // the plan below, without the scratch
             }
         }
