@@ -13,9 +13,8 @@ import java.util.List;
  * Generation on a device ({@code generate --device cuda}, eval's generation tasks): the {@link DecodeSteps.Factory}
  * a command's device session installs. The model's weights go to the device once, on the first generation, and stay
  * for the next ones (an eval's items), and for the layer-major passes of the same session ({@link ResidentModel}); each
- * generation gets its own KV cache ({@link GpuDecoder}). Generation does not
- * stream layers: a model whose weights, cache and activations exceed {@code --gpu-memory} is a one-line error naming
- * the sizes (exit 2).
+ * generation gets its own KV cache ({@link GpuDecoder}). Generation does not stream layers: a model whose weights,
+ * cache and activations exceed {@code --gpu-memory} is a one-line error naming the sizes (exit 2).
  */
 public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     private final DeviceOps ops;

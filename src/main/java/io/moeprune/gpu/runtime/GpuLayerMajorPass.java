@@ -26,9 +26,9 @@ import java.util.function.IntFunction;
  * streamed one (same attention scratch, residuals as resident, chunks as long) is uploaded once instead, by the first
  * pass or generation of the process (that run pays the upload: every layer staged and copied, without the overlap of
  * streaming), and every later run of that model, whatever its mask, copies nothing, its LM head included; a model
- * that does not fit streams as above. Embeddings are
- * looked up on the host; routing is done on the host by the CPU's own router (the logits are downloaded, the
- * routing tables uploaded), so the experts chosen are the CPU's given equal router logits. With
+ * that does not fit streams as above. Embeddings are looked up on the host; routing is done on the host by the CPU's
+ * own router (the logits are downloaded, the routing tables uploaded), so the experts chosen are the CPU's given
+ * equal router logits. With
  * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them
  * ({@link DeviceTokenScores}): a loss, a hit and a finite flag a position come back, not [n, vocab] floats.
  *
