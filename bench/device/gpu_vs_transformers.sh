@@ -2,7 +2,8 @@
 # Issue 22's speed goals in one device call (about 4-6 min on an H100/H200; every part has its own timeout, 9 min in
 # all): the random 1.9 B Qwen3-MoE (RuntimeBench --generate, /tmp), then on the same GPU, model and batch
 # transformers (bench/device/transformers_gpu_bench.py: prefill 8x2048 with labels, decode batches 32 and 1, the cuBLAS
-# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048, perplexity's former
+# BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048 over the weights the
+# first run made resident, calibration with every layer streamed each run beside it, perplexity's former
 # logits-download path beside it, greedy decode of one
 # sequence through Generator and of 32 sequences stepped at once), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
@@ -37,6 +38,7 @@ def rate(pattern):
 tf_pre = rate(r"transformers prefill \S+")
 tf_dec = {int(b): rate(r"transformers decode batch " + b + r" \(") for b in re.findall(r"transformers decode batch (\d+)", text)}
 rows = [("calibrate prefill", rate(r"java-gpu calibrate \S+"), tf_pre, 1.5, "transformers prefill"),
+        ("calibrate streamed", rate(r"java-gpu streamed calibrate \S+"), tf_pre, 1.5, "transformers prefill"),
         ("perplexity prefill", rate(r"java-gpu perplexity \S+"), tf_pre, 1.5, "transformers prefill"),
         ("decode batch 32", rate(r"java-gpu decode batch 32 \("), tf_dec.get(32), 1.0, "transformers decode batch 32"),
         ("decode batch 1", rate(r"java-gpu decode batch 1 \("), tf_dec.get(1), 1.0, "transformers decode batch 1")]

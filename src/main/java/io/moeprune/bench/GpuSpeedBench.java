@@ -8,6 +8,7 @@ import io.moeprune.gpu.ops.CudaOps;
 import io.moeprune.gpu.runtime.GpuDecoder;
 import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.gpu.runtime.ResidentModel;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.LayerMajorListener;
@@ -31,7 +32,8 @@ import java.util.function.Supplier;
  * The GPU runtime's figures of issue 22's speed goals, on cuda:0, in one process, for comparison with
  * bench/device/transformers_gpu_bench.py on the same model and batch (bench/device/gpu_vs_transformers.sh prints the
  * ratios): calibration and perplexity prefill tokens/s over {@code --batch} random sequences of {@code --seq} tokens
- * (the layer-major pass; perplexity scores every position's next token on the device and reads back two numbers a
+ * (the layer-major pass over the weights made resident by the first run, {@link ResidentModel}, beside calibration
+ * with every layer streamed each run; perplexity scores every position's next token on the device and reads back two numbers a
  * position, as the command does, beside its former path in the same process: every position's logits downloaded and
  * scored on the host), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
  * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAll}). Each: one warm-up (kernels compiled, weights resident), then the median of
@@ -61,10 +63,11 @@ public final class GpuSpeedBench {
         }
         try (Model model = Models.open(dir);
              CudaOps ops = new CudaOps(GpuDevice.open(new DeviceChoice(DeviceChoice.Kind.CUDA, 0), 0));
-             GpuGeneration generation = new GpuGeneration(ops, ops.device().limitBytes())) {
+             ResidentModel resident = new ResidentModel(ops, ops.device().limitBytes());
+             GpuGeneration generation = new GpuGeneration(ops, ops.device().limitBytes(), resident)) {
             long limit = ops.device().limitBytes();
-            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit), generation,
-                    "cuda:0");
+            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
+                    generation, "cuda:0");
             System.out.printf(Locale.ROOT, "java-gpu %s: %s, checkpoint %.2f GB, %d layers, %s%n", dir,
                     ops.device().info().describe(), model.checkpointBytes() / 1e9, model.layers().size(),
                     java.time.Instant.now());
@@ -80,7 +83,20 @@ public final class GpuSpeedBench {
                 calibrator.run(seqs, names, "", "", n -> { });
                 return tokens / ((System.nanoTime() - t0) / 1e9);
             });
-            System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s%n", batch, seq, calibrate);
+            System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s (weights %s; %d upload)%n", batch,
+                    seq, calibrate, resident.uploads() > 0 ? "resident" : "streamed", resident.uploads());
+            // The same calibration with every layer streamed each run (the baseline of the resident weights).
+            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit), generation,
+                    "cuda:0");
+            double streamed = median(runs, () -> {
+                long t0 = System.nanoTime();
+                calibrator.run(seqs, names, "", "", n -> { });
+                return tokens / ((System.nanoTime() - t0) / 1e9);
+            });
+            System.out.printf(Locale.ROOT, "java-gpu streamed calibrate %dx%d: %.0f tok/s (resident weights: %.2fx "
+                    + "this)%n", batch, seq, streamed, calibrate / streamed);
+            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
+                    generation, "cuda:0");
 
             Perplexity perplexity = new Perplexity(model, ExpertMask.NONE);
             double ppl = median(runs, () -> {

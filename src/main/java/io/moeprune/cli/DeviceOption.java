@@ -6,6 +6,7 @@ import io.moeprune.gpu.GpuDevice;
 import io.moeprune.gpu.ops.CudaOps;
 import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.gpu.runtime.ResidentModel;
 import io.moeprune.prune.ByteSize;
 import io.moeprune.runtime.PrefillPasses;
 import picocli.CommandLine.Option;
@@ -14,8 +15,9 @@ import picocli.CommandLine.Option;
  * {@code --device cpu|cuda[:N]} and {@code --gpu-memory SIZE}, shared by the commands that run the model (calibrate,
  * perplexity, eval, report, quickstart, generate). On cuda the device is opened before any work (a machine without
  * CUDA gets the probe's one-line error, exit 2) and, until the command ends, the layer-major users run on the GPU
- * runtime ({@link GpuLayerMajorPass}) and generation on the GPU's decoder ({@link GpuGeneration}: the whole model
- * resident on the device).
+ * runtime ({@link GpuLayerMajorPass}) and generation on the GPU's decoder ({@link GpuGeneration}), both over one
+ * {@link ResidentModel}: a model that fits the bound is uploaded once and stays for every pass and generation of the
+ * command; one that does not streams its layers in each pass.
  */
 final class DeviceOption {
     @Option(names = "--device", paramLabel = "cpu|cuda[:N]", defaultValue = "cpu",
@@ -24,7 +26,7 @@ final class DeviceOption {
 
     @Option(names = "--gpu-memory", paramLabel = "SIZE",
             description = "device memory the GPU backend may allocate, e.g. 20GB (default: 95%% of what is free); "
-                    + "weights beyond it stream a layer at a time")
+                    + "a model that fits stays on the device for the whole command; weights beyond it stream a layer at a time")
     String gpuMemory;
 
     /** The device for as long as a command runs; closing it returns the process to the CPU. */
@@ -50,13 +52,16 @@ final class DeviceOption {
         GpuDevice gpu = GpuDevice.open(choice, bytes);
         CudaOps ops = new CudaOps(gpu);
         long bound = gpu.limitBytes();
-        GpuGeneration generation = new GpuGeneration(ops, bound);
-        PrefillPasses.use((model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound),
+        // One resident model for the session: its passes and generations upload the weights once between them.
+        ResidentModel resident = new ResidentModel(ops, bound);
+        GpuGeneration generation = new GpuGeneration(ops, bound, resident);
+        PrefillPasses.use((model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound, resident),
                 generation, choice.toString());
         return () -> {
             PrefillPasses.reset();
             try {
                 generation.close();
+                resident.close();
             } finally {
                 ops.close();
             }

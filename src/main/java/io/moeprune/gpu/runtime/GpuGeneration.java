@@ -12,22 +12,34 @@ import java.util.List;
 /**
  * Generation on a device ({@code generate --device cuda}, eval's generation tasks): the {@link DecodeSteps.Factory}
  * a command's device session installs. The model's weights go to the device once, on the first generation, and stay
- * for the next ones (an eval's items); each generation gets its own KV cache ({@link GpuDecoder}). Generation does not
- * stream layers: a model whose weights, cache and activations exceed {@code --gpu-memory} is a one-line error naming
- * the sizes (exit 2).
+ * for the next ones (an eval's items), and for the layer-major passes of the same session ({@link ResidentModel}); each
+ * generation gets its own KV cache ({@link GpuDecoder}). Generation does not stream layers: a model whose weights,
+ * cache and activations exceed {@code --gpu-memory} is a one-line error naming the sizes (exit 2).
  */
 public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     private final DeviceOps ops;
     private final long bound;
-    private Model resident;
-    private List<LayerPlan> layers;
-    private ResidentWeights weights;
-    private HostTransfers io;
+    private final ResidentModel resident;
+    private final boolean ownsResident;
 
-    /** @param bound the {@code --gpu-memory} bound of {@code ops} in bytes */
+    /** Generation with resident weights of its own (released by {@link #close}). */
     public GpuGeneration(DeviceOps ops, long bound) {
+        this(ops, bound, new ResidentModel(ops, bound), true);
+    }
+
+    /**
+     * Generation over the device session's resident weights, shared with its layer-major passes (a prefill that made
+     * the model resident saves generation the upload, and the reverse); {@code resident} is the session's to close.
+     */
+    public GpuGeneration(DeviceOps ops, long bound, ResidentModel resident) {
+        this(ops, bound, resident, false);
+    }
+
+    private GpuGeneration(DeviceOps ops, long bound, ResidentModel resident, boolean ownsResident) {
         this.ops = ops;
         this.bound = bound;
+        this.resident = resident;
+        this.ownsResident = ownsResident;
     }
 
     @Override
@@ -40,28 +52,17 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
      * {@link GpuDecoder#prefill(int, int[])} each sequence, then {@link GpuDecoder#decodeAll} steps).
      */
     public synchronized GpuDecoder openBatch(Model model, ExpertMask mask, int sequences, int positions) {
-        if (model != resident) {
-            release();
+        ResidentWeights weights = resident.of(model);
+        if (weights == null) {
+            resident.makeRoomFor(model);
             List<LayerPlan> plan = LayerPlan.of(model);
             require(ResidentWeights.bytes(model, plan), GpuDecoder.bytes(model, plan, sequences, positions), sequences,
                     positions);
-            model.checkShards();
-            io = new HostTransfers(ops);
-            try {
-                weights = new ResidentWeights(ops, model, plan, io, bound);
-            } catch (InternalError e) {
-                release();
-                throw model.mappedReadFault(e);
-            } catch (RuntimeException e) {
-                release();
-                throw e;
-            }
-            layers = plan;
-            resident = model;
+            weights = resident.upload(model);
         } else {
-            require(0, GpuDecoder.bytes(model, layers, sequences, positions), sequences, positions);
+            require(0, GpuDecoder.bytes(model, resident.layers(), sequences, positions), sequences, positions);
         }
-        return new GpuDecoder(ops, model, mask, layers, weights, io, sequences, positions);
+        return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions);
     }
 
     private void require(long weightBytes, long generationBytes, int sequences, int positions) {
@@ -75,17 +76,8 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
                 + " in use; generation keeps the whole model on the device");
     }
 
-    private void release() {
-        if (weights != null) weights.close();
-        if (io != null) io.close();
-        weights = null;
-        io = null;
-        layers = null;
-        resident = null;
-    }
-
     @Override
     public synchronized void close() {
-        release();
+        if (ownsResident) resident.close();
     }
 }

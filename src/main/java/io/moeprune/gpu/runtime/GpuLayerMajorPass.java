@@ -1,5 +1,6 @@
 package io.moeprune.gpu.runtime;
 
+import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.runtime.ExpertMask;
@@ -20,9 +21,14 @@ import java.util.function.IntFunction;
  * mask, logits), so calibration statistics, masks and losses can come from a GPU run. Layer-major is what lets one
  * GPU serve a model larger than its memory: each layer's weights are copied host→device once per run, from pinned
  * memory, the copy of layer L+1 overlapping the compute of layer L ({@link WeightStream}); the sequences of a layer
- * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Embeddings are
- * looked up on the host; routing is done on the host by the CPU's own router (the logits are downloaded, the
- * routing tables uploaded), so the experts chosen are the CPU's given equal router logits. With
+ * run in chunks of whole sequences that fit the {@code --gpu-memory} bound ({@link MemoryPlan}). Given the device
+ * session's {@link ResidentModel}, a model whose whole weights fit the bound beside a memory plan as good as the
+ * streamed one (same attention scratch, residuals as resident, chunks as long) is uploaded once instead, by the first
+ * pass or generation of the process (that run pays the upload: every layer staged and copied, without the overlap of
+ * streaming), and every later run of that model, whatever its mask, copies nothing, its LM head included; a model
+ * that does not fit streams as above. Embeddings are looked up on the host; routing is done on the host by the CPU's
+ * own router (the logits are downloaded, the routing tables uploaded), so the experts chosen are the CPU's given
+ * equal router logits. With
  * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them
  * ({@link DeviceTokenScores}): a loss, a hit and a finite flag a position come back, not [n, vocab] floats.
  *
@@ -42,6 +48,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final LayerMajorPass.Logits logits;
     private final DeviceOps ops;
     private final long bound;
+    private final ResidentModel resident;
     private final List<LayerPlan> layers;
     private boolean timed;
     private List<LayerTimes> times = List.of();
@@ -51,7 +58,19 @@ public final class GpuLayerMajorPass implements PrefillPass {
      *              what the device holds already)
      */
     public GpuLayerMajorPass(Model model, ExpertMask mask, LayerMajorPass.Logits logits, DeviceOps ops, long bound) {
+        this(model, mask, logits, ops, bound, null);
+    }
+
+    /**
+     * A pass that runs over the device session's resident weights ({@link ResidentModel}) when the whole model fits
+     * the bound beside the pass's own memory, and streams its layers otherwise (see the class comment).
+     *
+     * @param resident the session's resident weights (null: always stream)
+     */
+    public GpuLayerMajorPass(Model model, ExpertMask mask, LayerMajorPass.Logits logits, DeviceOps ops, long bound,
+                             ResidentModel resident) {
         this.model = model;
+        this.resident = resident;
         this.mask = mask == null ? ExpertMask.NONE : mask;
         this.logits = logits;
         this.ops = ops;
@@ -94,20 +113,23 @@ public final class GpuLayerMajorPass implements PrefillPass {
         for (int c = 0; c < lengths.length; c++) firstRow[c + 1] = firstRow[c] + lengths[c];
         int longest = Arrays.stream(lengths).max().orElseThrow();
         ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
-        long inUse = ops.allocatedBytes();
-        MemoryPlan plan = plan(inUse, widths, firstRow[lengths.length], longest, hidden);
+        long tokens = firstRow[lengths.length];
+        Source source = weightSource(widths, tokens, longest, hidden);
+        ResidentWeights weights = source.resident();
+        MemoryPlan plan = source.plan();
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         PassClock clock = new PassClock(ops, layers.size(), timed);
         try (HostTransfers io = new HostTransfers(ops);
-             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes(), clock);
+             WeightStream stream = weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null;
              Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  ObserverWorkers workers = new ObserverWorkers()) {
                 for (LayerPlan layer : layers) {
-                    DeviceBuffer slot = stream.enter(layer.index());
+                    DeviceBuffer slot = stream != null ? stream.enter(layer.index())
+                            : residentSlot(weights, layer, clock);
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
                         runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
@@ -115,7 +137,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
-                    stream.leave(layer.index());
+                    if (stream != null) stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
                 workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
@@ -123,16 +145,16 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
             }
-            stream.close();   // the LM head takes the slots' place
+            if (stream != null) stream.close();   // the LM head takes the slots' place
             switch (logits) {
                 case NONE -> {
                     for (int s : run) sink.accept(s, null);
                 }
-                case SCORES -> score(sequences, run, firstRow, longest, stream, io, residuals, plan,
+                case SCORES -> score(sequences, run, firstRow, longest, weights, stream, io, residuals, plan,
                         LayerMajorPass.scoring(logits, sink));
                 case LAST, ALL -> {
-                    try (LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io,
-                            plan.residentResiduals(), logits == LayerMajorPass.Logits.ALL ? longest : 1, bound)) {
+                    try (LmHeadStep head = head(weights, stream, io, plan,
+                            logits == LayerMajorPass.Logits.ALL ? longest : 1)) {
                         for (int c = 0; c < lengths.length; c++) {
                             sink.accept(run.get(c), head.logits(residuals, firstRow[c], lengths[c],
                                     logits == LayerMajorPass.Logits.ALL, io, 0));
@@ -148,33 +170,107 @@ public final class GpuLayerMajorPass implements PrefillPass {
      * read back once ({@link DeviceTokenScores}); then each sequence's scores to the sink in order, or the CPU's
      * error at the first sequence whose logits were not finite.
      */
-    private void score(List<int[]> sequences, List<Integer> run, long[] firstRow, int longest, WeightStream stream,
-                       HostTransfers io, Residuals residuals, MemoryPlan plan, LayerMajorPass.ScoreSink sink) {
+    private void score(List<int[]> sequences, List<Integer> run, long[] firstRow, int longest, ResidentWeights weights,
+                       WeightStream stream, HostTransfers io, Residuals residuals, MemoryPlan plan,
+                       LayerMajorPass.ScoreSink sink) {
         List<int[]> ids = run.stream().map(sequences::get).toList();
         int[] first = run.stream().mapToInt(s -> Math.max(0, sink.firstScored(s))).toArray();
         // The scores' rows first: the head then sizes its blocks of rows in what is left.
         try (DeviceTokenScores scores = new DeviceTokenScores(ops, io, ids, firstRow, first);
-             LmHeadStep head = new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), longest,
-                     bound)) {
+             LmHeadStep head = head(weights, stream, io, plan, longest)) {
             for (int c = 0; c < ids.size(); c++) head.queueScores(residuals, firstRow[c], ids.get(c).length, scores);
             scores.download();
             for (int c = 0; c < ids.size(); c++) sink.scores(run.get(c), scores.sequence(c, model));
         }
     }
 
+    /** The run's memory plan and the resident weights it runs over (null: its layers stream). */
+    private record Source(ResidentWeights resident, MemoryPlan plan) {
+    }
+
     /**
-     * The memory plan, leaving the attention's own scratch free (the tensor-core path's, for long sequences) where
-     * the bound allows; where it does not, the plan without it (the attention then takes the warp kernel).
+     * Where this run's weights come from. Without a {@link ResidentModel} they stream. With one: another model's
+     * weights are released first; this model's, when resident already (generation's or an earlier pass's), serve the
+     * run, unless they leave it too little (then they are released and it streams in their place); else the model is
+     * made resident when {@link #fitsResident}, and streams otherwise, or when the plan after the upload falls short of
+     * the estimate (released again): never a failure where streaming fits.
      */
-    private MemoryPlan plan(long inUse, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+    private Source weightSource(ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long slots = WeightStream.slotBytes(layers);
+        if (resident == null) return new Source(null, plan(ops.allocatedBytes(), slots, widths, tokens, longest, hidden));
+        resident.makeRoomFor(model);
+        ResidentWeights held = resident.of(model);
+        if (held != null) {
+            try {
+                return new Source(held, plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden));
+            } catch (MoepruneException tooSmall) {
+                resident.release();
+            }
+        }
+        long inUse = ops.allocatedBytes();
+        MemoryPlan streamed = plan(inUse, slots, widths, tokens, longest, hidden);
+        if (!fitsResident(streamed, inUse, widths, tokens, longest, hidden)) return new Source(null, streamed);
+        try {
+            ResidentWeights uploaded = resident.upload(model);
+            return new Source(uploaded, plan(ops.allocatedBytes(), 0, widths, tokens, longest, hidden));
+        } catch (MoepruneException tooSmall) {   // the estimate fell short (an allocation or the plan after it)
+            resident.release();
+            return new Source(null, streamed);
+        }
+    }
+
+    /** A resident layer's slot: nothing to copy or dequantise (its times say so). */
+    private static DeviceBuffer residentSlot(ResidentWeights weights, LayerPlan layer, PassClock clock) {
+        clock.resident(layer.index());
+        return weights.slot(layer.index());
+    }
+
+    /**
+     * The LM head of at most {@code rows} rows at a time: over the resident head, or uploaded through the stream's
+     * free staging buffer into the memory the layer slots left.
+     */
+    private LmHeadStep head(ResidentWeights weights, WeightStream stream, HostTransfers io, MemoryPlan plan, int rows) {
+        if (weights != null) return new LmHeadStep(weights.head(), plan.residentResiduals(), rows, bound);
+        return new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), rows, bound);
+    }
+
+    /**
+     * Whether the whole model's weights ({@link ResidentWeights#bytes}) fit beside a plan as good as the streamed
+     * one: the attention's scratch kept, the residuals resident if the streamed plan keeps them, chunks at least as
+     * long. Otherwise the pass streams: residency must not make the compute slower nor fail a run streaming can do.
+     */
+    private boolean fitsResident(MemoryPlan streamed, long inUse, ChunkBuffers.Widths widths, long tokens,
+                                 int longest, int hidden) {
+        long available = bound - inUse - ResidentWeights.bytes(model, layers) - attentionScratch(longest);
+        try {
+            MemoryPlan r = MemoryPlan.of(available, 0, widths.bytesPerToken(), ChunkBuffers.BUFFERS, tokens, longest,
+                    hidden, bound, inUse);
+            return r.chunkTokens() >= streamed.chunkTokens()
+                    && (r.residentResiduals() || !streamed.residentResiduals());
+        } catch (MoepruneException tooSmall) {
+            return false;
+        }
+    }
+
+    /** The attention's own scratch for the longest sequence (the tensor-core path's; 0 where it takes none). */
+    private long attentionScratch(int longest) {
         long scratch = 0;
         for (LayerPlan l : layers) scratch = Math.max(scratch, AttentionStep.scratchBytes(ops, l.attention(), longest));
-        long slots = WeightStream.slotBytes(layers);
+        return scratch;
+    }
+
+    /**
+     * The memory plan with {@code slots} bytes a weight slot (0 when the weights are resident), leaving the
+     * attention's own scratch free (the tensor-core path's, for long sequences) where the bound allows; where it does
+     * not, the plan without it (the attention then takes the warp kernel).
+     */
+    private MemoryPlan plan(long inUse, long slots, ChunkBuffers.Widths widths, long tokens, int longest, int hidden) {
+        long scratch = attentionScratch(longest);
         if (scratch > 0) {
             try {
                 return MemoryPlan.of(bound - inUse - scratch, slots, widths.bytesPerToken(), ChunkBuffers.BUFFERS,
                         tokens, longest, hidden, bound, inUse);
-            } catch (io.moeprune.MoepruneException tooSmall) {
+            } catch (MoepruneException tooSmall) {
                 // the plan below, without the scratch
             }
         }

@@ -12,7 +12,7 @@ import java.util.List;
 
 /**
  * The final norm and the LM head, uploaded once at the end of a run (after the layer slots are freed) in row blocks
- * through a pinned staging buffer, then each sequence's logits (all rows or the last) in blocks of rows that fit:
+ * through a pinned staging buffer (or those of the resident weights, {@link ResidentWeights#head}, uploaded once), then each sequence's logits (all rows or the last) in blocks of rows that fit:
  * downloaded, or scored on the device ({@link #queueScores}).
  */
 final class LmHeadStep implements AutoCloseable {
@@ -23,8 +23,22 @@ final class LmHeadStep implements AutoCloseable {
     private final List<DeviceBuffer> owned = new ArrayList<>();
     private final DeviceBuffer head, norm, x, xn, xnBf16, logits;
 
+    /** The head uploaded now through {@code staging}, with its own rows of activations. */
     LmHeadStep(DeviceOps ops, Model model, MemorySegment staging, HostTransfers io, boolean residentResiduals,
                int maxRows, long bound) {
+        this(ops, model, null, staging, io, residentResiduals, maxRows, bound);
+    }
+
+    /**
+     * A step over the head and final norm of {@code weights} (resident: nothing is uploaded), with its own rows of
+     * activations sized in what the bound leaves; closing it frees only those rows.
+     */
+    LmHeadStep(LmHeadStep weights, boolean residentResiduals, int maxRows, long bound) {
+        this(weights.ops, weights.model, weights, null, null, residentResiduals, maxRows, bound);
+    }
+
+    private LmHeadStep(DeviceOps ops, Model model, LmHeadStep shared, MemorySegment staging, HostTransfers io,
+                       boolean residentResiduals, int maxRows, long bound) {
         this.ops = ops;
         this.model = model;
         Weights w = model.lmHead().weights();
@@ -33,10 +47,15 @@ final class LmHeadStep implements AutoCloseable {
         this.eps = model.finalNorm().eps();
         this.divisor = model.spec().scaling().logitsDivisor();
         try {
-            head = alloc(2L * vocab * hidden, "the LM head");
-            norm = alloc(4L * hidden, "the final norm");
-            io.upload(model.finalNorm().weight(), hidden, norm, 0);
-            upload(w, staging);
+            if (shared != null) {
+                head = shared.head;
+                norm = shared.norm;
+            } else {
+                head = alloc(2L * vocab * hidden, "the LM head");
+                norm = alloc(4L * hidden, "the final norm");
+                io.upload(model.finalNorm().weight(), hidden, norm, 0);
+                upload(w, staging);
+            }
             long perRow = 4L * hidden + 2L * hidden + 4L * vocab + (residentResiduals ? 0 : 4L * hidden);
             long free = bound - ops.allocatedBytes() - 4 * MemoryPlan.ROUNDING;
             long rows = Math.min(maxRows, free / perRow);

@@ -9,10 +9,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A whole model's weights on the device for generation (decoding reads every layer for every token, so no layer can
- * stream): each layer's slot in the layout the layer-major pass streams ({@link SlotLayout}: staged from the mapped
- * checkpoint through one pinned buffer, FP8/MXFP4 dequantised on the device once), then the final norm and the LM
- * head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
+ * A whole model's weights on the device, for generation (decoding reads every layer for every token, so no layer can
+ * stream) and for the layer-major passes of a model that fits ({@link ResidentModel} keeps them for a session): each
+ * layer's slot in the layout the layer-major pass streams ({@link SlotLayout} of {@link LayerPlan#of}, the same
+ * offsets for the same model, so the pass's steps read a resident slot as a streamed one), staged from the mapped
+ * checkpoint through one pinned buffer, FP8/MXFP4 dequantised on the device once; then the final norm and the LM head
+ * ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
  */
 final class ResidentWeights implements AutoCloseable {
     /** Rows of logits the LM head computes at once (a batched decode step's sequences). */
