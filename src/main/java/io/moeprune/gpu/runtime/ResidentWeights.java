@@ -11,7 +11,7 @@ import java.util.List;
 /**
  * A whole model's weights on the device for generation (decoding reads every layer for every token, so no layer can
  * stream): each layer's slot in the layout the layer-major pass streams ({@link SlotLayout}: staged from the mapped
- * checkpoint through one pinned buffer, FP8/MXFP4 dequantised on the device once), then the final norm and the LM
+ * checkpoint through one pinned buffer by a {@link StagingPool}, FP8/MXFP4 dequantised on the device once), then the final norm and the LM
  * head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
  */
 final class ResidentWeights implements AutoCloseable {
@@ -33,11 +33,11 @@ final class ResidentWeights implements AutoCloseable {
     ResidentWeights(DeviceOps ops, Model model, List<LayerPlan> layers, HostTransfers io, long bound) {
         this.ops = ops;
         MemorySegment staging = ops.pinnedHost(WeightStream.stagingBytes(layers));
-        try {
+        try (StagingPool pool = new StagingPool()) {
             for (LayerPlan l : layers) {
                 DeviceBuffer slot = ops.alloc(l.layout().bytes(), "layer " + l.index() + "'s weights");
                 slots.add(slot);
-                l.layout().stage(staging);
+                pool.stage(l.layout(), staging);
                 for (SlotLayout.Upload run : l.layout().packedUploads()) {   // the staged ranges only, as WeightStream
                     ops.upload(staging.asSlice(run.stagingOffset(), run.bytes()), slot, run.slotOffset());
                 }
