@@ -240,6 +240,11 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public void releasePinned(MemorySegment host) {
+        device.releasePinned(host);
+    }
+
+    @Override
     public void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset) {
         uploadOn(host, dst, offset, device.copyStream());
     }

@@ -123,7 +123,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
             }
-            stream.close();   // the LM head takes the slots' place
+            stream.freeSlots();   // the LM head takes the slots' place
             switch (logits) {
                 case NONE -> {
                     for (int s : run) sink.accept(s, null);

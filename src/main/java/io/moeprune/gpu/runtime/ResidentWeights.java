@@ -49,6 +49,8 @@ final class ResidentWeights implements AutoCloseable {
         } catch (RuntimeException e) {
             close();
             throw e;
+        } finally {
+            ops.releasePinned(staging);
         }
     }
 

@@ -50,5 +50,6 @@ final class Residuals implements AutoCloseable {
     @Override
     public void close() {
         if (device != null) ops.free(device);
+        if (host != null) ops.releasePinned(host);
     }
 }

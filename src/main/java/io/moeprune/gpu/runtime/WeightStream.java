@@ -133,10 +133,21 @@ final class WeightStream implements AutoCloseable {
         copied[l] = ops.copyFence();
     }
 
-    /** A pinned staging buffer the last layer's copy no longer reads (for the LM head's upload). */
+    /**
+     * A pinned staging buffer the last layer's copy no longer reads (for the LM head's upload): valid until
+     * {@link #close}.
+     */
     MemorySegment freeStaging() {
         ops.synchronize();
         return staging[0];
+    }
+
+    /** Frees the device slots (the LM head takes their place); the staging buffers stay until {@link #close}. */
+    void freeSlots() {
+        for (int s = 0; s < 2; s++) {
+            if (slots[s] != null) ops.free(slots[s]);
+            slots[s] = null;
+        }
     }
 
     @Override
@@ -150,9 +161,10 @@ final class WeightStream implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         pool.close();
-        for (int s = 0; s < 2; s++) {
-            if (slots[s] != null) ops.free(slots[s]);
-            slots[s] = null;
+        freeSlots();
+        for (int s = 0; s < 2; s++) {   // kept by the ops for the next run's staging
+            if (staging[s] != null) ops.releasePinned(staging[s]);
+            staging[s] = null;
         }
     }
 }
