@@ -63,8 +63,9 @@ public final class GpuSpeedBench {
              CudaOps ops = new CudaOps(GpuDevice.open(new DeviceChoice(DeviceChoice.Kind.CUDA, 0), 0));
              GpuGeneration generation = new GpuGeneration(ops, ops.device().limitBytes())) {
             long limit = ops.device().limitBytes();
-            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit), generation,
-                    "cuda:0");
+            GpuLayerMajorPass[] last = new GpuLayerMajorPass[1];   // its phase profile (-Dmoeprune.gpuPhases=true)
+            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit),
+                    generation, "cuda:0");
             System.out.printf(Locale.ROOT, "java-gpu %s: %s, checkpoint %.2f GB, %d layers, %s%n", dir,
                     ops.device().info().describe(), model.checkpointBytes() / 1e9, model.layers().size(),
                     java.time.Instant.now());
@@ -81,6 +82,7 @@ public final class GpuSpeedBench {
                 return tokens / ((System.nanoTime() - t0) / 1e9);
             });
             System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s%n", batch, seq, calibrate);
+            printPhases("calibrate", last[0]);
 
             Perplexity perplexity = new Perplexity(model, ExpertMask.NONE);
             double ppl = median(runs, () -> {
@@ -90,6 +92,7 @@ public final class GpuSpeedBench {
             });
             System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
                     seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+            printPhases("perplexity", last[0]);
             double downloaded = median(runs, () -> {
                 long t0 = System.nanoTime();
                 PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL).run(seqs, null,
@@ -145,6 +148,13 @@ public final class GpuSpeedBench {
             }
             return (double) sequences * steps / ((System.nanoTime() - t0) / 1e9);
         }
+    }
+
+    /** The phase table of the last run of {@code pass} when it was profiled (-Dmoeprune.gpuPhases=true). */
+    private static void printPhases(String what, GpuLayerMajorPass pass) {
+        if (pass == null || pass.phaseProfile() == null) return;
+        System.out.println("java-gpu " + what + " phases (last run):");
+        System.out.print(pass.phaseProfile().table());
     }
 
     /** The median of {@code runs} measurements after one warm-up. */

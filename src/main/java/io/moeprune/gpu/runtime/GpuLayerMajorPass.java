@@ -44,7 +44,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final long bound;
     private final List<LayerPlan> layers;
     private boolean timed;
+    private boolean profiled = GpuPhases.ON;
     private List<LayerTimes> times = List.of();
+    private GpuPhaseProfile profile;
 
     /**
      * @param bound the {@code --gpu-memory} bound of {@code ops} in bytes: what the run plans its memory in (less
@@ -70,6 +72,17 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return times;
     }
 
+    /** Profiles each run's phases from now on ({@link #phaseProfile}; on already with -Dmoeprune.gpuPhases=true). */
+    public GpuLayerMajorPass profiled() {
+        profiled = true;
+        return this;
+    }
+
+    /** The last profiled run's phases ({@link GpuPhases}), or null. */
+    public GpuPhaseProfile phaseProfile() {
+        return profile;
+    }
+
     @Override
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                     LayerMajorListener listener) {
@@ -85,6 +98,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runLayers(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                            LayerMajorListener listener) {
+        GpuPhases phases = new GpuPhases(ops, profiled);
+        long setup = phases.now();
         List<Integer> run = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i++) if (sequences.get(i).length > 0) run.add(i);
         if (run.isEmpty()) return;
@@ -99,30 +114,44 @@ public final class GpuLayerMajorPass implements PrefillPass {
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         PassClock clock = new PassClock(ops, layers.size(), timed);
+        phases.host(GpuPhases.Phase.ALLOCATIONS, setup);
         try (HostTransfers io = new HostTransfers(ops);
-             WeightStream stream = new WeightStream(ops, layers, plan.slotBytes(), clock);
-             Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
+             WeightStream stream = phases.host(GpuPhases.Phase.FIRST_STAGING,
+                     () -> new WeightStream(ops, layers, plan.slotBytes(), clock));
+             Residuals residuals = phases.host(GpuPhases.Phase.ALLOCATIONS,
+                     () -> new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals()))) {
+            long embed = phases.now();
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
+            phases.host(GpuPhases.Phase.EMBEDDINGS, embed);
+            long buffers = phases.now();
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  ObserverWorkers workers = new ObserverWorkers()) {
+                phases.host(GpuPhases.Phase.ALLOCATIONS, buffers);
+                phases.loopStarts();
                 for (LayerPlan layer : layers) {
+                    long waits = phases.now();
                     DeviceBuffer slot = stream.enter(layer.index());
+                    phases.host(GpuPhases.Phase.STAGING_WAIT, waits);
+                    phases.stream(GpuPhases.Phase.WEIGHTS);
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
                         runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
-                                flags, layer.index() * chunks.size() + i);
+                                flags, layer.index() * chunks.size() + i, phases);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
                     stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
+                long finish = phases.now();
                 workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
                 ops.synchronize();
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
+                phases.host(GpuPhases.Phase.FINISH, finish);
             }
+            long lmHead = phases.now();
             stream.freeSlots();   // the LM head takes the slots' place
             switch (logits) {
                 case NONE -> {
@@ -140,7 +169,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     }
                 }
             }
+            phases.host(GpuPhases.Phase.LM_HEAD, lmHead);
         }
+        profile = phases.profile();
     }
 
     /**
@@ -184,7 +215,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
                           int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
-                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag) {
+                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag,
+                          GpuPhases phases) {
         int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
         int[] positions = new int[tokens], starts = new int[chunk.length + 1];
         for (int i = 0; i < chunk.length; i++) {
@@ -201,17 +233,22 @@ public final class GpuLayerMajorPass implements PrefillPass {
             residual |= watching[i] != null && watching[i].readsResidual();
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
+        phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
+        phases.stream(GpuPhases.Phase.ATTENTION);
         FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch,
-                residual);
+                residual, phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
+        phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);
+        phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         if (seen == null) return;
         LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
         for (int i = 0; i < chunk.length; i++) {
             if (watching[i] == null) continue;
             workers.hand(run.get(chunk[i]), watching[i], trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
         }
+        phases.stream(GpuPhases.Phase.OBSERVERS);
     }
 
     /**
