@@ -32,6 +32,13 @@ public interface DeviceOps extends AutoCloseable {
     /** Copies buffer bytes from {@code offset} into host memory; returns when they are there. */
     void download(DeviceBuffer src, long offset, MemorySegment host);
 
+    /**
+     * Queues a copy of buffer bytes from {@code offset} into pinned host memory ({@link #pinnedHost}) on the compute
+     * stream, without waiting: the host may read them after {@link #synchronize} (or a {@link #download}); work queued
+     * later (an upload of the same memory) sees them. Pageable memory waits, as {@link #download}.
+     */
+    void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost);
+
     /** Sets {@code bytes} bytes from {@code offset} to zero. */
     void zero(DeviceBuffer buffer, long offset, long bytes);
 

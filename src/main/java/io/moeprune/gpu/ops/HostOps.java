@@ -101,6 +101,11 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
+    public void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        download(src, offset, pinnedHost);
+    }
+
+    @Override
     public void zero(DeviceBuffer buffer, long offset, long bytes) {
         check(buffer, offset, bytes);
         MEMORY.asSlice(buffer.address() + offset, bytes).fill((byte) 0);
