@@ -256,26 +256,44 @@ final class SlotLayout {
     }
 
     /**
-     * {@link #stage} as independent tasks (no two write the same byte, so they may run on several threads in any
-     * order): one per region, a region of more than {@code pieceBytes} bytes split into ranges of its rows (or bytes)
-     * of about that size, so that one large expert tensor is not one thread's job.
+     * {@link #stage} as independent tasks of about {@code pieceBytes} each (no two write the same byte, so they may
+     * run on several threads in any order): a region larger than that split into ranges of its rows (or bytes), so
+     * that one large expert tensor is not one thread's job; smaller regions grouped, in order, so that a task is
+     * worth handing to a thread.
      */
     List<Runnable> stagingTasks(MemorySegment staging, long pieceBytes) {
         List<Upload> runs = packedUploads();
         long[] starts = runs.stream().mapToLong(Upload::slotOffset).toArray();
         List<Runnable> tasks = new ArrayList<>();
+        List<Runnable> group = new ArrayList<>();
+        long grouped = 0;
         for (Write w : writes) {
             int i = Arrays.binarySearch(starts, w.at().offset());
             if (i < 0) i = -i - 2;   // the run that starts before the region holds it
             Upload run = runs.get(i);
             MemorySegment seg = staging.asSlice(run.stagingOffset() + w.at().offset() - run.slotOffset(), w.at().bytes());
-            long pieces = Math.min(w.units(), Math.max(1, Math.ceilDiv(w.at().bytes(), pieceBytes)));
+            if (w.at().bytes() < pieceBytes) {
+                group.add(() -> w.fill().range(seg, 0, w.units()));
+                grouped += w.at().bytes();
+                if (grouped >= pieceBytes) {
+                    tasks.add(inOrder(group));
+                    group = new ArrayList<>();
+                    grouped = 0;
+                }
+                continue;
+            }
+            long pieces = Math.min(w.units(), Math.ceilDiv(w.at().bytes(), pieceBytes));
             for (long p = 0; p < pieces; p++) {
                 long from = w.units() * p / pieces, to = w.units() * (p + 1) / pieces;
                 tasks.add(() -> w.fill().range(seg, from, to));
             }
         }
+        if (!group.isEmpty()) tasks.add(inOrder(group));
         return tasks;
+    }
+
+    private static Runnable inOrder(List<Runnable> group) {
+        return () -> group.forEach(Runnable::run);
     }
 
     /** Queues the dequantisations (FP8, MXFP4) of the slot holding this layout (after its copy has landed). */

@@ -40,6 +40,7 @@ class StagingPoolTest {
             MemorySegment one = arena.allocate(layout.uploadBytes()), several = arena.allocate(layout.uploadBytes());
             layout.stage(one);
             assertTrue(layout.stagingTasks(several, 512).size() > 40, "large regions are split");
+            assertEquals(1, layout.stagingTasks(several, Long.MAX_VALUE).size(), "small regions are grouped");
             try (StagingPool pool = new StagingPool(4, 512)) {
                 assertEquals(4, pool.threads());
                 pool.stage(layout, several);
