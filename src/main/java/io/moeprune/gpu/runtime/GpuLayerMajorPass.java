@@ -34,7 +34,8 @@ import java.util.function.IntFunction;
  * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
  * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
  * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
- * dequantised on the device).
+ * dequantised on the device). {@link #timed} times each layer's copy and compute, {@link #profiled} (or
+ * {@code -Dmoeprune.gpuPhases=true}) each step of a chunk ({@link GpuPhases}).
  */
 public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;
