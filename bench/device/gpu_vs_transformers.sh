@@ -5,7 +5,9 @@
 # BF16 peak) and the Java GPU runtime (GpuSpeedBench: calibration and perplexity prefill 8x2048 over the weights the
 # first run made resident, calibration with every layer streamed each run beside it, perplexity's former
 # logits-download path beside it, greedy decode of one
-# sequence through Generator and of 32 sequences stepped at once), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
+# sequence through Generator and of 32 sequences stepped at once; with JAVA_OPTS=-Dmoeprune.gpuPhases=true the phase
+# table of its calibrate and perplexity runs), the host's staging speed with 1 thread and with the staging pool
+# (GpuStagingBench, about 20 s), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
@@ -23,6 +25,8 @@ timeout 180 python3 bench/device/transformers_gpu_bench.py $M --batch 8 --seq 20
 echo "== java GPU runtime"
 timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --decode-batch 32 --runs 3 2>&1 \
   | grep -v WARNING | tee -a $LOG
+echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, 1 thread against the pool)"
+timeout 90 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuStagingBench $M --runs 3 2>&1 | grep -v WARNING
 if [ -d .devbench/test-classes ]; then
   echo "== kernels (CudaOpsSpeedTest)"
   timeout 180 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \

@@ -66,7 +66,8 @@ public final class GpuSpeedBench {
              ResidentModel resident = new ResidentModel(ops, ops.device().limitBytes());
              GpuGeneration generation = new GpuGeneration(ops, ops.device().limitBytes(), resident)) {
             long limit = ops.device().limitBytes();
-            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
+            GpuLayerMajorPass[] last = new GpuLayerMajorPass[1];   // its phase profile (-Dmoeprune.gpuPhases=true)
+            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
                     generation, "cuda:0");
             System.out.printf(Locale.ROOT, "java-gpu %s: %s, checkpoint %.2f GB, %d layers, %s%n", dir,
                     ops.device().info().describe(), model.checkpointBytes() / 1e9, model.layers().size(),
@@ -85,9 +86,10 @@ public final class GpuSpeedBench {
             });
             System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s (weights %s; %d upload)%n", batch,
                     seq, calibrate, resident.uploads() > 0 ? "resident" : "streamed", resident.uploads());
+            printPhases("calibrate", last[0]);
             // The same calibration with every layer streamed each run (the baseline of the resident weights).
-            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit), generation,
-                    "cuda:0");
+            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit),
+                    generation, "cuda:0");
             double streamed = median(runs, () -> {
                 long t0 = System.nanoTime();
                 calibrator.run(seqs, names, "", "", n -> { });
@@ -95,7 +97,8 @@ public final class GpuSpeedBench {
             });
             System.out.printf(Locale.ROOT, "java-gpu streamed calibrate %dx%d: %.0f tok/s (resident weights: %.2fx "
                     + "this)%n", batch, seq, streamed, calibrate / streamed);
-            PrefillPasses.use((m, mask, logits) -> new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
+            printPhases("streamed calibrate", last[0]);
+            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
                     generation, "cuda:0");
 
             Perplexity perplexity = new Perplexity(model, ExpertMask.NONE);
@@ -106,6 +109,7 @@ public final class GpuSpeedBench {
             });
             System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
                     seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+            printPhases("perplexity", last[0]);
             double downloaded = median(runs, () -> {
                 long t0 = System.nanoTime();
                 PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL).run(seqs, null,
@@ -161,6 +165,13 @@ public final class GpuSpeedBench {
             }
             return (double) sequences * steps / ((System.nanoTime() - t0) / 1e9);
         }
+    }
+
+    /** The phase table of the last run of {@code pass} when it was profiled (-Dmoeprune.gpuPhases=true). */
+    private static void printPhases(String what, GpuLayerMajorPass pass) {
+        if (pass == null || pass.phaseProfile() == null) return;
+        System.out.println("java-gpu " + what + " phases (last run):");
+        System.out.print(pass.phaseProfile().table());
     }
 
     /** The median of {@code runs} measurements after one warm-up. */

@@ -8,15 +8,21 @@ import io.moeprune.gpu.cuda.Nvrtc;
 import io.moeprune.prune.ByteSize;
 
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
  * One CUDA device opened for a run: its primary context, a compute stream and a copy stream (so the copy of layer
  * L+1's weights overlaps layer L's compute), a cuBLAS handle, the kernels compiled for it, and every byte of device
  * and pinned host memory the backend holds, bounded by {@code --gpu-memory}. Closing it frees everything.
+ *
+ * <p>Memory is cached ({@link BufferCache}): a freed device buffer or released pinned buffer is kept for a later
+ * request of about its size, so a second run in one process allocates nothing new. Cached device bytes count against
+ * {@code --gpu-memory} (a request that would pass it releases cached buffers first); {@link #allocatedBytes} is the
+ * bytes in use, the cache excluded, which is what a run plans around. Pinned memory kept for reuse is capped at
+ * {@code -Dmoeprune.pinnedCacheBytes} (default 8 GiB). A cudaFree synchronised the device, so a buffer could be freed
+ * while queued work still used it; a cached buffer handed out again is safe the same way: the first reuse after a
+ * free waits for both streams ({@link #synchronize}), since its next user may be on the other stream or the host.
  *
  * <p>Use from one thread at a time; {@link #bind} makes the device current on a thread that has not used it yet.
  */
@@ -34,12 +40,15 @@ public final class GpuDevice implements AutoCloseable {
     private final long copyStream;
     private final long blas;
     private final long limit;
-    private final Map<Long, Long> live = new HashMap<>();
-    private final List<MemorySegment> pinned = new ArrayList<>();
+    /** The most pinned host bytes kept for reuse once released. */
+    private static final long PINNED_CACHE = Long.getLong("moeprune.pinnedCacheBytes", 8L << 30);
+
+    private final BufferCache memory;
+    private final BufferCache pinnedMemory;
+    private final Map<Long, MemorySegment> pinned = new HashMap<>();
     private final Map<String, KernelModule> modules = new HashMap<>();
-    private long allocated;
-    private long peak;
-    private long pinnedBytes;
+    /** A buffer went back to a cache since both streams last drained: reusing one waits for them first. */
+    private boolean freedSinceSync;
     private Thread boundTo;
 
     private GpuDevice(DeviceChoice choice, long gpuMemory) {
@@ -58,6 +67,12 @@ public final class GpuDevice implements AutoCloseable {
                     + ByteSize.format(info.freeBytes()) + " free");
         }
         this.limit = gpuMemory > 0 ? gpuMemory : usable;
+        this.memory = new BufferCache(rt::malloc, rt::free, limit, Long.MAX_VALUE);
+        this.pinnedMemory = new BufferCache(bytes -> {
+            MemorySegment s = rt.mallocHost(bytes);
+            pinned.put(s.address(), s);
+            return s.address();
+        }, address -> rt.freeHost(pinned.remove(address)), Long.MAX_VALUE, PINNED_CACHE);
         this.stream = rt.streamCreate();
         this.copyStream = rt.streamCreate();
         this.blas = cublas.create(stream);
@@ -119,11 +134,9 @@ public final class GpuDevice implements AutoCloseable {
     public synchronized DeviceBuffer alloc(long bytes, String what) {
         if (bytes <= 0) throw new IllegalArgumentException("bytes " + bytes);
         long rounded = (bytes + 255) & ~255L;
-        if (allocated + rounded > limit) throw boundExceeded(limit, what, rounded, allocated);
-        long address = rt.malloc(rounded);
-        live.put(address, rounded);
-        allocated += rounded;
-        peak = Math.max(peak, allocated);
+        if (memory.cachedFits(rounded)) drainBeforeReuse();
+        Long address = memory.take(rounded);
+        if (address == null) throw boundExceeded(limit, what, rounded, memory.inUse());
         return new DeviceBuffer(address, bytes);
     }
 
@@ -135,19 +148,31 @@ public final class GpuDevice implements AutoCloseable {
 
     public synchronized void free(DeviceBuffer buffer) {
         if (buffer == null) return;
-        Long size = live.remove(buffer.address());
-        if (size == null) throw new IllegalStateException("not allocated here or freed twice: " + buffer);
-        rt.free(buffer.address());
-        allocated -= size;
+        memory.give(buffer.address());
+        freedSinceSync = true;
     }
 
-    /** Bytes of device memory held now, and the most held at once. */
+    private void drainBeforeReuse() {
+        if (freedSinceSync) synchronize();
+    }
+
+    /** Bytes of device memory in use now (the cache excluded), and the most in use at once. */
     public synchronized long allocatedBytes() {
-        return allocated;
+        return memory.inUse();
     }
 
     public synchronized long peakBytes() {
-        return peak;
+        return memory.peak();
+    }
+
+    /** Device bytes kept for reuse: allocated from CUDA, in use by nothing, counted against the bound. */
+    public synchronized long cachedBytes() {
+        return memory.cachedBytes();
+    }
+
+    /** cudaMalloc calls so far (a run served from the cache adds none). */
+    public synchronized long deviceAllocations() {
+        return memory.allocations();
     }
 
     /** The bound on device memory this run allocates. */
@@ -155,16 +180,25 @@ public final class GpuDevice implements AutoCloseable {
         return limit;
     }
 
-    /** Page-locked host memory, freed with the device (staging for asynchronous copies). */
+    /**
+     * Page-locked host memory (staging for asynchronous copies): a released buffer of about this size, or new; freed
+     * with the device at the latest.
+     */
     public synchronized MemorySegment pinned(long bytes) {
-        MemorySegment s = rt.mallocHost(bytes);
-        pinned.add(s);
-        pinnedBytes += bytes;
-        return s;
+        long rounded = (Math.max(1, bytes) + 255) & ~255L;
+        if (pinnedMemory.cachedFits(rounded)) drainBeforeReuse();
+        return pinned.get(pinnedMemory.take(rounded)).asSlice(0, bytes);
     }
 
+    /** Gives back pinned memory {@link #pinned} returned, for reuse (its copies may still be queued). */
+    public synchronized void releasePinned(MemorySegment host) {
+        pinnedMemory.give(host.address());
+        freedSinceSync = true;
+    }
+
+    /** Pinned host bytes in use (released ones excluded). */
     public synchronized long pinnedBytes() {
-        return pinnedBytes;
+        return pinnedMemory.inUse();
     }
 
     /** Queues a copy host→device on {@code onStream}. Pageable host memory makes the copy synchronous. */
@@ -185,6 +219,9 @@ public final class GpuDevice implements AutoCloseable {
     public void synchronize() {
         rt.streamSynchronize(copyStream);
         rt.streamSynchronize(stream);
+        synchronized (this) {
+            freedSinceSync = false;
+        }
     }
 
     /** The kernels of {@code source}, compiled for this device once per process (and cached on disk). */
@@ -206,11 +243,8 @@ public final class GpuDevice implements AutoCloseable {
             for (KernelModule m : modules.values()) m.unload();
             modules.clear();
             cublas.destroy(blas);
-            for (Long address : live.keySet()) rt.free(address);
-            live.clear();
-            allocated = 0;
-            for (MemorySegment s : pinned) rt.freeHost(s);
-            pinned.clear();
+            memory.releaseAll();
+            pinnedMemory.releaseAll();
             rt.streamDestroy(stream);
             rt.streamDestroy(copyStream);
         }

@@ -673,6 +673,42 @@ class CudaOpsTest {
         gpu.synchronize();
     }
     /**
+     * The caching allocator: a freed buffer and a released pinned buffer come back for a request of their size
+     * without a new cudaMalloc; a queued download into pinned memory and an upload of it queued after it on the
+     * compute stream (the residual rows of a chunk that waits in host memory) carry the bytes without a host wait.
+     */
+    @Test
+    void freedMemoryIsReusedAndAQueuedDownloadIsOrderedBeforeAnUpload() {
+        int count = 1 << 20;
+        Pair x = gaussian(random(), count);
+        DeviceBuffer a = gpu.alloc(4L * count, "a");
+        long address = a.address(), made = gpu.device().deviceAllocations();
+        gpu.free(a);
+        DeviceBuffer again = gpu.alloc(4L * count - 100, "again");
+        assertEquals(address, again.address());
+        assertEquals(made, gpu.device().deviceAllocations());
+        MemorySegment pinned = gpu.pinnedHost(4L * count);
+        try {
+            gpu.downloadQueued(x.gpu(), 0, pinned);
+            gpu.upload(pinned, again, 0);
+            float[] back;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment h = arena.allocate(4L * count);
+                gpu.download(again, 0, h);
+                back = h.toArray(JAVA_FLOAT);
+            }
+            assertArrayEquals(floats(x, false, count), back, 0f);
+        } finally {
+            gpu.free(again);
+            gpu.releasePinned(pinned);
+        }
+        MemorySegment reused = gpu.pinnedHost(4L * count);
+        assertEquals(pinned.address(), reused.address());
+        gpu.releasePinned(reused);
+        gpu.synchronize();
+    }
+
+    /**
      * Timing marks (the timed GPU pass's copy and compute times): a 256 MiB upload from pinned memory on the copy stream
      * takes a time that means a PCIe bandwidth (1 to 100 GB/s), and a kernel between two compute-stream marks takes
      * some time.

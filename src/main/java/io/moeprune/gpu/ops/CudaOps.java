@@ -216,6 +216,17 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        if (!pinnedHost.isNative()) {
+            download(src, offset, pinnedHost);
+            return;
+        }
+        if (pinnedHost.byteSize() == 0) return;
+        device.download(src, offset, pinnedHost, device.stream());
+        after("download");
+    }
+
+    @Override
     public void zero(DeviceBuffer buffer, long offset, long bytes) {
         if (offset < 0 || bytes < 0 || offset + bytes > buffer.bytes()) {
             throw new IndexOutOfBoundsException(bytes + " bytes at " + offset + " of a buffer of " + buffer.bytes());
@@ -237,6 +248,11 @@ public final class CudaOps implements DeviceOps {
     @Override
     public MemorySegment pinnedHost(long bytes) {
         return device.pinned(bytes);
+    }
+
+    @Override
+    public void releasePinned(MemorySegment host) {
+        device.releasePinned(host);
     }
 
     @Override

@@ -32,6 +32,13 @@ public interface DeviceOps extends AutoCloseable {
     /** Copies buffer bytes from {@code offset} into host memory; returns when they are there. */
     void download(DeviceBuffer src, long offset, MemorySegment host);
 
+    /**
+     * Queues a copy of buffer bytes from {@code offset} into pinned host memory ({@link #pinnedHost}) on the compute
+     * stream, without waiting: the host may read them after {@link #synchronize} (or a {@link #download}); work queued
+     * later (an upload of the same memory) sees them. Pageable memory waits, as {@link #download}.
+     */
+    void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost);
+
     /** Sets {@code bytes} bytes from {@code offset} to zero. */
     void zero(DeviceBuffer buffer, long offset, long bytes);
 
@@ -42,8 +49,14 @@ public interface DeviceOps extends AutoCloseable {
     // Layer L+1's weights are copied on a second (copy) stream while layer L computes; the two streams order each
     // other through fences. HostOps runs everything at once, so its fences are trivially passed.
 
-    /** Page-locked host memory for staging copies, freed with these ops. */
+    /**
+     * Page-locked host memory for staging copies: one {@link #releasePinned} gave back if one of about this size is
+     * kept, else new; freed with these ops at the latest.
+     */
     MemorySegment pinnedHost(long bytes);
+
+    /** Gives back memory of {@link #pinnedHost} for a later one to reuse (copies from it may still be queued). */
+    void releasePinned(MemorySegment host);
 
     /** Queues a copy host→device on the copy stream (from pinned memory it overlaps the compute stream's work). */
     void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset);
@@ -74,7 +87,11 @@ public interface DeviceOps extends AutoCloseable {
     /** Seconds from mark {@code from} to mark {@code to} (waits until {@code to} has passed). */
     double elapsedSeconds(long from, long to);
 
-    /** Bytes held now and the most held at once. */
+    /**
+     * Bytes in use now and the most in use at once. Freed buffers are kept for reuse by a later allocation of about
+     * their size and still count against the {@code --gpu-memory} bound, but not here: an allocation that needs their
+     * room releases them first, so a plan of {@code bound − allocatedBytes()} holds.
+     */
     long allocatedBytes();
 
     long peakBytes();

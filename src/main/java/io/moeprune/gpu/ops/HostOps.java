@@ -1,5 +1,6 @@
 package io.moeprune.gpu.ops;
 
+import io.moeprune.gpu.BufferCache;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
 import io.moeprune.model.GroupStrategy;
@@ -29,35 +30,62 @@ public final class HostOps implements DeviceOps {
 
     private final Arena arena = Arena.ofShared();
     private final long limit;
-    private final Map<Long, Long> live = new HashMap<>();
-    private long allocated;
-    private long peak;
+    /** Cached as GpuDevice caches (the same bound and reuse); the arena keeps released bytes until close. */
+    private final BufferCache memory;
+    private final BufferCache pinnedMemory;
+    private final Map<Long, MemorySegment> pinned = new HashMap<>();
 
     /** Host "device" memory bounded by {@code limit} bytes (the {@code --gpu-memory} of the emulated device). */
     public HostOps(long limit) {
+        this(limit, Long.MAX_VALUE);
+    }
+
+    /** ... with at most {@code pinnedCache} bytes of released pinned memory kept for reuse (tests of the cap). */
+    public HostOps(long limit, long pinnedCache) {
         this.limit = limit;
+        this.memory = new BufferCache(bytes -> arena.allocate(bytes, 256).address(), address -> { }, limit,
+                Long.MAX_VALUE);
+        this.pinnedMemory = new BufferCache(bytes -> {
+            MemorySegment s = arena.allocate(bytes, 256);
+            pinned.put(s.address(), s);
+            return s.address();
+        }, pinned::remove, Long.MAX_VALUE, pinnedCache);
     }
 
     @Override
     public synchronized DeviceBuffer alloc(long bytes, String what) {
         if (bytes <= 0) throw new IllegalArgumentException("bytes " + bytes);
         long rounded = (bytes + 255) & ~255L;
-        if (allocated + rounded > limit) throw GpuDevice.boundExceeded(limit, what, rounded, allocated);
-        MemorySegment s = arena.allocate(rounded, 256);
-        // Fresh device memory is not zero: poison it so a kernel that reads what nothing wrote shows up in tests.
-        s.fill((byte) 0x7F);
-        live.put(s.address(), rounded);
-        allocated += rounded;
-        peak = Math.max(peak, allocated);
-        return new DeviceBuffer(s.address(), bytes);
+        Long address = memory.take(rounded);
+        if (address == null) throw GpuDevice.boundExceeded(limit, what, rounded, memory.inUse());
+        // Fresh (or reused) device memory is not zero: poison it so a kernel that reads what nothing wrote shows up.
+        MEMORY.asSlice(address, rounded).fill((byte) 0x7F);
+        return new DeviceBuffer(address, bytes);
     }
 
     @Override
     public synchronized void free(DeviceBuffer buffer) {
         if (buffer == null) return;
-        Long size = live.remove(buffer.address());
-        if (size == null) throw new IllegalStateException("not allocated here or freed twice: " + buffer);
-        allocated -= size;   // the arena keeps the bytes until close: tests are short
+        memory.give(buffer.address());
+    }
+
+    /** Device bytes kept for reuse (counted against the bound, not in {@link #allocatedBytes}). */
+    public synchronized long cachedBytes() {
+        return memory.cachedBytes();
+    }
+
+    /** New device buffers so far (ones served from the cache not counted). */
+    public synchronized long deviceAllocations() {
+        return memory.allocations();
+    }
+
+    /** New pinned buffers so far, and pinned bytes kept for reuse. */
+    public synchronized long pinnedAllocations() {
+        return pinnedMemory.allocations();
+    }
+
+    public synchronized long pinnedCachedBytes() {
+        return pinnedMemory.cachedBytes();
     }
 
     @Override
@@ -70,6 +98,11 @@ public final class HostOps implements DeviceOps {
     public void download(DeviceBuffer src, long offset, MemorySegment host) {
         check(src, offset, host.byteSize());
         MemorySegment.copy(MEMORY, src.address() + offset, host, 0, host.byteSize());
+    }
+
+    @Override
+    public void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        download(src, offset, pinnedHost);
     }
 
     @Override
@@ -89,8 +122,14 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
-    public MemorySegment pinnedHost(long bytes) {
-        return arena.allocate(bytes, 256);
+    public synchronized MemorySegment pinnedHost(long bytes) {
+        long rounded = (Math.max(1, bytes) + 255) & ~255L;
+        return pinned.get(pinnedMemory.take(rounded)).asSlice(0, bytes);
+    }
+
+    @Override
+    public synchronized void releasePinned(MemorySegment host) {
+        pinnedMemory.give(host.address());
     }
 
     @Override
@@ -133,12 +172,12 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public synchronized long allocatedBytes() {
-        return allocated;
+        return memory.inUse();
     }
 
     @Override
     public synchronized long peakBytes() {
-        return peak;
+        return memory.peak();
     }
 
     // ---- element access -----------------------------------------------------------------------------------------

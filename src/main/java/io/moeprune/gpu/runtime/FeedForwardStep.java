@@ -29,17 +29,28 @@ final class FeedForwardStep {
      */
     static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
                        DeviceBuffer x, int tokens, ExpertMask mask, boolean watch, boolean residual) {
+        return run(ops, io, layer, slot, b, x, tokens, mask, watch, residual, GpuPhases.OFF);
+    }
+
+    /** {@link #run}, its steps marked on {@code phases}. */
+    static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
+                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch, boolean residual,
+                       GpuPhases phases) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
         ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, post.weight().in(slot), post.eps());
         ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
         Watched watched = null;
         switch (layer.feedForward()) {
-            case LayerPlan.Dense d -> mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
+            case LayerPlan.Dense d -> {
+                mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
+                phases.stream(GpuPhases.Phase.DENSE_MLP);
+            }
             case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch,
-                    residual);
+                    residual, phases);
         }
         ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
+        phases.stream(GpuPhases.Phase.COMBINE);
         return watched;
     }
 
@@ -65,11 +76,12 @@ final class FeedForwardStep {
 
     private static Watched moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer, DeviceBuffer slot,
                                ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch,
-                               boolean residual) {
+                               boolean residual, GpuPhases phases) {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
         ChunkRouting.Routed r = ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask);
+        phases.stream(GpuPhases.Phase.ROUTING);
 
         ops.gatherRows(b.xn, b.gatherIndex, b.gathered, slots, hidden);
         int inter = m.experts()[0].intermediate();
@@ -92,7 +104,9 @@ final class FeedForwardStep {
         }
         ops.groupedLinear(rows, hidden, inter, w, in, out);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
+        phases.stream(GpuPhases.Phase.EXPERTS);
         ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden);
+        phases.stream(GpuPhases.Phase.COMBINE);
 
         Watched watched = null;
         if (watch) {
@@ -104,6 +118,7 @@ final class FeedForwardStep {
                     io.download(b.routerLogits, 0, tokens * e), ChunkRouting.onHost(io, b, r, tokens, m),
                     io.download(b.slotNorms, 0, slots),
                     io.download(b.turns, 0, tokens));
+            phases.stream(GpuPhases.Phase.OBSERVERS);
         }
         if (m.shared() != null) {
             mlp(ops, m.shared(), slot, b, tokens, hidden, b.sharedOut);
@@ -112,6 +127,7 @@ final class FeedForwardStep {
                 ops.sigmoidGateRows(b.sharedOut, tokens, hidden, b.sharedGate);
             }
             ops.addScaled(b.branch, 0, b.sharedOut, 0, (long) tokens * hidden, 1f);
+            phases.stream(GpuPhases.Phase.SHARED_EXPERT);
         }
         return watched;
     }

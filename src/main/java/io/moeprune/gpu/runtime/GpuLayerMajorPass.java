@@ -40,7 +40,8 @@ import java.util.function.IntFunction;
  * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
  * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
  * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
- * dequantised on the device).
+ * dequantised on the device). {@link #timed} times each layer's copy and compute, {@link #profiled} (or
+ * {@code -Dmoeprune.gpuPhases=true}) each step of a chunk ({@link GpuPhases}).
  */
 public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;
@@ -51,7 +52,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final ResidentModel resident;
     private final List<LayerPlan> layers;
     private boolean timed;
+    private boolean profiled = GpuPhases.ON;
     private List<LayerTimes> times = List.of();
+    private GpuPhaseProfile profile;
 
     /**
      * @param bound the {@code --gpu-memory} bound of {@code ops} in bytes: what the run plans its memory in (less
@@ -89,6 +92,17 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return times;
     }
 
+    /** Profiles each run's phases from now on ({@link #phaseProfile}; on already with -Dmoeprune.gpuPhases=true). */
+    public GpuLayerMajorPass profiled() {
+        profiled = true;
+        return this;
+    }
+
+    /** The last profiled run's phases ({@link GpuPhases}), or null. */
+    public GpuPhaseProfile phaseProfile() {
+        return profile;
+    }
+
     @Override
     public void run(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                     LayerMajorListener listener) {
@@ -104,6 +118,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runLayers(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                            LayerMajorListener listener) {
+        GpuPhases phases = new GpuPhases(ops, profiled);
+        long setup = phases.now();
         List<Integer> run = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i++) if (sequences.get(i).length > 0) run.add(i);
         if (run.isEmpty()) return;
@@ -120,32 +136,46 @@ public final class GpuLayerMajorPass implements PrefillPass {
         List<int[]> chunks = plan.chunks(lengths);
         LayerMajorListener.Meter meter = new LayerMajorListener.Meter(layers.size());
         PassClock clock = new PassClock(ops, layers.size(), timed);
+        phases.host(GpuPhases.Phase.ALLOCATIONS, setup);
         try (HostTransfers io = new HostTransfers(ops);
-             WeightStream stream = weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null;
-             Residuals residuals = new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals())) {
+             WeightStream stream = phases.host(GpuPhases.Phase.FIRST_STAGING,
+                     () -> weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null);
+             Residuals residuals = phases.host(GpuPhases.Phase.ALLOCATIONS,
+                     () -> new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals()))) {
+            long embed = phases.now();
             for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
+            phases.host(GpuPhases.Phase.EMBEDDINGS, embed);
+            long buffers = phases.now();
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  ObserverWorkers workers = new ObserverWorkers()) {
+                phases.host(GpuPhases.Phase.ALLOCATIONS, buffers);
+                phases.loopStarts();
                 for (LayerPlan layer : layers) {
+                    long waits = phases.now();
                     DeviceBuffer slot = stream != null ? stream.enter(layer.index())
                             : residentSlot(weights, layer, clock);
+                    phases.host(GpuPhases.Phase.STAGING_WAIT, waits);
+                    phases.stream(GpuPhases.Phase.WEIGHTS);
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
                         runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
-                                flags, layer.index() * chunks.size() + i);
+                                flags, layer.index() * chunks.size() + i, phases);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
                     if (stream != null) stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
+                long finish = phases.now();
                 workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
                 ops.synchronize();
                 requireFinite(flags, chunks, lengths);
                 times = clock.times(layers);
+                phases.host(GpuPhases.Phase.FINISH, finish);
             }
-            if (stream != null) stream.close();   // the LM head takes the slots' place
+            long lmHead = phases.now();
+            if (stream != null) stream.freeSlots();   // the LM head takes the slots' place
             switch (logits) {
                 case NONE -> {
                     for (int s : run) sink.accept(s, null);
@@ -162,7 +192,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     }
                 }
             }
+            phases.host(GpuPhases.Phase.LM_HEAD, lmHead);
         }
+        profile = phases.profile();
     }
 
     /**
@@ -280,7 +312,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
                           int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
-                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag) {
+                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag,
+                          GpuPhases phases) {
         int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
         int[] positions = new int[tokens], starts = new int[chunk.length + 1];
         for (int i = 0; i < chunk.length; i++) {
@@ -297,17 +330,22 @@ public final class GpuLayerMajorPass implements PrefillPass {
             residual |= watching[i] != null && watching[i].readsResidual();
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
+        phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
+        phases.stream(GpuPhases.Phase.ATTENTION);
         FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch,
-                residual);
+                residual, phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
+        phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);
+        phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         if (seen == null) return;
         LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
         for (int i = 0; i < chunk.length; i++) {
             if (watching[i] == null) continue;
             workers.hand(run.get(chunk[i]), watching[i], trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
         }
+        phases.stream(GpuPhases.Phase.OBSERVERS);
     }
 
     /**

@@ -13,8 +13,8 @@ import java.util.List;
  * stream) and for the layer-major passes of a model that fits ({@link ResidentModel} keeps them for a session): each
  * layer's slot in the layout the layer-major pass streams ({@link SlotLayout} of {@link LayerPlan#of}, the same
  * offsets for the same model, so the pass's steps read a resident slot as a streamed one), staged from the mapped
- * checkpoint through one pinned buffer, FP8/MXFP4 dequantised on the device once; then the final norm and the LM head
- * ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
+ * checkpoint through one pinned buffer by a {@link StagingPool}, FP8/MXFP4 dequantised on the device once; then the
+ * final norm and the LM head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
  */
 final class ResidentWeights implements AutoCloseable {
     /** Rows of logits the LM head computes at once (a batched decode step's sequences). */
@@ -35,11 +35,11 @@ final class ResidentWeights implements AutoCloseable {
     ResidentWeights(DeviceOps ops, Model model, List<LayerPlan> layers, HostTransfers io, long bound) {
         this.ops = ops;
         MemorySegment staging = ops.pinnedHost(WeightStream.stagingBytes(layers));
-        try {
+        try (StagingPool pool = new StagingPool()) {
             for (LayerPlan l : layers) {
                 DeviceBuffer slot = ops.alloc(l.layout().bytes(), "layer " + l.index() + "'s weights");
                 slots.add(slot);
-                l.layout().stage(staging);
+                pool.stage(l.layout(), staging);
                 for (SlotLayout.Upload run : l.layout().packedUploads()) {   // the staged ranges only, as WeightStream
                     ops.upload(staging.asSlice(run.stagingOffset(), run.bytes()), slot, run.slotOffset());
                 }
@@ -51,6 +51,8 @@ final class ResidentWeights implements AutoCloseable {
         } catch (RuntimeException e) {
             close();
             throw e;
+        } finally {
+            ops.releasePinned(staging);
         }
     }
 

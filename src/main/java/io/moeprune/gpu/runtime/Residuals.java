@@ -42,13 +42,17 @@ final class Residuals implements AutoCloseable {
         return scratch;
     }
 
-    /** Puts back rows {@link #rows} gave (a copy back to the host unless they are resident). */
+    /**
+     * Puts back rows {@link #rows} gave (a copy back to the host unless they are resident), queued without a wait:
+     * only the compute stream reads them again (their next chunk's upload), in stream order.
+     */
     void back(long row, int count, DeviceBuffer scratch) {
-        if (device == null) ops.download(scratch, 0, host.asSlice(at(row), 4L * count * hidden));
+        if (device == null) ops.downloadQueued(scratch, 0, host.asSlice(at(row), 4L * count * hidden));
     }
 
     @Override
     public void close() {
         if (device != null) ops.free(device);
+        if (host != null) ops.releasePinned(host);
     }
 }

@@ -40,7 +40,25 @@ final class SlotLayout {
         }
     }
 
-    private record Write(Region at, Consumer<MemorySegment> fill) {
+    /**
+     * Writes units [from, to) of a region into {@code seg} (the whole region's staging bytes): units are rows or bytes,
+     * so a large region can be staged by several threads in ranges ({@link #stagingTasks}).
+     */
+    private interface Fill {
+        void range(MemorySegment seg, long from, long to);
+    }
+
+    /** A region's staging write: {@code units} units of {@code fill}, none of them sharing a byte with another's. */
+    private record Write(Region at, long units, Fill fill) {
+        /** The whole region at once (vectors, scales: small). */
+        static Write whole(Region at, Consumer<MemorySegment> fill) {
+            return new Write(at, 1, (seg, from, to) -> fill.accept(seg));
+        }
+
+        /** {@code bytes} bytes of {@code src} from {@code srcOffset} copied as they are, split by byte ranges. */
+        static Write copy(Region at, MemorySegment src, long srcOffset, long bytes) {
+            return new Write(at, bytes, (seg, from, to) -> MemorySegment.copy(src, srcOffset + from, seg, from, to - from));
+        }
     }
 
     /** A matrix uploaded raw (FP8 with scales, MXFP4 blocks with scales), to dequantise into its BF16 place. */
@@ -66,16 +84,16 @@ final class SlotLayout {
     /** A vector (norm weight, bias, sinks, rope frequencies) in F32. */
     Region f32(float[] v) {
         Region r = reserve(4L * v.length);
-        writes.add(new Write(r, seg -> MemorySegment.copy(v, 0, seg, FLOAT_LE, 0, v.length)));
+        writes.add(Write.whole(r, seg -> MemorySegment.copy(v, 0, seg, FLOAT_LE, 0, v.length)));
         return r;
     }
 
     /** A matrix in F32 (routers: the CPU computes them in F32 too), converted row by row while staging. */
     Region f32(Weights w) {
         Region r = reserve(4L * w.rows() * w.cols());
-        writes.add(new Write(r, seg -> {
+        writes.add(new Write(r, w.rows(), (seg, from, to) -> {
             float[] row = new float[w.cols()];
-            for (int i = 0; i < w.rows(); i++) {
+            for (int i = (int) from; i < to; i++) {
                 w.readRow(i, 0, w.cols(), row, 0);
                 MemorySegment.copy(row, 0, seg, FLOAT_LE, 4L * i * w.cols(), w.cols());
             }
@@ -99,11 +117,12 @@ final class SlotLayout {
         for (Weights w : parts) {
             Region part = new Region(at, 2L * w.rows() * cols);
             switch (w.dtype()) {
-                case BF16 -> writes.add(new Write(part, seg -> MemorySegment.copy(w.data(), 0, seg, 0, w.byteSize())));
-                case F32, F16 -> writes.add(new Write(part, seg -> writeBf16Rows(w, 0, w.rows(), seg)));
+                case BF16 -> writes.add(Write.copy(part, w.data(), 0, w.byteSize()));
+                case F32, F16 -> writes.add(new Write(part, w.rows(), (seg, from, to) ->
+                        writeBf16Rows(w, (int) from, (int) to, seg.asSlice(2L * from * cols))));
                 case F8_E4M3 -> {
                     Region raw = reserve(w.byteSize());
-                    writes.add(new Write(raw, seg -> MemorySegment.copy(w.data(), 0, seg, 0, w.byteSize())));
+                    writes.add(Write.copy(raw, w.data(), 0, w.byteSize()));
                     Region scales = f32(scales(w));
                     dequants.add((ops, slot) -> ops.dequantFp8Blocks(raw.in(slot), scales.in(slot), part.in(slot),
                             w.rows(), cols, Weights.SCALE_BLOCK));
@@ -122,9 +141,9 @@ final class SlotLayout {
     Region bf16Transposed(Weights inputMajor, int[] order) {
         int in = inputMajor.rows(), out = inputMajor.cols();
         Region dst = reserve(2L * in * out);
-        writes.add(new Write(dst, seg -> {
+        writes.add(new Write(dst, in, (seg, from, to) -> {
             float[] row = new float[out];
-            for (int i = 0; i < in; i++) {
+            for (int i = (int) from; i < to; i++) {
                 inputMajor.readRow(i, 0, out, row, 0);
                 for (int r = 0; r < out; r++) seg.set(SHORT_LE, 2L * ((long) r * in + i), HostOps.toBf16Bits(row[order[r]]));
             }
@@ -141,11 +160,15 @@ final class SlotLayout {
         long blockRow = (long) groups * Mxfp4Matrix.GROUP_BYTES;
         Region dst = reserve(2L * rows * m.cols());
         Region blocks = reserve(rows * blockRow), scales = reserve((long) rows * groups);
-        writes.add(new Write(blocks, seg -> {
-            for (int r = 0; r < rows; r++) MemorySegment.copy(m.blocks(), order[r] * blockRow, seg, r * blockRow, blockRow);
+        writes.add(new Write(blocks, rows, (seg, from, to) -> {
+            for (int r = (int) from; r < to; r++) {
+                MemorySegment.copy(m.blocks(), order[r] * blockRow, seg, r * blockRow, blockRow);
+            }
         }));
-        writes.add(new Write(scales, seg -> {
-            for (int r = 0; r < rows; r++) MemorySegment.copy(m.scales(), (long) order[r] * groups, seg, (long) r * groups, groups);
+        writes.add(new Write(scales, rows, (seg, from, to) -> {
+            for (int r = (int) from; r < to; r++) {
+                MemorySegment.copy(m.scales(), (long) order[r] * groups, seg, (long) r * groups, groups);
+            }
         }));
         dequants.add((ops, slot) -> ops.dequantMxfp4(blocks.in(slot), scales.in(slot), dst.in(slot), rows, m.cols()));
         return dst;
@@ -229,15 +252,48 @@ final class SlotLayout {
      * FP8 experts a third of the slot).
      */
     void stage(MemorySegment staging) {
+        for (Runnable task : stagingTasks(staging, Long.MAX_VALUE)) task.run();
+    }
+
+    /**
+     * {@link #stage} as independent tasks of about {@code pieceBytes} each (no two write the same byte, so they may
+     * run on several threads in any order): a region larger than that split into ranges of its rows (or bytes), so
+     * that one large expert tensor is not one thread's job; smaller regions grouped, in order, so that a task is
+     * worth handing to a thread.
+     */
+    List<Runnable> stagingTasks(MemorySegment staging, long pieceBytes) {
         List<Upload> runs = packedUploads();
         long[] starts = runs.stream().mapToLong(Upload::slotOffset).toArray();
+        List<Runnable> tasks = new ArrayList<>();
+        List<Runnable> group = new ArrayList<>();
+        long grouped = 0;
         for (Write w : writes) {
             int i = Arrays.binarySearch(starts, w.at().offset());
             if (i < 0) i = -i - 2;   // the run that starts before the region holds it
             Upload run = runs.get(i);
-            long at = run.stagingOffset() + w.at().offset() - run.slotOffset();
-            w.fill().accept(staging.asSlice(at, w.at().bytes()));
+            MemorySegment seg = staging.asSlice(run.stagingOffset() + w.at().offset() - run.slotOffset(), w.at().bytes());
+            if (w.at().bytes() < pieceBytes) {
+                group.add(() -> w.fill().range(seg, 0, w.units()));
+                grouped += w.at().bytes();
+                if (grouped >= pieceBytes) {
+                    tasks.add(inOrder(group));
+                    group = new ArrayList<>();
+                    grouped = 0;
+                }
+                continue;
+            }
+            long pieces = Math.min(w.units(), Math.ceilDiv(w.at().bytes(), pieceBytes));
+            for (long p = 0; p < pieces; p++) {
+                long from = w.units() * p / pieces, to = w.units() * (p + 1) / pieces;
+                tasks.add(() -> w.fill().range(seg, from, to));
+            }
         }
+        if (!group.isEmpty()) tasks.add(inOrder(group));
+        return tasks;
+    }
+
+    private static Runnable inOrder(List<Runnable> group) {
+        return () -> group.forEach(Runnable::run);
     }
 
     /** Queues the dequantisations (FP8, MXFP4) of the slot holding this layout (after its copy has landed). */

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  * The layer-major weight schedule: two device slots, each sized for the largest layer, and two pinned staging
  * buffers, so that three things overlap: the compute of layer L (compute stream), the copy of layer L+1 into the other
  * slot (copy stream, queued before L's compute), and the staging of layer L+2 from the mapped checkpoint into pinned
- * memory (a host thread). Each layer's weights cross the bus once per run. Fences order the streams: a slot's copy
+ * memory (a host thread handing the layer's pieces to a {@link StagingPool}). Each layer's weights cross the bus once per run. Fences order the streams: a slot's copy
  * waits until the compute of the layer two back (its last user) has passed, a layer's compute waits for its copy, and
  * the host waits for the copy that last read a staging buffer before refilling it.
  *
@@ -35,6 +35,7 @@ final class WeightStream implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    private final StagingPool pool = new StagingPool();
     /** The staging of the next layer to copy (l+1 at {@link #enter}(l)), or null. */
     private CompletableFuture<Void> staged;
 
@@ -106,7 +107,7 @@ final class WeightStream implements AutoCloseable {
 
     private void stage(int l, MemorySegment into) {
         long t0 = System.nanoTime();
-        layers.get(l).layout().stage(into);
+        pool.stage(layers.get(l).layout(), into);
         clock.staged(l, System.nanoTime() - t0);
     }
 
@@ -132,10 +133,21 @@ final class WeightStream implements AutoCloseable {
         copied[l] = ops.copyFence();
     }
 
-    /** A pinned staging buffer the last layer's copy no longer reads (for the LM head's upload). */
+    /**
+     * A pinned staging buffer the last layer's copy no longer reads (for the LM head's upload): valid until
+     * {@link #close}.
+     */
     MemorySegment freeStaging() {
         ops.synchronize();
         return staging[0];
+    }
+
+    /** Frees the device slots (the LM head takes their place); the staging buffers stay until {@link #close}. */
+    void freeSlots() {
+        for (int s = 0; s < 2; s++) {
+            if (slots[s] != null) ops.free(slots[s]);
+            slots[s] = null;
+        }
     }
 
     @Override
@@ -148,9 +160,11 @@ final class WeightStream implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (int s = 0; s < 2; s++) {
-            if (slots[s] != null) ops.free(slots[s]);
-            slots[s] = null;
+        pool.close();
+        freeSlots();
+        for (int s = 0; s < 2; s++) {   // kept by the ops for the next run's staging
+            if (staging[s] != null) ops.releasePinned(staging[s]);
+            staging[s] = null;
         }
     }
 }

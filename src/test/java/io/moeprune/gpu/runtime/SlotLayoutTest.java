@@ -114,7 +114,7 @@ class SlotLayoutTest {
         }
     }
 
-    private static Weights matrix(Arena arena, DType dtype, int rows, int cols, Random r) {
+    static Weights matrix(Arena arena, DType dtype, int rows, int cols, Random r) {
         MemorySegment data = arena.allocate((long) rows * cols * dtype.byteSize());
         for (long i = 0; i < (long) rows * cols; i++) {
             float v = (float) r.nextGaussian();
