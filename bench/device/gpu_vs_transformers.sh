@@ -7,7 +7,7 @@
 # logits-download path beside it, greedy decode of one
 # sequence through Generator and of 32 sequences stepped at once; with JAVA_OPTS=-Dmoeprune.gpuPhases=true the phase
 # table of its calibrate and perplexity runs), the host's staging speed with 1 thread and with the staging pool
-# (GpuStagingBench, about 20 s), then the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
+# (GpuStagingBench, about 20 s), then (unless KERNELS=0) the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
@@ -27,7 +27,7 @@ timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $
   | grep -v WARNING | tee -a $LOG
 echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, 1 thread against the pool)"
 timeout 90 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuStagingBench $M --runs 3 2>&1 | grep -v WARNING
-if [ -d .devbench/test-classes ]; then
+if [ -d .devbench/test-classes ] && [ "${KERNELS:-1}" = 1 ]; then
   echo "== kernels (CudaOpsSpeedTest)"
   timeout 180 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
     RunTests io.moeprune.gpu.CudaOpsSpeedTest 2>&1 | grep -E '^(GPU operations|cuBLAS|grouped|attention)'
