@@ -29,6 +29,13 @@ class BatchedLayoutTest {
     }
 
     /** Row offsets of back-to-back problems in expert order. */
+    /** Each problem's first row at {@code rowBytes} per row, the problems back to back from 0 (as the pass lays them). */
+    private static long[] addresses(int[] rows, long rowBytes) {
+        long[] start = starts(rows);
+        for (int e = 0; e < start.length; e++) start[e] *= rowBytes;
+        return start;
+    }
+
     private static long[] starts(int[] rows) {
         long[] s = new long[rows.length];
         for (int e = 1; e < rows.length; e++) s[e] = s[e - 1] + rows[e - 1];
@@ -94,12 +101,7 @@ class BatchedLayoutTest {
     @Test
     void aSmallerScratchLeavesTheProblemsBeyondItAlone() {
         int[] rows = unevenRows(new Random(5), 30);
-        long[] start = starts(rows);
-        long[] x = new long[rows.length], y = new long[rows.length];
-        for (int e = 0; e < rows.length; e++) {
-            x[e] = 2L * IN * start[e];
-            y[e] = 4L * OUT * start[e];
-        }
+        long[] x = addresses(rows, 2L * IN), y = addresses(rows, 4L * OUT);
         ExpertBuckets plan = ExpertBuckets.of(rows);
         BatchedLayout whole = BatchedLayout.of(plan, rows, IN, OUT, x, y);
         BatchedLayout half = BatchedLayout.of(plan, rows, IN, OUT, x, y, whole.scratchRows() / 2, true);
@@ -115,12 +117,7 @@ class BatchedLayoutTest {
     @Test
     void earlyCallsCopyFewerRowsInAtMostTwiceTheCalls() {
         int[] rows = unevenRows(new Random(9), 64);
-        long[] start = starts(rows);
-        long[] x = new long[rows.length], y = new long[rows.length];
-        for (int e = 0; e < rows.length; e++) {
-            x[e] = 2L * IN * start[e];
-            y[e] = 4L * OUT * start[e];
-        }
+        long[] x = addresses(rows, 2L * IN), y = addresses(rows, 4L * OUT);
         ExpertBuckets plan = ExpertBuckets.of(rows);
         BatchedLayout early = BatchedLayout.of(plan, rows, IN, OUT, x, y, Long.MAX_VALUE, true);
         BatchedLayout late = BatchedLayout.of(plan, rows, IN, OUT, x, y, Long.MAX_VALUE, false);
