@@ -3,6 +3,7 @@ package io.moeprune.gpu.ops;
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.Kernel;
 import io.moeprune.gpu.KernelModule;
 import io.moeprune.gpu.cuda.Cublas;
 import io.moeprune.gpu.cuda.CudaError;
@@ -20,8 +21,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-
 /**
  * {@link DeviceOps} on a CUDA device: the products through cuBLAS (BF16 inputs, F32 accumulation; the F32 router
  * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
@@ -34,7 +33,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class CudaOps implements DeviceOps {
     private static final String KERNELS = "io/moeprune/gpu/kernels.cu";
-    private static final int THREADS = 256, WARPS_PER_BLOCK = THREADS / 32, ATTENTION_WARPS = 4, ATTENTION_MAX_DIM = 256;
+    /** Threads of a block of the kernels (the grouped products' copy-out launches with it too). */
+    static final int THREADS = 256;
+    private static final int WARPS_PER_BLOCK = THREADS / 32, ATTENTION_WARPS = 4, ATTENTION_MAX_DIM = 256;
     /** Enough blocks to fill any GPU; the element-wise kernels loop over the rest. */
     private static final long MAX_BLOCKS = 1L << 16;
 
@@ -45,8 +46,6 @@ public final class CudaOps implements DeviceOps {
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
     private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
-    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table), grown as needed. */
-    private DeviceBuffer pointerScratch;
 
     /**
      * How {@link #groupedLinear} runs the experts of a layer ({@code -Dmoeprune.groupedPath}): {@code batched} (one
@@ -79,17 +78,8 @@ public final class CudaOps implements DeviceOps {
         }
     }
 
-    private GroupedPath groupedPath = GroupedPath.fromProperties();
-    /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
-    private Boolean groupedProducts, groupedBf16Products, batchedProducts;
-    /** What the last {@link #groupedLinear} ran (see {@link #groupedPath()}). */
-    private String lastGroupedPath = "not run yet";
-    private DeviceBuffer groupedBf16Scratch, batchedScratch;
-    /**
-     * Whether the batched path may give a bucket an early call ({@link BatchedLayout}): fewer rows copied out, up to
-     * twice the calls, each with fewer experts ({@code -Dmoeprune.batchedEarlyCalls=false}: one call a bucket).
-     */
-    private boolean batchedEarlyCalls = !"false".equals(System.getProperty("moeprune.batchedEarlyCalls"));
+    /** The experts' products ({@link #groupedLinear}): their paths, pointer arrays and scratch. */
+    private final CudaGroupedProducts grouped;
 
     /**
      * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
@@ -109,6 +99,8 @@ public final class CudaOps implements DeviceOps {
     private DeviceBuffer attentionScratch;
 
     public CudaOps(GpuDevice device) {
+        // First: it reads its switches, so that a bad -Dmoeprune.groupedPath is one line before the kernels' compile.
+        this.grouped = new CudaGroupedProducts(device, this);
         this.device = device;
         this.rt = device.runtime();
         this.kernels = device.module("moeprune-kernels", source());
@@ -133,7 +125,7 @@ public final class CudaOps implements DeviceOps {
     }
 
     /** In debug mode: the launch error or fault of {@code op} as a one-line error naming it. */
-    private void after(String op) {
+    void after(String op) {
         if (!debug) return;
         try {
             rt.checkLastError(op);
@@ -148,10 +140,15 @@ public final class CudaOps implements DeviceOps {
     }
 
     /** An element-wise kernel over {@code elements} (grid-stride inside). */
-    private void elementwise(String function, long elements, Object... args) {
+    void elementwise(String function, long elements, Object... args) {
         if (elements <= 0) return;
         kernels.kernel(function).launch(blocks(elements), THREADS, 0, args);
         after(function);
+    }
+
+    /** The kernel {@code function} of kernels.cu (the grouped products' copy-out launches through it). */
+    Kernel kernel(String function) {
+        return kernels.kernel(function);
     }
 
     /** A kernel with one warp per row. */
@@ -373,240 +370,17 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        int count = 0;
-        for (int r : rows) if (r > 0) count++;
-        if (count == 0) return;
-        lastGroupedPath = "";
-        boolean done = switch (groupedPath) {
-            case PER_EXPERT -> false;
-            case BATCHED -> batched(rows, out, in, w, x, y);
-            case GROUPED -> grouped(rows, count, out, in, w, x, y);
-            case GROUPED_BF16 -> groupedWithBf16Outputs(rows, count, out, in, w, x, y)
-                    || grouped(rows, count, out, in, w, x, y);
-            case AUTO -> batched(rows, out, in, w, x, y) || grouped(rows, count, out, in, w, x, y);
-        };
-        if (!done) perProblemLinear(rows, out, in, w, x, y);
+        grouped.groupedLinear(rows, out, in, w, x, y);
     }
 
     /** Allows or forbids the batched path's early calls (the speed table compares them). */
     public void batchedEarlyCalls(boolean on) {
-        batchedEarlyCalls = on;
+        grouped.batchedEarlyCalls(on);
     }
 
     /** Forces how {@link #groupedLinear} runs (benchmarks and tests compare the paths). */
     public void groupedPath(GroupedPath path) {
-        groupedPath = path;
-    }
-
-    /**
-     * The pointer arrays (and tables) of {@code values} in device memory, in stream order: the address of the first.
-     * From pageable memory the copy is staged before cudaMemcpyAsync returns, so the host array may go at once.
-     */
-    private long devicePointers(long[] values) {
-        long bytes = 8L * values.length;
-        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
-            // Stream order keeps the old array alive for the products already queued; cudaFree waits for them.
-            if (pointerScratch != null) device.free(pointerScratch);
-            pointerScratch = null;
-            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the experts' products' pointer arrays");
-        }
-        if (values.length > 0) {
-            try (Arena a = Arena.ofConfined()) {
-                device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
-            }
-        }
-        return pointerScratch.address();
-    }
-
-    /** A scratch of at least {@code bytes}, grown from {@code held} (freed) when smaller; null beyond the bound. */
-    private DeviceBuffer scratch(DeviceBuffer held, long bytes, String what) {
-        if (held != null && held.bytes() >= bytes) return held;
-        if (held != null) device.free(held);
-        try {
-            return device.alloc(bytes, what);
-        } catch (MoepruneException e) {
-            return null;   // beyond the --gpu-memory bound: the caller takes another path
-        }
-    }
-
-    /** One grouped cuBLAS call with F32 outputs; false when cuBLAS refuses it. */
-    private boolean grouped(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
-        if (Boolean.FALSE.equals(groupedProducts)) return false;
-        int[] liveRows = new int[count];
-        long[] pointers = new long[3 * count];
-        for (int p = 0, i = 0; p < rows.length; p++) {
-            if (rows[p] == 0) continue;
-            liveRows[i] = rows[p];
-            pointers[i] = w[p];
-            pointers[count + i] = x[p];
-            pointers[2 * count + i] = y[p];
-            i++;
-        }
-        long base = devicePointers(pointers);
-        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
-                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
-        if (!groupedProducts) return false;
-        lastGroupedPath = "cuBLAS grouped";
-        after("groupedLinear (grouped)");
-        return true;
-    }
-
-    /**
-     * One grouped cuBLAS call writing BF16 outputs into a contiguous scratch, then widened into each problem's F32
-     * rows (one launch when the outputs are contiguous too, as the pass's are). False when cuBLAS refuses it.
-     */
-    private boolean groupedWithBf16Outputs(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
-        if (Boolean.FALSE.equals(groupedBf16Products)) return false;
-        int[] liveRows = new int[count];
-        long totalRows = 0;
-        for (int r : rows) totalRows += r;
-        groupedBf16Scratch = scratch(groupedBf16Scratch, 2L * totalRows * out, "the grouped products' BF16 outputs");
-        if (groupedBf16Scratch == null) return false;
-        long[] offsets = new long[rows.length];
-        long[] pointers = new long[3 * count];
-        boolean contiguous = true;
-        long first = -1, done = 0;
-        for (int p = 0, i = 0; p < rows.length; p++) {
-            if (rows[p] == 0) continue;
-            if (first < 0) first = y[p];
-            contiguous &= y[p] == first + 4L * out * done;
-            liveRows[i] = rows[p];
-            offsets[p] = 2L * out * done;
-            pointers[i] = w[p];
-            pointers[count + i] = x[p];
-            pointers[2 * count + i] = groupedBf16Scratch.address() + offsets[p];
-            done += rows[p];
-            i++;
-        }
-        long base = devicePointers(pointers);
-        groupedBf16Products = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base,
-                Cublas.R_16BF, base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_16BF);
-        if (!groupedBf16Products) return false;
-        if (contiguous) {
-            elementwise("from_bf16_kernel", totalRows * out, groupedBf16Scratch, first, totalRows * out);
-        } else {
-            for (int p = 0; p < rows.length; p++) {
-                if (rows[p] == 0) continue;
-                long n = (long) rows[p] * out;
-                elementwise("from_bf16_kernel", n, groupedBf16Scratch.address() + offsets[p], y[p], n);
-            }
-        }
-        lastGroupedPath = "cuBLAS grouped, BF16 outputs";
-        after("groupedLinear (BF16 outputs)");
-        return true;
-    }
-
-    /**
-     * The experts in buckets of one padded row count, one {@code cublasGemmBatchedEx} (BF16 → F32) a bucket; padded
-     * problems write into an F32 scratch whose live rows one {@code copy_rows_out} launch moves out (see
-     * {@link BatchedLayout}); problems the layout cannot place, one product each. False when cuBLAS refuses the
-     * call (nothing has run then) or the scratch does not fit the memory bound.
-     */
-    private boolean batched(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        if (Boolean.FALSE.equals(batchedProducts)) return false;
-        if (!aligned(rows, out, in, w, x, y)) {
-            lastGroupedPath = "batched: rows not 16-byte aligned";
-            return false;
-        }
-        ExpertBuckets plan = ExpertBuckets.of(rows);
-        // The scratch takes what the memory bound leaves (the pass's plan took its share first); the padded problems
-        // beyond it run one product each.
-        long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
-        long free = device.limitBytes() - device.allocatedBytes() + held - 256;
-        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out),
-                batchedEarlyCalls);
-        if (layout.scratchRows() > 0) {
-            batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
-                    "the batched experts' padded outputs");
-            if (batchedScratch == null) {
-                lastGroupedPath = "batched: its scratch beyond the memory bound";   // named by the fallback that runs
-                return false;
-            }
-        }
-        long scratchBase = batchedScratch == null ? 0 : batchedScratch.address();
-        // One upload: each call's W, x, y pointer arrays, then the copy-out table (scratch rows, outputs, counts).
-        int copies = layout.copies().size();
-        long[] table = new long[3 * layout.placed() + 3 * copies];
-        int at = 0;
-        for (BatchedLayout.Call call : layout.calls()) {
-            int n = call.problems().size();
-            for (int i = 0; i < n; i++) {
-                BatchedLayout.Placement pl = call.problems().get(i);
-                table[at + i] = w[pl.problem()];
-                table[at + n + i] = pl.x();
-                table[at + 2 * n + i] = pl.direct() ? pl.y() : scratchBase + 4L * pl.scratchRow() * out;
-            }
-            at += 3 * n;
-        }
-        for (int c = 0; c < copies; c++) {
-            BatchedLayout.Copy copy = layout.copies().get(c);
-            table[at + c] = copy.scratchRow();
-            table[at + copies + c] = copy.y();
-            table[at + 2 * copies + c] = copy.rows();
-        }
-        long base = devicePointers(table);
-        List<BatchedLayout.Call> refused = new ArrayList<>();
-        long callBase = base;
-        for (BatchedLayout.Call call : layout.calls()) {
-            int n = call.problems().size();
-            boolean ok = device.cublas().batchedLinear(device.blas(), n, call.rows(), out, in, callBase,
-                    Cublas.R_16BF, callBase + 8L * n, Cublas.R_16BF, callBase + 16L * n, Cublas.R_32F);
-            if (!ok && batchedProducts == null) {
-                batchedProducts = false;   // refused at the first call: nothing has run
-                return false;
-            }
-            batchedProducts = true;
-            if (!ok) refused.add(call);
-            callBase += 24L * n;
-        }
-        if (copies > 0) {
-            long copyTable = base + 8L * at;
-            int maxRows = 0;
-            for (BatchedLayout.Copy copy : layout.copies()) maxRows = Math.max(maxRows, copy.rows());
-            int gx = (int) Math.min(1024, Math.max(1, ((long) maxRows * out / 4 + THREADS - 1) / THREADS));
-            for (int first = 0; first < copies; first += 65535) {
-                kernels.kernel("copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
-                        new Object[]{batchedScratch, copyTable, copies, first, out});
-            }
-        }
-        // After the copy-out, so that its rows of a refused call's problems do not overwrite these.
-        for (int p : layout.alone()) problemLinear(p, rows, out, in, w, x, y);
-        for (BatchedLayout.Call call : refused) {
-            for (BatchedLayout.Placement pl : call.problems()) problemLinear(pl.problem(), rows, out, in, w, x, y);
-        }
-        int alone = layout.alone().length;
-        for (BatchedLayout.Call call : refused) alone += call.problems().size();
-        lastGroupedPath = "cuBLAS batched: " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
-                + (copies > 0 ? ", " + copies + " copied out" : "")
-                + (alone > 0 ? ", " + alone + " experts one product each" : "");
-        after("groupedLinear (batched)");
-        return true;
-    }
-
-    /**
-     * Whether every matrix and row the batched calls address is 16-byte aligned: cuBLAS cannot see the addresses in
-     * a device pointer array (GemmEx checks its own and picks a slower kernel), and the shifted and scratch rows are
-     * aligned when rows are (in a multiple of 8 BF16, out of 4 F32).
-     */
-    private static boolean aligned(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        if (in % 8 != 0 || out % 4 != 0) return false;
-        for (int p = 0; p < rows.length; p++) {
-            if (rows[p] > 0 && ((w[p] | x[p] | y[p]) & 15) != 0) return false;
-        }
-        return true;
-    }
-
-    private void problemLinear(int p, int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
-                y[p], Cublas.R_32F, out);
-    }
-
-    /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
-    private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y);
-        lastGroupedPath = lastGroupedPath.startsWith("batched: ") ? "one product per expert (" + lastGroupedPath + ")"
-                : "one product per expert";
-        after("groupedLinear (one product per problem)");
+        grouped.groupedPath(path);
     }
 
     /**
@@ -615,7 +389,7 @@ public final class CudaOps implements DeviceOps {
      * "cuBLAS grouped, BF16 outputs", "one product per expert", or "not run yet".
      */
     public String groupedPath() {
-        return lastGroupedPath;
+        return grouped.groupedPath();
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
@@ -931,7 +705,7 @@ public final class CudaOps implements DeviceOps {
         } finally {
             for (long e : allEvents) rt.eventDestroy(e);
             allEvents.clear();
-            device.close();   // frees the pointer scratch with every other buffer
+            device.close();   // frees the grouped products' pointer arrays and scratch with every other buffer
         }
     }
 }

@@ -1,0 +1,288 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.MoepruneException;
+import io.moeprune.gpu.DeviceBuffer;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.cuda.Cublas;
+import io.moeprune.gpu.ops.CudaOps.GroupedPath;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.moeprune.gpu.ops.CudaOps.THREADS;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The experts' grouped products of {@link CudaOps} ({@link DeviceOps#groupedLinear}): all experts of a layer, each its
+ * own rows, BF16 inputs, F32 outputs, on the path {@link GroupedPath} names, with the pointer arrays and scratch those
+ * paths keep between calls. CudaOps owns one and delegates to it; the kernels it launches and the post-launch check
+ * ({@code -Dmoeprune.cudaDebug}) are CudaOps's. Its buffers are the device's: {@link GpuDevice#close} (at
+ * {@link CudaOps#close}) frees them with every other buffer.
+ */
+final class CudaGroupedProducts {
+    private final GpuDevice device;
+    /** The launches and the post-launch check these products share with the rest of CudaOps. */
+    private final CudaOps ops;
+    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table), grown as needed. */
+    private DeviceBuffer pointerScratch;
+
+    private GroupedPath groupedPath = GroupedPath.fromProperties();
+    /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
+    private Boolean groupedProducts, groupedBf16Products, batchedProducts;
+    /** What the last {@link #groupedLinear} ran (see {@link #groupedPath()}). */
+    private String lastGroupedPath = "not run yet";
+    private DeviceBuffer groupedBf16Scratch, batchedScratch;
+    /**
+     * Whether the batched path may give a bucket an early call ({@link BatchedLayout}): fewer rows copied out, up to
+     * twice the calls, each with fewer experts ({@code -Dmoeprune.batchedEarlyCalls=false}: one call a bucket).
+     */
+    private boolean batchedEarlyCalls = !"false".equals(System.getProperty("moeprune.batchedEarlyCalls"));
+
+    CudaGroupedProducts(GpuDevice device, CudaOps ops) {
+        this.device = device;
+        this.ops = ops;
+    }
+
+    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        int count = 0;
+        for (int r : rows) if (r > 0) count++;
+        if (count == 0) return;
+        lastGroupedPath = "";
+        boolean done = switch (groupedPath) {
+            case PER_EXPERT -> false;
+            case BATCHED -> batched(rows, out, in, w, x, y);
+            case GROUPED -> grouped(rows, count, out, in, w, x, y);
+            case GROUPED_BF16 -> groupedWithBf16Outputs(rows, count, out, in, w, x, y)
+                    || grouped(rows, count, out, in, w, x, y);
+            case AUTO -> batched(rows, out, in, w, x, y) || grouped(rows, count, out, in, w, x, y);
+        };
+        if (!done) perProblemLinear(rows, out, in, w, x, y);
+    }
+
+    /** Allows or forbids the batched path's early calls (the speed table compares them). */
+    void batchedEarlyCalls(boolean on) {
+        batchedEarlyCalls = on;
+    }
+
+    /** Forces how {@link #groupedLinear} runs (benchmarks and tests compare the paths). */
+    void groupedPath(GroupedPath path) {
+        groupedPath = path;
+    }
+
+    /**
+     * The pointer arrays (and tables) of {@code values} in device memory, in stream order: the address of the first.
+     * From pageable memory the copy is staged before cudaMemcpyAsync returns, so the host array may go at once.
+     */
+    private long devicePointers(long[] values) {
+        long bytes = 8L * values.length;
+        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
+            // Stream order keeps the old array alive for the products already queued; cudaFree waits for them.
+            if (pointerScratch != null) device.free(pointerScratch);
+            pointerScratch = null;
+            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the experts' products' pointer arrays");
+        }
+        if (values.length > 0) {
+            try (Arena a = Arena.ofConfined()) {
+                device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
+            }
+        }
+        return pointerScratch.address();
+    }
+
+    /** A scratch of at least {@code bytes}, grown from {@code held} (freed) when smaller; null beyond the bound. */
+    private DeviceBuffer scratch(DeviceBuffer held, long bytes, String what) {
+        if (held != null && held.bytes() >= bytes) return held;
+        if (held != null) device.free(held);
+        try {
+            return device.alloc(bytes, what);
+        } catch (MoepruneException e) {
+            return null;   // beyond the --gpu-memory bound: the caller takes another path
+        }
+    }
+
+    /** One grouped cuBLAS call with F32 outputs; false when cuBLAS refuses it. */
+    private boolean grouped(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(groupedProducts)) return false;
+        int[] liveRows = new int[count];
+        long[] pointers = new long[3 * count];
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            liveRows[i] = rows[p];
+            pointers[i] = w[p];
+            pointers[count + i] = x[p];
+            pointers[2 * count + i] = y[p];
+            i++;
+        }
+        long base = devicePointers(pointers);
+        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
+                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
+        if (!groupedProducts) return false;
+        lastGroupedPath = "cuBLAS grouped";
+        ops.after("groupedLinear (grouped)");
+        return true;
+    }
+
+    /**
+     * One grouped cuBLAS call writing BF16 outputs into a contiguous scratch, then widened into each problem's F32
+     * rows (one launch when the outputs are contiguous too, as the pass's are). False when cuBLAS refuses it.
+     */
+    private boolean groupedWithBf16Outputs(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(groupedBf16Products)) return false;
+        int[] liveRows = new int[count];
+        long totalRows = 0;
+        for (int r : rows) totalRows += r;
+        groupedBf16Scratch = scratch(groupedBf16Scratch, 2L * totalRows * out, "the grouped products' BF16 outputs");
+        if (groupedBf16Scratch == null) return false;
+        long[] offsets = new long[rows.length];
+        long[] pointers = new long[3 * count];
+        boolean contiguous = true;
+        long first = -1, done = 0;
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            if (first < 0) first = y[p];
+            contiguous &= y[p] == first + 4L * out * done;
+            liveRows[i] = rows[p];
+            offsets[p] = 2L * out * done;
+            pointers[i] = w[p];
+            pointers[count + i] = x[p];
+            pointers[2 * count + i] = groupedBf16Scratch.address() + offsets[p];
+            done += rows[p];
+            i++;
+        }
+        long base = devicePointers(pointers);
+        groupedBf16Products = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base,
+                Cublas.R_16BF, base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_16BF);
+        if (!groupedBf16Products) return false;
+        if (contiguous) {
+            ops.elementwise("from_bf16_kernel", totalRows * out, groupedBf16Scratch, first, totalRows * out);
+        } else {
+            for (int p = 0; p < rows.length; p++) {
+                if (rows[p] == 0) continue;
+                long n = (long) rows[p] * out;
+                ops.elementwise("from_bf16_kernel", n, groupedBf16Scratch.address() + offsets[p], y[p], n);
+            }
+        }
+        lastGroupedPath = "cuBLAS grouped, BF16 outputs";
+        ops.after("groupedLinear (BF16 outputs)");
+        return true;
+    }
+
+    /**
+     * The experts in buckets of one padded row count, one {@code cublasGemmBatchedEx} (BF16 → F32) a bucket; padded
+     * problems write into an F32 scratch whose live rows one {@code copy_rows_out} launch moves out (see
+     * {@link BatchedLayout}); problems the layout cannot place, one product each. False when cuBLAS refuses the
+     * call (nothing has run then) or the scratch does not fit the memory bound.
+     */
+    private boolean batched(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        if (Boolean.FALSE.equals(batchedProducts)) return false;
+        if (!aligned(rows, out, in, w, x, y)) {
+            lastGroupedPath = "batched: rows not 16-byte aligned";
+            return false;
+        }
+        ExpertBuckets plan = ExpertBuckets.of(rows);
+        // The scratch takes what the memory bound leaves (the pass's plan took its share first); the padded problems
+        // beyond it run one product each.
+        long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
+        long free = device.limitBytes() - device.allocatedBytes() + held - 256;
+        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out),
+                batchedEarlyCalls);
+        if (layout.scratchRows() > 0) {
+            batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
+                    "the batched experts' padded outputs");
+            if (batchedScratch == null) {
+                lastGroupedPath = "batched: its scratch beyond the memory bound";   // named by the fallback that runs
+                return false;
+            }
+        }
+        long scratchBase = batchedScratch == null ? 0 : batchedScratch.address();
+        // One upload: each call's W, x, y pointer arrays, then the copy-out table (scratch rows, outputs, counts).
+        int copies = layout.copies().size();
+        long[] table = new long[3 * layout.placed() + 3 * copies];
+        int at = 0;
+        for (BatchedLayout.Call call : layout.calls()) {
+            int n = call.problems().size();
+            for (int i = 0; i < n; i++) {
+                BatchedLayout.Placement pl = call.problems().get(i);
+                table[at + i] = w[pl.problem()];
+                table[at + n + i] = pl.x();
+                table[at + 2 * n + i] = pl.direct() ? pl.y() : scratchBase + 4L * pl.scratchRow() * out;
+            }
+            at += 3 * n;
+        }
+        for (int c = 0; c < copies; c++) {
+            BatchedLayout.Copy copy = layout.copies().get(c);
+            table[at + c] = copy.scratchRow();
+            table[at + copies + c] = copy.y();
+            table[at + 2 * copies + c] = copy.rows();
+        }
+        long base = devicePointers(table);
+        List<BatchedLayout.Call> refused = new ArrayList<>();
+        long callBase = base;
+        for (BatchedLayout.Call call : layout.calls()) {
+            int n = call.problems().size();
+            boolean ok = device.cublas().batchedLinear(device.blas(), n, call.rows(), out, in, callBase,
+                    Cublas.R_16BF, callBase + 8L * n, Cublas.R_16BF, callBase + 16L * n, Cublas.R_32F);
+            if (!ok && batchedProducts == null) {
+                batchedProducts = false;   // refused at the first call: nothing has run
+                return false;
+            }
+            batchedProducts = true;
+            if (!ok) refused.add(call);
+            callBase += 24L * n;
+        }
+        if (copies > 0) {
+            long copyTable = base + 8L * at;
+            int maxRows = 0;
+            for (BatchedLayout.Copy copy : layout.copies()) maxRows = Math.max(maxRows, copy.rows());
+            int gx = (int) Math.min(1024, Math.max(1, ((long) maxRows * out / 4 + THREADS - 1) / THREADS));
+            for (int first = 0; first < copies; first += 65535) {
+                ops.kernel("copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
+                        new Object[]{batchedScratch, copyTable, copies, first, out});
+            }
+        }
+        // After the copy-out, so that its rows of a refused call's problems do not overwrite these.
+        for (int p : layout.alone()) problemLinear(p, rows, out, in, w, x, y);
+        for (BatchedLayout.Call call : refused) {
+            for (BatchedLayout.Placement pl : call.problems()) problemLinear(pl.problem(), rows, out, in, w, x, y);
+        }
+        int alone = layout.alone().length;
+        for (BatchedLayout.Call call : refused) alone += call.problems().size();
+        lastGroupedPath = "cuBLAS batched: " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
+                + (copies > 0 ? ", " + copies + " copied out" : "")
+                + (alone > 0 ? ", " + alone + " experts one product each" : "");
+        ops.after("groupedLinear (batched)");
+        return true;
+    }
+
+    /**
+     * Whether every matrix and row the batched calls address is 16-byte aligned: cuBLAS cannot see the addresses in
+     * a device pointer array (GemmEx checks its own and picks a slower kernel), and the shifted and scratch rows are
+     * aligned when rows are (in a multiple of 8 BF16, out of 4 F32).
+     */
+    private static boolean aligned(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        if (in % 8 != 0 || out % 4 != 0) return false;
+        for (int p = 0; p < rows.length; p++) {
+            if (rows[p] > 0 && ((w[p] | x[p] | y[p]) & 15) != 0) return false;
+        }
+        return true;
+    }
+
+    private void problemLinear(int p, int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
+                y[p], Cublas.R_32F, out);
+    }
+
+    /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
+    private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y);
+        lastGroupedPath = lastGroupedPath.startsWith("batched: ") ? "one product per expert (" + lastGroupedPath + ")"
+                : "one product per expert";
+        ops.after("groupedLinear (one product per problem)");
+    }
+
+    /** What the last {@link #groupedLinear} ran (the names: {@link CudaOps#groupedPath()}). */
+    String groupedPath() {
+        return lastGroupedPath;
+    }
+}
