@@ -142,11 +142,13 @@ public final class GpuLayerMajorPass implements PrefillPass {
                      () -> weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null);
              Residuals residuals = phases.host(GpuPhases.Phase.ALLOCATIONS,
                      () -> new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals()))) {
-            // On the device where the table is (beside resident weights and residuals), else on the host.
+            // On the device where the table is (beside resident weights and residuals), else on the host, in pinned memory.
             EmbeddingTable table = weights != null && plan.residentResiduals() ? weights.embeddings() : null;
             long embed = phases.now();
             if (table == null) {
-                for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
+                try (StagingPool pool = new StagingPool()) {   // the model's own lookup, sequences in parallel
+                    residuals.fill(firstRow, c -> model.embed(sequences.get(run.get(c)), 0), pool);
+                }
             } else {
                 table.check(run.stream().map(sequences::get).toList());
             }

@@ -198,4 +198,34 @@ class DeviceEmbeddingsTest {
             assertEquals(1, lookUps.get());
         }
     }
+    /** The streamed pass's host lookup: sequences on four threads into pinned memory, the same rows, the first error. */
+    @Test
+    void hostEmbeddingsOnSeveralThreadsAreTheModelsAndTheFirstSequencesError() {
+        try (Model model = Models.open(fixture("granitemoe")); HostOps ops = new HostOps(BOUND);
+             StagingPool pool = new StagingPool(4); Arena arena = Arena.ofConfined()) {
+            int vocab = model.spec().vocabSize(), hidden = model.spec().hiddenSize();
+            List<int[]> seqs = PassComparison.randomSequences(vocab, 9, 1, 40, 17, 5, 33);
+            long[] firstRow = new long[seqs.size() + 1];
+            for (int c = 0; c < seqs.size(); c++) firstRow[c + 1] = firstRow[c] + seqs.get(c).length;
+            int tokens = (int) firstRow[seqs.size()];
+            for (boolean onDevice : new boolean[]{true, false}) {
+                try (Residuals residuals = new Residuals(ops, tokens, hidden, onDevice)) {
+                    residuals.fill(firstRow, c -> model.embed(seqs.get(c), 0), pool);
+                    DeviceBuffer scratch = ops.alloc(4L * tokens * hidden, "rows");
+                    float[] got = DeviceArrays.floats(ops, arena, residuals.rows(0, tokens, scratch), tokens * hidden);
+                    for (int c = 0; c < seqs.size(); c++) {
+                        assertArrayEquals(model.embed(seqs.get(c), 0), java.util.Arrays.copyOfRange(got,
+                                (int) firstRow[c] * hidden, (int) firstRow[c + 1] * hidden), "sequence " + c);
+                    }
+                    ops.free(scratch);
+                    List<int[]> bad = new java.util.ArrayList<>(seqs);
+                    bad.set(2, new int[]{3, vocab + 2});
+                    bad.set(4, new int[]{-5});
+                    MoepruneException e = assertThrows(MoepruneException.class,
+                            () -> residuals.fill(firstRow, c -> model.embed(bad.get(c), 0), pool));
+                    assertEquals("token id " + (vocab + 2) + " is outside the vocabulary of " + vocab, e.getMessage());
+                }
+            }
+        }
+    }
 }
