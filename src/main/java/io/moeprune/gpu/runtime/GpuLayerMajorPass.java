@@ -28,7 +28,8 @@ import java.util.function.IntFunction;
  * streaming), and every later run of that model, whatever its mask, copies nothing, its LM head included; a model
  * that does not fit streams as above. Over resident weights (and residuals) the embeddings are looked up on the device
  * from the token ids ({@link EmbeddingTable}), else on the host by the model's own lookup; routing is done on the
- * device as the CPU's router ({@link ChunkRouting}), so the experts chosen are the CPU's given equal router logits. With
+ * device as the CPU's router computes it ({@link ChunkRouting}; {@link HostRouting} beyond 1024 experts), so the experts
+ * chosen are the CPU's given equal router logits. With
  * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them
  * ({@link DeviceTokenScores}): a loss, a hit and a finite flag a position come back, not [n, vocab] floats.
  *
