@@ -7,7 +7,7 @@
 # logits-download path beside it, greedy decode of one
 # sequence through Generator and of 32 sequences stepped at once; with JAVA_OPTS=-Dmoeprune.gpuPhases=true the phase
 # table of its calibrate and perplexity runs), the host's staging speed with 1 thread and with the staging pool
-# (GpuStagingBench, about 20 s), then (unless KERNELS=0) the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
+# and a streamed pass's host embeddings the same way (GpuStagingBench, about 25 s), then (unless KERNELS=0) the kernels' table (CudaOpsSpeedTest: the experts' grouped products as % of the cuBLAS
 # peak, the attention paths) when .devbench has the test classes (WITH_TESTS=1), and the ratios against the goals.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
@@ -25,7 +25,7 @@ timeout 180 python3 bench/device/transformers_gpu_bench.py $M --batch 8 --seq 20
 echo "== java GPU runtime"
 timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --decode-batch 32 --runs 3 2>&1 \
   | grep -v WARNING | tee -a $LOG
-echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, 1 thread against the pool)"
+echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, then 8x2048 embeddings, 1 thread against the pool)"
 timeout 90 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuStagingBench $M --runs 3 2>&1 | grep -v WARNING
 if [ -d .devbench/test-classes ] && [ "${KERNELS:-1}" = 1 ]; then
   echo "== kernels (CudaOpsSpeedTest)"

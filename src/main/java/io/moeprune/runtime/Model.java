@@ -212,18 +212,55 @@ public final class Model implements AutoCloseable {
         int hidden = spec.hiddenSize();
         long time = PhaseTimes.start();
         float[] x = new float[n * hidden];
-        for (int t = 0; t < n; t++) {
-            int id = tokens[t];
-            if (id < 0 || id >= embedding.shape()[0]) {
-                throw new MoepruneException("token id " + id + " is outside the vocabulary of " + embedding.shape()[0]);
-            }
-            embedding.readFloats((long) id * hidden, x, t * hidden, hidden);
-        }
+        requireInVocabulary(tokens);
+        for (int t = 0; t < n; t++) embedding.readFloats((long) tokens[t] * hidden, x, t * hidden, hidden);
         float em = spec.scaling().embedding();
         if (em != 1f) for (int i = 0; i < x.length; i++) x[i] *= em;
-        FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), "in the embeddings");
+        FiniteCheck.require(x, x.length, hidden, start, checkpoint.dir(), EMBEDDINGS);
         PhaseTimes.end(PhaseTimes.Phase.EMBED, time);
         return x;
+    }
+
+    private static final String EMBEDDINGS = "in the embeddings";
+
+    /** The embedding table [vocab, hidden] as stored (a runtime that looks rows up elsewhere: the GPU's). */
+    public Tensor embedding() {
+        return embedding;
+    }
+
+    /** Throws {@link #embed}'s one-line error for the first token id outside the vocabulary. */
+    public void requireInVocabulary(int[] tokens) {
+        long vocab = embedding.shape()[0];
+        for (int id : tokens) {
+            if (id < 0 || id >= vocab) throw new MoepruneException("token id " + id + " is outside the vocabulary of " + vocab);
+        }
+    }
+
+    /**
+     * {@link #embed}'s finite check of the whole table at once: the rows whose scaled values (times the embedding
+     * multiplier, in float) hold a NaN or an infinity, each mapped to whether its first such value is a NaN. A table is
+     * finite or not once and for all, so a runtime that looks rows up elsewhere (the GPU's) checks its token ids
+     * against this, computed once, and throws {@link #nonFiniteEmbedding} for the first bad one.
+     */
+    public java.util.SortedMap<Integer, Boolean> nonFiniteEmbeddingRows() {
+        int hidden = spec.hiddenSize(), vocab = Math.toIntExact(embedding.shape()[0]), block = 256;
+        float em = spec.scaling().embedding();
+        java.util.SortedMap<Integer, Boolean> bad = java.util.Collections.synchronizedSortedMap(new java.util.TreeMap<>());
+        java.util.stream.IntStream.range(0, (vocab + block - 1) / block).parallel().forEach(b -> {
+            float[] row = new float[hidden];
+            for (int r = b * block; r < Math.min(vocab, (b + 1) * block); r++) {
+                embedding.readFloats((long) r * hidden, row, 0, hidden);
+                if (em != 1f) for (int i = 0; i < hidden; i++) row[i] *= em;
+                int at = FiniteCheck.nonFinite(row, hidden);
+                if (at >= 0) bad.put(r, Float.isNaN(row[at]));
+            }
+        });
+        return java.util.Collections.unmodifiableSortedMap(new java.util.TreeMap<>(bad));
+    }
+
+    /** The error {@link #embed} throws when a token's embedding holds a NaN (or an infinity) at {@code position}. */
+    public RuntimeException nonFiniteEmbedding(boolean nan, int position) {
+        return FiniteCheck.error(checkpoint.dir(), nan, EMBEDDINGS, position);
     }
 
     /**

@@ -376,6 +376,23 @@ extern "C" __global__ void copy_2d(const float* src, int srcStride, int srcCol, 
     }
 }
 
+// ---- embeddings (CudaOps.embedRows; runtime.Model.embed on the host) --------------------------------------------
+
+// dst[i, :] = table[ids[i], :] (BF16 widened exactly, or F32) times the multiplier, unfused as Java's: bit-exact.
+// One block per row (grid-stride over rows), its threads along the row.
+extern "C" __global__ void embed_rows(const void* table, int bf16, const int* ids, int count, int width,
+                                      float multiplier, float* dst) {
+    for (int i = blockIdx.x; i < count; i += gridDim.x) {
+        long long from = (long long) ids[i] * width;
+        float* out = dst + (long long) i * width;
+        for (int c = threadIdx.x; c < width; c += blockDim.x) {
+            float v = bf16 ? __uint_as_float(((unsigned int) ((const bf16_t*) table)[from + c]) << 16)
+                           : ((const float*) table)[from + c];
+            out[c] = multiplier == 1.0f ? v : __fmul_rn(v, multiplier);
+        }
+    }
+}
+
 // ---- next-token scores (CudaOps.tokenScores; HostOps.tokenScores in the CPU's arithmetic) ------------------------
 
 // The block's reduction of each thread's (largest logit, its lowest index, finite flag): the larger logit, the lower

@@ -568,6 +568,30 @@ class CudaOpsTest {
         }
     }
 
+    // ---- embeddings ---------------------------------------------------------------------------------------------
+
+    @Test
+    void embedRowsIsExact() {
+        // {count, vocab, width}: one token, a short batch, 8 x 2048 tokens of hidden 2048 (the 1.9 B model's)
+        for (int[] s : new int[][]{{1, 5, 2048}, {300, 1000, 4096}, {16_384, 8192, 2048}}) {
+            int count = s[0], vocab = s[1], width = s[2];
+            for (boolean bf16 : new boolean[]{true, false}) {
+                for (float m : new float[]{1f, 12f}) {
+                    Random r = random();
+                    int[] ids = new int[count];
+                    for (int i = 0; i < count; i++) ids[i] = r.nextInt(vocab);
+                    ids[0] = vocab - 1;
+                    Pair table = bf16 ? bf16(r, vocab * width) : gaussian(r, (long) vocab * width);
+                    Pair idx = i32(ids), dst = output(4L * (count + 1) * width);
+                    gpu.embedRows(table.gpu(), bf16, idx.gpu(), count, width, m, dst.gpu(), 4L * width);
+                    host.embedRows(table.host(), bf16, idx.host(), count, width, m, dst.host(), 4L * width);
+                    assertExactF32("embedRows " + count + " of " + vocab + "x" + width + (bf16 ? " bf16" : " f32")
+                            + " m " + m, dst, (long) (count + 1) * width);
+                }
+            }
+        }
+    }
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Test

@@ -604,6 +604,18 @@ public final class CudaOps implements DeviceOps {
                 dstStride, dstCol, rows, cols, srcRowDivisor);
     }
 
+    // ---- embeddings ---------------------------------------------------------------------------------------------
+
+    /** One block per token row ({@code embed_rows}), its threads along the row: no division per element. */
+    @Override
+    public void embedRows(DeviceBuffer table, boolean bf16, DeviceBuffer ids, int count, int width, float multiplier,
+                          DeviceBuffer dst, long dstOffset) {
+        if (count <= 0) return;
+        kernels.kernel("embed_rows").launch((int) Math.min(count, MAX_BLOCKS), THREADS, 0, table, bf16 ? 1 : 0, ids,
+                count, width, multiplier, at(dst, dstOffset));
+        after("embedRows");
+    }
+
     // ---- next-token scores (perplexity and choice scoring: LayerMajorPass.Logits.SCORES) --------------------------
 
     /** One block per row ({@code token_scores}): two passes over the row, the second's sum in double. */

@@ -233,6 +233,17 @@ public interface DeviceOps extends AutoCloseable {
     void copy2d(DeviceBuffer src, long srcOffset, int srcStride, int srcCol, DeviceBuffer dst, long dstOffset,
                 int dstStride, int dstCol, int rows, int cols, int srcRowDivisor);
 
+    // ---- embeddings ---------------------------------------------------------------------------------------------
+
+    /**
+     * The embeddings of {@code count} tokens (the CPU's {@code Model.embed}): dst[i, :] = table[ids[i], :] widened to
+     * F32, times {@code multiplier} in float (not when it is 1), for i < count; rows of {@code width}, dst from
+     * {@code dstOffset}. The table is BF16 [vocab, width] when {@code bf16}, else F32; ids int32 [count], each within
+     * the table (the caller checks).
+     */
+    void embedRows(DeviceBuffer table, boolean bf16, DeviceBuffer ids, int count, int width, float multiplier,
+                   DeviceBuffer dst, long dstOffset);
+
     // ---- next-token scores (perplexity and choice scoring: LayerMajorPass.Logits.SCORES) --------------------------
 
     /**

@@ -511,6 +511,19 @@ public final class HostOps implements DeviceOps {
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Override
+    public void embedRows(DeviceBuffer table, boolean bf16, DeviceBuffer ids, int count, int width, float multiplier,
+                          DeviceBuffer dst, long dstOffset) {
+        DeviceBuffer out = at(dst, dstOffset);
+        for (int i = 0; i < count; i++) {
+            long from = (long) i32(ids, i) * width;
+            for (int c = 0; c < width; c++) {
+                float v = bf16 ? bf16(table, from + c) : f32(table, from + c);
+                f32(out, (long) i * width + c, multiplier == 1f ? v : v * multiplier);
+            }
+        }
+    }
+
+    @Override
     public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
         for (int i = 0; i < count; i++) {
             long from = (long) i32(index, i) * width;

@@ -26,9 +26,10 @@ import java.util.function.IntFunction;
  * streamed one (same attention scratch, residuals as resident, chunks as long) is uploaded once instead, by the first
  * pass or generation of the process (that run pays the upload: every layer staged and copied, without the overlap of
  * streaming), and every later run of that model, whatever its mask, copies nothing, its LM head included; a model
- * that does not fit streams as above. Embeddings are looked up on the host; routing is done on the host by the CPU's
- * own router (the logits are downloaded, the routing tables uploaded), so the experts chosen are the CPU's given
- * equal router logits. With
+ * that does not fit streams as above. Over resident weights (and residuals) the embeddings are looked up on the device
+ * from the token ids ({@link EmbeddingTable}), else on the host by the model's own lookup; routing is done on the
+ * device as the CPU's router computes it ({@link ChunkRouting}; {@link HostRouting} beyond 1024 experts), so the experts
+ * chosen are the CPU's given equal router logits. With
  * {@link LayerMajorPass.Logits#SCORES} (perplexity, choice scoring) the logits are scored where the LM head writes them
  * ({@link DeviceTokenScores}): a loss, a hit and a finite flag a position come back, not [n, vocab] floats.
  *
@@ -142,14 +143,27 @@ public final class GpuLayerMajorPass implements PrefillPass {
                      () -> weights == null ? new WeightStream(ops, layers, plan.slotBytes(), clock) : null);
              Residuals residuals = phases.host(GpuPhases.Phase.ALLOCATIONS,
                      () -> new Residuals(ops, firstRow[lengths.length], hidden, plan.residentResiduals()))) {
+            // On the device where the table is (beside resident weights and residuals), else on the host, in pinned memory.
+            EmbeddingTable table = weights != null && plan.residentResiduals() ? weights.embeddings() : null;
             long embed = phases.now();
-            for (int c = 0; c < lengths.length; c++) residuals.put(firstRow[c], model.embed(sequences.get(run.get(c)), 0), io);
+            if (table == null) {
+                try (StagingPool pool = new StagingPool()) {   // the model's own lookup, sequences in parallel
+                    residuals.fill(firstRow, c -> model.embed(sequences.get(run.get(c)), 0), pool);
+                }
+            } else {
+                table.check(run.stream().map(sequences::get).toList());
+            }
             phases.host(GpuPhases.Phase.EMBEDDINGS, embed);
             long buffers = phases.now();
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  ObserverWorkers workers = new ObserverWorkers()) {
                 phases.host(GpuPhases.Phase.ALLOCATIONS, buffers);
+                if (table != null) {
+                    long lookUp = phases.now();
+                    embedOnDevice(table, sequences, run, chunks, firstRow, residuals, b, io);
+                    phases.host(GpuPhases.Phase.EMBEDDINGS, lookUp);
+                }
                 phases.loopStarts();
                 for (LayerPlan layer : layers) {
                     long waits = phases.now();
@@ -213,6 +227,27 @@ public final class GpuLayerMajorPass implements PrefillPass {
             for (int c = 0; c < ids.size(); c++) head.queueScores(residuals, firstRow[c], ids.get(c).length, scores);
             scores.download();
             for (int c = 0; c < ids.size(); c++) sink.scores(run.get(c), scores.sequence(c, model));
+        }
+    }
+
+    /**
+     * Each chunk's embeddings looked up on the device into its residual rows (resident): its token ids uploaded into
+     * the chunk buffers' positions (which its first layer overwrites after, in stream order), then one lookup.
+     */
+    private static void embedOnDevice(EmbeddingTable table, List<int[]> sequences, List<Integer> run,
+                                      List<int[]> chunks, long[] firstRow, Residuals residuals, ChunkBuffers b,
+                                      HostTransfers io) {
+        for (int[] chunk : chunks) {
+            long from = firstRow[chunk[0]];
+            int tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - from), at = 0;
+            int[] ids = new int[tokens];
+            for (int c : chunk) {
+                int[] s = sequences.get(run.get(c));
+                System.arraycopy(s, 0, ids, at, s.length);
+                at += s.length;
+            }
+            io.upload(ids, tokens, b.positions);
+            table.lookUp(b.positions, tokens, residuals.rows(from, tokens, null), 0);
         }
     }
 

@@ -34,7 +34,7 @@ final class GpuPhases {
     enum Phase {
         ALLOCATIONS(Where.HOST, "setup: plan and allocations (buffers, residuals, flags)"),
         FIRST_STAGING(Where.HOST, "setup: weight slots, layer 0 staged and its copy queued"),
-        EMBEDDINGS(Where.HOST, "setup: embeddings looked up and uploaded"),
+        EMBEDDINGS(Where.HOST, "setup: embeddings looked up and uploaded (host), or ids checked and uploaded"),
         WEIGHTS(Where.STREAM, "a layer's weights: waiting for its copy, dequantisation"),
         CHUNK_INPUTS(Where.STREAM, "a chunk's positions and starts, residual rows in and out"),
         ATTENTION(Where.STREAM, "attention: norm, projections, rope, attention, output, residual add"),

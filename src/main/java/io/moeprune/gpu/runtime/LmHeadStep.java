@@ -77,6 +77,11 @@ final class LmHeadStep implements AutoCloseable {
         return b;
     }
 
+    /** The head's weights on the device, BF16 [vocab, hidden] (a tied embedding table shares them). */
+    DeviceBuffer weights() {
+        return head;
+    }
+
     /** The head in BF16, a block of rows per staging fill; the compute stream waits for the last copy. */
     private void upload(Weights w, MemorySegment staging) {
         int rowsPerBlock = (int) Math.max(1, Math.min(w.rows(), staging.byteSize() / (2L * hidden)));

@@ -14,7 +14,8 @@ import java.util.List;
  * layer's slot in the layout the layer-major pass streams ({@link SlotLayout} of {@link LayerPlan#of}, the same
  * offsets for the same model, so the pass's steps read a resident slot as a streamed one), staged from the mapped
  * checkpoint through one pinned buffer by a {@link StagingPool}, FP8/MXFP4 dequantised on the device once; then the
- * final norm and the LM head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time).
+ * final norm and the LM head ({@link LmHeadStep}, up to {@link #LOGIT_ROWS} rows of logits at a time) and the
+ * embedding table ({@link EmbeddingTable}: the passes look their embeddings up on the device).
  */
 final class ResidentWeights implements AutoCloseable {
     /** Rows of logits the LM head computes at once (a batched decode step's sequences). */
@@ -23,13 +24,18 @@ final class ResidentWeights implements AutoCloseable {
     private final DeviceOps ops;
     private final List<DeviceBuffer> slots = new ArrayList<>();
     private final LmHeadStep head;
+    private final EmbeddingTable embeddings;
 
-    /** Device bytes of the weights: every layer's slot, the LM head and {@link #LOGIT_ROWS} rows of its activations. */
+    /**
+     * Device bytes of the weights: every layer's slot, the LM head and {@link #LOGIT_ROWS} rows of its activations, the
+     * embedding table.
+     */
     static long bytes(Model model, List<LayerPlan> layers) {
         long b = 0;
         for (LayerPlan l : layers) b += l.layout().bytes() + MemoryPlan.ROUNDING;
         long hidden = model.spec().hiddenSize(), vocab = model.lmHead().weights().rows();
-        return b + 2 * vocab * hidden + 4 * hidden + LOGIT_ROWS * (6 * hidden + 4 * vocab) + 8 * MemoryPlan.ROUNDING;
+        return b + 2 * vocab * hidden + 4 * hidden + LOGIT_ROWS * (6 * hidden + 4 * vocab) + 8 * MemoryPlan.ROUNDING
+                + EmbeddingTable.bytes(model);
     }
 
     ResidentWeights(DeviceOps ops, Model model, List<LayerPlan> layers, HostTransfers io, long bound) {
@@ -47,7 +53,8 @@ final class ResidentWeights implements AutoCloseable {
                 l.layout().dequantize(ops, slot);
             }
             head = new LmHeadStep(ops, model, staging, io, true, LOGIT_ROWS, bound);
-            ops.synchronize();
+            ops.synchronize();   // the head's last copy read the staging buffer
+            embeddings = new EmbeddingTable(ops, model, head, staging);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -65,8 +72,13 @@ final class ResidentWeights implements AutoCloseable {
         return head;
     }
 
+    EmbeddingTable embeddings() {
+        return embeddings;
+    }
+
     @Override
     public void close() {
+        if (embeddings != null) embeddings.close();
         if (head != null) head.close();
         for (DeviceBuffer s : slots) ops.free(s);
         slots.clear();

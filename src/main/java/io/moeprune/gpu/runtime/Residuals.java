@@ -5,6 +5,9 @@ import io.moeprune.gpu.ops.DeviceOps;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
 
 /**
  * The residual streams of every sequence of a run, [tokens, H] F32 in run order, between layers: on the device when
@@ -29,10 +32,35 @@ final class Residuals implements AutoCloseable {
         return 4L * row * hidden;
     }
 
-    /** Sets rows from {@code row} (a sequence's embeddings). */
+    /** Sets rows from {@code row} (a decode step's embeddings). */
     void put(long row, float[] rows, HostTransfers io) {
         if (device != null) io.upload(rows, rows.length, device, at(row));
         else MemorySegment.copy(rows, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, at(row), rows.length);
+    }
+
+    /**
+     * Sets every sequence's rows (sequence c's from row firstRow[c], c < firstRow.length − 1) to {@code rowsOf(c)}
+     * (its embeddings), computed by {@code pool}'s threads a sequence each and written into pinned memory: the host
+     * rows themselves, or a pinned copy uploaded in one piece after them. The first sequence (in order) whose rows
+     * failed: its exception, nothing uploaded.
+     */
+    void fill(long[] firstRow, IntFunction<float[]> rowsOf, StagingPool pool) {
+        long tokens = firstRow[firstRow.length - 1];
+        MemorySegment into = device != null ? ops.pinnedHost(at(tokens)).asSlice(0, at(tokens)) : host;
+        try {
+            List<Runnable> tasks = new ArrayList<>();
+            for (int c = 0; c + 1 < firstRow.length; c++) {
+                int sequence = c;
+                tasks.add(() -> {
+                    float[] rows = rowsOf.apply(sequence);
+                    MemorySegment.copy(rows, 0, into, ValueLayout.JAVA_FLOAT_UNALIGNED, at(firstRow[sequence]), rows.length);
+                });
+            }
+            pool.run(tasks);
+            if (device != null) ops.upload(into, device, 0);
+        } finally {
+            if (device != null) ops.releasePinned(into);   // the upload may still read it: the ops keep it until then
+        }
     }
 
     /** {@code count} rows from {@code row} on the device: a view of them, or {@code scratch} with them copied in. */

@@ -12,7 +12,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The host threads that stage a layer's weights from the mapped checkpoint into pinned memory
  * ({@link SlotLayout#stagingTasks}): one thread copies at about 3 GB/s, less than the bus takes, so a layer's regions
- * (and ranges of its large ones) are written by several. {@code -Dmoeprune.stagingThreads=N} sets how many (default
+ * (and ranges of its large ones) are written by several; a streamed pass's embeddings too, a sequence a task
+ * ({@link Residuals#fill}). {@code -Dmoeprune.stagingThreads=N} sets how many (default
  * min(8, cores/2), at least 1; 1 stages on the calling thread).
  */
 final class StagingPool implements AutoCloseable {
@@ -52,7 +53,14 @@ final class StagingPool implements AutoCloseable {
      * every piece is written; the first piece's failure (a mapped read's InternalError included) is rethrown as it was.
      */
     void stage(SlotLayout layout, MemorySegment staging) {
-        List<Runnable> tasks = layout.stagingTasks(staging, pieceBytes);
+        run(layout.stagingTasks(staging, pieceBytes));
+    }
+
+    /**
+     * Runs {@code tasks} on the pool's threads (on the calling thread with one thread, or one task), returning when
+     * every one has ended; the first task's failure in the list's order is rethrown as it was.
+     */
+    void run(List<Runnable> tasks) {
         if (pool == null || tasks.size() == 1) {
             for (Runnable t : tasks) t.run();
             return;

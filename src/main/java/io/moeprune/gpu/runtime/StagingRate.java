@@ -1,5 +1,6 @@
 package io.moeprune.gpu.runtime;
 
+import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.Model;
 
 import java.lang.foreign.Arena;
@@ -10,7 +11,8 @@ import java.util.List;
  * How fast the host stages a model's layers from its mapped checkpoint into staging memory (what
  * {@link WeightStream}'s staging does per layer) with a given number of {@link StagingPool} threads: for
  * {@code bench/run gpuStaging}, which compares thread counts in one process. The staging memory is plain native
- * memory here (no device needed); pinned memory is written at the same speed.
+ * memory here (no device needed); pinned memory is written at the same speed. Likewise a streamed pass's host
+ * embeddings ({@link #embedAll}).
  */
 public final class StagingRate {
     /** One pass over every layer: bytes written and seconds (host clock). */
@@ -36,6 +38,22 @@ public final class StagingRate {
                 bytes += l.layout().uploadBytes();
             }
             return new Pass(bytes, (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    /**
+     * Seconds to look {@code sequences}' embeddings up on the host as a streamed pass does ({@link Residuals#fill}:
+     * {@code Model.embed} a sequence a task, {@code threads} threads), into host memory (no device needed).
+     */
+    public static double embedAll(Model model, List<int[]> sequences, int threads) {
+        long[] firstRow = new long[sequences.size() + 1];
+        for (int c = 0; c < sequences.size(); c++) firstRow[c + 1] = firstRow[c] + sequences.get(c).length;
+        int hidden = model.spec().hiddenSize();
+        try (HostOps ops = new HostOps(Long.MAX_VALUE); StagingPool pool = new StagingPool(threads);
+             Residuals rows = new Residuals(ops, firstRow[sequences.size()], hidden, false)) {
+            long t0 = System.nanoTime();
+            rows.fill(firstRow, c -> model.embed(sequences.get(c), 0), pool);
+            return (System.nanoTime() - t0) / 1e9;
         }
     }
 
