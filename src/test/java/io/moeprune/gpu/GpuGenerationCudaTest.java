@@ -10,7 +10,7 @@ import io.moeprune.runtime.Models;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,8 +25,7 @@ class GpuGenerationCudaTest {
     private static final long BOUND = 8L << 30;
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void conformanceFamilies(String fixture) {
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
              GpuGeneration gen = new GpuGeneration(ops, BOUND);

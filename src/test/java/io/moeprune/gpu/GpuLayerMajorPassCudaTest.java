@@ -12,6 +12,7 @@ import io.moeprune.runtime.Models;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -34,8 +35,7 @@ class GpuLayerMajorPassCudaTest {
     private static final long BOUND = 8L << 30;
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void conformanceFamilies(String fixture) {
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
              Model model = Models.open(FIXTURES.resolve(fixture))) {

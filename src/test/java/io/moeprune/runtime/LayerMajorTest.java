@@ -9,6 +9,7 @@ import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -38,8 +39,7 @@ class LayerMajorTest {
     static final Path DATA = Path.of("../shared/data/domains");
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void conformanceFamilies(String fixture) throws IOException {
         Path dir = ConformanceTest.FIXTURES.resolve(fixture);
         try (Model model = Models.open(dir)) {

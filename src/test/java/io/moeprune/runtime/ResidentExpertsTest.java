@@ -3,7 +3,7 @@ package io.moeprune.runtime;
 import io.moeprune.model.ModelSpec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -23,8 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ResidentExpertsTest {
     @ParameterizedTest
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void copiesRunExactlyAsTheMappedExperts(String fixture) {
         Path dir = ConformanceTest.FIXTURES.resolve(fixture);
         ModelSpec spec = TestModels.spec(dir);

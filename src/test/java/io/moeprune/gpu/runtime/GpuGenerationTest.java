@@ -11,6 +11,7 @@ import io.moeprune.runtime.Models;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -49,8 +50,7 @@ class GpuGenerationTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void decodeStepsEqualThePrefillPassOfTheSamePrefix(String fixture) {
         try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
              GpuGeneration gen = new GpuGeneration(ops, BOUND)) {

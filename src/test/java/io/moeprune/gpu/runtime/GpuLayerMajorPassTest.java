@@ -11,6 +11,7 @@ import io.moeprune.runtime.MoeTrace;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -59,8 +60,7 @@ class GpuLayerMajorPassTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen3_moe", "qwen3_moe_f32", "qwen2_moe", "olmoe", "mixtral", "granitemoe", "gpt_oss",
-            "gpt_oss_mxfp4", "deepseek_v2", "deepseek_v3", "deepseek_v3_fp8"})
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void matchesTheCpuOnConformanceFamilies(String fixture) {
         try (Model model = Models.open(FIXTURES.resolve(fixture)); HostOps ops = new HostOps(1L << 30)) {
             List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
