@@ -13,20 +13,24 @@
 set -u
 export PYTHONUNBUFFERED=1
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g ${JAVA_OPTS:-}"
-M=/tmp/qwen3moe-1.9b
+# MODEL and SHAPE: another random model, e.g. the Qwen3-30B-A3B shape with 8 of its 48 layers (the per-layer work is
+# the real model's; 11.2 GB): MODEL=/tmp/qwen3-30b-a3b-8l SHAPE=2048,8,32,4,128,128,8,768,151936 EMBEDDING_SCALE=256;
+# STAGING=0 leaves out GpuStagingBench; GPU_PARTS: GpuSpeedBench's --parts (e.g. calibrate,perplexity,decode leaves out the streamed runs and the logits download).
+M=${MODEL:-/tmp/qwen3moe-1.9b}
+GEN="${SHAPE:+--shape $SHAPE} ${EMBEDDING_SCALE:+--embedding-scale $EMBEDDING_SCALE}"
 LOG=/tmp/gpu_vs_transformers.log
 : > $LOG
 date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -2
-[ -f $M/config.json ] || timeout 120 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $M 2>&1 | grep -v WARNING
+[ -f $M/config.json ] || timeout 120 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $M $GEN 2>&1 | grep -v WARNING
 echo "== transformers (BF16)"
 timeout 180 python3 bench/device/transformers_gpu_bench.py $M --batch 8 --seq 2048 --decode-batch 32,1 --decode 64 --runs 3 2>&1 \
   | grep -E '^(device|cuBLAS|transformers|peak|Traceback|[A-Za-z]*Error)' | tee -a $LOG
 echo "== java GPU runtime"
-timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --decode-batch 32 --runs 3 2>&1 \
+timeout 180 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench $M --batch 8 --seq 2048 --prompt 128 --decode 64 --decode-batch 32 --runs 3 ${GPU_PARTS:+--parts $GPU_PARTS} 2>&1 \
   | grep -v WARNING | tee -a $LOG
-echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, then 8x2048 embeddings, 1 thread against the pool)"
-timeout 90 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuStagingBench $M --runs 3 2>&1 | grep -v WARNING
+[ "${STAGING:-1}" = 1 ] && echo "== host staging (GpuStagingBench: the layers staged from the mapped checkpoint, then 8x2048 embeddings, 1 thread against the pool)"
+[ "${STAGING:-1}" = 1 ] && timeout 90 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuStagingBench $M --runs 3 2>&1 | grep -v WARNING
 if [ -d .devbench/test-classes ] && [ "${KERNELS:-1}" = 1 ]; then
   echo "== kernels (CudaOpsSpeedTest)"
   timeout 180 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \

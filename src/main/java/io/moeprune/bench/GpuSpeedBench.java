@@ -40,16 +40,23 @@ import java.util.function.Supplier;
  * {@code --runs}. Lines start with "java-gpu" for the script to read.
  *
  * <p>Usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]
+ *        [--parts calibrate,streamed,perplexity,download,decode]   (default: all; a large vocabulary's logits download
+ *        of 4·vocab bytes a token, or streaming a large model every run, can be left out)
  */
 public final class GpuSpeedBench {
     public static void main(String[] args) {
         if (args.length < 1 || args.length % 2 == 0) {
-            System.err.println("usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]");
+            System.err.println("usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3] [--parts calibrate,streamed,perplexity,download,decode]");
             System.exit(2);
         }
         Path dir = Path.of(args[0]);
         int batch = 8, seq = 2048, prompt = 128, decode = 64, runs = 3, decodeBatch = 32;
+        java.util.Set<String> parts = java.util.Set.of("calibrate", "streamed", "perplexity", "download", "decode");
         for (int i = 1; i + 1 < args.length; i += 2) {
+            if (args[i].equals("--parts")) {
+                parts = java.util.Set.of(args[i + 1].split(","));
+                continue;
+            }
             int v = Integer.parseInt(args[i + 1]);
             switch (args[i]) {
                 case "--batch" -> batch = v;
@@ -79,61 +86,69 @@ public final class GpuSpeedBench {
             double tokens = (double) batch * seq;
 
             Calibrator calibrator = new Calibrator(model);
-            double calibrate = median(runs, () -> {
-                long t0 = System.nanoTime();
-                calibrator.run(seqs, names, "", "", n -> { });
-                return tokens / ((System.nanoTime() - t0) / 1e9);
-            });
-            System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s (weights %s; %d upload)%n", batch,
-                    seq, calibrate, resident.uploads() > 0 ? "resident" : "streamed", resident.uploads());
-            printPhases("calibrate", last[0]);
-            // The same calibration with every layer streamed each run (the baseline of the resident weights).
-            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit),
-                    generation, "cuda:0");
-            double streamed = median(runs, () -> {
-                long t0 = System.nanoTime();
-                calibrator.run(seqs, names, "", "", n -> { });
-                return tokens / ((System.nanoTime() - t0) / 1e9);
-            });
-            System.out.printf(Locale.ROOT, "java-gpu streamed calibrate %dx%d: %.0f tok/s (resident weights: %.2fx "
-                    + "this)%n", batch, seq, streamed, calibrate / streamed);
-            printPhases("streamed calibrate", last[0]);
-            PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
-                    generation, "cuda:0");
+            if (parts.contains("calibrate")) {
+                double calibrate = median(runs, () -> {
+                    long t0 = System.nanoTime();
+                    calibrator.run(seqs, names, "", "", n -> { });
+                    return tokens / ((System.nanoTime() - t0) / 1e9);
+                });
+                System.out.printf(Locale.ROOT, "java-gpu calibrate %dx%d: %.0f tok/s (weights %s; %d upload)%n", batch,
+                        seq, calibrate, resident.uploads() > 0 ? "resident" : "streamed", resident.uploads());
+                printPhases("calibrate", last[0]);
+            }
+            if (parts.contains("streamed")) {
+                // The same calibration with every layer streamed each run (the baseline of the resident weights).
+                PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit),
+                        generation, "cuda:0");
+                double streamed = median(runs, () -> {
+                    long t0 = System.nanoTime();
+                    calibrator.run(seqs, names, "", "", n -> { });
+                    return tokens / ((System.nanoTime() - t0) / 1e9);
+                });
+                System.out.printf(Locale.ROOT, "java-gpu streamed calibrate %dx%d: %.0f tok/s%n", batch, seq, streamed);
+                printPhases("streamed calibrate", last[0]);
+                PrefillPasses.use((m, mask, logits) -> last[0] = new GpuLayerMajorPass(m, mask, logits, ops, limit, resident),
+                        generation, "cuda:0");
+            }
 
             Perplexity perplexity = new Perplexity(model, ExpertMask.NONE);
-            double ppl = median(runs, () -> {
-                long t0 = System.nanoTime();
-                perplexity.scoreAll(seqs, LayerMajorListener.NONE);
-                return tokens / ((System.nanoTime() - t0) / 1e9);
-            });
-            System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
-                    seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
-            printPhases("perplexity", last[0]);
-            double downloaded = median(runs, () -> {
-                long t0 = System.nanoTime();
-                PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL).run(seqs, null,
-                        (s, logits) -> TokenScores.of(logits, seqs.get(s), 0), LayerMajorListener.NONE);
-                return tokens / ((System.nanoTime() - t0) / 1e9);
-            });
-            System.out.printf(Locale.ROOT, "java-gpu logits-download perplexity %dx%d: %.0f tok/s (token scores on the "
-                    + "device: %.2fx this)%n", batch, seq, downloaded, ppl / downloaded);
-
-            int[] promptIds = r.ints(prompt, 0, model.spec().vocabSize()).toArray();
-            Generator generator = new Generator(model, ExpertMask.NONE);
-            int steps = decode;
-            double[] prefillRate = new double[1];
-            double dec = median(runs, () -> {
-                Generator.Result g = generator.generate(promptIds, steps + 1, Sampler.greedy(), List.of(), t -> true);
-                prefillRate[0] = g.prefillTokensPerSecond();
-                return g.decodeTokensPerSecond();
-            });
-            System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
-                    + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
-            int sequences = decodeBatch;
-            double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps));
-            System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
-                    sequences, steps, prompt, batched);
+            if (parts.contains("perplexity")) {
+                double ppl = median(runs, () -> {
+                    long t0 = System.nanoTime();
+                    perplexity.scoreAll(seqs, LayerMajorListener.NONE);
+                    return tokens / ((System.nanoTime() - t0) / 1e9);
+                });
+                System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
+                        seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+                printPhases("perplexity", last[0]);
+            }
+            if (parts.contains("download")) {
+                double downloaded = median(runs, () -> {
+                    long t0 = System.nanoTime();
+                    PrefillPasses.create(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL).run(seqs, null,
+                            (s, logits) -> TokenScores.of(logits, seqs.get(s), 0), LayerMajorListener.NONE);
+                    return tokens / ((System.nanoTime() - t0) / 1e9);
+                });
+                System.out.printf(Locale.ROOT, "java-gpu logits-download perplexity %dx%d: %.0f tok/s%n", batch, seq,
+                        downloaded);
+            }
+            if (parts.contains("decode")) {
+                int[] promptIds = r.ints(prompt, 0, model.spec().vocabSize()).toArray();
+                Generator generator = new Generator(model, ExpertMask.NONE);
+                int steps = decode;
+                double[] prefillRate = new double[1];
+                double dec = median(runs, () -> {
+                    Generator.Result g = generator.generate(promptIds, steps + 1, Sampler.greedy(), List.of(), t -> true);
+                    prefillRate[0] = g.prefillTokensPerSecond();
+                    return g.decodeTokensPerSecond();
+                });
+                System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
+                        + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
+                int sequences = decodeBatch;
+                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps));
+                System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
+                        sequences, steps, prompt, batched);
+            }
             System.out.printf(Locale.ROOT, "java-gpu peak device memory %.1f GiB%n", ops.peakBytes() / (double) (1L << 30));
         } catch (MoepruneException e) {
             System.out.println("java-gpu: " + e.getMessage());

@@ -56,7 +56,10 @@ public final class RandomMoeModel {
         Map<String, String> weightMap = new LinkedHashMap<>();
         int layersPerShard = 4;
         int shards = (s.layers() + layersPerShard - 1) / layersPerShard + 1;
-        long[] state = {seed * 0x9E3779B97F4A7C15L + 1};
+        List<String> files = new ArrayList<>();
+        List<List<Entry>> shardEntries = new ArrayList<>();
+        List<long[]> startStates = new ArrayList<>();
+        long state = seed * 0x9E3779B97F4A7C15L + 1;
         for (int shard = 0; shard < shards; shard++) {
             String file = String.format("model-%05d-of-%05d.safetensors", shard + 1, shards);
             List<Entry> entries = new ArrayList<>();
@@ -69,8 +72,37 @@ public final class RandomMoeModel {
                     layerEntries(s, l, entries);
                 }
             }
-            writeShard(dir.resolve(file), entries, state);
+            files.add(file);
+            shardEntries.add(entries);
+            // Each shard starts where the one sequential generator would be after the earlier shards' random values,
+            // so the shards are written in parallel and the bytes are those of one sequential pass.
+            startStates.add(new long[]{state});
+            long draws = 0;
+            for (Entry e : entries) if (!e.ones) draws += e.elements();
+            state = Xorshift.jump(state, draws);
             for (Entry e : entries) weightMap.put(e.name, file);
+        }
+        int threads = Math.max(1, Math.min(shards, Runtime.getRuntime().availableProcessors()));
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(threads)) {
+            List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+            for (int shard = 0; shard < shards; shard++) {
+                int sh = shard;
+                done.add(pool.submit(() -> {
+                    writeShard(dir.resolve(files.get(sh)), shardEntries.get(sh), startStates.get(sh));
+                    return null;
+                }));
+            }
+            for (var f : done) {
+                try {
+                    f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (e.getCause() instanceof IOException io) throw io;
+                    throw new IllegalStateException(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted while writing " + dir, e);
+                }
+            }
         }
         ObjectMapper json = new ObjectMapper();
         ObjectNode index = json.createObjectNode();
@@ -141,10 +173,7 @@ public final class RandomMoeModel {
 
     /** Uniform in ±0.02 times {@code scale} as BF16, from a xorshift generator. */
     private static short randomBf16(long[] s, int scale) {
-        long x = s[0];
-        x ^= x << 13;
-        x ^= x >>> 7;
-        x ^= x << 17;
+        long x = Xorshift.next(s[0]);
         s[0] = x;
         float f = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f * scale;
         return (short) (Float.floatToIntBits(f) >>> 16);

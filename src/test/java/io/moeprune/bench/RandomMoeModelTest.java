@@ -35,6 +35,44 @@ class RandomMoeModelTest {
     }
 
     @Test
+    void jumpingAheadIsSteppingOneByOne() {
+        long x = 42 * 0x9E3779B97F4A7C15L + 1;
+        for (int n = 0; n <= 1000; n++) {
+            assertEquals(x, Xorshift.jump(42 * 0x9E3779B97F4A7C15L + 1, n), "step " + n);
+            x = Xorshift.next(x);
+        }
+    }
+
+    @Test
+    void shardsWrittenInParallelHoldOneSequentialStream(@TempDir Path tmp) throws Exception {
+        // 9 layers: three layer shards and the embeddings' shard; the random values of all of them, in file order,
+        // are one generator's draws (the norms are ones and draw nothing).
+        RandomMoeModel.Shape shape = new RandomMoeModel.Shape(64, 9, 2, 1, 32, 4, 2, 32, 128);
+        RandomMoeModel.write(tmp, shape, 5);
+        long state = 5 * 0x9E3779B97F4A7C15L + 1;
+        int checked = 0;
+        for (int shard = 1; shard <= 4; shard++) {
+            Path file = tmp.resolve(String.format("model-%05d-of-00004.safetensors", shard));
+            try (SafetensorsFile f = SafetensorsFile.open(file)) {
+                for (String name : f.tensors().values().stream()
+                        .sorted(java.util.Comparator.comparingLong(io.moeprune.safetensors.TensorInfo::begin))
+                        .map(io.moeprune.safetensors.TensorInfo::name).toList()) {
+                    if (name.endsWith("norm.weight")) continue;
+                    Tensor t = f.tensor(name);
+                    for (long i = 0; i < t.elementCount(); i++) {
+                        state = Xorshift.next(state);
+                        float want = Float.intBitsToFloat((Float.floatToIntBits(
+                                ((state >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f) >>> 16) << 16);
+                        assertEquals(want, t.getFloat(i), 0f, name + "[" + i + "]");
+                        checked++;
+                    }
+                }
+            }
+        }
+        assertEquals(shape.parameters() - 9L * (2 * 64 + 2 * 32) - 64, checked);
+    }
+
+    @Test
     void aScaleThatIsNotAPowerOfTwoIsRefused(@TempDir Path tmp) {
         assertThrows(IllegalArgumentException.class, () -> RandomMoeModel.write(tmp.resolve("m"), TINY, 42, 100));
     }
