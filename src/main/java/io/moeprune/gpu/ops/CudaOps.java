@@ -82,11 +82,16 @@ public final class CudaOps implements DeviceOps {
     private final CudaGroupedProducts grouped;
 
     /**
-     * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
-     * least {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp
-     * kernel), {@code warp} or {@code tensor}; {@code -Dmoeprune.attention} sets it.
+     * Which kernel {@link #attention} runs: {@code auto} (the fused flash kernel wherever it takes the heads, see
+     * {@link #flashKernel}; else the tensor-core path when the chunk's sequences average at least
+     * {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp kernel),
+     * {@code warp}, {@code tensor} or {@code flash} (where flash does not take the heads, as {@code auto} without
+     * it); {@code -Dmoeprune.attention} sets it.
      */
-    public enum AttentionPath { AUTO, WARP, TENSOR }
+    public enum AttentionPath { AUTO, WARP, TENSOR, FLASH }
+
+    /** Query rows of one block of the flash kernel (kernels.cu's FA_ROWS) and its threads (FA_THREADS). */
+    static final int FLASH_ROWS = 64, FLASH_THREADS = 128;
 
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
@@ -414,11 +419,18 @@ public final class CudaOps implements DeviceOps {
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
         if (tokens == 0 || sequences == 0) return;
+        String flash = attentionPath == AttentionPath.AUTO || attentionPath == AttentionPath.FLASH
+                ? flashKernel(qkDim, vDim) : null;
+        if (flash != null) {
+            flashAttention(flash, at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride, out,
+                    starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+            return;
+        }
         boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
         boolean tensor = switch (attentionPath) {
             case TENSOR -> true;
             case WARP -> false;
-            case AUTO -> wide || tokens / sequences >= TENSOR_CORE_MIN_TOKENS;
+            case AUTO, FLASH -> wide || tokens / sequences >= TENSOR_CORE_MIN_TOKENS;
         };
         if (tensor && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
                 out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
@@ -430,6 +442,40 @@ public final class CudaOps implements DeviceOps {
                         at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
                         window, sinks == null ? 0L : sinks.address()});
         after("attention");
+    }
+
+    /**
+     * The flash kernel of kernels.cu whose registers hold heads of qkDim and vDim (zeros pad the rest): 64/64
+     * (gpt-oss), 128/128 (Qwen3, OLMoE, Mixtral) or 192/128 (DeepSeek's MLA); null where none does or the device
+     * lacks BF16 mma.sync (before sm_80).
+     */
+    String flashKernel(int qkDim, int vDim) {
+        if (device.info().major() < 8) return null;
+        if (qkDim <= 64 && vDim <= 64) return "flash_attention_64";
+        if (qkDim <= 128 && vDim <= 128) return "flash_attention_128";
+        if (qkDim <= 192 && vDim <= 128) return "flash_attention_192_128";
+        return null;
+    }
+
+    /**
+     * Prefill attention in one fused kernel (FlashAttention-2 on mma.sync, kernels.cu's flash_attention_*): a block
+     * per (64 query rows of a sequence, head) keeps Q, the running softmax and O in registers, K and V go through
+     * shared memory as BF16 tiles of 64 keys; only the tiles at or below the diagonal (and within the window) are
+     * computed. BF16 inputs and probabilities, F32 accumulation and softmax: within about 1e-2 relative of HostOps,
+     * as the tensor-core path. No scratch and no download: the grid is sized by tokens / 64 + sequences tiles, an
+     * upper bound on the sequences' tiles, and the kernel finds each block's tile from {@code starts}.
+     */
+    private void flashAttention(String kernel, long q, int qStride, long k, int kStride, long v, int vStride,
+                                DeviceBuffer out, DeviceBuffer starts, int sequences, int tokens, int heads,
+                                int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        long blocks = ((long) tokens / FLASH_ROWS + sequences) * heads;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("flash attention of " + blocks + " blocks");
+        // 16-byte loads of K and V where every row and head starts on 16 bytes.
+        boolean vec = (q | k | v) % 16 == 0 && (qStride | kStride | vStride | qkDim | vDim) % 4 == 0;
+        kernels.kernel(kernel).launch((int) blocks, 1, 1, FLASH_THREADS, 1, 1, 0, new Object[]{q, qStride, k, kStride,
+                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks == null ? 0L : sinks.address(), vec ? 1 : 0});
+        after("attention (flash)");
     }
 
     /**
@@ -517,11 +563,14 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
+        boolean flash = (attentionPath == AttentionPath.AUTO || attentionPath == AttentionPath.FLASH)
+                && flashKernel(qkDim, vDim) != null;
+        if (flash) return 0;   // none: registers and shared memory only
         boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
         boolean tensor = switch (attentionPath) {
             case TENSOR -> true;
             case WARP -> false;
-            case AUTO -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
+            case AUTO, FLASH -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
         };
         long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
         return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
