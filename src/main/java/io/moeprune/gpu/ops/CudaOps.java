@@ -419,20 +419,13 @@ public final class CudaOps implements DeviceOps {
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
         if (tokens == 0 || sequences == 0) return;
-        String flash = attentionPath == AttentionPath.AUTO || attentionPath == AttentionPath.FLASH
-                ? flashKernel(qkDim, vDim) : null;
-        if (flash != null) {
-            flashAttention(flash, at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride, out,
-                    starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+        AttentionPath path = pathFor(tokens / sequences, qkDim, vDim);
+        if (path == AttentionPath.FLASH) {
+            flashAttention(flashKernel(qkDim, vDim), at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset),
+                    vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
             return;
         }
-        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
-        boolean tensor = switch (attentionPath) {
-            case TENSOR -> true;
-            case WARP -> false;
-            case AUTO, FLASH -> wide || tokens / sequences >= TENSOR_CORE_MIN_TOKENS;
-        };
-        if (tensor && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
+        if (path == AttentionPath.TENSOR && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
                 out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
             return;
         }
@@ -445,12 +438,39 @@ public final class CudaOps implements DeviceOps {
     }
 
     /**
+     * The path {@link #attention} takes (flash, tensor or warp; never auto) on sequences averaging
+     * {@code averageTokens} tokens with heads of qkDim and vDim, by the rule of {@link AttentionPath}. The tensor-core
+     * path still falls back to the warp kernel where its scratch does not fit the bound.
+     */
+    public AttentionPath pathFor(int averageTokens, int qkDim, int vDim) {
+        return pathFor(attentionPath, flashKernel(qkDim, vDim) != null, averageTokens, qkDim, vDim);
+    }
+
+    /** {@link #pathFor} under the setting {@code setting}, where {@code flashHolds}: a flash kernel takes the heads. */
+    static AttentionPath pathFor(AttentionPath setting, boolean flashHolds, int averageTokens, int qkDim, int vDim) {
+        boolean flashFirst = setting == AttentionPath.AUTO || setting == AttentionPath.FLASH;
+        if (flashFirst && flashHolds) return AttentionPath.FLASH;
+        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
+        return switch (setting) {
+            case TENSOR -> AttentionPath.TENSOR;
+            case WARP -> AttentionPath.WARP;
+            case AUTO, FLASH -> wide || averageTokens >= TENSOR_CORE_MIN_TOKENS ? AttentionPath.TENSOR
+                    : AttentionPath.WARP;
+        };
+    }
+
+    /**
      * The flash kernel of kernels.cu whose registers hold heads of qkDim and vDim (zeros pad the rest): 64/64
      * (gpt-oss), 128/128 (Qwen3, OLMoE, Mixtral) or 192/128 (DeepSeek's MLA); null where none does or the device
      * lacks BF16 mma.sync (before sm_80).
      */
     String flashKernel(int qkDim, int vDim) {
-        if (device.info().major() < 8) return null;
+        return flashKernel(device.info().major(), qkDim, vDim);
+    }
+
+    /** {@link #flashKernel} on a device of compute capability {@code major}.x. */
+    static String flashKernel(int major, int qkDim, int vDim) {
+        if (major < 8) return null;
         if (qkDim <= 64 && vDim <= 64) return "flash_attention_64";
         if (qkDim <= 128 && vDim <= 128) return "flash_attention_128";
         if (qkDim <= 192 && vDim <= 128) return "flash_attention_192_128";
@@ -563,15 +583,8 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
-        boolean flash = (attentionPath == AttentionPath.AUTO || attentionPath == AttentionPath.FLASH)
-                && flashKernel(qkDim, vDim) != null;
-        if (flash) return 0;   // none: registers and shared memory only
-        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
-        boolean tensor = switch (attentionPath) {
-            case TENSOR -> true;
-            case WARP -> false;
-            case AUTO, FLASH -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
-        };
+        // Flash needs none (registers and shared memory only), the warp kernel none.
+        boolean tensor = pathFor(longest, qkDim, vDim) == AttentionPath.TENSOR;
         long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
         return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
     }
