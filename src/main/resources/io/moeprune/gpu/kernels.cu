@@ -861,17 +861,18 @@ __device__ __forceinline__ unsigned int fa_shared_address(const void* p) {
     return address;
 }
 
-// Four 8x8 BF16 matrices, this lane's row address p (layouts above); trans: the .trans form.
+// Four 8x8 BF16 matrices, this lane's row address p (layouts above); TRANS: the .trans form. "memory": the compiler
+// keeps it after the tile's stores and __syncthreads.
 template <bool TRANS>
 __device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     unsigned int address = fa_shared_address(p);
     if (TRANS) {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address) : "memory");
     } else {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address) : "memory");
     }
 #endif
 }
