@@ -425,8 +425,8 @@ public final class CudaOps implements DeviceOps {
                     vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
             return;
         }
-        if (path == AttentionPath.TENSOR && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
-                out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
+        if (path == AttentionPath.TENSOR && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride,
+                at(v, vOffset), vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
             return;
         }
         requireAttentionDims(qkDim, vDim);
