@@ -384,6 +384,7 @@ class CudaOpsTest {
                     boolean unaligned) {
         }
         int[] ragged = {1, 17, 63, 64, 65, 200, 1000};   // around the flash kernel's 64-row tiles, back to back
+        List<String> failed = new ArrayList<>();
         List<Case> cases = List.of(
                 new Case(new int[]{1}, 4, 4, 128, 128, 0, false, false),
                 new Case(new int[]{37}, 8, 2, 128, 128, 0, false, false),
@@ -433,14 +434,19 @@ class CudaOpsTest {
                 String check = "attention (" + path.name().toLowerCase() + ") " + java.util.Arrays.toString(c.lengths())
                         + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
                         + " window " + c.window() + (c.sinks() ? " sinks" : "") + (c.unaligned() ? " unaligned" : "");
-                assertClose(check, out, (long) tokens * c.heads() * c.vDim(),
-                        path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
-                // Row by row too: a tile's mask or a sequence's edge wrong in a few rows hides in the whole's norm.
-                if (path == CudaOps.AttentionPath.FLASH) {
-                    assertCloseRows(check + ", worst row", out, tokens * c.heads(), c.vDim(), 5e-2);
+                try {
+                    assertClose(check, out, (long) tokens * c.heads() * c.vDim(),
+                            path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
+                    // Row by row too: a tile's mask or a sequence's edge wrong in a few rows hides in the whole's norm.
+                    if (path == CudaOps.AttentionPath.FLASH) {
+                        assertCloseRows(check + ", worst row", out, tokens * c.heads(), c.vDim(), 5e-2);
+                    }
+                } catch (AssertionError e) {
+                    failed.add(e.getMessage());   // every case still runs: one device call shows them all
                 }
             }
         }
+        assertTrue(failed.isEmpty(), failed.size() + " attention checks failed: " + String.join("; ", failed));
     }
 
     @Test
