@@ -879,25 +879,48 @@ __device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
 
 // rows x W of F32 (rows `stride` floats apart from src, `width` of them real) into dst [FA_KEYS][W + FA_PAD] as
 // BF16; rows past `rows` and columns past `width` become zeros (a zero key scores 0 and is masked; a zero value adds
-// nothing, where garbage could be NaN·0). Four floats a thread at a time, one 16-byte load when `vec`.
+// nothing, where garbage could be NaN·0). Four floats a thread at a time. With `vec` (16-byte aligned rows), 16-byte
+// loads in batches of FA_BATCH issued before any is converted: several loads in flight per thread (the loop of one
+// load, convert and store at a time would wait out the L2 latency per load); else four scalar loads each.
+#define FA_BATCH 8
 template <int W>
 __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const float* src, int stride, int rows,
                                              int width, bool vec) {
-    const int UNITS = W / 4;
+    const int UNITS = W / 4, PER_THREAD = (FA_KEYS * UNITS + FA_THREADS - 1) / FA_THREADS;
+    if (vec) {
+#pragma unroll 1
+        for (int b = 0; b < PER_THREAD; b += FA_BATCH) {   // not unrolled: the next batch's loads wait (registers)
+            fa_quad f[FA_BATCH];
+#pragma unroll
+            for (int i = 0; i < FA_BATCH; i++) {
+                int u = threadIdx.x + (b + i) * FA_THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                f[i].v[0] = f[i].v[1] = f[i].v[2] = f[i].v[3] = 0.f;
+                if (b + i < PER_THREAD && u < FA_KEYS * UNITS && r < rows && c < width) {
+                    f[i] = *(const fa_quad*) (src + (long long) r * stride + c);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < FA_BATCH; i++) {
+                int u = threadIdx.x + (b + i) * FA_THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                if (b + i < PER_THREAD && u < FA_KEYS * UNITS) {
+                    fa_bf16x4 packed;
+                    packed.lo = fa_pack(f[i].v[0], f[i].v[1]);
+                    packed.hi = fa_pack(f[i].v[2], f[i].v[3]);
+                    *(fa_bf16x4*) &dst[r][c] = packed;
+                }
+            }
+        }
+        return;
+    }
     for (int u = threadIdx.x; u < FA_KEYS * UNITS; u += FA_THREADS) {
         int r = u / UNITS, c = (u % UNITS) * 4;
         float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
         if (r < rows && c < width) {
             const float* p = src + (long long) r * stride + c;
-            if (vec) {
-                fa_quad f = *(const fa_quad*) p;
-                x0 = f.v[0]; x1 = f.v[1]; x2 = f.v[2]; x3 = f.v[3];
-            } else {
-                x0 = p[0];
-                if (c + 1 < width) x1 = p[1];
-                if (c + 2 < width) x2 = p[2];
-                if (c + 3 < width) x3 = p[3];
-            }
+            x0 = p[0];
+            if (c + 1 < width) x1 = p[1];
+            if (c + 2 < width) x2 = p[2];
+            if (c + 3 < width) x3 = p[3];
         }
         fa_bf16x4 packed;
         packed.lo = fa_pack(x0, x1);
