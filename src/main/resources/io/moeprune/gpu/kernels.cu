@@ -802,7 +802,7 @@ extern "C" __global__ void expert_offsets(int* tiles, int tileCount, int experts
 
 // ---- prefill attention, fused on tensor cores (CudaOps.attention's flash path) -----------------------------------
 //
-// FlashAttention-2 in one kernel: a block of FA_WARPS warps owns FA_ROWS = 16·FA_WARPS query rows of one sequence and
+// FlashAttention-2 in one kernel: a block of WARPS warps (4 or 8) owns 16·WARPS query rows of one sequence and
 // one query head (warp w rows 16w..16w+15); the keys go by in tiles of FA_KEYS = 64, each tile's K and V read as F32,
 // rounded to BF16 (as HostOps.toBf16Bits, by cvt.rn) into shared memory, then per warp S = Q·Kᵀ and O += P·V on
 // mma.sync m16n8k16 (BF16 in, F32 accumulate) with an online softmax in F32 between them. Tiles wholly above the
@@ -824,9 +824,6 @@ extern "C" __global__ void expert_offsets(int* tiles, int tileCount, int experts
 // .trans, (rows 2t, 2t+1, col g). Hence with K stored [key][dim] (a B operand of S = Q·Kᵀ has k = dim, n = key):
 // plain ldmatrix of (keys n0..n0+7, dims k0..k0+7) is b0 and of dims k0+8.. is b1; with V stored [key][dim] (the B
 // of O = P·V has k = key, n = dim): .trans of (keys j0..j0+7, dims d0..d0+7) is b0, of keys j0+8.. b1.
-#define FA_WARPS 4
-#define FA_ROWS (16 * FA_WARPS)
-#define FA_THREADS (WARP * FA_WARPS)
 #define FA_KEYS 64
 #define FA_PAD 8           // BF16 past each shared row: rows 16 bytes out of step, so ldmatrix's 8 rows hit 8 bank groups
 #define FA_LOG2E 1.4426950408889634f
@@ -883,17 +880,17 @@ __device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
 // loads in batches of FA_BATCH issued before any is converted: several loads in flight per thread (the loop of one
 // load, convert and store at a time would wait out the L2 latency per load); else four scalar loads each.
 #define FA_BATCH 8
-template <int W>
+template <int W, int THREADS>
 __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const float* src, int stride, int rows,
                                              int width, bool vec) {
-    const int UNITS = W / 4, PER_THREAD = (FA_KEYS * UNITS + FA_THREADS - 1) / FA_THREADS;
+    const int UNITS = W / 4, PER_THREAD = (FA_KEYS * UNITS + THREADS - 1) / THREADS;
     if (vec) {
 #pragma unroll 1
         for (int b = 0; b < PER_THREAD; b += FA_BATCH) {   // not unrolled: the next batch's loads wait (registers)
             fa_quad f[FA_BATCH];
 #pragma unroll
             for (int i = 0; i < FA_BATCH; i++) {
-                int u = threadIdx.x + (b + i) * FA_THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                int u = threadIdx.x + (b + i) * THREADS, r = u / UNITS, c = (u % UNITS) * 4;
                 f[i].v[0] = f[i].v[1] = f[i].v[2] = f[i].v[3] = 0.f;
                 if (b + i < PER_THREAD && u < FA_KEYS * UNITS && r < rows && c < width) {
                     f[i] = *(const fa_quad*) (src + (long long) r * stride + c);
@@ -901,7 +898,7 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
             }
 #pragma unroll
             for (int i = 0; i < FA_BATCH; i++) {
-                int u = threadIdx.x + (b + i) * FA_THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                int u = threadIdx.x + (b + i) * THREADS, r = u / UNITS, c = (u % UNITS) * 4;
                 if (b + i < PER_THREAD && u < FA_KEYS * UNITS) {
                     fa_bf16x4 packed;
                     packed.lo = fa_pack(f[i].v[0], f[i].v[1]);
@@ -912,7 +909,7 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
         }
         return;
     }
-    for (int u = threadIdx.x; u < FA_KEYS * UNITS; u += FA_THREADS) {
+    for (int u = threadIdx.x; u < FA_KEYS * UNITS; u += THREADS) {
         int r = u / UNITS, c = (u % UNITS) * 4;
         float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
         if (r < rows && c < width) {
@@ -929,13 +926,15 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
     }
 }
 
-// One block: query rows [row0, row0 + FA_ROWS) of sequence [from, from + n) and head h. QK and VD are the head sizes
-// the registers are laid out for (multiples of 16); qkDim <= QK and vDim <= VD are the real ones (the rest zeros).
-template <int QK, int VD>
+// One block: query rows [row0, row0 + ROWS) of sequence [from, from + n) and head h, ROWS = 16·WARPS. QK and VD are
+// the head sizes the registers are laid out for (multiples of 16); qkDim <= QK and vDim <= VD are the real ones (the
+// rest zeros).
+template <int QK, int VD, int WARPS>
 __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride, const float* k, int kStride,
                                                      const float* v, int vStride, float* out, const int* starts,
                                                      int sequences, int heads, int kvHeads, int qkDim, int vDim,
                                                      float scale, int window, const float* sinks, int vec) {
+    const int ROWS = 16 * WARPS, THREADS = WARP * WARPS;
     __shared__ __align__(16) bf16_t ks[FA_KEYS][QK + FA_PAD];
     __shared__ __align__(16) bf16_t vs[FA_KEYS][VD + FA_PAD];
     // blockIdx.x = slot·heads + h; slots count tiles from the last sequence's last tile backwards (the longest
@@ -945,7 +944,7 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
     for (; s >= 0; s--) {
         from = starts[s];
         n = starts[s + 1] - from;
-        int tiles = (n + FA_ROWS - 1) / FA_ROWS;
+        int tiles = (n + ROWS - 1) / ROWS;
         if (slot < tiles) {
             tile = tiles - 1 - slot;
             break;
@@ -953,7 +952,7 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
         slot -= tiles;
     }
     if (tile < 0) return;                                  // block-uniform: before any __syncthreads
-    int row0 = tile * FA_ROWS;                             // positions within the sequence
+    int row0 = tile * ROWS;                                // positions within the sequence
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, g = lane / 4, t = lane % 4;
     int warpRow = row0 + 16 * warp;                        // this warp's first row
     int rowLo = warpRow + g, rowHi = rowLo + 8;            // this lane's two rows (C rows g and g+8)
@@ -984,13 +983,13 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
     float mLo = NEG_INF, mHi = NEG_INF, lLo = 0.f, lHi = 0.f;   // running max (log2 units) and this lane's sum
     const float scale2 = scale * FA_LOG2E;                  // exp(x·scale) = exp2(x·scale2)
 
-    int lastRow = row0 + FA_ROWS - 1 < n - 1 ? row0 + FA_ROWS - 1 : n - 1;
+    int lastRow = row0 + ROWS - 1 < n - 1 ? row0 + ROWS - 1 : n - 1;
     int firstKey = window > 0 && row0 - window + 1 > 0 ? row0 - window + 1 : 0;
     for (int j0 = firstKey / FA_KEYS * FA_KEYS; j0 <= lastRow; j0 += FA_KEYS) {
         int keys = n - j0 < FA_KEYS ? n - j0 : FA_KEYS;
         __syncthreads();                                   // the previous tile's readers are done
-        fa_load_tile<QK>(ks, kbase + (long long) j0 * kStride, kStride, keys, qkDim, vec);
-        fa_load_tile<VD>(vs, vbase + (long long) j0 * vStride, vStride, keys, vDim, vec);
+        fa_load_tile<QK, THREADS>(ks, kbase + (long long) j0 * kStride, kStride, keys, qkDim, vec);
+        fa_load_tile<VD, THREADS>(vs, vbase + (long long) j0 * vStride, vStride, keys, vDim, vec);
         __syncthreads();
         // Warp-uniform: this warp has rows in the sequence, some key of the tile is at or before its last row, and
         // (window) some key is within the window of its first row... else the tile adds nothing to its rows.
@@ -1108,17 +1107,22 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
     }
 }
 
-// The entry points, one per register layout (CudaOps.flashKernel picks the smallest that holds the heads): grid
-// (slots · heads) with slots >= the sequences' tiles of FA_ROWS rows (tokens / FA_ROWS + sequences always is),
-// FA_THREADS threads; vec: q, k, v, their strides and the head sizes allow 16-byte loads.
-#define FA_ENTRY(name, QK, VD)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(FA_THREADS) name(                                                  \
+// The entry points, one per register layout (CudaOps.flashKernel picks the smallest that holds the heads) and block
+// height: 64 rows (4 warps) or, the _rows128 ones, 128 rows (8 warps: K and V read once for twice the rows, one block
+// an SM where 64-row blocks fit two). Grid (slots · heads) with slots >= the sequences' tiles of 16·WARPS rows
+// (tokens / (16·WARPS) + sequences always is), 32·WARPS threads; vec: q, k, v, their strides and the head sizes allow
+// 16-byte loads.
+#define FA_ENTRY(name, QK, VD, WARPS)                                                                                \
+    extern "C" __global__ void __launch_bounds__(WARP * WARPS) name(                                                \
             const float* q, int qStride, const float* k, int kStride, const float* v, int vStride, float* out,       \
             const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
             const float* sinks, int vec) {                                                                          \
-        flash_attention_tile<QK, VD>(q, qStride, k, kStride, v, vStride, out, starts, sequences, heads, kvHeads,     \
-                                     qkDim, vDim, scale, window, sinks, vec);                                        \
+        flash_attention_tile<QK, VD, WARPS>(q, qStride, k, kStride, v, vStride, out, starts, sequences, heads,       \
+                                            kvHeads, qkDim, vDim, scale, window, sinks, vec);                        \
     }
-FA_ENTRY(flash_attention_64, 64, 64)
-FA_ENTRY(flash_attention_128, 128, 128)
-FA_ENTRY(flash_attention_192_128, 192, 128)
+FA_ENTRY(flash_attention_64, 64, 64, 4)
+FA_ENTRY(flash_attention_128, 128, 128, 4)
+FA_ENTRY(flash_attention_192_128, 192, 128, 4)
+FA_ENTRY(flash_attention_64_rows128, 64, 64, 8)
+FA_ENTRY(flash_attention_128_rows128, 128, 128, 8)
+FA_ENTRY(flash_attention_192_128_rows128, 192, 128, 8)

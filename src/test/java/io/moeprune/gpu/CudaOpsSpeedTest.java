@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
  * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
  * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
- * DeepSeek-V3's MLA (128 heads of qk 192, v 128).
+ * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows.
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
 class CudaOpsSpeedTest {
@@ -137,21 +137,27 @@ class CudaOpsSpeedTest {
                 length, heads, kvHeads, qkDim, vDim));
         double tensorMs = 0;
         try {
-            for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
-                    CudaOps.AttentionPath.TENSOR, CudaOps.AttentionPath.FLASH}) {
+            // warp, tensor, flash in 64-row blocks, flash in 128-row blocks
+            for (int run = 0; run < 4; run++) {
+                CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
+                        : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
+                int flashRows = run == 3 ? 128 : 64;
                 ops.attentionPath(path);
+                ops.flashRows(flashRows);
                 double ms = millis(() -> ops.attention(q, 0, heads * qkDim, k, 0, kvHeads * qkDim, v, 0,
                         kvHeads * vDim, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, 0.088f, 0, null));
-                line.append(String.format(" %s %.3f ms %.1f TFLOP/s;", path.name().toLowerCase(), ms,
-                        flops / ms / 1e9));
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                line.append(String.format(" %s %.3f ms %.1f TFLOP/s", label, ms, flops / ms / 1e9));
                 if (path == CudaOps.AttentionPath.TENSOR) tensorMs = ms;
-                else if (path == CudaOps.AttentionPath.FLASH) {
-                    line.append(String.format(" flash %.2fx tensor, %.0f %% of the 8192³ product", tensorMs / ms,
+                if (path == CudaOps.AttentionPath.FLASH) {
+                    line.append(String.format(" (%.2fx tensor, %.0f %% of the 8192³ product)", tensorMs / ms,
                             100 * flops / ms / 1e9 / peak));
                 }
+                line.append(';');
             }
         } finally {
             ops.attentionPath(CudaOps.AttentionPath.AUTO);
+            ops.flashRows(64);
             for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
         }
         System.out.println(line);

@@ -419,19 +419,25 @@ class CudaOpsTest {
             host.attention(q.host(), offset, qStride, k.host(), offset, kStride, v.host(), offset, vStride, out.host(),
                     st.host(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
                     sinks == null ? null : sinks.host());
-            // The warp kernel (F32) within 1e-4; tensor cores and flash (BF16 inputs and probabilities) within 1e-2.
-            for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
-                    CudaOps.AttentionPath.TENSOR, CudaOps.AttentionPath.FLASH}) {
+            // The warp kernel (F32) within 1e-4; tensor cores and flash (BF16 inputs and probabilities) within 1e-2;
+            // flash in blocks of 64 and of 128 query rows.
+            for (int run = 0; run < 4; run++) {
+                CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
+                        : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
+                int flashRows = run == 3 ? 128 : 64;
                 poison(out.gpu(), 4L * tokens * c.heads() * c.vDim());
                 gpu.attentionPath(path);
+                gpu.flashRows(flashRows);
                 try {
                     gpu.attention(q.gpu(), offset, qStride, k.gpu(), offset, kStride, v.gpu(), offset, vStride,
                             out.gpu(), st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
                             c.window(), sinks == null ? null : sinks.gpu());
                 } finally {
                     gpu.attentionPath(CudaOps.AttentionPath.AUTO);
+                    gpu.flashRows(64);
                 }
-                String check = "attention (" + path.name().toLowerCase() + ") " + java.util.Arrays.toString(c.lengths())
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                String check = "attention (" + label + ") " + java.util.Arrays.toString(c.lengths())
                         + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
                         + " window " + c.window() + (c.sinks() ? " sinks" : "") + (c.unaligned() ? " unaligned" : "");
                 try {

@@ -90,8 +90,11 @@ public final class CudaOps implements DeviceOps {
      */
     public enum AttentionPath { AUTO, WARP, TENSOR, FLASH }
 
-    /** Query rows of one block of the flash kernel (kernels.cu's FA_ROWS) and its threads (FA_THREADS). */
-    static final int FLASH_ROWS = 64, FLASH_THREADS = 128;
+    /**
+     * Query rows of one block of the flash kernel ({@code -Dmoeprune.flashRows}): 64 (4 warps, the default) or 128
+     * (8 warps: kernels.cu's {@code _rows128} entry points, K and V read once for twice the rows).
+     */
+    private int flashRows = parseFlashRows(System.getProperty("moeprune.flashRows", "64"));
 
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
@@ -118,6 +121,19 @@ public final class CudaOps implements DeviceOps {
     /** Forces an attention path (benchmarks and tests compare them). */
     public void attentionPath(AttentionPath path) {
         this.attentionPath = path;
+    }
+
+    /** Sets the flash kernel's block height: 64 or 128 query rows (benchmarks and tests compare them). */
+    public void flashRows(int rows) {
+        this.flashRows = parseFlashRows(Integer.toString(rows));
+    }
+
+    static int parseFlashRows(String rows) {
+        if (!rows.trim().equals("64") && !rows.trim().equals("128")) {
+            throw new MoepruneException("-Dmoeprune.flashRows=" + rows + ": not 64 or 128", MoepruneException.BAD_INPUT,
+                    null);
+        }
+        return Integer.parseInt(rows.trim());
     }
 
     static String source() {
@@ -479,20 +495,22 @@ public final class CudaOps implements DeviceOps {
 
     /**
      * Prefill attention in one fused kernel (FlashAttention-2 on mma.sync, kernels.cu's flash_attention_*): a block
-     * per (64 query rows of a sequence, head) keeps Q, the running softmax and O in registers, K and V go through
-     * shared memory as BF16 tiles of 64 keys; only the tiles at or below the diagonal (and within the window) are
-     * computed. BF16 inputs and probabilities, F32 accumulation and softmax: within about 1e-2 relative of HostOps,
-     * as the tensor-core path. No scratch and no download: the grid is sized by tokens / 64 + sequences tiles, an
-     * upper bound on the sequences' tiles, and the kernel finds each block's tile from {@code starts}.
+     * per ({@link #flashRows} query rows of a sequence, head), two threads a row, keeps Q, the running softmax and O
+     * in registers, K and V go through shared memory as BF16 tiles of 64 keys; only the tiles at or below the diagonal
+     * (and within the window) are computed. BF16 inputs and probabilities, F32 accumulation and softmax: within about
+     * 1e-2 relative of HostOps, as the tensor-core path. No scratch and no download: the grid is sized by
+     * tokens / rows + sequences tiles, an upper bound on the sequences' tiles, and the kernel finds each block's tile
+     * from {@code starts}.
      */
     private void flashAttention(String kernel, long q, int qStride, long k, int kStride, long v, int vStride,
                                 DeviceBuffer out, DeviceBuffer starts, int sequences, int tokens, int heads,
                                 int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
-        long blocks = ((long) tokens / FLASH_ROWS + sequences) * heads;
+        long blocks = ((long) tokens / flashRows + sequences) * heads;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("flash attention of " + blocks + " blocks");
         // 16-byte loads of K and V where every row and head starts on 16 bytes.
         boolean vec = (q | k | v) % 16 == 0 && (qStride | kStride | vStride | qkDim | vDim) % 4 == 0;
-        kernels.kernel(kernel).launch((int) blocks, 1, 1, FLASH_THREADS, 1, 1, 0, new Object[]{q, qStride, k, kStride,
+        String entry = flashRows == 128 ? kernel + "_rows128" : kernel;
+        kernels.kernel(entry).launch((int) blocks, 1, 1, 2 * flashRows, 1, 1, 0, new Object[]{q, qStride, k, kStride,
                 v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window,
                 sinks == null ? 0L : sinks.address(), vec ? 1 : 0});
         after("attention (flash)");

@@ -1,15 +1,17 @@
 package io.moeprune.gpu.ops;
 
+import io.moeprune.MoepruneException;
 import io.moeprune.gpu.ops.CudaOps.AttentionPath;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * Which prefill attention {@link CudaOps} takes (no GPU needed): the flash kernel whose registers hold the heads, and
  * the rule of {@code -Dmoeprune.attention} (auto: flash first, then tensor cores from 256 tokens or wide heads, else
- * the warp kernel; flash on heads it does not hold: as auto).
+ * the warp kernel; flash on heads it does not hold: as auto), and the flash block height {@code -Dmoeprune.flashRows}.
  */
 class AttentionPathTest {
     @Test
@@ -36,5 +38,16 @@ class AttentionPathTest {
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.FLASH, false, 10, 512, 512));
         assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.WARP, true, 4096, 128, 128));
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.TENSOR, true, 10, 128, 128));
+    }
+
+    @Test
+    void flashBlocksOf64Or128RowsAndOneLineForAnythingElse() {
+        assertEquals(64, CudaOps.parseFlashRows("64"));
+        assertEquals(128, CudaOps.parseFlashRows(" 128"));
+        for (String bad : new String[]{"96", "abc", ""}) {
+            MoepruneException e = assertThrows(MoepruneException.class, () -> CudaOps.parseFlashRows(bad));
+            assertEquals("-Dmoeprune.flashRows=" + bad + ": not 64 or 128", e.getMessage());
+            assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
+        }
     }
 }
