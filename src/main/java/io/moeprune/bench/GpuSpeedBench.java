@@ -9,6 +9,7 @@ import io.moeprune.gpu.runtime.GpuDecoder;
 import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.gpu.runtime.ResidentModel;
+import io.moeprune.model.AttentionSpec;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.LayerMajorListener;
@@ -118,8 +119,10 @@ public final class GpuSpeedBench {
                     perplexity.scoreAll(seqs, LayerMajorListener.NONE);
                     return tokens / ((System.nanoTime() - t0) / 1e9);
                 });
-                System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq, ppl,
-                        seq >= CudaOps.TENSOR_CORE_MIN_TOKENS ? "tensor cores" : "warp kernel");
+                AttentionSpec a = model.spec().attention();
+                System.out.printf(Locale.ROOT, "java-gpu perplexity %dx%d: %.0f tok/s (attention: %s)%n", batch, seq,
+                        ppl, ops.pathFor(seq, a.headDim(), a.valueHeadDim() > 0 ? a.valueHeadDim() : a.headDim())
+                                .name().toLowerCase(Locale.ROOT));
                 printPhases("perplexity", last[0]);
             }
             if (parts.contains("download")) {

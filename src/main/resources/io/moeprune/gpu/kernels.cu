@@ -799,3 +799,330 @@ extern "C" __global__ void expert_offsets(int* tiles, int tileCount, int experts
         }
     }
 }
+
+// ---- prefill attention, fused on tensor cores (CudaOps.attention's flash path) -----------------------------------
+//
+// FlashAttention-2 in one kernel: a block of WARPS warps (4 or 8) owns 16·WARPS query rows of one sequence and
+// one query head (warp w rows 16w..16w+15); the keys go by in tiles of FA_KEYS = 64, each tile's K and V read as F32,
+// rounded to BF16 (as HostOps.toBf16Bits, by cvt.rn) into shared memory, then per warp S = Q·Kᵀ and O += P·V on
+// mma.sync m16n8k16 (BF16 in, F32 accumulate) with an online softmax in F32 between them. Tiles wholly above the
+// diagonal or wholly outside the window are never visited; only the tiles that cross the diagonal or the window's edge
+// are masked. No memory beyond the inputs and the output. Sm_80 and later (mma.sync BF16, ldmatrix, cvt bf16x2).
+//
+// Fragment layouts of mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16 with floating point type"); lane = 4g + t (g = lane/4 the group, t = lane%4 the thread in it); a .b32
+// register holds two BF16, the lower column (A, C) or lower k (B) in its low 16 bits:
+//   A 16x16 (row major) a0: (row g,   cols 2t, 2t+1)     a1: (row g+8, cols 2t, 2t+1)
+//                       a2: (row g,   cols 2t+8, 2t+9)   a3: (row g+8, cols 2t+8, 2t+9)
+//   B 16x8  (k x n)     b0: (k 2t, 2t+1;   col n = g)    b1: (k 2t+8, 2t+9; col n = g)
+//   C 16x8  (F32)       c0, c1: (row g, cols 2t, 2t+1)   c2, c3: (row g+8, cols 2t, 2t+1)
+// So the C fragments of two adjacent n-tiles (keys 16k..16k+7 and 16k+8..16k+15) are, packed to BF16 pairwise, the A
+// fragment of k-step k: a0 = C[2k].c0c1, a1 = C[2k].c2c3, a2 = C[2k+1].c0c1, a3 = C[2k+1].c2c3 (P never leaves the
+// registers).
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: lanes 8i..8i+7 give the addresses of rows 0..7 of 8x8 matrix i
+// (8 BF16 = 16 contiguous bytes each) and register ri receives matrix i: plain, lane 4g+t gets (row g, cols 2t, 2t+1);
+// .trans, (rows 2t, 2t+1, col g). Hence with K stored [key][dim] (a B operand of S = Q·Kᵀ has k = dim, n = key):
+// plain ldmatrix of (keys n0..n0+7, dims k0..k0+7) is b0 and of dims k0+8.. is b1; with V stored [key][dim] (the B
+// of O = P·V has k = key, n = dim): .trans of (keys j0..j0+7, dims d0..d0+7) is b0, of keys j0+8.. b1.
+#define FA_KEYS 64
+#define FA_PAD 8           // BF16 past each shared row: rows 16 bytes out of step, so ldmatrix's 8 rows hit 8 bank groups
+#define FA_LOG2E 1.4426950408889634f
+
+struct alignas(16) fa_quad { float v[4]; };
+struct alignas(8) fa_bf16x4 { unsigned int lo, hi; };
+
+// Two floats to a BF16 pair, lo in the low half (round to nearest even, as to_bf16).
+__device__ __forceinline__ unsigned int fa_pack(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned int r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));   // the first source goes to the high half
+    return r;
+#else
+    return (unsigned int) to_bf16(lo) | ((unsigned int) to_bf16(hi) << 16);
+#endif
+}
+
+// D = A·B + D, one m16n8k16 BF16 product of the warp (layouts above).
+__device__ __forceinline__ void fa_mma(float* d, const unsigned int* a, unsigned int b0, unsigned int b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+__device__ __forceinline__ unsigned int fa_shared_address(const void* p) {
+    unsigned int address;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(address) : "l"(p));
+    return address;
+}
+
+// Four 8x8 BF16 matrices, this lane's row address p (layouts above); TRANS: the .trans form. "memory": the compiler
+// keeps it after the tile's stores and __syncthreads.
+template <bool TRANS>
+__device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned int address = fa_shared_address(p);
+    if (TRANS) {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address) : "memory");
+    } else {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address) : "memory");
+    }
+#endif
+}
+
+// rows x W of F32 (rows `stride` floats apart from src, `width` of them real) into dst [FA_KEYS][W + FA_PAD] as
+// BF16; rows past `rows` and columns past `width` become zeros (a zero key scores 0 and is masked; a zero value adds
+// nothing, where garbage could be NaN·0). Four floats a thread at a time. With `vec` (16-byte aligned rows), 16-byte
+// loads in batches of FA_BATCH issued before any is converted: several loads in flight per thread (the loop of one
+// load, convert and store at a time would wait out the L2 latency per load); else four scalar loads each.
+#define FA_BATCH 8
+template <int W, int THREADS>
+__device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const float* src, int stride, int rows,
+                                             int width, bool vec) {
+    const int UNITS = W / 4, PER_THREAD = (FA_KEYS * UNITS + THREADS - 1) / THREADS;
+    if (vec) {
+#pragma unroll 1
+        for (int b = 0; b < PER_THREAD; b += FA_BATCH) {   // not unrolled: the next batch's loads wait (registers)
+            fa_quad f[FA_BATCH];
+#pragma unroll
+            for (int i = 0; i < FA_BATCH; i++) {
+                int u = threadIdx.x + (b + i) * THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                f[i].v[0] = f[i].v[1] = f[i].v[2] = f[i].v[3] = 0.f;
+                if (b + i < PER_THREAD && u < FA_KEYS * UNITS && r < rows && c < width) {
+                    f[i] = *(const fa_quad*) (src + (long long) r * stride + c);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < FA_BATCH; i++) {
+                int u = threadIdx.x + (b + i) * THREADS, r = u / UNITS, c = (u % UNITS) * 4;
+                if (b + i < PER_THREAD && u < FA_KEYS * UNITS) {
+                    fa_bf16x4 packed;
+                    packed.lo = fa_pack(f[i].v[0], f[i].v[1]);
+                    packed.hi = fa_pack(f[i].v[2], f[i].v[3]);
+                    *(fa_bf16x4*) &dst[r][c] = packed;
+                }
+            }
+        }
+        return;
+    }
+    for (int u = threadIdx.x; u < FA_KEYS * UNITS; u += THREADS) {
+        int r = u / UNITS, c = (u % UNITS) * 4;
+        float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
+        if (r < rows && c < width) {
+            const float* p = src + (long long) r * stride + c;
+            x0 = p[0];
+            if (c + 1 < width) x1 = p[1];
+            if (c + 2 < width) x2 = p[2];
+            if (c + 3 < width) x3 = p[3];
+        }
+        fa_bf16x4 packed;
+        packed.lo = fa_pack(x0, x1);
+        packed.hi = fa_pack(x2, x3);
+        *(fa_bf16x4*) &dst[r][c] = packed;
+    }
+}
+
+// One block: query rows [row0, row0 + ROWS) of sequence [from, from + n) and head h, ROWS = 16·WARPS. QK and VD are
+// the head sizes the registers are laid out for (multiples of 16); qkDim <= QK and vDim <= VD are the real ones (the
+// rest zeros).
+template <int QK, int VD, int WARPS>
+__device__ __forceinline__ void flash_attention_tile(const float* q, int qStride, const float* k, int kStride,
+                                                     const float* v, int vStride, float* out, const int* starts,
+                                                     int sequences, int heads, int kvHeads, int qkDim, int vDim,
+                                                     float scale, int window, const float* sinks, int vec) {
+    const int ROWS = 16 * WARPS, THREADS = WARP * WARPS;
+    __shared__ __align__(16) bf16_t ks[FA_KEYS][QK + FA_PAD];
+    __shared__ __align__(16) bf16_t vs[FA_KEYS][VD + FA_PAD];
+    // blockIdx.x = slot·heads + h; slots count tiles from the last sequence's last tile backwards (the longest
+    // causal rows start first), past the real tiles a slot has nothing to do (the grid is an upper bound).
+    int h = blockIdx.x % heads, slot = gridDim.x / heads - 1 - blockIdx.x / heads;
+    int s = sequences - 1, from = 0, n = 0, tile = -1;
+    for (; s >= 0; s--) {
+        from = starts[s];
+        n = starts[s + 1] - from;
+        int tiles = (n + ROWS - 1) / ROWS;
+        if (slot < tiles) {
+            tile = tiles - 1 - slot;
+            break;
+        }
+        slot -= tiles;
+    }
+    if (tile < 0) return;                                  // block-uniform: before any __syncthreads
+    int row0 = tile * ROWS;                                // positions within the sequence
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, g = lane / 4, t = lane % 4;
+    int warpRow = row0 + 16 * warp;                        // this warp's first row
+    int rowLo = warpRow + g, rowHi = rowLo + 8;            // this lane's two rows (C rows g and g+8)
+    int kh = h / (heads / kvHeads);
+    const float* kbase = k + (long long) from * kStride + (long long) kh * qkDim;
+    const float* vbase = v + (long long) from * vStride + (long long) kh * vDim;
+
+    // Q as A fragments, BF16, once: k-step kk covers dims 16kk..16kk+15.
+    unsigned int qf[QK / 16][4];
+    {
+        const float* qLo = q + (long long) (from + rowLo) * qStride + (long long) h * qkDim;
+        const float* qHi = q + (long long) (from + rowHi) * qStride + (long long) h * qkDim;
+        bool lo = rowLo < n, hi = rowHi < n;
+#pragma unroll
+        for (int kk = 0; kk < QK / 16; kk++) {
+            int c = 16 * kk + 2 * t;
+#define FA_Q(ok, p, col) ((ok) && (col) < qkDim ? (p)[col] : 0.f)
+            qf[kk][0] = fa_pack(FA_Q(lo, qLo, c), FA_Q(lo, qLo, c + 1));
+            qf[kk][1] = fa_pack(FA_Q(hi, qHi, c), FA_Q(hi, qHi, c + 1));
+            qf[kk][2] = fa_pack(FA_Q(lo, qLo, c + 8), FA_Q(lo, qLo, c + 9));
+            qf[kk][3] = fa_pack(FA_Q(hi, qHi, c + 8), FA_Q(hi, qHi, c + 9));
+#undef FA_Q
+        }
+    }
+    float o[VD / 8][4];                                    // O: n-tile dt covers dims 8dt..8dt+7 (C layout)
+#pragma unroll
+    for (int dt = 0; dt < VD / 8; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    float mLo = NEG_INF, mHi = NEG_INF, lLo = 0.f, lHi = 0.f;   // running max (log2 units) and this lane's sum
+    const float scale2 = scale * FA_LOG2E;                  // exp(x·scale) = exp2(x·scale2)
+
+    int lastRow = row0 + ROWS - 1 < n - 1 ? row0 + ROWS - 1 : n - 1;
+    int firstKey = window > 0 && row0 - window + 1 > 0 ? row0 - window + 1 : 0;
+    for (int j0 = firstKey / FA_KEYS * FA_KEYS; j0 <= lastRow; j0 += FA_KEYS) {
+        int keys = n - j0 < FA_KEYS ? n - j0 : FA_KEYS;
+        __syncthreads();                                   // the previous tile's readers are done
+        fa_load_tile<QK, THREADS>(ks, kbase + (long long) j0 * kStride, kStride, keys, qkDim, vec);
+        fa_load_tile<VD, THREADS>(vs, vbase + (long long) j0 * vStride, vStride, keys, vDim, vec);
+        __syncthreads();
+        // Warp-uniform: this warp has rows in the sequence, some key of the tile is at or before its last row, and
+        // (window) some key is within the window of its first row... else the tile adds nothing to its rows.
+        if (warpRow >= n || j0 > warpRow + 15 || (window > 0 && j0 + FA_KEYS - 1 <= warpRow - window)) continue;
+
+        float sc[FA_KEYS / 8][4];                          // S: n-tile nt covers keys j0+8nt..j0+8nt+7
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < QK / 16; kk++) {
+#pragma unroll
+            for (int nt = 0; nt < FA_KEYS / 8; nt += 2) {
+                // matrices: 0 keys 8nt.., dims 16kk..; 1 dims 16kk+8..; 2 keys 8nt+8.., dims 16kk; 3 both +8
+                int m = lane / 8;
+                unsigned int b[4];
+                fa_ldmatrix4<false>(b, &ks[8 * nt + lane % 8 + (m >> 1) * 8][16 * kk + (m & 1) * 8]);
+                fa_mma(sc[nt], qf[kk], b[0], b[1]);
+                fa_mma(sc[nt + 1], qf[kk], b[2], b[3]);
+            }
+        }
+        // Scale into log2 units; mask where the tile crosses the diagonal or the window's edge (or the sequence end,
+        // which only the diagonal tile reaches).
+        bool mask = j0 + FA_KEYS - 1 > warpRow || (window > 0 && j0 <= warpRow + 15 - window);
+        float tmLo = NEG_INF, tmHi = NEG_INF;
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int row = e < 2 ? rowLo : rowHi, key = j0 + 8 * nt + 2 * t + (e & 1);
+                float x = sc[nt][e] * scale2;
+                if (mask && (key > row || (window > 0 && row - key >= window))) x = NEG_INF;
+                sc[nt][e] = x;
+            }
+            tmLo = fmaxf(tmLo, fmaxf(sc[nt][0], sc[nt][1]));
+            tmHi = fmaxf(tmHi, fmaxf(sc[nt][2], sc[nt][3]));
+        }
+        // Row max over the 4 lanes of a row (lanes 4g..4g+3 differ in their two low bits).
+        tmLo = fmaxf(tmLo, __shfl_xor_sync(0xFFFFFFFFu, tmLo, 1));
+        tmLo = fmaxf(tmLo, __shfl_xor_sync(0xFFFFFFFFu, tmLo, 2));
+        tmHi = fmaxf(tmHi, __shfl_xor_sync(0xFFFFFFFFu, tmHi, 1));
+        tmHi = fmaxf(tmHi, __shfl_xor_sync(0xFFFFFFFFu, tmHi, 2));
+        float newLo = fmaxf(mLo, tmLo), newHi = fmaxf(mHi, tmHi);
+        // A row with no key yet keeps max -inf: exponents against 0 then give 0, not NaN.
+        float baseLo = newLo == NEG_INF ? 0.f : newLo, baseHi = newHi == NEG_INF ? 0.f : newHi;
+        float corrLo = exp2f(mLo - baseLo), corrHi = exp2f(mHi - baseHi);
+        mLo = newLo;
+        mHi = newHi;
+        float sumLo = 0.f, sumHi = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
+            sc[nt][0] = exp2f(sc[nt][0] - baseLo);
+            sc[nt][1] = exp2f(sc[nt][1] - baseLo);
+            sc[nt][2] = exp2f(sc[nt][2] - baseHi);
+            sc[nt][3] = exp2f(sc[nt][3] - baseHi);
+            sumLo += sc[nt][0] + sc[nt][1];
+            sumHi += sc[nt][2] + sc[nt][3];
+        }
+        lLo = lLo * corrLo + sumLo;
+        lHi = lHi * corrHi + sumHi;
+#pragma unroll
+        for (int dt = 0; dt < VD / 8; dt++) {
+            o[dt][0] *= corrLo;
+            o[dt][1] *= corrLo;
+            o[dt][2] *= corrHi;
+            o[dt][3] *= corrHi;
+        }
+        // O += P·V: k-step kk covers keys j0+16kk..j0+16kk+15, its A fragment the C fragments of n-tiles 2kk, 2kk+1.
+#pragma unroll
+        for (int kk = 0; kk < FA_KEYS / 16; kk++) {
+            unsigned int p[4];
+            p[0] = fa_pack(sc[2 * kk][0], sc[2 * kk][1]);
+            p[1] = fa_pack(sc[2 * kk][2], sc[2 * kk][3]);
+            p[2] = fa_pack(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+            p[3] = fa_pack(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+#pragma unroll
+            for (int dt = 0; dt < VD / 8; dt += 2) {
+                // matrices (.trans): 0 keys 16kk.., dims 8dt..; 1 keys 16kk+8..; 2 dims 8dt+8..; 3 both +8
+                int m = lane / 8;
+                unsigned int b[4];
+                fa_ldmatrix4<true>(b, &vs[16 * kk + lane % 8 + (m & 1) * 8][8 * dt + (m >> 1) * 8]);
+                fa_mma(o[dt], p, b[0], b[1]);
+                fa_mma(o[dt + 1], p, b[2], b[3]);
+            }
+        }
+    }
+    if (warpRow >= n) return;                              // after the last __syncthreads
+    // The row sums over the 4 lanes of a row; the sink joins the denominator only.
+    lLo += __shfl_xor_sync(0xFFFFFFFFu, lLo, 1);
+    lLo += __shfl_xor_sync(0xFFFFFFFFu, lLo, 2);
+    lHi += __shfl_xor_sync(0xFFFFFFFFu, lHi, 1);
+    lHi += __shfl_xor_sync(0xFFFFFFFFu, lHi, 2);
+    float corrLo = 1.f, corrHi = 1.f;
+    if (sinks != 0) {
+        float sink = sinks[h] * FA_LOG2E;
+        float newLo = fmaxf(mLo, sink), newHi = fmaxf(mHi, sink);
+        corrLo = exp2f(mLo - newLo);
+        corrHi = exp2f(mHi - newHi);
+        lLo = lLo * corrLo + exp2f(sink - newLo);
+        lHi = lHi * corrHi + exp2f(sink - newHi);
+    }
+    float invLo = corrLo / lLo, invHi = corrHi / lHi;
+    float* outLo = out + ((long long) (from + rowLo) * heads + h) * vDim;
+    float* outHi = out + ((long long) (from + rowHi) * heads + h) * vDim;
+#pragma unroll
+    for (int dt = 0; dt < VD / 8; dt++) {
+        int d = 8 * dt + 2 * t;
+        if (rowLo < n) {
+            if (d < vDim) outLo[d] = o[dt][0] * invLo;
+            if (d + 1 < vDim) outLo[d + 1] = o[dt][1] * invLo;
+        }
+        if (rowHi < n) {
+            if (d < vDim) outHi[d] = o[dt][2] * invHi;
+            if (d + 1 < vDim) outHi[d + 1] = o[dt][3] * invHi;
+        }
+    }
+}
+
+// The entry points, one per register layout (CudaOps.flashKernel picks the smallest that holds the heads) and block
+// height: 64 rows (4 warps) or, the _rows128 ones, 128 rows (8 warps: K and V read once for twice the rows, one block
+// an SM where 64-row blocks fit two). Grid (slots · heads) with slots >= the sequences' tiles of 16·WARPS rows
+// (tokens / (16·WARPS) + sequences always is), 32·WARPS threads; vec: q, k, v, their strides and the head sizes allow
+// 16-byte loads.
+#define FA_ENTRY(name, QK, VD, WARPS)                                                                                \
+    extern "C" __global__ void __launch_bounds__(WARP * WARPS) name(                                                \
+            const float* q, int qStride, const float* k, int kStride, const float* v, int vStride, float* out,       \
+            const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
+            const float* sinks, int vec) {                                                                          \
+        flash_attention_tile<QK, VD, WARPS>(q, qStride, k, kStride, v, vStride, out, starts, sequences, heads,       \
+                                            kvHeads, qkDim, vDim, scale, window, sinks, vec);                        \
+    }
+FA_ENTRY(flash_attention_64, 64, 64, 4)
+FA_ENTRY(flash_attention_128, 128, 128, 4)
+FA_ENTRY(flash_attention_192_128, 192, 128, 4)
+FA_ENTRY(flash_attention_64_rows128, 64, 64, 8)
+FA_ENTRY(flash_attention_128_rows128, 128, 128, 8)
+FA_ENTRY(flash_attention_192_128_rows128, 192, 128, 8)

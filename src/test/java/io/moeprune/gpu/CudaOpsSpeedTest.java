@@ -17,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one warm-up): cuBLAS's BF16 product at 8192³ (the reference for issue 22's "60 % of the cuBLAS BF16 peak measured
  * in the same run"), the experts' products on each path of {@link CudaOps.GroupedPath} (Qwen3-30B-A3B's
  * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
- * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention over 8 sequences of 2048 tokens (32 heads of 128 with 4
- * kv heads; DeepSeek-V3's 128 heads of qk 192, v 128) on the warp kernel and on tensor cores.
+ * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
+ * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
+ * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows.
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
 class CudaOpsSpeedTest {
@@ -102,19 +103,24 @@ class CudaOpsSpeedTest {
         }
         ops.batchedEarlyCalls(true);
 
-        // prefill attention, 8 sequences of 2048 tokens: 32 heads of 128 with 4 kv heads (GQA as Qwen3-30B-A3B), and
-        // DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128); each on the warp kernel and on tensor cores.
-        for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
-                CudaOps.AttentionPath.TENSOR}) {
-            attention(path, 32, 4, 128, 128, peak);
-            attention(path, 128, 128, 192, 128, peak);
-        }
+        // Prefill attention on the three paths, one line a shape: the random 1.9 B benchmark model's heads (16 of 128,
+        // 4 kv heads) at its 8 sequences of 2048 tokens and at 2 of 8192 (longer: the largest the tensor-core path's
+        // scratch still takes), Qwen3-30B-A3B's (32 / 4) and DeepSeek-V3's expanded MLA (128 heads, qk 192, v 128).
+        attention(8, 2048, 16, 4, 128, 128, peak);
+        attention(2, 8192, 16, 4, 128, 128, peak);
+        attention(8, 2048, 32, 4, 128, 128, peak);
+        attention(8, 2048, 128, 128, 192, 128, peak);
         assertTrue(peak > 0);
     }
 
-    private static void attention(CudaOps.AttentionPath path, int heads, int kvHeads, int qkDim, int vDim,
+    /**
+     * One attention shape on the warp, tensor-core and flash paths: milliseconds and TFLOP/s of each on one line (and
+ * flash's speed-up on tensor cores and share of the cuBLAS peak),
+     * the FLOPs counted on the causal work (2·L²/2·heads·(qk + v) a sequence: the two products' lower triangles).
+     */
+    private static void attention(int sequences, int length, int heads, int kvHeads, int qkDim, int vDim,
                                   double peak) {
-        int sequences = 8, length = 2048, tokens = sequences * length;
+        int tokens = sequences * length;
         DeviceBuffer q = ops.alloc(4L * tokens * heads * qkDim, "q"), k = ops.alloc(4L * tokens * kvHeads * qkDim, "k"),
                 v = ops.alloc(4L * tokens * kvHeads * vDim, "v"), out = ops.alloc(4L * tokens * heads * vDim, "out"),
                 starts = ops.alloc(4L * (sequences + 1), "starts");
@@ -126,18 +132,35 @@ class CudaOpsSpeedTest {
         ops.zero(q, 0, q.bytes());
         ops.zero(k, 0, k.bytes());
         ops.zero(v, 0, v.bytes());
-        ops.attentionPath(path);
+        double flops = 2.0 * sequences * (double) length * length / 2 * heads * (qkDim + vDim);
+        StringBuilder line = new StringBuilder(String.format("attention %d x %d, %d/%d heads qk %d v %d:", sequences,
+                length, heads, kvHeads, qkDim, vDim));
+        double tensorMs = 0;
         try {
-            double ms = millis(() -> ops.attention(q, 0, heads * qkDim, k, 0, kvHeads * qkDim, v, 0, kvHeads * vDim,
-                    out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, 0.088f, 0, null));
-            // causal: about half of the T² score and value products
-            row("attention (" + path.name().toLowerCase() + ") 8 x 2048, " + heads + "/" + kvHeads + " heads qk "
-                    + qkDim + " v " + vDim, ms, 2.0 * sequences * (double) length * length / 2 * heads * (qkDim + vDim),
-                    peak);
+            // warp, tensor, flash in 64-row blocks, flash in 128-row blocks
+            for (int run = 0; run < 4; run++) {
+                CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
+                        : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
+                int flashRows = run == 3 ? 128 : 64;
+                ops.attentionPath(path);
+                ops.flashRows(flashRows);
+                double ms = millis(() -> ops.attention(q, 0, heads * qkDim, k, 0, kvHeads * qkDim, v, 0,
+                        kvHeads * vDim, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, 0.088f, 0, null));
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                line.append(String.format(" %s %.3f ms %.1f TFLOP/s", label, ms, flops / ms / 1e9));
+                if (path == CudaOps.AttentionPath.TENSOR) tensorMs = ms;
+                if (path == CudaOps.AttentionPath.FLASH) {
+                    line.append(String.format(" (%.2fx tensor, %.0f %% of the 8192³ product)", tensorMs / ms,
+                            100 * flops / ms / 1e9 / peak));
+                }
+                line.append(';');
+            }
         } finally {
             ops.attentionPath(CudaOps.AttentionPath.AUTO);
+            ops.flashRows(64);
             for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
         }
+        System.out.println(line);
     }
 
     private static int[] even(int experts, int rows) {

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every {@link io.moeprune.gpu.ops.DeviceOps} operation of {@link CudaOps} against {@link HostOps} on copies of the
  * same random inputs (fresh per check; odd and real shapes), outputs poisoned before the run. Tolerances:
  * ‖gpu − host‖/‖host‖ under 1e-5 for F32 operations, exact for BF16 conversions, dequantisation, copies and gathers,
- * 1e-4 for the products and attention (1e-2 for the tensor-core attention: BF16 inputs and probabilities). One line per check, so the device log reads as a table. Skips without CUDA.
+ * 1e-4 for the products and attention (1e-2 for the tensor-core and flash attention: BF16 inputs and probabilities). One line per check, so the device log reads as a table. Skips without CUDA.
  */
 class CudaOpsTest {
     private static CudaOps gpu;
@@ -152,6 +152,24 @@ class CudaOpsTest {
         System.out.printf("%-58s rel.err %.2e (limit %.0e)%n", check, err, tolerance);
         assertTrue(finite, check + ": non-finite output (an element nothing wrote?)");
         assertTrue(err < tolerance, check + ": relative error " + err);
+    }
+
+    /** As {@link #assertClose}, on each of {@code rows} rows of {@code width} on its own: the worst row's error. */
+    private static void assertCloseRows(String check, Pair out, int rows, int width, double tolerance) {
+        float[] g = floats(out, true, (long) rows * width), h = floats(out, false, (long) rows * width);
+        double worst = 0;
+        int worstRow = -1;
+        for (int row = 0; row < rows; row++) {
+            float[] gr = java.util.Arrays.copyOfRange(g, row * width, (row + 1) * width);
+            float[] hr = java.util.Arrays.copyOfRange(h, row * width, (row + 1) * width);
+            double err = GpuTestSupport.relativeError(gr, hr);
+            if (!(err <= worst)) {
+                worst = err;
+                worstRow = row;
+            }
+        }
+        System.out.printf("%-58s rel.err %.2e (limit %.0e, row %d)%n", check, worst, tolerance, worstRow);
+        assertTrue(worst < tolerance, check + ": relative error " + worst + " in row " + worstRow);
     }
 
     /** BF16 outputs bit for bit (any NaN matches any NaN). */
@@ -361,23 +379,33 @@ class CudaOpsTest {
 
     @Test
     void attentionMatches() {
-        // {sequence lengths..., heads, kvHeads, qkDim, vDim, window, sinks}
-        record Case(int[] lengths, int heads, int kvHeads, int qkDim, int vDim, int window, boolean sinks) {
+        // {sequence lengths..., heads, kvHeads, qkDim, vDim, window, sinks, unaligned (odd strides, 4-byte offsets)}
+        record Case(int[] lengths, int heads, int kvHeads, int qkDim, int vDim, int window, boolean sinks,
+                    boolean unaligned) {
         }
+        int[] ragged = {1, 17, 63, 64, 65, 200, 1000};   // around the flash kernel's 64-row tiles, back to back
+        List<String> failed = new ArrayList<>();
         List<Case> cases = List.of(
-                new Case(new int[]{1}, 4, 4, 128, 128, 0, false),
-                new Case(new int[]{37}, 8, 2, 128, 128, 0, false),
-                new Case(new int[]{37, 1, 20}, 8, 1, 64, 64, 16, true),      // gpt-oss: sinks, window, GQA
-                new Case(new int[]{600}, 4, 2, 64, 64, 128, true),
-                new Case(new int[]{600}, 2, 1, 128, 128, 0, false),
-                new Case(new int[]{37, 5}, 6, 6, 192, 128, 0, false));       // MLA: qk 192, v 128
+                new Case(new int[]{1}, 4, 4, 128, 128, 0, false, false),
+                new Case(new int[]{37}, 8, 2, 128, 128, 0, false, false),
+                new Case(new int[]{37, 1, 20}, 8, 1, 64, 64, 16, true, false),      // gpt-oss: sinks, window, GQA
+                new Case(new int[]{600}, 4, 2, 64, 64, 128, true, false),
+                new Case(new int[]{600}, 2, 1, 128, 128, 0, false, false),
+                new Case(new int[]{37, 5}, 6, 6, 192, 128, 0, false, false),        // MLA: qk 192, v 128
+                new Case(ragged, 16, 4, 128, 128, 0, false, false),                 // the 1.9 B model's heads
+                new Case(ragged, 8, 8, 64, 64, 0, true, false),
+                new Case(new int[]{200, 65, 1000}, 16, 4, 128, 128, 100, false, false),  // a window across tiles
+                new Case(new int[]{130, 64, 300}, 8, 2, 64, 64, 128, true, false),  // gpt-oss's window and sinks
+                new Case(new int[]{65, 200, 17}, 4, 4, 192, 128, 0, false, false),
+                new Case(new int[]{17, 100, 64}, 6, 3, 96, 64, 0, false, true));    // padded heads, scalar loads
         for (Case c : cases) {
             Random r = random();
             int sequences = c.lengths().length, tokens = 0;
             int[] starts = new int[sequences + 1];
             for (int s = 0; s < sequences; s++) starts[s + 1] = tokens += c.lengths()[s];
-            int qStride = c.heads() * c.qkDim() + 32, kStride = c.kvHeads() * c.qkDim() + 16,
-                    vStride = c.kvHeads() * c.vDim() + 8;
+            int skew = c.unaligned() ? 1 : 0, offset = c.unaligned() ? 4 : 16;
+            int qStride = c.heads() * c.qkDim() + 32 + skew, kStride = c.kvHeads() * c.qkDim() + 16 + skew,
+                    vStride = c.kvHeads() * c.vDim() + 8 + skew;
             Pair q = gaussian(r, (long) tokens * qStride + 4), k = gaussian(r, (long) tokens * kStride + 4),
                     v = gaussian(r, (long) tokens * vStride + 4), st = i32(starts);
             Pair out = output(4L * tokens * c.heads() * c.vDim());
@@ -388,26 +416,43 @@ class CudaOpsTest {
                 sinks = f32(sv);
             }
             float scale = (float) (1 / Math.sqrt(c.qkDim()));
-            host.attention(q.host(), 16, qStride, k.host(), 16, kStride, v.host(), 16, vStride, out.host(), st.host(),
-                    sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
+            host.attention(q.host(), offset, qStride, k.host(), offset, kStride, v.host(), offset, vStride, out.host(),
+                    st.host(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
                     sinks == null ? null : sinks.host());
-            // The warp kernel (F32) within 1e-4; the tensor-core path (BF16 inputs and probabilities) within 1e-2.
-            for (CudaOps.AttentionPath path : new CudaOps.AttentionPath[]{CudaOps.AttentionPath.WARP,
-                    CudaOps.AttentionPath.TENSOR}) {
+            // The warp kernel (F32) within 1e-4; tensor cores and flash (BF16 inputs and probabilities) within 1e-2;
+            // flash in blocks of 64 and of 128 query rows.
+            for (int run = 0; run < 4; run++) {
+                CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
+                        : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
+                int flashRows = run == 3 ? 128 : 64;
+                poison(out.gpu(), 4L * tokens * c.heads() * c.vDim());
                 gpu.attentionPath(path);
+                gpu.flashRows(flashRows);
                 try {
-                    gpu.attention(q.gpu(), 16, qStride, k.gpu(), 16, kStride, v.gpu(), 16, vStride, out.gpu(),
-                            st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
+                    gpu.attention(q.gpu(), offset, qStride, k.gpu(), offset, kStride, v.gpu(), offset, vStride,
+                            out.gpu(), st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
                             c.window(), sinks == null ? null : sinks.gpu());
                 } finally {
                     gpu.attentionPath(CudaOps.AttentionPath.AUTO);
+                    gpu.flashRows(64);
                 }
-                assertClose("attention (" + path.name().toLowerCase() + ") " + java.util.Arrays.toString(c.lengths())
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                String check = "attention (" + label + ") " + java.util.Arrays.toString(c.lengths())
                         + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
-                        + " window " + c.window() + (c.sinks() ? " sinks" : ""), out,
-                        (long) tokens * c.heads() * c.vDim(), path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
+                        + " window " + c.window() + (c.sinks() ? " sinks" : "") + (c.unaligned() ? " unaligned" : "");
+                try {
+                    assertClose(check, out, (long) tokens * c.heads() * c.vDim(),
+                            path == CudaOps.AttentionPath.WARP ? 1e-4 : 1e-2);
+                    // Row by row too: a tile's mask or a sequence's edge wrong in a few rows hides in the whole's norm.
+                    if (path == CudaOps.AttentionPath.FLASH) {
+                        assertCloseRows(check + ", worst row", out, tokens * c.heads(), c.vDim(), 5e-2);
+                    }
+                } catch (AssertionError e) {
+                    failed.add(e.getMessage());   // every case still runs: one device call shows them all
+                }
             }
         }
+        assertTrue(failed.isEmpty(), failed.size() + " attention checks failed: " + String.join("; ", failed));
     }
 
     @Test

@@ -82,11 +82,19 @@ public final class CudaOps implements DeviceOps {
     private final CudaGroupedProducts grouped;
 
     /**
-     * Which kernel {@link #attention} runs: {@code auto} (the tensor-core path when the chunk's sequences average at
-     * least {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp
-     * kernel), {@code warp} or {@code tensor}; {@code -Dmoeprune.attention} sets it.
+     * Which kernel {@link #attention} runs: {@code auto} (the fused flash kernel wherever it takes the heads, see
+     * {@link #flashKernel}; else the tensor-core path when the chunk's sequences average at least
+     * {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp kernel),
+     * {@code warp}, {@code tensor} or {@code flash} (where flash does not take the heads, as {@code auto} without
+     * it); {@code -Dmoeprune.attention} sets it.
      */
-    public enum AttentionPath { AUTO, WARP, TENSOR }
+    public enum AttentionPath { AUTO, WARP, TENSOR, FLASH }
+
+    /**
+     * Query rows of one block of the flash kernel ({@code -Dmoeprune.flashRows}): 64 (4 warps, the default) or 128
+     * (8 warps: kernels.cu's {@code _rows128} entry points, K and V read once for twice the rows).
+     */
+    private int flashRows = parseFlashRows(System.getProperty("moeprune.flashRows", "64"));
 
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
@@ -113,6 +121,19 @@ public final class CudaOps implements DeviceOps {
     /** Forces an attention path (benchmarks and tests compare them). */
     public void attentionPath(AttentionPath path) {
         this.attentionPath = path;
+    }
+
+    /** Sets the flash kernel's block height: 64 or 128 query rows (benchmarks and tests compare them). */
+    public void flashRows(int rows) {
+        this.flashRows = parseFlashRows(Integer.toString(rows));
+    }
+
+    static int parseFlashRows(String rows) {
+        if (!rows.trim().equals("64") && !rows.trim().equals("128")) {
+            throw new MoepruneException("-Dmoeprune.flashRows=" + rows + ": not 64 or 128", MoepruneException.BAD_INPUT,
+                    null);
+        }
+        return Integer.parseInt(rows.trim());
     }
 
     static String source() {
@@ -414,14 +435,14 @@ public final class CudaOps implements DeviceOps {
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
         if (tokens == 0 || sequences == 0) return;
-        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
-        boolean tensor = switch (attentionPath) {
-            case TENSOR -> true;
-            case WARP -> false;
-            case AUTO -> wide || tokens / sequences >= TENSOR_CORE_MIN_TOKENS;
-        };
-        if (tensor && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset), vStride,
-                out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
+        AttentionPath path = pathFor(tokens / sequences, qkDim, vDim);
+        if (path == AttentionPath.FLASH) {
+            flashAttention(flashKernel(qkDim, vDim), at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset),
+                    vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+            return;
+        }
+        if (path == AttentionPath.TENSOR && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride,
+                at(v, vOffset), vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks)) {
             return;
         }
         requireAttentionDims(qkDim, vDim);
@@ -430,6 +451,69 @@ public final class CudaOps implements DeviceOps {
                         at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
                         window, sinks == null ? 0L : sinks.address()});
         after("attention");
+    }
+
+    /**
+     * The path {@link #attention} takes (flash, tensor or warp; never auto) on sequences averaging
+     * {@code averageTokens} tokens with heads of qkDim and vDim, by the rule of {@link AttentionPath}. The tensor-core
+     * path still falls back to the warp kernel where its scratch does not fit the bound.
+     */
+    public AttentionPath pathFor(int averageTokens, int qkDim, int vDim) {
+        return pathFor(attentionPath, flashKernel(qkDim, vDim) != null, averageTokens, qkDim, vDim);
+    }
+
+    /** {@link #pathFor} under the setting {@code setting}, where {@code flashHolds}: a flash kernel takes the heads. */
+    static AttentionPath pathFor(AttentionPath setting, boolean flashHolds, int averageTokens, int qkDim, int vDim) {
+        boolean flashFirst = setting == AttentionPath.AUTO || setting == AttentionPath.FLASH;
+        if (flashFirst && flashHolds) return AttentionPath.FLASH;
+        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
+        return switch (setting) {
+            case TENSOR -> AttentionPath.TENSOR;
+            case WARP -> AttentionPath.WARP;
+            case AUTO, FLASH -> wide || averageTokens >= TENSOR_CORE_MIN_TOKENS ? AttentionPath.TENSOR
+                    : AttentionPath.WARP;
+        };
+    }
+
+    /**
+     * The flash kernel of kernels.cu whose registers hold heads of qkDim and vDim (zeros pad the rest): 64/64
+     * (gpt-oss), 128/128 (Qwen3, OLMoE, Mixtral) or 192/128 (DeepSeek's MLA); null where none does or the device
+     * lacks BF16 mma.sync (before sm_80).
+     */
+    String flashKernel(int qkDim, int vDim) {
+        return flashKernel(device.info().major(), qkDim, vDim);
+    }
+
+    /** {@link #flashKernel} on a device of compute capability {@code major}.x. */
+    static String flashKernel(int major, int qkDim, int vDim) {
+        if (major < 8) return null;
+        if (qkDim <= 64 && vDim <= 64) return "flash_attention_64";
+        if (qkDim <= 128 && vDim <= 128) return "flash_attention_128";
+        if (qkDim <= 192 && vDim <= 128) return "flash_attention_192_128";
+        return null;
+    }
+
+    /**
+     * Prefill attention in one fused kernel (FlashAttention-2 on mma.sync, kernels.cu's flash_attention_*): a block
+     * per ({@link #flashRows} query rows of a sequence, head), two threads a row, keeps Q, the running softmax and O
+     * in registers, K and V go through shared memory as BF16 tiles of 64 keys; only the tiles at or below the diagonal
+     * (and within the window) are computed. BF16 inputs and probabilities, F32 accumulation and softmax: within about
+     * 1e-2 relative of HostOps, as the tensor-core path. No scratch and no download: the grid is sized by
+     * tokens / rows + sequences tiles, an upper bound on the sequences' tiles, and the kernel finds each block's tile
+     * from {@code starts}.
+     */
+    private void flashAttention(String kernel, long q, int qStride, long k, int kStride, long v, int vStride,
+                                DeviceBuffer out, DeviceBuffer starts, int sequences, int tokens, int heads,
+                                int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+        long blocks = ((long) tokens / flashRows + sequences) * heads;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("flash attention of " + blocks + " blocks");
+        // 16-byte loads of K and V where every row and head starts on 16 bytes.
+        boolean vec = (q | k | v) % 16 == 0 && (qStride | kStride | vStride | qkDim | vDim) % 4 == 0;
+        String entry = flashRows == 128 ? kernel + "_rows128" : kernel;
+        kernels.kernel(entry).launch((int) blocks, 1, 1, 2 * flashRows, 1, 1, 0, new Object[]{q, qStride, k, kStride,
+                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window,
+                sinks == null ? 0L : sinks.address(), vec ? 1 : 0});
+        after("attention (flash)");
     }
 
     /**
@@ -517,12 +601,8 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
-        boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
-        boolean tensor = switch (attentionPath) {
-            case TENSOR -> true;
-            case WARP -> false;
-            case AUTO -> wide || longest >= TENSOR_CORE_MIN_TOKENS;
-        };
+        // Flash needs none (registers and shared memory only), the warp kernel none.
+        boolean tensor = pathFor(longest, qkDim, vDim) == AttentionPath.TENSOR;
         long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
         return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
     }
