@@ -72,6 +72,21 @@ public final class ExpertRouting implements AutoCloseable {
         return new ExpertRouting(modelDir, model, ExpertMask.NONE, store, budget, true);
     }
 
+    /**
+     * Routing for a model on the device ({@code serve --device cuda}): all experts, the mask of {@code maskFile}, or the
+     * patterns of {@code store} (at most one of them non-null), without host-resident copies: the device holds every
+     * weight already, and a step runs its expert set's mask there.
+     */
+    public static ExpertRouting onDevice(Path modelDir, Model model, Path maskFile, PatternStore store) {
+        ExpertMask fixed = maskFile == null ? ExpertMask.NONE : MaskLoader.load(maskFile, modelDir, model.spec());
+        return new ExpertRouting(modelDir, model, fixed, store, null, false);
+    }
+
+    /** The mask requests run with: the fixed one, or with a store its first pattern's (a first guess). */
+    ExpertMask firstMask() {
+        return masks.isEmpty() ? fixed : masks.values().iterator().next();
+    }
+
     private ExpertMemory memory(Model model, Long budget) {
         List<Integer> moeLayers = model.spec().moeLayers();
         // Matching runs the MoE layers before the signature's last router in full: those stay mapped.
