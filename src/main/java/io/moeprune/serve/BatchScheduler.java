@@ -140,8 +140,8 @@ final class BatchScheduler implements AutoCloseable {
 
     /**
      * Chooses the pattern, brings its experts in and makes the sequence's cache: admitted, to be prefilled with the
-     * others of this turn ({@link #prefillAdmitted}). A request whose experts find no room (those of requests in
-     * flight fill the budget) waits at the head of the line.
+     * others of this turn ({@link #prefillAdmitted}). A request whose experts or cache find no room (those of
+     * requests in flight fill the budget or the device) waits at the head of the line.
      */
     private void admit(Sequence s) {
         if (s.mask == null) s.admitted = System.nanoTime();
@@ -161,7 +161,10 @@ final class BatchScheduler implements AutoCloseable {
                 }
                 s.pinned = true;
             }
-            backend.open(s);
+            if (!backend.open(s)) {  // no room for its cache until requests in flight end
+                waiting = s;
+                return;
+            }
             if (s.cancelled()) {
                 end(s, null);
                 return;

@@ -23,8 +23,9 @@ final class CpuBackend implements ServeBackend {
     }
 
     @Override
-    public void open(Sequence s) {
+    public boolean open(Sequence s) {
         states.put(s, model.newState(s.positions()).withMask(s.mask));
+        return true;
     }
 
     @Override

@@ -21,7 +21,7 @@ import java.util.Map;
  * which is emptied for it ({@link GpuDecoder#reset}); the others keep their caches. A decode step runs the group's
  * slots only ({@link GpuDecoder#decodeSlots}), an idle slot costs nothing. The decoder of a further expert set (a
  * pattern) is made when a request first needs it; where the device has no room for it, the decoders no request uses
- * are closed first.
+ * are closed first, and while those of requests in flight fill it, the request waits for them to end.
  */
 final class GpuBackend implements ServeBackend {
     private final Model model;
@@ -47,7 +47,12 @@ final class GpuBackend implements ServeBackend {
         this.generation = generation;
         this.slots = slots;
         this.context = context;
-        decoder(first);
+        try {
+            decoder(first);
+        } catch (MoepruneException tooSmall) {
+            throw new MoepruneException(tooSmall.getMessage() + "; serve needs --max-batch " + slots + " caches of --context "
+                    + context + " positions per expert set in use: give fewer or a larger --gpu-memory", tooSmall);
+        }
     }
 
     private Decoder decoder(ExpertMask mask) {
@@ -76,17 +81,24 @@ final class GpuBackend implements ServeBackend {
     }
 
     @Override
-    public void open(Sequence s) {
+    public boolean open(Sequence s) {
         if (s.positions() > context) {
             throw new IllegalStateException(s.positions() + " positions for a device cache of " + context);
         }
-        Decoder d = decoder(s.mask);
+        Decoder d;
+        try {
+            d = decoder(s.mask);
+        } catch (MoepruneException tooSmall) {
+            if (seats.isEmpty()) throw tooSmall;
+            return false;  // the decoders of the requests in flight fill the device: room once they end
+        }
         int slot = d.used().nextClearBit(0);
         // The scheduler admits at most maxBatch sequences in all: a decoder of maxBatch slots always has one free.
         if (slot >= slots) throw new IllegalStateException("no free slot among " + slots);
         d.used().set(slot);
         d.steps().reset(slot);
         seats.put(s, new Seat(d, slot));
+        return true;
     }
 
     @Override

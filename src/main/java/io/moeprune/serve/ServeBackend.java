@@ -9,8 +9,12 @@ import java.util.List;
  * group is sequences of one expert set (the same mask or pattern), as the scheduler forms them.
  */
 interface ServeBackend extends AutoCloseable {
-    /** Makes the sequence's cache, of {@link Sequence#positions()} positions, running with its mask. */
-    void open(Sequence s);
+    /**
+     * Makes the sequence's cache, of {@link Sequence#positions()} positions, running with its mask; false when there is
+     * no room for it until sequences open now are released (the scheduler lets it wait). Throws where it could not
+     * have room even alone.
+     */
+    boolean open(Sequence s);
 
     /**
      * Runs the prompts of a group of opened sequences; each one's last position's logits, in the group's order. After a
