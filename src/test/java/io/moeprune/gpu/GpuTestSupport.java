@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Assumptions;
  * The GPU tests run only where CUDA can (bench/device/gpu_tests.sh on the GPU machine); elsewhere they skip, printing
  * why (CI has no GPU).
  */
-final class GpuTestSupport {
+public final class GpuTestSupport {
     private static String unavailable;
     private static boolean probed;
 
@@ -15,7 +15,7 @@ final class GpuTestSupport {
     }
 
     /** Opens cuda:0 with at most {@code bytes} of its memory, or skips the test saying what is missing. */
-    static GpuDevice openOrSkip(long bytes) {
+    public static GpuDevice openOrSkip(long bytes) {
         synchronized (GpuTestSupport.class) {
             if (!probed) {
                 probed = true;

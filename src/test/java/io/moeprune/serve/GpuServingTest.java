@@ -48,6 +48,7 @@ class GpuServingTest {
             assertEquals(tokens - DeviceServing.REQUESTS, run.sequenceSteps());
             assertTrue(run.steps() < run.sequenceSteps() / 2, "decode steps are batched: " + run.steps() + " steps for "
                     + run.sequenceSteps());
+            assertEquals(0, ops.allocatedBytes(), "the server stopped: every cache and the weights freed");
         }
     }
 }
