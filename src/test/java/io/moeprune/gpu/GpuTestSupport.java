@@ -58,7 +58,7 @@ public final class GpuTestSupport {
      * /tmp/moeprune-models/ by an earlier call on the same warm GPU machine (a model and .devbench together exceed what
      * one call carries: NOTES.md, "Device calls waiting"); null when nowhere.
      */
-    static java.nio.file.Path sharedModel(String name) {
+    public static java.nio.file.Path sharedModel(String name) {
         return java.util.stream.Stream.of("models/", ".devcarry/", "../shared/models/", "/tmp/moeprune-models/")
                 .map(d -> java.nio.file.Path.of(d + name))
                 .filter(p -> java.nio.file.Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);

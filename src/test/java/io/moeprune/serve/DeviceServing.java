@@ -1,14 +1,15 @@
 package io.moeprune.serve;
 
-import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
-import com.openai.models.completions.CompletionCreateParams;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.gpu.runtime.GpuGeneration;
+import io.moeprune.io.JsonFiles;
 import io.moeprune.runtime.Model;
 import io.moeprune.tokenizer.Tokenizer;
 
+import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,7 +18,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * Requests through the OpenAI Java SDK to a server whose model runs on a device ({@link CompletionEngine#onDevice}):
+ * Greedy completions from a server whose model runs on a device ({@link CompletionEngine#onDevice}), through a client
+ * of the test's choice (the OpenAI Java SDK; plain HTTP where the SDK is not on the class path, the GPU machine):
  * each request alone, then all at once, more of them than the batch has slots and of different lengths, so that
  * requests join while others decode and leave at different steps. What GpuServingTest (HostOps) and ServeCudaTest
  * compare.
@@ -30,7 +32,25 @@ final class DeviceServing {
                long sequenceSteps) {
     }
 
+    /** A client of the server at a base URL: the text of a greedy completion of at most maxTokens tokens. */
+    interface Client {
+        String complete(String prompt, int maxTokens) throws Exception;
+    }
+
     private DeviceServing() {
+    }
+
+    /** /v1/completions through java.net.http. */
+    static Client plainHttp(String base) {
+        HttpClient http = HttpClient.newHttpClient();
+        return (prompt, maxTokens) -> {
+            String body = "{\"model\": \"tiny\", \"temperature\": 0, \"max_tokens\": " + maxTokens + ", \"prompt\": "
+                    + JsonFiles.mapper().writeValueAsString(prompt) + "}";
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) throw new IllegalStateException(r.statusCode() + ": " + r.body());
+            return JsonFiles.mapper().readTree(r.body()).at("/choices/0/text").asText();
+        };
     }
 
     static List<String> prompts() {
@@ -46,29 +66,30 @@ final class DeviceServing {
         return 4 + 3 * (i % 5);
     }
 
-    static Run run(Model model, Path modelDir, Tokenizer tok, DeviceOps ops, long bound) throws Exception {
+    static Run run(Model model, Path modelDir, Tokenizer tok, DeviceOps ops, long bound,
+                   java.util.function.Function<String, Client> clients) throws Exception {
         try (GpuGeneration generation = new GpuGeneration(ops, bound);
              OpenAiServer server = OpenAiServer.start("127.0.0.1", 0, "tiny", CompletionEngine.onDevice(model, tok,
                      ExpertRouting.onDevice(modelDir, model, null, null), CONTEXT, MAX_BATCH, generation))) {
             String base = "http://127.0.0.1:" + server.port();
-            OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused").build();
+            Client client = clients.apply(base);
             List<String> prompts = prompts();
             List<Integer> max = new ArrayList<>();
             List<String> alone = new ArrayList<>(), concurrent = new ArrayList<>();
             for (int i = 0; i < REQUESTS; i++) {
                 max.add(maxTokens(i));
-                alone.add(complete(client, prompts.get(i), max.get(i)));
+                alone.add(client.complete(prompts.get(i), max.get(i)));
             }
             HttpClient http = HttpClient.newHttpClient();
-            long steps0 = PatternServingTest.metric(http, base, "moeprune_decode_steps_total");
-            long sequences0 = PatternServingTest.metric(http, base, "moeprune_decode_sequence_steps_total");
+            long steps0 = ServerMetrics.read(http, base, "moeprune_decode_steps_total");
+            long sequences0 = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total");
             ExecutorService pool = Executors.newFixedThreadPool(REQUESTS);
             try {
                 List<Future<String>> answers = new ArrayList<>();
                 for (int i = 0; i < REQUESTS; i++) {
                     String p = prompts.get(i);
                     int m = max.get(i);
-                    answers.add(pool.submit(() -> complete(client, p, m)));
+                    answers.add(pool.submit(() -> client.complete(p, m)));
                     if (i == REQUESTS / 2) Thread.sleep(30);  // the second half arrives while the first decodes
                 }
                 for (Future<String> f : answers) concurrent.add(f.get());
@@ -76,13 +97,8 @@ final class DeviceServing {
                 pool.shutdown();
             }
             return new Run(prompts, max, alone, concurrent,
-                    PatternServingTest.metric(http, base, "moeprune_decode_steps_total") - steps0,
-                    PatternServingTest.metric(http, base, "moeprune_decode_sequence_steps_total") - sequences0);
+                    ServerMetrics.read(http, base, "moeprune_decode_steps_total") - steps0,
+                    ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total") - sequences0);
         }
-    }
-
-    private static String complete(OpenAIClient client, String prompt, int maxTokens) {
-        return client.completions().create(CompletionCreateParams.builder().model("tiny").prompt(prompt)
-                .maxTokens(maxTokens).temperature(0.0).build()).choices().getFirst().text();
     }
 }

@@ -1,5 +1,8 @@
 package io.moeprune.serve;
 
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.models.completions.CompletionCreateParams;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.Model;
@@ -18,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * serve with the model on a device ({@link GpuBackend}), on {@link HostOps} (the Java reference device; CI has no
- * GPU), on the shared trained model (its tokenizer; skipped without it): concurrent requests joining and leaving a
- * batch of decoder slots get the greedy text each gets alone there, and the CPU runtime's.
+ * GPU), on the shared trained model (its tokenizer; skipped without it): concurrent requests through the OpenAI Java
+ * SDK, joining and leaving a batch of decoder slots, get the greedy text each gets alone there, and the CPU runtime's.
  */
 class GpuServingTest {
     private static final Path MODEL = OpenAiServerTest.MODEL;
@@ -30,7 +33,7 @@ class GpuServingTest {
         Assumptions.assumeTrue(Files.isDirectory(MODEL), "../shared/models/moe-tiny-7d is absent: skipping");
         try (Model model = Models.open(MODEL); HostOps ops = new HostOps(BOUND)) {
             Tokenizer tok = Tokenizers.load(MODEL);
-            DeviceServing.Run run = DeviceServing.run(model, MODEL, tok, ops, BOUND);
+            DeviceServing.Run run = DeviceServing.run(model, MODEL, tok, ops, BOUND, GpuServingTest::openAiSdk);
             int tokens = 0;
             for (int i = 0; i < DeviceServing.REQUESTS; i++) {
                 String prompt = run.prompts().get(i);
@@ -50,5 +53,12 @@ class GpuServingTest {
                     + run.sequenceSteps());
             assertEquals(0, ops.allocatedBytes(), "the server stopped: every cache and the weights freed");
         }
+    }
+
+    /** Completions through the official OpenAI Java SDK, as the other serve tests. */
+    private static DeviceServing.Client openAiSdk(String base) {
+        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused").build();
+        return (prompt, maxTokens) -> client.completions().create(CompletionCreateParams.builder().model("tiny")
+                .prompt(prompt).maxTokens(maxTokens).temperature(0.0).build()).choices().getFirst().text();
     }
 }

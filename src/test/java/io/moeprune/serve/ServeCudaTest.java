@@ -16,7 +16,6 @@ import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -24,20 +23,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * serve with the model on CUDA (skipped without a GPU or the shared model), as GpuServingTest on HostOps: concurrent
- * requests joining and leaving the decoder slots against each served alone there. The device's batched products may
+ * requests joining and leaving the decoder slots against each served alone there (plain HTTP: the GPU machine's
+ * class path has no OpenAI SDK). The device's batched products may
  * sum in another order than a single row's (cuBLAS picks kernels by shape), so a greedy text may part at a near tie:
  * counted, and at most one request in five may. And the start's refusal of caches that do not fit the device.
  */
 class ServeCudaTest {
-    private static final Path MODEL = OpenAiServerTest.MODEL;
+    /** The shared trained model where this checkout or the GPU machine has it (GpuTestSupport's places). */
+    private static final Path MODEL = GpuTestSupport.sharedModel("moe-tiny-7d");
     private static final long BOUND = 8L << 30;
 
     @Test
     void concurrentRequestsOnCudaEqualEachServedAlone() throws Exception {
-        Assumptions.assumeTrue(Files.isDirectory(MODEL), "../shared/models/moe-tiny-7d is absent: skipping");
+        Assumptions.assumeTrue(MODEL != null, "moe-tiny-7d is not in this checkout: skipping");
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(MODEL)) {
             Tokenizer tok = Tokenizers.load(MODEL);
-            DeviceServing.Run run = DeviceServing.run(model, MODEL, tok, ops, BOUND);
+            DeviceServing.Run run = DeviceServing.run(model, MODEL, tok, ops, BOUND, DeviceServing::plainHttp);
             int sameAsAlone = 0, sameAsCpu = 0;
             for (int i = 0; i < DeviceServing.REQUESTS; i++) {
                 String prompt = run.prompts().get(i);
@@ -61,7 +62,7 @@ class ServeCudaTest {
     /** serve --device cuda whose --max-batch caches of the model's context cannot fit: one line, exit 2, no server. */
     @Test
     void slotsBeyondTheDeviceAreRefusedBeforeThePortIsBound() {
-        Assumptions.assumeTrue(Files.isDirectory(MODEL), "../shared/models/moe-tiny-7d is absent: skipping");
+        Assumptions.assumeTrue(MODEL != null, "moe-tiny-7d is not in this checkout: skipping");
         GpuTestSupport.openOrSkip(1L << 20).close();
         StringWriter err = new StringWriter();
         CommandLine cl = Main.commandLine();
