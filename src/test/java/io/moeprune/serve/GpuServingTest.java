@@ -3,7 +3,10 @@ package io.moeprune.serve;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.completions.CompletionCreateParams;
+import io.moeprune.cli.Main;
 import io.moeprune.gpu.ops.HostOps;
+import io.moeprune.gpu.runtime.GpuGeneration;
+import io.moeprune.patterns.PatternStore;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
@@ -12,9 +15,18 @@ import io.moeprune.tokenizer.Tokenizer;
 import io.moeprune.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.http.HttpClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -60,5 +72,62 @@ class GpuServingTest {
         OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused").build();
         return (prompt, maxTokens) -> client.completions().create(CompletionCreateParams.builder().model("tiny")
                 .prompt(prompt).maxTokens(maxTokens).temperature(0.0).build()).choices().getFirst().text();
+    }
+
+    /**
+     * Two patterns on the device, in room for the weights and ONE decoder: requests of both at once get the answers
+     * each gets alone, the second pattern's waiting until the first's requests end and its idle decoder is closed.
+     */
+    @Test
+    void patternsOnTheDeviceWaitForRoomAndAnswerAsAlone(@TempDir Path dir) throws Exception {
+        Assumptions.assumeTrue(Files.isDirectory(MODEL) && Files.isDirectory(PatternServingTest.DATA),
+                "../shared is absent: skipping");
+        Path store = dir.resolve("store");
+        var cl = Main.commandLine();
+        cl.setErr(new PrintWriter(new StringWriter()));
+        assertEquals(0, cl.execute("patterns", "build", MODEL.toString(), "--task", "java="
+                + PatternServingTest.DATA.resolve("java.dev.jsonl"), "--task", "math="
+                + PatternServingTest.DATA.resolve("math.dev.jsonl"), "--demos", "2", "--demo-tokens", "128",
+                "--keep", "8", "--out", store.toString(), "--quiet"));
+        List<String> models = List.of("tiny/java", "tiny/math", "tiny/java", "tiny/math", "tiny/math", "tiny/java");
+        List<String> prompts = DeviceServing.prompts().subList(0, models.size());
+        try (Model model = Models.open(MODEL)) {
+            Tokenizer tok = Tokenizers.load(MODEL);
+            PatternStore ps = PatternStore.open(store);
+            long one, two;
+            try (HostOps ops = new HostOps(BOUND); GpuGeneration gen = new GpuGeneration(ops, BOUND);
+                 OpenAiServer server = start(model, tok, ps, gen)) {
+                one = ops.allocatedBytes();  // the weights and the first pattern's decoder
+                PatternServingTest.answer(HttpClient.newHttpClient(), "http://127.0.0.1:" + server.port(), "tiny/math", "x");
+                two = ops.allocatedBytes();
+            }
+            long bound = one + (two - one) / 2;
+            try (HostOps ops = new HostOps(bound); GpuGeneration gen = new GpuGeneration(ops, bound);
+                 OpenAiServer server = start(model, tok, ps, gen)) {
+                String base = "http://127.0.0.1:" + server.port();
+                HttpClient http = HttpClient.newHttpClient();
+                List<PatternServingTest.Answer> alone = new ArrayList<>();
+                for (int i = 0; i < models.size(); i++) alone.add(PatternServingTest.answer(http, base, models.get(i), prompts.get(i)));
+                ExecutorService pool = Executors.newFixedThreadPool(models.size());
+                try {
+                    List<Future<PatternServingTest.Answer>> concurrent = new ArrayList<>();
+                    for (int i = 0; i < models.size(); i++) {
+                        String m = models.get(i), p = prompts.get(i);
+                        concurrent.add(pool.submit(() -> PatternServingTest.answer(http, base, m, p)));
+                    }
+                    for (int i = 0; i < models.size(); i++) {
+                        assertEquals(alone.get(i), concurrent.get(i).get(), models.get(i) + ": " + prompts.get(i));
+                        assertEquals(models.get(i).substring(5), alone.get(i).pattern());
+                    }
+                } finally {
+                    pool.shutdown();
+                }
+            }
+        }
+    }
+
+    private static OpenAiServer start(Model model, Tokenizer tok, PatternStore ps, GpuGeneration gen) {
+        return OpenAiServer.start("127.0.0.1", 0, "tiny", CompletionEngine.onDevice(model, tok,
+                ExpertRouting.onDevice(MODEL, model, null, ps), DeviceServing.CONTEXT, DeviceServing.MAX_BATCH, gen));
     }
 }
