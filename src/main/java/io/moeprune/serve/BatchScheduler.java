@@ -17,9 +17,9 @@ import java.util.concurrent.TimeUnit;
  * experts brought in, cache made) while fewer than {@code maxBatch} are active, prefills the prompts admitted in one
  * turn together where they share an expert set and samples their first tokens, then runs one decode step for all
  * active sequences that route with the same expert set (mask or pattern), taking the groups in turn (round robin).
- * The model runs behind a {@link ServeBackend}: the CPU runtime's batched passes, or a GPU's decoder slots. Each new token goes to its request's thread; a
- * sequence retires at an end-of-sequence token, at its token limit, or when its request cancels it (client gone, stop
- * string), freeing its slot for the next step.
+ * The model runs behind a {@link ServeBackend}: the CPU runtime's batched passes, or a GPU's decoder slots. Each new
+ * token goes to its request's thread; a sequence retires at an end-of-sequence token, at its token limit, or when its
+ * request cancels it (client gone, stop string), freeing its slot for the next step.
  */
 final class BatchScheduler implements AutoCloseable {
     private final ServeBackend backend;
