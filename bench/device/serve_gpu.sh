@@ -4,7 +4,8 @@
 #   embedding scaled by 256, the tokenizer of .devbench), then the serve load test with the model on the CPU and on the
 #   GPU in one process (ServeLoadBench --device cuda: each row's output tokens/s, p50/p99 latency, mean decode batch,
 #   and the GPU/CPU ratio of output tokens/s at 1 and 32 clients), then the command itself: `serve --device cuda
-#   --json` started, 32 concurrent greedy requests through curl, /metrics, SIGTERM (drain: exit 0 expected).
+#   --json` started, 32 greedy requests through curl one after another, then the same 32 at once (how many texts
+#   are the same: batched products may part at a near tie), /metrics, SIGTERM (drain: exit 0 expected).
 # PART=tests (about 1 min): io.moeprune.serve.ServeCudaTest (10 concurrent requests joining and leaving the decoder
 #   slots against each served alone on CUDA; the start's refusal of --max-batch caches that do not fit) on the shared
 #   moe-tiny-7d, from /tmp/moeprune-models or a .devcarry/moe-tiny-7d.tar.xz carried in this call (NOTES.md, "Device
@@ -39,14 +40,26 @@ cli() {  # the command itself on DEVICE (cuda; PART=cli DEVICE=cpu MODEL=... che
   port=$(grep -o '"port" *: *[0-9]*' $out | grep -o '[0-9]*$')
   if [ -n "$port" ]; then
     rm -f /tmp/serve-gpu-*.json
+    ask() {  # request i, answer to file
+      curl -s -m 120 "http://127.0.0.1:$port/v1/completions" -o "$2" -d "{\"model\": \"$(basename "$M")\", \"prompt\": \"request $1: the kernel schedules\", \"max_tokens\": 32, \"temperature\": 0}"
+    }
     s=$(date +%s%N)
-    for i in $(seq 32); do
-      curl -s -m 120 "http://127.0.0.1:$port/v1/completions" -d "{\"model\": \"$(basename "$M")\", \"prompt\": \"request $i: the kernel schedules\", \"max_tokens\": 32, \"temperature\": 0}" \
-        -o /tmp/serve-gpu-$i.json &
-      pids+=($!)
-    done
+    for i in $(seq 32); do ask $i /tmp/serve-gpu-alone-$i.json; done
+    echo "32 requests one after another in $(( ($(date +%s%N) - s) / 1000000 )) ms"
+    s=$(date +%s%N)
+    for i in $(seq 32); do ask $i /tmp/serve-gpu-$i.json & pids+=($!); done
     wait "${pids[@]}"
-    echo "32 concurrent requests in $(( ($(date +%s%N) - s) / 1000000 )) ms; answers: $(grep -l '"completion_tokens"' /tmp/serve-gpu-*.json | wc -l), of 32 tokens: $(grep -lE '"completion_tokens" ?: ?32' /tmp/serve-gpu-*.json | wc -l)"
+    echo "32 concurrent requests in $(( ($(date +%s%N) - s) / 1000000 )) ms"
+    python3 - <<'PY'
+import json
+same = answered = full = 0
+for i in range(1, 33):
+    a, b = (json.load(open(f"/tmp/serve-gpu{k}-{i}.json")) for k in ("-alone", ""))
+    answered += "choices" in b
+    full += b.get("usage", {}).get("completion_tokens") == 32
+    same += a["choices"][0]["text"] == b["choices"][0]["text"]
+print(f"answered {answered} of 32, {full} with 32 tokens; concurrent text = the same request alone for {same} of 32")
+PY
     curl -s "http://127.0.0.1:$port/metrics" | grep -E '^moeprune_(decode_steps_total|decode_sequence_steps_total|requests_in_flight) '
   fi
   kill -TERM $pid; wait $pid; echo "serve exit code after SIGTERM: $? (0 expected)"
