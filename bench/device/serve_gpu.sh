@@ -11,7 +11,7 @@
 #   moe-tiny-7d, from /tmp/moeprune-models or a .devcarry/moe-tiny-7d.tar.xz carried in this call (NOTES.md, "Device
 #   calls waiting", item 2: .devbench and the model do not fit one call; .devbench is then taken from
 #   /tmp/devbench-keep, left there by the PART=bench call on the same warm machine).
-# Carry .devbench (WITH_TESTS=1 scripts/build-devbench.sh). Env: MODEL (/tmp/qwen3moe-1.9b), SHAPE, CLIENTS (1,32),
+# Carry .devbench (scripts/build-devbench.sh, 53 MB; WITH_TESTS=1 for PART=tests, 56 MB). Env: MODEL (/tmp/qwen3moe-1.9b), SHAPE, CLIENTS (1,32),
 # REQUESTS (32 a row), TOKENS (32 new tokens a request), CONTEXT (512 positions a KV cache slot), ROW_SECONDS (30).
 set -u
 [ -d .devbench ] || cp -r /tmp/devbench-keep .devbench
