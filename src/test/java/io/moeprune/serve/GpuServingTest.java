@@ -2,6 +2,9 @@ package io.moeprune.serve;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.completions.CompletionCreateParams;
 import io.moeprune.cli.Main;
 import io.moeprune.gpu.ops.HostOps;
@@ -19,7 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,6 +35,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -69,7 +76,9 @@ class GpuServingTest {
 
     /** Completions through the official OpenAI Java SDK, as the other serve tests. */
     private static DeviceServing.Client openAiSdk(String base) {
-        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused").build();
+        // A bound on each request: a slot never freed fails the test instead of hanging it.
+        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused")
+                .timeout(java.time.Duration.ofSeconds(60)).build();
         return (prompt, maxTokens) -> client.completions().create(CompletionCreateParams.builder().model("tiny")
                 .prompt(prompt).maxTokens(maxTokens).temperature(0.0).build()).choices().getFirst().text();
     }
@@ -123,6 +132,43 @@ class GpuServingTest {
                     pool.shutdown();
                 }
             }
+        }
+    }
+
+    /**
+     * Host-side behaviour is the device's too: a chat stream equals its non-streamed answer, and a client that leaves
+     * mid-stream frees its slot (the server's only one here) for the next request.
+     */
+    @Test
+    void aStreamEqualsItsAnswerAndALeavingClientFreesItsSlot() throws Exception {
+        Assumptions.assumeTrue(Files.isDirectory(MODEL), "../shared/models/moe-tiny-7d is absent: skipping");
+        try (Model model = Models.open(MODEL); HostOps ops = new HostOps(BOUND); GpuGeneration gen = new GpuGeneration(ops, BOUND);
+             OpenAiServer server = OpenAiServer.start("127.0.0.1", 0, "tiny", CompletionEngine.onDevice(model,
+                     Tokenizers.load(MODEL), ExpertRouting.onDevice(MODEL, model, null, null), 256, 1, gen))) {
+            String base = "http://127.0.0.1:" + server.port();
+            OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("unused").build();
+            ChatCompletionCreateParams params = ChatCompletionCreateParams.builder().model("tiny")
+                    .addUserMessage("Write a Java method that adds two ints.").maxCompletionTokens(12).temperature(0.0).build();
+            String content = client.chat().completions().create(params).choices().getFirst().message().content().orElseThrow();
+            StringBuilder streamed = new StringBuilder();
+            try (StreamResponse<ChatCompletionChunk> st = client.chat().completions().createStreaming(params)) {
+                st.stream().forEach(chunk -> chunk.choices().forEach(ch -> ch.delta().content().ifPresent(streamed::append)));
+            }
+            assertEquals(content, streamed.toString());
+
+            HttpClient http = HttpClient.newHttpClient();
+            long before = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total");
+            HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"tiny\", \"prompt\": \"public class A {\", "
+                            + "\"max_tokens\": 200, \"temperature\": 0, \"stream\": true}")).build(),
+                    HttpResponse.BodyHandlers.ofInputStream());
+            try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(r.body()))) {
+                assertTrue(in.readLine().startsWith("data: {"));
+            }
+            String next = openAiSdk(base).complete("Question: what is 2 plus 7?\nAnswer:", 4);
+            assertFalse(next.isEmpty(), "the one slot was freed for the next request");
+            long abandoned = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total") - before - 3;
+            assertTrue(abandoned < 150, abandoned + " tokens decoded for a client that left after the first");
         }
     }
 
