@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.LongAdder;
  * Which experts a request runs with: all of them, one fixed mask (--mask), or the pattern of a store (--patterns)
  * that the request names or whose signature is nearest to its prompt's. With a mask or a store on the CPU, the experts
  * they keep run from resident copies ({@link ExpertMemory}, bounded by --expert-memory): the layers a prompt's signature runs
- * in full (those before the signature's last router) keep their experts mapped, since matching reads them all.
+ * in full (those before the signature's last router) keep their experts mapped, since matching reads them all. On a
+ * GPU ({@link #onDevice}) nothing is copied: the device holds every weight.
  */
 public final class ExpertRouting implements AutoCloseable {
     private final ExpertMask fixed;
