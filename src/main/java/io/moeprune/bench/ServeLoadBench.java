@@ -1,6 +1,10 @@
 package io.moeprune.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.moeprune.gpu.DeviceChoice;
+import io.moeprune.gpu.GpuDevice;
+import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.io.JsonFiles;
 import io.moeprune.patterns.PatternStore;
 import io.moeprune.runtime.Model;
@@ -38,9 +42,12 @@ import java.util.concurrent.Future;
  * runs one of the two, so that each process's resident set is its own (the full rows touch every mapped expert).
  * With {@code --task NAME} every pattern-served request names that stored task (model id bench/NAME) instead of being
  * matched: one pattern's experts are resident.
+ * With {@code --device cuda[:N]} each mode's rows run on the CPU first, then with the model on that GPU
+ * ({@code serve --device cuda}: {@link CompletionEngine#onDevice}, {@code --context} positions a KV cache slot) in the
+ * same process, and the GPU's output tokens/s are given as ratios to the CPU's.
  * Usage: bench/run serveLoad MODEL [--patterns STORE] [--mode full|patterns|both] [--task NAME] [--expert-memory SIZE]
- * [--threads N] [--clients 1,8,32] [--requests 64] [--max-new-tokens 32] [--seconds 120]
- * (--requests: per row, split among the clients, at least one each).
+ * [--threads N] [--clients 1,8,32] [--requests 64] [--max-new-tokens 32] [--seconds 120] [--device cuda[:N]]
+ * [--gpu-memory SIZE] [--context 4096] (--requests: per row, split among the clients, at least one each).
  */
 public final class ServeLoadBench {
     /** Prompts of several domains, so that a pattern store matches several patterns. */
@@ -66,6 +73,9 @@ public final class ServeLoadBench {
         String only = "both";
         String task = null;
         Long expertMemory = null;
+        String device = null;
+        long gpuMemory = 0;
+        int context = 4096;
         for (int i = 1; i < args.length; i += 2) {
             switch (args[i]) {
                 case "--patterns" -> store = Path.of(args[i + 1]);
@@ -77,29 +87,39 @@ public final class ServeLoadBench {
                 case "--task" -> task = args[i + 1];
                 case "--threads" -> io.moeprune.kernels.Parallel.setThreads(Integer.parseInt(args[i + 1]));
                 case "--expert-memory" -> expertMemory = io.moeprune.prune.ByteSize.parse(args[i + 1]);
+                case "--device" -> device = args[i + 1];
+                case "--gpu-memory" -> gpuMemory = io.moeprune.prune.ByteSize.parse(args[i + 1]);
+                case "--context" -> context = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         Tokenizer tok = Tokenizers.load(modelDir);
         List<Row> rows = new ArrayList<>();
         String experts = "";
-        try (Model model = Models.open(modelDir)) {
-            int context = 4096;
+        int maxBatch = Math.max(32, Arrays.stream(clients).max().orElse(1));
+        try (Model model = Models.open(modelDir);
+             Gpu gpu = device == null ? null : Gpu.open(device, gpuMemory)) {
             List<String> modes = store == null ? List.of("full") : only.equals("both") ? List.of("full", "patterns")
                     : List.of(only);
             for (String mode : modes) {
-                ExpertRouting routing = mode.equals("full") ? ExpertRouting.all(modelDir, model)
-                        : ExpertRouting.patterns(modelDir, model, PatternStore.open(store), expertMemory);
-                try (OpenAiServer server = OpenAiServer.start("127.0.0.1", 0, "bench",
-                        new CompletionEngine(model, tok, routing, context, Math.max(32, Arrays.stream(clients).max().orElse(1))))) {
-                    String base = "http://127.0.0.1:" + server.port();
-                    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-                    String id = mode.equals("patterns") && task != null ? "bench/" + task : "bench";
-                    String label = id.equals("bench") ? mode : "pattern " + task;
-                    post(http, base, id, PROMPTS.getFirst(), 4);  // warm-up: first mapped reads, JIT
-                    java.util.Map<String, Double> warm = metrics(http, base);
-                    for (int c : clients) rows.add(load(http, base, id, label, c, Math.max(c, requests), maxTokens, seconds));
-                    if (mode.equals("patterns")) experts = expertLines(http, base, routing, model, warm);
+                for (String on : device == null ? List.of("cpu") : List.of("cpu", device)) {
+                    boolean cpu = on.equals("cpu");
+                    PatternStore patterns = mode.equals("full") ? null : PatternStore.open(store);
+                    ExpertRouting routing = !cpu ? ExpertRouting.onDevice(modelDir, model, null, patterns)
+                            : mode.equals("full") ? ExpertRouting.all(modelDir, model)
+                            : ExpertRouting.patterns(modelDir, model, patterns, expertMemory);
+                    CompletionEngine engine = cpu ? new CompletionEngine(model, tok, routing, context, maxBatch)
+                            : CompletionEngine.onDevice(model, tok, routing, context, maxBatch, gpu.generation());
+                    try (OpenAiServer server = OpenAiServer.start("127.0.0.1", 0, "bench", engine)) {
+                        String base = "http://127.0.0.1:" + server.port();
+                        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+                        String id = mode.equals("patterns") && task != null ? "bench/" + task : "bench";
+                        String label = (id.equals("bench") ? mode : "pattern " + task) + (device == null ? "" : " " + on);
+                        post(http, base, id, PROMPTS.getFirst(), 4);  // warm-up: first mapped reads, JIT, upload
+                        java.util.Map<String, Double> warm = metrics(http, base);
+                        for (int c : clients) rows.add(load(http, base, id, label, c, Math.max(c, requests), maxTokens, seconds));
+                        if (cpu && mode.equals("patterns")) experts = expertLines(http, base, routing, model, warm);
+                    }
                 }
             }
         }
@@ -115,6 +135,37 @@ public final class ServeLoadBench {
                     r.tokens() / r.seconds(), r.meanBatch(), r.rss() >> 20, r.hwm() >> 20, r.rssAnon() >> 20, r.rssFile() >> 20);
         }
         System.out.print(experts);
+        if (device != null) System.out.print(deviceRatios(rows, device));
+    }
+
+    /** The device of the GPU rows: the weights go up with the first server's and stay for the next. */
+    private record Gpu(CudaOps ops, GpuGeneration generation) implements AutoCloseable {
+        static Gpu open(String device, long gpuMemory) {
+            CudaOps ops = new CudaOps(GpuDevice.open(DeviceChoice.parse(device), gpuMemory));
+            return new Gpu(ops, new GpuGeneration(ops, ops.device().limitBytes()));
+        }
+
+        @Override
+        public void close() {
+            generation.close();
+            ops.close();
+        }
+    }
+
+    /** Each GPU row's output tokens/s over the CPU row of the same mode and clients (run before it, this process). */
+    private static String deviceRatios(List<Row> rows, String device) {
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%n"));
+        for (Row r : rows) {
+            if (!r.mode().endsWith(" " + device)) continue;
+            String mode = r.mode().substring(0, r.mode().length() - device.length() - 1);
+            for (Row c : rows) {
+                if (c.mode().equals(mode + " cpu") && c.clients() == r.clients()) {
+                    out.append(String.format(Locale.ROOT, "%s, %d clients: output tokens/s on %s / on the cpu = %.2f%n",
+                            mode, r.clients(), device, (r.tokens() / r.seconds()) / (c.tokens() / c.seconds())));
+                }
+            }
+        }
+        return out.toString();
     }
 
     /**

@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code --device cpu|cuda[:N]} and {@code --gpu-memory SIZE}, shared by the commands that run the model (calibrate,
- * perplexity, eval, report, quickstart, generate). On cuda the device is opened before any work (a machine without
+ * perplexity, eval, report, quickstart, generate, serve). On cuda the device is opened before any work (a machine without
  * CUDA gets the probe's one-line error, exit 2) and, until the command ends, the layer-major users run on the GPU
  * runtime ({@link GpuLayerMajorPass}) and generation on the GPU's decoder ({@link GpuGeneration}), both over one
  * {@link ResidentModel}: a model that fits the bound is uploaded once and stays for every pass and generation of the

@@ -1,10 +1,6 @@
 package io.moeprune.serve;
 
-import io.moeprune.runtime.BatchedDecode;
-import io.moeprune.runtime.BatchedPrefill;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.InferenceState;
-import io.moeprune.runtime.Model;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,15 +14,15 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Continuous batching on one thread, the only one that runs the model: it admits waiting requests (pattern chosen,
- * experts brought in) while fewer than {@code maxBatch} are active, prefills the prompts admitted in one turn together
- * where they share an expert set ({@link BatchedPrefill}) and samples their first tokens, then runs one decode
- * step for all active sequences that route with the same expert set (mask or pattern) through
- * {@link BatchedDecode}, taking the groups in turn (round robin). Each new token goes to its request's thread; a
- * sequence retires at an end-of-sequence token, at its token limit, or when its request cancels it (client gone, stop
- * string), freeing its slot for the next step.
+ * experts brought in, cache made) while fewer than {@code maxBatch} are active, prefills the prompts admitted in one
+ * turn together where they share an expert set and samples their first tokens, then runs one decode step for all
+ * active sequences that route with the same expert set (mask or pattern), taking the groups in turn (round robin).
+ * The model runs behind a {@link ServeBackend}: the CPU runtime's batched passes, or a GPU's decoder slots. Each new
+ * token goes to its request's thread; a sequence retires at an end-of-sequence token, at its token limit, or when its
+ * request cancels it (client gone, stop string), freeing its slot for the next step.
  */
 final class BatchScheduler implements AutoCloseable {
-    private final Model model;
+    private final ServeBackend backend;
     private final ExpertRouting routing;
     private final Collection<Integer> eosIds;
     private final int maxBatch;
@@ -34,7 +30,7 @@ final class BatchScheduler implements AutoCloseable {
     /** The request at the head of the line whose experts find no room until requests in flight end (null: none). */
     private Sequence waiting;
     private final List<Sequence> active = new ArrayList<>();
-    /** Requests admitted this turn (experts pinned, state made) whose prompts are not prefilled yet. */
+    /** Requests admitted this turn (experts pinned, cache made) whose prompts are not prefilled yet. */
     private final List<Sequence> admitted = new ArrayList<>();
     private final Thread thread;
     private volatile boolean accepting = true;
@@ -52,9 +48,9 @@ final class BatchScheduler implements AutoCloseable {
     record Counts(long steps, long sequences, int inFlight) {
     }
 
-    BatchScheduler(Model model, ExpertRouting routing, Collection<Integer> eosIds, int maxBatch) {
+    BatchScheduler(ServeBackend backend, ExpertRouting routing, Collection<Integer> eosIds, int maxBatch) {
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch " + maxBatch);
-        this.model = model;
+        this.backend = backend;
         this.routing = routing;
         this.eosIds = eosIds;
         this.maxBatch = maxBatch;
@@ -92,7 +88,10 @@ final class BatchScheduler implements AutoCloseable {
         return true;
     }
 
-    /** Stops the scheduler thread and waits for it (at most a few seconds: a step in progress ends first). */
+    /**
+     * Stops the scheduler thread and waits for it (at most a few seconds: a step in progress ends first), then frees
+     * the backend's caches.
+     */
     @Override
     public void close() {
         accepting = false;
@@ -103,6 +102,7 @@ final class BatchScheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (!thread.isAlive()) backend.close();  // never under a step still running
     }
 
     private void loop() {
@@ -139,9 +139,9 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /**
-     * Chooses the pattern, brings its experts in and makes the sequence's state: admitted, to be prefilled with the
-     * others of this turn ({@link #prefillAdmitted}). A request whose experts find no room (those of requests in
-     * flight fill the budget) waits at the head of the line.
+     * Chooses the pattern, brings its experts in and makes the sequence's cache: admitted, to be prefilled with the
+     * others of this turn ({@link #prefillAdmitted}). A request whose experts or cache find no room (those of
+     * requests in flight fill the budget or the device) waits at the head of the line.
      */
     private void admit(Sequence s) {
         if (s.mask == null) s.admitted = System.nanoTime();
@@ -161,7 +161,10 @@ final class BatchScheduler implements AutoCloseable {
                 }
                 s.pinned = true;
             }
-            s.state = model.newState(s.prompt.length + s.maxTokens).withMask(s.mask);
+            if (!backend.open(s)) {  // no room for its cache until requests in flight end
+                waiting = s;
+                return;
+            }
             if (s.cancelled()) {
                 end(s, null);
                 return;
@@ -184,17 +187,16 @@ final class BatchScheduler implements AutoCloseable {
         for (List<Sequence> group : bySet.values()) {
             if (group.size() > 1) {
                 try {
-                    float[][] logits = BatchedPrefill.run(model, group.stream().map(q -> q.prompt).toList(),
-                            group.stream().map(q -> q.state).toList());
+                    float[][] logits = backend.prefill(group);
                     for (int i = 0; i < group.size(); i++) firstToken(group.get(i), logits[i]);
                     continue;
                 } catch (RuntimeException e) {
-                    for (Sequence s : group) s.state = model.newState(s.prompt.length + s.maxTokens).withMask(s.mask);
+                    for (Sequence s : group) backend.reset(s);
                 }
             }
             for (Sequence s : group) {
                 try {
-                    firstToken(s, model.forward(s.prompt, s.state, false));
+                    firstToken(s, backend.prefill(List.of(s))[0]);
                 } catch (RuntimeException e) {
                     end(s, e);
                 }
@@ -213,17 +215,10 @@ final class BatchScheduler implements AutoCloseable {
         return active.stream().filter(q -> q.mask == mask).toList();
     }
 
-    /** One decode step for the group: a single sequence alone, several through one batched pass. */
+    /** One decode step for the group (the backend runs a single sequence alone, several in one batched pass). */
     private void step(List<Sequence> group) {
         try {
-            float[][] logits;
-            if (group.size() == 1) {
-                logits = new float[][]{model.decode(group.getFirst().last, group.getFirst().state)};
-            } else {
-                int[] tokens = group.stream().mapToInt(q -> q.last).toArray();
-                List<InferenceState> states = group.stream().map(q -> q.state).toList();
-                logits = BatchedDecode.step(model, tokens, states);
-            }
+            float[][] logits = backend.decode(group);
             steps.increment();
             sequenceSteps.add(group.size());
             for (int i = 0; i < group.size(); i++) {
@@ -251,7 +246,7 @@ final class BatchScheduler implements AutoCloseable {
         if (s.ended) return true;
         s.ended = true;
         s.emit(new Sequence.End(s.task, System.nanoTime() - s.admitted, error));
-        s.state = null;  // the KV cache goes with the slot
+        backend.release(s);  // the KV cache goes with the slot
         if (s.pinned) {
             routing.memory().release(s.mask);
             s.pinned = false;

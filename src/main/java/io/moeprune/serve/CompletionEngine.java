@@ -1,5 +1,6 @@
 package io.moeprune.serve;
 
+import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Sampler;
 import io.moeprune.tokenizer.Tokenizer;
@@ -7,8 +8,9 @@ import io.moeprune.tokenizer.Tokenizer;
 import java.util.function.Predicate;
 
 /**
- * Runs completions on the CPU runtime, concurrent requests batched by a {@link BatchScheduler} (continuous
- * batching; at most {@code maxBatch} decoding at once, the rest wait in arrival order). Text is handed out as it is
+ * Runs completions on the CPU runtime or a GPU ({@link #onDevice}), concurrent requests batched by a
+ * {@link BatchScheduler} (continuous batching; at most {@code maxBatch} decoding at once, the rest wait in arrival
+ * order). Text is handed out as it is
  * decoded ({@link TextStream}), never inside a multi-byte character and never the start of a stop string.
  */
 public final class CompletionEngine implements AutoCloseable {
@@ -24,10 +26,26 @@ public final class CompletionEngine implements AutoCloseable {
     }
 
     public CompletionEngine(Model model, Tokenizer tokenizer, ExpertRouting routing, int context, int maxBatch) {
+        this(tokenizer, routing, context, maxBatch, new CpuBackend(model));
+    }
+
+    /**
+     * Completions on the device of {@code generation} ({@code serve --device cuda}): {@code maxBatch} KV caches of
+     * {@code context} positions per expert set in use, the first made now (a server they do not fit is refused here,
+     * one line). {@code routing} is to keep no host-resident experts ({@link ExpertRouting#onDevice}).
+     */
+    public static CompletionEngine onDevice(Model model, Tokenizer tokenizer, ExpertRouting routing, int context,
+                                            int maxBatch, GpuGeneration generation) {
+        if (routing.memory() != null) throw new IllegalArgumentException("host-resident experts do not apply on the device");
+        return new CompletionEngine(tokenizer, routing, context, maxBatch,
+                new GpuBackend(model, generation, maxBatch, context, routing.firstMask()));
+    }
+
+    private CompletionEngine(Tokenizer tokenizer, ExpertRouting routing, int context, int maxBatch, ServeBackend backend) {
         this.tokenizer = tokenizer;
         this.routing = routing;
         this.context = context;
-        this.scheduler = new BatchScheduler(model, routing, tokenizer.eosIds(), maxBatch);
+        this.scheduler = new BatchScheduler(backend, routing, tokenizer.eosIds(), maxBatch);
     }
 
     public ExpertRouting routing() {
@@ -117,7 +135,10 @@ public final class CompletionEngine implements AutoCloseable {
         return scheduler.drain(timeout);
     }
 
-    /** Stops the scheduler thread (requests still in it end with an error), then frees the resident experts. */
+    /**
+     * Stops the scheduler thread (requests still in it end with an error) and frees the caches, then the resident
+     * experts.
+     */
     @Override
     public void close() {
         scheduler.close();

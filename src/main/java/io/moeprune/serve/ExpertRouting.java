@@ -19,9 +19,10 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Which experts a request runs with: all of them, one fixed mask (--mask), or the pattern of a store (--patterns)
- * that the request names or whose signature is nearest to its prompt's. With a mask or a store, the experts they keep
- * run from resident copies ({@link ExpertMemory}, bounded by --expert-memory): the layers a prompt's signature runs
- * in full (those before the signature's last router) keep their experts mapped, since matching reads them all.
+ * that the request names or whose signature is nearest to its prompt's. With a mask or a store on the CPU, the experts
+ * they keep run from resident copies ({@link ExpertMemory}, bounded by --expert-memory): the layers a prompt's signature runs
+ * in full (those before the signature's last router) keep their experts mapped, since matching reads them all. On a
+ * GPU ({@link #onDevice}) nothing is copied: the device holds every weight.
  */
 public final class ExpertRouting implements AutoCloseable {
     private final ExpertMask fixed;
@@ -70,6 +71,21 @@ public final class ExpertRouting implements AutoCloseable {
      */
     public static ExpertRouting patterns(Path modelDir, Model model, PatternStore store, Long budget) {
         return new ExpertRouting(modelDir, model, ExpertMask.NONE, store, budget, true);
+    }
+
+    /**
+     * Routing for a model on the device ({@code serve --device cuda}): all experts, the mask of {@code maskFile}, or the
+     * patterns of {@code store} (at most one of them non-null), without host-resident copies: the device holds every
+     * weight already, and a step runs its expert set's mask there.
+     */
+    public static ExpertRouting onDevice(Path modelDir, Model model, Path maskFile, PatternStore store) {
+        ExpertMask fixed = maskFile == null ? ExpertMask.NONE : MaskLoader.load(maskFile, modelDir, model.spec());
+        return new ExpertRouting(modelDir, model, fixed, store, null, false);
+    }
+
+    /** The mask requests run with: the fixed one, or with a store its first pattern's (a first guess). */
+    ExpertMask firstMask() {
+        return masks.isEmpty() ? fixed : masks.values().iterator().next();
     }
 
     private ExpertMemory memory(Model model, Long budget) {

@@ -1,7 +1,6 @@
 package io.moeprune.serve;
 
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.InferenceState;
 import io.moeprune.runtime.Sampler;
 
 import java.util.concurrent.BlockingQueue;
@@ -9,7 +8,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 
 /**
  * One request inside the {@link BatchScheduler}: what the request thread submitted, the scheduler's state for it
- * (its KV cache, the last token), and the events it hands back to the request thread: each new token, then the end.
+ * (its expert set, the last token; its KV cache is the {@link ServeBackend}'s), and the events it hands back to the request thread: each new token, then the end.
  */
 final class Sequence {
     /** What the scheduler hands to the request thread. */
@@ -33,7 +32,6 @@ final class Sequence {
     // Owned by the scheduler thread.
     String task;
     ExpertMask mask;
-    InferenceState state;
     int last;
     int generated;
     long admitted;
@@ -46,6 +44,11 @@ final class Sequence {
         this.named = named;
         this.maxTokens = maxTokens;
         this.sampler = sampler;
+    }
+
+    /** Positions its KV cache holds: the prompt and every token it may generate. */
+    int positions() {
+        return prompt.length + maxTokens;
     }
 
     /** The request no longer wants tokens (its client went away, or a stop string ended it): its slot is freed. */

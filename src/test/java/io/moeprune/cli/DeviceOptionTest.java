@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code --device} and {@code --gpu-memory} on the layer-major commands and generate: one-line errors with exit code
+ * {@code --device} and {@code --gpu-memory} on the layer-major commands, generate and serve: one-line errors with exit code
  * 2 for cuda where CUDA cannot run (CI), for a name that is no device and for --gpu-memory without cuda; the process
  * is back on the CPU after each command.
  */
@@ -54,7 +54,9 @@ class DeviceOptionTest {
                 {"calibrate", MODEL, "--data", data, "--out", out.toString(), "--device", "cuda"},
                 {"perplexity", MODEL, "--data", data, "--device", "cuda:1", "--gpu-memory", "1GB"},
                 {"eval", MODEL, "--text", data, "--device", "cuda"},
-                {"generate", MODEL, "--prompt", "hi", "--device", "cuda"}}) {
+                {"generate", MODEL, "--prompt", "hi", "--device", "cuda"},
+                // serve: the line comes before the port is bound (else execute would not return).
+                {"serve", MODEL, "--device", "cuda", "--port", "0"}}) {
             String[] r = run(args);
             assertEquals("2", r[0], String.join(" ", args) + ": " + r[1]);
             assertTrue(r[1].startsWith("moeprune: error: --device cuda: "), r[1]);
@@ -71,6 +73,12 @@ class DeviceOptionTest {
         r = run("perplexity", MODEL, "--data", data, "--gpu-memory", "1GB");
         assertEquals("2", r[0]);
         assertEquals("moeprune: error: --gpu-memory needs --device cuda[:N]", r[1]);
+        // Host-resident experts have no meaning on the device: refused, not ignored (before any device is opened).
+        r = run("serve", MODEL, "--mask", "mask.json", "--expert-memory", "1GB", "--device", "cuda", "--port", "0");
+        assertEquals("2", r[0]);
+        assertEquals("moeprune: error: --expert-memory keeps experts resident in host memory and does not apply with "
+                + "--device cuda (the device holds every weight); leave it out", r[1]);
+        assertEquals("cpu", PrefillPasses.device());
     }
 
     @Test

@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Assumptions;
  * The GPU tests run only where CUDA can (bench/device/gpu_tests.sh on the GPU machine); elsewhere they skip, printing
  * why (CI has no GPU).
  */
-final class GpuTestSupport {
+public final class GpuTestSupport {
     private static String unavailable;
     private static boolean probed;
 
@@ -15,7 +15,7 @@ final class GpuTestSupport {
     }
 
     /** Opens cuda:0 with at most {@code bytes} of its memory, or skips the test saying what is missing. */
-    static GpuDevice openOrSkip(long bytes) {
+    public static GpuDevice openOrSkip(long bytes) {
         synchronized (GpuTestSupport.class) {
             if (!probed) {
                 probed = true;
@@ -58,7 +58,7 @@ final class GpuTestSupport {
      * /tmp/moeprune-models/ by an earlier call on the same warm GPU machine (a model and .devbench together exceed what
      * one call carries: NOTES.md, "Device calls waiting"); null when nowhere.
      */
-    static java.nio.file.Path sharedModel(String name) {
+    public static java.nio.file.Path sharedModel(String name) {
         return java.util.stream.Stream.of("models/", ".devcarry/", "../shared/models/", "/tmp/moeprune-models/")
                 .map(d -> java.nio.file.Path.of(d + name))
                 .filter(p -> java.nio.file.Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);

@@ -139,15 +139,15 @@ class ExpertMemoryTest {
                 String base = "http://127.0.0.1:" + server.port();
                 HttpClient http = HttpClient.newHttpClient();
                 for (String t : List.of("java", "math")) assertEquals(want.get(t), PatternServingTest.answer(http, base, "tiny/" + t, prompt).text());
-                assertEquals(0, PatternServingTest.metric(http, base, "moeprune_experts_evicted_total"));
-                long broughtIn = PatternServingTest.metric(http, base, "moeprune_experts_brought_in_total");
+                assertEquals(0, ServerMetrics.read(http, base, "moeprune_experts_evicted_total"));
+                long broughtIn = ServerMetrics.read(http, base, "moeprune_experts_brought_in_total");
                 assertEquals(want.get("medical"), PatternServingTest.answer(http, base, "tiny/medical", prompt).text());
-                long evicted = PatternServingTest.metric(http, base, "moeprune_experts_evicted_total");
+                long evicted = ServerMetrics.read(http, base, "moeprune_experts_evicted_total");
                 assertTrue(evicted > 0, "the third pattern evicted experts");
-                assertTrue(PatternServingTest.metric(http, base, "moeprune_resident_expert_bytes") <= two);
+                assertTrue(ServerMetrics.read(http, base, "moeprune_resident_expert_bytes") <= two);
                 // java was the least recently used: it comes back in, and still answers exactly.
                 assertEquals(want.get("java"), PatternServingTest.answer(http, base, "tiny/java", prompt).text());
-                assertTrue(PatternServingTest.metric(http, base, "moeprune_experts_brought_in_total") > broughtIn);
+                assertTrue(ServerMetrics.read(http, base, "moeprune_experts_brought_in_total") > broughtIn);
                 System.out.printf("ExpertMemoryTest: budget %d of %d bytes, %d experts evicted by the third pattern%n",
                         two, all, evicted);
             }

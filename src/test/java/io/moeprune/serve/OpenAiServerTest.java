@@ -151,9 +151,6 @@ class OpenAiServerTest {
     }
 
     static long metric(HttpClient http, String name) throws Exception {
-        String metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
-        return metrics.lines().filter(l -> l.startsWith(name + " "))
-                .mapToLong(l -> Long.parseLong(l.substring(l.indexOf(' ') + 1))).findFirst().orElseThrow();
+        return ServerMetrics.read(http, base, name);
     }
 }

@@ -76,8 +76,8 @@ class PatternServingTest {
                 for (int i = 0; i < 32; i++) models.add(i % 4 == 1 ? "tiny/java" : i % 4 == 2 ? "tiny/math" : "tiny");
                 List<Answer> alone = new ArrayList<>();
                 for (int i = 0; i < 32; i++) alone.add(answer(http, base, models.get(i), prompts.get(i)));
-                long stepsBefore = metric(http, base, "moeprune_decode_steps_total");
-                long sequencesBefore = metric(http, base, "moeprune_decode_sequence_steps_total");
+                long stepsBefore = ServerMetrics.read(http, base, "moeprune_decode_steps_total");
+                long sequencesBefore = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total");
                 ExecutorService pool = Executors.newFixedThreadPool(32);
                 int nearTies = 0, tokens = 0;
                 try {
@@ -100,8 +100,8 @@ class PatternServingTest {
                 } finally {
                     pool.shutdown();
                 }
-                long steps = metric(http, base, "moeprune_decode_steps_total") - stepsBefore;
-                long sequences = metric(http, base, "moeprune_decode_sequence_steps_total") - sequencesBefore;
+                long steps = ServerMetrics.read(http, base, "moeprune_decode_steps_total") - stepsBefore;
+                long sequences = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total") - sequencesBefore;
                 System.out.printf("PatternServingTest: 32 concurrent requests, %d decode steps for %d sequence steps "
                         + "(mean batch %.1f), %d answers decided by a near-tie%n", steps, sequences, (double) sequences / steps, nearTies);
                 // The first token of each comes from its prefill, every other one from a decode step.
@@ -127,13 +127,6 @@ class PatternServingTest {
         var json = io.moeprune.io.JsonFiles.mapper().readTree(r.body());
         return new Answer(json.at("/choices/0/text").asText(), r.headers().firstValue("x-moeprune-pattern").orElseThrow(),
                 json.at("/usage/completion_tokens").asInt());
-    }
-
-    static long metric(HttpClient http, String base, String name) throws Exception {
-        String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
-        return text.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> Long.parseLong(l.substring(name.length() + 1)))
-                .findFirst().orElseThrow();
     }
 
     /**

@@ -16,7 +16,8 @@ import java.util.function.IntFunction;
 
 /**
  * Generation on the device for one sequence ({@link DecodeSteps}: what {@code Generator} drives) or a batch of them
- * (benchmarks: {@link #prefill(int, int[])} each, then {@link #decodeAll} steps every sequence at once). A prompt
+ * (benchmarks: {@link #prefill(int, int[])} each, then {@link #decodeAll} steps every sequence at once; serve:
+ * {@link #reset} a slot for the next request, {@link #decodeSlots} steps the slots decoding). A prompt
  * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
  * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
  * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
@@ -34,14 +35,18 @@ public final class GpuDecoder implements DecodeSteps {
     private final List<LayerPlan> layers;
     private final ResidentWeights weights;
     private final HostTransfers io;
-    private final int hidden, chunk;
+    private final int hidden, chunk, capacity;
     private final List<DeviceKvCache> caches = new ArrayList<>();
     private final int[] past;
     private final ChunkBuffers b;
     private final Residuals x;
     private final FiniteFlags flags;
-    /** Batched steps' cache table: per layer, per sequence, its key and value caches' addresses (int64). */
+    /**
+     * Batched steps' cache table: per layer, per sequence of the step, its key and value caches' addresses (int64),
+     * written for the sequences {@link #tableSlots} (all of them at first) and again when a step runs others.
+     */
     private final DeviceBuffer cacheTable;
+    private int[] tableSlots;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -67,6 +72,7 @@ public final class GpuDecoder implements DecodeSteps {
         this.io = io;
         this.hidden = model.spec().hiddenSize();
         this.chunk = chunk(sequences, positions);
+        this.capacity = positions;
         this.past = new int[sequences];
         ChunkBuffers cb = null;
         Residuals r = null;
@@ -76,7 +82,9 @@ public final class GpuDecoder implements DecodeSteps {
             cb = new ChunkBuffers(ops, ChunkBuffers.Widths.of(model.spec(), layers), chunk, true);
             r = new Residuals(ops, chunk, hidden, true);
             f = new FiniteFlags(ops, layers.size());
-            this.cacheTable = cacheTable(ops, layers.size(), caches);
+            this.tableSlots = allSlots(sequences);
+            this.cacheTable = ops.alloc(16L * layers.size() * sequences, "the KV caches' address table");
+            writeTable(tableSlots);
         } catch (RuntimeException e) {
             if (f != null) f.close();
             if (r != null) r.close();
@@ -114,17 +122,40 @@ public final class GpuDecoder implements DecodeSteps {
         return weights.head().logits(x, 0, last, false, io, past[s] - last);
     }
 
+    /**
+     * Empties sequence {@code s}'s cache: its next {@link #prefill(int, int[])} starts a new prompt at position 0 while
+     * the other sequences keep theirs (a server's slot taken by the next request).
+     */
+    public void reset(int s) {
+        past[s] = 0;
+    }
+
     /** One token for every sequence (tokens[s] for sequence s): logits [sequences, vocab]. */
     public float[] decodeAll(int[] tokens) {
+        if (tokens.length != past.length) throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
+        return decodeSlots(allSlots(past.length), tokens);
+    }
+
+    /**
+     * One token for each of the sequences {@code slots} (tokens[i] for sequence slots[i], each slot once): logits
+     * [slots, vocab] in that order. The other sequences keep their caches and positions and cost nothing; a server
+     * steps the sequences that are decoding while the others wait for requests.
+     */
+    public float[] decodeSlots(int[] slots, int[] tokens) {
         int n = tokens.length;
-        if (n != past.length) throw new IllegalArgumentException(n + " tokens for " + past.length + " sequences");
-        int[] positions = past.clone();
+        if (n != slots.length || n == 0) throw new IllegalArgumentException(n + " tokens for " + slots.length + " sequences");
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = past[slots[i]];
+            if (positions[i] >= capacity) throw new IllegalStateException((positions[i] + 1) + " positions in a cache of " + capacity);
+        }
         float[] embedded = new float[n * hidden];
         for (int s = 0; s < n; s++) {
             System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
         }
+        if (!Arrays.equals(slots, tableSlots)) writeTable(slots);
         step(embedded, positions, l -> rowByRow(l, n));
-        for (int s = 0; s < n; s++) past[s]++;
+        for (int slot : slots) past[slot]++;
         float[] logits = weights.head().unchecked(x, 0, n, true, io);
         int vocab = logits.length / n;
         for (int s = 0; s < n; s++) {
@@ -138,20 +169,28 @@ public final class GpuDecoder implements DecodeSteps {
         return logits;
     }
 
-    private static DeviceBuffer cacheTable(DeviceOps ops, int layers, List<DeviceKvCache> caches) {
-        int n = caches.size();
-        DeviceBuffer table = ops.alloc(16L * layers * n, "the KV caches' address table");
+    private static int[] allSlots(int sequences) {
+        int[] all = new int[sequences];
+        Arrays.setAll(all, i -> i);
+        return all;
+    }
+
+    /** The cache table of a step over {@code slots}: layer l's entries at [l * slots.length], in the slots' order. */
+    private void writeTable(int[] slots) {
+        int n = slots.length, layerCount = layers.size();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocate(16L * layers * n, 8);
-            for (int l = 0; l < layers; l++) {
-                for (int s = 0; s < n; s++) {
-                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s), caches.get(s).keysAddress(l));
-                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + s) + 1, caches.get(s).valuesAddress(l));
+            MemorySegment host = a.allocate(16L * layerCount * n, 8);
+            for (int l = 0; l < layerCount; l++) {
+                for (int i = 0; i < n; i++) {
+                    DeviceKvCache cache = caches.get(slots[i]);
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + i), cache.keysAddress(l));
+                    host.setAtIndex(ValueLayout.JAVA_LONG, 2L * (l * n + i) + 1, cache.valuesAddress(l));
                 }
             }
-            ops.upload(host, table, 0);   // from pageable memory: staged before upload returns
+            // From pageable memory: staged before upload returns, and ordered after the steps that read the table.
+            ops.upload(host, cacheTable, 0);
         }
-        return table;
+        tableSlots = slots.clone();
     }
 
     /**
@@ -159,7 +198,7 @@ public final class GpuDecoder implements DecodeSteps {
      * to that cache ({@link DeviceOps#batchedDecodeAttention}: two launches for all sequences).
      */
     private AttentionStep.Attend rowByRow(int l, int n) {
-        DeviceBuffer table = new DeviceBuffer(cacheTable.address() + 16L * l * past.length, 16L * past.length);
+        DeviceBuffer table = new DeviceBuffer(cacheTable.address() + 16L * l * n, 16L * n);
         return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
                 sinks) -> ops.batchedDecodeAttention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out,
                 table, b.positions, n, heads, kvHeads, qkDim, vDim, scale, window, sinks);
