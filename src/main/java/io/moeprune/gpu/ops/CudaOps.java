@@ -83,12 +83,19 @@ public final class CudaOps implements DeviceOps {
 
     /**
      * Which kernel {@link #attention} runs: {@code auto} (the fused flash kernel wherever it takes the heads, see
-     * {@link #flashKernel}; else the tensor-core path when the chunk's sequences average at least
-     * {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the warp kernel),
-     * {@code warp}, {@code tensor} or {@code flash} (where flash does not take the heads, as {@code auto} without
-     * it); {@code -Dmoeprune.attention} sets it.
+     * {@link #flashKernel}, once {@link #AUTO_TAKES_FLASH}; else the tensor-core path when the chunk's sequences
+     * average at least {@link #TENSOR_CORE_MIN_TOKENS} tokens or a head is wider than the warp kernel takes, else the
+     * warp kernel), {@code warp}, {@code tensor} or {@code flash} (where flash does not take the heads, as
+     * {@code auto} without it); {@code -Dmoeprune.attention} sets it.
      */
     public enum AttentionPath { AUTO, WARP, TENSOR, FLASH }
+
+    /**
+     * Whether {@code auto} takes the flash kernel. Not yet: the kernel has passed its CPU emulation
+     * (scripts/check-flash-attention.sh) but has not run on a GPU, so until CudaOpsTest has held it to HostOps there
+     * (NOTES.md, "Device calls waiting") it runs only when asked for ({@code -Dmoeprune.attention=flash}).
+     */
+    static final boolean AUTO_TAKES_FLASH = false;
 
     /**
      * Query rows of one block of the flash kernel ({@code -Dmoeprune.flashRows}): 64 (4 warps, the default) or 128
@@ -464,7 +471,13 @@ public final class CudaOps implements DeviceOps {
 
     /** {@link #pathFor} under the setting {@code setting}, where {@code flashHolds}: a flash kernel takes the heads. */
     static AttentionPath pathFor(AttentionPath setting, boolean flashHolds, int averageTokens, int qkDim, int vDim) {
-        boolean flashFirst = setting == AttentionPath.AUTO || setting == AttentionPath.FLASH;
+        return pathFor(setting, AUTO_TAKES_FLASH, flashHolds, averageTokens, qkDim, vDim);
+    }
+
+    /** {@link #pathFor}, with whether {@code auto} takes the flash kernel given. */
+    static AttentionPath pathFor(AttentionPath setting, boolean autoTakesFlash, boolean flashHolds, int averageTokens,
+                                 int qkDim, int vDim) {
+        boolean flashFirst = setting == AttentionPath.AUTO && autoTakesFlash || setting == AttentionPath.FLASH;
         if (flashFirst && flashHolds) return AttentionPath.FLASH;
         boolean wide = qkDim > ATTENTION_MAX_DIM || vDim > ATTENTION_MAX_DIM;
         return switch (setting) {

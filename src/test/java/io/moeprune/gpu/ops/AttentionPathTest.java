@@ -28,8 +28,9 @@ class AttentionPathTest {
 
     @Test
     void autoTakesFlashWhereItHoldsTheHeadsThenThePreviousRule() {
-        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, 10, 128, 128));
-        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, 4096, 128, 128));
+        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, true, 10, 128, 128));
+        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, true, 4096, 128, 128));
+        assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, true, false, 256, 128, 128));
         assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.AUTO, false, 255, 128, 128));
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, false, 256, 128, 128));
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, false, 10, 512, 512));
@@ -38,6 +39,14 @@ class AttentionPathTest {
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.FLASH, false, 10, 512, 512));
         assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.WARP, true, 4096, 128, 128));
         assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.TENSOR, true, 10, 128, 128));
+    }
+
+    @Test
+    void autoLeavesFlashOutUntilItHasRunOnAGpu() {
+        assertEquals(false, CudaOps.AUTO_TAKES_FLASH);
+        assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.AUTO, true, 10, 128, 128));
+        assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, true, 4096, 128, 128));
+        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.FLASH, true, 4096, 128, 128));
     }
 
     @Test
