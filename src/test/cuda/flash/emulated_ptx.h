@@ -52,3 +52,25 @@ __device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
     }
     warpSync();
 }
+
+// The bf16kv variant's dynamic shared memory: one static area (one block at a time), as large as the largest launch
+// (CudaOps.flashSharedBytes of the 192/128 heads: 86,016 bytes).
+__device__ __forceinline__ unsigned char* fa_dynamic_shared() {
+    alignas(16) static unsigned char smem[96 * 1024];
+    return smem;
+}
+
+// cp.async as a plain 16-byte copy at issue: the copy has landed before any wait, which is what the kernel waits for,
+// so commit and wait have nothing left to do (the barriers around them stay __syncthreads).
+__device__ __forceinline__ void fa_cp_async16(void* dst, const void* src) {
+    if ((((uintptr_t) dst | (uintptr_t) src) & 15) != 0) {
+        fprintf(stderr, "cp.async: address not 16-byte aligned\n");
+        abort();
+    }
+    std::memcpy(dst, src, 16);
+}
+
+__device__ __forceinline__ void fa_cp_async_commit() {}
+
+template <int PENDING>
+__device__ __forceinline__ void fa_cp_async_wait() {}

@@ -1,6 +1,6 @@
 # The flash attention kernel's source out of kernels.cu for the CPU check (scripts/check-flash-attention.sh): to_bf16,
-# NEG_INF and the flash section, its PTX helpers (fa_pack, fa_mma, fa_shared_address, fa_ldmatrix4) swapped for
-# emulated_ptx.h. Usage: extract_flash_kernel.py kernels.cu out.h
+# NEG_INF and the flash section, its PTX helpers (fa_pack, fa_mma, fa_shared_address, fa_ldmatrix4, and the bf16kv
+# variant's fa_dynamic_shared, fa_cp_async16, fa_cp_async_commit, fa_cp_async_wait) swapped for emulated_ptx.h. Usage: extract_flash_kernel.py kernels.cu out.h
 import re, sys
 src = open(sys.argv[1]).read()
 out = []
@@ -15,7 +15,10 @@ def cut(sec, start):
     j = sec.index("\n}\n", i) + 3
     return sec[:i] + sec[j:]
 for start in ["__device__ __forceinline__ unsigned int fa_pack(", "__device__ __forceinline__ void fa_mma(",
-              "__device__ __forceinline__ unsigned int fa_shared_address(", "template <bool TRANS>"]:
+              "__device__ __forceinline__ unsigned int fa_shared_address(", "template <bool TRANS>",
+              "__device__ __forceinline__ unsigned char* fa_dynamic_shared(",
+              "__device__ __forceinline__ void fa_cp_async16(", "__device__ __forceinline__ void fa_cp_async_commit(",
+              "template <int PENDING>"]:
     sec = cut(sec, start)
 sec = sec.replace("struct alignas(8) fa_bf16x4 { unsigned int lo, hi; };",
                   "struct alignas(8) fa_bf16x4 { unsigned int lo, hi; };\n#include \"emulated_ptx.h\"")

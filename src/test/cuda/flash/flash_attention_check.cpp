@@ -1,7 +1,8 @@
 // kernels.cu's flash attention run on the CPU (emulation_prelude.h, emulated_ptx.h) against attention in double (as
 // HostOps.attention) on ragged sequences around the 64-row tiles, GQA, windows, sinks, MLA heads and padded heads
 // with unaligned rows: the relative L2 error of the whole output under 1e-2 and of its worst row under 5e-2, as
-// CudaOpsTest holds the GPU to. Exit 1 on a failure. Built and run by scripts/check-flash-attention.sh.
+// CudaOpsTest holds the GPU to; each case for both variants (K and V read as F32, and the bf16kv entry points on K and V
+// converted to packed BF16 as CudaOps does) at both block heights. Exit 1 on a failure. Built and run by scripts/check-flash-attention.sh.
 #include <random>
 #include <string>
 #include "emulation_prelude.h"
@@ -10,9 +11,13 @@
 typedef void (*Entry)(const float*, int, const float*, int, const float*, int, float*, const int*, int, int, int, int,
                       int, float, int, const float*, int);
 
+typedef void (*Bf16Entry)(const float*, int, const bf16_t*, int, const bf16_t*, int, float*, const int*, int, int, int,
+                          int, int, float, int, const float*, int);
+
 struct Case { std::vector<int> lengths; int heads, kvHeads, qkDim, vDim, window; bool sinks, unaligned; };
 
-static void runBlocks(Entry e, int threadCount, int blocks, const float* q, int qs, const float* k, int ks, const float* v, int vs,
+template <typename E, typename KV>
+static void runBlocks(E e, int threadCount, int blocks, const float* q, int qs, const KV* k, int ks, const KV* v, int vs,
                       float* out, const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim,
                       float scale, int window, const float* sinks, int vec) {
     gridDim.x = blocks; blockDim.x = threadCount;
@@ -89,15 +94,36 @@ int main() {
         }
         bool vec = ((uintptr_t) Q % 16 == 0) && ((uintptr_t) K % 16 == 0) && ((uintptr_t) V % 16 == 0)
                    && (qStride | kStride | vStride | c.qkDim | c.vDim) % 4 == 0;
-        for (int rows : {64, 128}) {   // the 4-warp and the 8-warp (_rows128) entry points
-            bool tall = rows == 128;
+        // The bf16kv variant's inputs: K [tokens, kvHeads·qkDim] and V [tokens, kvHeads·vDim], packed BF16 (as
+        // CudaOps's to_bf16_rows), exact sizes.
+        int kWidth = c.kvHeads * c.qkDim, vWidth = c.kvHeads * c.vDim;
+        std::vector<bf16_t> kb((size_t) tokens * kWidth), vb((size_t) tokens * vWidth);
+        for (int t = 0; t < tokens; t++) {
+            for (int i = 0; i < kWidth; i++) kb[(size_t) t * kWidth + i] = to_bf16(K[(size_t) t * kStride + i]);
+            for (int i = 0; i < vWidth; i++) vb[(size_t) t * vWidth + i] = to_bf16(V[(size_t) t * vStride + i]);
+        }
+        for (int variant = 0; variant < 4; variant++) {   // rows 64 / 128 (the _rows128 entry points) x f32 / bf16kv
+            int rows = variant % 2 == 0 ? 64 : 128;
+            bool tall = rows == 128, bf16kv = variant >= 2;
             Entry e = c.qkDim <= 64 && c.vDim <= 64 ? (tall ? flash_attention_64_rows128 : flash_attention_64)
                     : c.qkDim <= 128 && c.vDim <= 128 ? (tall ? flash_attention_128_rows128 : flash_attention_128)
                     : (tall ? flash_attention_192_128_rows128 : flash_attention_192_128);
+            Bf16Entry eb = c.qkDim <= 64 && c.vDim <= 64
+                    ? (tall ? flash_attention_64_rows128_bf16kv : flash_attention_64_bf16kv)
+                    : c.qkDim <= 128 && c.vDim <= 128
+                    ? (tall ? flash_attention_128_rows128_bf16kv : flash_attention_128_bf16kv)
+                    : (tall ? flash_attention_192_128_rows128_bf16kv : flash_attention_192_128_bf16kv);
             std::fill(out.begin(), out.end(), 3.0e38f);
             int blocks = (tokens / rows + sequences) * c.heads;
-            runBlocks(e, rows * 2, blocks, Q, qStride, K, kStride, V, vStride, out.data(), starts.data(), sequences,
-                      c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window, c.sinks ? sinks.data() : nullptr, vec);
+            if (bf16kv) {
+                runBlocks(eb, rows * 2, blocks, Q, qStride, kb.data(), kWidth, vb.data(), vWidth, out.data(),
+                          starts.data(), sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
+                          c.sinks ? sinks.data() : nullptr, 0);
+            } else {
+                runBlocks(e, rows * 2, blocks, Q, qStride, K, kStride, V, vStride, out.data(), starts.data(),
+                          sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
+                          c.sinks ? sinks.data() : nullptr, vec);
+            }
             double num = 0, den = 0, worst = 0;
             int worstRow = -1;
             for (int r = 0; r < tokens * c.heads; r++) {
@@ -116,8 +142,8 @@ int main() {
             allOk &= ok;
             std::string lens;
             for (int l : c.lengths) lens += std::to_string(l) + " ";
-            printf("%s %3d rows [%s] %d/%d qk %d v %d window %d%s%s vec %d: rel.err %.2e, worst row %.2e (row %d)\n",
-                   ok ? "ok  " : "FAIL", rows, lens.c_str(), c.heads, c.kvHeads, c.qkDim, c.vDim, c.window,
+            printf("%s %-6s %3d rows [%s] %d/%d qk %d v %d window %d%s%s vec %d: rel.err %.2e, worst row %.2e (row %d)\n",
+                   ok ? "ok  " : "FAIL", bf16kv ? "bf16kv" : "f32", rows, lens.c_str(), c.heads, c.kvHeads, c.qkDim, c.vDim, c.window,
                    c.sinks ? " sinks" : "", c.unaligned ? " unaligned" : "", vec, err, worst, worstRow);
         }
     }

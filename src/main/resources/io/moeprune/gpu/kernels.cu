@@ -874,6 +874,55 @@ __device__ __forceinline__ void fa_ldmatrix4(unsigned int* r, const bf16_t* p) {
 #endif
 }
 
+// The bf16kv variant (CudaOps.flashKv): K and V already BF16 in global memory (CudaOps converts the call's rows once),
+// copied to shared memory by cp.async (16 bytes a copy, no registers on the way) into two buffers, so tile j+1 is in
+// flight while tile j is computed. Its shared memory is dynamic: the two buffers of the 128 and 192 heads pass 48 KB.
+__device__ __forceinline__ unsigned char* fa_dynamic_shared() {
+    extern __shared__ __align__(16) unsigned char fa_smem[];
+    return fa_smem;
+}
+
+// One 16-byte copy from global to shared memory, asynchronous; dst and src 16-byte aligned.
+__device__ __forceinline__ void fa_cp_async16(void* dst, const void* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" : : "r"(fa_shared_address(dst)), "l"(src) : "memory");
+#endif
+}
+
+// Closes this thread's copies issued so far into a group (an empty group where none was issued).
+__device__ __forceinline__ void fa_cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" : : : "memory");
+#endif
+}
+
+// Waits until at most PENDING of this thread's groups are still in flight.
+template <int PENDING>
+__device__ __forceinline__ void fa_cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" : : "n"(PENDING) : "memory");
+#endif
+}
+
+// rows x W of BF16 (rows `stride` elements apart from src, `width` of them real, width and stride multiples of 8 and
+// src 16-byte aligned) into dst [FA_KEYS][W + FA_PAD] by cp.async; rows past `rows` and columns past `width` become
+// zeros by plain stores (as fa_load_tile's). The caller commits and waits.
+template <int W, int THREADS>
+__device__ __forceinline__ void fa_copy_tile_async(bf16_t (*dst)[W + FA_PAD], const bf16_t* src, int stride, int rows,
+                                                   int width) {
+    const int CHUNKS = W / 8;
+    for (int u = threadIdx.x; u < FA_KEYS * CHUNKS; u += THREADS) {
+        int r = u / CHUNKS, c = (u % CHUNKS) * 8;
+        if (r < rows && c < width) {
+            fa_cp_async16(&dst[r][c], src + (long long) r * stride + c);
+        } else {
+            fa_bf16x4 zero = {0u, 0u};
+            *(fa_bf16x4*) &dst[r][c] = zero;
+            *(fa_bf16x4*) &dst[r][c + 4] = zero;
+        }
+    }
+}
+
 // rows x W of F32 (rows `stride` floats apart from src, `width` of them real) into dst [FA_KEYS][W + FA_PAD] as
 // BF16; rows past `rows` and columns past `width` become zeros (a zero key scores 0 and is masked; a zero value adds
 // nothing, where garbage could be NaN·0). Four floats a thread at a time. With `vec` (16-byte aligned rows), 16-byte
@@ -929,14 +978,29 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
 // One block: query rows [row0, row0 + ROWS) of sequence [from, from + n) and head h, ROWS = 16·WARPS. QK and VD are
 // the head sizes the registers are laid out for (multiples of 16); qkDim <= QK and vDim <= VD are the real ones (the
 // rest zeros).
-template <int QK, int VD, int WARPS>
-__device__ __forceinline__ void flash_attention_tile(const float* q, int qStride, const float* k, int kStride,
-                                                     const float* v, int vStride, float* out, const int* starts,
+// KV: float (K and V read as F32 and rounded into one pair of shared buffers) or bf16_t (the bf16kv variant: cp.async
+// into two pairs, dynamic shared memory of 2·FA_KEYS·(QK + VD + 2·FA_PAD) BF16, CudaOps.flashSharedBytes).
+template <int QK, int VD, int WARPS, typename KV>
+__device__ __forceinline__ void flash_attention_tile(const float* q, int qStride, const KV* k, int kStride,
+                                                     const KV* v, int vStride, float* out, const int* starts,
                                                      int sequences, int heads, int kvHeads, int qkDim, int vDim,
                                                      float scale, int window, const float* sinks, int vec) {
     const int ROWS = 16 * WARPS, THREADS = WARP * WARPS;
-    __shared__ __align__(16) bf16_t ks[FA_KEYS][QK + FA_PAD];
-    __shared__ __align__(16) bf16_t vs[FA_KEYS][VD + FA_PAD];
+    constexpr bool ASYNC = sizeof(KV) == sizeof(bf16_t);
+    typedef bf16_t KRow[QK + FA_PAD];
+    typedef bf16_t VRow[VD + FA_PAD];
+    KRow* kbuf;                                            // buffer 0; the bf16kv variant's buffer 1 FA_KEYS rows on
+    VRow* vbuf;
+    if constexpr (ASYNC) {
+        unsigned char* smem = fa_dynamic_shared();
+        kbuf = (KRow*) smem;
+        vbuf = (VRow*) (smem + 2 * FA_KEYS * sizeof(KRow));
+    } else {
+        __shared__ __align__(16) bf16_t ks[FA_KEYS][QK + FA_PAD];
+        __shared__ __align__(16) bf16_t vs[FA_KEYS][VD + FA_PAD];
+        kbuf = ks;
+        vbuf = vs;
+    }
     // blockIdx.x = slot·heads + h; slots count tiles from the last sequence's last tile backwards (the longest
     // causal rows start first), past the real tiles a slot has nothing to do (the grid is an upper bound).
     int h = blockIdx.x % heads, slot = gridDim.x / heads - 1 - blockIdx.x / heads;
@@ -957,8 +1021,8 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
     int warpRow = row0 + 16 * warp;                        // this warp's first row
     int rowLo = warpRow + g, rowHi = rowLo + 8;            // this lane's two rows (C rows g and g+8)
     int kh = h / (heads / kvHeads);
-    const float* kbase = k + (long long) from * kStride + (long long) kh * qkDim;
-    const float* vbase = v + (long long) from * vStride + (long long) kh * vDim;
+    const KV* kbase = k + (long long) from * kStride + (long long) kh * qkDim;
+    const KV* vbase = v + (long long) from * vStride + (long long) kh * vDim;
 
     // Q as A fragments, BF16, once: k-step kk covers dims 16kk..16kk+15.
     unsigned int qf[QK / 16][4];
@@ -985,11 +1049,34 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
 
     int lastRow = row0 + ROWS - 1 < n - 1 ? row0 + ROWS - 1 : n - 1;
     int firstKey = window > 0 && row0 - window + 1 > 0 ? row0 - window + 1 : 0;
-    for (int j0 = firstKey / FA_KEYS * FA_KEYS; j0 <= lastRow; j0 += FA_KEYS) {
+    int firstTile = firstKey / FA_KEYS * FA_KEYS;
+    if constexpr (ASYNC) {                                 // the first tile into buffer 0
+        int keys = n - firstTile < FA_KEYS ? n - firstTile : FA_KEYS;
+        fa_copy_tile_async<QK, THREADS>(kbuf, kbase + (long long) firstTile * kStride, kStride, keys, qkDim);
+        fa_copy_tile_async<VD, THREADS>(vbuf, vbase + (long long) firstTile * vStride, vStride, keys, vDim);
+        fa_cp_async_commit();
+    }
+    int buf = 0;                                           // the buffer of tile j0 (always 0 for F32)
+    for (int j0 = firstTile; j0 <= lastRow; j0 += FA_KEYS, buf ^= ASYNC ? 1 : 0) {
         int keys = n - j0 < FA_KEYS ? n - j0 : FA_KEYS;
-        __syncthreads();                                   // the previous tile's readers are done
-        fa_load_tile<QK, THREADS>(ks, kbase + (long long) j0 * kStride, kStride, keys, qkDim, vec);
-        fa_load_tile<VD, THREADS>(vs, vbase + (long long) j0 * vStride, vStride, keys, vDim, vec);
+        KRow* ks = kbuf + buf * FA_KEYS;
+        VRow* vs = vbuf + buf * FA_KEYS;
+        __syncthreads();                                   // the previous tile's readers are done (its buffer free)
+        if constexpr (ASYNC) {
+            int next = j0 + FA_KEYS;                       // tile j0 + 1 into the other buffer, in flight meanwhile
+            if (next <= lastRow) {
+                int nextKeys = n - next < FA_KEYS ? n - next : FA_KEYS;
+                fa_copy_tile_async<QK, THREADS>(kbuf + (buf ^ 1) * FA_KEYS, kbase + (long long) next * kStride,
+                                                kStride, nextKeys, qkDim);
+                fa_copy_tile_async<VD, THREADS>(vbuf + (buf ^ 1) * FA_KEYS, vbase + (long long) next * vStride,
+                                                vStride, nextKeys, vDim);
+            }
+            fa_cp_async_commit();
+            fa_cp_async_wait<1>();                         // all but the newest group: tile j0 has landed
+        } else {
+            fa_load_tile<QK, THREADS>(ks, kbase + (long long) j0 * kStride, kStride, keys, qkDim, vec);
+            fa_load_tile<VD, THREADS>(vs, vbase + (long long) j0 * vStride, vStride, keys, vDim, vec);
+        }
         __syncthreads();
         // Warp-uniform: this warp has rows in the sequence, some key of the tile is at or before its last row, and
         // (window) some key is within the window of its first row... else the tile adds nothing to its rows.
@@ -1111,14 +1198,22 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
 // height: 64 rows (4 warps) or, the _rows128 ones, 128 rows (8 warps: K and V read once for twice the rows, one block
 // an SM where 64-row blocks fit two). Grid (slots · heads) with slots >= the sequences' tiles of 16·WARPS rows
 // (tokens / (16·WARPS) + sequences always is), 32·WARPS threads; vec: q, k, v, their strides and the head sizes allow
-// 16-byte loads.
+// 16-byte loads. Each also as name_bf16kv: k and v BF16 (rows and head sizes multiples of 8 elements, 16-byte aligned),
+// launched with 2·FA_KEYS·(QK + VD + 2·FA_PAD)·2 bytes of dynamic shared memory; vec is unused there.
 #define FA_ENTRY(name, QK, VD, WARPS)                                                                                \
     extern "C" __global__ void __launch_bounds__(WARP * WARPS) name(                                                \
             const float* q, int qStride, const float* k, int kStride, const float* v, int vStride, float* out,       \
             const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
             const float* sinks, int vec) {                                                                          \
-        flash_attention_tile<QK, VD, WARPS>(q, qStride, k, kStride, v, vStride, out, starts, sequences, heads,       \
-                                            kvHeads, qkDim, vDim, scale, window, sinks, vec);                        \
+        flash_attention_tile<QK, VD, WARPS, float>(q, qStride, k, kStride, v, vStride, out, starts, sequences,       \
+                                                   heads, kvHeads, qkDim, vDim, scale, window, sinks, vec);          \
+    }                                                                                                                \
+    extern "C" __global__ void __launch_bounds__(WARP * WARPS) name##_bf16kv(                                       \
+            const float* q, int qStride, const bf16_t* k, int kStride, const bf16_t* v, int vStride, float* out,     \
+            const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
+            const float* sinks, int vec) {                                                                          \
+        flash_attention_tile<QK, VD, WARPS, bf16_t>(q, qStride, k, kStride, v, vStride, out, starts, sequences,      \
+                                                    heads, kvHeads, qkDim, vDim, scale, window, sinks, vec);         \
     }
 FA_ENTRY(flash_attention_64, 64, 64, 4)
 FA_ENTRY(flash_attention_128, 128, 128, 4)
