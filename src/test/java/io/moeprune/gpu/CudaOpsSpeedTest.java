@@ -114,7 +114,8 @@ class CudaOpsSpeedTest {
     }
 
     /**
-     * One attention shape on the warp, tensor-core and flash paths: milliseconds and TFLOP/s of each on one line (and
+     * One attention shape on the warp, tensor-core and flash paths (flash with K and V as F32 and as BF16, 64- and
+     * 128-row blocks): milliseconds and TFLOP/s of each on one line (and
  * flash's speed-up on tensor cores and share of the cuBLAS peak),
      * the FLOPs counted on the causal work (2·L²/2·heads·(qk + v) a sequence: the two products' lower triangles).
      */
@@ -137,16 +138,20 @@ class CudaOpsSpeedTest {
                 length, heads, kvHeads, qkDim, vDim));
         double tensorMs = 0;
         try {
-            // warp, tensor, flash in 64-row blocks, flash in 128-row blocks
-            for (int run = 0; run < 4; run++) {
+            // warp, tensor, flash in 64-row blocks, flash in 128-row blocks; then flash on BF16 K and V (the bf16
+            // variant, its conversion included) in 64- and 128-row blocks
+            for (int run = 0; run < 6; run++) {
                 CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
                         : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
-                int flashRows = run == 3 ? 128 : 64;
+                int flashRows = run % 2 == 1 && run > 1 ? 128 : 64;
+                CudaOps.FlashKv kv = run >= 4 ? CudaOps.FlashKv.BF16 : CudaOps.FlashKv.F32;
                 ops.attentionPath(path);
                 ops.flashRows(flashRows);
+                ops.flashKv(kv);
                 double ms = millis(() -> ops.attention(q, 0, heads * qkDim, k, 0, kvHeads * qkDim, v, 0,
                         kvHeads * vDim, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, 0.088f, 0, null));
-                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH
+                        ? " " + flashRows + (kv == CudaOps.FlashKv.BF16 ? " bf16kv" : "") : "");
                 line.append(String.format(" %s %.3f ms %.1f TFLOP/s", label, ms, flops / ms / 1e9));
                 if (path == CudaOps.AttentionPath.TENSOR) tensorMs = ms;
                 if (path == CudaOps.AttentionPath.FLASH) {
@@ -158,6 +163,7 @@ class CudaOpsSpeedTest {
         } finally {
             ops.attentionPath(CudaOps.AttentionPath.AUTO);
             ops.flashRows(64);
+            ops.flashKv(CudaOps.FlashKv.F32);
             for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
         }
         System.out.println(line);

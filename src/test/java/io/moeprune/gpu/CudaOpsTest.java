@@ -420,14 +420,17 @@ class CudaOpsTest {
                     st.host(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
                     sinks == null ? null : sinks.host());
             // The warp kernel (F32) within 1e-4; tensor cores and flash (BF16 inputs and probabilities) within 1e-2;
-            // flash in blocks of 64 and of 128 query rows.
-            for (int run = 0; run < 4; run++) {
+            // flash in blocks of 64 and of 128 query rows, K and V read as F32 (runs 2, 3) and as BF16 (4, 5: the
+            // bf16 variant; the padded heads of 96/64 take it too, their sizes are multiples of 8).
+            for (int run = 0; run < 6; run++) {
                 CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
                         : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
-                int flashRows = run == 3 ? 128 : 64;
+                int flashRows = run % 2 == 1 && run > 1 ? 128 : 64;
+                CudaOps.FlashKv kv = run >= 4 ? CudaOps.FlashKv.BF16 : CudaOps.FlashKv.F32;
                 poison(out.gpu(), 4L * tokens * c.heads() * c.vDim());
                 gpu.attentionPath(path);
                 gpu.flashRows(flashRows);
+                gpu.flashKv(kv);
                 try {
                     gpu.attention(q.gpu(), offset, qStride, k.gpu(), offset, kStride, v.gpu(), offset, vStride,
                             out.gpu(), st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
@@ -435,8 +438,10 @@ class CudaOpsTest {
                 } finally {
                     gpu.attentionPath(CudaOps.AttentionPath.AUTO);
                     gpu.flashRows(64);
+                    gpu.flashKv(CudaOps.FlashKv.F32);
                 }
-                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH ? " " + flashRows : "");
+                String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH
+                        ? " " + flashRows + " " + kv.name().toLowerCase() : "");
                 String check = "attention (" + label + ") " + java.util.Arrays.toString(c.lengths())
                         + " " + c.heads() + "/" + c.kvHeads() + " heads qk " + c.qkDim() + " v " + c.vDim()
                         + " window " + c.window() + (c.sinks() ? " sinks" : "") + (c.unaligned() ? " unaligned" : "");

@@ -103,6 +103,17 @@ public final class CudaOps implements DeviceOps {
      */
     private int flashRows = parseFlashRows(System.getProperty("moeprune.flashRows", "64"));
 
+    /**
+     * How the flash kernel reads K and V ({@code -Dmoeprune.flashKv}): {@code f32} (the default: F32 tiles rounded to
+     * BF16 into shared memory) or {@code bf16} (the {@code _bf16kv} entry points: the call's K and V rows converted to
+     * packed BF16 once into the attention scratch, tiles copied by cp.async into two shared buffers, the next tile in
+     * flight while one is computed). Where bf16 does not apply (head sizes not multiples of 8, or no room for the
+     * scratch) the f32 variant runs.
+     */
+    public enum FlashKv { F32, BF16 }
+
+    private FlashKv flashKv = parseFlashKv(System.getProperty("moeprune.flashKv", "f32"));
+
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
     /** Most device bytes the tensor-core path's scores, probabilities and BF16 inputs take at once. */
@@ -110,7 +121,10 @@ public final class CudaOps implements DeviceOps {
 
     private AttentionPath attentionPath = AttentionPath.valueOf(
             System.getProperty("moeprune.attention", "auto").toUpperCase(Locale.ROOT));
-    /** The tensor-core path's scratch (grown up to {@link #ATTENTION_SCRATCH}), or null. */
+    /**
+     * The tensor-core path's scratch (grown up to {@link #ATTENTION_SCRATCH}) or the flash bf16 variant's K and V
+     * ({@link FlashKv}), or null.
+     */
     private DeviceBuffer attentionScratch;
 
     public CudaOps(GpuDevice device) {
@@ -133,6 +147,20 @@ public final class CudaOps implements DeviceOps {
     /** Sets the flash kernel's block height: 64 or 128 query rows (benchmarks and tests compare them). */
     public void flashRows(int rows) {
         this.flashRows = parseFlashRows(Integer.toString(rows));
+    }
+
+    /** Sets how the flash kernel reads K and V (benchmarks and tests compare them). */
+    public void flashKv(FlashKv kv) {
+        this.flashKv = kv;
+    }
+
+    static FlashKv parseFlashKv(String kv) {
+        return switch (kv.trim()) {
+            case "f32" -> FlashKv.F32;
+            case "bf16" -> FlashKv.BF16;
+            default -> throw new MoepruneException("-Dmoeprune.flashKv=" + kv + ": not f32 or bf16",
+                    MoepruneException.BAD_INPUT, null);
+        };
     }
 
     static int parseFlashRows(String rows) {
@@ -511,7 +539,8 @@ public final class CudaOps implements DeviceOps {
      * per ({@link #flashRows} query rows of a sequence, head), two threads a row, keeps Q, the running softmax and O
      * in registers, K and V go through shared memory as BF16 tiles of 64 keys; only the tiles at or below the diagonal
      * (and within the window) are computed. BF16 inputs and probabilities, F32 accumulation and softmax: within about
-     * 1e-2 relative of HostOps, as the tensor-core path. No scratch and no download: the grid is sized by
+     * 1e-2 relative of HostOps, as the tensor-core path. No download (and, in the f32 variant, no scratch; the bf16
+     * variant converts K and V into the attention scratch first, {@link FlashKv}): the grid is sized by
      * tokens / rows + sequences tiles, an upper bound on the sequences' tiles, and the kernel finds each block's tile
      * from {@code starts}.
      */
@@ -520,13 +549,58 @@ public final class CudaOps implements DeviceOps {
                                 int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
         long blocks = ((long) tokens / flashRows + sequences) * heads;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("flash attention of " + blocks + " blocks");
+        String entry = flashRows == 128 ? kernel + "_rows128" : kernel;
+        Object sinkArg = sinks == null ? 0L : sinks.address();
+        if (flashKvBf16(qkDim, vDim) && holdScratch(bf16KvBytes(tokens, kvHeads, qkDim, vDim))) {
+            // K [tokens, kvHeads·qkDim] then V [tokens, kvHeads·vDim], packed BF16: rows of multiples of 8 elements, so
+            // every 16-byte cp.async of a head's row is aligned (the scratch starts on 256 bytes).
+            long kb = attentionScratch.address(), vb = kb + align(2L * tokens * kvHeads * qkDim);
+            elementwise("to_bf16_rows", (long) tokens * kvHeads * qkDim, k, kStride, kb, tokens, kvHeads * qkDim);
+            elementwise("to_bf16_rows", (long) tokens * kvHeads * vDim, v, vStride, vb, tokens, kvHeads * vDim);
+            kernels.kernel(entry + "_bf16kv").launch((int) blocks, 1, 1, 2 * flashRows, 1, 1,
+                    flashSharedBytes(qkDim, vDim), new Object[]{q, qStride, kb, kvHeads * qkDim, vb, kvHeads * vDim,
+                            out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, 0});
+            after("attention (flash, bf16 K/V)");
+            return;
+        }
         // 16-byte loads of K and V where every row and head starts on 16 bytes.
         boolean vec = (q | k | v) % 16 == 0 && (qStride | kStride | vStride | qkDim | vDim) % 4 == 0;
-        String entry = flashRows == 128 ? kernel + "_rows128" : kernel;
         kernels.kernel(entry).launch((int) blocks, 1, 1, 2 * flashRows, 1, 1, 0, new Object[]{q, qStride, k, kStride,
-                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window,
-                sinks == null ? 0L : sinks.address(), vec ? 1 : 0});
+                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, vec ? 1 : 0});
         after("attention (flash)");
+    }
+
+    /** Whether the flash kernel reads K and V as BF16 for heads of qkDim and vDim ({@link FlashKv}). */
+    private boolean flashKvBf16(int qkDim, int vDim) {
+        return flashKv == FlashKv.BF16 && qkDim % 8 == 0 && vDim % 8 == 0;
+    }
+
+    /** The bf16kv variant's K and V of {@code tokens} rows, packed BF16. */
+    static long bf16KvBytes(long tokens, int kvHeads, int qkDim, int vDim) {
+        return align(2 * tokens * kvHeads * qkDim) + align(2 * tokens * kvHeads * vDim);
+    }
+
+    /**
+     * The dynamic shared memory of a {@code _bf16kv} flash entry point: two buffers each of K and V, 64 keys of the
+     * register layout's head sizes (64/64, 128/128 or 192/128, {@link #flashKernel}) plus 8 BF16 of padding a row.
+     */
+    static int flashSharedBytes(int qkDim, int vDim) {
+        int qk = qkDim <= 64 && vDim <= 64 ? 64 : qkDim <= 128 && vDim <= 128 ? 128 : 192;
+        int vd = qk == 64 ? 64 : 128;
+        return 2 * 64 * (qk + 8 + vd + 8) * 2;
+    }
+
+    /** Grows the attention scratch to {@code want} bytes; false where that is beyond the device's bound. */
+    private boolean holdScratch(long want) {
+        if (attentionScratch != null && attentionScratch.bytes() >= want) return true;
+        if (attentionScratch != null) device.free(attentionScratch);
+        attentionScratch = null;
+        try {
+            attentionScratch = device.alloc(want, "the attention's scratch");
+            return true;
+        } catch (MoepruneException e) {
+            return false;
+        }
     }
 
     /**
@@ -553,15 +627,7 @@ public final class CudaOps implements DeviceOps {
         long inputs = inputBytes(L, heads, kvHeads, qkDim, vDim), perProblem = problemBytes(L);
         long want = tensorScratch(L, heads, kvHeads, qkDim, vDim);
         if (want == 0) return false;
-        if (attentionScratch == null || attentionScratch.bytes() < want) {
-            if (attentionScratch != null) device.free(attentionScratch);
-            attentionScratch = null;
-            try {
-                attentionScratch = device.alloc(want, "the tensor-core attention's scratch");
-            } catch (MoepruneException e) {
-                return false;   // beyond the bound: the warp kernel needs none
-            }
-        }
+        if (!holdScratch(want)) return false;   // beyond the bound: the warp kernel needs none
         int chunk = (int) Math.min(kvHeads, (attentionScratch.bytes() - inputs) / perProblem);
         int group = heads / kvHeads;
         long qb = attentionScratch.address(), kb = qb + align(2 * L * heads * qkDim), vb = kb + align(2 * L * kvHeads * qkDim);
@@ -614,10 +680,15 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
-        // Flash needs none (registers and shared memory only), the warp kernel none.
-        boolean tensor = pathFor(longest, qkDim, vDim) == AttentionPath.TENSOR;
+        // Flash's f32 variant needs none (registers and shared memory only), its bf16 variant K and V as BF16 (of the
+        // longest sequence: a call of several sequences may want more, and where that does not fit the f32 variant
+        // runs), the warp kernel none.
+        AttentionPath path = pathFor(longest, qkDim, vDim);
+        long want = path == AttentionPath.TENSOR ? tensorScratch(longest, heads, kvHeads, qkDim, vDim)
+                : path == AttentionPath.FLASH && flashKvBf16(qkDim, vDim) ? bf16KvBytes(longest, kvHeads, qkDim, vDim)
+                : 0;
         long held = attentionScratch == null ? 0 : attentionScratch.bytes();   // already in the caller's "in use"
-        return tensor ? Math.max(0, tensorScratch(longest, heads, kvHeads, qkDim, vDim) - held) : 0;
+        return Math.max(0, want - held);
     }
 
     private static long align(long bytes) {

@@ -11,7 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /**
  * Which prefill attention {@link CudaOps} takes (no GPU needed): the flash kernel whose registers hold the heads, and
  * the rule of {@code -Dmoeprune.attention} (auto: flash first, then tensor cores from 256 tokens or wide heads, else
- * the warp kernel; flash on heads it does not hold: as auto), and the flash block height {@code -Dmoeprune.flashRows}.
+ * the warp kernel; flash on heads it does not hold: as auto), the flash block height {@code -Dmoeprune.flashRows}
+ * and how flash reads K and V {@code -Dmoeprune.flashKv} (with the bf16 variant's shared memory and scratch).
  */
 class AttentionPathTest {
     @Test
@@ -58,5 +59,29 @@ class AttentionPathTest {
             assertEquals("-Dmoeprune.flashRows=" + bad + ": not 64 or 128", e.getMessage());
             assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
         }
+    }
+
+    @Test
+    void flashKvF32OrBf16AndOneLineForAnythingElse() {
+        assertEquals(CudaOps.FlashKv.F32, CudaOps.parseFlashKv("f32"));
+        assertEquals(CudaOps.FlashKv.BF16, CudaOps.parseFlashKv(" bf16"));
+        for (String bad : new String[]{"fp16", "BF16x", ""}) {
+            MoepruneException e = assertThrows(MoepruneException.class, () -> CudaOps.parseFlashKv(bad));
+            assertEquals("-Dmoeprune.flashKv=" + bad + ": not f32 or bf16", e.getMessage());
+            assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
+        }
+    }
+
+    @Test
+    void bf16KvSharedMemoryIsTwoBuffersOfTheRegisterLayoutsHeads() {
+        // 2 buffers x 64 keys x (K row + V row, 8 BF16 of padding each) x 2 bytes; 192/128 passes 48 KB (dynamic)
+        assertEquals(2 * 64 * (72 + 72) * 2, CudaOps.flashSharedBytes(64, 64));
+        assertEquals(36864, CudaOps.flashSharedBytes(48, 64));
+        assertEquals(69632, CudaOps.flashSharedBytes(128, 128));
+        assertEquals(69632, CudaOps.flashSharedBytes(96, 64));
+        assertEquals(86016, CudaOps.flashSharedBytes(192, 128));
+        // K then V of 1000 tokens, 4 kv heads of 128, each part on 256 bytes
+        assertEquals(2 * 1_024_000L, CudaOps.bf16KvBytes(1000, 4, 128, 128));
+        assertEquals(2048L + 1280L, CudaOps.bf16KvBytes(10, 1, 96, 64));
     }
 }
