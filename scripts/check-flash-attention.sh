@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The flash attention kernel (kernels.cu's flash_attention_*) checked without a GPU: nvcc's registers and spills for
+# The flash attention kernel (kernels.cu's flash_attention_*, both variants: K/V read as F32 and the _bf16kv
+# entry points on BF16 K/V by cp.async) checked without a GPU: nvcc's registers and spills for
 # sm_90 (ARCH overrides; skipped without nvcc; a spill fails the check), then the kernel's own source run on the CPU by
 # a warp emulator under the address and undefined-behaviour sanitizers against attention in double
 # (src/test/cuda/flash). Needs g++ (C++20) and python3; about a minute on 2 cores.
