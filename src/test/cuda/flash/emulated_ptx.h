@@ -60,17 +60,30 @@ __device__ __forceinline__ unsigned char* fa_dynamic_shared() {
     return smem;
 }
 
-// cp.async as a plain 16-byte copy at issue: the copy has landed before any wait, which is what the kernel waits for,
-// so commit and wait have nothing left to do (the barriers around them stay __syncthreads).
+// cp.async with its groups: a copy is queued at issue (alignment checked) and lands only when a wait_group lets at
+// most N of this thread's committed groups stay in flight, the latest the hardware may land it; so a wait that waits
+// for too little leaves stale bytes in the buffer and the check fails, where a copy at issue would hide it.
+struct FaCopy { void* dst; const void* src; };
+thread_local std::vector<FaCopy> faOpenGroup;
+thread_local std::vector<std::vector<FaCopy>> faGroupsInFlight;
+
 __device__ __forceinline__ void fa_cp_async16(void* dst, const void* src) {
     if ((((uintptr_t) dst | (uintptr_t) src) & 15) != 0) {
         fprintf(stderr, "cp.async: address not 16-byte aligned\n");
         abort();
     }
-    std::memcpy(dst, src, 16);
+    faOpenGroup.push_back({dst, src});
 }
 
-__device__ __forceinline__ void fa_cp_async_commit() {}
+__device__ __forceinline__ void fa_cp_async_commit() {
+    faGroupsInFlight.push_back(std::move(faOpenGroup));
+    faOpenGroup.clear();
+}
 
 template <int PENDING>
-__device__ __forceinline__ void fa_cp_async_wait() {}
+__device__ __forceinline__ void fa_cp_async_wait() {
+    while (faGroupsInFlight.size() > PENDING) {
+        for (const FaCopy& c : faGroupsInFlight.front()) std::memcpy(c.dst, c.src, 16);
+        faGroupsInFlight.erase(faGroupsInFlight.begin());
+    }
+}

@@ -1,6 +1,7 @@
 // CPU emulation of the CUDA features kernels.cu's flash attention uses (scripts/check-flash-attention.sh): one block
 // at a time, each of its threads a std::thread, __syncthreads a block barrier, warp collectives (shuffles, and in
-// emulated_ptx.h mma.sync and ldmatrix) through a per-warp exchange; __shared__ arrays are statics (one block at a time).
+// emulated_ptx.h mma.sync and ldmatrix) through a per-warp exchange; __shared__ arrays are statics (one block at a time);
+// cp.async (emulated_ptx.h) queues per thread and lands at the wait_group that must wait for it.
 #include <algorithm>
 #include <barrier>
 #include <cmath>
