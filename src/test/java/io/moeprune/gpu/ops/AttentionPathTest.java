@@ -54,20 +54,22 @@ class AttentionPathTest {
     void flashBlocksOf64Or128RowsAndOneLineForAnythingElse() {
         assertEquals(64, CudaOps.parseFlashRows("64"));
         assertEquals(128, CudaOps.parseFlashRows(" 128"));
-        for (String bad : new String[]{"96", "abc", ""}) {
-            MoepruneException e = assertThrows(MoepruneException.class, () -> CudaOps.parseFlashRows(bad));
-            assertEquals("-Dmoeprune.flashRows=" + bad + ": not 64 or 128", e.getMessage());
-            assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
-        }
+        assertOneLineEach(CudaOps::parseFlashRows, "-Dmoeprune.flashRows=%s: not 64 or 128", "96", "abc", "");
     }
 
     @Test
     void flashKvF32OrBf16AndOneLineForAnythingElse() {
         assertEquals(CudaOps.FlashKv.F32, CudaOps.parseFlashKv("f32"));
         assertEquals(CudaOps.FlashKv.BF16, CudaOps.parseFlashKv(" bf16"));
-        for (String bad : new String[]{"fp16", "BF16x", ""}) {
-            MoepruneException e = assertThrows(MoepruneException.class, () -> CudaOps.parseFlashKv(bad));
-            assertEquals("-Dmoeprune.flashKv=" + bad + ": not f32 or bf16", e.getMessage());
+        assertOneLineEach(CudaOps::parseFlashKv, "-Dmoeprune.flashKv=%s: not f32 or bf16", "fp16", "BF16x", "");
+    }
+
+    /** Each bad value of a switch is refused with the one line {@code message} (its %s the value), exit code 2. */
+    private static void assertOneLineEach(java.util.function.Function<String, ?> parse, String message,
+                                          String... bad) {
+        for (String value : bad) {
+            MoepruneException e = assertThrows(MoepruneException.class, () -> parse.apply(value));
+            assertEquals(String.format(message, value), e.getMessage());
             assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
         }
     }
