@@ -22,10 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -158,13 +155,7 @@ class GpuServingTest {
 
             HttpClient http = HttpClient.newHttpClient();
             long before = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total");
-            HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"tiny\", \"prompt\": \"public class A {\", "
-                            + "\"max_tokens\": 200, \"temperature\": 0, \"stream\": true}")).build(),
-                    HttpResponse.BodyHandlers.ofInputStream());
-            try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(r.body()))) {
-                assertTrue(in.readLine().startsWith("data: {"));
-            }
+            AbandonedStream.startAndLeave(http, base, "public class A {", 200);
             String next = openAiSdk(base).complete("Question: what is 2 plus 7?\nAnswer:", 4);
             assertFalse(next.isEmpty(), "the one slot was freed for the next request");
             long abandoned = ServerMetrics.read(http, base, "moeprune_decode_sequence_steps_total") - before - 3;

@@ -135,13 +135,7 @@ class OpenAiServerTest {
     void aClientThatDisconnectsMidStreamStopsItsGeneration() throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         long before = metric(http, "moeprune_decode_sequence_steps_total");
-        HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
-                .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"tiny\", \"prompt\": \"public class A {\", "
-                        + "\"max_tokens\": 1500, \"temperature\": 0, \"stream\": true}")).build(),
-                HttpResponse.BodyHandlers.ofInputStream());
-        try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(r.body()))) {
-            assertTrue(in.readLine().startsWith("data: {"));
-        }
+        AbandonedStream.startAndLeave(http, base, "public class A {", 1500);
         // The abandoned sequence leaves the batch once a write fails: wait until nothing is in flight.
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (metric(http, "moeprune_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(20);
