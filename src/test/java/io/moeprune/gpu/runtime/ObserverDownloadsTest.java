@@ -12,15 +12,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -171,6 +177,49 @@ class ObserverDownloadsTest {
             assertTrue(count(ops, "pinnedHost") > 0);
             assertEquals(count(ops, "pinnedHost"), count(ops, "releasePinned"), "every pinned buffer released");
             assertEquals(0, host.allocatedBytes(), "device memory freed");
+        }
+    }
+
+    /**
+     * One region: a second chunk-layer waits until every sequence of the first has released it, then reuses it
+     * (no new pinned bytes); a trace gives the values the buffers held when the copies were queued, even when the
+     * buffers are overwritten after (a later kernel), read at the fence.
+     */
+    @Test
+    void aSecondChunkWaitsForTheRegionAndReusesIt() throws Exception {
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("qwen3_moe"));
+             HostOps host = new HostOps(LARGE).deferQueuedCopies(); Arena arena = Arena.ofConfined()) {
+            List<LayerPlan> plans = LayerPlan.of(model);
+            LayerPlan.Moe moe = plans.stream().map(LayerPlan::feedForward).filter(f -> f instanceof LayerPlan.Moe)
+                    .map(f -> (LayerPlan.Moe) f).findFirst().orElseThrow();
+            int tokens = 6, hidden = model.spec().hiddenSize(), e = moe.numExperts();
+            MemorySegment logits = arena.allocate(4L * tokens * e);
+            for (int i = 0; i < tokens * e; i++) logits.setAtIndex(ValueLayout.JAVA_FLOAT, i, i * 0.5f);
+            float[] expected = logits.toArray(ValueLayout.JAVA_FLOAT);
+            try (ChunkBuffers b = new ChunkBuffers(host, ChunkBuffers.Widths.of(model.spec(), plans), tokens, false);
+                 ObserverDownloads d = new ObserverDownloads(host, tokens, 1)) {
+                host.upload(logits, b.routerLogits, 0);
+                HostRouting routing = HostRouting.grouped(new int[tokens * moe.topK()], new float[tokens * moe.topK()],
+                        e, moe.topK());
+                ChunkRouting.Routed r = new ChunkRouting.Routed(routing.expertStart(), routing);
+                ObserverDownloads.Chunk first = d.queue(b, b.x, r, moe, 3, tokens, hidden, false, 2);
+                host.zero(b.routerLogits, 0, 4L * tokens * e);   // a later kernel overwrites them
+                long pinned = d.pinnedBytes();
+                CompletableFuture<ObserverDownloads.Chunk> second = CompletableFuture.supplyAsync(
+                        () -> d.queue(b, b.x, r, moe, 4, tokens, hidden, false, 1));
+                Thread.sleep(100);
+                assertFalse(second.isDone(), "the only region is held");
+                MoeTrace t = first.trace(2, 5);
+                assertEquals(3, t.layer());
+                assertArrayEquals(java.util.Arrays.copyOfRange(expected, 2 * e, 5 * e), t.routerLogits());
+                first.release();
+                Thread.sleep(50);
+                assertFalse(second.isDone(), "a sequence of the chunk still holds it");
+                first.release();
+                second.get(5, TimeUnit.SECONDS).release();
+                assertEquals(pinned, d.pinnedBytes(), "the region reused");
+                assertTrue(d.waitedNanos() > 0);
+            }
         }
     }
 }
