@@ -29,6 +29,12 @@ final class ObserverDownloads implements AutoCloseable {
      * the workers trail the pass by a few layers for tens of MB of pinned memory.
      */
     static final int REGIONS = 8;
+    /**
+     * {@code -Dmoeprune.observerDownloads=waited}: the pass waits for each chunk-layer's copies itself, right after
+     * queuing them (one stall a layer, as before, from pinned memory): the A/B of the queueing on the GPU machine.
+     */
+    static final String MODE_PROPERTY = "moeprune.observerDownloads";
+    private static final boolean WAITED = "waited".equals(System.getProperty(MODE_PROPERTY));
 
     private final DeviceOps ops;
     private final int regions;
@@ -78,8 +84,10 @@ final class ObserverDownloads implements AutoCloseable {
         }
         ops.downloadQueued(b.slotNorms, 0, region.asSlice(normsAt, 4L * slots));
         ops.downloadQueued(b.turns, 0, region.asSlice(turnsAt, 4L * tokens));
-        return new Chunk(region, ops.computeFence(), layer, hidden, e, k, residual ? residualAt : -1, logitsAt, idsAt,
-                weightsAt, normsAt, turnsAt, onHost, sequences);
+        Chunk queued = new Chunk(region, ops.computeFence(), layer, hidden, e, k, residual ? residualAt : -1, logitsAt,
+                idsAt, weightsAt, normsAt, turnsAt, onHost, sequences);
+        if (WAITED) queued.awaitCopies();
+        return queued;
     }
 
     /** The pass's wall waiting for a region the workers held, so far. */
