@@ -73,9 +73,9 @@ final class ObserverDownloads implements AutoCloseable {
         HostRouting onHost = routing.onHost();
         long residualAt = 0, logitsAt = residualAt + (residual ? 4L * tokens * hidden : 0),
                 idsAt = logitsAt + 4L * tokens * e, weightsAt = idsAt + (onHost == null ? 4L * slots : 0),
-                normsAt = weightsAt + (onHost == null ? 4L * slots : 0), turnsAt = normsAt + 4L * slots,
-                bytes = turnsAt + 4L * tokens;
-        MemorySegment region = take(bytes, bytes(Math.max(tokens, chunkTokens), hidden, e, k, residual, onHost == null));
+                normsAt = weightsAt + (onHost == null ? 4L * slots : 0), turnsAt = normsAt + 4L * slots;
+        MemorySegment region = take(bytes(tokens, hidden, e, k, residual, onHost == null),
+                bytes(Math.max(tokens, chunkTokens), hidden, e, k, residual, onHost == null));
         if (residual) ops.downloadQueued(x, 0, region.asSlice(residualAt, 4L * tokens * hidden));
         ops.downloadQueued(b.routerLogits, 0, region.asSlice(logitsAt, 4L * tokens * e));
         if (onHost == null) {
