@@ -324,14 +324,16 @@ public final class CudaOps implements DeviceOps {
     }
 
     private long record(long stream, ArrayDeque<Long> recorded) {
-        Long event = idleEvents.poll();
-        if (event == null) {
-            event = rt.eventCreate(false);
-            allEvents.add(event);
+        synchronized (idleEvents) {
+            Long event = idleEvents.poll();
+            if (event == null) {
+                event = rt.eventCreate(false);
+                allEvents.add(event);
+            }
+            rt.eventRecord(event, stream);
+            recorded.add(event);
+            return event;
         }
-        rt.eventRecord(event, stream);
-        recorded.add(event);
-        return event;
     }
 
     @Override
@@ -346,18 +348,26 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public void hostWaits(long fence) {
+        // Any thread may wait (the observers' workers wait for their downloads' fences). An event goes back to the
+        // pool only once passed, so should it be passed and recorded again before this wait, the wait is for later
+        // work than asked, never for less.
+        device.bind();
         rt.eventSynchronize(fence);
-        // Events of one stream pass in the order they were recorded: this one and all before it are done.
-        if (copyEvents.contains(fence)) passed(copyEvents, fence);
-        else if (computeEvents.contains(fence)) passed(computeEvents, fence);
+        synchronized (idleEvents) {
+            // Events of one stream pass in the order they were recorded: this one and all before it are done.
+            if (copyEvents.contains(fence)) passed(copyEvents, fence);
+            else if (computeEvents.contains(fence)) passed(computeEvents, fence);
+        }
     }
 
     /** Returns the events of {@code recorded} up to {@code last} (all of them for Long.MIN_VALUE) to the pool. */
     private void passed(ArrayDeque<Long> recorded, long last) {
-        while (!recorded.isEmpty()) {
-            long e = recorded.poll();
-            idleEvents.add(e);
-            if (e == last) return;
+        synchronized (idleEvents) {   // the fences' bookkeeping: the pass's thread and the observers' workers
+            while (!recorded.isEmpty()) {
+                long e = recorded.poll();
+                idleEvents.add(e);
+                if (e == last) return;
+            }
         }
     }
 

@@ -10,7 +10,9 @@ import io.moeprune.safetensors.Fp8;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -34,6 +36,14 @@ public final class HostOps implements DeviceOps {
     private final BufferCache memory;
     private final BufferCache pinnedMemory;
     private final Map<Long, MemorySegment> pinned = new HashMap<>();
+    /** Queued downloads not yet landed (only when {@link #deferQueuedCopies}), in queue order. */
+    private final List<PendingCopy> pendingCopies = new ArrayList<>();
+    private boolean deferQueuedCopies;
+    private long fences;
+
+    /** A queued download's bytes, read in stream order, written into its host memory when its fence is waited on. */
+    private record PendingCopy(byte[] bytes, MemorySegment into, long fence) {
+    }
 
     /** Host "device" memory bounded by {@code limit} bytes (the {@code --gpu-memory} of the emulated device). */
     public HostOps(long limit) {
@@ -50,6 +60,19 @@ public final class HostOps implements DeviceOps {
             pinned.put(s.address(), s);
             return s.address();
         }, pinned::remove, Long.MAX_VALUE, pinnedCache);
+    }
+
+    /**
+     * From now on {@link #downloadQueued} reads its bytes at once (stream order) but writes them into the host memory
+     * only when a fence after it is waited on ({@link #hostWaits}, {@link #synchronize}) or an upload reads that
+     * memory; until then the memory holds poison. As a GPU may: a reader that does not wait for the fence shows up
+     * (tests of the queued downloads).
+     */
+    public HostOps deferQueuedCopies() {
+        synchronized (pendingCopies) {
+            deferQueuedCopies = true;
+        }
+        return this;
     }
 
     @Override
@@ -91,6 +114,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void upload(MemorySegment host, DeviceBuffer dst, long offset) {
         check(dst, offset, host.byteSize());
+        landOverlapping(host);
         MemorySegment.copy(host, 0, MEMORY, dst.address() + offset, host.byteSize());
     }
 
@@ -102,7 +126,40 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void downloadQueued(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        synchronized (pendingCopies) {
+            if (deferQueuedCopies) {
+                check(src, offset, pinnedHost.byteSize());
+                byte[] bytes = MEMORY.asSlice(src.address() + offset, pinnedHost.byteSize()).toArray(JAVA_BYTE);
+                pinnedHost.fill((byte) 0x7F);
+                pendingCopies.add(new PendingCopy(bytes, pinnedHost, fences + 1));
+                return;
+            }
+        }
         download(src, offset, pinnedHost);
+    }
+
+    /** Lands the deferred copies that the fence {@code upTo} follows (all for Long.MAX_VALUE). */
+    private void land(long upTo) {
+        synchronized (pendingCopies) {
+            pendingCopies.removeIf(c -> {
+                if (c.fence() > upTo) return false;
+                MemorySegment.copy(c.bytes(), 0, c.into(), JAVA_BYTE, 0, c.bytes().length);
+                return true;
+            });
+        }
+    }
+
+    /** Lands the deferred copies into {@code host}'s bytes, in order (an upload of them sees them, in stream order). */
+    private void landOverlapping(MemorySegment host) {
+        synchronized (pendingCopies) {
+            if (pendingCopies.isEmpty()) return;
+            long from = host.address(), to = from + host.byteSize();
+            pendingCopies.removeIf(c -> {
+                if (c.into().address() >= to || c.into().address() + c.into().byteSize() <= from) return false;
+                MemorySegment.copy(c.bytes(), 0, c.into(), JAVA_BYTE, 0, c.bytes().length);
+                return true;
+            });
+        }
     }
 
     @Override
@@ -119,6 +176,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void synchronize() {
+        land(Long.MAX_VALUE);
     }
 
     @Override
@@ -129,12 +187,13 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public synchronized void releasePinned(MemorySegment host) {
+        landOverlapping(host);   // a deferred copy lands before the memory is reused, as the GPU drains before it
         pinnedMemory.give(host.address());
     }
 
     @Override
     public void uploadOnCopyStream(MemorySegment host, DeviceBuffer dst, long offset) {
-        upload(host, dst, offset);
+        upload(host, dst, offset);   // lands deferred copies into host first
     }
 
     @Override
@@ -142,9 +201,12 @@ public final class HostOps implements DeviceOps {
         return 0;
     }
 
+    /** A fence: numbered (deferred copies land at the fence after them), else trivially passed. */
     @Override
     public long computeFence() {
-        return 0;
+        synchronized (pendingCopies) {
+            return ++fences;
+        }
     }
 
     @Override
@@ -157,6 +219,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void hostWaits(long fence) {
+        land(fence);
     }
 
     /** The host's clock: everything queued before has already run. */

@@ -54,15 +54,4 @@ final class ChunkRouting {
         ops.groupByExpert(b.routeIds, slots, k, e, b.groupingScratch, b.expertStart, b.gatherIndex, b.slotRow);
         return new Routed(io.downloadInts(b.expertStart, e + 1), null);
     }
-
-    /**
-     * The whole routing on the host, for an observer: when it was done on the device, its ids and weights downloaded
-     * and grouped again on the host (cheaper than two more copies; the grouping is the device's, as the tests hold).
-     */
-    static HostRouting onHost(HostTransfers io, ChunkBuffers b, Routed r, int tokens, LayerPlan.Moe m) {
-        if (r.onHost() != null) return r.onHost();
-        int slots = tokens * m.topK();
-        return HostRouting.grouped(io.downloadInts(b.routeIds, slots), io.download(b.slotWeight, 0, slots),
-                m.numExperts(), m.topK());
-    }
 }

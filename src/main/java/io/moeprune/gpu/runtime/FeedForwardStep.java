@@ -13,41 +13,37 @@ import io.moeprune.runtime.ExpertMask;
  */
 final class FeedForwardStep {
     /**
-     * What an observer of the chunk's MoE block gets, downloaded: the residual entering the block [n, H] (null
-     * unless asked for: no observer of the chunk read it), the raw router logits [n, E], the routing, ‖e‖ per slot
-     * [n·k] and the turn per token [n].
+     * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering
+     * the block [n, H] only when {@code residual} (an observer of the chunk reads it), for {@code sequences} traces.
      */
-    record Watched(float[] residualIn, float[] routerLogits, HostRouting routing, float[] slotNorms, float[] turns) {
+    record Watch(ObserverDownloads downloads, boolean residual, int sequences) {
     }
 
     private FeedForwardStep() {
     }
 
-    /**
-     * Runs the block; returns what an observer sees when {@code watch} (a MoE block), else null; its residual only
-     * when {@code residual} too.
-     */
-    static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
-                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch, boolean residual) {
-        return run(ops, io, layer, slot, b, x, tokens, mask, watch, residual, GpuPhases.OFF);
+    /** Runs the block; returns the queued copies an observer sees when {@code watch} (a MoE block), else null. */
+    static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
+                                       ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch) {
+        return run(ops, io, layer, slot, b, x, tokens, mask, watch, GpuPhases.OFF);
     }
 
     /** {@link #run}, its steps marked on {@code phases}. */
-    static Watched run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b,
-                       DeviceBuffer x, int tokens, ExpertMask mask, boolean watch, boolean residual,
-                       GpuPhases phases) {
+    static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
+                                       ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
+                                       GpuPhases phases) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
         ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, post.weight().in(slot), post.eps());
         ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
-        Watched watched = null;
+        ObserverDownloads.Chunk watched = null;
         switch (layer.feedForward()) {
             case LayerPlan.Dense d -> {
                 mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
                 phases.stream(GpuPhases.Phase.DENSE_MLP);
             }
             case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch,
-                    residual, phases);
+                    phases);
         }
         ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
         phases.stream(GpuPhases.Phase.COMBINE);
@@ -74,9 +70,9 @@ final class FeedForwardStep {
         }
     }
 
-    private static Watched moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer, DeviceBuffer slot,
-                               ChunkBuffers b, DeviceBuffer x, int tokens, int hidden, ExpertMask mask, boolean watch,
-                               boolean residual, GpuPhases phases) {
+    private static ObserverDownloads.Chunk moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer,
+                                               DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
+                                               int hidden, ExpertMask mask, Watch watch, GpuPhases phases) {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
@@ -108,16 +104,15 @@ final class FeedForwardStep {
         ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden);
         phases.stream(GpuPhases.Phase.COMBINE);
 
-        Watched watched = null;
-        if (watch) {
+        ObserverDownloads.Chunk watched = null;
+        if (watch != null) {
             // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
             ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
-            // The residual (n·H floats) only for an observer that reads it: the calibration observer uses the turns.
-            watched = new Watched(residual ? io.download(x, 0, tokens * hidden) : null,
-                    io.download(b.routerLogits, 0, tokens * e), ChunkRouting.onHost(io, b, r, tokens, m),
-                    io.download(b.slotNorms, 0, slots),
-                    io.download(b.turns, 0, tokens));
+            // Queued in stream order, without a wait: the kernels after them that overwrite x and the chunk buffers
+            // run after the copies; the workers wait for their fence. The residual (n·H floats) only for an observer
+            // that reads it: the calibration observer uses the turns.
+            watched = watch.downloads().queue(b, x, r, m, layer, tokens, hidden, watch.residual(), watch.sequences());
             phases.stream(GpuPhases.Phase.OBSERVERS);
         }
         if (m.shared() != null) {

@@ -37,7 +37,8 @@ import java.util.function.IntFunction;
  * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
  * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
  * device instead; the residual entering the block only where an observer of the chunk reads it
- * ({@link MoeObserver#readsResidual}). Observers that may run off the pass's thread ({@link MoeObserver#runsOffThread}:
+ * ({@link MoeObserver#readsResidual}). What they see is downloaded without a wait: queued on the compute stream into
+ * pinned memory behind a fence, which the trace's builder waits for ({@link ObserverDownloads}). Observers that may run off the pass's thread ({@link MoeObserver#runsOffThread}:
  * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
  * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
  * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
@@ -157,6 +158,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
             long buffers = phases.now();
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
+                 // Closed after the workers (the reverse order): no trace reads a region then.
+                 ObserverDownloads downloads = new ObserverDownloads(ops, plan.chunkTokens());
                  ObserverWorkers workers = new ObserverWorkers()) {
                 phases.host(GpuPhases.Phase.ALLOCATIONS, buffers);
                 if (table != null) {
@@ -173,14 +176,15 @@ public final class GpuLayerMajorPass implements PrefillPass {
                     phases.stream(GpuPhases.Phase.WEIGHTS);
                     for (int i = 0; i < chunks.size(); i++) {
                         int[] chunk = chunks.get(i);
-                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, workers,
-                                flags, layer.index() * chunks.size() + i, phases);
+                        runChunk(layer, slot, b, io, residuals, chunk, lengths, firstRow, run, observers, downloads,
+                                workers, flags, layer.index() * chunks.size() + i, phases);
                         for (int c : chunk) listener.sequenceDone(run.get(c), layer.index());
                     }
                     clock.layerQueued(layer.index());
                     if (stream != null) stream.leave(layer.index());
                     listener.layerDone(meter.layerDone());
                 }
+                phases.hostNanos(GpuPhases.Phase.OBSERVER_WAIT, downloads.waitedNanos());
                 long finish = phases.now();
                 workers.finish();   // an observer's exception before the finite check, as when it ran in its layer
                 ops.synchronize();
@@ -347,8 +351,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
 
     private void runChunk(LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, HostTransfers io, Residuals residuals,
                           int[] chunk, int[] lengths, long[] firstRow, List<Integer> run,
-                          IntFunction<MoeObserver> observers, ObserverWorkers workers, FiniteFlags flags, int flag,
-                          GpuPhases phases) {
+                          IntFunction<MoeObserver> observers, ObserverDownloads downloads, ObserverWorkers workers,
+                          FiniteFlags flags, int flag, GpuPhases phases) {
         int first = chunk[0], tokens = (int) (firstRow[chunk[chunk.length - 1] + 1] - firstRow[first]);
         int[] positions = new int[tokens], starts = new int[chunk.length + 1];
         for (int i = 0; i < chunk.length; i++) {
@@ -358,28 +362,30 @@ public final class GpuLayerMajorPass implements PrefillPass {
         io.upload(positions, tokens, b.positions);
         io.upload(starts, starts.length, b.starts);
         MoeObserver[] watching = new MoeObserver[chunk.length];
-        boolean watch = false, residual = false;
+        boolean residual = false;
+        int watched = 0;
         for (int i = 0; i < chunk.length && observers != null; i++) {
             watching[i] = observers.apply(run.get(chunk[i]));
-            watch |= watching[i] != null;
+            if (watching[i] != null) watched++;
             residual |= watching[i] != null && watching[i].readsResidual();
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
         phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
         phases.stream(GpuPhases.Phase.ATTENTION);
-        FeedForwardStep.Watched seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask, watch,
-                residual, phases);
+        ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
+                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
         phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);
         phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         if (seen == null) return;
-        LayerPlan.Moe moe = (LayerPlan.Moe) layer.feedForward();
+        long hand = phases.now();
         for (int i = 0; i < chunk.length; i++) {
             if (watching[i] == null) continue;
-            workers.hand(run.get(chunk[i]), watching[i], trace(layer.index(), moe, seen, starts[i], starts[i + 1]));
+            workers.hand(run.get(chunk[i]), watching[i], seen.sequence(starts[i], starts[i + 1]));
         }
+        phases.host(GpuPhases.Phase.OBSERVER_WAIT, hand);
         phases.stream(GpuPhases.Phase.OBSERVERS);
     }
 
@@ -396,21 +402,5 @@ public final class GpuLayerMajorPass implements PrefillPass {
             row -= lengths[c];
         }
         throw model.nonFiniteInLayer(layers.get(bad.slot() / chunks.size()).index(), bad.nan(), (int) row);
-    }
-
-    /**
-     * The trace of tokens [from, to) of a chunk: one sequence's batch, as the CPU runs it, in arrays of its own (it may
-     * wait for a worker while the pass reuses its buffers).
-     */
-    private MoeTrace trace(int layer, LayerPlan.Moe moe, FeedForwardStep.Watched seen, int from, int to) {
-        int n = to - from, h = model.spec().hiddenSize(), e = moe.numExperts(), k = moe.topK();
-        int[] positions = new int[n];
-        for (int t = 0; t < n; t++) positions[t] = t;
-        float[] residualIn = seen.residualIn() == null ? null : Arrays.copyOfRange(seen.residualIn(), from * h, to * h);
-        return new MoeTrace(layer, positions, n, h, e, k, residualIn,
-                Arrays.copyOfRange(seen.routerLogits(), from * e, to * e),
-                Arrays.copyOfRange(seen.routing().ids(), from * k, to * k),
-                Arrays.copyOfRange(seen.routing().weights(), from * k, to * k), null, null, null, null,
-                Arrays.copyOfRange(seen.slotNorms(), from * k, to * k), Arrays.copyOfRange(seen.turns(), from, to));
     }
 }

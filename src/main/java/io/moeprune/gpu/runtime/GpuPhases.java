@@ -42,12 +42,14 @@ final class GpuPhases {
         EXPERTS(Where.STREAM, "expert products (gather, gate|up, activation, down)"),
         DENSE_MLP(Where.STREAM, "a dense layer's MLP"),
         COMBINE(Where.STREAM, "combine the slots, residual add"),
-        OBSERVERS(Where.STREAM, "observers: norms and turns, their downloads, traces handed on"),
+        OBSERVERS(Where.STREAM, "observers: norms and turns, their downloads queued (no wait), traces handed on"),
         SHARED_EXPERT(Where.STREAM, "shared expert"),
         FINITE_CHECK(Where.STREAM, "finite check"),
         FINISH(Where.HOST, "end of the layers: observers' workers, synchronise, finite flags read"),
         LM_HEAD(Where.HOST, "LM head: logits or token scores"),
-        STAGING_WAIT(Where.HOST_IN_LOOP, "host waits in the loop: staging of the next layer and its copy queued");
+        STAGING_WAIT(Where.HOST_IN_LOOP, "host waits in the loop: staging of the next layer and its copy queued"),
+        OBSERVER_WAIT(Where.HOST_IN_LOOP, "host waits in the loop: traces handed over (observers on the pass's thread"
+                + " run, waiting for their downloads), a pinned region for the downloads");
 
         final Where where;
         final String what;
@@ -82,6 +84,11 @@ final class GpuPhases {
     /** Adds the host's wall since {@code from} ({@link #now}) to {@code phase}. */
     void host(Phase phase, long from) {
         if (on) hostNanos[phase.ordinal()] += System.nanoTime() - from;
+    }
+
+    /** Adds {@code nanos} of the host's wall, timed elsewhere, to {@code phase}. */
+    void hostNanos(Phase phase, long nanos) {
+        if (on) hostNanos[phase.ordinal()] += nanos;
     }
 
     /** {@code make}'s value, its host wall added to {@code phase}. */

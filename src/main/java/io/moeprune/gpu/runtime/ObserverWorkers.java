@@ -19,7 +19,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * (layer L's before layer L+1's); different sequences run in parallel. The traces waiting are bounded in bytes
  * ({@link #DEFAULT_BOUND}): handing one over blocks while the lanes are that far behind. The first exception an
  * observer throws is rethrown by the next {@link #hand} or by {@link #finish}, and the traces still waiting are then
- * dropped, as the pass would have stopped at it.
+ * dropped, as the pass would have stopped at it. A trace may be handed over before it is ready
+ * ({@link PendingTrace}: its download still queued on the device); the worker resolves it, off the pass's thread.
  */
 public final class ObserverWorkers implements AutoCloseable {
     /**
@@ -64,15 +65,53 @@ public final class ObserverWorkers implements AutoCloseable {
      * an earlier observer's exception.
      */
     public void hand(int sequence, MoeObserver observer, MoeTrace trace) {
-        rethrow();
-        if (threads <= 0 || !observer.runsOffThread()) {
-            observer.onMoeBlock(trace);
-            return;
+        hand(sequence, observer, new PendingTrace() {
+            @Override
+            public long bytes() {
+                return ObserverWorkers.bytes(trace);
+            }
+
+            @Override
+            public MoeTrace trace() {
+                return trace;
+            }
+        });
+    }
+
+    /**
+     * Gives {@code observer} the trace {@code pending} resolves to, as {@link #hand(int, MoeObserver, MoeTrace)}: it
+     * is resolved (waiting, say, for its download) on the worker, or here for an observer that runs on this thread,
+     * and released once observed, or dropped (also when this call throws).
+     */
+    public void hand(int sequence, MoeObserver observer, PendingTrace pending) {
+        boolean handed = false;
+        try {
+            rethrow();
+            if (threads <= 0 || !observer.runsOffThread()) {
+                observer.onMoeBlock(pending.trace());
+                return;
+            }
+            int cost = (int) Math.min(permits, Math.max(1, pending.bytes() >> 10));
+            room.acquireUninterruptibly(cost);
+            lane(sequence).add(new Call(observer, pending, cost));
+            handed = true;
+        } finally {
+            if (!handed) pending.release();
         }
-        int cost = (int) Math.min(permits, Math.max(1, bytes(trace) >> 10));
-        room.acquireUninterruptibly(cost);
-        lane(sequence).add(new Call(observer, trace, cost));
         rethrow();
+    }
+
+    /** A trace that may not be ready yet (its copies still queued on the device). */
+    public interface PendingTrace {
+        /** What the trace will hold, in bytes ({@link ObserverWorkers#bytes}), before it is resolved. */
+        long bytes();
+
+        /** The trace, once ready (may wait for it). */
+        MoeTrace trace();
+
+        /** Called once, after the trace was observed or dropped. */
+        default void release() {
+        }
     }
 
     /** Waits until every trace handed over has been observed; rethrows the first observer's exception. */
@@ -138,7 +177,7 @@ public final class ObserverWorkers implements AutoCloseable {
         };
     }
 
-    private record Call(MoeObserver observer, MoeTrace trace, int cost) {
+    private record Call(MoeObserver observer, PendingTrace pending, int cost) {
     }
 
     /** One sequence's calls, run one at a time on the pool (scheduled while it has any). */
@@ -166,11 +205,15 @@ public final class ObserverWorkers implements AutoCloseable {
                     }
                 }
                 try {
-                    if (failure.get() == null) c.observer().onMoeBlock(c.trace());
+                    if (failure.get() == null) c.observer().onMoeBlock(c.pending().trace());
                 } catch (Throwable t) {
                     failure.compareAndSet(null, t);
                 } finally {
-                    room.release(c.cost());
+                    try {
+                        c.pending().release();
+                    } finally {
+                        room.release(c.cost());
+                    }
                 }
             }
         }

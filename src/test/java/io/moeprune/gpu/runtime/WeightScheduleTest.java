@@ -33,10 +33,14 @@ class WeightScheduleTest {
     private static final long LARGE = 1L << 30;
 
     /** HostOps with every call's name (and a copy's bytes) recorded in order. */
-    private record Recorded(DeviceOps ops, List<String> calls, List<Long> copyBytes) {
+    record Recorded(DeviceOps ops, List<String> calls, List<Long> copyBytes) {
         static Recorded of(HostOps host) {
-            List<String> calls = new ArrayList<>();
-            List<Long> bytes = new ArrayList<>();
+            return of(host, new ArrayList<>());
+        }
+
+        /** ... recorded into {@code calls} (a synchronized list where other threads call the ops too). */
+        static Recorded of(HostOps host, List<String> calls) {
+            List<Long> bytes = java.util.Collections.synchronizedList(new ArrayList<>());
             DeviceOps ops = (DeviceOps) Proxy.newProxyInstance(DeviceOps.class.getClassLoader(),
                     new Class<?>[]{DeviceOps.class}, (proxy, method, args) -> {
                         String name = method.getName();
@@ -51,6 +55,18 @@ class WeightScheduleTest {
                     });
             return new Recorded(ops, calls, bytes);
         }
+    }
+
+    /**
+     * A bound with room for one chunk of 17 tokens of {@code model} (the longest of {@link #sequences}), its residuals
+     * on the host: the pass runs in chunks.
+     */
+    static long chunkingBound(Model model) {
+        List<LayerPlan> plans = LayerPlan.of(model);
+        ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), plans);
+        long slot = WeightStream.slotBytes(plans);
+        return 2 * slot + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 2)
+                + 17 * (w.bytesPerToken() + 4L * model.spec().hiddenSize());
     }
 
     private static List<int[]> sequences(Model model) {
@@ -101,7 +117,7 @@ class WeightScheduleTest {
             long slot = WeightStream.slotBytes(plans);
             int hidden = model.spec().hiddenSize();
             // Room for a chunk of the longest sequence (17 tokens; all of them have 32), residuals on the host.
-            long small = 2 * slot + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 2) + 17 * (w.bytesPerToken() + 4L * hidden);
+            long small = chunkingBound(model);
             MemoryPlan plan = MemoryPlan.of(small, slot, w.bytesPerToken(), ChunkBuffers.BUFFERS, 32, 17, hidden, small, 0);
             assertFalse(plan.residentResiduals());
             assertEquals(17, plan.chunkTokens());
