@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 22's GPU-against-CPU check on a trained shared model, with the test kit, in ONE device call (about 2-4 min on
+# an H100): .devbench and a shared model do not fit one call's 64 MiB together, their xz tarballs do. Builds nothing:
+# here, `WITH_TESTS=1 PACK=1 scripts/build-devbench.sh` wrote .devcarry/devbench.tar.xz (21 MB); put it and the model's
+# tarball (`tar -cf - -C ../shared/models moe-tiny-7d | xz -6 -T2 > .devcarry/a/moe-tiny-7d.tar.xz`: 41 MB, the ds3
+# one 38 MB) in one ignored folder, take `models` and `src` out of the index (NOTES.md, "The GPU machine") and carry
+# that folder. Usage on the device: KIT=.devcarry/a MODEL=moe-tiny-7d bash bench/device/gpu_shared_model_checks.sh
+# It unpacks the kit into .devbench (and a copy into /tmp/devbench-keep, which a chained call can reuse while the
+# machine is warm), the model into /tmp/moeprune-models (a place GpuTestSupport.sharedModel searches), then runs
+# CudaOpsTest (every operation against HostOps, flash attention included) unless OPS=0, and the shared-model methods:
+# the pass against the CPU (logits, expert choices, statistics, masks), the small-bound chunked pass (moe-tiny-7d
+# only), the resident pass against the streamed one, and token scores in a small bound. The fixtures' tests need
+# src/test/resources and run with gpu_tests.sh instead.
+set -u
+KIT=${KIT:-.devcarry/a}
+MODEL=${MODEL:-moe-tiny-7d}
+date -u
+mkdir -p .devbench /tmp/moeprune-models
+tar -xJf "$KIT/devbench.tar.xz" -C .devbench || { echo "gpu_shared_model_checks: $KIT/devbench.tar.xz did not unpack" >&2; exit 2; }
+tar -xJf "$KIT/$MODEL.tar.xz" -C /tmp/moeprune-models || { echo "gpu_shared_model_checks: $KIT/$MODEL.tar.xz did not unpack" >&2; exit 2; }
+rm -rf /tmp/devbench-keep && cp -r .devbench /tmp/devbench-keep
+G=io.moeprune.gpu
+T="$G.GpuLayerMajorPassCudaTest#matchesTheCpuOnTheSharedModels(java.lang.String)"
+if [ "$MODEL" = moe-tiny-7d ]; then
+  T="$T $G.GpuLayerMajorPassCudaTest#aSmallBoundRunsInChunksAndGivesTheSameLogits $G.ResidentPassCudaTest"
+  T="$T $G.TokenScoresCudaTest#theSharedModelScoresAsTheCpuAlsoInASmallBound"
+fi
+[ "${OPS:-1}" = 1 ] && T="$G.CudaOpsTest $T"
+TESTS="$T" PROBE=0 bash bench/device/gpu_tests.sh
