@@ -48,8 +48,9 @@ if [ "${WITH_TESTS:-0}" = 1 ]; then
 fi
 # PACK=1 (with WITH_TESTS=1): also .devcarry/devbench.tar.xz (~21 MB), the tests variant packed so that it and a shared
 # model's tarball (~41 MB) fit one call: the JDK linked without compression (xz packs it better), the slim jar without
-# the server's libraries, the test classes and JUnit. On the device: `mkdir -p .devbench && tar -xJf
-# .devcarry/devbench.tar.xz -C .devbench`, with `src` and `models` out of the index for that call (NOTES.md).
+# Helidon (but with jinjava: loading a shared model's tokenizer loads its chat template), the test classes and JUnit.
+# On the device: `mkdir -p .devbench && tar -xJf .devcarry/devbench.tar.xz -C .devbench`, with `src` and `models` out
+# of the index for that call (NOTES.md; bench/device/gpu_shared_model_checks.sh does the rest).
 if [ "${PACK:-0}" = 1 ]; then
   [ "${WITH_TESTS:-0}" = 1 ] || { echo "build-devbench: PACK=1 needs WITH_TESTS=1" >&2; exit 2; }
   pack="$(mktemp -d)"
@@ -58,7 +59,7 @@ if [ "${PACK:-0}" = 1 ]; then
   strip --strip-unneeded "$pack/jdk/lib/server/libjvm.so"
   cp -r .devbench/junit .devbench/test-classes "$pack/"
   cp .devbench/moeprune-slim.jar "$pack/"
-  (cd "$pack" && zip -q -d moeprune-slim.jar 'io/helidon/*' 'com/hubspot/*' 'jinjava/*' 'META-INF/helidon/*')
+  (cd "$pack" && zip -q -d moeprune-slim.jar 'io/helidon/*' 'META-INF/helidon/*')
   mkdir -p .devcarry
   tar -cf - -C "$pack" jdk junit test-classes moeprune-slim.jar | xz -9e -T0 > .devcarry/devbench.tar.xz.part
   mv .devcarry/devbench.tar.xz.part .devcarry/devbench.tar.xz

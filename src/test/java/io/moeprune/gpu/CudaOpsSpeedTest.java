@@ -162,8 +162,8 @@ class CudaOpsSpeedTest {
             }
         } finally {
             ops.attentionPath(CudaOps.AttentionPath.AUTO);
-            ops.flashRows(64);
-            ops.flashKv(CudaOps.FlashKv.F32);
+            ops.flashRows(CudaOps.DEFAULT_FLASH_ROWS);
+            ops.flashKv(CudaOps.DEFAULT_FLASH_KV);
             for (DeviceBuffer b : new DeviceBuffer[]{q, k, v, out, starts}) ops.free(b);
         }
         System.out.println(line);

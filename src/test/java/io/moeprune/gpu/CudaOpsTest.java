@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -437,8 +438,8 @@ class CudaOpsTest {
                             c.window(), sinks == null ? null : sinks.gpu());
                 } finally {
                     gpu.attentionPath(CudaOps.AttentionPath.AUTO);
-                    gpu.flashRows(64);
-                    gpu.flashKv(CudaOps.FlashKv.F32);
+                    gpu.flashRows(CudaOps.DEFAULT_FLASH_ROWS);
+                    gpu.flashKv(CudaOps.DEFAULT_FLASH_KV);
                 }
                 String label = path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH
                         ? " " + flashRows + " " + kv.name().toLowerCase() : "");
@@ -758,20 +759,21 @@ class CudaOpsTest {
         DeviceBuffer a = gpu.alloc(4L * count, "a");
         long address = a.address(), made = gpu.device().deviceAllocations();
         gpu.free(a);
-        DeviceBuffer again = gpu.alloc(4L * count - 100, "again");
+        int fits = count - 25;   // a smaller request (100 bytes less) takes the freed buffer
+        DeviceBuffer again = gpu.alloc(4L * fits, "again");
         assertEquals(address, again.address());
         assertEquals(made, gpu.device().deviceAllocations());
         MemorySegment pinned = gpu.pinnedHost(4L * count);
         try {
             gpu.downloadQueued(x.gpu(), 0, pinned);
-            gpu.upload(pinned, again, 0);
+            gpu.upload(pinned.asSlice(0, 4L * fits), again, 0);
             float[] back;
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment h = arena.allocate(4L * count);
+                MemorySegment h = arena.allocate(4L * fits);
                 gpu.download(again, 0, h);
                 back = h.toArray(JAVA_FLOAT);
             }
-            assertArrayEquals(floats(x, false, count), back, 0f);
+            assertArrayEquals(Arrays.copyOf(floats(x, false, count), fits), back, 0f);
         } finally {
             gpu.free(again);
             gpu.releasePinned(pinned);

@@ -43,11 +43,15 @@ class AttentionPathTest {
     }
 
     @Test
-    void autoLeavesFlashOutUntilItHasRunOnAGpu() {
-        assertEquals(false, CudaOps.AUTO_TAKES_FLASH);
-        assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.AUTO, true, 10, 128, 128));
-        assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, true, 4096, 128, 128));
-        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.FLASH, true, 4096, 128, 128));
+    void autoTakesFlashFirstSinceItHasRunOnAGpuIn128RowBlocksOnBf16KeysAndValues() {
+        assertEquals(true, CudaOps.AUTO_TAKES_FLASH);
+        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, 10, 128, 128));
+        assertEquals(AttentionPath.FLASH, CudaOps.pathFor(AttentionPath.AUTO, true, 4096, 128, 128));
+        // where no flash layout holds the heads, auto keeps its rule without flash
+        assertEquals(AttentionPath.WARP, CudaOps.pathFor(AttentionPath.AUTO, false, 10, 128, 128));
+        assertEquals(AttentionPath.TENSOR, CudaOps.pathFor(AttentionPath.AUTO, false, 4096, 128, 128));
+        assertEquals(128, CudaOps.DEFAULT_FLASH_ROWS);
+        assertEquals(CudaOps.FlashKv.BF16, CudaOps.DEFAULT_FLASH_KV);
     }
 
     @Test
