@@ -60,9 +60,11 @@ public final class PassComparison {
      *                    layer (whose output then differs outright: not a comparison of the two runtimes any more)
      * @param statError   the largest relative L2 error of a calibration statistic's [layer, expert] sums
      * @param masksEqual  whether EASY-EP and frequency masks (half the experts per layer) from both statistics agree
+     * @param statErrors  each statistic's largest relative L2 error over the layers (statError is their largest), by
+     *                    its key: which statistics swaps move most
      */
     public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
-                         int downstream, double statError, boolean masksEqual) {
+                         int downstream, double statError, boolean masksEqual, Map<String, Double> statErrors) {
         /** Whether both runs chose the same experts for every token. */
         public boolean sameChoices() {
             return nearTies + withinError + differing + downstream == 0;
@@ -135,9 +137,13 @@ public final class PassComparison {
             PrefillPasses.reset();
         }
         double statError = 0;
+        Map<String, Double> statErrors = new java.util.LinkedHashMap<>();
         for (Statistic stat : Statistic.values()) {
             double[][] a = cpuStats.aggregate(stat), b = devStats.aggregate(stat);
-            for (int l = 0; l < a.length; l++) statError = Math.max(statError, relativeError(b[l], a[l]));
+            double worst = 0;
+            for (int l = 0; l < a.length; l++) worst = Math.max(worst, relativeError(b[l], a[l]));
+            statErrors.put(stat.key(), worst);
+            statError = Math.max(statError, worst);
         }
         boolean masksEqual = true;
         for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
@@ -146,7 +152,7 @@ public final class PassComparison {
             masksEqual &= Arrays.deepEquals(ma, mb);
         }
         return new Result(logitError, excused, tokens, nearTies, withinError, differing, downstream, statError,
-                masksEqual);
+                masksEqual, statErrors);
     }
 
     private static Seen run(PrefillPass pass, List<int[]> seqs) {
