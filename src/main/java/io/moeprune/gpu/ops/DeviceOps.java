@@ -129,7 +129,15 @@ public interface DeviceOps extends AutoCloseable {
      * W and x and F32 y; the three arrays hold device addresses (host-side, one per problem). Problems with 0 rows are
      * skipped.
      */
-    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y);
+    default void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        groupedLinear(rows, out, in, w, x, y, ExpertOutputs.F32);
+    }
+
+    /**
+     * {@link #groupedLinear} writing y in {@code outputs}' type: BF16 outputs are the F32 accumulation rounded to
+     * nearest even (as {@link #toBf16}).
+     */
+    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs);
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
 
@@ -268,11 +276,23 @@ public interface DeviceOps extends AutoCloseable {
      * for t < n; expertRows F32 [n·k, width] in the experts' order, weight F32 [n·k]; a slot with slotRow −1 (a masked
      * expert) adds nothing.
      */
+    default void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
+                              int n, int k, int width) {
+        combineSlots(expertRows, slotRow, weight, out, n, k, width, ExpertOutputs.F32);
+    }
+
+    /** {@link #combineSlots} of expert rows in {@code rows}' type (BF16 widened exactly to F32 first). */
     void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out, int n,
-                      int k, int width);
+                      int k, int width, ExpertOutputs rows);
 
     /** norms[i] = ‖expertRows[slotRow[i], :]‖₂ for i < count (0 for slotRow −1): EASY-EP's ‖e‖. */
-    void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width);
+    default void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
+        slotNorms(expertRows, slotRow, norms, count, width, ExpertOutputs.F32);
+    }
+
+    /** {@link #slotNorms} of expert rows in {@code rows}' type (BF16 widened exactly first). */
+    void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width,
+                   ExpertOutputs rows);
 
     /**
      * turn[t] = max(0, 1 − cos(h_t, h_t + r_t)) for t < n (EASY-EP's s; 0 when either vector is 0), accumulated in

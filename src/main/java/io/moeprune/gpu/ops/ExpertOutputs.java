@@ -1,0 +1,37 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.MoepruneException;
+
+/**
+ * The element type the experts' down products write ({@link DeviceOps#groupedLinear}) and {@link DeviceOps#combineSlots}
+ * and {@link DeviceOps#slotNorms} read: {@code -Dmoeprune.expertOutputs=f32|bf16}. F32 (the default) is the pass as
+ * it was; BF16 (rounded to nearest even from the F32 accumulation, as cuBLAS rounds) halves the slot rows' memory
+ * traffic, the largest of the MoE block at calibration size (issue 22), until the GPU's A/B makes it the default.
+ */
+public enum ExpertOutputs {
+    F32(4), BF16(2);
+
+    public static final String PROPERTY = "moeprune.expertOutputs";
+
+    private final int bytes;
+
+    ExpertOutputs(int bytes) {
+        this.bytes = bytes;
+    }
+
+    /** Bytes of one element. */
+    public int bytes() {
+        return bytes;
+    }
+
+    /** The switch as set now ({@code f32} when unset); a bad value is the one-line bad-input error. */
+    public static ExpertOutputs fromProperties() {
+        String v = System.getProperty(PROPERTY, "f32").trim();
+        return switch (v) {
+            case "f32" -> F32;
+            case "bf16" -> BF16;
+            default -> throw new MoepruneException("-D" + PROPERTY + "=" + v + ": not f32 or bf16",
+                    MoepruneException.BAD_INPUT, null);
+        };
+    }
+}
