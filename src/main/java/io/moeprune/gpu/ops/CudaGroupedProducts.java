@@ -15,9 +15,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The experts' grouped products of {@link CudaOps} ({@link DeviceOps#groupedLinear}): all experts of a layer, each its
- * own rows, BF16 inputs, F32 or BF16 outputs ({@link ExpertOutputs}: cuBLAS rounds its F32 accumulation), on the path {@link GroupedPath} names, with the pointer arrays and scratch those
- * paths keep between calls. CudaOps owns one and delegates to it; the kernels it launches and the post-launch check
- * ({@code -Dmoeprune.cudaDebug}) are CudaOps's. Its buffers are the device's: {@link GpuDevice#close} (at
+ * own rows, BF16 inputs, F32 or BF16 outputs ({@link ExpertOutputs}: cuBLAS rounds its F32 accumulation), on the
+ * path {@link GroupedPath} names, with the pointer arrays and scratch those paths keep between calls. CudaOps owns
+ * one and delegates to it; the kernels it launches and the post-launch check ({@code -Dmoeprune.cudaDebug}) are
+ * CudaOps's. Its buffers are the device's: {@link GpuDevice#close} (at
  * {@link CudaOps#close}) frees them with every other buffer.
  */
 final class CudaGroupedProducts {

@@ -621,7 +621,9 @@ public final class HostOps implements DeviceOps {
                 float acc = 0;
                 for (int s = 0; s < k; s++) {
                     int row = i32(slotRow, (long) t * k + s);
-                    if (row >= 0) acc += f32(weight, (long) t * k + s) * element(expertRows, rows, (long) row * width + c);
+                    if (row >= 0) {
+                        acc += f32(weight, (long) t * k + s) * element(expertRows, rows, (long) row * width + c);
+                    }
                 }
                 f32(out, (long) t * width + c, acc);
             }
