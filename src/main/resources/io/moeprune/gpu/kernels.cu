@@ -307,13 +307,24 @@ extern "C" __global__ void causal_softmax(const float* S, bf16_t* P, int L, int 
 }
 
 // act(g)·up' in double for the sigmoid (as HostOps), then float, then BF16.
-extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
-                                            float limit, float upShift) {
+// An expert row's element widened to F32: exact for BF16 (the _bf16 variants of the readers of the experts' rows:
+// -Dmoeprune.expertOutputs=bf16).
+__device__ __forceinline__ float expert_element(const float* rows, long long i) {
+    return rows[i];
+}
+
+__device__ __forceinline__ float expert_element(const bf16_t* rows, long long i) {
+    return __uint_as_float(((unsigned int) rows[i]) << 16);
+}
+
+template <typename T>
+__device__ __forceinline__ void gated_activation_of(const T* gateUp, bf16_t* out, int n, int width, float alpha,
+                                                    float limit, float upShift) {
     long long total = (long long) n * width;
     GRID_STRIDE(p, total) {
         long long t = p / width;
         int i = (int) (p % width);
-        float g = gateUp[t * 2 * width + i], u = gateUp[t * 2 * width + width + i];
+        float g = expert_element(gateUp, t * 2 * width + i), u = expert_element(gateUp, t * 2 * width + width + i);
         if (limit > 0.f) {
             g = fminf(g, limit);
             u = fmaxf(-limit, fminf(u, limit));
@@ -321,6 +332,16 @@ extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, in
         float act = (float) ((double) g / (1.0 + exp(-(double) alpha * (double) g)));
         out[p] = to_bf16(__fmul_rn(act, __fadd_rn(u, upShift)));
     }
+}
+
+extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
+                                            float limit, float upShift) {
+    gated_activation_of(gateUp, out, n, width, alpha, limit, upShift);
+}
+
+extern "C" __global__ void gated_activation_bf16(const bf16_t* gateUp, bf16_t* out, int n, int width, float alpha,
+                                                 float limit, float upShift) {
+    gated_activation_of(gateUp, out, n, width, alpha, limit, upShift);
 }
 
 extern "C" __global__ void add_scaled(float* x, const float* y, long long count, float m) {
@@ -525,15 +546,6 @@ extern "C" __global__ void copy_rows_out(const float* scratch, const long long* 
 extern "C" __global__ void copy_rows_out_bf16(const bf16_t* scratch, const long long* table, int copies, int first,
                                               int width) {
     copy_rows_out_of(scratch, table, copies, first, width);
-}
-
-// An expert row's element widened to F32: exact for BF16 (the _bf16 variants of the readers below).
-__device__ __forceinline__ float expert_element(const float* rows, long long i) {
-    return rows[i];
-}
-
-__device__ __forceinline__ float expert_element(const bf16_t* rows, long long i) {
-    return __uint_as_float(((unsigned int) rows[i]) << 16);
 }
 
 // Slot order s = 0..k-1 and unfused float arithmetic, as HostOps: deterministic and bit-exact.

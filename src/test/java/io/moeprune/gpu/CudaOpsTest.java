@@ -599,6 +599,12 @@ class CudaOpsTest {
             host.gatedActivation(gateUp.host(), out.host(), n, width, c[2], c[3], c[4]);
             assertBf16Exact("gatedActivation " + n + "x" + width + " alpha " + c[2] + " limit " + c[3], out,
                     (long) n * width);
+            // The experts' BF16 [gate | up] rows of -Dmoeprune.expertOutputs=bf16 (gated_activation_bf16).
+            Pair gateUpBf16 = bf16(r, 2 * n * width);
+            gpu.gatedActivation(gateUpBf16.gpu(), out.gpu(), n, width, c[2], c[3], c[4], ExpertOutputs.BF16);
+            host.gatedActivation(gateUpBf16.host(), out.host(), n, width, c[2], c[3], c[4], ExpertOutputs.BF16);
+            assertBf16Exact("gatedActivation BF16 rows " + n + "x" + width + " alpha " + c[2] + " limit " + c[3],
+                    out, (long) n * width);
         }
     }
 

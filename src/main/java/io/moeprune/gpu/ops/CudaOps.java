@@ -741,8 +741,9 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                                float upShift) {
-        elementwise("gated_activation", (long) n * width, gateUp, out, n, width, alpha, limit, upShift);
+                                float upShift, ExpertOutputs in) {
+        elementwise(in == ExpertOutputs.BF16 ? "gated_activation_bf16" : "gated_activation", (long) n * width, gateUp,
+                out, n, width, alpha, limit, upShift);
     }
 
     @Override

@@ -195,8 +195,14 @@ public interface DeviceOps extends AutoCloseable {
      * act(gate)·up' where act(g) = g·sigmoid(alpha·g) and up' = up (SwiGLU: alpha 1, limit 0, upShift 0); with
      * {@code limit} > 0 (gpt-oss), gate is first clamped to ≤ limit and up to [−limit, limit], and up' = up + upShift.
      */
+    default void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
+                                 float upShift) {
+        gatedActivation(gateUp, out, n, width, alpha, limit, upShift, ExpertOutputs.F32);
+    }
+
+    /** {@link #gatedActivation} of gateUp rows in {@code in}'s type (BF16 widened exactly to F32 first). */
     void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                         float upShift);
+                         float upShift, ExpertOutputs in);
 
     /** x[i] += m·y[i] for i < count (the residual add; m the family's residual multiplier). */
     void addScaled(DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, long count, float m);

@@ -3,11 +3,11 @@ package io.moeprune.gpu.ops;
 import io.moeprune.MoepruneException;
 
 /**
- * The element type the experts' down products write ({@link DeviceOps#groupedLinear}) and
- * {@link DeviceOps#combineSlots} and {@link DeviceOps#slotNorms} read: {@code -Dmoeprune.expertOutputs=f32|bf16}.
- * F32 (the default) is the pass as it was. BF16 (the F32 accumulation rounded to nearest even, as cuBLAS rounds it)
- * halves the slot rows' memory traffic, the MoE block's largest at calibration size (issue 22); it becomes the
- * default only once the GPU's A/B has measured it.
+ * The element type the routed experts' products write ({@link DeviceOps#groupedLinear}: [gate | up] and down) and
+ * their readers read ({@link DeviceOps#gatedActivation}, {@link DeviceOps#combineSlots}, {@link DeviceOps#slotNorms}):
+ * {@code -Dmoeprune.expertOutputs=f32|bf16}. F32 (the default) is the pass as it was. BF16 (the F32 accumulation
+ * rounded to nearest even, as cuBLAS rounds it) halves the slot rows' memory traffic, the MoE block's largest at
+ * calibration size (issue 22); it becomes the default only once the GPU's A/B has measured it.
  */
 public enum ExpertOutputs {
     F32(4), BF16(2);

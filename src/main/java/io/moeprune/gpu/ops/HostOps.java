@@ -496,10 +496,11 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                                float upShift) {
+                                float upShift, ExpertOutputs in) {
         for (int t = 0; t < n; t++) {
             for (int i = 0; i < width; i++) {
-                float g = f32(gateUp, (long) t * 2 * width + i), u = f32(gateUp, (long) t * 2 * width + width + i);
+                float g = element(gateUp, in, (long) t * 2 * width + i);
+                float u = element(gateUp, in, (long) t * 2 * width + width + i);
                 if (limit > 0) {
                     g = Math.min(g, limit);
                     u = Math.max(-limit, Math.min(u, limit));

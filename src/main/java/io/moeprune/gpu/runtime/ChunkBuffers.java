@@ -7,7 +7,6 @@ import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.model.ModelSpec;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -16,10 +15,10 @@ import java.util.List;
  */
 final class ChunkBuffers implements AutoCloseable {
     /**
-     * The widths (elements per token) the buffers are sized by, and the type of the experts' output rows
-     * ({@link ExpertOutputs}).
+     * The widths (elements per token; [gate | up] in bytes) the buffers are sized by, and the type of the routed
+     * experts' product rows ({@link ExpertOutputs}: their [gate | up] and down outputs).
      */
-    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, int gateUp,
+    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, long gateUpBytes,
                   int activation, ExpertOutputs expertOutputs) {
         /** The widths, the experts' outputs as {@code -Dmoeprune.expertOutputs} asks. */
         static Widths of(ModelSpec spec, List<LayerPlan> layers) {
@@ -28,20 +27,19 @@ final class ChunkBuffers implements AutoCloseable {
 
         /**
          * The widths, with the experts' outputs in {@code requested}'s type, except F32 where an expert adds a bias to
-         * its down product's rows (gpt-oss: the bias is added to F32 rows).
+         * its products' rows (gpt-oss: the biases are added to F32 rows).
          */
         static Widths of(ModelSpec spec, List<LayerPlan> layers, ExpertOutputs requested) {
-            int qkv = 0, qkvBf16 = 0, attention = 0, gateUp = 0, activation = 0;
-            ExpertOutputs expertOutputs = requested;
+            int qkv = 0, qkvBf16 = 0, attention = 0, activation = 0;
+            long gateUp = 0;
+            boolean biases = layers.stream().anyMatch(l -> l.feedForward() instanceof LayerPlan.Moe m
+                    && m.expertBiases());
+            ExpertOutputs expertOutputs = biases ? ExpertOutputs.F32 : requested;
             for (LayerPlan l : layers) {
-                if (l.feedForward() instanceof LayerPlan.Moe m && Arrays.stream(m.experts())
-                        .anyMatch(e -> e.downBias() != null)) {
-                    expertOutputs = ExpertOutputs.F32;
-                }
                 qkv = Math.max(qkv, l.attention().scratchFloats());
                 qkvBf16 = Math.max(qkvBf16, l.attention().scratchBf16());
                 attention = Math.max(attention, l.attention().outputWidth());
-                gateUp = Math.max(gateUp, l.feedForward().gateUpWidth());
+                gateUp = Math.max(gateUp, l.feedForward().gateUpBytes(expertOutputs));
                 activation = Math.max(activation, l.feedForward().activationWidth());
             }
             return new Widths(spec.hiddenSize(), qkv, qkvBf16, attention, Math.max(1, spec.moe().numExperts()),
@@ -52,7 +50,7 @@ final class ChunkBuffers implements AutoCloseable {
         long bytesPerToken() {
             long h = hidden, k = topK;
             return 4 * h + 2 * h + 4L * qkv + 2L * qkvBf16 + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k
-                    + 2 * k * h + 4L * gateUp + 2L * activation + expertOutputs.bytes() * k * h + 4 * k + 4 + 4 * h + 4
+                    + 2 * k * h + gateUpBytes + 2L * activation + expertOutputs.bytes() * k * h + 4 * k + 4 + 4 * h + 4
                     + routingBytesPerToken();
         }
 
@@ -84,7 +82,10 @@ final class ChunkBuffers implements AutoCloseable {
     final DeviceBuffer x;
     /** qkv: the attention's intermediate rows (GQA: [q | k | v] per token); qkvBf16: its BF16 product inputs (MLA). */
     final DeviceBuffer xn, xnBf16, qkv, qkvBf16, attention, attentionBf16, branch, positions, starts;
-    /** expertRows [T·k, H]: the experts' down products in grouped order, of {@link #expertOutputs}' type. */
+    /**
+     * gateUp: [T, 2·I] F32 of a dense or shared MLP, or the routed experts' [T·k, 2·I] of {@link #expertOutputs}' type;
+     * expertRows [T·k, H]: the experts' down products in grouped order, of {@link #expertOutputs}' type.
+     */
     final DeviceBuffer routerLogits, gatherIndex, slotRow, slotWeight, gathered, gateUp, activationBf16, expertRows;
     final ExpertOutputs expertOutputs;
     final DeviceBuffer slotNorms, turns, sharedOut, sharedGate;
@@ -115,7 +116,7 @@ final class ChunkBuffers implements AutoCloseable {
             slotRow = alloc(4 * t * k, "slot rows");
             slotWeight = alloc(4 * t * k, "slot weights");
             gathered = alloc(2 * t * k * h, "expert inputs (BF16)");
-            gateUp = alloc(4 * t * w.gateUp(), "gate and up rows");
+            gateUp = alloc(t * w.gateUpBytes(), "gate and up rows");
             activationBf16 = alloc(2 * t * w.activation(), "activations (BF16)");
             expertRows = alloc(w.expertOutputs().bytes() * t * k * h, "expert outputs");
             slotNorms = alloc(4 * t * k, "expert output norms");

@@ -87,19 +87,20 @@ final class FeedForwardStep {
             rows[i] = r.count(i);
             w[i] = m.experts()[i].gateUp().address(slot);
             in[i] = b.gathered.address() + 2L * r.expertStart()[i] * hidden;
-            out[i] = b.gateUp.address() + 4L * r.expertStart()[i] * 2 * inter;
+            out[i] = b.gateUp.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * 2 * inter;
         }
-        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out);
+        // BF16 rows (-Dmoeprune.expertOutputs=bf16) halve the block's largest traffic: [gate | up] here, the down
+        // rows below; never with expert biases (ChunkBuffers.Widths keeps those F32).
+        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.gateUp, 2 * inter, true);
         LayerPlan.Activation act = m.activation();
-        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift());
+        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift(),
+                b.expertOutputs);
         for (int i = 0; i < e; i++) {
             w[i] = m.experts()[i].down().address(slot);
             in[i] = b.activationBf16.address() + 2L * r.expertStart()[i] * inter;
             out[i] = b.expertRows.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * hidden;
         }
-        // BF16 rows (-Dmoeprune.expertOutputs=bf16) halve the block's largest traffic; never with down biases
-        // (ChunkBuffers.Widths keeps those F32).
         ops.groupedLinear(rows, hidden, inter, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         phases.stream(GpuPhases.Phase.EXPERTS);
