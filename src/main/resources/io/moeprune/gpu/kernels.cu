@@ -307,13 +307,24 @@ extern "C" __global__ void causal_softmax(const float* S, bf16_t* P, int L, int 
 }
 
 // act(g)·up' in double for the sigmoid (as HostOps), then float, then BF16.
-extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
-                                            float limit, float upShift) {
+// An expert row's element widened to F32: exact for BF16 (the _bf16 variants of the readers of the experts' rows:
+// -Dmoeprune.expertOutputs=bf16).
+__device__ __forceinline__ float expert_element(const float* rows, long long i) {
+    return rows[i];
+}
+
+__device__ __forceinline__ float expert_element(const bf16_t* rows, long long i) {
+    return __uint_as_float(((unsigned int) rows[i]) << 16);
+}
+
+template <typename T>
+__device__ __forceinline__ void gated_activation_of(const T* gateUp, bf16_t* out, int n, int width, float alpha,
+                                                    float limit, float upShift) {
     long long total = (long long) n * width;
     GRID_STRIDE(p, total) {
         long long t = p / width;
         int i = (int) (p % width);
-        float g = gateUp[t * 2 * width + i], u = gateUp[t * 2 * width + width + i];
+        float g = expert_element(gateUp, t * 2 * width + i), u = expert_element(gateUp, t * 2 * width + width + i);
         if (limit > 0.f) {
             g = fminf(g, limit);
             u = fmaxf(-limit, fminf(u, limit));
@@ -321,6 +332,16 @@ extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, in
         float act = (float) ((double) g / (1.0 + exp(-(double) alpha * (double) g)));
         out[p] = to_bf16(__fmul_rn(act, __fadd_rn(u, upShift)));
     }
+}
+
+extern "C" __global__ void gated_activation(const float* gateUp, bf16_t* out, int n, int width, float alpha,
+                                            float limit, float upShift) {
+    gated_activation_of(gateUp, out, n, width, alpha, limit, upShift);
+}
+
+extern "C" __global__ void gated_activation_bf16(const bf16_t* gateUp, bf16_t* out, int n, int width, float alpha,
+                                                 float limit, float upShift) {
+    gated_activation_of(gateUp, out, n, width, alpha, limit, upShift);
 }
 
 extern "C" __global__ void add_scaled(float* x, const float* y, long long count, float m) {
@@ -492,31 +513,45 @@ extern "C" __global__ void gather_rows(const float* src, const int* index, bf16_
     }
 }
 
-// The batched experts' products' live rows out of their padded F32 scratch (CudaOps.groupedLinear, BatchedLayout):
+// The batched experts' products' live rows out of their padded scratch (CudaOps.groupedLinear, BatchedLayout):
 // copy c = first + blockIdx.y moves table[2*copies + c] rows from scratch row table[c] to the address
-// table[copies + c]; rows of width floats. One launch for all the problems; four floats at a time when aligned.
-// Four floats moved as one 16-byte access (no vector_types.h under NVRTC: alignas is plain C++).
+// table[copies + c]; rows of width elements of T (F32, or BF16 with -Dmoeprune.expertOutputs=bf16). One launch for
+// all the problems; 16 bytes at a time when aligned.
+// 16 bytes moved as one access (no vector_types.h under NVRTC: alignas is plain C++).
 struct alignas(16) quad { float v[4]; };
 
-extern "C" __global__ void copy_rows_out(const float* scratch, const long long* table, int copies, int first,
-                                         int width) {
+template <typename T>
+__device__ __forceinline__ void copy_rows_out_of(const T* scratch, const long long* table, int copies, int first,
+                                                 int width) {
+    const int per_quad = 16 / sizeof(T);
     int c = first + blockIdx.y;
     if (c >= copies) return;
-    const float* src = scratch + table[c] * (long long) width;
-    float* dst = (float*) table[copies + c];
+    const T* src = scratch + table[c] * (long long) width;
+    T* dst = (T*) table[copies + c];
     long long n = table[2 * copies + c] * (long long) width;
-    if (width % 4 == 0 && ((unsigned long long) dst & 15) == 0 && ((unsigned long long) src & 15) == 0) {
+    if (width % per_quad == 0 && ((unsigned long long) dst & 15) == 0 && ((unsigned long long) src & 15) == 0) {
         const quad* s4 = (const quad*) src;
         quad* d4 = (quad*) dst;
-        GRID_STRIDE(i, n / 4) d4[i] = s4[i];
+        GRID_STRIDE(i, n / per_quad) d4[i] = s4[i];
     } else {
         GRID_STRIDE(i, n) dst[i] = src[i];
     }
 }
 
+extern "C" __global__ void copy_rows_out(const float* scratch, const long long* table, int copies, int first,
+                                         int width) {
+    copy_rows_out_of(scratch, table, copies, first, width);
+}
+
+extern "C" __global__ void copy_rows_out_bf16(const bf16_t* scratch, const long long* table, int copies, int first,
+                                              int width) {
+    copy_rows_out_of(scratch, table, copies, first, width);
+}
+
 // Slot order s = 0..k-1 and unfused float arithmetic, as HostOps: deterministic and bit-exact.
-extern "C" __global__ void combine_slots(const float* expertRows, const int* slotRow, const float* weight, float* out,
-                                         int n, int k, int width) {
+template <typename T>
+__device__ __forceinline__ void combine_slots_of(const T* expertRows, const int* slotRow, const float* weight,
+                                                 float* out, int n, int k, int width) {
     long long total = (long long) n * width;
     GRID_STRIDE(p, total) {
         long long t = p / width;
@@ -524,27 +559,50 @@ extern "C" __global__ void combine_slots(const float* expertRows, const int* slo
         float acc = 0.f;
         for (int s = 0; s < k; s++) {
             int row = slotRow[t * k + s];
-            if (row >= 0) acc = __fadd_rn(acc, __fmul_rn(weight[t * k + s], expertRows[(long long) row * width + c]));
+            if (row >= 0) {
+                acc = __fadd_rn(acc, __fmul_rn(weight[t * k + s], expert_element(expertRows, (long long) row * width + c)));
+            }
         }
         out[p] = acc;
     }
 }
 
+extern "C" __global__ void combine_slots(const float* expertRows, const int* slotRow, const float* weight, float* out,
+                                         int n, int k, int width) {
+    combine_slots_of(expertRows, slotRow, weight, out, n, k, width);
+}
+
+extern "C" __global__ void combine_slots_bf16(const bf16_t* expertRows, const int* slotRow, const float* weight,
+                                              float* out, int n, int k, int width) {
+    combine_slots_of(expertRows, slotRow, weight, out, n, k, width);
+}
+
 // One warp per slot, sums in double.
-extern "C" __global__ void slot_norms(const float* expertRows, const int* slotRow, float* norms, int count, int width) {
+template <typename T>
+__device__ __forceinline__ void slot_norms_of(const T* expertRows, const int* slotRow, float* norms, int count,
+                                              int width) {
     int i = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (i >= count) return;
     int row = slotRow[i];
     double sq = 0;
     if (row >= 0) {
-        const float* e = expertRows + (long long) row * width;
+        const T* e = expertRows + (long long) row * width;
         for (int c = lane; c < width; c += WARP) {
-            double v = e[c];
+            double v = expert_element(e, c);
             sq += v * v;
         }
     }
     sq = warp_sum_d(sq);
     if (lane == 0) norms[i] = (float) sqrt(sq);
+}
+
+extern "C" __global__ void slot_norms(const float* expertRows, const int* slotRow, float* norms, int count, int width) {
+    slot_norms_of(expertRows, slotRow, norms, count, width);
+}
+
+extern "C" __global__ void slot_norms_bf16(const bf16_t* expertRows, const int* slotRow, float* norms, int count,
+                                           int width) {
+    slot_norms_of(expertRows, slotRow, norms, count, width);
 }
 
 // One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).

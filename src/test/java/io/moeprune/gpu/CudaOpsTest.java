@@ -2,6 +2,7 @@ package io.moeprune.gpu;
 
 import io.moeprune.gpu.ops.CudaOps;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.HostOps;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -313,8 +314,39 @@ class CudaOpsTest {
                         + path.switchName() + ": " + ran + ")", y, (long) total * out,
                         ran.contains("BF16") ? 4e-3 : 1e-4);
             }
+            // -Dmoeprune.expertOutputs=bf16: every path writing BF16 rows (HostOps rounds its F32 result once more;
+            // cuBLAS's own rounding of a different summation may land one BF16 ulp away: 2^-8 relative at most).
+            Pair yb = output(2L * total * out);
+            for (int e = 0, row = 0; e < experts; row += rows[e], e++) {
+                gp[2][e] = yb.gpu().address() + 2L * row * out;
+                hp[2][e] = yb.host().address() + 2L * row * out;
+            }
+            host.groupedLinear(rows, out, in, hp[0], hp[1], hp[2], ExpertOutputs.BF16);
+            for (CudaOps.GroupedPath path : CudaOps.GroupedPath.values()) {
+                poison(yb.gpu(), 2L * total * out);
+                gpu.groupedPath(path);
+                gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2], ExpertOutputs.BF16);
+                assertCloseBf16("groupedLinear BF16 outputs " + experts + " experts " + out + "x" + in + " ("
+                        + path.switchName() + ": " + gpu.groupedPath() + ")", yb, (long) total * out, 4e-3);
+            }
             gpu.groupedPath(CudaOps.GroupedPath.AUTO);
         }
+    }
+
+    /** As {@link #assertClose}, of BF16 outputs widened. */
+    private static void assertCloseBf16(String check, Pair out, long count, double tolerance) {
+        short[] g = shorts(out, true, count), h = shorts(out, false, count);
+        float[] gw = new float[g.length], hw = new float[h.length];
+        for (int i = 0; i < g.length; i++) {
+            gw[i] = Float.intBitsToFloat((g[i] & 0xFFFF) << 16);
+            hw[i] = Float.intBitsToFloat((h[i] & 0xFFFF) << 16);
+        }
+        double err = GpuTestSupport.relativeError(gw, hw);
+        boolean finite = true;
+        for (float v : gw) finite &= Float.isFinite(v);
+        System.out.printf("%-58s rel.err %.2e (limit %.0e)%n", check, err, tolerance);
+        assertTrue(finite, check + ": non-finite output (an element nothing wrote?)");
+        assertTrue(err < tolerance, check + ": relative error " + err);
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
@@ -568,6 +600,12 @@ class CudaOpsTest {
             host.gatedActivation(gateUp.host(), out.host(), n, width, c[2], c[3], c[4]);
             assertBf16Exact("gatedActivation " + n + "x" + width + " alpha " + c[2] + " limit " + c[3], out,
                     (long) n * width);
+            // The experts' BF16 [gate | up] rows of -Dmoeprune.expertOutputs=bf16 (gated_activation_bf16).
+            Pair gateUpBf16 = bf16(r, 2 * n * width);
+            gpu.gatedActivation(gateUpBf16.gpu(), out.gpu(), n, width, c[2], c[3], c[4], ExpertOutputs.BF16);
+            host.gatedActivation(gateUpBf16.host(), out.host(), n, width, c[2], c[3], c[4], ExpertOutputs.BF16);
+            assertBf16Exact("gatedActivation BF16 rows " + n + "x" + width + " alpha " + c[2] + " limit " + c[3],
+                    out, (long) n * width);
         }
     }
 
@@ -678,6 +716,14 @@ class CudaOpsTest {
             gpu.slotNorms(rows.gpu(), sr.gpu(), norms.gpu(), n * k, width);
             host.slotNorms(rows.host(), sr.host(), norms.host(), n * k, width);
             assertClose("slotNorms " + n * k + "x" + width, norms, (long) n * k, 1e-6);
+            // The BF16 rows of -Dmoeprune.expertOutputs=bf16 (the _bf16 kernels).
+            Pair rowsBf16 = bf16(r, n * k * width);
+            gpu.combineSlots(rowsBf16.gpu(), sr.gpu(), w.gpu(), out.gpu(), n, k, width, ExpertOutputs.BF16);
+            host.combineSlots(rowsBf16.host(), sr.host(), w.host(), out.host(), n, k, width, ExpertOutputs.BF16);
+            assertExactF32("combineSlots BF16 rows " + n + "x" + k + "x" + width, out, (long) n * width);
+            gpu.slotNorms(rowsBf16.gpu(), sr.gpu(), norms.gpu(), n * k, width, ExpertOutputs.BF16);
+            host.slotNorms(rowsBf16.host(), sr.host(), norms.host(), n * k, width, ExpertOutputs.BF16);
+            assertClose("slotNorms BF16 rows " + n * k + "x" + width, norms, (long) n * k, 1e-6);
         }
     }
 

@@ -2,6 +2,7 @@ package io.moeprune.gpu;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.gpu.runtime.PassComparison;
 import io.moeprune.runtime.ExpertMask;
@@ -49,14 +50,26 @@ class GpuLayerMajorPassCudaTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
     void matchesTheCpuOnTheSharedModels(String name) throws IOException {
+        matchesTheCpuOnASharedModel(name, ExpertOutputs.F32);
+    }
+
+    /** The same with the experts' outputs in BF16 ({@code -Dmoeprune.expertOutputs=bf16}), held to the same bounds. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
+    void bf16ExpertOutputsMatchTheCpuOnTheSharedModels(String name) throws IOException {
+        matchesTheCpuOnASharedModel(name, ExpertOutputs.BF16);
+    }
+
+    private static void matchesTheCpuOnASharedModel(String name, ExpertOutputs outputs) throws IOException {
         Path dir = GpuTestSupport.sharedModel(name);
         Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
             List<int[]> seqs = PassComparison.markdownSequences(dir, 64, 128);
             long t0 = System.nanoTime();
-            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, BOUND));
-            System.out.printf("%s on CUDA (%d sequences, %.1f s with the CPU references): %s%n", name, seqs.size(),
-                    (System.nanoTime() - t0) / 1e9, r);
+            PassComparison.Result r = PassComparison.compare(model, seqs, (m, mask, logits) ->
+                    new GpuLayerMajorPass(m, mask, logits, ops, BOUND).expertOutputs(outputs));
+            System.out.printf("%s on CUDA, %s expert outputs (%d sequences, %.1f s with the CPU references): %s%n",
+                    name, outputs, seqs.size(), (System.nanoTime() - t0) / 1e9, r);
             assertTrue(r.logitError() < 1e-2, "logits " + r);
             assertEquals(0, r.differing(), "expert choices " + r);
             assertTrue(r.statError() < 0.01, "statistics " + r);

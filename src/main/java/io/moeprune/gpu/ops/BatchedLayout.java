@@ -18,7 +18,7 @@ import java.util.stream.IntStream;
  *       copy-out; or by a product of its own at the end), or else, shifted back P − r rows, when the rows before
  *       its own all belong to later calls, or else from an early call of its bucket (one before all the buckets'
  *       own calls) when that puts it before the neighbours it pads over; otherwise (another problem of the same
- *       call would write them at the same time, or an earlier call already did) it writes into an F32 scratch (P rows a problem, one after
+ *       call would write them at the same time, or an earlier call already did) it writes into a scratch (P rows a problem, one after
  *       another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly P
  *       writes its own rows directly: with even rows nothing is copied.</li>
  * </ul>
@@ -29,7 +29,7 @@ import java.util.stream.IntStream;
  * @param calls       the batched calls in launch order: each bucket's early call, then each bucket's own
  * @param copies      the live rows to copy from the scratch into the problems' outputs
  * @param alone       problems run one product each, after the calls and the copy-out
- * @param scratchRows the scratch's rows (F32, {@code out} wide)
+ * @param scratchRows the scratch's rows ({@code out} wide, of the outputs' type)
  */
 public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, long scratchRows) {
 
@@ -77,11 +77,17 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
      */
     public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y,
                                    long maxScratchRows, boolean earlyCalls) {
-        long rowBytes = 2L * in;
+        return of(plan, rows, in, out, x, y, maxScratchRows, earlyCalls, ExpertOutputs.F32);
+    }
+
+    /** The same for outputs {@code y[p]} of rows of {@code out} elements of {@code outputs}' type. */
+    public static BatchedLayout of(ExpertBuckets plan, int[] rows, int in, int out, long[] x, long[] y,
+                                   long maxScratchRows, boolean earlyCalls, ExpertOutputs outputs) {
+        long rowBytes = 2L * in, outRowBytes = (long) outputs.bytes() * out;
         int[] order = IntStream.range(0, rows.length).filter(p -> rows[p] > 0).boxed()
                 .sorted(Comparator.comparingLong(p -> x[p])).mapToInt(Integer::intValue).toArray();
         boolean inputsBackToBack = backToBack(order, rows, x, rowBytes);
-        boolean outputsBackToBack = inputsBackToBack && backToBack(order, rows, y, 4L * out);
+        boolean outputsBackToBack = inputsBackToBack && backToBack(order, rows, y, outRowBytes);
         long first = order.length == 0 ? 0 : x[order[0]];
         long end = order.length == 0 ? 0 : x[order[order.length - 1]] + rows[order[order.length - 1]] * rowBytes;
         // Launch order: an early call per bucket (problems moved ahead of all others, below), then the bucket's own.
@@ -119,7 +125,7 @@ public record BatchedLayout(List<Call> calls, List<Copy> copies, int[] alone, lo
             } else if (backward && outputsBackToBack && earlierInLaterCalls(i, order, rows, pad, launch)) {
                 kind[p] = Kind.DIRECT;
                 from[p] = x[p] - pad * rowBytes;
-                to[p] = y[p] - pad * 4L * out;
+                to[p] = y[p] - pad * outRowBytes;
                 for (int j = i - 1, left = (int) pad; j >= 0 && left > 0; left -= rows[order[j]], j--) {
                     writtenOverBackward[order[j]] = true;   // must keep its late call: it rewrites these rows
                 }

@@ -15,9 +15,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The experts' grouped products of {@link CudaOps} ({@link DeviceOps#groupedLinear}): all experts of a layer, each its
- * own rows, BF16 inputs, F32 outputs, on the path {@link GroupedPath} names, with the pointer arrays and scratch those
- * paths keep between calls. CudaOps owns one and delegates to it; the kernels it launches and the post-launch check
- * ({@code -Dmoeprune.cudaDebug}) are CudaOps's. Its buffers are the device's: {@link GpuDevice#close} (at
+ * own rows, BF16 inputs, F32 or BF16 outputs ({@link ExpertOutputs}: cuBLAS rounds its F32 accumulation), on the
+ * path {@link GroupedPath} names, with the pointer arrays and scratch those paths keep between calls. CudaOps owns
+ * one and delegates to it; the kernels it launches and the post-launch check ({@code -Dmoeprune.cudaDebug}) are
+ * CudaOps's. Its buffers are the device's: {@link GpuDevice#close} (at
  * {@link CudaOps#close}) frees them with every other buffer.
  */
 final class CudaGroupedProducts {
@@ -29,7 +30,7 @@ final class CudaGroupedProducts {
 
     private GroupedPath groupedPath = GroupedPath.fromProperties();
     /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
-    private Boolean groupedProducts, groupedBf16Products, batchedProducts;
+    private Boolean groupedProducts, groupedBf16Products, batchedProducts, batchedBf16Products;
     /** What the last {@link #groupedLinear} ran (see {@link #groupedPath()}). */
     private String lastGroupedPath = "not run yet";
     private DeviceBuffer groupedBf16Scratch, batchedScratch;
@@ -44,20 +45,28 @@ final class CudaGroupedProducts {
         this.ops = ops;
     }
 
-    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
         int count = 0;
         for (int r : rows) if (r > 0) count++;
         if (count == 0) return;
         lastGroupedPath = "";
+        boolean bf16 = outputs == ExpertOutputs.BF16;
         boolean done = switch (groupedPath) {
             case PER_EXPERT -> false;
-            case BATCHED -> batched(rows, out, in, w, x, y);
-            case GROUPED -> grouped(rows, count, out, in, w, x, y);
-            case GROUPED_BF16 -> groupedWithBf16Outputs(rows, count, out, in, w, x, y)
-                    || grouped(rows, count, out, in, w, x, y);
-            case AUTO -> batched(rows, out, in, w, x, y) || grouped(rows, count, out, in, w, x, y);
+            case BATCHED -> batched(rows, out, in, w, x, y, outputs);
+            case GROUPED -> grouped(rows, count, out, in, w, x, y, outputs);
+            // BF16 outputs asked for: the grouped call writes them where they go, nothing to widen.
+            case GROUPED_BF16 -> bf16 ? grouped(rows, count, out, in, w, x, y, outputs)
+                    : groupedWithBf16Outputs(rows, count, out, in, w, x, y)
+                    || grouped(rows, count, out, in, w, x, y, outputs);
+            case AUTO -> batched(rows, out, in, w, x, y, outputs) || grouped(rows, count, out, in, w, x, y, outputs);
         };
-        if (!done) perProblemLinear(rows, out, in, w, x, y);
+        if (!done) perProblemLinear(rows, out, in, w, x, y, outputs);
+    }
+
+    /** cuBLAS's type of {@code outputs}. */
+    private static int cublasType(ExpertOutputs outputs) {
+        return outputs == ExpertOutputs.BF16 ? Cublas.R_16BF : Cublas.R_32F;
     }
 
     /** Allows or forbids the batched path's early calls (the speed table compares them). */
@@ -101,9 +110,11 @@ final class CudaGroupedProducts {
         }
     }
 
-    /** One grouped cuBLAS call with F32 outputs; false when cuBLAS refuses it. */
-    private boolean grouped(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y) {
-        if (Boolean.FALSE.equals(groupedProducts)) return false;
+    /** One grouped cuBLAS call with outputs of {@code outputs}; false when cuBLAS refuses it. */
+    private boolean grouped(int[] rows, int count, int out, int in, long[] w, long[] x, long[] y,
+                            ExpertOutputs outputs) {
+        boolean bf16 = outputs == ExpertOutputs.BF16;
+        if (Boolean.FALSE.equals(bf16 ? groupedBf16Products : groupedProducts)) return false;
         int[] liveRows = new int[count];
         long[] pointers = new long[3 * count];
         for (int p = 0, i = 0; p < rows.length; p++) {
@@ -115,10 +126,12 @@ final class CudaGroupedProducts {
             i++;
         }
         long base = devicePointers(pointers);
-        groupedProducts = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
-                base + 8L * count, Cublas.R_16BF, base + 16L * count, Cublas.R_32F);
-        if (!groupedProducts) return false;
-        lastGroupedPath = "cuBLAS grouped";
+        boolean ok = device.cublas().groupedLinear(device.blas(), count, liveRows, out, in, base, Cublas.R_16BF,
+                base + 8L * count, Cublas.R_16BF, base + 16L * count, cublasType(outputs));
+        if (bf16) groupedBf16Products = ok;
+        else groupedProducts = ok;
+        if (!ok) return false;
+        lastGroupedPath = bf16 ? "cuBLAS grouped, BF16 outputs" : "cuBLAS grouped";
         ops.after("groupedLinear (grouped)");
         return true;
     }
@@ -169,14 +182,17 @@ final class CudaGroupedProducts {
     }
 
     /**
-     * The experts in buckets of one padded row count, one {@code cublasGemmBatchedEx} (BF16 → F32) a bucket; padded
-     * problems write into an F32 scratch whose live rows one {@code copy_rows_out} launch moves out (see
+     * The experts in buckets of one padded row count, one {@code cublasGemmBatchedEx} (BF16 → F32, or → BF16) a
+     * bucket; padded problems write into a scratch of the outputs' type whose live rows one {@code copy_rows_out}
+     * ({@code copy_rows_out_bf16}) launch moves out (see
      * {@link BatchedLayout}); problems the layout cannot place, one product each. False when cuBLAS refuses the
      * call (nothing has run then) or the scratch does not fit the memory bound.
      */
-    private boolean batched(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        if (Boolean.FALSE.equals(batchedProducts)) return false;
-        if (!aligned(rows, out, in, w, x, y)) {
+    private boolean batched(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
+        boolean bf16 = outputs == ExpertOutputs.BF16;
+        if (Boolean.FALSE.equals(bf16 ? batchedBf16Products : batchedProducts)) return false;
+        long rowBytes = (long) outputs.bytes() * out;
+        if (!aligned(rows, out, in, w, x, y, outputs)) {
             lastGroupedPath = "batched: rows not 16-byte aligned";
             return false;
         }
@@ -185,10 +201,10 @@ final class CudaGroupedProducts {
         // beyond it run one product each.
         long held = batchedScratch == null ? 0 : (batchedScratch.bytes() + 255) & ~255L;
         long free = device.limitBytes() - device.allocatedBytes() + held - 256;
-        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / (4L * out),
-                batchedEarlyCalls);
+        BatchedLayout layout = BatchedLayout.of(plan, rows, in, out, x, y, Math.max(0, free) / rowBytes,
+                batchedEarlyCalls, outputs);
         if (layout.scratchRows() > 0) {
-            batchedScratch = scratch(batchedScratch, 4L * layout.scratchRows() * out,
+            batchedScratch = scratch(batchedScratch, layout.scratchRows() * rowBytes,
                     "the batched experts' padded outputs");
             if (batchedScratch == null) {
                 lastGroupedPath = "batched: its scratch beyond the memory bound";   // named by the fallback that runs
@@ -206,7 +222,7 @@ final class CudaGroupedProducts {
                 BatchedLayout.Placement pl = call.problems().get(i);
                 table[at + i] = w[pl.problem()];
                 table[at + n + i] = pl.x();
-                table[at + 2 * n + i] = pl.direct() ? pl.y() : scratchBase + 4L * pl.scratchRow() * out;
+                table[at + 2 * n + i] = pl.direct() ? pl.y() : scratchBase + pl.scratchRow() * rowBytes;
             }
             at += 3 * n;
         }
@@ -222,12 +238,15 @@ final class CudaGroupedProducts {
         for (BatchedLayout.Call call : layout.calls()) {
             int n = call.problems().size();
             boolean ok = device.cublas().batchedLinear(device.blas(), n, call.rows(), out, in, callBase,
-                    Cublas.R_16BF, callBase + 8L * n, Cublas.R_16BF, callBase + 16L * n, Cublas.R_32F);
-            if (!ok && batchedProducts == null) {
-                batchedProducts = false;   // refused at the first call: nothing has run
+                    Cublas.R_16BF, callBase + 8L * n, Cublas.R_16BF, callBase + 16L * n, cublasType(outputs));
+            if (!ok && (bf16 ? batchedBf16Products : batchedProducts) == null) {
+                // refused at the first call: nothing has run
+                if (bf16) batchedBf16Products = false;
+                else batchedProducts = false;
                 return false;
             }
-            batchedProducts = true;
+            if (bf16) batchedBf16Products = true;
+            else batchedProducts = true;
             if (!ok) refused.add(call);
             callBase += 24L * n;
         }
@@ -235,20 +254,23 @@ final class CudaGroupedProducts {
             long copyTable = base + 8L * at;
             int maxRows = 0;
             for (BatchedLayout.Copy copy : layout.copies()) maxRows = Math.max(maxRows, copy.rows());
-            int gx = (int) Math.min(1024, Math.max(1, ((long) maxRows * out / 4 + THREADS - 1) / THREADS));
+            // A thread moves 16 bytes.
+            int gx = (int) Math.min(1024, Math.max(1, (maxRows * rowBytes / 16 + THREADS - 1) / THREADS));
             for (int first = 0; first < copies; first += 65535) {
-                ops.kernel("copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
+                ops.kernel(bf16 ? "copy_rows_out_bf16" : "copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
                         new Object[]{batchedScratch, copyTable, copies, first, out});
             }
         }
         // After the copy-out, so that its rows of a refused call's problems do not overwrite these.
-        for (int p : layout.alone()) problemLinear(p, rows, out, in, w, x, y);
+        for (int p : layout.alone()) problemLinear(p, rows, out, in, w, x, y, outputs);
         for (BatchedLayout.Call call : refused) {
-            for (BatchedLayout.Placement pl : call.problems()) problemLinear(pl.problem(), rows, out, in, w, x, y);
+            for (BatchedLayout.Placement pl : call.problems()) {
+                problemLinear(pl.problem(), rows, out, in, w, x, y, outputs);
+            }
         }
         int alone = layout.alone().length;
         for (BatchedLayout.Call call : refused) alone += call.problems().size();
-        lastGroupedPath = "cuBLAS batched: " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
+        lastGroupedPath = "cuBLAS batched" + (bf16 ? " (BF16 outputs)" : "") + ": " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
                 + (copies > 0 ? ", " + copies + " copied out" : "")
                 + (alone > 0 ? ", " + alone + " experts one product each" : "");
         ops.after("groupedLinear (batched)");
@@ -258,24 +280,26 @@ final class CudaGroupedProducts {
     /**
      * Whether every matrix and row the batched calls address is 16-byte aligned: cuBLAS cannot see the addresses in
      * a device pointer array (GemmEx checks its own and picks a slower kernel), and the shifted and scratch rows are
-     * aligned when rows are (in a multiple of 8 BF16, out of 4 F32).
+     * aligned when rows are (in a multiple of 8 BF16, out of 16 bytes: 4 F32 or 8 BF16).
      */
-    private static boolean aligned(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        if (in % 8 != 0 || out % 4 != 0) return false;
+    private static boolean aligned(int[] rows, int out, int in, long[] w, long[] x, long[] y,
+                                   ExpertOutputs outputs) {
+        if (in % 8 != 0 || (long) out * outputs.bytes() % 16 != 0) return false;
         for (int p = 0; p < rows.length; p++) {
             if (rows[p] > 0 && ((w[p] | x[p] | y[p]) & 15) != 0) return false;
         }
         return true;
     }
 
-    private void problemLinear(int p, int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+    private void problemLinear(int p, int[] rows, int out, int in, long[] w, long[] x, long[] y,
+                               ExpertOutputs outputs) {
         device.cublas().linear(device.blas(), rows[p], out, in, 1f, w[p], Cublas.R_16BF, x[p], Cublas.R_16BF, 0f,
-                y[p], Cublas.R_32F, out);
+                y[p], cublasType(outputs), out);
     }
 
     /** The fallback of {@link #groupedLinear}: one cuBLAS product per non-empty problem. */
-    private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y);
+    private void perProblemLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
+        for (int p = 0; p < rows.length; p++) if (rows[p] > 0) problemLinear(p, rows, out, in, w, x, y, outputs);
         lastGroupedPath = lastGroupedPath.startsWith("batched: ") ? "one product per expert (" + lastGroupedPath + ")"
                 : "one product per expert";
         ops.after("groupedLinear (one product per problem)");

@@ -444,8 +444,8 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
-    public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
-        grouped.groupedLinear(rows, out, in, w, x, y);
+    public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
+        grouped.groupedLinear(rows, out, in, w, x, y, outputs);
     }
 
     /** Allows or forbids the batched path's early calls (the speed table compares them). */
@@ -750,8 +750,9 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                                float upShift) {
-        elementwise("gated_activation", (long) n * width, gateUp, out, n, width, alpha, limit, upShift);
+                                float upShift, ExpertOutputs in) {
+        elementwise(in == ExpertOutputs.BF16 ? "gated_activation_bf16" : "gated_activation", (long) n * width, gateUp,
+                out, n, width, alpha, limit, upShift);
     }
 
     @Override
@@ -819,13 +820,16 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
-                             int n, int k, int width) {
-        elementwise("combine_slots", (long) n * width, expertRows, slotRow, weight, out, n, k, width);
+                             int n, int k, int width, ExpertOutputs rows) {
+        elementwise(rows == ExpertOutputs.BF16 ? "combine_slots_bf16" : "combine_slots", (long) n * width, expertRows,
+                slotRow, weight, out, n, k, width);
     }
 
     @Override
-    public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
-        warpPerRow("slot_norms", count, expertRows, slotRow, norms, count, width);
+    public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width,
+                          ExpertOutputs rows) {
+        warpPerRow(rows == ExpertOutputs.BF16 ? "slot_norms_bf16" : "slot_norms", count, expertRows, slotRow, norms,
+                count, width);
     }
 
     @Override

@@ -129,7 +129,15 @@ public interface DeviceOps extends AutoCloseable {
      * W and x and F32 y; the three arrays hold device addresses (host-side, one per problem). Problems with 0 rows are
      * skipped.
      */
-    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y);
+    default void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+        groupedLinear(rows, out, in, w, x, y, ExpertOutputs.F32);
+    }
+
+    /**
+     * {@link #groupedLinear} writing y in {@code outputs}' type: BF16 outputs are the F32 accumulation rounded to
+     * nearest even (as {@link #toBf16}).
+     */
+    void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs);
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
 
@@ -187,8 +195,14 @@ public interface DeviceOps extends AutoCloseable {
      * act(gate)·up' where act(g) = g·sigmoid(alpha·g) and up' = up (SwiGLU: alpha 1, limit 0, upShift 0); with
      * {@code limit} > 0 (gpt-oss), gate is first clamped to ≤ limit and up to [−limit, limit], and up' = up + upShift.
      */
+    default void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
+                                 float upShift) {
+        gatedActivation(gateUp, out, n, width, alpha, limit, upShift, ExpertOutputs.F32);
+    }
+
+    /** {@link #gatedActivation} of gateUp rows in {@code in}'s type (BF16 widened exactly to F32 first). */
     void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                         float upShift);
+                         float upShift, ExpertOutputs in);
 
     /** x[i] += m·y[i] for i < count (the residual add; m the family's residual multiplier). */
     void addScaled(DeviceBuffer x, long xOffset, DeviceBuffer y, long yOffset, long count, float m);
@@ -268,11 +282,23 @@ public interface DeviceOps extends AutoCloseable {
      * for t < n; expertRows F32 [n·k, width] in the experts' order, weight F32 [n·k]; a slot with slotRow −1 (a masked
      * expert) adds nothing.
      */
+    default void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
+                              int n, int k, int width) {
+        combineSlots(expertRows, slotRow, weight, out, n, k, width, ExpertOutputs.F32);
+    }
+
+    /** {@link #combineSlots} of expert rows in {@code rows}' type (BF16 widened exactly to F32 first). */
     void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out, int n,
-                      int k, int width);
+                      int k, int width, ExpertOutputs rows);
 
     /** norms[i] = ‖expertRows[slotRow[i], :]‖₂ for i < count (0 for slotRow −1): EASY-EP's ‖e‖. */
-    void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width);
+    default void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
+        slotNorms(expertRows, slotRow, norms, count, width, ExpertOutputs.F32);
+    }
+
+    /** {@link #slotNorms} of expert rows in {@code rows}' type (BF16 widened exactly first). */
+    void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width,
+                   ExpertOutputs rows);
 
     /**
      * turn[t] = max(0, 1 − cos(h_t, h_t + r_t)) for t < n (EASY-EP's s; 0 when either vector is 0), accumulated in

@@ -257,6 +257,11 @@ public final class HostOps implements DeviceOps {
         return Float.intBitsToFloat((MEMORY.get(JAVA_SHORT_UNALIGNED, b.address() + 2 * index) & 0xFFFF) << 16);
     }
 
+    /** Element {@code index} of expert rows of {@code type}, widened to F32 (exact for BF16). */
+    private static float element(DeviceBuffer b, ExpertOutputs type, long index) {
+        return type == ExpertOutputs.BF16 ? bf16(b, index) : f32(b, index);
+    }
+
     private static int i32(DeviceBuffer b, long index) {
         return MEMORY.get(JAVA_INT_UNALIGNED, b.address() + 4 * index);
     }
@@ -324,8 +329,7 @@ public final class HostOps implements DeviceOps {
         for (int t = 0; t < n; t++) {
             for (int o = 0; o < out; o++) {
                 double s = accumulate ? f32(Y, (long) t * ldy + o) : 0;
-                for (int i = 0; i < in; i++) s += (double) bf16(W, (long) o * in + i) * bf16(X, (long) t * in + i);
-                f32(Y, (long) t * ldy + o, (float) s);
+                f32(Y, (long) t * ldy + o, (float) dot(s, W, X, t, o, in));
             }
         }
     }
@@ -342,12 +346,27 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
-    public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y) {
+    public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
         for (int p = 0; p < rows.length; p++) {
             if (rows[p] == 0) continue;
-            linear(rows[p], out, in, new DeviceBuffer(w[p], 2L * out * in), 0, new DeviceBuffer(x[p], 2L * rows[p] * in),
-                    0, new DeviceBuffer(y[p], 4L * rows[p] * out), 0, out, false);
+            DeviceBuffer W = new DeviceBuffer(w[p], 2L * out * in), X = new DeviceBuffer(x[p], 2L * rows[p] * in);
+            DeviceBuffer Y = new DeviceBuffer(y[p], (long) outputs.bytes() * rows[p] * out);
+            for (int t = 0; t < rows[p]; t++) {
+                for (int o = 0; o < out; o++) {
+                    // The F32 result, then (BF16 outputs) rounded once more, as cuBLAS rounds its F32 accumulation.
+                    float v = (float) dot(0, W, X, t, o, in);
+                    if (outputs == ExpertOutputs.BF16) bf16(Y, (long) t * out + o, v);
+                    else f32(Y, (long) t * out + o, v);
+                }
+            }
         }
+    }
+
+    /** start + Σ_i W[o, i]·X[t, i] of BF16 rows {@code in} long, summed in double from {@code start} in order. */
+    private static double dot(double start, DeviceBuffer W, DeviceBuffer X, int t, int o, int in) {
+        double s = start;
+        for (int i = 0; i < in; i++) s += (double) bf16(W, (long) o * in + i) * bf16(X, (long) t * in + i);
+        return s;
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------
@@ -477,10 +496,11 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
-                                float upShift) {
+                                float upShift, ExpertOutputs in) {
         for (int t = 0; t < n; t++) {
             for (int i = 0; i < width; i++) {
-                float g = f32(gateUp, (long) t * 2 * width + i), u = f32(gateUp, (long) t * 2 * width + width + i);
+                float g = element(gateUp, in, (long) t * 2 * width + i);
+                float u = element(gateUp, in, (long) t * 2 * width + width + i);
                 if (limit > 0) {
                     g = Math.min(g, limit);
                     u = Math.max(-limit, Math.min(u, limit));
@@ -596,13 +616,15 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
-                             int n, int k, int width) {
+                             int n, int k, int width, ExpertOutputs rows) {
         for (int t = 0; t < n; t++) {
             for (int c = 0; c < width; c++) {
                 float acc = 0;
                 for (int s = 0; s < k; s++) {
                     int row = i32(slotRow, (long) t * k + s);
-                    if (row >= 0) acc += f32(weight, (long) t * k + s) * f32(expertRows, (long) row * width + c);
+                    if (row >= 0) {
+                        acc += f32(weight, (long) t * k + s) * element(expertRows, rows, (long) row * width + c);
+                    }
                 }
                 f32(out, (long) t * width + c, acc);
             }
@@ -610,13 +632,14 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
-    public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width) {
+    public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width,
+                          ExpertOutputs rows) {
         for (int i = 0; i < count; i++) {
             int row = i32(slotRow, i);
             double sq = 0;
             if (row >= 0) {
                 for (int c = 0; c < width; c++) {
-                    double v = f32(expertRows, (long) row * width + c);
+                    double v = element(expertRows, rows, (long) row * width + c);
                     sq += v * v;
                 }
             }

@@ -2,6 +2,7 @@ package io.moeprune.gpu.runtime;
 
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.model.ModelSpec;
 
@@ -13,27 +14,43 @@ import java.util.List;
  * layer and chunk. F32 unless named BF16 (the inputs of matrix products).
  */
 final class ChunkBuffers implements AutoCloseable {
-    /** The widths (elements per token) the buffers are sized by. */
-    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, int gateUp,
-                  int activation) {
+    /**
+     * The widths (elements per token; [gate | up] in bytes) the buffers are sized by, and the type of the routed
+     * experts' product rows ({@link ExpertOutputs}: their [gate | up] and down outputs).
+     */
+    record Widths(int hidden, int qkv, int qkvBf16, int attention, int experts, int topK, long gateUpBytes,
+                  int activation, ExpertOutputs expertOutputs) {
+        /** The widths, the experts' outputs as {@code -Dmoeprune.expertOutputs} asks. */
         static Widths of(ModelSpec spec, List<LayerPlan> layers) {
-            int qkv = 0, qkvBf16 = 0, attention = 0, gateUp = 0, activation = 0;
+            return of(spec, layers, ExpertOutputs.fromProperties());
+        }
+
+        /**
+         * The widths, with the experts' outputs in {@code requested}'s type, except F32 where an expert adds a bias to
+         * its products' rows (gpt-oss: the biases are added to F32 rows).
+         */
+        static Widths of(ModelSpec spec, List<LayerPlan> layers, ExpertOutputs requested) {
+            int qkv = 0, qkvBf16 = 0, attention = 0, activation = 0;
+            long gateUp = 0;
+            boolean biases = layers.stream().anyMatch(l -> l.feedForward() instanceof LayerPlan.Moe m
+                    && m.expertBiases());
+            ExpertOutputs expertOutputs = biases ? ExpertOutputs.F32 : requested;
             for (LayerPlan l : layers) {
                 qkv = Math.max(qkv, l.attention().scratchFloats());
                 qkvBf16 = Math.max(qkvBf16, l.attention().scratchBf16());
                 attention = Math.max(attention, l.attention().outputWidth());
-                gateUp = Math.max(gateUp, l.feedForward().gateUpWidth());
+                gateUp = Math.max(gateUp, l.feedForward().gateUpBytes(expertOutputs));
                 activation = Math.max(activation, l.feedForward().activationWidth());
             }
             return new Widths(spec.hiddenSize(), qkv, qkvBf16, attention, Math.max(1, spec.moe().numExperts()),
-                    Math.max(1, spec.moe().topK()), gateUp, activation);
+                    Math.max(1, spec.moe().topK()), gateUp, activation, expertOutputs);
         }
 
         /** Device bytes per token of a chunk, its x rows excluded. */
         long bytesPerToken() {
             long h = hidden, k = topK;
             return 4 * h + 2 * h + 4L * qkv + 2L * qkvBf16 + 6L * attention + 4 * h + 4 + 4 + 4L * experts + 12 * k
-                    + 2 * k * h + 4L * gateUp + 2L * activation + 4 * k * h + 4 * k + 4 + 4 * h + 4
+                    + 2 * k * h + gateUpBytes + 2L * activation + expertOutputs.bytes() * k * h + 4 * k + 4 + 4 * h + 4
                     + routingBytesPerToken();
         }
 
@@ -65,7 +82,12 @@ final class ChunkBuffers implements AutoCloseable {
     final DeviceBuffer x;
     /** qkv: the attention's intermediate rows (GQA: [q | k | v] per token); qkvBf16: its BF16 product inputs (MLA). */
     final DeviceBuffer xn, xnBf16, qkv, qkvBf16, attention, attentionBf16, branch, positions, starts;
+    /**
+     * gateUp: [T, 2·I] F32 of a dense or shared MLP, or the routed experts' [T·k, 2·I] of {@link #expertOutputs}' type;
+     * expertRows [T·k, H]: the experts' down products in grouped order, of {@link #expertOutputs}' type.
+     */
     final DeviceBuffer routerLogits, gatherIndex, slotRow, slotWeight, gathered, gateUp, activationBf16, expertRows;
+    final ExpertOutputs expertOutputs;
     final DeviceBuffer slotNorms, turns, sharedOut, sharedGate;
     /**
      * The device routing's: the chosen expert of each slot [T·k], the mask's kept flags [E], expertStart [E+1] and the
@@ -76,6 +98,7 @@ final class ChunkBuffers implements AutoCloseable {
     ChunkBuffers(DeviceOps ops, Widths w, int tokens, boolean residentResiduals) {
         this.ops = ops;
         this.tokens = tokens;
+        this.expertOutputs = w.expertOutputs();
         long t = tokens, h = w.hidden(), k = w.topK();
         try {
             x = residentResiduals ? null : alloc(4 * t * h, "the chunk's residual rows");
@@ -93,9 +116,9 @@ final class ChunkBuffers implements AutoCloseable {
             slotRow = alloc(4 * t * k, "slot rows");
             slotWeight = alloc(4 * t * k, "slot weights");
             gathered = alloc(2 * t * k * h, "expert inputs (BF16)");
-            gateUp = alloc(4 * t * w.gateUp(), "gate and up rows");
+            gateUp = alloc(t * w.gateUpBytes(), "gate and up rows");
             activationBf16 = alloc(2 * t * w.activation(), "activations (BF16)");
-            expertRows = alloc(4 * t * k * h, "expert outputs");
+            expertRows = alloc(w.expertOutputs().bytes() * t * k * h, "expert outputs");
             slotNorms = alloc(4 * t * k, "expert output norms");
             turns = alloc(4 * t, "turns");
             sharedOut = alloc(4 * t * h, "shared expert outputs");

@@ -87,27 +87,30 @@ final class FeedForwardStep {
             rows[i] = r.count(i);
             w[i] = m.experts()[i].gateUp().address(slot);
             in[i] = b.gathered.address() + 2L * r.expertStart()[i] * hidden;
-            out[i] = b.gateUp.address() + 4L * r.expertStart()[i] * 2 * inter;
+            out[i] = b.gateUp.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * 2 * inter;
         }
-        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out);
+        // BF16 rows (-Dmoeprune.expertOutputs=bf16) halve the block's largest traffic: [gate | up] here, the down
+        // rows below; never with expert biases (ChunkBuffers.Widths keeps those F32).
+        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.gateUp, 2 * inter, true);
         LayerPlan.Activation act = m.activation();
-        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift());
+        ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift(),
+                b.expertOutputs);
         for (int i = 0; i < e; i++) {
             w[i] = m.experts()[i].down().address(slot);
             in[i] = b.activationBf16.address() + 2L * r.expertStart()[i] * inter;
-            out[i] = b.expertRows.address() + 4L * r.expertStart()[i] * hidden;
+            out[i] = b.expertRows.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * hidden;
         }
-        ops.groupedLinear(rows, hidden, inter, w, in, out);
+        ops.groupedLinear(rows, hidden, inter, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         phases.stream(GpuPhases.Phase.EXPERTS);
-        ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden);
+        ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden, b.expertOutputs);
         phases.stream(GpuPhases.Phase.COMBINE);
 
         ObserverDownloads.Chunk watched = null;
         if (watch != null) {
             // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
-            ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden);
+            ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden, b.expertOutputs);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
             // Queued in stream order, without a wait: the kernels after them that overwrite x and the chunk buffers
             // run after the copies; the workers wait for their fence. The residual (n·H floats) only for an observer

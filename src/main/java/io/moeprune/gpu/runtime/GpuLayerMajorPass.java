@@ -3,6 +3,7 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
@@ -55,6 +56,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final List<LayerPlan> layers;
     private boolean timed;
     private boolean profiled = GpuPhases.ON;
+    /** The experts' output rows' type (read at construction: a bad value fails before the run). */
+    private ExpertOutputs expertOutputs = ExpertOutputs.fromProperties();
     private List<LayerTimes> times = List.of();
     private GpuPhaseProfile profile;
 
@@ -94,6 +97,15 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return times;
     }
 
+    /**
+     * Sets the type of the experts' output rows from now on ({@code -Dmoeprune.expertOutputs} by default; F32 where
+     * the experts add down biases, see {@link ChunkBuffers.Widths}): tests compare both on one device.
+     */
+    public GpuLayerMajorPass expertOutputs(ExpertOutputs outputs) {
+        expertOutputs = outputs;
+        return this;
+    }
+
     /** Profiles each run's phases from now on ({@link #phaseProfile}; on already with -Dmoeprune.gpuPhases=true). */
     public GpuLayerMajorPass profiled() {
         profiled = true;
@@ -130,7 +142,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
         long[] firstRow = new long[lengths.length + 1];
         for (int c = 0; c < lengths.length; c++) firstRow[c + 1] = firstRow[c] + lengths[c];
         int longest = Arrays.stream(lengths).max().orElseThrow();
-        ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers);
+        ChunkBuffers.Widths widths = ChunkBuffers.Widths.of(model.spec(), layers, expertOutputs);
         long tokens = firstRow[lengths.length];
         Source source = weightSource(widths, tokens, longest, hidden);
         ResidentWeights weights = source.resident();

@@ -1,6 +1,7 @@
 package io.moeprune.gpu.runtime;
 
 import io.moeprune.MoepruneException;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.gpu.runtime.SlotLayout.Region;
 import io.moeprune.model.AttentionSpec;
@@ -125,16 +126,19 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
     }
 
     sealed interface FeedForward permits Dense, Moe {
-        /** Floats per token this block's [gate | up] rows take, and BF16 elements its activations. */
-        int gateUpWidth();
+        /**
+         * Bytes per token this block's [gate | up] rows take (the routed experts' in {@code experts}' type, a dense or
+         * shared MLP's F32), and BF16 elements its activations.
+         */
+        long gateUpBytes(ExpertOutputs experts);
 
         int activationWidth();
     }
 
     record Dense(Mlp mlp) implements FeedForward {
         @Override
-        public int gateUpWidth() {
-            return 2 * mlp.intermediate();
+        public long gateUpBytes(ExpertOutputs experts) {
+            return 4L * 2 * mlp.intermediate();
         }
 
         @Override
@@ -152,8 +156,15 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
                Projection sharedGate, int numExperts, int topK, RoutingSpec routing, Region selectionBias)
             implements FeedForward {
         @Override
-        public int gateUpWidth() {
-            return Math.max(2 * topK * experts[0].intermediate(), shared == null ? 0 : 2 * shared.intermediate());
+        public long gateUpBytes(ExpertOutputs outputs) {
+            return Math.max((long) outputs.bytes() * 2 * topK * experts[0].intermediate(),
+                    shared == null ? 0 : 4L * 2 * shared.intermediate());
+        }
+
+        /** Whether an expert adds a bias to a product's rows (gpt-oss): those rows stay F32. */
+        boolean expertBiases() {
+            for (Mlp e : experts) if (e.gateUpBias() != null || e.downBias() != null) return true;
+            return false;
         }
 
         @Override

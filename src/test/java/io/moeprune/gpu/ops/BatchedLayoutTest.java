@@ -7,7 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -157,59 +157,62 @@ class BatchedLayoutTest {
             // every third draw with a scratch smaller than the layout wants (the memory bound's share)
             long maxScratch = seed % 3 == 2 ? r.nextInt(40) : Long.MAX_VALUE;
             boolean earlyCalls = seed % 5 != 4;
-            runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, false);
-            runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, true);
+            // BF16 outputs (-Dmoeprune.expertOutputs=bf16): rows half as long, the backward shift in their bytes
+            for (ExpertOutputs outputs : ExpertOutputs.values()) {
+                runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, false, outputs);
+                runLayoutOnHostOps(new Random(seed), rows, maxScratch, earlyCalls, true, outputs);
+            }
         }
     }
 
     /**
      * The layout run on HostOps: the calls in order at their padded counts, each call's problems in order or
      * {@code reversed} (on the GPU they run at once: padding written forward over a problem of the same call stays
-     * when they run last first, backward when first first), then the copy-out, then the products alone.
+     * when they run last first, backward when first first), then the copy-out, then the products alone; outputs of
+     * {@code outputs}' type.
      */
     private static void runLayoutOnHostOps(Random r, int[] rows, long maxScratchRows, boolean earlyCalls,
-                                           boolean reversed) {
+                                           boolean reversed, ExpertOutputs outputs) {
+        long rowBytes = (long) outputs.bytes() * OUT;
         int experts = rows.length;
         long[] start = starts(rows);
         long total = Math.max(1, start[experts - 1] + rows[experts - 1]);
         try (HostOps ops = new HostOps(1L << 30); Arena a = Arena.ofConfined()) {
             DeviceBuffer w = ops.alloc(2L * experts * OUT * IN, "w"), x = ops.alloc(2L * total * IN, "x");
-            DeviceBuffer expected = ops.alloc(4L * total * OUT, "expected"), y = ops.alloc(4L * total * OUT, "y");
+            DeviceBuffer expected = ops.alloc(total * rowBytes, "expected"), y = ops.alloc(total * rowBytes, "y");
             fillBf16(ops, w, r, (long) experts * OUT * IN, a);
             fillBf16(ops, x, r, total * IN, a);
             long[] wp = new long[experts], xp = new long[experts], ep = new long[experts], yp = new long[experts];
             for (int e = 0; e < experts; e++) {
                 wp[e] = w.address() + 2L * e * OUT * IN;
                 xp[e] = x.address() + 2L * start[e] * IN;
-                ep[e] = expected.address() + 4L * start[e] * OUT;
-                yp[e] = y.address() + 4L * start[e] * OUT;
+                ep[e] = expected.address() + start[e] * rowBytes;
+                yp[e] = y.address() + start[e] * rowBytes;
             }
-            ops.groupedLinear(rows, OUT, IN, wp, xp, ep);
+            ops.groupedLinear(rows, OUT, IN, wp, xp, ep, outputs);
 
             BatchedLayout layout = BatchedLayout.of(ExpertBuckets.of(rows), rows, IN, OUT, xp, yp, maxScratchRows,
-                    earlyCalls);
+                    earlyCalls, outputs);
             assertTrue(layout.scratchRows() <= maxScratchRows);
-            DeviceBuffer scratch = ops.alloc(Math.max(4, 4L * layout.scratchRows() * OUT), "scratch");
+            DeviceBuffer scratch = ops.alloc(Math.max(4, layout.scratchRows() * rowBytes), "scratch");
             for (BatchedLayout.Call call : layout.calls()) {
                 for (BatchedLayout.Placement pl : reversed ? call.problems().reversed() : call.problems()) {
-                    long to = pl.direct() ? pl.y() : scratch.address() + 4L * pl.scratchRow() * OUT;
-                    ops.linear(call.rows(), OUT, IN, new DeviceBuffer(wp[pl.problem()], 2L * OUT * IN), 0,
-                            new DeviceBuffer(pl.x(), 2L * call.rows() * IN), 0,
-                            new DeviceBuffer(to, 4L * call.rows() * OUT), 0, OUT, false);
+                    long to = pl.direct() ? pl.y() : scratch.address() + pl.scratchRow() * rowBytes;
+                    ops.groupedLinear(new int[]{call.rows()}, OUT, IN, new long[]{wp[pl.problem()]},
+                            new long[]{pl.x()}, new long[]{to}, outputs);
                 }
             }
             for (BatchedLayout.Copy c : layout.copies()) {
-                MemorySegment rowsOut = a.allocate(4L * c.rows() * OUT);
-                ops.download(scratch, 4L * c.scratchRow() * OUT, rowsOut);
+                MemorySegment rowsOut = a.allocate(c.rows() * rowBytes);
+                ops.download(scratch, c.scratchRow() * rowBytes, rowsOut);
                 ops.upload(rowsOut, y, c.y() - y.address());
             }
             for (int p : layout.alone()) {
-                ops.linear(rows[p], OUT, IN, new DeviceBuffer(wp[p], 2L * OUT * IN), 0,
-                        new DeviceBuffer(xp[p], 2L * rows[p] * IN), 0, new DeviceBuffer(yp[p], 4L * rows[p] * OUT), 0,
-                        OUT, false);
+                ops.groupedLinear(new int[]{rows[p]}, OUT, IN, new long[]{wp[p]}, new long[]{xp[p]},
+                        new long[]{yp[p]}, outputs);
             }
-            assertArrayEquals(floats(ops, expected, total * OUT, a), floats(ops, y, total * OUT, a),
-                    java.util.Arrays.toString(rows));
+            assertArrayEquals(bytes(ops, expected, total * rowBytes, a), bytes(ops, y, total * rowBytes, a),
+                    outputs + " " + java.util.Arrays.toString(rows));
         }
     }
 
@@ -219,9 +222,9 @@ class BatchedLayoutTest {
         ops.upload(s, b, 0);
     }
 
-    private static float[] floats(HostOps ops, DeviceBuffer b, long count, Arena a) {
-        MemorySegment s = a.allocate(4 * count);
+    private static byte[] bytes(HostOps ops, DeviceBuffer b, long count, Arena a) {
+        MemorySegment s = a.allocate(count);
         ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
+        return s.toArray(JAVA_BYTE);
     }
 }

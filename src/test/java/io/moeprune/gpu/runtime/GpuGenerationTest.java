@@ -2,6 +2,7 @@ package io.moeprune.gpu.runtime;
 
 import io.moeprune.MoepruneException;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.DecodeSteps;
 import io.moeprune.runtime.ExpertMask;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -105,6 +107,31 @@ class GpuGenerationTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * {@code -Dmoeprune.expertOutputs=bf16} reaches the decoder (its chunk buffers are sized when a generation opens):
+     * the steps' logits move from the F32 run's, and stay within the CPU comparison's bounds.
+     */
+    @Test
+    void bf16ExpertOutputsReachTheDecoderWithinTheBounds() {
+        String before = System.getProperty(ExpertOutputs.PROPERTY);
+        try (Model model = open("qwen3_moe"); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            int[] prompt = prompt(model, 9);
+            List<float[]> f32 = new ArrayList<>(), bf16 = new ArrayList<>();
+            System.setProperty(ExpertOutputs.PROPERTY, "f32");
+            GenerationComparison.generate(model, ExpertMask.NONE, gen, prompt, 4, f32);
+            System.setProperty(ExpertOutputs.PROPERTY, "bf16");
+            GenerationComparison.generate(model, ExpertMask.NONE, gen, prompt, 4, bf16);
+            assertFalse(Arrays.equals(f32.getFirst(), bf16.getFirst()), "the prompt's logits moved");
+            GenerationComparison.Result r = GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 8);
+            System.out.println("qwen3_moe generation, BF16 expert outputs: " + r);
+            GenerationComparison.assertBounds("qwen3_moe bf16", r, 3e-2);
+        } finally {
+            if (before == null) System.clearProperty(ExpertOutputs.PROPERTY);
+            else System.setProperty(ExpertOutputs.PROPERTY, before);
         }
     }
 
