@@ -4,13 +4,13 @@
 # variants, each in its own JVM, alternated over ROUNDS rounds (default 2) on the same GPU, the phase table on
 # (-Dmoeprune.gpuPhases=true):
 #   baseline      -Dmoeprune.attention=tensor
-#   flash         -Dmoeprune.attention=flash
-#   flash-bf16kv  flash, -Dmoeprune.flashKv=bf16 (K and V packed to BF16 once, tiles by cp.async)
-#   flash-bf16out flash, -Dmoeprune.expertOutputs=bf16 (the experts' down products written in BF16)
+#   flash         -Dmoeprune.attention=flash (the default since 2026-12-07: 128-row blocks, K and V packed to BF16)
+#   flash-64-f32  flash, -Dmoeprune.flashRows=64 -Dmoeprune.flashKv=f32 (the kernel's first layout)
+#   flash-bf16out flash, -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
 #   flash-waited  flash, -Dmoeprune.observerDownloads=waited (the pass waits for the observers' copies itself)
-# Prints each run's tok/s lines and phase table rows. About 6-8 min on an H100 with the model in /tmp (120 s to
-# generate it first); each run has its own timeout (100 s), and a run that would end past 530 s from the start is
-# skipped (said so), so the call stays under 9 min.
+# Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
+# 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
+# past 530 s from the start is skipped (said so), so the call stays under 9 min.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
@@ -25,13 +25,13 @@ variant_flags() {
   case "$1" in
     baseline) echo "-Dmoeprune.attention=tensor" ;;
     flash) echo "-Dmoeprune.attention=flash" ;;
-    flash-bf16kv) echo "-Dmoeprune.attention=flash -Dmoeprune.flashKv=bf16" ;;
+    flash-64-f32) echo "-Dmoeprune.attention=flash -Dmoeprune.flashRows=64 -Dmoeprune.flashKv=f32" ;;
     flash-bf16out) echo "-Dmoeprune.attention=flash -Dmoeprune.expertOutputs=bf16" ;;
     flash-waited) echo "-Dmoeprune.attention=flash -Dmoeprune.observerDownloads=waited" ;;
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in baseline flash flash-bf16kv flash-bf16out flash-waited; do
+  for variant in baseline flash flash-64-f32 flash-bf16out flash-waited; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"

@@ -86,9 +86,11 @@ class GpuLayerMajorPassCudaTest {
             float[][] large = logits(model, seqs, BOUND);
             // The cuBLAS workspace (32 MB, inside the bound), two layer slots of ~6.7 MB, chunks of a few sequences.
             float[][] small = logits(model, seqs, 56L << 20);
+            // Other chunks give cuBLAS other shapes, so other summation orders, and a sum on the other side of a BF16
+            // rounding moves that activation a BF16 step: 1.5e-3 on an H100 (2026-12-07), the GPU-vs-CPU noise.
             for (int s = 0; s < seqs.size(); s++) {
                 double e = PassComparison.relativeError(small[s], large[s]);
-                assertTrue(e < 1e-3, "sequence " + s + ": " + e);
+                assertTrue(e < 5e-3, "sequence " + s + ": " + e);
             }
             MoepruneException e = assertThrows(MoepruneException.class, () -> logits(model, seqs, 44L << 20));
             assertTrue(e.getMessage().startsWith("--gpu-memory "), e.getMessage());

@@ -155,7 +155,8 @@ class TokenScoresCudaTest {
                 TokenScores[] small = ScoreComparison.scores(pass(model, ops, ops.device().limitBytes()), seqs, first);
                 for (int s = 0; s < seqs.size(); s++) {
                     double e = Math.abs(small[s].totalNll() - large[s].totalNll()) / large[s].totalNll();
-                    assertTrue(e < 1e-3, "sequence " + s + ": " + e);
+                    // Other chunks, other summation orders through BF16 roundings: 1.3e-3 on an H100 (2026-12-07).
+                    assertTrue(e < 5e-3, "sequence " + s + ": " + e);
                 }
             }
         }

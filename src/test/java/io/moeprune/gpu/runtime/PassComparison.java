@@ -62,9 +62,12 @@ public final class PassComparison {
      * @param masksEqual  whether EASY-EP and frequency masks (half the experts per layer) from both statistics agree
      * @param statErrors  each statistic's largest relative L2 error over the layers (statError is their largest), by
      *                    its key: which statistics swaps move most
+     * @param maskSwaps   how many experts the masks keep on one side only, over both methods and every layer, halved
+     *                    (one expert in for one out counts 1)
      */
     public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
-                         int downstream, double statError, boolean masksEqual, Map<String, Double> statErrors) {
+                         int downstream, double statError, boolean masksEqual, Map<String, Double> statErrors,
+                         int maskSwaps) {
         /** Whether both runs chose the same experts for every token. */
         public boolean sameChoices() {
             return nearTies + withinError + differing + downstream == 0;
@@ -146,13 +149,20 @@ public final class PassComparison {
             statError = Math.max(statError, worst);
         }
         boolean masksEqual = true;
+        int oneSided = 0;
         for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
             int[][] ma = ExpertSelector.select(m.scores(cpuStats, 0), Budget.perLayer(e / 2), k);
             int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
             masksEqual &= Arrays.deepEquals(ma, mb);
+            for (int l = 0; l < ma.length; l++) {
+                java.util.Set<Integer> kept = new java.util.HashSet<>();
+                for (int x : ma[l]) kept.add(x);
+                for (int x : mb[l]) if (!kept.remove(x)) oneSided++;
+                oneSided += kept.size();
+            }
         }
         return new Result(logitError, excused, tokens, nearTies, withinError, differing, downstream, statError,
-                masksEqual, statErrors);
+                masksEqual, statErrors, oneSided / 2);
     }
 
     private static Seen run(PrefillPass pass, List<int[]> seqs) {
