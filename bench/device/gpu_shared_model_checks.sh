@@ -5,8 +5,8 @@
 # tarball (`tar -cf - -C ../shared/models moe-tiny-7d | xz -6 -T2 > .devcarry/a/moe-tiny-7d.tar.xz`: 41 MB, the ds3
 # one 38 MB) in one ignored folder, take `models` and `src` out of the index (NOTES.md, "The GPU machine") and carry
 # that folder. Usage on the device: KIT=.devcarry/a MODEL=moe-tiny-7d bash bench/device/gpu_shared_model_checks.sh
-# It unpacks the kit into .devbench (and a copy into /tmp/devbench-keep, which a chained call can reuse while the
-# machine is warm), the model into /tmp/moeprune-models (a place GpuTestSupport.sharedModel searches), then runs
+# It unpacks the kit into .devbench (and a copy into /tmp/devbench-keep, which a chained call carrying only a model's
+# tarball reuses while the machine is warm), the model into /tmp/moeprune-models (a place GpuTestSupport.sharedModel searches), then runs
 # CudaOpsTest (every operation against HostOps, flash attention included) unless OPS=0, and the shared-model methods:
 # the pass against the CPU (logits, expert choices, statistics, masks), the small-bound chunked pass (moe-tiny-7d
 # only), the resident pass against the streamed one, and token scores in a small bound. The fixtures' tests need
@@ -16,9 +16,16 @@ KIT=${KIT:-.devcarry/a}
 MODEL=${MODEL:-moe-tiny-7d}
 date -u
 mkdir -p .devbench /tmp/moeprune-models
-tar -xJf "$KIT/devbench.tar.xz" -C .devbench || { echo "gpu_shared_model_checks: $KIT/devbench.tar.xz did not unpack" >&2; exit 2; }
+# The kit from KIT, or (a chained call that carried only the model) the one an earlier call of this machine kept.
+if [ -f "$KIT/devbench.tar.xz" ]; then
+  tar -xJf "$KIT/devbench.tar.xz" -C .devbench || { echo "gpu_shared_model_checks: $KIT/devbench.tar.xz did not unpack" >&2; exit 2; }
+  rm -rf /tmp/devbench-keep && cp -r .devbench /tmp/devbench-keep
+elif [ -d /tmp/devbench-keep ]; then
+  cp -r /tmp/devbench-keep/. .devbench/
+else
+  echo "gpu_shared_model_checks: no $KIT/devbench.tar.xz and no kit kept in /tmp/devbench-keep" >&2; exit 2
+fi
 tar -xJf "$KIT/$MODEL.tar.xz" -C /tmp/moeprune-models || { echo "gpu_shared_model_checks: $KIT/$MODEL.tar.xz did not unpack" >&2; exit 2; }
-rm -rf /tmp/devbench-keep && cp -r .devbench /tmp/devbench-keep
 G=io.moeprune.gpu
 T="$G.GpuLayerMajorPassCudaTest#matchesTheCpuOnTheSharedModels(java.lang.String)"
 if [ "$MODEL" = moe-tiny-7d ]; then
