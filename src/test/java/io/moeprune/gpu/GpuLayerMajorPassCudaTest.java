@@ -26,9 +26,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The GPU runtime's layer-major pass on CUDA ({@link CudaOps}) against the CPU runtime, as GpuLayerMajorPassTest
- * checks it on HostOps in CI: every conformance family it runs, and the trained shared models on enough tokens (64
- * Markdown paragraphs of this repository, up to 128 tokens each) that their statistics hold within 1 % and the masks
- * selected from them are identical; a small --gpu-memory that forces chunks gives the same logits. Skips without CUDA
+ * checks it on HostOps in CI: every conformance family it runs, and the trained shared models on domain
+ * demonstrations (32 of 256 tokens; 64 Markdown paragraphs of this repository for the other tests) with their summed
+ * statistics within 1 % and the masks selected from them identical; a small --gpu-memory that forces chunks gives the
+ * same logits within BF16 noise. Skips without CUDA
  * (bench/device/gpu_tests.sh runs it on the GPU machine).
  */
 class GpuLayerMajorPassCudaTest {
@@ -47,33 +48,32 @@ class GpuLayerMajorPassCudaTest {
         }
     }
 
+    /**
+     * Each shared model on what calibration runs on: 32 demonstrations of a domain of the test bed (medical, then
+     * python), up to 256 tokens each (the test bed or /tmp/moeprune-data, which bench/device/gpu_shared_model_checks.sh
+     * fills); logits within 1e-2, no swap that is not a near tie, within the logits' error or downstream of one, every
+     * summed statistic within 1 % and the EASY-EP and frequency masks identical. The statistics set by an argmax or a
+     * max ({@link PassComparison#ARGMAX_STATISTICS}) are printed, not held to 1 %.
+     */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
     void matchesTheCpuOnTheSharedModels(String name) throws IOException {
-        matchesTheCpuOnASharedModel(name, ExpertOutputs.F32);
-    }
-
-    /** The same with the experts' outputs in BF16 ({@code -Dmoeprune.expertOutputs=bf16}), held to the same bounds. */
-    @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
-    void bf16ExpertOutputsMatchTheCpuOnTheSharedModels(String name) throws IOException {
-        matchesTheCpuOnASharedModel(name, ExpertOutputs.BF16);
-    }
-
-    private static void matchesTheCpuOnASharedModel(String name, ExpertOutputs outputs) throws IOException {
         Path dir = GpuTestSupport.sharedModel(name);
         Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
-        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
-            List<int[]> seqs = PassComparison.markdownSequences(dir, 64, 128);
-            long t0 = System.nanoTime();
-            PassComparison.Result r = PassComparison.compare(model, seqs, (m, mask, logits) ->
-                    new GpuLayerMajorPass(m, mask, logits, ops, BOUND).expertOutputs(outputs));
-            System.out.printf("%s on CUDA, %s expert outputs (%d sequences, %.1f s with the CPU references): %s%n",
-                    name, outputs, seqs.size(), (System.nanoTime() - t0) / 1e9, r);
-            assertTrue(r.logitError() < 1e-2, "logits " + r);
-            assertEquals(0, r.differing(), "expert choices " + r);
-            assertTrue(r.statError() < 0.01, "statistics " + r);
-            assertTrue(r.masksEqual(), "masks " + r);
+        for (String domain : new String[]{"medical", "python"}) {
+            Path data = GpuTestSupport.sharedDomain(domain);
+            Assumptions.assumeTrue(data != null, "the test bed's " + domain + " demonstrations are not on this machine");
+            try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
+                List<int[]> seqs = PassComparison.documentSequences(dir, data, 32, 256);
+                long t0 = System.nanoTime();
+                PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, BOUND));
+                System.out.printf("%s on CUDA, %s (%d demonstrations, %.1f s with the CPU references): %s%n", name,
+                        domain, seqs.size(), (System.nanoTime() - t0) / 1e9, r);
+                assertTrue(r.logitError() < 1e-2, "logits " + r);
+                assertEquals(0, r.differing(), "expert choices " + r);
+                assertTrue(r.sumStatError() < 0.01, "statistics " + r);
+                assertTrue(r.masksEqual(), "masks " + r);
+            }
         }
     }
 

@@ -63,4 +63,14 @@ public final class GpuTestSupport {
                 .map(d -> java.nio.file.Path.of(d + name))
                 .filter(p -> java.nio.file.Files.isRegularFile(p.resolve("config.json"))).findFirst().orElse(null);
     }
+
+    /**
+     * A domain's demonstrations of the test bed ({@code <domain>.dev.jsonl}) where this machine has them: the test bed,
+     * or unpacked by bench/device/gpu_shared_model_checks.sh into /tmp/moeprune-data/domains/; null when nowhere.
+     */
+    public static java.nio.file.Path sharedDomain(String domain) {
+        return java.util.stream.Stream.of("../shared/data/domains/", "/tmp/moeprune-data/domains/")
+                .map(d -> java.nio.file.Path.of(d + domain + ".dev.jsonl"))
+                .filter(java.nio.file.Files::isRegularFile).findFirst().orElse(null);
+    }
 }
