@@ -147,7 +147,11 @@ class CudaOpsTest {
 
     /** ‖gpu − host‖/‖host‖ of F32 outputs under {@code tolerance}, printed as one line of the table. */
     private static void assertClose(String check, Pair out, long count, double tolerance) {
-        float[] g = floats(out, true, count), h = floats(out, false, count);
+        assertCloseValues(check, floats(out, true, count), floats(out, false, count), tolerance);
+    }
+
+    /** The GPU's values {@code g} within {@code tolerance} (relative L2) of HostOps's {@code h}, all finite. */
+    private static void assertCloseValues(String check, float[] g, float[] h, double tolerance) {
         double err = GpuTestSupport.relativeError(g, h);
         boolean finite = true;
         for (float v : g) finite &= Float.isFinite(v);
@@ -341,12 +345,7 @@ class CudaOpsTest {
             gw[i] = Float.intBitsToFloat((g[i] & 0xFFFF) << 16);
             hw[i] = Float.intBitsToFloat((h[i] & 0xFFFF) << 16);
         }
-        double err = GpuTestSupport.relativeError(gw, hw);
-        boolean finite = true;
-        for (float v : gw) finite &= Float.isFinite(v);
-        System.out.printf("%-58s rel.err %.2e (limit %.0e)%n", check, err, tolerance);
-        assertTrue(finite, check + ": non-finite output (an element nothing wrote?)");
-        assertTrue(err < tolerance, check + ": relative error " + err);
+        assertCloseValues(check, gw, hw, tolerance);
     }
 
     // ---- row-wise operations ------------------------------------------------------------------------------------

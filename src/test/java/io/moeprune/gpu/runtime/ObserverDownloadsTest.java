@@ -92,14 +92,7 @@ class ObserverDownloadsTest {
             run(model, recorded(plain), LARGE, seqs, recording(whole, offThread));
             run(model, deferredOps, WeightScheduleTest.chunkingBound(model), seqs, recording(chunked, offThread));
             assertEquals(seqs.size() * model.spec().moeLayers().size(), whole.size());
-            assertEquals(whole.keySet(), chunked.keySet());
-            whole.forEach((key, t) -> {
-                List<Object> c = chunked.get(key);
-                for (int i = 0; i < t.size(); i++) {
-                    if (t.get(i) instanceof float[] f) assertArrayEquals(f, (float[]) c.get(i), key + " field " + i);
-                    else assertArrayEquals((int[]) t.get(i), (int[]) c.get(i), key + " field " + i);
-                }
-            });
+            WeightScheduleTest.assertSameTraces(whole, chunked);
         }
     }
 

@@ -127,14 +127,7 @@ class WeightScheduleTest {
             float[][] large = logits(model, seqs, host, LARGE, largeTraces);
             float[][] chunked = logits(model, seqs, host, small, chunkedTraces);
             for (int s = 0; s < seqs.size(); s++) assertArrayEquals(large[s], chunked[s], "sequence " + s);
-            assertEquals(largeTraces.keySet(), chunkedTraces.keySet());
-            largeTraces.forEach((key, t) -> {
-                List<Object> c = chunkedTraces.get(key);
-                for (int i = 0; i < t.size(); i++) {
-                    if (t.get(i) instanceof float[] f) assertArrayEquals(f, (float[]) c.get(i), key + " field " + i);
-                    else assertArrayEquals((int[]) t.get(i), (int[]) c.get(i), key + " field " + i);
-                }
-            });
+            assertSameTraces(largeTraces, chunkedTraces);
             assertTrue(host.peakBytes() <= LARGE);
         }
     }
@@ -169,5 +162,17 @@ class WeightScheduleTest {
             }
             assertEquals(0, host.allocatedBytes(), "nothing held after the error");
         }
+    }
+
+    /** Two runs' recorded traces (fields by (sequence, layer)) equal bit for bit, field by field. */
+    static void assertSameTraces(Map<String, List<Object>> expected, Map<String, List<Object>> actual) {
+        assertEquals(expected.keySet(), actual.keySet());
+        expected.forEach((key, t) -> {
+            List<Object> c = actual.get(key);
+            for (int i = 0; i < t.size(); i++) {
+                if (t.get(i) instanceof float[] f) assertArrayEquals(f, (float[]) c.get(i), key + " field " + i);
+                else assertArrayEquals((int[]) t.get(i), (int[]) c.get(i), key + " field " + i);
+            }
+        });
     }
 }
