@@ -86,13 +86,8 @@ extern "C" __global__ void dequant_mxfp4(const u8* blocks, const u8* scales, bf1
 
 // ---- row-wise operations --------------------------------------------------------------------------------------
 
-// One warp per row (rows are heads of 64..256 or hidden states of 2048..7168: a warp keeps the reduction cheap).
-extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int width, int stride,
-                                    const float* weight, float eps) {
-    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (row >= rows) return;
-    const float* s = src + (long long) row * stride;
-    float* d = dst + (long long) row * stride;
+// One row's RMSNorm by one warp: s and d may be the same row.
+__device__ void rms_norm_row(const float* s, float* d, int width, const float* weight, float eps, int lane) {
     float ss = 0.f;
     for (int i = lane; i < width; i += WARP) {
         float v = s[i];
@@ -101,6 +96,24 @@ extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int 
     ss = warp_sum(ss);
     float inv = (float) (1.0 / sqrt((double) (__fadd_rn(ss / (float) width, eps))));
     for (int i = lane; i < width; i += WARP) d[i] = __fmul_rn(weight[i], __fmul_rn(s[i], inv));
+}
+
+// One warp per row (rows are heads of 64..256 or hidden states of 2048..7168: a warp keeps the reduction cheap).
+extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int width, int stride,
+                                    const float* weight, float eps) {
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (row >= rows) return;
+    rms_norm_row(src + (long long) row * stride, dst + (long long) row * stride, width, weight, eps, lane);
+}
+
+// Per-head norms in place (Qwen3's q/k norms): one warp per (row, head), heads of a row side by side, one launch
+// for all heads instead of one rms_norm launch per head.
+extern "C" __global__ void rms_norm_heads(float* x, int rows, int heads, int headDim, int rowStride,
+                                          const float* weight, float eps) {
+    int unit = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (unit >= rows * heads) return;
+    float* h = x + (long long) (unit / heads) * rowStride + (long long) (unit % heads) * headDim;
+    rms_norm_row(h, h, headDim, weight, eps, lane);
 }
 
 // One thread per rotated pair (t, h, i).

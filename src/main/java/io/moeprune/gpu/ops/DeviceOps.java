@@ -150,6 +150,15 @@ public interface DeviceOps extends AutoCloseable {
                  DeviceBuffer weight, float eps);
 
     /**
+     * RMSNorm in place of each of {@code heads} heads of {@code headDim} elements in {@code rows} rows (from element
+     * {@code offset / 4} of each row, rows {@code rowStride} elements apart), every head with the same F32 weight
+     * [headDim]: Qwen3's per-head q/k norms in one launch instead of one {@link #rmsNorm} per head. Each head is
+     * normalised as {@link #rmsNorm} normalises a row (the same arithmetic, so the results are identical).
+     */
+    void rmsNormHeads(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride, DeviceBuffer weight,
+                      float eps);
+
+    /**
      * Rotary embedding in place on x: {@code rows} tokens, each with {@code heads} heads of {@code headDim} starting
      * at element {@code headOffset} of the token's row ({@code rowStride} elements long); the first {@code rotaryDim}
      * elements of each head (from {@code ropeOffset} within the head) rotate by angle positions[t]·invFreq[i]

@@ -12,6 +12,13 @@ import io.moeprune.runtime.GqaAttention;
  * each token's position in its sequence, causal attention sequence by sequence.
  */
 final class AttentionStep {
+    /**
+     * {@code -Dmoeprune.fusedPrologue=true}: the attention's prologue with fewer launches (for now Qwen3's per-head q/k
+     * norms in one launch each for q and k instead of one per head); off by default until measured on a GPU. Read
+     * once; {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
+     */
+    static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
+
     private AttentionStep() {
     }
 
@@ -45,13 +52,13 @@ final class AttentionStep {
     }
 
     static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
-                    Attend attend) {
+                    Attend attend, boolean fused) {
         int hidden = layer.inputNorm().width();
         LayerPlan.Norm in = layer.inputNorm();
         ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, in.weight().in(slot), in.eps());
         ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
         LayerPlan.Projection o = switch (layer.attention()) {
-            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend);
+            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend, fused);
             case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, attend);
         };
         ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
@@ -61,7 +68,7 @@ final class AttentionStep {
 
     /** GQA's output rows into {@code b.attention}; returns its o_proj. */
     private static LayerPlan.Projection gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b,
-                                            int tokens, Attend attend) {
+                                            int tokens, Attend attend, boolean fused) {
         GqaAttention.Parts p = a.parts();
         int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
         long kAt = 4L * qw, vAt = 4L * (qw + kw);
@@ -69,7 +76,10 @@ final class AttentionStep {
         project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
         project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
         if (a.qNorm() != null) {
-            if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD) {
+            if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD && fused) {
+                headNorms(ops, a.qNorm(), slot, b.qkv, 0, tokens, p.heads(), p.headDim(), row);
+                headNorms(ops, a.kNorm(), slot, b.qkv, kAt, tokens, p.kvHeads(), p.headDim(), row);
+            } else if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD) {
                 for (int h = 0; h < p.heads(); h++) norm(ops, a.qNorm(), slot, b.qkv, 4L * h * p.headDim(), tokens, row);
                 for (int h = 0; h < p.kvHeads(); h++) norm(ops, a.kNorm(), slot, b.qkv, kAt + 4L * h * p.headDim(), tokens, row);
             } else {
@@ -95,6 +105,12 @@ final class AttentionStep {
                         DeviceBuffer y, long at, int ldy) {
         ops.linear(tokens, w.out(), w.in(), slot, w.weight().offset(), x, 0, y, at, ldy, false);
         if (w.bias() != null) ops.addBias(y, at, tokens, w.out(), ldy, w.bias().in(slot));
+    }
+
+    /** The per-head norm {@code n} of each of {@code heads} heads of {@code headDim} from byte {@code at} of x's rows. */
+    private static void headNorms(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at,
+                                  int tokens, int heads, int headDim, int stride) {
+        ops.rmsNormHeads(x, at, tokens, heads, headDim, stride, n.weight().in(slot), n.eps());
     }
 
     static void norm(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at, int tokens,

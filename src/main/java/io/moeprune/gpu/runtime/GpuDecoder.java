@@ -214,7 +214,7 @@ public final class GpuDecoder implements DecodeSteps {
         for (int l = 0; l < layers.size(); l++) {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
-            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l));
+            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), AttentionStep.FUSED_PROLOGUE);
             FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null);
             flags.check(rows, n, hidden, l);
         }
