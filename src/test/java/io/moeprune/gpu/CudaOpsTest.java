@@ -386,6 +386,24 @@ class CudaOpsTest {
         }
     }
 
+    @Test
+    void rmsNormBf16Matches() {
+        int[][] shapes = {{1, 2048}, {37, 4096}, {300, 7168}, {600, 2048}};
+        for (int[] s : shapes) {
+            int rows = s[0], width = s[1];
+            for (boolean keepF32 : new boolean[]{true, false}) {
+                Random r = random();
+                Pair src = gaussian(r, (long) rows * width), w = gaussian(r, width);
+                Pair f32 = keepF32 ? output(4L * rows * width) : null, bf16 = output(2L * rows * width);
+                gpu.rmsNormBf16(src.gpu(), keepF32 ? f32.gpu() : null, bf16.gpu(), rows, width, w.gpu(), 1e-6f);
+                host.rmsNormBf16(src.host(), keepF32 ? f32.host() : null, bf16.host(), rows, width, w.host(), 1e-6f);
+                String check = "rmsNormBf16 " + rows + "x" + width + (keepF32 ? " +F32" : "");
+                if (keepF32) assertClose(check + " F32", f32, (long) rows * width, 1e-5);
+                assertCloseBf16(check + " BF16", bf16, (long) rows * width, 1e-2);
+            }
+        }
+    }
+
     /** Compares only the rows' {@code width} elements (the gaps between strided rows stay as they were). */
     private static void assertCloseRows(String check, Pair out, int rows, int width, int stride, int offset,
                                         double tolerance) {

@@ -483,6 +483,13 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
+                            DeviceBuffer weight, float eps) {
+        warpPerRow("rms_norm_bf16", rows, src, dstF32 == null ? 0L : dstF32.address(), dstBf16, rows, width, weight,
+                eps);
+    }
+
+    @Override
     public void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset,
                      int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale,
                      boolean interleaved) {

@@ -159,6 +159,14 @@ public interface DeviceOps extends AutoCloseable {
                       float eps);
 
     /**
+     * {@link #rmsNorm} of {@code rows} contiguous rows of {@code width} from {@code src} written in BF16 to
+     * {@code dstBf16} (rounded to nearest even) and, unless {@code dstF32} is null, in F32 to {@code dstF32} too: one
+     * pass for rmsNorm then {@link #toBf16}, with the same results.
+     */
+    void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
+                     DeviceBuffer weight, float eps);
+
+    /**
      * Rotary embedding in place on x: {@code rows} tokens, each with {@code heads} heads of {@code headDim} starting
      * at element {@code headOffset} of the token's row ({@code rowStride} elements long); the first {@code rotaryDim}
      * elements of each head (from {@code ropeOffset} within the head) rotate by angle positions[t]·invFreq[i]

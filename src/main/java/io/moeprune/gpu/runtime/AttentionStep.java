@@ -13,9 +13,10 @@ import io.moeprune.runtime.GqaAttention;
  */
 final class AttentionStep {
     /**
-     * {@code -Dmoeprune.fusedPrologue=true}: the attention's prologue with fewer launches (for now Qwen3's per-head q/k
-     * norms in one launch each for q and k instead of one per head); off by default until measured on a GPU. Read
-     * once; {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
+     * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (Qwen3's per-head
+     * q/k norms in one launch each for q and k instead of one per head; the input and post-attention RMSNorms writing
+     * their BF16 rows in the same pass, see {@link #normRows}); off by default until measured on a GPU. Read once;
+     * {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
      */
     static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
 
@@ -55,8 +56,8 @@ final class AttentionStep {
                     Attend attend, boolean fused) {
         int hidden = layer.inputNorm().width();
         LayerPlan.Norm in = layer.inputNorm();
-        ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, in.weight().in(slot), in.eps());
-        ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
+        // The attention's products read only the BF16 rows: fused, the F32 ones are not written.
+        normRows(ops, in, slot, x, b, tokens, false, fused);
         LayerPlan.Projection o = switch (layer.attention()) {
             case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend, fused);
             case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, attend);
@@ -105,6 +106,21 @@ final class AttentionStep {
                         DeviceBuffer y, long at, int ldy) {
         ops.linear(tokens, w.out(), w.in(), slot, w.weight().offset(), x, 0, y, at, ldy, false);
         if (w.bias() != null) ops.addBias(y, at, tokens, w.out(), ldy, w.bias().in(slot));
+    }
+
+    /**
+     * x normalised by {@code n} into {@code b.xnBf16} and {@code b.xn} (F32): fused, in one pass, and the F32 rows only
+     * when {@code keepF32} (the router reads them); unfused, rmsNorm then toBf16 (both rows always).
+     */
+    static void normRows(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, ChunkBuffers b,
+                         int tokens, boolean keepF32, boolean fused) {
+        int width = n.width();
+        if (fused) {
+            ops.rmsNormBf16(x, keepF32 ? b.xn : null, b.xnBf16, tokens, width, n.weight().in(slot), n.eps());
+        } else {
+            ops.rmsNorm(x, 0, b.xn, 0, tokens, width, width, n.weight().in(slot), n.eps());
+            ops.toBf16(b.xn, b.xnBf16, (long) tokens * width);
+        }
     }
 
     /** The per-head norm {@code n} of each of {@code heads} heads of {@code headDim} from byte {@code at} of x's rows. */

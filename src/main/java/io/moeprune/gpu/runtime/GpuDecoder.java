@@ -215,7 +215,7 @@ public final class GpuDecoder implements DecodeSteps {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
             AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), AttentionStep.FUSED_PROLOGUE);
-            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null);
+            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null, AttentionStep.FUSED_PROLOGUE);
             flags.check(rows, n, hidden, l);
         }
         FiniteFlags.Found bad = flags.first();

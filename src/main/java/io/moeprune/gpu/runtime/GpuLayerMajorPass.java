@@ -397,7 +397,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 fusedPrologue);
         phases.stream(GpuPhases.Phase.ATTENTION);
         ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
-                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), phases);
+                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), fusedPrologue, phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
         phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);

@@ -8,13 +8,15 @@ import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
- * HostOps's rmsNormHeads (the per-head q/k norms in one launch) against the loop it replaces, one strided rmsNorm per
- * head: bit-identical, the elements outside the heads (k and v beside q in the fused row) untouched.
+ * HostOps's fused prologue operations against what they replace, bit for bit: rmsNormHeads (the per-head q/k norms
+ * in one launch) against one strided rmsNorm per head, the elements outside the heads (k and v beside q in the fused
+ * row) untouched; rmsNormBf16 against rmsNorm then toBf16.
  */
 class RmsNormHeadsTest {
     @Test
@@ -51,6 +53,37 @@ class RmsNormHeadsTest {
                 }
             }
         }
+    }
+
+    @Test
+    void normToBf16InOnePassEqualsRmsNormThenToBf16BitForBit() {
+        int rows = 5, width = 96;
+        Random r = new Random(12);
+        float[] x = new float[rows * width], w = new float[width];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * 3;
+        for (int i = 0; i < w.length; i++) w[i] = 1 + (float) r.nextGaussian() / 4;
+        try (HostOps ops = new HostOps(1L << 24); Arena a = Arena.ofConfined()) {
+            DeviceBuffer src = upload(ops, a, x), weight = upload(ops, a, w);
+            DeviceBuffer f32 = ops.alloc(4L * rows * width, "f32"), bf16 = ops.alloc(2L * rows * width, "bf16");
+            ops.rmsNorm(src, 0, f32, 0, rows, width, width, weight, 1e-6f);
+            ops.toBf16(f32, bf16, (long) rows * width);
+            float[] expectedF32 = download(ops, a, f32, rows * width);
+            short[] expectedBf16 = shorts(ops, a, bf16, rows * width);
+            DeviceBuffer oneF32 = ops.alloc(4L * rows * width, "f32"), oneBf16 = ops.alloc(2L * rows * width, "bf16");
+            ops.rmsNormBf16(src, oneF32, oneBf16, rows, width, weight, 1e-6f);
+            assertArrayEquals(expectedF32, download(ops, a, oneF32, rows * width), "F32 rows");
+            assertArrayEquals(expectedBf16, shorts(ops, a, oneBf16, rows * width), "BF16 rows");
+            DeviceBuffer onlyBf16 = ops.alloc(2L * rows * width, "bf16");
+            ops.rmsNormBf16(src, null, onlyBf16, rows, width, weight, 1e-6f);
+            assertArrayEquals(expectedBf16, shorts(ops, a, onlyBf16, rows * width), "BF16 rows without F32");
+            assertArrayEquals(x, download(ops, a, src, rows * width), "the input untouched");
+        }
+    }
+
+    private static short[] shorts(HostOps ops, Arena a, DeviceBuffer b, int count) {
+        MemorySegment s = a.allocate(2L * count);
+        ops.download(b, 0, s);
+        return s.toArray(JAVA_SHORT);
     }
 
     private static DeviceBuffer upload(HostOps ops, Arena a, float[] values) {
