@@ -13,9 +13,9 @@ import io.moeprune.runtime.GqaAttention;
  */
 final class AttentionStep {
     /**
-     * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (Qwen3's per-head
-     * q/k norms in one launch each for q and k instead of one per head; the input and post-attention RMSNorms writing
-     * their BF16 rows in the same pass, see {@link #normRows}); off by default until measured on a GPU. Read once;
+     * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (q, k and v in one
+     * product over their stacked matrices; Qwen3's per-head q/k norms in one launch each for q and k instead of one per
+     * head; the input and post-attention RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}); off by default until measured on a GPU. Read once;
      * {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
      */
     static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
@@ -73,9 +73,17 @@ final class AttentionStep {
         GqaAttention.Parts p = a.parts();
         int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
         long kAt = 4L * qw, vAt = 4L * (qw + kw);
-        project(ops, a.q(), slot, b.xnBf16, tokens, b.qkv, 0, row);
-        project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
-        project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
+        if (fused) {
+            // One product over the stacked [q; k; v] matrix writes each token's fused row; the biases as unfused.
+            ops.linear(tokens, row, a.q().in(), slot, a.qkvWeight().offset(), b.xnBf16, 0, b.qkv, 0, row, false);
+            addBias(ops, a.q(), slot, tokens, b.qkv, 0, row);
+            addBias(ops, a.k(), slot, tokens, b.qkv, kAt, row);
+            addBias(ops, a.v(), slot, tokens, b.qkv, vAt, row);
+        } else {
+            project(ops, a.q(), slot, b.xnBf16, tokens, b.qkv, 0, row);
+            project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
+            project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
+        }
         if (a.qNorm() != null) {
             if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD && fused) {
                 headNorms(ops, a.qNorm(), slot, b.qkv, 0, tokens, p.heads(), p.headDim(), row);
@@ -105,6 +113,12 @@ final class AttentionStep {
     static void project(DeviceOps ops, LayerPlan.Projection w, DeviceBuffer slot, DeviceBuffer x, int tokens,
                         DeviceBuffer y, long at, int ldy) {
         ops.linear(tokens, w.out(), w.in(), slot, w.weight().offset(), x, 0, y, at, ldy, false);
+        addBias(ops, w, slot, tokens, y, at, ldy);
+    }
+
+    /** y[:, at..] += w's bias, if it has one. */
+    private static void addBias(DeviceOps ops, LayerPlan.Projection w, DeviceBuffer slot, int tokens, DeviceBuffer y,
+                                long at, int ldy) {
         if (w.bias() != null) ops.addBias(y, at, tokens, w.out(), ldy, w.bias().in(slot));
     }
 

@@ -45,6 +45,26 @@ class FusedProloguePassTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
+    void qkvMatricesLieBackToBackWithTheirBiasesApart(String fixture) {
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture))) {
+            for (LayerPlan l : LayerPlan.of(model)) {
+                if (!(l.attention() instanceof LayerPlan.Gqa g)) continue;
+                long q = g.q().weight().offset(), qBytes = 2L * g.q().out() * g.q().in();
+                long kBytes = 2L * g.k().out() * g.k().in(), vBytes = 2L * g.v().out() * g.v().in();
+                assertEquals(q + qBytes, g.k().weight().offset(), fixture + " k after q");
+                assertEquals(q + qBytes + kBytes, g.v().weight().offset(), fixture + " v after k");
+                assertEquals(qBytes + kBytes + vBytes, g.qkvWeight().bytes(), fixture + " [q; k; v]");
+                for (LayerPlan.Projection p : new LayerPlan.Projection[]{g.q(), g.k(), g.v()}) {
+                    if (p.bias() != null) {
+                        assertTrue(p.bias().offset() >= q + g.qkvWeight().bytes(), fixture + " bias after the matrices");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void fusedEqualsUnfusedOnTheSharedQwen3Model() throws IOException {
         Path dir = GpuLayerMajorPassTest.SHARED.resolve("moe-tiny-7d");
