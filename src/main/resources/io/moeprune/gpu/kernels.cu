@@ -86,21 +86,55 @@ extern "C" __global__ void dequant_mxfp4(const u8* blocks, const u8* scales, bf1
 
 // ---- row-wise operations --------------------------------------------------------------------------------------
 
-// One warp per row (rows are heads of 64..256 or hidden states of 2048..7168: a warp keeps the reduction cheap).
-extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int width, int stride,
-                                    const float* weight, float eps) {
-    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (row >= rows) return;
-    const float* s = src + (long long) row * stride;
-    float* d = dst + (long long) row * stride;
+// 1/sqrt(mean(s²) + eps) of one row, by one warp (every lane gets it).
+__device__ float rms_inverse(const float* s, int width, float eps, int lane) {
     float ss = 0.f;
     for (int i = lane; i < width; i += WARP) {
         float v = s[i];
         ss += v * v;
     }
     ss = warp_sum(ss);
-    float inv = (float) (1.0 / sqrt((double) (__fadd_rn(ss / (float) width, eps))));
+    return (float) (1.0 / sqrt((double) (__fadd_rn(ss / (float) width, eps))));
+}
+
+// One row's RMSNorm by one warp: s and d may be the same row.
+__device__ void rms_norm_row(const float* s, float* d, int width, const float* weight, float eps, int lane) {
+    float inv = rms_inverse(s, width, eps, lane);
     for (int i = lane; i < width; i += WARP) d[i] = __fmul_rn(weight[i], __fmul_rn(s[i], inv));
+}
+
+// One warp per row (rows are heads of 64..256 or hidden states of 2048..7168: a warp keeps the reduction cheap).
+extern "C" __global__ void rms_norm(const float* src, float* dst, int rows, int width, int stride,
+                                    const float* weight, float eps) {
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (row >= rows) return;
+    rms_norm_row(src + (long long) row * stride, dst + (long long) row * stride, width, weight, eps, lane);
+}
+
+// rms_norm then to_bf16_kernel in one pass over contiguous rows: the BF16 rows the products read, and the F32 rows
+// too unless dstF32 is null (the router reads them; the attention's products do not).
+extern "C" __global__ void rms_norm_bf16(const float* src, float* dstF32, bf16_t* dstBf16, int rows, int width,
+                                         const float* weight, float eps) {
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (row >= rows) return;
+    long long base = (long long) row * width;
+    const float* s = src + base;
+    float inv = rms_inverse(s, width, eps, lane);
+    for (int i = lane; i < width; i += WARP) {
+        float v = __fmul_rn(weight[i], __fmul_rn(s[i], inv));
+        if (dstF32 != nullptr) dstF32[base + i] = v;
+        dstBf16[base + i] = to_bf16(v);
+    }
+}
+
+// Per-head norms in place (Qwen3's q/k norms): one warp per (row, head), heads of a row side by side, one launch
+// for all heads instead of one rms_norm launch per head.
+extern "C" __global__ void rms_norm_heads(float* x, int rows, int heads, int headDim, int rowStride,
+                                          const float* weight, float eps) {
+    int unit = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (unit >= rows * heads) return;
+    float* h = x + (long long) (unit / heads) * rowStride + (long long) (unit % heads) * headDim;
+    rms_norm_row(h, h, headDim, weight, eps, lane);
 }
 
 // One thread per rotated pair (t, h, i).

@@ -368,6 +368,41 @@ class CudaOpsTest {
         }
     }
 
+    @Test
+    void rmsNormHeadsMatches() {
+        // {rows, heads, headDim, rowStride, element offset}: Qwen3's q (32 heads of 128) and k (4 heads after q) in
+        // the fused [q | k | v] row, a chunk of 600 tokens with 16 + 4 heads of 64.
+        int[][] shapes = {{37, 32, 128, 32 * 128 + 2 * 4 * 128, 0}, {37, 4, 128, 32 * 128 + 2 * 4 * 128, 32 * 128},
+                {600, 16, 64, 16 * 64 + 2 * 4 * 64, 0}, {600, 4, 64, 16 * 64 + 2 * 4 * 64, 16 * 64}};
+        for (int[] s : shapes) {
+            int rows = s[0], heads = s[1], headDim = s[2], stride = s[3];
+            Random r = random();
+            Pair x = gaussian(r, (long) rows * stride), w = gaussian(r, headDim);
+            gpu.rmsNormHeads(x.gpu(), 4L * s[4], rows, heads, headDim, stride, w.gpu(), 1e-6f);
+            host.rmsNormHeads(x.host(), 4L * s[4], rows, heads, headDim, stride, w.host(), 1e-6f);
+            assertClose("rmsNormHeads " + rows + "x" + heads + "x" + headDim + " @" + s[4], x, (long) rows * stride,
+                    1e-5);
+        }
+    }
+
+    @Test
+    void rmsNormBf16Matches() {
+        int[][] shapes = {{1, 2048}, {37, 4096}, {300, 7168}, {600, 2048}};
+        for (int[] s : shapes) {
+            int rows = s[0], width = s[1];
+            for (boolean keepF32 : new boolean[]{true, false}) {
+                Random r = random();
+                Pair src = gaussian(r, (long) rows * width), w = gaussian(r, width);
+                Pair f32 = keepF32 ? output(4L * rows * width) : null, bf16 = output(2L * rows * width);
+                gpu.rmsNormBf16(src.gpu(), keepF32 ? f32.gpu() : null, bf16.gpu(), rows, width, w.gpu(), 1e-6f);
+                host.rmsNormBf16(src.host(), keepF32 ? f32.host() : null, bf16.host(), rows, width, w.host(), 1e-6f);
+                String check = "rmsNormBf16 " + rows + "x" + width + (keepF32 ? " +F32" : "");
+                if (keepF32) assertClose(check + " F32", f32, (long) rows * width, 1e-5);
+                assertCloseBf16(check + " BF16", bf16, (long) rows * width, 1e-2);
+            }
+        }
+    }
+
     /** Compares only the rows' {@code width} elements (the gaps between strided rows stay as they were). */
     private static void assertCloseRows(String check, Pair out, int rows, int width, int stride, int offset,
                                         double tolerance) {

@@ -39,11 +39,23 @@ class GpuLayerMajorPassCudaTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void conformanceFamilies(String fixture) {
+        conformance(fixture, false);
+    }
+
+    /** As {@link #conformanceFamilies}, the attention's prologue fused ({@code -Dmoeprune.fusedPrologue=true}). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
+    void conformanceFamiliesWithTheFusedPrologue(String fixture) {
+        conformance(fixture, true);
+    }
+
+    private static void conformance(String fixture, boolean fusedPrologue) {
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
              Model model = Models.open(FIXTURES.resolve(fixture))) {
             List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
-            PassComparison.Result r = PassComparison.compare(model, seqs, PassComparison.on(ops, BOUND));
-            System.out.println(fixture + " on CUDA: " + r);
+            PassComparison.Result r = PassComparison.compare(model, seqs, (m, mask, logits) ->
+                    new GpuLayerMajorPass(m, mask, logits, ops, BOUND).fusedPrologue(fusedPrologue));
+            System.out.println(fixture + " on CUDA" + (fusedPrologue ? ", fused prologue: " : ": ") + r);
             PassComparison.assertBounds(fixture, r, 3e-2);
         }
     }

@@ -476,6 +476,20 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public void rmsNormHeads(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                             DeviceBuffer weight, float eps) {
+        // One warp per (row, head), as rms_norm's warp per row.
+        warpPerRow("rms_norm_heads", rows * heads, at(x, offset), rows, heads, headDim, rowStride, weight, eps);
+    }
+
+    @Override
+    public void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
+                            DeviceBuffer weight, float eps) {
+        warpPerRow("rms_norm_bf16", rows, src, dstF32 == null ? 0L : dstF32.address(), dstBf16, rows, width, weight,
+                eps);
+    }
+
+    @Override
     public void rope(DeviceBuffer x, long offset, int rows, int rowStride, int heads, int headDim, int ropeOffset,
                      int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale,
                      boolean interleaved) {

@@ -150,6 +150,23 @@ public interface DeviceOps extends AutoCloseable {
                  DeviceBuffer weight, float eps);
 
     /**
+     * RMSNorm in place of each of {@code heads} heads of {@code headDim} elements in {@code rows} rows (from element
+     * {@code offset / 4} of each row, rows {@code rowStride} elements apart), every head with the same F32 weight
+     * [headDim]: Qwen3's per-head q/k norms in one launch instead of one {@link #rmsNorm} per head. Each head is
+     * normalised as {@link #rmsNorm} normalises a row (the same arithmetic, so the results are identical).
+     */
+    void rmsNormHeads(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride, DeviceBuffer weight,
+                      float eps);
+
+    /**
+     * {@link #rmsNorm} of {@code rows} contiguous rows of {@code width} from {@code src} written in BF16 to
+     * {@code dstBf16} (rounded to nearest even) and, unless {@code dstF32} is null, in F32 to {@code dstF32} too: one
+     * pass for rmsNorm then {@link #toBf16}, with the same results.
+     */
+    void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
+                     DeviceBuffer weight, float eps);
+
+    /**
      * Rotary embedding in place on x: {@code rows} tokens, each with {@code heads} heads of {@code headDim} starting
      * at element {@code headOffset} of the token's row ({@code rowStride} elements long); the first {@code rotaryDim}
      * elements of each head (from {@code ropeOffset} within the head) rotate by angle positions[t]·invFreq[i]

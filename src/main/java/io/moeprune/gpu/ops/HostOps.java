@@ -375,16 +375,46 @@ public final class HostOps implements DeviceOps {
     public void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width,
                         int stride, DeviceBuffer weight, float eps) {
         DeviceBuffer S = at(src, srcOffset), D = at(dst, dstOffset);
+        for (int r = 0; r < rows; r++) normRow(S, D, (long) r * stride, width, weight, eps);
+    }
+
+    @Override
+    public void rmsNormHeads(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                             DeviceBuffer weight, float eps) {
+        DeviceBuffer X = at(x, offset);
         for (int r = 0; r < rows; r++) {
-            long base = (long) r * stride;
-            double ss = 0;
-            for (int i = 0; i < width; i++) {
-                float v = f32(S, base + i);
-                ss += v * v;
-            }
-            float inv = (float) (1.0 / Math.sqrt((float) (ss / width) + eps));
-            for (int i = 0; i < width; i++) f32(D, base + i, f32(weight, i) * (f32(S, base + i) * inv));
+            for (int h = 0; h < heads; h++) normRow(X, X, (long) r * rowStride + (long) h * headDim, headDim, weight, eps);
         }
+    }
+
+    @Override
+    public void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
+                            DeviceBuffer weight, float eps) {
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * width;
+            float inv = inverseRms(src, base, width, eps);
+            for (int i = 0; i < width; i++) {
+                float v = f32(weight, i) * (f32(src, base + i) * inv);
+                if (dstF32 != null) f32(dstF32, base + i, v);
+                bf16(dstBf16, base + i, v);
+            }
+        }
+    }
+
+    /** One RMSNorm'd row of {@code width} elements from element {@code base} of S into D (may be S). */
+    private static void normRow(DeviceBuffer S, DeviceBuffer D, long base, int width, DeviceBuffer weight, float eps) {
+        float inv = inverseRms(S, base, width, eps);
+        for (int i = 0; i < width; i++) f32(D, base + i, f32(weight, i) * (f32(S, base + i) * inv));
+    }
+
+    /** 1/sqrt(mean(x²) + eps) of the row of {@code width} elements from element {@code base} of S. */
+    private static float inverseRms(DeviceBuffer S, long base, int width, float eps) {
+        double ss = 0;
+        for (int i = 0; i < width; i++) {
+            float v = f32(S, base + i);
+            ss += v * v;
+        }
+        return (float) (1.0 / Math.sqrt((float) (ss / width) + eps));
     }
 
     @Override

@@ -12,6 +12,14 @@ import io.moeprune.runtime.GqaAttention;
  * each token's position in its sequence, causal attention sequence by sequence.
  */
 final class AttentionStep {
+    /**
+     * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (q, k and v in one
+     * product over their stacked matrices; Qwen3's per-head q/k norms in one launch each for q and k instead of one per
+     * head; the input and post-attention RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}); off by default until measured on a GPU. Read once;
+     * {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
+     */
+    static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
+
     private AttentionStep() {
     }
 
@@ -45,13 +53,13 @@ final class AttentionStep {
     }
 
     static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
-                    Attend attend) {
+                    Attend attend, boolean fused) {
         int hidden = layer.inputNorm().width();
         LayerPlan.Norm in = layer.inputNorm();
-        ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, in.weight().in(slot), in.eps());
-        ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
+        // The attention's products read only the BF16 rows: fused, the F32 ones are not written.
+        normRows(ops, in, slot, x, b, tokens, false, fused);
         LayerPlan.Projection o = switch (layer.attention()) {
-            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend);
+            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend, fused);
             case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, attend);
         };
         ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
@@ -61,15 +69,26 @@ final class AttentionStep {
 
     /** GQA's output rows into {@code b.attention}; returns its o_proj. */
     private static LayerPlan.Projection gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b,
-                                            int tokens, Attend attend) {
+                                            int tokens, Attend attend, boolean fused) {
         GqaAttention.Parts p = a.parts();
         int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
         long kAt = 4L * qw, vAt = 4L * (qw + kw);
-        project(ops, a.q(), slot, b.xnBf16, tokens, b.qkv, 0, row);
-        project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
-        project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
+        if (fused) {
+            // One product over the stacked [q; k; v] matrix writes each token's fused row; the biases as unfused.
+            ops.linear(tokens, row, a.q().in(), slot, a.qkvWeight().offset(), b.xnBf16, 0, b.qkv, 0, row, false);
+            addBias(ops, a.q(), slot, tokens, b.qkv, 0, row);
+            addBias(ops, a.k(), slot, tokens, b.qkv, kAt, row);
+            addBias(ops, a.v(), slot, tokens, b.qkv, vAt, row);
+        } else {
+            project(ops, a.q(), slot, b.xnBf16, tokens, b.qkv, 0, row);
+            project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
+            project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
+        }
         if (a.qNorm() != null) {
-            if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD) {
+            if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD && fused) {
+                headNorms(ops, a.qNorm(), slot, b.qkv, 0, tokens, p.heads(), p.headDim(), row);
+                headNorms(ops, a.kNorm(), slot, b.qkv, kAt, tokens, p.kvHeads(), p.headDim(), row);
+            } else if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD) {
                 for (int h = 0; h < p.heads(); h++) norm(ops, a.qNorm(), slot, b.qkv, 4L * h * p.headDim(), tokens, row);
                 for (int h = 0; h < p.kvHeads(); h++) norm(ops, a.kNorm(), slot, b.qkv, kAt + 4L * h * p.headDim(), tokens, row);
             } else {
@@ -94,7 +113,34 @@ final class AttentionStep {
     static void project(DeviceOps ops, LayerPlan.Projection w, DeviceBuffer slot, DeviceBuffer x, int tokens,
                         DeviceBuffer y, long at, int ldy) {
         ops.linear(tokens, w.out(), w.in(), slot, w.weight().offset(), x, 0, y, at, ldy, false);
+        addBias(ops, w, slot, tokens, y, at, ldy);
+    }
+
+    /** y[:, at..] += w's bias, if it has one. */
+    private static void addBias(DeviceOps ops, LayerPlan.Projection w, DeviceBuffer slot, int tokens, DeviceBuffer y,
+                                long at, int ldy) {
         if (w.bias() != null) ops.addBias(y, at, tokens, w.out(), ldy, w.bias().in(slot));
+    }
+
+    /**
+     * x normalised by {@code n} into {@code b.xnBf16} and {@code b.xn} (F32): fused, in one pass, and the F32 rows only
+     * when {@code keepF32} (the router reads them); unfused, rmsNorm then toBf16 (both rows always).
+     */
+    static void normRows(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, ChunkBuffers b,
+                         int tokens, boolean keepF32, boolean fused) {
+        int width = n.width();
+        if (fused) {
+            ops.rmsNormBf16(x, keepF32 ? b.xn : null, b.xnBf16, tokens, width, n.weight().in(slot), n.eps());
+        } else {
+            ops.rmsNorm(x, 0, b.xn, 0, tokens, width, width, n.weight().in(slot), n.eps());
+            ops.toBf16(b.xn, b.xnBf16, (long) tokens * width);
+        }
+    }
+
+    /** The per-head norm {@code n} of each of {@code heads} heads of {@code headDim} from byte {@code at} of x's rows. */
+    private static void headNorms(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at,
+                                  int tokens, int heads, int headDim, int stride) {
+        ops.rmsNormHeads(x, at, tokens, heads, headDim, stride, n.weight().in(slot), n.eps());
     }
 
     static void norm(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at, int tokens,

@@ -24,18 +24,18 @@ final class FeedForwardStep {
 
     /** Runs the block; returns the queued copies an observer sees when {@code watch} (a MoE block), else null. */
     static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
-                                       ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch) {
-        return run(ops, io, layer, slot, b, x, tokens, mask, watch, GpuPhases.OFF);
+                                       ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
+                                       boolean fused) {
+        return run(ops, io, layer, slot, b, x, tokens, mask, watch, fused, GpuPhases.OFF);
     }
 
     /** {@link #run}, its steps marked on {@code phases}. */
     static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
                                        ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
-                                       GpuPhases phases) {
+                                       boolean fused, GpuPhases phases) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
-        ops.rmsNorm(x, 0, b.xn, 0, tokens, hidden, hidden, post.weight().in(slot), post.eps());
-        ops.toBf16(b.xn, b.xnBf16, (long) tokens * hidden);
+        AttentionStep.normRows(ops, post, slot, x, b, tokens, true, fused);   // the router reads the F32 rows
         ObserverDownloads.Chunk watched = null;
         switch (layer.feedForward()) {
             case LayerPlan.Dense d -> {

@@ -47,6 +47,7 @@ public final class GpuDecoder implements DecodeSteps {
      */
     private final DeviceBuffer cacheTable;
     private int[] tableSlots;
+    private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -60,6 +61,12 @@ public final class GpuDecoder implements DecodeSteps {
         return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
                 + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
                 + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5);
+    }
+
+    /** Whether the blocks' prologues run fused ({@link AttentionStep#FUSED_PROLOGUE} by default). */
+    GpuDecoder fusedPrologue(boolean fused) {
+        fusedPrologue = fused;
+        return this;
     }
 
     GpuDecoder(DeviceOps ops, Model model, ExpertMask mask, List<LayerPlan> layers, ResidentWeights weights,
@@ -214,8 +221,8 @@ public final class GpuDecoder implements DecodeSteps {
         for (int l = 0; l < layers.size(); l++) {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
-            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l));
-            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null);
+            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue);
+            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null, fusedPrologue);
             flags.check(rows, n, hidden, l);
         }
         FiniteFlags.Found bad = flags.first();

@@ -35,11 +35,22 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
         this(ops, bound, resident, false);
     }
 
+    private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
+
     private GpuGeneration(DeviceOps ops, long bound, ResidentModel resident, boolean ownsResident) {
         this.ops = ops;
         this.bound = bound;
         this.resident = resident;
         this.ownsResident = ownsResident;
+    }
+
+    /**
+     * Whether the decoders opened from now on run the blocks' prologues fused ({@code -Dmoeprune.fusedPrologue} by
+     * default): tests compare both on one device.
+     */
+    public synchronized GpuGeneration fusedPrologue(boolean fused) {
+        fusedPrologue = fused;
+        return this;
     }
 
     @Override
@@ -62,7 +73,8 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
         } else {
             require(0, GpuDecoder.bytes(model, resident.layers(), sequences, positions), sequences, positions);
         }
-        return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions);
+        return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions)
+                .fusedPrologue(fusedPrologue);
     }
 
     private void require(long weightBytes, long generationBytes, int sequences, int positions) {

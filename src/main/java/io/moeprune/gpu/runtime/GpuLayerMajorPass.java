@@ -58,6 +58,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private boolean profiled = GpuPhases.ON;
     /** The experts' output rows' type (read at construction: a bad value fails before the run). */
     private ExpertOutputs expertOutputs = ExpertOutputs.fromProperties();
+    private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private List<LayerTimes> times = List.of();
     private GpuPhaseProfile profile;
 
@@ -103,6 +104,15 @@ public final class GpuLayerMajorPass implements PrefillPass {
      */
     public GpuLayerMajorPass expertOutputs(ExpertOutputs outputs) {
         expertOutputs = outputs;
+        return this;
+    }
+
+    /**
+     * Whether the attention's prologue runs fused from now on ({@code -Dmoeprune.fusedPrologue} by default, see
+     * {@code AttentionStep.FUSED_PROLOGUE}): tests compare both on one device.
+     */
+    public GpuLayerMajorPass fusedPrologue(boolean fused) {
+        fusedPrologue = fused;
         return this;
     }
 
@@ -383,10 +393,11 @@ public final class GpuLayerMajorPass implements PrefillPass {
         }
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
         phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
-        AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length));
+        AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length),
+                fusedPrologue);
         phases.stream(GpuPhases.Phase.ATTENTION);
         ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
-                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), phases);
+                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), fusedPrologue, phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
         phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);

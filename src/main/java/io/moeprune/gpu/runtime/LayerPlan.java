@@ -4,6 +4,7 @@ import io.moeprune.MoepruneException;
 import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.RoutingSpec;
 import io.moeprune.gpu.runtime.SlotLayout.Region;
+import io.moeprune.kernels.Weights;
 import io.moeprune.model.AttentionSpec;
 import io.moeprune.model.ModelSpec;
 import io.moeprune.runtime.DecoderLayer;
@@ -40,6 +41,25 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
         static Projection of(Linear l, SlotLayout s) {
             return new Projection(s.bf16(l.weights()), l.bias() == null ? null : s.f32(l.bias()), l.out(), l.in());
         }
+
+        /**
+         * {@code parts} with their matrices stacked row-wise in one BF16 region (one product gives all their outputs
+         * side by side in a row), each part's bias in F32 after it; the parts' own regions are ranges of {@code stacked}.
+         */
+        static Projection[] stacked(SlotLayout s, Linear... parts) {
+            Weights[] weights = new Weights[parts.length];
+            for (int i = 0; i < parts.length; i++) weights[i] = parts[i].weights();
+            Region all = s.bf16(weights);
+            Projection[] out = new Projection[parts.length];
+            long at = all.offset();
+            for (int i = 0; i < parts.length; i++) {
+                Linear l = parts[i];
+                Region weight = new Region(at, 2L * l.out() * l.in());
+                out[i] = new Projection(weight, l.bias() == null ? null : s.f32(l.bias()), l.out(), l.in());
+                at += weight.bytes();
+            }
+            return out;
+        }
     }
 
     /** A layer's attention, with the chunk scratch it needs per token. */
@@ -54,9 +74,14 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
         int outputWidth();
     }
 
-    /** Grouped-query attention (the Llama-style families). */
+    /** Grouped-query attention (the Llama-style families); q, k and v's matrices back to back ({@link #qkvWeight}). */
     record Gqa(GqaAttention.Parts parts, Projection q, Projection k, Projection v, Projection o, Norm qNorm, Norm kNorm,
                Region sinks, Region invFreq) implements Attention {
+        /** q, k and v's matrices as one [q; k; v] matrix [q.out + k.out + v.out, in] ({@link Projection#stacked}). */
+        Region qkvWeight() {
+            return new Region(q.weight().offset(), q.weight().bytes() + k.weight().bytes() + v.weight().bytes());
+        }
+
         @Override
         public int scratchFloats() {
             return q.out() + k.out() + v.out();
@@ -210,8 +235,9 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
     private static Gqa gqa(GqaAttention a, SlotLayout s) {
         GqaAttention.Parts p = a.parts();
         boolean norms = p.qkNormKind() != AttentionSpec.QkNorm.NONE;
-        return new Gqa(p, Projection.of(p.q(), s), Projection.of(p.k(), s), Projection.of(p.v(), s),
-                Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,
+        // q, k and v back to back: the fused prologue projects them in one product (AttentionStep).
+        Projection[] qkv = Projection.stacked(s, p.q(), p.k(), p.v());
+        return new Gqa(p, qkv[0], qkv[1], qkv[2], Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,
                 p.sinks() == null ? null : s.f32(p.sinks()), s.f32(p.rope().invFreq()));
     }
 

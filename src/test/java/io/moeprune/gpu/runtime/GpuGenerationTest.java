@@ -27,6 +27,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -132,6 +133,23 @@ class GpuGenerationTest {
         } finally {
             if (before == null) System.clearProperty(ExpertOutputs.PROPERTY);
             else System.setProperty(ExpertOutputs.PROPERTY, before);
+        }
+    }
+
+    /** The fused prologue ({@code -Dmoeprune.fusedPrologue=true}) in the decoder: the same bits as without it. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen3_moe", "qwen2_moe", "gpt_oss", "olmoe"})
+    void theFusedPrologueDecodesTheSameBits(String fixture) {
+        try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            int[] prompt = prompt(model, 9);
+            List<float[]> unfused = new ArrayList<>(), fused = new ArrayList<>();
+            GenerationComparison.generate(model, ExpertMask.NONE, gen.fusedPrologue(false), prompt, 4, unfused);
+            GenerationComparison.generate(model, ExpertMask.NONE, gen.fusedPrologue(true), prompt, 4, fused);
+            assertEquals(unfused.size(), fused.size(), fixture);
+            for (int i = 0; i < unfused.size(); i++) {
+                assertArrayEquals(unfused.get(i), fused.get(i), fixture + " step " + i);
+            }
         }
     }
 
