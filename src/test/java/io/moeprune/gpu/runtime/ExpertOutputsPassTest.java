@@ -3,7 +3,6 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
@@ -19,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -167,17 +165,10 @@ class ExpertOutputsPassTest {
         }
     }
 
-    /** A hash of the pass's logits (every row) and slot norms (every MoE layer, sequences in order). */
+    /** {@link PassComparison#hash} of the pass with the experts' outputs in {@code outputs}. */
     private static String hash(Model model, HostOps ops, ExpertOutputs outputs) {
         List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
-        float[][] logits = new float[seqs.size()][];
-        Map<String, float[]> norms = new TreeMap<>();
-        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, 1L << 30).expertOutputs(outputs)
-                .run(seqs, s -> t -> norms.put(s + "/" + t.layer(), t.slotNorms().clone()), (s, l) -> logits[s] = l,
-                        LayerMajorListener.NONE);
-        long h = 17;
-        for (float[] l : logits) if (l != null) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
-        for (float[] l : norms.values()) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
-        return Long.toHexString(h);
+        return PassComparison.hash(new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops,
+                1L << 30).expertOutputs(outputs), seqs);
     }
 }

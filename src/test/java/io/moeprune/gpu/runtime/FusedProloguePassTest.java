@@ -3,7 +3,6 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.model.AttentionSpec;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
@@ -16,8 +15,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -83,16 +80,9 @@ class FusedProloguePassTest {
                 && g.qNorm() != null && g.parts().qkNormKind() == AttentionSpec.QkNorm.PER_HEAD);
     }
 
-    /** A hash of the pass's logits (every row) and slot norms (every MoE layer, sequences in order). */
+    /** {@link PassComparison#hash} of the pass with the fused prologue on or off. */
     private static String hash(Model model, HostOps ops, List<int[]> seqs, boolean fused) {
-        float[][] logits = new float[seqs.size()][];
-        Map<String, float[]> norms = new TreeMap<>();
-        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, 1L << 30).fusedPrologue(fused)
-                .run(seqs, s -> t -> norms.put(s + "/" + t.layer(), t.slotNorms().clone()), (s, l) -> logits[s] = l,
-                        LayerMajorListener.NONE);
-        long h = 17;
-        for (float[] l : logits) if (l != null) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
-        for (float[] l : norms.values()) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
-        return Long.toHexString(h);
+        return PassComparison.hash(new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops,
+                1L << 30).fusedPrologue(fused), seqs);
     }
 }

@@ -312,4 +312,19 @@ public final class PassComparison {
     public static PrefillPasses.Factory on(DeviceOps ops, long bound) {
         return (model, mask, logits) -> new GpuLayerMajorPass(model, mask, logits, ops, bound);
     }
+
+    /**
+     * A hash of a pass's logits (every row) and slot norms (every MoE layer, sequences in order) on {@code seqs}: two
+     * settings of a switch that must not change a bit hash the same.
+     */
+    public static String hash(GpuLayerMajorPass pass, List<int[]> seqs) {
+        float[][] logits = new float[seqs.size()][];
+        Map<String, float[]> norms = new java.util.TreeMap<>();
+        pass.run(seqs, s -> t -> norms.put(s + "/" + t.layer(), t.slotNorms().clone()), (s, l) -> logits[s] = l,
+                LayerMajorListener.NONE);
+        long h = 17;
+        for (float[] l : logits) if (l != null) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
+        for (float[] l : norms.values()) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
+        return Long.toHexString(h);
+    }
 }
