@@ -639,6 +639,67 @@ extern "C" __global__ void slot_norms_bf16(const bf16_t* expertRows, const int* 
     slot_norms_of(expertRows, slotRow, norms, count, width);
 }
 
+// combine_slots and slot_norms in one read of the expert rows (-Dmoeprune.fusedSlotNorms): a block per token, each
+// thread's columns accumulated in slot order s = 0..k-1 with unfused float arithmetic (bit-identical to
+// combine_slots), each slot's sum of squares in double reduced across the block. Slots go in groups of
+// FUSED_NORM_SLOTS (their sums held in registers); a later group resumes a column from out, which only its thread wrote.
+#define FUSED_NORM_SLOTS 8
+template <typename T>
+__device__ __forceinline__ void combine_slots_with_norms_of(const T* expertRows, const int* slotRow,
+                                                            const float* weight, float* out, int n, int k, int width,
+                                                            float* norms) {
+    __shared__ double part[32][FUSED_NORM_SLOTS];
+    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
+    if (t >= n) return;
+    const int* rows = slotRow + (long long) t * k;
+    const float* w = weight + (long long) t * k;
+    float* o = out + (long long) t * width;
+    for (int g = 0; g < k; g += FUSED_NORM_SLOTS) {
+        int m = min(FUSED_NORM_SLOTS, k - g);
+        double sq[FUSED_NORM_SLOTS];
+#pragma unroll
+        for (int j = 0; j < FUSED_NORM_SLOTS; j++) sq[j] = 0;
+        for (int c = threadIdx.x; c < width; c += blockDim.x) {
+            float acc = g == 0 ? 0.f : o[c];
+#pragma unroll
+            for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+                if (j < m) {
+                    int row = rows[g + j];
+                    if (row >= 0) {
+                        float v = expert_element(expertRows, (long long) row * width + c);
+                        acc = __fadd_rn(acc, __fmul_rn(w[g + j], v));
+                        sq[j] += (double) v * v;
+                    }
+                }
+            }
+            o[c] = acc;
+        }
+#pragma unroll
+        for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+            double s = warp_sum_d(sq[j]);
+            if (lane == 0) part[warp][j] = s;
+        }
+        __syncthreads();
+        if (threadIdx.x < m) {
+            double s = 0;
+            for (int i = 0; i < warps; i++) s += part[i][threadIdx.x];
+            norms[(long long) t * k + g + threadIdx.x] = (float) sqrt(s);
+        }
+        __syncthreads();
+    }
+}
+
+extern "C" __global__ void combine_slots_with_norms(const float* expertRows, const int* slotRow, const float* weight,
+                                                    float* out, int n, int k, int width, float* norms) {
+    combine_slots_with_norms_of(expertRows, slotRow, weight, out, n, k, width, norms);
+}
+
+extern "C" __global__ void combine_slots_with_norms_bf16(const bf16_t* expertRows, const int* slotRow,
+                                                         const float* weight, float* out, int n, int k, int width,
+                                                         float* norms) {
+    combine_slots_with_norms_of(expertRows, slotRow, weight, out, n, k, width, norms);
+}
+
 // One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).
 extern "C" __global__ void turns(const float* h, const float* r, float* turn, int n, int width) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;

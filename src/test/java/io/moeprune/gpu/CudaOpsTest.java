@@ -761,6 +761,32 @@ class CudaOpsTest {
         }
     }
 
+    /** The fused combine and norms (-Dmoeprune.fusedSlotNorms): combine as combine_slots, norms as slot_norms. */
+    @Test
+    void combineSlotsWithNormsMatch() {
+        for (int[] s : new int[][]{{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}, {3, 12, 1000}}) {
+            int n = s[0], k = s[1], width = s[2];
+            Random r = random();
+            int[] slotRow = new int[n * k];
+            float[] weight = new float[n * k];
+            for (int i = 0; i < n * k; i++) {
+                slotRow[i] = r.nextInt(6) == 0 ? -1 : r.nextInt(n * k);
+                weight[i] = r.nextFloat();
+            }
+            Pair sr = i32(slotRow), w = f32(weight);
+            Pair out = output(4L * n * width), norms = output(4L * n * k);
+            for (ExpertOutputs type : ExpertOutputs.values()) {
+                Pair rows = type == ExpertOutputs.BF16 ? bf16(r, n * k * width) : gaussian(r, (long) n * k * width);
+                String what = " " + type + " rows " + n + "x" + k + "x" + width;
+                gpu.combineSlotsWithNorms(rows.gpu(), sr.gpu(), w.gpu(), out.gpu(), n, k, width, norms.gpu(), type);
+                host.combineSlotsWithNorms(rows.host(), sr.host(), w.host(), out.host(), n, k, width, norms.host(),
+                        type);
+                assertExactF32("combineSlotsWithNorms" + what, out, (long) n * width);
+                assertClose("combineSlotsWithNorms norms" + what, norms, (long) n * k, 1e-6);
+            }
+        }
+    }
+
     @Test
     void turnsMatchTheDoubleSums() {
         for (int[] s : new int[][]{{1, 2048}, {37, 4096}, {300, 7168}}) {

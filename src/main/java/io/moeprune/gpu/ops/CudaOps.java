@@ -846,6 +846,17 @@ public final class CudaOps implements DeviceOps {
                 count, width);
     }
 
+    /** A block per token: its k slot rows read once for the combined row and the slots' norms. */
+    @Override
+    public void combineSlotsWithNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight,
+                                      DeviceBuffer out, int n, int k, int width, DeviceBuffer norms,
+                                      ExpertOutputs rows) {
+        if (n <= 0) return;
+        String function = rows == ExpertOutputs.BF16 ? "combine_slots_with_norms_bf16" : "combine_slots_with_norms";
+        kernels.kernel(function).launch(n, THREADS, 0, expertRows, slotRow, weight, out, n, k, width, norms);
+        after(function);
+    }
+
     @Override
     public void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width) {
         warpPerRow("turns", n, h, r, turn, n, width);

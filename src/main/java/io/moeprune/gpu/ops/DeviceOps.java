@@ -318,6 +318,18 @@ public interface DeviceOps extends AutoCloseable {
                    ExpertOutputs rows);
 
     /**
+     * {@link #combineSlots} and then {@link #slotNorms} of the n·k slots (norms [n·k]) in one read of the expert rows
+     * ({@code -Dmoeprune.fusedSlotNorms}): out bit-identical to combineSlots, norms to slotNorms up to the order of
+     * their double sums. This default (HostOps) calls the two, so it equals them bit for bit.
+     */
+    default void combineSlotsWithNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight,
+                                       DeviceBuffer out, int n, int k, int width, DeviceBuffer norms,
+                                       ExpertOutputs rows) {
+        combineSlots(expertRows, slotRow, weight, out, n, k, width, rows);
+        slotNorms(expertRows, slotRow, norms, n * k, width, rows);
+    }
+
+    /**
      * turn[t] = max(0, 1 − cos(h_t, h_t + r_t)) for t < n (EASY-EP's s; 0 when either vector is 0), accumulated in
      * double precision or pairwise so it matches the CPU's double sums within 1e-6.
      */

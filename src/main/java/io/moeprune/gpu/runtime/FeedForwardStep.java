@@ -13,10 +13,18 @@ import io.moeprune.runtime.ExpertMask;
  */
 final class FeedForwardStep {
     /**
-     * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering
-     * the block [n, H] only when {@code residual} (an observer of the chunk reads it), for {@code sequences} traces.
+     * {@code -Dmoeprune.fusedSlotNorms=true}: a watched chunk's slot norms computed by the combine's own read of the
+     * experts' rows ({@link DeviceOps#combineSlotsWithNorms}) instead of a second read; off by default until measured
+     * on a GPU. Read once; {@link GpuLayerMajorPass#fusedSlotNorms} sets it per pass (tests compare both on one device).
      */
-    record Watch(ObserverDownloads downloads, boolean residual, int sequences) {
+    static final boolean FUSED_SLOT_NORMS = Boolean.getBoolean("moeprune.fusedSlotNorms");
+
+    /**
+     * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering
+     * the block [n, H] only when {@code residual} (an observer of the chunk reads it), for {@code sequences} traces;
+     * the slot norms by the combine's read when {@code fusedNorms}.
+     */
+    record Watch(ObserverDownloads downloads, boolean residual, int sequences, boolean fusedNorms) {
     }
 
     private FeedForwardStep() {
@@ -104,13 +112,19 @@ final class FeedForwardStep {
         ops.groupedLinear(rows, hidden, inter, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         phases.stream(GpuPhases.Phase.EXPERTS);
-        ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden, b.expertOutputs);
+        // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
+        boolean fusedNorms = watch != null && watch.fusedNorms();
+        if (fusedNorms) {
+            ops.combineSlotsWithNorms(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden, b.slotNorms,
+                    b.expertOutputs);
+        } else {
+            ops.combineSlots(b.expertRows, b.slotRow, b.slotWeight, b.branch, tokens, k, hidden, b.expertOutputs);
+        }
         phases.stream(GpuPhases.Phase.COMBINE);
 
         ObserverDownloads.Chunk watched = null;
         if (watch != null) {
-            // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
-            ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden, b.expertOutputs);
+            if (!fusedNorms) ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden, b.expertOutputs);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
             // Queued in stream order, without a wait: the kernels after them that overwrite x and the chunk buffers
             // run after the copies; the workers wait for their fence. The residual (n·H floats) only for an observer

@@ -59,6 +59,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     /** The experts' output rows' type (read at construction: a bad value fails before the run). */
     private ExpertOutputs expertOutputs = ExpertOutputs.fromProperties();
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
+    private boolean fusedSlotNorms = FeedForwardStep.FUSED_SLOT_NORMS;
     private List<LayerTimes> times = List.of();
     private GpuPhaseProfile profile;
 
@@ -113,6 +114,16 @@ public final class GpuLayerMajorPass implements PrefillPass {
      */
     public GpuLayerMajorPass fusedPrologue(boolean fused) {
         fusedPrologue = fused;
+        return this;
+    }
+
+    /**
+     * Whether a watched chunk's slot norms come from the combine's own read from now on
+     * ({@code -Dmoeprune.fusedSlotNorms} by default, see {@code FeedForwardStep.FUSED_SLOT_NORMS}): tests compare both
+     * on one device.
+     */
+    public GpuLayerMajorPass fusedSlotNorms(boolean fused) {
+        fusedSlotNorms = fused;
         return this;
     }
 
@@ -397,7 +408,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 fusedPrologue);
         phases.stream(GpuPhases.Phase.ATTENTION);
         ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
-                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched), fusedPrologue, phases);
+                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched,
+                        fusedSlotNorms), fusedPrologue, phases);
         flags.check(x, tokens, model.spec().hiddenSize(), flag);
         phases.stream(GpuPhases.Phase.FINITE_CHECK);
         residuals.back(firstRow[first], tokens, b.x);

@@ -1,0 +1,75 @@
+package io.moeprune.gpu.ops;
+
+import io.moeprune.gpu.DeviceBuffer;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * HostOps's {@link DeviceOps#combineSlotsWithNorms} (-Dmoeprune.fusedSlotNorms): the combined rows and the slots'
+ * norms bit for bit those of combineSlots then slotNorms, for F32 and BF16 rows, masked slots (row −1), k = 1…8 and
+ * widths that are not multiples of 32.
+ */
+class CombineSlotsWithNormsTest {
+    @Test
+    void theFusedOpEqualsCombineSlotsThenSlotNormsBitForBit() {
+        Random r = new Random(22);
+        int n = 3;
+        try (HostOps ops = new HostOps(1L << 24); Arena a = Arena.ofConfined()) {
+            for (ExpertOutputs type : ExpertOutputs.values()) {
+                for (int k = 1; k <= 8; k++) {
+                    for (int width : new int[]{5, 33, 100}) {
+                        String what = type + " k=" + k + " width=" + width;
+                        int slots = n * k;
+                        DeviceBuffer rows = ops.alloc((long) type.bytes() * slots * width, "rows");
+                        MemorySegment values = a.allocate((long) type.bytes() * slots * width);
+                        for (long i = 0; i < (long) slots * width; i++) {
+                            float v = (float) r.nextGaussian();
+                            if (type == ExpertOutputs.BF16) values.setAtIndex(JAVA_SHORT, i, HostOps.toBf16Bits(v));
+                            else values.setAtIndex(JAVA_FLOAT, i, v);
+                        }
+                        ops.upload(values, rows, 0);
+                        int[] slotRow = new int[slots];
+                        float[] weight = new float[slots];
+                        for (int i = 0; i < slots; i++) {
+                            slotRow[i] = i % 3 == 1 ? -1 : r.nextInt(slots);
+                            weight[i] = r.nextFloat();
+                        }
+                        DeviceBuffer sr = ops.alloc(4L * slots, "slot rows"), w = ops.alloc(4L * slots, "weights");
+                        ops.upload(a.allocateFrom(JAVA_INT, slotRow), sr, 0);
+                        ops.upload(a.allocateFrom(JAVA_FLOAT, weight), w, 0);
+                        DeviceBuffer out = ops.alloc(4L * n * width, "out"), norms = ops.alloc(4L * slots, "norms");
+                        DeviceBuffer fusedOut = ops.alloc(4L * n * width, "fused out");
+                        DeviceBuffer fusedNorms = ops.alloc(4L * slots, "fused norms");
+                        ops.combineSlots(rows, sr, w, out, n, k, width, type);
+                        ops.slotNorms(rows, sr, norms, slots, width, type);
+                        ops.combineSlotsWithNorms(rows, sr, w, fusedOut, n, k, width, fusedNorms, type);
+                        float[] combined = floats(ops, out, n * width, a), normValues = floats(ops, norms, slots, a);
+                        assertArrayEquals(combined, floats(ops, fusedOut, n * width, a), what + " combined");
+                        assertArrayEquals(normValues, floats(ops, fusedNorms, slots, a), what + " norms");
+                        if (k > 1) assertEquals(0f, normValues[1], what + ": a masked slot's norm");
+                        assertTrue(normValues[0] > 0, what + ": a slot's norm");
+                        for (DeviceBuffer b : new DeviceBuffer[]{rows, sr, w, out, norms, fusedOut, fusedNorms}) {
+                            ops.free(b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] floats(HostOps ops, DeviceBuffer b, int count, Arena a) {
+        MemorySegment s = a.allocate(4L * count);
+        ops.download(b, 0, s);
+        return s.toArray(JAVA_FLOAT);
+    }
+}
