@@ -738,10 +738,7 @@ class CudaOpsTest {
             Random r = random();
             int[] slotRow = new int[n * k];
             float[] weight = new float[n * k];
-            for (int i = 0; i < n * k; i++) {
-                slotRow[i] = r.nextInt(6) == 0 ? -1 : r.nextInt(n * k);
-                weight[i] = r.nextFloat();
-            }
+            randomSlots(r, slotRow, weight);
             Pair rows = gaussian(r, (long) n * k * width), sr = i32(slotRow), w = f32(weight);
             Pair out = output(4L * n * width), norms = output(4L * n * k);
             gpu.combineSlots(rows.gpu(), sr.gpu(), w.gpu(), out.gpu(), n, k, width);
@@ -761,6 +758,14 @@ class CudaOpsTest {
         }
     }
 
+    /** Slot rows into n·k rows, one in six masked (-1), and weights in [0, 1). */
+    private static void randomSlots(Random r, int[] slotRow, float[] weight) {
+        for (int i = 0; i < slotRow.length; i++) {
+            slotRow[i] = r.nextInt(6) == 0 ? -1 : r.nextInt(slotRow.length);
+            weight[i] = r.nextFloat();
+        }
+    }
+
     /** The fused combine and norms (-Dmoeprune.fusedSlotNorms): combine as combine_slots, norms as slot_norms. */
     @Test
     void combineSlotsWithNormsMatch() {
@@ -769,10 +774,7 @@ class CudaOpsTest {
             Random r = random();
             int[] slotRow = new int[n * k];
             float[] weight = new float[n * k];
-            for (int i = 0; i < n * k; i++) {
-                slotRow[i] = r.nextInt(6) == 0 ? -1 : r.nextInt(n * k);
-                weight[i] = r.nextFloat();
-            }
+            randomSlots(r, slotRow, weight);
             Pair sr = i32(slotRow), w = f32(weight);
             Pair out = output(4L * n * width), norms = output(4L * n * k);
             for (ExpertOutputs type : ExpertOutputs.values()) {

@@ -72,13 +72,11 @@ class ExpertOutputsPassTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void bf16MatchesTheCpuOnConformanceFamilies(String fixture) {
-        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
-             HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+        PassComparison.onFixture(fixture, (model, ops, seqs) -> {
             PassComparison.Result r = PassComparison.compare(model, seqs, bf16(ops));
             System.out.println(fixture + " bf16: " + r);
             PassComparison.assertBounds(fixture + " bf16", r, 3e-2);
-        }
+        });
     }
 
     @ParameterizedTest(name = "{0}")

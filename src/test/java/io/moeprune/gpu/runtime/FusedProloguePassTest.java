@@ -28,11 +28,8 @@ class FusedProloguePassTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void fusedEqualsUnfusedOnConformanceFixtures(String fixture) {
-        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
-             HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
-            assertEquals(hash(model, ops, seqs, false), hash(model, ops, seqs, true), fixture);
-        }
+        PassComparison.onFixture(fixture, (model, ops, seqs) ->
+                assertEquals(hash(model, ops, seqs, false), hash(model, ops, seqs, true), fixture));
     }
 
     @Test

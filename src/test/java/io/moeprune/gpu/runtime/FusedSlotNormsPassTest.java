@@ -28,14 +28,12 @@ class FusedSlotNormsPassTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
     void fusedEqualsUnfusedOnConformanceFixtures(String fixture) {
-        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
-             HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+        PassComparison.onFixture(fixture, (model, ops, seqs) -> {
             for (ExpertOutputs rows : ExpertOutputs.values()) {
                 assertEquals(hash(model, ops, seqs, rows, false), hash(model, ops, seqs, rows, true),
                         fixture + " " + rows);
             }
-        }
+        });
     }
 
     @Test

@@ -4,6 +4,7 @@ import io.moeprune.calibrate.Calibrator;
 import io.moeprune.calibrate.ExpertStats;
 import io.moeprune.calibrate.Statistic;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
@@ -326,5 +327,18 @@ public final class PassComparison {
         for (float[] l : logits) if (l != null) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
         for (float[] l : norms.values()) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
         return Long.toHexString(h);
+    }
+
+    /** A check of a conformance fixture on HostOps: its model, the device, the fixtures' ragged random sequences. */
+    public interface FixtureCheck {
+        void run(Model model, HostOps ops, List<int[]> seqs);
+    }
+
+    /** Runs {@code check} on the conformance fixture {@code fixture}, a HostOps device of 1 GiB and 5 ragged sequences. */
+    public static void onFixture(String fixture, FixtureCheck check) {
+        try (Model model = io.moeprune.runtime.Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
+             HostOps ops = new HostOps(1L << 30)) {
+            check.run(model, ops, randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5));
+        }
     }
 }
