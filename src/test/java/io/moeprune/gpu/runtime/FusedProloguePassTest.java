@@ -6,14 +6,11 @@ import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -61,15 +58,10 @@ class FusedProloguePassTest {
 
     @Test
     void fusedEqualsUnfusedOnTheSharedQwen3Model() throws IOException {
-        Path dir = GpuLayerMajorPassTest.SHARED.resolve("moe-tiny-7d");
-        Assumptions.assumeTrue(Files.isDirectory(dir) && Files.isDirectory(GpuLayerMajorPassTest.DATA),
-                "shared test bed absent: " + dir);
-        try (Model model = Models.open(dir); HostOps ops = new HostOps(1L << 30)) {
+        PassComparison.onSharedQwen3Model((model, ops, seqs) -> {
             assertTrue(perHeadNorms(model), "moe-tiny-7d has per-head q/k norms");
-            List<int[]> seqs = PassComparison.documentSequences(dir,
-                    GpuLayerMajorPassTest.DATA.resolve("medical.dev.jsonl"), 3, 40);
             assertEquals(hash(model, ops, seqs, false), hash(model, ops, seqs, true));
-        }
+        });
     }
 
     private static boolean perHeadNorms(Model model) {

@@ -5,15 +5,11 @@ import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
-import io.moeprune.runtime.Models;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,15 +34,8 @@ class FusedSlotNormsPassTest {
 
     @Test
     void fusedEqualsUnfusedOnTheSharedQwen3Model() throws IOException {
-        Path dir = GpuLayerMajorPassTest.SHARED.resolve("moe-tiny-7d");
-        Assumptions.assumeTrue(Files.isDirectory(dir) && Files.isDirectory(GpuLayerMajorPassTest.DATA),
-                "shared test bed absent: " + dir);
-        try (Model model = Models.open(dir); HostOps ops = new HostOps(1L << 30)) {
-            List<int[]> seqs = PassComparison.documentSequences(dir,
-                    GpuLayerMajorPassTest.DATA.resolve("medical.dev.jsonl"), 3, 40);
-            assertEquals(hash(model, ops, seqs, ExpertOutputs.F32, false),
-                    hash(model, ops, seqs, ExpertOutputs.F32, true));
-        }
+        PassComparison.onSharedQwen3Model((model, ops, seqs) -> assertEquals(
+                hash(model, ops, seqs, ExpertOutputs.F32, false), hash(model, ops, seqs, ExpertOutputs.F32, true)));
     }
 
     /** {@link PassComparison#hash} (every sequence watched: the slot norms are computed) with the switch on or off. */

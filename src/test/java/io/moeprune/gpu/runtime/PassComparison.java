@@ -334,11 +334,25 @@ public final class PassComparison {
         void run(Model model, HostOps ops, List<int[]> seqs);
     }
 
-    /** Runs {@code check} on the conformance fixture {@code fixture}, a HostOps device of 1 GiB and 5 ragged sequences. */
+    /** Runs {@code check} on the conformance fixture {@code fixture}, a 1 GiB HostOps device and 5 ragged sequences. */
     public static void onFixture(String fixture, FixtureCheck check) {
         try (Model model = io.moeprune.runtime.Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
              HostOps ops = new HostOps(1L << 30)) {
             check.run(model, ops, randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5));
+        }
+    }
+
+    /**
+     * Runs {@code check} on the test bed's moe-tiny-7d, a HostOps device of 1 GiB and 3 medical demonstrations of up
+     * to 40 tokens; skips (with the reason) without ../shared.
+     */
+    public static void onSharedQwen3Model(FixtureCheck check) throws IOException {
+        Path dir = GpuLayerMajorPassTest.SHARED.resolve("moe-tiny-7d");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(dir)
+                && Files.isDirectory(GpuLayerMajorPassTest.DATA), "shared test bed absent: " + dir);
+        try (Model model = io.moeprune.runtime.Models.open(dir); HostOps ops = new HostOps(1L << 30)) {
+            check.run(model, ops,
+                    documentSequences(dir, GpuLayerMajorPassTest.DATA.resolve("medical.dev.jsonl"), 3, 40));
         }
     }
 }
