@@ -74,7 +74,8 @@ class GpuLayerMajorPassCudaTest {
         Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
         for (String domain : new String[]{"medical", "python"}) {
             Path data = GpuTestSupport.sharedDomain(domain);
-            Assumptions.assumeTrue(data != null, "the test bed's " + domain + " demonstrations are not on this machine");
+            Assumptions.assumeTrue(data != null,
+                    "the test bed's " + domain + " demonstrations are not on this machine");
             try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
                 List<int[]> seqs = PassComparison.documentSequences(dir, data, 32, 256);
                 long t0 = System.nanoTime();

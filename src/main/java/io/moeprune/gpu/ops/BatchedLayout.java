@@ -18,9 +18,9 @@ import java.util.stream.IntStream;
  *       copy-out; or by a product of its own at the end), or else, shifted back P − r rows, when the rows before
  *       its own all belong to later calls, or else from an early call of its bucket (one before all the buckets'
  *       own calls) when that puts it before the neighbours it pads over; otherwise (another problem of the same
- *       call would write them at the same time, or an earlier call already did) it writes into a scratch (P rows a problem, one after
- *       another) and one kernel copies the live rows out ({@link #copies}). A problem whose count is exactly P
- *       writes its own rows directly: with even rows nothing is copied.</li>
+ *       call would write them at the same time, or an earlier call already did) it writes into a scratch (P rows a
+ *       problem, one after another) and one kernel copies the live rows out ({@link #copies}). A problem whose
+ *       count is exactly P writes its own rows directly: with even rows nothing is copied.</li>
  * </ul>
  * Problems that cannot be placed (inputs not back to back, or fewer input rows in all than P) are {@link #alone}:
  * the caller runs them one product each. The order is the calls' (ascending P), then the copy-out, then the

@@ -257,8 +257,8 @@ final class CudaGroupedProducts {
             // A thread moves 16 bytes.
             int gx = (int) Math.min(1024, Math.max(1, (maxRows * rowBytes / 16 + THREADS - 1) / THREADS));
             for (int first = 0; first < copies; first += 65535) {
-                ops.kernel(bf16 ? "copy_rows_out_bf16" : "copy_rows_out").launch(gx, Math.min(65535, copies - first), 1, THREADS, 1, 1, 0,
-                        new Object[]{batchedScratch, copyTable, copies, first, out});
+                ops.kernel(bf16 ? "copy_rows_out_bf16" : "copy_rows_out").launch(gx, Math.min(65535, copies - first),
+                        1, THREADS, 1, 1, 0, new Object[]{batchedScratch, copyTable, copies, first, out});
             }
         }
         // After the copy-out, so that its rows of a refused call's problems do not overwrite these.
@@ -270,7 +270,8 @@ final class CudaGroupedProducts {
         }
         int alone = layout.alone().length;
         for (BatchedLayout.Call call : refused) alone += call.problems().size();
-        lastGroupedPath = "cuBLAS batched" + (bf16 ? " (BF16 outputs)" : "") + ": " + layout.calls().size() + " calls, rows padded to " + plan.granularity()
+        lastGroupedPath = "cuBLAS batched" + (bf16 ? " (BF16 outputs)" : "") + ": " + layout.calls().size()
+                + " calls, rows padded to " + plan.granularity()
                 + (copies > 0 ? ", " + copies + " copied out" : "")
                 + (alone > 0 ? ", " + alone + " experts one product each" : "");
         ops.after("groupedLinear (batched)");

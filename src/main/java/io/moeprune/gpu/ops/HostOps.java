@@ -383,7 +383,9 @@ public final class HostOps implements DeviceOps {
                              DeviceBuffer weight, float eps) {
         DeviceBuffer X = at(x, offset);
         for (int r = 0; r < rows; r++) {
-            for (int h = 0; h < heads; h++) normRow(X, X, (long) r * rowStride + (long) h * headDim, headDim, weight, eps);
+            for (int h = 0; h < heads; h++) {
+                normRow(X, X, (long) r * rowStride + (long) h * headDim, headDim, weight, eps);
+            }
         }
     }
 

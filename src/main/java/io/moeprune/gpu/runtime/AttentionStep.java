@@ -15,7 +15,8 @@ final class AttentionStep {
     /**
      * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (q, k and v in one
      * product over their stacked matrices; Qwen3's per-head q/k norms in one launch each for q and k instead of one per
-     * head; the input and post-attention RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}); off by default until measured on a GPU. Read once;
+     * head; the input and post-attention RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}); off
+     * by default until measured on a GPU. Read once;
      * {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
      */
     static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
@@ -137,7 +138,9 @@ final class AttentionStep {
         }
     }
 
-    /** The per-head norm {@code n} of each of {@code heads} heads of {@code headDim} from byte {@code at} of x's rows. */
+    /**
+     * The per-head norm {@code n} of each of {@code heads} heads of {@code headDim}, from byte {@code at} of x's rows.
+     */
     private static void headNorms(DeviceOps ops, LayerPlan.Norm n, DeviceBuffer slot, DeviceBuffer x, long at,
                                   int tokens, int heads, int headDim, int stride) {
         ops.rmsNormHeads(x, at, tokens, heads, headDim, stride, n.weight().in(slot), n.eps());

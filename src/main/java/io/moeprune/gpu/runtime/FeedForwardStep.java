@@ -15,7 +15,8 @@ final class FeedForwardStep {
     /**
      * {@code -Dmoeprune.fusedSlotNorms=true}: a watched chunk's slot norms computed by the combine's own read of the
      * experts' rows ({@link DeviceOps#combineSlotsWithNorms}) instead of a second read; off by default until measured
-     * on a GPU. Read once; {@link GpuLayerMajorPass#fusedSlotNorms} sets it per pass (tests compare both on one device).
+     * on a GPU. Read once; {@link GpuLayerMajorPass#fusedSlotNorms} sets it per pass (tests compare both on one
+     * device).
      */
     static final boolean FUSED_SLOT_NORMS = Boolean.getBoolean("moeprune.fusedSlotNorms");
 

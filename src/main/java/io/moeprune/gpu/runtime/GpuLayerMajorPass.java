@@ -39,9 +39,10 @@ import java.util.function.IntFunction;
  * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
  * device instead; the residual entering the block only where an observer of the chunk reads it
  * ({@link MoeObserver#readsResidual}). What they see is downloaded without a wait: queued on the compute stream into
- * pinned memory behind a fence, which the trace's builder waits for ({@link ObserverDownloads}). Observers that may run off the pass's thread ({@link MoeObserver#runsOffThread}:
- * the calibration's) run on workers while the pass goes on ({@link ObserverWorkers}); the pass waits for them before
- * the finite check and the logits, and rethrows an observer's exception. Every family of the CPU runtime: qwen3_moe,
+ * pinned memory behind a fence, which the trace's builder waits for ({@link ObserverDownloads}). Observers that may run
+ * off the pass's thread ({@link MoeObserver#runsOffThread}: the calibration's) run on workers while the pass goes on
+ * ({@link ObserverWorkers}); the pass waits for them before the finite check and the logits, and rethrows an
+ * observer's exception. Every family of the CPU runtime: qwen3_moe,
  * qwen2_moe, olmoe, mixtral, granitemoe, gpt_oss (BF16 or MXFP4 experts), deepseek_v2/v3 (MLA; FP8 block-scaled weights
  * dequantised on the device). {@link #timed} times each layer's copy and compute, {@link #profiled} (or
  * {@code -Dmoeprune.gpuPhases=true}) each step of a chunk ({@link GpuPhases}).

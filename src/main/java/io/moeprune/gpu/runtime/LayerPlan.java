@@ -44,7 +44,8 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
 
         /**
          * {@code parts} with their matrices stacked row-wise in one BF16 region (one product gives all their outputs
-         * side by side in a row), each part's bias in F32 after it; the parts' own regions are ranges of {@code stacked}.
+         * side by side in a row), each part's bias in F32 after it; the parts' own regions are ranges
+         * of {@code stacked}.
          */
         static Projection[] stacked(SlotLayout s, Linear... parts) {
             Weights[] weights = new Weights[parts.length];
@@ -237,7 +238,8 @@ record LayerPlan(int index, SlotLayout layout, Norm inputNorm, Attention attenti
         boolean norms = p.qkNormKind() != AttentionSpec.QkNorm.NONE;
         // q, k and v back to back: the fused prologue projects them in one product (AttentionStep).
         Projection[] qkv = Projection.stacked(s, p.q(), p.k(), p.v());
-        return new Gqa(p, qkv[0], qkv[1], qkv[2], Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null, norms ? Norm.of(p.kNorm(), s) : null,
+        return new Gqa(p, qkv[0], qkv[1], qkv[2], Projection.of(p.o(), s), norms ? Norm.of(p.qNorm(), s) : null,
+                norms ? Norm.of(p.kNorm(), s) : null,
                 p.sinks() == null ? null : s.f32(p.sinks()), s.f32(p.rope().invFreq()));
     }
 

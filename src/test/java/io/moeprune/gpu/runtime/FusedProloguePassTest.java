@@ -49,7 +49,8 @@ class FusedProloguePassTest {
                 assertEquals(qBytes + kBytes + vBytes, g.qkvWeight().bytes(), fixture + " [q; k; v]");
                 for (LayerPlan.Projection p : new LayerPlan.Projection[]{g.q(), g.k(), g.v()}) {
                     if (p.bias() != null) {
-                        assertTrue(p.bias().offset() >= q + g.qkvWeight().bytes(), fixture + " bias after the matrices");
+                        assertTrue(p.bias().offset() >= q + g.qkvWeight().bytes(),
+                                fixture + " bias after the matrices");
                     }
                 }
             }

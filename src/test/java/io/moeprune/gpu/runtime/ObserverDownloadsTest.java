@@ -108,8 +108,8 @@ class ObserverDownloadsTest {
     }
 
     /**
-     * Slow observers on the workers: a run of many chunks × every MoE layer takes at most {@link ObserverDownloads#REGIONS}
-     * pinned regions more than a run without observers, and gives every one back.
+     * Slow observers on the workers: a run of many chunks × every MoE layer takes at most
+     * {@link ObserverDownloads#REGIONS} pinned regions more than a run without observers, and gives every one back.
      */
     @Test
     void thePinnedRegionsAreBoundedAndReused() {
