@@ -13,13 +13,14 @@ import io.moeprune.runtime.GqaAttention;
  */
 final class AttentionStep {
     /**
-     * {@code -Dmoeprune.fusedPrologue=true}: the blocks' prologues with fewer launches and passes (q, k and v in one
-     * product over their stacked matrices; Qwen3's per-head q/k norms in one launch each for q and k instead of one per
-     * head; the input and post-attention RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}); off
-     * by default until measured on a GPU. Read once;
+     * The blocks' prologues with fewer launches and passes (q, k and v in one product over their stacked matrices;
+     * Qwen3's per-head q/k norms in one launch each for q and k instead of one per head; the input and post-attention
+     * RMSNorms writing their BF16 rows in the same pass, see {@link #normRows}). On by default: the same bits as
+     * unfused on HostOps, and 5-6 % more calibration tokens/s on the random 1.9 B model on an H100 (2026-12-07,
+     * BENCHMARKS.md); {@code -Dmoeprune.fusedPrologue=false} is the A/B. Read once;
      * {@link GpuLayerMajorPass#fusedPrologue} sets it per pass (tests compare both on one device).
      */
-    static final boolean FUSED_PROLOGUE = Boolean.getBoolean("moeprune.fusedPrologue");
+    static final boolean FUSED_PROLOGUE = !"false".equals(System.getProperty("moeprune.fusedPrologue"));
 
     private AttentionStep() {
     }

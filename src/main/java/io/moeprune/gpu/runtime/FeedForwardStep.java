@@ -13,12 +13,13 @@ import io.moeprune.runtime.ExpertMask;
  */
 final class FeedForwardStep {
     /**
-     * {@code -Dmoeprune.fusedSlotNorms=true}: a watched chunk's slot norms computed by the combine's own read of the
-     * experts' rows ({@link DeviceOps#combineSlotsWithNorms}) instead of a second read; off by default until measured
-     * on a GPU. Read once; {@link GpuLayerMajorPass#fusedSlotNorms} sets it per pass (tests compare both on one
-     * device).
+     * A watched chunk's slot norms computed by the combine's own read of the experts' rows
+     * ({@link DeviceOps#combineSlotsWithNorms}) instead of a second read. On by default: the same bits as unfused on
+     * HostOps, and 3-5 % more calibration tokens/s on the random 1.9 B model on an H100 (2026-12-07, BENCHMARKS.md);
+     * {@code -Dmoeprune.fusedSlotNorms=false} is the A/B. Read once; {@link GpuLayerMajorPass#fusedSlotNorms} sets it
+     * per pass (tests compare both on one device).
      */
-    static final boolean FUSED_SLOT_NORMS = Boolean.getBoolean("moeprune.fusedSlotNorms");
+    static final boolean FUSED_SLOT_NORMS = !"false".equals(System.getProperty("moeprune.fusedSlotNorms"));
 
     /**
      * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering
