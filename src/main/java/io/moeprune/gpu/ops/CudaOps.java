@@ -46,6 +46,8 @@ public final class CudaOps implements DeviceOps {
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
     private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
+    /** Timing events whose marks were read and released ({@link #releaseMarks}), for later marks to reuse. */
+    private final ArrayDeque<Long> idleTimingEvents = new ArrayDeque<>();
 
     /**
      * How {@link #groupedLinear} runs the experts of a layer ({@code -Dmoeprune.groupedPath}): {@code batched} (one
@@ -380,13 +382,31 @@ public final class CudaOps implements DeviceOps {
         }
     }
 
-    /** A timing event of its own (never pooled with the fences), destroyed when these ops close. */
+    /**
+     * A timing event of its own (never pooled with the fences): one a released mark left ({@link #releaseMarks}),
+     * else new; destroyed when these ops close.
+     */
     @Override
     public long timingMark(boolean copyStream) {
-        long event = rt.eventCreate(true);
-        allEvents.add(event);
+        Long event;
+        synchronized (idleTimingEvents) {
+            event = idleTimingEvents.poll();
+        }
+        if (event == null) {
+            event = rt.eventCreate(true);
+            synchronized (idleEvents) {   // allEvents' lock (the fences add theirs under it)
+                allEvents.add(event);
+            }
+        }
         rt.eventRecord(event, copyStream ? device.copyStream() : device.stream());
         return event;
+    }
+
+    @Override
+    public void releaseMarks(long[] marks) {
+        synchronized (idleTimingEvents) {
+            for (long m : marks) idleTimingEvents.add(m);
+        }
     }
 
     @Override

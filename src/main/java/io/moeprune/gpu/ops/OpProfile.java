@@ -62,8 +62,9 @@ public record OpProfile(List<Op> ops, double gapSeconds, int gaps, double stream
                 "calls", "ms", "mean µs", "share"));
         for (Op o : ops) sb.append(line(o.name, o.calls, o.seconds));
         sb.append(line("idle gaps (between operations)", gaps, gapSeconds));
-        return sb.append(String.format(Locale.ROOT, "%-34s %7s %10.2f %10s %6.1f%%%n", "stream (first start to last end)",
-                "", streamSeconds * 1e3, "", streamSeconds > 0 ? 100.0 : 0)).toString();
+        return sb.append(String.format(Locale.ROOT, "%-34s %7s %10.2f %10s %6.1f%%%n",
+                "stream (first start to last end)", "", streamSeconds * 1e3, "", streamSeconds > 0 ? 100.0 : 0))
+                .toString();
     }
 
     private String line(String name, int calls, double seconds) {

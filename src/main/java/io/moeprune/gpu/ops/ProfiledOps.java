@@ -58,10 +58,18 @@ public final class ProfiledOps implements DeviceOps {
         return this;
     }
 
-    /** The profile of everything timed since {@link #clear}; waits for the last mark. */
+    /**
+     * The profile of everything timed since {@link #clear}; waits for the last mark, then releases the marks
+     * ({@link DeviceOps#releaseMarks}: the next run's reuse their events) and forgets them.
+     */
     public OpProfile profile() {
-        return OpProfile.of(spans.stream().map(s -> s.name).toList(), spans.stream().mapToLong(s -> s.from).toArray(),
-                spans.stream().mapToLong(s -> s.to).toArray(), ops::elapsedSeconds);
+        long[] from = spans.stream().mapToLong(s -> s.from).toArray();
+        long[] to = spans.stream().mapToLong(s -> s.to).toArray();
+        OpProfile profile = OpProfile.of(spans.stream().map(s -> s.name).toList(), from, to, ops::elapsedSeconds);
+        ops.releaseMarks(from);
+        ops.releaseMarks(to);
+        spans.clear();
+        return profile;
     }
 
     private static String shapeKey(String op, int in, int out) {
@@ -145,6 +153,11 @@ public final class ProfiledOps implements DeviceOps {
     @Override
     public double elapsedSeconds(long from, long to) {
         return ops.elapsedSeconds(from, to);
+    }
+
+    @Override
+    public void releaseMarks(long[] marks) {
+        ops.releaseMarks(marks);
     }
 
     @Override

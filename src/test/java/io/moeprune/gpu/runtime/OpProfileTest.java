@@ -3,7 +3,6 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.gpu.ops.OpProfile;
 import io.moeprune.runtime.ExpertMask;
-import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
@@ -87,18 +86,6 @@ class OpProfileTest {
     }
 
     private static TokenScores[] scores(GpuLayerMajorPass pass, List<int[]> seqs) {
-        TokenScores[] seen = new TokenScores[seqs.size()];
-        pass.run(seqs, null, new LayerMajorPass.ScoreSink() {
-            @Override
-            public int firstScored(int sequence) {
-                return 0;
-            }
-
-            @Override
-            public void scores(int sequence, TokenScores scores) {
-                seen[sequence] = scores;
-            }
-        }, LayerMajorListener.NONE);
-        return seen;
+        return ScoreComparison.scores(pass, seqs, new int[seqs.size()]);
     }
 }
