@@ -125,6 +125,30 @@ public final class CudaOps implements DeviceOps {
     private FlashKv flashKv = parseFlashKv(System.getProperty("moeprune.flashKv",
             DEFAULT_FLASH_KV.name().toLowerCase(Locale.ROOT)));
 
+    /**
+     * The token scores' kernel ({@code -Dmoeprune.tokenScores}): {@code two-pass} (the default: the row's largest
+     * logit first, then the sum of exp(l − m) in double, each a read of the row) or {@code one-pass} (one read, a
+     * running largest logit and sum per thread, a float exp per entry: kernels.cu, token_scores_one_pass).
+     */
+    public enum TokenScoresKernel { TWO_PASS, ONE_PASS }
+
+    private TokenScoresKernel tokenScoresKernel = parseTokenScores(System.getProperty("moeprune.tokenScores",
+            "two-pass"));
+
+    /** Sets the token scores' kernel (benchmarks and tests compare them). */
+    public void tokenScoresKernel(TokenScoresKernel kernel) {
+        this.tokenScoresKernel = kernel;
+    }
+
+    static TokenScoresKernel parseTokenScores(String kernel) {
+        return switch (kernel.trim()) {
+            case "two-pass" -> TokenScoresKernel.TWO_PASS;
+            case "one-pass" -> TokenScoresKernel.ONE_PASS;
+            default -> throw new MoepruneException("-Dmoeprune.tokenScores=" + kernel + ": not two-pass or one-pass",
+                    MoepruneException.BAD_INPUT, null);
+        };
+    }
+
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
     /** Most device bytes the tensor-core path's scores, probabilities and BF16 inputs take at once. */
@@ -841,7 +865,8 @@ public final class CudaOps implements DeviceOps {
     public void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor,
                             DeviceBuffer nll, DeviceBuffer hits, DeviceBuffer flags) {
         if (rows <= 0) return;
-        kernels.kernel("token_scores").launch(rows, THREADS, 0, logits, rows, vocab, targets, divisor, nll, hits, flags);
+        String kernel = tokenScoresKernel == TokenScoresKernel.ONE_PASS ? "token_scores_one_pass" : "token_scores";
+        kernels.kernel(kernel).launch(rows, THREADS, 0, logits, rows, vocab, targets, divisor, nll, hits, flags);
         after("tokenScores");
     }
 
