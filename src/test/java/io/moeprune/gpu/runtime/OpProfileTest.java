@@ -46,6 +46,7 @@ class OpProfileTest {
             }
             OpProfile p = pass.opProfile();
             String table = p.table();
+            System.out.println("qwen3_moe perplexity on HostOps, operations:\n" + table);
             // One chunk: a finite check per layer; two MoE layers (0 and 2), one dense (1).
             Map<String, Integer> calls = Map.of("non_finite", 3, "linear qkv", 3, "linear o_proj", 3,
                     "linear_f32 router", 2, "grouped gate|up", 2, "grouped down", 2, "gather_rows", 2,
@@ -59,12 +60,19 @@ class OpProfileTest {
             assertTrue(p.seconds("grouped gate|up") > 0, table);
             int all = p.ops().stream().mapToInt(OpProfile.Op::calls).sum();
             assertEquals(all - 1, p.gaps(), table);
+            assertEquals(all - 1, p.gapsAfter().stream().mapToInt(OpProfile.Op::calls).sum(), table);
+            assertEquals(p.gapSeconds(), p.gapsAfter().stream().mapToDouble(OpProfile.Op::seconds).sum(), 1e-9, table);
+            // Gaps after waiting downloads: the expertStart's, one a MoE layer, and the finite flags' before the LM
+            // head (the scores' own download is the last operation: no gap after it).
+            assertEquals(3, p.gapsAfter().stream().filter(o -> o.name().equals("download (waits)"))
+                    .mapToInt(OpProfile.Op::calls).sum(), table);
             double summed = p.ops().stream().mapToDouble(OpProfile.Op::seconds).sum() + p.gapSeconds();
             assertEquals(p.streamSeconds(), summed, 1e-6, "operations and gaps cover the stream:\n" + table);
             for (int i = 1; i < p.ops().size(); i++) {
                 assertTrue(p.ops().get(i - 1).seconds() >= p.ops().get(i).seconds(), "sorted by total:\n" + table);
             }
-            for (String line : List.of("operation ", "linear_f32 router ", "token_scores ", "idle gaps ", "stream ")) {
+            for (String line : List.of("operation ", "linear_f32 router ", "token_scores ", "idle gaps ", "  idle after ",
+                    "stream ")) {
                 assertTrue(table.contains(line), line + ":\n" + table);
             }
         }
