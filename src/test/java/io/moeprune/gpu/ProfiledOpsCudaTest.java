@@ -49,12 +49,15 @@ class ProfiledOpsCudaTest {
             System.out.println("qwen3_moe perplexity on CUDA, operations:\n" + p.table());
             for (OpProfile.Op op : h.ops()) {
                 assertEquals(op.calls(), p.calls(op.name()), op.name() + ":\n" + p.table());
-                assertTrue(p.seconds(op.name()) > 0, op.name() + " timed:\n" + p.table());
+                assertTrue(p.seconds(op.name()) >= 0, op.name() + " timed:\n" + p.table());
             }
             assertEquals(h.ops().size(), p.ops().size(), p.table());
+            for (String product : List.of("linear qkv", "grouped gate|up", "linear lm_head", "token_scores")) {
+                assertTrue(p.seconds(product) > 0, product + " timed:\n" + p.table());
+            }
             double summed = p.ops().stream().mapToDouble(OpProfile.Op::seconds).sum() + p.gapSeconds();
-            // Each elapsed time is read to about 0.5 µs: the sum of a few hundred within a few percent.
-            assertEquals(p.streamSeconds(), summed, 0.05 * p.streamSeconds() + 1e-4, p.table());
+            // Each elapsed time is read to about 0.5 µs: the sum of a few hundred within 10 % and 0.2 ms.
+            assertEquals(p.streamSeconds(), summed, 0.1 * p.streamSeconds() + 2e-4, p.table());
         }
     }
 
