@@ -11,7 +11,9 @@
 #   one-pass-ops  one-pass and -Dmoeprune.gpuOps=true (token_scores' own time beside two-pass's in the ops variant)
 # About 3-4 min on an H100 (2026-12-07: generating the models took 5 s and 22 s, a JVM's runs 10-15 s); each run has
 # its own timeout (100 s), a run that would end past 530 s from the start is skipped (said so), so the call stays under
-# 9 min; ROUNDS (default 1) repeats the variants alternated. Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The
+# 9 min; ROUNDS (default 1) repeats the variants alternated. With the test classes in .devbench (WITH_TESTS=1) it
+# first runs ProfiledOpsCudaTest and TokenScoresCudaTest (both kernels against HostOps, their times on 2048 x 151,936;
+# about 30 s; TESTS=0 leaves them out). Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The
 # GPU machine"). Do not pipe the output through `tail`: it is about 35 KB, more than a device call's output tail, so the
 # whole of it is also written to $OUT/gpu_op_profile_ab.log (/tmp without $OUT), which comes back with the call.
 set -u
@@ -53,6 +55,12 @@ for model in 1.9b q30-8l; do
   [ -f $M/config.json ] || timeout 120 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $M \
     $(model_shape $model) 2>&1 | grep -v WARNING
 done
+if [ -d .devbench/test-classes ] && [ "${TESTS:-1}" = 1 ]; then
+  echo "== ProfiledOpsCudaTest, TokenScoresCudaTest"
+  timeout 120 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
+    RunTests io.moeprune.gpu.ProfiledOpsCudaTest io.moeprune.gpu.TokenScoresCudaTest 2>&1 \
+    | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)'
+fi
 for round in $(seq 1 "${ROUNDS:-1}"); do
   for model in 1.9b q30-8l; do
     for variant in phases ops one-pass one-pass-ops; do
