@@ -185,11 +185,20 @@ public final class GpuSpeedBench {
         }
     }
 
-    /** The phase table of the last run of {@code pass} when it was profiled (-Dmoeprune.gpuPhases=true). */
+    /**
+     * The phase table of the last run of {@code pass} when it was profiled (-Dmoeprune.gpuPhases=true), then its
+     * operations' table when they were (-Dmoeprune.gpuOps=true).
+     */
     private static void printPhases(String what, GpuLayerMajorPass pass) {
-        if (pass == null || pass.phaseProfile() == null) return;
-        System.out.println("java-gpu " + what + " phases (last run):");
-        System.out.print(pass.phaseProfile().table());
+        if (pass == null) return;
+        if (pass.phaseProfile() != null) {
+            System.out.println("java-gpu " + what + " phases (last run):");
+            System.out.print(pass.phaseProfile().table());
+        }
+        if (pass.opProfile() != null) {
+            System.out.println("java-gpu " + what + " operations (last run, compute stream):");
+            System.out.print(pass.opProfile().table());
+        }
     }
 
     /** The median of {@code runs} measurements after one warm-up. */

@@ -41,24 +41,32 @@ class TokenScoresCudaTest {
     private static final long BOUND = 8L << 30;
     private static final int[] FIRST = {0, 0, 0, 6, 1};
 
+    /** Both kernels ({@code -Dmoeprune.tokenScores=two-pass|one-pass}) against HostOps. */
     @Test
     void theKernelMatchesHostOps() {
         try (CudaOps gpu = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); HostOps host = new HostOps(BOUND)) {
-            for (int vocab : new int[]{1000, 32768, 151936}) {
-                ScoreRows in = ScoreRows.random(vocab, 64, vocab);
-                for (float divisor : new float[]{1f, 8f}) {
-                    Outputs g = run(gpu, in, divisor), h = run(host, in, divisor);
-                    assertArrayEquals(h.flags(), g.flags(), "flags, vocab " + vocab);
-                    assertArrayEquals(h.hits(), g.hits(), "hits, vocab " + vocab);
-                    assertArrayEquals(in.expected(divisor).flags(), h.flags(), "HostOps' flags");
-                    double err = 0;
-                    for (int r = 0; r < in.rows(); r++) {
-                        err = Math.max(err, Math.abs(g.nll()[r] - h.nll()[r]) / Math.max(1, Math.abs(h.nll()[r])));
-                    }
-                    System.out.printf("%-58s err %.2e (limit 1e-6), hits %d of %d%n", "tokenScores 64x" + vocab + " / "
-                            + divisor, err, ScoreRows.count(g.hits()), in.rows());
-                    assertTrue(err < 1e-6, "vocab " + vocab + ": " + err);
+            for (CudaOps.TokenScoresKernel kernel : CudaOps.TokenScoresKernel.values()) {
+                gpu.tokenScoresKernel(kernel);
+                matchesHostOps(gpu, host, kernel.name().toLowerCase(java.util.Locale.ROOT));
+            }
+        }
+    }
+
+    private static void matchesHostOps(CudaOps gpu, HostOps host, String kernel) {
+        for (int vocab : new int[]{1000, 1001, 32768, 151936}) {
+            ScoreRows in = ScoreRows.random(vocab, 64, vocab);
+            for (float divisor : new float[]{1f, 8f}) {
+                Outputs g = run(gpu, in, divisor), h = run(host, in, divisor);
+                assertArrayEquals(h.flags(), g.flags(), "flags, vocab " + vocab);
+                assertArrayEquals(h.hits(), g.hits(), "hits, vocab " + vocab);
+                assertArrayEquals(in.expected(divisor).flags(), h.flags(), "HostOps' flags");
+                double err = 0;
+                for (int r = 0; r < in.rows(); r++) {
+                    err = Math.max(err, Math.abs(g.nll()[r] - h.nll()[r]) / Math.max(1, Math.abs(h.nll()[r])));
                 }
+                System.out.printf("%-58s err %.2e (limit 1e-6), hits %d of %d%n", "tokenScores " + kernel + " 64x"
+                        + vocab + " / " + divisor, err, ScoreRows.count(g.hits()), in.rows());
+                assertTrue(err < 1e-6, "vocab " + vocab + ": " + err);
             }
         }
     }
@@ -88,6 +96,43 @@ class TokenScoresCudaTest {
 
     private static DeviceBuffer view(DeviceBuffer b, long offset) {
         return new DeviceBuffer(b.address() + offset, b.bytes() - offset);
+    }
+
+    /**
+     * The two kernels' times on a block of Qwen3's logits (2048 rows of 151,936, random as ScoreRows draws them: a
+     * block of perplexity's LM head), each the best of 3: the one-pass kernel reads the row once, and must not be
+     * slower than the two-pass one.
+     */
+    @Test
+    void theOnePassKernelIsNotSlowerOnQwen3sVocabulary() {
+        int rows = 2048, vocab = 151936;
+        try (CudaOps gpu = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Arena a = Arena.ofConfined()) {
+            ScoreRows block = ScoreRows.random(3, 64, vocab);
+            DeviceBuffer logits = gpu.alloc(4L * rows * vocab, "logits"), targets = gpu.alloc(4L * rows, "targets");
+            DeviceBuffer out = gpu.alloc(12L * rows, "scores");
+            MemorySegment some = a.allocateFrom(JAVA_FLOAT, block.logits());
+            for (int r = 0; r < rows; r += block.rows()) gpu.upload(some, logits, 4L * r * vocab);
+            int[] t = new int[rows];
+            for (int r = 0; r < rows; r++) t[r] = (r * 7919) % vocab;
+            gpu.upload(a.allocateFrom(JAVA_INT, t), targets, 0);
+            double[] best = new double[CudaOps.TokenScoresKernel.values().length];
+            for (CudaOps.TokenScoresKernel kernel : CudaOps.TokenScoresKernel.values()) {
+                gpu.tokenScoresKernel(kernel);
+                best[kernel.ordinal()] = Double.MAX_VALUE;
+                for (int i = 0; i < 3; i++) {
+                    long t0 = gpu.timingMark(false);
+                    gpu.tokenScores(logits, rows, vocab, targets, 1f, out, view(out, 4L * rows), view(out, 8L * rows));
+                    long t1 = gpu.timingMark(false);
+                    best[kernel.ordinal()] = Math.min(best[kernel.ordinal()], gpu.elapsedSeconds(t0, t1));
+                }
+                System.out.printf("tokenScores %s %dx%d: %.3f ms (%.0f GB/s of logits)%n",
+                        kernel.name().toLowerCase(java.util.Locale.ROOT), rows, vocab, best[kernel.ordinal()] * 1e3,
+                        logits.bytes() / best[kernel.ordinal()] / 1e9);
+            }
+            double two = best[CudaOps.TokenScoresKernel.TWO_PASS.ordinal()];
+            double one = best[CudaOps.TokenScoresKernel.ONE_PASS.ordinal()];
+            assertTrue(one <= 1.05 * two, "one-pass " + one + " s against two-pass " + two + " s");
+        }
     }
 
     /** The kernel's time on a block of logits as the LM head writes them, against downloading that block (F32). */

@@ -46,6 +46,8 @@ public final class CudaOps implements DeviceOps {
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
     private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
+    /** Timing events whose marks were read and released ({@link #releaseMarks}), for later marks to reuse. */
+    private final ArrayDeque<Long> idleTimingEvents = new ArrayDeque<>();
 
     /**
      * How {@link #groupedLinear} runs the experts of a layer ({@code -Dmoeprune.groupedPath}): {@code batched} (one
@@ -122,6 +124,30 @@ public final class CudaOps implements DeviceOps {
 
     private FlashKv flashKv = parseFlashKv(System.getProperty("moeprune.flashKv",
             DEFAULT_FLASH_KV.name().toLowerCase(Locale.ROOT)));
+
+    /**
+     * The token scores' kernel ({@code -Dmoeprune.tokenScores}): {@code two-pass} (the default: the row's largest
+     * logit first, then the sum of exp(l − m) in double, each a read of the row) or {@code one-pass} (one read, a
+     * running largest logit and sum per thread, a float exp per entry: kernels.cu, token_scores_one_pass).
+     */
+    public enum TokenScoresKernel { TWO_PASS, ONE_PASS }
+
+    private TokenScoresKernel tokenScoresKernel = parseTokenScores(System.getProperty("moeprune.tokenScores",
+            "two-pass"));
+
+    /** Sets the token scores' kernel (benchmarks and tests compare them). */
+    public void tokenScoresKernel(TokenScoresKernel kernel) {
+        this.tokenScoresKernel = kernel;
+    }
+
+    static TokenScoresKernel parseTokenScores(String kernel) {
+        return switch (kernel.trim()) {
+            case "two-pass" -> TokenScoresKernel.TWO_PASS;
+            case "one-pass" -> TokenScoresKernel.ONE_PASS;
+            default -> throw new MoepruneException("-Dmoeprune.tokenScores=" + kernel + ": not two-pass or one-pass",
+                    MoepruneException.BAD_INPUT, null);
+        };
+    }
 
     /** Average sequence length from which {@code auto} takes the tensor-core path. */
     public static final int TENSOR_CORE_MIN_TOKENS = 256;
@@ -380,13 +406,31 @@ public final class CudaOps implements DeviceOps {
         }
     }
 
-    /** A timing event of its own (never pooled with the fences), destroyed when these ops close. */
+    /**
+     * A timing event of its own (never pooled with the fences): one a released mark left ({@link #releaseMarks}),
+     * else new; destroyed when these ops close.
+     */
     @Override
     public long timingMark(boolean copyStream) {
-        long event = rt.eventCreate(true);
-        allEvents.add(event);
+        Long event;
+        synchronized (idleTimingEvents) {
+            event = idleTimingEvents.poll();
+        }
+        if (event == null) {
+            event = rt.eventCreate(true);
+            synchronized (idleEvents) {   // allEvents' lock (the fences add theirs under it)
+                allEvents.add(event);
+            }
+        }
         rt.eventRecord(event, copyStream ? device.copyStream() : device.stream());
         return event;
+    }
+
+    @Override
+    public void releaseMarks(long[] marks) {
+        synchronized (idleTimingEvents) {
+            for (long m : marks) idleTimingEvents.add(m);
+        }
     }
 
     @Override
@@ -821,7 +865,8 @@ public final class CudaOps implements DeviceOps {
     public void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor,
                             DeviceBuffer nll, DeviceBuffer hits, DeviceBuffer flags) {
         if (rows <= 0) return;
-        kernels.kernel("token_scores").launch(rows, THREADS, 0, logits, rows, vocab, targets, divisor, nll, hits, flags);
+        String kernel = tokenScoresKernel == TokenScoresKernel.ONE_PASS ? "token_scores_one_pass" : "token_scores";
+        kernels.kernel(kernel).launch(rows, THREADS, 0, logits, rows, vocab, targets, divisor, nll, hits, flags);
         after("tokenScores");
     }
 

@@ -88,6 +88,14 @@ public interface DeviceOps extends AutoCloseable {
     double elapsedSeconds(long from, long to);
 
     /**
+     * Marks already read ({@link #elapsedSeconds}) that no one reads again: later {@link #timingMark}s may reuse
+     * their events (CudaOps; a profile of thousands of marks a run creates them once, not every run). HostOps'
+     * marks are its clock: nothing to release.
+     */
+    default void releaseMarks(long[] marks) {
+    }
+
+    /**
      * Bytes in use now and the most in use at once. Freed buffers are kept for reuse by a later allocation of about
      * their size and still count against the {@code --gpu-memory} bound, but not here: an allocation that needs their
      * room releases them first, so a plan of {@code bound − allocatedBytes()} holds.

@@ -4,6 +4,8 @@ import io.moeprune.MoepruneException;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.gpu.ops.ExpertOutputs;
+import io.moeprune.gpu.ops.OpProfile;
+import io.moeprune.gpu.ops.ProfiledOps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
@@ -51,7 +53,11 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private final Model model;
     private final ExpertMask mask;
     private final LayerMajorPass.Logits logits;
-    private final DeviceOps ops;
+    /** The device's operations, or {@link #profiler} over them. */
+    private DeviceOps ops;
+    /** The per-operation profile's recorder ({@link #opsProfiled}), or null. */
+    private ProfiledOps profiler;
+    private OpProfile opProfile;
     private final long bound;
     private final ResidentModel resident;
     private final List<LayerPlan> layers;
@@ -87,6 +93,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
         this.ops = ops;
         this.bound = bound;
         this.layers = LayerPlan.of(model);
+        if (ProfiledOps.ON) opsProfiled();
     }
 
     /** Times each layer's copy and compute from now on ({@link #layerTimes}; benchmarks). */
@@ -134,6 +141,24 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return this;
     }
 
+    /**
+     * Profiles each run's operations on the compute stream from now on ({@link #opProfile}; on already with
+     * {@code -Dmoeprune.gpuOps=true}): every operation the pass queues, its LM head's and token scores' included, is
+     * bracketed by timing marks ({@link ProfiledOps}).
+     */
+    public GpuLayerMajorPass opsProfiled() {
+        if (profiler == null) {
+            profiler = new ProfiledOps(ops);
+            ops = profiler;
+        }
+        return this;
+    }
+
+    /** The last run's per-operation profile ({@link #opsProfiled}), or null. */
+    public OpProfile opProfile() {
+        return opProfile;
+    }
+
     /** The last profiled run's phases ({@link GpuPhases}), or null. */
     public GpuPhaseProfile phaseProfile() {
         return profile;
@@ -155,6 +180,9 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private void runLayers(List<int[]> sequences, IntFunction<MoeObserver> observers, LayerMajorPass.Sink sink,
                            LayerMajorListener listener) {
         GpuPhases phases = new GpuPhases(ops, profiled);
+        // Each run's own operations, its products named as this run computes them (fused q|k|v or not).
+        if (profiler != null) OpRoles.name(profiler.clear(), layers, fusedPrologue, model.spec().hiddenSize(),
+                model.spec().vocabSize());
         long setup = phases.now();
         List<Integer> run = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i++) if (sequences.get(i).length > 0) run.add(i);
@@ -247,6 +275,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
             phases.host(GpuPhases.Phase.LM_HEAD, lmHead);
         }
         profile = phases.profile();
+        if (profiler != null) opProfile = profiler.profile();
     }
 
     /**
@@ -335,7 +364,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
      * free staging buffer into the memory the layer slots left.
      */
     private LmHeadStep head(ResidentWeights weights, WeightStream stream, HostTransfers io, MemoryPlan plan, int rows) {
-        if (weights != null) return new LmHeadStep(weights.head(), plan.residentResiduals(), rows, bound);
+        if (weights != null) return new LmHeadStep(ops, weights.head(), plan.residentResiduals(), rows, bound);
         return new LmHeadStep(ops, model, stream.freeStaging(), io, plan.residentResiduals(), rows, bound);
     }
 

@@ -31,10 +31,11 @@ final class LmHeadStep implements AutoCloseable {
 
     /**
      * A step over the head and final norm of {@code weights} (resident: nothing is uploaded), with its own rows of
-     * activations sized in what the bound leaves; closing it frees only those rows.
+     * activations sized in what the bound leaves, queued through {@code ops} (the pass's: the weights' own, or
+     * {@link io.moeprune.gpu.ops.ProfiledOps} over them); closing it frees only those rows.
      */
-    LmHeadStep(LmHeadStep weights, boolean residentResiduals, int maxRows, long bound) {
-        this(weights.ops, weights.model, weights, null, null, residentResiduals, maxRows, bound);
+    LmHeadStep(DeviceOps ops, LmHeadStep weights, boolean residentResiduals, int maxRows, long bound) {
+        this(ops, weights.model, weights, null, null, residentResiduals, maxRows, bound);
     }
 
     private LmHeadStep(DeviceOps ops, Model model, LmHeadStep shared, MemorySegment staging, HostTransfers io,
