@@ -222,8 +222,8 @@ public final class GpuDecoder implements DecodeSteps {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
             AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue);
-            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null, fusedPrologue);
-            flags.check(rows, n, hidden, l);
+            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null,
+                    new FeedForwardStep.Finish(flags, l, false), fusedPrologue);
         }
         FiniteFlags.Found bad = flags.first();
         if (bad != null) {
