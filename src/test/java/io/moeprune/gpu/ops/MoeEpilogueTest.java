@@ -68,7 +68,8 @@ class MoeEpilogueTest {
             sharedValues[i] = (float) r.nextGaussian();
         }
         DeviceBuffer sharedRows = shared ? upload(ops, a, ExpertOutputs.F32, sharedValues) : null;
-        DeviceBuffer x = upload(ops, a, ExpertOutputs.F32, xValues), fusedX = upload(ops, a, ExpertOutputs.F32, xValues);
+        DeviceBuffer x = upload(ops, a, ExpertOutputs.F32, xValues);
+        DeviceBuffer fusedX = upload(ops, a, ExpertOutputs.F32, xValues);
         DeviceBuffer branch = ops.alloc(4 * count, "branch"), scratch = ops.alloc(4 * count, "scratch");
         DeviceBuffer norms = ops.alloc(4L * slots, "norms"), fusedNorms = ops.alloc(4L * slots, "fused norms");
         DeviceBuffer turns = ops.alloc(4L * n, "turns"), fusedTurns = ops.alloc(4L * n, "fused turns");
