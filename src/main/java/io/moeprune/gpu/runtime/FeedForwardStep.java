@@ -26,7 +26,8 @@ final class FeedForwardStep {
      * {@code -Dmoeprune.fusedEpilogue=true}: a MoE block's epilogue as one kernel ({@link DeviceOps#moeEpilogue}: the
      * combine, a watched chunk's slot norms and turns, the shared expert's rows, the residual add and the finite check
      * in one read of the slot rows and x, the combined rows not written); off by default until measured on a GPU.
-     * Read once; {@link GpuLayerMajorPass#fusedEpilogue} sets it per pass (tests compare both on one device).
+     * Read once; {@link GpuLayerMajorPass#fusedEpilogue} sets it per pass and {@link GpuGeneration#fusedEpilogue} per
+     * generation (tests compare both on one device).
      */
     static final boolean FUSED_EPILOGUE = Boolean.getBoolean("moeprune.fusedEpilogue");
 
