@@ -55,8 +55,8 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     }
 
     /**
-     * Whether the decoders opened from now on run a MoE block's epilogue as one kernel ({@code -Dmoeprune.fusedEpilogue}
-     * by default): tests compare both on one device.
+     * Whether the decoders opened from now on run a MoE block's epilogue as one kernel
+     * ({@code -Dmoeprune.fusedEpilogue} by default): tests compare both on one device.
      */
     public synchronized GpuGeneration fusedEpilogue(boolean fused) {
         fusedEpilogue = fused;
