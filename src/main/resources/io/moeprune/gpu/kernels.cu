@@ -703,11 +703,11 @@ extern "C" __global__ void combine_slots_with_norms_bf16(const bf16_t* expertRow
 // The MoE block's epilogue in one read of each token's slot rows and x (-Dmoeprune.fusedEpilogue): a block per token,
 // each thread's columns r = combine_slots' sum (slot order, unfused float arithmetic: its bits), x += m·(r + shared)
 // as add_scaled (shared added first as add_scaled with m 1 adds it), the finite flag as non_finite over the n·width
-// new values; the combined row itself is not written. Watched (norms not null): the first FUSED_NORM_SLOTS slots'
+// new values; the combined row itself is not written. Watched (the _watched kernels): the first FUSED_NORM_SLOTS slots'
 // sums of squares by the same read, the turn's three sums of (x before the add, r), all in double, reduced across the
 // block; a slot after those (k > FUSED_NORM_SLOTS) is read again for its norm, a warp per slot.
 #define EPILOGUE_SUMS (FUSED_NORM_SLOTS + 3)
-template <typename T>
+template <typename T, bool WATCHED>
 __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* slotRow, const float* weight, int n,
                                                 int k, int width, const float* shared, float* x, float m,
                                                 float* norms, float* turn, int* flags, int flag) {
@@ -731,7 +731,7 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
                 if (row >= 0) {
                     float v = expert_element(expertRows, (long long) row * width + c);
                     acc = __fadd_rn(acc, __fmul_rn(w[j], v));
-                    sq[j] += (double) v * v;
+                    if (WATCHED) sq[j] += (double) v * v;
                 }
             }
         }
@@ -742,10 +742,12 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
             }
         }
         float h = xt[c];
-        double hv = h, y = hv + (double) acc;
-        hh += hv * hv;
-        hy += hv * y;
-        yy += y * y;
+        if (WATCHED) {
+            double hv = h, y = hv + (double) acc;
+            hh += hv * hv;
+            hy += hv * y;
+            yy += y * y;
+        }
         float branch = shared == 0 ? acc : __fadd_rn(acc, shared[base + c]);
         float sum = m == 1.f ? __fadd_rn(h, branch) : __fadd_rn(h, __fmul_rn(m, branch));
         xt[c] = sum;
@@ -754,7 +756,7 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
             atomicMax(flags + flag, (int) (2 * (count - base - c)) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
         }
     }
-    if (norms == 0) return;
+    if (!WATCHED) return;
     double sums[EPILOGUE_SUMS];
 #pragma unroll
     for (int j = 0; j < FUSED_NORM_SLOTS; j++) sums[j] = sq[j];
@@ -792,17 +794,19 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
     }
 }
 
-extern "C" __global__ void moe_epilogue(const float* expertRows, const int* slotRow, const float* weight, int n, int k,
-                                        int width, const float* shared, float* x, float m, float* norms, float* turn,
-                                        int* flags, int flag) {
-    moe_epilogue_of(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn, flags, flag);
-}
-
-extern "C" __global__ void moe_epilogue_bf16(const bf16_t* expertRows, const int* slotRow, const float* weight, int n,
-                                             int k, int width, const float* shared, float* x, float m, float* norms,
-                                             float* turn, int* flags, int flag) {
-    moe_epilogue_of(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn, flags, flag);
-}
+// Watched or not as a template argument: the unwatched kernels (perplexity, unwatched chunks) hold no double sums
+// (sm_90: 32 registers against the watched ones' 62, no spills).
+#define MOE_EPILOGUE(name, T, WATCHED)                                                                               \
+    extern "C" __global__ void name(const T* expertRows, const int* slotRow, const float* weight, int n, int k,   \
+                                    int width, const float* shared, float* x, float m, float* norms, float* turn,  \
+                                    int* flags, int flag) {                                                        \
+        moe_epilogue_of<T, WATCHED>(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn, flags,     \
+                                    flag);                                                                         \
+    }
+MOE_EPILOGUE(moe_epilogue, float, false)
+MOE_EPILOGUE(moe_epilogue_bf16, bf16_t, false)
+MOE_EPILOGUE(moe_epilogue_watched, float, true)
+MOE_EPILOGUE(moe_epilogue_watched_bf16, bf16_t, true)
 
 // One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).
 extern "C" __global__ void turns(const float* h, const float* r, float* turn, int n, int width) {

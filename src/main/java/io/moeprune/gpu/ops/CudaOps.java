@@ -859,7 +859,8 @@ public final class CudaOps implements DeviceOps {
 
     /**
      * A block per token ({@code moe_epilogue}): its k slot rows and x read once, x written once, the combined row
-     * nowhere ({@code scratch} untouched); the slots' norms and the turn by the same read when watched.
+     * nowhere ({@code scratch} untouched); the slots' norms and the turn by the same read when watched (a kernel of
+     * its own: the unwatched one holds no double sums).
      */
     @Override
     public void moeEpilogue(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, int n, int k,
@@ -869,7 +870,8 @@ public final class CudaOps implements DeviceOps {
         if (n <= 0) return;
         if ((long) n * width >= 1L << 30) throw new IllegalArgumentException("a finite check of " + n + "x" + width);
         if ((norms == null) != (turns == null)) throw new IllegalArgumentException("norms and turns: both or neither");
-        String function = rows == ExpertOutputs.BF16 ? "moe_epilogue_bf16" : "moe_epilogue";
+        String function = (norms != null ? "moe_epilogue_watched" : "moe_epilogue")
+                + (rows == ExpertOutputs.BF16 ? "_bf16" : "");
         kernels.kernel(function).launch(n, THREADS, 0, expertRows, slotRow, weight, n, k, width, orNull(sharedRows), x,
                 m, orNull(norms), orNull(turns), flags, flag);
         after(function);
