@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 22, the GPU prefill's switches side by side: GpuSpeedBench's calibration and perplexity prefill (8x2048 tokens
-# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in seven
+# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in nine
 # variants, each in its own JVM, alternated over ROUNDS rounds (default 2) on the same GPU, the phase table on
 # (-Dmoeprune.gpuPhases=true):
 #   baseline      -Dmoeprune.attention=tensor
@@ -10,9 +10,13 @@
 #   flash-waited  flash, -Dmoeprune.observerDownloads=waited (the pass waits for the observers' copies itself)
 #   fused         flash, -Dmoeprune.fusedPrologue=true (the attention's prologue in fewer launches: per-head q/k norms)
 #   fused-norms   flash, -Dmoeprune.fusedSlotNorms=true (the slot norms computed by the combine's own read)
-# Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
-# 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
-# past 530 s from the start is skipped (said so), so the call stays under 9 min.
+#   fused-epilogue flash, -Dmoeprune.fusedEpilogue=true (combine, norms, turns, residual add and finite check of a MoE
+#                 block in one kernel: its phase table has no separate finite_check, and observers only the copies)
+#   fused-all     flash, the fused prologue and epilogue, -Dmoeprune.expertOutputs=bf16 (the switches together)
+# VARIANTS overrides the list, e.g. VARIANTS="flash fused-epilogue" for that pair alone.
+# Prints each run's tok/s lines and phase table rows. About 2-4 min on an H100 for the 18 runs (2026-12-07:
+# generating the model took 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s),
+# and a run that would end past 530 s from the start is skipped (said so), so the call stays under 9 min.
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
@@ -32,10 +36,14 @@ variant_flags() {
     flash-waited) echo "-Dmoeprune.attention=flash -Dmoeprune.observerDownloads=waited" ;;
     fused) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedPrologue=true" ;;
     fused-norms) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedSlotNorms=true" ;;
+    fused-epilogue) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedEpilogue=true" ;;
+    fused-all) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedPrologue=true -Dmoeprune.fusedEpilogue=true" \
+      "-Dmoeprune.expertOutputs=bf16" ;;
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in baseline flash flash-64-f32 flash-bf16out flash-waited fused fused-norms; do
+  for variant in ${VARIANTS:-baseline flash flash-64-f32 flash-bf16out flash-waited fused fused-norms fused-epilogue \
+    fused-all}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"

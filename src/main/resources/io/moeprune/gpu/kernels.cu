@@ -774,6 +774,114 @@ extern "C" __global__ void combine_slots_with_norms_bf16(const bf16_t* expertRow
     combine_slots_with_norms_of(expertRows, slotRow, weight, out, n, k, width, norms);
 }
 
+// The MoE block's epilogue in one read of each token's slot rows and x (-Dmoeprune.fusedEpilogue): a block per token,
+// each thread's columns r = combine_slots' sum (slot order, unfused float arithmetic: its bits), x += m·(r + shared)
+// as add_scaled (shared added first as add_scaled with m 1 adds it), the finite flag as non_finite over the n·width
+// new values; the combined row itself is not written. Watched (the _watched kernels): the first FUSED_NORM_SLOTS slots'
+// sums of squares by the same read, the turn's three sums of (x before the add, r), all in double, reduced across the
+// block; a slot after those (k > FUSED_NORM_SLOTS) is read again for its norm, a warp per slot.
+#define EPILOGUE_SUMS (FUSED_NORM_SLOTS + 3)
+template <typename T, bool WATCHED>
+__device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* slotRow, const float* weight, int n,
+                                                int k, int width, const float* shared, float* x, float m,
+                                                float* norms, float* turn, int* flags, int flag) {
+    __shared__ double part[32][EPILOGUE_SUMS];
+    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
+    if (t >= n) return;
+    const int* rows = slotRow + (long long) t * k;
+    const float* w = weight + (long long) t * k;
+    float* xt = x + (long long) t * width;
+    long long count = (long long) n * width, base = (long long) t * width;
+    int fused = min(k, FUSED_NORM_SLOTS);
+    double sq[FUSED_NORM_SLOTS], hh = 0, hy = 0, yy = 0;
+#pragma unroll
+    for (int j = 0; j < FUSED_NORM_SLOTS; j++) sq[j] = 0;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float acc = 0.f;
+#pragma unroll
+        for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+            if (j < fused) {
+                int row = rows[j];
+                if (row >= 0) {
+                    float v = expert_element(expertRows, (long long) row * width + c);
+                    acc = __fadd_rn(acc, __fmul_rn(w[j], v));
+                    if (WATCHED) sq[j] += (double) v * v;
+                }
+            }
+        }
+        for (int s = FUSED_NORM_SLOTS; s < k; s++) {
+            int row = rows[s];
+            if (row >= 0) {
+                acc = __fadd_rn(acc, __fmul_rn(w[s], expert_element(expertRows, (long long) row * width + c)));
+            }
+        }
+        float h = xt[c];
+        if (WATCHED) {
+            double hv = h, y = hv + (double) acc;
+            hh += hv * hv;
+            hy += hv * y;
+            yy += y * y;
+        }
+        float branch = shared == 0 ? acc : __fadd_rn(acc, shared[base + c]);
+        float sum = m == 1.f ? __fadd_rn(h, branch) : __fadd_rn(h, __fmul_rn(m, branch));
+        xt[c] = sum;
+        unsigned int bits = __float_as_uint(sum);
+        if ((bits & 0x7F800000u) == 0x7F800000u) {
+            atomicMax(flags + flag, (int) (2 * (count - base - c)) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
+        }
+    }
+    if (!WATCHED) return;
+    double sums[EPILOGUE_SUMS];
+#pragma unroll
+    for (int j = 0; j < FUSED_NORM_SLOTS; j++) sums[j] = sq[j];
+    sums[FUSED_NORM_SLOTS] = hh;
+    sums[FUSED_NORM_SLOTS + 1] = hy;
+    sums[FUSED_NORM_SLOTS + 2] = yy;
+#pragma unroll
+    for (int j = 0; j < EPILOGUE_SUMS; j++) {
+        double s = warp_sum_d(sums[j]);
+        if (lane == 0) part[warp][j] = s;
+    }
+    __syncthreads();
+    if (threadIdx.x < EPILOGUE_SUMS) {   // each column summed over the warps by its own thread, into row 0
+        double s = 0;
+        for (int i = 0; i < warps; i++) s += part[i][threadIdx.x];
+        part[0][threadIdx.x] = s;
+    }
+    __syncthreads();
+    if (threadIdx.x < fused) norms[(long long) t * k + threadIdx.x] = (float) sqrt(part[0][threadIdx.x]);
+    if (threadIdx.x == 0) {
+        double a = part[0][FUSED_NORM_SLOTS], b = part[0][FUSED_NORM_SLOTS + 1], c = part[0][FUSED_NORM_SLOTS + 2];
+        turn[t] = a == 0 || c == 0 ? 0.f : (float) fmax(0.0, 1.0 - b / sqrt(a * c));
+    }
+    for (int s = FUSED_NORM_SLOTS + warp; s < k; s += warps) {
+        int row = rows[s];
+        double q = 0;
+        if (row >= 0) {
+            for (int c = lane; c < width; c += WARP) {
+                double v = expert_element(expertRows, (long long) row * width + c);
+                q += v * v;
+            }
+        }
+        q = warp_sum_d(q);
+        if (lane == 0) norms[(long long) t * k + s] = (float) sqrt(q);
+    }
+}
+
+// Watched or not as a template argument: the unwatched kernels (perplexity, unwatched chunks) hold no double sums
+// (sm_90: 32 registers against the watched ones' 62, no spills).
+#define MOE_EPILOGUE(name, T, WATCHED)                                                                               \
+    extern "C" __global__ void name(const T* expertRows, const int* slotRow, const float* weight, int n, int k,   \
+                                    int width, const float* shared, float* x, float m, float* norms, float* turn,  \
+                                    int* flags, int flag) {                                                        \
+        moe_epilogue_of<T, WATCHED>(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn, flags,     \
+                                    flag);                                                                         \
+    }
+MOE_EPILOGUE(moe_epilogue, float, false)
+MOE_EPILOGUE(moe_epilogue_bf16, bf16_t, false)
+MOE_EPILOGUE(moe_epilogue_watched, float, true)
+MOE_EPILOGUE(moe_epilogue_watched_bf16, bf16_t, true)
+
 // One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).
 extern "C" __global__ void turns(const float* h, const float* r, float* turn, int n, int width) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;

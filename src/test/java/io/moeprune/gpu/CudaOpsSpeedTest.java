@@ -3,6 +3,7 @@ package io.moeprune.gpu;
 import io.moeprune.bench.RandomMoeModel;
 import io.moeprune.gpu.cuda.Cudart;
 import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.ops.ExpertOutputs;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -19,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
  * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
  * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
- * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows.
+ * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows; a MoE block's
+ * epilogue at the 1.9 B model's chunk, its unfused passes against the fused kernel ({@link #moeEpilogueTable}).
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
 class CudaOpsSpeedTest {
@@ -111,6 +113,57 @@ class CudaOpsSpeedTest {
         attention(8, 2048, 32, 4, 128, 128, peak);
         attention(8, 2048, 128, 128, 192, 128, peak);
         assertTrue(peak > 0);
+    }
+
+    /**
+     * A MoE block's epilogue at the random 1.9 B model's chunk (16,384 tokens, hidden 2048, top-8): the unfused passes
+     * (combineSlots, then for a watched chunk slotNorms and turns, addScaled, nonFinite) against moeEpilogue
+     * (-Dmoeprune.fusedEpilogue), F32 and BF16 expert rows, watched or not; milliseconds and the bytes each moves
+     * over its time. Slot rows a shuffled permutation (the grouped order scatters a token's slots), values zero.
+     */
+    @Test
+    void moeEpilogueTable() {
+        RandomMoeModel.Shape shape = RandomMoeModel.Shape.DEFAULT;
+        int n = 16384, k = shape.topK(), h = shape.hidden(), slots = n * k;
+        long count = (long) n * h;
+        int[] perm = new int[slots];
+        for (int i = 0; i < slots; i++) perm[i] = i;
+        java.util.Random r = new java.util.Random(22);
+        for (int i = slots - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        DeviceBuffer slotRow = ops.alloc(4L * slots, "slot rows"), weight = ops.alloc(4L * slots, "weights");
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, perm), slotRow, 0);
+        }
+        DeviceBuffer rows = ops.alloc(4L * slots * h, "expert rows"), x = ops.alloc(4 * count, "x");
+        DeviceBuffer branch = ops.alloc(4 * count, "branch"), norms = ops.alloc(4L * slots, "norms");
+        DeviceBuffer turns = ops.alloc(4L * n, "turns"), flags = ops.alloc(4, "flag");
+        for (DeviceBuffer b : new DeviceBuffer[]{weight, rows, x, branch, flags}) ops.zero(b, 0, b.bytes());
+        for (ExpertOutputs type : ExpertOutputs.values()) {
+            for (boolean watched : new boolean[]{false, true}) {
+                String what = "MoE epilogue " + n + "x" + h + " top-" + k + " " + type + (watched ? " watched" : "");
+                long rowBytes = (long) type.bytes() * slots * h, f = 4 * count;
+                double unfused = millis(() -> {
+                    ops.combineSlots(rows, slotRow, weight, branch, n, k, h, type);
+                    if (watched) {
+                        ops.slotNorms(rows, slotRow, norms, slots, h, type);
+                        ops.turns(x, branch, turns, n, h);
+                    }
+                    ops.addScaled(x, 0, branch, 0, count, 1f);
+                    ops.nonFinite(x, 0, count, flags, 0);
+                });
+                double fused = millis(() -> ops.moeEpilogue(rows, slotRow, weight, n, k, h, type, null, x, 1f,
+                        watched ? norms : null, watched ? turns : null, flags, 0, branch));
+                long unfusedBytes = rowBytes * (watched ? 2 : 1) + f + (watched ? 2 * f : 0) + 3 * f + f;
+                long fusedBytes = rowBytes + 2 * f;
+                System.out.printf("%-70s unfused %7.3f ms (%5.0f GB/s)  fused %7.3f ms (%5.0f GB/s)  %.2fx%n", what,
+                        unfused, unfusedBytes / unfused / 1e6, fused, fusedBytes / fused / 1e6, unfused / fused);
+            }
+        }
+        for (DeviceBuffer b : new DeviceBuffer[]{slotRow, weight, rows, x, branch, norms, turns, flags}) ops.free(b);
     }
 
     /**

@@ -789,6 +789,103 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * The fused MoE epilogue (-Dmoeprune.fusedEpilogue) against HostOps's unfused sequence: x bit for bit (any NaN
+     * matching any NaN), the finite flag exact, the norms and turns within 1e-6 (their double sums in another order),
+     * the scratch untouched (the kernel writes no combined rows); F32 and BF16 rows, masked slots, k past the eight
+     * slots fused in registers, widths not multiples of 32, with and without shared rows, m 1 and 0.22, watched or
+     * not, and rows holding a NaN and an infinity.
+     */
+    @Test
+    void moeEpilogueMatches() {
+        int[][] shapes = {{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}, {3, 12, 1000}, {64, 8, 2048}};
+        for (int[] s : shapes) {
+            int n = s[0], k = s[1], width = s[2];
+            for (ExpertOutputs type : ExpertOutputs.values()) {
+                for (int variant = 0; variant < 4; variant++) {
+                    boolean shared = (variant & 1) != 0, watched = (variant & 2) != 0, nonFinite = variant == 3;
+                    float m = variant == 1 ? 0.22f : 1f;
+                    moeEpilogueCase(n, k, width, type, shared, watched, nonFinite, m);
+                }
+            }
+        }
+    }
+
+    private void moeEpilogueCase(int n, int k, int width, ExpertOutputs type, boolean shared, boolean watched,
+                                 boolean nonFinite, float m) {
+        Random r = random();
+        int slots = n * k;
+        long count = (long) n * width;
+        int[] slotRow = new int[slots];
+        float[] weight = new float[slots];
+        randomSlots(r, slotRow, weight);
+        float[] rowValues = new float[slots * width];
+        for (int i = 0; i < rowValues.length; i++) rowValues[i] = (float) r.nextGaussian();
+        if (nonFinite) {   // in rows that the first and the last slot read
+            slotRow[0] = 0;
+            slotRow[slots - 1] = slots - 1;
+            rowValues[width / 2] = Float.NaN;
+            rowValues[(slots - 1) * width + 3] = Float.NEGATIVE_INFINITY;
+        }
+        Pair rows;
+        if (type == ExpertOutputs.BF16) {
+            short[] bits = new short[rowValues.length];
+            for (int i = 0; i < bits.length; i++) bits[i] = GpuTestSupport.bf16(rowValues[i]);
+            try (Arena a = Arena.ofConfined()) {
+                rows = input(a.allocateFrom(JAVA_SHORT, bits));
+            }
+        } else {
+            rows = f32(rowValues);
+        }
+        Pair sr = i32(slotRow), w = f32(weight), x = gaussian(r, count), flags = i32(new int[3]);
+        Pair sharedRows = shared ? gaussian(r, count) : null;
+        Pair norms = output(4L * slots), turns = output(4L * n), scratch = output(4 * count);
+        String what = " " + type + " " + n + "x" + k + "x" + width + (shared ? " shared" : "")
+                + (watched ? " watched" : "") + (nonFinite ? " non-finite" : "") + " m " + m;
+        gpu.moeEpilogue(rows.gpu(), sr.gpu(), w.gpu(), n, k, width, type, shared ? sharedRows.gpu() : null, x.gpu(),
+                m, watched ? norms.gpu() : null, watched ? turns.gpu() : null, flags.gpu(), 1, scratch.gpu());
+        host.moeEpilogue(rows.host(), sr.host(), w.host(), n, k, width, type, shared ? sharedRows.host() : null,
+                x.host(), m, watched ? norms.host() : null, watched ? turns.host() : null, flags.host(), 1,
+                scratch.host());
+        float[] g = floats(x, true, count), h = floats(x, false, count);
+        int differ = 0;
+        for (int i = 0; i < g.length; i++) {
+            boolean bothNaN = Float.isNaN(g[i]) && Float.isNaN(h[i]);
+            if (Float.floatToRawIntBits(g[i]) != Float.floatToRawIntBits(h[i]) && !bothNaN) differ++;
+        }
+        System.out.printf("%-58s %d of %d F32 values differ (limit 0)%n", "moeEpilogue x" + what, differ, count);
+        assertEquals(0, differ, "moeEpilogue x" + what);
+        int flag = Float.floatToRawIntBits(floats(flags, true, 3)[1]);
+        assertEquals(Float.floatToRawIntBits(floats(flags, false, 3)[1]), flag, "moeEpilogue flag" + what);
+        assertEquals(nonFinite, flag != 0, "moeEpilogue flag" + what);
+        int untouched = 0;
+        for (float v : floats(scratch, true, count)) if (Float.floatToRawIntBits(v) == 0x7F7F7F7F) untouched++;
+        assertEquals(count, untouched, "moeEpilogue wrote its scratch" + what);
+        if (!watched) return;
+        assertCloseWhereFinite("moeEpilogue norms" + what, floats(norms, true, slots), floats(norms, false, slots));
+        assertCloseWhereFinite("moeEpilogue turns" + what, floats(turns, true, n), floats(turns, false, n));
+    }
+
+    /**
+     * Within 1e-6 (relative L2) where HostOps's value is finite; where it is not (a non-finite row's norm or turn),
+     * the GPU's is not finite either, or, for a NaN turn, 0 (CUDA's fmax(0, NaN), as the turns kernel's).
+     */
+    private static void assertCloseWhereFinite(String check, float[] g, float[] h) {
+        int finite = 0;
+        for (float v : h) if (Float.isFinite(v)) finite++;
+        float[] gf = new float[finite], hf = new float[finite];
+        for (int i = 0, at = 0; i < h.length; i++) {
+            if (Float.isFinite(h[i])) {
+                gf[at] = g[i];
+                hf[at++] = h[i];
+            } else {
+                assertTrue(!Float.isFinite(g[i]) || (Float.isNaN(h[i]) && g[i] == 0f), check + " [" + i + "]: " + g[i]
+                        + " for " + h[i]);
+            }
+        }
+        assertCloseValues(check, gf, hf, 1e-6);
+    }
+
     @Test
     void turnsMatchTheDoubleSums() {
         for (int[] s : new int[][]{{1, 2048}, {37, 4096}, {300, 7168}}) {

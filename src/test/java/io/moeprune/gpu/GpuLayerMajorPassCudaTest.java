@@ -18,7 +18,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -58,6 +61,73 @@ class GpuLayerMajorPassCudaTest {
             System.out.println(fixture + " on CUDA" + (fusedPrologue ? ", fused prologue: " : ": ") + r);
             PassComparison.assertBounds(fixture, r, 3e-2);
         }
+    }
+
+    /**
+     * The MoE epilogue in one kernel ({@code -Dmoeprune.fusedEpilogue=true}) against the unfused passes on CUDA, on
+     * every conformance family with F32 and BF16 expert rows, every sequence watched: the logits and the residual
+     * entering every MoE block bit for bit (the combine's and the adds' float operations are the same; the rest of the
+     * pass is unchanged), unless two unfused runs already differ (then within 1e-5, said so); the traces' slot norms
+     * and turns within 1e-6 (double sums in another order).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
+    void theFusedEpilogueGivesTheSameBits(String fixture) {
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+             Model model = Models.open(FIXTURES.resolve(fixture))) {
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+            for (ExpertOutputs rows : ExpertOutputs.values()) {
+                Map<String, float[]> unfused = seen(model, ops, seqs, rows, false);
+                Map<String, float[]> again = seen(model, ops, seqs, rows, false);
+                Map<String, float[]> fused = seen(model, ops, seqs, rows, true);
+                assertEquals(unfused.keySet(), fused.keySet(), fixture);
+                boolean deterministic = true;
+                for (String key : unfused.keySet()) {
+                    if (!key.endsWith("norms") && !key.endsWith("turns")) {
+                        deterministic &= Arrays.equals(unfused.get(key), again.get(key));
+                    }
+                }
+                double worstExact = 0, worstSums = 0;
+                int differ = 0, arrays = 0;
+                for (String key : unfused.keySet()) {
+                    double e = PassComparison.relativeError(fused.get(key), unfused.get(key));
+                    if (key.endsWith("norms") || key.endsWith("turns")) {
+                        worstSums = Math.max(worstSums, e);
+                    } else {
+                        arrays++;
+                        worstExact = Math.max(worstExact, e);
+                        if (!Arrays.equals(fused.get(key), unfused.get(key))) differ++;
+                    }
+                }
+                System.out.printf("%s %s on CUDA, fused epilogue: %d of %d logits/residual arrays differ (rel.err "
+                                + "%.1e; unfused runs %s), norms and turns rel.err %.1e (limit 1e-6)%n", fixture, rows,
+                        differ, arrays, worstExact,
+                        deterministic ? "bit-identical" : "differ run to run", worstSums);
+                if (deterministic) assertEquals(0, differ, fixture + " " + rows + ": logits or residuals differ");
+                else assertTrue(worstExact < 1e-5, fixture + " " + rows + ": " + worstExact);
+                assertTrue(worstSums < 1e-6, fixture + " " + rows + " norms and turns: " + worstSums);
+            }
+        }
+    }
+
+    /**
+     * A pass's logits of every row and, per sequence and MoE layer, its trace's slot norms, turns and residual
+     * entering the block.
+     */
+    private static Map<String, float[]> seen(Model model, CudaOps ops, List<int[]> seqs, ExpertOutputs rows,
+                                             boolean fusedEpilogue) {
+        Map<String, float[]> seen = new TreeMap<>();
+        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, ops, BOUND).expertOutputs(rows)
+                .fusedEpilogue(fusedEpilogue).run(seqs, s -> t -> {
+                    synchronized (seen) {
+                        seen.put(s + "/" + t.layer() + "/norms", t.slotNorms().clone());
+                        seen.put(s + "/" + t.layer() + "/turns", t.turns().clone());
+                        seen.put(s + "/" + t.layer() + "/residual", t.residualIn().clone());
+                    }
+                }, (s, l) -> {
+                    if (l != null) seen.put("logits/" + s, l);
+                }, LayerMajorListener.NONE);
+        return seen;
     }
 
     /**

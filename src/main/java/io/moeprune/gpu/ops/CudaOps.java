@@ -902,6 +902,26 @@ public final class CudaOps implements DeviceOps {
         after(function);
     }
 
+    /**
+     * A block per token ({@code moe_epilogue}): its k slot rows and x read once, x written once, the combined row
+     * nowhere ({@code scratch} untouched); the slots' norms and the turn by the same read when watched (a kernel of
+     * its own: the unwatched one holds no double sums).
+     */
+    @Override
+    public void moeEpilogue(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, int n, int k,
+                            int width, ExpertOutputs rows, DeviceBuffer sharedRows, DeviceBuffer x, float m,
+                            DeviceBuffer norms, DeviceBuffer turns, DeviceBuffer flags, int flag,
+                            DeviceBuffer scratch) {
+        if (n <= 0) return;
+        if ((long) n * width >= 1L << 30) throw new IllegalArgumentException("a finite check of " + n + "x" + width);
+        if ((norms == null) != (turns == null)) throw new IllegalArgumentException("norms and turns: both or neither");
+        String function = (norms != null ? "moe_epilogue_watched" : "moe_epilogue")
+                + (rows == ExpertOutputs.BF16 ? "_bf16" : "");
+        kernels.kernel(function).launch(n, THREADS, 0, expertRows, slotRow, weight, n, k, width, orNull(sharedRows), x,
+                m, orNull(norms), orNull(turns), flags, flag);
+        after(function);
+    }
+
     @Override
     public void turns(DeviceBuffer h, DeviceBuffer r, DeviceBuffer turn, int n, int width) {
         warpPerRow("turns", n, h, r, turn, n, width);

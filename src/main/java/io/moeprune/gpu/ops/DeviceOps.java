@@ -338,6 +338,31 @@ public interface DeviceOps extends AutoCloseable {
     }
 
     /**
+     * The MoE block's epilogue in one read of each token's k slot rows ({@code -Dmoeprune.fusedEpilogue}): for t < n,
+     * r_t = {@link #combineSlots}' row t (the same float operations: bit-identical), then x_t += m·(r_t + shared_t)
+     * as {@link #addScaled} (shared_t = sharedRows [n, width] F32 added to r_t as addScaled with m 1 adds it; none
+     * when null), then flags[flag] raised as {@link #nonFinite}(x, 0, n·width, flags, flag) over x's new values.
+     * When {@code norms} is not null (a watched chunk; {@code turns} then too): norms [n·k] as {@link #slotNorms} and
+     * turn [n] as {@link #turns}(x before the add, r): of the routed experts only, up to the order of their double
+     * sums. {@code scratch} [n, width] F32: where this default, which composes those operations in that order (so
+     * equals them bit for bit), keeps r; a fused implementation leaves it alone. Plain arguments, nothing else held.
+     */
+    default void moeEpilogue(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, int n, int k,
+                             int width, ExpertOutputs rows, DeviceBuffer sharedRows, DeviceBuffer x, float m,
+                             DeviceBuffer norms, DeviceBuffer turns, DeviceBuffer flags, int flag,
+                             DeviceBuffer scratch) {
+        long count = (long) n * width;
+        combineSlots(expertRows, slotRow, weight, scratch, n, k, width, rows);
+        if (norms != null) {
+            slotNorms(expertRows, slotRow, norms, n * k, width, rows);
+            turns(x, scratch, turns, n, width);
+        }
+        if (sharedRows != null) addScaled(scratch, 0, sharedRows, 0, count, 1f);
+        addScaled(x, 0, scratch, 0, count, m);
+        nonFinite(x, 0, count, flags, flag);
+    }
+
+    /**
      * turn[t] = max(0, 1 − cos(h_t, h_t + r_t)) for t < n (EASY-EP's s; 0 when either vector is 0), accumulated in
      * double precision or pairwise so it matches the CPU's double sums within 1e-6.
      */

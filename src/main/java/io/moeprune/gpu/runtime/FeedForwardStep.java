@@ -5,11 +5,13 @@ import io.moeprune.gpu.ops.DeviceOps;
 import io.moeprune.runtime.ExpertMask;
 
 /**
- * x += m·ffn(norm(x)) for a chunk on the device. A dense SwiGLU is two products around the gated activation. A MoE
- * block: the router in F32 and the routing on the device ({@link ChunkRouting}: only the experts' row counts come
- * back to the host), the chosen tokens gathered in expert order, one grouped product for every expert's [gate | up]
- * and one for its down (gpt-oss: their biases added, its clamped activation), the slots combined per token, the
- * shared expert (sigmoid-gated for Qwen2-MoE) added.
+ * x += m·ffn(norm(x)) for a chunk on the device, then x's finite check. A dense SwiGLU is two products around the
+ * gated activation. A MoE block: the router in F32 and the routing on the device ({@link ChunkRouting}: only the
+ * experts' row counts come back to the host), the chosen tokens gathered in expert order, one grouped product for
+ * every expert's [gate | up] and one for its down (gpt-oss: their biases added, its clamped activation), then the
+ * epilogue: the slots combined per token, the shared expert (sigmoid-gated for Qwen2-MoE) added, the residual add and
+ * the finite check, each a pass over the chunk's rows, or all of them one kernel ({@link DeviceOps#moeEpilogue},
+ * {@code -Dmoeprune.fusedEpilogue}).
  */
 final class FeedForwardStep {
     /**
@@ -22,11 +24,27 @@ final class FeedForwardStep {
     static final boolean FUSED_SLOT_NORMS = !"false".equals(System.getProperty("moeprune.fusedSlotNorms"));
 
     /**
+     * {@code -Dmoeprune.fusedEpilogue=true}: a MoE block's epilogue as one kernel ({@link DeviceOps#moeEpilogue}: the
+     * combine, a watched chunk's slot norms and turns, the shared expert's rows, the residual add and the finite check
+     * in one read of the slot rows and x, the combined rows not written); off by default until measured on a GPU.
+     * Read once; {@link GpuLayerMajorPass#fusedEpilogue} sets it per pass and {@link GpuGeneration#fusedEpilogue} per
+     * generation (tests compare both on one device).
+     */
+    static final boolean FUSED_EPILOGUE = Boolean.getBoolean("moeprune.fusedEpilogue");
+
+    /**
      * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering
      * the block [n, H] only when {@code residual} (an observer of the chunk reads it), for {@code sequences} traces;
      * the slot norms by the combine's read when {@code fusedNorms}.
      */
     record Watch(ObserverDownloads downloads, boolean residual, int sequences, boolean fusedNorms) {
+    }
+
+    /**
+     * x's finite check after the block: flag {@code slot} of {@code flags}, raised by the fused epilogue's kernel when
+     * {@code fusedEpilogue} and the block is MoE, else by {@link DeviceOps#nonFinite} after the residual add.
+     */
+    record Finish(FiniteFlags flags, int slot, boolean fusedEpilogue) {
     }
 
     private FeedForwardStep() {
@@ -35,14 +53,14 @@ final class FeedForwardStep {
     /** Runs the block; returns the queued copies an observer sees when {@code watch} (a MoE block), else null. */
     static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
                                        ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
-                                       boolean fused) {
-        return run(ops, io, layer, slot, b, x, tokens, mask, watch, fused, GpuPhases.OFF);
+                                       Finish finish, boolean fused) {
+        return run(ops, io, layer, slot, b, x, tokens, mask, watch, finish, fused, GpuPhases.OFF);
     }
 
     /** {@link #run}, its steps marked on {@code phases}. */
     static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
                                        ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
-                                       boolean fused, GpuPhases phases) {
+                                       Finish finish, boolean fused, GpuPhases phases) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
         AttentionStep.normRows(ops, post, slot, x, b, tokens, true, fused);   // the router reads the F32 rows
@@ -52,11 +70,18 @@ final class FeedForwardStep {
                 mlp(ops, d.mlp(), slot, b, tokens, hidden, b.branch);
                 phases.stream(GpuPhases.Phase.DENSE_MLP);
             }
-            case LayerPlan.Moe m -> watched = moe(ops, io, m, layer.index(), slot, b, x, tokens, hidden, mask, watch,
-                    phases);
+            case LayerPlan.Moe m -> {
+                ChunkRouting.Routed r = experts(ops, io, m, layer.index(), slot, b, tokens, hidden, mask, phases);
+                if (finish.fusedEpilogue()) {
+                    return fusedEpilogue(ops, layer, m, r, slot, b, x, tokens, hidden, watch, finish, phases);
+                }
+                watched = epilogue(ops, m, layer.index(), r, slot, b, x, tokens, hidden, watch, phases);
+            }
         }
         ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
         phases.stream(GpuPhases.Phase.COMBINE);
+        finish.flags().check(x, tokens, hidden, finish.slot());
+        phases.stream(GpuPhases.Phase.FINITE_CHECK);
         return watched;
     }
 
@@ -80,10 +105,11 @@ final class FeedForwardStep {
         }
     }
 
-    private static ObserverDownloads.Chunk moe(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer,
-                                               DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
-                                               int hidden, ExpertMask mask, Watch watch, GpuPhases phases) {
-        int e = m.numExperts(), k = m.topK(), slots = tokens * k;
+    /** The router, the routing and the experts' products: the down rows in {@code b.expertRows}, grouped order. */
+    private static ChunkRouting.Routed experts(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer,
+                                               DeviceBuffer slot, ChunkBuffers b, int tokens, int hidden,
+                                               ExpertMask mask, GpuPhases phases) {
+        int e = m.numExperts(), slots = tokens * m.topK();
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
         ChunkRouting.Routed r = ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask);
@@ -114,6 +140,17 @@ final class FeedForwardStep {
         ops.groupedLinear(rows, hidden, inter, w, in, out, b.expertOutputs);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         phases.stream(GpuPhases.Phase.EXPERTS);
+        return r;
+    }
+
+    /**
+     * The epilogue pass by pass, up to the residual add: the slots combined into {@code b.branch}, a watched chunk's
+     * norms, turns and queued copies, the shared expert added.
+     */
+    private static ObserverDownloads.Chunk epilogue(DeviceOps ops, LayerPlan.Moe m, int layer, ChunkRouting.Routed r,
+                                                    DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
+                                                    int hidden, Watch watch, GpuPhases phases) {
+        int k = m.topK();
         // Before the shared expert is added: s and ‖e‖ are of the routed experts only, as on the CPU.
         boolean fusedNorms = watch != null && watch.fusedNorms();
         if (fusedNorms) {
@@ -126,7 +163,7 @@ final class FeedForwardStep {
 
         ObserverDownloads.Chunk watched = null;
         if (watch != null) {
-            if (!fusedNorms) ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, slots, hidden, b.expertOutputs);
+            if (!fusedNorms) ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, tokens * k, hidden, b.expertOutputs);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
             // Queued in stream order, without a wait: the kernels after them that overwrite x and the chunk buffers
             // run after the copies; the workers wait for their fence. The residual (n·H floats) only for an observer
@@ -135,14 +172,48 @@ final class FeedForwardStep {
             phases.stream(GpuPhases.Phase.OBSERVERS);
         }
         if (m.shared() != null) {
-            mlp(ops, m.shared(), slot, b, tokens, hidden, b.sharedOut);
-            if (m.sharedGate() != null) {
-                AttentionStep.project(ops, m.sharedGate(), slot, b.xnBf16, tokens, b.sharedGate, 0, 1);
-                ops.sigmoidGateRows(b.sharedOut, tokens, hidden, b.sharedGate);
-            }
+            sharedExpert(ops, m, slot, b, tokens, hidden);
             ops.addScaled(b.branch, 0, b.sharedOut, 0, (long) tokens * hidden, 1f);
             phases.stream(GpuPhases.Phase.SHARED_EXPERT);
         }
         return watched;
+    }
+
+    /**
+     * The epilogue as one kernel ({@link DeviceOps#moeEpilogue}): the shared expert first (it reads only the
+     * normalised rows, and the products' scratch is free once the experts' downs are written), the residual entering
+     * the block queued for a watching observer before the kernel adds into x, then the kernel (x updated and its
+     * finite flag raised; norms and turns of the routed experts when watched), then the observers' other copies.
+     * {@code b.branch} is not written: nothing reads the combined rows after the block.
+     */
+    private static ObserverDownloads.Chunk fusedEpilogue(DeviceOps ops, LayerPlan layer, LayerPlan.Moe m,
+                                                         ChunkRouting.Routed r, DeviceBuffer slot, ChunkBuffers b,
+                                                         DeviceBuffer x, int tokens, int hidden, Watch watch,
+                                                         Finish finish, GpuPhases phases) {
+        if (m.shared() != null) {
+            sharedExpert(ops, m, slot, b, tokens, hidden);
+            phases.stream(GpuPhases.Phase.SHARED_EXPERT);
+        }
+        ObserverDownloads.Started started = watch == null ? null
+                : watch.downloads().start(x, r, m, tokens, hidden, watch.residual());
+        ops.moeEpilogue(b.expertRows, b.slotRow, b.slotWeight, tokens, m.topK(), hidden, b.expertOutputs,
+                m.shared() == null ? null : b.sharedOut, x, layer.residualMultiplier(),
+                watch == null ? null : b.slotNorms, watch == null ? null : b.turns,
+                finish.flags().raisedBy(tokens, hidden, finish.slot()), finish.slot(), b.branch);
+        phases.stream(GpuPhases.Phase.COMBINE);
+        if (watch == null) return null;
+        ObserverDownloads.Chunk watched = watch.downloads().queue(started, b, layer.index(), watch.sequences());
+        phases.stream(GpuPhases.Phase.OBSERVERS);
+        return watched;
+    }
+
+    /** The shared expert's rows into {@code b.sharedOut} (Qwen2-MoE: times its sigmoid gate). */
+    private static void sharedExpert(DeviceOps ops, LayerPlan.Moe m, DeviceBuffer slot, ChunkBuffers b, int tokens,
+                                     int hidden) {
+        mlp(ops, m.shared(), slot, b, tokens, hidden, b.sharedOut);
+        if (m.sharedGate() != null) {
+            AttentionStep.project(ops, m.sharedGate(), slot, b.xnBf16, tokens, b.sharedGate, 0, 1);
+            ops.sigmoidGateRows(b.sharedOut, tokens, hidden, b.sharedGate);
+        }
     }
 }

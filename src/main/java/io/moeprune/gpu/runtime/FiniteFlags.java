@@ -39,6 +39,15 @@ final class FiniteFlags implements AutoCloseable {
         ops.nonFinite(x, 0, counts[slot], flags, slot);
     }
 
+    /**
+     * The flags for an operation that raises flag {@code slot} itself as {@link DeviceOps#nonFinite} over {@code rows}
+     * rows of {@code width} would (the fused MoE epilogue, {@link DeviceOps#moeEpilogue}): the check it replaces.
+     */
+    DeviceBuffer raisedBy(int rows, int width, int slot) {
+        counts[slot] = (long) rows * width;
+        return flags;
+    }
+
     /** The lowest flagged slot's first non-finite value (downloads the flags: waits for the checks), or null. */
     Found first() {
         try (Arena a = Arena.ofConfined()) {

@@ -48,6 +48,7 @@ public final class GpuDecoder implements DecodeSteps {
     private final DeviceBuffer cacheTable;
     private int[] tableSlots;
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
+    private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -66,6 +67,12 @@ public final class GpuDecoder implements DecodeSteps {
     /** Whether the blocks' prologues run fused ({@link AttentionStep#FUSED_PROLOGUE} by default). */
     GpuDecoder fusedPrologue(boolean fused) {
         fusedPrologue = fused;
+        return this;
+    }
+
+    /** Whether a MoE block's epilogue runs as one kernel ({@link FeedForwardStep#FUSED_EPILOGUE} by default). */
+    GpuDecoder fusedEpilogue(boolean fused) {
+        fusedEpilogue = fused;
         return this;
     }
 
@@ -222,8 +229,8 @@ public final class GpuDecoder implements DecodeSteps {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
             AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue);
-            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null, fusedPrologue);
-            flags.check(rows, n, hidden, l);
+            FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null,
+                    new FeedForwardStep.Finish(flags, l, fusedEpilogue), fusedPrologue);
         }
         FiniteFlags.Found bad = flags.first();
         if (bad != null) {

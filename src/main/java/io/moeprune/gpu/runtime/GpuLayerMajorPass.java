@@ -67,6 +67,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private ExpertOutputs expertOutputs = ExpertOutputs.fromProperties();
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedSlotNorms = FeedForwardStep.FUSED_SLOT_NORMS;
+    private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
     private List<LayerTimes> times = List.of();
     private GpuPhaseProfile profile;
 
@@ -132,6 +133,16 @@ public final class GpuLayerMajorPass implements PrefillPass {
      */
     public GpuLayerMajorPass fusedSlotNorms(boolean fused) {
         fusedSlotNorms = fused;
+        return this;
+    }
+
+    /**
+     * Whether a MoE block's epilogue (combine, slot norms and turns, shared expert's rows, residual add, finite check)
+     * runs as one kernel from now on ({@code -Dmoeprune.fusedEpilogue} by default, see
+     * {@code FeedForwardStep.FUSED_EPILOGUE}): tests compare both on one device.
+     */
+    public GpuLayerMajorPass fusedEpilogue(boolean fused) {
+        fusedEpilogue = fused;
         return this;
     }
 
@@ -438,10 +449,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
                 fusedPrologue);
         phases.stream(GpuPhases.Phase.ATTENTION);
         ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
-                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched,
-                        fusedSlotNorms), fusedPrologue, phases);
-        flags.check(x, tokens, model.spec().hiddenSize(), flag);
-        phases.stream(GpuPhases.Phase.FINITE_CHECK);
+                watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched, fusedSlotNorms),
+                new FeedForwardStep.Finish(flags, flag, fusedEpilogue), fusedPrologue, phases);
         residuals.back(firstRow[first], tokens, b.x);
         phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         if (seen == null) return;

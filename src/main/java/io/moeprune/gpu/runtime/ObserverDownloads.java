@@ -69,23 +69,52 @@ final class ObserverDownloads implements AutoCloseable {
      */
     Chunk queue(ChunkBuffers b, DeviceBuffer x, ChunkRouting.Routed routing, LayerPlan.Moe m, int layer, int tokens,
                 int hidden, boolean residual, int sequences) {
+        return queue(start(x, routing, m, tokens, hidden, residual), b, layer, sequences);
+    }
+
+    /**
+     * A chunk-layer's region, where the copies of a watched MoE block of {@code tokens} tokens go, and their offsets
+     * in bytes (residualAt −1 when the residual is not copied); {@code routing} as {@link #queue}'s.
+     */
+    record Started(MemorySegment region, ChunkRouting.Routed routing, LayerPlan.Moe m, int tokens, int hidden,
+                   long residualAt, long logitsAt, long idsAt, long weightsAt, long normsAt, long turnsAt) {
+    }
+
+    /**
+     * The first part of {@link #queue}: takes the chunk-layer's region and queues the copy of the residual entering
+     * the block (x [n, H]) when {@code residual}, before a kernel that adds into x (the fused epilogue) is queued.
+     */
+    Started start(DeviceBuffer x, ChunkRouting.Routed routing, LayerPlan.Moe m, int tokens, int hidden,
+                  boolean residual) {
         int e = m.numExperts(), k = m.topK(), slots = tokens * k;
-        HostRouting onHost = routing.onHost();
+        boolean idsAndWeights = routing.onHost() == null;
         long residualAt = 0, logitsAt = residualAt + (residual ? 4L * tokens * hidden : 0),
-                idsAt = logitsAt + 4L * tokens * e, weightsAt = idsAt + (onHost == null ? 4L * slots : 0),
-                normsAt = weightsAt + (onHost == null ? 4L * slots : 0), turnsAt = normsAt + 4L * slots;
-        MemorySegment region = take(bytes(tokens, hidden, e, k, residual, onHost == null),
-                bytes(Math.max(tokens, chunkTokens), hidden, e, k, residual, onHost == null));
+                idsAt = logitsAt + 4L * tokens * e, weightsAt = idsAt + (idsAndWeights ? 4L * slots : 0),
+                normsAt = weightsAt + (idsAndWeights ? 4L * slots : 0), turnsAt = normsAt + 4L * slots;
+        MemorySegment region = take(bytes(tokens, hidden, e, k, residual, idsAndWeights),
+                bytes(Math.max(tokens, chunkTokens), hidden, e, k, residual, idsAndWeights));
         if (residual) ops.downloadQueued(x, 0, region.asSlice(residualAt, 4L * tokens * hidden));
-        ops.downloadQueued(b.routerLogits, 0, region.asSlice(logitsAt, 4L * tokens * e));
+        return new Started(region, routing, m, tokens, hidden, residual ? residualAt : -1, logitsAt, idsAt, weightsAt,
+                normsAt, turnsAt);
+    }
+
+    /**
+     * The rest of {@link #queue} after {@link #start}: the router logits, the ids and weights (routed on the device),
+     * the slot norms and the turns, behind one fence.
+     */
+    Chunk queue(Started s, ChunkBuffers b, int layer, int sequences) {
+        int e = s.m().numExperts(), k = s.m().topK(), tokens = s.tokens(), slots = tokens * k;
+        HostRouting onHost = s.routing().onHost();
+        MemorySegment region = s.region();
+        ops.downloadQueued(b.routerLogits, 0, region.asSlice(s.logitsAt(), 4L * tokens * e));
         if (onHost == null) {
-            ops.downloadQueued(b.routeIds, 0, region.asSlice(idsAt, 4L * slots));
-            ops.downloadQueued(b.slotWeight, 0, region.asSlice(weightsAt, 4L * slots));
+            ops.downloadQueued(b.routeIds, 0, region.asSlice(s.idsAt(), 4L * slots));
+            ops.downloadQueued(b.slotWeight, 0, region.asSlice(s.weightsAt(), 4L * slots));
         }
-        ops.downloadQueued(b.slotNorms, 0, region.asSlice(normsAt, 4L * slots));
-        ops.downloadQueued(b.turns, 0, region.asSlice(turnsAt, 4L * tokens));
-        Chunk queued = new Chunk(region, ops.computeFence(), layer, hidden, e, k, residual ? residualAt : -1, logitsAt,
-                idsAt, weightsAt, normsAt, turnsAt, onHost, sequences);
+        ops.downloadQueued(b.slotNorms, 0, region.asSlice(s.normsAt(), 4L * slots));
+        ops.downloadQueued(b.turns, 0, region.asSlice(s.turnsAt(), 4L * tokens));
+        Chunk queued = new Chunk(region, ops.computeFence(), layer, s.hidden(), e, k, s.residualAt(), s.logitsAt(),
+                s.idsAt(), s.weightsAt(), s.normsAt(), s.turnsAt(), onHost, sequences);
         if (WAITED) queued.awaitCopies();
         return queued;
     }

@@ -153,6 +153,23 @@ class GpuGenerationTest {
         }
     }
 
+    /** The fused MoE epilogue ({@code -Dmoeprune.fusedEpilogue=true}) in the decoder: the same bits as without it. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen3_moe", "qwen2_moe", "granitemoe", "deepseek_v3"})
+    void theFusedEpilogueDecodesTheSameBits(String fixture) {
+        try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            int[] prompt = prompt(model, 9);
+            List<float[]> unfused = new ArrayList<>(), fused = new ArrayList<>();
+            GenerationComparison.generate(model, ExpertMask.NONE, gen.fusedEpilogue(false), prompt, 4, unfused);
+            GenerationComparison.generate(model, ExpertMask.NONE, gen.fusedEpilogue(true), prompt, 4, fused);
+            assertEquals(unfused.size(), fused.size(), fixture);
+            for (int i = 0; i < unfused.size(); i++) {
+                assertArrayEquals(unfused.get(i), fused.get(i), fixture + " step " + i);
+            }
+        }
+    }
+
     @Test
     void greedyTokensEqualTheCpusExceptNearTiesOnTheFixtures() {
         int diverged = 0;

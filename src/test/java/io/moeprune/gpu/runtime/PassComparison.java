@@ -319,10 +319,27 @@ public final class PassComparison {
      * settings of a switch that must not change a bit hash the same.
      */
     public static String hash(GpuLayerMajorPass pass, List<int[]> seqs) {
+        return hash(pass, seqs, false);
+    }
+
+    /**
+     * {@link #hash} with every trace's turns and the residual entering its block (x of every MoE layer) hashed too:
+     * for a switch that computes those another way.
+     */
+    public static String traceHash(GpuLayerMajorPass pass, List<int[]> seqs) {
+        return hash(pass, seqs, true);
+    }
+
+    private static String hash(GpuLayerMajorPass pass, List<int[]> seqs, boolean wholeTraces) {
         float[][] logits = new float[seqs.size()][];
         Map<String, float[]> norms = new java.util.TreeMap<>();
-        pass.run(seqs, s -> t -> norms.put(s + "/" + t.layer(), t.slotNorms().clone()), (s, l) -> logits[s] = l,
-                LayerMajorListener.NONE);
+        pass.run(seqs, s -> t -> {
+            norms.put(s + "/" + t.layer(), t.slotNorms().clone());
+            if (wholeTraces) {
+                norms.put(s + "/" + t.layer() + "/turns", t.turns().clone());
+                norms.put(s + "/" + t.layer() + "/residual", t.residualIn().clone());
+            }
+        }, (s, l) -> logits[s] = l, LayerMajorListener.NONE);
         long h = 17;
         for (float[] l : logits) if (l != null) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
         for (float[] l : norms.values()) for (float v : l) h = h * 1_000_003L + Float.floatToRawIntBits(v);
