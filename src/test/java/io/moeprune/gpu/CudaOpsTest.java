@@ -731,6 +731,21 @@ class CudaOpsTest {
         }
     }
 
+    /** The copy from BF16 rows: 16 bytes at a time (widths of 8s), else 2 (13); the same bits as HostOps's. */
+    @Test
+    void gatherRowsBf16IsExact() {
+        for (int[] s : new int[][]{{1, 1, 2048}, {300, 37, 4096}, {1200, 300, 7168}, {77, 9, 13}}) {
+            int count = s[0], srcRows = s[1], width = s[2];
+            Random r = random();
+            int[] index = new int[count];
+            for (int i = 0; i < count; i++) index[i] = r.nextInt(srcRows);
+            Pair src = bf16(r, srcRows * width), idx = i32(index), dst = output(2L * count * width);
+            gpu.gatherRowsBf16(src.gpu(), idx.gpu(), dst.gpu(), count, width);
+            host.gatherRowsBf16(src.host(), idx.host(), dst.host(), count, width);
+            assertBf16Exact("gatherRowsBf16 " + count + " of " + srcRows + "x" + width, dst, (long) count * width);
+        }
+    }
+
     @Test
     void combineSlotsAndSlotNormsMatch() {
         for (int[] s : new int[][]{{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}}) {

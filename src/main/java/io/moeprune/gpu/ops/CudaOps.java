@@ -809,8 +809,8 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
                                 float upShift, ExpertOutputs in) {
-        elementwise(in == ExpertOutputs.BF16 ? "gated_activation_bf16" : "gated_activation", (long) n * width, gateUp,
-                out, n, width, alpha, limit, upShift);
+        warpPerRow(in == ExpertOutputs.BF16 ? "gated_activation_bf16" : "gated_activation", n, gateUp, out, n, width,
+                alpha, limit, upShift);
     }
 
     @Override
@@ -875,6 +875,11 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
         elementwise("gather_rows", (long) count * width, src, index, dst, count, width);
+    }
+
+    @Override
+    public void gatherRowsBf16(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        warpPerRow("gather_rows_bf16", count, src, index, dst, count, width);
     }
 
     @Override

@@ -303,6 +303,13 @@ public interface DeviceOps extends AutoCloseable {
     void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width);
 
     /**
+     * dst_bf16[i, :] = src_bf16[index[i], :] for i < count; rows of {@code width}: the experts' inputs copied from the
+     * normalised BF16 rows (the same bits as {@link #gatherRows} of the F32 rows they were rounded from, half the
+     * bytes read).
+     */
+    void gatherRowsBf16(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width);
+
+    /**
      * out[t, :] = Σ_s weight[t·k + s]·expertRows[slotRow[t·k + s], :] summed in slot order s = 0…k−1 (deterministic),
      * for t < n; expertRows F32 [n·k, width] in the experts' order, weight F32 [n·k]; a slot with slotRow −1 (a masked
      * expert) adds nothing.

@@ -647,6 +647,14 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
+    public void gatherRowsBf16(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        for (int i = 0; i < count; i++) {
+            MemorySegment.copy(MEMORY, 2L * i32(index, i) * width + src.address(), MEMORY,
+                    dst.address() + 2L * i * width, 2L * width);
+        }
+    }
+
+    @Override
     public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
                              int n, int k, int width, ExpertOutputs rows) {
         for (int t = 0; t < n; t++) {

@@ -346,6 +346,11 @@ public final class ProfiledOps implements DeviceOps {
     }
 
     @Override
+    public void gatherRowsBf16(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        timed("gather_rows_bf16", () -> ops.gatherRowsBf16(src, index, dst, count, width));
+    }
+
+    @Override
     public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
                              int n, int k, int width, ExpertOutputs rows) {
         timed("combine_slots", () -> ops.combineSlots(expertRows, slotRow, weight, out, n, k, width, rows));
@@ -363,6 +368,16 @@ public final class ProfiledOps implements DeviceOps {
                                       ExpertOutputs rows) {
         timed("combine_slots_with_norms",
                 () -> ops.combineSlotsWithNorms(expertRows, slotRow, weight, out, n, k, width, norms, rows));
+    }
+
+    @Override
+    public void moeEpilogue(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, int n, int k,
+                            int width, ExpertOutputs rows, DeviceBuffer sharedRows, DeviceBuffer x, float m,
+                            DeviceBuffer norms, DeviceBuffer turns, DeviceBuffer flags, int flag,
+                            DeviceBuffer scratch) {
+        // Forwarded, not inherited: the interface's default would run the unfused operations instead of the kernel.
+        timed(norms != null ? "moe_epilogue watched" : "moe_epilogue", () -> ops.moeEpilogue(expertRows, slotRow,
+                weight, n, k, width, rows, sharedRows, x, m, norms, turns, flags, flag, scratch));
     }
 
     @Override

@@ -115,7 +115,8 @@ final class FeedForwardStep {
         ChunkRouting.Routed r = ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask);
         phases.stream(GpuPhases.Phase.ROUTING);
 
-        ops.gatherRows(b.xn, b.gatherIndex, b.gathered, slots, hidden);
+        // From the BF16 rows the post-attention norm wrote beside the F32 ones: the same bits, half the bytes read.
+        ops.gatherRowsBf16(b.xnBf16, b.gatherIndex, b.gathered, slots, hidden);
         int inter = m.experts()[0].intermediate();
         int[] rows = new int[e];
         long[] w = new long[e], in = new long[e], out = new long[e];

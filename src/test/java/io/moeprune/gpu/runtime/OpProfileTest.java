@@ -49,7 +49,7 @@ class OpProfileTest {
             System.out.println("qwen3_moe perplexity on HostOps, operations:\n" + table);
             // One chunk: a finite check per layer; two MoE layers (0 and 2), one dense (1).
             Map<String, Integer> calls = Map.of("non_finite", 3, "linear qkv", 3, "linear o_proj", 3,
-                    "linear_f32 router", 2, "grouped gate|up", 2, "grouped down", 2, "gather_rows", 2,
+                    "linear_f32 router", 2, "grouped gate|up", 2, "grouped down", 2, "gather_rows_bf16", 2,
                     "combine_slots", 2, "linear mlp gate|up", 1, "linear mlp down", 1);
             calls.forEach((name, n) -> assertEquals(n, p.calls(name), name + ":\n" + table));
             assertEquals(3, p.calls("attention"), table);
