@@ -36,6 +36,7 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     }
 
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
+    private boolean fusedEpilogue = AttentionStep.FUSED_EPILOGUE;
 
     private GpuGeneration(DeviceOps ops, long bound, ResidentModel resident, boolean ownsResident) {
         this.ops = ops;
@@ -50,6 +51,15 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
      */
     public synchronized GpuGeneration fusedPrologue(boolean fused) {
         fusedPrologue = fused;
+        return this;
+    }
+
+    /**
+     * Whether the decoders opened from now on cut the passes around the attention kernel
+     * ({@code -Dmoeprune.fusedAttentionEpilogue} by default): tests compare both on one device.
+     */
+    public synchronized GpuGeneration fusedAttentionEpilogue(boolean fused) {
+        fusedEpilogue = fused;
         return this;
     }
 
@@ -74,7 +84,7 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
             require(0, GpuDecoder.bytes(model, resident.layers(), sequences, positions), sequences, positions);
         }
         return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions)
-                .fusedPrologue(fusedPrologue);
+                .fusedPrologue(fusedPrologue).fusedAttentionEpilogue(fusedEpilogue);
     }
 
     private void require(long weightBytes, long generationBytes, int sequences, int positions) {
