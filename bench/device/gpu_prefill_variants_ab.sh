@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 22, the GPU prefill's switches side by side: GpuSpeedBench's calibration and perplexity prefill (8x2048 tokens
-# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in seven
-# variants, each in its own JVM, alternated over ROUNDS rounds (default 2) on the same GPU, the phase table on
-# (-Dmoeprune.gpuPhases=true):
+# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in eight
+# variants (VARIANTS="flash epilogue" runs only those), each in its own JVM, alternated over ROUNDS rounds (default 2)
+# on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true):
 #   baseline      -Dmoeprune.attention=tensor
 #   flash         -Dmoeprune.attention=flash (the default since 2026-12-07: 128-row blocks, K and V packed to BF16)
 #   flash-64-f32  flash, -Dmoeprune.flashRows=64 -Dmoeprune.flashKv=f32 (the kernel's first layout)
@@ -10,6 +10,8 @@
 #   flash-waited  flash, -Dmoeprune.observerDownloads=waited (the pass waits for the observers' copies itself)
 #   fused         flash, -Dmoeprune.fusedPrologue=true (the attention's prologue in fewer launches: per-head q/k norms)
 #   fused-norms   flash, -Dmoeprune.fusedSlotNorms=true (the slot norms computed by the combine's own read)
+#   epilogue      flash, -Dmoeprune.fusedAttentionEpilogue=true (q/k norms with the rope, the flash kernel writing
+#                 o_proj's BF16 rows, o_proj accumulated into the residual; added 2026-12-07, not yet measured)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
 # past 530 s from the start is skipped (said so), so the call stays under 9 min.
@@ -32,10 +34,11 @@ variant_flags() {
     flash-waited) echo "-Dmoeprune.attention=flash -Dmoeprune.observerDownloads=waited" ;;
     fused) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedPrologue=true" ;;
     fused-norms) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedSlotNorms=true" ;;
+    epilogue) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedAttentionEpilogue=true" ;;
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in baseline flash flash-64-f32 flash-bf16out flash-waited fused fused-norms; do
+  for variant in ${VARIANTS:-baseline flash flash-64-f32 flash-bf16out flash-waited fused fused-norms epilogue}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"
