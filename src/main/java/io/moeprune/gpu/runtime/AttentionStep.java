@@ -103,7 +103,7 @@ final class AttentionStep {
             // x += attention·Woᵀ in the product's epilogue: F32 product + x in float, as addScaled(x, branch, 1) adds
             // the product's F32 rows. Nothing reads the branch rows after the attention (the feed-forward block
             // writes them whole before reading them), so they are not written.
-            ops.linear(tokens, hidden, o.in(), slot, o.weight().offset(), b.attentionBf16, 0, x, 0, hidden, true);
+            ops.linear(tokens, o.out(), o.in(), slot, o.weight().offset(), b.attentionBf16, 0, x, 0, hidden, true);
         } else {
             project(ops, o, slot, b.attentionBf16, tokens, b.branch, 0, hidden);
             ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
