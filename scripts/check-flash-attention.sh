@@ -2,8 +2,9 @@
 # The flash attention kernel (kernels.cu's flash_attention_*, both variants: K/V read as F32 and the _bf16kv
 # entry points on BF16 K/V by cp.async) checked without a GPU: nvcc's registers and spills for
 # sm_90 (ARCH overrides; skipped without nvcc; a spill fails the check), then the kernel's own source run on the CPU by
-# a warp emulator under the address and undefined-behaviour sanitizers against attention in double
-# (src/test/cuda/flash). Needs g++ (C++20) and python3; about a minute on 2 cores.
+# a warp emulator under the address and undefined-behaviour sanitizers against attention in double, and its BF16
+# output rows (outBf16) bit for bit against to_bf16 of its F32 rows (src/test/cuda/flash). Needs g++ (C++20) and
+# python3; about a minute on 2 idle cores (23 min on 2026-12-07 with the machine's load at ~120).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KERNELS=src/main/resources/io/moeprune/gpu/kernels.cu

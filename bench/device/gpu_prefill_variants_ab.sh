@@ -1,49 +1,52 @@
 #!/usr/bin/env bash
 # Issue 22, the GPU prefill's switches side by side: GpuSpeedBench's calibration and perplexity prefill (8x2048 tokens
-# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in nine
-# variants, each in its own JVM, alternated over ROUNDS rounds (default 2) on the same GPU, the phase table on
-# (-Dmoeprune.gpuPhases=true):
-#   baseline      -Dmoeprune.attention=tensor
-#   flash         -Dmoeprune.attention=flash (the default since 2026-12-07: 128-row blocks, K and V packed to BF16)
-#   flash-64-f32  flash, -Dmoeprune.flashRows=64 -Dmoeprune.flashKv=f32 (the kernel's first layout)
-#   flash-bf16out flash, -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
-#   flash-waited  flash, -Dmoeprune.observerDownloads=waited (the pass waits for the observers' copies itself)
-#   fused         flash, -Dmoeprune.fusedPrologue=true (the attention's prologue in fewer launches: per-head q/k norms)
-#   fused-norms   flash, -Dmoeprune.fusedSlotNorms=true (the slot norms computed by the combine's own read)
-#   fused-epilogue flash, -Dmoeprune.fusedEpilogue=true (combine, norms, turns, residual add and finite check of a MoE
-#                 block in one kernel: its phase table has no separate finite_check, and observers only the copies)
-#   fused-all     flash, the fused prologue and epilogue, -Dmoeprune.expertOutputs=bf16 (the switches together)
-# VARIANTS overrides the list, e.g. VARIANTS="flash fused-epilogue" for that pair alone.
-# Prints each run's tok/s lines and phase table rows. About 2-4 min on an H100 for the 18 runs (2026-12-07:
-# generating the model took 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s),
-# and a run that would end past 530 s from the start is skipped (said so), so the call stays under 9 min.
+# on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in several
+# variants (VARIANTS="default moe-epilogue" runs only those), each in its own JVM, alternated over ROUNDS rounds
+# (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true). The defaults (2026-12-07): flash
+# attention (128-row blocks, BF16 K/V), the fused prologue and the fused slot norms on; F32 expert outputs; the
+# two-pass token scores. Variants:
+#   default       no switch
+#   unfused       -Dmoeprune.fusedPrologue=false -Dmoeprune.fusedSlotNorms=false (the passes before 2026-12-07)
+#   tensor        -Dmoeprune.attention=tensor (the tensor-core attention path instead of flash)
+#   bf16out       -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
+#   moe-epilogue  -Dmoeprune.fusedEpilogue=true (combine, norms, turns, residual add and finite check of a MoE block
+#                 in one kernel)
+#   attn-epilogue -Dmoeprune.fusedAttentionEpilogue=true (q/k norms with the rope, the flash kernel writing o_proj's
+#                 BF16 rows, o_proj accumulated into the residual)
+#   one-pass      -Dmoeprune.tokenScores=one-pass (perplexity: token_scores in one read of a row of logits)
+#   all           the two epilogues, BF16 expert outputs and the one-pass token scores together
+# Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
+# 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
+# past 530 s from the start is skipped (said so), so the call stays under 9 min. OPS=1 adds -Dmoeprune.gpuOps=true
+# (the per-operation table after the phases). MODEL and SHAPE: another random model, e.g. the Qwen3-30B-A3B shape with
+# 8 of its 48 layers: MODEL=/tmp/qwen3-30b-a3b-8l SHAPE="2048,8,32,4,128,128,8,768,151936 --embedding-scale 256".
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
-M=/tmp/qwen3moe-1.9b
+[ "${OPS:-0}" = 1 ] && J="$J -Dmoeprune.gpuOps=true"
+M=${MODEL:-/tmp/qwen3moe-1.9b}
 START=$(date +%s)
 DEADLINE=$((START + 530))
 RUN_LIMIT=100
 date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -2
-[ -f $M/config.json ] || timeout 120 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $M 2>&1 | grep -v WARNING
+[ -f $M/config.json ] || timeout 120 $J -cp .devbench/moeprune-slim.jar io.moeprune.bench.RuntimeBench --generate $M \
+  ${SHAPE:+--shape $SHAPE} 2>&1 | grep -v WARNING
 variant_flags() {
   case "$1" in
-    baseline) echo "-Dmoeprune.attention=tensor" ;;
-    flash) echo "-Dmoeprune.attention=flash" ;;
-    flash-64-f32) echo "-Dmoeprune.attention=flash -Dmoeprune.flashRows=64 -Dmoeprune.flashKv=f32" ;;
-    flash-bf16out) echo "-Dmoeprune.attention=flash -Dmoeprune.expertOutputs=bf16" ;;
-    flash-waited) echo "-Dmoeprune.attention=flash -Dmoeprune.observerDownloads=waited" ;;
-    fused) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedPrologue=true" ;;
-    fused-norms) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedSlotNorms=true" ;;
-    fused-epilogue) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedEpilogue=true" ;;
-    fused-all) echo "-Dmoeprune.attention=flash -Dmoeprune.fusedPrologue=true -Dmoeprune.fusedEpilogue=true" \
-      "-Dmoeprune.expertOutputs=bf16" ;;
+    default) echo "" ;;
+    unfused) echo "-Dmoeprune.fusedPrologue=false -Dmoeprune.fusedSlotNorms=false" ;;
+    tensor) echo "-Dmoeprune.attention=tensor" ;;
+    bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
+    moe-epilogue) echo "-Dmoeprune.fusedEpilogue=true" ;;
+    attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=true" ;;
+    one-pass) echo "-Dmoeprune.tokenScores=one-pass" ;;
+    all) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.expertOutputs=bf16" \
+      "-Dmoeprune.tokenScores=one-pass" ;;
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in ${VARIANTS:-baseline flash flash-64-f32 flash-bf16out flash-waited fused fused-norms fused-epilogue \
-    fused-all}; do
+  for variant in ${VARIANTS:-default unfused tensor bf16out moe-epilogue attn-epilogue one-pass all}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"
@@ -53,7 +56,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
     echo "== round $round, $variant ($flags)"
     timeout $RUN_LIMIT $J $flags -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench \
       $M --batch 8 --seq 2048 --runs 2 --parts calibrate,perplexity 2>&1 \
-      | grep -E 'java-gpu( calibrate| perplexity|:)|^(phase|weights|chunk_inputs|attention|routing|experts|combine|observers|shared_expert|finite_check|finish|lm_head|staging_wait|observer_wait|sum|wall) |Exception|Error'
+      | grep -vE 'WARNING|^java-gpu (calibrate|perplexity) (phases|operations)'
     rc=${PIPESTATUS[0]}
     [ "$rc" = 124 ] && echo "   (timed out after $RUN_LIMIT s)"
   done

@@ -2,24 +2,25 @@
 // HostOps.attention) on ragged sequences around the 64-row tiles, GQA, windows, sinks, MLA heads and padded heads
 // with unaligned rows: the relative L2 error of the whole output under 1e-2 and of its worst row under 5e-2, as
 // CudaOpsTest holds the GPU to; each case for both variants (K and V read as F32, and the bf16kv entry points on K and V
-// converted to packed BF16 as CudaOps does) at both block heights. Exit 1 on a failure. Built and run by scripts/check-flash-attention.sh.
+// converted to packed BF16 as CudaOps does) at both block heights; and the BF16 output rows (outBf16, o_proj's input
+// written by the kernel) bit for bit to_bf16 of its F32 output, on two of the four. Exit 1 on a failure. Built and run by scripts/check-flash-attention.sh.
 #include <random>
 #include <string>
 #include "emulation_prelude.h"
 #include "flash_kernel.h"   // written by extract_flash_kernel.py
 
-typedef void (*Entry)(const float*, int, const float*, int, const float*, int, float*, const int*, int, int, int, int,
-                      int, float, int, const float*, int);
+typedef void (*Entry)(const float*, int, const float*, int, const float*, int, void*, const int*, int, int, int, int,
+                      int, float, int, const float*, int, int);
 
-typedef void (*Bf16Entry)(const float*, int, const bf16_t*, int, const bf16_t*, int, float*, const int*, int, int, int,
-                          int, int, float, int, const float*, int);
+typedef void (*Bf16Entry)(const float*, int, const bf16_t*, int, const bf16_t*, int, void*, const int*, int, int, int,
+                          int, int, float, int, const float*, int, int);
 
 struct Case { std::vector<int> lengths; int heads, kvHeads, qkDim, vDim, window; bool sinks, unaligned; };
 
 template <typename E, typename KV>
 static void runBlocks(E e, int threadCount, int blocks, const float* q, int qs, const KV* k, int ks, const KV* v, int vs,
-                      float* out, const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim,
-                      float scale, int window, const float* sinks, int vec) {
+                      void* out, const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim,
+                      float scale, int window, const float* sinks, int vec, int outBf16) {
     gridDim.x = blocks; blockDim.x = threadCount;
     for (int b = 0; b < blocks; b++) {
         blockBarrier = std::make_unique<std::barrier<>>(threadCount);
@@ -28,7 +29,8 @@ static void runBlocks(E e, int threadCount, int blocks, const float* q, int qs, 
         for (int t = 0; t < threadCount; t++) {
             threads.emplace_back([=] {
                 threadIdx.x = t; blockIdx.x = b;
-                e(q, qs, k, ks, v, vs, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks, vec);
+                e(q, qs, k, ks, v, vs, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinks, vec,
+                  outBf16);
             });
         }
         for (auto& th : threads) th.join();
@@ -115,14 +117,27 @@ int main() {
                     : (tall ? flash_attention_192_128_rows128_bf16kv : flash_attention_192_128_bf16kv);
             std::fill(out.begin(), out.end(), 3.0e38f);
             int blocks = (tokens / rows + sequences) * c.heads;
-            if (bf16kv) {
-                runBlocks(eb, rows * 2, blocks, Q, qStride, kb.data(), kWidth, vb.data(), vWidth, out.data(),
-                          starts.data(), sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
-                          c.sinks ? sinks.data() : nullptr, 0);
-            } else {
-                runBlocks(e, rows * 2, blocks, Q, qStride, K, kStride, V, vStride, out.data(), starts.data(),
-                          sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
-                          c.sinks ? sinks.data() : nullptr, vec);
+            auto run = [&](void* into, int outBf16) {
+                if (bf16kv) {
+                    runBlocks(eb, rows * 2, blocks, Q, qStride, kb.data(), kWidth, vb.data(), vWidth, into,
+                              starts.data(), sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
+                              c.sinks ? sinks.data() : nullptr, 0, outBf16);
+                } else {
+                    runBlocks(e, rows * 2, blocks, Q, qStride, K, kStride, V, vStride, into, starts.data(),
+                              sequences, c.heads, c.kvHeads, c.qkDim, c.vDim, scale, c.window,
+                              c.sinks ? sinks.data() : nullptr, vec, outBf16);
+                }
+            };
+            run(out.data(), 0);
+            if (variant == 0 || variant == 3) {   // 64 rows f32 K/V, 128 rows bf16kv (the default)
+                std::vector<bf16_t> outB(out.size(), 0x7F7F);
+                run(outB.data(), 1);
+                size_t differ = 0;
+                for (size_t i = 0; i < out.size(); i++) differ += outB[i] != to_bf16(out[i]);
+                bool same = differ == 0;
+                allOk &= same;
+                printf("%s BF16 output rows: %zu of %zu differ from to_bf16 of the F32 rows\n", same ? "ok  " : "FAIL",
+                       differ, out.size());
             }
             double num = 0, den = 0, worst = 0;
             int worstRow = -1;

@@ -140,6 +140,19 @@ extern "C" __global__ void rms_norm_heads(float* x, int rows, int heads, int hea
     rms_norm_row(h, h, headDim, weight, eps, lane);
 }
 
+// Rotates pair i (of rotaryDim / 2 = half) of one head, from its first rotated element p, by position pos: the
+// arithmetic of HostOps.rope (rope and rms_norm_heads_rope share it, so the two give the same bits).
+__device__ __forceinline__ void rope_pair(float* p, int i, int half, int pos, const float* invFreq,
+                                          float attentionScale, int interleaved) {
+    float angle = __fmul_rn((float) pos, invFreq[i]);
+    float c = __fmul_rn((float) cos((double) angle), attentionScale);
+    float s = __fmul_rn((float) sin((double) angle), attentionScale);
+    int ia = interleaved ? 2 * i : i, ib = interleaved ? ia + 1 : half + i;
+    float a = p[ia], b = p[ib];
+    p[ia] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+    p[ib] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
 // One thread per rotated pair (t, h, i).
 extern "C" __global__ void rope(float* x, int rows, int rowStride, int heads, int headDim, int ropeOffset,
                                 int rotaryDim, const int* positions, const float* invFreq, float attentionScale,
@@ -150,15 +163,26 @@ extern "C" __global__ void rope(float* x, int rows, int rowStride, int heads, in
         int i = (int) (p % half);
         long long th = p / half;
         int h = (int) (th % heads), t = (int) (th / heads);
-        float angle = __fmul_rn((float) positions[t], invFreq[i]);
-        float c = __fmul_rn((float) cos((double) angle), attentionScale);
-        float s = __fmul_rn((float) sin((double) angle), attentionScale);
-        long long o = (long long) t * rowStride + (long long) h * headDim + ropeOffset;
-        long long ia = interleaved ? o + 2 * i : o + i, ib = interleaved ? ia + 1 : o + half + i;
-        float a = x[ia], b = x[ib];
-        x[ia] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-        x[ib] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+        rope_pair(x + (long long) t * rowStride + (long long) h * headDim + ropeOffset, i, half, positions[t], invFreq,
+                  attentionScale, interleaved);
     }
+}
+
+// rms_norm_heads then rope (from each head's first element) in one pass: one warp per (row, head) normalises the
+// head in place, then, after __syncwarp (the warp's own stores visible to it), rotates its pairs; the same float
+// operations in the same order as the two kernels, so the same bits. Qwen3's q and k heads.
+extern "C" __global__ void rms_norm_heads_rope(float* x, int rows, int heads, int headDim, int rowStride,
+                                               const float* weight, float eps, const int* positions,
+                                               const float* invFreq, int rotaryDim, float attentionScale,
+                                               int interleaved) {
+    int unit = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (unit >= rows * heads) return;
+    int t = unit / heads, half = rotaryDim / 2;
+    float* h = x + (long long) t * rowStride + (long long) (unit % heads) * headDim;
+    rms_norm_row(h, h, headDim, weight, eps, lane);
+    __syncwarp();
+    int pos = positions[t];
+    for (int i = lane; i < half; i += WARP) rope_pair(h, i, half, pos, invFreq, attentionScale, interleaved);
 }
 
 // Causal attention, one warp per (query token, head); the warps of a block are consecutive heads of one token, so
@@ -1362,6 +1386,14 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
     }
 }
 
+// Output element i: F32, or with outBf16 the same float rounded once to BF16 (as to_bf16_kernel would round it, so the
+// same bits as the F32 output then toBf16: o_proj's input without a pass over F32 rows). outBf16 is uniform over the
+// grid: the branch costs a compare at the end.
+__device__ __forceinline__ void fa_store(void* out, int outBf16, long long i, float v) {
+    if (outBf16) ((bf16_t*) out)[i] = to_bf16(v);
+    else ((float*) out)[i] = v;
+}
+
 // One block: query rows [row0, row0 + ROWS) of sequence [from, from + n) and head h, ROWS = 16·WARPS. QK and VD are
 // the head sizes the registers are laid out for (multiples of 16); qkDim <= QK and vDim <= VD are the real ones (the
 // rest zeros).
@@ -1369,9 +1401,10 @@ __device__ __forceinline__ void fa_load_tile(bf16_t (*dst)[W + FA_PAD], const fl
 // into two pairs, dynamic shared memory of 2·FA_KEYS·(QK + VD + 2·FA_PAD) BF16, CudaOps.flashSharedBytes).
 template <int QK, int VD, int WARPS, typename KV>
 __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride, const KV* k, int kStride,
-                                                     const KV* v, int vStride, float* out, const int* starts,
+                                                     const KV* v, int vStride, void* out, const int* starts,
                                                      int sequences, int heads, int kvHeads, int qkDim, int vDim,
-                                                     float scale, int window, const float* sinks, int vec) {
+                                                     float scale, int window, const float* sinks, int vec,
+                                                     int outBf16) {
     const int ROWS = 16 * WARPS, THREADS = WARP * WARPS;
     constexpr bool ASYNC = sizeof(KV) == sizeof(bf16_t);
     typedef bf16_t KRow[QK + FA_PAD];
@@ -1565,18 +1598,17 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
         lHi = lHi * corrHi + exp2f(sink - newHi);
     }
     float invLo = corrLo / lLo, invHi = corrHi / lHi;
-    float* outLo = out + ((long long) (from + rowLo) * heads + h) * vDim;
-    float* outHi = out + ((long long) (from + rowHi) * heads + h) * vDim;
+    long long lo = ((long long) (from + rowLo) * heads + h) * vDim, hi = ((long long) (from + rowHi) * heads + h) * vDim;
 #pragma unroll
     for (int dt = 0; dt < VD / 8; dt++) {
         int d = 8 * dt + 2 * t;
         if (rowLo < n) {
-            if (d < vDim) outLo[d] = o[dt][0] * invLo;
-            if (d + 1 < vDim) outLo[d + 1] = o[dt][1] * invLo;
+            if (d < vDim) fa_store(out, outBf16, lo + d, o[dt][0] * invLo);
+            if (d + 1 < vDim) fa_store(out, outBf16, lo + d + 1, o[dt][1] * invLo);
         }
         if (rowHi < n) {
-            if (d < vDim) outHi[d] = o[dt][2] * invHi;
-            if (d + 1 < vDim) outHi[d + 1] = o[dt][3] * invHi;
+            if (d < vDim) fa_store(out, outBf16, hi + d, o[dt][2] * invHi);
+            if (d + 1 < vDim) fa_store(out, outBf16, hi + d + 1, o[dt][3] * invHi);
         }
     }
 }
@@ -1586,21 +1618,23 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
 // an SM where 64-row blocks fit two). Grid (slots · heads) with slots >= the sequences' tiles of 16·WARPS rows
 // (tokens / (16·WARPS) + sequences always is), 32·WARPS threads; vec: q, k, v, their strides and the head sizes allow
 // 16-byte loads. Each also as name_bf16kv: k and v BF16 (rows and head sizes multiples of 8 elements, 16-byte aligned),
-// launched with 2·FA_KEYS·(QK + VD + 2·FA_PAD)·2 bytes of dynamic shared memory; vec is unused there.
+// launched with 2·FA_KEYS·(QK + VD + 2·FA_PAD)·2 bytes of dynamic shared memory; vec is unused there. out is F32, or
+// BF16 with outBf16 (fa_store).
 #define FA_ENTRY(name, QK, VD, WARPS)                                                                                \
     extern "C" __global__ void __launch_bounds__(WARP * WARPS) name(                                                \
-            const float* q, int qStride, const float* k, int kStride, const float* v, int vStride, float* out,       \
+            const float* q, int qStride, const float* k, int kStride, const float* v, int vStride, void* out,        \
             const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
-            const float* sinks, int vec) {                                                                          \
+            const float* sinks, int vec, int outBf16) {                                                             \
         flash_attention_tile<QK, VD, WARPS, float>(q, qStride, k, kStride, v, vStride, out, starts, sequences,       \
-                                                   heads, kvHeads, qkDim, vDim, scale, window, sinks, vec);          \
+                                                   heads, kvHeads, qkDim, vDim, scale, window, sinks, vec, outBf16); \
     }                                                                                                                \
     extern "C" __global__ void __launch_bounds__(WARP * WARPS) name##_bf16kv(                                       \
-            const float* q, int qStride, const bf16_t* k, int kStride, const bf16_t* v, int vStride, float* out,     \
+            const float* q, int qStride, const bf16_t* k, int kStride, const bf16_t* v, int vStride, void* out,      \
             const int* starts, int sequences, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,  \
-            const float* sinks, int vec) {                                                                          \
+            const float* sinks, int vec, int outBf16) {                                                             \
         flash_attention_tile<QK, VD, WARPS, bf16_t>(q, qStride, k, kStride, v, vStride, out, starts, sequences,      \
-                                                    heads, kvHeads, qkDim, vDim, scale, window, sinks, vec);         \
+                                                    heads, kvHeads, qkDim, vDim, scale, window, sinks, vec,          \
+                                                    outBf16);                                                       \
     }
 FA_ENTRY(flash_attention_64, 64, 64, 4)
 FA_ENTRY(flash_attention_128, 128, 128, 4)

@@ -21,7 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
  * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
  * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows; a MoE block's
- * epilogue at the 1.9 B model's chunk, its unfused passes against the fused kernel ({@link #moeEpilogueTable}).
+ * epilogue at the 1.9 B model's chunk, its unfused passes against the fused kernel ({@link #moeEpilogueTable});
+ * the fused attention epilogue's cuts against what they replace ({@link #attentionEpilogueSpeed}).
  * Inputs are left as allocated (the time does not depend on the values). Skips without CUDA.
  */
 class CudaOpsSpeedTest {
@@ -164,6 +165,75 @@ class CudaOpsSpeedTest {
             }
         }
         for (DeviceBuffer b : new DeviceBuffer[]{slotRow, weight, rows, x, branch, norms, turns, flags}) ops.free(b);
+    }
+
+    /**
+     * The fused attention epilogue's three cuts ({@code -Dmoeprune.fusedAttentionEpilogue}) each against what it
+     * replaces, timed in the same process at a chunk of 8 × 2048 tokens with the random 1.9 B model's heads (16 / 4 of
+     * 128, hidden 2048) and Qwen3-30B-A3B's (32 / 4): the per-head q/k norms then the rope (four launches) against
+     * {@code rms_norm_heads_rope} (two); the flash kernel's F32 rows then toBf16 against its BF16 rows; o_proj into a
+     * branch then addScaled against o_proj accumulated into the residual. One line each: both times and the ratio.
+     */
+    @Test
+    void attentionEpilogueSpeed() {
+        System.out.println("GPU operations, " + ops.device().info().describe());
+        for (int[] h : new int[][]{{16, 4}, {32, 4}}) {
+            int sequences = 8, length = 2048, tokens = sequences * length, hidden = 2048, dim = 128;
+            int heads = h[0], kvHeads = h[1], qw = heads * dim, kw = kvHeads * dim, row = qw + 2 * kw;
+            long kAt = 4L * qw, vAt = 4L * (qw + kw), count = (long) tokens * qw;
+            List<DeviceBuffer> held = new ArrayList<>();
+            java.util.function.BiFunction<Long, String, DeviceBuffer> alloc = (bytes, what) -> {
+                DeviceBuffer b = ops.alloc(bytes, what);
+                ops.zero(b, 0, bytes);   // zeros: finite rows whatever runs first (norms of zeros stay zeros)
+                held.add(b);
+                return b;
+            };
+            DeviceBuffer qkv = alloc.apply(4L * tokens * row, "q|k|v"), weight = alloc.apply(4L * dim, "norm");
+            DeviceBuffer positions = alloc.apply(4L * tokens, "positions"), starts = alloc.apply(4L * (sequences + 1),
+                    "starts"), invFreq = alloc.apply(4L * dim / 2, "inverse frequencies");
+            DeviceBuffer out = alloc.apply(4 * count, "attention"), outBf16 = alloc.apply(2 * count, "attention BF16");
+            DeviceBuffer wo = alloc.apply(2L * hidden * qw, "o_proj"), x = alloc.apply(4L * tokens * hidden, "x");
+            DeviceBuffer branch = alloc.apply(4L * tokens * hidden, "branch");
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                int[] pos = new int[tokens], st = new int[sequences + 1];
+                float[] inv = new float[dim / 2];
+                for (int t = 0; t < tokens; t++) pos[t] = t % length;
+                for (int s = 0; s <= sequences; s++) st[s] = s * length;
+                for (int i = 0; i < inv.length; i++) inv[i] = (float) Math.pow(1_000_000, -2.0 * i / dim);
+                ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, pos), positions, 0);
+                ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, st), starts, 0);
+                ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, inv), invFreq, 0);
+            }
+            String shape = " " + sequences + "x" + length + " " + heads + "/" + kvHeads + " heads of " + dim;
+            epilogueRow("attention epilogue: q/k norms, rope" + shape, millis(() -> {
+                ops.rmsNormHeads(qkv, 0, tokens, heads, dim, row, weight, 1e-6f);
+                ops.rmsNormHeads(qkv, kAt, tokens, kvHeads, dim, row, weight, 1e-6f);
+                ops.rope(qkv, 0, tokens, row, heads, dim, 0, dim, positions, invFreq, 1f, false);
+                ops.rope(qkv, kAt, tokens, row, kvHeads, dim, 0, dim, positions, invFreq, 1f, false);
+            }), millis(() -> {
+                ops.rmsNormHeadsRope(qkv, 0, tokens, heads, dim, row, weight, 1e-6f, positions, invFreq, dim, 1f,
+                        false);
+                ops.rmsNormHeadsRope(qkv, kAt, tokens, kvHeads, dim, row, weight, 1e-6f, positions, invFreq, dim, 1f,
+                        false);
+            }));
+            float scale = (float) (1 / Math.sqrt(dim));
+            epilogueRow("attention epilogue: flash rows, toBf16" + shape, millis(() -> {
+                ops.attention(qkv, 0, row, qkv, kAt, row, qkv, vAt, row, out, starts, sequences, tokens, heads,
+                        kvHeads, dim, dim, scale, 0, null);
+                ops.toBf16(out, outBf16, count);
+            }), millis(() -> ops.attentionBf16(qkv, 0, row, qkv, kAt, row, qkv, vAt, row, out, outBf16, starts,
+                    sequences, tokens, heads, kvHeads, dim, dim, scale, 0, null)));
+            epilogueRow("attention epilogue: o_proj, residual add" + shape, millis(() -> {
+                ops.linear(tokens, hidden, qw, wo, 0, outBf16, 0, branch, 0, hidden, false);
+                ops.addScaled(x, 0, branch, 0, (long) tokens * hidden, 1f);
+            }), millis(() -> ops.linear(tokens, hidden, qw, wo, 0, outBf16, 0, x, 0, hidden, true)));
+            held.forEach(ops::free);
+        }
+    }
+
+    private static void epilogueRow(String what, double unfusedMs, double fusedMs) {
+        System.out.printf("%-90s unfused %8.3f ms, fused %8.3f ms: %.2fx%n", what, unfusedMs, fusedMs,
+                unfusedMs / fusedMs);
     }
 
     /**

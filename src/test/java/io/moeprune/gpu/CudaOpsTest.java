@@ -270,6 +270,51 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * The fused epilogue's o_proj into the residual: y += x·Wᵀ (cuBLAS's beta = 1) against the product into a buffer
+     * then addScaled(y, ·, 1). cuBLAS's epilogue adds the same F32 product, so the same bits unless it picks another
+     * kernel for beta = 1 (another accumulation order): the differing values are printed, the error held to 1e-5.
+     * The last shape is the 1.9 B model's o_proj over a chunk of 8 × 2048 tokens.
+     */
+    @Test
+    void linearAccumulatingIntoYMatchesTheProductThenAddScaled() {
+        int[][] shapes = {{37, 256, 2048}, {300, 2048, 2048}, {16384, 2048, 2048}};
+        for (int[] s : shapes) {
+            int n = s[0], out = s[1], in = s[2];
+            Random r = random();
+            Pair w = bf16(r, out * in), x = bf16(r, n * in), y = gaussian(r, (long) n * out);
+            DeviceBuffer branch = gpu.alloc(4L * n * out, "the product"), twoPasses = gpu.alloc(4L * n * out, "y");
+            try {
+                gpu.linear(n, out, in, w.gpu(), 0, x.gpu(), 0, branch, 0, out, false);
+                copy(y.gpu(), twoPasses, 4L * n * out);
+                gpu.addScaled(twoPasses, 0, branch, 0, (long) n * out, 1f);
+                gpu.linear(n, out, in, w.gpu(), 0, x.gpu(), 0, y.gpu(), 0, out, true);
+                float[] expected;
+                try (Arena a = Arena.ofConfined()) {
+                    expected = read(gpu, twoPasses, 4L * n * out, a).toArray(JAVA_FLOAT);
+                }
+                float[] got = floats(y, true, (long) n * out);
+                int differ = 0;
+                for (int i = 0; i < got.length; i++) {
+                    if (Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(expected[i])) differ++;
+                }
+                String check = "linear accumulate " + n + "x" + out + "x" + in + " vs product + addScaled";
+                System.out.printf("%-58s %d of %d F32 values differ%n", check, differ, got.length);
+                assertCloseValues(check, got, expected, 1e-5);
+            } finally {
+                gpu.free(branch);
+                gpu.free(twoPasses);
+            }
+        }
+    }
+
+    /** Copies {@code bytes} bytes between two GPU buffers through the host. */
+    private static void copy(DeviceBuffer from, DeviceBuffer to, long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            gpu.upload(read(gpu, from, bytes, a), to, 0);
+        }
+    }
+
     @Test
     void linearF32MatchesInF32() {
         int[][] shapes = {{1, 32, 2048}, {37, 128, 4096}, {300, 256, 7168}, {3, 7, 5}};
@@ -444,6 +489,52 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * The fused epilogue's per-head norm with the rope in one kernel ({@code rms_norm_heads_rope}) against
+     * rmsNormHeads then rope on the GPU, bit for bit (the same float operations), and against HostOps within 1e-5.
+     */
+    @Test
+    void rmsNormHeadsRopeIsTheTwoKernelsBitForBit() {
+        // {rows, heads, headDim, rowStride, element offset, rotaryDim, interleaved}: the 1.9 B model's q (16 heads of
+        // 128) and k (4 after q) in the fused [q | k | v] row; Qwen3-30B-A3B's q; a partial rotary; interleaved pairs.
+        int[][] shapes = {{600, 16, 128, 24 * 128, 0, 128, 0}, {600, 4, 128, 24 * 128, 16 * 128, 128, 0},
+                {37, 32, 128, 40 * 128, 0, 128, 0}, {37, 8, 64, 8 * 64 + 100, 20, 32, 0},
+                {37, 8, 64, 8 * 64 + 100, 20, 64, 1}};
+        for (int[] s : shapes) {
+            int rows = s[0], heads = s[1], headDim = s[2], stride = s[3], rotary = s[5];
+            long offset = 4L * s[4];
+            boolean interleaved = s[6] == 1;
+            float scale = interleaved ? 1.2f : 1f;
+            Random r = random();
+            float[] xs = new float[rows * stride], inv = new float[rotary / 2];
+            for (int i = 0; i < xs.length; i++) xs[i] = (float) r.nextGaussian() * 3;
+            for (int i = 0; i < inv.length; i++) inv[i] = (float) Math.pow(1_000_000, -2.0 * i / rotary);
+            int[] positions = new int[rows];
+            for (int t = 0; t < rows; t++) positions[t] = r.nextInt(4) == 0 ? r.nextInt(130_000) : t;
+            Pair twoKernels = f32(xs), oneKernel = f32(xs), w = gaussian(r, headDim), pos = i32(positions),
+                    invFreq = f32(inv);
+            gpu.rmsNormHeads(twoKernels.gpu(), offset, rows, heads, headDim, stride, w.gpu(), 1e-6f);
+            gpu.rope(twoKernels.gpu(), offset, rows, stride, heads, headDim, 0, rotary, pos.gpu(), invFreq.gpu(),
+                    scale, interleaved);
+            gpu.rmsNormHeadsRope(oneKernel.gpu(), offset, rows, heads, headDim, stride, w.gpu(), 1e-6f, pos.gpu(),
+                    invFreq.gpu(), rotary, scale, interleaved);
+            host.rmsNormHeadsRope(oneKernel.host(), offset, rows, heads, headDim, stride, w.host(), 1e-6f, pos.host(),
+                    invFreq.host(), rotary, scale, interleaved);
+            String check = "rmsNormHeadsRope " + rows + "x" + heads + "x" + headDim + " rotary " + rotary
+                    + (interleaved ? " interleaved" : "");
+            long count = (long) rows * stride;
+            float[] expected = floats(twoKernels, true, count), got = floats(oneKernel, true, count);
+            int differ = 0;
+            for (int i = 0; i < got.length; i++) {
+                if (Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(expected[i])) differ++;
+            }
+            System.out.printf("%-58s %d of %d F32 values differ from the two kernels (limit 0)%n", check, differ,
+                    count);
+            assertEquals(0, differ, check);
+            assertClose(check + " vs HostOps", oneKernel, count, 1e-5);
+        }
+    }
+
     @Test
     void attentionMatches() {
         // {sequence lengths..., heads, kvHeads, qkDim, vDim, window, sinks, unaligned (odd strides, 4-byte offsets)}
@@ -525,6 +616,85 @@ class CudaOpsTest {
             }
         }
         assertTrue(failed.isEmpty(), failed.size() + " attention checks failed: " + String.join("; ", failed));
+    }
+
+    /**
+     * The fused epilogue's BF16 attention rows ({@link DeviceOps#attentionBf16}): on every path (flash in both block
+     * heights and K/V types writes them itself; tensor cores and the warp kernel through toBf16) bit for bit toBf16 of
+     * the same path's F32 rows, and within 1e-2 of HostOps's BF16 rows.
+     */
+    @Test
+    void attentionBf16RowsAreToBf16OfTheF32Rows() {
+        // {sequence lengths..., heads, kvHeads, qkDim, vDim, window, sinks}
+        record Case(int[] lengths, int heads, int kvHeads, int qkDim, int vDim, int window, boolean sinks) {
+        }
+        List<Case> cases = List.of(
+                new Case(new int[]{1, 17, 63, 64, 65, 200, 1000}, 16, 4, 128, 128, 0, false),   // the 1.9 B model
+                new Case(new int[]{130, 64, 300}, 8, 2, 64, 64, 128, true),                      // gpt-oss
+                new Case(new int[]{65, 200, 17}, 4, 4, 192, 128, 0, false),                      // MLA's heads
+                new Case(new int[]{17, 100, 64}, 6, 3, 96, 64, 0, false));                       // padded heads
+        List<String> failed = new ArrayList<>();
+        for (Case c : cases) {
+            Random r = random();
+            int sequences = c.lengths().length, tokens = 0;
+            int[] starts = new int[sequences + 1];
+            for (int s = 0; s < sequences; s++) starts[s + 1] = tokens += c.lengths()[s];
+            int stride = (c.heads() + c.kvHeads()) * c.qkDim() + c.kvHeads() * c.vDim();
+            long kAt = 4L * c.heads() * c.qkDim(), vAt = kAt + 4L * c.kvHeads() * c.qkDim();
+            long count = (long) tokens * c.heads() * c.vDim();
+            Pair qkv = gaussian(r, (long) tokens * stride), st = i32(starts);
+            Pair f32 = output(4 * count), viaToBf16 = output(2 * count), direct = output(2 * count);
+            Pair sinks = null;
+            if (c.sinks()) {
+                float[] sv = new float[c.heads()];
+                for (int h = 0; h < sv.length; h++) sv[h] = (float) r.nextGaussian() * 2;
+                sinks = f32(sv);
+            }
+            float scale = (float) (1 / Math.sqrt(c.qkDim()));
+            DeviceBuffer hostSinks = sinks == null ? null : sinks.host(), gpuSinks = sinks == null ? null : sinks.gpu();
+            host.attentionBf16(qkv.host(), 0, stride, qkv.host(), kAt, stride, qkv.host(), vAt, stride, f32.host(),
+                    direct.host(), st.host(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
+                    c.window(), hostSinks);
+            for (int run = 0; run < 6; run++) {
+                CudaOps.AttentionPath path = run < 2 ? (run == 0 ? CudaOps.AttentionPath.WARP
+                        : CudaOps.AttentionPath.TENSOR) : CudaOps.AttentionPath.FLASH;
+                int flashRows = run % 2 == 1 && run > 1 ? 128 : 64;
+                CudaOps.FlashKv kv = run >= 4 ? CudaOps.FlashKv.BF16 : CudaOps.FlashKv.F32;
+                poison(viaToBf16.gpu(), 2 * count);
+                poison(direct.gpu(), 2 * count);
+                gpu.attentionPath(path);
+                gpu.flashRows(flashRows);
+                gpu.flashKv(kv);
+                try {
+                    gpu.attention(qkv.gpu(), 0, stride, qkv.gpu(), kAt, stride, qkv.gpu(), vAt, stride, f32.gpu(),
+                            st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale,
+                            c.window(), gpuSinks);
+                    gpu.toBf16(f32.gpu(), viaToBf16.gpu(), count);
+                    gpu.attentionBf16(qkv.gpu(), 0, stride, qkv.gpu(), kAt, stride, qkv.gpu(), vAt, stride,
+                            f32.gpu(), direct.gpu(), st.gpu(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(),
+                            c.vDim(), scale, c.window(), gpuSinks);
+                } finally {
+                    gpu.attentionPath(CudaOps.AttentionPath.AUTO);
+                    gpu.flashRows(CudaOps.DEFAULT_FLASH_ROWS);
+                    gpu.flashKv(CudaOps.DEFAULT_FLASH_KV);
+                }
+                String check = "attentionBf16 (" + path.name().toLowerCase() + (path == CudaOps.AttentionPath.FLASH
+                        ? " " + flashRows + " " + kv.name().toLowerCase() : "") + ") "
+                        + Arrays.toString(c.lengths()) + " " + c.heads() + "/" + c.kvHeads() + " qk " + c.qkDim()
+                        + " v " + c.vDim();
+                short[] expected = shorts(viaToBf16, true, count), got = shorts(direct, true, count);
+                int differ = 0;
+                for (int i = 0; i < got.length; i++) if (got[i] != expected[i]) differ++;
+                System.out.printf("%-58s %d of %d BF16 values differ from toBf16 (limit 0)%n", check, differ, count);
+                try {
+                    assertEquals(0, differ, check + ": BF16 rows differ from toBf16 of the F32 rows");
+                    assertCloseBf16(check + " vs HostOps", direct, count, 1e-2);
+                } catch (AssertionError e) {
+                    failed.add(e.getMessage());
+                }
+            }
+        }
+        assertTrue(failed.isEmpty(), failed.size() + " attentionBf16 checks failed: " + String.join("; ", failed));
     }
 
     @Test

@@ -52,13 +52,29 @@ class GpuLayerMajorPassCudaTest {
         conformance(fixture, true);
     }
 
+    /**
+     * As {@link #conformanceFamilies}, the passes around the attention kernel cut
+     * ({@code -Dmoeprune.fusedAttentionEpilogue=true}, with the fused prologue).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
+    void conformanceFamiliesWithTheFusedAttentionEpilogue(String fixture) {
+        conformance(fixture, true, true);
+    }
+
     private static void conformance(String fixture, boolean fusedPrologue) {
+        conformance(fixture, fusedPrologue, false);
+    }
+
+    private static void conformance(String fixture, boolean fusedPrologue, boolean epilogue) {
         try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
              Model model = Models.open(FIXTURES.resolve(fixture))) {
             List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
             PassComparison.Result r = PassComparison.compare(model, seqs, (m, mask, logits) ->
-                    new GpuLayerMajorPass(m, mask, logits, ops, BOUND).fusedPrologue(fusedPrologue));
-            System.out.println(fixture + " on CUDA" + (fusedPrologue ? ", fused prologue: " : ": ") + r);
+                    new GpuLayerMajorPass(m, mask, logits, ops, BOUND).fusedPrologue(fusedPrologue)
+                            .fusedAttentionEpilogue(epilogue));
+            System.out.println(fixture + " on CUDA" + (fusedPrologue ? ", fused prologue" : "")
+                    + (epilogue ? ", fused attention epilogue: " : ": ") + r);
             PassComparison.assertBounds(fixture, r, 3e-2);
         }
     }

@@ -541,6 +541,15 @@ public final class CudaOps implements DeviceOps {
                 ropeOffset, rotaryDim, positions, invFreq, attentionScale, interleaved ? 1 : 0);
     }
 
+    /** One warp per (row, head), as {@code rms_norm_heads}: the head normalised, then its pairs rotated. */
+    @Override
+    public void rmsNormHeadsRope(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                                 DeviceBuffer weight, float eps, DeviceBuffer positions, DeviceBuffer invFreq,
+                                 int rotaryDim, float attentionScale, boolean interleaved) {
+        warpPerRow("rms_norm_heads_rope", rows * heads, at(x, offset), rows, heads, headDim, rowStride, weight, eps,
+                positions, invFreq, rotaryDim, attentionScale, interleaved ? 1 : 0);
+    }
+
     @Override
     public void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
                           DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
@@ -550,7 +559,7 @@ public final class CudaOps implements DeviceOps {
         AttentionPath path = pathFor(tokens / sequences, qkDim, vDim);
         if (path == AttentionPath.FLASH) {
             flashAttention(flashKernel(qkDim, vDim), at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset),
-                    vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+                    vStride, out, false, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
             return;
         }
         if (path == AttentionPath.TENSOR && tensorCoreAttention(at(q, qOffset), qStride, at(k, kOffset), kStride,
@@ -563,6 +572,23 @@ public final class CudaOps implements DeviceOps {
                         at(v, vOffset), vStride, out, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale,
                         window, sinks == null ? 0L : sinks.address()});
         after("attention");
+    }
+
+    /** The flash kernel writes the BF16 rows itself ({@code out} untouched); the other paths as the default. */
+    @Override
+    public void attentionBf16(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                              DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer outBf16,
+                              DeviceBuffer starts, int sequences, int tokens, int heads, int kvHeads, int qkDim,
+                              int vDim, float scale, int window, DeviceBuffer sinks) {
+        if (tokens == 0 || sequences == 0) return;
+        if (pathFor(tokens / sequences, qkDim, vDim) == AttentionPath.FLASH) {
+            flashAttention(flashKernel(qkDim, vDim), at(q, qOffset), qStride, at(k, kOffset), kStride, at(v, vOffset),
+                    vStride, outBf16, true, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window,
+                    sinks);
+            return;
+        }
+        DeviceOps.super.attentionBf16(q, qOffset, qStride, k, kOffset, kStride, v, vOffset, vStride, out, outBf16,
+                starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
     }
 
     /**
@@ -619,11 +645,12 @@ public final class CudaOps implements DeviceOps {
      * 1e-2 relative of HostOps, as the tensor-core path. No download (and, in the f32 variant, no scratch; the bf16
      * variant converts K and V into the attention scratch first, {@link FlashKv}): the grid is sized by
      * tokens / rows + sequences tiles, an upper bound on the sequences' tiles, and the kernel finds each block's tile
-     * from {@code starts}.
+     * from {@code starts}. {@code outBf16}: out's rows are BF16 (each F32 value rounded once, as toBf16), else F32.
      */
     private void flashAttention(String kernel, long q, int qStride, long k, int kStride, long v, int vStride,
-                                DeviceBuffer out, DeviceBuffer starts, int sequences, int tokens, int heads,
-                                int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks) {
+                                DeviceBuffer out, boolean outBf16, DeviceBuffer starts, int sequences, int tokens,
+                                int heads, int kvHeads, int qkDim, int vDim, float scale, int window,
+                                DeviceBuffer sinks) {
         long blocks = ((long) tokens / flashRows + sequences) * heads;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("flash attention of " + blocks + " blocks");
         String entry = flashRows == 128 ? kernel + "_rows128" : kernel;
@@ -636,14 +663,16 @@ public final class CudaOps implements DeviceOps {
             elementwise("to_bf16_rows", (long) tokens * kvHeads * vDim, v, vStride, vb, tokens, kvHeads * vDim);
             kernels.kernel(entry + "_bf16kv").launch((int) blocks, 1, 1, 2 * flashRows, 1, 1,
                     flashSharedBytes(qkDim, vDim), new Object[]{q, qStride, kb, kvHeads * qkDim, vb, kvHeads * vDim,
-                            out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, 0});
+                            out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, 0,
+                            outBf16 ? 1 : 0});
             after("attention (flash, bf16 K/V)");
             return;
         }
         // 16-byte loads of K and V where every row and head starts on 16 bytes.
         boolean vec = (q | k | v) % 16 == 0 && (qStride | kStride | vStride | qkDim | vDim) % 4 == 0;
         kernels.kernel(entry).launch((int) blocks, 1, 1, 2 * flashRows, 1, 1, 0, new Object[]{q, qStride, k, kStride,
-                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, vec ? 1 : 0});
+                v, vStride, out, starts, sequences, heads, kvHeads, qkDim, vDim, scale, window, sinkArg, vec ? 1 : 0,
+                outBf16 ? 1 : 0});
         after("attention (flash)");
     }
 

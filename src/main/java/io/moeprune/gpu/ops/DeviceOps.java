@@ -185,6 +185,19 @@ public interface DeviceOps extends AutoCloseable {
               int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale, boolean interleaved);
 
     /**
+     * {@link #rmsNormHeads} then {@link #rope} of the same heads (rotated from each head's first element) in one pass
+     * ({@code -Dmoeprune.fusedAttentionEpilogue}: Qwen3's per-head q/k norms): the same float operations in the same
+     * order, so the same bits. This default calls the two (a decorator that does not forward it still computes the
+     * same); HostOps and CudaOps do both per head in one go.
+     */
+    default void rmsNormHeadsRope(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                                  DeviceBuffer weight, float eps, DeviceBuffer positions, DeviceBuffer invFreq,
+                                  int rotaryDim, float attentionScale, boolean interleaved) {
+        rmsNormHeads(x, offset, rows, heads, headDim, rowStride, weight, eps);
+        rope(x, offset, rows, rowStride, heads, headDim, 0, rotaryDim, positions, invFreq, attentionScale, interleaved);
+    }
+
+    /**
      * Causal attention over several sequences stored one after another: sequence s has tokens
      * [starts[s], starts[s+1]) (device int32 [sequences+1]) at positions 0…; q [T, heads, qkDim], k [T, kvHeads, qkDim],
      * v [T, kvHeads, vDim] (each with its own row stride and element offset, so they can be slices of one fused
@@ -195,6 +208,21 @@ public interface DeviceOps extends AutoCloseable {
     void attention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
                    DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts, int sequences,
                    int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale, int window, DeviceBuffer sinks);
+
+    /**
+     * {@link #attention} with its output rows written in BF16 to {@code outBf16} ([T, heads, vDim], each F32 value
+     * rounded to nearest even once: the same bits as attention then {@link #toBf16}), the o_proj's input without a
+     * pass over F32 rows ({@code -Dmoeprune.fusedAttentionEpilogue}). This default runs those two, {@code out} holding
+     * the F32 rows between them; an implementation that writes BF16 itself may leave {@code out} alone.
+     */
+    default void attentionBf16(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                               DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer outBf16,
+                               DeviceBuffer starts, int sequences, int tokens, int heads, int kvHeads, int qkDim,
+                               int vDim, float scale, int window, DeviceBuffer sinks) {
+        attention(q, qOffset, qStride, k, kOffset, kStride, v, vOffset, vStride, out, starts, sequences, tokens, heads,
+                kvHeads, qkDim, vDim, scale, window, sinks);
+        toBf16(out, outBf16, (long) tokens * heads * vDim);
+    }
 
     /**
      * Device bytes {@link #attention} may allocate for itself (scratch) on sequences of up to {@code longest} tokens of

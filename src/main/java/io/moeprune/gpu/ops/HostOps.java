@@ -328,8 +328,11 @@ public final class HostOps implements DeviceOps {
         DeviceBuffer W = at(w, wOffset), X = at(x, xOffset), Y = at(y, yOffset);
         for (int t = 0; t < n; t++) {
             for (int o = 0; o < out; o++) {
-                double s = accumulate ? f32(Y, (long) t * ldy + o) : 0;
-                f32(Y, (long) t * ldy + o, (float) dot(s, W, X, t, o, in));
+                // The product rounded to F32, then y + product in float: cuBLAS's epilogue (alpha·acc + beta·y with
+                // alpha = beta = 1), and the bits of the product into a buffer then addScaled(y, ·, 1).
+                float product = (float) dot(0, W, X, t, o, in);
+                long at = (long) t * ldy + o;
+                f32(Y, at, accumulate ? f32(Y, at) + product : product);
             }
         }
     }
@@ -424,20 +427,42 @@ public final class HostOps implements DeviceOps {
                      int rotaryDim, DeviceBuffer positions, DeviceBuffer invFreq, float attentionScale,
                      boolean interleaved) {
         DeviceBuffer X = at(x, offset);
-        int half = rotaryDim / 2;
         for (int t = 0; t < rows; t++) {
             int pos = i32(positions, t);
             for (int h = 0; h < heads; h++) {
-                long o = (long) t * rowStride + (long) h * headDim + ropeOffset;
-                for (int i = 0; i < half; i++) {
-                    float angle = (float) pos * f32(invFreq, i);
-                    float c = (float) Math.cos(angle) * attentionScale, s = (float) Math.sin(angle) * attentionScale;
-                    long ia = interleaved ? o + 2L * i : o + i, ib = interleaved ? ia + 1 : o + half + i;
-                    float a = f32(X, ia), b = f32(X, ib);
-                    f32(X, ia, a * c - b * s);
-                    f32(X, ib, b * c + a * s);
-                }
+                ropeHead(X, (long) t * rowStride + (long) h * headDim + ropeOffset, rotaryDim, pos, invFreq,
+                        attentionScale, interleaved);
             }
+        }
+    }
+
+    /** Each head normalised, then rotated, before the next: the arithmetic of rmsNormHeads and rope, so their bits. */
+    @Override
+    public void rmsNormHeadsRope(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                                 DeviceBuffer weight, float eps, DeviceBuffer positions, DeviceBuffer invFreq,
+                                 int rotaryDim, float attentionScale, boolean interleaved) {
+        DeviceBuffer X = at(x, offset);
+        for (int t = 0; t < rows; t++) {
+            int pos = i32(positions, t);
+            for (int h = 0; h < heads; h++) {
+                long o = (long) t * rowStride + (long) h * headDim;
+                normRow(X, X, o, headDim, weight, eps);
+                ropeHead(X, o, rotaryDim, pos, invFreq, attentionScale, interleaved);
+            }
+        }
+    }
+
+    /** The first {@code rotaryDim} elements from element {@code o} of X rotated by position {@code pos}. */
+    private static void ropeHead(DeviceBuffer X, long o, int rotaryDim, int pos, DeviceBuffer invFreq,
+                                 float attentionScale, boolean interleaved) {
+        int half = rotaryDim / 2;
+        for (int i = 0; i < half; i++) {
+            float angle = (float) pos * f32(invFreq, i);
+            float c = (float) Math.cos(angle) * attentionScale, s = (float) Math.sin(angle) * attentionScale;
+            long ia = interleaved ? o + 2L * i : o + i, ib = interleaved ? ia + 1 : o + half + i;
+            float a = f32(X, ia), b = f32(X, ib);
+            f32(X, ia, a * c - b * s);
+            f32(X, ib, b * c + a * s);
         }
     }
 
@@ -446,6 +471,25 @@ public final class HostOps implements DeviceOps {
                           DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer starts,
                           int sequences, int tokens, int heads, int kvHeads, int qkDim, int vDim, float scale,
                           int window, DeviceBuffer sinks) {
+        attendAll(q, qOffset, qStride, k, kOffset, kStride, v, vOffset, vStride, out, false, starts, sequences, heads,
+                kvHeads, qkDim, vDim, scale, window, sinks);
+    }
+
+    /** Each output row rounded to BF16 as it is written: no F32 rows ({@code out} is not touched). */
+    @Override
+    public void attentionBf16(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                              DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer outBf16,
+                              DeviceBuffer starts, int sequences, int tokens, int heads, int kvHeads, int qkDim,
+                              int vDim, float scale, int window, DeviceBuffer sinks) {
+        attendAll(q, qOffset, qStride, k, kOffset, kStride, v, vOffset, vStride, outBf16, true, starts, sequences,
+                heads, kvHeads, qkDim, vDim, scale, window, sinks);
+    }
+
+    /** {@link #attention} into {@code out}'s F32 rows, or its BF16 rows when {@code bf16}. */
+    private static void attendAll(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                                  int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                                  boolean bf16, DeviceBuffer starts, int sequences, int heads, int kvHeads, int qkDim,
+                                  int vDim, float scale, int window, DeviceBuffer sinks) {
         DeviceBuffer Q = at(q, qOffset), K = at(k, kOffset), V = at(v, vOffset);
         int group = heads / kvHeads;
         for (int s = 0; s < sequences; s++) {
@@ -456,7 +500,7 @@ public final class HostOps implements DeviceOps {
                     int kh = h / group;
                     attendRow(Q, (long) t * qStride + (long) h * qkDim, K, (long) kh * qkDim, kStride, V,
                             (long) kh * vDim, vStride, lo, t, qkDim, vDim, scale, sinks == null ? null : f32(sinks, h),
-                            out, ((long) t * heads + h) * vDim);
+                            out, bf16, ((long) t * heads + h) * vDim);
                 }
             }
         }
@@ -474,7 +518,7 @@ public final class HostOps implements DeviceOps {
                 int kh = h / group;
                 attendRow(Q, (long) i * qStride + (long) h * qkDim, kCache, (long) kh * qkDim, kvHeads * qkDim,
                         vCache, (long) kh * vDim, kvHeads * vDim, lo, t, qkDim, vDim, scale,
-                        sinks == null ? null : f32(sinks, h), out, ((long) i * heads + h) * vDim);
+                        sinks == null ? null : f32(sinks, h), out, false, ((long) i * heads + h) * vDim);
             }
         }
     }
@@ -500,11 +544,12 @@ public final class HostOps implements DeviceOps {
 
     /**
      * One query row (from element {@code qAt} of Q) attends keys j in [lo, hi] (K's row j from {@code kAt} +
-     * j·kStride, V's likewise) into out from {@code outAt}; a sink (or null) adds exp(sink) to the denominator.
+     * j·kStride, V's likewise) into out from element {@code outAt} (F32, or BF16 when {@code bf16}: the F32 value
+     * rounded once); a sink (or null) adds exp(sink) to the denominator.
      */
     private static void attendRow(DeviceBuffer Q, long qAt, DeviceBuffer K, long kAt, int kStride, DeviceBuffer V,
                                   long vAt, int vStride, int lo, int hi, int qkDim, int vDim, float scale, Float sink,
-                                  DeviceBuffer out, long outAt) {
+                                  DeviceBuffer out, boolean bf16, long outAt) {
         double[] p = new double[hi - lo + 1];
         double max = Double.NEGATIVE_INFINITY;
         for (int j = lo; j <= hi; j++) {
@@ -522,7 +567,9 @@ public final class HostOps implements DeviceOps {
         for (int d = 0; d < vDim; d++) {
             double acc = 0;
             for (int j = lo; j <= hi; j++) acc += p[j - lo] * f32(V, vAt + (long) j * vStride + d);
-            f32(out, outAt + d, (float) (acc / sum));
+            float value = (float) (acc / sum);
+            if (bf16) bf16(out, outAt + d, value);
+            else f32(out, outAt + d, value);
         }
     }
 

@@ -273,6 +273,24 @@ public final class ProfiledOps implements DeviceOps {
                 starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks));
     }
 
+    // Forwarded, not inherited, as moeEpilogue: the defaults would run (and profile) the unfused operations.
+    @Override
+    public void attentionBf16(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset, int kStride,
+                              DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out, DeviceBuffer outBf16,
+                              DeviceBuffer starts, int sequences, int tokens, int heads, int kvHeads, int qkDim,
+                              int vDim, float scale, int window, DeviceBuffer sinks) {
+        timed("attention (BF16 rows)", () -> ops.attentionBf16(q, qOffset, qStride, k, kOffset, kStride, v, vOffset,
+                vStride, out, outBf16, starts, sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks));
+    }
+
+    @Override
+    public void rmsNormHeadsRope(DeviceBuffer x, long offset, int rows, int heads, int headDim, int rowStride,
+                                 DeviceBuffer weight, float eps, DeviceBuffer positions, DeviceBuffer invFreq,
+                                 int rotaryDim, float attentionScale, boolean interleaved) {
+        timed("rms_norm_heads_rope", () -> ops.rmsNormHeadsRope(x, offset, rows, heads, headDim, rowStride, weight,
+                eps, positions, invFreq, rotaryDim, attentionScale, interleaved));
+    }
+
     @Override
     public void cachedAttention(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer kCache, DeviceBuffer vCache,
                                 DeviceBuffer out, int past, int n, int heads, int kvHeads, int qkDim, int vDim,

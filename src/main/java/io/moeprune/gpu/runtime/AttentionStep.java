@@ -22,6 +22,18 @@ final class AttentionStep {
      */
     static final boolean FUSED_PROLOGUE = !"false".equals(System.getProperty("moeprune.fusedPrologue"));
 
+    /**
+     * The passes around the attention kernel cut ({@code -Dmoeprune.fusedAttentionEpilogue=true}; issue 22): Qwen3's
+     * per-head q/k norms and the rope in one pass over q and one over k ({@link DeviceOps#rmsNormHeadsRope}); the
+     * attention's output rows written in BF16 by the attention itself ({@link DeviceOps#attentionBf16}: CudaOps's
+     * flash kernel; GQA over a chunk, see {@link #overChunk}), no F32 rows and no {@code toBf16} pass; o_proj
+     * accumulated into the residual by the product (y += x·Wᵀ, cuBLAS's beta = 1) where the layer's residual multiplier
+     * is 1 and o_proj has no bias, no branch rows and no {@code addScaled} pass. The same bits as off on HostOps; CUDA
+     * may differ where cuBLAS picks another kernel for beta = 1 (another accumulation order: within rounding). Off by
+     * default until measured on a GPU. Read once; {@link GpuLayerMajorPass#fusedAttentionEpilogue} sets it per pass.
+     */
+    static final boolean FUSED_EPILOGUE = Boolean.getBoolean("moeprune.fusedAttentionEpilogue");
+
     private AttentionStep() {
     }
 
@@ -29,19 +41,29 @@ final class AttentionStep {
      * Where the attention's keys and values come from: the chunk's own rows (a prefill, {@link #overChunk}) or a
      * sequence's cache that the new rows are first appended to (decoding, {@link DeviceKvCache}). q, k and v are rows
      * of {@code qkv} from byte offsets {@code qAt}, {@code kAt}, {@code vAt} with their own strides (elements);
-     * output rows [tokens, heads·vDim] go to {@code out}.
+     * output rows [tokens, heads·vDim] go to {@code out} in F32, or, where {@code outBf16} is given and the
+     * implementation writes BF16 itself, to {@code outBf16} in BF16 (each F32 value rounded once, as toBf16).
+     * Returns whether it wrote the BF16 rows (the caller converts the F32 ones otherwise).
      */
     interface Attend {
-        void attend(DeviceBuffer qkv, long qAt, int qStride, long kAt, int kStride, long vAt, int vStride,
-                    DeviceBuffer out, int heads, int kvHeads, int qkDim, int vDim, float scale, int window,
-                    DeviceBuffer sinks);
+        boolean attend(DeviceBuffer qkv, long qAt, int qStride, long kAt, int kStride, long vAt, int vStride,
+                       DeviceBuffer out, DeviceBuffer outBf16, int heads, int kvHeads, int qkDim, int vDim,
+                       float scale, int window, DeviceBuffer sinks);
     }
 
-    /** Causal attention within each sequence of a chunk ({@code b.starts}). */
+    /** Causal attention within each sequence of a chunk ({@code b.starts}); BF16 rows where asked. */
     static Attend overChunk(DeviceOps ops, ChunkBuffers b, int tokens, int sequences) {
-        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
-                sinks) -> ops.attention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out, b.starts,
-                sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, outBf16, heads, kvHeads, qkDim, vDim, scale,
+                window, sinks) -> {
+            if (outBf16 == null) {
+                ops.attention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out, b.starts, sequences,
+                        tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+                return false;
+            }
+            ops.attentionBf16(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out, outBf16, b.starts,
+                    sequences, tokens, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+            return true;
+        };
     }
 
     /** The device bytes the attention of {@code a} allocates for itself on sequences of up to {@code longest} tokens. */
@@ -54,24 +76,46 @@ final class AttentionStep {
         };
     }
 
+    /**
+     * x += m·o_proj(attention(inputNorm(x))). {@code fused}: the prologue ({@link #FUSED_PROLOGUE}); {@code epilogue}:
+     * the passes around the attention kernel ({@link #FUSED_EPILOGUE}).
+     */
     static void run(DeviceOps ops, LayerPlan layer, DeviceBuffer slot, ChunkBuffers b, DeviceBuffer x, int tokens,
-                    Attend attend, boolean fused) {
+                    Attend attend, boolean fused, boolean epilogue) {
         int hidden = layer.inputNorm().width();
         LayerPlan.Norm in = layer.inputNorm();
         // The attention's products read only the BF16 rows: fused, the F32 ones are not written.
         normRows(ops, in, slot, x, b, tokens, false, fused);
-        LayerPlan.Projection o = switch (layer.attention()) {
-            case LayerPlan.Gqa g -> gqa(ops, g, slot, b, tokens, attend, fused);
-            case LayerPlan.Mla m -> MlaStep.run(ops, m, slot, b, tokens, attend);
-        };
-        ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
-        project(ops, o, slot, b.attentionBf16, tokens, b.branch, 0, hidden);
-        ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
+        LayerPlan.Projection o;
+        boolean bf16Rows;
+        switch (layer.attention()) {
+            case LayerPlan.Gqa g -> {
+                o = g.o();
+                bf16Rows = gqa(ops, g, slot, b, tokens, attend, fused, epilogue);
+            }
+            case LayerPlan.Mla m -> {   // MLA keeps F32 rows (its attention's inputs are gathered copies anyway)
+                o = MlaStep.run(ops, m, slot, b, tokens, attend);
+                bf16Rows = false;
+            }
+        }
+        if (!bf16Rows) ops.toBf16(b.attention, b.attentionBf16, (long) tokens * o.in());
+        if (epilogue && o.bias() == null && layer.residualMultiplier() == 1f) {
+            // x += attention·Woᵀ in the product's epilogue: F32 product + x in float, as addScaled(x, branch, 1) adds
+            // the product's F32 rows. Nothing reads the branch rows after the attention (the feed-forward block
+            // writes them whole before reading them), so they are not written.
+            ops.linear(tokens, o.out(), o.in(), slot, o.weight().offset(), b.attentionBf16, 0, x, 0, hidden, true);
+        } else {
+            project(ops, o, slot, b.attentionBf16, tokens, b.branch, 0, hidden);
+            ops.addScaled(x, 0, b.branch, 0, (long) tokens * hidden, layer.residualMultiplier());
+        }
     }
 
-    /** GQA's output rows into {@code b.attention}; returns its o_proj. */
-    private static LayerPlan.Projection gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b,
-                                            int tokens, Attend attend, boolean fused) {
+    /**
+     * GQA's output rows into {@code b.attention} (F32) or, where the epilogue is on and {@code attend} writes BF16,
+     * into {@code b.attentionBf16}; returns whether it wrote the BF16 rows.
+     */
+    private static boolean gqa(DeviceOps ops, LayerPlan.Gqa a, DeviceBuffer slot, ChunkBuffers b, int tokens,
+                               Attend attend, boolean fused, boolean epilogue) {
         GqaAttention.Parts p = a.parts();
         int qw = a.q().out(), kw = a.k().out(), vw = a.v().out(), row = qw + kw + vw;
         long kAt = 4L * qw, vAt = 4L * (qw + kw);
@@ -86,7 +130,19 @@ final class AttentionStep {
             project(ops, a.k(), slot, b.xnBf16, tokens, b.qkv, kAt, row);
             project(ops, a.v(), slot, b.xnBf16, tokens, b.qkv, vAt, row);
         }
-        if (a.qNorm() != null) {
+        DeviceBuffer invFreq = a.invFreq().in(slot);
+        int rotary = p.rope().rotaryDim();
+        float factor = p.rope().attentionFactor();
+        boolean interleaved = p.rope().interleaved();
+        // OLMoE's clip_qkv comes between the norms and the rope: no norm and rope in one pass there.
+        boolean normsWithRope = epilogue && a.qNorm() != null && p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD
+                && Float.isNaN(p.clip());
+        if (normsWithRope) {
+            ops.rmsNormHeadsRope(b.qkv, 0, tokens, p.heads(), p.headDim(), row, a.qNorm().weight().in(slot),
+                    a.qNorm().eps(), b.positions, invFreq, rotary, factor, interleaved);
+            ops.rmsNormHeadsRope(b.qkv, kAt, tokens, p.kvHeads(), p.headDim(), row, a.kNorm().weight().in(slot),
+                    a.kNorm().eps(), b.positions, invFreq, rotary, factor, interleaved);
+        } else if (a.qNorm() != null) {
             if (p.qkNormKind() == AttentionSpec.QkNorm.PER_HEAD && fused) {
                 headNorms(ops, a.qNorm(), slot, b.qkv, 0, tokens, p.heads(), p.headDim(), row);
                 headNorms(ops, a.kNorm(), slot, b.qkv, kAt, tokens, p.kvHeads(), p.headDim(), row);
@@ -100,15 +156,15 @@ final class AttentionStep {
         }
         // OLMoE's clip_qkv, after the norms as the CPU's GqaAttention (q, k and v are one fused row).
         if (!Float.isNaN(p.clip())) ops.clamp(b.qkv, 0, tokens, row, row, p.clip());
-        DeviceBuffer invFreq = a.invFreq().in(slot);
-        int rotary = p.rope().rotaryDim();
-        float factor = p.rope().attentionFactor();
-        boolean interleaved = p.rope().interleaved();
-        ops.rope(b.qkv, 0, tokens, row, p.heads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
-        ops.rope(b.qkv, kAt, tokens, row, p.kvHeads(), p.headDim(), 0, rotary, b.positions, invFreq, factor, interleaved);
-        attend.attend(b.qkv, 0, row, kAt, row, vAt, row, b.attention, p.heads(), p.kvHeads(), p.headDim(),
-                p.valueDim(), p.scale(), p.window(), a.sinks() == null ? null : a.sinks().in(slot));
-        return a.o();
+        if (!normsWithRope) {
+            ops.rope(b.qkv, 0, tokens, row, p.heads(), p.headDim(), 0, rotary, b.positions, invFreq, factor,
+                    interleaved);
+            ops.rope(b.qkv, kAt, tokens, row, p.kvHeads(), p.headDim(), 0, rotary, b.positions, invFreq, factor,
+                    interleaved);
+        }
+        return attend.attend(b.qkv, 0, row, kAt, row, vAt, row, b.attention, epilogue ? b.attentionBf16 : null,
+                p.heads(), p.kvHeads(), p.headDim(), p.valueDim(), p.scale(), p.window(),
+                a.sinks() == null ? null : a.sinks().in(slot));
     }
 
     /** y[:, at..] (rows {@code ldy} apart) = x·Wᵀ (+ bias). */

@@ -64,12 +64,13 @@ final class DeviceKvCache implements AutoCloseable {
     AttentionStep.Attend at(int l, int past, int n) {
         if (past + n > positions) throw new IllegalStateException((past + n) + " positions in a cache of " + positions);
         Widths w = widths[l];
-        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
-                sinks) -> {
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, outBf16, heads, kvHeads, qkDim, vDim, scale,
+                window, sinks) -> {
             ops.copy2d(qkv, kAt, kStride, 0, keys[l], 4L * past * w.keys(), w.keys(), 0, n, w.keys(), 1);
             ops.copy2d(qkv, vAt, vStride, 0, values[l], 4L * past * w.values(), w.values(), 0, n, w.values(), 1);
             ops.cachedAttention(qkv, qAt, qStride, keys[l], values[l], out, past, n, heads, kvHeads, qkDim, vDim,
                     scale, window, sinks);
+            return false;   // F32 rows: a decode step's few rows are not worth a BF16 variant of the cached kernel
         };
     }
 

@@ -49,6 +49,7 @@ public final class GpuDecoder implements DecodeSteps {
     private int[] tableSlots;
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
+    private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -67,6 +68,15 @@ public final class GpuDecoder implements DecodeSteps {
     /** Whether the blocks' prologues run fused ({@link AttentionStep#FUSED_PROLOGUE} by default). */
     GpuDecoder fusedPrologue(boolean fused) {
         fusedPrologue = fused;
+        return this;
+    }
+
+    /**
+     * Whether the passes around the attention kernel are cut ({@link AttentionStep#FUSED_EPILOGUE} by default): the
+     * q/k norms with the rope and o_proj into the residual; the decode steps' attention keeps F32 rows.
+     */
+    GpuDecoder fusedAttentionEpilogue(boolean fused) {
+        fusedAttentionEpilogue = fused;
         return this;
     }
 
@@ -213,9 +223,12 @@ public final class GpuDecoder implements DecodeSteps {
      */
     private AttentionStep.Attend rowByRow(int l, int n) {
         DeviceBuffer table = new DeviceBuffer(cacheTable.address() + 16L * l * n, 16L * n);
-        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, heads, kvHeads, qkDim, vDim, scale, window,
-                sinks) -> ops.batchedDecodeAttention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out,
-                table, b.positions, n, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+        return (qkv, qAt, qStride, kAt, kStride, vAt, vStride, out, outBf16, heads, kvHeads, qkDim, vDim, scale,
+                window, sinks) -> {
+            ops.batchedDecodeAttention(qkv, qAt, qStride, qkv, kAt, kStride, qkv, vAt, vStride, out, table,
+                    b.positions, n, heads, kvHeads, qkDim, vDim, scale, window, sinks);
+            return false;   // F32 rows (see DeviceKvCache.at)
+        };
     }
 
     /** Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}. */
@@ -228,7 +241,8 @@ public final class GpuDecoder implements DecodeSteps {
         for (int l = 0; l < layers.size(); l++) {
             LayerPlan layer = layers.get(l);
             DeviceBuffer slot = weights.slot(l);
-            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue);
+            AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue,
+                    fusedAttentionEpilogue);
             FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null,
                     new FeedForwardStep.Finish(flags, l, fusedEpilogue), fusedPrologue);
         }

@@ -37,6 +37,7 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
 
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
+    private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
 
     private GpuGeneration(DeviceOps ops, long bound, ResidentModel resident, boolean ownsResident) {
         this.ops = ops;
@@ -63,6 +64,15 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
         return this;
     }
 
+    /**
+     * Whether the decoders opened from now on cut the passes around the attention kernel
+     * ({@code -Dmoeprune.fusedAttentionEpilogue} by default): tests compare both on one device.
+     */
+    public synchronized GpuGeneration fusedAttentionEpilogue(boolean fused) {
+        fusedAttentionEpilogue = fused;
+        return this;
+    }
+
     @Override
     public DecodeSteps open(Model model, ExpertMask mask, int positions) {
         return openBatch(model, mask, 1, positions);
@@ -84,7 +94,8 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
             require(0, GpuDecoder.bytes(model, resident.layers(), sequences, positions), sequences, positions);
         }
         return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions)
-                .fusedPrologue(fusedPrologue).fusedEpilogue(fusedEpilogue);
+                .fusedPrologue(fusedPrologue).fusedEpilogue(fusedEpilogue)
+                .fusedAttentionEpilogue(fusedAttentionEpilogue);
     }
 
     private void require(long weightBytes, long generationBytes, int sequences, int positions) {

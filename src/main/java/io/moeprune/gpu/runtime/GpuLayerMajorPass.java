@@ -66,6 +66,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     /** The experts' output rows' type (read at construction: a bad value fails before the run). */
     private ExpertOutputs expertOutputs = ExpertOutputs.fromProperties();
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
+    private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
     private boolean fusedSlotNorms = FeedForwardStep.FUSED_SLOT_NORMS;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
     private List<LayerTimes> times = List.of();
@@ -123,6 +124,15 @@ public final class GpuLayerMajorPass implements PrefillPass {
      */
     public GpuLayerMajorPass fusedPrologue(boolean fused) {
         fusedPrologue = fused;
+        return this;
+    }
+
+    /**
+     * Whether the passes around the attention kernel are cut from now on ({@code -Dmoeprune.fusedAttentionEpilogue}
+     * by default, see {@code AttentionStep.FUSED_EPILOGUE}): tests compare both on one device.
+     */
+    public GpuLayerMajorPass fusedAttentionEpilogue(boolean fused) {
+        fusedAttentionEpilogue = fused;
         return this;
     }
 
@@ -446,7 +456,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
         DeviceBuffer x = residuals.rows(firstRow[first], tokens, b.x);
         phases.stream(GpuPhases.Phase.CHUNK_INPUTS);
         AttentionStep.run(ops, layer, slot, b, x, tokens, AttentionStep.overChunk(ops, b, tokens, chunk.length),
-                fusedPrologue);
+                fusedPrologue, fusedAttentionEpilogue);
         phases.stream(GpuPhases.Phase.ATTENTION);
         ObserverDownloads.Chunk seen = FeedForwardStep.run(ops, io, layer, slot, b, x, tokens, mask,
                 watched == 0 ? null : new FeedForwardStep.Watch(downloads, residual, watched, fusedSlotNorms),

@@ -62,8 +62,8 @@ final class MlaStep {
         ops.copy2d(b.qkv, kvAt, kvW, 0, b.qkv, keysAt, qk, 0, rows, nope, 1);
         ops.copy2d(b.qkv, ckvAt, keyW, rank, b.qkv, keysAt, qk, nope, rows, rope, heads);
         ops.copy2d(b.qkv, kvAt, kvW, nope, b.qkv, valuesAt, v, 0, rows, v, 1);
-        attend.attend(b.qkv, qAt, heads * qk, keysAt, heads * qk, valuesAt, heads * v, b.attention, heads, heads, qk,
-                v, p.scale(), 0, null);
+        attend.attend(b.qkv, qAt, heads * qk, keysAt, heads * qk, valuesAt, heads * v, b.attention, null, heads, heads,
+                qk, v, p.scale(), 0, null);
         return a.o();
     }
 
