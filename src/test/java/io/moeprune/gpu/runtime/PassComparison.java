@@ -131,8 +131,72 @@ public final class PassComparison {
 
     /** The same with both passes routing around the experts {@code mask} removes (calibration runs unmasked). */
     public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu, ExpertMask mask) {
-        Seen cpu = run(PrefillPasses.CPU.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
-        Seen dev = run(gpu.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
+        Routings r = routings(model, seqs, PrefillPasses.CPU, gpu, mask);
+        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts();
+        List<String> names = seqs.stream().map(Arrays::toString).toList();
+        ExpertStats cpuStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+        ExpertStats devStats;
+        PrefillPasses.use(gpu, "test device");
+        try {
+            devStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+        } finally {
+            PrefillPasses.reset();
+        }
+        double statError = 0;
+        Map<String, Double> statErrors = new java.util.LinkedHashMap<>();
+        for (Statistic stat : Statistic.values()) {
+            double[][] a = cpuStats.aggregate(stat), b = devStats.aggregate(stat);
+            double worst = 0;
+            for (int l = 0; l < a.length; l++) worst = Math.max(worst, relativeError(b[l], a[l]));
+            statErrors.put(stat.key(), worst);
+            statError = Math.max(statError, worst);
+        }
+        boolean masksEqual = true;
+        int oneSided = 0;
+        for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
+            int[][] ma = ExpertSelector.select(m.scores(cpuStats, 0), Budget.perLayer(e / 2), k);
+            int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
+            masksEqual &= Arrays.deepEquals(ma, mb);
+            for (int l = 0; l < ma.length; l++) {
+                java.util.Set<Integer> kept = new java.util.HashSet<>();
+                for (int x : ma[l]) kept.add(x);
+                for (int x : mb[l]) if (!kept.remove(x)) oneSided++;
+                oneSided += kept.size();
+            }
+        }
+        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream,
+                statError, masksEqual, statErrors, oneSided / 2, r.top1Reorders);
+    }
+
+    private static int argmax(float[] z, int off, int e) {
+        int best = 0;
+        for (int i = 1; i < e; i++) if (z[off + i] > z[off + best]) best = i;
+        return best;
+    }
+
+    /**
+     * Logits and expert choices of two passes, as {@link #compare} compares the CPU's and a device's: two device runs
+     * (a bound that runs in chunks against one that does not) whose products sum in other orders, where a routing at a
+     * near tie may swap and change its token's output (and through attention its sequence's later tokens) outright.
+     * The statistics are left out (0, masks equal).
+     */
+    public static Result compareRuns(Model model, List<int[]> seqs, PrefillPasses.Factory reference,
+                                     PrefillPasses.Factory other) {
+        Routings r = routings(model, seqs, reference, other, ExpertMask.NONE);
+        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream, 0,
+                true, Map.of(), 0, r.top1Reorders);
+    }
+
+    /** What {@link #routings} finds (the fields of {@link Result} of the same names). */
+    private record Routings(double logitError, int excused, long tokens, int nearTies, int withinError,
+                            int differing, int downstream, int top1Reorders) {
+    }
+
+    /** The logits and expert choices of {@code other} against {@code reference}'s on {@code seqs}. */
+    private static Routings routings(Model model, List<int[]> seqs, PrefillPasses.Factory reference,
+                                     PrefillPasses.Factory other, ExpertMask mask) {
+        Seen cpu = run(reference.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
+        Seen dev = run(other.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
         int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
         long tokens = 0;
         int nearTies = 0, withinError = 0, differing = 0, downstream = 0, top1Reorders = 0;
@@ -176,45 +240,7 @@ public final class PassComparison {
             float[] a = Arrays.copyOf(dev.logits()[s], upTo * vocab), b = Arrays.copyOf(cpu.logits()[s], upTo * vocab);
             logitError = Math.max(logitError, relativeError(a, b));
         }
-        List<String> names = seqs.stream().map(Arrays::toString).toList();
-        ExpertStats cpuStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
-        ExpertStats devStats;
-        PrefillPasses.use(gpu, "test device");
-        try {
-            devStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
-        } finally {
-            PrefillPasses.reset();
-        }
-        double statError = 0;
-        Map<String, Double> statErrors = new java.util.LinkedHashMap<>();
-        for (Statistic stat : Statistic.values()) {
-            double[][] a = cpuStats.aggregate(stat), b = devStats.aggregate(stat);
-            double worst = 0;
-            for (int l = 0; l < a.length; l++) worst = Math.max(worst, relativeError(b[l], a[l]));
-            statErrors.put(stat.key(), worst);
-            statError = Math.max(statError, worst);
-        }
-        boolean masksEqual = true;
-        int oneSided = 0;
-        for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
-            int[][] ma = ExpertSelector.select(m.scores(cpuStats, 0), Budget.perLayer(e / 2), k);
-            int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
-            masksEqual &= Arrays.deepEquals(ma, mb);
-            for (int l = 0; l < ma.length; l++) {
-                java.util.Set<Integer> kept = new java.util.HashSet<>();
-                for (int x : ma[l]) kept.add(x);
-                for (int x : mb[l]) if (!kept.remove(x)) oneSided++;
-                oneSided += kept.size();
-            }
-        }
-        return new Result(logitError, excused, tokens, nearTies, withinError, differing, downstream, statError,
-                masksEqual, statErrors, oneSided / 2, top1Reorders);
-    }
-
-    private static int argmax(float[] z, int off, int e) {
-        int best = 0;
-        for (int i = 1; i < e; i++) if (z[off + i] > z[off + best]) best = i;
-        return best;
+        return new Routings(logitError, excused, tokens, nearTies, withinError, differing, downstream, top1Reorders);
     }
 
     private static Seen run(PrefillPass pass, List<int[]> seqs) {

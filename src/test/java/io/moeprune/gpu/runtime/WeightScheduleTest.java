@@ -138,6 +138,11 @@ class WeightScheduleTest {
             for (int s = 0; s < seqs.size(); s++) assertArrayEquals(large[s], chunked[s], "sequence " + s);
             assertSameTraces(largeTraces, chunkedTraces);
             assertTrue(host.peakBytes() <= LARGE);
+            // As GpuLayerMajorPassCudaTest compares them on CUDA (other summation orders there): here nothing moves.
+            PassComparison.Result r = PassComparison.compareRuns(model, seqs, PassComparison.on(host, LARGE),
+                    PassComparison.on(host, small));
+            assertEquals(0.0, r.logitError(), r.toString());
+            assertTrue(r.sameChoices() && r.excused() == 0 && r.tokens() > 0, r.toString());
         }
     }
 
