@@ -27,6 +27,8 @@ final class CudaGroupedProducts {
     private final CudaOps ops;
     /** Device arrays of the experts' products' pointers (and the batched path's copy-out table). */
     private final PointerArrays pointers;
+    /** The pointer arrays of the current {@link #groupedLinear} call (reserved at its start, never grown after). */
+    private DeviceBuffer pointerArrays;
 
     private GroupedPath groupedPath = GroupedPath.fromProperties();
     /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
@@ -86,9 +88,6 @@ final class CudaGroupedProducts {
     void groupedPath(GroupedPath path) {
         groupedPath = path;
     }
-
-    /** The pointer arrays of the current {@link #groupedLinear} call (reserved at its start, never grown after). */
-    private DeviceBuffer pointerArrays;
 
     /**
      * The pointer arrays (and tables) of {@code values} in device memory, in stream order: the address of the first.
