@@ -18,7 +18,8 @@ import java.nio.file.Path;
 /**
  * Generation on CUDA ({@link GpuGeneration} over {@link CudaOps}) against the CPU's Generator, as GpuGenerationTest
  * checks it on HostOps in CI: greedy tokens equal except at near ties (counted), logits within 3e-2 (fixtures) and
- * 1e-2 (the trained shared models) up to a divergence. Skips without CUDA (bench/device/gpu_tests.sh runs it).
+ * 1e-2 (the trained shared models) up to a divergence, except at steps whose router margin is near a tie, where the
+ * device may take another expert ({@link GenerationComparison#FLIP_MARGIN}: within 0.1, printed with the margins). Skips without CUDA (bench/device/gpu_tests.sh runs it).
  */
 class GpuGenerationCudaTest {
     private static final Path FIXTURES = Path.of("src/test/resources/conformance");
@@ -47,6 +48,7 @@ class GpuGenerationCudaTest {
                 int same = 0, diverged = 0;
                 for (int[] prompt : PassComparison.markdownSequences(dir, 8, 64)) {
                     GenerationComparison.Result r = GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 24);
+                    System.out.println(name + " generation on CUDA: " + r);
                     GenerationComparison.assertBounds(name, r, 1e-2);
                     if (r.divergedAt() < 0) same++;
                     else diverged++;

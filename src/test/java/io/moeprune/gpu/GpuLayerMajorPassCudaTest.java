@@ -10,6 +10,7 @@ import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.PrefillPasses;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -32,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * checks it on HostOps in CI: every conformance family it runs, and the trained shared models on domain
  * demonstrations (32 of 256 tokens; 64 Markdown paragraphs of this repository for the other tests) with their summed
  * statistics within 1 % and the masks selected from them identical; a small --gpu-memory that forces chunks gives the
- * same logits within BF16 noise. Skips without CUDA
+ * same logits within BF16 noise up to a routing swapped at a near tie. Skips without CUDA
  * (bench/device/gpu_tests.sh runs it on the GPU machine).
  */
 class GpuLayerMajorPassCudaTest {
@@ -176,24 +177,43 @@ class GpuLayerMajorPassCudaTest {
         }
     }
 
+    /**
+     * A 56 MB bound runs the 16 paragraphs in chunks of a few sequences; 8 GB runs them whole. Other chunks give cuBLAS
+     * (and the flash kernel's blocks) other shapes, so other summation orders: activations move by BF16 steps, 1.5e-3
+     * of the logits on an H100 before flash attention became the default. Where that moves a router logit across a
+     * near tie, the token takes another expert and its output (through attention, its sequence's later tokens') moves
+     * outright: sequence 0 moved 9.3e-3 on 2026-12-07 09:04 UTC (with flash, BF16 K/V), and on the CPU its routings
+     * include margins of 2.5e-4 (layer 0, token 30: 5.6e-5 of the logits' spread), as every sequence of 128 tokens has
+     * margins below 6e-4 (HostOps cannot show the swap: its sums are the same in any chunk, bit for bit,
+     * WeightScheduleTest). So the chunked run is compared as PassComparison compares the GPU with the CPU: logits up to
+     * each sequence's first swapped routing within 5e-3, every swap at a near tie, within the router logits' movement or
+     * downstream of one. A chunking bug (another chunk's K/V, wrong positions, a ragged length) moves every token of a
+     * chunk's sequences by far more than BF16 steps and swaps routings far from ties: both fail here.
+     */
     @Test
     void aSmallBoundRunsInChunksAndGivesTheSameLogits() throws IOException {
         Path dir = GpuTestSupport.sharedModel("moe-tiny-7d");
         Assumptions.assumeTrue(dir != null, "the shared model is not in this checkout");
         try (Model model = Models.open(dir)) {
             List<int[]> seqs = PassComparison.markdownSequences(dir, 16, 128);
-            float[][] large = logits(model, seqs, BOUND);
             // The cuBLAS workspace (32 MB, inside the bound), two layer slots of ~6.7 MB, chunks of a few sequences.
-            float[][] small = logits(model, seqs, 56L << 20);
-            // Other chunks give cuBLAS other shapes, so other summation orders, and a sum on the other side of a BF16
-            // rounding moves that activation a BF16 step: 1.5e-3 on an H100 (2026-12-07), the GPU-vs-CPU noise.
-            for (int s = 0; s < seqs.size(); s++) {
-                double e = PassComparison.relativeError(small[s], large[s]);
-                assertTrue(e < 5e-3, "sequence " + s + ": " + e);
-            }
+            PassComparison.Result r = PassComparison.compareRuns(model, seqs, bounded(BOUND), bounded(56L << 20));
+            System.out.println("moe-tiny-7d in chunks (56 MB) against whole (8 GB): " + r);
+            assertTrue(r.logitError() < 5e-3, "logits " + r);
+            assertEquals(0, r.differing(), "expert choices " + r);
             MoepruneException e = assertThrows(MoepruneException.class, () -> logits(model, seqs, 44L << 20));
             assertTrue(e.getMessage().startsWith("--gpu-memory "), e.getMessage());
         }
+    }
+
+    /** The pass on a device of its own opened with {@code bound} (the pass's bound: what the device allows). */
+    private static PrefillPasses.Factory bounded(long bound) {
+        return (model, mask, logits) -> (seqs, observers, sink, listener) -> {
+            try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(bound))) {
+                new GpuLayerMajorPass(model, mask, logits, ops, ops.device().limitBytes())
+                        .run(seqs, observers, sink, listener);
+            }
+        };
     }
 
     private static float[][] logits(Model model, List<int[]> seqs, long bound) {

@@ -25,8 +25,10 @@ final class CudaGroupedProducts {
     private final GpuDevice device;
     /** The launches and the post-launch check these products share with the rest of CudaOps. */
     private final CudaOps ops;
-    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table), grown as needed. */
-    private DeviceBuffer pointerScratch;
+    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table). */
+    private final PointerArrays pointers;
+    /** The pointer arrays of the current {@link #groupedLinear} call (reserved at its start, never grown after). */
+    private DeviceBuffer pointerArrays;
 
     private GroupedPath groupedPath = GroupedPath.fromProperties();
     /** Whether cuBLAS took each kind of call (null until first tried; false: refused, not tried again). */
@@ -43,12 +45,20 @@ final class CudaGroupedProducts {
     CudaGroupedProducts(GpuDevice device, CudaOps ops) {
         this.device = device;
         this.ops = ops;
+        this.pointers = new PointerArrays(ops);
+    }
+
+    /** Allocates the pointer arrays for calls of up to {@code problems} experts now ({@link PointerArrays}). */
+    DeviceOps.Reservation reserve(int problems) {
+        return pointers.hold(problems);
     }
 
     void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
         int count = 0;
         for (int r : rows) if (r > 0) count++;
         if (count == 0) return;
+        // Before the batched path sizes its scratch from what the bound leaves: a no-op where the run reserved them.
+        pointerArrays = pointers.reserve(rows.length);
         lastGroupedPath = "";
         boolean bf16 = outputs == ExpertOutputs.BF16;
         boolean done = switch (groupedPath) {
@@ -84,19 +94,16 @@ final class CudaGroupedProducts {
      * From pageable memory the copy is staged before cudaMemcpyAsync returns, so the host array may go at once.
      */
     private long devicePointers(long[] values) {
-        long bytes = 8L * values.length;
-        if (pointerScratch == null || pointerScratch.bytes() < bytes) {
-            // Stream order keeps the old array alive for the products already queued; cudaFree waits for them.
-            if (pointerScratch != null) device.free(pointerScratch);
-            pointerScratch = null;
-            pointerScratch = device.alloc(Math.max(bytes, 3L * 8 * 512), "the experts' products' pointer arrays");
+        if (8L * values.length > pointerArrays.bytes()) {
+            throw new IllegalStateException(values.length + " pointers beyond the reserved " + pointerArrays.bytes()
+                    + " bytes");
         }
         if (values.length > 0) {
             try (Arena a = Arena.ofConfined()) {
-                device.upload(a.allocateFrom(JAVA_LONG, values), pointerScratch, 0, device.stream());
+                device.upload(a.allocateFrom(JAVA_LONG, values), pointerArrays, 0, device.stream());
             }
         }
-        return pointerScratch.address();
+        return pointerArrays.address();
     }
 
     /** A scratch of at least {@code bytes}, grown from {@code held} (freed) when smaller; null beyond the bound. */

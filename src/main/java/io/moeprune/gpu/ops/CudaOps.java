@@ -492,6 +492,11 @@ public final class CudaOps implements DeviceOps {
         grouped.groupedLinear(rows, out, in, w, x, y, outputs);
     }
 
+    @Override
+    public Reservation reserveGroupedProducts(int problems) {
+        return grouped.reserve(problems);
+    }
+
     /** Allows or forbids the batched path's early calls (the speed table compares them). */
     public void batchedEarlyCalls(boolean on) {
         grouped.batchedEarlyCalls(on);

@@ -147,6 +147,25 @@ public interface DeviceOps extends AutoCloseable {
      */
     void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs);
 
+    /**
+     * Allocates now what {@link #groupedLinear} of up to {@code problems} experts keeps between calls (the device
+     * arrays of its pointers), so that a run that reserves it before planning its memory counts it in the plan and no
+     * product allocates in the middle of the run; held until the last open reservation is closed. A
+     * {@code --gpu-memory} error when the bound has no room for it.
+     */
+    Reservation reserveGroupedProducts(int problems);
+
+    /** Device memory held for a run until closed. */
+    interface Reservation extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** Device bytes {@link #reserveGroupedProducts} takes for {@code problems} experts (a plan counts them). */
+    static long groupedProductsBytes(int problems) {
+        return PointerArrays.bytes(problems);
+    }
+
     // ---- row-wise operations ------------------------------------------------------------------------------------
 
     /**

@@ -36,6 +36,8 @@ public final class HostOps implements DeviceOps {
     private final BufferCache memory;
     private final BufferCache pinnedMemory;
     private final Map<Long, MemorySegment> pinned = new HashMap<>();
+    /** As CudaOps's grouped products keep them: the same bytes against the bound, though nothing reads them here. */
+    private final PointerArrays pointerArrays = new PointerArrays(this);
     /** Queued downloads not yet landed (only when {@link #deferQueuedCopies}), in queue order. */
     private final List<PendingCopy> pendingCopies = new ArrayList<>();
     private boolean deferQueuedCopies;
@@ -350,6 +352,9 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs) {
+        boolean any = false;
+        for (int r : rows) any |= r > 0;
+        if (any) pointerArrays.reserve(rows.length);   // where CudaOps's products need them (reserved: no-op)
         for (int p = 0; p < rows.length; p++) {
             if (rows[p] == 0) continue;
             DeviceBuffer W = new DeviceBuffer(w[p], 2L * out * in), X = new DeviceBuffer(x[p], 2L * rows[p] * in);
@@ -363,6 +368,11 @@ public final class HostOps implements DeviceOps {
                 }
             }
         }
+    }
+
+    @Override
+    public Reservation reserveGroupedProducts(int problems) {
+        return pointerArrays.hold(problems);
     }
 
     /** start + Σ_i W[o, i]·X[t, i] of BF16 rows {@code in} long, summed in double from {@code start} in order. */

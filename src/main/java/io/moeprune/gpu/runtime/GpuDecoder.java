@@ -46,6 +46,8 @@ public final class GpuDecoder implements DecodeSteps {
      * written for the sequences {@link #tableSlots} (all of them at first) and again when a step runs others.
      */
     private final DeviceBuffer cacheTable;
+    /** The experts' products' pointer arrays, held while the decoder is open. */
+    private final DeviceOps.Reservation products;
     private int[] tableSlots;
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
@@ -62,7 +64,8 @@ public final class GpuDecoder implements DecodeSteps {
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
         return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
                 + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
-                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5);
+                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5)
+                + DeviceOps.groupedProductsBytes(model.spec().moe().numExperts());
     }
 
     /** Whether the blocks' prologues run fused ({@link AttentionStep#FUSED_PROLOGUE} by default). */
@@ -101,6 +104,8 @@ public final class GpuDecoder implements DecodeSteps {
         ChunkBuffers cb = null;
         Residuals r = null;
         FiniteFlags f = null;
+        // First, as the layer-major pass does: no step allocates them later (bytes counts them).
+        DeviceOps.Reservation p = ops.reserveGroupedProducts(model.spec().moe().numExperts());
         try {
             for (int s = 0; s < sequences; s++) caches.add(new DeviceKvCache(ops, layers, positions));
             cb = new ChunkBuffers(ops, ChunkBuffers.Widths.of(model.spec(), layers), chunk, true);
@@ -114,8 +119,10 @@ public final class GpuDecoder implements DecodeSteps {
             if (r != null) r.close();
             if (cb != null) cb.close();
             caches.forEach(DeviceKvCache::close);
+            p.close();
             throw e;
         }
+        this.products = p;
         this.b = cb;
         this.x = r;
         this.flags = f;
@@ -260,5 +267,6 @@ public final class GpuDecoder implements DecodeSteps {
         b.close();
         ops.free(cacheTable);
         caches.forEach(DeviceKvCache::close);
+        products.close();
     }
 }

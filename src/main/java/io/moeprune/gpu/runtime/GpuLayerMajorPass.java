@@ -191,7 +191,10 @@ public final class GpuLayerMajorPass implements PrefillPass {
         LayerMajorPass.scoring(logits, sink);   // a wrong sink fails before the run, not after it
         try {
             model.checkShards();
-            runLayers(sequences, observers, sink, listener);
+            // Before the plan, so that it counts them: the products must not allocate in the middle of the run.
+            try (DeviceOps.Reservation products = ops.reserveGroupedProducts(model.spec().moe().numExperts())) {
+                runLayers(sequences, observers, sink, listener);
+            }
         } catch (InternalError e) {
             // A SIGBUS in a mapped read (while staging a layer) that the JVM could turn into an error.
             throw model.mappedReadFault(e);

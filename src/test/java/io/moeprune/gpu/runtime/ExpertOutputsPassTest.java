@@ -120,10 +120,11 @@ class ExpertOutputsPassTest {
             // BF16 rows plan longer chunks: 17 × (F32 bytes a token) / (BF16 bytes a token), rounded down.
             long slot = WeightStream.slotBytes(plans), bound = WeightScheduleTest.chunkingBound(model);
             int hidden = model.spec().hiddenSize();
-            MemoryPlan a = MemoryPlan.of(bound, slot, f32.bytesPerToken(), ChunkBuffers.BUFFERS, 1000, 17, hidden,
-                    bound, 0);
-            MemoryPlan b = MemoryPlan.of(bound, slot, bf16.bytesPerToken(), ChunkBuffers.BUFFERS, 1000, 17, hidden,
-                    bound, 0);
+            long held = WeightScheduleTest.productsBytes(model);   // what the pass holds when it plans
+            MemoryPlan a = MemoryPlan.of(bound - held, slot, f32.bytesPerToken(), ChunkBuffers.BUFFERS, 1000, 17,
+                    hidden, bound, held);
+            MemoryPlan b = MemoryPlan.of(bound - held, slot, bf16.bytesPerToken(), ChunkBuffers.BUFFERS, 1000, 17,
+                    hidden, bound, held);
             assertFalse(a.residentResiduals());
             assertFalse(b.residentResiduals());
             assertEquals(17, a.chunkTokens());

@@ -57,6 +57,18 @@ public final class PassComparison {
             java.util.Set.of(Statistic.MAX_G_NORM.key(), Statistic.PREMOE_TOP1_LOGIT.key());
 
     /**
+     * The limit of {@link #ARGMAX_STATISTICS} (relative L2 over a layer's experts), where the sums are held to the
+     * logits' bound. A token whose first two router logits swap at a near tie (the chosen set, so every sum, unchanged:
+     * {@link Result#top1Reorders}) moves its whole top-1 logit z from one expert to another, √2·z/‖stat‖: with the
+     * fixtures' 32 tokens a layer, one such token is several percent. Measured (2026-12-07): mixtral on the H100
+     * 3.1 % with no swapped routing; on HostOps mixtral's layer 1 0.1-0.7 % without a reorder and 9.2 % with two
+     * (margins 4e-4), deepseek_v2 14.8 % with one; max_g_norm (one token's g·‖e‖, no averaging) up to 2.5 % on the
+     * fixtures and 6.0 % on moe-tiny-7d-ds3 (32 medical demonstrations). 0.2: a few tokens' values, far below what a
+     * wrong expert's or token's value would move.
+     */
+    public static final double ARGMAX_LIMIT = 0.2;
+
+    /**
      * @param logitError  the largest ‖gpu − cpu‖ / ‖cpu‖ of a sequence's logits [n, vocab] before its first swap
      * @param excused     tokens whose logits were not compared: at or after their sequence's first swapped routing
      * @param tokens      (token, MoE layer) routings compared
@@ -75,10 +87,12 @@ public final class PassComparison {
      *                    its key: which statistics swaps move most
      * @param maskSwaps   how many experts the masks keep on one side only, over both methods and every layer, halved
      *                    (one expert in for one out counts 1)
+     * @param top1Reorders routings with the same chosen experts whose largest router logit is another expert's in the
+     *                    two runs (what moves {@code premoe_top1_logit} by a whole token's logit)
      */
     public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
                          int downstream, double statError, boolean masksEqual, Map<String, Double> statErrors,
-                         int maskSwaps) {
+                         int maskSwaps, int top1Reorders) {
         /**
          * The largest error of the statistics that sum a smooth contribution of every token over its chosen experts:
          * all but {@link #ARGMAX_STATISTICS}.
@@ -88,6 +102,13 @@ public final class PassComparison {
             for (Map.Entry<String, Double> e : statErrors.entrySet()) {
                 if (!ARGMAX_STATISTICS.contains(e.getKey())) worst = Math.max(worst, e.getValue());
             }
+            return worst;
+        }
+
+        /** The largest error of {@link #ARGMAX_STATISTICS}. */
+        public double argmaxStatError() {
+            double worst = 0;
+            for (String key : ARGMAX_STATISTICS) worst = Math.max(worst, statErrors.getOrDefault(key, 0.0));
             return worst;
         }
         /** Whether both runs chose the same experts for every token. */
@@ -110,48 +131,8 @@ public final class PassComparison {
 
     /** The same with both passes routing around the experts {@code mask} removes (calibration runs unmasked). */
     public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu, ExpertMask mask) {
-        Seen cpu = run(PrefillPasses.CPU.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
-        Seen dev = run(gpu.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
-        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
-        long tokens = 0;
-        int nearTies = 0, withinError = 0, differing = 0, downstream = 0;
-        int[] firstSwap = new int[seqs.size()];
-        for (int s = 0; s < seqs.size(); s++) firstSwap[s] = seqs.get(s).length;
-        for (int s = 0; s < seqs.size(); s++) {
-            // Layers in order: a swap at a token at or after one in an earlier layer is that swap's consequence.
-            int swappedBefore = Integer.MAX_VALUE;
-            for (int layer : model.spec().moeLayers()) {
-                String key = s + "/" + layer;
-                int[] mine = dev.chosen().get(key), theirs = cpu.chosen().get(key);
-                if (theirs == null) continue;
-                float[] z = cpu.routerLogits().get(key), zDev = dev.routerLogits().get(key);
-                int swappedHere = Integer.MAX_VALUE;
-                for (int t = 0; t < theirs.length / k; t++) {
-                    tokens++;
-                    int[] a = sorted(theirs, t * k, k), b = sorted(mine, t * k, k);
-                    if (Arrays.equals(a, b)) continue;
-                    swappedHere = Math.min(swappedHere, t);
-                    firstSwap[s] = Math.min(firstSwap[s], t);
-                    if (t >= swappedBefore) downstream++;
-                    else if (closeSwap(a, b, z, t * e, NEAR_TIE)) nearTies++;
-                    else if (closeSwap(a, b, z, t * e, 2 * moved(z, zDev, t * e, e)) || moved(z, zDev, t * e, e)
-                            <= MOVED * spread(z, t * e, e)) withinError++;
-                    else differing++;
-                }
-                swappedBefore = Math.min(swappedBefore, swappedHere);
-            }
-        }
-        // A swapped expert changes its token's output outright, and through attention every later token's: the
-        // logits are compared up to each sequence's first swap (the swaps are counted and bounded above).
-        double logitError = 0;
-        int excused = 0;
-        for (int s = 0; s < seqs.size(); s++) {
-            int n = seqs.get(s).length, upTo = firstSwap[s];
-            excused += n - upTo;
-            if (upTo == 0) continue;
-            float[] a = Arrays.copyOf(dev.logits()[s], upTo * vocab), b = Arrays.copyOf(cpu.logits()[s], upTo * vocab);
-            logitError = Math.max(logitError, relativeError(a, b));
-        }
+        Routings r = routings(model, seqs, PrefillPasses.CPU, gpu, mask);
+        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts();
         List<String> names = seqs.stream().map(Arrays::toString).toList();
         ExpertStats cpuStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
         ExpertStats devStats;
@@ -183,8 +164,83 @@ public final class PassComparison {
                 oneSided += kept.size();
             }
         }
-        return new Result(logitError, excused, tokens, nearTies, withinError, differing, downstream, statError,
-                masksEqual, statErrors, oneSided / 2);
+        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream,
+                statError, masksEqual, statErrors, oneSided / 2, r.top1Reorders);
+    }
+
+    private static int argmax(float[] z, int off, int e) {
+        int best = 0;
+        for (int i = 1; i < e; i++) if (z[off + i] > z[off + best]) best = i;
+        return best;
+    }
+
+    /**
+     * Logits and expert choices of two passes, as {@link #compare} compares the CPU's and a device's: two device runs
+     * (a bound that runs in chunks against one that does not) whose products sum in other orders, where a routing at a
+     * near tie may swap and change its token's output (and through attention its sequence's later tokens) outright.
+     * The statistics are left out (0, masks equal).
+     */
+    public static Result compareRuns(Model model, List<int[]> seqs, PrefillPasses.Factory reference,
+                                     PrefillPasses.Factory other) {
+        Routings r = routings(model, seqs, reference, other, ExpertMask.NONE);
+        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream, 0,
+                true, Map.of(), 0, r.top1Reorders);
+    }
+
+    /** What {@link #routings} finds (the fields of {@link Result} of the same names). */
+    private record Routings(double logitError, int excused, long tokens, int nearTies, int withinError,
+                            int differing, int downstream, int top1Reorders) {
+    }
+
+    /** The logits and expert choices of {@code other} against {@code reference}'s on {@code seqs}. */
+    private static Routings routings(Model model, List<int[]> seqs, PrefillPasses.Factory reference,
+                                     PrefillPasses.Factory other, ExpertMask mask) {
+        Seen cpu = run(reference.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
+        Seen dev = run(other.create(model, mask, LayerMajorPass.Logits.ALL), seqs);
+        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts(), vocab = model.spec().vocabSize();
+        long tokens = 0;
+        int nearTies = 0, withinError = 0, differing = 0, downstream = 0, top1Reorders = 0;
+        int[] firstSwap = new int[seqs.size()];
+        for (int s = 0; s < seqs.size(); s++) firstSwap[s] = seqs.get(s).length;
+        for (int s = 0; s < seqs.size(); s++) {
+            // Layers in order: a swap at a token at or after one in an earlier layer is that swap's consequence.
+            int swappedBefore = Integer.MAX_VALUE;
+            for (int layer : model.spec().moeLayers()) {
+                String key = s + "/" + layer;
+                int[] mine = dev.chosen().get(key), theirs = cpu.chosen().get(key);
+                if (theirs == null) continue;
+                float[] z = cpu.routerLogits().get(key), zDev = dev.routerLogits().get(key);
+                int swappedHere = Integer.MAX_VALUE;
+                for (int t = 0; t < theirs.length / k; t++) {
+                    tokens++;
+                    int[] a = sorted(theirs, t * k, k), b = sorted(mine, t * k, k);
+                    if (Arrays.equals(a, b)) {
+                        if (argmax(z, t * e, e) != argmax(zDev, t * e, e)) top1Reorders++;
+                        continue;
+                    }
+                    swappedHere = Math.min(swappedHere, t);
+                    firstSwap[s] = Math.min(firstSwap[s], t);
+                    if (t >= swappedBefore) downstream++;
+                    else if (closeSwap(a, b, z, t * e, NEAR_TIE)) nearTies++;
+                    else if (closeSwap(a, b, z, t * e, 2 * moved(z, zDev, t * e, e)) || moved(z, zDev, t * e, e)
+                            <= MOVED * spread(z, t * e, e)) withinError++;
+                    else differing++;
+                }
+                swappedBefore = Math.min(swappedBefore, swappedHere);
+            }
+        }
+        // A swapped expert changes its token's output outright, and through attention every later token's: the
+        // logits are compared up to each sequence's first swap (the swaps are counted and bounded above).
+        double logitError = 0;
+        int excused = 0;
+        for (int s = 0; s < seqs.size(); s++) {
+            int n = seqs.get(s).length, upTo = firstSwap[s];
+            excused += n - upTo;
+            if (upTo == 0) continue;
+            float[] a = Arrays.copyOf(dev.logits()[s], upTo * vocab), b = Arrays.copyOf(cpu.logits()[s], upTo * vocab);
+            logitError = Math.max(logitError, relativeError(a, b));
+        }
+        return new Routings(logitError, excused, tokens, nearTies, withinError, differing, downstream, top1Reorders);
     }
 
     private static Seen run(PrefillPass pass, List<int[]> seqs) {
@@ -253,15 +309,19 @@ public final class PassComparison {
 
     /**
      * The bounds of a comparison: logits within {@code bound}, every swapped routing near a tie, and without swaps the
-     * statistics within {@code bound} and the masks identical. {@code bound} is 1e-2 on the trained shared models and
-     * 3e-2 on the random-weight fixtures, whose BF16 rounding (0.2-0.5 % after the first layer) grows faster through
-     * random layers (up to 2.0 %: deepseek_v2, before any swap).
+     * summed statistics within {@code bound} and the masks identical; the statistics set by one token
+     * ({@link #ARGMAX_STATISTICS}) within {@link #ARGMAX_LIMIT} (printed). {@code bound} is 1e-2 on the trained shared
+     * models and 3e-2 on the random-weight fixtures, whose BF16 rounding (0.2-0.5 % after the first layer) grows
+     * faster through random layers (up to 2.0 %: deepseek_v2, before any swap).
      */
     public static void assertBounds(String what, PassComparison.Result r, double bound) {
         assertTrue(r.logitError() < bound, what + " logits " + r);
         assertEquals(0, r.differing(), what + " expert choices " + r);
+        System.out.printf("%s: statistics set by one token %.4f (%d top-1 reorders), summed ones %.4f%n", what,
+                r.argmaxStatError(), r.top1Reorders(), r.sumStatError());
+        assertTrue(r.argmaxStatError() < ARGMAX_LIMIT, what + " statistics set by one token " + r);
         if (r.sameChoices()) {
-            assertTrue(r.statError() < bound, what + " statistics " + r);
+            assertTrue(r.sumStatError() < bound, what + " statistics " + r);
             assertTrue(r.masksEqual(), what + " masks " + r);
         } else {
             assertTrue(r.statError() < 0.2, what + " statistics " + r);

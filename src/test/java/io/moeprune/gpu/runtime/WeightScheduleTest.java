@@ -66,7 +66,14 @@ class WeightScheduleTest {
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), plans);
         long slot = WeightStream.slotBytes(plans);
         return 2 * slot + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 2)
-                + 17 * (w.bytesPerToken() + 4L * model.spec().hiddenSize());
+                + 17 * (w.bytesPerToken() + 4L * model.spec().hiddenSize())
+                + productsBytes(model);
+    }
+
+    /** What a run holds before it plans: the experts' products' pointer arrays (as allocated: whole 256 bytes). */
+    static long productsBytes(Model model) {
+        long bytes = DeviceOps.groupedProductsBytes(model.spec().moe().numExperts());
+        return (bytes + MemoryPlan.ROUNDING - 1) / MemoryPlan.ROUNDING * MemoryPlan.ROUNDING;
     }
 
     private static List<int[]> sequences(Model model) {
@@ -118,7 +125,9 @@ class WeightScheduleTest {
             int hidden = model.spec().hiddenSize();
             // Room for a chunk of the longest sequence (17 tokens; all of them have 32), residuals on the host.
             long small = chunkingBound(model);
-            MemoryPlan plan = MemoryPlan.of(small, slot, w.bytesPerToken(), ChunkBuffers.BUFFERS, 32, 17, hidden, small, 0);
+            long held = productsBytes(model);
+            MemoryPlan plan = MemoryPlan.of(small - held, slot, w.bytesPerToken(), ChunkBuffers.BUFFERS, 32, 17,
+                    hidden, small, held);
             assertFalse(plan.residentResiduals());
             assertEquals(17, plan.chunkTokens());
             assertEquals(3, plan.chunks(new int[]{9, 1, 17, 5}).size());
@@ -129,6 +138,11 @@ class WeightScheduleTest {
             for (int s = 0; s < seqs.size(); s++) assertArrayEquals(large[s], chunked[s], "sequence " + s);
             assertSameTraces(largeTraces, chunkedTraces);
             assertTrue(host.peakBytes() <= LARGE);
+            // As GpuLayerMajorPassCudaTest compares them on CUDA (other summation orders there): here nothing moves.
+            PassComparison.Result r = PassComparison.compareRuns(model, seqs, PassComparison.on(host, LARGE),
+                    PassComparison.on(host, small));
+            assertEquals(0.0, r.logitError(), r.toString());
+            assertTrue(r.sameChoices() && r.excused() == 0 && r.tokens() > 0, r.toString());
         }
     }
 
@@ -162,6 +176,73 @@ class WeightScheduleTest {
             }
             assertEquals(0, host.allocatedBytes(), "nothing held after the error");
         }
+    }
+
+    /**
+     * Issue 22 item 5: every bound near the smallest the pass accepts either runs to the end or is refused before
+     * anything ran, with the one-line error. The experts' products' pointer arrays were not in the plan: grown in the
+     * middle of a run (after the batched path's scratch took what the bound left) they failed runs the plan had
+     * accepted (TokenScoresCudaTest at 56 MB on an H100, 2026-12-07). HostOps keeps them as CudaOps does, and here
+     * its products first take every byte the bound leaves, as the batched path's scratch does: without the
+     * reservation before the plan this fails (the pointer arrays' 12 KB find no room).
+     */
+    @Test
+    void aBoundThePlanAcceptsRunsToTheEnd() {
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("qwen3_moe"))) {
+            List<int[]> seqs = sequences(model);
+            long refused = WeightStream.slotBytes(LayerPlan.of(model)), accepted = LARGE;
+            while (accepted - refused > MemoryPlan.ROUNDING) {   // the smallest bound the plan accepts, to 256 bytes
+                long mid = (refused + accepted) / 2;
+                if (outcome(model, seqs, mid) == Outcome.REFUSED) refused = mid;
+                else accepted = mid;
+            }
+            for (long bound = accepted; bound <= accepted + 16 * 1024; bound += 1024) {
+                assertEquals(Outcome.RAN, outcome(model, seqs, bound), "--gpu-memory " + bound
+                        + " (the smallest the plan accepts: " + accepted + ")");
+            }
+        }
+    }
+
+    private enum Outcome { RAN, REFUSED, FAILED_MID_RUN }
+
+    /**
+     * A pass of {@code bound} bytes on a HostOps device of the same bound: whether it ran, and else whether it stopped
+     * before computing anything (every layer starts with its input norm) or in the middle.
+     */
+    private static Outcome outcome(Model model, List<int[]> seqs, long bound) {
+        try (HostOps host = new HostOps(bound)) {
+            Recorded r = Recorded.of(host, java.util.Collections.synchronizedList(new ArrayList<>()));
+            try {
+                new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.ALL, greedyProducts(r.ops(), bound),
+                        bound).run(seqs,
+                        null, (s, l) -> { }, LayerMajorListener.NONE);
+                return Outcome.RAN;
+            } catch (MoepruneException e) {
+                assertTrue(e.getMessage().startsWith("--gpu-memory ") && !e.getMessage().contains("\n"),
+                        e.getMessage());
+                return r.calls().contains("rmsNorm") ? Outcome.FAILED_MID_RUN : Outcome.REFUSED;
+            }
+        }
+    }
+
+    /**
+     * {@code ops} whose grouped products hold a scratch of all the bound leaves while they run, as CudaOps's batched
+     * path sizes its padded outputs (CudaGroupedProducts.batched): whatever they allocate beyond that finds no room.
+     */
+    private static DeviceOps greedyProducts(DeviceOps ops, long bound) {
+        return (DeviceOps) Proxy.newProxyInstance(DeviceOps.class.getClassLoader(), new Class<?>[]{DeviceOps.class},
+                (proxy, method, args) -> {
+                    long free = bound - ops.allocatedBytes() - MemoryPlan.ROUNDING;
+                    var scratch = method.getName().equals("groupedLinear") && free > 0
+                            ? ops.alloc(free, "the batched experts' padded outputs") : null;
+                    try {
+                        return method.invoke(ops, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    } finally {
+                        if (scratch != null) ops.free(scratch);
+                    }
+                });
     }
 
     /** Two runs' recorded traces (fields by (sequence, layer)) equal bit for bit, field by field. */
