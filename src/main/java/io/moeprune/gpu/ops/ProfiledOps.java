@@ -166,6 +166,11 @@ public final class ProfiledOps implements DeviceOps {
     }
 
     @Override
+    public Reservation reserveGroupedProducts(int problems) {
+        return ops.reserveGroupedProducts(problems);
+    }
+
+    @Override
     public long peakBytes() {
         return ops.peakBytes();
     }
