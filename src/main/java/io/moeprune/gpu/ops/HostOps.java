@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -42,6 +43,33 @@ public final class HostOps implements DeviceOps {
     private final List<PendingCopy> pendingCopies = new ArrayList<>();
     private boolean deferQueuedCopies;
     private long fences;
+    private Rounding rounding = Rounding.PRODUCTS;
+    /**
+     * Where a part's BF16 rounding is off: each device allocation's F32 twin (by its address), in which every BF16
+     * activation write also lands, exact or rounded as {@link #rounding} says, and which the products read.
+     */
+    private final TreeMap<Long, MemorySegment> shadows = new TreeMap<>();
+
+    /**
+     * Which of the GPU's BF16 roundings HostOps reproduces (issue 22: which part's precision moves the calibration
+     * statistics). {@code projections}: the inputs of {@link #linear} (written by toBf16 and rmsNormBf16: the attention
+     * projections, MLA's, a shared expert's or dense MLP's gate/up, the LM head). {@code experts}: the rows gathered
+     * for the experts, the gated activations (experts', shared experts', dense MLPs') and BF16 expert outputs.
+     * {@code attention}: Q, K, V and the probabilities P rounded to BF16 in {@link #attention} as the flash kernel
+     * does (its row sums stay F32). Products always read BF16 weights and sum exactly (in double).
+     */
+    public record Rounding(boolean projections, boolean experts, boolean attention) {
+        /** What HostOps did before the switch, and does by default: products' inputs rounded, attention exact. */
+        public static final Rounding PRODUCTS = new Rounding(true, true, false);
+        /** The GPU's numerics as CudaOps runs them by default (flash attention with BF16 Q, K, V and P). */
+        public static final Rounding GPU = new Rounding(true, true, true);
+        /** Every activation in F32 (products still sum BF16 weights): the CPU's numerics. */
+        public static final Rounding NONE = new Rounding(false, false, false);
+
+        boolean shadowed() {
+            return !projections || !experts;
+        }
+    }
 
     /** A queued download's bytes, read in stream order, written into its host memory when its fence is waited on. */
     private record PendingCopy(byte[] bytes, MemorySegment into, long fence) {
@@ -62,6 +90,13 @@ public final class HostOps implements DeviceOps {
             pinned.put(s.address(), s);
             return s.address();
         }, pinned::remove, Long.MAX_VALUE, pinnedCache);
+    }
+
+    /** Sets which BF16 roundings to reproduce ({@link Rounding}); before the first allocation. */
+    public synchronized HostOps rounding(Rounding rounding) {
+        if (memory.allocations() > 0) throw new IllegalStateException("rounding set after an allocation");
+        this.rounding = rounding;
+        return this;
     }
 
     /**
@@ -85,6 +120,10 @@ public final class HostOps implements DeviceOps {
         if (address == null) throw GpuDevice.boundExceeded(limit, what, rounded, memory.inUse());
         // Fresh (or reused) device memory is not zero: poison it so a kernel that reads what nothing wrote shows up.
         MEMORY.asSlice(address, rounded).fill((byte) 0x7F);
+        if (rounding.shadowed()) {
+            MemorySegment twin = shadows.get(address);
+            if (twin == null || twin.byteSize() < 2 * rounded) shadows.put(address, arena.allocate(2 * rounded, 256));
+        }
         return new DeviceBuffer(address, bytes);
     }
 
@@ -260,8 +299,8 @@ public final class HostOps implements DeviceOps {
     }
 
     /** Element {@code index} of expert rows of {@code type}, widened to F32 (exact for BF16). */
-    private static float element(DeviceBuffer b, ExpertOutputs type, long index) {
-        return type == ExpertOutputs.BF16 ? bf16(b, index) : f32(b, index);
+    private static float element(long shadow, DeviceBuffer b, ExpertOutputs type, long index) {
+        return type == ExpertOutputs.BF16 ? bf16(shadow, b, index) : f32(b, index);
     }
 
     private static int i32(DeviceBuffer b, long index) {
@@ -283,6 +322,29 @@ public final class HostOps implements DeviceOps {
         MEMORY.set(JAVA_SHORT_UNALIGNED, b.address() + 2 * index, toBf16Bits(v));
     }
 
+    /** The F32 twin of BF16 element 0 of {@code b} (see {@link #shadows}), or 0 where every rounding is on. */
+    private synchronized long shadow(DeviceBuffer b) {
+        if (!rounding.shadowed()) return 0;
+        Map.Entry<Long, MemorySegment> e = shadows.floorEntry(b.address());
+        return e.getValue().address() + 2 * (b.address() - e.getKey());
+    }
+
+    /** Writes BF16 element {@code index} of b and, where shadowed, its twin: v itself when {@code exact}. */
+    private static void bf16(long shadow, boolean exact, DeviceBuffer b, long index, float v) {
+        bf16(b, index, v);
+        if (shadow != 0) MEMORY.set(JAVA_FLOAT_UNALIGNED, shadow + 4 * index, exact ? v : roundBf16(v));
+    }
+
+    /** Reads BF16 element {@code index} of b: from its twin where shadowed. */
+    private static float bf16(long shadow, DeviceBuffer b, long index) {
+        return shadow != 0 ? MEMORY.get(JAVA_FLOAT_UNALIGNED, shadow + 4 * index) : bf16(b, index);
+    }
+
+    /** v rounded to the nearest BF16 (even on ties). */
+    private static float roundBf16(float v) {
+        return Float.intBitsToFloat((toBf16Bits(v) & 0xFFFF) << 16);
+    }
+
     /** A device buffer of bytes at an offset: the byte offsets of the interface are element offsets here. */
     private static DeviceBuffer at(DeviceBuffer b, long byteOffset) {
         return new DeviceBuffer(b.address() + byteOffset, b.bytes() - byteOffset);
@@ -292,7 +354,8 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void toBf16(DeviceBuffer src, DeviceBuffer dst, long count) {
-        for (long i = 0; i < count; i++) bf16(dst, i, f32(src, i));
+        long twin = shadow(dst);
+        for (long i = 0; i < count; i++) bf16(twin, !rounding.projections(), dst, i, f32(src, i));
     }
 
     @Override
@@ -328,11 +391,12 @@ public final class HostOps implements DeviceOps {
     public void linear(int n, int out, int in, DeviceBuffer w, long wOffset, DeviceBuffer x, long xOffset,
                        DeviceBuffer y, long yOffset, int ldy, boolean accumulate) {
         DeviceBuffer W = at(w, wOffset), X = at(x, xOffset), Y = at(y, yOffset);
+        long xTwin = shadow(X);
         for (int t = 0; t < n; t++) {
             for (int o = 0; o < out; o++) {
                 // The product rounded to F32, then y + product in float: cuBLAS's epilogue (alpha·acc + beta·y with
                 // alpha = beta = 1), and the bits of the product into a buffer then addScaled(y, ·, 1).
-                float product = (float) dot(0, W, X, t, o, in);
+                float product = (float) dot(0, W, X, xTwin, t, o, in);
                 long at = (long) t * ldy + o;
                 f32(Y, at, accumulate ? f32(Y, at) + product : product);
             }
@@ -359,11 +423,12 @@ public final class HostOps implements DeviceOps {
             if (rows[p] == 0) continue;
             DeviceBuffer W = new DeviceBuffer(w[p], 2L * out * in), X = new DeviceBuffer(x[p], 2L * rows[p] * in);
             DeviceBuffer Y = new DeviceBuffer(y[p], (long) outputs.bytes() * rows[p] * out);
+            long xTwin = shadow(X), yTwin = outputs == ExpertOutputs.BF16 ? shadow(Y) : 0;
             for (int t = 0; t < rows[p]; t++) {
                 for (int o = 0; o < out; o++) {
                     // The F32 result, then (BF16 outputs) rounded once more, as cuBLAS rounds its F32 accumulation.
-                    float v = (float) dot(0, W, X, t, o, in);
-                    if (outputs == ExpertOutputs.BF16) bf16(Y, (long) t * out + o, v);
+                    float v = (float) dot(0, W, X, xTwin, t, o, in);
+                    if (outputs == ExpertOutputs.BF16) bf16(yTwin, !rounding.experts(), Y, (long) t * out + o, v);
                     else f32(Y, (long) t * out + o, v);
                 }
             }
@@ -375,10 +440,13 @@ public final class HostOps implements DeviceOps {
         return pointerArrays.hold(problems);
     }
 
-    /** start + Σ_i W[o, i]·X[t, i] of BF16 rows {@code in} long, summed in double from {@code start} in order. */
-    private static double dot(double start, DeviceBuffer W, DeviceBuffer X, int t, int o, int in) {
+    /**
+     * start + Σ_i W[o, i]·X[t, i] of BF16 rows {@code in} long, summed in double from {@code start} in order; X read
+     * from its twin {@code xTwin} where shadowed (0: not).
+     */
+    private static double dot(double start, DeviceBuffer W, DeviceBuffer X, long xTwin, int t, int o, int in) {
         double s = start;
-        for (int i = 0; i < in; i++) s += (double) bf16(W, (long) o * in + i) * bf16(X, (long) t * in + i);
+        for (int i = 0; i < in; i++) s += (double) bf16(W, (long) o * in + i) * bf16(xTwin, X, (long) t * in + i);
         return s;
     }
 
@@ -405,13 +473,14 @@ public final class HostOps implements DeviceOps {
     @Override
     public void rmsNormBf16(DeviceBuffer src, DeviceBuffer dstF32, DeviceBuffer dstBf16, int rows, int width,
                             DeviceBuffer weight, float eps) {
+        long twin = shadow(dstBf16);
         for (int r = 0; r < rows; r++) {
             long base = (long) r * width;
             float inv = inverseRms(src, base, width, eps);
             for (int i = 0; i < width; i++) {
                 float v = f32(weight, i) * (f32(src, base + i) * inv);
                 if (dstF32 != null) f32(dstF32, base + i, v);
-                bf16(dstBf16, base + i, v);
+                bf16(twin, !rounding.projections(), dstBf16, base + i, v);
             }
         }
     }
@@ -496,11 +565,12 @@ public final class HostOps implements DeviceOps {
     }
 
     /** {@link #attention} into {@code out}'s F32 rows, or its BF16 rows when {@code bf16}. */
-    private static void attendAll(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
-                                  int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
-                                  boolean bf16, DeviceBuffer starts, int sequences, int heads, int kvHeads, int qkDim,
-                                  int vDim, float scale, int window, DeviceBuffer sinks) {
+    private void attendAll(DeviceBuffer q, long qOffset, int qStride, DeviceBuffer k, long kOffset,
+                           int kStride, DeviceBuffer v, long vOffset, int vStride, DeviceBuffer out,
+                           boolean bf16, DeviceBuffer starts, int sequences, int heads, int kvHeads, int qkDim,
+                           int vDim, float scale, int window, DeviceBuffer sinks) {
         DeviceBuffer Q = at(q, qOffset), K = at(k, kOffset), V = at(v, vOffset);
+        long outTwin = bf16 ? shadow(out) : 0;
         int group = heads / kvHeads;
         for (int s = 0; s < sequences; s++) {
             int from = i32(starts, s), to = i32(starts, s + 1);
@@ -510,7 +580,7 @@ public final class HostOps implements DeviceOps {
                     int kh = h / group;
                     attendRow(Q, (long) t * qStride + (long) h * qkDim, K, (long) kh * qkDim, kStride, V,
                             (long) kh * vDim, vStride, lo, t, qkDim, vDim, scale, sinks == null ? null : f32(sinks, h),
-                            out, bf16, ((long) t * heads + h) * vDim);
+                            out, ((long) t * heads + h) * vDim, bf16, outTwin, rounding.attention());
                 }
             }
         }
@@ -522,13 +592,14 @@ public final class HostOps implements DeviceOps {
                                 float scale, int window, DeviceBuffer sinks) {
         DeviceBuffer Q = at(q, qOffset);
         int group = heads / kvHeads;
+        boolean bf16 = rounding.attention();
         for (int i = 0; i < n; i++) {
             int t = past + i, lo = window > 0 ? Math.max(0, t - window + 1) : 0;
             for (int h = 0; h < heads; h++) {
                 int kh = h / group;
                 attendRow(Q, (long) i * qStride + (long) h * qkDim, kCache, (long) kh * qkDim, kvHeads * qkDim,
                         vCache, (long) kh * vDim, kvHeads * vDim, lo, t, qkDim, vDim, scale,
-                        sinks == null ? null : f32(sinks, h), out, false, ((long) i * heads + h) * vDim);
+                        sinks == null ? null : f32(sinks, h), out, ((long) i * heads + h) * vDim, false, 0, bf16);
             }
         }
     }
@@ -554,17 +625,23 @@ public final class HostOps implements DeviceOps {
 
     /**
      * One query row (from element {@code qAt} of Q) attends keys j in [lo, hi] (K's row j from {@code kAt} +
-     * j·kStride, V's likewise) into out from element {@code outAt} (F32, or BF16 when {@code bf16}: the F32 value
-     * rounded once); a sink (or null) adds exp(sink) to the denominator.
+     * j·kStride, V's likewise) into out from element {@code outAt} (F32, or BF16 when {@code outBf16}: the F32 value
+     * rounded once, its twin {@code outTwin} written where shadowed); a sink (or null) adds exp(sink) to the
+     * denominator. {@code roundInputs}: Q, K, V and the probabilities (not their sum) rounded to BF16, as the flash
+     * kernel's tensor cores read them.
      */
-    private static void attendRow(DeviceBuffer Q, long qAt, DeviceBuffer K, long kAt, int kStride, DeviceBuffer V,
-                                  long vAt, int vStride, int lo, int hi, int qkDim, int vDim, float scale, Float sink,
-                                  DeviceBuffer out, boolean bf16, long outAt) {
+    private void attendRow(DeviceBuffer Q, long qAt, DeviceBuffer K, long kAt, int kStride, DeviceBuffer V,
+                           long vAt, int vStride, int lo, int hi, int qkDim, int vDim, float scale, Float sink,
+                           DeviceBuffer out, long outAt, boolean outBf16, long outTwin, boolean roundInputs) {
+        boolean bf16 = roundInputs;
         double[] p = new double[hi - lo + 1];
         double max = Double.NEGATIVE_INFINITY;
         for (int j = lo; j <= hi; j++) {
             double dot = 0;
-            for (int d = 0; d < qkDim; d++) dot += (double) f32(Q, qAt + d) * f32(K, kAt + (long) j * kStride + d);
+            for (int d = 0; d < qkDim; d++) {
+                float qd = f32(Q, qAt + d), kd = f32(K, kAt + (long) j * kStride + d);
+                dot += bf16 ? (double) roundBf16(qd) * roundBf16(kd) : (double) qd * kd;
+            }
             p[j - lo] = dot * scale;
             max = Math.max(max, p[j - lo]);
         }
@@ -576,9 +653,12 @@ public final class HostOps implements DeviceOps {
         }
         for (int d = 0; d < vDim; d++) {
             double acc = 0;
-            for (int j = lo; j <= hi; j++) acc += p[j - lo] * f32(V, vAt + (long) j * vStride + d);
+            for (int j = lo; j <= hi; j++) {
+                float vd = f32(V, vAt + (long) j * vStride + d);
+                acc += bf16 ? (double) roundBf16((float) p[j - lo]) * roundBf16(vd) : p[j - lo] * vd;
+            }
             float value = (float) (acc / sum);
-            if (bf16) bf16(out, outAt + d, value);
+            if (outBf16) bf16(outTwin, !rounding.projections(), out, outAt + d, value);
             else f32(out, outAt + d, value);
         }
     }
@@ -586,16 +666,17 @@ public final class HostOps implements DeviceOps {
     @Override
     public void gatedActivation(DeviceBuffer gateUp, DeviceBuffer out, int n, int width, float alpha, float limit,
                                 float upShift, ExpertOutputs in) {
+        long inTwin = in == ExpertOutputs.BF16 ? shadow(gateUp) : 0, outTwin = shadow(out);
         for (int t = 0; t < n; t++) {
             for (int i = 0; i < width; i++) {
-                float g = element(gateUp, in, (long) t * 2 * width + i);
-                float u = element(gateUp, in, (long) t * 2 * width + width + i);
+                float g = element(inTwin, gateUp, in, (long) t * 2 * width + i);
+                float u = element(inTwin, gateUp, in, (long) t * 2 * width + width + i);
                 if (limit > 0) {
                     g = Math.min(g, limit);
                     u = Math.max(-limit, Math.min(u, limit));
                 }
                 float act = (float) (g / (1 + Math.exp(-alpha * (double) g)));
-                bf16(out, (long) t * width + i, act * (u + upShift));
+                bf16(outTwin, !rounding.experts(), out, (long) t * width + i, act * (u + upShift));
             }
         }
     }
@@ -697,30 +778,41 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        long twin = shadow(dst);
         for (int i = 0; i < count; i++) {
             long from = (long) i32(index, i) * width;
-            for (int c = 0; c < width; c++) bf16(dst, (long) i * width + c, f32(src, from + c));
+            for (int c = 0; c < width; c++) {
+                bf16(twin, !rounding.experts(), dst, (long) i * width + c, f32(src, from + c));
+            }
         }
     }
 
     @Override
     public void gatherRowsBf16(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
+        // Where a study switches roundings off (Rounding), the rows' twins are copied too: the experts' inputs then
+        // carry the normalised rows' twin, exact only where the projections' inputs are (the gather of F32 rows this
+        // replaced could round them apart).
+        long srcTwin = shadow(src), dstTwin = shadow(dst);
         for (int i = 0; i < count; i++) {
-            MemorySegment.copy(MEMORY, 2L * i32(index, i) * width + src.address(), MEMORY,
-                    dst.address() + 2L * i * width, 2L * width);
+            long from = (long) i32(index, i) * width, to = (long) i * width;
+            MemorySegment.copy(MEMORY, src.address() + 2 * from, MEMORY, dst.address() + 2 * to, 2L * width);
+            if (srcTwin != 0 && dstTwin != 0) {
+                MemorySegment.copy(MEMORY, srcTwin + 4 * from, MEMORY, dstTwin + 4 * to, 4L * width);
+            }
         }
     }
 
     @Override
     public void combineSlots(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer weight, DeviceBuffer out,
                              int n, int k, int width, ExpertOutputs rows) {
+        long twin = rows == ExpertOutputs.BF16 ? shadow(expertRows) : 0;
         for (int t = 0; t < n; t++) {
             for (int c = 0; c < width; c++) {
                 float acc = 0;
                 for (int s = 0; s < k; s++) {
                     int row = i32(slotRow, (long) t * k + s);
                     if (row >= 0) {
-                        acc += f32(weight, (long) t * k + s) * element(expertRows, rows, (long) row * width + c);
+                        acc += f32(weight, (long) t * k + s) * element(twin, expertRows, rows, (long) row * width + c);
                     }
                 }
                 f32(out, (long) t * width + c, acc);
@@ -731,12 +823,13 @@ public final class HostOps implements DeviceOps {
     @Override
     public void slotNorms(DeviceBuffer expertRows, DeviceBuffer slotRow, DeviceBuffer norms, int count, int width,
                           ExpertOutputs rows) {
+        long twin = rows == ExpertOutputs.BF16 ? shadow(expertRows) : 0;
         for (int i = 0; i < count; i++) {
             int row = i32(slotRow, i);
             double sq = 0;
             if (row >= 0) {
                 for (int c = 0; c < width; c++) {
-                    double v = element(expertRows, rows, (long) row * width + c);
+                    double v = element(twin, expertRows, rows, (long) row * width + c);
                     sq += v * v;
                 }
             }

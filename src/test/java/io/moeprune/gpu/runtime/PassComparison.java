@@ -89,20 +89,17 @@ public final class PassComparison {
      *                    (one expert in for one out counts 1)
      * @param top1Reorders routings with the same chosen experts whose largest router logit is another expert's in the
      *                    two runs (what moves {@code premoe_top1_logit} by a whole token's logit)
+     * @param swaps       each of the mask swaps: where, which experts, how close the CPU's selection was there
      */
     public record Result(double logitError, int excused, long tokens, int nearTies, int withinError, int differing,
                          int downstream, double statError, boolean masksEqual, Map<String, Double> statErrors,
-                         int maskSwaps, int top1Reorders) {
+                         int maskSwaps, int top1Reorders, List<MaskSwap> swaps) {
         /**
          * The largest error of the statistics that sum a smooth contribution of every token over its chosen experts:
          * all but {@link #ARGMAX_STATISTICS}.
          */
         public double sumStatError() {
-            double worst = 0;
-            for (Map.Entry<String, Double> e : statErrors.entrySet()) {
-                if (!ARGMAX_STATISTICS.contains(e.getKey())) worst = Math.max(worst, e.getValue());
-            }
-            return worst;
+            return PassComparison.sumStatError(statErrors);
         }
 
         /** The largest error of {@link #ARGMAX_STATISTICS}. */
@@ -114,6 +111,25 @@ public final class PassComparison {
         /** Whether both runs chose the same experts for every token. */
         public boolean sameChoices() {
             return nearTies + withinError + differing + downstream == 0;
+        }
+    }
+
+    /**
+     * One expert a mask keeps from the CPU's statistics only ({@code cpuKept}) for one it keeps from the device's only
+     * ({@code deviceKept}), in a layer, with both experts' scores on each side. {@code gap}: on the CPU's scores of the
+     * layer, (last kept − first dropped) / last kept, how close the CPU's own selection was to a tie; {@code
+     * scoreError}: the relative L2 error of the layer's scores (device against CPU). A gap below the error is a swap
+     * the device's precision may make; one well above it is not.
+     */
+    public record MaskSwap(Method method, int layer, int cpuKept, int deviceKept, double cpuScoreOfCpuKept,
+                           double cpuScoreOfDeviceKept, double deviceScoreOfCpuKept, double deviceScoreOfDeviceKept,
+                           double gap, double scoreError) {
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "%s layer %d: expert %d (CPU %.6g, device %.6g) dropped for %d "
+                            + "(CPU %.6g, device %.6g), gap %.4f %% against a score error of %.4f %%", method.cliName(),
+                    layer, cpuKept, cpuScoreOfCpuKept, deviceScoreOfCpuKept, deviceKept, cpuScoreOfDeviceKept,
+                    deviceScoreOfDeviceKept, 100 * gap, 100 * scoreError);
         }
     }
 
@@ -132,16 +148,49 @@ public final class PassComparison {
     /** The same with both passes routing around the experts {@code mask} removes (calibration runs unmasked). */
     public static Result compare(Model model, List<int[]> seqs, PrefillPasses.Factory gpu, ExpertMask mask) {
         Routings r = routings(model, seqs, PrefillPasses.CPU, gpu, mask);
-        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts();
+        Statistics st = statistics(model, seqs, calibrate(model, seqs, null), gpu);
+        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream,
+                st.statError(), st.masksEqual(), st.statErrors(), st.swaps().size(), r.top1Reorders, st.swaps());
+    }
+
+    /**
+     * The calibration statistics of two runs compared: the largest relative error of a statistic over the layers,
+     * each statistic's, whether the EASY-EP and frequency masks (half the experts per layer) agree and their swaps.
+     */
+    public record Statistics(double statError, Map<String, Double> statErrors, boolean masksEqual,
+                             List<MaskSwap> swaps) {
+        /** As {@link Result#sumStatError}. */
+        public double sumStatError() {
+            return PassComparison.sumStatError(statErrors);
+        }
+    }
+
+    /** The largest of {@code statErrors} (by statistic key) but {@link #ARGMAX_STATISTICS}. */
+    static double sumStatError(Map<String, Double> statErrors) {
+        double worst = 0;
+        for (Map.Entry<String, Double> e : statErrors.entrySet()) {
+            if (!ARGMAX_STATISTICS.contains(e.getKey())) worst = Math.max(worst, e.getValue());
+        }
+        return worst;
+    }
+
+    /** A calibration of {@code seqs} on the CPU ({@code device} null) or the pass of {@code device}. */
+    public static ExpertStats calibrate(Model model, List<int[]> seqs, PrefillPasses.Factory device) {
         List<String> names = seqs.stream().map(Arrays::toString).toList();
-        ExpertStats cpuStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
-        ExpertStats devStats;
-        PrefillPasses.use(gpu, "test device");
+        if (device == null) return new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+        PrefillPasses.use(device, "test device");
         try {
-            devStats = new Calibrator(model).run(seqs, names, "f", "d", n -> { });
+            return new Calibrator(model).run(seqs, names, "f", "d", n -> { });
         } finally {
             PrefillPasses.reset();
         }
+    }
+
+    /** The CPU's statistics {@code cpuStats} of {@code seqs} against a calibration on {@code gpu}. */
+    public static Statistics statistics(Model model, List<int[]> seqs, ExpertStats cpuStats,
+                                        PrefillPasses.Factory gpu) {
+        ExpertStats devStats = calibrate(model, seqs, gpu);
+        int k = model.spec().moe().topK(), e = model.spec().moe().numExperts();
         double statError = 0;
         Map<String, Double> statErrors = new java.util.LinkedHashMap<>();
         for (Statistic stat : Statistic.values()) {
@@ -152,20 +201,37 @@ public final class PassComparison {
             statError = Math.max(statError, worst);
         }
         boolean masksEqual = true;
-        int oneSided = 0;
+        List<MaskSwap> swaps = new ArrayList<>();
         for (Method m : new Method[]{Method.EASYEP, Method.FREQUENCY}) {
-            int[][] ma = ExpertSelector.select(m.scores(cpuStats, 0), Budget.perLayer(e / 2), k);
-            int[][] mb = ExpertSelector.select(m.scores(devStats, 0), Budget.perLayer(e / 2), k);
+            double[][] sa = m.scores(cpuStats, 0), sb = m.scores(devStats, 0);
+            int[][] ma = ExpertSelector.select(sa, Budget.perLayer(e / 2), k);
+            int[][] mb = ExpertSelector.select(sb, Budget.perLayer(e / 2), k);
             masksEqual &= Arrays.deepEquals(ma, mb);
-            for (int l = 0; l < ma.length; l++) {
-                java.util.Set<Integer> kept = new java.util.HashSet<>();
-                for (int x : ma[l]) kept.add(x);
-                for (int x : mb[l]) if (!kept.remove(x)) oneSided++;
-                oneSided += kept.size();
-            }
+            for (int l = 0; l < ma.length; l++) swaps.addAll(maskSwaps(m, model.spec().moeLayers().get(l), sa[l], sb[l],
+                    ma[l], mb[l]));
         }
-        return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream,
-                statError, masksEqual, statErrors, oneSided / 2, r.top1Reorders);
+        return new Statistics(statError, statErrors, masksEqual, swaps);
+    }
+
+    /**
+     * The swaps between the kept sets {@code a} (from the CPU's scores {@code sa}) and {@code b} (the device's, {@code
+     * sb}) of one layer: the experts kept on one side only, paired in order of their CPU scores.
+     */
+    static List<MaskSwap> maskSwaps(Method m, int layer, double[] sa, double[] sb, int[] a, int[] b) {
+        java.util.Set<Integer> inA = new java.util.HashSet<>(), inB = new java.util.HashSet<>();
+        for (int x : a) inA.add(x);
+        for (int x : b) inB.add(x);
+        java.util.Comparator<Integer> byCpuScore = java.util.Comparator.comparingDouble(x -> sa[x]);
+        List<Integer> cpuOnly = inA.stream().filter(x -> !inB.contains(x)).sorted(byCpuScore).toList();
+        List<Integer> devOnly = inB.stream().filter(x -> !inA.contains(x)).sorted(byCpuScore.reversed()).toList();
+        double gap = gap(sa, a);
+        double error = relativeError(sb, sa);
+        List<MaskSwap> swaps = new ArrayList<>();
+        for (int i = 0; i < Math.min(cpuOnly.size(), devOnly.size()); i++) {
+            int x = cpuOnly.get(i), y = devOnly.get(i);
+            swaps.add(new MaskSwap(m, layer, x, y, sa[x], sa[y], sb[x], sb[y], gap, error));
+        }
+        return swaps;
     }
 
     private static int argmax(float[] z, int off, int e) {
@@ -184,7 +250,7 @@ public final class PassComparison {
                                      PrefillPasses.Factory other) {
         Routings r = routings(model, seqs, reference, other, ExpertMask.NONE);
         return new Result(r.logitError, r.excused, r.tokens, r.nearTies, r.withinError, r.differing, r.downstream, 0,
-                true, Map.of(), 0, r.top1Reorders);
+                true, Map.of(), 0, r.top1Reorders, List.of());
     }
 
     /** What {@link #routings} finds (the fields of {@link Result} of the same names). */
@@ -431,5 +497,20 @@ public final class PassComparison {
             check.run(model, ops,
                     documentSequences(dir, GpuLayerMajorPassTest.DATA.resolve("medical.dev.jsonl"), 3, 40));
         }
+    }
+
+    /**
+     * How close a layer's selection {@code kept} from {@code scores} is to a tie: (last kept − first dropped) / last
+     * kept, relative (0 where the last kept scores 0).
+     */
+    public static double gap(double[] scores, int[] kept) {
+        java.util.Set<Integer> in = new java.util.HashSet<>();
+        for (int x : kept) in.add(x);
+        double lastKept = Double.POSITIVE_INFINITY, firstDropped = Double.NEGATIVE_INFINITY;
+        for (int x = 0; x < scores.length; x++) {
+            if (in.contains(x)) lastKept = Math.min(lastKept, scores[x]);
+            else firstDropped = Math.max(firstDropped, scores[x]);
+        }
+        return lastKept == 0 ? 0 : (lastKept - firstDropped) / Math.abs(lastKept);
     }
 }
