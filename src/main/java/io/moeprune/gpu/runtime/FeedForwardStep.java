@@ -24,13 +24,15 @@ final class FeedForwardStep {
     static final boolean FUSED_SLOT_NORMS = !"false".equals(System.getProperty("moeprune.fusedSlotNorms"));
 
     /**
-     * {@code -Dmoeprune.fusedEpilogue=true}: a MoE block's epilogue as one kernel ({@link DeviceOps#moeEpilogue}: the
-     * combine, a watched chunk's slot norms and turns, the shared expert's rows, the residual add and the finite check
-     * in one read of the slot rows and x, the combined rows not written); off by default until measured on a GPU.
-     * Read once; {@link GpuLayerMajorPass#fusedEpilogue} sets it per pass and {@link GpuGeneration#fusedEpilogue} per
-     * generation (tests compare both on one device).
+     * A MoE block's epilogue as one kernel ({@link DeviceOps#moeEpilogue}: the combine, a watched chunk's slot norms
+     * and turns, the shared expert's rows, the residual add and the finite check in one read of the slot rows and x,
+     * the combined rows not written). On by default since 2026-12-07: CudaOpsTest holds its kernels to HostOps on an
+     * H100 (x and the flag exact), HostOps gives the same bits as off, and with it and the attention's epilogue an
+     * H100 calibrated the 1.9 B model at 1.44× transformers (1.19× before; BENCHMARKS.md, 2026-12-07);
+     * {@code -Dmoeprune.fusedEpilogue=false} is the A/B. Read once; {@link GpuLayerMajorPass#fusedEpilogue} sets it
+     * per pass and {@link GpuGeneration#fusedEpilogue} per generation (tests compare both on one device).
      */
-    static final boolean FUSED_EPILOGUE = Boolean.getBoolean("moeprune.fusedEpilogue");
+    static final boolean FUSED_EPILOGUE = !"false".equals(System.getProperty("moeprune.fusedEpilogue"));
 
     /**
      * A chunk whose MoE block is watched: its copies for the observers go to {@code downloads}, the residual entering

@@ -282,14 +282,17 @@ class GpuGenerationTest {
     void aNonFiniteLayerOutputIsTheCpusOneLineInThePassAndInGeneration() {
         try (Model model = open("qwen3_moe"); HostOps host = new HostOps(BOUND)) {
             int hidden = model.spec().hiddenSize(), layers = model.spec().numLayers();
-            // Two residual adds a layer: add 3 is layer 1's feed-forward; element 2·hidden + 5 is token 2's.
+            // Two residual adds a layer (the epilogues unfused: fused, they add inside their kernels; FusedEpiloguePassTest
+            // poisons those): add 3 is layer 1's feed-forward; element 2·hidden + 5 is token 2's.
             DeviceOps ops = poisoning(host, 3, 2L * hidden + 5);
             MoepruneException e = assertThrows(MoepruneException.class, () ->
                     new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.LAST, ops, BOUND)
+                            .fusedEpilogue(false).fusedAttentionEpilogue(false)
                             .run(List.of(prompt(model, 6)), null, (s, l) -> { }, io.moeprune.runtime.LayerMajorListener.NONE));
             assertTrue(e.getMessage().endsWith("NaN appeared in layer 1 (of " + layers + ") at token position 2: "
                     + "corrupt weights or config.json values"), e.getMessage());
-            try (GpuGeneration gen = new GpuGeneration(poisoning(host, 3, 2L * hidden + 5), BOUND);
+            try (GpuGeneration gen = new GpuGeneration(poisoning(host, 3, 2L * hidden + 5), BOUND)
+                    .fusedEpilogue(false).fusedAttentionEpilogue(false);
                  DecodeSteps steps = gen.open(model, ExpertMask.NONE, 16)) {
                 e = assertThrows(MoepruneException.class, () -> steps.prefill(prompt(model, 6)));
                 assertTrue(e.getMessage().endsWith("NaN appeared in layer 1 (of " + layers + ") at token position 2: "

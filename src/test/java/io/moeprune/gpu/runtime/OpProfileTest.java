@@ -37,7 +37,8 @@ class OpProfileTest {
             if (!io.moeprune.gpu.ops.ProfiledOps.ON) assertNull(plain.opProfile(), "off: no profile");
 
             GpuLayerMajorPass pass = new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.SCORES, ops,
-                    BOUND).fusedPrologue(true).opsProfiled();
+                    BOUND).fusedPrologue(true).fusedEpilogue(false)
+                    .fusedAttentionEpilogue(false).opsProfiled();   // the unfused operations, each counted
             for (int run = 0; run < 2; run++) {   // the second run's profile is its own, not the sum of both
                 TokenScores[] seen = scores(pass, seqs);
                 for (int s = 0; s < seqs.size(); s++) {
