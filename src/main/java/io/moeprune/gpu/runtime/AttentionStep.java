@@ -32,7 +32,8 @@ final class AttentionStep {
      * may differ where cuBLAS picks another kernel for beta = 1 (another accumulation order: within rounding). On by
      * default since 2026-12-07 (CudaOpsTest on an H100: the rope kernel and the BF16 rows bit-identical to the
      * unfused kernels; the attention phase 34.2 → 29.0 ms of a 1.9 B calibration run);
-     * {@code -Dmoeprune.fusedAttentionEpilogue=false} is the A/B. Read once; {@link GpuLayerMajorPass#fusedAttentionEpilogue} sets it per pass.
+     * {@code -Dmoeprune.fusedAttentionEpilogue=false} is the A/B. Read once;
+     * {@link GpuLayerMajorPass#fusedAttentionEpilogue} sets it per pass.
      */
     static final boolean FUSED_EPILOGUE = !"false".equals(System.getProperty("moeprune.fusedAttentionEpilogue"));
 

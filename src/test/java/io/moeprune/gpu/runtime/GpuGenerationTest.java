@@ -282,8 +282,8 @@ class GpuGenerationTest {
     void aNonFiniteLayerOutputIsTheCpusOneLineInThePassAndInGeneration() {
         try (Model model = open("qwen3_moe"); HostOps host = new HostOps(BOUND)) {
             int hidden = model.spec().hiddenSize(), layers = model.spec().numLayers();
-            // Two residual adds a layer (the epilogues unfused: fused, they add inside their kernels; FusedEpiloguePassTest
-            // poisons those): add 3 is layer 1's feed-forward; element 2·hidden + 5 is token 2's.
+            // Two residual adds a layer (the epilogues unfused: fused, they add inside their kernels;
+            // FusedEpiloguePassTest poisons those): add 3 is layer 1's feed-forward; element 2·hidden + 5 is token 2's.
             DeviceOps ops = poisoning(host, 3, 2L * hidden + 5);
             MoepruneException e = assertThrows(MoepruneException.class, () ->
                     new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.LAST, ops, BOUND)
