@@ -547,6 +547,23 @@ __device__ __forceinline__ void block_argmax(float& m, int& best, int& flag, flo
 // pass 2, only for a finite row with a target, sums exp(l - m) in double (as the CPU: the NLL agrees to ~1e-15 before
 // it is stored as F32, the order of the sum being the only difference). Logits are divided by the divisor in float
 // (__fdiv_rn: IEEE, as Java), in both passes alike.
+// The end of both token-score kernels: the block's sum of exp(l − m) (each thread's share in {@code sum}, a slot a
+// warp in {@code sums}) in double, then thread 0 writes row r's loss, hit and a clear flag.
+__device__ __forceinline__ void token_score(double sum, double* sums, const float* row, int r, int target, float m,
+                                            int best, bool divide, float divisor, float* nll, int* hits, int* flags) {
+    sum = warp_sum_d(sum);
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    if (lane == 0) sums[warp] = sum;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    sum = 0;
+    for (int w = 0; w < (int) (blockDim.x / WARP); w++) sum += sums[w];
+    float lt = divide ? __fdiv_rn(row[target], divisor) : row[target];
+    nll[r] = (float) (log(sum) + (double) m - (double) lt);
+    hits[r] = best == target ? 1 : 0;
+    flags[r] = 0;
+}
+
 extern "C" __global__ void token_scores(const float* logits, int rows, int vocab, const int* targets, float divisor,
                                         float* nll, int* hits, int* flags) {
     __shared__ float ms[32];
@@ -584,17 +601,7 @@ extern "C" __global__ void token_scores(const float* logits, int rows, int vocab
         float l = divide ? __fdiv_rn(row[i], divisor) : row[i];
         sum += exp((double) l - (double) m);
     }
-    sum = warp_sum_d(sum);
-    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-    if (lane == 0) sums[warp] = sum;
-    __syncthreads();
-    if (threadIdx.x != 0) return;
-    sum = 0;
-    for (int w = 0; w < (int) (blockDim.x / WARP); w++) sum += sums[w];
-    float lt = divide ? __fdiv_rn(row[target], divisor) : row[target];
-    nll[r] = (float) (log(sum) + (double) m - (double) lt);
-    hits[r] = best == target ? 1 : 0;
-    flags[r] = 0;
+    token_score(sum, sums, row, r, target, m, best, divide, divisor, nll, hits, flags);
 }
 
 // -Dmoeprune.tokenScores=one-pass: token_scores in one read of the row (its two passes read a 600 KB row of a
@@ -658,17 +665,7 @@ extern "C" __global__ void token_scores_one_pass(const float* logits, int rows, 
         return;
     }
     double sum = mine == __int_as_float(0xFF800000) ? 0.0 : s * exp((double) mine - (double) m);
-    sum = warp_sum_d(sum);
-    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-    if (lane == 0) sums[warp] = sum;
-    __syncthreads();
-    if (threadIdx.x != 0) return;
-    sum = 0;
-    for (int w = 0; w < (int) (blockDim.x / WARP); w++) sum += sums[w];
-    float lt = divide ? __fdiv_rn(row[target], divisor) : row[target];
-    nll[r] = (float) (log(sum) + (double) m - (double) lt);
-    hits[r] = best == target ? 1 : 0;
-    flags[r] = 0;
+    token_score(sum, sums, row, r, target, m, best, divide, divisor, nll, hits, flags);
 }
 
 // ---- the MoE block --------------------------------------------------------------------------------------------

@@ -111,6 +111,13 @@ class CudaOpsTest {
         }
     }
 
+    /** gpt-oss's attention sinks: one F32 logit a head. */
+    private Pair sinks(Random r, int heads) {
+        float[] sv = new float[heads];
+        for (int h = 0; h < sv.length; h++) sv[h] = (float) r.nextGaussian() * 2;
+        return f32(sv);
+    }
+
     private Pair bf16(Random r, int count) {
         short[] v = new short[count];
         for (int i = 0; i < count; i++) v[i] = GpuTestSupport.bf16((float) r.nextGaussian());
@@ -567,12 +574,7 @@ class CudaOpsTest {
             Pair q = gaussian(r, (long) tokens * qStride + 4), k = gaussian(r, (long) tokens * kStride + 4),
                     v = gaussian(r, (long) tokens * vStride + 4), st = i32(starts);
             Pair out = output(4L * tokens * c.heads() * c.vDim());
-            Pair sinks = null;
-            if (c.sinks()) {
-                float[] sv = new float[c.heads()];
-                for (int h = 0; h < sv.length; h++) sv[h] = (float) r.nextGaussian() * 2;
-                sinks = f32(sv);
-            }
+            Pair sinks = c.sinks() ? sinks(r, c.heads()) : null;
             float scale = (float) (1 / Math.sqrt(c.qkDim()));
             host.attention(q.host(), offset, qStride, k.host(), offset, kStride, v.host(), offset, vStride, out.host(),
                     st.host(), sequences, tokens, c.heads(), c.kvHeads(), c.qkDim(), c.vDim(), scale, c.window(),
@@ -644,12 +646,7 @@ class CudaOpsTest {
             long count = (long) tokens * c.heads() * c.vDim();
             Pair qkv = gaussian(r, (long) tokens * stride), st = i32(starts);
             Pair f32 = output(4 * count), viaToBf16 = output(2 * count), direct = output(2 * count);
-            Pair sinks = null;
-            if (c.sinks()) {
-                float[] sv = new float[c.heads()];
-                for (int h = 0; h < sv.length; h++) sv[h] = (float) r.nextGaussian() * 2;
-                sinks = f32(sv);
-            }
+            Pair sinks = c.sinks() ? sinks(r, c.heads()) : null;
             float scale = (float) (1 / Math.sqrt(c.qkDim()));
             DeviceBuffer hostSinks = sinks == null ? null : sinks.host(), gpuSinks = sinks == null ? null : sinks.gpu();
             host.attentionBf16(qkv.host(), 0, stride, qkv.host(), kAt, stride, qkv.host(), vAt, stride, f32.host(),
