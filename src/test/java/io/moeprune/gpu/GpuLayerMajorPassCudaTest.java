@@ -151,8 +151,11 @@ class GpuLayerMajorPassCudaTest {
      * Each shared model on what calibration runs on: 32 demonstrations of a domain of the test bed (medical, then
      * python), up to 256 tokens each (the test bed or /tmp/moeprune-data, which bench/device/gpu_shared_model_checks.sh
      * fills); logits within 1e-2, no swap that is not a near tie, within the logits' error or downstream of one, every
-     * summed statistic within 1 % and the EASY-EP and frequency masks identical. The statistics set by an argmax or a
-     * max ({@link PassComparison#ARGMAX_STATISTICS}) are printed, not held to 1 %.
+     * summed statistic within 1 %, and the EASY-EP and frequency masks identical but for ties of the selection: a swap
+     * where the CPU's own margin between the last kept and the first dropped expert is under twice the layer's score
+     * error, printed (the GPU, 2026-12-07: one frequency swap in one of the four model-domain runs, 1 token of 553 or
+     * 4 of 854; EASY-EP identical; docs/gpu.md, "Why a mask may still differ"). The statistics set by an argmax or a max
+     * ({@link PassComparison#ARGMAX_STATISTICS}) are printed, not held to 1 %.
      */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"moe-tiny-7d", "moe-tiny-7d-ds3"})
@@ -172,7 +175,10 @@ class GpuLayerMajorPassCudaTest {
                 assertTrue(r.logitError() < 1e-2, "logits " + r);
                 assertEquals(0, r.differing(), "expert choices " + r);
                 assertTrue(r.sumStatError() < 0.01, "statistics " + r);
-                assertTrue(r.masksEqual(), "masks " + r);
+                for (PassComparison.MaskSwap w : r.swaps()) {
+                    System.out.println("  mask swap: " + w);
+                    assertTrue(w.gap() < 2 * w.scoreError(), "a mask swap that is not a tie of the selection: " + w);
+                }
             }
         }
     }
