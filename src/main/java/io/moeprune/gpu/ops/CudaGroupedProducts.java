@@ -22,10 +22,24 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * {@link CudaOps#close}) frees them with every other buffer.
  */
 final class CudaGroupedProducts {
+    /**
+     * Most rows an expert the gemv kernel takes (kernels.cu's {@code GEMV_MAX_ROWS}: one instance of the kernel's
+     * body per count); a call with more runs as {@code auto}. A decode step of 32 sequences, top-8 of 128 experts,
+     * gives ~2 an expert, rarely above 7.
+     */
+    static final int GEMV_MAX_ROWS = 8;
+    /**
+     * The gemv kernel's block: its threads and output rows (kernels.cu's {@code GEMV_WARPS} warps of
+     * {@code GEMV_ROWS_PER_WARP} rows), and the input columns it stages in shared memory at a time
+     * ({@code GEMV_TILE}).
+     */
+    private static final int GEMV_THREADS = 256, GEMV_BLOCK_ROWS = 32, GEMV_TILE = 2048;
+    /** Most blocks of a grid's y dimension (the gemv kernel's problems; more are launched in turns). */
+    private static final int MAX_GRID_Y = 65535;
     private final GpuDevice device;
     /** The launches and the post-launch check these products share with the rest of CudaOps. */
     private final CudaOps ops;
-    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table). */
+    /** Device arrays of the experts' products' pointers (the batched path's copy-out table, the gemv kernel's table). */
     private final PointerArrays pointers;
     /** The pointer arrays of the current {@link #groupedLinear} call (reserved at its start, never grown after). */
     private DeviceBuffer pointerArrays;
@@ -61,6 +75,7 @@ final class CudaGroupedProducts {
         pointerArrays = pointers.reserve(rows.length);
         lastGroupedPath = "";
         boolean bf16 = outputs == ExpertOutputs.BF16;
+        String gemvRefused = null;
         boolean done = switch (groupedPath) {
             case PER_EXPERT -> false;
             case BATCHED -> batched(rows, out, in, w, x, y, outputs);
@@ -69,9 +84,22 @@ final class CudaGroupedProducts {
             case GROUPED_BF16 -> bf16 ? grouped(rows, count, out, in, w, x, y, outputs)
                     : groupedWithBf16Outputs(rows, count, out, in, w, x, y)
                     || grouped(rows, count, out, in, w, x, y, outputs);
+            case GEMV -> {
+                int most = mostRows(rows);
+                if (most <= GEMV_MAX_ROWS) yield gemv(rows, count, most, out, in, w, x, y, outputs);
+                gemvRefused = "gemv: " + most + " rows an expert, beyond " + GEMV_MAX_ROWS;
+                yield batched(rows, out, in, w, x, y, outputs) || grouped(rows, count, out, in, w, x, y, outputs);
+            }
             case AUTO -> batched(rows, out, in, w, x, y, outputs) || grouped(rows, count, out, in, w, x, y, outputs);
         };
         if (!done) perProblemLinear(rows, out, in, w, x, y, outputs);
+        if (gemvRefused != null) lastGroupedPath += " (" + gemvRefused + ")";
+    }
+
+    private static int mostRows(int[] rows) {
+        int most = 0;
+        for (int r : rows) most = Math.max(most, r);
+        return most;
     }
 
     /** cuBLAS's type of {@code outputs}. */
@@ -140,6 +168,40 @@ final class CudaGroupedProducts {
         if (!ok) return false;
         lastGroupedPath = bf16 ? "cuBLAS grouped, BF16 outputs" : "cuBLAS grouped";
         ops.after("groupedLinear (grouped)");
+        return true;
+    }
+
+    /**
+     * Every expert of the call in one launch of kernels.cu's {@code grouped_gemv} ({@code grouped_gemv_bf16} for BF16
+     * outputs), each of at most {@link #GEMV_MAX_ROWS} rows ({@code most}): a table of the live problems' W, x, y and
+     * row counts, uploaded in stream order as the other paths' pointer arrays; a block per 32 output rows of a problem,
+     * the problem's input rows staged in dynamic shared memory ({@code most} × min(in, 2048) BF16, at most 32 KB);
+     * 16-byte loads where {@code in} is a multiple of 8 and every W and x is 16-byte aligned, else the scalar path.
+     * Never refuses: its own kernel, no cuBLAS, no scratch.
+     */
+    private boolean gemv(int[] rows, int count, int most, int out, int in, long[] w, long[] x, long[] y,
+                         ExpertOutputs outputs) {
+        long[] table = new long[4 * count];
+        boolean vectors = in % 8 == 0;
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            if (rows[p] == 0) continue;
+            table[i] = w[p];
+            table[count + i] = x[p];
+            table[2 * count + i] = y[p];
+            table[3 * count + i] = rows[p];
+            vectors &= ((w[p] | x[p]) & 15) == 0;
+            i++;
+        }
+        long base = devicePointers(table);
+        int blocks = (out + GEMV_BLOCK_ROWS - 1) / GEMV_BLOCK_ROWS, shared = 2 * most * Math.min(in, GEMV_TILE);
+        String kernel = outputs == ExpertOutputs.BF16 ? "grouped_gemv_bf16" : "grouped_gemv";
+        for (int first = 0; first < count; first += MAX_GRID_Y) {
+            ops.kernel(kernel).launch(blocks, Math.min(MAX_GRID_Y, count - first), 1, GEMV_THREADS, 1, 1, shared,
+                    new Object[]{base, count, first, out, in, vectors ? 1 : 0});
+        }
+        lastGroupedPath = "gemv kernel: " + count + " experts of at most " + most + " rows"
+                + (vectors ? "" : ", scalar loads");
+        ops.after("groupedLinear (gemv)");
         return true;
     }
 
