@@ -354,7 +354,7 @@ class CudaOpsSpeedTest {
             for (CudaOps.GroupedPath path : new CudaOps.GroupedPath[]{CudaOps.GroupedPath.BATCHED,
                     CudaOps.GroupedPath.GROUPED, CudaOps.GroupedPath.GROUPED_BF16, CudaOps.GroupedPath.GEMV,
                     CudaOps.GroupedPath.PER_EXPERT}) {
-                if (path == CudaOps.GroupedPath.GEMV && most > 8) continue;   // it would run as auto
+                if (path == CudaOps.GroupedPath.GEMV && most > 8) continue;   // pieces of 8 rows: slow or auto
                 ops.groupedPath(path);
                 double ms = millis(() -> ops.groupedLinear(rows, out, in, wp, xp, yp));
                 row(label + " [" + path.switchName() + ": " + ops.groupedPath() + "]", ms, 2.0 * total * out * in,

@@ -55,8 +55,8 @@ public final class CudaOps implements DeviceOps {
      * {@link BatchedLayout}), {@code grouped} (one {@code cublasGemmGroupedBatchedEx} with F32 outputs, which cuBLAS
      * 13.0 refuses for BF16 inputs), {@code grouped-bf16} (one grouped call writing BF16 outputs, 2^-9 relative,
      * widened after), {@code gemv} (kernels.cu's {@code grouped_gemv}: every expert in one launch of a kernel of
-     * ours, for decoding's few rows an expert; where an expert has more than
-     * {@link CudaGroupedProducts#GEMV_MAX_ROWS} rows, as auto), {@code per-expert} (one cuBLAS product per expert),
+     * ours, for decoding's few rows an expert, in pieces of at most {@link CudaGroupedProducts#GEMV_MAX_ROWS}; where
+     * the pieces are more than 1.5 an expert, as auto), {@code per-expert} (one cuBLAS product per expert),
      * or {@code auto}: batched, else grouped, else per expert. A refused path falls back to the next in that order
      * (grouped-bf16: grouped, then per expert). The older {@code -Dmoeprune.groupedBf16Outputs=true} means
      * {@code grouped-bf16}.
@@ -513,8 +513,8 @@ public final class CudaOps implements DeviceOps {
     /**
      * What the last {@link #groupedLinear} ran: "cuBLAS batched: N calls, rows padded to G[, C copied out]",
      * "cuBLAS grouped",
-     * "cuBLAS grouped, BF16 outputs", "gemv kernel: N experts of at most R rows[, scalar loads]", "one product per
-     * expert", or "not run yet" (a gemv call of too many rows adds "(gemv: R rows an expert, beyond 8)").
+     * "cuBLAS grouped, BF16 outputs", "gemv kernel: N problems of at most R rows[, scalar loads]", "one product
+     * per expert", or "not run yet" (a gemv call of too many pieces runs auto's and adds "(gemv: N pieces ...)").
      */
     public String groupedPath() {
         return grouped.groupedPath();
