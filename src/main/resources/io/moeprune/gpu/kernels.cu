@@ -729,6 +729,136 @@ extern "C" __global__ void copy_rows_out_bf16(const bf16_t* scratch, const long 
     copy_rows_out_of(scratch, table, copies, first, width);
 }
 
+// ---- the experts' products for few rows an expert (decoding) ---------------------------------------------------
+// CudaGroupedProducts's gemv path (-Dmoeprune.groupedPath=gemv): a decode step of 32 sequences routes ~2 rows to each
+// of 128 experts, where cuBLAS's products are launch- and host-bound far from the weights' read time. One launch for
+// every expert of the call, each with at most GEMV_MAX_ROWS rows. The table (device memory, 4 × problems longs, one
+// array after the other): W [out, in] BF16 row-major, x [rows, in] BF16, y [rows, out] (F32, or BF16 rounded once from
+// the F32 sum as cuBLAS rounds), rows. Block (blockIdx.x, first + blockIdx.y): that problem's output rows from
+// GEMV_WARPS·GEMV_ROWS_PER_WARP·blockIdx.x, GEMV_ROWS_PER_WARP a warp; the expert's input rows staged in shared memory
+// (dynamic: rows × min(in, GEMV_TILE) BF16) a tile of GEMV_TILE columns at a time; each lane reads its weight rows'
+// columns VEC at a time (8: 16-byte loads, in a multiple of 8 and W, x 16-byte aligned; 1: the scalar path) once and
+// multiplies them with each input row; F32 accumulation in column order per lane (a BF16 × BF16 product is exact in
+// F32, so FMA or not gives the same bits), the lanes' sums added by warp_sum. The row count is a template constant
+// (a block's problem has one count): the accumulators stay in registers. scripts/check-grouped-gemv.sh runs this
+// section on the CPU (src/test/cuda/gemv).
+#define GEMV_MAX_ROWS 8
+#define GEMV_WARPS 8
+#define GEMV_ROWS_PER_WARP 4
+#define GEMV_TILE 2048
+
+// Eight BF16 values moved as one 16-byte access: element 2i in the low half of v[i].
+struct alignas(16) bf16x8 { unsigned int v[4]; };
+
+__device__ __forceinline__ unsigned char* gemv_dynamic_shared() {
+    extern __shared__ __align__(16) unsigned char gemv_smem[];
+    return gemv_smem;
+}
+
+template <int VEC>
+__device__ __forceinline__ void gemv_load(const bf16_t* p, float* f) {
+    if (VEC == 8) {
+        bf16x8 q = *reinterpret_cast<const bf16x8*>(p);
+        for (int i = 0; i < 4; i++) {
+            f[2 * i] = __uint_as_float(q.v[i] << 16);
+            f[2 * i + 1] = __uint_as_float(q.v[i] & 0xFFFF0000u);
+        }
+    } else {
+        f[0] = __uint_as_float(((unsigned int) *p) << 16);
+    }
+}
+
+__device__ __forceinline__ void gemv_store(float* y, float v) {
+    *y = v;
+}
+
+__device__ __forceinline__ void gemv_store(bf16_t* y, float v) {
+    *y = to_bf16(v);
+}
+
+template <int R, int VEC, typename T>
+__device__ __forceinline__ void grouped_gemv_rows(const bf16_t* w, const bf16_t* x, T* y, int out, int in) {
+    bf16_t* xs = (bf16_t*) gemv_dynamic_shared();
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int first = (blockIdx.x * GEMV_WARPS + warp) * GEMV_ROWS_PER_WARP;
+    bool live = first < out;   // a warp past the last row still stages its share of the inputs
+    int width = in < GEMV_TILE ? in : GEMV_TILE;   // the shared rows' stride
+    float acc[GEMV_ROWS_PER_WARP][R];
+    const bf16_t* wr[GEMV_ROWS_PER_WARP];
+    for (int j = 0; j < GEMV_ROWS_PER_WARP; j++) {
+        for (int r = 0; r < R; r++) acc[j][r] = 0.f;
+        // rows past out read the last row (in bounds) and are never written
+        wr[j] = w + (long long) (first + j < out ? first + j : out - 1) * in;
+    }
+    for (int k0 = 0; k0 < in; k0 += GEMV_TILE) {
+        int cols = in - k0 < GEMV_TILE ? in - k0 : GEMV_TILE, vectors = cols / VEC;
+        __syncthreads();   // every warp is done with the previous tile
+        for (int i = threadIdx.x; i < R * vectors; i += blockDim.x) {
+            int r = i / vectors, c = (i - r * vectors) * VEC;
+            if (VEC == 8) {
+                *reinterpret_cast<bf16x8*>(xs + r * width + c)
+                        = *reinterpret_cast<const bf16x8*>(x + (long long) r * in + k0 + c);
+            } else {
+                xs[r * width + c] = x[(long long) r * in + k0 + c];
+            }
+        }
+        __syncthreads();
+        if (!live) continue;
+        for (int c = lane * VEC; c < cols; c += WARP * VEC) {
+            float wv[GEMV_ROWS_PER_WARP][VEC];
+            for (int j = 0; j < GEMV_ROWS_PER_WARP; j++) gemv_load<VEC>(wr[j] + k0 + c, wv[j]);
+            for (int r = 0; r < R; r++) {
+                float xv[VEC];
+                gemv_load<VEC>(xs + r * width + c, xv);
+                for (int j = 0; j < GEMV_ROWS_PER_WARP; j++) {
+                    for (int e = 0; e < VEC; e++) acc[j][r] += wv[j][e] * xv[e];
+                }
+            }
+        }
+    }
+    if (!live) return;
+    for (int j = 0; j < GEMV_ROWS_PER_WARP; j++) {
+        for (int r = 0; r < R; r++) {
+            float s = warp_sum(acc[j][r]);
+            if (lane == (j * R + r) % WARP && first + j < out) gemv_store(y + (long long) r * out + first + j, s);
+        }
+    }
+}
+
+template <int VEC, typename T>
+__device__ __forceinline__ void grouped_gemv_of(const long long* table, int problems, int first, int out, int in) {
+    int p = first + blockIdx.y;
+    if (p >= problems) return;
+    const bf16_t* w = (const bf16_t*) table[p];
+    const bf16_t* x = (const bf16_t*) table[problems + p];
+    T* y = (T*) table[2 * problems + p];
+    switch ((int) table[3 * problems + p]) {   // a block's problem has one count: uniform over the block
+        case 1: grouped_gemv_rows<1, VEC>(w, x, y, out, in); break;
+        case 2: grouped_gemv_rows<2, VEC>(w, x, y, out, in); break;
+        case 3: grouped_gemv_rows<3, VEC>(w, x, y, out, in); break;
+        case 4: grouped_gemv_rows<4, VEC>(w, x, y, out, in); break;
+        case 5: grouped_gemv_rows<5, VEC>(w, x, y, out, in); break;
+        case 6: grouped_gemv_rows<6, VEC>(w, x, y, out, in); break;
+        case 7: grouped_gemv_rows<7, VEC>(w, x, y, out, in); break;
+        case 8: grouped_gemv_rows<8, VEC>(w, x, y, out, in); break;
+        default: break;   // 0 (not in the table) or beyond GEMV_MAX_ROWS (the host never sends it)
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv(const long long* table, int problems,
+                                                                             int first, int out, int in, int vec) {
+    if (vec) grouped_gemv_of<8, float>(table, problems, first, out, in);
+    else grouped_gemv_of<1, float>(table, problems, first, out, in);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv_bf16(const long long* table,
+                                                                                  int problems, int first, int out,
+                                                                                  int in, int vec) {
+    if (vec) grouped_gemv_of<8, bf16_t>(table, problems, first, out, in);
+    else grouped_gemv_of<1, bf16_t>(table, problems, first, out, in);
+}
+// ---- end of the experts' products for few rows an expert
+
 // Slot order s = 0..k-1 and unfused float arithmetic, as HostOps: deterministic and bit-exact.
 template <typename T>
 __device__ __forceinline__ void combine_slots_of(const T* expertRows, const int* slotRow, const float* weight,

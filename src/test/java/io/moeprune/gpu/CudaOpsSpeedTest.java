@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one warm-up): cuBLAS's BF16 product at 8192³ (the reference for issue 22's "60 % of the cuBLAS BF16 peak measured
  * in the same run"), the experts' products on each path of {@link CudaOps.GroupedPath} (Qwen3-30B-A3B's
  * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
- * the random 1.9 B benchmark model's at a 16384-token chunk, and uneven rows), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
+ * the random 1.9 B benchmark model's at a 16384-token chunk, uneven rows, and a decode step's 256 slots over 128 experts,
+ * 0-6 rows each), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
  * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
  * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows; a MoE block's
  * epilogue at the 1.9 B model's chunk, its unfused passes against the fused kernel ({@link #moeEpilogueTable});
@@ -105,6 +106,10 @@ class CudaOpsSpeedTest {
             grouped("Qwen3-30B-A3B down uneven" + calls, 128, 2048, 768, uneven(128, 1024), peak);
         }
         ops.batchedEarlyCalls(true);
+        // Decoding: a step of 32 sequences routes 256 slots over 128 experts, 0-6 rows each (where the gemv kernel
+        // runs: one launch for every expert, against cuBLAS's paths' up to a launch an expert).
+        grouped("Qwen3-30B-A3B gate+up decode 32 sequences", 128, 1536, 2048, decodeRows(128, 256, 6), peak);
+        grouped("Qwen3-30B-A3B down decode 32 sequences", 128, 2048, 768, decodeRows(128, 256, 6), peak);
 
         // Prefill attention on the three paths, one line a shape: the random 1.9 B benchmark model's heads (16 of 128,
         // 4 kv heads) at its 8 sequences of 2048 tokens and at 2 of 8192 (longer: the largest the tensor-core path's
@@ -306,9 +311,24 @@ class CudaOpsSpeedTest {
         return n;
     }
 
+    /** {@code slots} rows spread at random over {@code experts}, at most {@code most} each (fixed seed). */
+    private static int[] decodeRows(int experts, int slots, int most) {
+        java.util.Random r = new java.util.Random(22);
+        int[] n = new int[experts];
+        for (int s = 0; s < slots; s++) {
+            int e;
+            do {
+                e = r.nextInt(experts);
+            } while (n[e] == most);
+            n[e]++;
+        }
+        return n;
+    }
+
     /**
-     * The experts' products of one shape on each path (batched, grouped, grouped with BF16 outputs, one per expert),
-     * one {@code grouped ...} line each: TFLOP/s count the useful rows only, the path is what ran.
+     * The experts' products of one shape on each path (batched, grouped, grouped with BF16 outputs, the gemv kernel
+     * where every expert has at most its 8 rows, one per expert), one {@code grouped ...} line each: TFLOP/s count the
+     * useful rows only, the path is what ran.
      */
     private static void grouped(String what, int experts, int out, int in, int[] rows, double peak) {
         long total = 0;
@@ -332,7 +352,9 @@ class CudaOpsSpeedTest {
                 + (most * (long) experts == total ? most + " rows" : total / experts + " rows on average");
         try {
             for (CudaOps.GroupedPath path : new CudaOps.GroupedPath[]{CudaOps.GroupedPath.BATCHED,
-                    CudaOps.GroupedPath.GROUPED, CudaOps.GroupedPath.GROUPED_BF16, CudaOps.GroupedPath.PER_EXPERT}) {
+                    CudaOps.GroupedPath.GROUPED, CudaOps.GroupedPath.GROUPED_BF16, CudaOps.GroupedPath.GEMV,
+                    CudaOps.GroupedPath.PER_EXPERT}) {
+                if (path == CudaOps.GroupedPath.GEMV && most > 8) continue;   // pieces of 8 rows: slow or auto
                 ops.groupedPath(path);
                 double ms = millis(() -> ops.groupedLinear(rows, out, in, wp, xp, yp));
                 row(label + " [" + path.switchName() + ": " + ops.groupedPath() + "]", ms, 2.0 * total * out * in,

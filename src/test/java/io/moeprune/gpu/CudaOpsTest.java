@@ -339,16 +339,25 @@ class CudaOpsTest {
     @Test
     void groupedLinearMatchesEachProblem() {
         // {experts, out, in, most rows}: Qwen3-30B-A3B's up/down shapes and DeepSeek-V3's, with few rows (the host
-        // reference is slow), and many small problems with up to 300 rows
+        // reference is slow), and many small problems with up to 300 rows (the gemv path splits the first two's
+        // experts into pieces of at most 8 rows); then decoding's few rows an expert (at most the gemv kernel's 8,
+        // most 1-2, every 5th expert masked): Qwen3-30B-A3B's [gate | up] and down, two tiles of the kernel's input
+        // columns (2072) with a partial block of output rows, and a width not a multiple of 8 (its scalar path)
         int[][] shapes = {{32, 768, 2048, 12}, {16, 2048, 768, 12}, {6, 256, 7168, 40}, {128, 64, 96, 300},
-                {24, 128, 256, 200}};
+                {24, 128, 256, 200}, {64, 1536, 2048, 8}, {64, 2048, 768, 8}, {8, 100, 2072, 8}, {7, 70, 100, 8}};
         for (int[] s : shapes) {
             int experts = s[0], out = s[1], in = s[2];
             Random r = random();
             int[] rows = new int[experts];
             for (int e = 0; e < experts; e++) rows[e] = e % 5 == 3 ? 0 : 1 + r.nextInt(e % 7 == 0 ? s[3] : 1 + s[3] / 8);
-            int total = 0;
-            for (int n : rows) total += n;
+            // The gemv path runs where the experts' rows in pieces of at most 8 are at most 1.5 an expert
+            // (CudaGroupedProducts.gemvPieces), else auto's.
+            int total = 0, pieces = 0;
+            for (int n : rows) {
+                total += n;
+                pieces += (n + 7) / 8;
+            }
+            boolean gemvTakes = 2 * pieces <= 3 * experts;
             Pair w = bf16(r, experts * out * in), x = bf16(r, total * in), y = output(4L * total * out);
             long[][] gp = new long[3][experts], hp = new long[3][experts];
             for (int e = 0, row = 0; e < experts; row += rows[e], e++) {
@@ -366,9 +375,12 @@ class CudaOpsTest {
                 gpu.groupedPath(path);
                 gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2]);
                 String ran = gpu.groupedPath();
+                // The gemv kernel: F32 sums of exact BF16 products, as cuBLAS's, in another order: 1e-5.
+                boolean gemv = ran.startsWith("gemv kernel");
+                assertEquals(path == CudaOps.GroupedPath.GEMV && gemvTakes, gemv, ran);
                 assertClose("groupedLinear " + experts + " experts " + out + "x" + in + " (" + total + " rows, "
                         + path.switchName() + ": " + ran + ")", y, (long) total * out,
-                        ran.contains("BF16") ? 4e-3 : 1e-4);
+                        ran.contains("BF16") ? 4e-3 : gemv ? 1e-5 : 1e-4);
             }
             // -Dmoeprune.expertOutputs=bf16: every path writing BF16 rows (HostOps rounds its F32 result once more;
             // cuBLAS's own rounding of a different summation may land one BF16 ulp away: 2^-8 relative at most).
@@ -382,6 +394,8 @@ class CudaOpsTest {
                 poison(yb.gpu(), 2L * total * out);
                 gpu.groupedPath(path);
                 gpu.groupedLinear(rows, out, in, gp[0], gp[1], gp[2], ExpertOutputs.BF16);
+                assertEquals(path == CudaOps.GroupedPath.GEMV && gemvTakes,
+                        gpu.groupedPath().startsWith("gemv kernel"), gpu.groupedPath());
                 assertCloseBf16("groupedLinear BF16 outputs " + experts + " experts " + out + "x" + in + " ("
                         + path.switchName() + ": " + gpu.groupedPath() + ")", yb, (long) total * out, 4e-3);
             }

@@ -22,10 +22,28 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * {@link CudaOps#close}) frees them with every other buffer.
  */
 final class CudaGroupedProducts {
+    /**
+     * Most rows of a problem of the gemv kernel (kernels.cu's {@code GEMV_MAX_ROWS}: one instance of the kernel's body
+     * per count). An expert with more is split into pieces of at most this many rows, each reading the expert's
+     * weights once more; a call of more than 1.5 pieces an expert ({@link #gemvPieces}) runs as {@code auto}. A
+     * decode step of 32 sequences, top-8 of 128 experts, gives ~2 rows an expert, rarely above 7.
+     */
+    static final int GEMV_MAX_ROWS = 8;
+    /**
+     * The gemv kernel's block: its threads and output rows (kernels.cu's {@code GEMV_WARPS} warps of
+     * {@code GEMV_ROWS_PER_WARP} rows), and the input columns it stages in shared memory at a time
+     * ({@code GEMV_TILE}).
+     */
+    private static final int GEMV_THREADS = 256, GEMV_BLOCK_ROWS = 32, GEMV_TILE = 2048;
+    /** Most blocks of a grid's y dimension (the gemv kernel's problems; more are launched in turns). */
+    private static final int MAX_GRID_Y = 65535;
     private final GpuDevice device;
     /** The launches and the post-launch check these products share with the rest of CudaOps. */
     private final CudaOps ops;
-    /** Device arrays of the experts' products' pointers (and the batched path's copy-out table). */
+    /**
+     * Device arrays of the experts' products' pointers (and the batched path's copy-out table, the gemv kernel's
+     * table).
+     */
     private final PointerArrays pointers;
     /** The pointer arrays of the current {@link #groupedLinear} call (reserved at its start, never grown after). */
     private DeviceBuffer pointerArrays;
@@ -61,6 +79,7 @@ final class CudaGroupedProducts {
         pointerArrays = pointers.reserve(rows.length);
         lastGroupedPath = "";
         boolean bf16 = outputs == ExpertOutputs.BF16;
+        String gemvRefused = null;
         boolean done = switch (groupedPath) {
             case PER_EXPERT -> false;
             case BATCHED -> batched(rows, out, in, w, x, y, outputs);
@@ -69,9 +88,29 @@ final class CudaGroupedProducts {
             case GROUPED_BF16 -> bf16 ? grouped(rows, count, out, in, w, x, y, outputs)
                     : groupedWithBf16Outputs(rows, count, out, in, w, x, y)
                     || grouped(rows, count, out, in, w, x, y, outputs);
+            case GEMV -> {
+                int pieces = gemvPieces(rows);
+                if (2L * pieces <= 3L * rows.length) yield gemv(rows, pieces, out, in, w, x, y, outputs);
+                gemvRefused = "gemv: " + pieces + " pieces of at most " + GEMV_MAX_ROWS + " rows for " + rows.length
+                        + " experts, beyond 1.5 an expert";
+                yield batched(rows, out, in, w, x, y, outputs) || grouped(rows, count, out, in, w, x, y, outputs);
+            }
             case AUTO -> batched(rows, out, in, w, x, y, outputs) || grouped(rows, count, out, in, w, x, y, outputs);
         };
         if (!done) perProblemLinear(rows, out, in, w, x, y, outputs);
+        if (gemvRefused != null) lastGroupedPath += " (" + gemvRefused + ")";
+    }
+
+    /**
+     * The gemv kernel's problems for {@code rows}: each expert's rows in pieces of at most {@link #GEMV_MAX_ROWS}. The
+     * path takes up to 1.5 pieces an expert: the layer's weights read 1.5 times at most (beyond, cuBLAS's paths read
+     * them once), and the table's 4 longs a piece within the pointer arrays' 6 an expert
+     * ({@link PointerArrays#bytes}).
+     */
+    static int gemvPieces(int[] rows) {
+        int pieces = 0;
+        for (int r : rows) pieces += (r + GEMV_MAX_ROWS - 1) / GEMV_MAX_ROWS;
+        return pieces;
     }
 
     /** cuBLAS's type of {@code outputs}. */
@@ -140,6 +179,43 @@ final class CudaGroupedProducts {
         if (!ok) return false;
         lastGroupedPath = bf16 ? "cuBLAS grouped, BF16 outputs" : "cuBLAS grouped";
         ops.after("groupedLinear (grouped)");
+        return true;
+    }
+
+    /**
+     * Every expert of the call in one launch of kernels.cu's {@code grouped_gemv} ({@code grouped_gemv_bf16} for BF16
+     * outputs), in {@code pieces} problems of at most {@link #GEMV_MAX_ROWS} rows ({@link #gemvPieces}): a table of
+     * the pieces' W, x, y and row counts, uploaded in stream order as the other paths' pointer arrays; a block per 32
+     * output rows of a piece, its input rows staged in dynamic shared memory (its most rows × min(in, 2048) BF16, at
+     * most 32 KB); 16-byte loads where {@code in} is a multiple of 8 and every W and x is 16-byte aligned (then every
+     * piece's rows are), else the scalar path. Never refuses: its own kernel, no cuBLAS, no scratch.
+     */
+    private boolean gemv(int[] rows, int pieces, int out, int in, long[] w, long[] x, long[] y,
+                         ExpertOutputs outputs) {
+        long[] table = new long[4 * pieces];
+        boolean vectors = in % 8 == 0;
+        int most = 0;
+        for (int p = 0, i = 0; p < rows.length; p++) {
+            vectors &= rows[p] == 0 || ((w[p] | x[p]) & 15) == 0;
+            for (int first = 0; first < rows[p]; first += GEMV_MAX_ROWS, i++) {
+                int n = Math.min(GEMV_MAX_ROWS, rows[p] - first);
+                table[i] = w[p];
+                table[pieces + i] = x[p] + 2L * first * in;
+                table[2 * pieces + i] = y[p] + (long) outputs.bytes() * first * out;
+                table[3 * pieces + i] = n;
+                most = Math.max(most, n);
+            }
+        }
+        long base = devicePointers(table);
+        int blocks = (out + GEMV_BLOCK_ROWS - 1) / GEMV_BLOCK_ROWS, shared = 2 * most * Math.min(in, GEMV_TILE);
+        String kernel = outputs == ExpertOutputs.BF16 ? "grouped_gemv_bf16" : "grouped_gemv";
+        for (int first = 0; first < pieces; first += MAX_GRID_Y) {
+            ops.kernel(kernel).launch(blocks, Math.min(MAX_GRID_Y, pieces - first), 1, GEMV_THREADS, 1, 1, shared,
+                    new Object[]{base, pieces, first, out, in, vectors ? 1 : 0});
+        }
+        lastGroupedPath = "gemv kernel: " + pieces + " problems of at most " + most + " rows"
+                + (vectors ? "" : ", scalar loads");
+        ops.after("groupedLinear (gemv)");
         return true;
     }
 

@@ -54,18 +54,21 @@ public final class CudaOps implements DeviceOps {
      * {@code cublasGemmBatchedEx} per bucket of experts padded to a common row count, F32 outputs; {@link ExpertBuckets},
      * {@link BatchedLayout}), {@code grouped} (one {@code cublasGemmGroupedBatchedEx} with F32 outputs, which cuBLAS
      * 13.0 refuses for BF16 inputs), {@code grouped-bf16} (one grouped call writing BF16 outputs, 2^-9 relative,
-     * widened after), {@code per-expert} (one cuBLAS product per expert), or {@code auto}: batched, else grouped,
-     * else per expert. A refused path falls back to the next in that order (grouped-bf16: grouped, then per expert).
-     * The older {@code -Dmoeprune.groupedBf16Outputs=true} means {@code grouped-bf16}.
+     * widened after), {@code gemv} (kernels.cu's {@code grouped_gemv}: every expert in one launch of a kernel of
+     * ours, for decoding's few rows an expert, in pieces of at most {@link CudaGroupedProducts#GEMV_MAX_ROWS}; where
+     * the pieces are more than 1.5 an expert, as auto), {@code per-expert} (one cuBLAS product per expert),
+     * or {@code auto}: batched, else grouped, else per expert. A refused path falls back to the next in that order
+     * (grouped-bf16: grouped, then per expert). The older {@code -Dmoeprune.groupedBf16Outputs=true} means
+     * {@code grouped-bf16}.
      */
     public enum GroupedPath {
-        AUTO, BATCHED, GROUPED, GROUPED_BF16, PER_EXPERT;
+        AUTO, BATCHED, GROUPED, GROUPED_BF16, GEMV, PER_EXPERT;
 
         /** The path named {@code name} as the switch spells it ({@code grouped-bf16}, {@code per-expert}, ...). */
         public static GroupedPath named(String name) {
             for (GroupedPath p : values()) if (p.switchName().equals(name.trim().toLowerCase(Locale.ROOT))) return p;
             throw new MoepruneException("-Dmoeprune.groupedPath=" + name + ": not one of auto, batched, grouped, "
-                    + "grouped-bf16, per-expert", MoepruneException.BAD_INPUT, null);
+                    + "grouped-bf16, gemv, per-expert", MoepruneException.BAD_INPUT, null);
         }
 
         public String switchName() {
@@ -512,7 +515,8 @@ public final class CudaOps implements DeviceOps {
     /**
      * What the last {@link #groupedLinear} ran: "cuBLAS batched: N calls, rows padded to G[, C copied out]",
      * "cuBLAS grouped",
-     * "cuBLAS grouped, BF16 outputs", "one product per expert", or "not run yet".
+     * "cuBLAS grouped, BF16 outputs", "gemv kernel: N problems of at most R rows[, scalar loads]", "one product
+     * per expert", or "not run yet" (a gemv call of too many pieces runs auto's and adds "(gemv: N pieces ...)").
      */
     public String groupedPath() {
         return grouped.groupedPath();

@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The {@code -Dmoeprune.groupedPath} switch: its spellings, the older boolean, and a bad value as bad input. */
+/**
+ * The {@code -Dmoeprune.groupedPath} switch: its spellings, the older boolean, a bad value as bad input, and the gemv
+ * path's pieces.
+ */
 class GroupedPathTest {
 
     @Test
@@ -15,6 +18,15 @@ class GroupedPathTest {
         for (CudaOps.GroupedPath p : CudaOps.GroupedPath.values()) assertEquals(p, CudaOps.GroupedPath.named(p.switchName()));
         assertEquals(CudaOps.GroupedPath.GROUPED_BF16, CudaOps.GroupedPath.named(" Grouped-BF16 "));
         assertEquals("per-expert", CudaOps.GroupedPath.PER_EXPERT.switchName());
+    }
+
+    @Test
+    void theGemvPathSplitsExpertsIntoPiecesOfAtMostEightRows() {
+        assertEquals("gemv", CudaOps.GroupedPath.GEMV.switchName());
+        assertEquals(8, CudaGroupedProducts.GEMV_MAX_ROWS);
+        assertEquals(0, CudaGroupedProducts.gemvPieces(new int[]{0, 0}));
+        // masked, one, a full piece, one more row, two full pieces and one row: 0 + 1 + 1 + 2 + 3
+        assertEquals(7, CudaGroupedProducts.gemvPieces(new int[]{0, 1, 8, 9, 17}));
     }
 
     @Test
