@@ -1080,12 +1080,14 @@ __device__ __forceinline__ void moe_epilogue_vector_of(const T* expertRows, cons
     if (WATCHED) epilogue_watched_end(sums, t, k, min(k, FUSED_NORM_SLOTS), norms, turn);
 }
 
-// 128 threads a block (CudaOps): nvcc 13 sm_90 gives 117 registers watched and 89 unwatched on F32 rows, 122 and 68
-// on BF16 rows, no spills: 4-5 blocks an SM, each thread with 8 16-byte loads in flight.
+// EPILOGUE_VECTOR_THREADS a block (CudaOps.VECTOR_EPILOGUE_THREADS launches them), at least 5 blocks an SM asked
+// of the compiler: nvcc 13 sm_90 gives 96 registers watched and 79 unwatched on F32 rows, 92 and 64 on BF16 rows, no
+// spills (117, 89, 122, 68 unbounded: 4 blocks an SM watched), each thread with 8 16-byte loads in flight.
+#define EPILOGUE_VECTOR_THREADS 128
 #define MOE_EPILOGUE_VECTOR(name, T, WATCHED)                                                                        \
-    extern "C" __global__ void name(const T* expertRows, const int* slotRow, const float* weight, int n, int k,   \
-                                    int width, const float* shared, float* x, float m, float* norms, float* turn,  \
-                                    int* flags, int flag) {                                                        \
+    extern "C" __global__ void __launch_bounds__(EPILOGUE_VECTOR_THREADS, 5)                                       \
+    name(const T* expertRows, const int* slotRow, const float* weight, int n, int k, int width, const float* shared, \
+         float* x, float m, float* norms, float* turn, int* flags, int flag) {                                     \
         moe_epilogue_vector_of<T, WATCHED>(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn,     \
                                            flags, flag);                                                           \
     }

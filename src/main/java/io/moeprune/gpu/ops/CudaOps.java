@@ -150,7 +150,10 @@ public final class CudaOps implements DeviceOps {
 
     /** Slots a token the vector epilogue takes (kernels.cu's FUSED_NORM_SLOTS: their loads held in registers). */
     static final int VECTOR_EPILOGUE_MAX_SLOTS = 8;
-    /** Threads of a block of the vector epilogue (a token a block; 4 columns a thread). */
+    /**
+     * Threads of a block of the vector epilogue (a token a block; 4 columns a thread): kernels.cu's
+     * EPILOGUE_VECTOR_THREADS, its launch bound (a launch of more fails).
+     */
     private static final int VECTOR_EPILOGUE_THREADS = 128;
 
     private EpilogueKernel epilogueKernel = parseEpilogueKernel(System.getProperty("moeprune.epilogueKernel",
