@@ -13,10 +13,10 @@
 #                 in one kernel)
 #   attn-epilogue -Dmoeprune.fusedAttentionEpilogue=true (q/k norms with the rope, the flash kernel writing o_proj's
 #                 BF16 rows, o_proj accumulated into the residual)
+#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread in 16-byte loads;
+#                 default runs the scalar kernel; not in the default list: VARIANTS="default epilogue-vector")
 #   one-pass      -Dmoeprune.tokenScores=one-pass (perplexity: token_scores in one read of a row of logits)
 #   fused         the two epilogues and the one-pass token scores (F32 expert outputs)
-#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread, 16-byte loads;
-#                 against default, where the fused epilogue runs the scalar kernel)
 #   all           the two epilogues, BF16 expert outputs and the one-pass token scores together
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
@@ -43,15 +43,15 @@ variant_flags() {
     bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
     moe-epilogue) echo "-Dmoeprune.fusedEpilogue=true" ;;
     attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=true" ;;
+    epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
     one-pass) echo "-Dmoeprune.tokenScores=one-pass" ;;
     fused) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.tokenScores=one-pass" ;;
-    epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
     all) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.expertOutputs=bf16" \
       "-Dmoeprune.tokenScores=one-pass" ;;
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in ${VARIANTS:-default unfused tensor bf16out moe-epilogue attn-epilogue one-pass fused all epilogue-vector}; do
+  for variant in ${VARIANTS:-default unfused tensor bf16out moe-epilogue attn-epilogue one-pass fused all}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"
