@@ -13,6 +13,8 @@
 #                 in one kernel)
 #   attn-epilogue -Dmoeprune.fusedAttentionEpilogue=true (q/k norms with the rope, the flash kernel writing o_proj's
 #                 BF16 rows, o_proj accumulated into the residual)
+#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread in 16-byte loads;
+#                 default runs the scalar kernel; not in the default list: VARIANTS="default epilogue-vector")
 #   one-pass      -Dmoeprune.tokenScores=one-pass (perplexity: token_scores in one read of a row of logits)
 #   fused         the two epilogues and the one-pass token scores (F32 expert outputs)
 #   all           the two epilogues, BF16 expert outputs and the one-pass token scores together
@@ -41,6 +43,7 @@ variant_flags() {
     bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
     moe-epilogue) echo "-Dmoeprune.fusedEpilogue=true" ;;
     attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=true" ;;
+    epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
     one-pass) echo "-Dmoeprune.tokenScores=one-pass" ;;
     fused) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.tokenScores=one-pass" ;;
     all) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.expertOutputs=bf16" \

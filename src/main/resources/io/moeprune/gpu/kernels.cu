@@ -982,64 +982,41 @@ extern "C" __global__ void combine_slots_with_norms_bf16(const bf16_t* expertRow
 // as add_scaled (shared added first as add_scaled with m 1 adds it), the finite flag as non_finite over the n·width
 // new values; the combined row itself is not written. Watched (the _watched kernels): the first FUSED_NORM_SLOTS slots'
 // sums of squares by the same read, the turn's three sums of (x before the add, r), all in double, reduced across the
-// block; a slot after those (k > FUSED_NORM_SLOTS) is read again for its norm, a warp per slot.
+// block; a slot after those (k > FUSED_NORM_SLOTS) is read again for its norm, a warp per slot. Two kernels do it:
+// moe_epilogue_of below (a column a thread: any shape) and moe_epilogue_vector_of after it (4 columns a thread);
+// their shared steps first.
 #define EPILOGUE_SUMS (FUSED_NORM_SLOTS + 3)
-template <typename T, bool WATCHED>
-__device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* slotRow, const float* weight, int n,
-                                                int k, int width, const float* shared, float* x, float m,
-                                                float* norms, float* turn, int* flags, int flag) {
-    __shared__ double part[32][EPILOGUE_SUMS];
-    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
-    if (t >= n) return;
-    const int* rows = slotRow + (long long) t * k;
-    const float* w = weight + (long long) t * k;
-    float* xt = x + (long long) t * width;
-    long long count = (long long) n * width, base = (long long) t * width;
-    int fused = min(k, FUSED_NORM_SLOTS);
-    double sq[FUSED_NORM_SLOTS], hh = 0, hy = 0, yy = 0;
-#pragma unroll
-    for (int j = 0; j < FUSED_NORM_SLOTS; j++) sq[j] = 0;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) {
-        float acc = 0.f;
-#pragma unroll
-        for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
-            if (j < fused) {
-                int row = rows[j];
-                if (row >= 0) {
-                    float v = expert_element(expertRows, (long long) row * width + c);
-                    acc = __fadd_rn(acc, __fmul_rn(w[j], v));
-                    if (WATCHED) sq[j] += (double) v * v;
-                }
-            }
-        }
-        for (int s = FUSED_NORM_SLOTS; s < k; s++) {
-            int row = rows[s];
-            if (row >= 0) {
-                acc = __fadd_rn(acc, __fmul_rn(w[s], expert_element(expertRows, (long long) row * width + c)));
-            }
-        }
-        float h = xt[c];
-        if (WATCHED) {
-            double hv = h, y = hv + (double) acc;
-            hh += hv * hv;
-            hy += hv * y;
-            yy += y * y;
-        }
-        float branch = shared == 0 ? acc : __fadd_rn(acc, shared[base + c]);
-        float sum = m == 1.f ? __fadd_rn(h, branch) : __fadd_rn(h, __fmul_rn(m, branch));
-        xt[c] = sum;
-        unsigned int bits = __float_as_uint(sum);
-        if ((bits & 0x7F800000u) == 0x7F800000u) {
-            atomicMax(flags + flag, (int) (2 * (count - base - c)) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
-        }
+
+// x's new element from x's element h and the combined element acc: shared's element s added to acc first when there
+// are shared rows, then m as add_scaled (m 1 adding: the same bits as 1·branch).
+__device__ __forceinline__ float epilogue_residual(float h, float acc, bool hasShared, float s, float m) {
+    float branch = hasShared ? __fadd_rn(acc, s) : acc;
+    return m == 1.f ? __fadd_rn(h, branch) : __fadd_rn(h, __fmul_rn(m, branch));
+}
+
+// The finite flag as non_finite raises it for x's new element sum, fromEnd elements before the end of the n·width.
+__device__ __forceinline__ void epilogue_flag(float sum, long long fromEnd, int* flags, int flag) {
+    unsigned int bits = __float_as_uint(sum);
+    if ((bits & 0x7F800000u) == 0x7F800000u) {
+        atomicMax(flags + flag, (int) (2 * fromEnd) + ((bits & 0x007FFFFFu) != 0 ? 1 : 0));
     }
-    if (!WATCHED) return;
-    double sums[EPILOGUE_SUMS];
-#pragma unroll
-    for (int j = 0; j < FUSED_NORM_SLOTS; j++) sums[j] = sq[j];
-    sums[FUSED_NORM_SLOTS] = hh;
-    sums[FUSED_NORM_SLOTS + 1] = hy;
-    sums[FUSED_NORM_SLOTS + 2] = yy;
+}
+
+// One element's terms of the turn's three sums (as the turns kernel): h = x before the add, y = h + r, in double.
+__device__ __forceinline__ void turn_terms(float h, float acc, double* sums) {
+    double hv = h, y = hv + (double) acc;
+    sums[0] += hv * hv;
+    sums[1] += hv * y;
+    sums[2] += y * y;
+}
+
+// A watched block's end: each thread's EPILOGUE_SUMS sums (the first FUSED_NORM_SLOTS slots' squares, then the turn's
+// hh, hy, yy) added across the block in double (a warp's by shuffles, then each sum over the warps by one thread),
+// the first `fused` slots' norms and the token's turn written.
+__device__ __forceinline__ void epilogue_watched_end(const double* sums, int t, int k, int fused, float* norms,
+                                                     float* turn) {
+    __shared__ double part[32][EPILOGUE_SUMS];
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
 #pragma unroll
     for (int j = 0; j < EPILOGUE_SUMS; j++) {
         double s = warp_sum_d(sums[j]);
@@ -1057,6 +1034,51 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
         double a = part[0][FUSED_NORM_SLOTS], b = part[0][FUSED_NORM_SLOTS + 1], c = part[0][FUSED_NORM_SLOTS + 2];
         turn[t] = a == 0 || c == 0 ? 0.f : (float) fmax(0.0, 1.0 - b / sqrt(a * c));
     }
+}
+
+// A column a thread at a time (c += blockDim.x), each slot's element loaded behind its mask test: the default
+// (-Dmoeprune.epilogueKernel=scalar) and the vector kernel's fallback.
+template <typename T, bool WATCHED>
+__device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* slotRow, const float* weight, int n,
+                                                int k, int width, const float* shared, float* x, float m,
+                                                float* norms, float* turn, int* flags, int flag) {
+    int t = blockIdx.x, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
+    if (t >= n) return;
+    const int* rows = slotRow + (long long) t * k;
+    const float* w = weight + (long long) t * k;
+    float* xt = x + (long long) t * width;
+    long long count = (long long) n * width, base = (long long) t * width;
+    int fused = min(k, FUSED_NORM_SLOTS);
+    double sums[EPILOGUE_SUMS];
+#pragma unroll
+    for (int j = 0; j < EPILOGUE_SUMS; j++) sums[j] = 0;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float acc = 0.f;
+#pragma unroll
+        for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+            if (j < fused) {
+                int row = rows[j];
+                if (row >= 0) {
+                    float v = expert_element(expertRows, (long long) row * width + c);
+                    acc = __fadd_rn(acc, __fmul_rn(w[j], v));
+                    if (WATCHED) sums[j] += (double) v * v;
+                }
+            }
+        }
+        for (int s = FUSED_NORM_SLOTS; s < k; s++) {
+            int row = rows[s];
+            if (row >= 0) {
+                acc = __fadd_rn(acc, __fmul_rn(w[s], expert_element(expertRows, (long long) row * width + c)));
+            }
+        }
+        float h = xt[c];
+        if (WATCHED) turn_terms(h, acc, sums + FUSED_NORM_SLOTS);
+        float sum = epilogue_residual(h, acc, shared != 0, shared != 0 ? shared[base + c] : 0.f, m);
+        xt[c] = sum;
+        epilogue_flag(sum, count - base - c, flags, flag);
+    }
+    if (!WATCHED) return;
+    epilogue_watched_end(sums, t, k, fused, norms, turn);
     for (int s = FUSED_NORM_SLOTS + warp; s < k; s += warps) {
         int row = rows[s];
         double q = 0;
@@ -1072,7 +1094,7 @@ __device__ __forceinline__ void moe_epilogue_of(const T* expertRows, const int* 
 }
 
 // Watched or not as a template argument: the unwatched kernels (perplexity, unwatched chunks) hold no double sums
-// (sm_90: 32 registers against the watched ones' 62, no spills).
+// (nvcc 13 sm_90: 32 registers against the watched ones' 58, no spills; 62 before their shared steps were functions).
 #define MOE_EPILOGUE(name, T, WATCHED)                                                                               \
     extern "C" __global__ void name(const T* expertRows, const int* slotRow, const float* weight, int n, int k,   \
                                     int width, const float* shared, float* x, float m, float* norms, float* turn,  \
@@ -1084,6 +1106,122 @@ MOE_EPILOGUE(moe_epilogue, float, false)
 MOE_EPILOGUE(moe_epilogue_bf16, bf16_t, false)
 MOE_EPILOGUE(moe_epilogue_watched, float, true)
 MOE_EPILOGUE(moe_epilogue_watched_bf16, bf16_t, true)
+
+// 4 BF16 elements of an expert row in one 8-byte access.
+struct alignas(8) bf16_quad { unsigned int lo, hi; };
+
+// 4 consecutive elements of a row in one access, as loaded (BF16 widened at use, exactly).
+__device__ __forceinline__ quad load_quad(const float* p) {
+    return *reinterpret_cast<const quad*>(p);
+}
+
+__device__ __forceinline__ bf16_quad load_quad(const bf16_t* p) {
+    return *reinterpret_cast<const bf16_quad*>(p);
+}
+
+__device__ __forceinline__ float quad_element(const quad& q, int e) {
+    return q.v[e];
+}
+
+__device__ __forceinline__ float quad_element(const bf16_quad& q, int e) {
+    unsigned int pair = e < 2 ? q.lo : q.hi;   // little-endian: the lower element in the low half
+    return __uint_as_float((e & 1) ? (pair & 0xFFFF0000u) : (pair << 16));
+}
+
+template <typename T> struct quad_of { typedef quad type; };
+template <> struct quad_of<bf16_t> { typedef bf16_quad type; };
+
+// A slot's sum of squares over the 4 elements of a load: in float (<= 4 squares, under 3e-7 relative; one conversion
+// to double where moe_epilogue_of does 4), but in double, as moe_epilogue_of, where float could lose it: a sum under
+// 2^-100 (squares underflowing; 4 zeros are 0 either way) or over 2^100 (overflowing), or not finite.
+template <typename Q>
+__device__ __forceinline__ double quad_squares(const Q& v) {
+    float q = 0.f;
+#pragma unroll
+    for (int e = 0; e < 4; e++) q = __fmaf_rn(quad_element(v, e), quad_element(v, e), q);
+    if (q > 0x1p-100f && q < 0x1p100f) return q;
+    bool zeros = true;
+#pragma unroll
+    for (int e = 0; e < 4; e++) zeros = zeros && quad_element(v, e) == 0.f;
+    if (zeros) return 0;
+    double d = 0;
+#pragma unroll
+    for (int e = 0; e < 4; e++) d += (double) quad_element(v, e) * quad_element(v, e);
+    return d;
+}
+
+// 4 consecutive columns a thread at a time (-Dmoeprune.epilogueKernel=vector): one 16-byte load of each F32 slot row
+// (8 bytes of BF16), x and the shared rows in 16-byte accesses, every slot's load issued before the first add (a
+// masked slot's predicated off: it reads nothing and adds nothing). Each element's float operations are
+// moe_epilogue_of's (acc from 0, w_s·v added over the slots s = 0..k-1 in order): the same x bits and finite flag.
+// Watched: the turn's sums as moe_epilogue_of, a slot's squares by quad_squares. Takes k <= FUSED_NORM_SLOTS, widths
+// that are multiples of 4 and 16-byte aligned x and rows (8-byte BF16 rows); CudaOps runs moe_epilogue_of on the rest.
+template <typename T, bool WATCHED>
+__device__ __forceinline__ void moe_epilogue_vector_of(const T* expertRows, const int* slotRow, const float* weight,
+                                                       int n, int k, int width, const float* shared, float* x,
+                                                       float m, float* norms, float* turn, int* flags, int flag) {
+    typedef typename quad_of<T>::type row_quad;
+    int t = blockIdx.x;
+    if (t >= n) return;
+    long long count = (long long) n * width, base = (long long) t * width;
+    float* xt = x + base;
+    const float* st = shared != 0 ? shared + base : 0;
+    int row[FUSED_NORM_SLOTS];
+    float w[FUSED_NORM_SLOTS];
+#pragma unroll
+    for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+        row[j] = j < k ? slotRow[(long long) t * k + j] : -1;
+        w[j] = j < k ? weight[(long long) t * k + j] : 0.f;
+    }
+    double sums[EPILOGUE_SUMS];
+#pragma unroll
+    for (int j = 0; j < EPILOGUE_SUMS; j++) sums[j] = 0;
+    for (int c = 4 * threadIdx.x; c < width; c += 4 * blockDim.x) {
+        row_quad v[FUSED_NORM_SLOTS];
+#pragma unroll
+        for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+            if (row[j] >= 0) v[j] = load_quad(expertRows + (long long) row[j] * width + c);
+            else v[j] = row_quad{};
+        }
+        quad h = load_quad(xt + c), s = st != 0 ? load_quad(st + c) : quad{}, out;
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float acc = 0.f;
+#pragma unroll
+            for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+                if (row[j] >= 0) acc = __fadd_rn(acc, __fmul_rn(w[j], quad_element(v[j], e)));
+            }
+            if (WATCHED) turn_terms(h.v[e], acc, sums + FUSED_NORM_SLOTS);
+            out.v[e] = epilogue_residual(h.v[e], acc, st != 0, s.v[e], m);
+        }
+        if (WATCHED) {
+#pragma unroll
+            for (int j = 0; j < FUSED_NORM_SLOTS; j++) {
+                if (row[j] >= 0) sums[j] += quad_squares(v[j]);
+            }
+        }
+        *reinterpret_cast<quad*>(xt + c) = out;
+#pragma unroll
+        for (int e = 0; e < 4; e++) epilogue_flag(out.v[e], count - base - c - e, flags, flag);
+    }
+    if (WATCHED) epilogue_watched_end(sums, t, k, min(k, FUSED_NORM_SLOTS), norms, turn);
+}
+
+// EPILOGUE_VECTOR_THREADS a block (CudaOps.VECTOR_EPILOGUE_THREADS launches them), at least 5 blocks an SM asked
+// of the compiler: nvcc 13 sm_90 gives 96 registers watched and 79 unwatched on F32 rows, 92 and 64 on BF16 rows, no
+// spills (117, 89, 122, 68 unbounded: 4 blocks an SM watched), each thread with 8 16-byte loads in flight.
+#define EPILOGUE_VECTOR_THREADS 128
+#define MOE_EPILOGUE_VECTOR(name, T, WATCHED)                                                                        \
+    extern "C" __global__ void __launch_bounds__(EPILOGUE_VECTOR_THREADS, 5)                                       \
+    name(const T* expertRows, const int* slotRow, const float* weight, int n, int k, int width, const float* shared, \
+         float* x, float m, float* norms, float* turn, int* flags, int flag) {                                     \
+        moe_epilogue_vector_of<T, WATCHED>(expertRows, slotRow, weight, n, k, width, shared, x, m, norms, turn,     \
+                                           flags, flag);                                                           \
+    }
+MOE_EPILOGUE_VECTOR(moe_epilogue_vector, float, false)
+MOE_EPILOGUE_VECTOR(moe_epilogue_vector_bf16, bf16_t, false)
+MOE_EPILOGUE_VECTOR(moe_epilogue_vector_watched, float, true)
+MOE_EPILOGUE_VECTOR(moe_epilogue_vector_watched_bf16, bf16_t, true)
 
 // One warp per token: 1 - cos(h, h + r) with double sums (EASY-EP's turn).
 extern "C" __global__ void turns(const float* h, const float* r, float* turn, int n, int width) {

@@ -124,8 +124,9 @@ class CudaOpsSpeedTest {
     /**
      * A MoE block's epilogue at the random 1.9 B model's chunk (16,384 tokens, hidden 2048, top-8): the unfused passes
      * (combineSlots, then for a watched chunk slotNorms and turns, addScaled, nonFinite) against moeEpilogue
-     * (-Dmoeprune.fusedEpilogue), F32 and BF16 expert rows, watched or not; milliseconds and the bytes each moves
-     * over its time. Slot rows a shuffled permutation (the grouped order scatters a token's slots), values zero.
+     * (-Dmoeprune.fusedEpilogue) on each kernel of -Dmoeprune.epilogueKernel (scalar, vector), F32 and BF16 expert
+     * rows, watched or not; milliseconds, the bytes each moves over its time and the unfused time over the fused one.
+     * Slot rows a shuffled permutation (the grouped order scatters a token's slots), values zero.
      */
     @Test
     void moeEpilogueTable() {
@@ -161,14 +162,21 @@ class CudaOpsSpeedTest {
                     ops.addScaled(x, 0, branch, 0, count, 1f);
                     ops.nonFinite(x, 0, count, flags, 0);
                 });
-                double fused = millis(() -> ops.moeEpilogue(rows, slotRow, weight, n, k, h, type, null, x, 1f,
-                        watched ? norms : null, watched ? turns : null, flags, 0, branch));
                 long unfusedBytes = rowBytes * (watched ? 2 : 1) + f + (watched ? 2 * f : 0) + 3 * f + f;
                 long fusedBytes = rowBytes + 2 * f;
-                System.out.printf("%-70s unfused %7.3f ms (%5.0f GB/s)  fused %7.3f ms (%5.0f GB/s)  %.2fx%n", what,
-                        unfused, unfusedBytes / unfused / 1e6, fused, fusedBytes / fused / 1e6, unfused / fused);
+                StringBuilder line = new StringBuilder(String.format("%-62s unfused %7.3f ms (%5.0f GB/s)", what,
+                        unfused, unfusedBytes / unfused / 1e6));
+                for (CudaOps.EpilogueKernel kernel : CudaOps.EpilogueKernel.values()) {
+                    ops.epilogueKernel(kernel);
+                    double fused = millis(() -> ops.moeEpilogue(rows, slotRow, weight, n, k, h, type, null, x, 1f,
+                            watched ? norms : null, watched ? turns : null, flags, 0, branch));
+                    line.append(String.format("  %s %7.3f ms (%5.0f GB/s) %.2fx", kernel.name().toLowerCase(
+                            java.util.Locale.ROOT), fused, fusedBytes / fused / 1e6, unfused / fused));
+                }
+                System.out.println(line);
             }
         }
+        ops.epilogueKernel(CudaOps.EpilogueKernel.SCALAR);
         for (DeviceBuffer b : new DeviceBuffer[]{slotRow, weight, rows, x, branch, norms, turns, flags}) ops.free(b);
     }
 

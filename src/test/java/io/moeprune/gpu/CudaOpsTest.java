@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -989,26 +990,35 @@ class CudaOpsTest {
      * The fused MoE epilogue (-Dmoeprune.fusedEpilogue) against HostOps's unfused sequence: x bit for bit (any NaN
      * matching any NaN), the finite flag exact, the norms and turns within 1e-6 (their double sums in another order),
      * the scratch untouched (the kernel writes no combined rows); F32 and BF16 rows, masked slots, k past the eight
-     * slots fused in registers, widths not multiples of 32, with and without shared rows, m 1 and 0.22, watched or
-     * not, and rows holding a NaN and an infinity.
+     * slots fused in registers, widths not multiples of 32 (nor, once, of 4), with and without shared rows, m 1 and
+     * 0.22, watched or not, and rows holding a NaN and an infinity; each for both kernels of
+     * {@code -Dmoeprune.epilogueKernel} (vector: k over 8 and the width of 1002 run the scalar fallback).
      */
     @Test
     void moeEpilogueMatches() {
-        int[][] shapes = {{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}, {3, 12, 1000}, {64, 8, 2048}};
-        for (int[] s : shapes) {
-            int n = s[0], k = s[1], width = s[2];
-            for (ExpertOutputs type : ExpertOutputs.values()) {
-                for (int variant = 0; variant < 4; variant++) {
-                    boolean shared = (variant & 1) != 0, watched = (variant & 2) != 0, nonFinite = variant == 3;
-                    float m = variant == 1 ? 0.22f : 1f;
-                    moeEpilogueCase(n, k, width, type, shared, watched, nonFinite, m);
+        int[][] shapes = {{1, 4, 2048}, {37, 8, 4096}, {300, 4, 7168}, {5, 1, 768}, {3, 12, 1000}, {64, 8, 2048},
+                {7, 4, 1002}};
+        try {
+            for (CudaOps.EpilogueKernel kernel : CudaOps.EpilogueKernel.values()) {
+                gpu.epilogueKernel(kernel);
+                for (int[] s : shapes) {
+                    int n = s[0], k = s[1], width = s[2];
+                    for (ExpertOutputs type : ExpertOutputs.values()) {
+                        for (int variant = 0; variant < 4; variant++) {
+                            boolean shared = (variant & 1) != 0, watched = (variant & 2) != 0;
+                            float m = variant == 1 ? 0.22f : 1f;
+                            moeEpilogueCase(kernel, n, k, width, type, shared, watched, variant == 3, m);
+                        }
+                    }
                 }
             }
+        } finally {
+            gpu.epilogueKernel(CudaOps.EpilogueKernel.SCALAR);
         }
     }
 
-    private void moeEpilogueCase(int n, int k, int width, ExpertOutputs type, boolean shared, boolean watched,
-                                 boolean nonFinite, float m) {
+    private void moeEpilogueCase(CudaOps.EpilogueKernel kernel, int n, int k, int width, ExpertOutputs type,
+                                 boolean shared, boolean watched, boolean nonFinite, float m) {
         Random r = random();
         int slots = n * k;
         long count = (long) n * width;
@@ -1036,8 +1046,8 @@ class CudaOpsTest {
         Pair sr = i32(slotRow), w = f32(weight), x = gaussian(r, count), flags = i32(new int[3]);
         Pair sharedRows = shared ? gaussian(r, count) : null;
         Pair norms = output(4L * slots), turns = output(4L * n), scratch = output(4 * count);
-        String what = " " + type + " " + n + "x" + k + "x" + width + (shared ? " shared" : "")
-                + (watched ? " watched" : "") + (nonFinite ? " non-finite" : "") + " m " + m;
+        String what = " " + kernel.name().toLowerCase(Locale.ROOT) + " " + type + " " + n + "x" + k + "x" + width
+                + (shared ? " shared" : "") + (watched ? " watched" : "") + (nonFinite ? " non-finite" : "") + " m " + m;
         gpu.moeEpilogue(rows.gpu(), sr.gpu(), w.gpu(), n, k, width, type, shared ? sharedRows.gpu() : null, x.gpu(),
                 m, watched ? norms.gpu() : null, watched ? turns.gpu() : null, flags.gpu(), 1, scratch.gpu());
         host.moeEpilogue(rows.host(), sr.host(), w.host(), n, k, width, type, shared ? sharedRows.host() : null,
@@ -1049,7 +1059,7 @@ class CudaOpsTest {
             boolean bothNaN = Float.isNaN(g[i]) && Float.isNaN(h[i]);
             if (Float.floatToRawIntBits(g[i]) != Float.floatToRawIntBits(h[i]) && !bothNaN) differ++;
         }
-        System.out.printf("%-58s %d of %d F32 values differ (limit 0)%n", "moeEpilogue x" + what, differ, count);
+        System.out.printf("%-66s %d of %d F32 values differ (limit 0)%n", "moeEpilogue x" + what, differ, count);
         assertEquals(0, differ, "moeEpilogue x" + what);
         int flag = Float.floatToRawIntBits(floats(flags, true, 3)[1]);
         assertEquals(Float.floatToRawIntBits(floats(flags, false, 3)[1]), flag, "moeEpilogue flag" + what);

@@ -140,6 +140,42 @@ public final class CudaOps implements DeviceOps {
     private TokenScoresKernel tokenScoresKernel = parseTokenScores(System.getProperty("moeprune.tokenScores",
             "one-pass"));
 
+    /**
+     * The MoE epilogue's kernel ({@code -Dmoeprune.epilogueKernel}, {@link #moeEpilogue}): {@code scalar} (the default,
+     * validated on an H100: kernels.cu's moe_epilogue_of, a column a thread at a time, each slot's element loaded
+     * behind its mask test) or {@code vector} (moe_epilogue_vector_of: 4 columns a thread, one 16-byte load of each
+     * F32 slot row or 8 bytes of BF16, every slot's load issued before the first add; the same x bits and flag, the
+     * norms' squares summed in float over each load's 4 columns). Where vector does not take the call (k over
+     * {@link #VECTOR_EPILOGUE_MAX_SLOTS}, a width not a multiple of 4, rows or x not aligned for those loads) the
+     * scalar kernel runs.
+     */
+    public enum EpilogueKernel { SCALAR, VECTOR }
+
+    /** Slots a token the vector epilogue takes (kernels.cu's FUSED_NORM_SLOTS: their loads held in registers). */
+    static final int VECTOR_EPILOGUE_MAX_SLOTS = 8;
+    /**
+     * Threads of a block of the vector epilogue (a token a block; 4 columns a thread): kernels.cu's
+     * EPILOGUE_VECTOR_THREADS, its launch bound (a launch of more fails).
+     */
+    private static final int VECTOR_EPILOGUE_THREADS = 128;
+
+    private EpilogueKernel epilogueKernel = parseEpilogueKernel(System.getProperty("moeprune.epilogueKernel",
+            "scalar"));
+
+    /** Sets the MoE epilogue's kernel (benchmarks and tests compare them). */
+    public void epilogueKernel(EpilogueKernel kernel) {
+        this.epilogueKernel = kernel;
+    }
+
+    static EpilogueKernel parseEpilogueKernel(String kernel) {
+        return switch (kernel.trim()) {
+            case "scalar" -> EpilogueKernel.SCALAR;
+            case "vector" -> EpilogueKernel.VECTOR;
+            default -> throw new MoepruneException("-Dmoeprune.epilogueKernel=" + kernel + ": not scalar or vector",
+                    MoepruneException.BAD_INPUT, null);
+        };
+    }
+
     /** Sets the token scores' kernel (benchmarks and tests compare them). */
     public void tokenScoresKernel(TokenScoresKernel kernel) {
         this.tokenScoresKernel = kernel;
@@ -948,7 +984,8 @@ public final class CudaOps implements DeviceOps {
     }
 
     /**
-     * A block per token ({@code moe_epilogue}): its k slot rows and x read once, x written once, the combined row
+     * A block per token ({@code moe_epilogue}, or {@code moe_epilogue_vector} where {@link #epilogueKernel} asks for it
+     * and {@link #vectorEpilogueTakes} the call): its k slot rows and x read once, x written once, the combined row
      * nowhere ({@code scratch} untouched); the slots' norms and the turn by the same read when watched (a kernel of
      * its own: the unwatched one holds no double sums).
      */
@@ -960,11 +997,25 @@ public final class CudaOps implements DeviceOps {
         if (n <= 0) return;
         if ((long) n * width >= 1L << 30) throw new IllegalArgumentException("a finite check of " + n + "x" + width);
         if ((norms == null) != (turns == null)) throw new IllegalArgumentException("norms and turns: both or neither");
-        String function = (norms != null ? "moe_epilogue_watched" : "moe_epilogue")
+        boolean vector = epilogueKernel == EpilogueKernel.VECTOR
+                && vectorEpilogueTakes(k, width, rows, expertRows, sharedRows, x);
+        String function = (vector ? "moe_epilogue_vector" : "moe_epilogue") + (norms != null ? "_watched" : "")
                 + (rows == ExpertOutputs.BF16 ? "_bf16" : "");
-        kernels.kernel(function).launch(n, THREADS, 0, expertRows, slotRow, weight, n, k, width, orNull(sharedRows), x,
-                m, orNull(norms), orNull(turns), flags, flag);
+        kernels.kernel(function).launch(n, vector ? VECTOR_EPILOGUE_THREADS : THREADS, 0, expertRows, slotRow, weight,
+                n, k, width, orNull(sharedRows), x, m, orNull(norms), orNull(turns), flags, flag);
         after(function);
+    }
+
+    /**
+     * Whether the vector epilogue takes a call: at most {@link #VECTOR_EPILOGUE_MAX_SLOTS} slots a token, a width that
+     * is a multiple of 4 and x, the shared rows and the expert rows starting on their loads' boundaries (16 bytes; 8
+     * for BF16 rows), so that every row of 4·j columns does too.
+     */
+    static boolean vectorEpilogueTakes(int k, int width, ExpertOutputs rows, DeviceBuffer expertRows,
+                                       DeviceBuffer sharedRows, DeviceBuffer x) {
+        long rowAlignment = rows == ExpertOutputs.BF16 ? 8 : 16;
+        return k <= VECTOR_EPILOGUE_MAX_SLOTS && width % 4 == 0 && expertRows.address() % rowAlignment == 0
+                && x.address() % 16 == 0 && (sharedRows == null || sharedRows.address() % 16 == 0);
     }
 
     @Override
