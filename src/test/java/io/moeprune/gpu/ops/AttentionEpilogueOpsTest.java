@@ -7,6 +7,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import static io.moeprune.gpu.ops.HostBuffers.floats;
+import static io.moeprune.gpu.ops.HostBuffers.shorts;
+import static io.moeprune.gpu.ops.HostBuffers.upload;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -118,23 +121,5 @@ class AttentionEpilogueOpsTest {
         float[] v = new float[count];
         for (int i = 0; i < count; i++) v[i] = (float) (r.nextGaussian() * sigma);
         return v;
-    }
-
-    private static DeviceBuffer upload(HostOps ops, Arena a, float[] values) {
-        DeviceBuffer b = ops.alloc(4L * values.length, "rows");
-        ops.upload(a.allocateFrom(JAVA_FLOAT, values), b, 0);
-        return b;
-    }
-
-    private static float[] floats(HostOps ops, Arena a, DeviceBuffer b, long count) {
-        MemorySegment s = a.allocate(4L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
-    }
-
-    private static short[] shorts(HostOps ops, Arena a, DeviceBuffer b, long count) {
-        MemorySegment s = a.allocate(2L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_SHORT);
     }
 }

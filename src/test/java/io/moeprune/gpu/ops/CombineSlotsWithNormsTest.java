@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import static io.moeprune.gpu.ops.HostBuffers.floats;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -53,9 +54,9 @@ class CombineSlotsWithNormsTest {
                         ops.combineSlots(rows, sr, w, out, n, k, width, type);
                         ops.slotNorms(rows, sr, norms, slots, width, type);
                         ops.combineSlotsWithNorms(rows, sr, w, fusedOut, n, k, width, fusedNorms, type);
-                        float[] combined = floats(ops, out, n * width, a), normValues = floats(ops, norms, slots, a);
-                        assertArrayEquals(combined, floats(ops, fusedOut, n * width, a), what + " combined");
-                        assertArrayEquals(normValues, floats(ops, fusedNorms, slots, a), what + " norms");
+                        float[] combined = floats(ops, a, out, n * width), normValues = floats(ops, a, norms, slots);
+                        assertArrayEquals(combined, floats(ops, a, fusedOut, n * width), what + " combined");
+                        assertArrayEquals(normValues, floats(ops, a, fusedNorms, slots), what + " norms");
                         if (k > 1) assertEquals(0f, normValues[1], what + ": a masked slot's norm");
                         assertTrue(normValues[0] > 0, what + ": a slot's norm");
                         for (DeviceBuffer b : new DeviceBuffer[]{rows, sr, w, out, norms, fusedOut, fusedNorms}) {
@@ -65,11 +66,5 @@ class CombineSlotsWithNormsTest {
                 }
             }
         }
-    }
-
-    private static float[] floats(HostOps ops, DeviceBuffer b, int count, Arena a) {
-        MemorySegment s = a.allocate(4L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
     }
 }

@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import static io.moeprune.gpu.ops.HostBuffers.shorts;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -37,11 +38,5 @@ class GatherRowsBf16Test {
             ops.gatherRowsBf16(bf16, idx, fromBf16, count, width);
             assertArrayEquals(shorts(ops, a, fromF32, count * width), shorts(ops, a, fromBf16, count * width));
         }
-    }
-
-    private static short[] shorts(HostOps ops, Arena a, DeviceBuffer b, int count) {
-        MemorySegment s = a.allocate(2L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_SHORT);
     }
 }

@@ -7,6 +7,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import static io.moeprune.gpu.ops.HostBuffers.floats;
+import static io.moeprune.gpu.ops.HostBuffers.ints;
+import static io.moeprune.gpu.ops.HostBuffers.upload;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -52,7 +55,7 @@ class MoeEpilogueTest {
             rowValues[width + 2] = Float.NaN;                    // slot row 1 (some token's) column 2
             rowValues[2 * width + 1] = Float.POSITIVE_INFINITY;  // and row 2's column 1
         }
-        DeviceBuffer rows = upload(ops, a, type, rowValues);
+        DeviceBuffer rows = uploadAs(ops, a, type, rowValues);
         int[] slotRow = new int[slots];
         float[] weight = new float[slots];
         for (int i = 0; i < slots; i++) {
@@ -67,9 +70,9 @@ class MoeEpilogueTest {
             xValues[i] = (float) r.nextGaussian();
             sharedValues[i] = (float) r.nextGaussian();
         }
-        DeviceBuffer sharedRows = shared ? upload(ops, a, ExpertOutputs.F32, sharedValues) : null;
-        DeviceBuffer x = upload(ops, a, ExpertOutputs.F32, xValues);
-        DeviceBuffer fusedX = upload(ops, a, ExpertOutputs.F32, xValues);
+        DeviceBuffer sharedRows = shared ? uploadAs(ops, a, ExpertOutputs.F32, sharedValues) : null;
+        DeviceBuffer x = uploadAs(ops, a, ExpertOutputs.F32, xValues);
+        DeviceBuffer fusedX = uploadAs(ops, a, ExpertOutputs.F32, xValues);
         DeviceBuffer branch = ops.alloc(4 * count, "branch"), scratch = ops.alloc(4 * count, "scratch");
         DeviceBuffer norms = ops.alloc(4L * slots, "norms"), fusedNorms = ops.alloc(4L * slots, "fused norms");
         DeviceBuffer turns = ops.alloc(4L * n, "turns"), fusedTurns = ops.alloc(4L * n, "fused turns");
@@ -87,17 +90,17 @@ class MoeEpilogueTest {
         ops.moeEpilogue(rows, sr, w, n, k, width, type, sharedRows, fusedX, m, watched ? fusedNorms : null,
                 watched ? fusedTurns : null, fusedFlags, 1, scratch);
 
-        float[] want = floats(ops, x, count, a);
-        assertBitsEqual(want, floats(ops, fusedX, count, a), what + " x");
-        int[] flagValues = ints(ops, flags, 3, a);
-        assertArrayEquals(flagValues, ints(ops, fusedFlags, 3, a), what + " flags");
+        float[] want = floats(ops, a, x, count);
+        assertBitsEqual(want, floats(ops, a, fusedX, count), what + " x");
+        int[] flagValues = ints(ops, a, flags, 3);
+        assertArrayEquals(flagValues, ints(ops, a, fusedFlags, 3), what + " flags");
         int firstBad = -1;
         for (int i = 0; i < want.length && firstBad < 0; i++) if (!Float.isFinite(want[i])) firstBad = i;
         assertEquals(firstBad < 0 ? 0 : 2 * (int) (count - firstBad) + (Float.isNaN(want[firstBad]) ? 1 : 0),
                 flagValues[1], what + ": the flag names x's first non-finite element");
         if (watched) {
-            assertBitsEqual(floats(ops, norms, slots, a), floats(ops, fusedNorms, slots, a), what + " norms");
-            assertBitsEqual(floats(ops, turns, n, a), floats(ops, fusedTurns, n, a), what + " turns");
+            assertBitsEqual(floats(ops, a, norms, slots), floats(ops, a, fusedNorms, slots), what + " norms");
+            assertBitsEqual(floats(ops, a, turns, n), floats(ops, a, fusedTurns, n), what + " turns");
         }
         for (DeviceBuffer b : new DeviceBuffer[]{rows, sr, w, sharedRows, x, fusedX, branch, scratch, norms,
                 fusedNorms, turns, fusedTurns, flags, fusedFlags}) {
@@ -112,7 +115,7 @@ class MoeEpilogueTest {
         }
     }
 
-    private static DeviceBuffer upload(HostOps ops, Arena a, ExpertOutputs type, float[] values) {
+    private static DeviceBuffer uploadAs(HostOps ops, Arena a, ExpertOutputs type, float[] values) {
         MemorySegment s = a.allocate((long) type.bytes() * values.length);
         for (int i = 0; i < values.length; i++) {
             if (type == ExpertOutputs.BF16) s.setAtIndex(JAVA_SHORT, i, HostOps.toBf16Bits(values[i]));
@@ -121,23 +124,5 @@ class MoeEpilogueTest {
         DeviceBuffer b = ops.alloc(Math.max(4, s.byteSize()), "values");
         ops.upload(s, b, 0);
         return b;
-    }
-
-    private static DeviceBuffer upload(HostOps ops, Arena a, int[] values) {
-        DeviceBuffer b = ops.alloc(4L * values.length, "ints");
-        ops.upload(a.allocateFrom(JAVA_INT, values), b, 0);
-        return b;
-    }
-
-    private static float[] floats(HostOps ops, DeviceBuffer b, long count, Arena a) {
-        MemorySegment s = a.allocate(4 * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
-    }
-
-    private static int[] ints(HostOps ops, DeviceBuffer b, int count, Arena a) {
-        MemorySegment s = a.allocate(4L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_INT);
     }
 }

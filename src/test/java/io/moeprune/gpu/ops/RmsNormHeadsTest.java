@@ -7,6 +7,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import static io.moeprune.gpu.ops.HostBuffers.floats;
+import static io.moeprune.gpu.ops.HostBuffers.shorts;
+import static io.moeprune.gpu.ops.HostBuffers.upload;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -39,7 +42,7 @@ class RmsNormHeadsTest {
                     ops.rmsNorm(loop, at, loop, at, rows, headDim, stride, weight, 1e-6f);
                 }
                 ops.rmsNormHeads(fused, offset, rows, heads, headDim, stride, weight, 1e-6f);
-                float[] expected = download(ops, a, loop, x.length), got = download(ops, a, fused, x.length);
+                float[] expected = floats(ops, a, loop, x.length), got = floats(ops, a, fused, x.length);
                 String shape = rows + "x" + heads + "x" + headDim + " stride " + stride;
                 assertArrayEquals(expected, got, shape);
                 // The heads were normalised (the loop moved them) and nothing else moved.
@@ -67,34 +70,16 @@ class RmsNormHeadsTest {
             DeviceBuffer f32 = ops.alloc(4L * rows * width, "f32"), bf16 = ops.alloc(2L * rows * width, "bf16");
             ops.rmsNorm(src, 0, f32, 0, rows, width, width, weight, 1e-6f);
             ops.toBf16(f32, bf16, (long) rows * width);
-            float[] expectedF32 = download(ops, a, f32, rows * width);
+            float[] expectedF32 = floats(ops, a, f32, rows * width);
             short[] expectedBf16 = shorts(ops, a, bf16, rows * width);
             DeviceBuffer oneF32 = ops.alloc(4L * rows * width, "f32"), oneBf16 = ops.alloc(2L * rows * width, "bf16");
             ops.rmsNormBf16(src, oneF32, oneBf16, rows, width, weight, 1e-6f);
-            assertArrayEquals(expectedF32, download(ops, a, oneF32, rows * width), "F32 rows");
+            assertArrayEquals(expectedF32, floats(ops, a, oneF32, rows * width), "F32 rows");
             assertArrayEquals(expectedBf16, shorts(ops, a, oneBf16, rows * width), "BF16 rows");
             DeviceBuffer onlyBf16 = ops.alloc(2L * rows * width, "bf16");
             ops.rmsNormBf16(src, null, onlyBf16, rows, width, weight, 1e-6f);
             assertArrayEquals(expectedBf16, shorts(ops, a, onlyBf16, rows * width), "BF16 rows without F32");
-            assertArrayEquals(x, download(ops, a, src, rows * width), "the input untouched");
+            assertArrayEquals(x, floats(ops, a, src, rows * width), "the input untouched");
         }
-    }
-
-    private static short[] shorts(HostOps ops, Arena a, DeviceBuffer b, int count) {
-        MemorySegment s = a.allocate(2L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_SHORT);
-    }
-
-    private static DeviceBuffer upload(HostOps ops, Arena a, float[] values) {
-        DeviceBuffer b = ops.alloc(4L * values.length, "rows");
-        ops.upload(a.allocateFrom(JAVA_FLOAT, values), b, 0);
-        return b;
-    }
-
-    private static float[] download(HostOps ops, Arena a, DeviceBuffer b, int count) {
-        MemorySegment s = a.allocate(4L * count);
-        ops.download(b, 0, s);
-        return s.toArray(JAVA_FLOAT);
     }
 }
