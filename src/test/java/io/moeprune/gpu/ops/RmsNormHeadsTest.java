@@ -4,14 +4,11 @@ import io.moeprune.gpu.DeviceBuffer;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
 import static io.moeprune.gpu.ops.HostBuffers.floats;
 import static io.moeprune.gpu.ops.HostBuffers.shorts;
 import static io.moeprune.gpu.ops.HostBuffers.upload;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
