@@ -21,6 +21,7 @@ else
   echo "nvcc not found: registers not checked"
 fi
 python3 "$SRC/extract_moe_epilogue.py" "$KERNELS" "$tmp/moe_epilogue_kernel.h"
-g++ -std=c++20 -O1 -g -ffp-contract=off -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-    -pthread -I src/test/cuda/flash -I "$SRC" -I "$tmp" -o "$tmp/check" "$SRC/moe_epilogue_check.cpp"
+g++ -std=c++20 -O1 -g -ffp-contract=off -fno-strict-aliasing -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined \
+  -pthread -I src/test/cuda/flash -I "$SRC" -I "$tmp" -o "$tmp/check" "$SRC/moe_epilogue_check.cpp"
 "$tmp/check"

@@ -11,7 +11,8 @@
 # weights). OPS=1 adds -Dmoeprune.gpuOps=true (the per-operation table: the grouped products' own time).
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
-J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g"
+J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+J="$J -XX:+UseParallelGC -Xmx24g"
 [ "${OPS:-0}" = 1 ] && J="$J -Dmoeprune.gpuOps=true"
 M=${MODEL:-/tmp/qwen3-30b-a3b-8l}
 START=$(date +%s)

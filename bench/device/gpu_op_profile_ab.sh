@@ -18,7 +18,8 @@
 # whole of it is also written to $OUT/gpu_op_profile_ab.log (/tmp without $OUT), which comes back with the call.
 set -u
 exec > >(tee "${OUT:-/tmp}/gpu_op_profile_ab.log") 2>&1
-J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
+J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+J="$J -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
 START=$(date +%s)
 DEADLINE=$((START + 530))
 RUN_LIMIT=100
@@ -57,7 +58,8 @@ for model in 1.9b q30-8l; do
 done
 if [ -d .devbench/test-classes ] && [ "${TESTS:-1}" = 1 ]; then
   echo "== ProfiledOpsCudaTest, TokenScoresCudaTest"
-  timeout 120 $J -cp ".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*" \
+  CP=".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*"
+  timeout 120 $J -cp "$CP" \
     RunTests io.moeprune.gpu.ProfiledOpsCudaTest io.moeprune.gpu.TokenScoresCudaTest 2>&1 \
     | grep -v -E 'WARNING|^\s*$|^\s+(java\.base|org\.junit)'
 fi

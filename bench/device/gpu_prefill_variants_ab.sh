@@ -45,7 +45,8 @@ variant_flags() {
     attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=true" ;;
     epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
     one-pass) echo "-Dmoeprune.tokenScores=one-pass" ;;
-    fused) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.tokenScores=one-pass" ;;
+    fused) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true" \
+      "-Dmoeprune.tokenScores=one-pass" ;;
     all) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.expertOutputs=bf16" \
       "-Dmoeprune.tokenScores=one-pass" ;;
   esac

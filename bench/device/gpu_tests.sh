@@ -5,7 +5,11 @@
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g ${JAVA_OPTS:-}"
 CP=".devbench/test-classes:src/test/resources:.devbench/moeprune-slim.jar:.devbench/junit:.devbench/junit/*"
-TESTS=${TESTS:-"io.moeprune.gpu.CudaLibrariesProbeTest io.moeprune.gpu.GpuBasicsTest io.moeprune.gpu.CudaOpsTest io.moeprune.gpu.DeviceRoutingCudaTest io.moeprune.gpu.CudaOpsSpeedTest io.moeprune.gpu.GpuLayerMajorPassCudaTest io.moeprune.gpu.GpuGenerationCudaTest io.moeprune.gpu.TokenScoresCudaTest io.moeprune.gpu.ResidentPassCudaTest io.moeprune.gpu.ProfiledOpsCudaTest"}
+G=io.moeprune.gpu
+ALL="$G.CudaLibrariesProbeTest $G.GpuBasicsTest $G.CudaOpsTest $G.DeviceRoutingCudaTest $G.CudaOpsSpeedTest"
+ALL="$ALL $G.GpuLayerMajorPassCudaTest $G.GpuGenerationCudaTest $G.TokenScoresCudaTest $G.ResidentPassCudaTest"
+ALL="$ALL $G.ProfiledOpsCudaTest"
+TESTS=${TESTS:-$ALL}
 date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader 2>&1 | head -4
 if [ "${PROBE:-1}" = 1 ]; then

@@ -3,7 +3,8 @@
 // with unaligned rows: the relative L2 error of the whole output under 1e-2 and of its worst row under 5e-2, as
 // CudaOpsTest holds the GPU to; each case for both variants (K and V read as F32, and the bf16kv entry points on K and V
 // converted to packed BF16 as CudaOps does) at both block heights; and the BF16 output rows (outBf16, o_proj's input
-// written by the kernel) bit for bit to_bf16 of its F32 output, on two of the four. Exit 1 on a failure. Built and run by scripts/check-flash-attention.sh.
+// written by the kernel) bit for bit to_bf16 of its F32 output, on two of the four. Exit 1 on a failure. Built and run
+// by scripts/check-flash-attention.sh.
 #include <random>
 #include <string>
 #include "emulation_prelude.h"

@@ -1863,7 +1863,8 @@ __device__ __forceinline__ void flash_attention_tile(const float* q, int qStride
         lHi = lHi * corrHi + exp2f(sink - newHi);
     }
     float invLo = corrLo / lLo, invHi = corrHi / lHi;
-    long long lo = ((long long) (from + rowLo) * heads + h) * vDim, hi = ((long long) (from + rowHi) * heads + h) * vDim;
+    long long lo = ((long long) (from + rowLo) * heads + h) * vDim;
+    long long hi = ((long long) (from + rowHi) * heads + h) * vDim;
 #pragma unroll
     for (int dt = 0; dt < VD / 8; dt++) {
         int d = 8 * dt + 2 * t;

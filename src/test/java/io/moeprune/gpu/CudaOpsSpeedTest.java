@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one warm-up): cuBLAS's BF16 product at 8192³ (the reference for issue 22's "60 % of the cuBLAS BF16 peak measured
  * in the same run"), the experts' products on each path of {@link CudaOps.GroupedPath} (Qwen3-30B-A3B's
  * 128 × [1536, 2048] and [2048, 768] at 128 and 1024 rows each, DeepSeek-V3's 256 × [4096, 7168] at 128 and 512,
- * the random 1.9 B benchmark model's at a 16384-token chunk, uneven rows, and a decode step's 256 slots over 128 experts,
+ * the random 1.9 B benchmark model's at a 16384-token chunk, uneven rows, and a decode step's 256 slots over 128
+ * experts,
  * 0-6 rows each), and prefill attention on its three paths (warp kernel, tensor cores, flash; one line a shape) at the
  * random 1.9 B model's heads (16 of 128, 4 kv heads; 8 x 2048 and 2 x 8192 tokens), Qwen3-30B-A3B's (32 / 4) and
  * DeepSeek-V3's MLA (128 heads of qk 192, v 128); flash in blocks of 64 and of 128 query rows; a MoE block's

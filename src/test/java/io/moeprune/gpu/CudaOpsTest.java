@@ -1047,7 +1047,8 @@ class CudaOpsTest {
         Pair sharedRows = shared ? gaussian(r, count) : null;
         Pair norms = output(4L * slots), turns = output(4L * n), scratch = output(4 * count);
         String what = " " + kernel.name().toLowerCase(Locale.ROOT) + " " + type + " " + n + "x" + k + "x" + width
-                + (shared ? " shared" : "") + (watched ? " watched" : "") + (nonFinite ? " non-finite" : "") + " m " + m;
+                + (shared ? " shared" : "") + (watched ? " watched" : "") + (nonFinite ? " non-finite" : "")
+                + " m " + m;
         gpu.moeEpilogue(rows.gpu(), sr.gpu(), w.gpu(), n, k, width, type, shared ? sharedRows.gpu() : null, x.gpu(),
                 m, watched ? norms.gpu() : null, watched ? turns.gpu() : null, flags.gpu(), 1, scratch.gpu());
         host.moeEpilogue(rows.host(), sr.host(), w.host(), n, k, width, type, shared ? sharedRows.host() : null,

@@ -19,7 +19,8 @@ import java.nio.file.Path;
  * Generation on CUDA ({@link GpuGeneration} over {@link CudaOps}) against the CPU's Generator, as GpuGenerationTest
  * checks it on HostOps in CI: greedy tokens equal except at near ties (counted), logits within 3e-2 (fixtures) and
  * 1e-2 (the trained shared models) up to a divergence, except at steps whose router margin is near a tie, where the
- * device may take another expert ({@link GenerationComparison#FLIP_MARGIN}: within 0.1, printed with the margins). Skips without CUDA (bench/device/gpu_tests.sh runs it).
+ * device may take another expert ({@link GenerationComparison#FLIP_MARGIN}: within 0.1, printed with the margins).
+ * Skips without CUDA (bench/device/gpu_tests.sh runs it).
  */
 class GpuGenerationCudaTest {
     private static final Path FIXTURES = Path.of("src/test/resources/conformance");

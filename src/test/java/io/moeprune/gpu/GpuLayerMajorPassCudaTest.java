@@ -154,7 +154,8 @@ class GpuLayerMajorPassCudaTest {
      * summed statistic within 1 %, and the EASY-EP and frequency masks identical but for ties of the selection: a swap
      * where the CPU's own margin between the last kept and the first dropped expert is under twice the layer's score
      * error, printed (the GPU, 2026-12-07: one frequency swap in one of the four model-domain runs, 1 token of 553 or
-     * 4 of 854; EASY-EP identical; docs/gpu.md, "Why a mask may still differ"). The statistics set by an argmax or a max
+     * 4 of 854; EASY-EP identical; docs/gpu.md, "Why a mask may still differ"). The statistics set by an argmax or a
+     * max
      * ({@link PassComparison#ARGMAX_STATISTICS}) are printed, not held to 1 %.
      */
     @ParameterizedTest(name = "{0}")
@@ -192,7 +193,8 @@ class GpuLayerMajorPassCudaTest {
      * include margins of 2.5e-4 (layer 0, token 30: 5.6e-5 of the logits' spread), as every sequence of 128 tokens has
      * margins below 6e-4 (HostOps cannot show the swap: its sums are the same in any chunk, bit for bit,
      * WeightScheduleTest). So the chunked run is compared as PassComparison compares the GPU with the CPU: logits up to
-     * each sequence's first swapped routing within 5e-3, every swap at a near tie, within the router logits' movement or
+     * each sequence's first swapped routing within 5e-3, every swap at a near tie, within the router logits' movement
+     * or
      * downstream of one. A chunking bug (another chunk's K/V, wrong positions, a ragged length) moves every token of a
      * chunk's sequences by far more than BF16 steps and swaps routings far from ties: both fail here.
      */

@@ -25,7 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The per-operation profile ({@code -Dmoeprune.gpuOps=true}) on CUDA: a perplexity pass of the qwen3_moe fixture
  * profiled computes the same scores bit for bit as unprofiled, its operations are those HostOps counts (same names,
  * same calls), each timed, and the operations and the stream's idle gaps add up to the stream's time; the second run,
- * over the timing events the first released ({@code CudaOps.releaseMarks}), the same. Skips without CUDA (bench/device/gpu_tests.sh runs it on the GPU machine).
+ * over the timing events the first released ({@code CudaOps.releaseMarks}), the same. Skips without CUDA
+ * (bench/device/gpu_tests.sh runs it on the GPU machine).
  */
 class ProfiledOpsCudaTest {
     private static final long BOUND = 1L << 30;

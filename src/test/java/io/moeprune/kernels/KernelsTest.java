@@ -96,7 +96,8 @@ class KernelsTest {
      * AMX tiles ({@link Kernels#batchesOnTiles()}) FP8 rows go through BF16 panels ({@link QuantPanels}): each weight
      * times its block scale is rounded once to the nearest BF16, an error of at most 2^-9 of |w| (8 significant bits),
      * so of 2^-9 of |w·x| for each product and of 2^-9 Σ|w·x| for the row, plus the tiles' own 2.5e-6 (NOTES.md). The
-     * GPU machine's Xeon measured 8.7e-5 and 1.7e-4 of Σ|w·x| (257×384, 2026-12-07): the random walk of those roundings,
+     * GPU machine's Xeon measured 8.7e-5 and 1.7e-4 of Σ|w·x| (257×384, 2026-12-07): the random walk of those
+     * roundings,
      * over the 1e-5 of the F32 paths. Every other dtype and kernel keeps {@link #TOL}.
      */
     static double batchTolerance(Kernels k, DType dtype) {
@@ -158,7 +159,8 @@ class KernelsTest {
                     float[] out = new float[n * rows];
                     k.matMul(m.w(), xs, n, out);
                     for (int i = 0; i < n; i++) {
-                        assertProduct(m, xs, i * cols, out, i * rows, k.description() + " matMul n=" + n + " input " + i,
+                        assertProduct(m, xs, i * cols, out, i * rows,
+                                k.description() + " matMul n=" + n + " input " + i,
                                 batchTolerance(k, dtype));
                     }
                 }

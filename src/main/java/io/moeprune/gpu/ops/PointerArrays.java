@@ -26,7 +26,8 @@ final class PointerArrays {
     /**
      * The most bytes a call of {@code problems} experts puts in the arrays: the batched path's W, x, y pointers of
      * each placed problem and a copy-out row (scratch row, output, count) of each padded one, 6 longs an expert at
-     * most (the grouped path takes 3; the gemv kernel's table 4 a piece: it takes a call of up to 1.5 pieces an expert).
+     * most (the grouped path takes 3; the gemv kernel's table 4 a piece: it takes a call of up to 1.5 pieces an
+     * expert).
      */
     static long bytes(int problems) {
         return Math.max(MIN_BYTES, 6L * 8 * problems);

@@ -22,7 +22,8 @@ import java.util.List;
  * Issue 22's study of where the GPU's masks part from the CPU's: the shared models' calibration (32 demonstrations
  * of 256 tokens, as GpuLayerMajorPassCudaTest runs on CUDA; the calibration only) on HostOps with BF16 roundings
  * switched off part by part ({@link HostOps.Rounding}), each printed with its statistic errors and mask swaps.
- * Minutes a run (one HostOps pass over 8k tokens), so off by default: {@code -Dmoeprune.maskStudy=moe-tiny-7d/python:PEA,PE,-} runs the named model and
+ * Minutes a run (one HostOps pass over 8k tokens), so off by default: {@code
+ * -Dmoeprune.maskStudy=moe-tiny-7d/python:PEA,PE,-} runs the named model and
  * domain under each rounding, a letter per part rounded (P projections, E experts, A attention; - none).
  */
 class MaskPrecisionStudyTest {

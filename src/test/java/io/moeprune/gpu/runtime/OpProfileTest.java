@@ -72,7 +72,8 @@ class OpProfileTest {
             for (int i = 1; i < p.ops().size(); i++) {
                 assertTrue(p.ops().get(i - 1).seconds() >= p.ops().get(i).seconds(), "sorted by total:\n" + table);
             }
-            for (String line : List.of("operation ", "linear_f32 router ", "token_scores ", "idle gaps ", "  idle after ",
+            for (String line : List.of("operation ", "linear_f32 router ", "token_scores ", "idle gaps ",
+                    "  idle after ",
                     "stream ")) {
                 assertTrue(table.contains(line), line + ":\n" + table);
             }
