@@ -9,7 +9,6 @@ import java.util.Random;
 
 import static io.moeprune.gpu.ops.HostBuffers.floats;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -39,15 +38,8 @@ class CombineSlotsWithNormsTest {
                             else values.setAtIndex(JAVA_FLOAT, i, v);
                         }
                         ops.upload(values, rows, 0);
-                        int[] slotRow = new int[slots];
-                        float[] weight = new float[slots];
-                        for (int i = 0; i < slots; i++) {
-                            slotRow[i] = i % 3 == 1 ? -1 : r.nextInt(slots);
-                            weight[i] = r.nextFloat();
-                        }
-                        DeviceBuffer sr = ops.alloc(4L * slots, "slot rows"), w = ops.alloc(4L * slots, "weights");
-                        ops.upload(a.allocateFrom(JAVA_INT, slotRow), sr, 0);
-                        ops.upload(a.allocateFrom(JAVA_FLOAT, weight), w, 0);
+                        HostBuffers.Slots routed = HostBuffers.randomSlots(ops, a, r, slots);
+                        DeviceBuffer sr = routed.rows(), w = routed.weights();
                         DeviceBuffer out = ops.alloc(4L * n * width, "out"), norms = ops.alloc(4L * slots, "norms");
                         DeviceBuffer fusedOut = ops.alloc(4L * n * width, "fused out");
                         DeviceBuffer fusedNorms = ops.alloc(4L * slots, "fused norms");

@@ -11,7 +11,6 @@ import static io.moeprune.gpu.ops.HostBuffers.floats;
 import static io.moeprune.gpu.ops.HostBuffers.ints;
 import static io.moeprune.gpu.ops.HostBuffers.upload;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -56,15 +55,8 @@ class MoeEpilogueTest {
             rowValues[2 * width + 1] = Float.POSITIVE_INFINITY;  // and row 2's column 1
         }
         DeviceBuffer rows = uploadAs(ops, a, type, rowValues);
-        int[] slotRow = new int[slots];
-        float[] weight = new float[slots];
-        for (int i = 0; i < slots; i++) {
-            slotRow[i] = i % 3 == 1 ? -1 : r.nextInt(slots);
-            weight[i] = r.nextFloat();
-        }
-        DeviceBuffer sr = ops.alloc(4L * slots, "slot rows"), w = ops.alloc(4L * slots, "weights");
-        ops.upload(a.allocateFrom(JAVA_INT, slotRow), sr, 0);
-        ops.upload(a.allocateFrom(JAVA_FLOAT, weight), w, 0);
+        HostBuffers.Slots routed = HostBuffers.randomSlots(ops, a, r, slots);
+        DeviceBuffer sr = routed.rows(), w = routed.weights();
         float[] xValues = new float[(int) count], sharedValues = new float[(int) count];
         for (int i = 0; i < count; i++) {
             xValues[i] = (float) r.nextGaussian();
