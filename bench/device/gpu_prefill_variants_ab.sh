@@ -1,23 +1,19 @@
 #!/usr/bin/env bash
 # Issue 22, the GPU prefill's switches side by side: GpuSpeedBench's calibration and perplexity prefill (8x2048 tokens
 # on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in several
-# variants (VARIANTS="default moe-epilogue" runs only those), each in its own JVM, alternated over ROUNDS rounds
-# (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true). The defaults (2026-12-07): flash
-# attention (128-row blocks, BF16 K/V), the fused prologue and the fused slot norms on; F32 expert outputs; the
-# two-pass token scores. Variants:
-#   default       no switch
-#   unfused       -Dmoeprune.fusedPrologue=false -Dmoeprune.fusedSlotNorms=false (the passes before 2026-12-07)
-#   tensor        -Dmoeprune.attention=tensor (the tensor-core attention path instead of flash)
-#   bf16out       -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
-#   moe-epilogue  -Dmoeprune.fusedEpilogue=true (combine, norms, turns, residual add and finite check of a MoE block
-#                 in one kernel)
-#   attn-epilogue -Dmoeprune.fusedAttentionEpilogue=true (q/k norms with the rope, the flash kernel writing o_proj's
-#                 BF16 rows, o_proj accumulated into the residual)
-#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread in 16-byte loads;
-#                 default runs the scalar kernel; not in the default list: VARIANTS="default epilogue-vector")
-#   one-pass      -Dmoeprune.tokenScores=one-pass (perplexity: token_scores in one read of a row of logits)
-#   fused         the two epilogues and the one-pass token scores (F32 expert outputs)
-#   all           the two epilogues, BF16 expert outputs and the one-pass token scores together
+# variants (VARIANTS="default epilogue-vector" runs only those), each in its own JVM, alternated over ROUNDS rounds
+# (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true). The defaults (since 2026-12-07 10:40
+# UTC): flash attention (128-row blocks, BF16 K/V), the fused prologue and slot norms, the MoE block's and the
+# attention's fused epilogues, one-pass token scores; F32 expert outputs; the scalar epilogue kernel. Variants, each
+# against the defaults:
+#   default          no switch
+#   unfused          every fusion off and two-pass token scores (the passes of 2026-12-07 09:00 UTC)
+#   no-moe-epilogue  -Dmoeprune.fusedEpilogue=false (combine, norms, turns, residual add and finite check apart)
+#   no-attn-epilogue -Dmoeprune.fusedAttentionEpilogue=false (norms and rope apart, F32 attention rows, branch add)
+#   two-pass         -Dmoeprune.tokenScores=two-pass (perplexity: the row read twice)
+#   tensor           -Dmoeprune.attention=tensor (the tensor-core attention path instead of flash)
+#   bf16out          -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
+#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread in 16-byte loads)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
 # past 530 s from the start is skipped (said so), so the call stays under 9 min. OPS=1 adds -Dmoeprune.gpuOps=true
@@ -38,21 +34,19 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 variant_flags() {
   case "$1" in
     default) echo "" ;;
-    unfused) echo "-Dmoeprune.fusedPrologue=false -Dmoeprune.fusedSlotNorms=false" ;;
+    unfused) echo "-Dmoeprune.fusedPrologue=false -Dmoeprune.fusedSlotNorms=false -Dmoeprune.fusedEpilogue=false" \
+      "-Dmoeprune.fusedAttentionEpilogue=false -Dmoeprune.tokenScores=two-pass" ;;
+    no-moe-epilogue) echo "-Dmoeprune.fusedEpilogue=false" ;;
+    no-attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=false" ;;
+    two-pass) echo "-Dmoeprune.tokenScores=two-pass" ;;
     tensor) echo "-Dmoeprune.attention=tensor" ;;
     bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
-    moe-epilogue) echo "-Dmoeprune.fusedEpilogue=true" ;;
-    attn-epilogue) echo "-Dmoeprune.fusedAttentionEpilogue=true" ;;
     epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
-    one-pass) echo "-Dmoeprune.tokenScores=one-pass" ;;
-    fused) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true" \
-      "-Dmoeprune.tokenScores=one-pass" ;;
-    all) echo "-Dmoeprune.fusedEpilogue=true -Dmoeprune.fusedAttentionEpilogue=true -Dmoeprune.expertOutputs=bf16" \
-      "-Dmoeprune.tokenScores=one-pass" ;;
   esac
 }
+ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-vector"
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in ${VARIANTS:-default unfused tensor bf16out moe-epilogue attn-epilogue one-pass fused all}; do
+  for variant in ${VARIANTS:-$ALL_VARIANTS}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"
