@@ -825,14 +825,11 @@ __device__ __forceinline__ void grouped_gemv_rows(const bf16_t* w, const bf16_t*
     }
 }
 
+// One piece of a problem: its row count (1..GEMV_MAX_ROWS) as the template constant; 0 or more runs nothing. The count
+// must be uniform over the block (grouped_gemv_rows's __syncthreads).
 template <int VEC, typename T>
-__device__ __forceinline__ void grouped_gemv_of(const long long* table, int problems, int first, int out, int in) {
-    int p = first + blockIdx.y;
-    if (p >= problems) return;
-    const bf16_t* w = (const bf16_t*) table[p];
-    const bf16_t* x = (const bf16_t*) table[problems + p];
-    T* y = (T*) table[2 * problems + p];
-    switch ((int) table[3 * problems + p]) {   // a block's problem has one count: uniform over the block
+__device__ __forceinline__ void grouped_gemv_count(const bf16_t* w, const bf16_t* x, T* y, int rows, int out, int in) {
+    switch (rows) {
         case 1: grouped_gemv_rows<1, VEC>(w, x, y, out, in); break;
         case 2: grouped_gemv_rows<2, VEC>(w, x, y, out, in); break;
         case 3: grouped_gemv_rows<3, VEC>(w, x, y, out, in); break;
@@ -843,6 +840,15 @@ __device__ __forceinline__ void grouped_gemv_of(const long long* table, int prob
         case 8: grouped_gemv_rows<8, VEC>(w, x, y, out, in); break;
         default: break;   // 0 (not in the table) or beyond GEMV_MAX_ROWS (the host never sends it)
     }
+}
+
+template <int VEC, typename T>
+__device__ __forceinline__ void grouped_gemv_of(const long long* table, int problems, int first, int out, int in) {
+    int p = first + blockIdx.y;
+    if (p >= problems) return;
+    // a block's problem has one count: uniform over the block
+    grouped_gemv_count<VEC, T>((const bf16_t*) table[p], (const bf16_t*) table[problems + p],
+                               (T*) table[2 * problems + p], (int) table[3 * problems + p], out, in);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv(const long long* table, int problems,
@@ -856,6 +862,44 @@ extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv_bf1
                                                                                   int in, int vec) {
     if (vec) grouped_gemv_of<8, bf16_t>(table, problems, first, out, in);
     else grouped_gemv_of<1, bf16_t>(table, problems, first, out, in);
+}
+
+// The same products with the row counts left on the device (-Dmoeprune.decodeRouting=device, a decode step: nothing
+// comes back to the host between the routing and the products). Block (blockIdx.x, e): expert e's output rows as
+// above, its rows [expertStart[e], expertStart[e+1]) of the grouped x [.., in] and y [.., out], W_e at weights[e];
+// the rows in pieces of at most GEMV_MAX_ROWS, one after the other (grouped_gemv_rows's first __syncthreads keeps a
+// piece's staging off the previous one's rows). The count is read by every thread from expertStart, so it and the
+// pieces are uniform over the block; a count of 0 returns at once. 16-byte loads where in is a multiple of 8 and W_e
+// and the expert's first x row are 16-byte aligned (then every row is), decided per block; the dynamic shared memory
+// is min(most rows, GEMV_MAX_ROWS) × min(in, GEMV_TILE) BF16.
+template <typename T>
+__device__ __forceinline__ void grouped_gemv_routed_of(const int* expertStart, const long long* weights,
+                                                       const bf16_t* x, T* y, int out, int in) {
+    int e = blockIdx.y, start = expertStart[e], rows = expertStart[e + 1] - start;
+    if (rows <= 0) return;
+    const bf16_t* w = (const bf16_t*) weights[e];
+    const bf16_t* xe = x + (long long) start * in;
+    T* ye = y + (long long) start * out;
+    bool vec = in % 8 == 0 && (((unsigned long long) w | (unsigned long long) xe) & 15) == 0;
+    for (int first = 0; first < rows; first += GEMV_MAX_ROWS) {
+        int n = rows - first < GEMV_MAX_ROWS ? rows - first : GEMV_MAX_ROWS;
+        if (vec) grouped_gemv_count<8, T>(w, xe + (long long) first * in, ye + (long long) first * out, n, out, in);
+        else grouped_gemv_count<1, T>(w, xe + (long long) first * in, ye + (long long) first * out, n, out, in);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv_routed(const int* expertStart,
+                                                                                    const long long* weights,
+                                                                                    const bf16_t* x, float* y,
+                                                                                    int out, int in) {
+    grouped_gemv_routed_of<float>(expertStart, weights, x, y, out, in);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * WARP) grouped_gemv_routed_bf16(const int* expertStart,
+                                                                                         const long long* weights,
+                                                                                         const bf16_t* x, bf16_t* y,
+                                                                                         int out, int in) {
+    grouped_gemv_routed_of<bf16_t>(expertStart, weights, x, y, out, in);
 }
 // ---- end of the experts' products for few rows an expert
 

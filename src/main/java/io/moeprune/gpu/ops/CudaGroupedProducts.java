@@ -220,6 +220,26 @@ final class CudaGroupedProducts {
     }
 
     /**
+     * {@link DeviceOps#groupedLinearRouted}: one launch of kernels.cu's {@code grouped_gemv_routed}
+     * ({@code grouped_gemv_routed_bf16} for BF16 outputs), a block per 32 output rows of each of the {@code experts}
+     * experts, each block reading its expert's count from {@code expertStart} and running its rows in pieces of at
+     * most {@link #GEMV_MAX_ROWS}; dynamic shared memory for min(mostRows, GEMV_MAX_ROWS) rows × min(in, 2048) BF16.
+     * No table upload (the weights' addresses are the caller's device table), no cuBLAS, nothing the host waits for.
+     */
+    void routed(DeviceBuffer expertStart, DeviceBuffer weights, int experts, DeviceBuffer x, DeviceBuffer y, int out,
+                int in, int mostRows, ExpertOutputs outputs) {
+        if (experts <= 0 || mostRows <= 0 || out <= 0) return;
+        if (experts > MAX_GRID_Y) throw new IllegalArgumentException(experts + " experts beyond " + MAX_GRID_Y);
+        int blocks = (out + GEMV_BLOCK_ROWS - 1) / GEMV_BLOCK_ROWS;
+        int shared = 2 * Math.min(mostRows, GEMV_MAX_ROWS) * Math.min(in, GEMV_TILE);
+        String kernel = outputs == ExpertOutputs.BF16 ? "grouped_gemv_routed_bf16" : "grouped_gemv_routed";
+        ops.kernel(kernel).launch(blocks, experts, 1, GEMV_THREADS, 1, 1, shared,
+                new Object[]{expertStart, weights, x, y, out, in});
+        lastGroupedPath = "gemv kernel, counts on the device: " + experts + " experts of at most " + mostRows + " rows";
+        ops.after("groupedLinearRouted");
+    }
+
+    /**
      * One grouped cuBLAS call writing BF16 outputs into a contiguous scratch, then widened into each problem's F32
      * rows (one launch when the outputs are contiguous too, as the pass's are). False when cuBLAS refuses it.
      */

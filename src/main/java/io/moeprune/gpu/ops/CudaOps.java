@@ -534,6 +534,12 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public void groupedLinearRouted(DeviceBuffer expertStart, DeviceBuffer weights, int experts, DeviceBuffer x,
+                                    DeviceBuffer y, int out, int in, int mostRows, ExpertOutputs outputs) {
+        grouped.routed(expertStart, weights, experts, x, y, out, in, mostRows, outputs);
+    }
+
+    @Override
     public Reservation reserveGroupedProducts(int problems) {
         return grouped.reserve(problems);
     }

@@ -148,6 +148,19 @@ public interface DeviceOps extends AutoCloseable {
     void groupedLinear(int[] rows, int out, int in, long[] w, long[] x, long[] y, ExpertOutputs outputs);
 
     /**
+     * {@link #groupedLinear} of a layer's experts with their row counts left on the device (a decode step's products,
+     * {@code -Dmoeprune.decodeRouting=device}: no download of the counts, nothing waits). Expert e's rows are
+     * [expertStart[e], expertStart[e+1]) of the grouped order ({@code expertStart} int32 [E+1] as
+     * {@link #groupByExpert} writes it): y[rows, out] = x[rows, in]·W_eᵀ, W_e BF16 [out, in] at the address
+     * {@code weights[e]} ({@code weights}: device int64 [E]), x BF16 rows of {@code in} from {@code x}'s start, y rows
+     * of {@code out} in {@code outputs}' type from {@code y}'s start, both in the grouped order. An expert of 0 rows
+     * costs nothing. {@code mostRows} bounds every expert's count (a decode step's tokens: a token picks an expert
+     * once); it sizes the launch. The same bits as {@link #groupedLinear} of those counts and addresses.
+     */
+    void groupedLinearRouted(DeviceBuffer expertStart, DeviceBuffer weights, int experts, DeviceBuffer x,
+                             DeviceBuffer y, int out, int in, int mostRows, ExpertOutputs outputs);
+
+    /**
      * Allocates now what {@link #groupedLinear} of up to {@code problems} experts keeps between calls (the device
      * arrays of its pointers), so that a run that reserves it before planning its memory counts it in the plan and no
      * product allocates in the middle of the run; held until the last open reservation is closed. A

@@ -435,6 +435,28 @@ public final class HostOps implements DeviceOps {
         }
     }
 
+    /** Reads the counts and addresses from its own memory, then {@link #groupedLinear}'s arithmetic: the same bits. */
+    @Override
+    public void groupedLinearRouted(DeviceBuffer expertStart, DeviceBuffer weights, int experts, DeviceBuffer x,
+                                    DeviceBuffer y, int out, int in, int mostRows, ExpertOutputs outputs) {
+        int[] start = ints(expertStart, experts + 1);
+        check(weights, 0, 8L * experts);
+        int[] rows = new int[experts];
+        long[] w = new long[experts], xs = new long[experts], ys = new long[experts];
+        for (int e = 0; e < experts; e++) {
+            rows[e] = start[e + 1] - start[e];
+            if (rows[e] < 0 || rows[e] > mostRows) {
+                throw new IllegalStateException("expert " + e + ": " + rows[e] + " rows, beyond 0.." + mostRows);
+            }
+            w[e] = MEMORY.get(JAVA_LONG_UNALIGNED, weights.address() + 8L * e);
+            xs[e] = x.address() + 2L * start[e] * in;
+            ys[e] = y.address() + (long) outputs.bytes() * start[e] * out;
+        }
+        check(x, 0, 2L * start[experts] * in);
+        check(y, 0, (long) outputs.bytes() * start[experts] * out);
+        groupedLinear(rows, out, in, w, xs, ys, outputs);
+    }
+
     @Override
     public Reservation reserveGroupedProducts(int problems) {
         return pointerArrays.hold(problems);

@@ -243,6 +243,13 @@ public final class ProfiledOps implements DeviceOps {
     }
 
     @Override
+    public void groupedLinearRouted(DeviceBuffer expertStart, DeviceBuffer weights, int experts, DeviceBuffer x,
+                                    DeviceBuffer y, int out, int in, int mostRows, ExpertOutputs outputs) {
+        timed(product("grouped", in, out), () -> ops.groupedLinearRouted(expertStart, weights, experts, x, y, out, in,
+                mostRows, outputs));
+    }
+
+    @Override
     public void rmsNorm(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, int rows, int width,
                         int stride, DeviceBuffer weight, float eps) {
         timed("rms_norm", () -> ops.rmsNorm(src, srcOffset, dst, dstOffset, rows, width, stride, weight, eps));

@@ -2,13 +2,15 @@ package io.moeprune.gpu.runtime;
 
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.ops.DeviceOps;
+import io.moeprune.model.GroupStrategy;
 import io.moeprune.runtime.ExpertMask;
 
 /**
  * A chunk's routing for its MoE block, left on the device (issue 22): the router's choices and weights
  * ({@link DeviceOps#route}, the CPU's given the same logits) and the (token, slot) pairs grouped by expert
  * ({@link DeviceOps#groupByExpert}) into the chunk's routeIds, slotWeight, gatherIndex and slotRow. Only expertStart
- * comes back to the host, as the grouped products take their row counts there. A router the kernels do not take
+ * comes back to the host, as the grouped products take their row counts there; a decode step with
+ * {@code -Dmoeprune.decodeRouting=device} leaves it on the device too ({@link #onDevice}). A router the kernels do not take
  * (more than {@link io.moeprune.gpu.ops.RoutingSpec#MAX_EXPERTS} experts) is routed on the host by
  * {@link HostRouting}, whose tables are uploaded.
  */
@@ -20,6 +22,12 @@ final class ChunkRouting {
      * @param onHost      the whole routing when it was done on the host, else null
      */
     record Routed(int[] expertStart, HostRouting onHost) {
+        /**
+         * A routing whose counts stayed on the device ({@link #onDevice}): expertStart is in the chunk's buffer only,
+         * for the products that read it there ({@link DeviceOps#groupedLinearRouted}); nothing on the host reads it.
+         */
+        static final Routed COUNTS_ON_DEVICE = new Routed(null, null);
+
         /** Tokens routed to expert e. */
         int count(int e) {
             return expertStart[e + 1] - expertStart[e];
@@ -49,9 +57,22 @@ final class ChunkRouting {
             io.upload(flags, e, b.keptFlags);
             keptFlags = b.keptFlags;
         }
-        ops.route(m.routing(), mask.strategy(), b.routerLogits, tokens,
-                m.selectionBias() == null ? null : m.selectionBias().in(slot), keptFlags, b.routeIds, b.slotWeight);
-        ops.groupByExpert(b.routeIds, slots, k, e, b.groupingScratch, b.expertStart, b.gatherIndex, b.slotRow);
+        onDevice(ops, m, slot, b, tokens, mask.strategy(), keptFlags);
         return new Routed(io.downloadInts(b.expertStart, e + 1), null);
+    }
+
+    /**
+     * The routing on the device, its counts left there ({@code -Dmoeprune.decodeRouting=device}): the chosen experts
+     * and weights, and the grouping into the chunk's expertStart, gatherIndex and slotRow, nothing read back;
+     * {@code keptFlags} (int32 [E], or null for every expert) already on the device. Needs
+     * {@link io.moeprune.gpu.ops.RoutingSpec#runsOnDevice}.
+     */
+    static Routed onDevice(DeviceOps ops, LayerPlan.Moe m, DeviceBuffer slot, ChunkBuffers b, int tokens,
+                           GroupStrategy strategy, DeviceBuffer keptFlags) {
+        ops.route(m.routing(), strategy, b.routerLogits, tokens,
+                m.selectionBias() == null ? null : m.selectionBias().in(slot), keptFlags, b.routeIds, b.slotWeight);
+        ops.groupByExpert(b.routeIds, tokens * m.topK(), m.topK(), m.numExperts(), b.groupingScratch, b.expertStart,
+                b.gatherIndex, b.slotRow);
+        return Routed.COUNTS_ON_DEVICE;
     }
 }

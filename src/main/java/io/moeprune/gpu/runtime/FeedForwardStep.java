@@ -7,7 +7,8 @@ import io.moeprune.runtime.ExpertMask;
 /**
  * x += m·ffn(norm(x)) for a chunk on the device, then x's finite check. A dense SwiGLU is two products around the
  * gated activation. A MoE block: the router in F32 and the routing on the device ({@link ChunkRouting}: only the
- * experts' row counts come back to the host), the chosen tokens gathered in expert order, one grouped product for
+ * experts' row counts come back to the host, and not even those in a decode step with
+ * {@code -Dmoeprune.decodeRouting=device}), the chosen tokens gathered in expert order, one grouped product for
  * every expert's [gate | up] and one for its down (gpt-oss: their biases added, its clamped activation), then the
  * epilogue: the slots combined per token, the shared expert (sigmoid-gated for Qwen2-MoE) added, the residual add and
  * the finite check, each a pass over the chunk's rows, or all of them one kernel ({@link DeviceOps#moeEpilogue},
@@ -63,6 +64,18 @@ final class FeedForwardStep {
     static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
                                        ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
                                        Finish finish, boolean fused, GpuPhases phases) {
+        return run(ops, io, layer, slot, b, x, tokens, mask, watch, finish, fused, phases, null);
+    }
+
+    /**
+     * {@link #run} of a decode step: with {@code counts} (a MoE block's {@link DecodeRoutingTables.Layer}, null for
+     * the host's counts) the routing's counts stay on the device and the experts' products read them there
+     * ({@code -Dmoeprune.decodeRouting=device}: no transfer in the block); at most {@code tokens} rows an expert.
+     */
+    static ObserverDownloads.Chunk run(DeviceOps ops, HostTransfers io, LayerPlan layer, DeviceBuffer slot,
+                                       ChunkBuffers b, DeviceBuffer x, int tokens, ExpertMask mask, Watch watch,
+                                       Finish finish, boolean fused, GpuPhases phases,
+                                       DecodeRoutingTables.Layer counts) {
         LayerPlan.Norm post = layer.postNorm();
         int hidden = post.width();
         AttentionStep.normRows(ops, post, slot, x, b, tokens, true, fused);   // the router reads the F32 rows
@@ -73,7 +86,8 @@ final class FeedForwardStep {
                 phases.stream(GpuPhases.Phase.DENSE_MLP);
             }
             case LayerPlan.Moe m -> {
-                ChunkRouting.Routed r = experts(ops, io, m, layer.index(), slot, b, tokens, hidden, mask, phases);
+                ChunkRouting.Routed r = experts(ops, io, m, layer.index(), slot, b, tokens, hidden, mask, phases,
+                        counts);
                 if (finish.fusedEpilogue()) {
                     return fusedEpilogue(ops, layer, m, r, slot, b, x, tokens, hidden, watch, finish, phases);
                 }
@@ -107,43 +121,62 @@ final class FeedForwardStep {
         }
     }
 
-    /** The router, the routing and the experts' products: the down rows in {@code b.expertRows}, grouped order. */
+    /**
+     * The router, the routing and the experts' products: the down rows in {@code b.expertRows}, grouped order. With
+     * {@code counts} the routing's counts stay on the device ({@link ChunkRouting#onDevice}, the mask's flags from the
+     * tables) and the products read them there; the gather and the activation take every slot (tokens × k) either way.
+     */
     private static ChunkRouting.Routed experts(DeviceOps ops, HostTransfers io, LayerPlan.Moe m, int layer,
                                                DeviceBuffer slot, ChunkBuffers b, int tokens, int hidden,
-                                               ExpertMask mask, GpuPhases phases) {
+                                               ExpertMask mask, GpuPhases phases, DecodeRoutingTables.Layer counts) {
         int e = m.numExperts(), slots = tokens * m.topK();
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
-        ChunkRouting.Routed r = ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask);
+        ChunkRouting.Routed r = counts == null ? ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask)
+                : ChunkRouting.onDevice(ops, m, slot, b, tokens, mask.strategy(), counts.kept());
         phases.stream(GpuPhases.Phase.ROUTING);
 
         // From the BF16 rows the post-attention norm wrote beside the F32 ones: the same bits, half the bytes read.
         ops.gatherRowsBf16(b.xnBf16, b.gatherIndex, b.gathered, slots, hidden);
         int inter = m.experts()[0].intermediate();
-        int[] rows = new int[e];
-        long[] w = new long[e], in = new long[e], out = new long[e];
-        for (int i = 0; i < e; i++) {
-            rows[i] = r.count(i);
-            w[i] = m.experts()[i].gateUp().address(slot);
-            in[i] = b.gathered.address() + 2L * r.expertStart()[i] * hidden;
-            out[i] = b.gateUp.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * 2 * inter;
-        }
         // BF16 rows (-Dmoeprune.expertOutputs=bf16) halve the block's largest traffic: [gate | up] here, the down
         // rows below; never with expert biases (ChunkBuffers.Widths keeps those F32).
-        ops.groupedLinear(rows, 2 * inter, hidden, w, in, out, b.expertOutputs);
+        products(ops, m, r, counts, slot, b, true, tokens, 2 * inter, hidden, b.gathered, b.gateUp);
         expertBiases(ops, m, r, slot, b.gateUp, 2 * inter, true);
         LayerPlan.Activation act = m.activation();
         ops.gatedActivation(b.gateUp, b.activationBf16, slots, inter, act.alpha(), act.limit(), act.upShift(),
                 b.expertOutputs);
-        for (int i = 0; i < e; i++) {
-            w[i] = m.experts()[i].down().address(slot);
-            in[i] = b.activationBf16.address() + 2L * r.expertStart()[i] * inter;
-            out[i] = b.expertRows.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * hidden;
-        }
-        ops.groupedLinear(rows, hidden, inter, w, in, out, b.expertOutputs);
+        products(ops, m, r, counts, slot, b, false, tokens, hidden, inter, b.activationBf16, b.expertRows);
         expertBiases(ops, m, r, slot, b.expertRows, hidden, false);
         phases.stream(GpuPhases.Phase.EXPERTS);
         return r;
+    }
+
+    /**
+     * One of the experts' grouped products, [gate | up] ({@code gateUp}) or down: y [slots, out] = x [slots, in]·Wᵀ in
+     * the grouped order, each expert its rows. The host's counts give one {@link DeviceOps#groupedLinear} of the
+     * experts' addresses; counts on the device ({@code counts} not null) one {@link DeviceOps#groupedLinearRouted}
+     * of the tables' addresses, at most {@code tokens} rows an expert.
+     */
+    private static void products(DeviceOps ops, LayerPlan.Moe m, ChunkRouting.Routed r,
+                                 DecodeRoutingTables.Layer counts, DeviceBuffer slot, ChunkBuffers b, boolean gateUp,
+                                 int tokens, int out, int in, DeviceBuffer x, DeviceBuffer y) {
+        int e = m.numExperts();
+        if (counts != null) {
+            ops.groupedLinearRouted(b.expertStart, gateUp ? counts.gateUp() : counts.down(), e, x, y, out, in, tokens,
+                    b.expertOutputs);
+            return;
+        }
+        int[] rows = new int[e];
+        long[] w = new long[e], xs = new long[e], ys = new long[e];
+        for (int i = 0; i < e; i++) {
+            LayerPlan.Mlp expert = m.experts()[i];
+            rows[i] = r.count(i);
+            w[i] = (gateUp ? expert.gateUp() : expert.down()).address(slot);
+            xs[i] = x.address() + 2L * r.expertStart()[i] * in;
+            ys[i] = y.address() + (long) b.expertOutputs.bytes() * r.expertStart()[i] * out;
+        }
+        ops.groupedLinear(rows, out, in, w, xs, ys, b.expertOutputs);
     }
 
     /**

@@ -52,6 +52,11 @@ public final class GpuDecoder implements DecodeSteps {
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
     private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
+    /**
+     * The experts' addresses and kept flags of a decode step whose counts stay on the device
+     * ({@link DecodeRouting#DEVICE}); null: the host's counts.
+     */
+    private DecodeRoutingTables deviceCounts;
 
     /** Rows a step of {@code sequences} sequences of {@code positions} positions may run at once. */
     private static int chunk(int sequences, int positions) {
@@ -64,8 +69,9 @@ public final class GpuDecoder implements DecodeSteps {
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
         return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
                 + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
-                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 5)
-                + DeviceOps.groupedProductsBytes(model.spec().moe().numExperts());
+                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 6)
+                + DeviceOps.groupedProductsBytes(model.spec().moe().numExperts())
+                + DecodeRoutingTables.bytes(layers, model.spec().moe().numExperts());
     }
 
     /** Whether the blocks' prologues run fused ({@link AttentionStep#FUSED_PROLOGUE} by default). */
@@ -86,6 +92,23 @@ public final class GpuDecoder implements DecodeSteps {
     /** Whether a MoE block's epilogue runs as one kernel ({@link FeedForwardStep#FUSED_EPILOGUE} by default). */
     GpuDecoder fusedEpilogue(boolean fused) {
         fusedEpilogue = fused;
+        return this;
+    }
+
+    /**
+     * Where the decode steps' MoE blocks take their experts' counts from ({@link DecodeRouting}, the prompt's chunks
+     * always from the host: up to {@link #CHUNK} rows an expert suit cuBLAS's paths): {@code DEVICE} uploads the
+     * tables now, once for the decoder.
+     */
+    GpuDecoder decodeRouting(DecodeRouting routing) {
+        if (deviceCounts != null) deviceCounts.close();
+        deviceCounts = null;
+        try {
+            if (routing == DecodeRouting.DEVICE) deviceCounts = new DecodeRoutingTables(ops, layers, weights, mask);
+        } catch (RuntimeException e) {
+            close();   // opened in a chain (GpuGeneration.openBatch): nobody else holds the decoder to close it
+            throw e;
+        }
         return this;
     }
 
@@ -147,7 +170,7 @@ public final class GpuDecoder implements DecodeSteps {
             int[] positions = new int[n];
             for (int i = 0; i < n; i++) positions[i] = from + i;
             step(model.embed(Arrays.copyOfRange(prompt, c0, c0 + n), from), positions,
-                    l -> caches.get(s).at(l, from, n));
+                    l -> caches.get(s).at(l, from, n), null);
             past[s] += n;
         }
         return weights.head().logits(x, 0, last, false, io, past[s] - last);
@@ -185,7 +208,7 @@ public final class GpuDecoder implements DecodeSteps {
             System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
         }
         if (!Arrays.equals(slots, tableSlots)) writeTable(slots);
-        step(embedded, positions, l -> rowByRow(l, n));
+        step(embedded, positions, l -> rowByRow(l, n), deviceCounts);
         for (int slot : slots) past[slot]++;
         float[] logits = weights.head().unchecked(x, 0, n, true, io);
         int vocab = logits.length / n;
@@ -238,8 +261,12 @@ public final class GpuDecoder implements DecodeSteps {
         };
     }
 
-    /** Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}. */
-    private void step(float[] embedded, int[] positions, IntFunction<AttentionStep.Attend> attend) {
+    /**
+     * Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}; the MoE
+     * blocks' counts on the device where {@code counts} has a layer's tables (null: the host's).
+     */
+    private void step(float[] embedded, int[] positions, IntFunction<AttentionStep.Attend> attend,
+                      DecodeRoutingTables counts) {
         int n = positions.length;
         x.put(0, embedded, io);
         io.upload(positions, n, b.positions);
@@ -251,7 +278,8 @@ public final class GpuDecoder implements DecodeSteps {
             AttentionStep.run(ops, layer, slot, b, rows, n, attend.apply(l), fusedPrologue,
                     fusedAttentionEpilogue);
             FeedForwardStep.run(ops, io, layer, slot, b, rows, n, mask, null,
-                    new FeedForwardStep.Finish(flags, l, fusedEpilogue), fusedPrologue);
+                    new FeedForwardStep.Finish(flags, l, fusedEpilogue), fusedPrologue, GpuPhases.OFF,
+                    counts == null ? null : counts.layer(l));
         }
         FiniteFlags.Found bad = flags.first();
         if (bad != null) {
@@ -262,6 +290,7 @@ public final class GpuDecoder implements DecodeSteps {
 
     @Override
     public void close() {
+        if (deviceCounts != null) deviceCounts.close();
         flags.close();
         x.close();
         b.close();

@@ -38,6 +38,7 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
     private boolean fusedPrologue = AttentionStep.FUSED_PROLOGUE;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
     private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
+    private DecodeRouting decodeRouting = DecodeRouting.fromProperties();
 
     private GpuGeneration(DeviceOps ops, long bound, ResidentModel resident, boolean ownsResident) {
         this.ops = ops;
@@ -73,6 +74,15 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
         return this;
     }
 
+    /**
+     * Where the decoders opened from now on take a decode step's experts' counts from ({@link DecodeRouting},
+     * {@code -Dmoeprune.decodeRouting} by default): tests compare both on one device.
+     */
+    public synchronized GpuGeneration decodeRouting(DecodeRouting routing) {
+        decodeRouting = routing;
+        return this;
+    }
+
     @Override
     public DecodeSteps open(Model model, ExpertMask mask, int positions) {
         return openBatch(model, mask, 1, positions);
@@ -95,7 +105,7 @@ public final class GpuGeneration implements DecodeSteps.Factory, AutoCloseable {
         }
         return new GpuDecoder(ops, model, mask, resident.layers(), weights, resident.io(), sequences, positions)
                 .fusedPrologue(fusedPrologue).fusedEpilogue(fusedEpilogue)
-                .fusedAttentionEpilogue(fusedAttentionEpilogue);
+                .fusedAttentionEpilogue(fusedAttentionEpilogue).decodeRouting(decodeRouting);
     }
 
     private void require(long weightBytes, long generationBytes, int sequences, int positions) {
