@@ -85,6 +85,13 @@ final class DecodeRoutingTables implements AutoCloseable {
         return layers[l];
     }
 
+    /** Layers whose blocks run with the device's counts. */
+    int layerCount() {
+        int n = 0;
+        for (Layer l : layers) if (l != null) n++;
+        return n;
+    }
+
     @Override
     public void close() {
         if (buffer != null) ops.free(buffer);

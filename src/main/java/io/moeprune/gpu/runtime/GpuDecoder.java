@@ -112,6 +112,11 @@ public final class GpuDecoder implements DecodeSteps {
         return this;
     }
 
+    /** MoE blocks whose decode steps take their counts on the device (0 with the host's). */
+    int deviceCountedLayers() {
+        return deviceCounts == null ? 0 : deviceCounts.layerCount();
+    }
+
     GpuDecoder(DeviceOps ops, Model model, ExpertMask mask, List<LayerPlan> layers, ResidentWeights weights,
                HostTransfers io, int sequences, int positions) {
         this.ops = ops;
