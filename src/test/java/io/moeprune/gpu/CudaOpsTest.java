@@ -20,6 +20,7 @@ import java.util.Random;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -401,6 +402,64 @@ class CudaOpsTest {
                         + path.switchName() + ": " + gpu.groupedPath() + ")", yb, (long) total * out, 4e-3);
             }
             gpu.groupedPath(CudaOps.GroupedPath.AUTO);
+        }
+    }
+
+    /**
+     * {@link DeviceOps#groupedLinearRouted} (kernels.cu's grouped_gemv_routed: the counts read on the device) against
+     * HostOps, F32 and BF16 outputs: counts 0..9 (an expert of 9 rows runs two pieces), every 5th expert masked
+     * (0 rows), the slots after the last expert's rows left alone; Qwen3-30B-A3B's decode [gate | up] and down, two
+     * tiles of input columns with a partial block of output rows, a width not a multiple of 8 (the scalar loads), and
+     * an input base 16-byte misaligned (the scalar loads, decided per block). The gemv path's tolerances.
+     */
+    @Test
+    void groupedLinearRoutedMatchesHostOps() {
+        // {experts, out, in, x misaligned by 2 bytes}
+        int[][] shapes = {{64, 1536, 2048, 0}, {64, 2048, 768, 0}, {8, 100, 2072, 0}, {7, 70, 100, 0},
+                {16, 64, 256, 1}};
+        for (int[] s : shapes) {
+            int experts = s[0], out = s[1], in = s[2], skew = s[3], most = 9, past = 3;
+            Random r = random();
+            int[] start = new int[experts + 1];
+            for (int e = 0; e < experts; e++) start[e + 1] = start[e] + (e % 5 == 3 ? 0 : r.nextInt(most + 1));
+            int total = start[experts];
+            Pair w = bf16(r, experts * out * in), x = bf16(r, (total + past) * in + skew);
+            long[] gw = new long[experts], hw = new long[experts];
+            for (int e = 0; e < experts; e++) {
+                gw[e] = w.gpu().address() + 2L * e * out * in;
+                hw[e] = w.host().address() + 2L * e * out * in;
+            }
+            Pair table;
+            try (Arena a = Arena.ofConfined()) {
+                table = new Pair(gpu.alloc(8L * experts, "a test table"), host.alloc(8L * experts, "a test table"));
+                held.add(table);
+                gpu.upload(a.allocateFrom(JAVA_LONG, gw), table.gpu(), 0);
+                host.upload(a.allocateFrom(JAVA_LONG, hw), table.host(), 0);
+            }
+            Pair starts = i32(start);
+            DeviceBuffer gx = new DeviceBuffer(x.gpu().address() + 2L * skew, 2L * (total + past) * in);
+            DeviceBuffer hx = new DeviceBuffer(x.host().address() + 2L * skew, 2L * (total + past) * in);
+            for (ExpertOutputs outputs : ExpertOutputs.values()) {
+                long count = (long) (total + past) * out;
+                Pair y = output(outputs.bytes() * count);
+                gpu.groupedLinearRouted(starts.gpu(), table.gpu(), experts, gx, y.gpu(), out, in, most, outputs);
+                host.groupedLinearRouted(starts.host(), table.host(), experts, hx, y.host(), out, in, most, outputs);
+                String check = "groupedLinearRouted " + outputs + " " + experts + " experts " + out + "x" + in + " ("
+                        + total + " rows" + (skew > 0 ? ", x misaligned" : "") + ")";
+                // Both sides leave the masked slots' rows (after the last expert's) poisoned: compared whole.
+                if (outputs == ExpertOutputs.F32) {
+                    float[] g = floats(y, true, count), h = floats(y, false, count);
+                    int live = total * out;
+                    assertArrayEquals(Arrays.copyOfRange(h, live, h.length),
+                            Arrays.copyOfRange(g, live, g.length), check + ": masked slots' rows");
+                    assertCloseValues(check, Arrays.copyOf(g, live), Arrays.copyOf(h, live), 1e-5);
+                } else {
+                    assertCloseBf16(check, y, count - (long) past * out, 4e-3);
+                    short[] g = shorts(y, true, count), h = shorts(y, false, count);
+                    assertArrayEquals(Arrays.copyOfRange(h, total * out, h.length),
+                            Arrays.copyOfRange(g, total * out, g.length), check + ": masked slots' rows");
+                }
+            }
         }
     }
 
