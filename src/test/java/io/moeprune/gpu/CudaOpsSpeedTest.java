@@ -369,11 +369,41 @@ class CudaOpsSpeedTest {
                 row(label + " [" + path.switchName() + ": " + ops.groupedPath() + "]", ms, 2.0 * total * out * in,
                         peak);
             }
+            if (most <= 8) routed(label, rows, out, in, w, x, y, 2.0 * total * out * in, peak);
         } finally {
             ops.groupedPath(CudaOps.GroupedPath.AUTO);
             ops.free(w);
             ops.free(x);
             ops.free(y);
+        }
+    }
+
+    /**
+     * The same products with their counts on the device ({@code groupedLinearRouted}, -Dmoeprune.decodeRouting=device):
+     * expertStart and the weights' addresses uploaded once, outside the timing, as a decoder does.
+     */
+    private static void routed(String label, int[] rows, int out, int in, DeviceBuffer w, DeviceBuffer x,
+                               DeviceBuffer y, double flops, double peak) {
+        int experts = rows.length, most = 0;
+        int[] start = new int[experts + 1];
+        long[] table = new long[experts];
+        for (int e = 0; e < experts; e++) {
+            start[e + 1] = start[e] + rows[e];
+            table[e] = w.address() + 2L * e * out * in;
+            most = Math.max(most, rows[e]);
+        }
+        DeviceBuffer starts = ops.alloc(4L * (experts + 1), "expert starts"), weights = ops.alloc(8L * experts,
+                "the experts' addresses");
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, start), starts, 0);
+            ops.upload(a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, table), weights, 0);
+            int bound = most;
+            double ms = millis(() -> ops.groupedLinearRouted(starts, weights, experts, x, y, out, in, bound,
+                    ExpertOutputs.F32));
+            row(label + " [counts on the device: " + ops.groupedPath() + "]", ms, flops, peak);
+        } finally {
+            ops.free(starts);
+            ops.free(weights);
         }
     }
 }
