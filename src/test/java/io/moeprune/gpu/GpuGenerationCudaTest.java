@@ -1,12 +1,15 @@
 package io.moeprune.gpu;
 
 import io.moeprune.gpu.ops.CudaOps;
+import io.moeprune.gpu.runtime.DecodeRouting;
 import io.moeprune.gpu.runtime.GenerationComparison;
+import io.moeprune.gpu.runtime.GpuDecoder;
 import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.PassComparison;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.Sampler;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -14,6 +17,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Generation on CUDA ({@link GpuGeneration} over {@link CudaOps}) against the CPU's Generator, as GpuGenerationTest
@@ -58,5 +66,81 @@ class GpuGenerationCudaTest {
                         + diverged + " diverged at a near tie");
             }
         }
+    }
+
+    /**
+     * {@code -Dmoeprune.decodeRouting=device} (the decode steps' experts' counts read on the device by
+     * grouped_gemv_routed): the same bounds against the CPU, on two fixtures and three prompts of each shared model.
+     */
+    @Test
+    void deviceCountsDecodeWithinTheBounds() throws IOException {
+        for (String fixture : new String[]{"qwen3_moe", "deepseek_v3"}) {
+            try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+                 GpuGeneration gen = new GpuGeneration(ops, BOUND).decodeRouting(DecodeRouting.DEVICE);
+                 Model model = Models.open(FIXTURES.resolve(fixture))) {
+                int[] prompt = PassComparison.randomSequences(model.spec().vocabSize(), 9).getFirst();
+                GenerationComparison.Result r = GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 8);
+                System.out.println(fixture + " generation on CUDA, counts on the device: " + r);
+                GenerationComparison.assertBounds(fixture, r, 3e-2);
+            }
+        }
+        for (String name : new String[]{"moe-tiny-7d", "moe-tiny-7d-ds3"}) {
+            Path dir = GpuTestSupport.sharedModel(name);
+            Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
+            try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+                 GpuGeneration gen = new GpuGeneration(ops, BOUND).decodeRouting(DecodeRouting.DEVICE);
+                 Model model = Models.open(dir)) {
+                for (int[] prompt : PassComparison.markdownSequences(dir, 3, 64)) {
+                    GenerationComparison.Result r = GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 24);
+                    System.out.println(name + " generation on CUDA, counts on the device: " + r);
+                    GenerationComparison.assertBounds(name, r, 1e-2);
+                }
+            }
+        }
+    }
+    /**
+     * A batched decode of 4 sequences (up to 4 rows an expert) on the shared models with the counts on the device
+     * against the gemv path with the host's counts: both run grouped_gemv_rows on the same rows, so the logits should
+     * be the same bits (held to 1e-6, printed whether identical).
+     */
+    @Test
+    void deviceCountsDecodeAsTheGemvPathInABatch() {
+        for (String name : new String[]{"moe-tiny-7d", "moe-tiny-7d-ds3"}) {
+            Path dir = GpuTestSupport.sharedModel(name);
+            Assumptions.assumeTrue(dir != null, name + " is not in this checkout");
+            try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); Model model = Models.open(dir)) {
+                ops.groupedPath(CudaOps.GroupedPath.GEMV);
+                List<int[]> prompts = PassComparison.randomSequences(model.spec().vocabSize(), 9, 12, 7, 10);
+                List<float[]> host = batchSteps(ops, model, prompts, DecodeRouting.HOST);
+                List<float[]> device = batchSteps(ops, model, prompts, DecodeRouting.DEVICE);
+                for (int t = 0; t < host.size(); t++) {
+                    double err = PassComparison.relativeError(device.get(t), host.get(t));
+                    System.out.println(name + " batched step " + t + ", counts on the device against the gemv path: "
+                            + "rel.err " + err + (Arrays.equals(device.get(t), host.get(t)) ? " (identical)" : ""));
+                    assertTrue(err < 1e-6, name + " step " + t + ": " + err);
+                }
+            }
+        }
+    }
+
+    /** Five decode steps of a batch of {@code prompts}, each fed its own greedy tokens: every step's logits. */
+    private static List<float[]> batchSteps(CudaOps ops, Model model, List<int[]> prompts, DecodeRouting routing) {
+        int n = prompts.size();
+        List<float[]> steps = new ArrayList<>();
+        try (GpuGeneration gen = new GpuGeneration(ops, BOUND).decodeRouting(routing);
+             GpuDecoder decoder = gen.openBatch(model, ExpertMask.NONE, n, 32)) {
+            int[] next = new int[n];
+            for (int s = 0; s < n; s++) {
+                float[] logits = decoder.prefill(s, prompts.get(s));
+                next[s] = Sampler.argmax(logits, 0, logits.length);
+            }
+            for (int t = 0; t < 5; t++) {
+                float[] logits = decoder.decodeAll(next);
+                steps.add(logits);
+                int vocab = logits.length / n;
+                for (int s = 0; s < n; s++) next[s] = Sampler.argmax(logits, s * vocab, vocab);
+            }
+        }
+        return steps;
     }
 }
