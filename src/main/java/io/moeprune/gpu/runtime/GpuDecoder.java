@@ -23,7 +23,9 @@ import java.util.function.IntFunction;
  * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
  * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A decode step runs the
  * projections and experts once over all the sequences' rows, and the cache appends and attention of all of them in
- * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses).
+ * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses). With
+ * {@code -Dmoeprune.decodeRouting=device} ({@link #decodeRouting}) a decode step's MoE blocks keep their experts' row
+ * counts on the device: nothing in its layers waits for the host.
  */
 public final class GpuDecoder implements DecodeSteps {
     /** Most prompt tokens per step (bounds the activations; longer prompts take several steps). */
