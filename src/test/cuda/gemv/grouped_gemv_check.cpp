@@ -143,7 +143,7 @@ int main() {
     // pieces of GEMV_MAX_ROWS), masked experts of 0 rows, `past` slots after the last expert's rows (a masked token's)
     // that no block writes, the weights' addresses from a table (experts stored in another order).
     std::vector<Case> routed = {
-        {{20, 0, 9, 1, 8, 0, 17, 3, 16, 0, 5}, 40, 2072, 0},
+        {{20, 0, 9, 1, 16}, 40, 2072, 0},
         {{0, 13, 2, 0, 7}, 70, 96, 0},
         {{4, 0, 11}, 33, 100, 0},
         {{9, 2}, 16, 64, 1},
