@@ -5,8 +5,9 @@
 # 11.2 GB, generated into /tmp as gpu_vs_transformers.sh does), each of VARIANTS in its own JVM, alternated over ROUNDS
 # rounds (default 2) on the same GPU. A variant is a -Dmoeprune.groupedPath value, with "-device" appended for
 # -Dmoeprune.decodeRouting=device too (a decode step's experts' counts left on the device, no host round trip in its
-# MoE blocks); default "auto gemv gemv-device": cuBLAS's batched products, kernels.cu's grouped_gemv (one launch for
-# every expert of few rows, the counts downloaded each block), and grouped_gemv_routed (the counts read on the device).
+# MoE blocks); default "batched auto auto-device": cuBLAS's batched products, auto (since 2026-12-07 12:05 UTC
+# kernels.cu's grouped_gemv where no expert has more than 8 rows: one launch for every expert, the counts downloaded
+# each block), and grouped_gemv_routed (the counts read on the device: the defaults since then).
 # PATHS (the older name: paths only) is taken when VARIANTS is unset. A step of 32 sequences routes 256 slots over 128
 # experts (~2 rows an expert): on 2026-12-07 auto gave 1,695 tok/s against transformers' 2,569.
 # Each run has its own timeout (150 s), and a run that would end past 530 s from the start is skipped (said so), so
@@ -33,7 +34,7 @@ flags() {
   esac
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  for variant in ${VARIANTS:-${PATHS:-auto gemv gemv-device}}; do
+  for variant in ${VARIANTS:-${PATHS:-batched auto auto-device}}; do
     left=$((DEADLINE - $(date +%s)))
     if [ "$left" -lt "$RUN_LIMIT" ]; then
       echo "== round $round, $variant: skipped (${left} s left before the 530 s deadline)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Issue 22, the GPU prefill's switches side by side: GpuSpeedBench's calibration and perplexity prefill (8x2048 tokens
 # on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh, weights resident, --runs 2 after a warm-up) in several
-# variants (VARIANTS="default epilogue-vector" runs only those), each in its own JVM, alternated over ROUNDS rounds
+# variants (VARIANTS="default epilogue-scalar" runs only those), each in its own JVM, alternated over ROUNDS rounds
 # (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true). The defaults (since 2026-12-07 10:40
 # UTC): flash attention (128-row blocks, BF16 K/V), the fused prologue and slot norms, the MoE block's and the
-# attention's fused epilogues, one-pass token scores; F32 expert outputs; the scalar epilogue kernel. Variants, each
-# against the defaults:
+# attention's fused epilogues, one-pass token scores; F32 expert outputs; the vector epilogue kernel (since 12:05).
+# Variants, each against the defaults:
 #   default          no switch
 #   unfused          every fusion off and two-pass token scores (the passes of 2026-12-07 09:00 UTC)
 #   no-moe-epilogue  -Dmoeprune.fusedEpilogue=false (combine, norms, turns, residual add and finite check apart)
@@ -13,7 +13,8 @@
 #   two-pass         -Dmoeprune.tokenScores=two-pass (perplexity: the row read twice)
 #   tensor           -Dmoeprune.attention=tensor (the tensor-core attention path instead of flash)
 #   bf16out          -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
-#   epilogue-vector  -Dmoeprune.epilogueKernel=vector (the fused MoE epilogue 4 columns a thread in 16-byte loads)
+#   epilogue-scalar  -Dmoeprune.epilogueKernel=scalar (the fused MoE epilogue a column a thread; the default until
+#                    2026-12-07 12:05 UTC, when the vector kernel, 4 columns a thread in 16-byte loads, replaced it)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
 # past 530 s from the start is skipped (said so), so the call stays under 9 min. OPS=1 adds -Dmoeprune.gpuOps=true
@@ -41,10 +42,10 @@ variant_flags() {
     two-pass) echo "-Dmoeprune.tokenScores=two-pass" ;;
     tensor) echo "-Dmoeprune.attention=tensor" ;;
     bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
-    epilogue-vector) echo "-Dmoeprune.epilogueKernel=vector" ;;
+    epilogue-scalar) echo "-Dmoeprune.epilogueKernel=scalar" ;;
   esac
 }
-ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-vector"
+ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-scalar"
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for variant in ${VARIANTS:-$ALL_VARIANTS}; do
     left=$((DEADLINE - $(date +%s)))

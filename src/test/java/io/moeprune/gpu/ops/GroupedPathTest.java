@@ -4,6 +4,7 @@ import io.moeprune.MoepruneException;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,6 +28,13 @@ class GroupedPathTest {
         assertEquals(0, CudaGroupedProducts.gemvPieces(new int[]{0, 0}));
         // masked, one, a full piece, one more row, two full pieces and one row: 0 + 1 + 1 + 2 + 3
         assertEquals(7, CudaGroupedProducts.gemvPieces(new int[]{0, 1, 8, 9, 17}));
+    }
+
+    @Test
+    void autoTakesTheGemvKernelOnlyWhereEveryExpertFitsOnePiece() {
+        assertTrue(CudaGroupedProducts.autoTakesGemv(new int[]{0, 1, 8, 2}));
+        assertFalse(CudaGroupedProducts.autoTakesGemv(new int[]{0, 1, 9, 2}), "an expert of two pieces: cuBLAS");
+        assertFalse(CudaGroupedProducts.autoTakesGemv(new int[]{0, 0}), "no rows: nothing to launch");
     }
 
     @Test

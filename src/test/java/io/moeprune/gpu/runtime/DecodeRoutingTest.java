@@ -195,9 +195,9 @@ class DecodeRoutingTest {
         String before = System.getProperty(DecodeRouting.PROPERTY);
         try {
             System.clearProperty(DecodeRouting.PROPERTY);
-            assertEquals(DecodeRouting.HOST, DecodeRouting.fromProperties());
-            System.setProperty(DecodeRouting.PROPERTY, "device");
             assertEquals(DecodeRouting.DEVICE, DecodeRouting.fromProperties());
+            System.setProperty(DecodeRouting.PROPERTY, "host");
+            assertEquals(DecodeRouting.HOST, DecodeRouting.fromProperties());
             System.setProperty(DecodeRouting.PROPERTY, "gpu");
             MoepruneException e = assertThrows(MoepruneException.class, DecodeRouting::fromProperties);
             assertEquals(MoepruneException.BAD_INPUT, e.exitCode());
