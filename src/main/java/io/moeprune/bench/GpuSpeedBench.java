@@ -148,9 +148,13 @@ public final class GpuSpeedBench {
                 System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
                         + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
                 int sequences = decodeBatch;
-                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps));
+                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, true));
                 System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
                         sequences, steps, prompt, batched);
+                // The baseline of the same process: every step's logits downloaded and scanned on the host.
+                double hostArgmax = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, false));
+                System.out.printf(Locale.ROOT, "java-gpu decode batch %d, logits to the host's argmax: %.1f tok/s "
+                        + "(argmax on the device %.2fx)%n", sequences, hostArgmax, batched / hostArgmax);
             }
             System.out.printf(Locale.ROOT, "java-gpu peak device memory %.1f GiB%n", ops.peakBytes() / (double) (1L << 30));
         } catch (MoepruneException e) {
@@ -163,23 +167,28 @@ public final class GpuSpeedBench {
 
     /**
      * Tokens/s of {@code steps} greedy steps of {@code sequences} sequences at once (each prefilled with the prompt,
-     * its first token shifted per sequence so the sequences differ), the prefills not timed.
+     * its first token shifted per sequence so the sequences differ), the prefills not timed; the next tokens picked on
+     * the device ({@code onDevice}: GpuDecoder.decodeAllGreedy) or by the host's Sampler.argmax over downloaded logits.
      */
-    private static double batchedDecode(GpuGeneration generation, Model model, int sequences, int[] prompt, int steps) {
+    private static double batchedDecode(GpuGeneration generation, Model model, int sequences, int[] prompt, int steps,
+                                        boolean onDevice) {
         int vocab = model.spec().vocabSize();
         try (GpuDecoder decoder = generation.openBatch(model, ExpertMask.NONE, sequences, prompt.length + steps + 1)) {
             int[] next = new int[sequences];
             for (int s = 0; s < sequences; s++) {
                 int[] p = prompt.clone();
                 p[0] = (p[0] + s) % vocab;
-                float[] logits = decoder.prefill(s, p);
-                next[s] = Sampler.argmax(logits, 0, logits.length);
+                next[s] = decoder.prefillGreedy(s, p);
             }
             long t0 = System.nanoTime();
             for (int t = 0; t < steps; t++) {
-                float[] logits = decoder.decodeAll(next);
-                int width = logits.length / sequences;
-                for (int s = 0; s < sequences; s++) next[s] = Sampler.argmax(logits, s * width, width);
+                if (onDevice) {
+                    next = decoder.decodeAllGreedy(next);   // 8 bytes a sequence come back, not its logits
+                } else {
+                    float[] logits = decoder.decodeAll(next);
+                    int width = logits.length / sequences;
+                    for (int s = 0; s < sequences; s++) next[s] = Sampler.argmax(logits, s * width, width);
+                }
             }
             return (double) sequences * steps / ((System.nanoTime() - t0) / 1e9);
         }
