@@ -45,57 +45,13 @@ class GreedyDecodingTest {
         return Models.open(GpuLayerMajorPassTest.FIXTURES.resolve(fixture));
     }
 
-    /** Each row's argmax of logits [rows, vocab] on the host. */
-    private static int[] argmaxRows(float[] logits, int rows) {
-        int vocab = logits.length / rows;
-        int[] ids = new int[rows];
-        for (int r = 0; r < rows; r++) ids[r] = Sampler.argmax(logits, r * vocab, vocab);
-        return ids;
-    }
-
-    /**
-     * Prefills {@code prompts} into two decoders, then steps both {@code steps} times with the greedy decoder's tokens
-     * (the last two steps over slots 2 and 0 only, when there are three or more): the greedy tokens must equal the
-     * host's argmax of the other's logits each time. The tokens stepped, per step.
-     */
-    static int[][] compare(GpuGeneration gen, Model model, List<int[]> prompts, int steps) {
-        int n = prompts.size();
-        int[][] stepped = new int[steps + 1][];
-        try (GpuDecoder logits = gen.openBatch(model, ExpertMask.NONE, n, 64);
-             GpuDecoder greedy = gen.openBatch(model, ExpertMask.NONE, n, 64)) {
-            int[] next = new int[n];
-            for (int s = 0; s < n; s++) {
-                float[] l = logits.prefill(s, prompts.get(s));
-                next[s] = greedy.prefillGreedy(s, prompts.get(s));
-                assertEquals(Sampler.argmax(l, 0, l.length), next[s], "prefill of sequence " + s);
-            }
-            stepped[0] = next.clone();
-            for (int t = 0; t < steps; t++) {
-                if (n >= 3 && t >= steps - 2) {
-                    int[] slots = {2, 0}, tokens = {next[2], next[0]};
-                    int[] want = argmaxRows(logits.decodeSlots(slots, tokens), 2);
-                    int[] got = greedy.decodeSlotsGreedy(slots, tokens);
-                    assertArrayEquals(want, got, "step " + t + " over slots 2 and 0");
-                    next[2] = got[0];
-                    next[0] = got[1];
-                } else {
-                    int[] want = argmaxRows(logits.decodeAll(next), n);
-                    next = greedy.decodeAllGreedy(next);
-                    assertArrayEquals(want, next, "step " + t);
-                }
-                stepped[t + 1] = next.clone();
-            }
-        }
-        return stepped;
-    }
-
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"qwen3_moe", "granitemoe", "gpt_oss", "deepseek_v3", "mixtral"})
     void greedyTokensEqualTheArgmaxOfTheLogitsPath(String fixture) {
         try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
              GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
-            compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 7), 4);
-            int[][] batch = compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 9, 2, 6), 5);
+            GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 7), 4);
+            int[][] batch = GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 9, 2, 6), 5);
             assertEquals(4, batch[5].length);
             // One sequence through DecodeSteps (what Generator drives): the same tokens either way.
             int[] prompt = PassComparison.randomSequences(model.spec().vocabSize(), 6).getFirst();
@@ -119,8 +75,8 @@ class GreedyDecodingTest {
         try (Model model = Models.open(dir); HostOps ops = new HostOps(BOUND);
              GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
             List<int[]> prompts = PassComparison.documentSequences(dir, data, 3, 24);
-            compare(gen, model, prompts.subList(0, 1), 3);
-            int[][] stepped = compare(gen, model, prompts, 4);
+            GreedyComparison.compare(gen, model, prompts.subList(0, 1), 3);
+            int[][] stepped = GreedyComparison.compare(gen, model, prompts, 4);
             System.out.println("moe-tiny-7d greedy tokens on the device, 3 sequences: "
                     + java.util.Arrays.deepToString(stepped));
         }
@@ -189,7 +145,7 @@ class GreedyDecodingTest {
     void aTieInTheLogitsGoesToTheLowerIndex() {
         try (Model model = open("qwen3_moe"); HostOps host = new HostOps(BOUND);
              GpuGeneration gen = new GpuGeneration(settingLogits(host, model.spec().vocabSize(), 1, 1e4f, 200, 37), BOUND)) {
-            int[][] stepped = compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 4), 2);
+            int[][] stepped = GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 4), 2);
             assertEquals(37, stepped[1][1], "the tie's lower index");
             assertEquals(37, stepped[2][1]);
         }
