@@ -10,6 +10,7 @@ import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.gpu.runtime.ResidentModel;
 import io.moeprune.model.AttentionSpec;
+import io.moeprune.runtime.DecodeSteps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.LayerMajorListener;
@@ -37,7 +38,9 @@ import java.util.function.Supplier;
  * with every layer streamed each run; perplexity scores every position's next token on the device and reads back two numbers a
  * position, as the command does, beside its former path in the same process: every position's logits downloaded and
  * scored on the host), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
- * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAll}). Each: one warm-up (kernels compiled, weights resident), then the median of
+ * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAllGreedy}),
+ * each with its next tokens picked on the device and then, in the same process, from logits downloaded to the host's
+ * argmax (the ratio printed). Each: one warm-up (kernels compiled, weights resident), then the median of
  * {@code --runs}. Lines start with "java-gpu" for the script to read.
  *
  * <p>Usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]
@@ -147,6 +150,11 @@ public final class GpuSpeedBench {
                 });
                 System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
                         + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
+                Generator viaLogits = new Generator(model, ExpertMask.NONE, logitsToHost(generation));
+                double decLogits = median(runs, () -> viaLogits.generate(promptIds, steps + 1, Sampler.greedy(), List.of(),
+                        t -> true).decodeTokensPerSecond());
+                System.out.printf(Locale.ROOT, "java-gpu decode batch 1, logits to the host's argmax: %.1f tok/s "
+                        + "(argmax on the device %.2fx)%n", decLogits, dec / decLogits);
                 int sequences = decodeBatch;
                 double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, true));
                 System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
@@ -163,6 +171,32 @@ public final class GpuSpeedBench {
         } finally {
             PrefillPasses.reset();
         }
+    }
+
+    /**
+     * The steps of {@code device} with only their logits (the interface's default greedy methods: Sampler.argmax of the
+     * downloaded logits), the baseline of greedy decoding on the device.
+     */
+    private static DecodeSteps.Factory logitsToHost(DecodeSteps.Factory device) {
+        return (model, mask, positions) -> {
+            DecodeSteps steps = device.open(model, mask, positions);
+            return new DecodeSteps() {
+                @Override
+                public float[] prefill(int[] prompt) {
+                    return steps.prefill(prompt);
+                }
+
+                @Override
+                public float[] decode(int token) {
+                    return steps.decode(token);
+                }
+
+                @Override
+                public void close() {
+                    steps.close();
+                }
+            };
+        };
     }
 
     /**
