@@ -21,7 +21,9 @@ import java.util.function.IntFunction;
  * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
  * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
  * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
- * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A decode step runs the
+ * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler, or, for greedy decoding
+ * ({@link #decodeSlotsGreedy}, {@link #prefillGreedy(int, int[])}), their argmax picked on the device and only the
+ * tokens downloaded. A decode step runs the
  * projections and experts once over all the sequences' rows, and the cache appends and attention of all of them in
  * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses). With
  * {@code -Dmoeprune.decodeRouting=device} ({@link #decodeRouting}) a decode step's MoE blocks keep their experts' row
