@@ -10,6 +10,7 @@ import io.moeprune.gpu.runtime.GpuGeneration;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
 import io.moeprune.gpu.runtime.ResidentModel;
 import io.moeprune.model.AttentionSpec;
+import io.moeprune.runtime.DecodeSteps;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Generator;
 import io.moeprune.runtime.LayerMajorListener;
@@ -37,7 +38,9 @@ import java.util.function.Supplier;
  * with every layer streamed each run; perplexity scores every position's next token on the device and reads back two numbers a
  * position, as the command does, beside its former path in the same process: every position's logits downloaded and
  * scored on the host), and greedy decode tokens/s after a {@code --prompt}-token prompt: of one sequence through Generator (as
- * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAll}). Each: one warm-up (kernels compiled, weights resident), then the median of
+ * {@code generate} runs), and of {@code --decode-batch} sequences stepped at once ({@link GpuDecoder#decodeAllGreedy}),
+ * each with its next tokens picked on the device and then, in the same process, from logits downloaded to the host's
+ * argmax (the ratio printed). Each: one warm-up (kernels compiled, weights resident), then the median of
  * {@code --runs}. Lines start with "java-gpu" for the script to read.
  *
  * <p>Usage: bench/run gpuSpeed MODEL_DIR [--batch 8] [--seq 2048] [--prompt 128] [--decode 64] [--decode-batch 32] [--runs 3]
@@ -147,10 +150,19 @@ public final class GpuSpeedBench {
                 });
                 System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
                         + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
+                Generator viaLogits = new Generator(model, ExpertMask.NONE, logitsToHost(generation));
+                double decLogits = median(runs, () -> viaLogits.generate(promptIds, steps + 1, Sampler.greedy(), List.of(),
+                        t -> true).decodeTokensPerSecond());
+                System.out.printf(Locale.ROOT, "java-gpu decode batch 1, logits to the host's argmax: %.1f tok/s "
+                        + "(argmax on the device %.2fx)%n", decLogits, dec / decLogits);
                 int sequences = decodeBatch;
-                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps));
+                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, true));
                 System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
                         sequences, steps, prompt, batched);
+                // The baseline of the same process: every step's logits downloaded and scanned on the host.
+                double hostArgmax = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, false));
+                System.out.printf(Locale.ROOT, "java-gpu decode batch %d, logits to the host's argmax: %.1f tok/s "
+                        + "(argmax on the device %.2fx)%n", sequences, hostArgmax, batched / hostArgmax);
             }
             System.out.printf(Locale.ROOT, "java-gpu peak device memory %.1f GiB%n", ops.peakBytes() / (double) (1L << 30));
         } catch (MoepruneException e) {
@@ -162,24 +174,55 @@ public final class GpuSpeedBench {
     }
 
     /**
-     * Tokens/s of {@code steps} greedy steps of {@code sequences} sequences at once (each prefilled with the prompt,
-     * its first token shifted per sequence so the sequences differ), the prefills not timed.
+     * The steps of {@code device} with only their logits (the interface's default greedy methods: Sampler.argmax of the
+     * downloaded logits), the baseline of greedy decoding on the device.
      */
-    private static double batchedDecode(GpuGeneration generation, Model model, int sequences, int[] prompt, int steps) {
+    private static DecodeSteps.Factory logitsToHost(DecodeSteps.Factory device) {
+        return (model, mask, positions) -> {
+            DecodeSteps steps = device.open(model, mask, positions);
+            return new DecodeSteps() {
+                @Override
+                public float[] prefill(int[] prompt) {
+                    return steps.prefill(prompt);
+                }
+
+                @Override
+                public float[] decode(int token) {
+                    return steps.decode(token);
+                }
+
+                @Override
+                public void close() {
+                    steps.close();
+                }
+            };
+        };
+    }
+
+    /**
+     * Tokens/s of {@code steps} greedy steps of {@code sequences} sequences at once (each prefilled with the prompt,
+     * its first token shifted per sequence so the sequences differ), the prefills not timed; the next tokens picked on
+     * the device ({@code onDevice}: GpuDecoder.decodeAllGreedy) or by the host's Sampler.argmax over downloaded logits.
+     */
+    private static double batchedDecode(GpuGeneration generation, Model model, int sequences, int[] prompt, int steps,
+                                        boolean onDevice) {
         int vocab = model.spec().vocabSize();
         try (GpuDecoder decoder = generation.openBatch(model, ExpertMask.NONE, sequences, prompt.length + steps + 1)) {
             int[] next = new int[sequences];
             for (int s = 0; s < sequences; s++) {
                 int[] p = prompt.clone();
                 p[0] = (p[0] + s) % vocab;
-                float[] logits = decoder.prefill(s, p);
-                next[s] = Sampler.argmax(logits, 0, logits.length);
+                next[s] = decoder.prefillGreedy(s, p);
             }
             long t0 = System.nanoTime();
             for (int t = 0; t < steps; t++) {
-                float[] logits = decoder.decodeAll(next);
-                int width = logits.length / sequences;
-                for (int s = 0; s < sequences; s++) next[s] = Sampler.argmax(logits, s * width, width);
+                if (onDevice) {
+                    next = decoder.decodeAllGreedy(next);   // 8 bytes a sequence come back, not its logits
+                } else {
+                    float[] logits = decoder.decodeAll(next);
+                    int width = logits.length / sequences;
+                    for (int s = 0; s < sequences; s++) next[s] = Sampler.argmax(logits, s * width, width);
+                }
             }
             return (double) sequences * steps / ((System.nanoTime() - t0) / 1e9);
         }

@@ -13,6 +13,21 @@ public interface DecodeSteps extends AutoCloseable {
     /** Runs one more token; its logits. */
     float[] decode(int token);
 
+    /**
+     * Runs the prompt; the greedy next token ({@link Sampler#argmax} of its last position's logits). A runtime that
+     * can pick it where the logits are (the GPU's) overrides this and never brings the logits to the host.
+     */
+    default int prefillGreedy(int[] prompt) {
+        float[] logits = prefill(prompt);
+        return Sampler.argmax(logits, 0, logits.length);
+    }
+
+    /** Runs one more token; the greedy next token ({@link #prefillGreedy}'s argmax of its logits). */
+    default int decodeGreedy(int token) {
+        float[] logits = decode(token);
+        return Sampler.argmax(logits, 0, logits.length);
+    }
+
     @Override
     void close();
 

@@ -48,20 +48,21 @@ public final class Generator {
     public Result generate(int[] prompt, int maxTokens, Sampler sampler, Collection<Integer> eosIds, IntPredicate onToken) {
         DecodeSteps.Factory factory = steps != null ? steps : PrefillPasses.decoding();
         try (DecodeSteps run = factory.open(model, mask, prompt.length + maxTokens)) {
+            // Greedy sampling takes the runtime's own argmax: a GPU's picks it on the device, the logits stay there.
+            boolean greedy = sampler.isGreedy();
             long t0 = System.nanoTime();
-            float[] logits = run.prefill(prompt);
+            int next = greedy ? run.prefillGreedy(prompt) : sampler.next(run.prefill(prompt));
             long t1 = System.nanoTime();
             int[] out = new int[maxTokens];
             int count = 0;
             boolean stopped = false;
             while (count < maxTokens) {
-                int next = sampler.next(logits);
                 out[count++] = next;
                 if (!onToken.test(next) || eosIds.contains(next)) {
                     stopped = true;
                     break;
                 }
-                if (count < maxTokens) logits = run.decode(next);
+                if (count < maxTokens) next = greedy ? run.decodeGreedy(next) : sampler.next(run.decode(next));
             }
             long t2 = System.nanoTime();
             return new Result(Arrays.copyOf(out, count), prompt.length, (t1 - t0) / 1e9, (t2 - t1) / 1e9, stopped);

@@ -24,6 +24,11 @@ public final class Sampler {
         return new Sampler(0f, 1f, 0);
     }
 
+    /** Whether the next token is always the argmax ({@link #argmax}): a runtime may pick it without the logits. */
+    public boolean isGreedy() {
+        return temperature == 0f;
+    }
+
     public int next(float[] logits) {
         if (temperature == 0f) return argmax(logits, 0, logits.length);
         int n = logits.length;

@@ -205,7 +205,7 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     private void firstToken(Sequence s, float[] logits) {
-        if (!accept(s, logits)) active.add(s);
+        if (!accept(s, s.sampler.next(logits))) active.add(s);
     }
 
     /** The active sequences of the next expert set in turn (sets in order of first appearance). */
@@ -215,14 +215,21 @@ final class BatchScheduler implements AutoCloseable {
         return active.stream().filter(q -> q.mask == mask).toList();
     }
 
-    /** One decode step for the group (the backend runs a single sequence alone, several in one batched pass). */
+    /**
+     * One decode step for the group (the backend runs a single sequence alone, several in one batched pass); where
+     * every sequence of it samples greedily, the backend picks the tokens ({@link ServeBackend#decodeGreedy}: a GPU's
+     * argmax on the device), else each sequence's sampler its own from the logits.
+     */
     private void step(List<Sequence> group) {
         try {
-            float[][] logits = backend.decode(group);
+            boolean greedy = group.stream().allMatch(q -> q.sampler.isGreedy());
+            int[] picked = greedy ? backend.decodeGreedy(group) : null;
+            float[][] logits = greedy ? null : backend.decode(group);
             steps.increment();
             sequenceSteps.add(group.size());
             for (int i = 0; i < group.size(); i++) {
-                if (accept(group.get(i), logits[i])) active.remove(group.get(i));
+                Sequence s = group.get(i);
+                if (accept(s, greedy ? picked[i] : s.sampler.next(logits[i]))) active.remove(s);
             }
         } catch (RuntimeException e) {
             for (Sequence q : group) end(q, e);
@@ -230,9 +237,8 @@ final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    /** Samples the sequence's next token and hands it out; true (and the sequence ended) when it was the last. */
-    private boolean accept(Sequence s, float[] logits) {
-        int token = s.sampler.next(logits);
+    /** Hands out the sequence's next token; true (and the sequence ended) when it was the last. */
+    private boolean accept(Sequence s, int token) {
         s.last = token;
         s.generated++;
         s.emit(new Sequence.Token(token));

@@ -19,7 +19,8 @@ import java.util.Map;
  * {@code maxBatch} slots whose KV caches hold {@code context} positions on the device, over the weights the device
  * session keeps resident (uploaded once for every decoder). A request takes a free slot of its expert set's decoder,
  * which is emptied for it ({@link GpuDecoder#reset}); the others keep their caches. A decode step runs the group's
- * slots only ({@link GpuDecoder#decodeSlots}), an idle slot costs nothing. The decoder of a further expert set (a
+ * slots only ({@link GpuDecoder#decodeSlots}), an idle slot costs nothing; where every sequence of the group samples
+ * greedily, the step's next tokens are picked on the device ({@link #decodeGreedy}: no logits come back). The decoder of a further expert set (a
  * pattern) is made when a request first needs it; where the device has no room for it, the decoders no request uses
  * are closed first, and while those of requests in flight fill it, the request waits for them to end.
  */
@@ -120,17 +121,30 @@ final class GpuBackend implements ServeBackend {
     @Override
     public float[][] decode(List<Sequence> group) {
         int n = group.size();
-        int[] slotsOf = new int[n], tokens = new int[n];
-        GpuDecoder steps = seats.get(group.getFirst()).decoder().steps();
-        for (int i = 0; i < n; i++) {
-            slotsOf[i] = seats.get(group.get(i)).slot();
-            tokens[i] = group.get(i).last;
-        }
-        float[] flat = steps.decodeSlots(slotsOf, tokens);
+        float[] flat = decoderOf(group).decodeSlots(slotsOf(group), lastTokens(group));
         int vocab = flat.length / n;
         float[][] logits = new float[n][];
         for (int i = 0; i < n; i++) logits[i] = Arrays.copyOfRange(flat, i * vocab, (i + 1) * vocab);
         return logits;
+    }
+
+    /** The argmax of each sequence's logits picked on the device ({@link GpuDecoder#decodeSlotsGreedy}). */
+    @Override
+    public int[] decodeGreedy(List<Sequence> group) {
+        return decoderOf(group).decodeSlotsGreedy(slotsOf(group), lastTokens(group));
+    }
+
+    /** The decoder of a group (one expert set: its sequences' seats are in one decoder). */
+    private GpuDecoder decoderOf(List<Sequence> group) {
+        return seats.get(group.getFirst()).decoder().steps();
+    }
+
+    private int[] slotsOf(List<Sequence> group) {
+        return group.stream().mapToInt(s -> seats.get(s).slot()).toArray();
+    }
+
+    private static int[] lastTokens(List<Sequence> group) {
+        return group.stream().mapToInt(s -> s.last).toArray();
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.moeprune.serve;
 
+import io.moeprune.runtime.Sampler;
+
 import java.util.List;
 
 /**
@@ -27,6 +29,18 @@ interface ServeBackend extends AutoCloseable {
 
     /** One decode step of a group (each sequence's last token); their logits in the group's order. */
     float[][] decode(List<Sequence> group);
+
+    /**
+     * One decode step of a group whose sequences all sample greedily: their next tokens (each the argmax of its
+     * logits, {@link Sampler#argmax}) in the group's order. A backend that picks them where the logits are (a GPU's)
+     * overrides this and never brings the logits to the host.
+     */
+    default int[] decodeGreedy(List<Sequence> group) {
+        float[][] logits = decode(group);
+        int[] tokens = new int[logits.length];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = Sampler.argmax(logits[i], 0, logits[i].length);
+        return tokens;
+    }
 
     /** Frees the sequence's cache (it ended); nothing for a sequence never opened or released already. */
     void release(Sequence s);

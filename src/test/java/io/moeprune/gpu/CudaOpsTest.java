@@ -956,6 +956,54 @@ class CudaOpsTest {
         }
     }
 
+    // ---- greedy next tokens -------------------------------------------------------------------------------------
+
+    /**
+     * greedy_tokens against HostOps (Sampler.argmax), ids and flags exact: ScoreRows' rows (ties at 40, a NaN before an
+     * infinity, −infinity) plus a row of equal values and a tie across two threads' quads, on Qwen3's vocabulary
+     * (16-byte reads), odd widths and a misaligned start (a float at a time), divided or not.
+     */
+    @Test
+    void greedyTokensMatchHostOps() {
+        for (int vocab : new int[]{151936, 151935, 1001, 257, 1000}) {
+            for (int misaligned = 0; misaligned <= (vocab == 151936 ? 1 : 0); misaligned++) {
+                io.moeprune.gpu.ops.ScoreRows in = io.moeprune.gpu.ops.ScoreRows.random(vocab, 32, vocab);
+                float[] logits = Arrays.copyOf(in.logits(), in.logits().length + misaligned);
+                if (misaligned == 1) System.arraycopy(in.logits(), 0, logits, 1, in.logits().length);
+                int at = misaligned;   // row r starts at float at + r·vocab
+                Arrays.fill(logits, at + 2 * vocab, at + 3 * vocab, 1.5f);       // all equal: index 0
+                // A tie between thread 255's first quad and thread 0's second (1020…1023, 1024…1027): the lower.
+                int lo = vocab >= 1028 ? 1021 : 5, hi = vocab >= 1028 ? 1027 : vocab - 2;
+                logits[at + 7 * vocab + hi] = 99f;
+                logits[at + 7 * vocab + lo] = 99f;
+                Pair rows = f32(logits);
+                for (float divisor : new float[]{1f, 8f}) {
+                    Pair ids = output(8L * in.rows());
+                    for (boolean onGpu : new boolean[]{true, false}) {
+                        DeviceOps ops = onGpu ? gpu : host;
+                        DeviceBuffer src = onGpu ? rows.gpu() : rows.host(), out = onGpu ? ids.gpu() : ids.host();
+                        ops.greedyTokens(new DeviceBuffer(src.address() + 4L * at, src.bytes() - 4L * at), in.rows(),
+                                vocab, divisor, out, new DeviceBuffer(out.address() + 4L * in.rows(), 4L * in.rows()));
+                    }
+                    int[] g, h;
+                    try (Arena a = Arena.ofConfined()) {
+                        g = read(gpu, ids.gpu(), 8L * in.rows(), a).toArray(JAVA_INT);
+                        h = read(host, ids.host(), 8L * in.rows(), a).toArray(JAVA_INT);
+                    }
+                    String check = "greedyTokens " + in.rows() + "x" + vocab + (at > 0 ? " misaligned" : "") + " / " + divisor;
+                    int differ = 0;
+                    for (int i = 0; i < g.length; i++) if (g[i] != h[i]) differ++;
+                    System.out.printf("%-58s %d of %d ids and flags differ (limit 0)%n", check, differ, g.length);
+                    assertArrayEquals(h, g, check);
+                    assertEquals(0, h[2], check + ": all equal");
+                    assertEquals(lo, h[7], check + ": the tie across threads");
+                    assertEquals(-1, h[io.moeprune.gpu.ops.ScoreRows.NAN_ROW], check + ": the NaN row");
+                    assertEquals(2 * (vocab - 17) + 1, h[in.rows() + io.moeprune.gpu.ops.ScoreRows.NAN_ROW], check);
+                }
+            }
+        }
+    }
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Test

@@ -5,6 +5,7 @@ import io.moeprune.gpu.runtime.DecodeRouting;
 import io.moeprune.gpu.runtime.GenerationComparison;
 import io.moeprune.gpu.runtime.GpuDecoder;
 import io.moeprune.gpu.runtime.GpuGeneration;
+import io.moeprune.gpu.runtime.GreedyComparison;
 import io.moeprune.gpu.runtime.PassComparison;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.Model;
@@ -120,6 +121,38 @@ class GpuGenerationCudaTest {
                     assertTrue(err < 1e-6, name + " step " + t + ": " + err);
                 }
             }
+        }
+    }
+
+    /**
+     * Greedy decoding on the device (greedy_tokens after the LM head, 8 bytes a sequence downloaded) against the host's
+     * argmax of the logits path: the same tokens at every step, one sequence and a batch of four (then slots 2 and 0),
+     * on fixtures (granitemoe divides its logits) and the shared models.
+     */
+    @Test
+    void greedyTokensOnTheDeviceEqualTheLogitsPathsArgmax() {
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+            for (String fixture : new String[]{"qwen3_moe", "granitemoe", "deepseek_v3"}) {
+                try (Model model = Models.open(FIXTURES.resolve(fixture))) {
+                    int vocab = model.spec().vocabSize();
+                    GreedyComparison.compare(gen, model, PassComparison.randomSequences(vocab, 9), 5);
+                    GreedyComparison.compare(gen, model, PassComparison.randomSequences(vocab, 9, 4, 12, 7), 5);
+                    System.out.println(fixture + " greedy tokens on CUDA: the logits path's argmax, 5 steps");
+                }
+            }
+            for (String name : new String[]{"moe-tiny-7d", "moe-tiny-7d-ds3"}) {
+                Path dir = GpuTestSupport.sharedModel(name);
+                if (dir == null) continue;
+                try (Model model = Models.open(dir)) {
+                    List<int[]> prompts = PassComparison.markdownSequences(dir, 4, 48);
+                    GreedyComparison.compare(gen, model, prompts.subList(0, 1), 8);
+                    int[][] stepped = GreedyComparison.compare(gen, model, prompts, 8);
+                    System.out.println(name + " greedy tokens on CUDA: the logits path's argmax, 8 steps of 4 sequences: "
+                            + Arrays.deepToString(stepped));
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

@@ -98,6 +98,38 @@ class GpuBackendTest {
         }
     }
 
+    /** Greedy steps picked on the device ({@link GpuBackend#decodeGreedy}): each sequence's tokens of its own generation. */
+    @Test
+    void greedyStepsPickEachSequencesOwnTokensOnTheDevice(@TempDir Path dir) throws Exception {
+        RandomMoeModel.write(dir, SHAPE, 5, 16);
+        int[][] prompts = {{5, 17, 30, 42, 99}, {7, 64, 128, 3}, {200, 201, 9, 11, 12, 13}};
+        ExpertMask[] masks = {FIRST, SECOND, FIRST};
+        try (Model model = Models.open(dir); HostOps ops = new HostOps(BOUND); GpuGeneration gen = new GpuGeneration(ops, BOUND);
+             GpuBackend backend = new GpuBackend(model, gen, 2, CONTEXT, FIRST)) {
+            List<Sequence> all = List.of(sequence(prompts[0], masks[0]), sequence(prompts[1], masks[1]),
+                    sequence(prompts[2], masks[2]));
+            int[][] tokens = new int[all.size()][STEPS];
+            for (Sequence s : all) {
+                backend.open(s);
+                take(List.of(s), backend.prefill(List.of(s)), tokens, all);
+            }
+            List<Sequence> first = List.of(all.get(2), all.get(0)), second = List.of(all.get(1));   // slots 1, 0
+            while (all.get(0).generated < STEPS) {
+                for (List<Sequence> group : List.of(first, second)) {
+                    int[] picked = backend.decodeGreedy(group);
+                    for (int i = 0; i < group.size(); i++) {
+                        Sequence s = group.get(i);
+                        s.last = picked[i];
+                        tokens[all.indexOf(s)][s.generated++] = s.last;
+                    }
+                }
+            }
+            for (int i = 0; i < all.size(); i++) {
+                assertArrayEquals(alone(gen, model, masks[i], prompts[i]), tokens[i], "sequence " + i);
+            }
+        }
+    }
+
     @Test
     void anIdleDecoderIsClosedToMakeRoomForAnotherExpertSetAndABusyOneMakesItWait(@TempDir Path dir) throws Exception {
         RandomMoeModel.write(dir, SHAPE, 5, 16);

@@ -954,6 +954,15 @@ public final class CudaOps implements DeviceOps {
         after("tokenScores");
     }
 
+    /** One block per row ({@code greedy_tokens}): the one-pass token scores' 16-byte read of the row, no sum. */
+    @Override
+    public void greedyTokens(DeviceBuffer logits, int rows, int vocab, float divisor, DeviceBuffer ids,
+                             DeviceBuffer flags) {
+        if (rows <= 0) return;
+        kernels.kernel("greedy_tokens").launch(rows, THREADS, 0, logits, rows, vocab, divisor, ids, flags);
+        after("greedyTokens");
+    }
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     @Override

@@ -357,6 +357,17 @@ public interface DeviceOps extends AutoCloseable {
     void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor, DeviceBuffer nll,
                      DeviceBuffer hits, DeviceBuffer flags);
 
+    // ---- greedy next tokens (decode steps whose next token is the argmax) ----------------------------------------
+
+    /**
+     * The greedy next tokens of {@code rows} rows of logits [rows, vocab] F32, each logit divided by {@code divisor}
+     * first as {@link #tokenScores} divides: flags[r] (int32) as tokenScores' (0 when the row is finite, else
+     * 2·(vocab − i) + (NaN ? 1 : 0) of its first non-finite l_i); ids[r] (int32) = the lowest index of the row's
+     * largest l ({@code Sampler.argmax}, a strict-> scan) when the row is finite, else −1. Nothing of the logits comes
+     * back: a decode step downloads these 8 bytes a row.
+     */
+    void greedyTokens(DeviceBuffer logits, int rows, int vocab, float divisor, DeviceBuffer ids, DeviceBuffer flags);
+
     // ---- the MoE block ------------------------------------------------------------------------------------------
 
     /** dst_bf16[i, :] = src_f32[index[i], :] for i < count; rows of {@code width}. */

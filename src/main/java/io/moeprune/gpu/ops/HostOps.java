@@ -4,6 +4,7 @@ import io.moeprune.gpu.BufferCache;
 import io.moeprune.gpu.DeviceBuffer;
 import io.moeprune.gpu.GpuDevice;
 import io.moeprune.model.GroupStrategy;
+import io.moeprune.runtime.Sampler;
 import io.moeprune.runtime.TokenScores;
 import io.moeprune.safetensors.Fp4;
 import io.moeprune.safetensors.Fp8;
@@ -766,19 +767,42 @@ public final class HostOps implements DeviceOps {
     public void tokenScores(DeviceBuffer logits, int rows, int vocab, DeviceBuffer targets, float divisor,
                             DeviceBuffer nll, DeviceBuffer hits, DeviceBuffer flags) {
         float[] row = new float[vocab];
-        boolean divide = divisor != 1f && divisor != 0f;
         for (int r = 0; r < rows; r++) {
-            int flag = 0;
-            for (int i = 0; i < vocab; i++) {
-                float l = f32(logits, (long) r * vocab + i);
-                row[i] = divide ? l / divisor : l;
-                if (flag == 0 && !Float.isFinite(row[i])) flag = 2 * (vocab - i) + (Float.isNaN(row[i]) ? 1 : 0);
-            }
+            int flag = readRow(logits, r, vocab, divisor, row);
             int target = i32(targets, r);
             boolean scored = flag == 0 && target >= 0;
             int best = scored ? TokenScores.argmax(row, 0, vocab) : -1;
             f32(nll, r, scored ? (float) TokenScores.nll(row, 0, vocab, row[best], target) : 0f);
             MEMORY.set(JAVA_INT_UNALIGNED, hits.address() + 4L * r, scored && best == target ? 1 : 0);
+            MEMORY.set(JAVA_INT_UNALIGNED, flags.address() + 4L * r, flag);
+        }
+    }
+
+    /**
+     * Row r of logits [rows, vocab] into {@code row}, each divided by the divisor (not when it is 1 or 0) in float as
+     * the CPU divides; the row's finite flag ({@link DeviceOps#tokenScores}': 0, or that of its first non-finite entry).
+     */
+    private static int readRow(DeviceBuffer logits, int r, int vocab, float divisor, float[] row) {
+        boolean divide = divisor != 1f && divisor != 0f;
+        int flag = 0;
+        for (int i = 0; i < vocab; i++) {
+            float l = f32(logits, (long) r * vocab + i);
+            row[i] = divide ? l / divisor : l;
+            if (flag == 0 && !Float.isFinite(row[i])) flag = 2 * (vocab - i) + (Float.isNaN(row[i]) ? 1 : 0);
+        }
+        return flag;
+    }
+
+    // ---- greedy next tokens (decode steps whose next token is the argmax) ----------------------------------------
+
+    /** Row by row: the host sampler's own argmax ({@link Sampler#argmax}) of each finite row. */
+    @Override
+    public void greedyTokens(DeviceBuffer logits, int rows, int vocab, float divisor, DeviceBuffer ids,
+                             DeviceBuffer flags) {
+        float[] row = new float[vocab];
+        for (int r = 0; r < rows; r++) {
+            int flag = readRow(logits, r, vocab, divisor, row);
+            MEMORY.set(JAVA_INT_UNALIGNED, ids.address() + 4L * r, flag == 0 ? Sampler.argmax(row, 0, vocab) : -1);
             MEMORY.set(JAVA_INT_UNALIGNED, flags.address() + 4L * r, flag);
         }
     }

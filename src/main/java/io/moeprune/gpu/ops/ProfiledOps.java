@@ -371,6 +371,12 @@ public final class ProfiledOps implements DeviceOps {
     }
 
     @Override
+    public void greedyTokens(DeviceBuffer logits, int rows, int vocab, float divisor, DeviceBuffer ids,
+                             DeviceBuffer flags) {
+        timed("greedy_tokens", () -> ops.greedyTokens(logits, rows, vocab, divisor, ids, flags));
+    }
+
+    @Override
     public void gatherRows(DeviceBuffer src, DeviceBuffer index, DeviceBuffer dst, int count, int width) {
         timed("gather_rows", () -> ops.gatherRows(src, index, dst, count, width));
     }

@@ -21,7 +21,9 @@ import java.util.function.IntFunction;
  * runs in chunks of at most {@link #CHUNK} tokens, then a token at a time, every step through the layer-major pass's
  * own layer code ({@link AttentionStep}, {@link FeedForwardStep}: the same products, host routing and mask) with each
  * sequence's {@link DeviceKvCache} as the attention's keys and values, each layer's output checked finite on the
- * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler. A decode step runs the
+ * device ({@link FiniteFlags}), and the last rows' logits downloaded for the host's sampler, or, for greedy decoding
+ * ({@link #decodeSlotsGreedy}, {@link #prefillGreedy(int, int[])}), their argmax picked on the device and only the
+ * tokens downloaded. A decode step runs the
  * projections and experts once over all the sequences' rows, and the cache appends and attention of all of them in
  * one operation ({@link DeviceOps#batchedDecodeAttention}, a table of every sequence's cache addresses). With
  * {@code -Dmoeprune.decodeRouting=device} ({@link #decodeRouting}) a decode step's MoE blocks keep their experts' row
@@ -48,6 +50,11 @@ public final class GpuDecoder implements DecodeSteps {
      * written for the sequences {@link #tableSlots} (all of them at first) and again when a step runs others.
      */
     private final DeviceBuffer cacheTable;
+    /**
+     * A greedy step's next tokens then their rows' finite flags, int32 [n] each for its n rows (at most {@link #chunk}),
+     * side by side so that one download of 8·n bytes brings both ({@link DeviceOps#greedyTokens}).
+     */
+    private final DeviceBuffer choices;
     /** The experts' products' pointer arrays, held while the decoder is open. */
     private final DeviceOps.Reservation products;
     private int[] tableSlots;
@@ -71,7 +78,7 @@ public final class GpuDecoder implements DecodeSteps {
         ChunkBuffers.Widths w = ChunkBuffers.Widths.of(model.spec(), layers);
         return sequences * DeviceKvCache.bytes(layers, positions) + w.bytesPerToken() * chunk
                 + 4L * chunk * model.spec().hiddenSize() + 4L * layers.size() + 16L * layers.size() * sequences
-                + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 6)
+                + 8L * chunk + MemoryPlan.ROUNDING * (ChunkBuffers.BUFFERS + 7)
                 + DeviceOps.groupedProductsBytes(model.spec().moe().numExperts())
                 + DecodeRoutingTables.bytes(layers, model.spec().moe().numExperts());
     }
@@ -134,6 +141,7 @@ public final class GpuDecoder implements DecodeSteps {
         ChunkBuffers cb = null;
         Residuals r = null;
         FiniteFlags f = null;
+        DeviceBuffer table = null;
         // First, as the layer-major pass does: no step allocates them later (bytes counts them).
         DeviceOps.Reservation p = ops.reserveGroupedProducts(model.spec().moe().numExperts());
         try {
@@ -142,9 +150,12 @@ public final class GpuDecoder implements DecodeSteps {
             r = new Residuals(ops, chunk, hidden, true);
             f = new FiniteFlags(ops, layers.size());
             this.tableSlots = allSlots(sequences);
-            this.cacheTable = ops.alloc(16L * layers.size() * sequences, "the KV caches' address table");
+            table = ops.alloc(16L * layers.size() * sequences, "the KV caches' address table");
+            this.cacheTable = table;
             writeTable(tableSlots);
+            this.choices = ops.alloc(8L * chunk, "the greedy steps' next tokens");
         } catch (RuntimeException e) {
+            if (table != null) ops.free(table);
             if (f != null) f.close();
             if (r != null) r.close();
             if (cb != null) cb.close();
@@ -168,8 +179,34 @@ public final class GpuDecoder implements DecodeSteps {
         return decodeAll(new int[]{token});
     }
 
+    @Override
+    public int prefillGreedy(int[] prompt) {
+        return prefillGreedy(0, prompt);
+    }
+
+    @Override
+    public int decodeGreedy(int token) {
+        return decodeAllGreedy(new int[]{token})[0];
+    }
+
     /** Runs sequence {@code s}'s prompt (or its continuation); its last position's logits [vocab]. */
     public float[] prefill(int s, int[] prompt) {
+        int last = prefillLayers(s, prompt);
+        return weights.head().logits(x, 0, last, false, io, past[s] - last);
+    }
+
+    /**
+     * Runs sequence {@code s}'s prompt (or its continuation); its greedy next token, the argmax of its last position's
+     * logits picked on the device (8 bytes downloaded; a non-finite row raises {@link #prefill}'s error).
+     */
+    public int prefillGreedy(int s, int[] prompt) {
+        int last = prefillLayers(s, prompt);
+        weights.head().queueGreedy(x, last - 1, 1, ids(1), rowFlags(1));
+        return downloadGreedy(new int[]{past[s] - 1})[0];
+    }
+
+    /** Every layer over sequence {@code s}'s prompt, a chunk at a time; the rows of its last chunk. */
+    private int prefillLayers(int s, int[] prompt) {
         int last = 0;
         for (int c0 = 0; c0 < prompt.length; c0 += chunk) {
             last = Math.min(chunk, prompt.length - c0);
@@ -177,10 +214,10 @@ public final class GpuDecoder implements DecodeSteps {
             int[] positions = new int[n];
             for (int i = 0; i < n; i++) positions[i] = from + i;
             step(model.embed(Arrays.copyOfRange(prompt, c0, c0 + n), from), positions,
-                    l -> caches.get(s).at(l, from, n), null);
+                    l -> caches.get(s).at(l, from, n), null, null);
             past[s] += n;
         }
-        return weights.head().logits(x, 0, last, false, io, past[s] - last);
+        return last;
     }
 
     /**
@@ -204,19 +241,7 @@ public final class GpuDecoder implements DecodeSteps {
      */
     public float[] decodeSlots(int[] slots, int[] tokens) {
         int n = tokens.length;
-        if (n != slots.length || n == 0) throw new IllegalArgumentException(n + " tokens for " + slots.length + " sequences");
-        int[] positions = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = past[slots[i]];
-            if (positions[i] >= capacity) throw new IllegalStateException((positions[i] + 1) + " positions in a cache of " + capacity);
-        }
-        float[] embedded = new float[n * hidden];
-        for (int s = 0; s < n; s++) {
-            System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
-        }
-        if (!Arrays.equals(slots, tableSlots)) writeTable(slots);
-        step(embedded, positions, l -> rowByRow(l, n), deviceCounts);
-        for (int slot : slots) past[slot]++;
+        int[] positions = stepSlots(slots, tokens, null);
         float[] logits = weights.head().unchecked(x, 0, n, true, io);
         int vocab = logits.length / n;
         for (int s = 0; s < n; s++) {
@@ -228,6 +253,73 @@ public final class GpuDecoder implements DecodeSteps {
             }
         }
         return logits;
+    }
+
+    /** {@link #decodeAll} whose next tokens are the argmax of each sequence's logits: {@link #decodeSlotsGreedy}. */
+    public int[] decodeAllGreedy(int[] tokens) {
+        if (tokens.length != past.length) throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
+        return decodeSlotsGreedy(allSlots(past.length), tokens);
+    }
+
+    /**
+     * {@link #decodeSlots} for greedy decoding: the next token of each sequence {@code slots} (in that order), the
+     * argmax of its logits (the lowest index on ties, as {@code Sampler.argmax}) picked where the logits are
+     * ({@link DeviceOps#greedyTokens}); a step downloads 8 bytes a sequence instead of its [vocab] F32 logits. The LM
+     * head and the argmax are queued before the step waits for its layers' finite flags: one wait a step. A non-finite
+     * row of logits raises {@link #decodeSlots}'s error (the first non-finite entry's kind and its sequence's position).
+     */
+    public int[] decodeSlotsGreedy(int[] slots, int[] tokens) {
+        int n = tokens.length;
+        int[] positions = stepSlots(slots, tokens, () -> weights.head().queueGreedy(x, 0, n, ids(n), rowFlags(n)));
+        return downloadGreedy(positions);
+    }
+
+    /** The first n entries of {@link #choices}: a greedy step's next tokens. */
+    private DeviceBuffer ids(int n) {
+        return new DeviceBuffer(choices.address(), 4L * n);
+    }
+
+    /** The n entries after the n {@link #ids}: their rows' finite flags. */
+    private DeviceBuffer rowFlags(int n) {
+        return new DeviceBuffer(choices.at(4L * n), 4L * n);
+    }
+
+    /**
+     * The queued greedy tokens of rows at {@code positions} (one download of tokens and flags); a row's non-finite
+     * flag raises the CPU's error for its first non-finite logit ({@link Model#nonFiniteLogits}: the message
+     * {@link Model#requireFiniteLogits} gives for that row's logits).
+     */
+    private int[] downloadGreedy(int[] positions) {
+        int n = positions.length;
+        int[] got = io.downloadInts(choices, 2 * n);
+        for (int s = 0; s < n; s++) {
+            int flag = got[n + s];
+            if (flag != 0) throw model.nonFiniteLogits((flag & 1) != 0, positions[s]);
+        }
+        return Arrays.copyOf(got, n);
+    }
+
+    /**
+     * Every layer over one token of each sequence {@code slots} (tokens[i] for slots[i]), their caches appended and
+     * positions advanced; {@code beforeCheck} (null: none) queues what reads the last rows before the step waits for
+     * its layers' finite flags. The rows' positions.
+     */
+    private int[] stepSlots(int[] slots, int[] tokens, Runnable beforeCheck) {
+        int n = tokens.length;
+        if (n != slots.length || n == 0) throw new IllegalArgumentException(n + " tokens for " + slots.length + " sequences");
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = past[slots[i]];
+            if (positions[i] >= capacity) throw new IllegalStateException((positions[i] + 1) + " positions in a cache of " + capacity);
+        }
+        float[] embedded = new float[n * hidden];
+        for (int s = 0; s < n; s++) {
+            System.arraycopy(model.embed(new int[]{tokens[s]}, positions[s]), 0, embedded, s * hidden, hidden);
+        }
+        if (!Arrays.equals(slots, tableSlots)) writeTable(slots);
+        step(embedded, positions, l -> rowByRow(l, n), deviceCounts, beforeCheck);
+        for (int slot : slots) past[slot]++;
+        return positions;
     }
 
     private static int[] allSlots(int sequences) {
@@ -270,10 +362,11 @@ public final class GpuDecoder implements DecodeSteps {
 
     /**
      * Every layer over the embedded rows at {@code positions}, their keys and values cached by {@code attend}; the MoE
-     * blocks' counts on the device where {@code counts} has a layer's tables (null: the host's).
+     * blocks' counts on the device where {@code counts} has a layer's tables (null: the host's); {@code beforeCheck}
+     * (null: none) is queued after the layers, before the wait for their finite flags (a layer's error still wins).
      */
     private void step(float[] embedded, int[] positions, IntFunction<AttentionStep.Attend> attend,
-                      DecodeRoutingTables counts) {
+                      DecodeRoutingTables counts, Runnable beforeCheck) {
         int n = positions.length;
         x.put(0, embedded, io);
         io.upload(positions, n, b.positions);
@@ -288,6 +381,7 @@ public final class GpuDecoder implements DecodeSteps {
                     new FeedForwardStep.Finish(flags, l, fusedEpilogue), fusedPrologue, GpuPhases.OFF,
                     counts == null ? null : counts.layer(l));
         }
+        if (beforeCheck != null) beforeCheck.run();
         FiniteFlags.Found bad = flags.first();
         if (bad != null) {
             throw model.nonFiniteInLayer(layers.get(bad.slot()).index(), bad.nan(),
@@ -301,6 +395,7 @@ public final class GpuDecoder implements DecodeSteps {
         flags.close();
         x.close();
         b.close();
+        ops.free(choices);
         ops.free(cacheTable);
         caches.forEach(DeviceKvCache::close);
         products.close();

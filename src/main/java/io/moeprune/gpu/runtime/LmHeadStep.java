@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * The final norm and the LM head, uploaded once at the end of a run (after the layer slots are freed) in row blocks
  * through a pinned staging buffer (or those of the resident weights, {@link ResidentWeights#head}, uploaded once), then each sequence's logits (all rows or the last) in blocks of rows that fit:
- * downloaded, or scored on the device ({@link #queueScores}).
+ * downloaded, or scored on the device ({@link #queueScores}), or their greedy next tokens picked there
+ * ({@link #queueGreedy}).
  */
 final class LmHeadStep implements AutoCloseable {
     private final DeviceOps ops;
@@ -130,6 +131,20 @@ final class LmHeadStep implements AutoCloseable {
             int rows = Math.min(rowsAtOnce, n - r0);
             queueLogits(residuals, row + r0, rows);
             scores.queue(logits, row + r0, rows, vocab, divisor);
+        }
+    }
+
+    /**
+     * Queues the greedy next tokens of n residual rows from {@code row} (a decode step's rows, one per sequence):
+     * ids and flags (int32 [n] each) of each block of logits where it is ({@link DeviceOps#greedyTokens}, logits divided
+     * as {@link #unchecked} divides them); nothing comes back here.
+     */
+    void queueGreedy(Residuals residuals, long row, int n, DeviceBuffer ids, DeviceBuffer flags) {
+        for (int r0 = 0; r0 < n; r0 += rowsAtOnce) {
+            int rows = Math.min(rowsAtOnce, n - r0);
+            queueLogits(residuals, row + r0, rows);
+            ops.greedyTokens(logits, rows, vocab, divisor, new DeviceBuffer(ids.at(4L * r0), 4L * rows),
+                    new DeviceBuffer(flags.at(4L * r0), 4L * rows));
         }
     }
 

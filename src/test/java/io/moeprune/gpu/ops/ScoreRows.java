@@ -2,12 +2,13 @@ package io.moeprune.gpu.ops;
 
 import io.moeprune.runtime.FormerSpan;
 import io.moeprune.runtime.Perplexity;
+import io.moeprune.runtime.TokenScores;
 
 import java.util.Arrays;
 import java.util.Random;
 
 /**
- * Inputs of {@link DeviceOps#tokenScores} and what it must give for them, shared by the HostOps test and the CUDA
+ * Inputs of {@link DeviceOps#tokenScores} (and {@link DeviceOps#greedyTokens}) and what it must give for them, shared by the HostOps test and the CUDA
  * kernel's: random logits [rows, vocab] with ties for the largest (the target the lower or the higher index), rows
  * without a target (−1), a row with a NaN before an infinity and one with −infinity; expected from Perplexity's
  * former arithmetic ({@link FormerSpan}) on each row divided as the CPU divides.
@@ -61,6 +62,24 @@ public record ScoreRows(int rows, int vocab, float[] logits, int[] targets) {
             hits[row] = s.hits();
         }
         return new Expected(nll, hits, flags);
+    }
+
+    /**
+     * What {@link DeviceOps#greedyTokens} writes as ids for {@code divisor}: each finite row's lowest index of its
+     * largest divided logit ({@link TokenScores#argmax}, a scan of its own), −1 for a row with a non-finite one (its
+     * flags are {@link #expected}'s).
+     */
+    public int[] greedyIds(float divisor) {
+        int[] flags = expected(divisor).flags(), ids = new int[rows];
+        float[] row = new float[vocab];
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < vocab; i++) {
+                float l = logits[r * vocab + i];
+                row[i] = divisor != 1f && divisor != 0f ? l / divisor : l;
+            }
+            ids[r] = flags[r] != 0 ? -1 : TokenScores.argmax(row, 0, vocab);
+        }
+        return ids;
     }
 
     /** How many rows are hits (the test's inputs hold some of each). */
