@@ -24,7 +24,8 @@ import java.util.Locale;
 /**
  * {@link DeviceOps} on a CUDA device: the products through cuBLAS (BF16 inputs, F32 accumulation; the F32 router
  * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
- * of {@code kernels.cu}, all queued on the device's compute stream. Fences are CUDA events from a pool: an event goes
+ * of {@code kernels.cu}, all queued on the device's compute stream (the weights' uploads on its copy stream, the
+ * observers' downloads on its download stream, ordered against it by fences). Fences are CUDA events from a pool: an event goes
  * back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
  * as recorded at the time of the wait).
  *
@@ -44,7 +45,8 @@ public final class CudaOps implements DeviceOps {
     private final KernelModule kernels;
     private final boolean debug = Boolean.getBoolean("moeprune.cudaDebug");
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
-    private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
+    private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>(),
+            downloadEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
     /** Timing events whose marks were read and released ({@link #releaseMarks}), for later marks to reuse. */
     private final ArrayDeque<Long> idleTimingEvents = new ArrayDeque<>();
@@ -372,6 +374,7 @@ public final class CudaOps implements DeviceOps {
         device.synchronize();
         passed(copyEvents, Long.MIN_VALUE);
         passed(computeEvents, Long.MIN_VALUE);
+        passed(downloadEvents, Long.MIN_VALUE);
     }
 
     // ---- the weight-streaming schedule ----------------------------------------------------------------------------
@@ -435,6 +438,7 @@ public final class CudaOps implements DeviceOps {
             // Events of one stream pass in the order they were recorded: this one and all before it are done.
             if (copyEvents.contains(fence)) passed(copyEvents, fence);
             else if (computeEvents.contains(fence)) passed(computeEvents, fence);
+            else if (downloadEvents.contains(fence)) passed(downloadEvents, fence);
         }
     }
 
@@ -455,6 +459,10 @@ public final class CudaOps implements DeviceOps {
      */
     @Override
     public long timingMark(boolean copyStream) {
+        return timingMarkOn(copyStream ? device.copyStream() : device.stream());
+    }
+
+    private long timingMarkOn(long stream) {
         Long event;
         synchronized (idleTimingEvents) {
             event = idleTimingEvents.poll();
@@ -465,7 +473,7 @@ public final class CudaOps implements DeviceOps {
                 allEvents.add(event);
             }
         }
-        rt.eventRecord(event, copyStream ? device.copyStream() : device.stream());
+        rt.eventRecord(event, stream);
         return event;
     }
 
@@ -491,6 +499,36 @@ public final class CudaOps implements DeviceOps {
     @Override
     public long peakBytes() {
         return device.peakBytes();
+    }
+
+    // ---- the download stream: the observers' device→host copies ---------------------------------------------------
+    // Its fences are real events (cudaEventRecord on the download stream, waited for by cudaStreamWaitEvent on the
+    // compute stream, cudaEventSynchronize on the host), from the fences' pool, passed when the host has seen them.
+
+    @Override
+    public void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        if (!pinnedHost.isNative()) {
+            download(src, offset, pinnedHost);   // waits for the compute stream: after the writers, before the rest
+            return;
+        }
+        if (pinnedHost.byteSize() == 0) return;
+        device.download(src, offset, pinnedHost, device.downloadStream());
+        after("download on the download stream");
+    }
+
+    @Override
+    public long downloadFence() {
+        return record(device.downloadStream(), downloadEvents);
+    }
+
+    @Override
+    public void downloadWaits(long fence) {
+        rt.streamWaitEvent(device.downloadStream(), fence);
+    }
+
+    @Override
+    public long downloadTimingMark() {
+        return timingMarkOn(device.downloadStream());
     }
 
     // ---- conversions --------------------------------------------------------------------------------------------
