@@ -3,8 +3,8 @@
 # calibration prefill (8x2048 tokens on the random 1.9 B Qwen3-MoE of gpu_vs_transformers.sh) with the pass waiting
 # for each chunk-layer's copies itself (waited: one stall a MoE layer), with them queued on the compute stream
 # (compute-stream: the workers wait, the kernels after them wait for the PCIe copies) and on a download stream of
-# their own (download-stream, the default since 2026-12-07 12:30 UTC: they overlap the next layer's attention),
-# ROUNDS times alternated (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true: the `observers`
+# their own (download-stream, the default since 2026-12-07, branch gpu-observer-download-stream: they overlap the
+# next layer's attention), ROUNDS times alternated (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true: the `observers`
 # stream phase and the `observer_wait` host waits). About 4-6 min on an H100 with the model in /tmp (120 s to generate
 # it first; 150 s a run at most; a run that could end past 530 s from the start is skipped, said so). MODES picks
 # some of them (MODES="compute-stream download-stream").

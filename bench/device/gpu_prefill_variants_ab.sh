@@ -16,7 +16,7 @@
 #   epilogue-scalar  -Dmoeprune.epilogueKernel=scalar (the fused MoE epilogue a column a thread; the default until
 #                    2026-12-07 12:05 UTC, when the vector kernel, 4 columns a thread in 16-byte loads, replaced it)
 #   observers-compute -Dmoeprune.observerDownloads=compute-stream (calibration: the observers' five copies a MoE layer
-#                    on the compute stream, as until 2026-12-07 12:30 UTC, instead of on the download stream, where
+#                    on the compute stream, as before the download stream (2026-12-07), instead of on the download stream, where
 #                    they overlap the next layer's attention; perplexity has no observers: the same as default)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
