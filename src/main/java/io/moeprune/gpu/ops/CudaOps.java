@@ -25,9 +25,10 @@ import java.util.Locale;
  * {@link DeviceOps} on a CUDA device: the products through cuBLAS (BF16 inputs, F32 accumulation; the F32 router
  * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
  * of {@code kernels.cu}, all queued on the device's compute stream (the weights' uploads on its copy stream, the
- * observers' downloads on its download stream, ordered against it by fences). Fences are CUDA events from a pool: an event goes
- * back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
- * as recorded at the time of the wait).
+ * observers' downloads on its download stream, ordered against it by fences). Fences are CUDA events from a pool: an
+ * event goes back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
+ * as recorded at the time of the wait), the download stream's at the next {@link #synchronize} (a compute-stream wait
+ * for one may be queued after a worker saw it pass).
  *
  * <p>{@code -Dmoeprune.cudaDebug=true} synchronises after every operation and names the operation that failed (a
  * kernel fault otherwise surfaces at the next synchronisation, naming nothing).
@@ -436,9 +437,11 @@ public final class CudaOps implements DeviceOps {
         rt.eventSynchronize(fence);
         synchronized (idleEvents) {
             // Events of one stream pass in the order they were recorded: this one and all before it are done.
+            // Not the download stream's: a worker waits for one before the pass's thread queues the compute stream's
+            // wait for it (the next router), and recycled in between it could be recorded again on the copy stream,
+            // making that wait one for a layer's upload. They go back at the next synchronize (the pass's end).
             if (copyEvents.contains(fence)) passed(copyEvents, fence);
             else if (computeEvents.contains(fence)) passed(computeEvents, fence);
-            else if (downloadEvents.contains(fence)) passed(downloadEvents, fence);
         }
     }
 
@@ -503,7 +506,7 @@ public final class CudaOps implements DeviceOps {
 
     // ---- the download stream: the observers' device→host copies ---------------------------------------------------
     // Its fences are real events (cudaEventRecord on the download stream, waited for by cudaStreamWaitEvent on the
-    // compute stream, cudaEventSynchronize on the host), from the fences' pool, passed when the host has seen them.
+    // compute stream, cudaEventSynchronize on the host), from the fences' pool, back in it at the next synchronize.
 
     @Override
     public void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost) {

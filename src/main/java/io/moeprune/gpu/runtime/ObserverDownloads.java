@@ -109,8 +109,9 @@ final class ObserverDownloads implements AutoCloseable {
      * overwrites any of these buffers, the next MoE block's router ({@link ChunkBuffers#beforeRouterOverwrites}); (3)
      * the host reads the region only after the fence ({@link Chunk#trace}), and the region is reused only after every
      * trace of the chunk has read it. The fences are CUDA events (cudaEventRecord, cudaStreamWaitEvent; a wait takes
-     * the event as recorded when it is queued, and a pooled event is recorded again only after the host saw it pass,
-     * so a wait is at worst for later work, never for less, and only on work queued before it: no cycle).
+     * the event as recorded when it is queued, so it is only on work queued before it: no cycle; a download fence
+     * goes back to CudaOps' pool only at the run's synchronize, so the router's wait is for these copies and nothing
+     * else, though a worker saw the fence pass before).
      */
     Chunk queue(Started s, ChunkBuffers b, int layer, int sequences) {
         int e = s.m().numExperts(), k = s.m().topK(), tokens = s.tokens(), slots = tokens * k;
