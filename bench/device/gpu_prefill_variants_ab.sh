@@ -15,10 +15,13 @@
 #   bf16out          -Dmoeprune.expertOutputs=bf16 (the experts' gate|up and down products written in BF16)
 #   epilogue-scalar  -Dmoeprune.epilogueKernel=scalar (the fused MoE epilogue a column a thread; the default until
 #                    2026-12-07 12:05 UTC, when the vector kernel, 4 columns a thread in 16-byte loads, replaced it)
+#   observers-compute -Dmoeprune.observerDownloads=compute-stream (calibration: the observers' five copies a MoE layer
+#                    on the compute stream, as before the download stream (2026-12-07), instead of on the download stream, where
+#                    they overlap the next layer's attention; perplexity has no observers: the same as default)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
 # past 530 s from the start is skipped (said so), so the call stays under 9 min. OPS=1 adds -Dmoeprune.gpuOps=true
-# (the per-operation table after the phases). MODEL and SHAPE: another random model, e.g. the Qwen3-30B-A3B shape with
+# (the per-operation tables after the phases: the compute stream's, then the download stream's copies). MODEL and SHAPE: another random model, e.g. the Qwen3-30B-A3B shape with
 # 8 of its 48 layers: MODEL=/tmp/qwen3-30b-a3b-8l SHAPE="2048,8,32,4,128,128,8,768,151936 --embedding-scale 256".
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
@@ -43,9 +46,10 @@ variant_flags() {
     tensor) echo "-Dmoeprune.attention=tensor" ;;
     bf16out) echo "-Dmoeprune.expertOutputs=bf16" ;;
     epilogue-scalar) echo "-Dmoeprune.epilogueKernel=scalar" ;;
+    observers-compute) echo "-Dmoeprune.observerDownloads=compute-stream" ;;
   esac
 }
-ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-scalar"
+ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-scalar observers-compute"
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for variant in ${VARIANTS:-$ALL_VARIANTS}; do
     left=$((DEADLINE - $(date +%s)))
@@ -57,7 +61,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
     echo "== round $round, $variant ($flags)"
     timeout $RUN_LIMIT $J $flags -cp .devbench/moeprune-slim.jar io.moeprune.bench.GpuSpeedBench \
       $M --batch 8 --seq 2048 --runs 2 --parts calibrate,perplexity 2>&1 \
-      | grep -vE 'WARNING|^java-gpu (calibrate|perplexity) (phases|operations)'
+      | grep -vE 'WARNING|^java-gpu (calibrate|perplexity) (phases|operations \(last run, compute)'
     rc=${PIPESTATUS[0]}
     [ "$rc" = 124 ] && echo "   (timed out after $RUN_LIMIT s)"
   done

@@ -230,7 +230,7 @@ public final class GpuSpeedBench {
 
     /**
      * The phase table of the last run of {@code pass} when it was profiled (-Dmoeprune.gpuPhases=true), then its
-     * operations' table when they were (-Dmoeprune.gpuOps=true).
+     * operations' tables when they were (-Dmoeprune.gpuOps=true): the compute stream's, then the download stream's.
      */
     private static void printPhases(String what, GpuLayerMajorPass pass) {
         if (pass == null) return;
@@ -241,6 +241,10 @@ public final class GpuSpeedBench {
         if (pass.opProfile() != null) {
             System.out.println("java-gpu " + what + " operations (last run, compute stream):");
             System.out.print(pass.opProfile().table());
+        }
+        if (pass.downloadOpProfile() != null && !pass.downloadOpProfile().ops().isEmpty()) {
+            System.out.println("java-gpu " + what + " operations (last run, download stream: the observers' copies):");
+            System.out.print(pass.downloadOpProfile().table());
         }
     }
 

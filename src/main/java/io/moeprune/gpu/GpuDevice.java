@@ -12,8 +12,9 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * One CUDA device opened for a run: its primary context, a compute stream and a copy stream (so the copy of layer
- * L+1's weights overlaps layer L's compute), a cuBLAS handle, the kernels compiled for it, and every byte of device
+ * One CUDA device opened for a run: its primary context, a compute stream, a copy stream (so the copy of layer
+ * L+1's weights overlaps layer L's compute) and a download stream (the observers' device→host copies, so they overlap
+ * the next kernels instead of holding them up, and never queue in front of a streamed layer's upload), a cuBLAS handle, the kernels compiled for it, and every byte of device
  * and pinned host memory the backend holds, bounded by {@code --gpu-memory}. Closing it frees everything.
  *
  * <p>Memory is cached ({@link BufferCache}): a freed device buffer or released pinned buffer is kept for a later
@@ -22,7 +23,7 @@ import java.util.Map;
  * bytes in use, the cache excluded, which is what a run plans around. Pinned memory kept for reuse is capped at
  * {@code -Dmoeprune.pinnedCacheBytes} (default 8 GiB). A cudaFree synchronised the device, so a buffer could be freed
  * while queued work still used it; a cached buffer handed out again is safe the same way: the first reuse after a
- * free waits for both streams ({@link #synchronize}), since its next user may be on the other stream or the host.
+ * free waits for every stream ({@link #synchronize}), since its next user may be on another stream or the host.
  *
  * <p>Use from one thread at a time; {@link #bind} makes the device current on a thread that has not used it yet.
  */
@@ -38,6 +39,7 @@ public final class GpuDevice implements AutoCloseable {
     private final long context;
     private final long stream;
     private final long copyStream;
+    private final long downloadStream;
     private final long blas;
     private final long limit;
     /** The most pinned host bytes kept for reuse once released. */
@@ -47,7 +49,7 @@ public final class GpuDevice implements AutoCloseable {
     private final BufferCache pinnedMemory;
     private final Map<Long, MemorySegment> pinned = new HashMap<>();
     private final Map<String, KernelModule> modules = new HashMap<>();
-    /** A buffer went back to a cache since both streams last drained: reusing one waits for them first. */
+    /** A buffer went back to a cache since every stream last drained: reusing one waits for them first. */
     private boolean freedSinceSync;
     private Thread boundTo;
 
@@ -75,6 +77,7 @@ public final class GpuDevice implements AutoCloseable {
         }, address -> rt.freeHost(pinned.remove(address)), Long.MAX_VALUE, PINNED_CACHE);
         this.stream = rt.streamCreate();
         this.copyStream = rt.streamCreate();
+        this.downloadStream = rt.streamCreate();
         this.blas = cublas.create(stream);
         cublas.workspace(blas, alloc(BLAS_WORKSPACE, "the cuBLAS workspace").address(), BLAS_WORKSPACE);
     }
@@ -125,6 +128,14 @@ public final class GpuDevice implements AutoCloseable {
     /** The stream host→device weight copies run on, beside {@link #stream}. */
     public long copyStream() {
         return copyStream;
+    }
+
+    /**
+     * The stream the observers' device→host copies run on, beside {@link #stream} (ordered against it by events) and
+     * apart from {@link #copyStream}: a streamed model's weight uploads must not wait behind them.
+     */
+    public long downloadStream() {
+        return downloadStream;
     }
 
     /**
@@ -215,10 +226,11 @@ public final class GpuDevice implements AutoCloseable {
                 onStream);
     }
 
-    /** Waits for everything queued on both streams; a kernel's fault surfaces here as a {@link io.moeprune.gpu.cuda.CudaError}. */
+    /** Waits for everything queued on every stream; a kernel's fault surfaces here as a {@link io.moeprune.gpu.cuda.CudaError}. */
     public void synchronize() {
         rt.streamSynchronize(copyStream);
         rt.streamSynchronize(stream);
+        rt.streamSynchronize(downloadStream);
         synchronized (this) {
             freedSinceSync = false;
         }
@@ -247,6 +259,7 @@ public final class GpuDevice implements AutoCloseable {
             pinnedMemory.releaseAll();
             rt.streamDestroy(stream);
             rt.streamDestroy(copyStream);
+            rt.streamDestroy(downloadStream);
         }
     }
 }

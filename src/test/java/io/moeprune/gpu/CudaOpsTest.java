@@ -1332,4 +1332,54 @@ class CudaOpsTest {
         }
         gpu.synchronize();
     }
+
+    /**
+     * The download stream (the observers' copies): 8 rounds of a kernel writing x, a compute fence the download stream
+     * waits for, x's 16 MiB copied into a pinned region of the round on the download stream, and the compute stream
+     * waiting for the copy's fence before the next round's kernel overwrites x; each region holds its round's values
+     * whole (a missing wait either way shows up as another round's values), read after its fence only. A timed copy on
+     * the download stream means a PCIe bandwidth (1 to 100 GB/s).
+     */
+    @Test
+    void theDownloadStreamIsFencedBothWays() {
+        int count = 1 << 22, rounds = 8;
+        DeviceBuffer x = gpu.alloc(4L * count, "an observed buffer");
+        DeviceBuffer ones = gpu.alloc(4L * count, "ones");
+        List<MemorySegment> regions = new ArrayList<>();
+        long[] fences = new long[rounds];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment one = a.allocate(4L * count);
+            for (int i = 0; i < count; i++) one.setAtIndex(JAVA_FLOAT, i, 1f);
+            gpu.upload(one, ones, 0);
+            gpu.zero(x, 0, 4L * count);
+            long[] marks = new long[2];
+            for (int round = 0; round < rounds; round++) {
+                gpu.addScaled(x, 0, ones, 0, count, 1f);       // x = round + 1
+                gpu.downloadWaits(gpu.computeFence());          // after the kernel that wrote x
+                MemorySegment region = gpu.pinnedHost(4L * count);
+                regions.add(region);
+                if (round == 0) marks[0] = gpu.downloadTimingMark();
+                gpu.downloadOnDownloadStream(x, 0, region);
+                if (round == 0) marks[1] = gpu.downloadTimingMark();
+                fences[round] = gpu.downloadFence();
+                gpu.computeWaits(fences[round]);                // before the next round overwrites x
+            }
+            int wrong = 0;
+            for (int round = rounds - 1; round >= 0; round--) {   // the last first: the earlier ones passed by then
+                gpu.hostWaits(fences[round]);
+                MemorySegment region = regions.get(round);
+                for (int i = 0; i < count; i++) if (region.getAtIndex(JAVA_FLOAT, i) != round + 1) wrong++;
+            }
+            double gbPerSecond = 4.0 * count / gpu.elapsedSeconds(marks[0], marks[1]) / 1e9;
+            System.out.printf("%-58s %s, %.2f GB/s%n", "download stream, 8 fenced 16 MiB copies",
+                    wrong == 0 ? "ordered" : "RACE (" + wrong + " values)", gbPerSecond);
+            assertEquals(0, wrong, "values of another round");
+            assertTrue(gbPerSecond > 1 && gbPerSecond < 100, gbPerSecond + " GB/s");
+        } finally {
+            gpu.synchronize();
+            for (MemorySegment r : regions) gpu.releasePinned(r);
+            gpu.free(x);
+            gpu.free(ones);
+        }
+    }
 }

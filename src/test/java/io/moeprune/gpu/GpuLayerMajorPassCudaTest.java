@@ -4,12 +4,15 @@ import io.moeprune.MoepruneException;
 import io.moeprune.gpu.ops.CudaOps;
 import io.moeprune.gpu.ops.ExpertOutputs;
 import io.moeprune.gpu.runtime.GpuLayerMajorPass;
+import io.moeprune.gpu.runtime.ObserverDownloadMode;
 import io.moeprune.gpu.runtime.PassComparison;
 import io.moeprune.runtime.ExpertMask;
 import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
+import io.moeprune.runtime.MoeObserver;
+import io.moeprune.runtime.MoeTrace;
 import io.moeprune.runtime.PrefillPasses;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -143,6 +146,102 @@ class GpuLayerMajorPassCudaTest {
                     }
                 }, (s, l) -> {
                     if (l != null) seen.put("logits/" + s, l);
+                }, LayerMajorListener.NONE);
+        return seen;
+    }
+
+    /**
+     * The observers' copies on the download stream ({@code -Dmoeprune.observerDownloads=download-stream}, the default)
+     * against the compute stream's on CUDA: every field of every trace (router logits, ids, weights, norms, turns, the
+     * residual when read) and the logits bit for bit on every conformance family (one chunk, the residual read), and on
+     * moe-tiny-7d in chunks of a 56 MB device (the residual not read, as calibration), where a copy that raced the next
+     * chunk's or layer's router, routing or epilogue would carry that chunk's values. Unless two compute-stream runs
+     * already differ (then within 1e-5, said so).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.moeprune.runtime.ConformanceFixtures#all")
+    void theDownloadStreamGivesTheSameTraces(String fixture) {
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+             Model model = Models.open(FIXTURES.resolve(fixture))) {
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 1, 0, 17, 5);
+            assertSameTraces(fixture, mode -> traces(model, ops, BOUND, seqs, mode, true));
+        }
+    }
+
+    @Test
+    void theDownloadStreamGivesTheSameTracesInChunks() throws IOException {
+        Path dir = GpuTestSupport.sharedModel("moe-tiny-7d");
+        Assumptions.assumeTrue(dir != null, "the shared model is not in this checkout");
+        try (Model model = Models.open(dir)) {
+            List<int[]> seqs = PassComparison.markdownSequences(dir, 16, 128);
+            assertSameTraces("moe-tiny-7d in chunks (56 MB)", mode -> {
+                try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(56L << 20))) {
+                    return traces(model, ops, ops.device().limitBytes(), seqs, mode, false);
+                }
+            });
+        }
+    }
+
+    private static void assertSameTraces(String what,
+                                         java.util.function.Function<ObserverDownloadMode, Map<String, float[]>> run) {
+        Map<String, float[]> compute = run.apply(ObserverDownloadMode.COMPUTE_STREAM);
+        Map<String, float[]> again = run.apply(ObserverDownloadMode.COMPUTE_STREAM);
+        Map<String, float[]> stream = run.apply(ObserverDownloadMode.DOWNLOAD_STREAM);
+        assertEquals(compute.keySet(), stream.keySet(), what);
+        boolean deterministic = true;
+        int differ = 0;
+        double worst = 0;
+        for (String key : compute.keySet()) {
+            deterministic &= Arrays.equals(compute.get(key), again.get(key));
+            if (!Arrays.equals(compute.get(key), stream.get(key))) differ++;
+            worst = Math.max(worst, PassComparison.relativeError(stream.get(key), compute.get(key)));
+        }
+        System.out.printf("%s on CUDA, observers' copies on the download stream: %d of %d arrays differ from the "
+                + "compute stream's (rel.err %.1e; compute-stream runs %s)%n", what, differ, compute.size(), worst,
+                deterministic ? "bit-identical" : "differ run to run");
+        if (deterministic) assertEquals(0, differ, what + ": traces or logits differ");
+        else assertTrue(worst < 1e-5, what + ": " + worst);
+    }
+
+    /**
+     * Every sequence's logits (the last row) and every field of its traces, the observers on the workers (as
+     * calibration's), reading the residual when {@code residual}.
+     */
+    private static Map<String, float[]> traces(Model model, CudaOps ops, long bound, List<int[]> seqs,
+                                               ObserverDownloadMode mode, boolean residual) {
+        Map<String, float[]> seen = new TreeMap<>();
+        new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.LAST, ops, bound).observerDownloads(mode)
+                .run(seqs, s -> new MoeObserver() {
+                    @Override
+                    public void onMoeBlock(MoeTrace t) {
+                        float[] chosen = new float[t.chosen().length];
+                        for (int i = 0; i < chosen.length; i++) chosen[i] = t.chosen()[i];
+                        String at = s + "/" + t.layer() + "/";
+                        synchronized (seen) {
+                            seen.put(at + "logits", t.routerLogits().clone());
+                            seen.put(at + "chosen", chosen);
+                            seen.put(at + "weights", t.weights().clone());
+                            seen.put(at + "norms", t.slotNorms().clone());
+                            seen.put(at + "turns", t.turns().clone());
+                            if (residual) seen.put(at + "residual", t.residualIn().clone());
+                        }
+                    }
+
+                    @Override
+                    public boolean readsResidual() {
+                        return residual;
+                    }
+
+                    @Override
+                    public boolean runsOffThread() {
+                        return true;
+                    }
+                }, (s, l) -> {
+                    if (l != null) {
+                        synchronized (seen) {
+                            seen.put("logits/" + s, l);
+                        }
+                    }
                 }, LayerMajorListener.NONE);
         return seen;
     }

@@ -24,9 +24,11 @@ import java.util.Locale;
 /**
  * {@link DeviceOps} on a CUDA device: the products through cuBLAS (BF16 inputs, F32 accumulation; the F32 router
  * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
- * of {@code kernels.cu}, all queued on the device's compute stream. Fences are CUDA events from a pool: an event goes
- * back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
- * as recorded at the time of the wait).
+ * of {@code kernels.cu}, all queued on the device's compute stream (the weights' uploads on its copy stream, the
+ * observers' downloads on its download stream, ordered against it by fences). Fences are CUDA events from a pool: an
+ * event goes back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
+ * as recorded at the time of the wait), the download stream's at the next {@link #synchronize} (a compute-stream wait
+ * for one may be queued after a worker saw it pass).
  *
  * <p>{@code -Dmoeprune.cudaDebug=true} synchronises after every operation and names the operation that failed (a
  * kernel fault otherwise surfaces at the next synchronisation, naming nothing).
@@ -44,7 +46,8 @@ public final class CudaOps implements DeviceOps {
     private final KernelModule kernels;
     private final boolean debug = Boolean.getBoolean("moeprune.cudaDebug");
     private final ArrayDeque<Long> idleEvents = new ArrayDeque<>();
-    private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>();
+    private final ArrayDeque<Long> copyEvents = new ArrayDeque<>(), computeEvents = new ArrayDeque<>(),
+            downloadEvents = new ArrayDeque<>();
     private final List<Long> allEvents = new ArrayList<>();
     /** Timing events whose marks were read and released ({@link #releaseMarks}), for later marks to reuse. */
     private final ArrayDeque<Long> idleTimingEvents = new ArrayDeque<>();
@@ -372,6 +375,7 @@ public final class CudaOps implements DeviceOps {
         device.synchronize();
         passed(copyEvents, Long.MIN_VALUE);
         passed(computeEvents, Long.MIN_VALUE);
+        passed(downloadEvents, Long.MIN_VALUE);
     }
 
     // ---- the weight-streaming schedule ----------------------------------------------------------------------------
@@ -433,6 +437,9 @@ public final class CudaOps implements DeviceOps {
         rt.eventSynchronize(fence);
         synchronized (idleEvents) {
             // Events of one stream pass in the order they were recorded: this one and all before it are done.
+            // Not the download stream's: a worker waits for one before the pass's thread queues the compute stream's
+            // wait for it (the next router), and recycled in between it could be recorded again on the copy stream,
+            // making that wait one for a layer's upload. They go back at the next synchronize (the pass's end).
             if (copyEvents.contains(fence)) passed(copyEvents, fence);
             else if (computeEvents.contains(fence)) passed(computeEvents, fence);
         }
@@ -455,6 +462,10 @@ public final class CudaOps implements DeviceOps {
      */
     @Override
     public long timingMark(boolean copyStream) {
+        return timingMarkOn(copyStream ? device.copyStream() : device.stream());
+    }
+
+    private long timingMarkOn(long stream) {
         Long event;
         synchronized (idleTimingEvents) {
             event = idleTimingEvents.poll();
@@ -465,7 +476,7 @@ public final class CudaOps implements DeviceOps {
                 allEvents.add(event);
             }
         }
-        rt.eventRecord(event, copyStream ? device.copyStream() : device.stream());
+        rt.eventRecord(event, stream);
         return event;
     }
 
@@ -491,6 +502,36 @@ public final class CudaOps implements DeviceOps {
     @Override
     public long peakBytes() {
         return device.peakBytes();
+    }
+
+    // ---- the download stream: the observers' device→host copies ---------------------------------------------------
+    // Its fences are real events (cudaEventRecord on the download stream, waited for by cudaStreamWaitEvent on the
+    // compute stream, cudaEventSynchronize on the host), from the fences' pool, back in it at the next synchronize.
+
+    @Override
+    public void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        if (!pinnedHost.isNative()) {
+            download(src, offset, pinnedHost);   // waits for the compute stream: after the writers, before the rest
+            return;
+        }
+        if (pinnedHost.byteSize() == 0) return;
+        device.download(src, offset, pinnedHost, device.downloadStream());
+        after("download on the download stream");
+    }
+
+    @Override
+    public long downloadFence() {
+        return record(device.downloadStream(), downloadEvents);
+    }
+
+    @Override
+    public void downloadWaits(long fence) {
+        rt.streamWaitEvent(device.downloadStream(), fence);
+    }
+
+    @Override
+    public long downloadTimingMark() {
+        return timingMarkOn(device.downloadStream());
     }
 
     // ---- conversions --------------------------------------------------------------------------------------------

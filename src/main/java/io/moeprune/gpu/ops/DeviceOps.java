@@ -67,13 +67,19 @@ public interface DeviceOps extends AutoCloseable {
     /** A fence after everything queued so far on the compute stream. */
     long computeFence();
 
-    /** Work queued on the compute stream from now on waits for {@code fence} (of {@link #copyFence}). */
+    /**
+     * Work queued on the compute stream from now on waits for {@code fence} (of {@link #copyFence} or
+     * {@link #downloadFence}).
+     */
     void computeWaits(long fence);
 
     /** Work queued on the copy stream from now on waits for {@code fence} (of {@link #computeFence}). */
     void copyWaits(long fence);
 
-    /** The host waits for {@code fence} (before refilling a staging buffer a copy still reads). */
+    /**
+     * The host waits for {@code fence}, of any stream (before refilling a staging buffer a copy still reads, before
+     * reading what a queued download wrote).
+     */
     void hostWaits(long fence);
 
     /**
@@ -103,6 +109,30 @@ public interface DeviceOps extends AutoCloseable {
     long allocatedBytes();
 
     long peakBytes();
+
+    // ---- the download stream: the observers' device→host copies ---------------------------------------------------
+    // A third stream, so that the copies a calibration's observers read overlap the compute stream's next kernels
+    // instead of holding them up (issue 22), and never queue in front of a streamed layer's upload on the copy stream.
+    // The download stream waits for a compute fence taken after the kernels that wrote what it copies; the compute
+    // stream waits for its fence before it overwrites any of it. HostOps runs everything at once: trivially ordered.
+
+    /**
+     * Queues a copy of buffer bytes from {@code offset} into pinned host memory ({@link #pinnedHost}) on the download
+     * stream, without waiting; it reads the buffer when the download stream gets there, so the caller orders it after
+     * the kernels that wrote the bytes ({@link #downloadWaits}) and before those that overwrite them
+     * ({@link #computeWaits} of a {@link #downloadFence} after it). The host reads the bytes after that fence
+     * ({@link #hostWaits}). Pageable memory waits, as {@link #download}.
+     */
+    void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost);
+
+    /** A fence after everything queued so far on the download stream. */
+    long downloadFence();
+
+    /** Work queued on the download stream from now on waits for {@code fence} (of {@link #computeFence}). */
+    void downloadWaits(long fence);
+
+    /** {@link #timingMark} after everything queued so far on the download stream. */
+    long downloadTimingMark();
 
     // ---- conversions --------------------------------------------------------------------------------------------
 

@@ -285,6 +285,29 @@ public final class HostOps implements DeviceOps {
         return memory.peak();
     }
 
+    // ---- the download stream: everything has run already, so its order is trivially kept -------------------------
+
+    /** As {@link #downloadQueued}: deferred copies land at the download fence after them. */
+    @Override
+    public void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        downloadQueued(src, offset, pinnedHost);
+    }
+
+    /** Numbered with the compute stream's fences: a deferred copy lands when the fence after it is waited on. */
+    @Override
+    public long downloadFence() {
+        return computeFence();
+    }
+
+    @Override
+    public void downloadWaits(long fence) {
+    }
+
+    @Override
+    public long downloadTimingMark() {
+        return System.nanoTime();
+    }
+
     // ---- element access -----------------------------------------------------------------------------------------
 
     private static float f32(DeviceBuffer b, long index) {

@@ -8,7 +8,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Where the compute stream's time went, operation by operation ({@link ProfiledOps}): per name the calls, their total
+ * Where a stream's time went, operation by operation ({@link ProfiledOps}: the compute stream's, or the download
+ * stream's copies): per name the calls, their total
  * and mean time, and their share of the stream's time from the first operation's start to the last one's end; and
  * the stream's idle gaps, the time from one operation's end to the next one's start (the host late to queue: a
  * waiting download such as routing's expertStart, host work between two launches), as a line of their own. The

@@ -16,8 +16,10 @@ import java.util.Map;
  * {@code grouped gate|up}, {@code linear_f32 router}), else its shape ({@code linear 2048→4096}). Nothing waits while
  * the marks are recorded; {@link #profile} reads them once, after the run's synchronisation. The per-operation profile
  * of a prefill ({@code -Dmoeprune.gpuOps=true}): where a phase's time goes, kernel by kernel, and how long the stream
- * idles between two operations (the host's stalls). Fences, the copy stream's work and the memory bookkeeping pass
- * through untimed. Not thread-safe: the pass's thread queues the compute stream's work.
+ * idles between two operations (the host's stalls). The download stream's copies (the observers') are timed on that
+ * stream, in a profile of their own ({@link StreamProfiles#download}): they are not the compute stream's operations
+ * nor its gaps. Fences, the copy stream's work and the memory bookkeeping pass through untimed. Not thread-safe: the
+ * pass's thread queues the streams' work.
  */
 public final class ProfiledOps implements DeviceOps {
     /** Whether a prefill profiles its operations ({@code -Dmoeprune.gpuOps=true}); off, nothing is wrapped. */
@@ -27,8 +29,14 @@ public final class ProfiledOps implements DeviceOps {
     private record Span(String name, long from, long to) {
     }
 
+    /** The profiles of one run: the compute stream's operations, and the download stream's copies. */
+    public record StreamProfiles(OpProfile compute, OpProfile download) {
+    }
+
     private final DeviceOps ops;
     private final List<Span> spans = new ArrayList<>();
+    /** The download stream's copies, marked on that stream. */
+    private final List<Span> downloadSpans = new ArrayList<>();
     /** Role names of products by their kind and shape ({@link #shapeKey}). */
     private final Map<String, String> roles = new HashMap<>();
 
@@ -54,21 +62,26 @@ public final class ProfiledOps implements DeviceOps {
     /** Forgets the operations timed so far and the roles (a new run's profile starts here). */
     public ProfiledOps clear() {
         spans.clear();
+        downloadSpans.clear();
         roles.clear();
         return this;
     }
 
     /**
-     * The profile of everything timed since {@link #clear}; waits for the last mark, then releases the marks
-     * ({@link DeviceOps#releaseMarks}: the next run's reuse their events) and forgets them.
+     * The profiles of everything timed since {@link #clear}, a stream each; waits for the last marks, then releases
+     * the marks ({@link DeviceOps#releaseMarks}: the next run's reuse their events) and forgets them.
      */
-    public OpProfile profile() {
-        long[] from = spans.stream().mapToLong(s -> s.from).toArray();
-        long[] to = spans.stream().mapToLong(s -> s.to).toArray();
-        OpProfile profile = OpProfile.of(spans.stream().map(s -> s.name).toList(), from, to, ops::elapsedSeconds);
+    public StreamProfiles profile() {
+        return new StreamProfiles(profileOf(spans), profileOf(downloadSpans));
+    }
+
+    private OpProfile profileOf(List<Span> stream) {
+        long[] from = stream.stream().mapToLong(s -> s.from).toArray();
+        long[] to = stream.stream().mapToLong(s -> s.to).toArray();
+        OpProfile profile = OpProfile.of(stream.stream().map(s -> s.name).toList(), from, to, ops::elapsedSeconds);
         ops.releaseMarks(from);
         ops.releaseMarks(to);
-        spans.clear();
+        stream.clear();
         return profile;
     }
 
@@ -178,6 +191,30 @@ public final class ProfiledOps implements DeviceOps {
     @Override
     public long attentionScratchBytes(int longest, int heads, int kvHeads, int qkDim, int vDim) {
         return ops.attentionScratchBytes(longest, heads, kvHeads, qkDim, vDim);
+    }
+
+    // ---- the download stream: its copies timed on it, fences and marks untimed -------------------------------------
+
+    @Override
+    public void downloadOnDownloadStream(DeviceBuffer src, long offset, MemorySegment pinnedHost) {
+        long from = ops.downloadTimingMark();
+        ops.downloadOnDownloadStream(src, offset, pinnedHost);
+        downloadSpans.add(new Span("download_queued", from, ops.downloadTimingMark()));
+    }
+
+    @Override
+    public long downloadFence() {
+        return ops.downloadFence();
+    }
+
+    @Override
+    public void downloadWaits(long fence) {
+        ops.downloadWaits(fence);
+    }
+
+    @Override
+    public long downloadTimingMark() {
+        return ops.downloadTimingMark();
     }
 
     /** Closes nothing: the ops it wraps belong to whoever made them. */

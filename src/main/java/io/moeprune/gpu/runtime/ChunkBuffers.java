@@ -133,6 +133,33 @@ final class ChunkBuffers implements AutoCloseable {
         }
     }
 
+    /**
+     * The download stream's fence after the observers' copies of these buffers (router logits, routing ids and
+     * weights, slot norms, turns: {@link ObserverDownloads}) that the compute stream has not waited for yet, when
+     * {@link #downloadsPending}.
+     */
+    private long downloadsFence;
+    private boolean downloadsPending;
+
+    /** The observers' copies of these buffers, queued on the download stream, are behind {@code fence}. */
+    void downloadsQueued(long fence) {
+        downloadsFence = fence;
+        downloadsPending = true;
+    }
+
+    /**
+     * Before the first operation that overwrites a buffer the observers' copies read: the compute stream waits for
+     * their fence (once; nothing when none is pending). The router's product is that operation: of the copied buffers
+     * it writes the router logits, and the routing (ids, weights) and the epilogue (norms, turns) come after it in
+     * stream order; nothing between two MoE blocks writes any of them (the attention, the dense MLP and the next
+     * chunk's inputs have their own buffers).
+     */
+    void beforeRouterOverwrites(DeviceOps ops) {
+        if (!downloadsPending) return;
+        ops.computeWaits(downloadsFence);
+        downloadsPending = false;
+    }
+
     private DeviceBuffer alloc(long bytes, String what) {
         DeviceBuffer b = ops.alloc(Math.max(bytes, 4), what + " of a chunk of " + tokens + " tokens");
         owned.add(b);

@@ -130,6 +130,9 @@ final class FeedForwardStep {
                                                DeviceBuffer slot, ChunkBuffers b, int tokens, int hidden,
                                                ExpertMask mask, GpuPhases phases, DecodeRoutingTables.Layer counts) {
         int e = m.numExperts(), slots = tokens * m.topK();
+        // The previous watched block's copies on the download stream (ObserverDownloads) read the router logits, the
+        // routing's ids and weights, norms and turns: the first write of any of them waits for their fence.
+        b.beforeRouterOverwrites(ops);
         ops.linearF32(tokens, e, hidden, m.router().in(slot), b.xn, b.routerLogits);
         if (m.routerBias() != null) ops.addBias(b.routerLogits, 0, tokens, e, e, m.routerBias().in(slot));
         ChunkRouting.Routed r = counts == null ? ChunkRouting.route(ops, io, m, layer, slot, b, tokens, mask)
@@ -201,9 +204,10 @@ final class FeedForwardStep {
         if (watch != null) {
             if (!fusedNorms) ops.slotNorms(b.expertRows, b.slotRow, b.slotNorms, tokens * k, hidden, b.expertOutputs);
             ops.turns(x, b.branch, b.turns, tokens, hidden);
-            // Queued in stream order, without a wait: the kernels after them that overwrite x and the chunk buffers
-            // run after the copies; the workers wait for their fence. The residual (n·H floats) only for an observer
-            // that reads it: the calibration observer uses the turns.
+            // Queued without a wait (ObserverDownloads: on the download stream, behind a compute fence taken now;
+            // the next router waits for their fence before it overwrites the buffers); the workers wait for their
+            // fence. The residual (n·H floats) only for an observer that reads it, on the compute stream before the
+            // residual add below: the calibration observer uses the turns.
             watched = watch.downloads().queue(b, x, r, m, layer, tokens, hidden, watch.residual(), watch.sequences());
             phases.stream(GpuPhases.Phase.OBSERVERS);
         }

@@ -40,8 +40,9 @@ import java.util.function.IntFunction;
  * relative, and a token whose two router logits are within that of each other may choose differently (a near tie).
  * Observers get {@link MoeTrace}s without per-expert rows: ‖e‖ per slot and the turn per token come reduced on the
  * device instead; the residual entering the block only where an observer of the chunk reads it
- * ({@link MoeObserver#readsResidual}). What they see is downloaded without a wait: queued on the compute stream into
- * pinned memory behind a fence, which the trace's builder waits for ({@link ObserverDownloads}). Observers that may run
+ * ({@link MoeObserver#readsResidual}). What they see is downloaded without a wait: queued on a download stream of its
+ * own (or the compute stream: {@link ObserverDownloadMode}) into pinned memory behind a fence, which the trace's
+ * builder waits for ({@link ObserverDownloads}). Observers that may run
  * off the pass's thread ({@link MoeObserver#runsOffThread}: the calibration's) run on workers while the pass goes on
  * ({@link ObserverWorkers}); the pass waits for them before the finite check and the logits, and rethrows an
  * observer's exception. Every family of the CPU runtime: qwen3_moe,
@@ -57,7 +58,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private DeviceOps ops;
     /** The per-operation profile's recorder ({@link #opsProfiled}), or null. */
     private ProfiledOps profiler;
-    private OpProfile opProfile;
+    private ProfiledOps.StreamProfiles opProfiles;
     private final long bound;
     private final ResidentModel resident;
     private final List<LayerPlan> layers;
@@ -69,6 +70,8 @@ public final class GpuLayerMajorPass implements PrefillPass {
     private boolean fusedAttentionEpilogue = AttentionStep.FUSED_EPILOGUE;
     private boolean fusedSlotNorms = FeedForwardStep.FUSED_SLOT_NORMS;
     private boolean fusedEpilogue = FeedForwardStep.FUSED_EPILOGUE;
+    /** Where the observers' copies run (read at construction: a bad value fails before the run). */
+    private ObserverDownloadMode observerDownloads = ObserverDownloadMode.fromProperties();
     private List<LayerTimes> times = List.of();
     private GpuPhaseProfile profile;
 
@@ -156,6 +159,15 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return this;
     }
 
+    /**
+     * Where the observers' copies run from now on ({@code -Dmoeprune.observerDownloads} by default, see
+     * {@link ObserverDownloadMode}): tests compare them on one device.
+     */
+    public GpuLayerMajorPass observerDownloads(ObserverDownloadMode mode) {
+        observerDownloads = mode;
+        return this;
+    }
+
     /** Profiles each run's phases from now on ({@link #phaseProfile}; on already with -Dmoeprune.gpuPhases=true). */
     public GpuLayerMajorPass profiled() {
         profiled = true;
@@ -175,9 +187,17 @@ public final class GpuLayerMajorPass implements PrefillPass {
         return this;
     }
 
-    /** The last run's per-operation profile ({@link #opsProfiled}), or null. */
+    /** The last run's per-operation profile of the compute stream ({@link #opsProfiled}), or null. */
     public OpProfile opProfile() {
-        return opProfile;
+        return opProfiles == null ? null : opProfiles.compute();
+    }
+
+    /**
+     * The last run's copies on the download stream ({@link #opsProfiled}; the observers' downloads, see
+     * {@link ObserverDownloadMode}), or null.
+     */
+    public OpProfile downloadOpProfile() {
+        return opProfiles == null ? null : opProfiles.download();
     }
 
     /** The last profiled run's phases ({@link GpuPhases}), or null. */
@@ -245,7 +265,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
             try (ChunkBuffers b = new ChunkBuffers(ops, widths, plan.chunkTokens(), plan.residentResiduals());
                  FiniteFlags flags = new FiniteFlags(ops, layers.size() * chunks.size());
                  // Closed after the workers (the reverse order): no trace reads a region then.
-                 ObserverDownloads downloads = new ObserverDownloads(ops, plan.chunkTokens());
+                 ObserverDownloads downloads = new ObserverDownloads(ops, plan.chunkTokens(), observerDownloads);
                  ObserverWorkers workers = new ObserverWorkers()) {
                 phases.host(GpuPhases.Phase.ALLOCATIONS, buffers);
                 if (table != null) {
@@ -299,7 +319,7 @@ public final class GpuLayerMajorPass implements PrefillPass {
             phases.host(GpuPhases.Phase.LM_HEAD, lmHead);
         }
         profile = phases.profile();
-        if (profiler != null) opProfile = profiler.profile();
+        if (profiler != null) opProfiles = profiler.profile();
     }
 
     /**

@@ -14,10 +14,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * What the observers of a chunk's MoE block see, downloaded without stopping the pass (issue 22): the residual
  * entering the block (when an observer reads it), the router logits, the routing's ids and weights, ‖e‖ per slot and
- * the turns, each queued as a device→pinned-host copy on the compute stream (in stream order: the kernels queued after
- * that overwrite the chunk buffers run after the copies) into one pinned region of the chunk-layer, behind one fence.
- * The pass goes on; the worker that builds a sequence's trace ({@link Chunk#trace}) waits for the fence first, and the
- * region comes back for a later chunk-layer once every sequence of the chunk has been traced ({@link Chunk#release}).
+ * the turns, each queued as a device→pinned-host copy into one pinned region of the chunk-layer, behind one fence.
+ * Where they run is {@link ObserverDownloadMode}'s: by default on the download stream, behind a compute fence taken
+ * after the kernels that wrote them, the compute stream waiting for their fence before the next router overwrites the
+ * buffers ({@link ChunkBuffers#beforeRouterOverwrites}); else on the compute stream, in stream order. The pass goes
+ * on; the worker that builds a sequence's trace ({@link Chunk#trace}) waits for the fence first, and the region comes
+ * back for a later chunk-layer once every sequence of the chunk has been traced ({@link Chunk#release}).
  *
  * <p>At most {@link #REGIONS} regions are held (pinned host memory, not counted against --gpu-memory, bounded here
  * instead: {@link #pinnedBytes}); when the workers hold every one, the pass waits until one comes back. Closing
@@ -29,14 +31,8 @@ final class ObserverDownloads implements AutoCloseable {
      * the workers trail the pass by a few layers for tens of MB of pinned memory.
      */
     static final int REGIONS = 8;
-    /**
-     * {@code -Dmoeprune.observerDownloads=waited}: the pass waits for each chunk-layer's copies itself, right after
-     * queuing them (one stall a layer, as before, from pinned memory): the A/B of the queueing on the GPU machine.
-     */
-    static final String MODE_PROPERTY = "moeprune.observerDownloads";
-    private static final boolean WAITED = "waited".equals(System.getProperty(MODE_PROPERTY));
-
     private final DeviceOps ops;
+    private final ObserverDownloadMode mode;
     private final int regions;
     private final int chunkTokens;
     private final LinkedBlockingQueue<MemorySegment> free = new LinkedBlockingQueue<>();
@@ -44,15 +40,19 @@ final class ObserverDownloads implements AutoCloseable {
     private boolean closed;
     private long waitedNanos;   // the pass's thread only
 
-    /** @param chunkTokens the most tokens of a chunk (regions are sized for it, so a shorter chunk reuses them) */
-    ObserverDownloads(DeviceOps ops, int chunkTokens) {
-        this(ops, chunkTokens, REGIONS);
+    /**
+     * @param chunkTokens the most tokens of a chunk (regions are sized for it, so a shorter chunk reuses them)
+     * @param mode        where the copies run
+     */
+    ObserverDownloads(DeviceOps ops, int chunkTokens, ObserverDownloadMode mode) {
+        this(ops, chunkTokens, REGIONS, mode);
     }
 
     /** @param regions the most pinned regions held at once (at least 1) */
-    ObserverDownloads(DeviceOps ops, int chunkTokens, int regions) {
+    ObserverDownloads(DeviceOps ops, int chunkTokens, int regions, ObserverDownloadMode mode) {
         if (regions < 1) throw new IllegalArgumentException("regions " + regions);
         this.ops = ops;
+        this.mode = mode;
         this.chunkTokens = chunkTokens;
         this.regions = regions;
     }
@@ -99,24 +99,45 @@ final class ObserverDownloads implements AutoCloseable {
     }
 
     /**
-     * The rest of {@link #queue} after {@link #start}: the router logits, the ids and weights (routed on the device),
-     * the slot norms and the turns, behind one fence.
+     * The rest of {@link #queue} after {@link #start}, once the kernels that write them are queued: the router logits,
+     * the ids and weights (routed on the device), the slot norms and the turns, behind one fence.
+     *
+     * <p>On the download stream, nothing races: (1) the download stream waits for a compute fence recorded here,
+     * after every kernel that wrote these buffers (and after the residual's copy, queued on the compute stream before
+     * the epilogue added into x), so each copy reads the bytes the observers must see and the chunk's fence covers
+     * the residual's copy too; (2) the compute stream waits for the copies' fence before the first operation that
+     * overwrites any of these buffers, the next MoE block's router ({@link ChunkBuffers#beforeRouterOverwrites}); (3)
+     * the host reads the region only after the fence ({@link Chunk#trace}), and the region is reused only after every
+     * trace of the chunk has read it. The fences are CUDA events (cudaEventRecord, cudaStreamWaitEvent; a wait takes
+     * the event as recorded when it is queued, so it is only on work queued before it: no cycle; a download fence
+     * goes back to CudaOps' pool only at the run's synchronize, so the router's wait is for these copies and nothing
+     * else, though a worker saw the fence pass before).
      */
     Chunk queue(Started s, ChunkBuffers b, int layer, int sequences) {
         int e = s.m().numExperts(), k = s.m().topK(), tokens = s.tokens(), slots = tokens * k;
         HostRouting onHost = s.routing().onHost();
         MemorySegment region = s.region();
-        ops.downloadQueued(b.routerLogits, 0, region.asSlice(s.logitsAt(), 4L * tokens * e));
+        boolean ownStream = mode == ObserverDownloadMode.DOWNLOAD_STREAM;
+        if (ownStream) ops.downloadWaits(ops.computeFence());
+        copy(ownStream, b.routerLogits, region.asSlice(s.logitsAt(), 4L * tokens * e));
         if (onHost == null) {
-            ops.downloadQueued(b.routeIds, 0, region.asSlice(s.idsAt(), 4L * slots));
-            ops.downloadQueued(b.slotWeight, 0, region.asSlice(s.weightsAt(), 4L * slots));
+            copy(ownStream, b.routeIds, region.asSlice(s.idsAt(), 4L * slots));
+            copy(ownStream, b.slotWeight, region.asSlice(s.weightsAt(), 4L * slots));
         }
-        ops.downloadQueued(b.slotNorms, 0, region.asSlice(s.normsAt(), 4L * slots));
-        ops.downloadQueued(b.turns, 0, region.asSlice(s.turnsAt(), 4L * tokens));
-        Chunk queued = new Chunk(region, ops.computeFence(), layer, s.hidden(), e, k, s.residualAt(), s.logitsAt(),
-                s.idsAt(), s.weightsAt(), s.normsAt(), s.turnsAt(), onHost, sequences);
-        if (WAITED) queued.awaitCopies();
+        copy(ownStream, b.slotNorms, region.asSlice(s.normsAt(), 4L * slots));
+        copy(ownStream, b.turns, region.asSlice(s.turnsAt(), 4L * tokens));
+        long fence = ownStream ? ops.downloadFence() : ops.computeFence();
+        if (ownStream) b.downloadsQueued(fence);
+        Chunk queued = new Chunk(region, fence, layer, s.hidden(), e, k, s.residualAt(), s.logitsAt(), s.idsAt(),
+                s.weightsAt(), s.normsAt(), s.turnsAt(), onHost, sequences);
+        if (mode == ObserverDownloadMode.WAITED) queued.awaitCopies();
         return queued;
+    }
+
+    /** One buffer's bytes into the region: on the download stream when {@code ownStream}, else the compute stream. */
+    private void copy(boolean ownStream, DeviceBuffer src, MemorySegment into) {
+        if (ownStream) ops.downloadOnDownloadStream(src, 0, into);
+        else ops.downloadQueued(src, 0, into);
     }
 
     /** The pass's wall waiting for a region the workers held, so far. */

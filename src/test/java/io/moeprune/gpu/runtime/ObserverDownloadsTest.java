@@ -190,7 +190,8 @@ class ObserverDownloadsTest {
             for (int i = 0; i < tokens * e; i++) logits.setAtIndex(ValueLayout.JAVA_FLOAT, i, i * 0.5f);
             float[] expected = logits.toArray(ValueLayout.JAVA_FLOAT);
             try (ChunkBuffers b = new ChunkBuffers(host, ChunkBuffers.Widths.of(model.spec(), plans), tokens, false);
-                 ObserverDownloads d = new ObserverDownloads(host, tokens, 1)) {
+                 ObserverDownloads d = new ObserverDownloads(host, tokens, 1,
+                         ObserverDownloadMode.DOWNLOAD_STREAM)) {
                 host.upload(logits, b.routerLogits, 0);
                 HostRouting routing = HostRouting.grouped(new int[tokens * moe.topK()], new float[tokens * moe.topK()],
                         e, moe.topK());

@@ -3,6 +3,7 @@ package io.moeprune.gpu.runtime;
 import io.moeprune.gpu.ops.HostOps;
 import io.moeprune.gpu.ops.OpProfile;
 import io.moeprune.runtime.ExpertMask;
+import io.moeprune.runtime.LayerMajorListener;
 import io.moeprune.runtime.LayerMajorPass;
 import io.moeprune.runtime.Model;
 import io.moeprune.runtime.Models;
@@ -21,7 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The per-operation profile ({@code -Dmoeprune.gpuOps=true}) of a perplexity pass on HostOps: the qwen3_moe fixture
  * (3 layers, layer 1 dense; one chunk) calls each product once per layer it has, named by its role, the LM head and
  * the token scores are in it, the operations and the idle gaps add up to the stream's time, the scores are those of
- * an unprofiled pass, and an unprofiled pass has no profile.
+ * an unprofiled pass, and an unprofiled pass has no profile. A watched pass's observer copies are in the download
+ * stream's profile, not the compute stream's (on the compute stream with {@code -Dmoeprune.observerDownloads=
+ * compute-stream}).
  */
 class OpProfileTest {
     private static final long BOUND = 1L << 30;
@@ -92,6 +95,35 @@ class OpProfileTest {
             assertEquals(3, p.calls("linear k_proj/v_proj") / 2, p.table());
             assertEquals(0, p.calls("linear qkv"), p.table());
             assertEquals(6, p.calls("linear q_proj/o_proj"), p.table());
+        }
+    }
+
+    @Test
+    void theObserversCopiesAreTheDownloadStreamsOperations() {
+        try (Model model = Models.open(GpuLayerMajorPassTest.FIXTURES.resolve("qwen3_moe"));
+             HostOps ops = new HostOps(BOUND)) {
+            List<int[]> seqs = PassComparison.randomSequences(model.spec().vocabSize(), 9, 17);
+            // One chunk, two MoE layers, every sequence watched: five copies (logits, ids, weights, norms, turns) a
+            // MoE layer, the residual (read by this observer) on the compute stream before the epilogue adds into it.
+            int copies = 5 * model.spec().moeLayers().size(), residuals = model.spec().moeLayers().size();
+            for (ObserverDownloadMode mode : ObserverDownloadMode.values()) {
+                GpuLayerMajorPass pass = new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE,
+                        ops, BOUND).observerDownloads(mode).opsProfiled();
+                pass.run(seqs, s -> t -> { }, (s, l) -> { }, LayerMajorListener.NONE);
+                OpProfile compute = pass.opProfile(), download = pass.downloadOpProfile();
+                String tables = mode + ", compute stream:\n" + compute.table() + "download stream:\n"
+                        + download.table();
+                if (mode == ObserverDownloadMode.DOWNLOAD_STREAM) {
+                    assertEquals(copies, download.calls("download_queued"), tables);
+                    assertEquals(copies, download.ops().stream().mapToInt(OpProfile.Op::calls).sum(), tables);
+                    assertEquals(residuals, compute.calls("download_queued"), tables);
+                } else {
+                    assertEquals(copies + residuals, compute.calls("download_queued"), tables);
+                    assertTrue(download.ops().isEmpty(), tables);
+                }
+                int all = compute.ops().stream().mapToInt(OpProfile.Op::calls).sum();
+                assertEquals(all - 1, compute.gaps(), tables);
+            }
         }
     }
 
