@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.IntFunction;
 
+import static io.moeprune.gpu.runtime.ObserverDownloadsTest.sequences;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -42,30 +43,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ObserverDownloadStreamTest {
     private static final long LARGE = 1L << 30;
 
-    /** Twelve sequences of up to 17 tokens: several chunks under {@link WeightScheduleTest#chunkingBound}. */
-    private static List<int[]> sequences(Model model) {
-        return PassComparison.randomSequences(model.spec().vocabSize(), 9, 17, 5, 12, 17, 3, 8, 17, 11, 2, 16, 7);
-    }
-
-    /** Every field of each (sequence, layer)'s trace, the residual entering the block included. */
-    private static IntFunction<MoeObserver> recording(Map<String, List<Object>> traces, boolean offThread) {
-        return s -> new MoeObserver() {
-            @Override
-            public void onMoeBlock(MoeTrace t) {
-                List<Object> fields = List.of(t.residualIn(), t.routerLogits(), t.chosen(), t.weights(),
-                        t.slotNorms(), t.turns(), t.positions());
-                synchronized (traces) {
-                    traces.put(s + "/" + t.layer(), fields);
-                }
-            }
-
-            @Override
-            public boolean runsOffThread() {
-                return offThread;
-            }
-        };
-    }
-
     private static GpuLayerMajorPass pass(Model model, DeviceOps ops, long bound, ObserverDownloadMode mode,
                                           boolean fusedEpilogue) {
         return new GpuLayerMajorPass(model, ExpertMask.NONE, LayerMajorPass.Logits.NONE, ops, bound)
@@ -75,8 +52,8 @@ class ObserverDownloadStreamTest {
     private static Map<String, List<Object>> traces(Model model, DeviceOps ops, long bound, ObserverDownloadMode mode,
                                                     boolean fusedEpilogue, boolean offThread) {
         Map<String, List<Object>> traces = new HashMap<>();
-        pass(model, ops, bound, mode, fusedEpilogue).run(sequences(model), recording(traces, offThread), (s, l) -> { },
-                LayerMajorListener.NONE);
+        pass(model, ops, bound, mode, fusedEpilogue).run(sequences(model),
+                ObserverDownloadsTest.recording(traces, offThread), (s, l) -> { }, LayerMajorListener.NONE);
         return traces;
     }
 

@@ -41,12 +41,12 @@ class ObserverDownloadsTest {
     private static final long LARGE = 1L << 30;
 
     /** Twelve sequences of up to 17 tokens: several chunks under {@link WeightScheduleTest#chunkingBound}. */
-    private static List<int[]> sequences(Model model) {
+    static List<int[]> sequences(Model model) {
         return PassComparison.randomSequences(model.spec().vocabSize(), 9, 17, 5, 12, 17, 3, 8, 17, 11, 2, 16, 7);
     }
 
     /** Every field of each (sequence, layer)'s trace, off the pass's thread when {@code offThread}. */
-    private static IntFunction<MoeObserver> recording(Map<String, List<Object>> traces, boolean offThread) {
+    static IntFunction<MoeObserver> recording(Map<String, List<Object>> traces, boolean offThread) {
         return s -> new MoeObserver() {
             @Override
             public void onMoeBlock(MoeTrace t) {
