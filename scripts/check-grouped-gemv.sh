@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The experts' grouped small-row products (kernels.cu's grouped_gemv and grouped_gemv_bf16, the gemv path of
 # -Dmoeprune.groupedPath; grouped_gemv_routed and grouped_gemv_routed_bf16, their counts read on the device for
-# -Dmoeprune.decodeRouting=device: counts 0..20 in pieces, masked experts) checked without a GPU: nvcc's registers and spills for sm_90 (ARCH overrides; skipped
-# without nvcc; a spill fails the check), then the kernels' own source run on the CPU by the flash check's warp
-# emulator under the address and undefined-behaviour sanitizers against the products in double, and the BF16 outputs
-# bit for bit against to_bf16 of the F32 ones (src/test/cuda/gemv). Needs g++ (C++20) and python3; a few seconds.
+# -Dmoeprune.decodeRouting=device: counts 0..20 in pieces, masked experts) checked without a GPU: nvcc's registers and
+# spills for sm_90 (ARCH overrides; skipped without nvcc; a spill fails the check), then the kernels' own source run on
+# the CPU by the flash check's warp emulator under the address and undefined-behaviour sanitizers against the products
+# in double, and the BF16 outputs bit for bit against to_bf16 of the F32 ones (src/test/cuda/gemv). Needs g++ (C++20)
+# and python3; a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KERNELS=src/main/resources/io/moeprune/gpu/kernels.cu

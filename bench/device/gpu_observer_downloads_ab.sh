@@ -4,10 +4,10 @@
 # for each chunk-layer's copies itself (waited: one stall a MoE layer), with them queued on the compute stream
 # (compute-stream: the workers wait, the kernels after them wait for the PCIe copies) and on a download stream of
 # their own (download-stream, the default since 2026-12-07, branch gpu-observer-download-stream: they overlap the
-# next layer's attention), ROUNDS times alternated (default 2) on the same GPU, the phase table on (-Dmoeprune.gpuPhases=true: the `observers`
-# stream phase and the `observer_wait` host waits). About 4-6 min on an H100 with the model in /tmp (120 s to generate
-# it first; 150 s a run at most; a run that could end past 530 s from the start is skipped, said so). MODES picks
-# some of them (MODES="compute-stream download-stream").
+# next layer's attention), ROUNDS times alternated (default 2) on the same GPU, the phase table on
+# (-Dmoeprune.gpuPhases=true: the `observers` stream phase and the `observer_wait` host waits). About 4-6 min on an H100
+# with the model in /tmp (120 s to generate it first; 150 s a run at most; a run that could end past 530 s from the
+# start is skipped, said so). MODES picks some of them (MODES="compute-stream download-stream").
 # Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"

@@ -16,14 +16,16 @@
 #   epilogue-scalar  -Dmoeprune.epilogueKernel=scalar (the fused MoE epilogue a column a thread; the default until
 #                    2026-12-07 12:05 UTC, when the vector kernel, 4 columns a thread in 16-byte loads, replaced it)
 #   observers-compute -Dmoeprune.observerDownloads=compute-stream (calibration: the observers' five copies a MoE layer
-#                    on the compute stream, as before the download stream (2026-12-07), instead of on the download stream, where
-#                    they overlap the next layer's attention; perplexity has no observers: the same as default)
+#                    on the compute stream, as before the download stream (2026-12-07), instead of on the download
+#                    stream, where they overlap the next layer's attention; perplexity has no observers: the same as
+#                    default)
 # Prints each run's tok/s lines and phase table rows. About 1-3 min on an H100 (2026-12-07: generating the model took
 # 5 s, a JVM's calibrate and perplexity runs 5-10 s); each run has its own timeout (100 s), and a run that would end
 # past 530 s from the start is skipped (said so), so the call stays under 9 min. OPS=1 adds -Dmoeprune.gpuOps=true
-# (the per-operation tables after the phases: the compute stream's, then the download stream's copies). MODEL and SHAPE: another random model, e.g. the Qwen3-30B-A3B shape with
-# 8 of its 48 layers: MODEL=/tmp/qwen3-30b-a3b-8l SHAPE="2048,8,32,4,128,128,8,768,151936 --embedding-scale 256".
-# Carry .devbench (jdk, moeprune-slim.jar; NOTES.md, "The GPU machine"). Do not pipe the output through `tail`.
+# (the per-operation tables after the phases: the compute stream's, then the download stream's copies). MODEL and SHAPE:
+# another random model, e.g. the Qwen3-30B-A3B shape with 8 of its 48 layers: MODEL=/tmp/qwen3-30b-a3b-8l
+# SHAPE="2048,8,32,4,128,128,8,768,151936 --embedding-scale 256". Carry .devbench (jdk, moeprune-slim.jar; NOTES.md,
+# "The GPU machine"). Do not pipe the output through `tail`.
 set -u
 J=".devbench/jdk/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx24g -Dmoeprune.gpuPhases=true"
 [ "${OPS:-0}" = 1 ] && J="$J -Dmoeprune.gpuOps=true"
@@ -49,7 +51,8 @@ variant_flags() {
     observers-compute) echo "-Dmoeprune.observerDownloads=compute-stream" ;;
   esac
 }
-ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-scalar observers-compute"
+ALL_VARIANTS="default unfused no-moe-epilogue no-attn-epilogue two-pass tensor bf16out epilogue-scalar \
+observers-compute"
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for variant in ${VARIANTS:-$ALL_VARIANTS}; do
     left=$((DEADLINE - $(date +%s)))

@@ -151,16 +151,18 @@ public final class GpuSpeedBench {
                 System.out.printf(Locale.ROOT, "java-gpu decode batch 1 (%d steps after %d prompt tokens): %.1f tok/s "
                         + "(generation prefill %.0f tok/s)%n", steps, prompt, dec, prefillRate[0]);
                 Generator viaLogits = new Generator(model, ExpertMask.NONE, logitsToHost(generation));
-                double decLogits = median(runs, () -> viaLogits.generate(promptIds, steps + 1, Sampler.greedy(), List.of(),
-                        t -> true).decodeTokensPerSecond());
+                double decLogits = median(runs, () -> viaLogits.generate(promptIds, steps + 1, Sampler.greedy(),
+                        List.of(), t -> true).decodeTokensPerSecond());
                 System.out.printf(Locale.ROOT, "java-gpu decode batch 1, logits to the host's argmax: %.1f tok/s "
                         + "(argmax on the device %.2fx)%n", decLogits, dec / decLogits);
                 int sequences = decodeBatch;
-                double batched = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, true));
+                double batched = median(runs,
+                        () -> batchedDecode(generation, model, sequences, promptIds, steps, true));
                 System.out.printf(Locale.ROOT, "java-gpu decode batch %d (%d steps after %d prompt tokens): %.1f tok/s%n",
                         sequences, steps, prompt, batched);
                 // The baseline of the same process: every step's logits downloaded and scanned on the host.
-                double hostArgmax = median(runs, () -> batchedDecode(generation, model, sequences, promptIds, steps, false));
+                double hostArgmax = median(runs,
+                        () -> batchedDecode(generation, model, sequences, promptIds, steps, false));
                 System.out.printf(Locale.ROOT, "java-gpu decode batch %d, logits to the host's argmax: %.1f tok/s "
                         + "(argmax on the device %.2fx)%n", sequences, hostArgmax, batched / hostArgmax);
             }

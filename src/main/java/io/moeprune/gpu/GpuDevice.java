@@ -14,8 +14,9 @@ import java.util.Map;
 /**
  * One CUDA device opened for a run: its primary context, a compute stream, a copy stream (so the copy of layer
  * L+1's weights overlaps layer L's compute) and a download stream (the observers' device→host copies, so they overlap
- * the next kernels instead of holding them up, and never queue in front of a streamed layer's upload), a cuBLAS handle, the kernels compiled for it, and every byte of device
- * and pinned host memory the backend holds, bounded by {@code --gpu-memory}. Closing it frees everything.
+ * the next kernels instead of holding them up, and never queue in front of a streamed layer's upload), a cuBLAS handle,
+ * the kernels compiled for it, and every byte of device and pinned host memory the backend holds, bounded by
+ * {@code --gpu-memory}. Closing it frees everything.
  *
  * <p>Memory is cached ({@link BufferCache}): a freed device buffer or released pinned buffer is kept for a later
  * request of about its size, so a second run in one process allocates nothing new. Cached device bytes count against
@@ -226,7 +227,10 @@ public final class GpuDevice implements AutoCloseable {
                 onStream);
     }
 
-    /** Waits for everything queued on every stream; a kernel's fault surfaces here as a {@link io.moeprune.gpu.cuda.CudaError}. */
+    /**
+     * Waits for everything queued on every stream; a kernel's fault surfaces here as a
+     * {@link io.moeprune.gpu.cuda.CudaError}.
+     */
     public void synchronize() {
         rt.streamSynchronize(copyStream);
         rt.streamSynchronize(stream);

@@ -20,9 +20,10 @@ import java.util.Map;
  * session keeps resident (uploaded once for every decoder). A request takes a free slot of its expert set's decoder,
  * which is emptied for it ({@link GpuDecoder#reset}); the others keep their caches. A decode step runs the group's
  * slots only ({@link GpuDecoder#decodeSlots}), an idle slot costs nothing; where every sequence of the group samples
- * greedily, the step's next tokens are picked on the device ({@link #decodeGreedy}: no logits come back). The decoder of a further expert set (a
- * pattern) is made when a request first needs it; where the device has no room for it, the decoders no request uses
- * are closed first, and while those of requests in flight fill it, the request waits for them to end.
+ * greedily, the step's next tokens are picked on the device ({@link #decodeGreedy}: no logits come back). The decoder
+ * of a further expert set (a pattern) is made when a request first needs it; where the device has no room for it, the
+ * decoders no request uses are closed first, and while those of requests in flight fill it, the request waits for them
+ * to end.
  */
 final class GpuBackend implements ServeBackend {
     private final Model model;

@@ -543,9 +543,9 @@ __device__ __forceinline__ void block_argmax(float& m, int& best, int& flag, flo
     }
 }
 
-// One entry of a thread's scan of a row, its indices rising: a non-finite l raises the flag to 2·(vocab − i) + (NaN ?
-// 1 : 0) (the largest flag is the row's first non-finite entry), a finite one larger than m becomes the thread's
-// largest (strict >: its first largest, the CPU's argmax). True when l is finite.
+// One entry of a thread's scan of a row, its indices rising: a non-finite l raises the flag to
+// 2·(vocab − i) + (NaN ? 1 : 0) (the largest flag is the row's first non-finite entry), a finite one larger than m
+// becomes the thread's largest (strict >: its first largest, the CPU's argmax). True when l is finite.
 __device__ __forceinline__ bool argmax_entry(float l, int i, int vocab, float& m, int& best, int& flag) {
     unsigned int bits = __float_as_uint(l);
     if ((bits & 0x7F800000u) == 0x7F800000u) {
@@ -662,7 +662,8 @@ extern "C" __global__ void token_scores_one_pass(const float* logits, int rows, 
     float m = __int_as_float(0xFF800000);                // -infinity
     int best = vocab, flag = 0;
     double s = 0;
-    scan_row(logits, row, vocab, divide, divisor, [&](float l, int i) { one_pass_entry(l, i, vocab, m, best, flag, s); });
+    scan_row(logits, row, vocab, divide, divisor,
+             [&](float l, int i) { one_pass_entry(l, i, vocab, m, best, flag, s); });
     float mine = m;                                      // this thread's largest, before the block's argmax
     block_argmax(m, best, flag, ms, bests, flagsSeen);
     int target = targets[r];

@@ -998,7 +998,8 @@ class CudaOpsTest {
                         g = read(gpu, ids.gpu(), 8L * in.rows(), a).toArray(JAVA_INT);
                         h = read(host, ids.host(), 8L * in.rows(), a).toArray(JAVA_INT);
                     }
-                    String check = "greedyTokens " + in.rows() + "x" + vocab + (at > 0 ? " misaligned" : "") + " / " + divisor;
+                    String check = "greedyTokens " + in.rows() + "x" + vocab + (at > 0 ? " misaligned" : "")
+                            + " / " + divisor;
                     int differ = 0;
                     for (int i = 0; i < g.length; i++) if (g[i] != h[i]) differ++;
                     System.out.printf("%-58s %d of %d ids and flags differ (limit 0)%n", check, differ, g.length);

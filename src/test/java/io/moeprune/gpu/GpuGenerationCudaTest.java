@@ -92,7 +92,8 @@ class GpuGenerationCudaTest {
                  GpuGeneration gen = new GpuGeneration(ops, BOUND).decodeRouting(DecodeRouting.DEVICE);
                  Model model = Models.open(dir)) {
                 for (int[] prompt : PassComparison.markdownSequences(dir, 3, 64)) {
-                    GenerationComparison.Result r = GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 24);
+                    GenerationComparison.Result r =
+                            GenerationComparison.compare(model, ExpertMask.NONE, gen, prompt, 24);
                     System.out.println(name + " generation on CUDA, counts on the device: " + r);
                     GenerationComparison.assertBounds(name, r, 1e-2);
                 }
@@ -131,7 +132,8 @@ class GpuGenerationCudaTest {
      */
     @Test
     void greedyTokensOnTheDeviceEqualTheLogitsPathsArgmax() {
-        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND)); GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
+        try (CudaOps ops = new CudaOps(GpuTestSupport.openOrSkip(BOUND));
+             GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
             for (String fixture : new String[]{"qwen3_moe", "granitemoe", "deepseek_v3"}) {
                 try (Model model = Models.open(FIXTURES.resolve(fixture))) {
                     int vocab = model.spec().vocabSize();
@@ -147,7 +149,8 @@ class GpuGenerationCudaTest {
                     List<int[]> prompts = PassComparison.markdownSequences(dir, 4, 48);
                     GreedyComparison.compare(gen, model, prompts.subList(0, 1), 8);
                     int[][] stepped = GreedyComparison.compare(gen, model, prompts, 8);
-                    System.out.println(name + " greedy tokens on CUDA: the logits path's argmax, 8 steps of 4 sequences: "
+                    System.out.println(name
+                            + " greedy tokens on CUDA: the logits path's argmax, 8 steps of 4 sequences: "
                             + Arrays.deepToString(stepped));
                 }
             }

@@ -98,13 +98,17 @@ class GpuBackendTest {
         }
     }
 
-    /** Greedy steps picked on the device ({@link GpuBackend#decodeGreedy}): each sequence's tokens of its own generation. */
+    /**
+     * Greedy steps picked on the device ({@link GpuBackend#decodeGreedy}): each sequence's tokens of its own
+     * generation.
+     */
     @Test
     void greedyStepsPickEachSequencesOwnTokensOnTheDevice(@TempDir Path dir) throws Exception {
         RandomMoeModel.write(dir, SHAPE, 5, 16);
         int[][] prompts = {{5, 17, 30, 42, 99}, {7, 64, 128, 3}, {200, 201, 9, 11, 12, 13}};
         ExpertMask[] masks = {FIRST, SECOND, FIRST};
-        try (Model model = Models.open(dir); HostOps ops = new HostOps(BOUND); GpuGeneration gen = new GpuGeneration(ops, BOUND);
+        try (Model model = Models.open(dir); HostOps ops = new HostOps(BOUND);
+             GpuGeneration gen = new GpuGeneration(ops, BOUND);
              GpuBackend backend = new GpuBackend(model, gen, 2, CONTEXT, FIRST)) {
             List<Sequence> all = List.of(sequence(prompts[0], masks[0]), sequence(prompts[1], masks[1]),
                     sequence(prompts[2], masks[2]));

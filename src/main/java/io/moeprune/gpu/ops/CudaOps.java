@@ -26,9 +26,9 @@ import java.util.Locale;
  * product in plain F32, no TF32: the handle keeps cuBLAS's default math mode), everything else as the NVRTC kernels
  * of {@code kernels.cu}, all queued on the device's compute stream (the weights' uploads on its copy stream, the
  * observers' downloads on its download stream, ordered against it by fences). Fences are CUDA events from a pool: an
- * event goes back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes the event
- * as recorded at the time of the wait), the download stream's at the next {@link #synchronize} (a compute-stream wait
- * for one may be queued after a worker saw it pass).
+ * event goes back to the pool once the host has seen it pass (re-recording a passed event is safe: a stream wait takes
+ * the event as recorded at the time of the wait), the download stream's at the next {@link #synchronize} (a
+ * compute-stream wait for one may be queued after a worker saw it pass).
  *
  * <p>{@code -Dmoeprune.cudaDebug=true} synchronises after every operation and names the operation that failed (a
  * kernel fault otherwise surfaces at the next synchronisation, naming nothing).
@@ -150,9 +150,9 @@ public final class CudaOps implements DeviceOps {
      * BF16, every slot's load issued before the first add; the same x bits and flag, the norms' squares summed in float
      * over each load's 4 columns; CudaOpsTest holds both kernels to HostOps on an H100, and the watched epilogue of the
      * random 1.9 B model's calibration took 7.2 ms instead of 18.6, BENCHMARKS.md) or {@code scalar}
-     * (moe_epilogue_of, a column a thread at a time, each slot's element loaded behind its mask test). Where vector does not take the call (k over
-     * {@link #VECTOR_EPILOGUE_MAX_SLOTS}, a width not a multiple of 4, rows or x not aligned for those loads) the
-     * scalar kernel runs.
+     * (moe_epilogue_of, a column a thread at a time, each slot's element loaded behind its mask test). Where vector
+     * does not take the call (k over {@link #VECTOR_EPILOGUE_MAX_SLOTS}, a width not a multiple of 4, rows or x not
+     * aligned for those loads) the scalar kernel runs.
      */
     public enum EpilogueKernel { SCALAR, VECTOR }
 

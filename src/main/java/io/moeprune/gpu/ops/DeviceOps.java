@@ -393,8 +393,8 @@ public interface DeviceOps extends AutoCloseable {
      * The greedy next tokens of {@code rows} rows of logits [rows, vocab] F32, each logit divided by {@code divisor}
      * first as {@link #tokenScores} divides: flags[r] (int32) as tokenScores' (0 when the row is finite, else
      * 2·(vocab − i) + (NaN ? 1 : 0) of its first non-finite l_i); ids[r] (int32) = the lowest index of the row's
-     * largest l ({@code Sampler.argmax}, a strict-> scan) when the row is finite, else −1. Nothing of the logits comes
-     * back: a decode step downloads these 8 bytes a row.
+     * largest l ({@code Sampler.argmax}, a strict-> scan) when the row is finite, else −1. Nothing of the logits
+     * comes back: a decode step downloads these 8 bytes a row.
      */
     void greedyTokens(DeviceBuffer logits, int rows, int vocab, float divisor, DeviceBuffer ids, DeviceBuffer flags);
 

@@ -803,7 +803,8 @@ public final class HostOps implements DeviceOps {
 
     /**
      * Row r of logits [rows, vocab] into {@code row}, each divided by the divisor (not when it is 1 or 0) in float as
-     * the CPU divides; the row's finite flag ({@link DeviceOps#tokenScores}': 0, or that of its first non-finite entry).
+     * the CPU divides; the row's finite flag ({@link DeviceOps#tokenScores}': 0, or that of its first non-finite
+     * entry).
      */
     private static int readRow(DeviceBuffer logits, int r, int vocab, float divisor, float[] row) {
         boolean divide = divisor != 1f && divisor != 0f;

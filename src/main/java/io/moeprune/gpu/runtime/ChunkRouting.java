@@ -10,8 +10,8 @@ import io.moeprune.runtime.ExpertMask;
  * ({@link DeviceOps#route}, the CPU's given the same logits) and the (token, slot) pairs grouped by expert
  * ({@link DeviceOps#groupByExpert}) into the chunk's routeIds, slotWeight, gatherIndex and slotRow. Only expertStart
  * comes back to the host, as the grouped products take their row counts there; a decode step with
- * {@code -Dmoeprune.decodeRouting=device} leaves it on the device too ({@link #onDevice}). A router the kernels do not take
- * (more than {@link io.moeprune.gpu.ops.RoutingSpec#MAX_EXPERTS} experts) is routed on the host by
+ * {@code -Dmoeprune.decodeRouting=device} leaves it on the device too ({@link #onDevice}). A router the kernels do not
+ * take (more than {@link io.moeprune.gpu.ops.RoutingSpec#MAX_EXPERTS} experts) is routed on the host by
  * {@link HostRouting}, whose tables are uploaded.
  */
 final class ChunkRouting {

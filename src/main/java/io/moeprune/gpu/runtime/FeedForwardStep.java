@@ -156,8 +156,8 @@ final class FeedForwardStep {
     }
 
     /**
-     * One of the experts' grouped products, [gate | up] ({@code gateUp}) or down: y [slots, out] = x [slots, in]·Wᵀ in
-     * the grouped order, each expert its rows. The host's counts give one {@link DeviceOps#groupedLinear} of the
+     * One of the experts' grouped products, [gate | up] ({@code gateUp}) or down: y [slots, out] = x [slots, in]·Wᵀ
+     * in the grouped order, each expert its rows. The host's counts give one {@link DeviceOps#groupedLinear} of the
      * experts' addresses; counts on the device ({@code counts} not null) one {@link DeviceOps#groupedLinearRouted}
      * of the tables' addresses, at most {@code tokens} rows an expert.
      */

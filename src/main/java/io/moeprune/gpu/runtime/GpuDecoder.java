@@ -51,8 +51,8 @@ public final class GpuDecoder implements DecodeSteps {
      */
     private final DeviceBuffer cacheTable;
     /**
-     * A greedy step's next tokens then their rows' finite flags, int32 [n] each for its n rows (at most {@link #chunk}),
-     * side by side so that one download of 8·n bytes brings both ({@link DeviceOps#greedyTokens}).
+     * A greedy step's next tokens then their rows' finite flags, int32 [n] each for its n rows (at most
+     * {@link #chunk}), side by side so that one download of 8·n bytes brings both ({@link DeviceOps#greedyTokens}).
      */
     private final DeviceBuffer choices;
     /** The experts' products' pointer arrays, held while the decoder is open. */
@@ -248,7 +248,8 @@ public final class GpuDecoder implements DecodeSteps {
             // Each row checked at its own sequence's position (a copy only for the row that fails, if any).
             for (int i = s * vocab; i < (s + 1) * vocab; i++) {
                 if (!Float.isFinite(logits[i])) {
-                    model.requireFiniteLogits(Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), vocab, positions[s]);
+                    model.requireFiniteLogits(Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), vocab,
+                            positions[s]);
                 }
             }
         }
@@ -257,7 +258,9 @@ public final class GpuDecoder implements DecodeSteps {
 
     /** {@link #decodeAll} whose next tokens are the argmax of each sequence's logits: {@link #decodeSlotsGreedy}. */
     public int[] decodeAllGreedy(int[] tokens) {
-        if (tokens.length != past.length) throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
+        if (tokens.length != past.length) {
+            throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
+        }
         return decodeSlotsGreedy(allSlots(past.length), tokens);
     }
 
@@ -266,7 +269,8 @@ public final class GpuDecoder implements DecodeSteps {
      * argmax of its logits (the lowest index on ties, as {@code Sampler.argmax}) picked where the logits are
      * ({@link DeviceOps#greedyTokens}); a step downloads 8 bytes a sequence instead of its [vocab] F32 logits. The LM
      * head and the argmax are queued before the step waits for its layers' finite flags: one wait a step. A non-finite
-     * row of logits raises {@link #decodeSlots}'s error (the first non-finite entry's kind and its sequence's position).
+     * row of logits raises {@link #decodeSlots}'s error (the first non-finite entry's kind and its sequence's
+     * position).
      */
     public int[] decodeSlotsGreedy(int[] slots, int[] tokens) {
         int n = tokens.length;

@@ -136,8 +136,8 @@ final class LmHeadStep implements AutoCloseable {
 
     /**
      * Queues the greedy next tokens of n residual rows from {@code row} (a decode step's rows, one per sequence):
-     * ids and flags (int32 [n] each) of each block of logits where it is ({@link DeviceOps#greedyTokens}, logits divided
-     * as {@link #unchecked} divides them); nothing comes back here.
+     * ids and flags (int32 [n] each) of each block of logits where it is ({@link DeviceOps#greedyTokens}, logits
+     * divided as {@link #unchecked} divides them); nothing comes back here.
      */
     void queueGreedy(Residuals residuals, long row, int n, DeviceBuffer ids, DeviceBuffer flags) {
         for (int r0 = 0; r0 < n; r0 += rowsAtOnce) {

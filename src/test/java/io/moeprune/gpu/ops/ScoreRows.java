@@ -8,10 +8,11 @@ import java.util.Arrays;
 import java.util.Random;
 
 /**
- * Inputs of {@link DeviceOps#tokenScores} (and {@link DeviceOps#greedyTokens}) and what it must give for them, shared by the HostOps test and the CUDA
- * kernel's: random logits [rows, vocab] with ties for the largest (the target the lower or the higher index), rows
- * without a target (−1), a row with a NaN before an infinity and one with −infinity; expected from Perplexity's
- * former arithmetic ({@link FormerSpan}) on each row divided as the CPU divides.
+ * Inputs of {@link DeviceOps#tokenScores} (and {@link DeviceOps#greedyTokens}) and what it must give for them, shared
+ * by the HostOps test and the CUDA kernel's: random logits [rows, vocab] with ties for the largest (the target the
+ * lower or the higher index), rows without a target (−1), a row with a NaN before an infinity and one with
+ * −infinity; expected from Perplexity's former arithmetic ({@link FormerSpan}) on each row divided as the CPU
+ * divides.
  */
 public record ScoreRows(int rows, int vocab, float[] logits, int[] targets) {
     /** The row holding a NaN at 17 (and +infinity at 100), and the one holding −infinity at vocab − 3. */

@@ -69,7 +69,8 @@ class DecodeRoutingTest {
                 long expected = LayerPlan.of(model).stream().filter(p -> p.feedForward() instanceof LayerPlan.Moe m
                         && !m.expertBiases()).count();
                 assertEquals(expected, decoder.deviceCountedLayers(), "blocks with the device's counts");
-                assertTrue(expected > 0 || model.spec().family() == io.moeprune.model.Family.GPT_OSS, "no routed block");
+                assertTrue(expected > 0 || model.spec().family() == io.moeprune.model.Family.GPT_OSS,
+                        "no routed block");
             }
             int[] next = new int[sequences];
             for (int s = 0; s < sequences; s++) {
@@ -161,7 +162,8 @@ class DecodeRoutingTest {
                     if (!TRANSFERS.contains(calls.get(i)) && !BOOKKEEPING.contains(calls.get(i))) first = i;
                 }
                 // The step's last two downloads: the finite flags after the last layer, then the logits.
-                int[] downloads = IntStream.range(0, calls.size()).filter(i -> calls.get(i).equals("download")).toArray();
+                int[] downloads = IntStream.range(0, calls.size()).filter(i -> calls.get(i).equals("download"))
+                        .toArray();
                 int flagsDownload = downloads[downloads.length - 2];
                 List<String> layers = calls.subList(first, flagsDownload);
                 long transfers = layers.stream().filter(TRANSFERS::contains).count();

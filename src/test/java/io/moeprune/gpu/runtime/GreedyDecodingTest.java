@@ -33,10 +33,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Greedy decoding on the device ({@link GpuDecoder#decodeSlotsGreedy}, {@link GpuDecoder#prefillGreedy}) on
- * {@link HostOps}: its tokens equal {@code Sampler.argmax} of the logits path's rows (two decoders stepped with the same
- * tokens) on fixtures (one with a logits divisor) and the shared moe-tiny-7d, for one sequence, a batch and a subset
- * of its slots, over several steps; a tie crafted in the LM head's output goes to the lower index as on the host; a
- * non-finite logit raises the logits path's own message; Generator takes the greedy path when sampling is greedy.
+ * {@link HostOps}: its tokens equal {@code Sampler.argmax} of the logits path's rows (two decoders stepped with the
+ * same tokens) on fixtures (one with a logits divisor) and the shared moe-tiny-7d, for one sequence, a batch and a
+ * subset of its slots, over several steps; a tie crafted in the LM head's output goes to the lower index as on the
+ * host; a non-finite logit raises the logits path's own message; Generator takes the greedy path when sampling is
+ * greedy.
  */
 class GreedyDecodingTest {
     private static final long BOUND = 1L << 30;
@@ -51,11 +52,13 @@ class GreedyDecodingTest {
         try (Model model = open(fixture); HostOps ops = new HostOps(BOUND);
              GpuGeneration gen = new GpuGeneration(ops, BOUND)) {
             GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 7), 4);
-            int[][] batch = GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 9, 2, 6), 5);
+            int[][] batch = GreedyComparison.compare(gen, model,
+                    PassComparison.randomSequences(model.spec().vocabSize(), 5, 9, 2, 6), 5);
             assertEquals(4, batch[5].length);
             // One sequence through DecodeSteps (what Generator drives): the same tokens either way.
             int[] prompt = PassComparison.randomSequences(model.spec().vocabSize(), 6).getFirst();
-            try (DecodeSteps a = gen.open(model, ExpertMask.NONE, 16); DecodeSteps b = gen.open(model, ExpertMask.NONE, 16)) {
+            try (DecodeSteps a = gen.open(model, ExpertMask.NONE, 16);
+                 DecodeSteps b = gen.open(model, ExpertMask.NONE, 16)) {
                 float[] l = a.prefill(prompt);
                 int token = b.prefillGreedy(prompt);
                 for (int t = 0; t < 4; t++) {
@@ -101,7 +104,8 @@ class GreedyDecodingTest {
                 assertEquals(6, logits.logits.size(), "the logits path ran");
                 assertArrayEquals(onHost, onDevice);
                 // A sampler with a temperature takes the logits: no greedy step.
-                new Generator(model, ExpertMask.NONE, gen).generate(prompt, 3, new Sampler(0.7f, 1f, 1), List.of(), t -> true);
+                new Generator(model, ExpertMask.NONE, gen).generate(prompt, 3, new Sampler(0.7f, 1f, 1), List.of(),
+                        t -> true);
                 assertEquals(6, greedyCalls.get());
             }
         }
@@ -144,8 +148,10 @@ class GreedyDecodingTest {
     @Test
     void aTieInTheLogitsGoesToTheLowerIndex() {
         try (Model model = open("qwen3_moe"); HostOps host = new HostOps(BOUND);
-             GpuGeneration gen = new GpuGeneration(settingLogits(host, model.spec().vocabSize(), 1, 1e4f, 200, 37), BOUND)) {
-            int[][] stepped = GreedyComparison.compare(gen, model, PassComparison.randomSequences(model.spec().vocabSize(), 5, 4), 2);
+             GpuGeneration gen = new GpuGeneration(
+                     settingLogits(host, model.spec().vocabSize(), 1, 1e4f, 200, 37), BOUND)) {
+            int[][] stepped = GreedyComparison.compare(gen, model,
+                    PassComparison.randomSequences(model.spec().vocabSize(), 5, 4), 2);
             assertEquals(37, stepped[1][1], "the tie's lower index");
             assertEquals(37, stepped[2][1]);
         }
