@@ -230,8 +230,7 @@ public final class GpuDecoder implements DecodeSteps {
 
     /** One token for every sequence (tokens[s] for sequence s): logits [sequences, vocab]. */
     public float[] decodeAll(int[] tokens) {
-        if (tokens.length != past.length) throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
-        return decodeSlots(allSlots(past.length), tokens);
+        return decodeSlots(everySlot(tokens), tokens);
     }
 
     /**
@@ -258,10 +257,7 @@ public final class GpuDecoder implements DecodeSteps {
 
     /** {@link #decodeAll} whose next tokens are the argmax of each sequence's logits: {@link #decodeSlotsGreedy}. */
     public int[] decodeAllGreedy(int[] tokens) {
-        if (tokens.length != past.length) {
-            throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
-        }
-        return decodeSlotsGreedy(allSlots(past.length), tokens);
+        return decodeSlotsGreedy(everySlot(tokens), tokens);
     }
 
     /**
@@ -324,6 +320,14 @@ public final class GpuDecoder implements DecodeSteps {
         step(embedded, positions, l -> rowByRow(l, n), deviceCounts, beforeCheck);
         for (int slot : slots) past[slot]++;
         return positions;
+    }
+
+    /** Every sequence's slot, in order, for {@code tokens}: one token a sequence. */
+    private int[] everySlot(int[] tokens) {
+        if (tokens.length != past.length) {
+            throw new IllegalArgumentException(tokens.length + " tokens for " + past.length + " sequences");
+        }
+        return allSlots(past.length);
     }
 
     private static int[] allSlots(int sequences) {
